@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs everything the local stack and the tests need. Idempotent; downloads are
+# cached (npm's cache, Maven's ~/.m2, and $CACHE_DIR for unpacked servers).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+# Node dependencies: reinstall only when the lock file changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || die "redis-server is missing: install Debian's redis-server package"
+  log "installing redis-server from Debian's packages"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
+  # Debian's package starts a system-wide server on 6379; the stack runs its own.
+  (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null 2>&1
+fi
+
+command -v java >/dev/null || die "java is missing (Java 17+ is needed for Kafka and the SMSC simulator)"
+command -v mvn >/dev/null || die "mvn is missing (Maven fetches Kafka, jSMPP and Apicurio from Maven Central)"
+find_java21 >/dev/null || die "Apicurio Registry $APICURIO_VERSION needs Java 21 or newer; set JAVA21_HOME"
+
+mkdir -p "$CACHE_DIR"
+POM="$ROOT/deploy/local/jvm/pom.xml"
+
+if [ ! -f "$KAFKA_HOME/.complete" ]; then
+  log "fetching Apache Kafka $KAFKA_VERSION from Maven Central"
+  rm -rf "$KAFKA_HOME"
+  mvn -q -f "$POM" -Pkafka -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/lib" >&2
+  touch "$KAFKA_HOME/.complete"
+fi
+
+if [ ! -f "$APICURIO_HOME/.complete" ]; then
+  log "fetching Apicurio Registry $APICURIO_VERSION from Maven Central"
+  rm -rf "$APICURIO_HOME" && mkdir -p "$APICURIO_HOME"
+  tmp=$(mktemp -d)
+  mvn -q -f "$POM" dependency:copy \
+    -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" -DoutputDirectory="$tmp" >&2
+  tar xzf "$tmp"/apicurio-registry-app-*.tar.gz -C "$APICURIO_HOME"
+  rm -rf "$tmp"
+  touch "$APICURIO_HOME/.complete"
+fi
+
+if [ ! -f "$SMSC_HOME/.complete" ]; then
+  log "fetching jSMPP $JSMPP_VERSION from Maven Central"
+  rm -rf "$SMSC_HOME"
+  mvn -q -f "$POM" -Psmsc -Djsmpp.version="$JSMPP_VERSION" dependency:copy-dependencies \
+    -DoutputDirectory="$SMSC_HOME/lib" >&2
+  touch "$SMSC_HOME/.complete"
+fi
+
+# The simulator's classes are rebuilt whenever its source changes.
+SMSC_SRC="$ROOT/deploy/local/smsc/SmscSimulator.java"
+SMSC_CLASSES="$STACK_DIR/smsc-classes"
+if [ ! -f "$SMSC_CLASSES/SmscSimulator.class" ] || [ "$SMSC_SRC" -nt "$SMSC_CLASSES/SmscSimulator.class" ]; then
+  log "compiling the SMSC simulator"
+  rm -rf "$SMSC_CLASSES" && mkdir -p "$SMSC_CLASSES"
+  javac -nowarn -d "$SMSC_CLASSES" -cp "$SMSC_HOME/lib/*" "$SMSC_SRC" >&2
+fi
+log "install complete"

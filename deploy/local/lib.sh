@@ -1,0 +1,62 @@
+# Shared settings for the local stack scripts (sourced, not run).
+# Every value can be overridden from the environment.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE_DIR="${NOTIFICATIONS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/altinn-notifications}"
+STACK_DIR="${STACK_DIR:-$ROOT/.local/stack}"
+LOG_DIR="$STACK_DIR/logs"
+PID_DIR="$STACK_DIR/pids"
+
+KAFKA_VERSION="3.9.1"
+APICURIO_VERSION="3.3.3"
+JSMPP_VERSION="3.0.1"
+
+# Ports: one base, each service at a fixed offset, each one overridable.
+PORT_BASE="${STACK_PORT_BASE:-19000}"
+KAFKA_PORT="${KAFKA_PORT:-$((PORT_BASE + 92))}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((PORT_BASE + 93))}"
+SCHEMA_REGISTRY_PORT="${SCHEMA_REGISTRY_PORT:-$((PORT_BASE + 81))}"
+REDIS_PORT="${REDIS_PORT:-$((PORT_BASE + 79))}"
+SMTP_PORT="${SMTP_PORT:-$((PORT_BASE + 25))}"
+MAIL_WEB_PORT="${MAIL_WEB_PORT:-$((PORT_BASE + 80))}"
+SMSC_PORT="${SMSC_PORT:-$((PORT_BASE + 75))}"
+SMSC_CONTROL_PORT="${SMSC_CONTROL_PORT:-$((PORT_BASE + 76))}"
+REGISTRY_SIM_PORT="${REGISTRY_SIM_PORT:-$((PORT_BASE + 90))}"
+
+KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
+APICURIO_HOME="$CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
+SMSC_HOME="$CACHE_DIR/smsc-jsmpp-$JSMPP_VERSION"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+# Apicurio Registry 3.3 is built for Java 21+; Kafka and the SMSC run on 17.
+find_java21() {
+  local candidates=()
+  [ -n "${JAVA21_HOME:-}" ] && candidates+=("$JAVA21_HOME/bin/java")
+  [ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME/bin/java")
+  candidates+=(/usr/lib/jvm/*/bin/java "$(command -v java 2>/dev/null || true)")
+  local j major
+  for j in "${candidates[@]}"; do
+    [ -x "$j" ] || continue
+    major=$("$j" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+    if [ -n "$major" ] && [ "${major%%.*}" -ge 21 ] 2>/dev/null; then echo "$j"; return 0; fi
+  done
+  return 1
+}
+
+stack_env() {
+  cat <<ENV
+export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export SCHEMA_REGISTRY_URL=http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+export SMTP_HOST=127.0.0.1
+export SMTP_PORT=$SMTP_PORT
+export MAIL_WEB_URL=http://127.0.0.1:$MAIL_WEB_PORT
+export SMSC_HOST=127.0.0.1
+export SMSC_PORT=$SMSC_PORT
+export SMSC_CONTROL_URL=http://127.0.0.1:$SMSC_CONTROL_PORT
+export REGISTRY_URL=http://127.0.0.1:$REGISTRY_SIM_PORT
+ENV
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/**
+ * Process configuration, read once from the environment at start-up. A bad value fails fast
+ * with the variable's name. Units and defaults are stated beside each field (and in README.md).
+ */
+const int = (def: number) => z.coerce.number().int().default(def);
+
+export const ConfigSchema = z.object({
+  /** comma-separated host:port list */
+  KAFKA_BROKERS: z
+    .string()
+    .min(1)
+    .transform((s) =>
+      s
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    ),
+  /** Kafka client id (and transactional-id prefix) */
+  KAFKA_CLIENT_ID: z.string().default('notifications'),
+  /** Confluent-compatible schema registry base URL (Apicurio: …/apis/ccompat/v7) */
+  SCHEMA_REGISTRY_URL: z.string().url(),
+  /** prefix for every topic and consumer group (isolates environments and tests) */
+  TOPIC_PREFIX: z.string().default(''),
+  /** partitions for topics this process creates */
+  TOPIC_PARTITIONS: int(6).pipe(z.number().min(1)),
+  /** retention of pipeline topics, ms (default 7 days) */
+  TOPIC_RETENTION_MS: int(7 * 24 * 3600 * 1000),
+  /** replication factor for topics this process creates (1 on a one-broker stack) */
+  TOPIC_REPLICATION_FACTOR: int(1).pipe(z.number().min(1)),
+  /** HTTP port for /health and /metrics of the stage process; 0 picks a free port */
+  STAGE_HTTP_PORT: int(9464).pipe(z.number().min(0).max(65535)),
+  /** pino level: trace, debug, info, warn, error */
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** first retry delay, ms */
+  RETRY_INITIAL_MS: int(200).pipe(z.number().min(1)),
+  /** longest retry delay, ms */
+  RETRY_MAX_MS: int(30_000).pipe(z.number().min(1)),
+  /** attempts for a retriable failure before it is dead-lettered; 0 = retry until it works */
+  RETRY_MAX_ATTEMPTS: int(0).pipe(z.number().min(0)),
+  /** attempts for an unexpected (unclassified) failure before it is dead-lettered */
+  UNEXPECTED_MAX_ATTEMPTS: int(5).pipe(z.number().min(1)),
+  /** most input records handled in one Kafka transaction */
+  TRANSACTION_MAX_RECORDS: int(500).pipe(z.number().min(1)),
+  /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */
+  CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
+  /** input partitions a stage processes at the same time */
+  PARTITIONS_CONCURRENTLY: int(3).pipe(z.number().min(1)),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

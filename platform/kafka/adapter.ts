@@ -1,0 +1,358 @@
+/**
+ * The one module that talks to the Kafka client library (kafkajs). Everything else in the
+ * project uses the types and functions exported here, so the client can be replaced in one
+ * place.
+ */
+import {
+  CompressionTypes,
+  Kafka,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type LogEntry,
+  type Producer,
+} from 'kafkajs';
+import type { Logger } from '../logger.ts';
+
+export interface InboundRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer | undefined>;
+  timestamp: string;
+}
+
+export interface OutboundRecord {
+  topic: string;
+  key: Buffer | string | null;
+  value: Buffer | null;
+  headers?: Record<string, string | Buffer>;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  config: Record<string, string>;
+}
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  records: InboundRecord[];
+  /** marks records up to `offset` as done in this consumer's in-memory position */
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  /** false once the consumer is stopping: finish the current step and return */
+  isRunning(): boolean;
+  /** true when a seek or rebalance made this batch obsolete */
+  isStale(): boolean;
+}
+
+export interface ConsumerHandle {
+  /** stops fetching, waits for the batch in hand to finish, leaves the group */
+  stop(): Promise<void>;
+  /** resolves when the consumer has joined its group and has an assignment */
+  joined: Promise<void>;
+}
+
+export interface TransactionalProducer {
+  readonly transactionalId: string;
+  /**
+   * Initialises the producer id. This fences any older producer with the same transactional id
+   * and completes (commit or abort) a transaction that one left open, so the group's committed
+   * offsets are stable when this resolves.
+   */
+  init(): Promise<void>;
+  /** writes `records` and commits `offsets` for `groupId` atomically */
+  commit(
+    records: OutboundRecord[],
+    offsets: { groupId: string; topic: string; partition: number; offset: string },
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PlainProducer {
+  /** idempotent, acks=all; resolves when every record is acknowledged */
+  send(records: OutboundRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+function toKafkaLogLevel(level: string): logLevel {
+  switch (level) {
+    case 'trace':
+    case 'debug':
+      return logLevel.DEBUG;
+    case 'info':
+      return logLevel.INFO;
+    case 'error':
+    case 'fatal':
+      return logLevel.ERROR;
+    case 'silent':
+      return logLevel.NOTHING;
+    default:
+      return logLevel.WARN;
+  }
+}
+
+function groupByTopic(records: OutboundRecord[]) {
+  const byTopic = new Map<string, { key: Buffer | string | null; value: Buffer | null; headers?: IHeaders }[]>();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (!list) byTopic.set(r.topic, (list = []));
+    list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) });
+  }
+  return [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
+}
+
+function toInbound(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): InboundRecord {
+  const headers: Record<string, Buffer | undefined> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    headers[k] = Array.isArray(v)
+      ? v[0] === undefined
+        ? undefined
+        : Buffer.from(v[0])
+      : v === undefined
+        ? undefined
+        : Buffer.from(v);
+  }
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers, timestamp: m.timestamp };
+}
+
+export class KafkaAdapter {
+  private readonly kafka: Kafka;
+  private adminClient: Admin | null = null;
+
+  constructor(readonly options: { brokers: string[]; clientId: string; logger: Logger }) {
+    const log = options.logger.child({ component: 'kafka' });
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: toKafkaLogLevel(log.level),
+      retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 10_000 },
+      logCreator:
+        () =>
+        ({ level, log: entry }: LogEntry) => {
+          const { message, ...rest } = entry;
+          if (level <= logLevel.ERROR) log.error(rest, message);
+          else if (level === logLevel.WARN) log.warn(rest, message);
+          else if (level === logLevel.INFO) log.info(rest, message);
+          else log.debug(rest, message);
+        },
+    });
+  }
+
+  private async admin(): Promise<Admin> {
+    if (!this.adminClient) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.adminClient = admin;
+    }
+    return this.adminClient;
+  }
+
+  /**
+   * Creates missing topics and grows partition counts that are too small. Existing topics keep
+   * their data; their configs are brought to the spec.
+   */
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    const admin = await this.admin();
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          replicationFactor: s.replicationFactor,
+          configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    }
+    const present = specs.filter((s) => existing.has(s.name));
+    if (present.length === 0) return;
+    const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
+    const grow = present.flatMap((s) => {
+      const have = meta.topics.find((t) => t.name === s.name)?.partitions.length ?? 0;
+      return have < s.partitions ? [{ topic: s.name, count: s.partitions }] : [];
+    });
+    if (grow.length > 0) await admin.createPartitions({ topicPartitions: grow });
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: present.map((s) => ({
+        type: 2, // TOPIC
+        name: s.name,
+        configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+
+  async describeTopic(topic: string): Promise<{ partitions: number; config: Record<string, string> }> {
+    const admin = await this.admin();
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    const cfg = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: topic }] });
+    const config: Record<string, string> = {};
+    for (const e of cfg.resources[0]?.configEntries ?? []) config[e.configName] = e.configValue;
+    return { partitions: meta.topics[0]?.partitions.length ?? 0, config };
+  }
+
+  /** committed offset of `groupId` for one partition, or null when the group has none */
+  async committedOffset(groupId: string, topic: string, partition: number): Promise<string | null> {
+    const admin = await this.admin();
+    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const offset = res[0]?.partitions.find((p) => p.partition === partition)?.offset;
+    return offset === undefined || offset === '-1' ? null : offset;
+  }
+
+  /** high watermark per partition */
+  async topicEndOffsets(topic: string): Promise<Map<number, string>> {
+    const admin = await this.admin();
+    const res = await admin.fetchTopicOffsets(topic);
+    return new Map(res.map((p) => [p.partition, p.high]));
+  }
+
+  async plainProducer(): Promise<PlainProducer> {
+    const producer: Producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    return {
+      send: async (records) => {
+        if (records.length === 0) return;
+        await producer.sendBatch({
+          topicMessages: groupByTopic(records),
+          acks: -1,
+          compression: CompressionTypes.None,
+        });
+      },
+      close: () => producer.disconnect(),
+    };
+  }
+
+  async transactionalProducer(transactionalId: string, transactionTimeoutMs = 30_000): Promise<TransactionalProducer> {
+    const producer = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    return {
+      transactionalId,
+      init: async () => {
+        // The first transaction() runs InitProducerId; an empty transaction ends without a request.
+        const tx = await producer.transaction();
+        await tx.abort();
+      },
+      commit: async (records, offsets) => {
+        const tx = await producer.transaction();
+        try {
+          if (records.length > 0) {
+            await tx.sendBatch({ topicMessages: groupByTopic(records), acks: -1, compression: CompressionTypes.None });
+          }
+          await tx.sendOffsets({
+            consumerGroupId: offsets.groupId,
+            topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }],
+          });
+          await tx.commit();
+        } catch (err) {
+          if (tx.isActive()) await tx.abort().catch(() => undefined);
+          throw err;
+        }
+      },
+      close: () => producer.disconnect(),
+    };
+  }
+
+  /**
+   * A consumer in `groupId` reading committed records only, offsets never auto-committed
+   * (the caller commits them inside its transactions).
+   */
+  async batchConsumer(options: {
+    groupId: string;
+    topics: string[];
+    partitionsConcurrently: number;
+    /** how long the group waits for a silent member before moving its partitions, ms */
+    sessionTimeoutMs?: number;
+    fromBeginning?: boolean;
+    onAssignment?: (assignment: Record<string, number[]>) => void;
+    onCrash?: (err: Error, restart: boolean) => void;
+    eachBatch: (batch: PartitionBatch) => Promise<void>;
+  }): Promise<ConsumerHandle> {
+    const consumer: Consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 5)),
+      maxBytesPerPartition: 1024 * 1024,
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    let markJoined: () => void = () => undefined;
+    const joined = new Promise<void>((resolve) => (markJoined = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      options.onAssignment?.(e.payload.memberAssignment);
+      markJoined();
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      options.onCrash?.(e.payload.error, e.payload.restart);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConcurrently,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        await options.eachBatch({
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          records: batch.messages.map((m) => toInbound(batch.topic, batch.partition, m)),
+          resolveOffset: payload.resolveOffset,
+          heartbeat: payload.heartbeat,
+          isRunning: payload.isRunning,
+          isStale: payload.isStale,
+        });
+      },
+    });
+    return { stop: () => consumer.disconnect(), joined };
+  }
+
+  /**
+   * A read-only consumer of committed records (tools and tests): calls `onRecord` for each and
+   * commits nothing.
+   */
+  async collect(options: {
+    groupId: string;
+    topics: string[];
+    onRecord: (record: InboundRecord) => void;
+  }): Promise<ConsumerHandle> {
+    return this.batchConsumer({
+      groupId: options.groupId,
+      topics: options.topics,
+      partitionsConcurrently: 1,
+      eachBatch: async (batch) => {
+        for (const r of batch.records) options.onRecord(r);
+        const last = batch.records[batch.records.length - 1];
+        if (last) batch.resolveOffset(last.offset);
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.adminClient?.disconnect();
+    this.adminClient = null;
+  }
+}

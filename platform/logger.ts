@@ -1,0 +1,54 @@
+import pino, { type Logger } from 'pino';
+
+/**
+ * Personal data never reaches a log line: e-mail addresses, phone numbers and national
+ * identity numbers are masked wherever they appear, in messages and in any field.
+ */
+const EMAIL = /([A-Za-z0-9æøåÆØÅ._%+-])[A-Za-z0-9æøåÆØÅ._%+-]*@([A-Za-z0-9æøåÆØÅ.-]+\.[A-Za-z]{2,})/g;
+// 11-digit identity numbers (stand-alone digit runs), before phone numbers eat them.
+const NIN = /(?<!\d)\d{11}(?!\d)/g;
+// +CC… or 00CC… international numbers, possibly with inner spaces; and bare 8-digit Norwegian.
+const PHONE = /(?<![\w])(\+|00)(\d[\d ]{6,16}\d)(?!\d)|(?<!\d)([49]\d{7})(?!\d)/g;
+
+export function maskPersonalData(text: string): string {
+  return text
+    .replace(EMAIL, (_m, first: string, domain: string) => `${first}***@${domain}`)
+    .replace(NIN, (m) => `${m.slice(0, 6)}*****`)
+    .replace(PHONE, (m) => {
+      const digits = m.replace(/\D/g, '');
+      return `${m.startsWith('+') ? '+' : ''}${'*'.repeat(Math.max(0, digits.length - 2))}${digits.slice(-2)}`;
+    });
+}
+
+function maskValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskPersonalData(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: maskPersonalData(value.message), code: (value as { code?: unknown }).code };
+  }
+  if (Array.isArray(value)) return value.map((v) => maskValue(v, depth + 1));
+  if (Buffer.isBuffer(value)) return `<${value.length} bytes>`;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = maskValue(v, depth + 1);
+  return out;
+}
+
+export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+  return pino({
+    name: options.name ?? 'notifications',
+    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: {
+      log: (obj) => maskValue(obj) as Record<string, unknown>,
+    },
+    hooks: {
+      logMethod(args, method) {
+        const masked = args.map((a) => (typeof a === 'string' ? maskPersonalData(a) : a));
+        return method.apply(this, masked as Parameters<typeof method>);
+      },
+    },
+  });
+}
+
+export type { Logger };

@@ -1,0 +1,28 @@
+import type { Config } from './config.ts';
+import type { KafkaAdapter, TopicSpec } from './kafka/adapter.ts';
+import type { AvroCodec } from './schemas/codec.ts';
+import { TOPICS, topicName, type TopicKey } from './topics.ts';
+
+/** The topic specs for this environment: partitions, replication, retention, cleanup policy. */
+export function topicSpecs(config: Config): TopicSpec[] {
+  return (Object.keys(TOPICS) as TopicKey[]).map((key) => ({
+    name: topicName(config.TOPIC_PREFIX, key),
+    partitions: config.TOPIC_PARTITIONS,
+    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+    config: {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(
+        key === 'orders' || key === 'status' || key === 'deadLetter'
+          ? TOPICS[key].retentionMs
+          : Math.min(TOPICS[key].retentionMs, config.TOPIC_RETENTION_MS),
+      ),
+      'min.insync.replicas': String(Math.min(2, config.TOPIC_REPLICATION_FACTOR)),
+    },
+  }));
+}
+
+/** Creates or updates every topic and registers every value schema (idempotent). */
+export async function provision(kafka: KafkaAdapter, codec: AvroCodec, config: Config): Promise<void> {
+  await kafka.ensureTopics(topicSpecs(config));
+  await codec.register();
+}

@@ -1,0 +1,57 @@
+/** Capped exponential backoff with full jitter: the one retry policy used everywhere. */
+export interface BackoffOptions {
+  /** first delay before jitter, ms (default 100) */
+  initialMs: number;
+  /** upper bound for any delay, ms (default 30 000) */
+  maxMs: number;
+  /** growth per attempt (default 2) */
+  factor: number;
+}
+
+export const defaultBackoff: BackoffOptions = { initialMs: 100, maxMs: 30_000, factor: 2 };
+
+/** Delay before retry number `attempt` (1-based), uniformly drawn from [d/2, d]. */
+export function backoffDelay(attempt: number, opts: BackoffOptions = defaultBackoff, random = Math.random): number {
+  const exp = Math.min(opts.maxMs, opts.initialMs * opts.factor ** Math.max(0, attempt - 1));
+  return Math.round(exp / 2 + random() * (exp / 2));
+}
+
+/** Sleep that ends early (resolving false) when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Calls `fn` until it resolves, `shouldRetry` says no, or `maxAttempts` is reached,
+ * waiting a backoff delay between attempts.
+ */
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  opts: Partial<BackoffOptions> & {
+    maxAttempts?: number;
+    shouldRetry?: (err: unknown) => boolean;
+    signal?: AbortSignal;
+  } = {},
+): Promise<T> {
+  const policy = { ...defaultBackoff, ...opts };
+  const maxAttempts = opts.maxAttempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt >= maxAttempts || !(opts.shouldRetry?.(err) ?? true)) throw err;
+      if (!(await sleep(backoffDelay(attempt, policy), opts.signal))) throw err;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// Generated from schemas/status-event.avsc by scripts/gen-schema-types.ts. Do not edit.
+/* eslint-disable */
+/* eslint-disable @typescript-eslint/no-namespace */
+
+export type StatusEvent = NoAltinnNotifications.StatusEvent;
+
+export namespace NoAltinnNotifications {
+    export const ChannelSchema = "{\"type\":\"enum\",\"name\":\"Channel\",\"symbols\":[\"Email\",\"Sms\"]}";
+    export const ChannelName = "no.altinn.notifications.Channel";
+    export type Channel = "Email" | "Sms";
+    export const ProcessingLifecycleSchema = "{\"type\":\"enum\",\"name\":\"ProcessingLifecycle\",\"symbols\":[\"Order_Registered\",\"Order_Processing\",\"Order_Completed\",\"Order_SendConditionNotMet\",\"Order_Cancelled\",\"Order_Processed\",\"SMS_New\",\"SMS_Sending\",\"SMS_Accepted\",\"SMS_Delivered\",\"SMS_Failed\",\"SMS_Failed_InvalidRecipient\",\"SMS_Failed_RecipientReserved\",\"SMS_Failed_BarredReceiver\",\"SMS_Failed_Deleted\",\"SMS_Failed_Expired\",\"SMS_Failed_Undelivered\",\"SMS_Failed_RecipientNotIdentified\",\"SMS_Failed_Rejected\",\"SMS_Failed_TTL\",\"Email_New\",\"Email_Sending\",\"Email_Succeeded\",\"Email_Delivered\",\"Email_Failed\",\"Email_Failed_RecipientReserved\",\"Email_Failed_RecipientNotIdentified\",\"Email_Failed_InvalidFormat\",\"Email_Failed_SuppressedRecipient\",\"Email_Failed_TransientError\",\"Email_Failed_Bounced\",\"Email_Failed_FilteredSpam\",\"Email_Failed_Quarantined\",\"Email_Failed_TTL\",\"Email_Failed_InvalidSasUrl\",\"Email_Failed_PayloadTooLarge\"]}";
+    export const ProcessingLifecycleName = "no.altinn.notifications.ProcessingLifecycle";
+    export type ProcessingLifecycle = "Order_Registered" | "Order_Processing" | "Order_Completed" | "Order_SendConditionNotMet" | "Order_Cancelled" | "Order_Processed" | "SMS_New" | "SMS_Sending" | "SMS_Accepted" | "SMS_Delivered" | "SMS_Failed" | "SMS_Failed_InvalidRecipient" | "SMS_Failed_RecipientReserved" | "SMS_Failed_BarredReceiver" | "SMS_Failed_Deleted" | "SMS_Failed_Expired" | "SMS_Failed_Undelivered" | "SMS_Failed_RecipientNotIdentified" | "SMS_Failed_Rejected" | "SMS_Failed_TTL" | "Email_New" | "Email_Sending" | "Email_Succeeded" | "Email_Delivered" | "Email_Failed" | "Email_Failed_RecipientReserved" | "Email_Failed_RecipientNotIdentified" | "Email_Failed_InvalidFormat" | "Email_Failed_SuppressedRecipient" | "Email_Failed_TransientError" | "Email_Failed_Bounced" | "Email_Failed_FilteredSpam" | "Email_Failed_Quarantined" | "Email_Failed_TTL" | "Email_Failed_InvalidSasUrl" | "Email_Failed_PayloadTooLarge";
+    export const StatusEventSchema = "{\"type\":\"record\",\"name\":\"StatusEvent\",\"namespace\":\"no.altinn.notifications\",\"doc\":\"A status transition of an order or one of its notifications. Key: orderId (so one order's events stay in order).\",\"fields\":[{\"name\":\"eventId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"orderId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"creator\",\"type\":\"string\"},{\"name\":\"notificationId\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"channel\",\"type\":[\"null\",{\"type\":\"enum\",\"name\":\"Channel\",\"symbols\":[\"Email\",\"Sms\"]}],\"default\":null},{\"name\":\"destination\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"the address the notification goes to\"},{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"ProcessingLifecycle\",\"symbols\":[\"Order_Registered\",\"Order_Processing\",\"Order_Completed\",\"Order_SendConditionNotMet\",\"Order_Cancelled\",\"Order_Processed\",\"SMS_New\",\"SMS_Sending\",\"SMS_Accepted\",\"SMS_Delivered\",\"SMS_Failed\",\"SMS_Failed_InvalidRecipient\",\"SMS_Failed_RecipientReserved\",\"SMS_Failed_BarredReceiver\",\"SMS_Failed_Deleted\",\"SMS_Failed_Expired\",\"SMS_Failed_Undelivered\",\"SMS_Failed_RecipientNotIdentified\",\"SMS_Failed_Rejected\",\"SMS_Failed_TTL\",\"Email_New\",\"Email_Sending\",\"Email_Succeeded\",\"Email_Delivered\",\"Email_Failed\",\"Email_Failed_RecipientReserved\",\"Email_Failed_RecipientNotIdentified\",\"Email_Failed_InvalidFormat\",\"Email_Failed_SuppressedRecipient\",\"Email_Failed_TransientError\",\"Email_Failed_Bounced\",\"Email_Failed_FilteredSpam\",\"Email_Failed_Quarantined\",\"Email_Failed_TTL\",\"Email_Failed_InvalidSasUrl\",\"Email_Failed_PayloadTooLarge\"]}},{\"name\":\"description\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"gatewayReference\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"SMSC message id or SMTP queue id\"},{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+    export const StatusEventName = "no.altinn.notifications.StatusEvent";
+    /**
+     * A status transition of an order or one of its notifications. Key: orderId (so one order's events stay in order).
+     */
+    export interface StatusEvent {
+        eventId: string;
+        orderId: string;
+        creator: string;
+        /**
+         * Default: null
+         */
+        notificationId: null | string;
+        /**
+         * Default: null
+         */
+        channel: null | NoAltinnNotifications.Channel;
+        /**
+         * the address the notification goes to
+         *
+         * Default: null
+         */
+        destination: null | string;
+        status: NoAltinnNotifications.ProcessingLifecycle;
+        /**
+         * Default: null
+         */
+        description: null | string;
+        /**
+         * SMSC message id or SMTP queue id
+         *
+         * Default: null
+         */
+        gatewayReference: null | string;
+        occurredAt: number;
+    }
+}
+

@@ -1,0 +1,58 @@
+import type { DeadLetter } from './schemas/generated/dead-letter.ts';
+import type { EmailNotification } from './schemas/generated/email-notification.ts';
+import type { EnrichedOrder } from './schemas/generated/enriched-order.ts';
+import type { NotificationOrder } from './schemas/generated/order.ts';
+import type { SmsNotification } from './schemas/generated/sms-notification.ts';
+import type { StatusEvent } from './schemas/generated/status-event.ts';
+
+const DAY = 24 * 3600 * 1000;
+
+/**
+ * Every topic of the pipeline: its name (before the environment prefix), its value schema
+ * (a file in schemas/), its key and how long it keeps records. Topics that are the source of
+ * truth for rebuilding Redis (orders, status) keep records far longer than working topics.
+ */
+export const TOPICS = {
+  orders: { name: 'altinn.notifications.orders', schema: 'order', key: 'orderId', retentionMs: 365 * DAY },
+  ordersDue: { name: 'altinn.notifications.orders.due', schema: 'order', key: 'orderId', retentionMs: 7 * DAY },
+  ordersEnriched: {
+    name: 'altinn.notifications.orders.enriched',
+    schema: 'enriched-order',
+    key: 'orderId',
+    retentionMs: 7 * DAY,
+  },
+  emailQueue: {
+    name: 'altinn.notifications.email.queue',
+    schema: 'email-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
+  smsQueue: {
+    name: 'altinn.notifications.sms.queue',
+    schema: 'sms-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
+  status: { name: 'altinn.notifications.status', schema: 'status-event', key: 'orderId', retentionMs: 365 * DAY },
+  deadLetter: {
+    name: 'altinn.notifications.deadletter',
+    schema: 'dead-letter',
+    key: 'original key',
+    retentionMs: 30 * DAY,
+  },
+} as const;
+
+export type TopicKey = keyof typeof TOPICS;
+
+/** The TypeScript type of each topic's values, derived from its Avro schema. */
+export interface TopicValues {
+  orders: NotificationOrder;
+  ordersDue: NotificationOrder;
+  ordersEnriched: EnrichedOrder;
+  emailQueue: EmailNotification;
+  smsQueue: SmsNotification;
+  status: StatusEvent;
+  deadLetter: DeadLetter;
+}
+
+export const topicName = (prefix: string, key: TopicKey) => `${prefix}${TOPICS[key].name}`;

@@ -1,0 +1,61 @@
+/**
+ * Runs pipeline stages in this process: `tsx processors/main.ts passthrough [more stages…]`
+ * (or STAGES=a,b). One process per stage scales by partitions; all in one suits one machine.
+ * Provisions topics and registers schemas first (idempotent). SIGTERM/SIGINT drain and exit 0.
+ */
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
+import { provision } from '../platform/provision.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+import { startOpsServer } from './runtime/http.ts';
+import { StageRunner } from './runtime/runner.ts';
+import { STAGES } from './stages.ts';
+
+const logger = createLogger({ name: 'stages' });
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const names =
+    process.argv.slice(2).length > 0 ? process.argv.slice(2) : (process.env.STAGES ?? '').split(',').filter(Boolean);
+  if (names.length === 0) throw new Error(`name at least one stage: ${Object.keys(STAGES).join(', ')}`);
+  const unknown = names.filter((n) => !STAGES[n]);
+  if (unknown.length > 0)
+    throw new Error(`unknown stage(s) ${unknown.join(', ')}; known: ${Object.keys(STAGES).join(', ')}`);
+
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
+  await provision(kafka, codec, config);
+
+  const registry = createRegistry();
+  const metrics = createStageMetrics(registry);
+  const runners = names.map((n) => new StageRunner(STAGES[n]!(process.env), { kafka, codec, config, logger, metrics }));
+  const ops = await startOpsServer(config.STAGE_HTTP_PORT, registry, () => {
+    const stages = runners.map((r) => r.health());
+    return { ok: stages.every((s) => s.ok), stages };
+  });
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'draining');
+    await Promise.all(runners.map((r) => r.close()));
+    await kafka.close();
+    ops.server.close();
+    logger.info('drained; exiting');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  for (const r of runners) await r.start();
+  await Promise.all(runners.map((r) => r.joined()));
+  logger.info({ stages: names, opsPort: ops.port }, 'stages running');
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'stage process failed');
+  process.exit(1);
+});

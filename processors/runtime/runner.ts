@@ -1,0 +1,350 @@
+import type { Config } from '../../platform/config.ts';
+import type { PipelineError } from '../../platform/errors.ts';
+import { classify, permanent } from '../../platform/errors.ts';
+import type {
+  ConsumerHandle,
+  InboundRecord,
+  KafkaAdapter,
+  OutboundRecord,
+  PartitionBatch,
+  TransactionalProducer,
+} from '../../platform/kafka/adapter.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { StageMetrics } from '../../platform/metrics.ts';
+import { backoffDelay, sleep } from '../../platform/retry.ts';
+import type { AvroCodec } from '../../platform/schemas/codec.ts';
+import { topicName, type TopicKey } from '../../platform/topics.ts';
+import type { Outcome, RecordContext, Stage } from './stage.ts';
+
+interface PartitionState {
+  producer: TransactionalProducer | null;
+  /** false until the producer is initialised and the committed offset re-read (after any rebalance or failure) */
+  verified: boolean;
+}
+
+/** What one input record turned into, ready to go into the partition's next transaction. */
+type Processed = { kind: 'done'; outputs: OutboundRecord[] } | { kind: 'stopped' };
+
+const HEARTBEAT_EVERY_MS = 3_000;
+
+/**
+ * Runs one stage: consume → decode → handle → encode → produce → commit.
+ *
+ * Delivery guarantee: exactly once between stages. Every input partition has its own
+ * transactional producer (transactional id = group + topic + partition); the outputs of a run
+ * of records, any dead letters, and the input offsets are committed in one Kafka transaction.
+ * Downstream consumers read committed records only. Before the first batch of a partition after
+ * any (re)assignment or failure, the producer is (re)initialised, which fences a zombie holding
+ * the same id and settles its open transaction, and the committed offset is read again: records
+ * below it are skipped, so nothing is processed twice even if the consumer's own position was
+ * stale.
+ */
+export class StageRunner {
+  readonly groupId: string;
+  private readonly log: Logger;
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly stop = new AbortController();
+  private consumer: ConsumerHandle | null = null;
+  private assigned: Record<string, number[]> = {};
+  private crashed: Error | null = null;
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly deps: {
+      kafka: KafkaAdapter;
+      codec: AvroCodec;
+      config: Config;
+      logger: Logger;
+      metrics: StageMetrics;
+    },
+  ) {
+    this.groupId = `${deps.config.TOPIC_PREFIX}notifications.${stage.name}`;
+    this.log = deps.logger.child({ stage: stage.name });
+  }
+
+  private topic(key: TopicKey): string {
+    return topicName(this.deps.config.TOPIC_PREFIX, key);
+  }
+
+  async start(): Promise<void> {
+    await this.deps.codec.register([this.stage.input, ...this.stage.outputs, 'deadLetter']);
+    this.consumer = await this.deps.kafka.batchConsumer({
+      groupId: this.groupId,
+      topics: [this.topic(this.stage.input)],
+      partitionsConcurrently: this.deps.config.PARTITIONS_CONCURRENTLY,
+      sessionTimeoutMs: this.deps.config.CONSUMER_SESSION_TIMEOUT_MS,
+      onAssignment: (assignment) => this.onAssignment(assignment),
+      onCrash: (err, restart) => {
+        this.log.error({ err, restart }, 'consumer crashed');
+        if (!restart) this.crashed = err;
+      },
+      eachBatch: (batch) => this.onBatch(batch),
+    });
+    this.log.info({ groupId: this.groupId, input: this.topic(this.stage.input) }, 'stage started');
+  }
+
+  /** resolves once the consumer has joined its group */
+  async joined(): Promise<void> {
+    await this.consumer?.joined;
+  }
+
+  health(): { stage: string; ok: boolean; assigned: Record<string, number[]>; error?: string } {
+    const ok = this.consumer !== null && this.crashed === null && !this.stop.signal.aborted;
+    return {
+      stage: this.stage.name,
+      ok,
+      assigned: this.assigned,
+      ...(this.crashed ? { error: this.crashed.message } : {}),
+    };
+  }
+
+  /** Graceful stop: no more fetching, the batch in hand finishes and commits, then all closes. */
+  async close(): Promise<void> {
+    if (this.stop.signal.aborted) return;
+    this.stop.abort();
+    await this.consumer?.stop();
+    await Promise.all([...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined)));
+    this.partitions.clear();
+    this.log.info('stage stopped');
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    this.assigned = assignment;
+    // After any rebalance another member may have moved our partitions on: re-verify each one.
+    for (const [key, state] of this.partitions) {
+      state.verified = false;
+      const [topic, partition] = splitKey(key);
+      if (!(assignment[topic] ?? []).includes(partition)) {
+        void state.producer?.close().catch(() => undefined);
+        this.partitions.delete(key);
+      }
+    }
+    this.log.info({ assignment }, 'partitions assigned');
+  }
+
+  private async partition(batch: PartitionBatch): Promise<{ state: PartitionState; skipBelow: bigint | null }> {
+    const key = `${batch.topic}:${batch.partition}`;
+    let state = this.partitions.get(key);
+    if (!state) this.partitions.set(key, (state = { producer: null, verified: false }));
+    if (state.verified && state.producer) return { state, skipBelow: null };
+    if (!state.producer) {
+      const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
+      state.producer = await this.deps.kafka.transactionalProducer(txId);
+    }
+    await state.producer.init();
+    const committed = await this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition);
+    state.verified = true;
+    return { state, skipBelow: committed === null ? null : BigInt(committed) };
+  }
+
+  private async onBatch(batch: PartitionBatch): Promise<void> {
+    const { state, skipBelow } = await this.partition(batch);
+    const producer = state.producer as TransactionalProducer;
+    let records = batch.records;
+    if (skipBelow !== null) {
+      const already = records.filter((r) => BigInt(r.offset) < skipBelow);
+      if (already.length > 0) {
+        this.log.warn(
+          { topic: batch.topic, partition: batch.partition, skipped: already.length, committed: skipBelow.toString() },
+          'skipping records committed by an earlier owner of this partition',
+        );
+        batch.resolveOffset(already[already.length - 1]!.offset);
+        records = records.slice(already.length);
+      }
+    }
+
+    let pending: OutboundRecord[] = [];
+    let pendingInputs = 0;
+    let lastOffset: string | null = null;
+
+    const flush = async () => {
+      if (lastOffset === null) return;
+      const started = process.hrtime.bigint();
+      try {
+        await producer.commit(pending, {
+          groupId: this.groupId,
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: (BigInt(lastOffset) + 1n).toString(),
+        });
+      } catch (err) {
+        // The transaction may or may not have committed: drop the producer and re-verify the
+        // committed offset before this partition is processed again.
+        this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed');
+        state.verified = false;
+        await producer.close().catch(() => undefined);
+        state.producer = null;
+        throw err;
+      }
+      this.deps.metrics.transactionLatency.observe(
+        { stage: this.stage.name },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+      batch.resolveOffset(lastOffset);
+      for (const r of pending) this.deps.metrics.produced.inc({ stage: this.stage.name, topic: r.topic });
+      this.deps.metrics.lag.set(
+        { stage: this.stage.name, topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
+      );
+      pending = [];
+      pendingInputs = 0;
+      lastOffset = null;
+      await batch.heartbeat();
+    };
+
+    for (const record of records) {
+      if (!batch.isRunning() || batch.isStale() || this.stop.signal.aborted) break;
+      this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic });
+      const result = await this.process(record, batch, flush);
+      if (result.kind === 'stopped') break;
+      pending.push(...result.outputs);
+      pendingInputs++;
+      lastOffset = record.offset;
+      if (pendingInputs >= this.deps.config.TRANSACTION_MAX_RECORDS) await flush();
+    }
+    if (!batch.isStale()) await flush();
+  }
+
+  /**
+   * One record to its outputs. Retriable failures are retried in place (capped backoff with
+   * jitter), after the records before it are committed, so a long outage holds no transaction
+   * open; the partition waits, later partitions keep flowing.
+   */
+  private async process(record: InboundRecord, batch: PartitionBatch, flush: () => Promise<void>): Promise<Processed> {
+    const { config } = this.deps;
+    let value: unknown;
+    for (let attempt = 1; ; attempt++) {
+      let outcome: Outcome;
+      try {
+        value ??= await this.deps.codec.decode(this.stage.input, record.value);
+        outcome = await this.handle(value, record, attempt);
+        if (outcome.kind === 'emit') return { kind: 'done', outputs: await this.encode(outcome, record) };
+      } catch (err) {
+        const error = classify(err);
+        outcome = error.retriable ? { kind: 'retry', error } : { kind: 'dead', error };
+      }
+      if (outcome.kind === 'skip') return { kind: 'done', outputs: [] };
+      if (outcome.kind === 'retry') {
+        const budget = outcome.error.code === 'UNEXPECTED' ? config.UNEXPECTED_MAX_ATTEMPTS : config.RETRY_MAX_ATTEMPTS;
+        if (budget > 0 && attempt >= budget) {
+          const exhausted = permanent(
+            outcome.error.code === 'UNEXPECTED' ? 'UNEXPECTED' : 'RETRIES_EXHAUSTED',
+            `gave up after ${attempt} attempts: ${outcome.error.message}`,
+          );
+          return { kind: 'done', outputs: [await this.deadLetter(record, exhausted, attempt)] };
+        }
+        this.deps.metrics.retried.inc({ stage: this.stage.name, code: outcome.error.code });
+        this.log.warn(
+          {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            attempt,
+            code: outcome.error.code,
+            reason: outcome.error.message,
+          },
+          'retrying record',
+        );
+        if (attempt === 1) await flush();
+        const delay =
+          outcome.afterMs ??
+          backoffDelay(attempt, { initialMs: config.RETRY_INITIAL_MS, maxMs: config.RETRY_MAX_MS, factor: 2 });
+        if (!(await this.wait(delay, batch))) return { kind: 'stopped' };
+        continue;
+      }
+      return { kind: 'done', outputs: [await this.deadLetter(record, outcome.error, attempt)] };
+    }
+  }
+
+  private async handle(value: unknown, record: InboundRecord, attempt: number): Promise<Outcome> {
+    const stageLog = this.log;
+    let child: Logger | null = null;
+    const key = record.key?.toString('utf8') ?? null;
+    const ctx: RecordContext = {
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      key,
+      timestamp: Number(record.timestamp),
+      headers: record.headers,
+      attempt,
+      get logger() {
+        return (child ??= stageLog.child({
+          topic: record.topic,
+          partition: record.partition,
+          offset: record.offset,
+          key,
+        }));
+      },
+    };
+    const end = this.deps.metrics.handlerLatency.startTimer({ stage: this.stage.name });
+    try {
+      return await this.stage.handle(value as never, ctx);
+    } finally {
+      end();
+    }
+  }
+
+  private async encode(outcome: Extract<Outcome, { kind: 'emit' }>, record: InboundRecord): Promise<OutboundRecord[]> {
+    const out: OutboundRecord[] = [];
+    for (const e of outcome.records) {
+      if (!this.stage.outputs.includes(e.topic)) {
+        throw permanent('UNEXPECTED', `stage ${this.stage.name} emitted to ${e.topic}, which it does not declare`);
+      }
+      out.push({
+        topic: this.topic(e.topic),
+        key: e.key,
+        value: await this.deps.codec.encode(e.topic, e.value as never),
+        headers: { ...e.headers, 'x-source': `${record.topic}/${record.partition}/${record.offset}` },
+      });
+    }
+    return out;
+  }
+
+  private async deadLetter(record: InboundRecord, error: PipelineError, attempts: number): Promise<OutboundRecord> {
+    this.deps.metrics.deadLettered.inc({ stage: this.stage.name, code: error.code });
+    this.log.error(
+      {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        code: error.code,
+        reason: error.message,
+      },
+      'record dead-lettered',
+    );
+    const headers: Record<string, Buffer> = {};
+    for (const [k, v] of Object.entries(record.headers)) if (v) headers[k] = v;
+    const value = await this.deps.codec.encode('deadLetter', {
+      stage: this.stage.name,
+      errorCode: error.code,
+      reason: error.message,
+      attempts,
+      originalTopic: record.topic,
+      originalPartition: record.partition,
+      originalOffset: Number(record.offset),
+      originalTimestamp: Number(record.timestamp),
+      originalKey: record.key,
+      originalValue: record.value,
+      originalHeaders: headers,
+      failedAt: Date.now(),
+    });
+    return { topic: this.topic('deadLetter'), key: record.key, value };
+  }
+
+  /** waits `ms`, heartbeating; false if the stage is stopping or the batch went stale */
+  private async wait(ms: number, batch: PartitionBatch): Promise<boolean> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (!(await sleep(Math.min(HEARTBEAT_EVERY_MS, until - Date.now()), this.stop.signal))) return false;
+      if (!batch.isRunning() || batch.isStale()) return false;
+      await batch.heartbeat();
+    }
+    return true;
+  }
+}
+
+function splitKey(key: string): [string, number] {
+  const i = key.lastIndexOf(':');
+  return [key.slice(0, i), Number(key.slice(i + 1))];
+}

@@ -1,0 +1,58 @@
+import type { Logger } from '../../platform/logger.ts';
+import type { PipelineError } from '../../platform/errors.ts';
+import { permanent } from '../../platform/errors.ts';
+import type { TopicKey, TopicValues } from '../../platform/topics.ts';
+
+/** One record a stage wants written, typed by its topic's schema. */
+export type Emission = {
+  [K in TopicKey]: { topic: K; key: string; value: TopicValues[K]; headers?: Record<string, string> };
+}[TopicKey];
+
+/**
+ * What a stage decided about one input record. The runtime acts on it; a stage never touches
+ * Kafka itself.
+ */
+export type Outcome =
+  | { kind: 'emit'; records: Emission[] }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'retry'; error: PipelineError; afterMs?: number }
+  | { kind: 'dead'; error: PipelineError };
+
+export const emit = (...records: Emission[]): Outcome => ({ kind: 'emit', records });
+export const skip = (reason: string): Outcome => ({ kind: 'skip', reason });
+export const retry = (error: PipelineError, afterMs?: number): Outcome =>
+  afterMs === undefined ? { kind: 'retry', error } : { kind: 'retry', error, afterMs };
+export const dead = (error: PipelineError): Outcome => ({ kind: 'dead', error });
+export const deadFor = (message: string): Outcome => dead(permanent('INVALID_RECORD', message));
+
+export interface RecordContext {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  /** ms since epoch, from the record's timestamp */
+  timestamp: number;
+  headers: Record<string, Buffer | undefined>;
+  /** 1 on the first try, then 2, 3, … while the runtime retries this record */
+  attempt: number;
+  /** child logger carrying stage, topic, partition, offset and key */
+  readonly logger: Logger;
+}
+
+/**
+ * A stage: a pure decision over one typed record, with its ports (registry, clock, Redis, …)
+ * closed over by the factory that builds it. Thrown PipelineErrors are read by their
+ * `retriable` flag; anything else thrown counts as UNEXPECTED.
+ */
+export interface Stage<I extends TopicKey = TopicKey> {
+  /** kebab-case; names the consumer group, the metrics label and the logger */
+  readonly name: string;
+  readonly input: I;
+  /** topics this stage may emit to (the dead-letter topic is always allowed) */
+  readonly outputs: readonly TopicKey[];
+  handle(value: TopicValues[I], ctx: RecordContext): Promise<Outcome> | Outcome;
+}
+
+export function defineStage<I extends TopicKey>(stage: Stage<I>): Stage<I> {
+  return stage;
+}

@@ -1,0 +1,45 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..', '..');
+
+export interface StageProcess {
+  child: ChildProcess;
+  /** resolves with the exit code (or signal name) */
+  exited: Promise<number | string>;
+  /** resolves when the process logs that its stages run */
+  running: Promise<void>;
+  output: () => string;
+}
+
+/**
+ * Starts `processors/main.ts` as its own OS process (node with tsx's loader, a single process,
+ * so signals reach the stage itself).
+ */
+export function startStageProcess(stages: string[], env: Record<string, string>): StageProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'processors', 'main.ts'), ...stages], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let markRunning!: () => void;
+  let failRunning!: (e: Error) => void;
+  const running = new Promise<void>((res, rej) => {
+    markRunning = res;
+    failRunning = rej;
+  });
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.includes('"msg":"stages running"')) markRunning();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => {
+      failRunning(new Error(`stage process exited (${code ?? signal}) before running:\n${out.slice(-4000)}`));
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  return { child, exited, running, output: () => out };
+}

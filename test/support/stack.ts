@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type Config } from '../../platform/config.ts';
+import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { AvroCodec } from '../../platform/schemas/codec.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+
+/**
+ * The addresses of the real local stack, from the environment that `./dev test` exports.
+ * Tests never fall back to mocks: without a stack they fail, loudly.
+ */
+export function stackEnv(): Record<string, string> {
+  const names = [
+    'KAFKA_BROKERS',
+    'SCHEMA_REGISTRY_URL',
+    'REDIS_URL',
+    'SMSC_HOST',
+    'SMSC_PORT',
+    'SMSC_CONTROL_URL',
+    'REGISTRY_URL',
+    'SMTP_PORT',
+    'MAIL_WEB_URL',
+  ];
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length > 0) {
+    throw new Error(`the local stack is not configured (${missing.join(', ')} unset): run the tests with ./dev test`);
+  }
+  return Object.fromEntries(names.map((n) => [n, process.env[n] as string]));
+}
+
+/** A prefix no other test (or run) shares: topics, groups and keys live under it. */
+export const uniquePrefix = (label: string) => `t-${label}-${randomUUID().slice(0, 8)}.`;
+
+export function testConfig(prefix: string, overrides: Record<string, string> = {}): Config {
+  const env = stackEnv();
+  return loadConfig({
+    KAFKA_BROKERS: env.KAFKA_BROKERS,
+    SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL,
+    TOPIC_PREFIX: prefix,
+    TOPIC_PARTITIONS: '3',
+    STAGE_HTTP_PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    RETRY_INITIAL_MS: '20',
+    RETRY_MAX_MS: '200',
+    ...overrides,
+  });
+}
+
+export function testClients(config: Config) {
+  const logger = createLogger({ level: config.LOG_LEVEL });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'test', logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
+  return { logger, kafka, codec };
+}
+
+export function sampleOrder(i: number, overrides: Partial<NotificationOrder> = {}): NotificationOrder {
+  const now = Date.UTC(2026, 10, 27, 10, 0, 0);
+  return {
+    orderId: randomUUID(),
+    orderChainId: randomUUID(),
+    type: 'Notification',
+    creator: 'ttd',
+    idempotencyId: `idem-${i}`,
+    sendersReference: `ref-${i}`,
+    requestedSendTime: now,
+    created: now,
+    notificationChannel: 'Email',
+    sendingTimePolicy: 'Anytime',
+    conditionEndpoint: null,
+    ignoreReservation: false,
+    useStaleContactInformation: false,
+    resourceId: null,
+    resourceAction: null,
+    timeToLiveSeconds: null,
+    emailTemplate: {
+      fromAddress: 'noreply@altinn.cloud',
+      subject: `Subject ${i}`,
+      body: `Body ${i}`,
+      contentType: 'Plain',
+    },
+    smsTemplate: null,
+    recipients: [
+      {
+        nationalIdentityNumber: null,
+        organizationNumber: null,
+        externalIdentity: null,
+        emailAddress: `user${i}@example.com`,
+        mobileNumber: null,
+        isReserved: null,
+      },
+    ],
+    dialogportenAssociation: null,
+    ...overrides,
+  };
+}
+
+/** Resolves when `predicate` holds, checking on every call of the returned `poke`. */
+export function until(predicate: () => boolean, timeoutMs: number, what: string) {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  const poke = () => {
+    if (predicate()) {
+      clearTimeout(timer);
+      resolve();
+    }
+  };
+  poke();
+  return { done, poke };
+}

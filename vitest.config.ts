@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 120_000,
+    // The tests share one broker and one registry on a 2-core machine.
+    fileParallelism: false,
+    reporters: ['default'],
+  },
+});
