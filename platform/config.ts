@@ -46,7 +46,7 @@ export const ConfigSchema = z.object({
   /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */
   CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
   /** input partitions a stage processes at the same time */
-  PARTITIONS_CONCURRENTLY: int(3).pipe(z.number().min(1)),
+  PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

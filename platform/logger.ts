@@ -1,14 +1,15 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
  * Personal data never reaches a log line: e-mail addresses, phone numbers and national
  * identity numbers are masked wherever they appear, in messages and in any field.
  */
 const EMAIL = /([A-Za-z0-9æøåÆØÅ._%+-])[A-Za-z0-9æøåÆØÅ._%+-]*@([A-Za-z0-9æøåÆØÅ.-]+\.[A-Za-z]{2,})/g;
-// 11-digit identity numbers (stand-alone digit runs), before phone numbers eat them.
-const NIN = /(?<!\d)\d{11}(?!\d)/g;
+// 11-digit identity numbers (stand-alone digit runs, not parts of ids such as UUIDs), before
+// phone numbers eat them.
+const NIN = /(?<![\w-])\d{11}(?![\w-])/g;
 // +CC… or 00CC… international numbers, possibly with inner spaces; and bare 8-digit Norwegian.
-const PHONE = /(?<![\w])(\+|00)(\d[\d ]{6,16}\d)(?!\d)|(?<!\d)([49]\d{7})(?!\d)/g;
+const PHONE = /(?<![\w-])(\+|00)(\d[\d ]{6,16}\d)(?![\w-])|(?<![\w-])([49]\d{7})(?![\w-])/g;
 
 export function maskPersonalData(text: string): string {
   return text
@@ -33,8 +34,8 @@ function maskValue(value: unknown, depth = 0): unknown {
   return out;
 }
 
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
+export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
+  const settings: pino.LoggerOptions = {
     name: options.name ?? 'notifications',
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
@@ -48,7 +49,8 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
         return method.apply(this, masked as Parameters<typeof method>);
       },
     },
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 
 export type { Logger };

@@ -81,6 +81,7 @@ registry_up() {
   java21=$(find_java21) || die "Apicurio Registry needs Java 21+; set JAVA21_HOME"
   start schema-registry "$java21" -Xms128m -Xmx512m \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$SCHEMA_REGISTRY_PORT" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$SCHEMA_REGISTRY_MANAGEMENT_PORT" \
     -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
     -jar "$APICURIO_HOME/quarkus-run.jar"
 }

@@ -83,6 +83,15 @@ export interface PlainProducer {
   close(): Promise<void>;
 }
 
+/**
+ * Producers retry without limit: an idempotent producer that gives up on a batch may break its
+ * sequence numbers, and a stage has nothing better to do than wait for the broker. The short
+ * first delay matters for transactions: right after a commit the coordinator answers the next
+ * AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until its markers are written, and the
+ * default 100 ms first back-off would cap each partition at a few transactions a second.
+ */
+const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
+
 function toKafkaLogLevel(level: string): logLevel {
   switch (level) {
     case 'trace':
@@ -222,6 +231,7 @@ export class KafkaAdapter {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      retry: PRODUCER_RETRY,
     });
     await producer.connect();
     return {
@@ -244,6 +254,7 @@ export class KafkaAdapter {
       maxInFlightRequests: 1,
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
+      retry: PRODUCER_RETRY,
     });
     await producer.connect();
     return {

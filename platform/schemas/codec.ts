@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPATIBILITY, SchemaRegistry, SchemaType, type DecodeOptions } from '@kafkajs/confluent-schema-registry';
-import type { Schema as AvscSchema } from 'avsc';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro, { type Schema as AvscSchema, type Type } from 'avsc';
 import { permanent, retriable } from '../errors.ts';
+import { withRetry } from '../retry.ts';
 import { TOPICS, topicName, type TopicKey, type TopicValues } from '../topics.ts';
 
 const schemaDir = join(import.meta.dirname, '..', '..', 'schemas');
@@ -13,21 +14,50 @@ export function loadSchema(name: string): AvscSchema {
 
 /** Is this a failure to reach the registry (retry) rather than bad bytes (dead-letter)? */
 function isRegistryUnavailable(err: unknown): boolean {
-  const e = err as { status?: number; code?: string; message?: string; name?: string };
+  const e = err as { status?: number; message?: string; timeout?: boolean };
+  if (e?.timeout) return true;
   if (typeof e?.status === 'number') return e.status >= 500 || e.status === 429 || e.status === 408;
   return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up|timeout/i.test(e?.message ?? '');
 }
 
+type Resolver = ReturnType<Type['createResolver']>;
+
+/** Registry calls get a deadline: the HTTP client under the library has none, and a request can hang. */
+const REGISTRY_TIMEOUT_MS = 10_000;
+
+function withDeadline<T>(what: string, call: () => Promise<T>): Promise<T> {
+  return withRetry(
+    () =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(Object.assign(new Error(`${what}: no answer in ${REGISTRY_TIMEOUT_MS} ms`), { timeout: true })),
+          REGISTRY_TIMEOUT_MS,
+        );
+        call().then(
+          (v) => (clearTimeout(timer), resolve(v)),
+          (e: unknown) => (clearTimeout(timer), reject(e)),
+        );
+      }),
+    { maxAttempts: 4, initialMs: 200, maxMs: 2_000, shouldRetry: isRegistryUnavailable },
+  );
+}
+
 /**
- * Avro in the Confluent wire format (magic byte, 4-byte schema id, body) for every topic, with
+ * Avro in the Confluent wire format (magic byte 0, 4-byte schema id, body) for every topic, with
  * schemas registered under TopicNameStrategy subjects (`<topic>-value`) at BACKWARD
  * compatibility. Values are decoded with the project's own schema as the reader schema, so a
  * producer writing an older compatible version still yields the current TypeScript type.
+ *
+ * Registration and schema look-ups go through @kafkajs/confluent-schema-registry; the per-record
+ * work is done here with types and resolvers built once per schema id, because the library
+ * rebuilds the reader type and resolver on every decode.
  */
 export class AvroCodec {
   private readonly registry: SchemaRegistry;
   private readonly ids = new Map<TopicKey, number>();
-  private readonly readerSchemas = new Map<TopicKey, AvscSchema>();
+  private readonly types = new Map<TopicKey, Type>();
+  private readonly headers = new Map<TopicKey, Buffer>();
+  private readonly decoders = new Map<string, { reader: Type; resolver: Resolver | null }>();
 
   constructor(
     registryUrl: string,
@@ -45,12 +75,16 @@ export class AvroCodec {
     for (const key of keys) {
       if (this.ids.has(key)) continue;
       const schema = loadSchema(TOPICS[key].schema);
-      const { id } = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-        { subject: this.subject(key), compatibility: COMPATIBILITY.BACKWARD },
+      const { id } = await withDeadline(`registering ${this.subject(key)}`, () =>
+        this.registry.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+          { subject: this.subject(key), compatibility: COMPATIBILITY.BACKWARD },
+        ),
       );
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
       this.ids.set(key, id);
-      this.readerSchemas.set(key, schema);
+      this.headers.set(key, header);
     }
     return new Map(this.ids);
   }
@@ -61,12 +95,22 @@ export class AvroCodec {
     return id;
   }
 
+  private type(key: TopicKey): Type {
+    let type = this.types.get(key);
+    if (!type) this.types.set(key, (type = avro.Type.forSchema(loadSchema(TOPICS[key].schema))));
+    return type;
+  }
+
   async encode<K extends TopicKey>(key: K, value: TopicValues[K]): Promise<Buffer> {
+    const header = this.headers.get(key);
+    if (!header) throw new Error(`schema for topic ${key} is not registered`);
+    const type = this.type(key);
     try {
-      return await this.registry.encode(this.schemaId(key), value);
+      return Buffer.concat([header, type.toBuffer(value)]);
     } catch (err) {
-      const paths = (err as { paths?: string[][] }).paths;
-      const detail = paths ? `invalid fields: ${paths.map((p) => p.join('.')).join(', ')}` : (err as Error).message;
+      const paths: string[] = [];
+      type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
+      const detail = paths.length > 0 ? `invalid fields: ${paths.join(', ')}` : (err as Error).message;
       throw permanent('ENCODE_FAILED', `value does not match the ${TOPICS[key].schema} schema (${detail})`, err);
     }
   }
@@ -76,19 +120,53 @@ export class AvroCodec {
     if (bytes.length < 5 || bytes[0] !== 0) {
       throw permanent('DECODE_FAILED', 'value is not in the Confluent wire format (magic byte 0 and a schema id)');
     }
-    const readerSchema = this.readerSchemas.get(key) ?? loadSchema(TOPICS[key].schema);
-    const options = { [SchemaType.AVRO]: { readerSchema } } as DecodeOptions;
+    const writerId = bytes.readInt32BE(1);
+    const decoder = this.decoders.get(`${key}:${writerId}`) ?? (await this.decoder(key, writerId));
+    const body = bytes.subarray(5);
     try {
-      return (await this.registry.decode(bytes, options)) as TopicValues[K];
+      const value = decoder.resolver
+        ? decoder.reader.fromBuffer(body, decoder.resolver)
+        : decoder.reader.fromBuffer(body);
+      return value as TopicValues[K];
     } catch (err) {
-      if (isRegistryUnavailable(err)) {
-        throw retriable('DEPENDENCY_UNAVAILABLE', `schema registry unavailable: ${(err as Error).message}`, err);
-      }
       throw permanent(
         'DECODE_FAILED',
         `value cannot be decoded as ${TOPICS[key].schema}: ${(err as Error).message}`,
         err,
       );
     }
+  }
+
+  /**
+   * What decoding one writer schema id needs, built once: the topic's own type as the reader and,
+   * when the writer's schema differs (an older or newer compatible version), a resolver.
+   */
+  private async decoder(key: TopicKey, writerId: number) {
+    let writer: Type;
+    try {
+      const schema = await withDeadline(`reading schema ${writerId}`, () => this.registry.getSchema(writerId));
+      writer = avro.Type.forSchema((schema as unknown as Type).schema());
+    } catch (err) {
+      if (isRegistryUnavailable(err)) {
+        throw retriable('DEPENDENCY_UNAVAILABLE', `schema registry unavailable: ${(err as Error).message}`, err);
+      }
+      throw permanent('DECODE_FAILED', `writer schema ${writerId} cannot be read: ${(err as Error).message}`, err);
+    }
+    const reader = this.type(key);
+    let resolver: Resolver | null = null;
+    if (!reader.equals(writer)) {
+      try {
+        resolver = reader.createResolver(writer);
+      } catch (err) {
+        throw permanent(
+          'DECODE_FAILED',
+          `schema ${writerId} cannot be read as ${TOPICS[key].schema}: ${(err as Error).message}`,
+          err,
+        );
+      }
+    }
+    const decoder = { reader, resolver };
+    this.decoders.set(`${key}:${writerId}`, decoder);
+    return decoder;
   }
 }

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConsumerHandle } from '../../platform/kafka/adapter.ts';
 import { provision } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
+import { collectKeys } from '../support/collector.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
-import { sampleOrder, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 const TOTAL = 10_000;
 
@@ -11,22 +11,9 @@ describe('stage runtime delivery guarantee', () => {
   const prefix = uniquePrefix('eos');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '3' });
   const { kafka, codec } = testClients(config);
-  const env = {
-    KAFKA_BROKERS: config.KAFKA_BROKERS.join(','),
-    SCHEMA_REGISTRY_URL: config.SCHEMA_REGISTRY_URL,
-    TOPIC_PREFIX: prefix,
-    TOPIC_PARTITIONS: '3',
-    STAGE_HTTP_PORT: '0',
-    LOG_LEVEL: 'info',
-    PASSTHROUGH_INPUT: 'orders',
-    PASSTHROUGH_OUTPUT: 'ordersDue',
-  };
-  const seen = new Map<string, number>();
-  let total = 0;
-  const lastSeen = new Map<number, bigint>();
-  let pokeEnd: () => void = () => undefined;
-  let collector: ConsumerHandle | null = null;
+  const env = stageEnv(config);
   const processes: StageProcess[] = [];
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
   beforeAll(async () => {
     await provision(kafka, codec, config);
@@ -34,27 +21,12 @@ describe('stage runtime delivery guarantee', () => {
 
   afterAll(async () => {
     for (const p of processes) p.child.kill('SIGKILL');
-    await collector?.stop();
+    await out?.stop();
     await kafka.close();
   });
 
   it('neither loses nor duplicates records when the stage is SIGKILLed mid-stream and restarted', async () => {
-    const arrivedAll = until(() => seen.size >= TOTAL, 150_000, `${TOTAL} distinct records downstream`);
-    const arrivedSome = until(() => total >= TOTAL * 0.3, 60_000, 'a third of the stream downstream');
-    collector = await kafka.collect({
-      groupId: `${prefix}counter`,
-      topics: [topicName(prefix, 'ordersDue')],
-      onRecord: (r) => {
-        const id = r.key?.toString() ?? '';
-        seen.set(id, (seen.get(id) ?? 0) + 1);
-        total++;
-        lastSeen.set(r.partition, BigInt(r.offset));
-        pokeEnd();
-        arrivedSome.poke();
-        arrivedAll.poke();
-      },
-    });
-
+    const collector = (out = await collectKeys(kafka, `${prefix}counter`, topicName(prefix, 'ordersDue')));
     const first = startStageProcess(['passthrough'], env);
     processes.push(first);
     await first.running;
@@ -73,38 +45,30 @@ describe('stage runtime delivery guarantee', () => {
       }
     })();
 
-    await arrivedSome.done;
+    await collector.waitFor(() => collector.total >= TOTAL * 0.3, 60_000, 'a third of the stream downstream');
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
-    const atKill = total;
+    const atKill = collector.total;
 
     const second = startStageProcess(['passthrough'], env);
     processes.push(second);
     await streaming;
     await producer.close();
-    await arrivedAll.done;
+    await collector.waitFor(() => collector.distinct >= TOTAL, 150_000, `${TOTAL} distinct records downstream`);
 
     // Stop the stage cleanly, then read the output to its end: a duplicate written at any point
-    // would now be counted. A partition is read to its end when only its final commit marker
-    // (one offset) lies beyond the last record seen.
+    // would now be counted.
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    const ends = await kafka.topicEndOffsets(topicName(prefix, 'ordersDue'));
-    const readToEnd = until(
-      () => [...ends].every(([p, high]) => BigInt(high) === 0n || (lastSeen.get(p) ?? -1n) + 2n >= BigInt(high)),
-      60_000,
-      'the collector to reach the end of every output partition',
-    );
-    pokeEnd = readToEnd.poke;
-    await readToEnd.done;
+    await collector.readTo(await kafka.topicEndOffsets(topicName(prefix, 'ordersDue')), 60_000);
 
-    const duplicates = [...seen.values()].filter((n) => n > 1).length;
     console.log(
-      `exactly-once: ${TOTAL} sent, ${total} received, ${seen.size} distinct, ${duplicates} duplicated, killed after ${atKill}`,
+      `exactly-once: ${TOTAL} sent, ${collector.total} received, ${collector.distinct} distinct, ` +
+        `${collector.duplicated} duplicated, SIGKILL after ${atKill}`,
     );
     expect(atKill).toBeLessThan(TOTAL);
-    expect(seen.size).toBe(TOTAL);
-    expect(duplicates).toBe(0);
-    expect(total).toBe(TOTAL);
+    expect(collector.distinct).toBe(TOTAL);
+    expect(collector.duplicated).toBe(0);
+    expect(collector.total).toBe(TOTAL);
   });
 });

@@ -9,23 +9,27 @@ import type { NotificationOrder } from '../../platform/schemas/generated/order.t
  * The addresses of the real local stack, from the environment that `./dev test` exports.
  * Tests never fall back to mocks: without a stack they fail, loudly.
  */
-export function stackEnv(): Record<string, string> {
-  const names = [
-    'KAFKA_BROKERS',
-    'SCHEMA_REGISTRY_URL',
-    'REDIS_URL',
-    'SMSC_HOST',
-    'SMSC_PORT',
-    'SMSC_CONTROL_URL',
-    'REGISTRY_URL',
-    'SMTP_PORT',
-    'MAIL_WEB_URL',
-  ];
-  const missing = names.filter((n) => !process.env[n]);
+const STACK_VARS = [
+  'KAFKA_BROKERS',
+  'SCHEMA_REGISTRY_URL',
+  'REDIS_URL',
+  'SMTP_HOST',
+  'SMTP_PORT',
+  'MAIL_WEB_URL',
+  'SMSC_HOST',
+  'SMSC_PORT',
+  'SMSC_CONTROL_URL',
+  'REGISTRY_URL',
+] as const;
+
+export type StackEnv = Record<(typeof STACK_VARS)[number], string>;
+
+export function stackEnv(): StackEnv {
+  const missing = STACK_VARS.filter((n) => !process.env[n]);
   if (missing.length > 0) {
     throw new Error(`the local stack is not configured (${missing.join(', ')} unset): run the tests with ./dev test`);
   }
-  return Object.fromEntries(names.map((n) => [n, process.env[n] as string]));
+  return Object.fromEntries(STACK_VARS.map((n) => [n, process.env[n] as string])) as StackEnv;
 }
 
 /** A prefix no other test (or run) shares: topics, groups and keys live under it. */
@@ -91,6 +95,20 @@ export function sampleOrder(i: number, overrides: Partial<NotificationOrder> = {
     ],
     dialogportenAssociation: null,
     ...overrides,
+  };
+}
+
+/** The environment a stage process needs to join this test's stack and prefix. */
+export function stageEnv(config: Config): Record<string, string> {
+  return {
+    KAFKA_BROKERS: config.KAFKA_BROKERS.join(','),
+    SCHEMA_REGISTRY_URL: config.SCHEMA_REGISTRY_URL,
+    TOPIC_PREFIX: config.TOPIC_PREFIX,
+    TOPIC_PARTITIONS: String(config.TOPIC_PARTITIONS),
+    STAGE_HTTP_PORT: '0',
+    LOG_LEVEL: 'info',
+    PASSTHROUGH_INPUT: 'orders',
+    PASSTHROUGH_OUTPUT: 'ordersDue',
   };
 }
 

@@ -70,7 +70,8 @@ import org.jsmpp.util.MessageId;
  *                 &amp;receiptDelayMs=N &amp;receiptIdFormat=hex|decimal
  *   DELETE /rules?systemId=ID
  *   GET    /messages?systemId=ID   (every submit_sm accepted, as JSON)
- *   GET    /stats?systemId=ID      (counters: submits, accepted, refused, receipts, binds, drops)
+ *   GET    /stats?systemId=ID      (counters: submits, accepted, refused, receipts, receiptFailures,
+ *                                    binds, drops)
  * </pre>
  *
  * Message ids are hex strings; receiptIdFormat=decimal reports them in decimal in the receipt
@@ -93,6 +94,7 @@ public final class SmscSimulator {
     final AtomicLong accepted = new AtomicLong();
     final AtomicLong refused = new AtomicLong();
     final AtomicLong receipts = new AtomicLong();
+    final AtomicLong receiptFailures = new AtomicLong();
     final AtomicLong binds = new AtomicLong();
     final AtomicLong drops = new AtomicLong();
   }
@@ -202,6 +204,8 @@ public final class SmscSimulator {
               DeliveryReceiptState st = DeliveryReceiptState.valueOf(state);
               int delivered = st == DeliveryReceiptState.DELIVRD ? 1 : 0;
               DeliveryReceipt dr = new DeliveryReceipt(reportedId, 1, delivered, now, now, st, "000", "");
+              // Counted when issued, so a client that has the deliver_sm sees it counted.
+              stats(systemId).receipts.incrementAndGet();
               session.deliverShortMessage(
                   "",
                   TypeOfNumber.valueOf(sm.getDestAddrTon()),
@@ -217,8 +221,8 @@ public final class SmscSimulator {
                   DataCodings.ZERO,
                   dr.toString().getBytes(StandardCharsets.US_ASCII),
                   new OptionalParameter.COctetString(OptionalParameter.Tag.RECEIPTED_MESSAGE_ID.code(), id));
-              stats(systemId).receipts.incrementAndGet();
             } catch (Exception e) {
+              stats(systemId).receiptFailures.incrementAndGet();
               System.out.println("receipt for " + id + " not delivered: " + e);
             }
           },
@@ -379,8 +383,10 @@ public final class SmscSimulator {
               ex,
               200,
               String.format(
-                  "{\"submits\":%d,\"accepted\":%d,\"refused\":%d,\"receipts\":%d,\"binds\":%d,\"drops\":%d}",
-                  s.submits.get(), s.accepted.get(), s.refused.get(), s.receipts.get(), s.binds.get(), s.drops.get()));
+                  "{\"submits\":%d,\"accepted\":%d,\"refused\":%d,\"receipts\":%d,\"receiptFailures\":%d,"
+                      + "\"binds\":%d,\"drops\":%d}",
+                  s.submits.get(), s.accepted.get(), s.refused.get(), s.receipts.get(), s.receiptFailures.get(),
+                  s.binds.get(), s.drops.get()));
         });
     http.setExecutor(Executors.newFixedThreadPool(4));
     http.start();

@@ -1,0 +1,29 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { provision, topicSpecs } from '../../platform/provision.ts';
+import { topicName } from '../../platform/topics.ts';
+import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+
+describe('topic provisioning', () => {
+  const prefix = uniquePrefix('prov');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '2', TOPIC_RETENTION_MS: '3600000' });
+  const { kafka, codec } = testClients(config);
+  afterAll(() => kafka.close());
+
+  it('creates every topic with its partitions, retention and cleanup policy, and is idempotent', async () => {
+    await provision(kafka, codec, config);
+    await provision(kafka, codec, config);
+    expect(topicSpecs(config)).toHaveLength(7);
+    const orders = await kafka.describeTopic(topicName(prefix, 'orders'));
+    expect(orders.partitions).toBe(2);
+    expect(orders.config['cleanup.policy']).toBe('delete');
+    expect(orders.config['retention.ms']).toBe(String(365 * 24 * 3600 * 1000));
+    const email = await kafka.describeTopic(topicName(prefix, 'emailQueue'));
+    expect(email.config['retention.ms']).toBe('3600000');
+  });
+
+  it('grows a topic whose partition count is below the spec', async () => {
+    const more = { ...config, TOPIC_PARTITIONS: 4 };
+    await provision(kafka, codec, more);
+    expect((await kafka.describeTopic(topicName(prefix, 'status'))).partitions).toBe(4);
+  });
+});

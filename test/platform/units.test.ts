@@ -1,0 +1,102 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../platform/config.ts';
+import { classify, permanent, retriable } from '../../platform/errors.ts';
+import { createLogger, maskPersonalData } from '../../platform/logger.ts';
+import { backoffDelay, withRetry } from '../../platform/retry.ts';
+
+describe('personal data masking', () => {
+  it.each([
+    ['mail to ola.nordmann@example.com failed', 'mail to o***@example.com failed'],
+    ['sms to +4799999999 queued', 'sms to +********99 queued'],
+    ['sms to 004799999999 queued', 'sms to **********99 queued'],
+    ['sms to +47 99 99 99 99', 'sms to +********99'],
+    ['looked up 01017012345', 'looked up 010170*****'],
+    ['local number 98765432', 'local number ******32'],
+    ['order 3f2b1c4e-0000-4000-8000-000000000001 done', 'order 3f2b1c4e-0000-4000-8000-000000000001 done'],
+  ])('masks %j', (input, expected) => {
+    expect(maskPersonalData(input)).toBe(expected);
+  });
+
+  it('masks personal data in every field and message of a log line', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const logger = createLogger({ level: 'info', destination });
+    logger.info(
+      { recipient: { email: 'kari@example.com', mobile: '+4798765432' }, nin: '02027012345' },
+      'to kari@example.com',
+    );
+    logger.child({ orderId: 'abc' }).error({ err: new Error('rejected 01017012345') }, 'failed');
+    const [first, second] = lines.map((l) => JSON.parse(l));
+    expect(first.recipient).toEqual({ email: 'k***@example.com', mobile: '+********32' });
+    expect(first.nin).toBe('020270*****');
+    expect(first.msg).toBe('to k***@example.com');
+    expect(second.err.message).toBe('rejected 010170*****');
+    expect(second.orderId).toBe('abc');
+  });
+});
+
+describe('retry policy', () => {
+  it('grows exponentially with jitter and never exceeds the cap', () => {
+    const opts = { initialMs: 100, maxMs: 1000, factor: 2 };
+    expect(backoffDelay(1, opts, () => 0)).toBe(50);
+    expect(backoffDelay(1, opts, () => 1)).toBe(100);
+    expect(backoffDelay(3, opts, () => 1)).toBe(400);
+    for (let a = 1; a < 40; a++) expect(backoffDelay(a, opts)).toBeLessThanOrEqual(1000);
+    expect(backoffDelay(30, opts, () => 0)).toBe(500);
+  });
+
+  it('retries until success and stops on a non-retriable error', async () => {
+    let calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          if (++calls < 3) throw retriable('DEPENDENCY_UNAVAILABLE', 'down');
+          return 'ok';
+        },
+        { initialMs: 1, maxMs: 2 },
+      ),
+    ).resolves.toBe('ok');
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw permanent('INVALID_RECORD', 'bad');
+        },
+        { initialMs: 1, shouldRetry: (e) => classify(e).retriable },
+      ),
+    ).rejects.toMatchObject({ code: 'INVALID_RECORD' });
+    expect(calls).toBe(1);
+  });
+});
+
+describe('configuration', () => {
+  it('fails fast naming each bad variable', () => {
+    expect(() => loadConfig({ KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: 'not a url', TOPIC_PARTITIONS: 'x' })).toThrow(
+      ConfigError,
+    );
+    try {
+      loadConfig({ KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: 'not a url', TOPIC_PARTITIONS: 'x' });
+    } catch (e) {
+      const msg = (e as Error).message;
+      expect(msg).toContain('KAFKA_BROKERS');
+      expect(msg).toContain('SCHEMA_REGISTRY_URL');
+      expect(msg).toContain('TOPIC_PARTITIONS');
+    }
+  });
+
+  it('applies documented defaults', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'a:1, b:2', SCHEMA_REGISTRY_URL: 'http://r' });
+    expect(c.KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
+    expect(c.TOPIC_PARTITIONS).toBe(6);
+    expect(c.RETRY_MAX_ATTEMPTS).toBe(0);
+    expect(c.TRANSACTION_MAX_RECORDS).toBe(500);
+  });
+});

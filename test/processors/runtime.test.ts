@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { permanent, retriable } from '../../platform/errors.ts';
+import type { ConsumerHandle, InboundRecord } from '../../platform/kafka/adapter.ts';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import type { DeadLetter } from '../../platform/schemas/generated/dead-letter.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { topicName } from '../../platform/topics.ts';
+import { startOpsServer } from '../../processors/runtime/http.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import { defineStage, emit, skip } from '../../processors/runtime/stage.ts';
+import { sampleOrder, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+
+/**
+ * A stage whose behaviour each order chooses through its sendersReference, so one stream
+ * exercises every outcome the runtime must act on.
+ */
+const attempts = new Map<string, number>();
+const scripted = defineStage({
+  name: 'scripted',
+  input: 'orders',
+  outputs: ['ordersDue'],
+  handle(order: NotificationOrder, ctx) {
+    attempts.set(order.orderId, ctx.attempt);
+    const ref = order.sendersReference ?? '';
+    if (ref === 'invalid') throw permanent('INVALID_RECORD', 'recipient list is empty');
+    if (ref.startsWith('flaky-')) {
+      if (ctx.attempt <= Number(ref.slice(6))) throw retriable('DEPENDENCY_UNAVAILABLE', 'registry answered 503');
+    }
+    if (ref === 'down') throw retriable('DEPENDENCY_UNAVAILABLE', 'registry answered 503');
+    if (ref === 'bug') throw new TypeError("Cannot read properties of undefined (reading 'x')");
+    if (ref === 'skip') return skip('not for this stage');
+    if (ref === 'stray') return emit({ topic: 'status', key: order.orderId, value: {} as never });
+    return emit({ topic: 'ordersDue', key: order.orderId, value: order });
+  },
+});
+
+describe('stage runtime', () => {
+  const prefix = uniquePrefix('rt');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', RETRY_MAX_ATTEMPTS: '3', UNEXPECTED_MAX_ATTEMPTS: '2' });
+  const { kafka, codec, logger } = testClients(config);
+  const registry = createRegistry(false);
+  const metrics = createStageMetrics(registry);
+  const runner = new StageRunner(scripted, { kafka, codec, config, logger, metrics });
+  const out: InboundRecord[] = [];
+  const dead: InboundRecord[] = [];
+  const consumers: ConsumerHandle[] = [];
+  let poke: () => void = () => undefined;
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    consumers.push(
+      await kafka.collect({
+        groupId: `${prefix}out`,
+        topics: [topicName(prefix, 'ordersDue')],
+        onRecord: (r) => (out.push(r), poke()),
+      }),
+      await kafka.collect({
+        groupId: `${prefix}dlt`,
+        topics: [topicName(prefix, 'deadLetter')],
+        onRecord: (r) => (dead.push(r), poke()),
+      }),
+    );
+    await runner.start();
+    await runner.joined();
+  });
+
+  afterAll(async () => {
+    await runner.close();
+    for (const c of consumers) await c.stop();
+    await kafka.close();
+  });
+
+  it('dead-letters a poison record with its reason and origin, and keeps going', async () => {
+    const producer = await kafka.plainProducer();
+    const input = topicName(prefix, 'orders');
+    const orders = [
+      sampleOrder(1),
+      sampleOrder(2, { sendersReference: 'invalid' }),
+      sampleOrder(3, { sendersReference: 'flaky-2' }),
+      sampleOrder(4, { sendersReference: 'down' }),
+      sampleOrder(5, { sendersReference: 'bug' }),
+      sampleOrder(6, { sendersReference: 'skip' }),
+      sampleOrder(7, { sendersReference: 'stray' }),
+      sampleOrder(8),
+    ];
+    await producer.send([{ topic: input, key: orders[0]!.orderId, value: await codec.encode('orders', orders[0]!) }]);
+    // Undecodable bytes: not the Confluent wire format at all.
+    await producer.send([{ topic: input, key: 'poison-1', value: Buffer.from('{"not":"avro"}') }]);
+    // Wire format with a schema id the registry has never issued.
+    await producer.send([{ topic: input, key: 'poison-2', value: Buffer.from([0, 0x7f, 0xff, 0xff, 0x01, 0x02]) }]);
+    for (const o of orders.slice(1)) {
+      await producer.send([{ topic: input, key: o.orderId, value: await codec.encode('orders', o) }]);
+    }
+    await producer.close();
+
+    const done = until(() => out.length >= 3 && dead.length >= 6, 60_000, '3 outputs and 6 dead letters');
+    poke = done.poke;
+    await done.done;
+
+    const outKeys = out.map((r) => r.key?.toString());
+    expect(outKeys).toEqual([orders[0]!.orderId, orders[2]!.orderId, orders[7]!.orderId]);
+    expect(attempts.get(orders[2]!.orderId)).toBe(3);
+
+    const letters = await Promise.all(dead.map((r) => codec.decode('deadLetter', r.value)));
+    const byKey = new Map<string, DeadLetter>(letters.map((l) => [l.originalKey?.toString() ?? '', l]));
+    const poison1 = byKey.get('poison-1')!;
+    expect(poison1).toMatchObject({
+      stage: 'scripted',
+      errorCode: 'DECODE_FAILED',
+      originalTopic: input,
+      originalPartition: 0,
+      originalOffset: 1,
+      attempts: 1,
+    });
+    expect(poison1.reason).toMatch(/Confluent wire format/);
+    expect(poison1.originalValue?.toString()).toBe('{"not":"avro"}');
+    expect(byKey.get('poison-2')).toMatchObject({ errorCode: 'DECODE_FAILED', originalOffset: 2 });
+    expect(byKey.get(orders[1]!.orderId)).toMatchObject({
+      errorCode: 'INVALID_RECORD',
+      reason: 'recipient list is empty',
+    });
+    expect(byKey.get(orders[3]!.orderId)).toMatchObject({ errorCode: 'RETRIES_EXHAUSTED', attempts: 3 });
+    expect(byKey.get(orders[3]!.orderId)?.reason).toMatch(/gave up after 3 attempts: registry answered 503/);
+    expect(byKey.get(orders[4]!.orderId)).toMatchObject({ errorCode: 'UNEXPECTED', attempts: 2 });
+    expect(byKey.get(orders[6]!.orderId)?.reason).toMatch(/emitted to status, which it does not declare/);
+    expect(byKey.has(orders[5]!.orderId)).toBe(false);
+
+    const text = await registry.metrics();
+    expect(text).toMatch(/pipeline_records_consumed_total\{stage="scripted",topic="[^"]+"\} 10/);
+    expect(text).toMatch(/pipeline_records_dead_lettered_total\{stage="scripted",code="DECODE_FAILED"\} 2/);
+    expect(text).toMatch(/pipeline_records_retried_total\{stage="scripted",code="DEPENDENCY_UNAVAILABLE"\} 4/);
+    expect(text).toMatch(/pipeline_handler_duration_seconds_count\{stage="scripted"\} \d+/);
+    expect(text).toMatch(/pipeline_consumer_lag\{stage="scripted",topic="[^"]+",partition="0"\} 0/);
+  });
+
+  it('serves /health and /metrics', async () => {
+    const ops = await startOpsServer(0, registry, () => {
+      const h = runner.health();
+      return { ok: h.ok, stages: [h] };
+    });
+    try {
+      const health = await fetch(`http://127.0.0.1:${ops.port}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ ok: true, stages: [{ stage: 'scripted', ok: true }] });
+      const m = await fetch(`http://127.0.0.1:${ops.port}/metrics`);
+      expect(await m.text()).toContain('pipeline_transaction_duration_seconds_bucket');
+    } finally {
+      ops.server.close();
+    }
+  });
+});
