@@ -20,7 +20,7 @@ import { AvroCodec } from '../platform/schemas/codec.ts';
 import { topicName } from '../platform/topics.ts';
 import { passthroughStage } from '../processors/passthrough/stage.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
-import { sampleOrder } from '../test/support/stack.ts';
+import { produceOrders } from '../test/support/stack.ts';
 
 const { values } = parseArgs({
   options: { records: { type: 'string', default: '50000' }, rounds: { type: 'string', default: '3' } },
@@ -39,15 +39,8 @@ const rawOut = topicName(prefix, 'emailQueue'); // any topic: raw copies bytes, 
 const pipeOut = topicName(prefix, 'ordersDue');
 
 console.log(`producing ${N} Avro orders to ${input} …`);
-const producer = await kafka.plainProducer();
-for (let start = 0; start < N; start += 2000) {
-  const batch = [];
-  for (let i = start; i < Math.min(N, start + 2000); i++) {
-    const order = sampleOrder(i);
-    batch.push({ topic: input, key: order.orderId, value: await codec.encode('orders', order) });
-  }
-  await producer.send(batch);
-}
+await produceOrders(kafka, codec, input, N, 2000);
+const producer = await kafka.plainProducer(); // the raw copier's
 
 /** resolves when `count` committed records have arrived on `topic` (read by a fresh group) */
 async function arrivals(topic: string, group: string, count: number) {

@@ -52,12 +52,11 @@ if [ ! -f "$SMSC_HOME/.complete" ]; then
   touch "$SMSC_HOME/.complete"
 fi
 
-# The simulator's classes are rebuilt whenever its source changes.
-SMSC_SRC="$ROOT/deploy/local/smsc/SmscSimulator.java"
-SMSC_CLASSES="$STACK_DIR/smsc-classes"
-if [ ! -f "$SMSC_CLASSES/SmscSimulator.class" ] || [ "$SMSC_SRC" -nt "$SMSC_CLASSES/SmscSimulator.class" ]; then
+# The simulator's classes are cached by the hash of its source.
+SMSC_CLASSES=$(smsc_classes)
+if [ ! -f "$SMSC_CLASSES/SmscSimulator.class" ]; then
   log "compiling the SMSC simulator"
   rm -rf "$SMSC_CLASSES" && mkdir -p "$SMSC_CLASSES"
-  javac -nowarn -d "$SMSC_CLASSES" -cp "$SMSC_HOME/lib/*" "$SMSC_SRC" >&2
+  javac -nowarn -d "$SMSC_CLASSES" -cp "$SMSC_HOME/lib/*" "$ROOT/deploy/local/smsc/SmscSimulator.java" >&2
 fi
 log "install complete"

@@ -29,6 +29,10 @@ KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
 APICURIO_HOME="$CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
 SMSC_HOME="$CACHE_DIR/smsc-jsmpp-$JSMPP_VERSION"
 
+smsc_classes() {
+  echo "$CACHE_DIR/smsc-classes-$(sha256sum "$ROOT/deploy/local/smsc/SmscSimulator.java" | cut -c1-16)"
+}
+
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 

@@ -36,6 +36,7 @@ tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
 kafka_up() {
+  if running kafka; then log "kafka already running (pid $(pid_of kafka))"; return 0; fi
   local dir="$STACK_DIR/kafka" props="$STACK_DIR/kafka/server.properties"
   mkdir -p "$dir"
   cat >"$props" <<PROPS
@@ -73,7 +74,14 @@ L4J
     java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$props" \
       >>"$LOG_DIR/kafka.log" 2>&1 || die "formatting Kafka storage failed; see $LOG_DIR/kafka.log"
   fi
+  # Readiness reads only what this start writes to the log.
+  KAFKA_LOG_FROM=$(($(wc -l <"$LOG_DIR/kafka.log" 2>/dev/null || echo 0) + 1))
   start kafka java "${java_opts[@]}" -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$props"
+}
+
+# The broker says so once its KRaft controller and broker are both serving.
+kafka_started() {
+  tcp_open "$KAFKA_PORT" && tail -n "+${KAFKA_LOG_FROM:-1}" "$LOG_DIR/kafka.log" | grep -q 'Kafka Server started'
 }
 
 registry_up() {
@@ -94,7 +102,7 @@ up() {
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
     --appendonly yes --appendfsync everysec --save "" --daemonize no
   start mail "$ROOT/node_modules/.bin/maildev" --ip 127.0.0.1 --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" --silent
-  start smsc java -Xmx128m -cp "$STACK_DIR/smsc-classes:$SMSC_HOME/lib/*" SmscSimulator \
+  start smsc java -Xmx128m -cp "$(smsc_classes):$SMSC_HOME/lib/*" SmscSimulator \
     --port "$SMSC_PORT" --control-port "$SMSC_CONTROL_PORT"
   start registry-sim "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/registry-sim/main.ts" \
     --port "$REGISTRY_SIM_PORT" --seed "${REGISTRY_SEED:-$ROOT/deploy/local/registry-sim/seed.json}"
@@ -104,7 +112,7 @@ up() {
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
   await registry-sim 30 http_ok "http://127.0.0.1:$REGISTRY_SIM_PORT/health"
   await schema-registry 90 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
-  await kafka 90 tcp_open "$KAFKA_PORT"
+  if [ -n "${KAFKA_LOG_FROM:-}" ]; then await kafka 90 kafka_started; else await kafka 90 tcp_open "$KAFKA_PORT"; fi
   stack_env >"$STACK_DIR/env"
   log "stack up; environment in $STACK_DIR/env"
 }

@@ -3,7 +3,7 @@ import { provision } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
 import { collectKeys } from '../support/collector.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
-import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { produceOrders, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 const TOTAL = 4_000;
 
@@ -27,16 +27,7 @@ describe('stage process shutdown', () => {
   });
 
   it('drains on SIGTERM: commits what it handled, leaves nothing half-done, exits 0', async () => {
-    const producer = await kafka.plainProducer();
-    for (let start = 0; start < TOTAL; start += 500) {
-      const batch = [];
-      for (let i = start; i < start + 500; i++) {
-        const o = sampleOrder(i);
-        batch.push({ topic: input, key: o.orderId, value: await codec.encode('orders', o) });
-      }
-      await producer.send(batch);
-    }
-    await producer.close();
+    await produceOrders(kafka, codec, input, TOTAL);
 
     const collector = (out = await collectKeys(kafka, `${prefix}counter`, topicName(prefix, 'ordersDue')));
     proc = startStageProcess(['passthrough'], env);

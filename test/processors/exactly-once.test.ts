@@ -3,7 +3,7 @@ import { provision } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
 import { collectKeys } from '../support/collector.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
-import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { produceOrders, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 const TOTAL = 10_000;
 
@@ -32,18 +32,7 @@ describe('stage runtime delivery guarantee', () => {
     await first.running;
 
     // Stream the input while the stage runs, in acknowledged batches (idempotent producer, acks=all).
-    const producer = await kafka.plainProducer();
-    const inputTopic = topicName(prefix, 'orders');
-    const streaming = (async () => {
-      for (let start = 0; start < TOTAL; start += 250) {
-        const batch = [];
-        for (let i = start; i < Math.min(TOTAL, start + 250); i++) {
-          const order = sampleOrder(i);
-          batch.push({ topic: inputTopic, key: order.orderId, value: await codec.encode('orders', order) });
-        }
-        await producer.send(batch);
-      }
-    })();
+    const streaming = produceOrders(kafka, codec, topicName(prefix, 'orders'), TOTAL, 250);
 
     await collector.waitFor(() => collector.total >= TOTAL * 0.3, 60_000, 'a third of the stream downstream');
     first.child.kill('SIGKILL');
@@ -53,7 +42,6 @@ describe('stage runtime delivery guarantee', () => {
     const second = startStageProcess(['passthrough'], env);
     processes.push(second);
     await streaming;
-    await producer.close();
     await collector.waitFor(() => collector.distinct >= TOTAL, 150_000, `${TOTAL} distinct records downstream`);
 
     // Stop the stage cleanly, then read the output to its end: a duplicate written at any point

@@ -130,3 +130,26 @@ export function until(predicate: () => boolean, timeoutMs: number, what: string)
   poke();
   return { done, poke };
 }
+
+/** Produces `count` sample orders (Avro, acks=all) to `topic` in acknowledged batches. */
+export async function produceOrders(
+  kafka: KafkaAdapter,
+  codec: AvroCodec,
+  topic: string,
+  count: number,
+  batchSize = 500,
+): Promise<void> {
+  const producer = await kafka.plainProducer();
+  try {
+    for (let start = 0; start < count; start += batchSize) {
+      const batch = [];
+      for (let i = start; i < Math.min(count, start + batchSize); i++) {
+        const order = sampleOrder(i);
+        batch.push({ topic, key: order.orderId, value: await codec.encode('orders', order) });
+      }
+      await producer.send(batch);
+    }
+  } finally {
+    await producer.close();
+  }
+}
