@@ -2,7 +2,9 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -47,6 +49,9 @@ import org.jsmpp.session.SMPPServerSession;
 import org.jsmpp.session.SMPPServerSessionListener;
 import org.jsmpp.session.ServerMessageReceiverListener;
 import org.jsmpp.session.Session;
+import org.jsmpp.session.connection.ServerConnection;
+import org.jsmpp.session.connection.ServerConnectionFactory;
+import org.jsmpp.session.connection.socket.ServerSocketConnection;
 import org.jsmpp.session.SubmitMultiResult;
 import org.jsmpp.session.SubmitSmResult;
 import org.jsmpp.util.DeliveryReceiptState;
@@ -122,7 +127,7 @@ public final class SmscSimulator {
       if (args[i].equals("--control-port")) controlPort = Integer.parseInt(args[i + 1]);
     }
     startControl(controlPort);
-    try (SMPPServerSessionListener listener = new SMPPServerSessionListener(port)) {
+    try (SMPPServerSessionListener listener = new SMPPServerSessionListener(port, new LoopbackOnly())) {
       System.out.println("SMSC simulator listening on " + port + ", control on " + controlPort);
       while (true) {
         SMPPServerSession session = listener.accept();
@@ -142,6 +147,26 @@ public final class SmscSimulator {
     } catch (Exception e) {
       System.out.println("bind failed: " + e);
       session.close();
+    }
+  }
+
+  /** jSMPP's default factory binds every interface; the local stack serves 127.0.0.1 only. */
+  static final class LoopbackOnly implements ServerConnectionFactory {
+    @Override
+    public ServerConnection listen(int port) throws IOException {
+      return listen(port, 0, 50);
+    }
+
+    @Override
+    public ServerConnection listen(int port, int timeout) throws IOException {
+      return listen(port, timeout, 50);
+    }
+
+    @Override
+    public ServerConnection listen(int port, int timeout, int backlog) throws IOException {
+      ServerSocket socket = new ServerSocket(port, backlog, InetAddress.getLoopbackAddress());
+      socket.setSoTimeout(timeout);
+      return new ServerSocketConnection(socket);
     }
   }
 
