@@ -1,0 +1,193 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * A durable schedule in Redis: items (opaque payloads, e.g. an order's Avro bytes) wait until
+ * their due time; releasers claim due items atomically under a lease, publish them, then
+ * acknowledge them. An item claimed by a releaser that dies is claimable again once its lease
+ * runs out, so a crash between claim and publish loses nothing.
+ *
+ * Keys under `prefix`:
+ *   due       ZSET  id → due time (ms)
+ *   leased    ZSET  id → lease expiry (ms)
+ *   items     HASH  id → payload
+ *   dueAt     HASH  id → due time of a leased item (restored when its lease runs out)
+ *   final     ZSET  id → when it was released or cancelled (ms); kept for `finalRetentionMs`
+ *   outcome   HASH  id → "released" | "cancelled"
+ * An id that reached `final` is never scheduled again, so replaying the topic the schedule was
+ * built from cannot release anything twice.
+ */
+export interface DueItem {
+  id: string;
+  dueAt: number;
+  payload: Buffer;
+}
+
+export type CancelResult = 'cancelled' | 'already-cancelled' | 'in-flight' | 'released' | 'not-found';
+export type ScheduleResult = 'scheduled' | 'rescheduled' | 'in-flight' | 'final';
+
+const SCRIPTS = {
+  // KEYS: due leased items final ; ARGV: id dueAt payload
+  scheduleItem: {
+    numberOfKeys: 4,
+    lua: `
+      if redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 'final' end
+      if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'in-flight' end
+      local added = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+      redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+      if added == 1 then return 'scheduled' end
+      return 'rescheduled'`,
+  },
+  // KEYS: due leased items dueAt ; ARGV: now limit leaseUntil
+  claimDue: {
+    numberOfKeys: 4,
+    lua: `
+      local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+      local out = {}
+      for i = 1, #ids, 2 do
+        local id, due = ids[i], ids[i + 1]
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('ZADD', KEYS[2], ARGV[3], id)
+        redis.call('HSET', KEYS[4], id, due)
+        out[#out + 1] = id
+        out[#out + 1] = due
+        out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+      end
+      return out`,
+  },
+  // KEYS: due leased dueAt ; ARGV: now limit
+  requeueExpired: {
+    numberOfKeys: 3,
+    lua: `
+      local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+      for _, id in ipairs(ids) do
+        redis.call('ZREM', KEYS[2], id)
+        redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[3], id) or ARGV[1], id)
+        redis.call('HDEL', KEYS[3], id)
+      end
+      return #ids`,
+  },
+  // KEYS: due leased items dueAt final outcome ; ARGV: now id...
+  ackReleased: {
+    numberOfKeys: 6,
+    lua: `
+      local n = 0
+      for i = 2, #ARGV do
+        local id = ARGV[i]
+        redis.call('ZREM', KEYS[1], id)
+        n = n + redis.call('ZREM', KEYS[2], id)
+        redis.call('HDEL', KEYS[3], id)
+        redis.call('HDEL', KEYS[4], id)
+        redis.call('ZADD', KEYS[5], ARGV[1], id)
+        redis.call('HSET', KEYS[6], id, 'released')
+      end
+      return n`,
+  },
+  // KEYS: due leased items final outcome ; ARGV: now id
+  cancelItem: {
+    numberOfKeys: 5,
+    lua: `
+      local state = redis.call('HGET', KEYS[5], ARGV[2])
+      if state == 'cancelled' then return 'already-cancelled' end
+      if state == 'released' then return 'released' end
+      if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 'in-flight' end
+      if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then
+        redis.call('HDEL', KEYS[3], ARGV[2])
+        redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+        redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
+        return 'cancelled'
+      end
+      return 'not-found'`,
+  },
+  // KEYS: final outcome ; ARGV: olderThan limit
+  trimFinal: {
+    numberOfKeys: 2,
+    lua: `
+      local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+      for _, id in ipairs(ids) do
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('HDEL', KEYS[2], id)
+      end
+      return #ids`,
+  },
+} as const;
+
+type ScriptedRedis = Redis & {
+  [K in keyof typeof SCRIPTS]: (...args: (string | number | Buffer)[]) => Promise<unknown>;
+} & { claimDueBuffer: (...args: (string | number)[]) => Promise<Buffer[]> };
+
+export class ScheduleStore {
+  private readonly redis: ScriptedRedis;
+  private readonly k: { due: string; leased: string; items: string; dueAt: string; final: string; outcome: string };
+
+  constructor(redis: Redis, prefix: string) {
+    for (const [name, { numberOfKeys, lua }] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+    }
+    this.redis = redis as ScriptedRedis;
+    // One hash tag keeps every key of a schedule in one Redis Cluster slot, as the scripts need.
+    const p = `${prefix}{schedule}:`;
+    this.k = {
+      due: `${p}due`,
+      leased: `${p}leased`,
+      items: `${p}items`,
+      dueAt: `${p}dueAt`,
+      final: `${p}final`,
+      outcome: `${p}outcome`,
+    };
+  }
+
+  /** Adds or moves an item; an item already released or cancelled, or in flight, is left alone. */
+  async schedule(id: string, dueAt: number, payload: Buffer): Promise<ScheduleResult> {
+    const { due, leased, items, final } = this.k;
+    return (await this.redis.scheduleItem(due, leased, items, final, id, dueAt, payload)) as ScheduleResult;
+  }
+
+  /** Atomically takes up to `limit` items due at `now`, leasing them until `now + leaseMs`. */
+  async claim(now: number, limit: number, leaseMs: number): Promise<DueItem[]> {
+    const { due, leased, items, dueAt } = this.k;
+    const flat = await this.redis.claimDueBuffer(due, leased, items, dueAt, now, limit, now + leaseMs);
+    const out: DueItem[] = [];
+    for (let i = 0; i < flat.length; i += 3) {
+      out.push({ id: flat[i]!.toString(), dueAt: Number(flat[i + 1]!.toString()), payload: flat[i + 2]! });
+    }
+    return out;
+  }
+
+  /** Returns items whose lease ran out at `now` to the schedule; resolves with how many. */
+  async requeueExpired(now: number, limit = 1000): Promise<number> {
+    const { due, leased, dueAt } = this.k;
+    return Number(await this.redis.requeueExpired(due, leased, dueAt, now, limit));
+  }
+
+  /** Marks items as released (published); resolves with how many were still leased. */
+  async ack(ids: string[], now: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { due, leased, items, dueAt, final, outcome } = this.k;
+    return Number(await this.redis.ackReleased(due, leased, items, dueAt, final, outcome, now, ...ids));
+  }
+
+  async cancel(id: string, now: number): Promise<CancelResult> {
+    const { due, leased, items, final, outcome } = this.k;
+    return (await this.redis.cancelItem(due, leased, items, final, outcome, now, id)) as CancelResult;
+  }
+
+  /** Forgets final markers older than `olderThan` (keep them as long as the source topic's retention). */
+  async trimFinal(olderThan: number, limit = 10_000): Promise<number> {
+    return Number(await this.redis.trimFinal(this.k.final, this.k.outcome, olderThan, limit));
+  }
+
+  async counts(): Promise<{ waiting: number; leased: number; final: number }> {
+    const [waiting, leased, final] = await Promise.all([
+      this.redis.zcard(this.k.due),
+      this.redis.zcard(this.k.leased),
+      this.redis.zcard(this.k.final),
+    ]);
+    return { waiting, leased, final };
+  }
+
+  /** The earliest due time waiting, or null: lets a releaser sleep until then. */
+  async nextDue(): Promise<number | null> {
+    const first = await this.redis.zrange(this.k.due, 0, 0, 'WITHSCORES');
+    return first.length === 2 ? Number(first[1]) : null;
+  }
+}

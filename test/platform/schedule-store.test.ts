@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { stackEnv } from '../support/stack.ts';
+
+const env = stackEnv();
+const clients: Redis[] = [];
+const client = () => {
+  const r = new Redis(env.REDIS_URL);
+  clients.push(r);
+  return r;
+};
+const store = (prefix: string) => new ScheduleStore(client(), prefix);
+const prefix = () => `t-sched-${randomUUID().slice(0, 8)}:`;
+
+afterAll(() => {
+  for (const c of clients) c.disconnect();
+});
+
+describe('schedule store', () => {
+  it('releases only what is due, earliest first, with its payload intact', async () => {
+    const s = store(prefix());
+    const bytes = Buffer.from([0, 1, 2, 255, 0, 10]);
+    await s.schedule('late', 3_000, Buffer.from('late'));
+    await s.schedule('early', 1_000, bytes);
+    await s.schedule('middle', 2_000, Buffer.from('middle'));
+    expect(await s.nextDue()).toBe(1_000);
+    const claimed = await s.claim(2_000, 10, 60_000);
+    expect(claimed.map((c) => c.id)).toEqual(['early', 'middle']);
+    expect(claimed[0]!.payload.equals(bytes)).toBe(true);
+    expect(claimed[0]!.dueAt).toBe(1_000);
+    expect(await s.counts()).toEqual({ waiting: 1, leased: 2, final: 0 });
+  });
+
+  it('never gives the same item to two releasers claiming at once', async () => {
+    const p = prefix();
+    const s = store(p);
+    const N = 10_000;
+    const ids = Array.from({ length: N }, (_, i) => `item-${i}`);
+    for (let i = 0; i < N; i += 500) {
+      await Promise.all(ids.slice(i, i + 500).map((id, j) => s.schedule(id, i + j, Buffer.from(id))));
+    }
+    const releasers = [store(p), store(p), store(p), store(p)];
+    const taken = await Promise.all(
+      releasers.map(async (r) => {
+        const mine: string[] = [];
+        for (;;) {
+          const batch = await r.claim(Date.now(), 97, 60_000);
+          if (batch.length === 0) return mine;
+          mine.push(...batch.map((b) => b.id));
+        }
+      }),
+    );
+    const all = taken.flat();
+    expect(all).toHaveLength(N);
+    expect(new Set(all).size).toBe(N);
+    expect(taken.filter((t) => t.length > 0).length).toBeGreaterThan(1);
+  });
+
+  it('makes an item claimable again when its releaser dies before acknowledging it', async () => {
+    const s = store(prefix());
+    await s.schedule('order-1', 1_000, Buffer.from('x'));
+    expect(await s.claim(5_000, 10, 30_000)).toHaveLength(1);
+    expect(await s.claim(5_000, 10, 30_000)).toHaveLength(0);
+    expect(await s.requeueExpired(34_999)).toBe(0);
+    expect(await s.requeueExpired(35_001)).toBe(1);
+    const again = await s.claim(35_001, 10, 30_000);
+    expect(again).toEqual([{ id: 'order-1', dueAt: 1_000, payload: Buffer.from('x') }]);
+  });
+
+  it('never schedules a released item again, so replaying the source topic releases nothing twice', async () => {
+    const s = store(prefix());
+    expect(await s.schedule('order-1', 1_000, Buffer.from('x'))).toBe('scheduled');
+    expect(await s.schedule('order-1', 1_500, Buffer.from('x'))).toBe('rescheduled');
+    await s.claim(2_000, 10, 30_000);
+    expect(await s.schedule('order-1', 1_000, Buffer.from('x'))).toBe('in-flight');
+    expect(await s.ack(['order-1'], 2_100)).toBe(1);
+    expect(await s.schedule('order-1', 1_000, Buffer.from('x'))).toBe('final');
+    expect(await s.claim(10_000, 10, 30_000)).toHaveLength(0);
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, final: 1 });
+    expect(await s.trimFinal(2_100)).toBe(1);
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, final: 0 });
+  });
+
+  it('cancels only what is still waiting', async () => {
+    const s = store(prefix());
+    await s.schedule('waiting', 10_000, Buffer.from('w'));
+    await s.schedule('leased', 1_000, Buffer.from('l'));
+    await s.schedule('released', 1_000, Buffer.from('r'));
+    await s.claim(1_000, 10, 30_000);
+    await s.ack(['released'], 1_100);
+    expect(await s.cancel('waiting', 1_200)).toBe('cancelled');
+    expect(await s.cancel('waiting', 1_300)).toBe('already-cancelled');
+    expect(await s.cancel('leased', 1_200)).toBe('in-flight');
+    expect(await s.cancel('released', 1_200)).toBe('released');
+    expect(await s.cancel('nothing', 1_200)).toBe('not-found');
+    expect(await s.schedule('waiting', 10_000, Buffer.from('w'))).toBe('final');
+    expect(await s.claim(20_000, 10, 30_000)).toHaveLength(0);
+  });
+});
+
+describe('schedule store durability', () => {
+  let server: ChildProcess | null = null;
+  const dir = mkdtempSync(join(tmpdir(), 'sched-redis-'));
+  const socket = join(dir, 'redis.sock');
+
+  const startRedis = async () => {
+    server = spawn(
+      'redis-server',
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`redis-server not ready in 15 s: ${out}`)), 15_000);
+      server!.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        // "Ready to accept connections" (tcp) or "ready to accept connections at <socket>"
+        if (/ready to accept connections/i.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      server!.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited (${code}): ${out}`));
+      });
+    });
+  };
+
+  afterAll(() => {
+    server?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps scheduled items through a SIGKILL of Redis (append-only file)', async () => {
+    await startRedis();
+    const r1 = new Redis({ path: socket });
+    const s1 = new ScheduleStore(r1, 'durable:');
+    for (let i = 0; i < 100; i++) await s1.schedule(`order-${i}`, 1_000 + i, Buffer.from(`payload-${i}`));
+    await s1.claim(1_009, 10, 60_000); // ten in flight when the server dies
+    r1.disconnect();
+    const dead = new Promise((r) => server!.once('exit', r));
+    server!.kill('SIGKILL');
+    await dead;
+
+    await startRedis();
+    const r2 = new Redis({ path: socket });
+    try {
+      const s2 = new ScheduleStore(r2, 'durable:');
+      expect(await s2.counts()).toEqual({ waiting: 90, leased: 10, final: 0 });
+      expect(await s2.requeueExpired(1_009 + 60_001)).toBe(10);
+      const all = await s2.claim(10_000, 1_000, 60_000);
+      expect(all.map((a) => a.id).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `order-${i}`).sort());
+      expect(all.find((a) => a.id === 'order-42')?.payload.toString()).toBe('payload-42');
+    } finally {
+      r2.disconnect();
+    }
+  });
+});

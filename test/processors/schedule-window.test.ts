@@ -1,0 +1,74 @@
+import { DateTime } from 'luxon';
+import { describe, expect, it } from 'vitest';
+import { expiryFor, isWithinWindow, nextSendOpportunity } from '../../processors/schedule-window/window.ts';
+
+const oslo = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Oslo' }).toMillis();
+const utc = (ms: number) => new Date(ms).toISOString();
+
+describe('schedule-window', () => {
+  it.each([
+    ['2026-11-27T08:59:00', '2026-11-27T08:00:00.001Z'],
+    ['2026-11-27T09:00:00', '2026-11-27T08:00:00.001Z'],
+    ['2026-11-27T09:00:00.001', '2026-11-27T08:00:00.001Z'],
+    ['2026-11-27T16:59:00', '2026-11-27T15:59:00.000Z'],
+    ['2026-11-27T16:59:59.999', '2026-11-27T15:59:59.999Z'],
+    ['2026-11-27T17:00:00', '2026-11-28T08:00:00.001Z'],
+    ['2026-11-27T22:10:00', '2026-11-28T08:00:00.001Z'],
+    ['2026-11-28T00:00:00', '2026-11-28T08:00:00.001Z'],
+  ])('holds an SMS due at %s Oslo time until %s', (due, release) => {
+    expect(utc(nextSendOpportunity(oslo(due)))).toBe(release);
+  });
+
+  it('sends at weekends like any other day', () => {
+    const saturday = oslo('2026-11-28T10:00:00');
+    expect(isWithinWindow(saturday)).toBe(true);
+    expect(nextSendOpportunity(saturday)).toBe(saturday);
+    expect(utc(nextSendOpportunity(oslo('2026-11-29T18:00:00')))).toBe('2026-11-30T08:00:00.001Z');
+  });
+
+  it('opens at 09:00 Oslo summer time on the spring-forward day (29 March 2026)', () => {
+    // 02:00 → 03:00 that night; the opening is 07:00Z instead of 08:00Z.
+    expect(utc(nextSendOpportunity(oslo('2026-03-28T22:10:00')))).toBe('2026-03-29T07:00:00.001Z');
+    expect(utc(nextSendOpportunity(Date.parse('2026-03-29T01:30:00Z')))).toBe('2026-03-29T07:00:00.001Z');
+    expect(isWithinWindow(Date.parse('2026-03-29T07:30:00Z'))).toBe(true);
+    expect(isWithinWindow(Date.parse('2026-03-29T15:00:00Z'))).toBe(false);
+  });
+
+  it('opens at 09:00 Oslo winter time on the fall-back day (25 October 2026)', () => {
+    // 03:00 → 02:00 that night; the opening is 08:00Z instead of 07:00Z.
+    expect(utc(nextSendOpportunity(oslo('2026-10-24T22:10:00')))).toBe('2026-10-25T08:00:00.001Z');
+    expect(utc(nextSendOpportunity(Date.parse('2026-10-25T00:30:00Z')))).toBe('2026-10-25T08:00:00.001Z');
+    expect(isWithinWindow(Date.parse('2026-10-25T15:59:00Z'))).toBe(true);
+    expect(isWithinWindow(Date.parse('2026-10-25T16:00:00Z'))).toBe(false);
+  });
+
+  it('takes its hours and zone from configuration', () => {
+    const w = { zone: 'Europe/Oslo', startHour: 8, endHour: 20 };
+    expect(isWithinWindow(oslo('2026-11-27T19:30:00'), w)).toBe(true);
+    expect(utc(nextSendOpportunity(oslo('2026-11-27T07:00:00'), w))).toBe('2026-11-27T07:00:00.001Z');
+    expect(() => isWithinWindow(0, { zone: 'Europe/Oslo', startHour: 17, endHour: 9 })).toThrow(/start < end/);
+    expect(() => isWithinWindow(0, { zone: 'Mars/Olympus', startHour: 9, endHour: 17 })).toThrow(/unknown time zone/);
+  });
+});
+
+describe('notification expiry', () => {
+  const t = oslo('2026-11-27T12:00:00');
+  it('is 48 hours after the send time for email and Anytime SMS', () => {
+    expect(expiryFor('Email', 'Anytime', t) - t).toBe(48 * 3600_000);
+    expect(expiryFor('Sms', 'Anytime', t) - t).toBe(48 * 3600_000);
+  });
+
+  it.each([
+    ['2026-11-27T12:00:00', '2026-11-29T12:00:00'],
+    ['2026-11-27T07:30:00', '2026-11-29T09:00:00'],
+    ['2026-11-27T09:00:00', '2026-11-29T09:00:00'],
+    ['2026-11-27T17:00:00', '2026-11-30T09:00:00'],
+    ['2026-11-27T22:10:00', '2026-11-30T09:00:00'],
+  ])('for a Daytime SMS sent at %s Oslo time is %s Oslo time', (sent, expiry) => {
+    expect(expiryFor('Sms', 'Daytime', oslo(sent))).toBe(oslo(expiry));
+  });
+
+  it('counts Daytime expiry on the Oslo clock across the fall-back switch', () => {
+    expect(expiryFor('Sms', 'Daytime', oslo('2026-10-24T22:10:00'))).toBe(oslo('2026-10-27T09:00:00'));
+  });
+});
