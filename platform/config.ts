@@ -45,6 +45,18 @@ export const ConfigSchema = z.object({
   TRANSACTION_MAX_RECORDS: int(500).pipe(z.number().min(1)),
   /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */
   CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
+  /** Redis for the schedule store (and, later, the status view); needed by the scheduler */
+  REDIS_URL: z.string().optional(),
+  /** key prefix in Redis (isolates environments and tests); defaults to TOPIC_PREFIX */
+  REDIS_PREFIX: z.string().optional(),
+  /** how long a claimed schedule item is held before it counts as abandoned, ms */
+  SCHEDULER_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
+  /** most due orders released in one transaction */
+  SCHEDULER_BATCH_SIZE: int(500).pipe(z.number().min(1)),
+  /** longest sleep between looks at the schedule, ms (bounds release lateness) */
+  SCHEDULER_POLL_MS: int(200).pipe(z.number().min(10)),
+  /** releaser leadership term unless renewed, ms (a successor waits this long after a crash) */
+  SCHEDULER_LEADER_TTL_MS: int(10_000).pipe(z.number().min(1_000)),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
 });

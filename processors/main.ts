@@ -1,5 +1,5 @@
 /**
- * Runs pipeline stages in this process: `tsx processors/main.ts passthrough [more stages…]`
+ * Runs pipeline stages in this process: `node --import tsx processors/main.ts scheduler [more…]`
  * (or STAGES=a,b). One process per stage scales by partitions; all in one suits one machine.
  * Provisions topics and registers schemas first (idempotent). SIGTERM/SIGINT drain and exit 0.
  */
@@ -8,6 +8,7 @@ import { KafkaAdapter } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
+import { createRedis, type Redis } from '../platform/redis/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { startOpsServer } from './runtime/http.ts';
 import { StageRunner } from './runtime/runner.ts';
@@ -17,8 +18,8 @@ const logger = createLogger({ name: 'stages' });
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const names =
-    process.argv.slice(2).length > 0 ? process.argv.slice(2) : (process.env.STAGES ?? '').split(',').filter(Boolean);
+  const args = process.argv.slice(2);
+  const names = args.length > 0 ? args : (process.env.STAGES ?? '').split(',').filter(Boolean);
   if (names.length === 0) throw new Error(`name at least one stage: ${Object.keys(STAGES).join(', ')}`);
   const unknown = names.filter((n) => !STAGES[n]);
   if (unknown.length > 0)
@@ -30,10 +31,27 @@ async function main(): Promise<void> {
 
   const registry = createRegistry();
   const metrics = createStageMetrics(registry);
-  const runners = names.map((n) => new StageRunner(STAGES[n]!(process.env), { kafka, codec, config, logger, metrics }));
+  let redis: Redis | null = null;
+  const deps = {
+    env: process.env,
+    config,
+    kafka,
+    codec,
+    logger,
+    registry,
+    clock: () => Date.now(),
+    redis: () => {
+      if (!config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
+      return (redis ??= createRedis(config.REDIS_URL));
+    },
+  };
+  const bundles = names.map((n) => STAGES[n]!(deps));
+  const runners = bundles.map((b) => new StageRunner(b.stage, { kafka, codec, config, logger, metrics }));
+  const services = bundles.flatMap((b) => b.services);
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, registry, () => {
     const stages = runners.map((r) => r.health());
-    return { ok: stages.every((s) => s.ok), stages };
+    const others = services.map((s) => s.health());
+    return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
   });
 
   let closing = false;
@@ -41,8 +59,10 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'draining');
+    await Promise.all(services.map((s) => s.close()));
     await Promise.all(runners.map((r) => r.close()));
     await kafka.close();
+    (redis as Redis | null)?.disconnect();
     ops.server.close();
     logger.info('drained; exiting');
     process.exit(0);
@@ -51,6 +71,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   for (const r of runners) await r.start();
+  for (const s of services) s.start();
   await Promise.all(runners.map((r) => r.joined()));
   logger.info({ stages: names, opsPort: ops.port }, 'stages running');
 }

@@ -1,15 +1,76 @@
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import type { Config } from '../platform/config.ts';
+import type { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import type { Logger } from '../platform/logger.ts';
+import { ScheduleStore } from '../platform/redis/schedule-store.ts';
+import type { Redis } from '../platform/redis/client.ts';
+import type { AvroCodec } from '../platform/schemas/codec.ts';
+import { TOPICS, type TopicKey } from '../platform/topics.ts';
 import { passthroughStage } from './passthrough/stage.ts';
 import type { Stage } from './runtime/stage.ts';
-import { TOPICS, type TopicKey } from '../platform/topics.ts';
+import { Releaser } from './scheduler/releaser.ts';
+import { schedulerStage } from './scheduler/stage.ts';
+
+/** A long-lived part that runs beside a stage in its process (e.g. the scheduler's releaser). */
+export interface Service {
+  start(): void;
+  close(): Promise<void>;
+  health(): { ok: boolean; [k: string]: unknown };
+}
+
+export interface StageDeps {
+  env: Record<string, string | undefined>;
+  config: Config;
+  kafka: KafkaAdapter;
+  codec: AvroCodec;
+  logger: Logger;
+  registry: Registry;
+  /** the process's Redis connection (created on first use; fails without REDIS_URL) */
+  redis: () => Redis;
+  clock: () => number;
+}
+
+export interface StageBundle {
+  stage: Stage;
+  services: Service[];
+}
 
 const topicKey = z.enum(Object.keys(TOPICS) as [TopicKey, ...TopicKey[]]);
 
-/** Every stage this build can run, by name, built from the environment. */
-export const STAGES: Record<string, (env: Record<string, string | undefined>) => Stage> = {
-  passthrough: (env) =>
-    passthroughStage(
+/** Every stage this build can run, by name. */
+export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
+  passthrough: ({ env }) => ({
+    stage: passthroughStage(
       topicKey.parse(env.PASSTHROUGH_INPUT ?? 'orders'),
       topicKey.parse(env.PASSTHROUGH_OUTPUT ?? 'ordersDue'),
     ),
+    services: [],
+  }),
+  scheduler: (deps) => {
+    const { config } = deps;
+    const store = new ScheduleStore(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}orders:`);
+    const releaser = new Releaser(
+      {
+        store,
+        kafka: deps.kafka,
+        codec: deps.codec,
+        topicPrefix: config.TOPIC_PREFIX,
+        clientId: config.KAFKA_CLIENT_ID,
+        logger: deps.logger,
+        registry: deps.registry,
+        clock: deps.clock,
+      },
+      {
+        leaseMs: config.SCHEDULER_LEASE_MS,
+        batchSize: config.SCHEDULER_BATCH_SIZE,
+        pollMs: config.SCHEDULER_POLL_MS,
+        leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
+      },
+    );
+    return {
+      stage: schedulerStage({ store, clock: deps.clock, onDue: () => releaser.wake() }),
+      services: [releaser],
+    };
+  },
 };

@@ -6,6 +6,7 @@
 import {
   CompressionTypes,
   Kafka,
+  Partitioners,
   logLevel,
   type Admin,
   type Consumer,
@@ -69,10 +70,10 @@ export interface TransactionalProducer {
    * offsets are stable when this resolves.
    */
   init(): Promise<void>;
-  /** writes `records` and commits `offsets` for `groupId` atomically */
+  /** writes `records` and, when given, commits `offsets` for their group, atomically */
   commit(
     records: OutboundRecord[],
-    offsets: { groupId: string; topic: string; partition: number; offset: string },
+    offsets?: { groupId: string; topic: string; partition: number; offset: string },
   ): Promise<void>;
   close(): Promise<void>;
 }
@@ -91,6 +92,12 @@ export interface PlainProducer {
  * default 100 ms first back-off would cap each partition at a few transactions a second.
  */
 const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
+
+/**
+ * murmur2 over the key, as the Java client partitions: a direct producer written in any
+ * language puts an order's records on the same partition as ours.
+ */
+const JAVA_COMPATIBLE_PARTITIONER = Partitioners.DefaultPartitioner;
 
 function toKafkaLogLevel(level: string): logLevel {
   switch (level) {
@@ -232,6 +239,7 @@ export class KafkaAdapter {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       retry: PRODUCER_RETRY,
+      createPartitioner: JAVA_COMPATIBLE_PARTITIONER,
     });
     await producer.connect();
     return {
@@ -255,6 +263,7 @@ export class KafkaAdapter {
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
       retry: PRODUCER_RETRY,
+      createPartitioner: JAVA_COMPATIBLE_PARTITIONER,
     });
     await producer.connect();
     return {
@@ -270,10 +279,14 @@ export class KafkaAdapter {
           if (records.length > 0) {
             await tx.sendBatch({ topicMessages: groupByTopic(records), acks: -1, compression: CompressionTypes.None });
           }
-          await tx.sendOffsets({
-            consumerGroupId: offsets.groupId,
-            topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }],
-          });
+          if (offsets) {
+            await tx.sendOffsets({
+              consumerGroupId: offsets.groupId,
+              topics: [
+                { topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] },
+              ],
+            });
+          }
           await tx.commit();
         } catch (err) {
           if (tx.isActive()) await tx.abort().catch(() => undefined);
@@ -360,6 +373,54 @@ export class KafkaAdapter {
         if (last) batch.resolveOffset(last.offset);
       },
     });
+  }
+
+  /**
+   * Reads the committed records of `topic` written since `fromMs` (by record timestamp), up to
+   * the end of every partition as it is when the call starts. Only complete transactions are
+   * seen, so call it after fencing any producer whose transactions matter.
+   */
+  async readSince(topic: string, fromMs: number, onRecord: (record: InboundRecord) => void): Promise<void> {
+    const admin = await this.admin();
+    const starts = await admin.fetchTopicOffsetsByTimestamp(topic, fromMs);
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    // A partition is read once the consumer's position passes its last offset; transaction
+    // markers are filtered out by the client, so progress is tracked from batch events.
+    const pending = new Set(
+      starts.filter((s) => BigInt(s.offset) < (ends.get(s.partition) ?? 0n)).map((s) => s.partition),
+    );
+    if (pending.size === 0) return;
+    const consumer: Consumer = this.kafka.consumer({
+      groupId: `read-since-${topic}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    let finish!: () => void;
+    let fail!: (e: Error) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const progress = (partition: number, lastOffset: string) => {
+      if (BigInt(lastOffset) + 1n >= (ends.get(partition) ?? 0n)) pending.delete(partition);
+      if (pending.size === 0) finish();
+    };
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => progress(e.payload.partition, e.payload.lastOffset));
+    consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) onRecord(toInbound(batch.topic, batch.partition, m));
+        },
+      });
+      for (const s of starts) consumer.seek({ topic, partition: s.partition, offset: s.offset });
+      await done;
+    } finally {
+      await consumer.disconnect();
+    }
   }
 
   async close(): Promise<void> {

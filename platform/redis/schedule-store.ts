@@ -37,10 +37,11 @@ const SCRIPTS = {
       if added == 1 then return 'scheduled' end
       return 'rescheduled'`,
   },
-  // KEYS: due leased items dueAt ; ARGV: now limit leaseUntil
+  // KEYS: due leased items dueAt leader ; ARGV: now limit leaseUntil token ('' = no leader check)
   claimDue: {
-    numberOfKeys: 4,
+    numberOfKeys: 5,
     lua: `
+      if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[4] then return redis.error_reply('NOT_LEADER') end
       local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
       local out = {}
       for i = 1, #ids, 2 do
@@ -66,18 +67,19 @@ const SCRIPTS = {
       end
       return #ids`,
   },
-  // KEYS: due leased items dueAt final outcome ; ARGV: now id...
+  // KEYS: due leased items dueAt final outcome leader ; ARGV: token now id...
   ackReleased: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `
+      if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then return redis.error_reply('NOT_LEADER') end
       local n = 0
-      for i = 2, #ARGV do
+      for i = 3, #ARGV do
         local id = ARGV[i]
         redis.call('ZREM', KEYS[1], id)
         n = n + redis.call('ZREM', KEYS[2], id)
         redis.call('HDEL', KEYS[3], id)
         redis.call('HDEL', KEYS[4], id)
-        redis.call('ZADD', KEYS[5], ARGV[1], id)
+        redis.call('ZADD', KEYS[5], ARGV[2], id)
         redis.call('HSET', KEYS[6], id, 'released')
       end
       return n`,
@@ -98,6 +100,40 @@ const SCRIPTS = {
       end
       return 'not-found'`,
   },
+  // KEYS: due leased dueAt leader ; ARGV: token id...
+  requeueIds: {
+    numberOfKeys: 4,
+    lua: `
+      if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return redis.error_reply('NOT_LEADER') end
+      local n = 0
+      for i = 2, #ARGV do
+        local id = ARGV[i]
+        if redis.call('ZREM', KEYS[2], id) == 1 then
+          redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[3], id) or 0, id)
+          redis.call('HDEL', KEYS[3], id)
+          n = n + 1
+        end
+      end
+      return n`,
+  },
+  // KEYS: leader ; ARGV: token ttlMs — take the lock if free, or extend it if ours
+  holdLeadership: {
+    numberOfKeys: 1,
+    lua: `
+      local holder = redis.call('GET', KEYS[1])
+      if holder == false or holder == ARGV[1] then
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+        return 1
+      end
+      return 0`,
+  },
+  // KEYS: leader ; ARGV: token
+  dropLeadership: {
+    numberOfKeys: 1,
+    lua: `
+      if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+      return 0`,
+  },
   // KEYS: final outcome ; ARGV: olderThan limit
   trimFinal: {
     numberOfKeys: 2,
@@ -117,7 +153,15 @@ type ScriptedRedis = Redis & {
 
 export class ScheduleStore {
   private readonly redis: ScriptedRedis;
-  private readonly k: { due: string; leased: string; items: string; dueAt: string; final: string; outcome: string };
+  private readonly k: {
+    due: string;
+    leased: string;
+    items: string;
+    dueAt: string;
+    final: string;
+    outcome: string;
+    leader: string;
+  };
 
   constructor(redis: Redis, prefix: string) {
     for (const [name, { numberOfKeys, lua }] of Object.entries(SCRIPTS)) {
@@ -133,6 +177,7 @@ export class ScheduleStore {
       dueAt: `${p}dueAt`,
       final: `${p}final`,
       outcome: `${p}outcome`,
+      leader: `${p}leader`,
     };
   }
 
@@ -142,10 +187,23 @@ export class ScheduleStore {
     return (await this.redis.scheduleItem(due, leased, items, final, id, dueAt, payload)) as ScheduleResult;
   }
 
-  /** Atomically takes up to `limit` items due at `now`, leasing them until `now + leaseMs`. */
-  async claim(now: number, limit: number, leaseMs: number): Promise<DueItem[]> {
-    const { due, leased, items, dueAt } = this.k;
-    const flat = await this.redis.claimDueBuffer(due, leased, items, dueAt, now, limit, now + leaseMs);
+  /**
+   * Atomically takes up to `limit` items due at `now`, leasing them until `now + leaseMs`. With
+   * a `leaderToken`, only the holder of the leadership may claim (else it rejects NOT_LEADER).
+   */
+  async claim(now: number, limit: number, leaseMs: number, leaderToken = ''): Promise<DueItem[]> {
+    const { due, leased, items, dueAt, leader } = this.k;
+    const flat = await this.redis.claimDueBuffer(
+      due,
+      leased,
+      items,
+      dueAt,
+      leader,
+      now,
+      limit,
+      now + leaseMs,
+      leaderToken,
+    );
     const out: DueItem[] = [];
     for (let i = 0; i < flat.length; i += 3) {
       out.push({ id: flat[i]!.toString(), dueAt: Number(flat[i + 1]!.toString()), payload: flat[i + 2]! });
@@ -159,11 +217,41 @@ export class ScheduleStore {
     return Number(await this.redis.requeueExpired(due, leased, dueAt, now, limit));
   }
 
-  /** Marks items as released (published); resolves with how many were still leased. */
-  async ack(ids: string[], now: number): Promise<number> {
+  /**
+   * Marks items as released (published); resolves with how many were still leased. With a
+   * `leaderToken`, only the leader may (a releaser that lost the leadership changes nothing).
+   */
+  async ack(ids: string[], now: number, leaderToken = ''): Promise<number> {
     if (ids.length === 0) return 0;
-    const { due, leased, items, dueAt, final, outcome } = this.k;
-    return Number(await this.redis.ackReleased(due, leased, items, dueAt, final, outcome, now, ...ids));
+    const { due, leased, items, dueAt, final, outcome, leader } = this.k;
+    return Number(
+      await this.redis.ackReleased(due, leased, items, dueAt, final, outcome, leader, leaderToken, now, ...ids),
+    );
+  }
+
+  /** Puts leased items back in the schedule at their due time; resolves with how many were leased. */
+  async requeue(ids: string[], leaderToken = ''): Promise<number> {
+    if (ids.length === 0) return 0;
+    return Number(
+      await this.redis.requeueIds(this.k.due, this.k.leased, this.k.dueAt, this.k.leader, leaderToken, ...ids),
+    );
+  }
+
+  /** Leased items with their lease expiry, oldest first. */
+  async leasedItems(limit = 10_000): Promise<{ id: string; leaseUntil: number }[]> {
+    const flat = await this.redis.zrange(this.k.leased, 0, limit - 1, 'WITHSCORES');
+    const out: { id: string; leaseUntil: number }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, leaseUntil: Number(flat[i + 1]) });
+    return out;
+  }
+
+  /** Takes or extends the releaser leadership for `ttlMs`; true while `token` holds it. */
+  async holdLeadership(token: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.redis.holdLeadership(this.k.leader, token, ttlMs)) === 1;
+  }
+
+  async dropLeadership(token: string): Promise<void> {
+    await this.redis.dropLeadership(this.k.leader, token);
   }
 
   async cancel(id: string, now: number): Promise<CancelResult> {

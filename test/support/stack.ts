@@ -40,6 +40,7 @@ export function testConfig(prefix: string, overrides: Record<string, string> = {
   return loadConfig({
     KAFKA_BROKERS: env.KAFKA_BROKERS,
     SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL,
+    REDIS_URL: env.REDIS_URL,
     TOPIC_PREFIX: prefix,
     TOPIC_PARTITIONS: '3',
     STAGE_HTTP_PORT: '0',
@@ -109,6 +110,7 @@ export function stageEnv(config: Config): Record<string, string> {
     LOG_LEVEL: 'info',
     PASSTHROUGH_INPUT: 'orders',
     PASSTHROUGH_OUTPUT: 'ordersDue',
+    REDIS_URL: stackEnv().REDIS_URL,
   };
 }
 
@@ -138,13 +140,14 @@ export async function produceOrders(
   topic: string,
   count: number,
   batchSize = 500,
+  overrides: (i: number) => Partial<NotificationOrder> = () => ({}),
 ): Promise<void> {
   const producer = await kafka.plainProducer();
   try {
     for (let start = 0; start < count; start += batchSize) {
       const batch = [];
       for (let i = start; i < Math.min(count, start + batchSize); i++) {
-        const order = sampleOrder(i);
+        const order = sampleOrder(i, overrides(i));
         batch.push({ topic, key: order.orderId, value: await codec.encode('orders', order) });
       }
       await producer.send(batch);

@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { backoffDelay, sleep } from '../../platform/retry.ts';
+import type { DueItem, ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { AvroCodec } from '../../platform/schemas/codec.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { topicName } from '../../platform/topics.ts';
+
+export interface ReleaserOptions {
+  /** how long a claimed item is held before it counts as abandoned, ms */
+  leaseMs: number;
+  /** most items published in one transaction */
+  batchSize: number;
+  /** longest sleep between looks at the schedule, ms (bounds release lateness) */
+  pollMs: number;
+  /** how long the leadership lasts unless renewed, ms */
+  leaderTtlMs: number;
+}
+
+/**
+ * Publishes due orders from the schedule store to orders.due, exactly once.
+ *
+ * One releaser leads at a time (a Redis lock with a token; claims, acks and re-queues are
+ * refused to anyone else). It claims due items, publishes them in a Kafka transaction under a
+ * fixed transactional id, then acknowledges them in Redis. A new leader first initialises that
+ * transactional id, which fences the previous leader and settles its open transaction, then
+ * reconciles every item still leased: those already on orders.due (read committed, from their
+ * claim time) are acknowledged, the rest go back to the schedule. The same happens after any
+ * failed publish. So a crash anywhere between claim and acknowledgement neither loses nor
+ * duplicates a release.
+ */
+export class Releaser {
+  private readonly token = randomUUID();
+  private readonly stop = new AbortController();
+  private producer: TransactionalProducer | null = null;
+  private leading = false;
+  private inflight = new Set<string>();
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private lastReconcile = 0;
+  private readonly log: Logger;
+  private readonly released: Counter<'outcome'>;
+  private readonly lateness: Histogram;
+
+  constructor(
+    private readonly deps: {
+      store: ScheduleStore;
+      kafka: KafkaAdapter;
+      codec: AvroCodec;
+      topicPrefix: string;
+      clientId: string;
+      logger: Logger;
+      registry: Registry;
+      clock: () => number;
+    },
+    private readonly opts: ReleaserOptions,
+  ) {
+    this.log = deps.logger.child({ component: 'releaser' });
+    this.released = new Counter({
+      name: 'scheduler_released_total',
+      help: 'Scheduled items published to orders.due (published) or found published on reconciliation (reconciled)',
+      labelNames: ['outcome'] as const,
+      registers: [deps.registry],
+    });
+    this.lateness = new Histogram({
+      name: 'scheduler_release_lateness_seconds',
+      help: 'Time from an item being due to its release committing',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [deps.registry],
+    });
+  }
+
+  private get dueTopic(): string {
+    return topicName(this.deps.topicPrefix, 'ordersDue');
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Look at the schedule now (something became due). */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  health() {
+    return { component: 'releaser', ok: !this.stop.signal.aborted, leading: this.leading };
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+    this.wake();
+    await this.loop;
+    await this.producer?.close().catch(() => undefined);
+    if (this.leading) await this.deps.store.dropLeadership(this.token).catch(() => undefined);
+    this.leading = false;
+  }
+
+  private async idle(ms: number): Promise<void> {
+    if (ms <= 0 || this.stop.signal.aborted) return;
+    await Promise.race([sleep(ms, this.stop.signal), new Promise<void>((resolve) => (this.wakeUp = resolve))]);
+    this.wakeUp = null;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stop.signal.aborted) {
+      try {
+        if (!(await this.lead())) {
+          await this.idle(this.opts.leaderTtlMs / 3);
+          continue;
+        }
+        const now = this.deps.clock();
+        if (now - this.lastReconcile >= this.opts.leaseMs) await this.reconcileAbandoned(now);
+        const batch = await this.deps.store.claim(now, this.opts.batchSize, this.opts.leaseMs, this.token);
+        if (batch.length === 0) {
+          const next = await this.deps.store.nextDue();
+          const wait = next === null ? this.opts.pollMs : Math.min(this.opts.pollMs, Math.max(0, next - now));
+          await this.idle(wait);
+        } else {
+          await this.publish(batch);
+        }
+        failures = 0;
+      } catch (err) {
+        failures++;
+        this.log.error({ err, failures }, 'release step failed; will re-verify before releasing again');
+        await this.resetProducer();
+        await this.idle(backoffDelay(failures, { initialMs: 200, maxMs: 10_000, factor: 2 }));
+      }
+    }
+  }
+
+  /** Holds (or takes) the leadership; on taking it, fences the last leader and reconciles. */
+  private async lead(): Promise<boolean> {
+    const holds = await this.deps.store.holdLeadership(this.token, this.opts.leaderTtlMs);
+    if (!holds) {
+      if (this.leading) this.log.warn('lost the releaser leadership');
+      this.leading = false;
+      await this.resetProducer();
+      return false;
+    }
+    if (this.leading && this.producer) return true;
+    this.producer = await this.deps.kafka.transactionalProducer(
+      `${this.deps.clientId}:${this.deps.topicPrefix}scheduler-releaser`,
+    );
+    await this.producer.init();
+    this.inflight.clear();
+    const leased = await this.deps.store.leasedItems();
+    await this.reconcile(leased);
+    this.leading = true;
+    this.lastReconcile = this.deps.clock();
+    this.log.info({ reconciled: leased.length }, 'leading the releaser');
+    return true;
+  }
+
+  private async resetProducer(): Promise<void> {
+    const p = this.producer;
+    this.producer = null;
+    this.leading = false;
+    await p?.close().catch(() => undefined);
+  }
+
+  private async publish(batch: DueItem[]): Promise<void> {
+    const producer = this.producer;
+    if (!producer) throw new Error('no producer');
+    for (const item of batch) this.inflight.add(item.id);
+    const records: OutboundRecord[] = [];
+    for (const item of batch) {
+      try {
+        const order = JSON.parse(item.payload.toString('utf8')) as NotificationOrder;
+        records.push({ topic: this.dueTopic, key: item.id, value: await this.deps.codec.encode('ordersDue', order) });
+      } catch (err) {
+        // A payload that is no longer an order cannot be released; keep it, with why, for replay.
+        this.log.error({ id: item.id, err }, 'scheduled item is not a valid order; dead-lettered');
+        const value = await this.deps.codec.encode('deadLetter', {
+          stage: 'scheduler-releaser',
+          errorCode: 'DECODE_FAILED',
+          reason: `scheduled payload is not a valid order: ${(err as Error).message}`,
+          attempts: 1,
+          originalTopic: 'schedule-store',
+          originalPartition: -1,
+          originalOffset: -1,
+          originalTimestamp: item.dueAt,
+          originalKey: Buffer.from(item.id),
+          originalValue: item.payload,
+          originalHeaders: {},
+          failedAt: this.deps.clock(),
+        });
+        records.push({ topic: topicName(this.deps.topicPrefix, 'deadLetter'), key: item.id, value });
+      }
+    }
+    await producer.commit(records);
+    const now = this.deps.clock();
+    for (const item of batch) this.lateness.observe(Math.max(0, now - item.dueAt) / 1000);
+    this.released.inc({ outcome: 'published' }, batch.length);
+    await this.deps.store.ack(
+      batch.map((b) => b.id),
+      now,
+      this.token,
+    );
+    for (const item of batch) this.inflight.delete(item.id);
+  }
+
+  /** Leases that outlived their term and are not this releaser's own work in hand. */
+  private async reconcileAbandoned(now: number): Promise<void> {
+    const stale = (await this.deps.store.leasedItems()).filter((l) => l.leaseUntil < now && !this.inflight.has(l.id));
+    await this.reconcile(stale);
+    this.lastReconcile = now;
+  }
+
+  private async reconcile(items: { id: string; leaseUntil: number }[]): Promise<void> {
+    if (items.length === 0) return;
+    const claimedFrom = Math.min(...items.map((i) => i.leaseUntil - this.opts.leaseMs));
+    const wanted = new Set(items.map((i) => i.id));
+    const published = new Set<string>();
+    // Records carry their producer's timestamp; allow for clock skew between hosts.
+    await this.deps.kafka.readSince(this.dueTopic, claimedFrom - 60_000, (r) => {
+      const key = r.key?.toString();
+      if (key && wanted.has(key)) published.add(key);
+    });
+    const toAck = [...wanted].filter((id) => published.has(id));
+    const toRequeue = [...wanted].filter((id) => !published.has(id));
+    await this.deps.store.ack(toAck, this.deps.clock(), this.token);
+    await this.deps.store.requeue(toRequeue, this.token);
+    this.released.inc({ outcome: 'reconciled' }, toAck.length);
+    this.log.warn({ published: toAck.length, requeued: toRequeue.length }, 'reconciled abandoned releases');
+  }
+}

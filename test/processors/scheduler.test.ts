@@ -1,0 +1,230 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { topicName } from '../../platform/topics.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import { Releaser } from '../../processors/scheduler/releaser.ts';
+import { schedulerStage } from '../../processors/scheduler/stage.ts';
+import { collectKeys } from '../support/collector.ts';
+import { startStageProcess, type StageProcess } from '../support/process.ts';
+import {
+  produceOrders,
+  sampleOrder,
+  stageEnv,
+  stackEnv,
+  testClients,
+  testConfig,
+  uniquePrefix,
+} from '../support/stack.ts';
+
+describe('scheduler', () => {
+  const prefix = uniquePrefix('sched');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec, logger } = testClients(config);
+  const redis = new Redis(stackEnv().REDIS_URL);
+  const store = new ScheduleStore(redis, `${prefix}orders:`);
+  const registry = createRegistry(false);
+  const releaser = new Releaser(
+    { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock: Date.now },
+    { leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
+  );
+  const runner = new StageRunner(schedulerStage({ store, clock: Date.now, onDue: () => releaser.wake() }), {
+    kafka,
+    codec,
+    config,
+    logger,
+    metrics: createStageMetrics(registry),
+  });
+  const arrivals = new Map<string, number>();
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    out = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
+    await runner.start();
+    releaser.start();
+    await runner.joined();
+  });
+
+  afterAll(async () => {
+    await releaser.close();
+    await runner.close();
+    await out?.stop();
+    await kafka.close();
+    redis.disconnect();
+  });
+
+  const publish = async (...orders: ReturnType<typeof sampleOrder>[]) => {
+    const producer = await kafka.plainProducer();
+    await producer.send(
+      await Promise.all(
+        orders.map(async (o) => ({
+          topic: topicName(prefix, 'orders'),
+          key: o.orderId,
+          value: await codec.encode('orders', o),
+        })),
+      ),
+    );
+    await producer.close();
+  };
+
+  it('releases past-due orders at once and future ones not before their send time', async () => {
+    const now = Date.now();
+    const past = [sampleOrder(1, { requestedSendTime: now - 60_000 }), sampleOrder(2, { requestedSendTime: now - 1 })];
+    const soon = [
+      sampleOrder(3, { requestedSendTime: now + 1_500 }),
+      sampleOrder(4, { requestedSendTime: now + 2_000 }),
+    ];
+    const later = sampleOrder(5, { requestedSendTime: now + 3_600_000 });
+    const collector = out!;
+    const seenAt = () => {
+      for (const id of collector.counts.keys()) if (!arrivals.has(id)) arrivals.set(id, Date.now());
+      return true;
+    };
+    await publish(...past, ...soon, later);
+    await collector.waitFor(
+      () => seenAt() && past.every((o) => collector.counts.has(o.orderId)),
+      10_000,
+      'past-due orders',
+    );
+    expect(soon.some((o) => collector.counts.has(o.orderId))).toBe(false);
+    await collector.waitFor(() => seenAt() && soon.every((o) => collector.counts.has(o.orderId)), 10_000, 'due orders');
+    for (const o of soon) expect(arrivals.get(o.orderId)!).toBeGreaterThanOrEqual(o.requestedSendTime);
+    expect(collector.counts.has(later.orderId)).toBe(false);
+    expect(await store.cancel(later.orderId, Date.now())).toBe('cancelled');
+    expect(await store.cancel(past[0]!.orderId, Date.now())).toBe('released');
+  });
+
+  it('does not release an order again when the orders topic is replayed', async () => {
+    const collector = out!;
+    const once = sampleOrder(6, { requestedSendTime: Date.now() - 1_000 });
+    await publish(once);
+    await collector.waitFor(() => collector.counts.has(once.orderId), 10_000, 'the first release');
+    // One partition: the sentinel is handled after the replay, so its arrival means the replay was handled.
+    const sentinel = sampleOrder(7, { requestedSendTime: Date.now() - 1_000 });
+    await publish(once, sentinel);
+    await collector.waitFor(() => collector.counts.has(sentinel.orderId), 10_000, 'the sentinel');
+    expect(collector.counts.get(once.orderId)).toBe(1);
+    expect(collector.duplicated).toBe(0);
+  });
+});
+
+describe('scheduler process', () => {
+  const TOTAL = 10_000;
+  const prefix = uniquePrefix('schedkill');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '3' });
+  const { kafka, codec } = testClients(config);
+  const env = {
+    ...stageEnv(config),
+    SCHEDULER_LEADER_TTL_MS: '2000',
+    SCHEDULER_LEASE_MS: '5000',
+    SCHEDULER_BATCH_SIZE: '200',
+  };
+  const processes: StageProcess[] = [];
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+  });
+  afterAll(async () => {
+    for (const p of processes) p.child.kill('SIGKILL');
+    await out?.stop();
+    await kafka.close();
+  });
+
+  it('neither loses nor duplicates a release when SIGKILLed mid-release and restarted', async () => {
+    const collector = (out = await collectKeys(kafka, `${prefix}counter`, topicName(prefix, 'ordersDue')));
+    const first = startStageProcess(['scheduler'], env);
+    processes.push(first);
+    await first.running;
+    // Send times spread over the next few seconds, so releases are under way when the kill lands.
+    const start = Date.now() + 2_000;
+    await produceOrders(kafka, codec, topicName(prefix, 'orders'), TOTAL, 1_000, (i) => ({
+      requestedSendTime: start + Math.floor((i / TOTAL) * 4_000),
+    }));
+    await collector.waitFor(() => collector.total >= TOTAL * 0.3, 60_000, 'a third released');
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+    const atKill = collector.total;
+
+    const second = startStageProcess(['scheduler'], env);
+    processes.push(second);
+    await collector.waitFor(() => collector.distinct >= TOTAL, 120_000, `${TOTAL} distinct releases`);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    await collector.readTo(await kafka.topicEndOffsets(topicName(prefix, 'ordersDue')), 60_000);
+
+    console.log(
+      `scheduler exactly-once: ${TOTAL} scheduled, ${collector.total} released, ${collector.distinct} distinct, ` +
+        `${collector.duplicated} duplicated, SIGKILL after ${atKill}`,
+    );
+    expect(atKill).toBeLessThan(TOTAL);
+    expect(collector.distinct).toBe(TOTAL);
+    expect(collector.duplicated).toBe(0);
+    expect(collector.total).toBe(TOTAL);
+  });
+});
+
+describe('scheduler releaser recovery', () => {
+  const prefix = uniquePrefix('schedack');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
+  const { kafka, codec, logger } = testClients(config);
+  const redis = new Redis(stackEnv().REDIS_URL);
+  const store = new ScheduleStore(redis, `${prefix}orders:`);
+  let failAcks = 1;
+  // The store as the releaser sees it: its first acknowledgement fails after Kafka committed,
+  // the exact window a crash between publish and acknowledgement leaves.
+  const flaky = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'ack') {
+        return async (ids: string[], now: number, token?: string) => {
+          if (failAcks-- > 0) throw new Error('connection lost after publish');
+          return target.ack(ids, now, token);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const releaser = new Releaser(
+    {
+      store: flaky,
+      kafka,
+      codec,
+      topicPrefix: prefix,
+      clientId: 'test',
+      logger,
+      registry: createRegistry(false),
+      clock: Date.now,
+    },
+    { leaseMs: 5_000, batchSize: 50, pollMs: 50, leaderTtlMs: 3_000 },
+  );
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    await codec.register();
+  });
+  afterAll(async () => {
+    await releaser.close();
+    await out?.stop();
+    await kafka.close();
+    redis.disconnect();
+  });
+
+  it('finds releases that committed before an acknowledgement was lost, and does not publish them again', async () => {
+    const orders = Array.from({ length: 120 }, (_, i) => sampleOrder(i, { requestedSendTime: Date.now() - 1_000 }));
+    for (const o of orders) await store.schedule(o.orderId, o.requestedSendTime, Buffer.from(JSON.stringify(o)));
+    const collector = (out = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue')));
+    releaser.start();
+    await collector.waitFor(() => collector.distinct >= orders.length, 30_000, 'every order released');
+    expect(failAcks).toBeLessThan(0);
+    await releaser.close();
+    await collector.readTo(await kafka.topicEndOffsets(topicName(prefix, 'ordersDue')), 30_000);
+    expect(collector.distinct).toBe(orders.length);
+    expect(collector.duplicated).toBe(0);
+    expect(await store.counts()).toMatchObject({ waiting: 0, leased: 0, final: orders.length });
+  });
+});
