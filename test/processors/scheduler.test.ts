@@ -8,7 +8,7 @@ import { StageRunner } from '../../processors/runtime/runner.ts';
 import { Releaser } from '../../processors/scheduler/releaser.ts';
 import { schedulerStage } from '../../processors/scheduler/stage.ts';
 import { collectKeys } from '../support/collector.ts';
-import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { killAndRestart } from '../support/kill-restart.ts';
 import {
   produceOrders,
   sampleOrder,
@@ -116,54 +116,33 @@ describe('scheduler process', () => {
   const prefix = uniquePrefix('schedkill');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '3' });
   const { kafka, codec } = testClients(config);
-  const env = {
-    ...stageEnv(config),
-    SCHEDULER_LEADER_TTL_MS: '2000',
-    SCHEDULER_LEASE_MS: '5000',
-    SCHEDULER_BATCH_SIZE: '200',
-  };
-  const processes: StageProcess[] = [];
-  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
-  beforeAll(async () => {
-    await provision(kafka, codec, config);
-  });
-  afterAll(async () => {
-    for (const p of processes) p.child.kill('SIGKILL');
-    await out?.stop();
-    await kafka.close();
-  });
+  beforeAll(() => provision(kafka, codec, config));
+  afterAll(() => kafka.close());
 
   it('neither loses nor duplicates a release when SIGKILLed mid-release and restarted', async () => {
-    const collector = (out = await collectKeys(kafka, `${prefix}counter`, topicName(prefix, 'ordersDue')));
-    const first = startStageProcess(['scheduler'], env);
-    processes.push(first);
-    await first.running;
-    // Send times spread over the next few seconds, so releases are under way when the kill lands.
-    const start = Date.now() + 2_000;
-    await produceOrders(kafka, codec, topicName(prefix, 'orders'), TOTAL, 1_000, (i) => ({
-      requestedSendTime: start + Math.floor((i / TOTAL) * 4_000),
-    }));
-    await collector.waitFor(() => collector.total >= TOTAL * 0.3, 60_000, 'a third released');
-    first.child.kill('SIGKILL');
-    expect(await first.exited).toBe('SIGKILL');
-    const atKill = collector.total;
-
-    const second = startStageProcess(['scheduler'], env);
-    processes.push(second);
-    await collector.waitFor(() => collector.distinct >= TOTAL, 120_000, `${TOTAL} distinct releases`);
-    second.child.kill('SIGTERM');
-    expect(await second.exited).toBe(0);
-    await collector.readTo(await kafka.topicEndOffsets(topicName(prefix, 'ordersDue')), 60_000);
-
-    console.log(
-      `scheduler exactly-once: ${TOTAL} scheduled, ${collector.total} released, ${collector.distinct} distinct, ` +
-        `${collector.duplicated} duplicated, SIGKILL after ${atKill}`,
-    );
-    expect(atKill).toBeLessThan(TOTAL);
-    expect(collector.distinct).toBe(TOTAL);
-    expect(collector.duplicated).toBe(0);
-    expect(collector.total).toBe(TOTAL);
+    // Send times spread over a few seconds, so releases are under way when the kill lands.
+    const start = Date.now() + 3_000;
+    const result = await killAndRestart({
+      kafka,
+      stages: ['scheduler'],
+      env: {
+        ...stageEnv(config),
+        SCHEDULER_LEADER_TTL_MS: '2000',
+        SCHEDULER_LEASE_MS: '5000',
+        SCHEDULER_BATCH_SIZE: '200',
+      },
+      outputTopic: topicName(prefix, 'ordersDue'),
+      collectorGroup: `${prefix}counter`,
+      total: TOTAL,
+      feed: () =>
+        produceOrders(kafka, codec, topicName(prefix, 'orders'), TOTAL, 1_000, (i) => ({
+          requestedSendTime: start + Math.floor((i / TOTAL) * 4_000),
+        })),
+      label: 'scheduler exactly-once',
+    });
+    expect(result.atKill).toBeLessThan(TOTAL);
+    expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
   });
 });
 
