@@ -32,6 +32,8 @@ export async function schedulerBench(N: number, spreadMs: number): Promise<void>
   const releaser = new Releaser(
     { store, kafka, codec, topicPrefix: prefix, clientId: 'bench', logger, registry, clock: Date.now },
     {
+      name: 'scheduler',
+      output: 'ordersDue',
       leaseMs: config.SCHEDULER_LEASE_MS,
       batchSize: config.SCHEDULER_BATCH_SIZE,
       pollMs: config.SCHEDULER_POLL_MS,

@@ -57,6 +57,12 @@ export const ConfigSchema = z.object({
   SCHEDULER_POLL_MS: int(200).pipe(z.number().min(10)),
   /** releaser leadership term unless renewed, ms (a successor waits this long after a crash) */
   SCHEDULER_LEADER_TTL_MS: int(10_000).pipe(z.number().min(1_000)),
+  /** SMS send window for the Daytime policy: local opening hour (exclusive) */
+  SMS_WINDOW_START_HOUR: int(9).pipe(z.number().min(0).max(23)),
+  /** SMS send window: local closing hour (exclusive) */
+  SMS_WINDOW_END_HOUR: int(17).pipe(z.number().min(1).max(24)),
+  /** SMS send window: IANA time zone */
+  SMS_WINDOW_ZONE: z.string().default('Europe/Oslo'),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
 });

@@ -1,5 +1,6 @@
 import type { Config } from './config.ts';
 import type { KafkaAdapter, TopicSpec } from './kafka/adapter.ts';
+import { withRetry } from './retry.ts';
 import type { AvroCodec } from './schemas/codec.ts';
 import { TOPICS, topicName, type TopicKey } from './topics.ts';
 
@@ -21,8 +22,18 @@ export function topicSpecs(config: Config): TopicSpec[] {
   }));
 }
 
-/** Creates or updates every topic and registers every value schema (idempotent). */
+/**
+ * Creates or updates every topic and registers every value schema (idempotent). Right after a
+ * topic is created the broker may briefly answer that it does not host it yet; such retriable
+ * broker errors are retried.
+ */
 export async function provision(kafka: KafkaAdapter, codec: AvroCodec, config: Config): Promise<void> {
-  await kafka.ensureTopics(topicSpecs(config));
+  await withRetry(() => kafka.ensureTopics(topicSpecs(config)), {
+    maxAttempts: 8,
+    initialMs: 200,
+    maxMs: 3_000,
+    shouldRetry: (err) =>
+      (err as { retriable?: boolean }).retriable === true || /does not host|leader/i.test(String(err)),
+  });
   await codec.register();
 }

@@ -27,6 +27,12 @@ export const TOPICS = {
     key: 'notificationId',
     retentionMs: 7 * DAY,
   },
+  smsPending: {
+    name: 'altinn.notifications.sms.pending',
+    schema: 'sms-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
   smsQueue: {
     name: 'altinn.notifications.sms.queue',
     schema: 'sms-notification',
@@ -50,6 +56,7 @@ export interface TopicValues {
   ordersDue: NotificationOrder;
   ordersEnriched: EnrichedOrder;
   emailQueue: EmailNotification;
+  smsPending: SmsNotification;
   smsQueue: SmsNotification;
   status: StatusEvent;
   deadLetter: DeadLetter;

@@ -11,6 +11,7 @@ import { passthroughStage } from './passthrough/stage.ts';
 import type { Stage } from './runtime/stage.ts';
 import { Releaser } from './scheduler/releaser.ts';
 import { schedulerStage } from './scheduler/stage.ts';
+import { scheduleWindowStage } from './schedule-window/stage.ts';
 
 /** A long-lived part that runs beside a stage in its process (e.g. the scheduler's releaser). */
 export interface Service {
@@ -48,29 +49,47 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
     services: [],
   }),
   scheduler: (deps) => {
-    const { config } = deps;
-    const store = new ScheduleStore(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}orders:`);
-    const releaser = new Releaser(
-      {
-        store,
-        kafka: deps.kafka,
-        codec: deps.codec,
-        topicPrefix: config.TOPIC_PREFIX,
-        clientId: config.KAFKA_CLIENT_ID,
-        logger: deps.logger,
-        registry: deps.registry,
-        clock: deps.clock,
-      },
-      {
-        leaseMs: config.SCHEDULER_LEASE_MS,
-        batchSize: config.SCHEDULER_BATCH_SIZE,
-        pollMs: config.SCHEDULER_POLL_MS,
-        leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
-      },
-    );
+    const { store, releaser } = scheduled(deps, 'scheduler', 'orders:', 'ordersDue');
     return {
       stage: schedulerStage({ store, clock: deps.clock, onDue: () => releaser.wake() }),
       services: [releaser],
     };
   },
+  'schedule-window': (deps) => {
+    const { config } = deps;
+    const { store, releaser } = scheduled(deps, 'schedule-window', 'sms-window:', 'smsQueue');
+    const window = {
+      zone: config.SMS_WINDOW_ZONE,
+      startHour: config.SMS_WINDOW_START_HOUR,
+      endHour: config.SMS_WINDOW_END_HOUR,
+    };
+    return { stage: scheduleWindowStage({ store, window, clock: deps.clock }), services: [releaser] };
+  },
 };
+
+/** A schedule store under its own Redis prefix, and the releaser that publishes what falls due. */
+function scheduled(deps: StageDeps, name: string, keyPrefix: string, output: TopicKey) {
+  const { config } = deps;
+  const store = new ScheduleStore(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}${keyPrefix}`);
+  const releaser = new Releaser(
+    {
+      store,
+      kafka: deps.kafka,
+      codec: deps.codec,
+      topicPrefix: config.TOPIC_PREFIX,
+      clientId: config.KAFKA_CLIENT_ID,
+      logger: deps.logger,
+      registry: deps.registry,
+      clock: deps.clock,
+    },
+    {
+      name,
+      output,
+      leaseMs: config.SCHEDULER_LEASE_MS,
+      batchSize: config.SCHEDULER_BATCH_SIZE,
+      pollMs: config.SCHEDULER_POLL_MS,
+      leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
+    },
+  );
+  return { store, releaser };
+}

@@ -5,10 +5,13 @@ import type { Logger } from '../../platform/logger.ts';
 import { backoffDelay, sleep } from '../../platform/retry.ts';
 import type { DueItem, ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
-import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
-import { topicName } from '../../platform/topics.ts';
+import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
 
 export interface ReleaserOptions {
+  /** names the releaser's transactional id and metrics label (e.g. "scheduler") */
+  name: string;
+  /** where released items go; each item's payload is that topic's value as JSON */
+  output: TopicKey;
   /** how long a claimed item is held before it counts as abandoned, ms */
   leaseMs: number;
   /** most items published in one transaction */
@@ -20,7 +23,8 @@ export interface ReleaserOptions {
 }
 
 /**
- * Publishes due orders from the schedule store to orders.due, exactly once.
+ * Publishes due items from a schedule store to their topic (orders to orders.due for the
+ * scheduler, held SMS to sms.queue for the send window), exactly once.
  *
  * One releaser leads at a time (a Redis lock with a token; claims, acks and re-queues are
  * refused to anyone else). It claims due items, publishes them in a Kafka transaction under a
@@ -41,8 +45,8 @@ export class Releaser {
   private wakeUp: (() => void) | null = null;
   private lastReconcile = 0;
   private readonly log: Logger;
-  private readonly released: Counter<'outcome'>;
-  private readonly lateness: Histogram;
+  private readonly released: Counter<'releaser' | 'outcome'>;
+  private readonly lateness: Histogram<'releaser'>;
 
   constructor(
     private readonly deps: {
@@ -57,23 +61,29 @@ export class Releaser {
     },
     private readonly opts: ReleaserOptions,
   ) {
-    this.log = deps.logger.child({ component: 'releaser' });
-    this.released = new Counter({
-      name: 'scheduler_released_total',
-      help: 'Scheduled items published to orders.due (published) or found published on reconciliation (reconciled)',
-      labelNames: ['outcome'] as const,
-      registers: [deps.registry],
-    });
-    this.lateness = new Histogram({
-      name: 'scheduler_release_lateness_seconds',
-      help: 'Time from an item being due to its release committing',
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
-      registers: [deps.registry],
-    });
+    this.log = deps.logger.child({ component: 'releaser', releaser: opts.name });
+    // Several releasers may share a process (and its registry): the metrics exist once.
+    this.released =
+      (deps.registry.getSingleMetric('scheduler_released_total') as Counter<'releaser' | 'outcome'> | undefined) ??
+      new Counter({
+        name: 'scheduler_released_total',
+        help: 'Scheduled items published (published) or found published on reconciliation (reconciled)',
+        labelNames: ['releaser', 'outcome'] as const,
+        registers: [deps.registry],
+      });
+    this.lateness =
+      (deps.registry.getSingleMetric('scheduler_release_lateness_seconds') as Histogram<'releaser'> | undefined) ??
+      new Histogram({
+        name: 'scheduler_release_lateness_seconds',
+        help: 'Time from an item being due to its release committing',
+        labelNames: ['releaser'] as const,
+        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+        registers: [deps.registry],
+      });
   }
 
   private get dueTopic(): string {
-    return topicName(this.deps.topicPrefix, 'ordersDue');
+    return topicName(this.deps.topicPrefix, this.opts.output);
   }
 
   start(): void {
@@ -86,7 +96,7 @@ export class Releaser {
   }
 
   health() {
-    return { component: 'releaser', ok: !this.stop.signal.aborted, leading: this.leading };
+    return { component: `${this.opts.name}-releaser`, ok: !this.stop.signal.aborted, leading: this.leading };
   }
 
   async close(): Promise<void> {
@@ -143,7 +153,7 @@ export class Releaser {
     }
     if (this.leading && this.producer) return true;
     this.producer = await this.deps.kafka.transactionalProducer(
-      `${this.deps.clientId}:${this.deps.topicPrefix}scheduler-releaser`,
+      `${this.deps.clientId}:${this.deps.topicPrefix}${this.opts.name}-releaser`,
     );
     await this.producer.init();
     this.inflight.clear();
@@ -169,15 +179,19 @@ export class Releaser {
     const records: OutboundRecord[] = [];
     for (const item of batch) {
       try {
-        const order = JSON.parse(item.payload.toString('utf8')) as NotificationOrder;
-        records.push({ topic: this.dueTopic, key: item.id, value: await this.deps.codec.encode('ordersDue', order) });
+        const value = JSON.parse(item.payload.toString('utf8')) as TopicValues[TopicKey];
+        records.push({
+          topic: this.dueTopic,
+          key: item.id,
+          value: await this.deps.codec.encode(this.opts.output, value),
+        });
       } catch (err) {
         // A payload that is no longer an order cannot be released; keep it, with why, for replay.
-        this.log.error({ id: item.id, err }, 'scheduled item is not a valid order; dead-lettered');
+        this.log.error({ id: item.id, err }, `scheduled item is not a valid ${this.opts.output} record; dead-lettered`);
         const value = await this.deps.codec.encode('deadLetter', {
-          stage: 'scheduler-releaser',
+          stage: `${this.opts.name}-releaser`,
           errorCode: 'DECODE_FAILED',
-          reason: `scheduled payload is not a valid order: ${(err as Error).message}`,
+          reason: `scheduled payload is not a valid ${this.opts.output} record: ${(err as Error).message}`,
           attempts: 1,
           originalTopic: 'schedule-store',
           originalPartition: -1,
@@ -193,8 +207,8 @@ export class Releaser {
     }
     await producer.commit(records);
     const now = this.deps.clock();
-    for (const item of batch) this.lateness.observe(Math.max(0, now - item.dueAt) / 1000);
-    this.released.inc({ outcome: 'published' }, batch.length);
+    for (const item of batch) this.lateness.observe({ releaser: this.opts.name }, Math.max(0, now - item.dueAt) / 1000);
+    this.released.inc({ releaser: this.opts.name, outcome: 'published' }, batch.length);
     await this.deps.store.ack(
       batch.map((b) => b.id),
       now,
@@ -224,7 +238,7 @@ export class Releaser {
     const toRequeue = [...wanted].filter((id) => !published.has(id));
     await this.deps.store.ack(toAck, this.deps.clock(), this.token);
     await this.deps.store.requeue(toRequeue, this.token);
-    this.released.inc({ outcome: 'reconciled' }, toAck.length);
+    this.released.inc({ releaser: this.opts.name, outcome: 'reconciled' }, toAck.length);
     this.log.warn({ published: toAck.length, requeued: toRequeue.length }, 'reconciled abandoned releases');
   }
 }

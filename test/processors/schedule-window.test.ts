@@ -1,6 +1,23 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { DateTime } from 'luxon';
-import { describe, expect, it } from 'vitest';
-import { expiryFor, isWithinWindow, nextSendOpportunity } from '../../processors/schedule-window/window.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import { topicName } from '../../platform/topics.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import { scheduleWindowStage } from '../../processors/schedule-window/stage.ts';
+import {
+  DEFAULT_WINDOW,
+  expiryFor,
+  isWithinWindow,
+  nextSendOpportunity,
+} from '../../processors/schedule-window/window.ts';
+import { Releaser } from '../../processors/scheduler/releaser.ts';
+import { collectKeys } from '../support/collector.ts';
+import { stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 const oslo = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Oslo' }).toMillis();
 const utc = (ms: number) => new Date(ms).toISOString();
@@ -70,5 +87,97 @@ describe('notification expiry', () => {
 
   it('counts Daytime expiry on the Oslo clock across the fall-back switch', () => {
     expect(expiryFor('Sms', 'Daytime', oslo('2026-10-24T22:10:00'))).toBe(oslo('2026-10-27T09:00:00'));
+  });
+});
+
+describe('schedule-window stage', () => {
+  const prefix = uniquePrefix('window');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec, logger } = testClients(config);
+  const redis = new Redis(stackEnv().REDIS_URL);
+  const store = new ScheduleStore(redis, `${prefix}sms-window:`);
+  let now = oslo('2026-11-27T22:10:00');
+  const clock = () => now;
+  const registry = createRegistry(false);
+  const releaser = new Releaser(
+    { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock },
+    { name: 'schedule-window', output: 'smsQueue', leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
+  );
+  const runner = new StageRunner(scheduleWindowStage({ store, window: DEFAULT_WINDOW, clock }), {
+    kafka,
+    codec,
+    config,
+    logger,
+    metrics: createStageMetrics(registry),
+  });
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+  const values = new Map<string, SmsNotification>();
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    out = await collectKeys(kafka, `${prefix}sms`, topicName(prefix, 'smsQueue'));
+    await runner.start();
+    releaser.start();
+    await runner.joined();
+  });
+  afterAll(async () => {
+    await releaser.close();
+    await runner.close();
+    await out?.stop();
+    await kafka.close();
+    redis.disconnect();
+  });
+
+  const sms = (id: string, policy: 'Anytime' | 'Daytime'): SmsNotification => ({
+    notificationId: id,
+    orderId: randomUUID(),
+    creator: 'ttd',
+    sender: 'Altinn',
+    recipient: '+4799999999',
+    body: `Hei ${id}`,
+    sendingTimePolicy: policy,
+    requestedSendTime: now,
+    expiry: expiryFor('Sms', policy, now),
+  });
+  const publish = async (...list: SmsNotification[]) => {
+    const producer = await kafka.plainProducer();
+    await producer.send(
+      await Promise.all(
+        list.map(async (s) => {
+          values.set(s.notificationId, s);
+          return {
+            topic: topicName(prefix, 'smsPending'),
+            key: s.notificationId,
+            value: await codec.encode('smsPending', s),
+          };
+        }),
+      ),
+    );
+    await producer.close();
+  };
+
+  it('holds a Daytime SMS ordered at 22:10 Oslo time until just after 09:00 the next day', async () => {
+    const collector = out!;
+    const night = sms(randomUUID(), 'Daytime');
+    const anytime = sms(randomUUID(), 'Anytime');
+    // One partition: the Anytime SMS arriving shows the Daytime one (before it) was handled.
+    await publish(night, anytime);
+    await collector.waitFor(() => collector.counts.has(anytime.notificationId), 15_000, 'the Anytime SMS');
+    expect(collector.counts.has(night.notificationId)).toBe(false);
+    expect(await store.nextDue()).toBe(Date.parse('2026-11-28T08:00:00.001Z'));
+
+    now = oslo('2026-11-28T09:00:00.001');
+    releaser.wake();
+    await collector.waitFor(() => collector.counts.has(night.notificationId), 15_000, 'the held SMS at 09:00');
+    expect(collector.counts.get(night.notificationId)).toBe(1);
+  });
+
+  it('lets a Daytime SMS through at once inside the window', async () => {
+    const collector = out!;
+    now = oslo('2026-11-28T10:00:00');
+    const day = sms(randomUUID(), 'Daytime');
+    await publish(day);
+    await collector.waitFor(() => collector.counts.has(day.notificationId), 15_000, 'the Daytime SMS');
+    expect(await store.counts()).toMatchObject({ waiting: 0, leased: 0 });
   });
 });

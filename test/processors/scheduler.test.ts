@@ -28,7 +28,7 @@ describe('scheduler', () => {
   const registry = createRegistry(false);
   const releaser = new Releaser(
     { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock: Date.now },
-    { leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
+    { name: 'scheduler', output: 'ordersDue', leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
   );
   const runner = new StageRunner(schedulerStage({ store, clock: Date.now, onDue: () => releaser.wake() }), {
     kafka,
@@ -178,7 +178,7 @@ describe('scheduler releaser recovery', () => {
       registry: createRegistry(false),
       clock: Date.now,
     },
-    { leaseMs: 5_000, batchSize: 50, pollMs: 50, leaderTtlMs: 3_000 },
+    { name: 'scheduler', output: 'ordersDue', leaseMs: 5_000, batchSize: 50, pollMs: 50, leaderTtlMs: 3_000 },
   );
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 

@@ -1,0 +1,39 @@
+import { retriable } from '../../platform/errors.ts';
+import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
+import { nextSendOpportunity, type SendWindow } from './window.ts';
+
+/**
+ * schedule-window: an SMS with the Anytime policy passes at once; one with the Daytime policy
+ * passes at once inside the send window and otherwise waits in the schedule store until the
+ * window next opens, when its releaser publishes it to sms.queue. (Email has no window.)
+ */
+export function scheduleWindowStage(ports: {
+  store: ScheduleStore;
+  window: SendWindow;
+  clock: () => number;
+}): Stage<'smsPending'> {
+  return defineStage({
+    name: 'schedule-window',
+    input: 'smsPending',
+    outputs: ['smsQueue'],
+    async handle(sms: SmsNotification, ctx) {
+      const now = ports.clock();
+      const from = Math.max(now, sms.requestedSendTime);
+      const at = sms.sendingTimePolicy === 'Anytime' ? from : nextSendOpportunity(from, ports.window);
+      if (at <= now) return emit({ topic: 'smsQueue', key: sms.notificationId, value: sms });
+      let result: string;
+      try {
+        result = await ports.store.schedule(sms.notificationId, at, Buffer.from(JSON.stringify(sms)));
+      } catch (err) {
+        throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
+      }
+      ctx.logger.debug(
+        { notificationId: sms.notificationId, releaseAt: new Date(at).toISOString() },
+        'held for the send window',
+      );
+      return skip(`send window: ${result} until ${new Date(at).toISOString()}`);
+    },
+  });
+}
