@@ -63,6 +63,14 @@ export const ConfigSchema = z.object({
   SMS_WINDOW_END_HOUR: int(17).pipe(z.number().min(1).max(24)),
   /** SMS send window: IANA time zone */
   SMS_WINDOW_ZONE: z.string().default('Europe/Oslo'),
+  /** base URL of the registries (Profile, Register, resource rights); needed by enrich-recipients */
+  REGISTRY_URL: z.string().url().optional(),
+  /** per registry call, ms */
+  REGISTRY_TIMEOUT_MS: int(5_000).pipe(z.number().min(100)),
+  /** consecutive registry failures that open its circuit */
+  REGISTRY_BREAKER_THRESHOLD: int(5).pipe(z.number().min(1)),
+  /** how long an open registry circuit waits before one trial call, ms */
+  REGISTRY_BREAKER_HALF_OPEN_MS: int(10_000).pipe(z.number().min(100)),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
 });

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ENCODE_FAILED' // a stage emitted a record its output schema rejects
   | 'INVALID_RECORD' // well-formed but breaks a business rule
   | 'DEPENDENCY_UNAVAILABLE' // a registry, endpoint or server did not answer usefully
+  | 'DEPENDENCY_REJECTED' // a dependency refused the request as malformed (4xx): retrying will not help
   | 'RETRIES_EXHAUSTED' // a retriable failure outlived the stage's retry budget
   | 'UNEXPECTED'; // a thrown value that is not a PipelineError (a bug, most likely)
 

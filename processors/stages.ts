@@ -7,6 +7,8 @@ import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
 import { TOPICS, type TopicKey } from '../platform/topics.ts';
+import { RegistryClient } from '../platform/registry/client.ts';
+import { enrichRecipientsStage } from './enrich-recipients/stage.ts';
 import { passthroughStage } from './passthrough/stage.ts';
 import type { Stage } from './runtime/stage.ts';
 import { Releaser } from './scheduler/releaser.ts';
@@ -54,6 +56,16 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
       stage: schedulerStage({ store, clock: deps.clock, onDue: () => releaser.wake() }),
       services: [releaser],
     };
+  },
+  'enrich-recipients': ({ config, clock }) => {
+    if (!config.REGISTRY_URL) throw new Error('REGISTRY_URL is required by enrich-recipients');
+    const registry = new RegistryClient({
+      baseUrl: config.REGISTRY_URL,
+      timeoutMs: config.REGISTRY_TIMEOUT_MS,
+      breakerThreshold: config.REGISTRY_BREAKER_THRESHOLD,
+      breakerHalfOpenAfterMs: config.REGISTRY_BREAKER_HALF_OPEN_MS,
+    });
+    return { stage: enrichRecipientsStage({ registry, clock }), services: [] };
   },
   'schedule-window': (deps) => {
     const { config } = deps;
