@@ -71,6 +71,20 @@ export const ConfigSchema = z.object({
   REGISTRY_BREAKER_THRESHOLD: int(5).pipe(z.number().min(1)),
   /** how long an open registry circuit waits before one trial call, ms */
   REGISTRY_BREAKER_HALF_OPEN_MS: int(10_000).pipe(z.number().min(100)),
+  /** per condition endpoint call, ms */
+  CONDITION_TIMEOUT_MS: int(10_000).pipe(z.number().min(100)),
+  /** wait before the one re-check of an inconclusive condition, ms (the reference: at least a minute) */
+  CONDITION_RETRY_DELAY_MS: int(60_000).pipe(z.number().min(0)),
+  /** let condition endpoints resolve to loopback addresses (local runs and tests only) */
+  EGRESS_ALLOW_LOOPBACK: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** let condition endpoints resolve to private-range addresses */
+  EGRESS_ALLOW_PRIVATE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
 });

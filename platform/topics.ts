@@ -21,6 +21,12 @@ export const TOPICS = {
     key: 'orderId',
     retentionMs: 7 * DAY,
   },
+  ordersApproved: {
+    name: 'altinn.notifications.orders.approved',
+    schema: 'enriched-order',
+    key: 'orderId',
+    retentionMs: 7 * DAY,
+  },
   emailQueue: {
     name: 'altinn.notifications.email.queue',
     schema: 'email-notification',
@@ -55,6 +61,7 @@ export interface TopicValues {
   orders: NotificationOrder;
   ordersDue: NotificationOrder;
   ordersEnriched: EnrichedOrder;
+  ordersApproved: EnrichedOrder;
   emailQueue: EmailNotification;
   smsPending: SmsNotification;
   smsQueue: SmsNotification;

@@ -7,7 +7,10 @@ import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
 import { TOPICS, type TopicKey } from '../platform/topics.ts';
+import { ConditionClient } from '../platform/http/condition-client.ts';
+import { EgressGuard } from '../platform/http/egress.ts';
 import { RegistryClient } from '../platform/registry/client.ts';
+import { evaluateConditionStage } from './evaluate-condition/stage.ts';
 import { enrichRecipientsStage } from './enrich-recipients/stage.ts';
 import { passthroughStage } from './passthrough/stage.ts';
 import type { Stage } from './runtime/stage.ts';
@@ -66,6 +69,24 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
       breakerHalfOpenAfterMs: config.REGISTRY_BREAKER_HALF_OPEN_MS,
     });
     return { stage: enrichRecipientsStage({ registry, clock }), services: [] };
+  },
+  'evaluate-condition': (deps) => {
+    const { config } = deps;
+    const { store, releaser } = scheduled(deps, 'condition-retry', 'condition-retry:', 'ordersEnriched');
+    const guard = new EgressGuard({
+      allowLoopback: config.EGRESS_ALLOW_LOOPBACK,
+      allowPrivate: config.EGRESS_ALLOW_PRIVATE,
+    });
+    const client = new ConditionClient({ guard, timeoutMs: config.CONDITION_TIMEOUT_MS });
+    return {
+      stage: evaluateConditionStage({
+        client,
+        retryStore: store,
+        retryDelayMs: config.CONDITION_RETRY_DELAY_MS,
+        clock: deps.clock,
+      }),
+      services: [releaser],
+    };
   },
   'schedule-window': (deps) => {
     const { config } = deps;

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { retriable } from '../../platform/errors.ts';
+import type { ConditionClient } from '../../platform/http/condition-client.ts';
+import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
+
+/**
+ * evaluate-condition (reference §7): an order without a condition endpoint, or whose endpoint
+ * answers `{"sendNotification": true}`, goes on to orders.approved. `false` ends the order as
+ * SendConditionNotMet (a status event; final). An inconclusive answer is asked again once, no
+ * sooner than the retry delay (the order waits in a schedule store whose releaser puts it back
+ * on orders.enriched, so nothing else waits behind it); inconclusive again, it is sent.
+ */
+export function evaluateConditionStage(ports: {
+  client: ConditionClient;
+  retryStore: ScheduleStore;
+  retryDelayMs: number;
+  clock: () => number;
+}): Stage<'ordersEnriched'> {
+  return defineStage({
+    name: 'evaluate-condition',
+    input: 'ordersEnriched',
+    outputs: ['ordersApproved', 'status'],
+    async handle(enriched: EnrichedOrder, ctx) {
+      const order = JSON.parse(enriched.orderJson) as NotificationOrder;
+      const approve = () => emit({ topic: 'ordersApproved', key: enriched.orderId, value: enriched });
+      if (!order.conditionEndpoint) return approve();
+
+      const result = await ports.client.check(order.conditionEndpoint);
+      if (result.kind === 'met') return approve();
+      if (result.kind === 'not-met') {
+        return emit({
+          topic: 'status',
+          key: enriched.orderId,
+          value: {
+            eventId: randomUUID(),
+            orderId: enriched.orderId,
+            creator: enriched.creator,
+            notificationId: null,
+            channel: null,
+            destination: null,
+            status: 'Order_SendConditionNotMet',
+            description: 'The condition endpoint answered sendNotification: false',
+            gatewayReference: null,
+            occurredAt: ports.clock(),
+          },
+        });
+      }
+      if (enriched.conditionChecks >= 1) {
+        ctx.logger.warn(
+          { orderId: enriched.orderId, reason: result.reason },
+          'condition inconclusive on the re-check: sending',
+        );
+        return approve();
+      }
+      const again: EnrichedOrder = { ...enriched, conditionChecks: enriched.conditionChecks + 1 };
+      try {
+        await ports.retryStore.schedule(
+          enriched.orderId,
+          ports.clock() + ports.retryDelayMs,
+          Buffer.from(JSON.stringify(again)),
+        );
+      } catch (err) {
+        throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
+      }
+      ctx.logger.info(
+        { orderId: enriched.orderId, reason: result.reason },
+        'condition inconclusive: asking again later',
+      );
+      return skip(`condition inconclusive (${result.reason}); re-check scheduled`);
+    },
+  });
+}
