@@ -13,6 +13,7 @@ import { RegistryClient } from '../platform/registry/client.ts';
 import { evaluateConditionStage } from './evaluate-condition/stage.ts';
 import { enrichRecipientsStage } from './enrich-recipients/stage.ts';
 import { passthroughStage } from './passthrough/stage.ts';
+import { resolveChannelStage } from './resolve-channel/stage.ts';
 import type { Stage } from './runtime/stage.ts';
 import { Releaser } from './scheduler/releaser.ts';
 import { schedulerStage } from './scheduler/stage.ts';
@@ -88,6 +89,17 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
       services: [releaser],
     };
   },
+  'resolve-channel': ({ config, clock }) => ({
+    stage: resolveChannelStage({
+      window: {
+        zone: config.SMS_WINDOW_ZONE,
+        startHour: config.SMS_WINDOW_START_HOUR,
+        endHour: config.SMS_WINDOW_END_HOUR,
+      },
+      clock,
+    }),
+    services: [],
+  }),
   'schedule-window': (deps) => {
     const { config } = deps;
     const { store, releaser } = scheduled(deps, 'schedule-window', 'sms-window:', 'smsQueue');

@@ -1,0 +1,139 @@
+import type { NoAltinnNotifications as Enriched } from '../../platform/schemas/generated/enriched-order.ts';
+import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { expiryFor, type SendWindow } from '../schedule-window/window.ts';
+
+type Recipient = Enriched.ResolvedRecipient;
+type Channel = 'Email' | 'Sms';
+type Lifecycle = StatusEvent['status'];
+
+export interface Resolution {
+  emails: EmailNotification[];
+  sms: SmsNotification[];
+  /** one per notification (New or a failure placeholder), then the order's own */
+  statuses: StatusEvent[];
+}
+
+/** Which addresses of a recipient a channel schema uses (reference §8, "Channel resolution"). */
+function pick(channel: NotificationOrder['notificationChannel'], r: Recipient): { email: string[]; sms: string[] } {
+  const e = r.emailAddresses;
+  const m = r.mobileNumbers;
+  switch (channel) {
+    case 'Email':
+      return { email: e, sms: [] };
+    case 'Sms':
+      return { email: [], sms: m };
+    case 'EmailAndSms':
+      return { email: e, sms: m };
+    // Preferred: the preferred kind if the recipient (a person, an organisation's official list,
+    // or one user-registered contact) has any, else the other kind.
+    case 'EmailPreferred':
+      return e.length > 0 ? { email: e, sms: [] } : { email: [], sms: m };
+    case 'SmsPreferred':
+      return m.length > 0 ? { email: [], sms: m } : { email: e, sms: [] };
+  }
+}
+
+/** The channels on which a recipient without a usable address gets a placeholder. */
+function placeholderChannels(channel: NotificationOrder['notificationChannel']): Channel[] {
+  if (channel === 'EmailAndSms') return ['Email', 'Sms'];
+  return channel === 'Email' || channel === 'EmailPreferred' ? ['Email'] : ['Sms'];
+}
+
+function keywords(text: string, r: Recipient): string {
+  // $recipientNumber$ is the organisation number for organisations and empty for persons.
+  return text.replaceAll('$recipientName$', r.name ?? '').replaceAll('$recipientNumber$', r.organizationNumber ?? '');
+}
+
+/**
+ * Turns an approved order and its looked-up recipients into notifications: one per address, or
+ * a Failed_RecipientReserved / Failed_RecipientNotIdentified placeholder where §8 makes one,
+ * each with its id and expiry, keywords substituted; plus a status event per notification and
+ * the order's own (Completed when every notification is already final, else Processed).
+ */
+export function resolveNotifications(
+  order: NotificationOrder,
+  recipients: Recipient[],
+  env: { now: number; window: SendWindow; newId: () => string },
+): Resolution {
+  const out: Resolution = { emails: [], sms: [], statuses: [] };
+  const status = (s: Lifecycle, extra: Partial<StatusEvent> = {}): StatusEvent => ({
+    eventId: env.newId(),
+    orderId: order.orderId,
+    creator: order.creator,
+    notificationId: null,
+    channel: null,
+    destination: null,
+    status: s,
+    description: null,
+    gatewayReference: null,
+    occurredAt: env.now,
+    ...extra,
+  });
+  const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified') => {
+    const s = (channel === 'Email' ? `Email_Failed_${kind}` : `SMS_Failed_${kind}`) as Lifecycle;
+    out.statuses.push(status(s, { notificationId: env.newId(), channel }));
+  };
+
+  for (const r of recipients) {
+    if (r.isReserved && !order.ignoreReservation) {
+      for (const c of placeholderChannels(order.notificationChannel)) placeholder(c, 'RecipientReserved');
+      continue;
+    }
+    const { email, sms } = pick(order.notificationChannel, r);
+    const needed = placeholderChannels(order.notificationChannel);
+    if (email.length === 0 && sms.length === 0) {
+      for (const c of needed) placeholder(c, 'RecipientNotIdentified');
+      continue;
+    }
+    // EmailAndSms: a recipient with addresses on one channel only gets a placeholder on the other.
+    if (order.notificationChannel === 'EmailAndSms') {
+      if (email.length === 0) placeholder('Email', 'RecipientNotIdentified');
+      if (sms.length === 0) placeholder('Sms', 'RecipientNotIdentified');
+    }
+    for (const toAddress of email) {
+      const t = order.emailTemplate;
+      if (!t) throw new Error('an email notification needs the order to carry an email template');
+      const n: EmailNotification = {
+        notificationId: env.newId(),
+        orderId: order.orderId,
+        creator: order.creator,
+        fromAddress: t.fromAddress,
+        toAddress,
+        subject: keywords(t.subject, r),
+        body: keywords(t.body, r),
+        contentType: t.contentType,
+        requestedSendTime: order.requestedSendTime,
+        expiry: expiryFor('Email', 'Anytime', order.requestedSendTime, env.window),
+      };
+      out.emails.push(n);
+      out.statuses.push(
+        status('Email_New', { notificationId: n.notificationId, channel: 'Email', destination: toAddress }),
+      );
+    }
+    for (const recipient of sms) {
+      const t = order.smsTemplate;
+      if (!t) throw new Error('an SMS notification needs the order to carry an SMS template');
+      const n: SmsNotification = {
+        notificationId: env.newId(),
+        orderId: order.orderId,
+        creator: order.creator,
+        sender: t.senderNumber,
+        recipient,
+        body: keywords(t.body, r),
+        sendingTimePolicy: order.sendingTimePolicy,
+        requestedSendTime: order.requestedSendTime,
+        expiry: expiryFor('Sms', order.sendingTimePolicy, order.requestedSendTime, env.window),
+      };
+      out.sms.push(n);
+      out.statuses.push(
+        status('SMS_New', { notificationId: n.notificationId, channel: 'Sms', destination: recipient }),
+      );
+    }
+  }
+  const pending = out.emails.length + out.sms.length > 0;
+  out.statuses.push(status(pending ? 'Order_Processed' : 'Order_Completed'));
+  return out;
+}

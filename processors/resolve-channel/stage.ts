@@ -1,0 +1,39 @@
+import { randomUUID } from 'node:crypto';
+import { permanent } from '../../platform/errors.ts';
+import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { defineStage, emit, type Emission, type Stage } from '../runtime/stage.ts';
+import type { SendWindow } from '../schedule-window/window.ts';
+import { resolveNotifications } from './resolve.ts';
+
+/**
+ * resolve-channel: an approved order becomes its notifications. Emails go to email.queue, SMS to
+ * sms.pending (the send window holds Daytime ones), and every notification's status, then the
+ * order's, to the status topic, all in the one transaction the runtime commits.
+ */
+export function resolveChannelStage(ports: { window: SendWindow; clock: () => number }): Stage<'ordersApproved'> {
+  return defineStage({
+    name: 'resolve-channel',
+    input: 'ordersApproved',
+    outputs: ['emailQueue', 'smsPending', 'status'],
+    handle(enriched: EnrichedOrder) {
+      const order = JSON.parse(enriched.orderJson) as NotificationOrder;
+      let r;
+      try {
+        r = resolveNotifications(order, enriched.recipients, {
+          now: ports.clock(),
+          window: ports.window,
+          newId: randomUUID,
+        });
+      } catch (err) {
+        throw permanent('INVALID_RECORD', (err as Error).message, err);
+      }
+      const records: Emission[] = [
+        ...r.emails.map((value): Emission => ({ topic: 'emailQueue', key: value.notificationId, value })),
+        ...r.sms.map((value): Emission => ({ topic: 'smsPending', key: value.notificationId, value })),
+        ...r.statuses.map((value): Emission => ({ topic: 'status', key: value.orderId, value })),
+      ];
+      return emit(...records);
+    },
+  });
+}

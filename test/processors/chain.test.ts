@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InboundRecord } from '../../platform/kafka/adapter.ts';
+import { provision } from '../../platform/provision.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { topicName } from '../../platform/topics.ts';
+import { startConditionServer } from '../support/condition-server.ts';
+import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { sampleOrder, stackEnv, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+
+const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
+
+describe('processing chain', () => {
+  const env = stackEnv();
+  const prefix = uniquePrefix('chain');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
+  const { kafka, codec } = testClients(config);
+  const nin = digits(11);
+  let proc: StageProcess | null = null;
+  let server: Awaited<ReturnType<typeof startConditionServer>>;
+  const sms: { at: number; value: SmsNotification }[] = [];
+  const statuses: StatusEvent[] = [];
+  const consumers: { stop(): Promise<void> }[] = [];
+  let onArrival: () => void = () => undefined;
+
+  beforeAll(async () => {
+    server = await startConditionServer();
+    await fetch(`${env.REGISTRY_URL}/admin/seed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        persons: [
+          { nationalIdentityNumber: nin, name: 'Siri Sms', email: 'siri@example.com', mobileNumber: '98765432' },
+        ],
+      }),
+    });
+    await provision(kafka, codec, config);
+    const decodeInto =
+      <T>(key: 'smsQueue' | 'status', push: (v: T) => void) =>
+      (r: InboundRecord) =>
+        void codec.decode(key, r.value).then((v) => {
+          push(v as T);
+          onArrival();
+        });
+    consumers.push(
+      await kafka.collect({
+        groupId: `${prefix}sms`,
+        topics: [topicName(prefix, 'smsQueue')],
+        onRecord: decodeInto<SmsNotification>('smsQueue', (v) => sms.push({ at: Date.now(), value: v })),
+      }),
+      await kafka.collect({
+        groupId: `${prefix}status`,
+        topics: [topicName(prefix, 'status')],
+        onRecord: decodeInto<StatusEvent>('status', (v) => statuses.push(v)),
+      }),
+    );
+    proc = startStageProcess(
+      ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+      {
+        ...stageEnv(config),
+        REGISTRY_URL: env.REGISTRY_URL,
+        EGRESS_ALLOW_LOOPBACK: 'true',
+        SCHEDULER_POLL_MS: '50',
+      },
+    );
+    await proc.running;
+  });
+
+  afterAll(async () => {
+    proc?.child.kill('SIGTERM');
+    await proc?.exited;
+    for (const c of consumers) await c.stop();
+    await server.close();
+    await kafka.close();
+  });
+
+  it('delivers an order for a person known only by identity number, with a condition, a future send time and SmsPreferred, to the SMS topic at its time', async () => {
+    const sendAt = Date.now() + 3_000;
+    const order = sampleOrder(1, {
+      requestedSendTime: sendAt,
+      notificationChannel: 'SmsPreferred',
+      sendingTimePolicy: 'Anytime',
+      conditionEndpoint: `${server.base}/true`,
+      emailTemplate: {
+        fromAddress: 'noreply@altinn.cloud',
+        subject: 'Melding',
+        body: 'Hei $recipientName$',
+        contentType: 'Plain',
+      },
+      smsTemplate: { senderNumber: 'Altinn', body: 'Hei $recipientName$, du har fått en melding.' },
+      recipients: [
+        {
+          nationalIdentityNumber: nin,
+          organizationNumber: null,
+          externalIdentity: null,
+          emailAddress: null,
+          mobileNumber: null,
+          isReserved: null,
+        },
+      ],
+    });
+    const arrived = new Promise<void>((resolve) => {
+      onArrival = () => {
+        if (
+          sms.some((s) => s.value.orderId === order.orderId) &&
+          statuses.some((s) => s.orderId === order.orderId && s.status === 'Order_Processed')
+        )
+          resolve();
+      };
+    });
+    const producer = await kafka.plainProducer();
+    await producer.send([
+      { topic: topicName(prefix, 'orders'), key: order.orderId, value: await codec.encode('orders', order) },
+    ]);
+    await producer.close();
+    await Promise.race([
+      arrived,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the SMS did not arrive in 30 s')), 30_000)),
+    ]);
+
+    const delivered = sms.find((s) => s.value.orderId === order.orderId)!;
+    expect(delivered.at).toBeGreaterThanOrEqual(sendAt);
+    expect(delivered.value).toMatchObject({
+      recipient: '+4798765432',
+      sender: 'Altinn',
+      body: 'Hei Siri Sms, du har fått en melding.',
+    });
+    expect(server.calls.get('/true')).toBeGreaterThanOrEqual(1);
+    const mine = statuses.filter((s) => s.orderId === order.orderId).map((s) => s.status);
+    expect(mine).toEqual(['SMS_New', 'Order_Processed']);
+  });
+});

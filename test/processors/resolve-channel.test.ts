@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import type { EnrichedOrder, NoAltinnNotifications } from '../../platform/schemas/generated/enriched-order.ts';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { topicName } from '../../platform/topics.ts';
+import { resolveNotifications } from '../../processors/resolve-channel/resolve.ts';
+import { resolveChannelStage } from '../../processors/resolve-channel/stage.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import { DEFAULT_WINDOW } from '../../processors/schedule-window/window.ts';
+import { collectKeys } from '../support/collector.ts';
+import { sampleOrder, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+
+type Recipient = NoAltinnNotifications.ResolvedRecipient;
+const person = (r: Partial<Recipient> = {}): Recipient => ({
+  nationalIdentityNumber: '01017012345',
+  organizationNumber: null,
+  externalIdentity: null,
+  name: 'Kari Nordmann',
+  isReserved: false,
+  emailAddresses: [],
+  mobileNumbers: [],
+  userRegistered: false,
+  ...r,
+});
+const org = (r: Partial<Recipient> = {}): Recipient =>
+  person({ nationalIdentityNumber: null, organizationNumber: '910000001', name: 'Test AS', ...r });
+
+const SEND = Date.parse('2026-11-27T10:00:00Z'); // 11:00 in Oslo, inside the window
+const order = (o: Partial<NotificationOrder>): NotificationOrder =>
+  sampleOrder(1, {
+    requestedSendTime: SEND,
+    emailTemplate: {
+      fromAddress: 'noreply@altinn.cloud',
+      subject: 'Til $recipientName$',
+      body: 'Hei $recipientName$ ($recipientNumber$)',
+      contentType: 'Plain',
+    },
+    smsTemplate: { senderNumber: 'Altinn', body: 'Hei $recipientName$ ($recipientNumber$)' },
+    ...o,
+  });
+let n = 0;
+const run = (o: Partial<NotificationOrder>, recipients: Recipient[]) =>
+  resolveNotifications(order(o), recipients, { now: SEND, window: DEFAULT_WINDOW, newId: () => `id-${++n}` });
+const kinds = (r: ReturnType<typeof run>) =>
+  r.statuses.map((s) => (s.destination ? `${s.status} ${s.destination}` : s.status));
+
+describe('resolve-channel', () => {
+  it('sends email to each address a person has, on the Email channel', () => {
+    const r = run({ notificationChannel: 'Email' }, [
+      person({ emailAddresses: ['kari@example.com'], mobileNumbers: ['+4799999999'] }),
+    ]);
+    expect(kinds(r)).toEqual(['Email_New kari@example.com', 'Order_Processed']);
+    expect(r.emails[0]).toMatchObject({
+      toAddress: 'kari@example.com',
+      subject: 'Til Kari Nordmann',
+      body: 'Hei Kari Nordmann ()',
+    });
+    expect(r.emails[0]!.expiry - SEND).toBe(48 * 3600_000);
+  });
+
+  it('marks a person without a mobile number as not identified on the Sms channel, and completes the order', () => {
+    const r = run({ notificationChannel: 'Sms' }, [person({ emailAddresses: ['kari@example.com'] })]);
+    expect(kinds(r)).toEqual(['SMS_Failed_RecipientNotIdentified', 'Order_Completed']);
+    expect(r.sms).toEqual([]);
+  });
+
+  it('honours reservation unless the order ignores it', () => {
+    const reserved = person({ isReserved: true, emailAddresses: ['per@example.com'] });
+    expect(kinds(run({ notificationChannel: 'Email' }, [reserved]))).toEqual([
+      'Email_Failed_RecipientReserved',
+      'Order_Completed',
+    ]);
+    expect(kinds(run({ notificationChannel: 'Email', ignoreReservation: true }, [reserved]))).toEqual([
+      'Email_New per@example.com',
+      'Order_Processed',
+    ]);
+  });
+
+  it('falls back from the preferred channel per person, each way', () => {
+    const both = person({ emailAddresses: ['a@example.com'], mobileNumbers: ['+4790000001'] });
+    const mobileOnly = person({ mobileNumbers: ['+4790000002'] });
+    const emailOnly = person({ emailAddresses: ['c@example.com'] });
+    const nothing = person();
+    expect(kinds(run({ notificationChannel: 'EmailPreferred' }, [both, mobileOnly, nothing]))).toEqual([
+      'Email_New a@example.com',
+      'SMS_New +4790000002',
+      'Email_Failed_RecipientNotIdentified',
+      'Order_Processed',
+    ]);
+    expect(kinds(run({ notificationChannel: 'SmsPreferred' }, [both, emailOnly, nothing]))).toEqual([
+      'SMS_New +4790000001',
+      'Email_New c@example.com',
+      'SMS_Failed_RecipientNotIdentified',
+      'Order_Processed',
+    ]);
+  });
+
+  it('fans an organisation out to every official address of the preferred kind, else every fallback one', () => {
+    const withEmails = org({
+      emailAddresses: ['post@test.example', 'varsel@test.example'],
+      mobileNumbers: ['+4740000001'],
+    });
+    const mobilesOnly = org({ mobileNumbers: ['+4740000001', '+4740000002'] });
+    expect(kinds(run({ notificationChannel: 'EmailPreferred' }, [withEmails]))).toEqual([
+      'Email_New post@test.example',
+      'Email_New varsel@test.example',
+      'Order_Processed',
+    ]);
+    expect(kinds(run({ notificationChannel: 'EmailPreferred' }, [mobilesOnly]))).toEqual([
+      'SMS_New +4740000001',
+      'SMS_New +4740000002',
+      'Order_Processed',
+    ]);
+    // A user-registered contact of the organisation falls back on its own.
+    const contact = org({
+      nationalIdentityNumber: '06067012345',
+      userRegistered: true,
+      mobileNumbers: ['+4790000003'],
+    });
+    expect(kinds(run({ notificationChannel: 'EmailPreferred' }, [withEmails, contact])).slice(2, 3)).toEqual([
+      'SMS_New +4790000003',
+    ]);
+  });
+
+  it('sends on both channels for EmailAndSms, with a placeholder where a channel has no address', () => {
+    const r = run({ notificationChannel: 'EmailAndSms' }, [
+      person({ emailAddresses: ['a@example.com'], mobileNumbers: ['+4790000001'] }),
+      person({ emailAddresses: ['b@example.com'] }),
+    ]);
+    expect(kinds(r)).toEqual([
+      'Email_New a@example.com',
+      'SMS_New +4790000001',
+      'SMS_Failed_RecipientNotIdentified',
+      'Email_New b@example.com',
+      'Order_Processed',
+    ]);
+  });
+
+  it('fills $recipientNumber$ with the organisation number for organisations', () => {
+    const r = run({ notificationChannel: 'Sms' }, [org({ mobileNumbers: ['+4740000001'] })]);
+    expect(r.sms[0]).toMatchObject({ body: 'Hei Test AS (910000001)', sender: 'Altinn', sendingTimePolicy: 'Anytime' });
+  });
+
+  it('gives a Daytime SMS ordered after 17:00 Oslo time the window-aware expiry', () => {
+    const evening = Date.parse('2026-11-27T21:10:00Z'); // 22:10 in Oslo
+    const r = resolveNotifications(
+      order({ notificationChannel: 'Sms', sendingTimePolicy: 'Daytime', requestedSendTime: evening }),
+      [person({ mobileNumbers: ['+4799999999'] })],
+      { now: evening, window: DEFAULT_WINDOW, newId: () => 'x' },
+    );
+    expect(new Date(r.sms[0]!.expiry).toISOString()).toBe('2026-11-30T08:00:00.000Z');
+  });
+});
+
+describe('resolve-channel stage', () => {
+  const prefix = uniquePrefix('resolve');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec, logger } = testClients(config);
+  const runner = new StageRunner(resolveChannelStage({ window: DEFAULT_WINDOW, clock: Date.now }), {
+    kafka,
+    codec,
+    config,
+    logger,
+    metrics: createStageMetrics(createRegistry(false)),
+  });
+  let outs: Awaited<ReturnType<typeof collectKeys>>[] = [];
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    outs = await Promise.all(
+      (['emailQueue', 'smsPending', 'status'] as const).map((t) =>
+        collectKeys(kafka, `${prefix}${t}`, topicName(prefix, t)),
+      ),
+    );
+    await runner.start();
+    await runner.joined();
+  });
+  afterAll(async () => {
+    await runner.close();
+    for (const o of outs) await o.stop();
+    await kafka.close();
+  });
+
+  it('writes emails, SMS and their statuses in one go', async () => {
+    const o = order({ notificationChannel: 'EmailAndSms' });
+    const enriched: EnrichedOrder = {
+      orderId: o.orderId,
+      creator: o.creator,
+      enrichedAt: Date.now(),
+      conditionChecks: 0,
+      recipients: [person({ emailAddresses: ['a@example.com'], mobileNumbers: ['+4790000001'] })],
+      orderJson: JSON.stringify(o),
+    };
+    const producer = await kafka.plainProducer();
+    await producer.send([
+      {
+        topic: topicName(prefix, 'ordersApproved'),
+        key: o.orderId,
+        value: await codec.encode('ordersApproved', enriched),
+      },
+    ]);
+    await producer.close();
+    const [email, sms, status] = outs as [(typeof outs)[0], (typeof outs)[0], (typeof outs)[0]];
+    // One transaction wrote all three topics; each is read by its own consumer.
+    await status.waitFor(() => status.total >= 3, 20_000, 'three status events');
+    await email.waitFor(() => email.total >= 1, 20_000, 'the email');
+    await sms.waitFor(() => sms.total >= 1, 20_000, 'the SMS');
+    expect(email.total).toBe(1);
+    expect(sms.total).toBe(1);
+    expect(status.counts.get(o.orderId)).toBe(3);
+  });
+});
