@@ -112,6 +112,10 @@ up() {
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
   await registry-sim 30 http_ok "http://127.0.0.1:$REGISTRY_SIM_PORT/health"
   await schema-registry 90 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
+  # Apicurio's default compatibility is NONE; Confluent's, which clients assume, is BACKWARD.
+  curl -fsS -o /dev/null -X PUT -H 'content-type: application/json' \
+    -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
+    die "could not set the schema registry's default compatibility"
   if [ -n "${KAFKA_LOG_FROM:-}" ]; then await kafka 90 kafka_started; else await kafka 90 tcp_open "$KAFKA_PORT"; fi
   stack_env >"$STACK_DIR/env"
   log "stack up; environment in $STACK_DIR/env"

@@ -25,6 +25,13 @@ type Resolver = ReturnType<Type['createResolver']>;
 /** Registry calls get a deadline: the HTTP client under the library has none, and a request can hang. */
 const REGISTRY_TIMEOUT_MS = 10_000;
 
+/**
+ * The registry client registers a new subject and only then sets its compatibility; a second
+ * client registering the same subject in between reads the registry's default instead. That
+ * settles within moments, so the mismatch is retried briefly before it counts as real.
+ */
+const isSettlingCompatibility = (err: unknown) => (err as Error)?.name === 'ConfluentSchemaRegistryCompatibilityError';
+
 function withDeadline<T>(what: string, call: () => Promise<T>): Promise<T> {
   return withRetry(
     () =>
@@ -38,7 +45,12 @@ function withDeadline<T>(what: string, call: () => Promise<T>): Promise<T> {
           (e: unknown) => (clearTimeout(timer), reject(e)),
         );
       }),
-    { maxAttempts: 4, initialMs: 200, maxMs: 2_000, shouldRetry: isRegistryUnavailable },
+    {
+      maxAttempts: 5,
+      initialMs: 200,
+      maxMs: 2_000,
+      shouldRetry: (err) => isRegistryUnavailable(err) || isSettlingCompatibility(err),
+    },
   );
 }
 

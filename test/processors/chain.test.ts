@@ -6,7 +6,16 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { topicName } from '../../platform/topics.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
-import { sampleOrder, stackEnv, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import {
+  publish,
+  sampleOrder,
+  stackEnv,
+  stageEnv,
+  testClients,
+  testConfig,
+  uniquePrefix,
+  within,
+} from '../support/stack.ts';
 
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
 
@@ -108,15 +117,8 @@ describe('processing chain', () => {
           resolve();
       };
     });
-    const producer = await kafka.plainProducer();
-    await producer.send([
-      { topic: topicName(prefix, 'orders'), key: order.orderId, value: await codec.encode('orders', order) },
-    ]);
-    await producer.close();
-    await Promise.race([
-      arrived,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('the SMS did not arrive in 30 s')), 30_000)),
-    ]);
+    await publish(kafka, codec, prefix, 'orders', [{ key: order.orderId, value: order }]);
+    await within(arrived, 30_000, 'the SMS on sms.queue');
 
     const delivered = sms.find((s) => s.value.orderId === order.orderId)!;
     expect(delivered.at).toBeGreaterThanOrEqual(sendAt);

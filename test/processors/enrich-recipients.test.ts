@@ -8,7 +8,7 @@ import { topicName } from '../../platform/topics.ts';
 import { distinctEmails, normaliseMobile } from '../../processors/enrich-recipients/contacts.ts';
 import { enrichRecipientsStage } from '../../processors/enrich-recipients/stage.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
-import { sampleOrder, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { publish, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix, within } from '../support/stack.ts';
 
 describe('contact point normalisation', () => {
   it.each([
@@ -128,15 +128,8 @@ describe('enrich-recipients', () => {
 
   const enrich = async (order: ReturnType<typeof sampleOrder>): Promise<EnrichedOrder> => {
     const arrived = new Promise<void>((resolve) => waiters.set(order.orderId, resolve));
-    const producer = await kafka.plainProducer();
-    await producer.send([
-      { topic: topicName(prefix, 'ordersDue'), key: order.orderId, value: await codec.encode('ordersDue', order) },
-    ]);
-    await producer.close();
-    await Promise.race([
-      arrived,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('order not enriched in 30 s')), 30_000)),
-    ]);
+    await publish(kafka, codec, prefix, 'ordersDue', [{ key: order.orderId, value: order }]);
+    await within(arrived, 30_000, 'the enriched order');
     return enriched.get(order.orderId)!;
   };
   const none = {

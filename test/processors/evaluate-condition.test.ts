@@ -13,7 +13,7 @@ import { evaluateConditionStage } from '../../processors/evaluate-condition/stag
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { Releaser } from '../../processors/scheduler/releaser.ts';
 import { startConditionServer } from '../support/condition-server.ts';
-import { sampleOrder, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { publish, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix, within } from '../support/stack.ts';
 
 const RETRY_DELAY_MS = 500;
 
@@ -99,19 +99,8 @@ describe('evaluate-condition', () => {
     };
     const outcome = new Promise<void>((resolve) => waiters.set(order.orderId, resolve));
     const sent = Date.now();
-    const producer = await kafka.plainProducer();
-    await producer.send([
-      {
-        topic: topicName(prefix, 'ordersEnriched'),
-        key: order.orderId,
-        value: await codec.encode('ordersEnriched', enriched),
-      },
-    ]);
-    await producer.close();
-    await Promise.race([
-      outcome,
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no outcome for ${path}`)), 20_000)),
-    ]);
+    await publish(kafka, codec, prefix, 'ordersEnriched', [{ key: order.orderId, value: enriched }]);
+    await within(outcome, 20_000, `an outcome for ${path}`);
     return { id: order.orderId, sent };
   };
 

@@ -9,7 +9,7 @@ import { resolveChannelStage } from '../../processors/resolve-channel/stage.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { DEFAULT_WINDOW } from '../../processors/schedule-window/window.ts';
 import { collectKeys } from '../support/collector.ts';
-import { sampleOrder, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { publish, sampleOrder, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 type Recipient = NoAltinnNotifications.ResolvedRecipient;
 const person = (r: Partial<Recipient> = {}): Recipient => ({
@@ -192,15 +192,7 @@ describe('resolve-channel stage', () => {
       recipients: [person({ emailAddresses: ['a@example.com'], mobileNumbers: ['+4790000001'] })],
       orderJson: JSON.stringify(o),
     };
-    const producer = await kafka.plainProducer();
-    await producer.send([
-      {
-        topic: topicName(prefix, 'ordersApproved'),
-        key: o.orderId,
-        value: await codec.encode('ordersApproved', enriched),
-      },
-    ]);
-    await producer.close();
+    await publish(kafka, codec, prefix, 'ordersApproved', [{ key: o.orderId, value: enriched }]);
     const [email, sms, status] = outs as [(typeof outs)[0], (typeof outs)[0], (typeof outs)[0]];
     // One transaction wrote all three topics; each is read by its own consumer.
     await status.waitFor(() => status.total >= 3, 20_000, 'three status events');

@@ -17,7 +17,7 @@ import {
 } from '../../processors/schedule-window/window.ts';
 import { Releaser } from '../../processors/scheduler/releaser.ts';
 import { collectKeys } from '../support/collector.ts';
-import { stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { publish, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 const oslo = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Oslo' }).toMillis();
 const utc = (ms: number) => new Date(ms).toISOString();
@@ -111,7 +111,6 @@ describe('schedule-window stage', () => {
     metrics: createStageMetrics(registry),
   });
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
-  const values = new Map<string, SmsNotification>();
 
   beforeAll(async () => {
     await provision(kafka, codec, config);
@@ -139,29 +138,21 @@ describe('schedule-window stage', () => {
     requestedSendTime: now,
     expiry: expiryFor('Sms', policy, now),
   });
-  const publish = async (...list: SmsNotification[]) => {
-    const producer = await kafka.plainProducer();
-    await producer.send(
-      await Promise.all(
-        list.map(async (s) => {
-          values.set(s.notificationId, s);
-          return {
-            topic: topicName(prefix, 'smsPending'),
-            key: s.notificationId,
-            value: await codec.encode('smsPending', s),
-          };
-        }),
-      ),
+  const publishSms = (...list: SmsNotification[]) =>
+    publish(
+      kafka,
+      codec,
+      prefix,
+      'smsPending',
+      list.map((s) => ({ key: s.notificationId, value: s })),
     );
-    await producer.close();
-  };
 
   it('holds a Daytime SMS ordered at 22:10 Oslo time until just after 09:00 the next day', async () => {
     const collector = out!;
     const night = sms(randomUUID(), 'Daytime');
     const anytime = sms(randomUUID(), 'Anytime');
     // One partition: the Anytime SMS arriving shows the Daytime one (before it) was handled.
-    await publish(night, anytime);
+    await publishSms(night, anytime);
     await collector.waitFor(() => collector.counts.has(anytime.notificationId), 15_000, 'the Anytime SMS');
     expect(collector.counts.has(night.notificationId)).toBe(false);
     expect(await store.nextDue()).toBe(Date.parse('2026-11-28T08:00:00.001Z'));
@@ -176,7 +167,7 @@ describe('schedule-window stage', () => {
     const collector = out!;
     now = oslo('2026-11-28T10:00:00');
     const day = sms(randomUUID(), 'Daytime');
-    await publish(day);
+    await publishSms(day);
     await collector.waitFor(() => collector.counts.has(day.notificationId), 15_000, 'the Daytime SMS');
     expect(await store.counts()).toMatchObject({ waiting: 0, leased: 0 });
   });

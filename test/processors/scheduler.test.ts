@@ -11,6 +11,7 @@ import { collectKeys } from '../support/collector.ts';
 import { killAndRestart } from '../support/kill-restart.ts';
 import {
   produceOrders,
+  publish,
   sampleOrder,
   stageEnv,
   stackEnv,
@@ -56,19 +57,14 @@ describe('scheduler', () => {
     redis.disconnect();
   });
 
-  const publish = async (...orders: ReturnType<typeof sampleOrder>[]) => {
-    const producer = await kafka.plainProducer();
-    await producer.send(
-      await Promise.all(
-        orders.map(async (o) => ({
-          topic: topicName(prefix, 'orders'),
-          key: o.orderId,
-          value: await codec.encode('orders', o),
-        })),
-      ),
+  const publishOrders = (...orders: ReturnType<typeof sampleOrder>[]) =>
+    publish(
+      kafka,
+      codec,
+      prefix,
+      'orders',
+      orders.map((o) => ({ key: o.orderId, value: o })),
     );
-    await producer.close();
-  };
 
   it('releases past-due orders at once and future ones not before their send time', async () => {
     const now = Date.now();
@@ -83,7 +79,7 @@ describe('scheduler', () => {
       for (const id of collector.counts.keys()) if (!arrivals.has(id)) arrivals.set(id, Date.now());
       return true;
     };
-    await publish(...past, ...soon, later);
+    await publishOrders(...past, ...soon, later);
     await collector.waitFor(
       () => seenAt() && past.every((o) => collector.counts.has(o.orderId)),
       10_000,
@@ -100,11 +96,11 @@ describe('scheduler', () => {
   it('does not release an order again when the orders topic is replayed', async () => {
     const collector = out!;
     const once = sampleOrder(6, { requestedSendTime: Date.now() - 1_000 });
-    await publish(once);
+    await publishOrders(once);
     await collector.waitFor(() => collector.counts.has(once.orderId), 10_000, 'the first release');
     // One partition: the sentinel is handled after the replay, so its arrival means the replay was handled.
     const sentinel = sampleOrder(7, { requestedSendTime: Date.now() - 1_000 });
-    await publish(once, sentinel);
+    await publishOrders(once, sentinel);
     await collector.waitFor(() => collector.counts.has(sentinel.orderId), 10_000, 'the sentinel');
     expect(collector.counts.get(once.orderId)).toBe(1);
     expect(collector.duplicated).toBe(0);

@@ -4,6 +4,7 @@ import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
 
 /**
  * The addresses of the real local stack, from the environment that `./dev test` exports.
@@ -155,4 +156,38 @@ export async function produceOrders(
   } finally {
     await producer.close();
   }
+}
+
+/** Publishes typed values to one of this test's topics (Avro, acks=all). */
+export async function publish<K extends TopicKey>(
+  kafka: KafkaAdapter,
+  codec: AvroCodec,
+  prefix: string,
+  topic: K,
+  records: { key: string; value: TopicValues[K] }[],
+): Promise<void> {
+  await codec.register([topic]);
+  const producer = await kafka.plainProducer();
+  try {
+    await producer.send(
+      await Promise.all(
+        records.map(async (r) => ({
+          topic: topicName(prefix, topic),
+          key: r.key,
+          value: await codec.encode(topic, r.value),
+        })),
+      ),
+    );
+  } finally {
+    await producer.close();
+  }
+}
+
+/** `promise`, or a rejection naming `what` once `ms` pass. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
