@@ -6,6 +6,8 @@ import type { Logger } from '../platform/logger.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
+import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
+import { orderStatus } from '../platform/status.ts';
 import { TOPICS, type TopicKey } from '../platform/topics.ts';
 import { ConditionClient } from '../platform/http/condition-client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
@@ -15,7 +17,7 @@ import { enrichRecipientsStage } from './enrich-recipients/stage.ts';
 import { passthroughStage } from './passthrough/stage.ts';
 import { resolveChannelStage } from './resolve-channel/stage.ts';
 import type { Stage } from './runtime/stage.ts';
-import { Releaser } from './scheduler/releaser.ts';
+import { Releaser, type ReleaserOptions } from './scheduler/releaser.ts';
 import { schedulerStage } from './scheduler/stage.ts';
 import { scheduleWindowStage } from './schedule-window/stage.ts';
 
@@ -55,7 +57,10 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
     services: [],
   }),
   scheduler: (deps) => {
-    const { store, releaser } = scheduled(deps, 'scheduler', 'orders:', 'ordersDue');
+    const { store, releaser } = scheduled(deps, 'scheduler', 'orders:', 'ordersDue', (value, now) => {
+      const order = value as NotificationOrder;
+      return [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) }];
+    });
     return {
       stage: schedulerStage({ store, clock: deps.clock, onDue: () => releaser.wake() }),
       services: [releaser],
@@ -113,7 +118,13 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
 };
 
 /** A schedule store under its own Redis prefix, and the releaser that publishes what falls due. */
-function scheduled(deps: StageDeps, name: string, keyPrefix: string, output: TopicKey) {
+function scheduled(
+  deps: StageDeps,
+  name: string,
+  keyPrefix: string,
+  output: TopicKey,
+  alsoEmit?: ReleaserOptions['alsoEmit'],
+) {
   const { config } = deps;
   const store = new ScheduleStore(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}${keyPrefix}`);
   const releaser = new Releaser(
@@ -130,6 +141,7 @@ function scheduled(deps: StageDeps, name: string, keyPrefix: string, output: Top
     {
       name,
       output,
+      ...(alsoEmit ? { alsoEmit } : {}),
       leaseMs: config.SCHEDULER_LEASE_MS,
       batchSize: config.SCHEDULER_BATCH_SIZE,
       pollMs: config.SCHEDULER_POLL_MS,

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { retriable } from '../../platform/errors.ts';
+import { orderStatus } from '../../platform/status.ts';
 import type { ConditionClient } from '../../platform/http/condition-client.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
@@ -34,18 +34,12 @@ export function evaluateConditionStage(ports: {
         return emit({
           topic: 'status',
           key: enriched.orderId,
-          value: {
-            eventId: randomUUID(),
-            orderId: enriched.orderId,
-            creator: enriched.creator,
-            notificationId: null,
-            channel: null,
-            destination: null,
-            status: 'Order_SendConditionNotMet',
-            description: 'The condition endpoint answered sendNotification: false',
-            gatewayReference: null,
-            occurredAt: ports.clock(),
-          },
+          value: orderStatus(
+            enriched,
+            'Order_SendConditionNotMet',
+            ports.clock(),
+            'The condition endpoint answered sendNotification: false',
+          ),
         });
       }
       if (enriched.conditionChecks >= 1) {

@@ -12,6 +12,11 @@ export interface ReleaserOptions {
   name: string;
   /** where released items go; each item's payload is that topic's value as JSON */
   output: TopicKey;
+  /** records to write with each released value, in the same transaction (e.g. a status event) */
+  alsoEmit?: (
+    value: TopicValues[TopicKey],
+    now: number,
+  ) => { topic: TopicKey; key: string; value: TopicValues[TopicKey] }[];
   /** how long a claimed item is held before it counts as abandoned, ms */
   leaseMs: number;
   /** most items published in one transaction */
@@ -185,6 +190,13 @@ export class Releaser {
           key: item.id,
           value: await this.deps.codec.encode(this.opts.output, value),
         });
+        for (const extra of this.opts.alsoEmit?.(value, this.deps.clock()) ?? []) {
+          records.push({
+            topic: topicName(this.deps.topicPrefix, extra.topic),
+            key: extra.key,
+            value: await this.deps.codec.encode(extra.topic, extra.value),
+          });
+        }
       } catch (err) {
         // A payload that is no longer an order cannot be released; keep it, with why, for replay.
         this.log.error({ id: item.id, err }, `scheduled item is not a valid ${this.opts.output} record; dead-lettered`);

@@ -1,13 +1,15 @@
 import { retriable } from '../../platform/errors.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
-import { defineStage, skip, type Stage } from '../runtime/stage.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
 
 /**
  * scheduler: every order (main notification or reminder) waits in the schedule store until its
  * requestedSendTime, past-due ones included, so one path decides what is released and nothing
- * is released twice when the orders topic is replayed. The releaser publishes due orders to
- * orders.due.
+ * is released twice when the orders topic is replayed. A newly scheduled order gets its
+ * Order_Registered status event; the releaser publishes due orders to orders.due with their
+ * Order_Processing event.
  */
 export function schedulerStage(ports: {
   store: ScheduleStore;
@@ -17,7 +19,7 @@ export function schedulerStage(ports: {
   return defineStage({
     name: 'scheduler',
     input: 'orders',
-    outputs: [],
+    outputs: ['status'],
     async handle(order: NotificationOrder) {
       let result: string;
       try {
@@ -26,6 +28,14 @@ export function schedulerStage(ports: {
         throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
       }
       if (order.requestedSendTime <= ports.clock()) ports.onDue();
+      // The pipeline registers an order here, wherever it came from (gateway or direct producer).
+      if (result === 'scheduled') {
+        return emit({
+          topic: 'status',
+          key: order.orderId,
+          value: orderStatus(order, 'Order_Registered', ports.clock()),
+        });
+      }
       return skip(`schedule: ${result}`);
     },
   });

@@ -129,6 +129,6 @@ describe('processing chain', () => {
     });
     expect(server.calls.get('/true')).toBeGreaterThanOrEqual(1);
     const mine = statuses.filter((s) => s.orderId === order.orderId).map((s) => s.status);
-    expect(mine).toEqual(['SMS_New', 'Order_Processed']);
+    expect(mine).toEqual(['Order_Registered', 'Order_Processing', 'SMS_New', 'Order_Processed']);
   });
 });
