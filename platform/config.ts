@@ -43,6 +43,13 @@ export const ConfigSchema = z.object({
   UNEXPECTED_MAX_ATTEMPTS: int(5).pipe(z.number().min(1)),
   /** most input records handled in one Kafka transaction */
   TRANSACTION_MAX_RECORDS: int(500).pipe(z.number().min(1)),
+  /**
+   * most output bytes in one transaction: kafkajs sends a partition's records as one batch, which
+   * the broker refuses above its max.message.bytes (1 MiB by default)
+   */
+  TRANSACTION_MAX_BYTES: int(512 * 1024).pipe(z.number().min(1024)),
+  /** largest single output record; a larger one is dead-lettered (keep under max.message.bytes) */
+  MAX_RECORD_BYTES: int(1_000_000).pipe(z.number().min(1024)),
   /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */
   CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
   /** Redis for the schedule store (and, later, the status view); needed by the scheduler */

@@ -155,6 +155,7 @@ export class StageRunner {
 
     let pending: OutboundRecord[] = [];
     let pendingInputs = 0;
+    let pendingBytes = 0;
     let lastOffset: string | null = null;
 
     const flush = async () => {
@@ -188,6 +189,7 @@ export class StageRunner {
       );
       pending = [];
       pendingInputs = 0;
+      pendingBytes = 0;
       lastOffset = null;
       await batch.heartbeat();
     };
@@ -197,7 +199,11 @@ export class StageRunner {
       this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic });
       const result = await this.process(record, batch, flush);
       if (result.kind === 'stopped') break;
+      const bytes = result.outputs.reduce((n, r) => n + size(r), 0);
+      // A transaction grows by whole input records; keep its bytes under what the broker takes.
+      if (pendingBytes > 0 && pendingBytes + bytes > this.deps.config.TRANSACTION_MAX_BYTES) await flush();
       pending.push(...result.outputs);
+      pendingBytes += bytes;
       pendingInputs++;
       lastOffset = record.offset;
       if (pendingInputs >= this.deps.config.TRANSACTION_MAX_RECORDS) await flush();
@@ -286,6 +292,21 @@ export class StageRunner {
   }
 
   private async encode(outcome: Extract<Outcome, { kind: 'emit' }>, record: InboundRecord): Promise<OutboundRecord[]> {
+    const out = await this.encodeAll(outcome, record);
+    const tooLarge = out.find((r) => size(r) > this.deps.config.MAX_RECORD_BYTES);
+    if (tooLarge) {
+      throw permanent(
+        'ENCODE_FAILED',
+        `output record for ${tooLarge.topic} is ${size(tooLarge)} bytes, over the ${this.deps.config.MAX_RECORD_BYTES}-byte limit`,
+      );
+    }
+    return out;
+  }
+
+  private async encodeAll(
+    outcome: Extract<Outcome, { kind: 'emit' }>,
+    record: InboundRecord,
+  ): Promise<OutboundRecord[]> {
     const out: OutboundRecord[] = [];
     for (const e of outcome.records) {
       if (!this.stage.outputs.includes(e.topic)) {
@@ -342,6 +363,14 @@ export class StageRunner {
     }
     return true;
   }
+}
+
+/** bytes a record takes on the wire, near enough (value, key, header names and values) */
+function size(r: OutboundRecord): number {
+  let n = (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 64;
+  for (const [k, v] of Object.entries(r.headers ?? {}))
+    n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  return n;
 }
 
 function splitKey(key: string): [string, number] {

@@ -9,7 +9,8 @@ import { topicName } from '../../platform/topics.ts';
 import { startOpsServer } from '../../processors/runtime/http.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit, skip } from '../../processors/runtime/stage.ts';
-import { sampleOrder, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+import { publish, sampleOrder, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+import { collectKeys } from '../support/collector.ts';
 
 /**
  * A stage whose behaviour each order chooses through its sendersReference, so one stream
@@ -148,5 +149,59 @@ describe('stage runtime', () => {
     } finally {
       ops.server.close();
     }
+  });
+});
+
+describe('stage runtime with large records', () => {
+  const prefix = uniquePrefix('big');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', MAX_RECORD_BYTES: '300000' });
+  const { kafka, codec, logger } = testClients(config);
+  // Fan-out, as resolve-channel does: one input becomes five outputs of the same size.
+  const fanout = defineStage({
+    name: 'fanout',
+    input: 'orders',
+    outputs: ['ordersDue'],
+    handle: (order: NotificationOrder) =>
+      emit(
+        ...[0, 1, 2, 3, 4].map((i) => ({ topic: 'ordersDue' as const, key: `${order.orderId}-${i}`, value: order })),
+      ),
+  });
+  const runner = new StageRunner(fanout, {
+    kafka,
+    codec,
+    config,
+    logger,
+    metrics: createStageMetrics(createRegistry(false)),
+  });
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+  let dlt: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    out = await collectKeys(kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
+    dlt = await collectKeys(kafka, `${prefix}dlt`, topicName(prefix, 'deadLetter'));
+  });
+  afterAll(async () => {
+    await runner.close();
+    await out?.stop();
+    await dlt?.stop();
+    await kafka.close();
+  });
+
+  it('splits transactions by size, so fanned-out output beyond what the broker takes in one batch still flows', async () => {
+    const body = (kb: number) => 'x'.repeat(kb * 1024);
+    const orders = Array.from({ length: 6 }, (_, i) =>
+      sampleOrder(i, { emailTemplate: { fromAddress: 'a@b.no', subject: 's', body: body(100), contentType: 'Plain' } }),
+    );
+    const huge = sampleOrder(99, {
+      emailTemplate: { fromAddress: 'a@b.no', subject: 's', body: body(400), contentType: 'Plain' },
+    });
+    // Inputs fit one fetch (about 1 MB); their 30 outputs (3 MB) do not fit one produce batch.
+    for (const o of [...orders, huge]) await publish(kafka, codec, prefix, 'orders', [{ key: o.orderId, value: o }]);
+    await runner.start();
+    await out!.waitFor(() => out!.distinct >= orders.length * 5, 60_000, 'thirty 100 KB records');
+    await dlt!.waitFor(() => dlt!.total >= 1, 60_000, 'the 400 KB record dead-lettered');
+    expect([...out!.counts.keys()].some((k) => k.startsWith(huge.orderId))).toBe(false);
+    expect(out!.duplicated).toBe(0);
   });
 });
