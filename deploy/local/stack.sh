@@ -75,7 +75,8 @@ L4J
       >>"$LOG_DIR/kafka.log" 2>&1 || die "formatting Kafka storage failed; see $LOG_DIR/kafka.log"
   fi
   # Readiness reads only what this start writes to the log.
-  KAFKA_LOG_FROM=$(($(wc -l <"$LOG_DIR/kafka.log" 2>/dev/null || echo 0) + 1))
+  KAFKA_LOG_FROM=1
+  [ -f "$LOG_DIR/kafka.log" ] && KAFKA_LOG_FROM=$(($(wc -l <"$LOG_DIR/kafka.log") + 1))
   start kafka java "${java_opts[@]}" -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$props"
 }
 
