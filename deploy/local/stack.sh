@@ -100,8 +100,10 @@ up() {
   cd "$ROOT"
   kafka_up
   registry_up
+  # Every write reaches disk before Redis answers: the schedule holds orders whose Kafka offsets
+  # are already committed, so losing a second of writes would lose acknowledged orders.
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
-    --appendonly yes --appendfsync everysec --save "" --daemonize no
+    --appendonly yes --appendfsync always --save "" --daemonize no
   start mail "$ROOT/node_modules/.bin/maildev" --ip 127.0.0.1 --web-ip 127.0.0.1 --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" --silent
   start smsc java -Xmx128m -cp "$(smsc_classes):$SMSC_HOME/lib/*" SmscSimulator \
     --port "$SMSC_PORT" --control-port "$SMSC_CONTROL_PORT"
