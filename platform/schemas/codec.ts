@@ -16,8 +16,11 @@ export function loadSchema(name: string): AvscSchema {
 function isRegistryUnavailable(err: unknown): boolean {
   const e = err as { status?: number; message?: string; timeout?: boolean };
   if (e?.timeout) return true;
+  // Network failures first: the registry client reports them with status 400 ("socket hang up"
+  // when the server drops a kept-alive connection), which would otherwise read as a rejection.
+  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|EPIPE|socket hang up|timeout/i.test(e?.message ?? '')) return true;
   if (typeof e?.status === 'number') return e.status >= 500 || e.status === 429 || e.status === 408;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up|timeout/i.test(e?.message ?? '');
+  return false;
 }
 
 type Resolver = ReturnType<Type['createResolver']>;
