@@ -1,48 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConditionClient } from '../../platform/http/condition-client.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
-import { provision } from '../../platform/provision.ts';
-import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { topicName } from '../../platform/topics.ts';
 import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
-import { Releaser } from '../../processors/scheduler/releaser.ts';
 import { startConditionServer } from '../support/condition-server.ts';
-import { publish, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix, within } from '../support/stack.ts';
+import { stageWithReleaser } from '../support/in-process.ts';
+import { publish, sampleOrder, within } from '../support/stack.ts';
 
 const RETRY_DELAY_MS = 500;
 
 describe('evaluate-condition', () => {
-  const prefix = uniquePrefix('cond');
-  const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
-  const { kafka, codec, logger } = testClients(config);
-  const redis = new Redis(stackEnv().REDIS_URL);
-  const store = new ScheduleStore(redis, `${prefix}condition-retry:`);
-  const registry = createRegistry(false);
-  const releaser = new Releaser(
-    { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock: Date.now },
-    {
-      name: 'condition-retry',
-      output: 'ordersEnriched',
-      leaseMs: 5_000,
-      batchSize: 50,
-      pollMs: 50,
-      leaderTtlMs: 3_000,
-    },
-  );
   const client = new ConditionClient({
     guard: new EgressGuard({ allowLoopback: true, allowPrivate: false }),
     timeoutMs: 300,
   });
-  const runner = new StageRunner(
-    evaluateConditionStage({ client, retryStore: store, retryDelayMs: RETRY_DELAY_MS, clock: Date.now }),
-    { kafka, codec, config, logger, metrics: createStageMetrics(registry) },
-  );
+  const harness = stageWithReleaser({
+    label: 'cond',
+    overrides: { TOPIC_PARTITIONS: '2' },
+    keyPrefix: 'condition-retry:',
+    name: 'condition-retry',
+    output: 'ordersEnriched',
+    stage: ({ store, clock }) =>
+      evaluateConditionStage({ client, retryStore: store, retryDelayMs: RETRY_DELAY_MS, clock }),
+  });
+  const { prefix, kafka, codec } = harness;
   let server: Awaited<ReturnType<typeof startConditionServer>>;
   const approved = new Map<string, { at: number; value: EnrichedOrder }>();
   const statuses = new Map<string, StatusEvent>();
@@ -51,39 +35,34 @@ describe('evaluate-condition', () => {
 
   beforeAll(async () => {
     server = await startConditionServer();
-    await provision(kafka, codec, config);
-    consumers.push(
-      await kafka.collect({
-        groupId: `${prefix}approved`,
-        topics: [topicName(prefix, 'ordersApproved')],
-        onRecord: (r) =>
-          void codec.decode('ordersApproved', r.value).then((v) => {
-            approved.set(v.orderId, { at: Date.now(), value: v });
-            waiters.get(v.orderId)?.();
-          }),
-      }),
-      await kafka.collect({
-        groupId: `${prefix}status`,
-        topics: [topicName(prefix, 'status')],
-        onRecord: (r) =>
-          void codec.decode('status', r.value).then((v) => {
-            statuses.set(v.orderId, v);
-            waiters.get(v.orderId)?.();
-          }),
-      }),
-    );
-    await runner.start();
-    releaser.start();
-    await runner.joined();
+    await harness.start(async () => {
+      consumers.push(
+        await kafka.collect({
+          groupId: `${prefix}approved`,
+          topics: [topicName(prefix, 'ordersApproved')],
+          onRecord: (r) =>
+            void codec.decode('ordersApproved', r.value).then((v) => {
+              approved.set(v.orderId, { at: Date.now(), value: v });
+              waiters.get(v.orderId)?.();
+            }),
+        }),
+        await kafka.collect({
+          groupId: `${prefix}status`,
+          topics: [topicName(prefix, 'status')],
+          onRecord: (r) =>
+            void codec.decode('status', r.value).then((v) => {
+              statuses.set(v.orderId, v);
+              waiters.get(v.orderId)?.();
+            }),
+        }),
+      );
+    });
   });
 
   afterAll(async () => {
-    await releaser.close();
-    await runner.close();
     for (const c of consumers) await c.stop();
+    await harness.stop();
     await server.close();
-    await kafka.close();
-    redis.disconnect();
   });
 
   /** publishes an enriched order whose condition endpoint is `path`, resolves when it has an outcome */

@@ -1,13 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
-import { provision } from '../../platform/provision.ts';
-import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import { topicName } from '../../platform/topics.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
 import { scheduleWindowStage } from '../../processors/schedule-window/stage.ts';
 import {
   DEFAULT_WINDOW,
@@ -15,9 +10,9 @@ import {
   isWithinWindow,
   nextSendOpportunity,
 } from '../../processors/schedule-window/window.ts';
-import { Releaser } from '../../processors/scheduler/releaser.ts';
 import { collectKeys } from '../support/collector.ts';
-import { publish, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { stageWithReleaser } from '../support/in-process.ts';
+import { publish } from '../support/stack.ts';
 
 const oslo = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Oslo' }).toMillis();
 const utc = (ms: number) => new Date(ms).toISOString();
@@ -91,40 +86,26 @@ describe('notification expiry', () => {
 });
 
 describe('schedule-window stage', () => {
-  const prefix = uniquePrefix('window');
-  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
-  const { kafka, codec, logger } = testClients(config);
-  const redis = new Redis(stackEnv().REDIS_URL);
-  const store = new ScheduleStore(redis, `${prefix}sms-window:`);
   let now = oslo('2026-11-27T22:10:00');
-  const clock = () => now;
-  const registry = createRegistry(false);
-  const releaser = new Releaser(
-    { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock },
-    { name: 'schedule-window', output: 'smsQueue', leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
-  );
-  const runner = new StageRunner(scheduleWindowStage({ store, window: DEFAULT_WINDOW, clock }), {
-    kafka,
-    codec,
-    config,
-    logger,
-    metrics: createStageMetrics(registry),
+  const harness = stageWithReleaser({
+    label: 'window',
+    keyPrefix: 'sms-window:',
+    name: 'schedule-window',
+    output: 'smsQueue',
+    clock: () => now,
+    stage: ({ store, clock }) => scheduleWindowStage({ store, window: DEFAULT_WINDOW, clock }),
   });
+  const { prefix, kafka, codec, store, releaser } = harness;
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
-  beforeAll(async () => {
-    await provision(kafka, codec, config);
-    out = await collectKeys(kafka, `${prefix}sms`, topicName(prefix, 'smsQueue'));
-    await runner.start();
-    releaser.start();
-    await runner.joined();
-  });
+  beforeAll(() =>
+    harness.start(async () => {
+      out = await collectKeys(kafka, `${prefix}sms`, topicName(prefix, 'smsQueue'));
+    }),
+  );
   afterAll(async () => {
-    await releaser.close();
-    await runner.close();
+    await harness.stop();
     await out?.stop();
-    await kafka.close();
-    redis.disconnect();
   });
 
   const sms = (id: string, policy: 'Anytime' | 'Daytime'): SmsNotification => ({

@@ -1,13 +1,13 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { topicName } from '../../platform/topics.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
 import { Releaser } from '../../processors/scheduler/releaser.ts';
 import { schedulerStage } from '../../processors/scheduler/stage.ts';
 import { collectKeys } from '../support/collector.ts';
+import { stageWithReleaser } from '../support/in-process.ts';
 import { killAndRestart } from '../support/kill-restart.ts';
 import {
   produceOrders,
@@ -21,40 +21,25 @@ import {
 } from '../support/stack.ts';
 
 describe('scheduler', () => {
-  const prefix = uniquePrefix('sched');
-  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
-  const { kafka, codec, logger } = testClients(config);
-  const redis = new Redis(stackEnv().REDIS_URL);
-  const store = new ScheduleStore(redis, `${prefix}orders:`);
-  const registry = createRegistry(false);
-  const releaser = new Releaser(
-    { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock: Date.now },
-    { name: 'scheduler', output: 'ordersDue', leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
-  );
-  const runner = new StageRunner(schedulerStage({ store, clock: Date.now, onDue: () => releaser.wake() }), {
-    kafka,
-    codec,
-    config,
-    logger,
-    metrics: createStageMetrics(registry),
+  const harness = stageWithReleaser({
+    label: 'sched',
+    keyPrefix: 'orders:',
+    name: 'scheduler',
+    output: 'ordersDue',
+    stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
   });
+  const { prefix, kafka, codec, store } = harness;
   const arrivals = new Map<string, number>();
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
-  beforeAll(async () => {
-    await provision(kafka, codec, config);
-    out = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
-    await runner.start();
-    releaser.start();
-    await runner.joined();
-  });
-
+  beforeAll(() =>
+    harness.start(async () => {
+      out = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
+    }),
+  );
   afterAll(async () => {
-    await releaser.close();
-    await runner.close();
+    await harness.stop();
     await out?.stop();
-    await kafka.close();
-    redis.disconnect();
   });
 
   const publishOrders = (...orders: ReturnType<typeof sampleOrder>[]) =>

@@ -1,0 +1,64 @@
+import { Redis } from 'ioredis';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { TopicKey } from '../../platform/topics.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import type { Stage } from '../../processors/runtime/stage.ts';
+import { Releaser } from '../../processors/scheduler/releaser.ts';
+import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
+
+/**
+ * A stage that holds records in a schedule store, with the store's releaser, running in this
+ * process against the real stack under a prefix of its own (one partition unless overridden).
+ */
+export function stageWithReleaser(options: {
+  label: string;
+  overrides?: Record<string, string>;
+  keyPrefix: string;
+  name: string;
+  output: TopicKey;
+  clock?: () => number;
+  stage: (ports: { store: ScheduleStore; releaser: Releaser; clock: () => number }) => Stage;
+}) {
+  const prefix = uniquePrefix(options.label);
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', ...options.overrides });
+  const { kafka, codec, logger } = testClients(config);
+  const redis = new Redis(stackEnv().REDIS_URL);
+  const store = new ScheduleStore(redis, `${prefix}${options.keyPrefix}`);
+  const registry = createRegistry(false);
+  const clock = options.clock ?? Date.now;
+  const releaser = new Releaser(
+    { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock },
+    { name: options.name, output: options.output, leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
+  );
+  const runner = new StageRunner(options.stage({ store, releaser, clock }), {
+    kafka,
+    codec,
+    config,
+    logger,
+    metrics: createStageMetrics(registry),
+  });
+  return {
+    prefix,
+    config,
+    kafka,
+    codec,
+    store,
+    releaser,
+    /** provisions, runs `beforeStart` (e.g. to attach collectors), then starts stage and releaser */
+    async start(beforeStart?: () => Promise<void>) {
+      await provision(kafka, codec, config);
+      await beforeStart?.();
+      await runner.start();
+      releaser.start();
+      await runner.joined();
+    },
+    async stop() {
+      await releaser.close();
+      await runner.close();
+      await kafka.close();
+      redis.disconnect();
+    },
+  };
+}
