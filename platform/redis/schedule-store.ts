@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { retriable } from '../errors.ts';
 
 /**
  * A durable schedule in Redis: items (opaque payloads, e.g. an order's Avro bytes) wait until
@@ -184,7 +185,12 @@ export class ScheduleStore {
   /** Adds or moves an item; an item already released or cancelled, or in flight, is left alone. */
   async schedule(id: string, dueAt: number, payload: Buffer): Promise<ScheduleResult> {
     const { due, leased, items, final } = this.k;
-    return (await this.redis.scheduleItem(due, leased, items, final, id, dueAt, payload)) as ScheduleResult;
+    try {
+      return (await this.redis.scheduleItem(due, leased, items, final, id, dueAt, payload)) as ScheduleResult;
+    } catch (err) {
+      // Redis unreachable or failing: the caller's record waits and is retried, never dropped.
+      throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
+    }
   }
 
   /**

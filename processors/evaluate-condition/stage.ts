@@ -1,4 +1,3 @@
-import { retriable } from '../../platform/errors.ts';
 import { orderStatus } from '../../platform/status.ts';
 import type { ConditionClient } from '../../platform/http/condition-client.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
@@ -50,15 +49,11 @@ export function evaluateConditionStage(ports: {
         return approve();
       }
       const again: EnrichedOrder = { ...enriched, conditionChecks: enriched.conditionChecks + 1 };
-      try {
-        await ports.retryStore.schedule(
-          enriched.orderId,
-          ports.clock() + ports.retryDelayMs,
-          Buffer.from(JSON.stringify(again)),
-        );
-      } catch (err) {
-        throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
-      }
+      await ports.retryStore.schedule(
+        enriched.orderId,
+        ports.clock() + ports.retryDelayMs,
+        Buffer.from(JSON.stringify(again)),
+      );
       ctx.logger.info(
         { orderId: enriched.orderId, reason: result.reason },
         'condition inconclusive: asking again later',

@@ -1,4 +1,3 @@
-import { retriable } from '../../platform/errors.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
@@ -23,12 +22,7 @@ export function scheduleWindowStage(ports: {
       const from = Math.max(now, sms.requestedSendTime);
       const at = sms.sendingTimePolicy === 'Anytime' ? from : nextSendOpportunity(from, ports.window);
       if (at <= now) return emit({ topic: 'smsQueue', key: sms.notificationId, value: sms });
-      let result: string;
-      try {
-        result = await ports.store.schedule(sms.notificationId, at, Buffer.from(JSON.stringify(sms)));
-      } catch (err) {
-        throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
-      }
+      const result = await ports.store.schedule(sms.notificationId, at, Buffer.from(JSON.stringify(sms)));
       ctx.logger.debug(
         { notificationId: sms.notificationId, releaseAt: new Date(at).toISOString() },
         'held for the send window',

@@ -1,4 +1,3 @@
-import { retriable } from '../../platform/errors.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { orderStatus } from '../../platform/status.ts';
@@ -21,12 +20,11 @@ export function schedulerStage(ports: {
     input: 'orders',
     outputs: ['status'],
     async handle(order: NotificationOrder) {
-      let result: string;
-      try {
-        result = await ports.store.schedule(order.orderId, order.requestedSendTime, Buffer.from(JSON.stringify(order)));
-      } catch (err) {
-        throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
-      }
+      const result = await ports.store.schedule(
+        order.orderId,
+        order.requestedSendTime,
+        Buffer.from(JSON.stringify(order)),
+      );
       if (order.requestedSendTime <= ports.clock()) ports.onDue();
       // The pipeline registers an order here, wherever it came from (gateway or direct producer).
       if (result === 'scheduled') {

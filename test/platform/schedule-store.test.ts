@@ -104,6 +104,27 @@ describe('schedule store', () => {
   });
 });
 
+describe('schedule store failures', () => {
+  it('reports an unreachable Redis as a retriable DEPENDENCY_UNAVAILABLE, so the record waits', async () => {
+    const down = new Redis({
+      port: 1,
+      host: '127.0.0.1',
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
+    down.on('error', () => undefined);
+    try {
+      await expect(new ScheduleStore(down, 'x:').schedule('o', 1, Buffer.from('x'))).rejects.toMatchObject({
+        code: 'DEPENDENCY_UNAVAILABLE',
+        retriable: true,
+      });
+    } finally {
+      down.disconnect();
+    }
+  });
+});
+
 describe('schedule store durability', () => {
   let server: ChildProcess | null = null;
   const dir = mkdtempSync(join(tmpdir(), 'sched-redis-'));
