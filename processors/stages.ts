@@ -20,6 +20,9 @@ import type { Stage } from './runtime/stage.ts';
 import { Releaser, type ReleaserOptions } from './scheduler/releaser.ts';
 import { schedulerStage } from './scheduler/stage.ts';
 import { scheduleWindowStage } from './schedule-window/stage.ts';
+import { orderViewStage } from './order-view/stage.ts';
+import { statusViewStage } from './status-view/stage.ts';
+import { ViewStore } from '../platform/view/store.ts';
 
 /** A long-lived part that runs beside a stage in its process (e.g. the scheduler's releaser). */
 export interface Service {
@@ -105,6 +108,8 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
     }),
     services: [],
   }),
+  'order-view': (deps) => ({ stage: orderViewStage({ view: viewStore(deps) }), services: [] }),
+  'status-view': (deps) => ({ stage: statusViewStage({ view: viewStore(deps), clock: deps.clock }), services: [] }),
   'schedule-window': (deps) => {
     const { config } = deps;
     const { store, releaser } = scheduled(deps, 'schedule-window', 'sms-window:', 'smsQueue');
@@ -116,6 +121,11 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
     return { stage: scheduleWindowStage({ store, window, clock: deps.clock }), services: [releaser] };
   },
 };
+
+/** The read model behind the API, under the environment's Redis prefix. */
+export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore {
+  return new ViewStore(deps.redis(), deps.config.REDIS_PREFIX ?? deps.config.TOPIC_PREFIX);
+}
 
 /** A schedule store under its own Redis prefix, and the releaser that publishes what falls due. */
 function scheduled(

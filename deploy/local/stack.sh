@@ -120,6 +120,18 @@ up() {
     -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
     die "could not set the schema registry's default compatibility"
   if [ -n "${KAFKA_LOG_FROM:-}" ]; then await kafka 90 kafka_started; else await kafka 90 tcp_open "$KAFKA_PORT"; fi
+  # The local token issuer's key pair: the gateway verifies with the public half, and
+  # scripts/mint-token.ts signs with the private half (local runs and tests only).
+  if [ ! -f "$STACK_DIR/auth/public.pem" ]; then
+    mkdir -p "$STACK_DIR/auth"
+    node -e '
+      const { generateKeyPairSync } = require("node:crypto");
+      const fs = require("node:fs");
+      const k = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      fs.writeFileSync(process.argv[1] + "/private.pem", k.privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+      fs.writeFileSync(process.argv[1] + "/public.pem", k.publicKey.export({ type: "spki", format: "pem" }));
+    ' "$STACK_DIR/auth"
+  fi
   stack_env >"$STACK_DIR/env"
   log "stack up; environment in $STACK_DIR/env"
 }
@@ -141,12 +153,12 @@ stop_one() {
 
 down() {
   local name
-  for name in stages registry-sim smsc mail redis schema-registry kafka; do stop_one "$name"; done
+  for name in gateway stages registry-sim smsc mail redis schema-registry kafka; do stop_one "$name"; done
 }
 
 status() {
   local name
-  for name in kafka schema-registry redis mail smsc registry-sim stages; do
+  for name in kafka schema-registry redis mail smsc registry-sim stages gateway; do
     if running "$name"; then printf '%-16s running (pid %s)\n' "$name" "$(pid_of "$name")"
     else printf '%-16s stopped\n' "$name"; fi
   done

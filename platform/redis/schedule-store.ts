@@ -23,7 +23,7 @@ export interface DueItem {
   payload: Buffer;
 }
 
-export type CancelResult = 'cancelled' | 'already-cancelled' | 'in-flight' | 'released' | 'not-found';
+export type CancelResult = 'cancelled' | 'cancelled-before-scheduled' | 'already-cancelled' | 'in-flight' | 'released';
 export type ScheduleResult = 'scheduled' | 'rescheduled' | 'in-flight' | 'final';
 
 const SCRIPTS = {
@@ -99,7 +99,11 @@ const SCRIPTS = {
         redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
         return 'cancelled'
       end
-      return 'not-found'`,
+      -- Not scheduled yet (its order record is still on the way): a tombstone keeps it from ever
+      -- being scheduled.
+      redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+      redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
+      return 'cancelled-before-scheduled'`,
   },
   // KEYS: due leased dueAt leader ; ARGV: token id...
   requeueIds: {

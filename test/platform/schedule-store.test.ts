@@ -98,7 +98,8 @@ describe('schedule store', () => {
     expect(await s.cancel('waiting', 1_300)).toBe('already-cancelled');
     expect(await s.cancel('leased', 1_200)).toBe('in-flight');
     expect(await s.cancel('released', 1_200)).toBe('released');
-    expect(await s.cancel('nothing', 1_200)).toBe('not-found');
+    expect(await s.cancel('nothing', 1_200)).toBe('cancelled-before-scheduled');
+    expect(await s.schedule('nothing', 5_000, Buffer.from('late'))).toBe('final');
     expect(await s.schedule('waiting', 10_000, Buffer.from('w'))).toBe('final');
     expect(await s.claim(20_000, 10, 30_000)).toHaveLength(0);
   });

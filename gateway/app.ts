@@ -1,0 +1,423 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import swaggerUi from 'swagger-ui-dist';
+import { PipelineError } from '../platform/errors.ts';
+import type { PlainProducer } from '../platform/kafka/adapter.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Redis } from '../platform/redis/client.ts';
+import type { ScheduleStore } from '../platform/redis/schedule-store.ts';
+import type { RegistryClient } from '../platform/registry/client.ts';
+import type { AvroCodec } from '../platform/schemas/codec.ts';
+import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
+import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
+import { orderStatus } from '../platform/status.ts';
+import { topicName } from '../platform/topics.ts';
+import { normaliseMobileNumber } from '../platform/validation/rules.ts';
+import type { ViewStore } from '../platform/view/store.ts';
+import { authenticate, type AuthOptions, type loadVerificationKey } from './auth.ts';
+import type { IdempotencyStore } from './orders/idempotency.ts';
+import { lookupRecipients, type LookupResult } from './orders/lookup.ts';
+import { chainOrders, chainResponse, recipientOf, type Defaults } from './orders/map.ts';
+import { openApiDocument } from './openapi.ts';
+import { PROBLEMS, sendProblem, sendValidationProblem } from './problems.ts';
+import { validateOrderChain } from './validation/order-chain.ts';
+import { validateV1EmailOrder, validateV1Order, validateV1SmsOrder, type V1Order } from './validation/v1.ts';
+import {
+  feedEntryExt,
+  notificationSummaryExt,
+  orderExt,
+  orderWithStatusExt,
+  shipmentExt,
+  type Links,
+} from './views.ts';
+
+export interface GatewayDeps {
+  producer: Pick<PlainProducer, 'send'>;
+  codec: AvroCodec;
+  topicPrefix: string;
+  redis: Redis;
+  view: ViewStore;
+  schedule: ScheduleStore;
+  idempotency: IdempotencyStore;
+  registry: RegistryClient;
+  key: Awaited<ReturnType<typeof loadVerificationKey>>;
+  auth: AuthOptions;
+  logger: Logger;
+  metrics: Registry;
+  clock: () => number;
+  baseUrl: string;
+  defaults: Defaults;
+  rateLimitPerSecond: number;
+  bodyLimitBytes: number;
+  idempotencyWaitMs: number;
+  feedVisibilityDelayMs: number;
+  health: () => { ok: boolean; [k: string]: unknown };
+}
+
+const BASE = '/notifications/api/v1';
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CANCEL_MARGIN_MS = 5 * 60 * 1000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The v1 order as the pipeline's order record. */
+function v1OrderRecord(v: V1Order, creator: string, now: number, d: Defaults): NotificationOrder {
+  return {
+    orderId: randomUUID(),
+    orderChainId: randomUUID(),
+    type: 'Notification',
+    creator,
+    idempotencyId: null,
+    sendersReference: v.sendersReference,
+    requestedSendTime: v.requestedSendTime,
+    created: now,
+    notificationChannel: v.notificationChannel,
+    // v1 SMS were always held to the daytime window
+    sendingTimePolicy: v.smsTemplate ? 'Daytime' : 'Anytime',
+    conditionEndpoint: v.conditionEndpoint,
+    ignoreReservation: v.ignoreReservation,
+    useStaleContactInformation: false,
+    resourceId: v.resourceId,
+    resourceAction: v.resourceAction,
+    timeToLiveSeconds: null,
+    emailTemplate: v.emailTemplate
+      ? {
+          ...v.emailTemplate,
+          fromAddress: v.emailTemplate.fromAddress ?? d.emailFrom,
+          subject: v.emailTemplate.subject.replace(/\r\n|\r|\n/g, ' '),
+        }
+      : null,
+    smsTemplate: v.smsTemplate
+      ? { senderNumber: v.smsTemplate.senderNumber ?? d.smsSender, body: v.smsTemplate.body }
+      : null,
+    recipients: v.recipients.map((r) =>
+      recipientOf({
+        emailAddress: r.emailAddress?.trim() || null,
+        mobileNumber: r.mobileNumber ? normaliseMobileNumber(r.mobileNumber) : null,
+        organizationNumber: r.organizationNumber || null,
+        nationalIdentityNumber: r.nationalIdentityNumber || null,
+        isReserved: r.isReserved,
+      }),
+    ),
+    dialogportenAssociation: null,
+  };
+}
+
+const lookupExt = (l: LookupResult) => ({
+  status: l.status,
+  isReserved: l.isReserved,
+  missingContact: l.missingContact,
+});
+
+export function createGateway(deps: GatewayDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('json spaces', 2);
+  const links: Links = { base: deps.baseUrl };
+  const log = deps.logger.child({ component: 'gateway' });
+
+  const requests = new Counter({
+    name: 'gateway_requests_total',
+    help: 'HTTP requests answered, by route and status',
+    labelNames: ['route', 'status'],
+    registers: [deps.metrics],
+  });
+  const latency = new Histogram({
+    name: 'gateway_request_seconds',
+    help: 'Time to answer, by route',
+    labelNames: ['route'],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [deps.metrics],
+  });
+  app.use((req, res, next) => {
+    const end = latency.startTimer();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      end({ route });
+      requests.inc({ route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  const limiter = new RateLimiterRedis({
+    storeClient: deps.redis,
+    keyPrefix: `${deps.topicPrefix}ratelimit`,
+    points: deps.rateLimitPerSecond,
+    duration: 1,
+    useRedisPackage: false,
+  });
+  const rateLimit = async (_req: Request, res: Response, next: NextFunction) => {
+    try {
+      await limiter.consume(res.locals.creator as string);
+      next();
+    } catch (err) {
+      if (err instanceof RateLimiterRes) {
+        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.msBeforeNext / 1000))));
+        return sendProblem(res, {
+          status: 429,
+          title: 'Too Many Requests',
+          detail: 'The rate limit for this organisation is exceeded.',
+        });
+      }
+      // The limiter's store is unavailable: serve rather than refuse every sender.
+      log.warn({ err }, 'rate limiter unavailable; request let through');
+      next();
+    }
+  };
+
+  const json = express.json({
+    limit: deps.bodyLimitBytes,
+    type: ['application/json', 'application/*+json'],
+    strict: false,
+  });
+  const requireJson = (req: Request, res: Response, next: NextFunction) => {
+    if (!req.is(['application/json', 'application/*+json'])) {
+      return sendProblem(res, {
+        status: 415,
+        title: 'Unsupported Media Type',
+        detail: 'The request body must be JSON (Content-Type: application/json).',
+      });
+    }
+    next();
+  };
+
+  // ---- open endpoints ----
+  app.get('/health', (_req, res) => {
+    const h = deps.health();
+    res.status(h.ok ? 200 : 503).json(h);
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.contentType).send(await deps.metrics.metrics());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument(deps.baseUrl));
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>Notifications API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head><body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui' });</script></body></html>`);
+  });
+  app.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false }));
+
+  // ---- authenticated API ----
+  const api = express.Router();
+  api.use(authenticate(deps.key, deps.auth), rateLimit);
+
+  const publish = async (records: NotificationOrder[]) => {
+    const topic = topicName(deps.topicPrefix, 'orders');
+    const encoded = await Promise.all(
+      records.map(async (o) => ({ topic, key: o.orderId, value: await deps.codec.encode('orders', o) })),
+    );
+    await deps.producer.send(encoded);
+  };
+  const remember = async (records: NotificationOrder[], now: number) => {
+    // Read-your-writes: the order is readable at once; order-view writes the same (first wins).
+    try {
+      for (const o of records) await deps.view.putOrder(o, { status: 'Order_Registered', at: now });
+    } catch (err) {
+      log.warn({ err }, 'status view not updated at order time; order-view will catch up');
+    }
+  };
+
+  api.post('/future/orders', requireJson, json, async (req, res) => {
+    const creator = res.locals.creator as string;
+    const now = deps.clock();
+    const v = validateOrderChain(req.body, now);
+    if (!v.ok) return sendValidationProblem(res, v.errors);
+    const records = chainOrders(v.value, creator, now, deps.defaults);
+    const body = chainResponse(records);
+    const deadline = now + deps.idempotencyWaitMs;
+    for (;;) {
+      const claim = await deps.idempotency.claim(
+        creator,
+        v.value.idempotencyId,
+        JSON.stringify(records),
+        body,
+        deps.clock(),
+      );
+      if (claim.kind === 'done') return res.status(200).json(claim.body);
+      if (claim.kind === 'takeover') {
+        const original = JSON.parse(claim.records) as NotificationOrder[];
+        await publish(original);
+        await deps.idempotency.finish(creator, v.value.idempotencyId);
+        await remember(original, now);
+        return res.status(200).json(claim.body);
+      }
+      if (claim.kind === 'claimed') break;
+      if (deps.clock() > deadline) {
+        res.setHeader('Retry-After', '1');
+        return sendProblem(res, {
+          status: 409,
+          title: 'Conflict',
+          detail: 'An order with this idempotencyId is still being registered; retry shortly.',
+        });
+      }
+      await sleep(25);
+    }
+    try {
+      const needsLookup = records.some((o) => o.recipients.some((r) => !r.emailAddress && !r.mobileNumber));
+      if (needsLookup) {
+        const lookup = await lookupRecipients(deps.registry, records);
+        if (lookup.missingContact.length > 0) {
+          await deps.idempotency.release(creator, v.value.idempotencyId);
+          return sendProblem(res, PROBLEMS.missingContact);
+        }
+      }
+      await publish(records);
+    } catch (err) {
+      await deps.idempotency.release(creator, v.value.idempotencyId).catch(() => undefined);
+      throw err;
+    }
+    await deps.idempotency.finish(creator, v.value.idempotencyId);
+    await remember(records, now);
+    res.status(201).location(`${deps.baseUrl}${BASE}/orders/chain/${body.notificationOrderId}`).json(body);
+  });
+
+  const v1Post =
+    (validate: (b: unknown, now: number) => ReturnType<typeof validateV1Order>) =>
+    async (req: Request, res: Response) => {
+      const creator = res.locals.creator as string;
+      const now = deps.clock();
+      const v = validate(req.body, now);
+      if (!v.ok) return sendValidationProblem(res, v.errors);
+      const order = v1OrderRecord(v.value, creator, now, deps.defaults);
+      const needsLookup = order.recipients.some((r) => !r.emailAddress && !r.mobileNumber);
+      const lookup = needsLookup ? await lookupRecipients(deps.registry, [order]) : null;
+      await publish([order]);
+      await remember([order], now);
+      res
+        .status(202)
+        .location(`${deps.baseUrl}${BASE}/orders/${order.orderId}`)
+        .json({ orderId: order.orderId, ...(lookup?.performed ? { recipientLookup: lookupExt(lookup) } : {}) });
+    };
+  api.post('/orders', requireJson, json, v1Post(validateV1Order));
+  api.post('/orders/email', requireJson, json, v1Post(validateV1EmailOrder));
+  api.post('/orders/sms', requireJson, json, v1Post(validateV1SmsOrder));
+
+  const notFound = (res: Response) =>
+    sendProblem(res, { status: 404, title: 'Not Found', detail: 'No order with this id exists for the caller.' });
+  const findOrder = async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    if (!GUID.test(id)) return null;
+    return deps.view.get(id.toLowerCase(), res.locals.creator as string);
+  };
+
+  api.get('/orders', async (req, res) => {
+    const ref = typeof req.query.sendersReference === 'string' ? req.query.sendersReference : '';
+    if (!ref) return sendValidationProblem(res, { sendersReference: ['The sendersReference field is required.'] });
+    const views = await deps.view.bySendersReference(res.locals.creator as string, ref);
+    res.json({ count: views.length, orders: views.map((v) => orderExt(v, links)) });
+  });
+  api.get('/orders/:id', async (req, res) => {
+    const v = await findOrder(req, res);
+    return v ? res.json(orderExt(v, links)) : notFound(res);
+  });
+  api.get('/orders/:id/status', async (req, res) => {
+    const v = await findOrder(req, res);
+    return v ? res.json(orderWithStatusExt(v, links)) : notFound(res);
+  });
+  api.get('/orders/:id/notifications/email', async (req, res) => {
+    const v = await findOrder(req, res);
+    return v ? res.json(notificationSummaryExt(v, 'Email')) : notFound(res);
+  });
+  api.get('/orders/:id/notifications/sms', async (req, res) => {
+    const v = await findOrder(req, res);
+    return v ? res.json(notificationSummaryExt(v, 'Sms')) : notFound(res);
+  });
+
+  api.put('/orders/:id/cancel', async (req, res) => {
+    const v = await findOrder(req, res);
+    if (!v) return notFound(res);
+    if (v.status === 'Order_Cancelled') return res.json(orderWithStatusExt(v, links));
+    const now = deps.clock();
+    const prohibited = () =>
+      sendProblem(res, {
+        status: 409,
+        title: 'Conflict',
+        detail:
+          'The order cannot be cancelled: processing has started or its send time is less than five minutes away.',
+      });
+    if (v.status !== 'Order_Registered' || v.order.requestedSendTime <= now + CANCEL_MARGIN_MS) return prohibited();
+    const result = await deps.schedule.cancel(v.order.orderId, now);
+    if (result === 'in-flight' || result === 'released') return prohibited();
+    const event: StatusEvent = orderStatus(v.order, 'Order_Cancelled', now);
+    await deps.producer.send([
+      {
+        topic: topicName(deps.topicPrefix, 'status'),
+        key: v.order.orderId,
+        value: await deps.codec.encode('status', event),
+      },
+    ]);
+    await deps.view.apply(event, now);
+    const after = await deps.view.get(v.order.orderId, res.locals.creator as string);
+    res.json(orderWithStatusExt(after ?? v, links));
+  });
+
+  api.get('/future/shipment/feed', async (req, res) => {
+    const seqRaw = req.query.seq === undefined ? '0' : String(req.query.seq);
+    const seq = Number(seqRaw);
+    if (!/^-?\d+$/.test(seqRaw)) return sendValidationProblem(res, { seq: [`The value '${seqRaw}' is not valid.`] });
+    if (seq < 0) return sendValidationProblem(res, { Seq: ['Sequence number cannot be less than 0.'] });
+    const sizeRaw = req.query.pageSize === undefined ? 500 : Number(req.query.pageSize);
+    const pageSize = Number.isFinite(sizeRaw) ? Math.min(500, Math.max(1, Math.trunc(sizeRaw))) : 500;
+    const orderBy = String(req.query.orderBy ?? 'asc').toLowerCase() === 'desc' ? 'desc' : 'asc';
+    const entries = await deps.view.feed(res.locals.creator as string, {
+      seq,
+      pageSize,
+      order: orderBy,
+      visibleBefore: deps.clock() - deps.feedVisibilityDelayMs,
+    });
+    res.json(entries.map(feedEntryExt));
+  });
+  api.get('/future/shipment/:id', async (req, res) => {
+    const v = await findOrder(req, res);
+    return v ? res.json(shipmentExt(v)) : sendProblem(res, PROBLEMS.shipmentNotFound);
+  });
+
+  app.use(BASE, api);
+
+  app.use((_req: Request, res: Response) => sendProblem(res, { status: 404, title: 'Not Found' }));
+
+  // Errors: a clear 4xx for what the client sent; 503 NOT-00004 when a dependency is down; a
+  // bare 500 otherwise. No stack traces or internal names leave the process.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      return sendProblem(res, {
+        status: 413,
+        title: 'Payload Too Large',
+        detail: `The request body exceeds ${deps.bodyLimitBytes} bytes.`,
+      });
+    }
+    if (e.type === 'entity.parse.failed') {
+      return sendValidationProblem(res, { $: ['The request body is not valid JSON.'] });
+    }
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      return sendProblem(res, { status: 415, title: 'Unsupported Media Type', detail: e.message ?? '' });
+    }
+    if (req.socket.destroyed) return;
+    if ((err instanceof PipelineError && err.retriable) || isConnectionError(err)) {
+      log.warn({ err: describe(err), path: req.path }, 'dependency unavailable');
+      return sendProblem(res, PROBLEMS.dependencyUnavailable);
+    }
+    log.error({ err, path: req.path }, 'request failed');
+    sendProblem(res, { status: 500, title: 'Internal Server Error', detail: 'An unexpected error occurred.' });
+  });
+  return app;
+}
+
+function isConnectionError(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  return (
+    /Kafka|Connection|Redis|MaxRetriesPerRequest/i.test(e.name ?? '') ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '') ||
+    /Connection is closed|connect ECONNREFUSED/i.test(e.message ?? '')
+  );
+}
+
+const describe = (err: unknown) => ({ name: (err as Error).name, message: (err as Error).message });

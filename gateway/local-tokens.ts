@@ -1,0 +1,19 @@
+/** Local token minting for ./dev and the tests: the gateway itself only verifies tokens. */
+import { importPKCS8, SignJWT } from 'jose';
+
+/** A JWT as the gateway expects one, signed with a PEM (PKCS#8) private key. */
+export async function mintToken(
+  privateKeyPem: string,
+  claims: { org?: string | undefined; scope?: string | undefined; ttlSeconds?: number },
+): Promise<string> {
+  const key = await importPKCS8(privateKeyPem, 'RS256');
+  const payload: Record<string, unknown> = {};
+  if (claims.org !== undefined) payload.org = claims.org;
+  if (claims.scope !== undefined) payload.scope = claims.scope;
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+    .setIssuedAt()
+    .setIssuer('local-stack')
+    .setExpirationTime(`${claims.ttlSeconds ?? 3600}s`)
+    .sign(key);
+}

@@ -1,0 +1,105 @@
+/**
+ * The gateway process: the order and status API on GATEWAY_PORT.
+ *   node --import tsx gateway/main.ts
+ * Publishes orders to Kafka (acks=all) and reads the status view in Redis. SIGTERM stops
+ * accepting connections, finishes the requests in flight, then closes its clients.
+ */
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { BatchingPublisher } from '../platform/kafka/batching.ts';
+import { createLogger } from '../platform/logger.ts';
+import { createRegistry } from '../platform/metrics.ts';
+import { provision } from '../platform/provision.ts';
+import { createRedis } from '../platform/redis/client.ts';
+import { ScheduleStore } from '../platform/redis/schedule-store.ts';
+import { RegistryClient } from '../platform/registry/client.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+import { ViewStore } from '../platform/view/store.ts';
+import { createGateway } from './app.ts';
+import { loadVerificationKey } from './auth.ts';
+import { IdempotencyStore } from './orders/idempotency.ts';
+
+const logger = createLogger({ name: 'gateway' });
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is required by the gateway');
+  if (!config.REGISTRY_URL) throw new Error('REGISTRY_URL is required by the gateway');
+  const auth = {
+    jwksUrl: config.AUTH_JWKS_URL,
+    publicKeyFile: config.AUTH_PUBLIC_KEY_FILE,
+    issuer: config.AUTH_ISSUER,
+    audience: config.AUTH_AUDIENCE,
+  };
+  const key = await loadVerificationKey(auth);
+  const kafka = new KafkaAdapter({
+    brokers: config.KAFKA_BROKERS,
+    clientId: `${config.KAFKA_CLIENT_ID}-gateway`,
+    logger,
+  });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
+  await provision(kafka, codec, config);
+  const producer = await kafka.plainProducer();
+  const redis = createRedis(config.REDIS_URL);
+  const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
+  const metrics = createRegistry();
+  let closing = false;
+  const app = createGateway({
+    producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
+    codec,
+    topicPrefix: config.TOPIC_PREFIX,
+    redis,
+    view: new ViewStore(redis, prefix),
+    schedule: new ScheduleStore(redis, `${prefix}orders:`),
+    idempotency: new IdempotencyStore(redis, prefix, config.IDEMPOTENCY_LEASE_MS),
+    registry: new RegistryClient({
+      baseUrl: config.REGISTRY_URL,
+      timeoutMs: config.REGISTRY_TIMEOUT_MS,
+      breakerThreshold: config.REGISTRY_BREAKER_THRESHOLD,
+      breakerHalfOpenAfterMs: config.REGISTRY_BREAKER_HALF_OPEN_MS,
+    }),
+    key,
+    auth,
+    logger,
+    metrics,
+    clock: () => Date.now(),
+    baseUrl: config.GATEWAY_BASE_URL ?? `http://localhost:${config.GATEWAY_PORT}`,
+    defaults: { emailFrom: config.DEFAULT_EMAIL_FROM, smsSender: config.DEFAULT_SMS_SENDER },
+    rateLimitPerSecond: config.RATE_LIMIT_PER_SECOND,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    idempotencyWaitMs: config.IDEMPOTENCY_WAIT_MS,
+    feedVisibilityDelayMs: config.FEED_VISIBILITY_DELAY_MS,
+    health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
+  });
+  const server = app.listen(config.GATEWAY_PORT, () => {
+    const address = server.address();
+    logger.info(
+      { port: typeof address === 'object' && address ? address.port : config.GATEWAY_PORT },
+      'gateway listening',
+    );
+  });
+  server.keepAliveTimeout = 65_000;
+
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'gateway draining');
+    server.close(() => {
+      void (async () => {
+        await producer.close();
+        await kafka.close();
+        redis.disconnect();
+        logger.info('gateway stopped');
+        process.exit(0);
+      })();
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'gateway failed to start');
+  process.exit(1);
+});

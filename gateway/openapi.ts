@@ -1,0 +1,389 @@
+/**
+ * The OpenAPI 3.1 document the gateway serves at /openapi.json (and renders at /docs). The
+ * contract test validates real responses against the schemas here, so the document cannot
+ * drift from what the gateway answers.
+ */
+const str = { type: 'string' } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const uuid = { type: 'string', format: 'uuid' } as const;
+const int = { type: 'integer' } as const;
+const bool = { type: 'boolean' } as const;
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const obj = (properties: Record<string, unknown>, required: string[] = []) => ({
+  type: 'object',
+  properties,
+  ...(required.length ? { required } : {}),
+  additionalProperties: false,
+});
+
+const channels = { type: 'string', enum: ['Email', 'Sms', 'EmailPreferred', 'SmsPreferred', 'EmailAndSms'] };
+const lifecycle = { type: 'string', pattern: '^(Order|Email|SMS)_[A-Za-z_]+$' };
+
+export const SCHEMAS = {
+  ProblemDetails: {
+    type: 'object',
+    properties: { type: str, title: str, status: int, detail: str, errorCode: str },
+    required: ['title', 'status'],
+  },
+  ValidationProblemDetails: {
+    type: 'object',
+    properties: {
+      type: str,
+      title: str,
+      status: { const: 400 },
+      errors: { type: 'object', additionalProperties: { type: 'array', items: str } },
+    },
+    required: ['title', 'status', 'errors'],
+  },
+  EmailSendingOptions: obj(
+    {
+      senderEmailAddress: str,
+      subject: str,
+      body: str,
+      contentType: { type: 'string', enum: ['Plain', 'Html'] },
+      sendingTimePolicy: { type: 'string', enum: ['Anytime'] },
+    },
+    ['subject', 'body'],
+  ),
+  SmsSendingOptions: obj(
+    { sender: str, body: str, sendingTimePolicy: { type: 'string', enum: ['Daytime', 'Anytime'] } },
+    ['body'],
+  ),
+  NotificationRecipient: {
+    type: 'object',
+    description: 'Exactly one of the five recipient kinds.',
+    properties: {
+      recipientEmail: obj({ emailAddress: str, emailSettings: ref('EmailSendingOptions') }, [
+        'emailAddress',
+        'emailSettings',
+      ]),
+      recipientSms: obj({ phoneNumber: str, smsSettings: ref('SmsSendingOptions') }, ['phoneNumber', 'smsSettings']),
+      recipientPerson: obj(
+        {
+          nationalIdentityNumber: str,
+          channelSchema: channels,
+          emailSettings: ref('EmailSendingOptions'),
+          smsSettings: ref('SmsSendingOptions'),
+          ignoreReservation: bool,
+          useStaleContactInformation: bool,
+          resourceId: str,
+          resourceAction: str,
+        },
+        ['nationalIdentityNumber'],
+      ),
+      recipientOrganization: obj(
+        {
+          orgNumber: str,
+          channelSchema: channels,
+          emailSettings: ref('EmailSendingOptions'),
+          smsSettings: ref('SmsSendingOptions'),
+          resourceId: str,
+          resourceAction: str,
+        },
+        ['orgNumber', 'channelSchema'],
+      ),
+      recipientExternalIdentity: obj(
+        {
+          externalIdentity: str,
+          channelSchema: channels,
+          emailSettings: ref('EmailSendingOptions'),
+          smsSettings: ref('SmsSendingOptions'),
+          resourceId: str,
+          resourceAction: str,
+        },
+        ['externalIdentity'],
+      ),
+    },
+    minProperties: 1,
+    maxProperties: 1,
+  },
+  NotificationOrderChainRequest: obj(
+    {
+      idempotencyId: str,
+      sendersReference: str,
+      requestedSendTime: dateTime,
+      conditionEndpoint: { type: 'string', format: 'uri' },
+      dialogportenAssociation: obj({ dialogId: uuid, transmissionId: uuid }),
+      recipient: ref('NotificationRecipient'),
+      reminders: {
+        type: 'array',
+        items: obj(
+          {
+            sendersReference: str,
+            conditionEndpoint: { type: 'string', format: 'uri' },
+            delayDays: { type: 'integer', minimum: 1 },
+            requestedSendTime: dateTime,
+            recipient: ref('NotificationRecipient'),
+          },
+          ['recipient'],
+        ),
+      },
+    },
+    ['idempotencyId', 'recipient'],
+  ),
+  NotificationOrderChainResponse: obj(
+    {
+      notificationOrderId: uuid,
+      notification: obj(
+        {
+          shipmentId: uuid,
+          sendersReference: str,
+          reminders: { type: 'array', items: obj({ shipmentId: uuid, sendersReference: str }, ['shipmentId']) },
+        },
+        ['shipmentId'],
+      ),
+    },
+    ['notificationOrderId', 'notification'],
+  ),
+  Recipient: obj({
+    emailAddress: str,
+    mobileNumber: str,
+    organizationNumber: str,
+    nationalIdentityNumber: str,
+    isReserved: bool,
+  }),
+  NotificationOrderRequest: obj(
+    {
+      sendersReference: str,
+      requestedSendTime: dateTime,
+      conditionEndpoint: str,
+      recipients: { type: 'array', items: ref('Recipient') },
+      ignoreReservation: bool,
+      resourceId: str,
+      resourceAction: str,
+      notificationChannel: channels,
+      emailTemplate: obj({ fromAddress: str, subject: str, body: str, contentType: { enum: ['Plain', 'Html'] } }),
+      smsTemplate: obj({ senderNumber: str, body: str }),
+    },
+    ['recipients', 'notificationChannel'],
+  ),
+  NotificationOrderRequestResponse: obj(
+    {
+      orderId: uuid,
+      recipientLookup: obj(
+        {
+          status: { type: 'string', enum: ['Success', 'PartialSuccess', 'Failed'] },
+          isReserved: { type: 'array', items: str },
+          missingContact: { type: 'array', items: str },
+        },
+        ['status'],
+      ),
+    },
+    ['orderId'],
+  ),
+  NotificationOrder: obj(
+    {
+      id: uuid,
+      sendersReference: str,
+      requestedSendTime: dateTime,
+      creator: str,
+      created: dateTime,
+      notificationChannel: channels,
+      ignoreReservation: bool,
+      resourceId: str,
+      resourceAction: str,
+      conditionEndpoint: str,
+      recipients: { type: 'array', items: ref('Recipient') },
+      emailTemplate: obj({ fromAddress: str, subject: str, body: str, contentType: { enum: ['Plain', 'Html'] } }),
+      smsTemplate: obj({ senderNumber: str, body: str }),
+      links: obj({ self: str, status: str }, ['self', 'status']),
+    },
+    ['id', 'requestedSendTime', 'creator', 'created', 'notificationChannel', 'recipients'],
+  ),
+  NotificationOrderWithStatus: {
+    type: 'object',
+    properties: {
+      id: uuid,
+      processingStatus: obj({ status: str, description: str, lastUpdate: dateTime }, ['status', 'lastUpdate']),
+      notificationsStatusSummary: obj({
+        email: obj({ links: obj({ self: str }), generated: int, succeeded: int }),
+        sms: obj({ links: obj({ self: str }), generated: int, succeeded: int }),
+      }),
+    },
+    required: ['id', 'processingStatus', 'notificationsStatusSummary'],
+  },
+  NotificationSummary: obj(
+    {
+      orderId: uuid,
+      sendersReference: str,
+      generated: int,
+      succeeded: int,
+      notifications: {
+        type: 'array',
+        items: obj(
+          {
+            id: uuid,
+            succeeded: bool,
+            recipient: ref('Recipient'),
+            sendStatus: obj({ status: str, description: str, lastUpdate: dateTime }, ['status', 'lastUpdate']),
+          },
+          ['id', 'succeeded', 'recipient', 'sendStatus'],
+        ),
+      },
+    },
+    ['orderId', 'generated', 'succeeded', 'notifications'],
+  ),
+  OrdersList: obj({ count: int, orders: { type: 'array', items: ref('NotificationOrder') } }, ['count', 'orders']),
+  Shipment: obj(
+    {
+      shipmentId: uuid,
+      sendersReference: str,
+      type: { type: 'string', enum: ['Notification', 'Reminder', 'Instant', 'Composed'] },
+      status: lifecycle,
+      lastUpdate: dateTime,
+      recipients: {
+        type: 'array',
+        items: obj({ type: { enum: ['Email', 'SMS'] }, destination: str, status: lifecycle, lastUpdate: dateTime }, [
+          'type',
+          'status',
+          'lastUpdate',
+        ]),
+      },
+      sequenceNumber: int,
+    },
+    ['shipmentId', 'type', 'status', 'lastUpdate', 'recipients'],
+  ),
+} as const;
+
+const problem = (description: string, schema = 'ProblemDetails') => ({
+  description,
+  content: { 'application/problem+json': { schema: ref(schema) } },
+});
+const ok = (description: string, schema: unknown) => ({ description, content: { 'application/json': { schema } } });
+const common = {
+  '400': problem('Validation failed', 'ValidationProblemDetails'),
+  '401': problem('No valid bearer token'),
+  '403': problem('The token lacks the scope or an org'),
+  '429': problem('Rate limit exceeded (see Retry-After)'),
+  '503': problem('A dependency is unavailable (NOT-00004)'),
+};
+const idParam = [{ name: 'id', in: 'path', required: true, schema: uuid }];
+const jsonBody = (schema: string) => ({ required: true, content: { 'application/json': { schema: ref(schema) } } });
+
+export function openApiDocument(baseUrl: string) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Notifications API',
+      version: '1.0.0',
+      description:
+        'Order email and SMS notifications to people and organisations, and follow their status. Bearer JWT with scope altinn:serviceowner/notifications.create and an org claim.',
+    },
+    servers: [{ url: `${baseUrl}/notifications/api/v1` }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: SCHEMAS,
+    },
+    paths: {
+      '/future/orders': {
+        post: {
+          summary: 'Order a notification with reminders (an order chain)',
+          requestBody: jsonBody('NotificationOrderChainRequest'),
+          responses: {
+            '201': ok('Registered', ref('NotificationOrderChainResponse')),
+            '200': ok(
+              'Already registered with this idempotencyId: the original answer',
+              ref('NotificationOrderChainResponse'),
+            ),
+            '409': problem('The same idempotencyId is still being registered'),
+            '422': problem('Missing contact information for recipient(s) (NOT-00001)'),
+            ...common,
+          },
+        },
+      },
+      '/orders': {
+        post: {
+          summary: 'v1: order a notification',
+          requestBody: jsonBody('NotificationOrderRequest'),
+          responses: { '202': ok('Accepted', ref('NotificationOrderRequestResponse')), ...common },
+        },
+        get: {
+          summary: "v1: the caller's orders with a sender's reference",
+          parameters: [{ name: 'sendersReference', in: 'query', required: true, schema: str }],
+          responses: { '200': ok('Orders', ref('OrdersList')), ...common },
+        },
+      },
+      '/orders/email': {
+        post: {
+          summary: 'v1: order an email',
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+          responses: { '202': ok('Accepted', ref('NotificationOrderRequestResponse')), ...common },
+        },
+      },
+      '/orders/sms': {
+        post: {
+          summary: 'v1: order an SMS',
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+          responses: { '202': ok('Accepted', ref('NotificationOrderRequestResponse')), ...common },
+        },
+      },
+      '/orders/{id}': {
+        get: {
+          summary: 'v1: an order',
+          parameters: idParam,
+          responses: {
+            '200': ok('The order', ref('NotificationOrder')),
+            '404': problem('No such order of the caller'),
+            ...common,
+          },
+        },
+      },
+      '/orders/{id}/status': {
+        get: {
+          summary: 'v1: an order with its processing status',
+          parameters: idParam,
+          responses: {
+            '200': ok('Status', ref('NotificationOrderWithStatus')),
+            '404': problem('No such order'),
+            ...common,
+          },
+        },
+      },
+      '/orders/{id}/notifications/email': {
+        get: {
+          summary: "v1: an order's email notifications",
+          parameters: idParam,
+          responses: { '200': ok('Summary', ref('NotificationSummary')), '404': problem('No such order'), ...common },
+        },
+      },
+      '/orders/{id}/notifications/sms': {
+        get: {
+          summary: "v1: an order's SMS notifications",
+          parameters: idParam,
+          responses: { '200': ok('Summary', ref('NotificationSummary')), '404': problem('No such order'), ...common },
+        },
+      },
+      '/orders/{id}/cancel': {
+        put: {
+          summary: 'Cancel an order still waiting for its send time (more than 5 minutes away)',
+          parameters: idParam,
+          responses: {
+            '200': ok('Cancelled', ref('NotificationOrderWithStatus')),
+            '404': problem('No such order'),
+            '409': problem('Processing started or send time too close'),
+            ...common,
+          },
+        },
+      },
+      '/future/shipment/{id}': {
+        get: {
+          summary: 'Delivery manifest of one order',
+          parameters: idParam,
+          responses: { '200': ok('Shipment', ref('Shipment')), '404': problem('NOT-00003'), ...common },
+        },
+      },
+      '/future/shipment/feed': {
+        get: {
+          summary: "Status feed of the caller's orders that reached Completed or SendConditionNotMet",
+          parameters: [
+            { name: 'seq', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+            { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 500 } },
+            { name: 'orderBy', in: 'query', schema: { type: 'string', enum: ['asc', 'desc'], default: 'asc' } },
+          ],
+          responses: { '200': ok('Entries', { type: 'array', items: ref('Shipment') }), ...common },
+        },
+      },
+    },
+  };
+}
