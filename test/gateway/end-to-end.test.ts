@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InboundRecord } from '../../platform/kafka/adapter.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { topicName } from '../../platform/topics.ts';
+import { startConditionServer } from '../support/condition-server.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { publish, stackEnv, stageEnv, until } from '../support/stack.ts';
+
+/** Polls a state that only an HTTP read shows (no event to await), every 50 ms. */
+async function eventually(check: () => Promise<boolean>, what: string, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
+
+/**
+ * The whole chain behind the API: an order placed through the gateway runs through every stage
+ * (scheduler, enrich-recipients, evaluate-condition, resolve-channel, schedule-window,
+ * order-view, status-view) in a separate process, and its status reads back through the API.
+ */
+describe('gateway to notification topics, and back through the API', () => {
+  const env = stackEnv();
+  const nin = digits(11);
+  const reservedNin = digits(11);
+  let g: TestGateway;
+  let proc: StageProcess | null = null;
+  let server: Awaited<ReturnType<typeof startConditionServer>>;
+  const statuses: StatusEvent[] = [];
+  const sms: { at: number; value: SmsNotification }[] = [];
+  const consumers: { stop(): Promise<void> }[] = [];
+  const pokes = new Set<() => void>();
+  const wait = (predicate: () => boolean, what: string, ms = 40_000) => {
+    const u = until(predicate, ms, what);
+    pokes.add(u.poke);
+    return u.done.finally(() => pokes.delete(u.poke));
+  };
+
+  beforeAll(async () => {
+    server = await startConditionServer();
+    await fetch(`${env.REGISTRY_URL}/admin/seed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        persons: [
+          { nationalIdentityNumber: nin, name: 'Siri Sms', email: 'siri@example.com', mobileNumber: '98765432' },
+          {
+            nationalIdentityNumber: reservedNin,
+            name: 'Res',
+            email: 'r@example.com',
+            mobileNumber: null,
+            isReserved: true,
+          },
+        ],
+      }),
+    });
+    g = await startTestGateway('e2e');
+    const into =
+      <T>(key: 'smsQueue' | 'status', push: (v: T) => void) =>
+      (r: InboundRecord) =>
+        void g.codec.decode(key, r.value).then((v) => {
+          push(v as T);
+          for (const p of pokes) p();
+        });
+    consumers.push(
+      await g.kafka.collect({
+        groupId: `${g.prefix}e2e-status`,
+        topics: [topicName(g.prefix, 'status')],
+        onRecord: into<StatusEvent>('status', (v) => statuses.push(v)),
+      }),
+      await g.kafka.collect({
+        groupId: `${g.prefix}e2e-sms`,
+        topics: [topicName(g.prefix, 'smsQueue')],
+        onRecord: into<SmsNotification>('smsQueue', (v) => sms.push({ at: Date.now(), value: v })),
+      }),
+    );
+    proc = startStageProcess(
+      [
+        'scheduler',
+        'enrich-recipients',
+        'evaluate-condition',
+        'resolve-channel',
+        'schedule-window',
+        'order-view',
+        'status-view',
+      ],
+      { ...stageEnv(g.config), REGISTRY_URL: env.REGISTRY_URL, EGRESS_ALLOW_LOOPBACK: 'true', SCHEDULER_POLL_MS: '50' },
+    );
+    await proc.running;
+  });
+
+  afterAll(async () => {
+    proc?.child.kill('SIGTERM');
+    await proc?.exited;
+    for (const c of consumers) await c.stop();
+    await server?.close();
+    await g?.close();
+  });
+
+  it('sends a future SmsPreferred order with a condition to a person known by identity number, at its time, and reads Completed back', async () => {
+    const sendAt = Date.now() + 3_000;
+    const created = await g.call('POST', '/future/orders', {
+      idempotencyId: `e2e-${nin}`,
+      sendersReference: 'e2e',
+      requestedSendTime: new Date(sendAt).toISOString(),
+      conditionEndpoint: `${server.base}/true`,
+      recipient: {
+        recipientPerson: {
+          nationalIdentityNumber: nin,
+          channelSchema: 'SmsPreferred',
+          smsSettings: { body: 'Hei $recipientName$', sendingTimePolicy: 'Anytime' },
+          emailSettings: { subject: 'Hei', body: 'Hei $recipientName$' },
+        },
+      },
+    });
+    expect(created.status).toBe(201);
+    const id = (created.body.notification as { shipmentId: string }).shipmentId;
+    await wait(() => sms.some((s) => s.value.orderId === id), 'the SMS on sms.queue');
+    const sent = sms.find((s) => s.value.orderId === id)!;
+    expect(sent.at).toBeGreaterThanOrEqual(sendAt);
+    expect(sent.value).toMatchObject({ recipient: '+4798765432', body: 'Hei Siri Sms', sender: 'Altinn' });
+
+    // The status view applies what the stages emitted (Order_Processed is the last of them).
+    await wait(() => statuses.some((s) => s.orderId === id && s.status === 'Order_Processed'), 'Order_Processed');
+    const status = await g.call('GET', `/orders/${id}/status`);
+    expect(status.body).toMatchObject({
+      processingStatus: { status: 'Processed' },
+      notificationsStatusSummary: { sms: { generated: 1, succeeded: 0 } },
+    });
+
+    // A delivery report: the status view completes the order and puts it in the feed.
+    const event: StatusEvent = {
+      ...orderStatus({ orderId: id, creator: 'ttd' }, 'SMS_Delivered', Date.now()),
+      notificationId: sent.value.notificationId,
+      channel: 'Sms',
+      destination: sent.value.recipient,
+    };
+    await publish(g.kafka, g.codec, g.prefix, 'status', [{ key: id, value: event }]);
+    await wait(() => statuses.some((s) => s.orderId === id && s.status === 'Order_Completed'), 'Order_Completed');
+    const completed = await g.call('GET', `/orders/${id}/notifications/sms`);
+    expect(completed.body).toMatchObject({
+      generated: 1,
+      succeeded: 1,
+      notifications: [{ sendStatus: { status: 'Delivered' } }],
+    });
+    // The status view applies Order_Completed when it reads it back; only the API shows that.
+    await eventually(async () => {
+      const feed = (await g.call('GET', '/future/shipment/feed')).body as unknown as { shipmentId: string }[];
+      return feed.some((e) => e.shipmentId === id);
+    }, 'the order in the status feed');
+    expect(statuses.filter((s) => s.orderId === id && s.status === 'Order_Completed')).toHaveLength(1);
+  });
+
+  it('completes at once an order whose only recipient is reserved, with a feed entry', async () => {
+    const created = await g.call('POST', '/future/orders', {
+      idempotencyId: `e2e-${reservedNin}`,
+      recipient: {
+        recipientPerson: {
+          nationalIdentityNumber: reservedNin,
+          channelSchema: 'Email',
+          emailSettings: { subject: 's', body: 'b' },
+        },
+      },
+    });
+    expect(created.status).toBe(201);
+    const id = (created.body.notification as { shipmentId: string }).shipmentId;
+    await wait(() => statuses.some((s) => s.orderId === id && s.status === 'Order_Completed'), 'Order_Completed');
+    await eventually(
+      async () => (await g.call('GET', `/future/shipment/${id}`)).body.status === 'Order_Completed',
+      'Completed in the view',
+    );
+    expect((await g.call('GET', `/future/shipment/${id}`)).body).toMatchObject({
+      status: 'Order_Completed',
+      recipients: [{ type: 'Email', status: 'Email_Failed_RecipientReserved' }],
+    });
+    expect(
+      ((await g.call('GET', '/future/shipment/feed')).body as unknown as { shipmentId: string }[]).map(
+        (e) => e.shipmentId,
+      ),
+    ).toContain(id);
+  });
+});

@@ -1,0 +1,135 @@
+import { generateKeyPairSync } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { importSPKI } from 'jose';
+import { Redis } from 'ioredis';
+import { createGateway } from '../../gateway/app.ts';
+import { mintToken } from '../../gateway/local-tokens.ts';
+import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
+import { BatchingPublisher } from '../../platform/kafka/batching.ts';
+import { createRegistry } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { RegistryClient } from '../../platform/registry/client.ts';
+import { ViewStore } from '../../platform/view/store.ts';
+import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
+
+/**
+ * The gateway in this process, on a free port, against the real stack (Kafka, registry,
+ * Redis, registry simulator) under a prefix of its own, with a key pair made for the test.
+ */
+export async function startTestGateway(
+  label: string,
+  options: { rateLimitPerSecond?: number; feedVisibilityDelayMs?: number; clock?: () => number; prefix?: string } = {},
+) {
+  const env = stackEnv();
+  const prefix = options.prefix ?? uniquePrefix(label);
+  const config = testConfig(prefix, { REGISTRY_URL: env.REGISTRY_URL });
+  const { kafka, codec, logger } = testClients(config);
+  await provision(kafka, codec, config);
+  const producer = await kafka.plainProducer();
+  const redis = new Redis(env.REDIS_URL);
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const view = new ViewStore(redis, prefix);
+  const schedule = new ScheduleStore(redis, `${prefix}orders:`);
+  const app = createGateway({
+    producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
+    codec,
+    topicPrefix: prefix,
+    redis,
+    view,
+    schedule,
+    idempotency: new IdempotencyStore(redis, prefix, 2_000),
+    registry: new RegistryClient({
+      baseUrl: env.REGISTRY_URL,
+      timeoutMs: 2_000,
+      breakerThreshold: 1_000,
+      breakerHalfOpenAfterMs: 100,
+    }),
+    key: await importSPKI(publicPem, 'RS256'),
+    auth: {},
+    logger,
+    metrics: createRegistry(false),
+    clock: options.clock ?? Date.now,
+    baseUrl: 'http://gateway.test',
+    defaults: { emailFrom: 'noreply@altinn.cloud', smsSender: 'Altinn' },
+    rateLimitPerSecond: options.rateLimitPerSecond ?? 100_000,
+    bodyLimitBytes: 64 * 1024,
+    idempotencyWaitMs: 5_000,
+    feedVisibilityDelayMs: options.feedVisibilityDelayMs ?? 0,
+    health: () => ({ ok: true }),
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notifications/api/v1`;
+  const tokens = new Map<string, string>();
+  /** a token for `org` (null: no org claim) with `scope` */
+  const token = async (org: string | null = 'ttd', scope = 'altinn:serviceowner/notifications.create') => {
+    const k = `${org}|${scope}`;
+    if (!tokens.has(k)) tokens.set(k, await mintToken(privatePem, { org: org ?? undefined, scope }));
+    return tokens.get(k)!;
+  };
+  /** a request as org `as` (default ttd); JSON in and out */
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    as: { org?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${await token(as.org ?? 'ttd')}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...as.headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, headers: res.headers, body: json as Record<string, unknown> & unknown[] };
+  };
+  return {
+    prefix,
+    config,
+    kafka,
+    codec,
+    redis,
+    view,
+    schedule,
+    url,
+    root: url.replace('/notifications/api/v1', ''),
+    token,
+    privatePem,
+    call,
+    async close() {
+      await new Promise((r) => server.close(r));
+      await producer.close();
+      await kafka.close();
+      redis.disconnect();
+    },
+  };
+}
+
+export type TestGateway = Awaited<ReturnType<typeof startTestGateway>>;
+
+/** A valid v2 order chain request for an email address, with overrides merged on top. */
+export function emailChain(idempotencyId: string, overrides: Record<string, unknown> = {}) {
+  return {
+    idempotencyId,
+    sendersReference: 'ref-1',
+    recipient: {
+      recipientEmail: {
+        emailAddress: 'ola.normann@example.com',
+        emailSettings: { subject: 'Hei', body: 'Dette er en test', contentType: 'Plain', sendingTimePolicy: 'Anytime' },
+      },
+    },
+    ...overrides,
+  };
+}
