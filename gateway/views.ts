@@ -126,7 +126,7 @@ export function orderWithStatusExt(v: OrderView, l: Links) {
     ...base,
     processingStatus: compact({
       status,
-      description: ORDER_DESCRIPTIONS[status] ?? null,
+      description: ORDER_DESCRIPTIONS[status] ?? v.description,
       lastUpdate: iso(v.statusAt),
     }),
     notificationsStatusSummary: compact({ email: summary('Email'), sms: summary('Sms') }),

@@ -35,6 +35,8 @@ export interface OrderView {
   processedAt: number | null;
   feedSeq: number | null;
   feedAt: number | null;
+  /** the last order event's description (e.g. why an order was rejected) */
+  description: string | null;
   notifications: NotificationView[];
 }
 
@@ -44,7 +46,7 @@ local function orderRank(s)
   if s == 'Order_Registered' then return 1 end
   if s == 'Order_Processing' then return 2 end
   if s == 'Order_Processed' then return 3 end
-  if s == 'Order_Completed' or s == 'Order_SendConditionNotMet' or s == 'Order_Cancelled' then return 4 end
+  if s == 'Order_Completed' or s == 'Order_SendConditionNotMet' or s == 'Order_Cancelled' or s == 'Order_Rejected' then return 4 end
   return 0
 end
 local function notifRank(s)
@@ -209,6 +211,7 @@ export class ViewStore {
       processedAt: num(o.processedAt),
       feedSeq: num(o.feedSeq),
       feedAt: num(o.feedAt),
+      description: o.description || null,
       notifications: Object.entries(n ?? {})
         .map(([id, json]) => ({ id, ...(JSON.parse(json) as Omit<NotificationView, 'id'>) }))
         .map((v) => ({ ...v, destination: v.destination || null, description: v.description || null }))

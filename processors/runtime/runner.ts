@@ -258,7 +258,8 @@ export class StageRunner {
         if (!(await this.wait(delay, batch))) return { kind: 'stopped' };
         continue;
       }
-      return { kind: 'done', outputs: [await this.deadLetter(record, outcome.error, attempt)] };
+      const also = outcome.also?.length ? await this.encode({ kind: 'emit', records: outcome.also }, record) : [];
+      return { kind: 'done', outputs: [await this.deadLetter(record, outcome.error, attempt), ...also] };
     }
   }
 

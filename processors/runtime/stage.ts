@@ -16,7 +16,7 @@ export type Outcome =
   | { kind: 'emit'; records: Emission[] }
   | { kind: 'skip'; reason: string }
   | { kind: 'retry'; error: PipelineError; afterMs?: number }
-  | { kind: 'dead'; error: PipelineError };
+  | { kind: 'dead'; error: PipelineError; also?: Emission[] };
 
 export const emit = (...records: Emission[]): Outcome => ({ kind: 'emit', records });
 export const skip = (reason: string): Outcome => ({ kind: 'skip', reason });
@@ -24,6 +24,8 @@ export const retry = (error: PipelineError, afterMs?: number): Outcome =>
   afterMs === undefined ? { kind: 'retry', error } : { kind: 'retry', error, afterMs };
 export const dead = (error: PipelineError): Outcome => ({ kind: 'dead', error });
 export const deadFor = (message: string): Outcome => dead(permanent('INVALID_RECORD', message));
+/** Dead-letters the record and, in the same transaction, emits `also` (e.g. a status event). */
+export const deadWith = (error: PipelineError, ...also: Emission[]): Outcome => ({ kind: 'dead', error, also });
 
 export interface RecordContext {
   topic: string;

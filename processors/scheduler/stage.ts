@@ -1,7 +1,9 @@
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { orderStatus } from '../../platform/status.ts';
-import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
+import { permanent } from '../../platform/errors.ts';
+import { orderRecordProblems } from '../../platform/validation/order-record.ts';
+import { deadWith, defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
 
 /**
  * scheduler: every order (main notification or reminder) waits in the schedule store until its
@@ -20,6 +22,17 @@ export function schedulerStage(ports: {
     input: 'orders',
     outputs: ['status'],
     async handle(order: NotificationOrder) {
+      // A direct producer's record that breaks a rule stops here: dead-lettered with the reason,
+      // and the order gets a final Order_Rejected status its sender can read.
+      const problems = orderRecordProblems(order);
+      if (problems.length > 0) {
+        const reason = `order breaks the rules: ${problems.join('; ')}`;
+        return deadWith(permanent('INVALID_RECORD', reason), {
+          topic: 'status',
+          key: order.orderId,
+          value: orderStatus(order, 'Order_Rejected', ports.clock(), reason),
+        });
+      }
       const result = await ports.store.schedule(
         order.orderId,
         order.requestedSendTime,

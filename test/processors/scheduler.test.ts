@@ -92,6 +92,69 @@ describe('scheduler', () => {
   });
 });
 
+describe('scheduler with a direct producer', () => {
+  const harness = stageWithReleaser({
+    label: 'sched-rules',
+    keyPrefix: 'orders:',
+    name: 'scheduler',
+    output: 'ordersDue',
+    stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
+  });
+  const { prefix, kafka, codec } = harness;
+  let dead: Awaited<ReturnType<typeof collectKeys>> | null = null;
+  let due: Awaited<ReturnType<typeof collectKeys>> | null = null;
+  beforeAll(() =>
+    harness.start(async () => {
+      dead = await collectKeys(kafka, `${prefix}dlt`, topicName(prefix, 'deadLetter'));
+      due = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
+    }),
+  );
+  afterAll(async () => {
+    await harness.stop();
+    await dead?.stop();
+    await due?.stop();
+  });
+
+  it('dead-letters an order that breaks the rules, with the reason and an Order_Rejected status, and keeps going', async () => {
+    const bad = sampleOrder(1, {
+      notificationChannel: 'SmsPreferred',
+      smsTemplate: null,
+      recipients: [
+        {
+          nationalIdentityNumber: '123',
+          organizationNumber: null,
+          externalIdentity: null,
+          emailAddress: null,
+          mobileNumber: null,
+          isReserved: null,
+        },
+      ],
+    });
+    const good = sampleOrder(2, { requestedSendTime: Date.now() - 1 });
+    await publish(kafka, codec, prefix, 'orders', [
+      { key: bad.orderId, value: bad },
+      { key: good.orderId, value: good },
+    ]);
+    await dead!.waitFor(() => dead!.counts.has(bad.orderId), 15_000, 'the dead letter');
+    await due!.waitFor(() => due!.counts.has(good.orderId), 15_000, 'the valid order');
+    expect(due!.counts.has(bad.orderId)).toBe(false);
+    const letters: Buffer[] = [];
+    const statuses: Buffer[] = [];
+    await kafka.readSince(topicName(prefix, 'deadLetter'), 0, (r) => void letters.push(r.value!));
+    await kafka.readSince(topicName(prefix, 'status'), 0, (r) => void statuses.push(r.value!));
+    const letter = await codec.decode('deadLetter', letters[0]!);
+    expect(letter).toMatchObject({
+      stage: 'scheduler',
+      errorCode: 'INVALID_RECORD',
+      originalTopic: topicName(prefix, 'orders'),
+    });
+    expect(letter.reason).toContain('recipients[0].nationalIdentityNumber must be 11 digits');
+    expect(letter.reason).toContain('smsTemplate is required for SmsPreferred');
+    const events = await Promise.all(statuses.map((b) => codec.decode('status', b)));
+    expect(events.find((e) => e.orderId === bad.orderId)).toMatchObject({ status: 'Order_Rejected' });
+  });
+});
+
 describe('scheduler process', () => {
   const TOTAL = 10_000;
   const prefix = uniquePrefix('schedkill');

@@ -1,0 +1,46 @@
+import type { NotificationOrder } from '../schemas/generated/order.ts';
+import {
+  isAbsoluteUri,
+  isHttpUri,
+  isValidEmail,
+  isValidExternalIdentity,
+  isValidMobileNumber,
+  isValidNationalIdentityNumber,
+  isValidOrganizationNumber,
+} from './rules.ts';
+
+/**
+ * The business rules an order record must keep, whoever published it. The gateway's validation
+ * is stricter and answers in the API's words; this check is what protects the pipeline from a
+ * direct producer's record that is well-formed Avro but breaks a rule. Returns every problem.
+ */
+export function orderRecordProblems(o: NotificationOrder): string[] {
+  const p: string[] = [];
+  if (!o.creator.trim()) p.push('creator is empty');
+  if (o.recipients.length === 0) p.push('recipients is empty');
+  o.recipients.forEach((r, i) => {
+    const at = `recipients[${i}]`;
+    if (!r.emailAddress && !r.mobileNumber && !r.nationalIdentityNumber && !r.organizationNumber && !r.externalIdentity)
+      p.push(`${at} has no address or identifier`);
+    if (r.emailAddress && !isValidEmail(r.emailAddress)) p.push(`${at}.emailAddress is not a valid email address`);
+    if (r.mobileNumber && !isValidMobileNumber(r.mobileNumber))
+      p.push(`${at}.mobileNumber is not a valid mobile number`);
+    if (r.nationalIdentityNumber && !isValidNationalIdentityNumber(r.nationalIdentityNumber))
+      p.push(`${at}.nationalIdentityNumber must be 11 digits`);
+    if (r.organizationNumber && !isValidOrganizationNumber(r.organizationNumber))
+      p.push(`${at}.organizationNumber must be 9 digits`);
+    if (r.externalIdentity && !isValidExternalIdentity(r.externalIdentity))
+      p.push(`${at}.externalIdentity is not a valid external identity URN`);
+  });
+  const needsEmail = o.notificationChannel !== 'Sms';
+  const needsSms = o.notificationChannel !== 'Email';
+  if (needsEmail && !o.emailTemplate) p.push(`emailTemplate is required for ${o.notificationChannel}`);
+  if (needsSms && !o.smsTemplate) p.push(`smsTemplate is required for ${o.notificationChannel}`);
+  if (o.emailTemplate && (!o.emailTemplate.subject || !o.emailTemplate.body))
+    p.push('emailTemplate needs a subject and a body');
+  if (o.emailTemplate && !isValidEmail(o.emailTemplate.fromAddress)) p.push('emailTemplate.fromAddress is not valid');
+  if (o.smsTemplate && !o.smsTemplate.body) p.push('smsTemplate needs a body');
+  if (o.conditionEndpoint && !(isAbsoluteUri(o.conditionEndpoint) && isHttpUri(o.conditionEndpoint)))
+    p.push('conditionEndpoint must be an absolute http or https URI');
+  return p;
+}
