@@ -1,9 +1,11 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|all] [--records N] [--rounds R] [--items N]`.
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|gateway|all] [--records N] [--rounds R] [--items N]
+ *  [--seconds S] [--connections C]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
 import { runtimeBench } from './runtime.ts';
+import { gatewayBench } from './gateway.ts';
 import { schedulerBench } from './scheduler.ts';
 
 const { values } = parseArgs({
@@ -13,13 +15,16 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     items: { type: 'string', default: '100000' },
     spread: { type: 'string', default: '20000' },
+    seconds: { type: 'string', default: '15' },
+    connections: { type: 'string', default: '64' },
   },
 });
-const suites = values.suite === 'all' ? ['runtime', 'scheduler'] : [values.suite];
+const suites = values.suite === 'all' ? ['runtime', 'scheduler', 'gateway'] : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
-  else throw new Error(`unknown suite ${suite}: runtime, scheduler or all`);
+  else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
+  else throw new Error(`unknown suite ${suite}: runtime, scheduler, gateway or all`);
 }
 process.exit(0);

@@ -218,7 +218,7 @@ export function createGateway(deps: GatewayDeps) {
   const remember = async (records: NotificationOrder[], now: number) => {
     // Read-your-writes: the order is readable at once; order-view writes the same (first wins).
     try {
-      for (const o of records) await deps.view.putOrder(o, { status: 'Order_Registered', at: now });
+      await Promise.all(records.map((o) => deps.view.putOrder(o, { status: 'Order_Registered', at: now })));
     } catch (err) {
       log.warn({ err }, 'status view not updated at order time; order-view will catch up');
     }
@@ -273,8 +273,7 @@ export function createGateway(deps: GatewayDeps) {
       await deps.idempotency.release(creator, v.value.idempotencyId).catch(() => undefined);
       throw err;
     }
-    await deps.idempotency.finish(creator, v.value.idempotencyId);
-    await remember(records, now);
+    await Promise.all([deps.idempotency.finish(creator, v.value.idempotencyId), remember(records, now)]);
     res.status(201).location(`${deps.baseUrl}${BASE}/orders/chain/${body.notificationOrderId}`).json(body);
   });
 

@@ -43,11 +43,26 @@ const scopesOf = (p: JWTPayload): string[] =>
       : [];
 
 /** express middleware: 401 without a valid token, 403 without the scope or an org; sets res.locals.creator. */
-export function authenticate(key: Key, o: AuthOptions) {
+export function authenticate(key: Key, o: AuthOptions, cacheMs = 60_000) {
   const verifyOptions = {
     algorithms: ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'],
     ...(o.issuer ? { issuer: o.issuer } : {}),
     ...(o.audience ? { audience: o.audience } : {}),
+  };
+  // A sender reuses one token for many requests: its verified claims are kept until it expires
+  // (at most `cacheMs`), so the signature is checked once rather than per request.
+  const cache = new Map<string, { payload: JWTPayload; until: number }>();
+  const verified = async (token: string): Promise<JWTPayload> => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit && hit.until > now) return hit.payload;
+    const { payload } =
+      typeof key === 'function'
+        ? await jwtVerify(token, key, verifyOptions)
+        : await jwtVerify(token, key, verifyOptions);
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(token, { payload, until: payload.exp ? Math.min(now + cacheMs, payload.exp * 1000) : now + cacheMs });
+    return payload;
   };
   return async (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization ?? '';
@@ -58,10 +73,7 @@ export function authenticate(key: Key, o: AuthOptions) {
     }
     let payload: JWTPayload;
     try {
-      payload =
-        typeof key === 'function'
-          ? (await jwtVerify(m[1]!, key, verifyOptions)).payload
-          : (await jwtVerify(m[1]!, key, verifyOptions)).payload;
+      payload = await verified(m[1]!);
     } catch {
       res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
       return sendProblem(res, { status: 401, title: 'Unauthorized', detail: 'The bearer token is not valid.' });

@@ -1,0 +1,149 @@
+/**
+ * Gateway throughput (`./dev bench --suite gateway [--seconds S] [--connections C]`): accepted
+ * `POST /future/orders` per second and p50/p99 latency under C concurrent connections, printed
+ * beside the same load against a trivial express route, in the same run on the same machine.
+ * Both servers run as their own processes; the load generator (autocannon) runs here. After the
+ * run, the orders topic is counted: every 201 must be a record acknowledged by Kafka.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { mintToken } from '../gateway/local-tokens.ts';
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+import { provision } from '../platform/provision.ts';
+import { topicName } from '../platform/topics.ts';
+
+const root = join(import.meta.dirname, '..');
+
+function startProcess(
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      const m = ready.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${script} exited (${code}):\n${out.slice(-2000)}`)));
+  });
+}
+
+interface Figures {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  ok: number;
+  other: number;
+}
+
+async function load(
+  url: string,
+  seconds: number,
+  connections: number,
+  headers: Record<string, string>,
+): Promise<Figures> {
+  const r = await autocannon({
+    url,
+    method: 'POST',
+    connections,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', ...headers },
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({
+            idempotencyId: randomUUID(),
+            sendersReference: 'bench',
+            recipient: {
+              recipientEmail: {
+                emailAddress: 'ola.normann@example.com',
+                emailSettings: { subject: 'Benchmark', body: 'Dette er en test', contentType: 'Plain' },
+              },
+            },
+          }),
+        }),
+      },
+    ],
+  });
+  return {
+    perSecond: r['2xx'] / seconds,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    ok: r['2xx'],
+    other: r.non2xx + r.errors + r.timeouts,
+  };
+}
+
+export async function gatewayBench(seconds: number, connections: number): Promise<void> {
+  const prefix = `bench-gw-${Date.now().toString(36)}.`;
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const logger = createLogger({ level: 'warn' });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
+  await provision(kafka, codec, config);
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'public.pem'), keys.publicKey.export({ type: 'spki', format: 'pem' }));
+  const token = await mintToken(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), {
+    org: 'bench',
+    scope: 'altinn:serviceowner/notifications.create',
+  });
+
+  const trivial = await startProcess('bench/trivial-server.ts', { PORT: '0' }, /"trivial listening","port":(\d+)/);
+  const gateway = await startProcess(
+    'gateway/main.ts',
+    {
+      TOPIC_PREFIX: prefix,
+      GATEWAY_PORT: '0',
+      AUTH_PUBLIC_KEY_FILE: join(dir, 'public.pem'),
+      RATE_LIMIT_PER_SECOND: '1000000',
+      LOG_LEVEL: 'info',
+    },
+    /"port":(\d+),"msg":"gateway listening"/,
+  );
+  try {
+    const auth = { authorization: `Bearer ${token}` };
+    // A short warm-up of each, so JIT and connections are not part of the figures.
+    await load(`http://127.0.0.1:${trivial.port}/orders`, 2, connections, auth);
+    await load(`http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders`, 2, connections, auth);
+    const base = await load(`http://127.0.0.1:${trivial.port}/orders`, seconds, connections, auth);
+    const gw = await load(
+      `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders`,
+      seconds,
+      connections,
+      auth,
+    );
+
+    let onTopic = 0;
+    await kafka.readSince(topicName(prefix, 'orders'), 0, () => void onTopic++);
+    const row = (name: string, f: Figures) =>
+      `${name.padEnd(34)} ${f.perSecond.toFixed(0).padStart(8)} /s   p50 ${String(f.p50).padStart(4)} ms   p99 ${String(f.p99).padStart(4)} ms   non-2xx ${f.other}`;
+    console.log(`${connections} connections, ${seconds} s each, after a 2 s warm-up`);
+    console.log(row('trivial express POST (baseline)', base));
+    console.log(row('gateway POST /future/orders', gw));
+    console.log(`ratio gateway / baseline: ${(gw.perSecond / base.perSecond).toFixed(2)}`);
+    console.log(`orders on the topic: ${onTopic} (201s incl. warm-up: acknowledged before answering)`);
+  } finally {
+    trivial.child.kill('SIGTERM');
+    gateway.child.kill('SIGTERM');
+    await kafka.close();
+  }
+}
