@@ -262,14 +262,18 @@ export class ViewStore {
     return out;
   }
 
-  /** Deletes every view key (for a rebuild). */
+  /**
+   * Deletes every view key (for a rebuild) except the feed's sequence counter: entries rebuilt
+   * get new, higher numbers, so a reader's cursor may see an order again but never misses one.
+   */
   async clear(): Promise<number> {
     let removed = 0;
     let cursor = '0';
     do {
       const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.p}*`, 'COUNT', 1000);
       cursor = next;
-      if (keys.length > 0) removed += await this.redis.unlink(...keys);
+      const doomed = keys.filter((k) => k !== `${this.p}feedseq`);
+      if (doomed.length > 0) removed += await this.redis.unlink(...doomed);
     } while (cursor !== '0');
     return removed;
   }
