@@ -22,7 +22,11 @@ import { ViewStore } from '../platform/view/store.ts';
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
 const logger = createLogger({ level: config.LOG_LEVEL });
-const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-rebuild`, logger });
+const kafka = new KafkaAdapter({
+  brokers: config.KAFKA_BROKERS,
+  clientId: `${config.KAFKA_CLIENT_ID}-rebuild`,
+  logger,
+});
 const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
 const redis = createRedis(config.REDIS_URL);
 const view = new ViewStore(redis, config.REDIS_PREFIX ?? config.TOPIC_PREFIX);
