@@ -5,7 +5,7 @@ import { Counter, Histogram } from 'prom-client';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import swaggerUi from 'swagger-ui-dist';
 import { PipelineError } from '../platform/errors.ts';
-import type { PlainProducer } from '../platform/kafka/adapter.ts';
+import type { OutboundRecord, PlainProducer } from '../platform/kafka/adapter.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { ScheduleStore } from '../platform/redis/schedule-store.ts';
@@ -19,10 +19,12 @@ import { normaliseMobileNumber } from '../platform/validation/rules.ts';
 import type { ViewStore } from '../platform/view/store.ts';
 import { authenticate, type AuthOptions, type loadVerificationKey } from './auth.ts';
 import type { IdempotencyStore } from './orders/idempotency.ts';
+import { instantDispatch, type InstantDispatch } from './orders/instant.ts';
 import { lookupRecipients, type LookupResult } from './orders/lookup.ts';
 import { chainOrders, chainResponse, recipientOf, type Defaults } from './orders/map.ts';
 import { openApiDocument } from './openapi.ts';
 import { PROBLEMS, sendProblem, sendValidationProblem } from './problems.ts';
+import { validateInstantEmail, validateInstantSms } from './validation/instant.ts';
 import { validateOrderChain } from './validation/order-chain.ts';
 import { validateV1EmailOrder, validateV1Order, validateV1SmsOrder, type V1Order } from './validation/v1.ts';
 import {
@@ -36,6 +38,8 @@ import {
 
 export interface GatewayDeps {
   producer: Pick<PlainProducer, 'send'>;
+  /** sends instant orders' records (order, notification, statuses) in one Kafka transaction */
+  instantProducer: Pick<PlainProducer, 'send'>;
   codec: AvroCodec;
   topicPrefix: string;
   redis: Redis;
@@ -224,6 +228,48 @@ export function createGateway(deps: GatewayDeps) {
     }
   };
 
+  /**
+   * Claims (creator, idempotencyId) for this request, or answers for it: 200 with the stored
+   * body when the key is done; after taking over a claim whose request died, `republish` the
+   * stored records first; 409 when another request still holds it past the wait.
+   * Resolves true when this request holds the claim and must go on.
+   */
+  const claimOrReplay = async (
+    res: Response,
+    creator: string,
+    idempotencyId: string,
+    stored: string,
+    body: unknown,
+    republish: (stored: string) => Promise<() => Promise<void>>,
+  ): Promise<boolean> => {
+    const deadline = deps.clock() + deps.idempotencyWaitMs;
+    for (;;) {
+      const claim = await deps.idempotency.claim(creator, idempotencyId, stored, body, deps.clock());
+      if (claim.kind === 'claimed') return true;
+      if (claim.kind === 'done') {
+        res.status(200).json(claim.body);
+        return false;
+      }
+      if (claim.kind === 'takeover') {
+        const after = await republish(claim.records);
+        await deps.idempotency.finish(creator, idempotencyId);
+        await after();
+        res.status(200).json(claim.body);
+        return false;
+      }
+      if (deps.clock() > deadline) {
+        res.setHeader('Retry-After', '1');
+        sendProblem(res, {
+          status: 409,
+          title: 'Conflict',
+          detail: 'An order with this idempotencyId is still being registered; retry shortly.',
+        });
+        return false;
+      }
+      await sleep(25);
+    }
+  };
+
   api.post('/future/orders', requireJson, json, async (req, res) => {
     const creator = res.locals.creator as string;
     const now = deps.clock();
@@ -231,34 +277,19 @@ export function createGateway(deps: GatewayDeps) {
     if (!v.ok) return sendValidationProblem(res, v.errors);
     const records = chainOrders(v.value, creator, now, deps.defaults);
     const body = chainResponse(records);
-    const deadline = now + deps.idempotencyWaitMs;
-    for (;;) {
-      const claim = await deps.idempotency.claim(
-        creator,
-        v.value.idempotencyId,
-        JSON.stringify(records),
-        body,
-        deps.clock(),
-      );
-      if (claim.kind === 'done') return res.status(200).json(claim.body);
-      if (claim.kind === 'takeover') {
-        const original = JSON.parse(claim.records) as NotificationOrder[];
+    const proceed = await claimOrReplay(
+      res,
+      creator,
+      v.value.idempotencyId,
+      JSON.stringify(records),
+      body,
+      async (stored) => {
+        const original = JSON.parse(stored) as NotificationOrder[];
         await publish(original);
-        await deps.idempotency.finish(creator, v.value.idempotencyId);
-        await remember(original, now);
-        return res.status(200).json(claim.body);
-      }
-      if (claim.kind === 'claimed') break;
-      if (deps.clock() > deadline) {
-        res.setHeader('Retry-After', '1');
-        return sendProblem(res, {
-          status: 409,
-          title: 'Conflict',
-          detail: 'An order with this idempotencyId is still being registered; retry shortly.',
-        });
-      }
-      await sleep(25);
-    }
+        return () => remember(original, now);
+      },
+    );
+    if (!proceed) return;
     try {
       const needsLookup = records.some((o) => o.recipients.some((r) => !r.emailAddress && !r.mobileNumber));
       if (needsLookup) {
@@ -377,6 +408,87 @@ export function createGateway(deps: GatewayDeps) {
     const v = await findOrder(req, res);
     return v ? res.json(shipmentExt(v)) : sendProblem(res, PROBLEMS.shipmentNotFound);
   });
+
+  const encodeInstant = async (d: InstantDispatch): Promise<OutboundRecord[]> => [
+    {
+      topic: topicName(deps.topicPrefix, 'orders'),
+      key: d.order.orderId,
+      value: await deps.codec.encode('orders', d.order),
+    },
+    d.notification.topic === 'smsQueue'
+      ? {
+          topic: topicName(deps.topicPrefix, 'smsQueue'),
+          key: d.notification.value.notificationId,
+          value: await deps.codec.encode('smsQueue', d.notification.value),
+        }
+      : {
+          topic: topicName(deps.topicPrefix, 'emailQueue'),
+          key: d.notification.value.notificationId,
+          value: await deps.codec.encode('emailQueue', d.notification.value),
+        },
+    ...(await Promise.all(
+      d.statuses.map(async (e) => ({
+        topic: topicName(deps.topicPrefix, 'status'),
+        key: e.orderId,
+        value: await deps.codec.encode('status', e),
+      })),
+    )),
+  ];
+  const rememberInstant = async (d: InstantDispatch, now: number) => {
+    try {
+      await deps.view.putOrder(d.order, { status: 'Order_Processed', at: now });
+      for (const e of d.statuses) await deps.view.apply(e, now);
+    } catch (err) {
+      log.warn({ err }, 'status view not updated for an instant order; status-view will catch up');
+    }
+  };
+  // Instant orders skip the schedule and the send window: the order, its notification on the
+  // send queue and their statuses go in one Kafka transaction, before the answer. If Kafka
+  // cannot take them, the answer is 503 NOT-00004 and nothing is stored.
+  const instant =
+    (validate: (body: unknown) => ReturnType<typeof validateInstantSms>) => async (req: Request, res: Response) => {
+      const creator = res.locals.creator as string;
+      const now = deps.clock();
+      const v = validate(req.body);
+      if (!v.ok) return sendValidationProblem(res, v.errors);
+      const d = instantDispatch(v.value, creator, now, deps.defaults);
+      const proceed = await claimOrReplay(
+        res,
+        creator,
+        v.value.idempotencyId,
+        JSON.stringify(d),
+        d.response,
+        async (stored) => {
+          const original = JSON.parse(stored) as InstantDispatch;
+          await deps.instantProducer.send(await encodeInstant(original));
+          return () => rememberInstant(original, now);
+        },
+      );
+      if (!proceed) return;
+      try {
+        await deps.instantProducer.send(await encodeInstant(d));
+      } catch (err) {
+        await deps.idempotency.release(creator, v.value.idempotencyId).catch(() => undefined);
+        log.warn({ err: describe(err) }, 'instant order not dispatched');
+        return sendProblem(res, PROBLEMS.dependencyUnavailable);
+      }
+      await Promise.all([deps.idempotency.finish(creator, v.value.idempotencyId), rememberInstant(d, now)]);
+      res.status(201).json(d.response);
+    };
+  api.post(
+    '/future/orders/instant/sms',
+    requireJson,
+    json,
+    instant((b) => validateInstantSms(b)),
+  );
+  api.post('/future/orders/instant/email', requireJson, json, instant(validateInstantEmail));
+  // deprecated: the SMS recipient under recipient.recipientSms
+  api.post(
+    '/future/orders/instant',
+    requireJson,
+    json,
+    instant((b) => validateInstantSms(b, true)),
+  );
 
   app.use(BASE, api);
 

@@ -4,6 +4,7 @@
  * Publishes orders to Kafka (acks=all) and reads the status view in Redis. SIGTERM stops
  * accepting connections, finishes the requests in flight, then closes its clients.
  */
+import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
@@ -40,12 +41,19 @@ async function main(): Promise<void> {
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   await provision(kafka, codec, config);
   const producer = await kafka.plainProducer();
+  // Instant orders: one transaction per batch of them; a per-process id (no input to fence).
+  const txProducer = await kafka.transactionalProducer(`${config.KAFKA_CLIENT_ID}-gateway-${randomUUID()}`);
+  await txProducer.init();
   const redis = createRedis(config.REDIS_URL);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
   const metrics = createRegistry();
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
+    instantProducer: new BatchingPublisher(
+      { send: (records, signal) => txProducer.commit(records, undefined, signal) },
+      { timeoutMs: 10_000 },
+    ),
     codec,
     topicPrefix: config.TOPIC_PREFIX,
     redis,
@@ -87,6 +95,7 @@ async function main(): Promise<void> {
     server.close(() => {
       void (async () => {
         await producer.close();
+        await txProducer.close();
         await kafka.close();
         redis.disconnect();
         logger.info('gateway stopped');

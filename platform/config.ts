@@ -92,6 +92,8 @@ export const ConfigSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /** grace after a notification's expiry before one still awaiting its report becomes Failed_TTL, ms */
+  NOTIFICATION_EXPIRY_GRACE_MS: int(300_000).pipe(z.number().min(0)),
   /** HTTP port of the gateway (order and status API) */
   GATEWAY_PORT: int(8080).pipe(z.number().min(0).max(65535)),
   /** public base URL of the gateway, used in Location headers and links (default http://localhost:<port>) */

@@ -19,5 +19,6 @@ export function orderStatus(
     description,
     gatewayReference: null,
     occurredAt,
+    expiresAt: null,
   };
 }

@@ -7,6 +7,7 @@ import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
 import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
+import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../platform/status.ts';
 import { TOPICS, type TopicKey } from '../platform/topics.ts';
 import { ConditionClient } from '../platform/http/condition-client.ts';
@@ -109,7 +110,24 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
     services: [],
   }),
   'order-view': (deps) => ({ stage: orderViewStage({ view: viewStore(deps) }), services: [] }),
-  'status-view': (deps) => ({ stage: statusViewStage({ view: viewStore(deps), clock: deps.clock }), services: [] }),
+  'status-view': (deps) => {
+    const { store, releaser } = scheduled(
+      deps,
+      'notification-expiry',
+      'expiry:',
+      'status',
+      undefined,
+      (value) => (value as StatusEvent).orderId,
+    );
+    return {
+      stage: statusViewStage({
+        view: viewStore(deps),
+        clock: deps.clock,
+        expiry: { store, graceMs: deps.config.NOTIFICATION_EXPIRY_GRACE_MS },
+      }),
+      services: [releaser],
+    };
+  },
   'schedule-window': (deps) => {
     const { config } = deps;
     const { store, releaser } = scheduled(deps, 'schedule-window', 'sms-window:', 'smsQueue');
@@ -134,6 +152,7 @@ function scheduled(
   keyPrefix: string,
   output: TopicKey,
   alsoEmit?: ReleaserOptions['alsoEmit'],
+  keyOf?: ReleaserOptions['keyOf'],
 ) {
   const { config } = deps;
   const store = new ScheduleStore(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}${keyPrefix}`);
@@ -152,6 +171,7 @@ function scheduled(
       name,
       output,
       ...(alsoEmit ? { alsoEmit } : {}),
+      ...(keyOf ? { keyOf } : {}),
       leaseMs: config.SCHEDULER_LEASE_MS,
       batchSize: config.SCHEDULER_BATCH_SIZE,
       pollMs: config.SCHEDULER_POLL_MS,

@@ -74,6 +74,8 @@ export interface TransactionalProducer {
   commit(
     records: OutboundRecord[],
     offsets?: { groupId: string; topic: string; partition: number; offset: string },
+    /** when aborted by the time the records are written, the transaction is aborted instead */
+    signal?: AbortSignal,
   ): Promise<void>;
   close(): Promise<void>;
 }
@@ -273,7 +275,7 @@ export class KafkaAdapter {
         const tx = await producer.transaction();
         await tx.abort();
       },
-      commit: async (records, offsets) => {
+      commit: async (records, offsets, signal) => {
         const tx = await producer.transaction();
         try {
           if (records.length > 0) {
@@ -287,6 +289,7 @@ export class KafkaAdapter {
               ],
             });
           }
+          if (signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
           await tx.commit();
         } catch (err) {
           if (tx.isActive()) await tx.abort().catch(() => undefined);

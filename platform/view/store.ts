@@ -28,6 +28,12 @@ export interface NotificationView {
   lastUpdate: number;
 }
 
+export interface AppliedStatus {
+  result: 'ok' | 'pending' | 'complete';
+  previous: StatusEvent['status'] | null;
+  expiresAt: number | null;
+}
+
 export interface OrderView {
   order: NotificationOrder;
   status: OrderLifecycle;
@@ -70,13 +76,16 @@ const SCRIPTS = {
       end
       return fresh`,
   },
-  // KEYS: o n feedseq feedPrefix ; ARGV: creator status occurredAt notificationId channel destination description now orderId
-  // Returns 'complete' when the order is Processed and none of its notifications is pending.
+  // KEYS: o n feedseq feedPrefix ; ARGV: creator status occurredAt notificationId channel destination description now orderId expiresAt
+  // Returns {result, the notification's previous status, its expiry}; result is 'complete' when
+  // the order is Processed and none of its notifications is pending.
   viewApplyStatus: {
     numberOfKeys: 4,
     lua: `${LUA_RANKS}
       local status = ARGV[2]
       local at = ARGV[3]
+      local notifPrev = ''
+      local notifExpires = ''
       redis.call('HSETNX', KEYS[1], 'creator', ARGV[1])
       local current = redis.call('HGET', KEYS[1], 'status')
       if ARGV[4] == '' then
@@ -103,21 +112,28 @@ const SCRIPTS = {
         -- a transient failure is never kept: the notification is New again and is re-sent
         if status == 'Email_Failed_TransientError' then next = 'Email_New' end
         local pr = 0
-        if prev then pr = notifRank(prevStatus) end
+        local expires = ARGV[10]
+        if prev then
+          pr = notifRank(prevStatus)
+          if expires == '' then expires = cjson.decode(prev).expiresAt or '' end
+        end
+        notifPrev = prevStatus
+        notifExpires = expires
         if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
           redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({
-            channel = ARGV[5], destination = ARGV[6], status = next, description = ARGV[7], lastUpdate = tonumber(at)
+            channel = ARGV[5], destination = ARGV[6], status = next, description = ARGV[7], lastUpdate = tonumber(at),
+            expiresAt = expires
           }))
         end
       end
       if current == 'Order_Processed' then
         local all = redis.call('HVALS', KEYS[2])
         for i = 1, #all do
-          if notifRank(cjson.decode(all[i]).status) < 4 then return 'pending' end
+          if notifRank(cjson.decode(all[i]).status) < 4 then return { 'pending', notifPrev, notifExpires } end
         end
-        return 'complete'
+        return { 'complete', notifPrev, notifExpires }
       end
-      return 'ok'`,
+      return { 'ok', notifPrev, notifExpires }`,
   },
 };
 
@@ -170,9 +186,12 @@ export class ViewStore {
     return fresh === 1;
   }
 
-  /** Applies one status event; tells whether the order can now be marked Completed. */
-  async apply(e: StatusEvent, now: number): Promise<'ok' | 'pending' | 'complete'> {
-    return (await this.run('apply status', () =>
+  /**
+   * Applies one status event; tells whether the order can now be marked Completed, and for a
+   * notification event its status before this event and its expiry (ms), when known.
+   */
+  async apply(e: StatusEvent, now: number): Promise<AppliedStatus> {
+    const [result, previous, expires] = (await this.run('apply status', () =>
       this.redis.viewApplyStatus(
         this.orderKey(e.orderId),
         this.notifKey(e.orderId),
@@ -187,8 +206,14 @@ export class ViewStore {
         e.description ?? '',
         now,
         e.orderId,
+        e.expiresAt ?? '',
       ),
-    )) as 'ok' | 'pending' | 'complete';
+    )) as [AppliedStatus['result'], string, string | number];
+    return {
+      result,
+      previous: (previous || null) as StatusEvent['status'] | null,
+      expiresAt: expires === '' || expires === undefined ? null : Number(expires),
+    };
   }
 
   /** The order with its status and notifications, or null when unknown or another creator's. */

@@ -70,6 +70,7 @@ export function resolveNotifications(
     description: null,
     gatewayReference: null,
     occurredAt: env.now,
+    expiresAt: null,
     ...extra,
   });
   const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified') => {
@@ -110,7 +111,12 @@ export function resolveNotifications(
       };
       out.emails.push(n);
       out.statuses.push(
-        status('Email_New', { notificationId: n.notificationId, channel: 'Email', destination: toAddress }),
+        status('Email_New', {
+          notificationId: n.notificationId,
+          channel: 'Email',
+          destination: toAddress,
+          expiresAt: n.expiry,
+        }),
       );
     }
     for (const recipient of sms) {
@@ -129,7 +135,12 @@ export function resolveNotifications(
       };
       out.sms.push(n);
       out.statuses.push(
-        status('SMS_New', { notificationId: n.notificationId, channel: 'Sms', destination: recipient }),
+        status('SMS_New', {
+          notificationId: n.notificationId,
+          channel: 'Sms',
+          destination: recipient,
+          expiresAt: n.expiry,
+        }),
       );
     }
   }

@@ -12,6 +12,8 @@ export interface ReleaserOptions {
   name: string;
   /** where released items go; each item's payload is that topic's value as JSON */
   output: TopicKey;
+  /** the Kafka key of a released value (default: the item's id) */
+  keyOf?: (value: TopicValues[TopicKey], id: string) => string;
   /** records to write with each released value, in the same transaction (e.g. a status event) */
   alsoEmit?: (
     value: TopicValues[TopicKey],
@@ -26,6 +28,8 @@ export interface ReleaserOptions {
   /** how long the leadership lasts unless renewed, ms */
   leaderTtlMs: number;
 }
+
+const SCHEDULE_ID_HEADER = 'x-schedule-id';
 
 /**
  * Publishes due items from a schedule store to their topic (orders to orders.due for the
@@ -187,8 +191,10 @@ export class Releaser {
         const value = JSON.parse(item.payload.toString('utf8')) as TopicValues[TopicKey];
         records.push({
           topic: this.dueTopic,
-          key: item.id,
+          key: this.opts.keyOf ? this.opts.keyOf(value, item.id) : item.id,
           value: await this.deps.codec.encode(this.opts.output, value),
+          // reconciliation finds a release by this header, whatever the record's key
+          headers: { [SCHEDULE_ID_HEADER]: item.id },
         });
         for (const extra of this.opts.alsoEmit?.(value, this.deps.clock()) ?? []) {
           records.push({
@@ -243,7 +249,7 @@ export class Releaser {
     const published = new Set<string>();
     // Records carry their producer's timestamp; allow for clock skew between hosts.
     await this.deps.kafka.readSince(this.dueTopic, claimedFrom - 60_000, (r) => {
-      const key = r.key?.toString();
+      const key = r.headers[SCHEDULE_ID_HEADER]?.toString() ?? r.key?.toString();
       if (key && wanted.has(key)) published.add(key);
     });
     const toAck = [...wanted].filter((id) => published.has(id));

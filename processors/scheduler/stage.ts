@@ -22,6 +22,8 @@ export function schedulerStage(ports: {
     input: 'orders',
     outputs: ['status'],
     async handle(order: NotificationOrder) {
+      // Instant orders were dispatched by the gateway, in the transaction that wrote them here.
+      if (order.type === 'Instant') return skip('instant order: already dispatched');
       // A direct producer's record that breaks a rule stops here: dead-lettered with the reason,
       // and the order gets a final Order_Rejected status its sender can read.
       const problems = orderRecordProblems(order);

@@ -1,7 +1,27 @@
+import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
 import type { ViewStore } from '../../platform/view/store.ts';
-import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
+import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
+
+/** Statuses a notification keeps while it waits for a delivery report (§9: still pending). */
+const AWAITING_REPORT = new Set<StatusEvent['status']>(['Email_Succeeded', 'SMS_Accepted']);
+const NOT_FINAL = new Set<StatusEvent['status']>([
+  'Email_New',
+  'Email_Sending',
+  'Email_Succeeded',
+  'Email_Failed_TransientError',
+  'SMS_New',
+  'SMS_Sending',
+  'SMS_Accepted',
+]);
+
+export interface ExpiryPorts {
+  /** where notifications awaiting a report wait for their expiry check (released to `status`) */
+  store: ScheduleStore;
+  /** grace after a notification's expiry before it counts as Failed_TTL (reference: 300 s) */
+  graceMs: number;
+}
 
 /**
  * status-view: applies every status event to the read model (order status and lifecycle, each
@@ -9,10 +29,19 @@ import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
  * Processed and none of its notifications is pending (email New/Sending/Succeeded, SMS
  * New/Sending/Accepted), it emits Order_Completed, which it then applies like any event.
  *
+ * Expiry (§6.2 step 14): a notification that reaches Succeeded/Accepted is scheduled for a
+ * check at its expiry plus the grace; if it is still waiting for its delivery report then, the
+ * schedule's releaser publishes its Failed_TTL event, which completes the order like any final
+ * status. A notification that becomes final first is taken off that schedule.
+ *
  * The Redis writes are idempotent and monotonic, so a replay after a crash converges; an
  * Order_Completed whose transaction was aborted is emitted again on the replay.
  */
-export function statusViewStage(ports: { view: ViewStore; clock: () => number }): Stage<'status'> {
+export function statusViewStage(ports: {
+  view: ViewStore;
+  clock: () => number;
+  expiry?: ExpiryPorts;
+}): Stage<'status'> {
   // Orders this process already completed: a second final notification event of one order in
   // the same run must not emit a second Order_Completed before the first is read back.
   const completing = new Set<string>();
@@ -21,16 +50,44 @@ export function statusViewStage(ports: { view: ViewStore; clock: () => number })
     input: 'status',
     outputs: ['status'],
     async handle(event: StatusEvent) {
-      const result = await ports.view.apply(event, ports.clock());
+      const applied = await ports.view.apply(event, ports.clock());
+      if (event.notificationId && ports.expiry) await watchExpiry(ports.expiry, event, applied);
       if (event.status === 'Order_Completed') completing.delete(event.orderId);
-      if (result !== 'complete' || completing.has(event.orderId)) return skip(`applied (${result})`);
+      if (applied.result !== 'complete' || completing.has(event.orderId)) return skip(`applied (${applied.result})`);
       completing.add(event.orderId);
       if (completing.size > 100_000) completing.delete(completing.values().next().value as string);
-      return emit({
+      const done: Emission = {
         topic: 'status',
         key: event.orderId,
         value: orderStatus(event, 'Order_Completed', ports.clock()),
-      });
+      };
+      return emit(done);
     },
   });
+}
+
+async function watchExpiry(
+  expiry: ExpiryPorts,
+  event: StatusEvent,
+  applied: { previous: StatusEvent['status'] | null; expiresAt: number | null },
+): Promise<void> {
+  const id = event.notificationId!;
+  if (AWAITING_REPORT.has(event.status)) {
+    if (applied.expiresAt === null) return;
+    const ttl: StatusEvent = {
+      ...orderStatus(
+        event,
+        event.channel === 'Sms' ? 'SMS_Failed_TTL' : 'Email_Failed_TTL',
+        applied.expiresAt + expiry.graceMs,
+      ),
+      notificationId: id,
+      channel: event.channel,
+      destination: event.destination,
+      description: 'no delivery report before the notification expired',
+      expiresAt: applied.expiresAt,
+    };
+    await expiry.store.schedule(id, applied.expiresAt + expiry.graceMs, Buffer.from(JSON.stringify(ttl)));
+  } else if (!NOT_FINAL.has(event.status) && applied.previous !== null && AWAITING_REPORT.has(applied.previous)) {
+    await expiry.store.cancel(id, Date.now());
+  }
 }

@@ -366,7 +366,7 @@ describe('gateway', () => {
         t,
       );
       const processed = await g.view.apply(orderStatus(order, 'Order_Processed', t), t);
-      expect(processed).toBe('pending');
+      expect(processed.result).toBe('pending');
       const done = await g.view.apply(
         {
           ...orderStatus(order, 'Email_Delivered', t + 1),
@@ -376,7 +376,7 @@ describe('gateway', () => {
         },
         t + 1,
       );
-      expect(done).toBe('complete');
+      expect(done.result).toBe('complete');
       const summary = await g.call('GET', `/orders/${id}/notifications/email`);
       conforms('NotificationSummary', summary.body);
       expect(summary.body).toMatchObject({ generated: 1, succeeded: 1 });
@@ -478,6 +478,109 @@ describe('gateway', () => {
         expect((await g.call('GET', '/future/shipment/feed', undefined, { org: 'fresh' })).body).toHaveLength(1);
       } finally {
         await delayed.close();
+      }
+    });
+  });
+
+  describe('instant orders', () => {
+    const instantSms = (id: string, extra: Record<string, unknown> = {}) => ({
+      idempotencyId: id,
+      sendersReference: 'otp',
+      recipientSms: {
+        phoneNumber: '+47 99 99 99 99',
+        timeToLiveInSeconds: 360,
+        smsSettings: { body: 'Kode 1234' },
+        ...extra,
+      },
+    });
+
+    it('puts an instant SMS on the send queue at once, with its order and statuses, in one transaction', async () => {
+      const before = Date.now();
+      const r = await g.call('POST', '/future/orders/instant/sms', instantSms('otp-1'));
+      expect(r.status).toBe(201);
+      conforms('NotificationOrderChainResponse', r.body);
+      const id = (r.body.notification as { shipmentId: string }).shipmentId;
+      const queued: Buffer[] = [];
+      await g.kafka.readSince(topicName(g.prefix, 'smsQueue'), 0, (rec) => void queued.push(rec.value!));
+      const sms = (await Promise.all(queued.map((b) => g.codec.decode('smsQueue', b)))).filter((n) => n.orderId === id);
+      expect(sms).toHaveLength(1);
+      expect(sms[0]).toMatchObject({
+        recipient: '+4799999999',
+        body: 'Kode 1234',
+        sender: 'Altinn',
+        sendingTimePolicy: 'Anytime',
+      });
+      expect(sms[0]!.expiry - sms[0]!.requestedSendTime).toBe(360_000);
+      expect(sms[0]!.requestedSendTime).toBeGreaterThanOrEqual(before);
+      expect((await ordersOnTopic(g)).filter((o) => o.orderId === id)).toMatchObject([{ type: 'Instant' }]);
+      const shipment = await g.call('GET', `/future/shipment/${id}`);
+      expect(shipment.body).toMatchObject({
+        type: 'Instant',
+        status: 'Order_Processed',
+        recipients: [{ type: 'SMS', status: 'SMS_New' }],
+      });
+      const again = await g.call(
+        'POST',
+        '/future/orders/instant/sms',
+        instantSms('otp-1', { smsSettings: { body: 'other' } }),
+      );
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual(r.body);
+    });
+
+    it('takes instant email and the deprecated instant endpoint', async () => {
+      const email = await g.call('POST', '/future/orders/instant/email', {
+        idempotencyId: 'otp-mail-1',
+        recipientEmail: {
+          emailAddress: 'a@example.com',
+          emailSettings: { subject: 'Kode', body: '1234', contentType: 'Html' },
+        },
+      });
+      expect(email.status).toBe(201);
+      const legacy = await g.call('POST', '/future/orders/instant', {
+        idempotencyId: 'otp-legacy-1',
+        recipient: {
+          recipientSms: { phoneNumber: '+4799999999', timeToLiveInSeconds: 60, smsSettings: { body: 'x' } },
+        },
+      });
+      expect(legacy.status).toBe(201);
+    });
+
+    it('validates time-to-live and numbers with the reference messages', async () => {
+      for (const ttl of [59, 172_801]) {
+        const r = await g.call(
+          'POST',
+          '/future/orders/instant/sms',
+          instantSms(`ttl-${ttl}`, { timeToLiveInSeconds: ttl }),
+        );
+        expect(r.status).toBe(400);
+        expect(r.body.errors).toEqual({
+          'RecipientSms.TimeToLiveInSeconds': ['Time-to-live must be between 60 and 172800 seconds (48 hours).'],
+        });
+      }
+      const bad = await g.call(
+        'POST',
+        '/future/orders/instant/sms',
+        instantSms('bad-number', { phoneNumber: '+479999999' }),
+      );
+      expect(bad.body.errors).toEqual({
+        'RecipientSms.PhoneNumber': ['Recipient phone number is not a valid mobile number.'],
+      });
+    });
+
+    it('answers 503 NOT-00004 and stores nothing when Kafka cannot take the order', async () => {
+      const broken = await startTestGateway('gw-no-topics', { provisionTopics: false, publishTimeoutMs: 1_500 });
+      try {
+        const r = await broken.call('POST', '/future/orders/instant/sms', instantSms('otp-down'));
+        expect(r.status).toBe(503);
+        expect(r.body).toMatchObject({ errorCode: 'NOT-00004' });
+        const id = (r.body as { notification?: { shipmentId: string } }).notification?.shipmentId;
+        expect(id).toBeUndefined();
+        // the idempotency key was released and the view holds nothing
+        expect((await broken.call('POST', '/future/orders/instant/sms', instantSms('otp-down'))).status).toBe(503);
+        expect(await broken.redis.keys(`${broken.prefix}view:*`)).toEqual([]);
+      } finally {
+        await broken.close();
       }
     });
   });

@@ -7,16 +7,7 @@ import { topicName } from '../../platform/topics.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
-import { publish, stackEnv, stageEnv, until } from '../support/stack.ts';
-
-/** Polls a state that only an HTTP read shows (no event to await), every 50 ms. */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { eventually, publish, stackEnv, stageEnv, until } from '../support/stack.ts';
 
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
 

@@ -19,14 +19,25 @@ import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
  */
 export async function startTestGateway(
   label: string,
-  options: { rateLimitPerSecond?: number; feedVisibilityDelayMs?: number; clock?: () => number; prefix?: string } = {},
+  options: {
+    rateLimitPerSecond?: number;
+    feedVisibilityDelayMs?: number;
+    clock?: () => number;
+    prefix?: string;
+    /** false: register the schemas but create no topic, so every publish fails at the broker */
+    provisionTopics?: boolean;
+    publishTimeoutMs?: number;
+  } = {},
 ) {
   const env = stackEnv();
   const prefix = options.prefix ?? uniquePrefix(label);
   const config = testConfig(prefix, { REGISTRY_URL: env.REGISTRY_URL });
   const { kafka, codec, logger } = testClients(config);
-  await provision(kafka, codec, config);
+  if (options.provisionTopics === false) await codec.register();
+  else await provision(kafka, codec, config);
   const producer = await kafka.plainProducer();
+  const txProducer = await kafka.transactionalProducer(`test-gateway-${prefix}${Math.random().toString(36).slice(2)}`);
+  await txProducer.init();
   const redis = new Redis(env.REDIS_URL);
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -34,7 +45,11 @@ export async function startTestGateway(
   const view = new ViewStore(redis, prefix);
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
-    producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
+    producer: new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
+    instantProducer: new BatchingPublisher(
+      { send: (records, signal) => txProducer.commit(records, undefined, signal) },
+      { timeoutMs: options.publishTimeoutMs ?? 10_000 },
+    ),
     codec,
     topicPrefix: prefix,
     redis,
@@ -111,6 +126,7 @@ export async function startTestGateway(
     async close() {
       await new Promise((r) => server.close(r));
       await producer.close();
+      await txProducer.close();
       await kafka.close();
       redis.disconnect();
     },

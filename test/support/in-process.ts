@@ -18,8 +18,9 @@ export function stageWithReleaser(options: {
   keyPrefix: string;
   name: string;
   output: TopicKey;
+  keyOf?: (value: never, id: string) => string;
   clock?: () => number;
-  stage: (ports: { store: ScheduleStore; releaser: Releaser; clock: () => number }) => Stage;
+  stage: (ports: { store: ScheduleStore; releaser: Releaser; clock: () => number; prefix: string }) => Stage;
 }) {
   const prefix = uniquePrefix(options.label);
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', ...options.overrides });
@@ -30,9 +31,17 @@ export function stageWithReleaser(options: {
   const clock = options.clock ?? Date.now;
   const releaser = new Releaser(
     { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock },
-    { name: options.name, output: options.output, leaseMs: 5_000, batchSize: 100, pollMs: 50, leaderTtlMs: 3_000 },
+    {
+      name: options.name,
+      output: options.output,
+      ...(options.keyOf ? { keyOf: options.keyOf as (value: unknown, id: string) => string } : {}),
+      leaseMs: 5_000,
+      batchSize: 100,
+      pollMs: 50,
+      leaderTtlMs: 3_000,
+    },
   );
-  const runner = new StageRunner(options.stage({ store, releaser, clock }), {
+  const runner = new StageRunner(options.stage({ store, releaser, clock, prefix }), {
     kafka,
     codec,
     config,

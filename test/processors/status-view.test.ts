@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { topicName } from '../../platform/topics.ts';
+import { ViewStore } from '../../platform/view/store.ts';
+import { statusViewStage } from '../../processors/status-view/stage.ts';
+import { stageWithReleaser } from '../support/in-process.ts';
+import { eventually, publish, sampleOrder, stackEnv, until } from '../support/stack.ts';
+
+describe('status-view', () => {
+  const redis = new Redis(stackEnv().REDIS_URL);
+  let view!: ViewStore;
+  const harness = stageWithReleaser({
+    label: 'status-view',
+    keyPrefix: 'expiry:',
+    name: 'notification-expiry',
+    output: 'status',
+    keyOf: (value: StatusEvent) => value.orderId,
+    stage: ({ store, clock, prefix }) => {
+      view = new ViewStore(redis, prefix);
+      return statusViewStage({ view, clock, expiry: { store, graceMs: 500 } });
+    },
+  });
+  const { prefix, kafka, codec } = harness;
+  const events: StatusEvent[] = [];
+  const pokes = new Set<() => void>();
+  let consumer: { stop(): Promise<void> } | null = null;
+  const wait = (predicate: () => boolean, what: string) => {
+    const u = until(predicate, 20_000, what);
+    pokes.add(u.poke);
+    return u.done.finally(() => pokes.delete(u.poke));
+  };
+  const has = (orderId: string, status: StatusEvent['status']) =>
+    events.some((e) => e.orderId === orderId && e.status === status);
+
+  beforeAll(() =>
+    harness.start(async () => {
+      consumer = await kafka.collect({
+        groupId: `${prefix}watch`,
+        topics: [topicName(prefix, 'status')],
+        onRecord: (r) =>
+          void codec.decode('status', r.value).then((v) => {
+            events.push(v);
+            for (const p of pokes) p();
+          }),
+      });
+    }),
+  );
+  afterAll(async () => {
+    await consumer?.stop();
+    await harness.stop();
+    redis.disconnect();
+  });
+
+  const notification = (
+    orderId: string,
+    id: string,
+    status: StatusEvent['status'],
+    expiresAt: number | null = null,
+  ): StatusEvent => ({
+    ...orderStatus({ orderId, creator: 'ttd' }, status, Date.now()),
+    notificationId: id,
+    channel: status.startsWith('SMS') ? 'Sms' : 'Email',
+    destination: status.startsWith('SMS') ? '+4799999999' : 'a@example.com',
+    expiresAt,
+  });
+  const send = (...es: StatusEvent[]) =>
+    publish(
+      kafka,
+      codec,
+      prefix,
+      'status',
+      es.map((e) => ({ key: e.orderId, value: e })),
+    );
+
+  it('turns a notification still awaiting its report at expiry + grace into Failed_TTL, and completes the order', async () => {
+    const order = randomUUID();
+    const sms = randomUUID();
+    const expiry = Date.now() + 1_000;
+    await view.putOrder(sampleOrder(1, { orderId: order }));
+    await send(
+      orderStatus({ orderId: order, creator: 'ttd' }, 'Order_Processing', Date.now()),
+      notification(order, sms, 'SMS_New', expiry),
+      orderStatus({ orderId: order, creator: 'ttd' }, 'Order_Processed', Date.now()),
+      notification(order, sms, 'SMS_Accepted'),
+    );
+    await wait(() => has(order, 'Order_Completed'), 'Order_Completed after Failed_TTL');
+    const ttl = events.find((e) => e.orderId === order && e.status === 'SMS_Failed_TTL')!;
+    expect(ttl).toMatchObject({ notificationId: sms, channel: 'Sms', destination: '+4799999999' });
+    expect(ttl.occurredAt).toBeGreaterThanOrEqual(expiry + 500);
+    await eventually(async () => (await view.get(order))?.status === 'Order_Completed', 'Completed in the view');
+    const v = (await view.get(order))!;
+    expect(v.status).toBe('Order_Completed');
+    expect(v.notifications).toMatchObject([{ id: sms, status: 'SMS_Failed_TTL' }]);
+    expect(v.feedSeq).not.toBeNull();
+  });
+
+  it('leaves a notification that was delivered before its expiry alone', async () => {
+    const delivered = randomUUID();
+    const email = randomUUID();
+    const sentinel = randomUUID();
+    const sentinelEmail = randomUUID();
+    const expiry = Date.now() + 1_000;
+    await send(
+      notification(delivered, email, 'Email_New', expiry),
+      orderStatus({ orderId: delivered, creator: 'ttd' }, 'Order_Processed', Date.now()),
+      notification(delivered, email, 'Email_Succeeded'),
+      notification(delivered, email, 'Email_Delivered'),
+      // a second order due for its expiry check a moment later: once its Failed_TTL is out,
+      // the first one's check would have been released too, had it not been taken off
+      notification(sentinel, sentinelEmail, 'Email_New', expiry + 100),
+      orderStatus({ orderId: sentinel, creator: 'ttd' }, 'Order_Processed', Date.now()),
+    );
+    await send(notification(sentinel, sentinelEmail, 'Email_Succeeded'));
+    await wait(() => has(delivered, 'Order_Completed'), 'the delivered order completed');
+    await wait(() => has(sentinel, 'Email_Failed_TTL'), "the sentinel's Failed_TTL");
+    expect(has(delivered, 'Email_Failed_TTL')).toBe(false);
+    expect(events.filter((e) => e.orderId === delivered && e.status === 'Order_Completed')).toHaveLength(1);
+  });
+});
