@@ -120,6 +120,10 @@ export const ConfigSchema = z.object({
   IDEMPOTENCY_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
   /** status feed entries younger than this are not shown yet, ms (reference: 2 s) */
   FEED_VISIBILITY_DELAY_MS: int(2_000).pipe(z.number().min(0)),
+  /** a stage's fetch waits for this many bytes (or CONSUMER_FETCH_MAX_WAIT_MS): bigger, fewer transactions */
+  CONSUMER_FETCH_MIN_BYTES: int(65_536).pipe(z.number().min(1)),
+  /** longest a stage's fetch waits for CONSUMER_FETCH_MIN_BYTES, ms (added latency per hop when idle) */
+  CONSUMER_FETCH_MAX_WAIT_MS: int(100).pipe(z.number().min(0)),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
 });

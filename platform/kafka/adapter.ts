@@ -310,6 +310,12 @@ export class KafkaAdapter {
     partitionsConcurrently: number;
     /** how long the group waits for a silent member before moving its partitions, ms */
     sessionTimeoutMs?: number;
+    /**
+     * The broker holds a fetch until this many bytes are ready or `fetchMaxWaitMs` passes: larger
+     * batches, so fewer and larger transactions, for at most that much added latency per hop.
+     */
+    fetchMinBytes?: number;
+    fetchMaxWaitMs?: number;
     fromBeginning?: boolean;
     onAssignment?: (assignment: Record<string, number[]>) => void;
     onCrash?: (err: Error, restart: boolean) => void;
@@ -323,6 +329,8 @@ export class KafkaAdapter {
       rebalanceTimeout: 60_000,
       heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 5)),
       maxBytesPerPartition: 1024 * 1024,
+      minBytes: options.fetchMinBytes ?? 1,
+      maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     let markJoined: () => void = () => undefined;

@@ -73,6 +73,8 @@ export class StageRunner {
       topics: [this.topic(this.stage.input)],
       partitionsConcurrently: this.deps.config.PARTITIONS_CONCURRENTLY,
       sessionTimeoutMs: this.deps.config.CONSUMER_SESSION_TIMEOUT_MS,
+      fetchMinBytes: this.deps.config.CONSUMER_FETCH_MIN_BYTES,
+      fetchMaxWaitMs: this.deps.config.CONSUMER_FETCH_MAX_WAIT_MS,
       onAssignment: (assignment) => this.onAssignment(assignment),
       onCrash: (err, restart) => {
         this.log.error({ err, restart }, 'consumer crashed');
@@ -194,6 +196,8 @@ export class StageRunner {
       await batch.heartbeat();
     };
 
+    if (this.stage.prepare && records.length > 1) await this.prepare(records);
+
     for (const record of records) {
       if (!batch.isRunning() || batch.isStale() || this.stop.signal.aborted) break;
       this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic });
@@ -260,6 +264,22 @@ export class StageRunner {
       }
       const also = outcome.also?.length ? await this.encode({ kind: 'emit', records: outcome.also }, record) : [];
       return { kind: 'done', outputs: [await this.deadLetter(record, outcome.error, attempt), ...also] };
+    }
+  }
+
+  private async prepare(records: InboundRecord[]): Promise<void> {
+    const values: unknown[] = [];
+    for (const r of records) {
+      try {
+        values.push(await this.deps.codec.decode(this.stage.input, r.value));
+      } catch {
+        // undecodable: handled (dead-lettered) record by record
+      }
+    }
+    try {
+      await this.stage.prepare!(values as never[]);
+    } catch (err) {
+      this.log.debug({ err }, 'batch preparation failed; records are handled one by one');
     }
   }
 

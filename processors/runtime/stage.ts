@@ -53,6 +53,12 @@ export interface Stage<I extends TopicKey = TopicKey> {
   /** topics this stage may emit to (the dead-letter topic is always allowed) */
   readonly outputs: readonly TopicKey[];
   handle(value: TopicValues[I], ctx: RecordContext): Promise<Outcome> | Outcome;
+  /**
+   * Optional: called with a batch's decodable values before they are handled one by one, so a
+   * stage can do its I/O for the whole batch at once (e.g. pipelined Redis writes). It must be
+   * idempotent and may fail: `handle` still runs for every record and must not rely on it.
+   */
+  prepare?(values: TopicValues[I][]): Promise<void>;
 }
 
 export function defineStage<I extends TopicKey>(stage: Stage<I>): Stage<I> {

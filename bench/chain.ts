@@ -1,0 +1,152 @@
+/**
+ * Chain throughput (`./dev bench --suite chain [--records N]`): N past-due email orders go from
+ * the orders topic through every stage of the chain (scheduler and its releaser,
+ * enrich-recipients, evaluate-condition, resolve-channel, schedule-window), all in this
+ * process as `./dev up` runs them, until N notifications have arrived on email.queue (read
+ * committed). Beside it, in the same run on the same broker: raw kafkajs consume→produce copies
+ * of the same N records (no Avro, no transactions), over one hop and over five hops at once (the
+ * chain's shape). The chain makes five transactional hops plus Redis round trips per order.
+ */
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
+import { provision } from '../platform/provision.ts';
+import { createRedis, type Redis } from '../platform/redis/client.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+import { topicName } from '../platform/topics.ts';
+import { StageRunner } from '../processors/runtime/runner.ts';
+import { STAGES } from '../processors/stages.ts';
+import { produceOrders } from '../test/support/stack.ts';
+
+const CHAIN = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'];
+
+export async function chainBench(N: number): Promise<void> {
+  const prefix = `bench-chain-${Date.now().toString(36)}.`;
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const logger = createLogger({ level: 'warn' });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
+  await provision(kafka, codec, config);
+  const input = topicName(prefix, 'orders');
+  // the raw copies' own topics, outside the chain: raw.0 for one hop, raw.1 … raw.5 for five
+  const rawTopics = [0, 1, 2, 3, 4, 5].map((i) => `${prefix}bench.raw.${i}`);
+  await kafka.ensureTopics(
+    rawTopics.map((name) => ({ name, partitions: config.TOPIC_PARTITIONS, replicationFactor: 1, config: {} })),
+  );
+  console.log(`producing ${N} past-due Avro email orders to ${input} …`);
+  const dueAt = Date.now() - 1_000;
+  await produceOrders(kafka, codec, input, N, 2000, () => ({ requestedSendTime: dueAt }));
+
+  async function arrivals(topic: string, group: string) {
+    let seen = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const handle = await kafka.collect({
+      groupId: group,
+      topics: [topic],
+      onRecord: () => {
+        if (++seen === N) done();
+      },
+    });
+    return { finished, stop: () => handle.stop() };
+  }
+
+  // raw: bytes copied hop by hop by plain consumer groups and one idempotent acks=all producer,
+  // no Avro, no transactions; `hops` copiers run at once, as the chain's stages do
+  const producer = await kafka.plainProducer();
+  async function raw(hops: number): Promise<number> {
+    const chain = [input, ...(hops === 1 ? rawTopics.slice(0, 1) : rawTopics.slice(1, 1 + hops))];
+    const last = await arrivals(chain.at(-1)!, `${prefix}raw-count-${hops}`);
+    const t0 = performance.now();
+    const copiers = [];
+    for (let h = 0; h < hops; h++) {
+      const [from, to] = [chain[h]!, chain[h + 1]!];
+      copiers.push(
+        await kafka.batchConsumer({
+          groupId: `${prefix}raw-${hops}-${h}`,
+          topics: [from],
+          partitionsConcurrently: config.PARTITIONS_CONCURRENTLY,
+          fromBeginning: true,
+          eachBatch: async (batch) => {
+            await producer.send(batch.records.map((r) => ({ topic: to, key: r.key, value: r.value })));
+            const lastRecord = batch.records.at(-1);
+            if (lastRecord) batch.resolveOffset(lastRecord.offset);
+            await batch.heartbeat();
+          },
+        }),
+      );
+    }
+    await last.finished;
+    const rate = N / ((performance.now() - t0) / 1000);
+    for (const c of copiers) await c.stop();
+    await last.stop();
+    return rate;
+  }
+  const rawRate = await raw(1);
+  console.log(`raw one-hop copy done: ${rawRate.toFixed(0)} records/s`);
+  const raw5Rate = await raw(5);
+  await producer.close();
+  console.log(`raw five-hop copy done: ${raw5Rate.toFixed(0)} records/s; starting the chain …`);
+
+  // the chain, as ./dev up runs it
+  let redis: Redis | null = null;
+  const registry = createRegistry(false);
+  const metrics = createStageMetrics(registry);
+  const deps = {
+    env: process.env,
+    config,
+    kafka,
+    codec,
+    logger,
+    registry,
+    clock: () => Date.now(),
+    redis: () => (redis ??= createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379')),
+  };
+  const bundles = CHAIN.map((n) => STAGES[n]!(deps));
+  // when the last of the N arrived at each hop, to show where the time goes
+  const hops = ['ordersDue', 'ordersEnriched', 'ordersApproved', 'emailQueue'] as const;
+  const lastAt = new Map<string, number>();
+  const trackers = await Promise.all(
+    hops.map(async (hop) => {
+      const a = await arrivals(topicName(prefix, hop), `${prefix}chain-count-${hop}`);
+      void a.finished.then(() => lastAt.set(hop, performance.now()));
+      return a;
+    }),
+  );
+  const out = trackers[Math.min(CHAIN.length, hops.length) - 1]!;
+  const c0 = performance.now();
+  const runners = bundles.map((b) => new StageRunner(b.stage, { kafka, codec, config, logger, metrics }));
+  for (const r of runners) await r.start();
+  for (const s of bundles.flatMap((b) => b.services)) s.start();
+  await out.finished;
+  const chainRate = N / ((performance.now() - c0) / 1000);
+  for (const s of bundles.flatMap((b) => b.services)) await s.close();
+  for (const r of runners) await r.close();
+  for (const t of trackers) await t.stop();
+  (redis as Redis | null)?.disconnect();
+  await kafka.close();
+
+  console.log(`orders:                        ${N} (${config.TOPIC_PARTITIONS} partitions, same broker for both)`);
+  console.log(`raw kafkajs copy, one hop:     ${rawRate.toFixed(0)} records/s`);
+  console.log(
+    `raw kafkajs copy, five hops:   ${raw5Rate.toFixed(0)} records/s (five copiers at once, like the chain's stages)`,
+  );
+  console.log(`chain, orders → email.queue:   ${chainRate.toFixed(0)} orders/s (5 stages, 1 releaser, Redis)`);
+  console.log(
+    `last arrival per hop:          ${hops.map((h) => `${h} ${(((lastAt.get(h) ?? 0) - c0) / 1000).toFixed(1)} s`).join(', ')}`,
+  );
+  const tx = (await metrics.transactionLatency.get()).values;
+  for (const stage of CHAIN) {
+    const count = tx.find((v) => v.metricName?.endsWith('_count') && v.labels.stage === stage)?.value ?? 0;
+    const sum = tx.find((v) => v.metricName?.endsWith('_sum') && v.labels.stage === stage)?.value ?? 0;
+    const handled = (await metrics.handlerLatency.get()).values.find(
+      (v) => v.metricName?.endsWith('_sum') && v.labels.stage === stage,
+    )?.value;
+    console.log(
+      `  ${stage.padEnd(20)} ${String(count).padStart(6)} transactions, ${(N / Math.max(1, count)).toFixed(0).padStart(5)} orders each, commit ${((sum / Math.max(1, count)) * 1000).toFixed(0)} ms mean, ${(handled ?? 0).toFixed(1)} s in handlers`,
+    );
+  }
+  console.log(`ratio chain / raw one hop:     ${(chainRate / rawRate).toFixed(2)}  (target ≥ 0.3)`);
+  console.log(`ratio chain / raw five hops:   ${(chainRate / raw5Rate).toFixed(2)}`);
+}
