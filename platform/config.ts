@@ -94,6 +94,29 @@ export const ConfigSchema = z.object({
     .transform((v) => v === 'true'),
   /** grace after a notification's expiry before one still awaiting its report becomes Failed_TTL, ms */
   NOTIFICATION_EXPIRY_GRACE_MS: int(300_000).pipe(z.number().min(0)),
+  /** SMTP server of send-email */
+  SMTP_HOST: z.string().optional(),
+  SMTP_PORT: int(587).pipe(z.number().min(1).max(65535)),
+  /** implicit TLS (port 465 style); otherwise STARTTLS is used when the server offers it */
+  SMTP_SECURE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+  /** verify the SMTP server's certificate (turn off only for local test servers) */
+  SMTP_TLS_REJECT_UNAUTHORIZED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** pooled SMTP connections per send-email process */
+  SMTP_POOL_SIZE: int(5).pipe(z.number().min(1)),
+  /** connection, greeting and socket timeout of SMTP, ms */
+  SMTP_TIMEOUT_MS: int(30_000).pipe(z.number().min(100)),
+  /** emails per second one send-email process hands to the SMTP provider */
+  EMAIL_RATE_PER_SECOND: int(200).pipe(z.number().min(1)),
+  /** how long the send ledger remembers a hand-over, seconds (longer than any notification lives) */
+  SEND_LEDGER_TTL_S: int(14 * 24 * 3600).pipe(z.number().min(60)),
   /** HTTP port of the gateway (order and status API) */
   GATEWAY_PORT: int(8080).pipe(z.number().min(0).max(65535)),
   /** public base URL of the gateway, used in Location headers and links (default http://localhost:<port>) */

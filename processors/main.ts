@@ -59,8 +59,10 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'draining');
-    await Promise.all(services.map((s) => s.close()));
+    // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
+    // then the services.
     await Promise.all(runners.map((r) => r.close()));
+    await Promise.all(services.map((s) => s.close()));
     await kafka.close();
     (redis as Redis | null)?.disconnect();
     ops.server.close();

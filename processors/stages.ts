@@ -22,6 +22,10 @@ import { Releaser, type ReleaserOptions } from './scheduler/releaser.ts';
 import { schedulerStage } from './scheduler/stage.ts';
 import { scheduleWindowStage } from './schedule-window/stage.ts';
 import { orderViewStage } from './order-view/stage.ts';
+import { sendEmailStage } from './send-email/stage.ts';
+import { Mailer } from '../platform/smtp/mailer.ts';
+import { SendLedger } from '../platform/redis/send-ledger.ts';
+import { createThrottle } from '../platform/throttle.ts';
 import { statusViewStage } from './status-view/stage.ts';
 import { ViewStore } from '../platform/view/store.ts';
 
@@ -109,6 +113,40 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
     }),
     services: [],
   }),
+  'send-email': (deps) => {
+    const { config } = deps;
+    if (!config.SMTP_HOST) throw new Error('SMTP_HOST is required by send-email');
+    const mailer = new Mailer({
+      host: config.SMTP_HOST,
+      port: config.SMTP_PORT,
+      secure: config.SMTP_SECURE,
+      user: config.SMTP_USER,
+      pass: config.SMTP_PASS,
+      poolSize: config.SMTP_POOL_SIZE,
+      rejectUnauthorized: config.SMTP_TLS_REJECT_UNAUTHORIZED,
+      timeoutMs: config.SMTP_TIMEOUT_MS,
+    });
+    const ledger = new SendLedger(
+      deps.redis(),
+      `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}email-`,
+      config.SEND_LEDGER_TTL_S,
+    );
+    return {
+      stage: sendEmailStage({
+        mailer,
+        ledger,
+        throttle: createThrottle(config.EMAIL_RATE_PER_SECOND),
+        clock: deps.clock,
+      }),
+      services: [
+        {
+          start: () => undefined,
+          close: async () => mailer.close(),
+          health: () => ({ ok: true, name: 'smtp-pool' }),
+        },
+      ],
+    };
+  },
   'order-view': (deps) => ({ stage: orderViewStage({ view: viewStore(deps) }), services: [] }),
   'status-view': (deps) => {
     const { store, releaser } = scheduled(

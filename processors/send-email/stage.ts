@@ -1,0 +1,103 @@
+import { retriable } from '../../platform/errors.ts';
+import type { SendLedger } from '../../platform/redis/send-ledger.ts';
+import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { defineStage, emit, retry, type Stage } from '../runtime/stage.ts';
+
+export interface SendEmailPorts {
+  mailer: { send(m: Mail): Promise<SendVerdict> };
+  ledger: SendLedger;
+  /** waits for the provider's rate limit; resolves when this message may go */
+  throttle: () => Promise<void>;
+  clock: () => number;
+}
+
+/**
+ * send-email: one email per notification to its one address, over SMTP, at most once.
+ *
+ * Before the hand-over the notification is marked in the send ledger; after it, the outcome is
+ * recorded there, then reported on the status topic in the stage's transaction. A replay (after
+ * a crash, or a transaction that failed) finds the mark and reports the recorded outcome
+ * without sending again. A crash in the middle of the SMTP conversation leaves the outcome
+ * unknown: the notification is reported Failed rather than risk a second copy.
+ *
+ * Outcomes: accepted → Email_Succeeded (reference = message id); 5xx on the address →
+ * Email_Failed_InvalidFormat; other 5xx → Email_Failed; 4xx or a connection that failed before
+ * the message was handed over → retried with backoff, the notification stays as it is; past
+ * its expiry before it could be sent → Email_Failed_TTL, not sent.
+ */
+export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
+  const report = (
+    n: EmailNotification,
+    status: StatusEvent['status'],
+    reference: string | null,
+    description: string | null,
+  ) =>
+    emit({
+      topic: 'status',
+      key: n.orderId,
+      value: {
+        ...orderStatus(n, status, ports.clock(), description),
+        notificationId: n.notificationId,
+        channel: 'Email',
+        destination: n.toAddress,
+        gatewayReference: reference,
+        expiresAt: n.expiry,
+      },
+    });
+
+  return defineStage({
+    name: 'send-email',
+    input: 'emailQueue',
+    outputs: ['status'],
+    async handle(n: EmailNotification) {
+      const previous = await ports.ledger.begin(n.notificationId);
+      if (previous?.state === 'done') {
+        return report(n, previous.status as StatusEvent['status'], previous.reference || null, null);
+      }
+      if (previous?.state === 'sending') {
+        const why = 'the sender stopped while handing this email over; not sent again to avoid a duplicate';
+        await ports.ledger.done(n.notificationId, 'Email_Failed');
+        return report(n, 'Email_Failed', null, why);
+      }
+      if (ports.clock() > n.expiry) {
+        await ports.ledger.done(n.notificationId, 'Email_Failed_TTL');
+        return report(n, 'Email_Failed_TTL', null, 'expired before it could be sent');
+      }
+      await ports.throttle();
+      const verdict = await ports.mailer.send({
+        from: n.fromAddress,
+        to: n.toAddress,
+        subject: n.subject,
+        body: n.body,
+        html: n.contentType === 'Html',
+        headers: { 'X-Notification-Id': n.notificationId, 'X-Order-Id': n.orderId },
+      });
+      switch (verdict.kind) {
+        case 'accepted':
+          await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
+          return report(n, 'Email_Succeeded', verdict.reference, null);
+        case 'rejected': {
+          const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
+          await ports.ledger.done(n.notificationId, status);
+          return report(n, status, null, `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500));
+        }
+        case 'transient':
+          // certainly not handed over: clear the mark so the retry may send
+          await ports.ledger.abandon(n.notificationId);
+          return retry(retriable('DEPENDENCY_UNAVAILABLE', `SMTP not now: ${verdict.text}`));
+        default: {
+          await ports.ledger.done(n.notificationId, 'Email_Failed');
+          return report(
+            n,
+            'Email_Failed',
+            null,
+            `SMTP connection lost during the hand-over: ${verdict.text}`.slice(0, 500),
+          );
+        }
+      }
+    },
+  });
+}

@@ -1,0 +1,81 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+/**
+ * A real SMTP server on 127.0.0.1 for the sender's tests: it counts what it accepts per
+ * `X-Notification-Id`, and answers by the recipient's local part:
+ *   reject-550@…   550 5.1.1 on RCPT (the address does not exist)
+ *   policy-554@…   554 5.7.1 on DATA (refused for another reason)
+ *   flaky-N@…      451 4.3.0 on RCPT for the first N attempts, then accepts
+ *   busy-N@…       421 4.7.0 on MAIL FROM for the first N attempts (server busy), then accepts
+ */
+export async function startSmtpSink() {
+  const accepted = new Map<string, number>();
+  const bodies = new Map<string, string>();
+  const attempts = new Map<string, number>();
+  let onAccept: () => void = () => undefined;
+  const tries = (key: string) => {
+    const n = (attempts.get(key) ?? 0) + 1;
+    attempts.set(key, n);
+    return n;
+  };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    size: 10 * 1024 * 1024,
+    onMailFrom(_address, session, cb) {
+      // the recipient is not known yet at MAIL FROM; busy-N is keyed by the session's client
+      cb();
+      void session;
+    },
+    onRcptTo(address, _session, cb) {
+      const local = address.address.split('@')[0]!;
+      if (local === 'reject-550') return cb(Object.assign(new Error('5.1.1 No such user'), { responseCode: 550 }));
+      const flaky = /^flaky-(\d+)$/.exec(local);
+      if (flaky && tries(address.address) <= Number(flaky[1]))
+        return cb(Object.assign(new Error('4.3.0 Try again later'), { responseCode: 451 }));
+      const busy = /^busy-(\d+)$/.exec(local);
+      if (busy && tries(address.address) <= Number(busy[1]))
+        return cb(Object.assign(new Error('4.7.0 Too busy, closing'), { responseCode: 421 }));
+      cb();
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (session.envelope.rcptTo.some((r) => r.address.startsWith('policy-554@')))
+          return cb(Object.assign(new Error('5.7.1 Message refused'), { responseCode: 554 }));
+        const id = /^X-Notification-Id: *(\S+)/im.exec(text)?.[1] ?? 'none';
+        accepted.set(id, (accepted.get(id) ?? 0) + 1);
+        bodies.set(id, text);
+        onAccept();
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port,
+    accepted,
+    bodies,
+    /** a promise for when `predicate` holds, checked on every accepted message */
+    until(predicate: () => boolean, ms: number, what: string) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+        const check = () => {
+          if (predicate()) {
+            clearTimeout(timer);
+            onAccept = () => undefined;
+            resolve();
+          }
+        };
+        onAccept = check;
+        check();
+      });
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
