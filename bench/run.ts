@@ -1,11 +1,12 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|gateway|all] [--records N] [--rounds R] [--items N]
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|gateway|email|all] [--records N] [--rounds R] [--items N]
  *  [--seconds S] [--connections C]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
 import { runtimeBench } from './runtime.ts';
 import { chainBench } from './chain.ts';
+import { emailBench } from './email.ts';
 import { gatewayBench } from './gateway.ts';
 import { schedulerBench } from './scheduler.ts';
 
@@ -20,13 +21,14 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
   },
 });
-const suites = values.suite === 'all' ? ['runtime', 'scheduler', 'chain', 'gateway'] : [values.suite];
+const suites = values.suite === 'all' ? ['runtime', 'scheduler', 'chain', 'gateway', 'email'] : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
   else if (suite === 'chain') await chainBench(Number(values.records));
+  else if (suite === 'email') await emailBench(Math.min(Number(values.records), 20_000));
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
-  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, gateway or all`);
+  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, gateway, email or all`);
 }
 process.exit(0);

@@ -1,0 +1,115 @@
+/**
+ * Email throughput (`./dev bench --suite email [--records N]`): N email notifications through
+ * the send-email stage (Kafka in, SMTP out, ledger in Redis, statuses out in transactions) into
+ * an SMTP server, beside nodemailer sending the same N messages directly over the same pool
+ * size to the same server, in the same run. The ratio is the stage's cost over bare SMTP.
+ */
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
+import { provision } from '../platform/provision.ts';
+import { createRedis } from '../platform/redis/client.ts';
+import { SendLedger } from '../platform/redis/send-ledger.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+import type { EmailNotification } from '../platform/schemas/generated/email-notification.ts';
+import { Mailer } from '../platform/smtp/mailer.ts';
+import { createThrottle } from '../platform/throttle.ts';
+import { topicName } from '../platform/topics.ts';
+import { StageRunner } from '../processors/runtime/runner.ts';
+import { sendEmailStage } from '../processors/send-email/stage.ts';
+import { startSmtpSink } from '../test/support/smtp-sink.ts';
+
+export async function emailBench(N: number): Promise<void> {
+  const prefix = `bench-email-${Date.now().toString(36)}.`;
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const logger = createLogger({ level: 'warn' });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
+  await provision(kafka, codec, config);
+  const sink = await startSmtpSink();
+  const mailerOptions = {
+    host: '127.0.0.1',
+    port: sink.port,
+    secure: false,
+    poolSize: config.SMTP_POOL_SIZE,
+    rejectUnauthorized: false,
+    timeoutMs: 10_000,
+  };
+  const now = Date.now();
+  const notifications: EmailNotification[] = Array.from({ length: N }, (_, i) => {
+    const id = randomUUID();
+    return {
+      notificationId: id,
+      orderId: id,
+      creator: 'bench',
+      fromAddress: 'noreply@altinn.cloud',
+      toAddress: `user${i}@example.com`,
+      subject: 'Benchmark',
+      body: 'Dette er en test av e-post.',
+      contentType: 'Plain',
+      requestedSendTime: now,
+      expiry: now + 48 * 3600 * 1000,
+    };
+  });
+
+  // direct: nodemailer over the same pool, all messages offered at once
+  const direct = new Mailer(mailerOptions);
+  let t0 = performance.now();
+  await Promise.all(
+    notifications.map((n) =>
+      direct.send({
+        from: n.fromAddress,
+        to: n.toAddress,
+        subject: n.subject,
+        body: n.body,
+        html: false,
+        headers: { 'X-Notification-Id': `direct-${n.notificationId}` },
+      }),
+    ),
+  );
+  const directRate = N / ((performance.now() - t0) / 1000);
+  direct.close();
+
+  // the stage: records pre-produced, then consumed, sent, reported
+  const producer = await kafka.plainProducer();
+  for (let i = 0; i < N; i += 1000) {
+    await producer.send(
+      await Promise.all(
+        notifications.slice(i, i + 1000).map(async (n) => ({
+          topic: topicName(prefix, 'emailQueue'),
+          key: n.notificationId,
+          value: await codec.encode('emailQueue', n),
+        })),
+      ),
+    );
+  }
+  await producer.close();
+  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const mailer = new Mailer(mailerOptions);
+  const runner = new StageRunner(
+    sendEmailStage({
+      mailer,
+      ledger: new SendLedger(redis, `${prefix}email-`, 3600),
+      throttle: createThrottle(1_000_000),
+      clock: Date.now,
+    }),
+    { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
+  );
+  const delivered = () => notifications.every((n) => sink.accepted.has(n.notificationId));
+  t0 = performance.now();
+  await runner.start();
+  await sink.until(delivered, 600_000, 'every email at the sink');
+  const stageRate = N / ((performance.now() - t0) / 1000);
+  await runner.close();
+  mailer.close();
+  redis.disconnect();
+  await sink.close();
+  await kafka.close();
+
+  console.log(`emails:                          ${N} (SMTP pool of ${config.SMTP_POOL_SIZE}, server on 127.0.0.1)`);
+  console.log(`nodemailer direct:               ${directRate.toFixed(0)} emails/s`);
+  console.log(`send-email stage (Kafka → SMTP): ${stageRate.toFixed(0)} emails/s (incl. joining the group)`);
+  console.log(`ratio stage / direct:            ${(stageRate / directRate).toFixed(2)}`);
+}
