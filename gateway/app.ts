@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
@@ -9,6 +9,7 @@ import type { OutboundRecord, PlainProducer } from '../platform/kafka/adapter.ts
 import type { Logger } from '../platform/logger.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { ScheduleStore } from '../platform/redis/schedule-store.ts';
+import type { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import type { RegistryClient } from '../platform/registry/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
 import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
@@ -59,6 +60,8 @@ export interface GatewayDeps {
   idempotencyWaitMs: number;
   feedVisibilityDelayMs: number;
   health: () => { ok: boolean; [k: string]: unknown };
+  /** the email delivery report webhook: off when no access key is configured */
+  emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
 
 const BASE = '/notifications/api/v1';
@@ -492,6 +495,61 @@ export function createGateway(deps: GatewayDeps) {
 
   app.use(BASE, api);
 
+  // Email delivery reports (Azure Event Grid's shape, as the reference's K-era webhook):
+  // `?accesskey=` must match; a subscription handshake is answered; each
+  // EmailDeliveryReportReceived becomes a status event of its notification, found by the
+  // Message-ID send-email recorded. Unknown ids answer 404 so the provider tries again later.
+  app.post(
+    '/notifications/email/api/v1/reports',
+    express.json({ limit: '1mb', type: () => true }),
+    async (req, res) => {
+      const cfg = deps.emailReports;
+      if (!cfg) return sendProblem(res, { status: 404, title: 'Not Found' });
+      const given = Buffer.from(String(req.query.accesskey ?? ''));
+      const wanted = Buffer.from(cfg.accessKey);
+      if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
+        return res.status(401).json({ error: 'Unauthorized client' });
+      }
+      const events = Array.isArray(req.body) ? (req.body as EventGridEvent[]) : [req.body as EventGridEvent];
+      const validation = events.find((e) => e?.eventType === 'Microsoft.EventGrid.SubscriptionValidationEvent');
+      if (validation) return res.json({ validationResponse: validation.data?.validationCode ?? '' });
+      const out: OutboundRecord[] = [];
+      const unknown: string[] = [];
+      for (const e of events) {
+        if (e?.eventType !== 'Microsoft.Communication.EmailDeliveryReportReceived') continue;
+        const messageId = String(e.data?.messageId ?? '');
+        const ref = messageId ? await cfg.refs.get(messageId) : null;
+        if (!ref) {
+          unknown.push(messageId);
+          continue;
+        }
+        const event: StatusEvent = {
+          ...orderStatus(
+            { orderId: ref.orderId, creator: ref.creator },
+            emailReportStatus(e.data?.status),
+            deps.clock(),
+          ),
+          notificationId: ref.notificationId,
+          channel: 'Email',
+          destination: ref.destination,
+          description: e.data?.deliveryStatusDetails?.statusMessage ?? null,
+          gatewayReference: messageId,
+          expiresAt: ref.expiresAt,
+        };
+        out.push({
+          topic: topicName(deps.topicPrefix, 'status'),
+          key: ref.orderId,
+          value: await deps.codec.encode('status', event),
+        });
+      }
+      if (out.length > 0) await deps.producer.send(out);
+      if (unknown.length > 0) {
+        return sendProblem(res, { status: 404, title: 'Not Found', detail: `unknown message ids: ${unknown.length}` });
+      }
+      res.status(200).json({ accepted: out.length });
+    },
+  );
+
   app.use((_req: Request, res: Response) => sendProblem(res, { status: 404, title: 'Not Found' }));
 
   // Errors: a clear 4xx for what the client sent; 503 NOT-00004 when a dependency is down; a
@@ -520,6 +578,34 @@ export function createGateway(deps: GatewayDeps) {
     sendProblem(res, { status: 500, title: 'Internal Server Error', detail: 'An unexpected error occurred.' });
   });
   return app;
+}
+
+interface EventGridEvent {
+  eventType?: string;
+  data?: {
+    validationCode?: string;
+    messageId?: string;
+    status?: string | null;
+    deliveryStatusDetails?: { statusMessage?: string };
+  };
+}
+
+/** Event Grid's email delivery status as the email lifecycle (reference §6.2 step 9). */
+export function emailReportStatus(status: string | null | undefined): StatusEvent['status'] {
+  switch (status) {
+    case 'Delivered':
+      return 'Email_Delivered';
+    case 'Bounced':
+      return 'Email_Failed_Bounced';
+    case 'FilteredSpam':
+      return 'Email_Failed_FilteredSpam';
+    case 'Quarantined':
+      return 'Email_Failed_Quarantined';
+    case 'Suppressed':
+      return 'Email_Failed_SuppressedRecipient';
+    default:
+      return 'Email_Failed';
+  }
 }
 
 function isConnectionError(err: unknown): boolean {

@@ -12,6 +12,7 @@ import { createLogger } from '../platform/logger.ts';
 import { createRegistry } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
+import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import { RegistryClient } from '../platform/registry/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
@@ -78,6 +79,14 @@ async function main(): Promise<void> {
     idempotencyWaitMs: config.IDEMPOTENCY_WAIT_MS,
     feedVisibilityDelayMs: config.FEED_VISIBILITY_DELAY_MS,
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
+    ...(config.EMAIL_REPORT_ACCESS_KEY
+      ? {
+          emailReports: {
+            accessKey: config.EMAIL_REPORT_ACCESS_KEY,
+            refs: new DeliveryRefs(redis, `${prefix}email-`, config.SEND_LEDGER_TTL_S),
+          },
+        }
+      : {}),
   });
   const server = app.listen(config.GATEWAY_PORT, () => {
     const address = server.address();

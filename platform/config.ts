@@ -117,6 +117,8 @@ export const ConfigSchema = z.object({
   EMAIL_RATE_PER_SECOND: int(200).pipe(z.number().min(1)),
   /** how long the send ledger remembers a hand-over, seconds (longer than any notification lives) */
   SEND_LEDGER_TTL_S: int(14 * 24 * 3600).pipe(z.number().min(60)),
+  /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */
+  EMAIL_REPORT_ACCESS_KEY: z.string().min(16).optional(),
   /** HTTP port of the gateway (order and status API) */
   GATEWAY_PORT: int(8080).pipe(z.number().min(0).max(65535)),
   /** public base URL of the gateway, used in Location headers and links (default http://localhost:<port>) */

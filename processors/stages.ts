@@ -25,6 +25,7 @@ import { orderViewStage } from './order-view/stage.ts';
 import { sendEmailStage } from './send-email/stage.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
+import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { createThrottle } from '../platform/throttle.ts';
 import { statusViewStage } from './status-view/stage.ts';
 import { ViewStore } from '../platform/view/store.ts';
@@ -135,6 +136,7 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
       stage: sendEmailStage({
         mailer,
         ledger,
+        refs: new DeliveryRefs(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}email-`, config.SEND_LEDGER_TTL_S),
         throttle: createThrottle(config.EMAIL_RATE_PER_SECOND),
         clock: deps.clock,
       }),

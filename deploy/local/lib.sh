@@ -68,5 +68,6 @@ export GATEWAY_PORT=$GATEWAY_PORT
 export GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 export AUTH_PUBLIC_KEY_FILE=$STACK_DIR/auth/public.pem
 export AUTH_PRIVATE_KEY_FILE=$STACK_DIR/auth/private.pem
+export EMAIL_REPORT_ACCESS_KEY=local-email-reports-key
 ENV
 }

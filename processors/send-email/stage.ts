@@ -1,4 +1,5 @@
 import { retriable } from '../../platform/errors.ts';
+import type { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import type { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
@@ -9,6 +10,8 @@ import { defineStage, emit, retry, type Stage } from '../runtime/stage.ts';
 export interface SendEmailPorts {
   mailer: { send(m: Mail): Promise<SendVerdict> };
   ledger: SendLedger;
+  /** where an accepted message's Message-ID is mapped back to its notification (for reports) */
+  refs?: DeliveryRefs;
   /** waits for the provider's rate limit; resolves when this message may go */
   throttle: () => Promise<void>;
   clock: () => number;
@@ -77,6 +80,13 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
       });
       switch (verdict.kind) {
         case 'accepted':
+          await ports.refs?.put(verdict.reference, {
+            notificationId: n.notificationId,
+            orderId: n.orderId,
+            creator: n.creator,
+            destination: n.toAddress,
+            expiresAt: n.expiry,
+          });
           await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
           return report(n, 'Email_Succeeded', verdict.reference, null);
         case 'rejected': {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,7 +6,7 @@ import { SCHEMAS } from '../../gateway/openapi.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { topicName } from '../../platform/topics.ts';
-import { emailChain, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { EMAIL_REPORT_KEY, emailChain, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { stackEnv } from '../support/stack.ts';
 
 const env = stackEnv();
@@ -582,6 +583,67 @@ describe('gateway', () => {
       } finally {
         await broken.close();
       }
+    });
+  });
+
+  describe('email delivery reports', () => {
+    const post = (body: unknown, key = EMAIL_REPORT_KEY) =>
+      fetch(`${g.root}/notifications/email/api/v1/reports?accesskey=${key}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const report = (messageId: string, status: string) => [
+      {
+        id: randomUUID(),
+        eventType: 'Microsoft.Communication.EmailDeliveryReportReceived',
+        data: { messageId, status, deliveryStatusDetails: { statusMessage: `${status} by the provider` } },
+      },
+    ];
+
+    it('refuses a wrong access key, answers the subscription handshake', async () => {
+      const denied = await post(report('x', 'Delivered'), 'wrong-key');
+      expect(denied.status).toBe(401);
+      expect(await denied.json()).toEqual({ error: 'Unauthorized client' });
+      const handshake = await post([
+        { id: '1', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'abc-123' } },
+      ]);
+      expect(await handshake.json()).toEqual({ validationResponse: 'abc-123' });
+    });
+
+    it('turns reports into the email statuses of the notification the Message-ID belongs to', async () => {
+      const cases = [
+        ['Delivered', 'Email_Delivered'],
+        ['Bounced', 'Email_Failed_Bounced'],
+        ['FilteredSpam', 'Email_Failed_FilteredSpam'],
+        ['Quarantined', 'Email_Failed_Quarantined'],
+        ['Suppressed', 'Email_Failed_SuppressedRecipient'],
+        ['Failed', 'Email_Failed'],
+      ] as const;
+      const ids = new Map<string, string>();
+      for (const [status] of cases) {
+        const messageId = `<${randomUUID()}@altinn.cloud>`;
+        const notificationId = randomUUID();
+        ids.set(notificationId, status);
+        await g.refs.put(messageId, {
+          notificationId,
+          orderId: notificationId,
+          creator: 'ttd',
+          destination: 'a@example.com',
+          expiresAt: null,
+        });
+        expect((await post(report(messageId, status))).status).toBe(200);
+      }
+      const events: Buffer[] = [];
+      await g.kafka.readSince(topicName(g.prefix, 'status'), 0, (r) => void events.push(r.value!));
+      const decoded = (await Promise.all(events.map((b) => g.codec.decode('status', b)))).filter((e) =>
+        ids.has(e.notificationId ?? ''),
+      );
+      for (const [status, lifecycle] of cases) {
+        const e = decoded.find((d) => ids.get(d.notificationId!) === status)!;
+        expect(e).toMatchObject({ status: lifecycle, channel: 'Email', destination: 'a@example.com' });
+      }
+      expect((await post(report('<unknown@altinn.cloud>', 'Delivered'))).status).toBe(404);
     });
   });
 

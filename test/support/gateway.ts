@@ -11,6 +11,9 @@ import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { RegistryClient } from '../../platform/registry/client.ts';
 import { ViewStore } from '../../platform/view/store.ts';
+import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
+
+export const EMAIL_REPORT_KEY = 'test-report-access-key-0123';
 import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
 
 /**
@@ -74,6 +77,7 @@ export async function startTestGateway(
     idempotencyWaitMs: 5_000,
     feedVisibilityDelayMs: options.feedVisibilityDelayMs ?? 0,
     health: () => ({ ok: true }),
+    emailReports: { accessKey: EMAIL_REPORT_KEY, refs: new DeliveryRefs(redis, `${prefix}email-`, 3600) },
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -118,6 +122,7 @@ export async function startTestGateway(
     redis,
     view,
     schedule,
+    refs: new DeliveryRefs(redis, `${prefix}email-`, 3600),
     url,
     root: url.replace('/notifications/api/v1', ''),
     token,

@@ -1,0 +1,38 @@
+import type { Redis } from 'ioredis';
+import { retriable } from '../errors.ts';
+
+/**
+ * What a provider's reference (an SMTP Message-ID, an SMSC message id) stands for, so a
+ * delivery report that names only the reference can be turned into a status event of the right
+ * order. Written by a sender when the provider accepts a message; kept `ttlSeconds`.
+ */
+export interface DeliveryRef {
+  notificationId: string;
+  orderId: string;
+  creator: string;
+  destination: string;
+  expiresAt: number | null;
+}
+
+export class DeliveryRefs {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  private key = (ref: string) => `${this.prefix}ref:${ref}`;
+
+  async put(reference: string, ref: DeliveryRef): Promise<void> {
+    try {
+      await this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', this.ttlSeconds);
+    } catch (err) {
+      throw retriable('DEPENDENCY_UNAVAILABLE', `delivery refs: ${(err as Error).message}`, err);
+    }
+  }
+
+  async get(reference: string): Promise<DeliveryRef | null> {
+    const v = await this.redis.get(this.key(reference));
+    return v ? (JSON.parse(v) as DeliveryRef) : null;
+  }
+}
