@@ -136,7 +136,11 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
       stage: sendEmailStage({
         mailer,
         ledger,
-        refs: new DeliveryRefs(deps.redis(), `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}email-`, config.SEND_LEDGER_TTL_S),
+        refs: new DeliveryRefs(
+          deps.redis(),
+          `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}email-`,
+          config.SEND_LEDGER_TTL_S,
+        ),
         throttle: createThrottle(config.EMAIL_RATE_PER_SECOND),
         clock: deps.clock,
       }),
