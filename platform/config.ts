@@ -119,6 +119,19 @@ export const ConfigSchema = z.object({
   SEND_LEDGER_TTL_S: int(14 * 24 * 3600).pipe(z.number().min(60)),
   /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */
   EMAIL_REPORT_ACCESS_KEY: z.string().min(16).optional(),
+  /** the SMSC of send-sms */
+  SMSC_HOST: z.string().optional(),
+  SMSC_PORT: int(2775).pipe(z.number().min(1).max(65535)),
+  SMPP_SYSTEM_ID: z.string().default('notifications'),
+  SMPP_PASSWORD: z.string().default(''),
+  SMPP_SYSTEM_TYPE: z.string().optional(),
+  /** submit_sm in flight at once per SMPP session */
+  SMPP_WINDOW: int(10).pipe(z.number().min(1)),
+  /** submit_sm per second per SMPP session (the SMSC's contracted TPS) */
+  SMPP_TPS: int(100).pipe(z.number().min(1)),
+  SMPP_ENQUIRE_LINK_MS: int(30_000).pipe(z.number().min(1_000)),
+  /** how long a submit_sm waits for its response before it counts as lost, ms */
+  SMPP_RESPONSE_TIMEOUT_MS: int(10_000).pipe(z.number().min(100)),
   /** HTTP port of the gateway (order and status API) */
   GATEWAY_PORT: int(8080).pipe(z.number().min(0).max(65535)),
   /** public base URL of the gateway, used in Location headers and links (default http://localhost:<port>) */

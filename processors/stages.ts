@@ -9,7 +9,7 @@ import type { AvroCodec } from '../platform/schemas/codec.ts';
 import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../platform/status.ts';
-import { TOPICS, type TopicKey } from '../platform/topics.ts';
+import { TOPICS, topicName, type TopicKey } from '../platform/topics.ts';
 import { ConditionClient } from '../platform/http/condition-client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { RegistryClient } from '../platform/registry/client.ts';
@@ -23,6 +23,9 @@ import { schedulerStage } from './scheduler/stage.ts';
 import { scheduleWindowStage } from './schedule-window/stage.ts';
 import { orderViewStage } from './order-view/stage.ts';
 import { sendEmailStage } from './send-email/stage.ts';
+import { ReceiptTracker } from './send-sms/receipts.ts';
+import { sendSmsStage } from './send-sms/stage.ts';
+import { SmppClient } from '../platform/smpp/client.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
@@ -149,6 +152,55 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
           start: () => undefined,
           close: async () => mailer.close(),
           health: () => ({ ok: true, name: 'smtp-pool' }),
+        },
+      ],
+    };
+  },
+  'send-sms': (deps) => {
+    const { config } = deps;
+    if (!config.SMSC_HOST) throw new Error('SMSC_HOST is required by send-sms');
+    const prefix = `${config.REDIS_PREFIX ?? config.TOPIC_PREFIX}sms-`;
+    let producer: ReturnType<KafkaAdapter['plainProducer']> | null = null;
+    const receipts = new ReceiptTracker(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, async (event) => {
+      const p = await (producer ??= deps.kafka.plainProducer());
+      await p.send([
+        {
+          topic: topicName(config.TOPIC_PREFIX, 'status'),
+          key: event.orderId,
+          value: await deps.codec.encode('status', event),
+        },
+      ]);
+    });
+    const client = new SmppClient(
+      {
+        host: config.SMSC_HOST,
+        port: config.SMSC_PORT,
+        systemId: config.SMPP_SYSTEM_ID,
+        password: config.SMPP_PASSWORD,
+        ...(config.SMPP_SYSTEM_TYPE ? { systemType: config.SMPP_SYSTEM_TYPE } : {}),
+        window: config.SMPP_WINDOW,
+        tps: config.SMPP_TPS,
+        enquireLinkMs: config.SMPP_ENQUIRE_LINK_MS,
+        responseTimeoutMs: config.SMPP_RESPONSE_TIMEOUT_MS,
+      },
+      (r) => receipts.onReceipt(r),
+      deps.logger.child({ component: 'smpp' }),
+    );
+    return {
+      stage: sendSmsStage({
+        smpp: client,
+        ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+        receipts,
+        clock: deps.clock,
+      }),
+      services: [
+        {
+          start: () => client.start(),
+          close: async () => {
+            await client.close();
+            await (await producer)?.close();
+          },
+          health: () => ({ ok: client.isBound, name: 'smpp-session', bound: client.isBound }),
         },
       ],
     };

@@ -36,5 +36,9 @@ declare module 'smpp' {
 
   export function connect(options: ConnectOptions | string, listener?: () => void): Session;
   export const errors: Record<string, number>;
+  export const encodings: {
+    ASCII: { match(value: string): boolean; encode(value: string): Buffer; decode(value: Buffer): string };
+    UCS2: { match(value: string): boolean; encode(value: string): Buffer; decode(value: Buffer): string };
+  };
   export const ESM_CLASS: Record<string, number>;
 }

@@ -1,0 +1,202 @@
+import smpp, { type PDU, type Session } from 'smpp';
+import type { Logger } from '../logger.ts';
+import { backoffDelay } from '../retry.ts';
+
+/**
+ * The SMPP adapter (the only module that imports `smpp`): one bind_transceiver session kept up
+ * with reconnects and backoff, enquire_link to keep it alive, at most `window` submit_sm in
+ * flight and at most `tps` submitted per second. Delivery receipts (deliver_sm) go to
+ * `onReceipt`; the deliver_sm_resp is sent only once that resolves, so a receipt that could not
+ * be recorded is delivered again by the SMSC.
+ */
+export interface SmppOptions {
+  host: string;
+  port: number;
+  systemId: string;
+  password: string;
+  systemType?: string;
+  window: number;
+  tps: number;
+  enquireLinkMs: number;
+  /** how long a submit_sm waits for its response, ms */
+  responseTimeoutMs: number;
+}
+
+export interface SubmitFields {
+  [field: string]: unknown;
+}
+
+export type SubmitResult =
+  | { kind: 'accepted'; messageId: string }
+  /** the SMSC answered with an error status */
+  | { kind: 'error'; status: number }
+  /** not written: no session (never reached the SMSC) */
+  | { kind: 'unsent'; reason: string }
+  /** written, but the session died or timed out before the answer: it may have been accepted */
+  | { kind: 'uncertain'; reason: string };
+
+export interface Receipt {
+  messageId: string | null;
+  text: string;
+}
+
+export const STATUS = { ESME_RINVDSTADR: 0x0b, ESME_RMSGQFUL: 0x14, ESME_RTHROTTLED: 0x58 } as const;
+
+export class SmppClient {
+  private session: Session | null = null;
+  private bound = false;
+  private closing = false;
+  private attempts = 0;
+  private inFlight = 0;
+  private waiters: (() => void)[] = [];
+  private nextSlot = 0;
+  private readonly pending = new Set<(r: SubmitResult) => void>();
+  private boundWaiters: (() => void)[] = [];
+  private enquireTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly o: SmppOptions,
+    private readonly onReceipt: (r: Receipt) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  get isBound(): boolean {
+    return this.bound;
+  }
+
+  private connect(): void {
+    if (this.closing) return;
+    const session = smpp.connect({ host: this.o.host, port: this.o.port });
+    this.session = session;
+    session.on('error', (err: Error) => this.log.warn({ err: err.message }, 'SMPP connection error'));
+    session.on('connect', () => {
+      session.bind_transceiver(
+        {
+          system_id: this.o.systemId,
+          password: this.o.password,
+          ...(this.o.systemType ? { system_type: this.o.systemType } : {}),
+        },
+        (pdu) => {
+          if (pdu.command_status !== 0) {
+            this.log.error({ status: pdu.command_status }, 'SMPP bind refused');
+            session.destroy();
+            return;
+          }
+          this.bound = true;
+          this.attempts = 0;
+          this.log.info({ host: this.o.host, port: this.o.port }, 'SMPP bound');
+          this.enquireTimer = setInterval(() => session.enquire_link(), this.o.enquireLinkMs);
+          for (const w of this.boundWaiters.splice(0)) w();
+        },
+      );
+    });
+    session.on('deliver_sm', (pdu: PDU) => {
+      const text =
+        typeof pdu.short_message === 'string'
+          ? pdu.short_message
+          : Buffer.isBuffer(pdu.short_message)
+            ? pdu.short_message.toString('latin1')
+            : String(pdu.short_message?.message ?? '');
+      void this.onReceipt({ messageId: pdu.receipted_message_id ?? null, text }).then(
+        () => session.send(pdu.response()),
+        (err: unknown) => {
+          // not acknowledged: the SMSC will deliver it again
+          this.log.warn({ err }, 'receipt not recorded; left unacknowledged');
+        },
+      );
+    });
+    session.on('enquire_link', (pdu: PDU) => session.send(pdu.response()));
+    session.on('unbind', (pdu: PDU) => {
+      session.send(pdu.response());
+      session.close();
+    });
+    session.on('close', () => {
+      this.bound = false;
+      if (this.enquireTimer) clearInterval(this.enquireTimer);
+      this.enquireTimer = null;
+      // Every submit in flight on this session may or may not have reached the SMSC.
+      for (const resolve of [...this.pending])
+        resolve({ kind: 'uncertain', reason: 'SMPP session closed before the response' });
+      if (this.closing) return;
+      const delay = backoffDelay(++this.attempts, { initialMs: 200, maxMs: 10_000, factor: 2 });
+      this.log.warn({ delay }, 'SMPP session closed; reconnecting');
+      setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  /** Resolves when a session is bound (or the client closes). */
+  private async whenBound(): Promise<void> {
+    if (this.bound || this.closing) return;
+    await new Promise<void>((resolve) => this.boundWaiters.push(resolve));
+  }
+
+  private async slot(): Promise<void> {
+    while (this.inFlight >= this.o.window) await new Promise<void>((r) => this.waiters.push(r));
+    this.inFlight++;
+    const now = Date.now();
+    const at = Math.max(now, this.nextSlot);
+    this.nextSlot = at + 1000 / this.o.tps;
+    if (at > now) await new Promise((r) => setTimeout(r, at - now));
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.waiters.shift()?.();
+  }
+
+  async submit(fields: SubmitFields): Promise<SubmitResult> {
+    await this.whenBound();
+    await this.slot();
+    try {
+      const session = this.session;
+      if (!session || !this.bound) return { kind: 'unsent', reason: 'no bound SMPP session' };
+      return await new Promise<SubmitResult>((resolve) => {
+        let settled = false;
+        const done = (r: SubmitResult) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.pending.delete(done);
+          resolve(r);
+        };
+        const timer = setTimeout(
+          () => done({ kind: 'uncertain', reason: `no submit_sm_resp within ${this.o.responseTimeoutMs} ms` }),
+          this.o.responseTimeoutMs,
+        );
+        this.pending.add(done);
+        session.submit_sm(fields, (pdu) =>
+          done(
+            pdu.command_status === 0
+              ? { kind: 'accepted', messageId: String(pdu.message_id) }
+              : { kind: 'error', status: pdu.command_status },
+          ),
+        );
+      });
+    } finally {
+      this.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const w of this.boundWaiters.splice(0)) w();
+    const session = this.session;
+    if (!session) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        session.destroy();
+        resolve();
+      }, 2_000);
+      if (this.bound) session.unbind(() => undefined);
+      session.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (!this.bound) session.destroy();
+    });
+  }
+}

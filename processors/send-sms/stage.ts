@@ -1,0 +1,137 @@
+import { randomInt } from 'node:crypto';
+import { retriable } from '../../platform/errors.ts';
+import type { SendLedger } from '../../platform/redis/send-ledger.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { STATUS, type SubmitFields, type SubmitResult } from '../../platform/smpp/client.ts';
+import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/message.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { defineStage, emit, retry, type Stage } from '../runtime/stage.ts';
+import type { ReceiptTracker } from './receipts.ts';
+
+export interface SendSmsPorts {
+  smpp: { submit(fields: SubmitFields): Promise<SubmitResult> };
+  ledger: SendLedger;
+  receipts: Pick<ReceiptTracker, 'record'>;
+  clock: () => number;
+  /** backoff between tries of a throttled part, ms */
+  throttledBackoffMs?: number;
+}
+
+/**
+ * send-sms: each notification as one or more submit_sm (GSM 03.38 or UCS-2, UDH-concatenated up
+ * to 16 parts), registered_delivery always set, validity period from its expiry; at most once
+ * per notification through the send ledger, as send-email.
+ *
+ * submit_sm_resp: OK → SMS_Accepted (gatewayReference = the parts' message ids); invalid
+ * destination → SMS_Failed_InvalidRecipient; throttled or queue full → the part is tried again
+ * after a backoff (the notification is never reported failed meanwhile); no session → wait and
+ * retry before anything was sent; a session lost with a part unanswered → SMS_Failed (it may
+ * have gone: not sent again); other errors → SMS_Failed. Receipts finish the story (receipts.ts).
+ */
+export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
+  const report = (
+    n: SmsNotification,
+    status: StatusEvent['status'],
+    reference: string | null,
+    description: string | null,
+  ) =>
+    emit({
+      topic: 'status',
+      key: n.orderId,
+      value: {
+        ...orderStatus(n, status, ports.clock(), description),
+        notificationId: n.notificationId,
+        channel: 'Sms',
+        destination: n.recipient,
+        gatewayReference: reference,
+        expiresAt: n.expiry,
+      },
+    });
+  const backoff = ports.throttledBackoffMs ?? 500;
+
+  return defineStage({
+    name: 'send-sms',
+    input: 'smsQueue',
+    outputs: ['status'],
+    async handle(n: SmsNotification) {
+      const previous = await ports.ledger.begin(n.notificationId);
+      if (previous?.state === 'done') {
+        return report(n, previous.status as StatusEvent['status'], previous.reference || null, null);
+      }
+      if (previous?.state === 'sending') {
+        await ports.ledger.done(n.notificationId, 'SMS_Failed');
+        return report(
+          n,
+          'SMS_Failed',
+          null,
+          'the sender stopped while submitting this SMS; not sent again to avoid a duplicate',
+        );
+      }
+      if (ports.clock() > n.expiry) {
+        await ports.ledger.done(n.notificationId, 'SMS_Failed_TTL');
+        return report(n, 'SMS_Failed_TTL', null, 'expired before it could be sent');
+      }
+      const source = senderAddress(n.sender);
+      const parts = splitMessage(n.body, randomInt(256));
+      const ids: string[] = [];
+      for (const part of parts) {
+        const fields: SubmitFields = {
+          source_addr: source.addr,
+          source_addr_ton: source.ton,
+          source_addr_npi: source.npi,
+          destination_addr: n.recipient.replace(/^\+/, ''),
+          dest_addr_ton: 1,
+          dest_addr_npi: 1,
+          registered_delivery: 1,
+          validity_period: smppTime(n.expiry),
+          data_coding: part.dataCoding,
+          esm_class: part.udh ? 0x40 : 0,
+          short_message: part.udh ? { udh: part.udh, message: part.text } : part.text,
+        };
+        for (let attempt = 1; ; attempt++) {
+          const r = await ports.smpp.submit(fields);
+          if (r.kind === 'accepted') {
+            ids.push(r.messageId);
+            break;
+          }
+          const throttled =
+            r.kind === 'error' && (r.status === STATUS.ESME_RTHROTTLED || r.status === STATUS.ESME_RMSGQFUL);
+          if (throttled || r.kind === 'unsent') {
+            if (ids.length === 0 && attempt >= 3) {
+              // nothing handed over yet: let the runtime retry the whole record with its backoff
+              await ports.ledger.abandon(n.notificationId);
+              return retry(
+                retriable(
+                  'DEPENDENCY_UNAVAILABLE',
+                  `SMSC: ${r.kind === 'unsent' ? r.reason : `status 0x${r.status.toString(16)}`}`,
+                ),
+              );
+            }
+            await new Promise((res) => setTimeout(res, Math.min(5_000, backoff * attempt)));
+            continue;
+          }
+          if (r.kind === 'uncertain') {
+            await ports.ledger.done(n.notificationId, 'SMS_Failed');
+            return report(n, 'SMS_Failed', ids.join(',') || null, `SMSC answer lost: ${r.reason}`);
+          }
+          const status = r.status === STATUS.ESME_RINVDSTADR ? 'SMS_Failed_InvalidRecipient' : 'SMS_Failed';
+          await ports.ledger.done(n.notificationId, status);
+          return report(n, status, ids.join(',') || null, `submit_sm refused: status 0x${r.status.toString(16)}`);
+        }
+      }
+      await ports.receipts.record(
+        {
+          notificationId: n.notificationId,
+          orderId: n.orderId,
+          creator: n.creator,
+          destination: n.recipient,
+          expiresAt: n.expiry,
+        },
+        ids,
+      );
+      await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
+      return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
+    },
+  });
+}

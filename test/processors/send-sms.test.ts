@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../platform/logger.ts';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { SmppClient } from '../../platform/smpp/client.ts';
+import { topicName } from '../../platform/topics.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import { ReceiptTracker } from '../../processors/send-sms/receipts.ts';
+import { sendSmsStage } from '../../processors/send-sms/stage.ts';
+import { publish, stackEnv, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+
+const sms = (body: string, overrides: Partial<SmsNotification> = {}): SmsNotification => {
+  const id = randomUUID();
+  const now = Date.now();
+  return {
+    notificationId: id,
+    orderId: id,
+    creator: 'ttd',
+    sender: 'Altinn',
+    recipient: '+4799999999',
+    body,
+    sendingTimePolicy: 'Anytime',
+    requestedSendTime: now,
+    expiry: now + 48 * 3600 * 1000,
+    ...overrides,
+  };
+};
+
+interface SmscMessage {
+  messageId: string;
+  sourceAddr: string;
+  sourceTon: number;
+  destAddr: string;
+  destTon: number;
+  udhi: boolean;
+  dataCoding: number;
+  registeredDelivery: number;
+  esmClass: number;
+  validityPeriod: string;
+}
+
+describe('send-sms', () => {
+  const env = stackEnv();
+  const systemId = `sms-${randomUUID().slice(0, 8)}`;
+  const prefix = uniquePrefix('sms');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec } = testClients(config);
+  const redis = new Redis(env.REDIS_URL);
+  const statuses: StatusEvent[] = [];
+  const pokes = new Set<() => void>();
+  let runner: StageRunner;
+  let client: SmppClient;
+  let consumer: { stop(): Promise<void> };
+  let producer: Awaited<ReturnType<typeof kafka.plainProducer>>;
+
+  const of = (n: SmsNotification) => statuses.filter((s) => s.notificationId === n.notificationId).map((s) => s.status);
+  const wait = (predicate: () => boolean, what: string) => {
+    const u = until(predicate, 30_000, what);
+    pokes.add(u.poke);
+    return u.done.finally(() => pokes.delete(u.poke));
+  };
+  const rules = async (query: Record<string, string>) => {
+    const res = await fetch(`${env.SMSC_CONTROL_URL}/rules?${new URLSearchParams({ systemId, ...query })}`, {
+      method: 'POST',
+    });
+    expect(res.status).toBe(200);
+  };
+  const messages = async () =>
+    (await (await fetch(`${env.SMSC_CONTROL_URL}/messages?systemId=${systemId}`)).json()) as SmscMessage[];
+  const send = (...ns: SmsNotification[]) =>
+    publish(
+      kafka,
+      codec,
+      prefix,
+      'smsQueue',
+      ns.map((n) => ({ key: n.notificationId, value: n })),
+    );
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    producer = await kafka.plainProducer();
+    consumer = await kafka.collect({
+      groupId: `${prefix}statuses`,
+      topics: [topicName(prefix, 'status')],
+      onRecord: (r) =>
+        void codec.decode('status', r.value).then((v) => {
+          statuses.push(v);
+          for (const p of pokes) p();
+        }),
+    });
+    const receipts = new ReceiptTracker(redis, `${prefix}sms-`, 3600, async (event) => {
+      await producer.send([
+        { topic: topicName(prefix, 'status'), key: event.orderId, value: await codec.encode('status', event) },
+      ]);
+    });
+    const logger = createLogger({ level: 'silent' });
+    client = new SmppClient(
+      {
+        host: env.SMSC_HOST,
+        port: Number(env.SMSC_PORT),
+        systemId,
+        password: 'secret',
+        window: 5,
+        tps: 500,
+        enquireLinkMs: 5_000,
+        responseTimeoutMs: 3_000,
+      },
+      (r) => receipts.onReceipt(r),
+      logger,
+    );
+    client.start();
+    runner = new StageRunner(
+      sendSmsStage({
+        smpp: client,
+        ledger: new SendLedger(redis, `${prefix}sms-`, 3600),
+        receipts,
+        clock: Date.now,
+        throttledBackoffMs: 50,
+      }),
+      { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
+    );
+    await runner.start();
+    await runner.joined();
+  });
+
+  afterAll(async () => {
+    await runner?.close();
+    await client?.close();
+    await consumer?.stop();
+    await producer?.close();
+    await kafka.close();
+    redis.disconnect();
+  });
+
+  it('submits with registered delivery, the sender’s TON/NPI and a validity period, and reports Accepted then Delivered', async () => {
+    const n = sms('Hei fra Altinn, æøå ÆØÅ');
+    await send(n);
+    await wait(() => of(n).includes('SMS_Delivered'), 'the receipt');
+    expect(of(n)).toEqual(['SMS_Accepted', 'SMS_Delivered']);
+    const accepted = statuses.find((s) => s.notificationId === n.notificationId && s.status === 'SMS_Accepted')!;
+    const m = (await messages()).find((x) => x.messageId === accepted.gatewayReference)!;
+    expect(m).toMatchObject({
+      sourceAddr: 'Altinn',
+      sourceTon: 5,
+      destAddr: '4799999999',
+      destTon: 1,
+      registeredDelivery: 1,
+      dataCoding: 0,
+      udhi: false,
+    });
+    expect(m.validityPeriod).toMatch(/^\d{12}000\+$/);
+  });
+
+  it('splits a long message with UDH and reports Delivered only when every part is', async () => {
+    const n = sms('Dette er en lang melding. '.repeat(16)); // 416 GSM characters: 3 parts
+    await send(n);
+    await wait(() => of(n).includes('SMS_Delivered'), 'all three receipts');
+    const accepted = statuses.find((s) => s.notificationId === n.notificationId && s.status === 'SMS_Accepted')!;
+    const ids = accepted.gatewayReference!.split(',');
+    expect(ids).toHaveLength(3);
+    const parts = (await messages()).filter((m) => ids.includes(m.messageId));
+    expect(parts.every((p) => p.udhi && (p.esmClass & 0x40) === 0x40)).toBe(true);
+    expect(of(n)).toEqual(['SMS_Accepted', 'SMS_Delivered']);
+  });
+
+  it('sends text outside GSM 03.38 as UCS-2', async () => {
+    const n = sms('Привет! Ваш код 1234');
+    await send(n);
+    await wait(() => of(n).includes('SMS_Delivered'), 'the receipt');
+    const accepted = statuses.find((s) => s.notificationId === n.notificationId && s.status === 'SMS_Accepted')!;
+    expect((await messages()).find((m) => m.messageId === accepted.gatewayReference)?.dataCoding).toBe(8);
+  });
+
+  it('maps an invalid destination to Failed_InvalidRecipient, and waits out throttling without failing', async () => {
+    await rules({ mode: 'reject', status: '0x0B', count: '1' });
+    const invalid = sms('x');
+    await send(invalid);
+    await wait(() => of(invalid).length > 0, 'the rejection');
+    expect(of(invalid)).toEqual(['SMS_Failed_InvalidRecipient']);
+    await rules({ mode: 'throttle', count: '4' });
+    const throttled = sms('y');
+    await send(throttled);
+    await wait(() => of(throttled).includes('SMS_Delivered'), 'the throttled one delivered');
+    expect(of(throttled)).toEqual(['SMS_Accepted', 'SMS_Delivered']);
+  });
+
+  it('matches receipts with decimal ids and maps their states', async () => {
+    await rules({ receiptState: 'UNDELIV', receiptIdFormat: 'decimal' });
+    const n = sms('z');
+    await send(n);
+    await wait(() => of(n).length >= 2, 'the receipt');
+    expect(of(n)).toEqual(['SMS_Accepted', 'SMS_Failed_Undelivered']);
+    await rules({ receiptState: 'DELIVRD', receiptIdFormat: 'hex' });
+  });
+
+  it('keeps sending after the SMSC drops the connection, reporting only the unanswered submit as failed', async () => {
+    await rules({ mode: 'drop', afterSubmits: '1', count: '1' });
+    const batch = Array.from({ length: 5 }, (_, i) => sms(`drop ${i}`));
+    await send(...batch);
+    await wait(() => batch.every((n) => of(n).some((s) => s !== 'SMS_Accepted')), 'a final status for each');
+    const finals = batch.map((n) => of(n).at(-1));
+    // the submit in flight when the SMSC hung up may have gone out: failed, never sent again
+    expect(finals.filter((s) => s === 'SMS_Failed').length).toBeLessThanOrEqual(1);
+    expect(finals.filter((s) => s === 'SMS_Delivered').length).toBeGreaterThanOrEqual(4);
+    const ids = (await messages()).map((m) => m.messageId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
