@@ -74,6 +74,8 @@ export class SmppClient {
     this.session = session;
     session.on('error', (err: Error) => this.log.warn({ err: err.message }, 'SMPP connection error'));
     session.on('connect', () => {
+      // Nagle would hold each submit_sm until the SMSC's delayed ACK (40 ms): off.
+      (session as unknown as { socket?: { setNoDelay?: (on: boolean) => void } }).socket?.setNoDelay?.(true);
       session.bind_transceiver(
         {
           system_id: this.o.systemId,

@@ -143,6 +143,8 @@ public final class SmscSimulator {
       session.setMessageReceiverListener(new Receiver(systemId));
       bind.accept("SMSCSIM");
       stats(systemId).binds.incrementAndGet();
+      BOUND.computeIfAbsent(systemId, k -> ConcurrentHashMap.newKeySet()).add(session);
+      deliverPending(systemId);
       System.out.println("bound " + bind.getBindType() + " system_id=" + systemId);
     } catch (Exception e) {
       System.out.println("bind failed: " + e);
@@ -168,6 +170,56 @@ public final class SmscSimulator {
       socket.setSoTimeout(timeout);
       return new ServerSocketConnection(socket);
     }
+  }
+
+  /** Bound sessions per system_id, and receipts that found none: an SMSC keeps a receipt
+   *  for its system_id until a transceiver session of it is bound again. */
+  static final Map<String, java.util.Set<SMPPServerSession>> BOUND = new ConcurrentHashMap<>();
+  static final Map<String, java.util.Queue<java.util.function.Consumer<SMPPServerSession>>> PENDING =
+      new ConcurrentHashMap<>();
+
+  static SMPPServerSession liveSession(String systemId, SMPPServerSession preferred) {
+    if (preferred.getSessionState().isBound()) return preferred;
+    for (SMPPServerSession s : BOUND.getOrDefault(systemId, java.util.Set.of())) {
+      if (s.getSessionState().isBound()) return s;
+    }
+    return null;
+  }
+
+  static void deliverPending(String systemId) {
+    java.util.Queue<java.util.function.Consumer<SMPPServerSession>> q = PENDING.get(systemId);
+    if (q == null) return;
+    java.util.function.Consumer<SMPPServerSession> task;
+    while ((task = q.poll()) != null) {
+      final java.util.function.Consumer<SMPPServerSession> t = task;
+      RECEIPTS.schedule(
+          () -> {
+            SMPPServerSession live = firstBound(systemId);
+            if (live == null) PENDING.computeIfAbsent(systemId, k -> new java.util.concurrent.ConcurrentLinkedQueue<>()).add(t);
+            else t.accept(live);
+          },
+          100,
+          TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /** Keeps a receipt for the system id; if a session is bound by now, it goes out at once. */
+  static void keep(String systemId, java.util.function.Consumer<SMPPServerSession> task) {
+    PENDING.computeIfAbsent(systemId, k -> new java.util.concurrent.ConcurrentLinkedQueue<>()).add(task);
+    SMPPServerSession first = firstBound(systemId);
+    if (first != null) deliverPending(systemId);
+  }
+
+  static SMPPServerSession firstBound(String systemId) {
+    for (SMPPServerSession s : BOUND.getOrDefault(systemId, java.util.Set.of())) {
+      if (s.getSessionState().isBound()) return s;
+    }
+    return null;
+  }
+
+  static SMPPServerSession firstSession(String systemId) {
+    for (SMPPServerSession s : BOUND.getOrDefault(systemId, java.util.Set.of())) return s;
+    return null;
   }
 
   static final class Receiver implements ServerMessageReceiverListener {
@@ -222,33 +274,46 @@ public final class SmscSimulator {
     void scheduleReceipt(SMPPServerSession session, SubmitSm sm, String id, Rules r) {
       String state = r.receiptState;
       String reportedId = r.receiptIdFormat.equals("decimal") ? Long.toString(Long.parseLong(id, 16)) : id;
+      final java.util.function.Consumer<SMPPServerSession> send =
+          new java.util.function.Consumer<SMPPServerSession>() {
+            @Override
+            public void accept(SMPPServerSession target) {
+              try {
+                Date now = new Date();
+                DeliveryReceiptState st = DeliveryReceiptState.valueOf(state);
+                int delivered = st == DeliveryReceiptState.DELIVRD ? 1 : 0;
+                DeliveryReceipt dr = new DeliveryReceipt(reportedId, 1, delivered, now, now, st, "000", "");
+                target.deliverShortMessage(
+                    "",
+                    TypeOfNumber.valueOf(sm.getDestAddrTon()),
+                    NumberingPlanIndicator.valueOf(sm.getDestAddrNpi()),
+                    sm.getDestAddress(),
+                    TypeOfNumber.valueOf(sm.getSourceAddrTon()),
+                    NumberingPlanIndicator.valueOf(sm.getSourceAddrNpi()),
+                    sm.getSourceAddr(),
+                    new ESMClass(MessageMode.DEFAULT, MessageType.SMSC_DEL_RECEIPT, GSMSpecificFeature.DEFAULT),
+                    (byte) 0,
+                    (byte) 0,
+                    new RegisteredDelivery(0),
+                    DataCodings.ZERO,
+                    dr.toString().getBytes(StandardCharsets.US_ASCII),
+                    new OptionalParameter.COctetString(OptionalParameter.Tag.RECEIPTED_MESSAGE_ID.code(), id));
+                // Counted once the client has answered it.
+                stats(systemId).receipts.incrementAndGet();
+              } catch (Exception e) {
+                stats(systemId).receiptFailures.incrementAndGet();
+                System.out.println("receipt for " + id + " kept for the next bind: " + e);
+                keep(systemId, this);
+              }
+            }
+          };
       RECEIPTS.schedule(
           () -> {
-            try {
-              Date now = new Date();
-              DeliveryReceiptState st = DeliveryReceiptState.valueOf(state);
-              int delivered = st == DeliveryReceiptState.DELIVRD ? 1 : 0;
-              DeliveryReceipt dr = new DeliveryReceipt(reportedId, 1, delivered, now, now, st, "000", "");
-              // Counted when issued, so a client that has the deliver_sm sees it counted.
-              stats(systemId).receipts.incrementAndGet();
-              session.deliverShortMessage(
-                  "",
-                  TypeOfNumber.valueOf(sm.getDestAddrTon()),
-                  NumberingPlanIndicator.valueOf(sm.getDestAddrNpi()),
-                  sm.getDestAddress(),
-                  TypeOfNumber.valueOf(sm.getSourceAddrTon()),
-                  NumberingPlanIndicator.valueOf(sm.getSourceAddrNpi()),
-                  sm.getSourceAddr(),
-                  new ESMClass(MessageMode.DEFAULT, MessageType.SMSC_DEL_RECEIPT, GSMSpecificFeature.DEFAULT),
-                  (byte) 0,
-                  (byte) 0,
-                  new RegisteredDelivery(0),
-                  DataCodings.ZERO,
-                  dr.toString().getBytes(StandardCharsets.US_ASCII),
-                  new OptionalParameter.COctetString(OptionalParameter.Tag.RECEIPTED_MESSAGE_ID.code(), id));
-            } catch (Exception e) {
-              stats(systemId).receiptFailures.incrementAndGet();
-              System.out.println("receipt for " + id + " not delivered: " + e);
+            SMPPServerSession live = liveSession(systemId, session);
+            if (live == null) {
+              keep(systemId, send);
+            } else {
+              send.accept(live);
             }
           },
           r.receiptDelayMs,
