@@ -4,8 +4,8 @@ import type { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
-import { orderStatus } from '../../platform/status.ts';
-import { defineStage, emit, retry, type Stage } from '../runtime/stage.ts';
+import { defineStage, retry, type Stage } from '../runtime/stage.ts';
+import { beforeHandOver, statusReport } from '../send-common.ts';
 
 export interface SendEmailPorts {
   mailer: { send(m: Mail): Promise<SendVerdict> };
@@ -37,38 +37,21 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
     status: StatusEvent['status'],
     reference: string | null,
     description: string | null,
-  ) =>
-    emit({
-      topic: 'status',
-      key: n.orderId,
-      value: {
-        ...orderStatus(n, status, ports.clock(), description),
-        notificationId: n.notificationId,
-        channel: 'Email',
-        destination: n.toAddress,
-        gatewayReference: reference,
-        expiresAt: n.expiry,
-      },
-    });
+  ) => statusReport(n, 'Email', n.toAddress, status, ports.clock(), reference, description);
 
   return defineStage({
     name: 'send-email',
     input: 'emailQueue',
     outputs: ['status'],
     async handle(n: EmailNotification) {
-      const previous = await ports.ledger.begin(n.notificationId);
-      if (previous?.state === 'done') {
-        return report(n, previous.status as StatusEvent['status'], previous.reference || null, null);
-      }
-      if (previous?.state === 'sending') {
-        const why = 'the sender stopped while handing this email over; not sent again to avoid a duplicate';
-        await ports.ledger.done(n.notificationId, 'Email_Failed');
-        return report(n, 'Email_Failed', null, why);
-      }
-      if (ports.clock() > n.expiry) {
-        await ports.ledger.done(n.notificationId, 'Email_Failed_TTL');
-        return report(n, 'Email_Failed_TTL', null, 'expired before it could be sent');
-      }
+      const instead = await beforeHandOver(
+        ports.ledger,
+        n,
+        ports.clock(),
+        { failed: 'Email_Failed', expired: 'Email_Failed_TTL' },
+        'email',
+      );
+      if (instead) return report(n, instead.status, instead.reference, instead.description);
       await ports.throttle();
       const verdict = await ports.mailer.send({
         from: n.fromAddress,

@@ -5,8 +5,8 @@ import type { SmsNotification } from '../../platform/schemas/generated/sms-notif
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { STATUS, type SubmitFields, type SubmitResult } from '../../platform/smpp/client.ts';
 import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/message.ts';
-import { orderStatus } from '../../platform/status.ts';
-import { defineStage, emit, retry, type Stage } from '../runtime/stage.ts';
+import { defineStage, retry, type Stage } from '../runtime/stage.ts';
+import { beforeHandOver, statusReport } from '../send-common.ts';
 import type { ReceiptTracker } from './receipts.ts';
 
 export interface SendSmsPorts {
@@ -35,19 +35,7 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
     status: StatusEvent['status'],
     reference: string | null,
     description: string | null,
-  ) =>
-    emit({
-      topic: 'status',
-      key: n.orderId,
-      value: {
-        ...orderStatus(n, status, ports.clock(), description),
-        notificationId: n.notificationId,
-        channel: 'Sms',
-        destination: n.recipient,
-        gatewayReference: reference,
-        expiresAt: n.expiry,
-      },
-    });
+  ) => statusReport(n, 'Sms', n.recipient, status, ports.clock(), reference, description);
   const backoff = ports.throttledBackoffMs ?? 500;
 
   return defineStage({
@@ -55,23 +43,14 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
     input: 'smsQueue',
     outputs: ['status'],
     async handle(n: SmsNotification) {
-      const previous = await ports.ledger.begin(n.notificationId);
-      if (previous?.state === 'done') {
-        return report(n, previous.status as StatusEvent['status'], previous.reference || null, null);
-      }
-      if (previous?.state === 'sending') {
-        await ports.ledger.done(n.notificationId, 'SMS_Failed');
-        return report(
-          n,
-          'SMS_Failed',
-          null,
-          'the sender stopped while submitting this SMS; not sent again to avoid a duplicate',
-        );
-      }
-      if (ports.clock() > n.expiry) {
-        await ports.ledger.done(n.notificationId, 'SMS_Failed_TTL');
-        return report(n, 'SMS_Failed_TTL', null, 'expired before it could be sent');
-      }
+      const instead = await beforeHandOver(
+        ports.ledger,
+        n,
+        ports.clock(),
+        { failed: 'SMS_Failed', expired: 'SMS_Failed_TTL' },
+        'SMS',
+      );
+      if (instead) return report(n, instead.status, instead.reference, instead.description);
       const source = senderAddress(n.sender);
       const parts = splitMessage(n.body, randomInt(256));
       const ids: string[] = [];

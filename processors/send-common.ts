@@ -1,0 +1,71 @@
+import type { SendLedger } from '../platform/redis/send-ledger.ts';
+import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
+import { orderStatus } from '../platform/status.ts';
+import { emit, type Outcome } from './runtime/stage.ts';
+
+/** What the senders share: the notification's status event, and the at-most-once guard. */
+export interface SentNotification {
+  notificationId: string;
+  orderId: string;
+  creator: string;
+  expiry: number;
+}
+
+export function statusReport(
+  n: SentNotification,
+  channel: 'Email' | 'Sms',
+  destination: string,
+  status: StatusEvent['status'],
+  at: number,
+  reference: string | null,
+  description: string | null,
+): Outcome {
+  return emit({
+    topic: 'status',
+    key: n.orderId,
+    value: {
+      ...orderStatus(n, status, at, description),
+      notificationId: n.notificationId,
+      channel,
+      destination,
+      gatewayReference: reference,
+      expiresAt: n.expiry,
+    },
+  });
+}
+
+/**
+ * Before a hand-over: marks the notification in the send ledger, or tells what to report
+ * instead of sending — the outcome recorded by an earlier attempt (a replay), `failed` when an
+ * earlier attempt died inside the hand-over (unknown outcome: not sent again), `expired` when
+ * it is past its expiry. Null: go ahead and send.
+ */
+export async function beforeHandOver(
+  ledger: SendLedger,
+  n: SentNotification,
+  now: number,
+  statuses: { failed: StatusEvent['status']; expired: StatusEvent['status'] },
+  what: string,
+): Promise<{ status: StatusEvent['status']; reference: string | null; description: string | null } | null> {
+  const previous = await ledger.begin(n.notificationId);
+  if (previous?.state === 'done') {
+    return {
+      status: previous.status as StatusEvent['status'],
+      reference: previous.reference || null,
+      description: null,
+    };
+  }
+  if (previous?.state === 'sending') {
+    await ledger.done(n.notificationId, statuses.failed);
+    return {
+      status: statuses.failed,
+      reference: null,
+      description: `the sender stopped while handing this ${what} over; not sent again to avoid a duplicate`,
+    };
+  }
+  if (now > n.expiry) {
+    await ledger.done(n.notificationId, statuses.expired);
+    return { status: statuses.expired, reference: null, description: 'expired before it could be sent' };
+  }
+  return null;
+}
