@@ -9,6 +9,7 @@ import type { OutboundRecord, PlainProducer } from '../platform/kafka/adapter.ts
 import type { Logger } from '../platform/logger.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { ScheduleStore } from '../platform/redis/schedule-store.ts';
+import type { EgressGuard } from '../platform/http/egress.ts';
 import type { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import type { RegistryClient } from '../platform/registry/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
@@ -60,6 +61,8 @@ export interface GatewayDeps {
   idempotencyWaitMs: number;
   feedVisibilityDelayMs: number;
   health: () => { ok: boolean; [k: string]: unknown };
+  /** the egress policy condition endpoints are checked against at order time */
+  egress: EgressGuard;
   /** the email delivery report webhook: off when no access key is configured */
   emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
@@ -276,7 +279,7 @@ export function createGateway(deps: GatewayDeps) {
   api.post('/future/orders', requireJson, json, async (req, res) => {
     const creator = res.locals.creator as string;
     const now = deps.clock();
-    const v = validateOrderChain(req.body, now);
+    const v = validateOrderChain(req.body, now, deps.egress);
     if (!v.ok) return sendValidationProblem(res, v.errors);
     const records = chainOrders(v.value, creator, now, deps.defaults);
     const body = chainResponse(records);

@@ -12,6 +12,7 @@ import { createLogger } from '../platform/logger.ts';
 import { createRegistry } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
+import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import { RegistryClient } from '../platform/registry/client.ts';
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     idempotencyWaitMs: config.IDEMPOTENCY_WAIT_MS,
     feedVisibilityDelayMs: config.FEED_VISIBILITY_DELAY_MS,
+    egress: new EgressGuard({ allowLoopback: config.EGRESS_ALLOW_LOOPBACK, allowPrivate: config.EGRESS_ALLOW_PRIVATE }),
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
     ...(config.EMAIL_REPORT_ACCESS_KEY
       ? {

@@ -9,6 +9,8 @@ import {
   isValidResourceId,
   parseDateTime,
 } from '../../platform/validation/rules.ts';
+import { isIP } from 'node:net';
+import type { EgressGuard } from '../../platform/http/egress.ts';
 import { isObject, join, ObjectReader, ValidationErrors, type Json } from './reader.ts';
 
 /** The validated v2 order chain request (`POST /future/orders`), reference §3.3 and §4. */
@@ -72,12 +74,26 @@ export interface OrderChainRequest {
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: Record<string, string[]> };
 
 /** Rules shared by every place a condition endpoint is given in v2. */
-export function checkConditionEndpoint(value: string, path: string, errs: ValidationErrors): void {
+export function checkConditionEndpoint(
+  value: string,
+  path: string,
+  errs: ValidationErrors,
+  egress?: Pick<EgressGuard, 'allows'>,
+): void {
   if (!isAbsoluteUri(value)) {
     errs.add(path, 'ConditionEndpoint must be a valid absolute URI or null.');
     return;
   }
-  if (!isHttpUri(value)) errs.add(path, 'ConditionEndpoint must use http or https scheme.');
+  if (!isHttpUri(value)) {
+    errs.add(path, 'ConditionEndpoint must use http or https scheme.');
+    return;
+  }
+  // The egress policy at order time, for what the URL itself names (an IP literal or
+  // localhost); names that resolve inside are refused when the call is made (evaluate-condition).
+  const host = new URL(value).hostname.replace(/^\[|\]$/g, '');
+  const address = isIP(host) ? host : /^localhost\.?$|\.localhost\.?$/i.test(host) ? '127.0.0.1' : null;
+  if (egress && address && !egress.allows(address))
+    errs.add(path, 'ConditionEndpoint must not address loopback, link-local or private networks.');
 }
 
 export function readEmailSettings(
@@ -276,7 +292,11 @@ function readDialogporten(r: ObjectReader | undefined, errs: ValidationErrors) {
 }
 
 /** Validates a `POST /future/orders` body against every rule of the reference, at `now`. */
-export function validateOrderChain(body: unknown, now: number): Validated<OrderChainRequest> {
+export function validateOrderChain(
+  body: unknown,
+  now: number,
+  egress?: Pick<EgressGuard, 'allows'>,
+): Validated<OrderChainRequest> {
   const errs = new ValidationErrors();
   if (!isObject(body)) {
     errs.add('$', 'The JSON value could not be converted to NotificationOrderChainRequestExt.');
@@ -291,7 +311,7 @@ export function validateOrderChain(body: unknown, now: number): Validated<OrderC
     past: 'RequestedSendTime must be greater than or equal to now.',
   });
   const conditionEndpoint = r.string('conditionEndpoint') ?? null;
-  if (conditionEndpoint !== null) checkConditionEndpoint(conditionEndpoint, 'ConditionEndpoint', errs);
+  if (conditionEndpoint !== null) checkConditionEndpoint(conditionEndpoint, 'ConditionEndpoint', errs, egress);
   const dialogportenAssociation = readDialogporten(r.object('dialogportenAssociation'), errs);
   const recipient = readRecipient(r.raw('recipient'), 'Recipient', errs);
   const reminders: ReminderSpec[] = [];
@@ -313,7 +333,7 @@ export function validateOrderChain(body: unknown, now: number): Validated<OrderC
       past: 'RequestedSendTime must be greater than or equal to the current UTC time.',
     });
     const cond = rr.string('conditionEndpoint') ?? null;
-    if (cond !== null) checkConditionEndpoint(cond, `${path}.ConditionEndpoint`, errs);
+    if (cond !== null) checkConditionEndpoint(cond, `${path}.ConditionEndpoint`, errs, egress);
     const rec = readRecipient(rr.raw('recipient'), `${path}.Recipient`, errs);
     if (rec)
       reminders.push({

@@ -648,6 +648,37 @@ describe('gateway', () => {
   });
 
   describe('abuse resistance', () => {
+    it('refuses condition endpoints that name loopback, link-local or private addresses (strict policy)', async () => {
+      const strict = await startTestGateway('gw-egress', { prefix: g.prefix, strictEgress: true });
+      try {
+        for (const url of [
+          'http://127.0.0.1:8080/c',
+          'http://localhost/c',
+          'http://169.254.169.254/latest/meta-data',
+          'http://10.1.2.3/c',
+          'http://[::1]/c',
+        ]) {
+          const r = await strict.call(
+            'POST',
+            '/future/orders',
+            emailChain(`egress-${url}`, { conditionEndpoint: url }),
+          );
+          expect(r.status).toBe(400);
+          expect(r.body.errors).toEqual({
+            ConditionEndpoint: ['ConditionEndpoint must not address loopback, link-local or private networks.'],
+          });
+        }
+        const ok = await strict.call(
+          'POST',
+          '/future/orders',
+          emailChain('egress-ok', { conditionEndpoint: 'https://example.com/c' }),
+        );
+        expect(ok.status).toBe(201);
+      } finally {
+        await strict.close();
+      }
+    });
+
     it('limits each creator (429 with Retry-After) without touching others', async () => {
       const limited = await startTestGateway('gw-rate', { rateLimitPerSecond: 3 });
       try {

@@ -208,6 +208,16 @@ describe('send-sms', () => {
     await rules({ receiptState: 'DELIVRD', receiptIdFormat: 'hex' });
   });
 
+  it('leaves an SMS whose receipt never comes Accepted (its expiry check takes it from there)', async () => {
+    await rules({ mode: 'no-receipt', count: '1' });
+    const silent = sms('no receipt for this one');
+    const after = sms('this one gets its receipt');
+    await send(silent, after);
+    await wait(() => of(after).includes('SMS_Delivered'), 'the second one delivered');
+    // receipts go out in submit order: the first one's would have come first
+    expect(of(silent)).toEqual(['SMS_Accepted']);
+  });
+
   it('keeps sending after the SMSC drops the connection, reporting only the unanswered submit as failed', async () => {
     await rules({ mode: 'drop', afterSubmits: '1', count: '1' });
     const batch = Array.from({ length: 5 }, (_, i) => sms(`drop ${i}`));

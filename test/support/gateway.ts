@@ -12,6 +12,7 @@ import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { RegistryClient } from '../../platform/registry/client.ts';
 import { ViewStore } from '../../platform/view/store.ts';
 import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
+import { EgressGuard } from '../../platform/http/egress.ts';
 
 export const EMAIL_REPORT_KEY = 'test-report-access-key-0123';
 import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
@@ -29,6 +30,8 @@ export async function startTestGateway(
     prefix?: string;
     /** false: register the schemas but create no topic, so every publish fails at the broker */
     provisionTopics?: boolean;
+    /** the condition endpoint policy (default: loopback allowed, as the tests' endpoints are local) */
+    strictEgress?: boolean;
     publishTimeoutMs?: number;
   } = {},
 ) {
@@ -77,6 +80,7 @@ export async function startTestGateway(
     idempotencyWaitMs: 5_000,
     feedVisibilityDelayMs: options.feedVisibilityDelayMs ?? 0,
     health: () => ({ ok: true }),
+    egress: new EgressGuard({ allowLoopback: !options.strictEgress, allowPrivate: false }),
     emailReports: { accessKey: EMAIL_REPORT_KEY, refs: new DeliveryRefs(redis, `${prefix}email-`, 3600) },
   });
   const server = app.listen(0, '127.0.0.1');
