@@ -7,7 +7,7 @@ import type { NotificationOrder } from '../../platform/schemas/generated/order.t
 import { orderStatus } from '../../platform/status.ts';
 import { topicName } from '../../platform/topics.ts';
 import { EMAIL_REPORT_KEY, emailChain, startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { stackEnv } from '../support/stack.ts';
+import { eventually, stackEnv } from '../support/stack.ts';
 
 const env = stackEnv();
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
@@ -501,9 +501,15 @@ describe('gateway', () => {
       expect(r.status).toBe(201);
       conforms('NotificationOrderChainResponse', r.body);
       const id = (r.body.notification as { shipmentId: string }).shipmentId;
-      const queued: Buffer[] = [];
-      await g.kafka.readSince(topicName(g.prefix, 'smsQueue'), 0, (rec) => void queued.push(rec.value!));
-      const sms = (await Promise.all(queued.map((b) => g.codec.decode('smsQueue', b)))).filter((n) => n.orderId === id);
+      // The transaction committed before the 201; its markers, which make the records visible to
+      // read-committed readers, are written by the broker a moment later.
+      let sms: Awaited<ReturnType<typeof g.codec.decode<'smsQueue'>>>[] = [];
+      await eventually(async () => {
+        const queued: Buffer[] = [];
+        await g.kafka.readSince(topicName(g.prefix, 'smsQueue'), 0, (rec) => void queued.push(rec.value!));
+        sms = (await Promise.all(queued.map((b) => g.codec.decode('smsQueue', b)))).filter((n) => n.orderId === id);
+        return sms.length > 0;
+      }, 'the instant SMS visible on sms.queue');
       expect(sms).toHaveLength(1);
       expect(sms[0]).toMatchObject({
         recipient: '+4799999999',
@@ -513,6 +519,10 @@ describe('gateway', () => {
       });
       expect(sms[0]!.expiry - sms[0]!.requestedSendTime).toBe(360_000);
       expect(sms[0]!.requestedSendTime).toBeGreaterThanOrEqual(before);
+      await eventually(
+        async () => (await ordersOnTopic(g)).some((o) => o.orderId === id),
+        'the instant order visible on the orders topic',
+      );
       expect((await ordersOnTopic(g)).filter((o) => o.orderId === id)).toMatchObject([{ type: 'Instant' }]);
       const shipment = await g.call('GET', `/future/shipment/${id}`);
       expect(shipment.body).toMatchObject({
