@@ -83,8 +83,9 @@ export class ReceiptTracker {
     const parts = await this.redis.hgetall(key);
     const states = Object.entries(parts).filter(([k]) => !k.startsWith('_'));
     if (states.some(([, s]) => s === 'pending')) return;
-    // every part has its receipt: publish once (a repeated receipt finds the flag set)
-    if ((await this.redis.hsetnx(key, '_reported', '1')) === 0) return;
+    // every part has its receipt: publish, then flag it, so a receipt the SMSC delivers again
+    // (we died before answering it) publishes again rather than never (a repeat is harmless)
+    if ((await this.redis.hget(key, '_reported')) === '1') return;
     const failed = states.find(([, s]) => s !== 'DELIVRD');
     const status = failed ? receiptStatus(failed[1]) : 'SMS_Delivered';
     await this.publish({
@@ -96,5 +97,6 @@ export class ReceiptTracker {
       expiresAt: ref.expiresAt,
       description: failed ? `receipt stat:${failed[1]}` : null,
     });
+    await this.redis.hset(key, '_reported', '1');
   }
 }
