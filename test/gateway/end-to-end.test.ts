@@ -148,6 +148,58 @@ describe('gateway to notification topics, and back through the API', () => {
     expect(statuses.filter((s) => s.orderId === id && s.status === 'Order_Completed')).toHaveLength(1);
   });
 
+  it('runs each reminder as its own order with its own condition: the main one is sent, a reminder whose endpoint says false is not', async () => {
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const emailRecipient = (address: string) => ({
+      recipientEmail: { emailAddress: address, emailSettings: { subject: 'Påminnelse', body: 'Husk fristen' } },
+    });
+    const created = await g.call('POST', '/future/orders', {
+      idempotencyId: `e2e-reminders-${nin}`,
+      sendersReference: 'main',
+      conditionEndpoint: `${server.base}/true`,
+      recipient: emailRecipient('main@example.com'),
+      reminders: [
+        {
+          sendersReference: 'wanted',
+          requestedSendTime: at(2_000),
+          conditionEndpoint: `${server.base}/true`,
+          recipient: emailRecipient('rem1@example.com'),
+        },
+        {
+          sendersReference: 'not-wanted',
+          requestedSendTime: at(2_000),
+          conditionEndpoint: `${server.base}/false`,
+          recipient: emailRecipient('rem2@example.com'),
+        },
+      ],
+    });
+    expect(created.status).toBe(201);
+    const n = created.body.notification as { shipmentId: string; reminders: { shipmentId: string }[] };
+    const [wanted, notWanted] = n.reminders.map((r) => r.shipmentId);
+    const reached = (id: string, status: StatusEvent['status']) =>
+      statuses.some((s) => s.orderId === id && s.status === status);
+    await wait(
+      () =>
+        reached(n.shipmentId, 'Order_Processed') &&
+        reached(wanted!, 'Order_Processed') &&
+        reached(notWanted!, 'Order_SendConditionNotMet'),
+      'each order of the chain to its own outcome',
+    );
+    expect(reached(notWanted!, 'Email_New')).toBe(false);
+    await eventually(
+      async () =>
+        (await g.call('GET', `/orders/${notWanted!}/status`)).body.processingStatus !== undefined &&
+        ((await g.call('GET', `/orders/${notWanted!}/status`)).body.processingStatus as { status: string }).status ===
+          'SendConditionNotMet',
+      'SendConditionNotMet readable',
+    );
+    expect(
+      ((await g.call('GET', `/future/shipment/feed`)).body as unknown as { shipmentId: string }[]).map(
+        (e) => e.shipmentId,
+      ),
+    ).toContain(notWanted);
+  });
+
   it('completes at once an order whose only recipient is reserved, with a feed entry', async () => {
     const created = await g.call('POST', '/future/orders', {
       idempotencyId: `e2e-${reservedNin}`,
