@@ -18,6 +18,7 @@ import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { STAGES } from '../processors/stages.ts';
 import { produceOrders } from '../test/support/stack.ts';
+import { arrivals as arrivalsOn, rawCopier } from './support.ts';
 
 const CHAIN = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'];
 
@@ -38,19 +39,7 @@ export async function chainBench(N: number): Promise<void> {
   const dueAt = Date.now() - 1_000;
   await produceOrders(kafka, codec, input, N, 2000, () => ({ requestedSendTime: dueAt }));
 
-  async function arrivals(topic: string, group: string) {
-    let seen = 0;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const handle = await kafka.collect({
-      groupId: group,
-      topics: [topic],
-      onRecord: () => {
-        if (++seen === N) done();
-      },
-    });
-    return { finished, stop: () => handle.stop() };
-  }
+  const arrivals = (topic: string, group: string) => arrivalsOn(kafka, topic, group, N);
 
   // raw: bytes copied hop by hop by plain consumer groups and one idempotent acks=all producer,
   // no Avro, no transactions; `hops` copiers run at once, as the chain's stages do
@@ -63,17 +52,12 @@ export async function chainBench(N: number): Promise<void> {
     for (let h = 0; h < hops; h++) {
       const [from, to] = [chain[h]!, chain[h + 1]!];
       copiers.push(
-        await kafka.batchConsumer({
+        await rawCopier(kafka, {
           groupId: `${prefix}raw-${hops}-${h}`,
-          topics: [from],
+          from,
+          to,
+          producer,
           partitionsConcurrently: config.PARTITIONS_CONCURRENTLY,
-          fromBeginning: true,
-          eachBatch: async (batch) => {
-            await producer.send(batch.records.map((r) => ({ topic: to, key: r.key, value: r.value })));
-            const lastRecord = batch.records.at(-1);
-            if (lastRecord) batch.resolveOffset(lastRecord.offset);
-            await batch.heartbeat();
-          },
         }),
       );
     }

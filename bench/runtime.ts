@@ -20,6 +20,7 @@ import { topicName } from '../platform/topics.ts';
 import { passthroughStage } from '../processors/passthrough/stage.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { produceOrders } from '../test/support/stack.ts';
+import { arrivals as arrivalsOn, rawCopier } from './support.ts';
 
 export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
   const prefix = `bench-${Date.now().toString(36)}.`;
@@ -37,36 +38,19 @@ export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
   await produceOrders(kafka, codec, input, N, 2000);
   const producer = await kafka.plainProducer(); // the raw copier's
 
-  /** resolves when `count` committed records have arrived on `topic` (read by a fresh group) */
-  async function arrivals(topic: string, group: string, count: number) {
-    let seen = 0;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    const handle = await kafka.collect({
-      groupId: group,
-      topics: [topic],
-      onRecord: () => {
-        if (++seen === count) done();
-      },
-    });
-    return { finished, stop: () => handle.stop(), seen: () => seen };
-  }
+  const arrivals = (topic: string, group: string, count: number) => arrivalsOn(kafka, topic, group, count);
 
   async function runRaw(round: number): Promise<number> {
     const before = (await kafka.topicEndOffsets(rawOut)).size; // touch metadata before timing
     void before;
     const out = await arrivals(rawOut, `${prefix}raw-count-${round}`, N * round);
     const t0 = performance.now();
-    const copier = await kafka.batchConsumer({
+    const copier = await rawCopier(kafka, {
       groupId: `${prefix}raw-${round}`,
-      topics: [input],
+      from: input,
+      to: rawOut,
+      producer,
       partitionsConcurrently: config.PARTITIONS_CONCURRENTLY,
-      eachBatch: async (batch) => {
-        await producer.send(batch.records.map((r) => ({ topic: rawOut, key: r.key, value: r.value })));
-        const last = batch.records.at(-1);
-        if (last) batch.resolveOffset(last.offset);
-        await batch.heartbeat();
-      },
     });
     await out.finished;
     const seconds = (performance.now() - t0) / 1000;
