@@ -119,7 +119,7 @@ up() {
   curl -fsS -o /dev/null -X PUT -H 'content-type: application/json' \
     -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
     die "could not set the schema registry's default compatibility"
-  if [ -n "${KAFKA_LOG_FROM:-}" ]; then await kafka 90 kafka_started; else await kafka 90 tcp_open "$KAFKA_PORT"; fi
+  if [ -n "${KAFKA_LOG_FROM:-}" ]; then await kafka "${KAFKA_READY_TIMEOUT_S:-300}" kafka_started; else await kafka "${KAFKA_READY_TIMEOUT_S:-300}" tcp_open "$KAFKA_PORT"; fi
   # The local token issuer's key pair: the gateway verifies with the public half, and
   # scripts/mint-token.ts signs with the private half (local runs and tests only).
   if [ ! -f "$STACK_DIR/auth/public.pem" ]; then

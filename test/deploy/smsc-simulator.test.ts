@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import smpp, { type PDU, type Session } from 'smpp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stackEnv } from '../support/stack.ts';
+import { eventually, stackEnv } from '../support/stack.ts';
 
 /**
  * The SMSC simulator (jSMPP) as the SMS sender will meet it, driven by the independent `smpp`
@@ -102,8 +102,12 @@ describe('SMSC simulator', () => {
     // the first one got none.
     expect((await receipt).receipted_message_id).toBe(second.message_id);
     expect(first.message_id).not.toBe(second.message_id);
-    const stats = await fetch(`${env.SMSC_CONTROL_URL}/stats?systemId=${id}`).then((r) => r.json());
-    expect(stats).toMatchObject({ accepted: 2, receipts: 1 });
+    // The simulator counts a receipt once the client's deliver_sm_resp reaches it, which may be
+    // after this side has resolved.
+    const stats = () =>
+      fetch(`${env.SMSC_CONTROL_URL}/stats?systemId=${id}`).then((r) => r.json() as Promise<{ receipts: number }>);
+    await eventually(async () => (await stats()).receipts >= 1, 'the receipt to be counted');
+    expect(await stats()).toMatchObject({ accepted: 2, receipts: 1 });
   });
 
   it('drops the connection mid-stream without answering', async () => {
