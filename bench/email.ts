@@ -94,6 +94,7 @@ export async function emailBench(N: number): Promise<void> {
       ledger: new SendLedger(redis, `${prefix}email-`, 3600),
       throttle: createThrottle(1_000_000),
       clock: Date.now,
+      concurrency: config.SMTP_POOL_SIZE,
     }),
     { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
   );

@@ -5,44 +5,15 @@
  * Both servers run as their own processes; the load generator (autocannon) runs here. After the
  * run, the orders topic is counted: every 201 must be a record acknowledged by Kafka.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
-import { mintToken } from '../gateway/local-tokens.ts';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { provision } from '../platform/provision.ts';
 import { topicName } from '../platform/topics.ts';
-
-const root = join(import.meta.dirname, '..');
-
-function startProcess(
-  script: string,
-  env: Record<string, string>,
-  ready: RegExp,
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      const m = ready.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${script} exited (${code}):\n${out.slice(-2000)}`)));
-  });
-}
+import { benchToken, startProcess } from './support.ts';
 
 interface Figures {
   perSecond: number;
@@ -99,13 +70,7 @@ export async function gatewayBench(seconds: number, connections: number): Promis
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
   await provision(kafka, codec, config);
 
-  const dir = mkdtempSync(join(tmpdir(), 'bench-gw-'));
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  writeFileSync(join(dir, 'public.pem'), keys.publicKey.export({ type: 'spki', format: 'pem' }));
-  const token = await mintToken(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), {
-    org: 'bench',
-    scope: 'altinn:serviceowner/notifications.create',
-  });
+  const { publicKeyFile, token } = await benchToken('bench');
 
   const trivial = await startProcess('bench/trivial-server.ts', { PORT: '0' }, /"trivial listening","port":(\d+)/);
   const gateway = await startProcess(
@@ -113,7 +78,7 @@ export async function gatewayBench(seconds: number, connections: number): Promis
     {
       TOPIC_PREFIX: prefix,
       GATEWAY_PORT: '0',
-      AUTH_PUBLIC_KEY_FILE: join(dir, 'public.pem'),
+      AUTH_PUBLIC_KEY_FILE: publicKeyFile,
       RATE_LIMIT_PER_SECOND: '1000000',
       LOG_LEVEL: 'info',
     },

@@ -1,6 +1,6 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|gateway|email|sms|all] [--records N] [--rounds R] [--items N]
- *  [--seconds S] [--connections C] [--tps T]`.
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|gateway|email|sms|e2e|all] [--records N] [--rounds R]
+ *  [--items N] [--seconds S] [--connections C] [--tps T] [--orders N]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
@@ -10,6 +10,7 @@ import { emailBench } from './email.ts';
 import { gatewayBench } from './gateway.ts';
 import { schedulerBench } from './scheduler.ts';
 import { smsBench } from './sms.ts';
+import { endToEndBench } from './end-to-end.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,18 +21,22 @@ const { values } = parseArgs({
     spread: { type: 'string', default: '20000' },
     seconds: { type: 'string', default: '15' },
     connections: { type: 'string', default: '64' },
-    tps: { type: 'string', default: '200' },
+    tps: { type: 'string' },
+    orders: { type: 'string', default: '10000' },
   },
 });
-const suites = values.suite === 'all' ? ['runtime', 'scheduler', 'chain', 'gateway', 'email', 'sms'] : [values.suite];
+const suites =
+  values.suite === 'all' ? ['runtime', 'scheduler', 'chain', 'gateway', 'email', 'sms', 'e2e'] : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
   else if (suite === 'chain') await chainBench(Number(values.records));
   else if (suite === 'email') await emailBench(Math.min(Number(values.records), 20_000));
-  else if (suite === 'sms') await smsBench(Math.min(Number(values.records), 10_000), Number(values.tps));
+  else if (suite === 'sms') await smsBench(Math.min(Number(values.records), 10_000), Number(values.tps ?? 200));
+  else if (suite === 'e2e')
+    await endToEndBench(Number(values.orders), Number(values.connections), Number(values.tps ?? 1000));
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
-  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, gateway, email, sms or all`);
+  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, gateway, email, sms, e2e or all`);
 }
 process.exit(0);

@@ -92,7 +92,13 @@ export async function smsBench(N: number, tps: number): Promise<void> {
   };
   client.start();
   const runner = new StageRunner(
-    sendSmsStage({ smpp: counted, ledger: new SendLedger(redis, `${prefix}sms-`, 3600), receipts, clock: Date.now }),
+    sendSmsStage({
+      smpp: counted,
+      ledger: new SendLedger(redis, `${prefix}sms-`, 3600),
+      receipts,
+      clock: Date.now,
+      concurrency: config.SMPP_WINDOW,
+    }),
     { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
   );
   await runner.start();

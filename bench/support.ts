@@ -1,4 +1,53 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mintToken } from '../gateway/local-tokens.ts';
 import type { KafkaAdapter, PlainProducer } from '../platform/kafka/adapter.ts';
+
+const root = join(import.meta.dirname, '..');
+
+/**
+ * Starts one of the project's entry points (`script`, relative to the root) as its own process
+ * and resolves once its output matches `ready`, with the port the first group captured.
+ */
+export function startProcess(
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      // keep the tail only: a long run's logs are not needed, its last words are
+      out = (out + b.toString()).slice(-20_000);
+      const m = ready.exec(out);
+      if (m) resolve({ child, port: Number(m[1] ?? 0), output: () => out });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${script} exited (${code}):\n${out.slice(-2000)}`)));
+  });
+}
+
+/** A fresh key pair for a benchmark's gateway: the public half's file, and a token for `org`. */
+export async function benchToken(org: string): Promise<{ publicKeyFile: string; token: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-auth-'));
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicKeyFile = join(dir, 'public.pem');
+  writeFileSync(publicKeyFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+  const token = await mintToken(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), {
+    org,
+    scope: 'altinn:serviceowner/notifications.create',
+  });
+  return { publicKeyFile, token };
+}
 
 /** Resolves `finished` when `count` committed records have arrived on `topic` (a fresh group reads it). */
 export async function arrivals(kafka: KafkaAdapter, topic: string, group: string, count: number) {

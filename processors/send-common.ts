@@ -1,7 +1,9 @@
 import type { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../platform/status.ts';
-import { emit, type Outcome } from './runtime/stage.ts';
+import pLimit from 'p-limit';
+import type { TopicValues } from '../platform/topics.ts';
+import { defineStage, emit, type Outcome, type Stage } from './runtime/stage.ts';
 
 /** What the senders share: the notification's status event, and the at-most-once guard. */
 export interface SentNotification {
@@ -68,4 +70,25 @@ export async function beforeHandOver(
     return { status: statuses.expired, reference: null, description: 'expired before it could be sent' };
   }
   return null;
+}
+
+/**
+ * A sender's stage: `sendOne` per notification. With a `concurrency`, a partition may have that
+ * many in its handler, and that many at most, across partitions, are in `sendOne` (between the
+ * ledger claim and the server's answer); without one, one at a time per partition.
+ */
+export function senderStage<I extends 'emailQueue' | 'smsQueue'>(
+  name: string,
+  input: I,
+  concurrency: number | undefined,
+  sendOne: (n: TopicValues[I]) => Promise<Outcome>,
+): Stage<I> {
+  const handOver = concurrency ? pLimit(concurrency) : (f: () => Promise<Outcome>) => f();
+  return defineStage({
+    name,
+    concurrency: concurrency ?? 1,
+    input,
+    outputs: ['status'],
+    handle: (n: TopicValues[I]) => handOver(() => sendOne(n)),
+  });
 }

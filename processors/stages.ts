@@ -146,6 +146,8 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
         ),
         throttle: createThrottle(config.EMAIL_RATE_PER_SECOND),
         clock: deps.clock,
+        // one message under way per pooled connection
+        concurrency: config.SMTP_POOL_SIZE,
       }),
       services: [
         {
@@ -192,6 +194,8 @@ export const STAGES: Record<string, (deps: StageDeps) => StageBundle> = {
         ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
         receipts,
         clock: deps.clock,
+        // enough notifications under way to fill the SMPP window
+        concurrency: config.SMPP_WINDOW,
       }),
       services: [
         {

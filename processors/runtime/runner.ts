@@ -160,15 +160,23 @@ export class StageRunner {
     let pendingBytes = 0;
     let lastOffset: string | null = null;
 
-    const flush = async () => {
+    // Commits what is pending now. It takes its records and offset first, so records a
+    // concurrent handler adds meanwhile wait for the next commit instead of being lost.
+    const commitPending = async () => {
       if (lastOffset === null) return;
+      const records = pending;
+      const offset = lastOffset;
+      pending = [];
+      pendingInputs = 0;
+      pendingBytes = 0;
+      lastOffset = null;
       const started = process.hrtime.bigint();
       try {
-        await producer.commit(pending, {
+        await producer.commit(records, {
           groupId: this.groupId,
           topic: batch.topic,
           partition: batch.partition,
-          offset: (BigInt(lastOffset) + 1n).toString(),
+          offset: (BigInt(offset) + 1n).toString(),
         });
       } catch (err) {
         // The transaction may or may not have committed: drop the producer and re-verify the
@@ -183,33 +191,58 @@ export class StageRunner {
         { stage: this.stage.name },
         Number(process.hrtime.bigint() - started) / 1e9,
       );
-      batch.resolveOffset(lastOffset);
-      for (const r of pending) this.deps.metrics.produced.inc({ stage: this.stage.name, topic: r.topic });
+      batch.resolveOffset(offset);
+      for (const r of records) this.deps.metrics.produced.inc({ stage: this.stage.name, topic: r.topic });
       this.deps.metrics.lag.set(
         { stage: this.stage.name, topic: batch.topic, partition: String(batch.partition) },
-        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n)),
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(offset) - 1n)),
       );
-      pending = [];
-      pendingInputs = 0;
-      pendingBytes = 0;
-      lastOffset = null;
       await batch.heartbeat();
     };
+    // One commit at a time, in order: a caller waits for the one under way, then commits what
+    // has been added since (often nothing, when several retrying handlers asked at once).
+    let committing: Promise<void> = Promise.resolve();
+    const flush = () => (committing = committing.catch(() => undefined).then(commitPending));
 
     if (this.stage.prepare && records.length > 1) await this.prepare(records);
 
-    for (const record of records) {
-      if (!batch.isRunning() || batch.isStale() || this.stop.signal.aborted) break;
-      this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic });
-      const result = await this.process(record, batch, flush);
-      if (result.kind === 'stopped') break;
+    const width = Math.max(1, this.stage.concurrency ?? 1);
+    // A sliding window over the batch: up to `width` records in `process` at once, none sharing
+    // a key; results are taken in offset order, so outputs and offsets stay in partition order.
+    const inflight: { record: InboundRecord; key: string | null; result: Promise<Processed> }[] = [];
+    let next = 0;
+    let halted = false;
+    for (;;) {
+      while (!halted && next < records.length && inflight.length < width) {
+        if (!batch.isRunning() || batch.isStale() || this.stop.signal.aborted) {
+          halted = true;
+          break;
+        }
+        const record = records[next]!;
+        const key = record.key?.toString('latin1') ?? null;
+        if (key !== null && inflight.some((f) => f.key === key)) break;
+        next++;
+        this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic });
+        const result = this.process(record, batch, flush);
+        // awaited below, in order; this only keeps a failure from being reported as unhandled
+        result.catch(() => undefined);
+        inflight.push({ record, key, result });
+      }
+      const head = inflight.shift();
+      if (!head) break;
+      const result = await head.result;
+      if (result.kind === 'stopped') {
+        // The ones after it are handled again by whoever reads this partition next.
+        await Promise.allSettled(inflight.map((f) => f.result));
+        break;
+      }
       const bytes = result.outputs.reduce((n, r) => n + size(r), 0);
       // A transaction grows by whole input records; keep its bytes under what the broker takes.
       if (pendingBytes > 0 && pendingBytes + bytes > this.deps.config.TRANSACTION_MAX_BYTES) await flush();
       pending.push(...result.outputs);
       pendingBytes += bytes;
       pendingInputs++;
-      lastOffset = record.offset;
+      lastOffset = head.record.offset;
       if (pendingInputs >= this.deps.config.TRANSACTION_MAX_RECORDS) await flush();
     }
     if (!batch.isStale()) await flush();

@@ -59,6 +59,13 @@ export interface Stage<I extends TopicKey = TopicKey> {
    * idempotent and may fail: `handle` still runs for every record and must not rely on it.
    */
   prepare?(values: TopicValues[I][]): Promise<void>;
+  /**
+   * Optional: how many records of a partition's batch may be in `handle` at once (default 1).
+   * Their outputs are still written, and their offsets committed, in the partition's order; two
+   * records with the same key are never handled at the same time. For stages whose work is
+   * waiting on a server that takes many requests at once (an SMTP pool, an SMPP window).
+   */
+  readonly concurrency?: number;
 }
 
 export function defineStage<I extends TopicKey>(stage: Stage<I>): Stage<I> {

@@ -4,8 +4,8 @@ import type { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
-import { defineStage, retry, type Stage } from '../runtime/stage.ts';
-import { beforeHandOver, statusReport } from '../send-common.ts';
+import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
+import { beforeHandOver, senderStage, statusReport } from '../send-common.ts';
 
 export interface SendEmailPorts {
   mailer: { send(m: Mail): Promise<SendVerdict> };
@@ -15,6 +15,12 @@ export interface SendEmailPorts {
   /** waits for the provider's rate limit; resolves when this message may go */
   throttle: () => Promise<void>;
   clock: () => number;
+  /**
+   * Notifications handled at once, per partition and in all: a partition may have this many in
+   * its handler, and this many at most, across partitions, are between their claim and the
+   * server's answer (so a crash leaves no more in doubt than the SMTP pool had under way).
+   */
+  concurrency?: number;
 }
 
 /**
@@ -39,58 +45,56 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
     description: string | null,
   ) => statusReport(n, 'Email', n.toAddress, status, ports.clock(), reference, description);
 
-  return defineStage({
-    name: 'send-email',
-    input: 'emailQueue',
-    outputs: ['status'],
-    async handle(n: EmailNotification) {
-      const instead = await beforeHandOver(
-        ports.ledger,
-        n,
-        ports.clock(),
-        { failed: 'Email_Failed', expired: 'Email_Failed_TTL' },
-        'email',
-      );
-      if (instead) return report(n, instead.status, instead.reference, instead.description);
-      await ports.throttle();
-      const verdict = await ports.mailer.send({
-        from: n.fromAddress,
-        to: n.toAddress,
-        subject: n.subject,
-        body: n.body,
-        html: n.contentType === 'Html',
-        headers: { 'X-Notification-Id': n.notificationId, 'X-Order-Id': n.orderId },
-      });
-      switch (verdict.kind) {
-        case 'accepted':
-          await ports.refs?.put(verdict.reference, {
-            notificationId: n.notificationId,
-            orderId: n.orderId,
-            creator: n.creator,
-            destination: n.toAddress,
-            expiresAt: n.expiry,
-          });
-          await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
-          return report(n, 'Email_Succeeded', verdict.reference, null);
-        case 'rejected': {
-          const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
-          await ports.ledger.done(n.notificationId, status);
-          return report(n, status, null, `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500));
-        }
-        case 'transient':
-          // certainly not handed over: clear the mark so the retry may send
-          await ports.ledger.abandon(n.notificationId);
-          return retry(retriable('DEPENDENCY_UNAVAILABLE', `SMTP not now: ${verdict.text}`));
-        default: {
-          await ports.ledger.done(n.notificationId, 'Email_Failed');
-          return report(
-            n,
-            'Email_Failed',
-            null,
-            `SMTP connection lost during the hand-over: ${verdict.text}`.slice(0, 500),
-          );
-        }
+  return senderStage('send-email', 'emailQueue', ports.concurrency, sendOne);
+
+  async function sendOne(n: EmailNotification): Promise<Outcome> {
+    // the rate limit is waited out before the claim, so no claim waits on it
+    await ports.throttle();
+    const instead = await beforeHandOver(
+      ports.ledger,
+      n,
+      ports.clock(),
+      { failed: 'Email_Failed', expired: 'Email_Failed_TTL' },
+      'email',
+    );
+    if (instead) return report(n, instead.status, instead.reference, instead.description);
+    const verdict = await ports.mailer.send({
+      from: n.fromAddress,
+      to: n.toAddress,
+      subject: n.subject,
+      body: n.body,
+      html: n.contentType === 'Html',
+      headers: { 'X-Notification-Id': n.notificationId, 'X-Order-Id': n.orderId },
+    });
+    switch (verdict.kind) {
+      case 'accepted':
+        await ports.refs?.put(verdict.reference, {
+          notificationId: n.notificationId,
+          orderId: n.orderId,
+          creator: n.creator,
+          destination: n.toAddress,
+          expiresAt: n.expiry,
+        });
+        await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
+        return report(n, 'Email_Succeeded', verdict.reference, null);
+      case 'rejected': {
+        const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
+        await ports.ledger.done(n.notificationId, status);
+        return report(n, status, null, `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500));
       }
-    },
-  });
+      case 'transient':
+        // certainly not handed over: clear the mark so the retry may send
+        await ports.ledger.abandon(n.notificationId);
+        return retry(retriable('DEPENDENCY_UNAVAILABLE', `SMTP not now: ${verdict.text}`));
+      default: {
+        await ports.ledger.done(n.notificationId, 'Email_Failed');
+        return report(
+          n,
+          'Email_Failed',
+          null,
+          `SMTP connection lost during the hand-over: ${verdict.text}`.slice(0, 500),
+        );
+      }
+    }
+  }
 }

@@ -5,8 +5,8 @@ import type { SmsNotification } from '../../platform/schemas/generated/sms-notif
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { STATUS, type SubmitFields, type SubmitResult } from '../../platform/smpp/client.ts';
 import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/message.ts';
-import { defineStage, retry, type Stage } from '../runtime/stage.ts';
-import { beforeHandOver, statusReport } from '../send-common.ts';
+import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
+import { beforeHandOver, senderStage, statusReport } from '../send-common.ts';
 import type { ReceiptTracker } from './receipts.ts';
 
 export interface SendSmsPorts {
@@ -16,6 +16,13 @@ export interface SendSmsPorts {
   clock: () => number;
   /** backoff between tries of a throttled part, ms */
   throttledBackoffMs?: number;
+  /**
+   * Notifications handled at once, per partition and in all: a partition may have this many in
+   * its handler, and this many at most, across partitions, are between their claim and the
+   * SMSC's answer (the SMPP window is the natural choice: a crash then leaves no more in doubt
+   * than the window had under way).
+   */
+  concurrency?: number;
 }
 
 /**
@@ -38,79 +45,76 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
   ) => statusReport(n, 'Sms', n.recipient, status, ports.clock(), reference, description);
   const backoff = ports.throttledBackoffMs ?? 500;
 
-  return defineStage({
-    name: 'send-sms',
-    input: 'smsQueue',
-    outputs: ['status'],
-    async handle(n: SmsNotification) {
-      const instead = await beforeHandOver(
-        ports.ledger,
-        n,
-        ports.clock(),
-        { failed: 'SMS_Failed', expired: 'SMS_Failed_TTL' },
-        'SMS',
-      );
-      if (instead) return report(n, instead.status, instead.reference, instead.description);
-      const source = senderAddress(n.sender);
-      const parts = splitMessage(n.body, randomInt(256));
-      const ids: string[] = [];
-      for (const part of parts) {
-        const fields: SubmitFields = {
-          source_addr: source.addr,
-          source_addr_ton: source.ton,
-          source_addr_npi: source.npi,
-          destination_addr: n.recipient.replace(/^\+/, ''),
-          dest_addr_ton: 1,
-          dest_addr_npi: 1,
-          registered_delivery: 1,
-          validity_period: smppTime(n.expiry),
-          data_coding: part.dataCoding,
-          esm_class: part.udh ? 0x40 : 0,
-          short_message: part.udh ? { udh: part.udh, message: part.text } : part.text,
-        };
-        for (let attempt = 1; ; attempt++) {
-          const r = await ports.smpp.submit(fields);
-          if (r.kind === 'accepted') {
-            ids.push(r.messageId);
-            break;
-          }
-          const throttled =
-            r.kind === 'error' && (r.status === STATUS.ESME_RTHROTTLED || r.status === STATUS.ESME_RMSGQFUL);
-          if (throttled || r.kind === 'unsent') {
-            if (ids.length === 0 && attempt >= 3) {
-              // nothing handed over yet: let the runtime retry the whole record with its backoff
-              await ports.ledger.abandon(n.notificationId);
-              return retry(
-                retriable(
-                  'DEPENDENCY_UNAVAILABLE',
-                  `SMSC: ${r.kind === 'unsent' ? r.reason : `status 0x${r.status.toString(16)}`}`,
-                ),
-              );
-            }
-            await new Promise((res) => setTimeout(res, Math.min(5_000, backoff * attempt)));
-            continue;
-          }
-          if (r.kind === 'uncertain') {
-            await ports.ledger.done(n.notificationId, 'SMS_Failed');
-            return report(n, 'SMS_Failed', ids.join(',') || null, `SMSC answer lost: ${r.reason}`);
-          }
-          const status = r.status === STATUS.ESME_RINVDSTADR ? 'SMS_Failed_InvalidRecipient' : 'SMS_Failed';
-          await ports.ledger.done(n.notificationId, status);
-          return report(n, status, ids.join(',') || null, `submit_sm refused: status 0x${r.status.toString(16)}`);
+  return senderStage('send-sms', 'smsQueue', ports.concurrency, sendOne);
+
+  async function sendOne(n: SmsNotification): Promise<Outcome> {
+    const instead = await beforeHandOver(
+      ports.ledger,
+      n,
+      ports.clock(),
+      { failed: 'SMS_Failed', expired: 'SMS_Failed_TTL' },
+      'SMS',
+    );
+    if (instead) return report(n, instead.status, instead.reference, instead.description);
+    const source = senderAddress(n.sender);
+    const parts = splitMessage(n.body, randomInt(256));
+    const ids: string[] = [];
+    for (const part of parts) {
+      const fields: SubmitFields = {
+        source_addr: source.addr,
+        source_addr_ton: source.ton,
+        source_addr_npi: source.npi,
+        destination_addr: n.recipient.replace(/^\+/, ''),
+        dest_addr_ton: 1,
+        dest_addr_npi: 1,
+        registered_delivery: 1,
+        validity_period: smppTime(n.expiry),
+        data_coding: part.dataCoding,
+        esm_class: part.udh ? 0x40 : 0,
+        short_message: part.udh ? { udh: part.udh, message: part.text } : part.text,
+      };
+      for (let attempt = 1; ; attempt++) {
+        const r = await ports.smpp.submit(fields);
+        if (r.kind === 'accepted') {
+          ids.push(r.messageId);
+          break;
         }
+        const throttled =
+          r.kind === 'error' && (r.status === STATUS.ESME_RTHROTTLED || r.status === STATUS.ESME_RMSGQFUL);
+        if (throttled || r.kind === 'unsent') {
+          if (ids.length === 0 && attempt >= 3) {
+            // nothing handed over yet: let the runtime retry the whole record with its backoff
+            await ports.ledger.abandon(n.notificationId);
+            return retry(
+              retriable(
+                'DEPENDENCY_UNAVAILABLE',
+                `SMSC: ${r.kind === 'unsent' ? r.reason : `status 0x${r.status.toString(16)}`}`,
+              ),
+            );
+          }
+          await new Promise((res) => setTimeout(res, Math.min(5_000, backoff * attempt)));
+          continue;
+        }
+        if (r.kind === 'uncertain') {
+          await ports.ledger.done(n.notificationId, 'SMS_Failed');
+          return report(n, 'SMS_Failed', ids.join(',') || null, `SMSC answer lost: ${r.reason}`);
+        }
+        const status = r.status === STATUS.ESME_RINVDSTADR ? 'SMS_Failed_InvalidRecipient' : 'SMS_Failed';
+        await ports.ledger.done(n.notificationId, status);
+        return report(n, status, ids.join(',') || null, `submit_sm refused: status 0x${r.status.toString(16)}`);
       }
-      await ports.receipts.record(
-        {
-          notificationId: n.notificationId,
-          orderId: n.orderId,
-          creator: n.creator,
-          destination: n.recipient,
-          expiresAt: n.expiry,
-        },
-        ids,
-      );
-      await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
-      return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
-    },
-  });
+    }
+    await ports.receipts.record(
+      {
+        notificationId: n.notificationId,
+        orderId: n.orderId,
+        creator: n.creator,
+        destination: n.recipient,
+        expiresAt: n.expiry,
+      },
+      ids,
+    );
+    await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
+    return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
+  }
 }

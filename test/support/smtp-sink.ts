@@ -13,6 +13,9 @@ export async function startSmtpSink() {
   const accepted = new Map<string, number>();
   const bodies = new Map<string, string>();
   const attempts = new Map<string, number>();
+  /** when each recipient's first message was accepted (epoch ms), and how many it got */
+  const arrivals = new Map<string, number>();
+  const perRecipient = new Map<string, number>();
   let onAccept: () => void = () => undefined;
   const tries = (key: string) => {
     const n = (attempts.get(key) ?? 0) + 1;
@@ -50,10 +53,19 @@ export async function startSmtpSink() {
         const id = /^X-Notification-Id: *(\S+)/im.exec(text)?.[1] ?? 'none';
         accepted.set(id, (accepted.get(id) ?? 0) + 1);
         bodies.set(id, text);
+        const at = Date.now();
+        for (const r of session.envelope.rcptTo) {
+          if (!arrivals.has(r.address)) arrivals.set(r.address, at);
+          perRecipient.set(r.address, (perRecipient.get(r.address) ?? 0) + 1);
+        }
         onAccept();
         cb();
       });
     },
+  });
+  // A client killed mid-session resets its connection; that is the client's business.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') throw err;
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.server.address() as AddressInfo).port;
@@ -61,6 +73,8 @@ export async function startSmtpSink() {
     port,
     accepted,
     bodies,
+    arrivals,
+    perRecipient,
     /** a promise for when `predicate` holds, checked on every accepted message */
     until(predicate: () => boolean, ms: number, what: string) {
       return new Promise<void>((resolve, reject) => {

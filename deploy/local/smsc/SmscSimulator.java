@@ -71,10 +71,12 @@ import org.jsmpp.util.MessageId;
  *                 &amp;count=N          (mode applies to the next N submits; default: until cleared)
  *                 &amp;status=N         (reject: command_status, default ESME_RINVDSTADR 0x0B)
  *                 &amp;afterSubmits=N   (drop: accept N submits first, then drop the connection)
+ *                 &amp;hold=W           (drop: after those N, leave the next W submits unanswered and
+ *                                    drop the connection once W are outstanding: a full window lost)
  *                 &amp;receiptState=DELIVRD|EXPIRED|DELETED|UNDELIV|ACCEPTD|UNKNOWN|REJECTD
  *                 &amp;receiptDelayMs=N &amp;receiptIdFormat=hex|decimal
  *   DELETE /rules?systemId=ID
- *   GET    /messages?systemId=ID   (every submit_sm accepted, as JSON)
+ *   GET    /messages?systemId=ID   (every submit_sm accepted, as JSON, with receivedAt in epoch ms)
  *   GET    /stats?systemId=ID      (counters: submits, accepted, refused, receipts, receiptFailures,
  *                                    binds, drops)
  * </pre>
@@ -89,6 +91,7 @@ public final class SmscSimulator {
     volatile long remaining = -1; // -1 = until cleared
     volatile int status = SMPPConstant.STAT_ESME_RINVDSTADR;
     volatile long afterSubmits = 0;
+    volatile int hold = 0;
     volatile String receiptState = "DELIVRD";
     volatile long receiptDelayMs = 20;
     volatile String receiptIdFormat = "hex";
@@ -128,6 +131,9 @@ public final class SmscSimulator {
     }
     startControl(controlPort);
     try (SMPPServerSessionListener listener = new SMPPServerSessionListener(port, new LoopbackOnly())) {
+      // Enough PDU threads per session that submits held unanswered (drop with hold=W) do not
+      // stop the session from reading the rest of a client's window.
+      listener.setPduProcessorDegree(32);
       System.out.println("SMSC simulator listening on " + port + ", control on " + controlPort);
       while (true) {
         SMPPServerSession session = listener.accept();
@@ -224,6 +230,9 @@ public final class SmscSimulator {
 
   static final class Receiver implements ServerMessageReceiverListener {
     final String systemId;
+    /** submits of this session held unanswered by drop with hold=W */
+    int held = 0;
+    boolean dropped = false;
 
     Receiver(String systemId) {
       this.systemId = systemId;
@@ -237,6 +246,30 @@ public final class SmscSimulator {
       long n = s.submits.incrementAndGet();
       String mode = r.mode;
       boolean applies = !mode.equals("normal") && r.remaining != 0;
+      if (applies && mode.equals("drop") && n > r.afterSubmits && r.hold > 0) {
+        // Hold this submit unanswered; the W-th one held drops the connection, so the client
+        // loses a full window of submits whose fate it cannot know.
+        synchronized (this) {
+          held++;
+          if (held >= r.hold && !dropped) {
+            dropped = true;
+            if (r.remaining > 0) r.remaining--;
+            s.drops.incrementAndGet();
+            session.close();
+            notifyAll();
+          }
+          long until = System.currentTimeMillis() + 10_000;
+          while (!dropped && System.currentTimeMillis() < until) {
+            try {
+              wait(until - System.currentTimeMillis());
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              break;
+            }
+          }
+        }
+        throw new ProcessRequestException("dropped", SMPPConstant.STAT_ESME_RSYSERR);
+      }
       if (applies && mode.equals("drop") && n > r.afterSubmits) {
         if (r.remaining > 0) r.remaining--;
         s.drops.incrementAndGet();
@@ -382,7 +415,8 @@ public final class SmscSimulator {
         + "\"dataCoding\":" + (sm.getDataCoding() & 0xFF) + ","
         + "\"registeredDelivery\":" + (sm.getRegisteredDelivery() & 0xFF) + ","
         + json("validityPeriod", sm.getValidityPeriod()) + ","
-        + json("shortMessageHex", hex.toString())
+        + json("shortMessageHex", hex.toString()) + ","
+        + "\"receivedAt\":" + System.currentTimeMillis()
         + "}";
   }
 
@@ -445,6 +479,7 @@ public final class SmscSimulator {
             if (q.containsKey("count")) r.remaining = Long.parseLong(q.get("count"));
             if (q.containsKey("status")) r.status = Integer.decode(q.get("status"));
             if (q.containsKey("afterSubmits")) r.afterSubmits = Long.parseLong(q.get("afterSubmits"));
+            if (q.containsKey("hold")) r.hold = Integer.parseInt(q.get("hold"));
             if (q.containsKey("receiptState")) {
               DeliveryReceiptState.valueOf(q.get("receiptState"));
               r.receiptState = q.get("receiptState");

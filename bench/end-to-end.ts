@@ -1,0 +1,215 @@
+/**
+ * End to end (`./dev bench --suite e2e [--orders N] [--connections C] [--tps T]`): N orders
+ * through the gateway (`POST /future/orders`, half email, half SMS with the Anytime policy, each
+ * to its own address), through every stage in one stage process as `./dev up` runs them, to an
+ * SMTP server and the SMSC simulator. Per order, the latency runs from the gateway's 201 (the
+ * order is durable) to the hand-off: the SMTP server accepting the message, or the SMSC
+ * accepting the submit_sm. All clocks are this machine's.
+ *
+ * Printed beside it, from the same run: how fast the gateway accepted the N orders (its share
+ * of the time), and the SMPP TPS the send-sms stage was allowed (the SMS ceiling).
+ */
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { provision } from '../platform/provision.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+import { startSmtpSink } from '../test/support/smtp-sink.ts';
+import { benchToken, startProcess } from './support.ts';
+
+const STAGES =
+  'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
+
+interface Order {
+  key: string;
+  channel: 'email' | 'sms';
+  body: string;
+  acceptedAt?: number;
+  handedOffAt?: number;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+export async function endToEndBench(N: number, connections: number, tps: number): Promise<void> {
+  const prefix = `bench-e2e-${Date.now().toString(36)}.`;
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const logger = createLogger({ level: 'warn' });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
+  await provision(kafka, codec, config);
+  await kafka.close();
+  const smscControl = process.env.SMSC_CONTROL_URL;
+  if (!smscControl || !process.env.SMSC_HOST) throw new Error('SMSC_HOST and SMSC_CONTROL_URL must be set');
+  const systemId = `bench-${randomUUID().slice(0, 8)}`;
+
+  const sink = await startSmtpSink();
+  const { publicKeyFile, token } = await benchToken('bench');
+  const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const stages = await startProcess(
+    'processors/main.ts',
+    {
+      ...common,
+      STAGES,
+      STAGE_HTTP_PORT: '0',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(sink.port),
+      SMTP_SECURE: 'false',
+      EMAIL_RATE_PER_SECOND: '1000000',
+      SMPP_SYSTEM_ID: systemId,
+      SMPP_PASSWORD: 'secret',
+      SMPP_TPS: String(tps),
+      LOG_LEVEL: 'info',
+    },
+    /"opsPort":(\d+),"msg":"stages running"/,
+  );
+  const gateway = await startProcess(
+    'gateway/main.ts',
+    {
+      ...common,
+      GATEWAY_PORT: '0',
+      AUTH_PUBLIC_KEY_FILE: publicKeyFile,
+      RATE_LIMIT_PER_SECOND: '1000000',
+      LOG_LEVEL: 'info',
+    },
+    /"port":(\d+),"msg":"gateway listening"/,
+  );
+  try {
+    const url = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const body = (o: Order) =>
+      JSON.stringify({
+        idempotencyId: randomUUID(),
+        sendersReference: 'bench-e2e',
+        recipient:
+          o.channel === 'email'
+            ? {
+                recipientEmail: {
+                  emailAddress: o.key,
+                  emailSettings: { subject: 'Benchmark', body: o.body, contentType: 'Plain' },
+                },
+              }
+            : {
+                recipientSms: {
+                  phoneNumber: `+${o.key}`,
+                  smsSettings: { body: o.body, sendingTimePolicy: 'Anytime' },
+                },
+              },
+      });
+
+    const makeOrders = (from: number, count: number): Order[] =>
+      Array.from({ length: count }, (_, j) => {
+        const i = from + j;
+        return i % 2 === 0
+          ? { key: `e2e-${i}@example.com`, channel: 'email', body: `Melding ${i}` }
+          : // Norwegian mobile numbers, one per order: +47 9x xx xx xx
+            { key: `479${String(i).padStart(7, '0')}`, channel: 'sms', body: `Melding ${i}` };
+      });
+    const smsMessages = async () =>
+      (await (await fetch(`${smscControl}/messages?systemId=${systemId}`)).json()) as {
+        destAddr: string;
+        receivedAt: number;
+      }[];
+
+    /** Places `orders` (at most `rate` a second, if given), awaits every hand-off, prints the figures. */
+    const phase = async (title: string, orders: Order[], rate?: number) => {
+      console.log(`\n${title}`);
+      const byKey = new Map(orders.map((o) => [o.key, o]));
+      const t0 = Date.now();
+      let next = 0;
+      let refused = 0;
+      await Promise.all(
+        Array.from({ length: connections }, async () => {
+          while (next < orders.length) {
+            const i = next++;
+            const o = orders[i]!;
+            if (rate) {
+              const wait = t0 + (i * 1000) / rate - Date.now();
+              if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            }
+            const res = await fetch(url, { method: 'POST', headers, body: body(o) });
+            await res.arrayBuffer();
+            if (res.status === 201) o.acceptedAt = Date.now();
+            else refused++;
+          }
+        }),
+      );
+      const acceptedAll = Date.now();
+      const accepted = orders.filter((o) => o.acceptedAt !== undefined);
+      const emails = accepted.filter((o) => o.channel === 'email');
+      const sms = accepted.filter((o) => o.channel === 'sms');
+
+      // The SMSC's view of what it accepted is polled (the simulator has no push channel).
+      const emailsDone = sink.until(
+        () => emails.every((o) => sink.arrivals.has(o.key)),
+        600_000,
+        'every email at the sink',
+      );
+      const deadline = Date.now() + 600_000;
+      let smsDone = 0;
+      while (smsDone < sms.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        smsDone = 0;
+        for (const m of await smsMessages()) {
+          const o = byKey.get(m.destAddr);
+          if (!o) continue;
+          o.handedOffAt ??= m.receivedAt;
+          smsDone++;
+        }
+      }
+      await emailsDone;
+      for (const o of emails) o.handedOffAt = sink.arrivals.get(o.key);
+      const done = accepted.filter((o) => o.handedOffAt !== undefined);
+      const lastHandOff = Math.max(...done.map((o) => o.handedOffAt!));
+
+      const latencies = (list: Order[]) =>
+        list
+          .filter((o) => o.handedOffAt !== undefined)
+          .map((o) => o.handedOffAt! - o.acceptedAt!)
+          .sort((a, b) => a - b);
+      const row = (name: string, list: Order[]) => {
+        const l = latencies(list);
+        return `${name.padEnd(26)} ${String(l.length).padStart(6)} handed off   p50 ${String(percentile(l, 50)).padStart(6)} ms   p99 ${String(percentile(l, 99)).padStart(6)} ms   max ${String(l.at(-1)).padStart(6)} ms`;
+      };
+      const seconds = (ms: number) => (ms / 1000).toFixed(1);
+      const perKey = new Map<string, number>();
+      for (const m of await smsMessages())
+        if (byKey.has(m.destAddr)) perKey.set(m.destAddr, (perKey.get(m.destAddr) ?? 0) + 1);
+      const twice =
+        emails.filter((o) => (sink.perRecipient.get(o.key) ?? 0) > 1).length +
+        [...perKey.values()].filter((n) => n > 1).length;
+      console.log(
+        `orders:                     ${orders.length} (${emails.length} email, ${sms.length} SMS accepted; ${refused} refused)`,
+      );
+      console.log(
+        `gateway accepted:           ${(accepted.length / ((acceptedAll - t0) / 1000)).toFixed(0)} orders/s (all in ${seconds(acceptedAll - t0)} s)`,
+      );
+      console.log(
+        `end to end:                 ${(done.length / ((lastHandOff - t0) / 1000)).toFixed(0)} orders/s (first request to last hand-off, ${seconds(lastHandOff - t0)} s)`,
+      );
+      console.log('accept → hand-off:');
+      console.log(`  ${row('all', accepted)}`);
+      console.log(`  ${row('email (SMTP accepted)', emails)}`);
+      console.log(`  ${row('SMS (submit_sm accepted)', sms)}`);
+      console.log(`accepted but not handed off: ${accepted.length - done.length}; handed off twice: ${twice}`);
+      return done.length / ((lastHandOff - t0) / 1000);
+    };
+
+    console.log(`SMS ceiling: SMPP_TPS ${tps} submit_sm/s; ${connections} client connections`);
+    const throughput = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
+    // Latency under a load the pipeline keeps up with: half the end-to-end rate just measured.
+    const rate = Math.max(1, Math.floor(throughput / 2));
+    await phase(
+      `2. ${N} orders offered at ${rate} orders/s (half of phase 1's end-to-end rate)`,
+      makeOrders(N, N),
+      rate,
+    );
+  } finally {
+    const exited = [gateway, stages].map((p) => new Promise((r) => p.child.once('exit', r)));
+    gateway.child.kill('SIGTERM');
+    stages.child.kill('SIGTERM');
+    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 30_000))]);
+    await sink.close();
+  }
+}
