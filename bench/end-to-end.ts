@@ -16,7 +16,7 @@ import { createLogger } from '../platform/logger.ts';
 import { provision } from '../platform/provision.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
-import { benchToken, startProcess } from './support.ts';
+import { benchToken, startGateway, startProcess } from './support.ts';
 
 const STAGES =
   'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
@@ -64,17 +64,7 @@ export async function endToEndBench(N: number, connections: number, tps: number)
     },
     /"opsPort":(\d+),"msg":"stages running"/,
   );
-  const gateway = await startProcess(
-    'gateway/main.ts',
-    {
-      ...common,
-      GATEWAY_PORT: '0',
-      AUTH_PUBLIC_KEY_FILE: publicKeyFile,
-      RATE_LIMIT_PER_SECOND: '1000000',
-      LOG_LEVEL: 'info',
-    },
-    /"port":(\d+),"msg":"gateway listening"/,
-  );
+  const gateway = await startGateway(common, publicKeyFile);
   try {
     const url = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders`;
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };

@@ -13,7 +13,7 @@ import { createLogger } from '../platform/logger.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { provision } from '../platform/provision.ts';
 import { topicName } from '../platform/topics.ts';
-import { benchToken, startProcess } from './support.ts';
+import { benchToken, startGateway, startProcess } from './support.ts';
 
 interface Figures {
   perSecond: number;
@@ -73,17 +73,7 @@ export async function gatewayBench(seconds: number, connections: number): Promis
   const { publicKeyFile, token } = await benchToken('bench');
 
   const trivial = await startProcess('bench/trivial-server.ts', { PORT: '0' }, /"trivial listening","port":(\d+)/);
-  const gateway = await startProcess(
-    'gateway/main.ts',
-    {
-      TOPIC_PREFIX: prefix,
-      GATEWAY_PORT: '0',
-      AUTH_PUBLIC_KEY_FILE: publicKeyFile,
-      RATE_LIMIT_PER_SECOND: '1000000',
-      LOG_LEVEL: 'info',
-    },
-    /"port":(\d+),"msg":"gateway listening"/,
-  );
+  const gateway = await startGateway({ TOPIC_PREFIX: prefix }, publicKeyFile);
   try {
     const auth = { authorization: `Bearer ${token}` };
     // A short warm-up of each, so JIT and connections are not part of the figures.

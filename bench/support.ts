@@ -86,3 +86,18 @@ export function rawCopier(
     },
   });
 }
+
+/** The gateway as its own process on a free port, verifying tokens with `publicKeyFile`, no rate limit. */
+export function startGateway(env: Record<string, string>, publicKeyFile: string) {
+  return startProcess(
+    'gateway/main.ts',
+    {
+      ...env,
+      GATEWAY_PORT: '0',
+      AUTH_PUBLIC_KEY_FILE: publicKeyFile,
+      RATE_LIMIT_PER_SECOND: '1000000',
+      LOG_LEVEL: 'info',
+    },
+    /"port":(\d+),"msg":"gateway listening"/,
+  );
+}
