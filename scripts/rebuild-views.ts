@@ -11,24 +11,12 @@
  * and stay as they are. Reads the stack's environment (KAFKA_BROKERS, SCHEMA_REGISTRY_URL,
  * REDIS_URL, TOPIC_PREFIX, REDIS_PREFIX).
  */
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter, type InboundRecord } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
-import { createRedis } from '../platform/redis/client.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
+import type { InboundRecord } from '../platform/kafka/adapter.ts';
 import { topicName } from '../platform/topics.ts';
 import { ViewStore } from '../platform/view/store.ts';
+import { rebuildClients } from './rebuild-clients.ts';
 
-const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
-const logger = createLogger({ level: config.LOG_LEVEL });
-const kafka = new KafkaAdapter({
-  brokers: config.KAFKA_BROKERS,
-  clientId: `${config.KAFKA_CLIENT_ID}-rebuild`,
-  logger,
-});
-const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-const redis = createRedis(config.REDIS_URL);
+const { config, kafka, codec, redis, close } = rebuildClients();
 const view = new ViewStore(redis, config.REDIS_PREFIX ?? config.TOPIC_PREFIX);
 
 /** Records of `topic` below the offsets `stage` committed, in partition order. */
@@ -57,5 +45,4 @@ for (const r of await committedRecords(topicName(config.TOPIC_PREFIX, 'status'),
   events++;
 }
 console.log(`view rebuilt: ${removed} keys removed, ${orders} orders and ${events} status events applied`);
-await kafka.close();
-redis.disconnect();
+await close();

@@ -121,6 +121,19 @@ const SCRIPTS = {
       end
       return n`,
   },
+  // KEYS: due items dueAt final outcome leased ; ARGV: now id outcome
+  settleItem: {
+    numberOfKeys: 6,
+    lua: `
+      if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 'final' end
+      if redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
+      redis.call('ZREM', KEYS[1], ARGV[2])
+      redis.call('HDEL', KEYS[2], ARGV[2])
+      redis.call('HDEL', KEYS[3], ARGV[2])
+      redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+      redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
+      return 'settled'`,
+  },
   // KEYS: leader ; ARGV: token ttlMs — take the lock if free, or extend it if ours
   holdLeadership: {
     numberOfKeys: 1,
@@ -267,6 +280,17 @@ export class ScheduleStore {
   async cancel(id: string, now: number): Promise<CancelResult> {
     const { due, leased, items, final, outcome } = this.k;
     return (await this.redis.cancelItem(due, leased, items, final, outcome, now, id)) as CancelResult;
+  }
+
+  /**
+   * Records that an item was released or cancelled elsewhere (as the topics show when the
+   * schedule is rebuilt): it leaves the schedule if it waits there, and is never scheduled again.
+   * One a releaser holds in flight is left to that releaser.
+   */
+  async settle(id: string, outcome: 'released' | 'cancelled', now: number): Promise<'settled' | 'final' | 'in-flight'> {
+    const { due, items, dueAt, final, outcome: outcomes, leased } = this.k;
+    return (await this.redis.settleItem(due, items, dueAt, final, outcomes, leased, now, id, outcome)) as
+      'settled' | 'final' | 'in-flight';
   }
 
   /** Forgets final markers older than `olderThan` (keep them as long as the source topic's retention). */

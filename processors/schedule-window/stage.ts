@@ -8,6 +8,12 @@ import { nextSendOpportunity, type SendWindow } from './window.ts';
  * passes at once inside the send window and otherwise waits in the schedule store until the
  * window next opens, when its releaser publishes it to sms.queue. (Email has no window.)
  */
+/** When an SMS may go: at once for Anytime (or its send time), the window's next opening for Daytime. */
+export function releaseAt(sms: SmsNotification, now: number, window: SendWindow): number {
+  const from = Math.max(now, sms.requestedSendTime);
+  return sms.sendingTimePolicy === 'Anytime' ? from : nextSendOpportunity(from, window);
+}
+
 export function scheduleWindowStage(ports: {
   store: ScheduleStore;
   window: SendWindow;
@@ -19,8 +25,7 @@ export function scheduleWindowStage(ports: {
     outputs: ['smsQueue'],
     async handle(sms: SmsNotification, ctx) {
       const now = ports.clock();
-      const from = Math.max(now, sms.requestedSendTime);
-      const at = sms.sendingTimePolicy === 'Anytime' ? from : nextSendOpportunity(from, ports.window);
+      const at = releaseAt(sms, now, ports.window);
       if (at <= now) return emit({ topic: 'smsQueue', key: sms.notificationId, value: sms });
       const result = await ports.store.schedule(sms.notificationId, at, Buffer.from(JSON.stringify(sms)));
       ctx.logger.debug(

@@ -12,13 +12,16 @@ import { deadWith, defineStage, emit, skip, type Stage } from '../runtime/stage.
  * Order_Registered status event; the releaser publishes due orders to orders.due with their
  * Order_Processing event.
  */
+/** How an order waits in the schedule store (the releaser publishes it from this). */
+export const orderPayload = (o: NotificationOrder) => Buffer.from(JSON.stringify(o));
+
 export function schedulerStage(ports: {
   store: ScheduleStore;
   clock: () => number;
   onDue: () => void;
 }): Stage<'orders'> {
   const prepared = new Map<string, ScheduleResult>();
-  const payload = (o: NotificationOrder) => Buffer.from(JSON.stringify(o));
+  const payload = orderPayload;
   return defineStage({
     name: 'scheduler',
     input: 'orders',

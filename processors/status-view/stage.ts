@@ -5,8 +5,8 @@ import type { ViewStore } from '../../platform/view/store.ts';
 import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
 
 /** Statuses a notification keeps while it waits for a delivery report (§9: still pending). */
-const AWAITING_REPORT = new Set<StatusEvent['status']>(['Email_Succeeded', 'SMS_Accepted']);
-const NOT_FINAL = new Set<StatusEvent['status']>([
+export const AWAITING_REPORT = new Set<StatusEvent['status']>(['Email_Succeeded', 'SMS_Accepted']);
+export const NOT_FINAL = new Set<StatusEvent['status']>([
   'Email_New',
   'Email_Sending',
   'Email_Succeeded',
@@ -66,6 +66,22 @@ export function statusViewStage(ports: {
   });
 }
 
+/**
+ * What waits in the expiry store for a notification awaiting its report: the Failed_TTL event
+ * its releaser publishes at `expiresAt + graceMs` (status-view ignores it if a report came first).
+ */
+export function expiryPayload(event: StatusEvent, expiresAt: number, graceMs: number): Buffer {
+  const ttl: StatusEvent = {
+    ...orderStatus(event, event.channel === 'Sms' ? 'SMS_Failed_TTL' : 'Email_Failed_TTL', expiresAt + graceMs),
+    notificationId: event.notificationId,
+    channel: event.channel,
+    destination: event.destination,
+    description: 'no delivery report before the notification expired',
+    expiresAt,
+  };
+  return Buffer.from(JSON.stringify(ttl));
+}
+
 async function watchExpiry(
   expiry: ExpiryPorts,
   event: StatusEvent,
@@ -74,19 +90,11 @@ async function watchExpiry(
   const id = event.notificationId!;
   if (AWAITING_REPORT.has(event.status)) {
     if (applied.expiresAt === null) return;
-    const ttl: StatusEvent = {
-      ...orderStatus(
-        event,
-        event.channel === 'Sms' ? 'SMS_Failed_TTL' : 'Email_Failed_TTL',
-        applied.expiresAt + expiry.graceMs,
-      ),
-      notificationId: id,
-      channel: event.channel,
-      destination: event.destination,
-      description: 'no delivery report before the notification expired',
-      expiresAt: applied.expiresAt,
-    };
-    await expiry.store.schedule(id, applied.expiresAt + expiry.graceMs, Buffer.from(JSON.stringify(ttl)));
+    await expiry.store.schedule(
+      id,
+      applied.expiresAt + expiry.graceMs,
+      expiryPayload(event, applied.expiresAt, expiry.graceMs),
+    );
   } else if (!NOT_FINAL.has(event.status) && applied.previous !== null && AWAITING_REPORT.has(applied.previous)) {
     await expiry.store.cancel(id, Date.now());
   }

@@ -1,0 +1,29 @@
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { createRedis } from '../platform/redis/client.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
+
+/** What the rebuild commands use, from the stack's environment; `close` lets the process end. */
+export function rebuildClients() {
+  const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
+  const logger = createLogger({ level: config.LOG_LEVEL });
+  const kafka = new KafkaAdapter({
+    brokers: config.KAFKA_BROKERS,
+    clientId: `${config.KAFKA_CLIENT_ID}-rebuild`,
+    logger,
+  });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
+  const redis = createRedis(config.REDIS_URL);
+  return {
+    config,
+    kafka,
+    codec,
+    redis,
+    async close() {
+      await kafka.close();
+      redis.disconnect();
+    },
+  };
+}

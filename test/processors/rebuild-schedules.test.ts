@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { topicName } from '../../platform/topics.ts';
+import { rebuildSchedules } from '../../processors/rebuild-schedules.ts';
+import { DEFAULT_WINDOW, nextSendOpportunity } from '../../processors/schedule-window/window.ts';
+import { schedulerStage } from '../../processors/scheduler/stage.ts';
+import { collectKeys } from '../support/collector.ts';
+import { stageWithReleaser } from '../support/in-process.ts';
+import { publish, sampleOrder, stackEnv } from '../support/stack.ts';
+
+/**
+ * Redis loses every schedule; the topics bring them back: what waited waits again and is
+ * released on time, what was released or cancelled stays so, and nothing is released twice.
+ */
+describe('rebuilding the schedules from the topics', () => {
+  const harness = stageWithReleaser({
+    label: 'rebuild',
+    keyPrefix: 'orders:',
+    name: 'scheduler',
+    output: 'ordersDue',
+    stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
+  });
+  const { prefix, config, kafka, codec, store } = harness;
+  const redis = new Redis(stackEnv().REDIS_URL);
+  let due: Awaited<ReturnType<typeof collectKeys>>;
+
+  beforeAll(() =>
+    harness.start(async () => {
+      due = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
+    }),
+  );
+  afterAll(async () => {
+    await harness.stop();
+    await due?.stop();
+    redis.disconnect();
+  });
+
+  /** Redis forgets everything under this test's prefix, as after losing its data. */
+  async function loseRedis() {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  }
+
+  const sms = (overrides: Partial<SmsNotification>): SmsNotification => ({
+    notificationId: randomUUID(),
+    orderId: randomUUID(),
+    creator: 'ttd',
+    sender: 'Altinn',
+    recipient: '+4799999999',
+    body: 'hei',
+    sendingTimePolicy: 'Daytime',
+    requestedSendTime: Date.now(),
+    expiry: Date.now() + 48 * 3600_000,
+    ...overrides,
+  });
+  const notificationStatus = (
+    n: SmsNotification,
+    status: StatusEvent['status'],
+    expiresAt: number | null = null,
+  ): StatusEvent => ({
+    ...orderStatus(n, status, Date.now()),
+    notificationId: n.notificationId,
+    channel: 'Sms',
+    destination: n.recipient,
+    expiresAt,
+  });
+
+  it('puts back what waited, keeps released and cancelled items final, and releases nothing twice', async () => {
+    const now = Date.now();
+    const released = sampleOrder(1, { requestedSendTime: now - 60_000 });
+    const soon = sampleOrder(2, { requestedSendTime: now + 4_000 });
+    const later = sampleOrder(3, { requestedSendTime: now + 3_600_000 });
+    const cancelled = sampleOrder(4, { requestedSendTime: now + 3_600_000 });
+    await publish(
+      kafka,
+      codec,
+      prefix,
+      'orders',
+      [released, soon, later, cancelled].map((o) => ({ key: o.orderId, value: o })),
+    );
+    await due.waitFor(() => due.counts.has(released.orderId), 10_000, 'the past-due order released');
+    // a cancellation as the gateway makes it: out of the schedule, and an Order_Cancelled event
+    expect(await store.cancel(cancelled.orderId, Date.now())).toBe('cancelled');
+    await publish(kafka, codec, prefix, 'status', [
+      { key: cancelled.orderId, value: orderStatus(cancelled, 'Order_Cancelled', Date.now()) },
+    ]);
+
+    // the SMS window and the expiry checks, as their stages left the topics
+    const waitingSms = sms({});
+    const sentSms = sms({});
+    const awaitingReport = sms({});
+    const reported = sms({});
+    const expiresAt = now + 3_600_000;
+    await publish(kafka, codec, prefix, 'smsPending', [
+      { key: waitingSms.notificationId, value: waitingSms },
+      { key: sentSms.notificationId, value: sentSms },
+    ]);
+    await publish(kafka, codec, prefix, 'smsQueue', [{ key: sentSms.notificationId, value: sentSms }]);
+    await publish(kafka, codec, prefix, 'status', [
+      { key: awaitingReport.orderId, value: notificationStatus(awaitingReport, 'SMS_Accepted', expiresAt) },
+      { key: reported.orderId, value: notificationStatus(reported, 'SMS_Accepted', expiresAt) },
+      { key: reported.orderId, value: notificationStatus(reported, 'SMS_Delivered') },
+    ]);
+
+    await loseRedis();
+    expect(await store.counts()).toEqual({ waiting: 0, leased: 0, final: 0 });
+
+    const deps = { kafka, codec, redis, config, window: DEFAULT_WINDOW, clock: () => now };
+    const counts = await rebuildSchedules(deps);
+    // orders: soon and later wait again; released and cancelled are final
+    expect(counts.orders).toEqual({ waiting: 2, settled: 2 });
+    expect(counts.smsWindow).toEqual({ waiting: 1, settled: 1 });
+    expect(counts.expiry).toEqual({ waiting: 1, settled: 1 });
+    expect(await store.cancel(cancelled.orderId, Date.now())).toBe('already-cancelled');
+    expect(await store.cancel(released.orderId, Date.now())).toBe('released');
+
+    const window = new ScheduleStore(redis, `${prefix}sms-window:`);
+    expect(await window.nextDue()).toBe(nextSendOpportunity(waitingSms.requestedSendTime, DEFAULT_WINDOW));
+    expect(await window.schedule(sentSms.notificationId, now, Buffer.from('{}'))).toBe('final');
+    const expiry = new ScheduleStore(redis, `${prefix}expiry:`);
+    expect(await expiry.nextDue()).toBe(expiresAt + config.NOTIFICATION_EXPIRY_GRACE_MS);
+    expect(await expiry.schedule(reported.notificationId, now, Buffer.from('{}'))).toBe('final');
+
+    // the rebuilt schedule releases on time; a second rebuild changes nothing
+    expect(await rebuildSchedules(deps)).toEqual({
+      orders: { waiting: 0, settled: 0 },
+      smsWindow: { waiting: 0, settled: 0 },
+      expiry: { waiting: 0, settled: 0 },
+    });
+    await due.waitFor(() => due.counts.has(soon.orderId), 15_000, 'the rebuilt order released');
+    expect(Date.now()).toBeGreaterThanOrEqual(soon.requestedSendTime);
+    expect(due.counts.get(released.orderId)).toBe(1);
+    expect(due.counts.get(soon.orderId)).toBe(1);
+    expect(due.counts.has(later.orderId)).toBe(false);
+    expect(due.counts.has(cancelled.orderId)).toBe(false);
+  });
+});
