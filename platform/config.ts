@@ -31,6 +31,8 @@ export const ConfigSchema = z.object({
   TOPIC_REPLICATION_FACTOR: int(1).pipe(z.number().min(1)),
   /** HTTP port for /health and /metrics of the stage process; 0 picks a free port */
   STAGE_HTTP_PORT: int(9464).pipe(z.number().min(0).max(65535)),
+  /** how long SIGTERM may take to drain a stage process before it exits anyway (code 1) */
+  SHUTDOWN_TIMEOUT_MS: int(30_000).pipe(z.number().min(1_000)),
   /** pino level: trace, debug, info, warn, error */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** first retry delay, ms */

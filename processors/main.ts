@@ -59,6 +59,12 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'draining');
+    // A handler that never returns (a server that stopped answering) must not keep the process
+    // alive for ever; the send ledger makes an exit mid-hand-over safe (reported, never repeated).
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain did not finish in time; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
     // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
     // then the services.
     await Promise.all(runners.map((r) => r.close()));

@@ -25,6 +25,8 @@ SMSC_PORT="${SMSC_PORT:-$((PORT_BASE + 75))}"
 SMSC_CONTROL_PORT="${SMSC_CONTROL_PORT:-$((PORT_BASE + 76))}"
 REGISTRY_SIM_PORT="${REGISTRY_SIM_PORT:-$((PORT_BASE + 90))}"
 GATEWAY_PORT="${GATEWAY_PORT:-$((PORT_BASE + 88))}"
+# the key the gateway's email report webhook wants, and the local mail sink's reports carry
+EMAIL_REPORT_ACCESS_KEY="${EMAIL_REPORT_ACCESS_KEY:-local-email-reports-key}"
 
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
 APICURIO_HOME="$CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
@@ -68,6 +70,6 @@ export GATEWAY_PORT=$GATEWAY_PORT
 export GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 export AUTH_PUBLIC_KEY_FILE=$STACK_DIR/auth/public.pem
 export AUTH_PRIVATE_KEY_FILE=$STACK_DIR/auth/private.pem
-export EMAIL_REPORT_ACCESS_KEY=local-email-reports-key
+export EMAIL_REPORT_ACCESS_KEY=$EMAIL_REPORT_ACCESS_KEY
 ENV
 }

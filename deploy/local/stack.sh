@@ -104,7 +104,9 @@ up() {
   # are already committed, so losing a second of writes would lose acknowledged orders.
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
     --appendonly yes --appendfsync always --save "" --daemonize no
-  start mail "$ROOT/node_modules/.bin/maildev" --ip 127.0.0.1 --web-ip 127.0.0.1 --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" --silent
+  # maildev, plus delivery reports to the gateway's webhook as a provider would send them
+  start mail "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/mail-sink/main.ts" --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" \
+    --reports "http://127.0.0.1:$GATEWAY_PORT/notifications/email/api/v1/reports?accesskey=$EMAIL_REPORT_ACCESS_KEY"
   start smsc java -Xmx128m -cp "$(smsc_classes):$SMSC_HOME/lib/*" SmscSimulator \
     --port "$SMSC_PORT" --control-port "$SMSC_CONTROL_PORT"
   start registry-sim "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/registry-sim/main.ts" \
@@ -112,6 +114,7 @@ up() {
 
   await redis 20 redis-cli -p "$REDIS_PORT" ping
   await mail 30 http_ok "http://127.0.0.1:$MAIL_WEB_PORT/email"
+  await mail 30 tcp_open "$SMTP_PORT"
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
   await registry-sim 30 http_ok "http://127.0.0.1:$REGISTRY_SIM_PORT/health"
   await schema-registry 90 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"

@@ -72,7 +72,10 @@ export class Mailer {
           ? tls.connect({ host: o.host, port: o.port, servername: o.host, rejectUnauthorized: o.rejectUnauthorized })
           : net.connect({ host: o.host, port: o.port });
         socket.setNoDelay(true);
-        const fail = (err: Error) => callback(err);
+        // If it cannot connect, nodemailer gets an unconnected socket to fail with in its own
+        // way. Failing here instead (callback(err)) leaks a pool slot in nodemailer: after
+        // poolSize refused connections it would never send again.
+        const fail = () => callback(null, { socket: new net.Socket() });
         socket.once('error', fail);
         socket.once(o.secure ? 'secureConnect' : 'connect', () => {
           socket.removeListener('error', fail);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,60 @@ describe('SMTP sink', () => {
       text: string;
     }[];
     expect(mails.find((m) => m.subject === subject)?.text.trim()).toBe('Hei');
+  });
+});
+
+describe('SMTP sink delivery reports', () => {
+  it('reports each email it receives to the gateway webhook, as an email provider would', async () => {
+    // stands in for the gateway, on the port the stack's mail sink reports to
+    const reports: { url: string; body: { eventType: string; data: { messageId: string; status: string } }[] }[] = [];
+    let onReport = () => undefined as void;
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        reports.push({ url: req.url ?? '', body: JSON.parse(text) as (typeof reports)[number]['body'] });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        onReport();
+      });
+    });
+    await new Promise<void>((r) => server.listen(Number(process.env.GATEWAY_PORT), '127.0.0.1', () => r()));
+    try {
+      const messageId = `<${randomUUID()}@altinn.cloud>`;
+      const bounced = `<${randomUUID()}@altinn.cloud>`;
+      const mine = () => reports.filter((r) => [messageId, bounced].includes(r.body[0]?.data.messageId ?? ''));
+      const both = new Promise<void>((resolve) => {
+        onReport = () => (mine().length >= 2 ? resolve() : undefined);
+      });
+      const transport = nodemailer.createTransport({ host: env.SMTP_HOST, port: Number(env.SMTP_PORT), secure: false });
+      await transport.sendMail({
+        from: 'noreply@altinn.cloud',
+        to: 'ola@example.com',
+        subject: 'r',
+        text: 'x',
+        messageId,
+      });
+      await transport.sendMail({
+        from: 'noreply@altinn.cloud',
+        to: 'bounce@example.com',
+        subject: 'r',
+        text: 'x',
+        messageId: bounced,
+      });
+      transport.close();
+      await both;
+      const byId = new Map(mine().map((r) => [r.body[0]!.data.messageId, r]));
+      expect(byId.get(messageId)!.url).toBe(
+        `/notifications/email/api/v1/reports?accesskey=${process.env.EMAIL_REPORT_ACCESS_KEY}`,
+      );
+      expect(byId.get(messageId)!.body[0]).toMatchObject({
+        eventType: 'Microsoft.Communication.EmailDeliveryReportReceived',
+        data: { messageId, status: 'Delivered' },
+      });
+      expect(byId.get(bounced)!.body[0]!.data.status).toBe('Bounced');
+    } finally {
+      server.close();
+    }
   });
 });
 
