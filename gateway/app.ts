@@ -19,7 +19,7 @@ import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { normaliseMobileNumber } from '../platform/validation/rules.ts';
 import type { ViewStore } from '../platform/view/store.ts';
-import { authenticate, type AuthOptions, type loadVerificationKey } from './auth.ts';
+import { authenticate, type AuthOptions, type loadAccessTokenIssuers, type loadVerificationKey } from './auth.ts';
 import type { IdempotencyStore } from './orders/idempotency.ts';
 import { instantDispatch, type InstantDispatch } from './orders/instant.ts';
 import { lookupRecipients, type LookupResult } from './orders/lookup.ts';
@@ -51,6 +51,8 @@ export interface GatewayDeps {
   registry: RegistryClient;
   key: Awaited<ReturnType<typeof loadVerificationKey>>;
   auth: AuthOptions;
+  /** Platform Access Token issuers and their keys (none: such tokens are refused) */
+  accessTokenIssuers?: Awaited<ReturnType<typeof loadAccessTokenIssuers>>;
   logger: Logger;
   metrics: Registry;
   clock: () => number;
@@ -145,10 +147,11 @@ export function createGateway(deps: GatewayDeps) {
   });
   app.use((req, res, next) => {
     const end = latency.startTimer();
-    res.on('finish', () => {
+    // 'close' comes for an answered request and for one the client hung up on (counted as 499)
+    res.on('close', () => {
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       end({ route });
-      requests.inc({ route, status: String(res.statusCode) });
+      requests.inc({ route, status: res.writableFinished ? String(res.statusCode) : '499' });
     });
     next();
   });
@@ -216,7 +219,7 @@ export function createGateway(deps: GatewayDeps) {
 
   // ---- authenticated API ----
   const api = express.Router();
-  api.use(authenticate(deps.key, deps.auth), rateLimit);
+  api.use(authenticate(deps.key, deps.auth, deps.accessTokenIssuers), rateLimit);
 
   const publish = async (records: NotificationOrder[]) => {
     const topic = topicName(deps.topicPrefix, 'orders');
@@ -240,6 +243,20 @@ export function createGateway(deps: GatewayDeps) {
    * stored records first; 409 when another request still holds it past the wait.
    * Resolves true when this request holds the claim and must go on.
    */
+  /**
+   * The client hung up before its order was stored: stop there (nothing is published, the
+   * idempotency claim is released, so a retry with the same idempotencyId starts afresh) and
+   * answer 499 NOT-00002, for the logs and metrics, as the reference does. Once stored, an order
+   * is finished and answered even if no one is listening (a replay then gets 200).
+   */
+  const hungUp = async (req: Request, res: Response, creator: string, idempotencyId?: string) => {
+    if (!req.socket.destroyed) return false;
+    if (idempotencyId) await deps.idempotency.release(creator, idempotencyId).catch(() => undefined);
+    log.info({ path: req.path }, 'client hung up before the order was stored');
+    sendProblem(res, PROBLEMS.requestTerminated);
+    return true;
+  };
+
   const claimOrReplay = async (
     res: Response,
     creator: string,
@@ -305,6 +322,7 @@ export function createGateway(deps: GatewayDeps) {
           return sendProblem(res, PROBLEMS.missingContact);
         }
       }
+      if (await hungUp(req, res, creator, v.value.idempotencyId)) return;
       await publish(records);
     } catch (err) {
       await deps.idempotency.release(creator, v.value.idempotencyId).catch(() => undefined);
@@ -324,6 +342,7 @@ export function createGateway(deps: GatewayDeps) {
       const order = v1OrderRecord(v.value, creator, now, deps.defaults);
       const needsLookup = order.recipients.some((r) => !r.emailAddress && !r.mobileNumber);
       const lookup = needsLookup ? await lookupRecipients(deps.registry, [order]) : null;
+      if (await hungUp(req, res, creator)) return;
       await publish([order]);
       await remember([order], now);
       res
@@ -471,6 +490,7 @@ export function createGateway(deps: GatewayDeps) {
         },
       );
       if (!proceed) return;
+      if (await hungUp(req, res, creator, v.value.idempotencyId)) return;
       try {
         await deps.instantProducer.send(await encodeInstant(d));
       } catch (err) {

@@ -1,7 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
 import {
   createLocalJWKSet,
+  decodeJwt,
   createRemoteJWKSet,
   importSPKI,
   jwtVerify,
@@ -12,9 +14,11 @@ import {
 import { sendProblem } from './problems.ts';
 
 /**
- * Bearer tokens (reference §2): a JWT signed by a configured key, carrying the scope
- * `altinn:serviceowner/notifications.create` and the ordering organisation in `org`, which
- * becomes the creator (tenant) of everything the request touches.
+ * Who may order (reference §2): a bearer JWT signed by a configured key, carrying the scope
+ * `altinn:serviceowner/notifications.create` and the ordering organisation in `org`; or an
+ * Altinn Platform Access Token in the `PlatformAccessToken` header, signed by its issuer's key,
+ * whose issuer is the organisation. Either way the organisation becomes the creator (tenant)
+ * of everything the request touches; a Platform Access Token, when present, decides it.
  */
 export const CREATE_SCOPE = 'altinn:serviceowner/notifications.create';
 
@@ -26,6 +30,20 @@ export interface AuthOptions {
 }
 
 type Key = JWTVerifyGetKey | Awaited<ReturnType<typeof importSPKI>>;
+type PublicKey = Awaited<ReturnType<typeof importSPKI>>;
+
+/**
+ * Platform Access Token issuers and their keys: one SPKI PEM per issuer in `dir`, named
+ * `<issuer>.pem` (as Altinn keeps one certificate per issuing org). None when `dir` is unset.
+ */
+export async function loadAccessTokenIssuers(dir: string | undefined): Promise<Map<string, PublicKey>> {
+  const issuers = new Map<string, PublicKey>();
+  if (!dir) return issuers;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.pem'))) {
+    issuers.set(file.slice(0, -'.pem'.length), await importSPKI(readFileSync(join(dir, file), 'utf8'), 'RS256'));
+  }
+  return issuers;
+}
 
 export async function loadVerificationKey(o: AuthOptions): Promise<Key> {
   if (o.jwksUrl) return createRemoteJWKSet(new URL(o.jwksUrl));
@@ -42,29 +60,65 @@ const scopesOf = (p: JWTPayload): string[] =>
       ? (p.scope as string[])
       : [];
 
-/** express middleware: 401 without a valid token, 403 without the scope or an org; sets res.locals.creator. */
-export function authenticate(key: Key, o: AuthOptions, cacheMs = 60_000) {
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'];
+
+/**
+ * express middleware: 401 without a valid token, 403 without the scope or an org; sets
+ * res.locals.creator. A `PlatformAccessToken` header, when sent, must verify against its
+ * issuer's key (else 401) and then authorises the request on its own.
+ */
+export function authenticate(
+  key: Key,
+  o: AuthOptions,
+  accessTokenIssuers: Map<string, PublicKey> = new Map(),
+  cacheMs = 60_000,
+) {
   const verifyOptions = {
-    algorithms: ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'],
+    algorithms: ALGORITHMS,
     ...(o.issuer ? { issuer: o.issuer } : {}),
     ...(o.audience ? { audience: o.audience } : {}),
   };
   // A sender reuses one token for many requests: its verified claims are kept until it expires
   // (at most `cacheMs`), so the signature is checked once rather than per request.
   const cache = new Map<string, { payload: JWTPayload; until: number }>();
-  const verified = async (token: string): Promise<JWTPayload> => {
+  const cached = async (token: string, verify: () => Promise<JWTPayload>): Promise<JWTPayload> => {
     const now = Date.now();
     const hit = cache.get(token);
     if (hit && hit.until > now) return hit.payload;
-    const { payload } =
-      typeof key === 'function'
-        ? await jwtVerify(token, key, verifyOptions)
-        : await jwtVerify(token, key, verifyOptions);
+    const payload = await verify();
     if (cache.size >= 10_000) cache.clear();
     cache.set(token, { payload, until: payload.exp ? Math.min(now + cacheMs, payload.exp * 1000) : now + cacheMs });
     return payload;
   };
+  const verified = (token: string) =>
+    cached(token, async () =>
+      typeof key === 'function'
+        ? (await jwtVerify(token, key, verifyOptions)).payload
+        : (await jwtVerify(token, key, verifyOptions)).payload,
+    );
+  // the issuer names the key, and must then be the one that signed
+  const verifiedAccessToken = (token: string) =>
+    cached(`pat:${token}`, async () => {
+      const issuer = decodeJwt(token).iss;
+      const issuerKey = issuer ? accessTokenIssuers.get(issuer) : undefined;
+      if (!issuer || !issuerKey) throw new Error('unknown access token issuer');
+      return (await jwtVerify(token, issuerKey, { algorithms: ALGORITHMS, issuer })).payload;
+    });
+
   return async (req: Request, res: Response, next: NextFunction) => {
+    const accessToken = req.headers.platformaccesstoken;
+    if (typeof accessToken === 'string' && accessToken !== '') {
+      try {
+        res.locals.creator = (await verifiedAccessToken(accessToken)).iss;
+        return next();
+      } catch {
+        return sendProblem(res, {
+          status: 401,
+          title: 'Unauthorized',
+          detail: 'The platform access token is not valid.',
+        });
+      }
+    }
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) {

@@ -17,3 +17,17 @@ export async function mintToken(
     .setExpirationTime(`${claims.ttlSeconds ?? 3600}s`)
     .sign(key);
 }
+
+/**
+ * A Platform Access Token as an Altinn platform app sends one (header `PlatformAccessToken`):
+ * issued, and signed, by `issuer`, which the gateway takes as the ordering organisation.
+ */
+export async function mintAccessToken(privateKeyPem: string, issuer: string, ttlSeconds = 300): Promise<string> {
+  const key = await importPKCS8(privateKeyPem, 'RS256');
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+    .setIssuedAt()
+    .setIssuer(issuer)
+    .setExpirationTime(`${ttlSeconds}s`)
+    .sign(key);
+}

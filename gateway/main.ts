@@ -19,7 +19,7 @@ import { RegistryClient } from '../platform/registry/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { ViewStore } from '../platform/view/store.ts';
 import { createGateway } from './app.ts';
-import { loadVerificationKey } from './auth.ts';
+import { loadAccessTokenIssuers, loadVerificationKey } from './auth.ts';
 import { IdempotencyStore } from './orders/idempotency.ts';
 
 const logger = createLogger({ name: 'gateway' });
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     audience: config.AUTH_AUDIENCE,
   };
   const key = await loadVerificationKey(auth);
+  const accessTokenIssuers = await loadAccessTokenIssuers(config.ACCESS_TOKEN_ISSUERS_DIR);
   const kafka = new KafkaAdapter({
     brokers: config.KAFKA_BROKERS,
     clientId: `${config.KAFKA_CLIENT_ID}-gateway`,
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
       breakerHalfOpenAfterMs: config.REGISTRY_BREAKER_HALF_OPEN_MS,
     }),
     key,
+    accessTokenIssuers,
     auth,
     logger,
     metrics,

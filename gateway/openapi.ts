@@ -267,12 +267,15 @@ export function openApiDocument(baseUrl: string) {
       title: 'Notifications API',
       version: '1.0.0',
       description:
-        'Order email and SMS notifications to people and organisations, and follow their status. Bearer JWT with scope altinn:serviceowner/notifications.create and an org claim.',
+        'Order email and SMS notifications to people and organisations, and follow their status. Bearer JWT with scope altinn:serviceowner/notifications.create and an org claim, or an Altinn Platform Access Token (its issuer is the ordering organisation).',
     },
     servers: [{ url: `${baseUrl}/notifications/api/v1` }],
-    security: [{ bearer: [] }],
+    security: [{ bearer: [] }, { platformAccessToken: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        platformAccessToken: { type: 'apiKey', in: 'header', name: 'PlatformAccessToken' },
+      },
       schemas: SCHEMAS,
     },
     paths: {

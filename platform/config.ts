@@ -146,6 +146,8 @@ export const ConfigSchema = z.object({
   AUTH_ISSUER: z.string().optional(),
   /** required `aud` of bearer tokens, when set */
   AUTH_AUDIENCE: z.string().optional(),
+  /** folder of Platform Access Token issuers' public keys, one `<issuer>.pem` each (unset: none accepted) */
+  ACCESS_TOKEN_ISSUERS_DIR: z.string().optional(),
   /** from-address of emails whose order names none */
   DEFAULT_EMAIL_FROM: z.string().default('noreply@altinn.cloud'),
   /** sender of SMS whose order names none */

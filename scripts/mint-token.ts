@@ -5,11 +5,16 @@
  *   TOKEN=$(node --import tsx scripts/mint-token.ts --org ttd)
  *   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:19088/notifications/api/v1/orders?sendersReference=x
  *
+ * With --access-token, a Platform Access Token issued by the org instead (the local stack
+ * trusts the same key for the issuers ttd, digdir and platform):
+ *
+ *   curl -H "PlatformAccessToken: $(node --import tsx scripts/mint-token.ts --access-token --org ttd)" …
+ *
  * Reads the stack's environment file when AUTH_PRIVATE_KEY_FILE is not set.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { mintToken } from '../gateway/local-tokens.ts';
+import { mintAccessToken, mintToken } from '../gateway/local-tokens.ts';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +22,7 @@ const { values } = parseArgs({
     scope: { type: 'string', default: 'altinn:serviceowner/notifications.create' },
     ttl: { type: 'string', default: '3600' },
     key: { type: 'string' },
+    'access-token': { type: 'boolean', default: false },
   },
 });
 
@@ -26,6 +32,8 @@ if (!keyFile) {
   keyFile = /AUTH_PRIVATE_KEY_FILE=(\S+)/.exec(env)?.[1];
 }
 if (!keyFile) throw new Error('no AUTH_PRIVATE_KEY_FILE: start the stack with ./dev up first');
-process.stdout.write(
-  `${await mintToken(readFileSync(keyFile, 'utf8'), { org: values.org, scope: values.scope, ttlSeconds: Number(values.ttl) })}\n`,
-);
+const pem = readFileSync(keyFile, 'utf8');
+const token = values['access-token']
+  ? await mintAccessToken(pem, values.org, Number(values.ttl))
+  : await mintToken(pem, { org: values.org, scope: values.scope, ttlSeconds: Number(values.ttl) });
+process.stdout.write(`${token}\n`);

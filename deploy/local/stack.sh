@@ -135,6 +135,11 @@ up() {
       fs.writeFileSync(process.argv[1] + "/public.pem", k.publicKey.export({ type: "spki", format: "pem" }));
     ' "$STACK_DIR/auth"
   fi
+  # Platform Access Token issuers the local gateway trusts: the same key, for a few orgs
+  mkdir -p "$STACK_DIR/auth/access-token-issuers"
+  for issuer in ttd digdir platform; do
+    cp "$STACK_DIR/auth/public.pem" "$STACK_DIR/auth/access-token-issuers/$issuer.pem"
+  done
   stack_env >"$STACK_DIR/env"
   log "stack up; environment in $STACK_DIR/env"
 }

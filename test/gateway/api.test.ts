@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +86,38 @@ describe('gateway', () => {
       for (const token of [await g.token('ttd', 'altinn:something.else'), await g.token(null)]) {
         const r = await fetch(`${g.url}/orders?sendersReference=x`, { headers: { authorization: `Bearer ${token}` } });
         expect(r.status).toBe(403);
+      }
+    });
+
+    it('takes a Platform Access Token instead of a bearer token, its issuer as the creator', async () => {
+      const asPlatformApp = async (token: string, init: RequestInit = {}, path = '/future/orders') =>
+        fetch(`${g.url}${path}`, {
+          ...init,
+          headers: { 'content-type': 'application/json', platformaccesstoken: token, ...init.headers },
+        });
+      const created = await asPlatformApp(await g.accessToken('digdir'), {
+        method: 'POST',
+        body: JSON.stringify(emailChain('platform-token-1', { requestedSendTime: inMinutes(60) })),
+      });
+      expect(created.status).toBe(201);
+      const id = ((await created.json()) as { notification: { shipmentId: string } }).notification.shipmentId;
+      // the order is digdir's: digdir reads it, ttd does not
+      expect((await g.call('GET', `/orders/${id}`, undefined, { org: 'digdir' })).status).toBe(200);
+      expect((await g.call('GET', `/orders/${id}`)).status).toBe(404);
+      // an issuer without a key here, or a token signed by another key, is refused
+      const other = await startTestGateway('gw-other-issuer', { prefix: g.prefix });
+      try {
+        for (const token of [await g.accessToken('ttd'), await other.accessToken('digdir')]) {
+          const r = await asPlatformApp(
+            token,
+            { headers: { authorization: `Bearer ${await g.token('ttd')}` } },
+            `/orders/${id}`,
+          );
+          expect(r.status).toBe(401);
+          expect(((await r.json()) as { detail: string }).detail).toBe('The platform access token is not valid.');
+        }
+      } finally {
+        await other.close();
       }
     });
 
@@ -221,6 +255,66 @@ describe('gateway', () => {
         ],
       });
       expect((await g.call('POST', '/future/orders', body)).status).toBe(201);
+    });
+
+    it('stores nothing and frees the idempotencyId when the client hangs up before the order is stored (NOT-00002)', async () => {
+      // the stack's registry, behind a proxy that holds each lookup until the test lets it go
+      const held: (() => void)[] = [];
+      let onHeld = () => undefined as void;
+      const proxy = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          held.push(() => {
+            void fetch(`${env.REGISTRY_URL}${req.url}`, {
+              method: req.method,
+              headers: { 'content-type': 'application/json' },
+              body,
+            }).then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()));
+          });
+          onHeld();
+        });
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+      const slow = await startTestGateway('gw-hangup', {
+        prefix: g.prefix,
+        registryUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      });
+      try {
+        const body = emailChain('hangup-1', {
+          recipient: {
+            recipientPerson: {
+              nationalIdentityNumber: '01017012345',
+              channelSchema: 'Email',
+              emailSettings: { subject: 's', body: 'b' },
+            },
+          },
+        });
+        const lookupHeld = new Promise<void>((resolve) => (onHeld = resolve));
+        const client = new AbortController();
+        const answer = fetch(`${slow.url}/future/orders`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await slow.token('ttd')}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: client.signal,
+        }).catch((e: Error) => e.name);
+        await lookupHeld;
+        client.abort();
+        expect(await answer).toBe('AbortError');
+        for (const release of held.splice(0)) release();
+        onHeld = () => held.splice(0).forEach((release) => release());
+        // the gateway notices at its next step, and counts the request as 499
+        await eventually(
+          async () => (await (await fetch(`${slow.root}/metrics`)).text()).includes('status="499"'),
+          'the hang-up to be counted',
+        );
+        expect((await ordersOnTopic(g)).filter((o) => o.idempotencyId === 'hangup-1')).toHaveLength(0);
+        // the idempotencyId is free: the same order now registers (201, not a 200 replay)
+        expect((await slow.call('POST', '/future/orders', body)).status).toBe(201);
+      } finally {
+        await slow.close();
+        proxy.close();
+      }
     });
 
     it('accepts a reserved person (reservation is not missing contact)', async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { importSPKI } from 'jose';
 import { Redis } from 'ioredis';
 import { createGateway } from '../../gateway/app.ts';
-import { mintToken } from '../../gateway/local-tokens.ts';
+import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { BatchingPublisher } from '../../platform/kafka/batching.ts';
 import { createRegistry } from '../../platform/metrics.ts';
@@ -33,6 +33,8 @@ export async function startTestGateway(
     /** the condition endpoint policy (default: loopback allowed, as the tests' endpoints are local) */
     strictEgress?: boolean;
     publishTimeoutMs?: number;
+    /** the registry the gateway asks (default: the stack's registry simulator) */
+    registryUrl?: string;
   } = {},
 ) {
   const env = stackEnv();
@@ -63,13 +65,15 @@ export async function startTestGateway(
     schedule,
     idempotency: new IdempotencyStore(redis, prefix, 2_000),
     registry: new RegistryClient({
-      baseUrl: env.REGISTRY_URL,
+      baseUrl: options.registryUrl ?? env.REGISTRY_URL,
       timeoutMs: 2_000,
       breakerThreshold: 1_000,
       breakerHalfOpenAfterMs: 100,
     }),
     key: await importSPKI(publicPem, 'RS256'),
     auth: {},
+    // platform apps of 'digdir' sign their access tokens with the test's key too
+    accessTokenIssuers: new Map([['digdir', await importSPKI(publicPem, 'RS256')]]),
     logger,
     metrics: createRegistry(false),
     clock: options.clock ?? Date.now,
@@ -130,6 +134,8 @@ export async function startTestGateway(
     url,
     root: url.replace('/notifications/api/v1', ''),
     token,
+    /** a Platform Access Token issued by `issuer` */
+    accessToken: (issuer: string) => mintAccessToken(privatePem, issuer),
     privatePem,
     call,
     async close() {
