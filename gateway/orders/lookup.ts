@@ -1,6 +1,6 @@
 import type { RegistryClient } from '../../platform/registry/client.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
-import { distinctEmails, distinctMobiles } from '../../processors/enrich-recipients/contacts.ts';
+import { distinctEmails, distinctMobiles } from '../../platform/registry/contacts.ts';
 
 /**
  * Recipient lookup at order time (reference §6.2 step 1 and §8): for recipients named only by

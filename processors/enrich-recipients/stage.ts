@@ -2,7 +2,7 @@ import type { RegistryClient } from '../../platform/registry/client.ts';
 import type { NoAltinnNotifications } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { defineStage, emit, type Stage } from '../runtime/stage.ts';
-import { distinctEmails, distinctMobiles } from './contacts.ts';
+import { distinctEmails, distinctMobiles } from '../../platform/registry/contacts.ts';
 
 type ResolvedRecipient = NoAltinnNotifications.ResolvedRecipient;
 

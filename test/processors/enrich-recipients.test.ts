@@ -5,7 +5,7 @@ import { provision } from '../../platform/provision.ts';
 import { RegistryClient } from '../../platform/registry/client.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { topicName } from '../../platform/topics.ts';
-import { distinctEmails, normaliseMobile } from '../../processors/enrich-recipients/contacts.ts';
+import { distinctEmails, normaliseMobile } from '../../platform/registry/contacts.ts';
 import { enrichRecipientsStage } from '../../processors/enrich-recipients/stage.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { publish, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix, within } from '../support/stack.ts';
