@@ -48,10 +48,12 @@ export class ReceiptTracker {
   /** Records an accepted notification's part ids (as the SMSC returned them, hex). */
   async record(ref: SmsRef, messageIds: string[]): Promise<void> {
     const ids = messageIds.map((m) => canonicalId(m, 16));
+    // kept at least as long as the SMSC may still report (the validity period), plus an hour
+    const ttl = Math.max(this.ttlSeconds, Math.ceil((ref.expiresAt - Date.now()) / 1000) + 3600);
     const pipe = this.redis.multi();
-    for (const id of ids) pipe.set(this.refKey(id), JSON.stringify(ref), 'EX', this.ttlSeconds);
+    for (const id of ids) pipe.set(this.refKey(id), JSON.stringify(ref), 'EX', ttl);
     pipe.hset(this.partsKey(ref.notificationId), Object.fromEntries(ids.map((id) => [id, 'pending'])));
-    pipe.expire(this.partsKey(ref.notificationId), this.ttlSeconds);
+    pipe.expire(this.partsKey(ref.notificationId), ttl);
     await pipe.exec();
     for (const id of ids) {
       const early = await this.redis.get(this.earlyKey(id));

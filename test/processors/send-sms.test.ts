@@ -8,6 +8,7 @@ import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { SmppClient } from '../../platform/smpp/client.ts';
+import { canonicalId } from '../../platform/smpp/message.ts';
 import { topicName } from '../../platform/topics.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { ReceiptTracker } from '../../processors/send-sms/receipts.ts';
@@ -174,6 +175,10 @@ describe('send-sms', () => {
       udhi: false,
     });
     expect(m.validityPeriod).toMatch(/^\d{12}000\+$/);
+    // the message id stays matchable as long as the SMSC may still report: its validity (48 h
+    // here), though the tracker's own TTL is an hour
+    const ttl = await redis.ttl(`${prefix}sms-ref:${canonicalId(m.messageId, 16)}`);
+    expect(ttl).toBeGreaterThan(48 * 3600);
   });
 
   it('splits a long message with UDH and reports Delivered only when every part is', async () => {
