@@ -16,6 +16,7 @@ export interface RebuildCounts {
   orders: { waiting: number; settled: number };
   smsWindow: { waiting: number; settled: number };
   expiry: { waiting: number; settled: number };
+  conditionRetry: { waiting: number; settled: number };
 }
 
 /**
@@ -32,6 +33,11 @@ export interface RebuildCounts {
  *   opportunity unless it is on sms.queue or has a status from send-sms.
  * - expiry checks (`<prefix>expiry:`, status-view's): every notification whose last word is
  *   Succeeded/Accepted, with no final status after, waits for its expiry plus the grace.
+ * - condition re-checks (`<prefix>condition-retry:`, evaluate-condition's): an order on
+ *   orders.enriched with a condition endpoint, first check, below the offset evaluate-condition
+ *   committed (so it was checked), with neither a decision (orders.approved, SendConditionNotMet)
+ *   nor its re-check record on orders.enriched, waits for its re-check (first check's time +
+ *   CONDITION_RETRY_DELAY_MS). Records past the committed offset are left to the stage.
  *
  * Run it with the stages stopped (`./dev rebuild-schedules` does): a stage's open transaction
  * is not visible here, so a record it is writing could be scheduled once more (the schedule and
@@ -68,11 +74,13 @@ export async function rebuildSchedules(deps: {
 
   // What the status topic says happened to each order and notification.
   const orderOutcome = new Map<string, 'released' | 'cancelled'>();
+  const conditionNotMet = new Set<string>();
   const awaiting = new Map<string, { event: StatusEvent; expiresAt: number }>();
   const finished = new Set<string>();
   const smsSent = new Set<string>();
   await read('status', (e) => {
     if (!e.notificationId) {
+      if (e.status === 'Order_SendConditionNotMet') conditionNotMet.add(e.orderId);
       if (e.status === 'Order_Cancelled') orderOutcome.set(e.orderId, 'cancelled');
       else if (e.status !== 'Order_Registered' && e.status !== 'Order_Rejected' && !orderOutcome.has(e.orderId))
         orderOutcome.set(e.orderId, 'released');
@@ -90,6 +98,7 @@ export async function rebuildSchedules(deps: {
     orders: { waiting: 0, settled: 0 },
     smsWindow: { waiting: 0, settled: 0 },
     expiry: { waiting: 0, settled: 0 },
+    conditionRetry: { waiting: 0, settled: 0 },
   };
   const tally = (c: { waiting: number; settled: number }, result: string) => {
     if (result === 'scheduled') c.waiting++;
@@ -142,6 +151,42 @@ export async function rebuildSchedules(deps: {
             expiryPayload(event, expiresAt, config.NOTIFICATION_EXPIRY_GRACE_MS),
           );
       tally(counts.expiry, result);
+    }),
+  );
+  // condition re-checks: what evaluate-condition checked once, left inconclusive, and has not
+  // yet checked again
+  const enrichedTopic = topicName(config.TOPIC_PREFIX, 'ordersEnriched');
+  const checkedBelow = new Map<number, bigint>();
+  for (const p of (await kafka.topicEndOffsets(enrichedTopic)).keys()) {
+    const offset = await kafka.committedOffset(
+      `${config.TOPIC_PREFIX}notifications.evaluate-condition`,
+      enrichedTopic,
+      p,
+    );
+    checkedBelow.set(p, BigInt(offset ?? '0'));
+  }
+  const firstChecks = new Map<string, { order: TopicValues['ordersEnriched']; at: number }>();
+  const rechecked = new Set<string>();
+  await read('ordersEnriched', (e, r) => {
+    if (e.conditionChecks >= 1) return void rechecked.add(e.orderId);
+    if (BigInt(r.offset) >= (checkedBelow.get(r.partition) ?? 0n)) return;
+    const order = JSON.parse(e.orderJson) as { conditionEndpoint?: string | null };
+    if (order.conditionEndpoint) firstChecks.set(e.orderId, { order: e, at: Number(r.timestamp) });
+  });
+  const approved = new Set<string>();
+  await read('ordersApproved', (e) => void approved.add(e.orderId));
+  const retries = store('condition-retry:');
+  await Promise.all(
+    [...firstChecks].map(async ([id, { order, at }]) => {
+      if (approved.has(id) || conditionNotMet.has(id)) return;
+      const result = rechecked.has(id)
+        ? await retries.settle(id, 'released', now)
+        : await retries.schedule(
+            id,
+            Math.max(now, at + config.CONDITION_RETRY_DELAY_MS),
+            Buffer.from(JSON.stringify({ ...order, conditionChecks: order.conditionChecks + 1 })),
+          );
+      tally(counts.conditionRetry, result);
     }),
   );
   return counts;

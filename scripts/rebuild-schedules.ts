@@ -1,6 +1,6 @@
 /**
- * Rebuilds the Redis schedules (orders waiting for their send time, SMS waiting for the send
- * window, notifications waiting for their expiry check) from the topics:
+ * Rebuilds the Redis schedules (orders waiting for their send time or a condition re-check, SMS
+ * waiting for the send window, notifications waiting for their expiry check) from the topics:
  *
  *   ./dev rebuild-schedules      (stops the stages, runs this, starts them again)
  *

@@ -9,9 +9,14 @@ import { topicName } from '../../platform/topics.ts';
 import { rebuildSchedules } from '../../processors/rebuild-schedules.ts';
 import { DEFAULT_WINDOW, nextSendOpportunity } from '../../processors/schedule-window/window.ts';
 import { schedulerStage } from '../../processors/scheduler/stage.ts';
+import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
+import { ConditionClient } from '../../platform/http/condition-client.ts';
+import { EgressGuard } from '../../platform/http/egress.ts';
+import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
+import { startConditionServer } from '../support/condition-server.ts';
 import { collectKeys } from '../support/collector.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { publish, sampleOrder, stackEnv } from '../support/stack.ts';
+import { eventually, publish, sampleOrder, stackEnv } from '../support/stack.ts';
 
 /**
  * Redis loses every schedule; the topics bring them back: what waited waits again and is
@@ -131,6 +136,7 @@ describe('rebuilding the schedules from the topics', () => {
       orders: { waiting: 0, settled: 0 },
       smsWindow: { waiting: 0, settled: 0 },
       expiry: { waiting: 0, settled: 0 },
+      conditionRetry: { waiting: 0, settled: 0 },
     });
     await due.waitFor(() => due.counts.has(soon.orderId), 15_000, 'the rebuilt order released');
     expect(Date.now()).toBeGreaterThanOrEqual(soon.requestedSendTime);
@@ -138,5 +144,71 @@ describe('rebuilding the schedules from the topics', () => {
     expect(due.counts.get(soon.orderId)).toBe(1);
     expect(due.counts.has(later.orderId)).toBe(false);
     expect(due.counts.has(cancelled.orderId)).toBe(false);
+  });
+});
+
+describe('rebuilding the condition re-checks from the topics', () => {
+  const client = new ConditionClient({
+    guard: new EgressGuard({ allowLoopback: true, allowPrivate: false }),
+    timeoutMs: 1_000,
+  });
+  const RETRY_DELAY_MS = 3_000;
+  const harness = stageWithReleaser({
+    label: 'rebuild-cond',
+    overrides: { CONDITION_RETRY_DELAY_MS: String(RETRY_DELAY_MS) },
+    keyPrefix: 'condition-retry:',
+    name: 'condition-retry',
+    output: 'ordersEnriched',
+    stage: ({ store, clock }) =>
+      evaluateConditionStage({ client, retryStore: store, retryDelayMs: RETRY_DELAY_MS, clock }),
+  });
+  const { prefix, config, kafka, codec, store } = harness;
+  const redis = new Redis(stackEnv().REDIS_URL);
+  let server: Awaited<ReturnType<typeof startConditionServer>>;
+  let approved: Awaited<ReturnType<typeof collectKeys>>;
+
+  beforeAll(async () => {
+    server = await startConditionServer();
+    await harness.start(async () => {
+      approved = await collectKeys(kafka, `${prefix}approved`, topicName(prefix, 'ordersApproved'));
+    });
+  });
+  afterAll(async () => {
+    await harness.stop();
+    await approved?.stop();
+    await server.close();
+    redis.disconnect();
+  });
+
+  it('puts back an order waiting for its re-check, which is then checked once and sent once', async () => {
+    // first answer 500 (inconclusive), then true
+    const order = sampleOrder(1, { conditionEndpoint: `${server.base}/flaky/${randomUUID()}` });
+    const enriched: EnrichedOrder = {
+      orderId: order.orderId,
+      creator: order.creator,
+      enrichedAt: Date.now(),
+      conditionChecks: 0,
+      recipients: [],
+      orderJson: JSON.stringify(order),
+    };
+    await publish(kafka, codec, prefix, 'ordersEnriched', [{ key: order.orderId, value: enriched }]);
+    const topic = topicName(prefix, 'ordersEnriched');
+    // checked once, waiting in the retry store, and its offset committed
+    await eventually(
+      async () =>
+        (await store.counts()).waiting === 1 &&
+        (await kafka.committedOffset(`${prefix}notifications.evaluate-condition`, topic, 0)) === '1',
+      'the first check',
+    );
+
+    const keys = await redis.keys(`${prefix}*`);
+    await redis.del(...keys);
+    const counts = await rebuildSchedules({ kafka, codec, redis, config, window: DEFAULT_WINDOW, clock: Date.now });
+    expect(counts.conditionRetry).toEqual({ waiting: 1, settled: 0 });
+
+    await approved.waitFor(() => approved.counts.has(order.orderId), 15_000, 'the re-checked order approved');
+    // after the rebuild nothing else is waiting, and the order went on once
+    await eventually(async () => (await store.counts()).waiting === 0, 'the re-check released');
+    expect(approved.counts.get(order.orderId)).toBe(1);
   });
 });
