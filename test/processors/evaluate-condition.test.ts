@@ -8,7 +8,7 @@ import { topicName } from '../../platform/topics.ts';
 import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { publish, sampleOrder, within } from '../support/stack.ts';
+import { enrichedOrder, publish, sampleOrder, within } from '../support/stack.ts';
 
 const RETRY_DELAY_MS = 500;
 
@@ -68,14 +68,7 @@ describe('evaluate-condition', () => {
   /** publishes an enriched order whose condition endpoint is `path`, resolves when it has an outcome */
   const evaluate = async (path: string | null) => {
     const order = sampleOrder(1, { conditionEndpoint: path === null ? null : `${server.base}${path}` });
-    const enriched: EnrichedOrder = {
-      orderId: order.orderId,
-      creator: order.creator,
-      enrichedAt: Date.now(),
-      conditionChecks: 0,
-      recipients: [],
-      orderJson: JSON.stringify(order),
-    };
+    const enriched = enrichedOrder(order);
     const outcome = new Promise<void>((resolve) => waiters.set(order.orderId, resolve));
     const sent = Date.now();
     await publish(kafka, codec, prefix, 'ordersEnriched', [{ key: order.orderId, value: enriched }]);

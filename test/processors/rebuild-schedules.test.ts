@@ -12,11 +12,10 @@ import { schedulerStage } from '../../processors/scheduler/stage.ts';
 import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
 import { ConditionClient } from '../../platform/http/condition-client.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
-import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { collectKeys } from '../support/collector.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { eventually, publish, sampleOrder, stackEnv } from '../support/stack.ts';
+import { enrichedOrder, eventually, publish, sampleOrder, stackEnv } from '../support/stack.ts';
 
 /**
  * Redis loses every schedule; the topics bring them back: what waited waits again and is
@@ -183,14 +182,7 @@ describe('rebuilding the condition re-checks from the topics', () => {
   it('puts back an order waiting for its re-check, which is then checked once and sent once', async () => {
     // first answer 500 (inconclusive), then true
     const order = sampleOrder(1, { conditionEndpoint: `${server.base}/flaky/${randomUUID()}` });
-    const enriched: EnrichedOrder = {
-      orderId: order.orderId,
-      creator: order.creator,
-      enrichedAt: Date.now(),
-      conditionChecks: 0,
-      recipients: [],
-      orderJson: JSON.stringify(order),
-    };
+    const enriched = enrichedOrder(order);
     await publish(kafka, codec, prefix, 'ordersEnriched', [{ key: order.orderId, value: enriched }]);
     const topic = topicName(prefix, 'ordersEnriched');
     // checked once, waiting in the retry store, and its offset committed

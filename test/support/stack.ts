@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../../platform/config.ts';
 import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
+import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
 
@@ -202,4 +203,16 @@ export async function eventually(check: () => Promise<boolean>, what: string, ms
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `order` as enrich-recipients hands it on, before any condition check (no recipients looked up) */
+export function enrichedOrder(order: NotificationOrder): EnrichedOrder {
+  return {
+    orderId: order.orderId,
+    creator: order.creator,
+    enrichedAt: Date.now(),
+    conditionChecks: 0,
+    recipients: [],
+    orderJson: JSON.stringify(order),
+  };
 }
