@@ -117,9 +117,14 @@ describe('gateway to notification topics, and back through the API', () => {
     expect(sent.at).toBeGreaterThanOrEqual(sendAt);
     expect(sent.value).toMatchObject({ recipient: '+4798765432', body: 'Hei Siri Sms', sender: 'Altinn' });
 
-    // The status view applies what the stages emitted (Order_Processed is the last of them).
+    // The status view applies what the stages emitted (Order_Processed is the last of them); the
+    // status-view stage reads it from the topic as this test does, so the API may lag a little.
     await wait(() => statuses.some((s) => s.orderId === id && s.status === 'Order_Processed'), 'Order_Processed');
-    const status = await g.call('GET', `/orders/${id}/status`);
+    let status = await g.call('GET', `/orders/${id}/status`);
+    await eventually(async () => {
+      status = await g.call('GET', `/orders/${id}/status`);
+      return (status.body.processingStatus as { status: string }).status === 'Processed';
+    }, 'the view to show Processed');
     expect(status.body).toMatchObject({
       processingStatus: { status: 'Processed' },
       notificationsStatusSummary: { sms: { generated: 1, succeeded: 0 } },
@@ -134,7 +139,11 @@ describe('gateway to notification topics, and back through the API', () => {
     };
     await publish(g.kafka, g.codec, g.prefix, 'status', [{ key: id, value: event }]);
     await wait(() => statuses.some((s) => s.orderId === id && s.status === 'Order_Completed'), 'Order_Completed');
-    const completed = await g.call('GET', `/orders/${id}/notifications/sms`);
+    let completed = await g.call('GET', `/orders/${id}/notifications/sms`);
+    await eventually(async () => {
+      completed = await g.call('GET', `/orders/${id}/notifications/sms`);
+      return completed.body.succeeded === 1;
+    }, 'the view to show the SMS delivered');
     expect(completed.body).toMatchObject({
       generated: 1,
       succeeded: 1,
