@@ -27,5 +27,5 @@ const counts = await rebuildSchedules({
   clock: Date.now,
 });
 for (const [name, c] of Object.entries(counts))
-  console.log(`${name.padEnd(10)} ${c.waiting} put back to wait, ${c.settled} marked released or cancelled`);
+  console.log(`${name.padEnd(14)} ${c.waiting} put back to wait, ${c.settled} marked released or cancelled`);
 await close();
