@@ -7,28 +7,17 @@
  * of the same N records (no Avro, no transactions), over one hop and over five hops at once (the
  * chain's shape). The chain makes five transactional hops plus Redis round trips per order.
  */
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { provision } from '../platform/provision.ts';
-import { createRedis, type Redis } from '../platform/redis/client.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
-import { STAGES } from '../processors/stages.ts';
+import { STAGES, stageDeps } from '../processors/stages.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals as arrivalsOn, rawCopier } from './support.ts';
+import { arrivals as arrivalsOn, benchClients, rawCopier } from './support.ts';
 
 const CHAIN = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'];
 
 export async function chainBench(N: number): Promise<void> {
-  const prefix = `bench-chain-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
-  await provision(kafka, codec, config);
+  const { prefix, config, logger, kafka, codec } = await benchClients('chain');
   const input = topicName(prefix, 'orders');
   // the raw copies' own topics, outside the chain: raw.0 for one hop, raw.1 … raw.5 for five
   const rawTopics = [0, 1, 2, 3, 4, 5].map((i) => `${prefix}bench.raw.${i}`);
@@ -74,19 +63,9 @@ export async function chainBench(N: number): Promise<void> {
   console.log(`raw five-hop copy done: ${raw5Rate.toFixed(0)} records/s; starting the chain …`);
 
   // the chain, as ./dev up runs it
-  let redis: Redis | null = null;
   const registry = createRegistry(false);
   const metrics = createStageMetrics(registry);
-  const deps = {
-    env: process.env,
-    config,
-    kafka,
-    codec,
-    logger,
-    registry,
-    clock: () => Date.now(),
-    redis: () => (redis ??= createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379')),
-  };
+  const deps = stageDeps({ config, kafka, codec, logger, registry });
   const bundles = CHAIN.map((n) => STAGES[n]!(deps));
   // when the last of the N arrived at each hop, to show where the time goes
   const hops = ['ordersDue', 'ordersEnriched', 'ordersApproved', 'emailQueue'] as const;
@@ -108,7 +87,7 @@ export async function chainBench(N: number): Promise<void> {
   for (const s of bundles.flatMap((b) => b.services)) await s.close();
   for (const r of runners) await r.close();
   for (const t of trackers) await t.stop();
-  (redis as Redis | null)?.disconnect();
+  deps.closeRedis();
   await kafka.close();
 
   console.log(`orders:                        ${N} (${config.TOPIC_PARTITIONS} partitions, same broker for both)`);

@@ -4,15 +4,9 @@
  * an SMTP server, beside nodemailer sending the same N messages directly over the same pool
  * size to the same server, in the same run. The ratio is the stage's cost over bare SMTP.
  */
-import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
 import type { EmailNotification } from '../platform/schemas/generated/email-notification.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
 import { createThrottle } from '../platform/throttle.ts';
@@ -20,14 +14,11 @@ import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
+import { sampleEmail } from '../test/support/stack.ts';
+import { benchClients } from './support.ts';
 
 export async function emailBench(N: number): Promise<void> {
-  const prefix = `bench-email-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
-  await provision(kafka, codec, config);
+  const { prefix, config, logger, kafka, codec } = await benchClients('email');
   const sink = await startSmtpSink();
   const mailerOptions = {
     host: '127.0.0.1',
@@ -37,22 +28,13 @@ export async function emailBench(N: number): Promise<void> {
     rejectUnauthorized: false,
     timeoutMs: 10_000,
   };
-  const now = Date.now();
-  const notifications: EmailNotification[] = Array.from({ length: N }, (_, i) => {
-    const id = randomUUID();
-    return {
-      notificationId: id,
-      orderId: id,
+  const notifications: EmailNotification[] = Array.from({ length: N }, (_, i) =>
+    sampleEmail(`user${i}@example.com`, {
       creator: 'bench',
-      fromAddress: 'noreply@altinn.cloud',
-      toAddress: `user${i}@example.com`,
       subject: 'Benchmark',
       body: 'Dette er en test av e-post.',
-      contentType: 'Plain',
-      requestedSendTime: now,
-      expiry: now + 48 * 3600 * 1000,
-    };
-  });
+    }),
+  );
 
   // direct: nodemailer over the same pool, all messages offered at once
   const direct = new Mailer(mailerOptions);

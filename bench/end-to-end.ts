@@ -10,13 +10,8 @@
  * of the time), and the SMPP TPS the send-sms stage was allowed (the SMS ceiling).
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
-import { provision } from '../platform/provision.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
-import { benchToken, startGateway, startProcess } from './support.ts';
+import { benchClients, benchToken, startGateway, startProcess } from './support.ts';
 
 const STAGES =
   'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
@@ -33,12 +28,7 @@ const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 export async function endToEndBench(N: number, connections: number, tps: number): Promise<void> {
-  const prefix = `bench-e2e-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
-  await provision(kafka, codec, config);
+  const { prefix, kafka } = await benchClients('e2e');
   await kafka.close();
   const smscControl = process.env.SMSC_CONTROL_URL;
   if (!smscControl || !process.env.SMSC_HOST) throw new Error('SMSC_HOST and SMSC_CONTROL_URL must be set');

@@ -7,13 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
-import { provision } from '../platform/provision.ts';
 import { topicName } from '../platform/topics.ts';
-import { benchToken, startGateway, startProcess } from './support.ts';
+import { benchClients, benchToken, startGateway, startProcess } from './support.ts';
 
 interface Figures {
   perSecond: number;
@@ -63,12 +58,7 @@ async function load(
 }
 
 export async function gatewayBench(seconds: number, connections: number): Promise<void> {
-  const prefix = `bench-gw-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
-  await provision(kafka, codec, config);
+  const { prefix, kafka } = await benchClients('gw');
 
   const { publicKeyFile, token } = await benchToken('bench');
 

@@ -10,26 +10,15 @@
  * Both copy the same pre-produced records; each round runs raw then pipeline, each from its own
  * consumer group; the ratio uses the median rate of each.
  */
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { provision } from '../platform/provision.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
 import { topicName } from '../platform/topics.ts';
 import { passthroughStage } from '../processors/passthrough/stage.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals as arrivalsOn, rawCopier } from './support.ts';
+import { arrivals as arrivalsOn, benchClients, rawCopier } from './support.ts';
 
 export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
-  const prefix = `bench-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
-
-  await provision(kafka, codec, config);
+  const { prefix, config, logger, kafka, codec } = await benchClients('runtime');
   const input = topicName(prefix, 'orders');
   const rawOut = topicName(prefix, 'emailQueue'); // any topic: raw copies bytes, schema unused
   const pipeOut = topicName(prefix, 'ordersDue');

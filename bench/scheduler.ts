@@ -5,28 +5,19 @@
  * arrival minus send time, as a downstream stage would see it.
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { Releaser } from '../processors/scheduler/releaser.ts';
 import { schedulerStage } from '../processors/scheduler/stage.ts';
 import { produceOrders } from '../test/support/stack.ts';
+import { benchClients } from './support.ts';
 
 export async function schedulerBench(N: number, spreadMs: number): Promise<void> {
-  const prefix = `bench-sched-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
+  const { prefix, config, logger, kafka, codec } = await benchClients('sched');
   const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  await provision(kafka, codec, config);
   const registry = createRegistry(false);
   const store = new ScheduleStore(redis, `${prefix}orders:`);
   const releaser = new Releaser(

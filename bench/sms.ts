@@ -4,44 +4,22 @@
  * the pacing lets through), and how many of the N receipts were matched to their notification.
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
-import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
-import { AvroCodec } from '../platform/schemas/codec.ts';
 import type { SmsNotification } from '../platform/schemas/generated/sms-notification.ts';
 import { SmppClient } from '../platform/smpp/client.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { ReceiptTracker } from '../processors/send-sms/receipts.ts';
 import { sendSmsStage } from '../processors/send-sms/stage.ts';
+import { sampleSms } from '../test/support/stack.ts';
+import { benchClients } from './support.ts';
 
 export async function smsBench(N: number, tps: number): Promise<void> {
-  const prefix = `bench-sms-${Date.now().toString(36)}.`;
-  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
-  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
-  await provision(kafka, codec, config);
+  const { prefix, config, logger, kafka, codec } = await benchClients('sms');
   const systemId = `bench-${randomUUID().slice(0, 8)}`;
-  const now = Date.now();
-  const all: SmsNotification[] = Array.from({ length: N }, (_, i) => {
-    const id = randomUUID();
-    return {
-      notificationId: id,
-      orderId: id,
-      creator: 'bench',
-      sender: 'Altinn',
-      recipient: '+4799999999',
-      body: `Benchmark ${i}`,
-      sendingTimePolicy: 'Anytime',
-      requestedSendTime: now,
-      expiry: now + 48 * 3600 * 1000,
-    };
-  });
+  const all: SmsNotification[] = Array.from({ length: N }, (_, i) => sampleSms(`Benchmark ${i}`, { creator: 'bench' }));
   const producer = await kafka.plainProducer();
   for (let i = 0; i < N; i += 1000) {
     await producer.send(

@@ -4,9 +4,27 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mintToken } from '../gateway/local-tokens.ts';
-import type { KafkaAdapter, PlainProducer } from '../platform/kafka/adapter.ts';
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter, type PlainProducer } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { provision } from '../platform/provision.ts';
+import { AvroCodec } from '../platform/schemas/codec.ts';
 
 const root = join(import.meta.dirname, '..');
+
+/**
+ * A benchmark's own topics under a fresh prefix (`bench-<label>-<time>.`), provisioned, with the
+ * config, quiet logger, Kafka adapter and codec for them.
+ */
+export async function benchClients(label: string) {
+  const prefix = `bench-${label}-${Date.now().toString(36)}.`;
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const logger = createLogger({ level: 'warn' });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
+  await provision(kafka, codec, config);
+  return { prefix, config, logger, kafka, codec };
+}
 
 /**
  * Starts one of the project's entry points (`script`, relative to the root) as its own process

@@ -8,11 +8,10 @@ import { KafkaAdapter } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
-import { createRedis, type Redis } from '../platform/redis/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { startOpsServer } from './runtime/http.ts';
 import { StageRunner } from './runtime/runner.ts';
-import { STAGES } from './stages.ts';
+import { STAGES, stageDeps } from './stages.ts';
 
 const logger = createLogger({ name: 'stages' });
 
@@ -31,20 +30,7 @@ async function main(): Promise<void> {
 
   const registry = createRegistry();
   const metrics = createStageMetrics(registry);
-  let redis: Redis | null = null;
-  const deps = {
-    env: process.env,
-    config,
-    kafka,
-    codec,
-    logger,
-    registry,
-    clock: () => Date.now(),
-    redis: () => {
-      if (!config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
-      return (redis ??= createRedis(config.REDIS_URL));
-    },
-  };
+  const deps = stageDeps({ config, kafka, codec, logger, registry });
   const bundles = names.map((n) => STAGES[n]!(deps));
   const runners = bundles.map((b) => new StageRunner(b.stage, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
@@ -70,7 +56,7 @@ async function main(): Promise<void> {
     await Promise.all(runners.map((r) => r.close()));
     await Promise.all(services.map((s) => s.close()));
     await kafka.close();
-    (redis as Redis | null)?.disconnect();
+    deps.closeRedis();
     ops.server.close();
     logger.info('drained; exiting');
     process.exit(0);

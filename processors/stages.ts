@@ -4,7 +4,7 @@ import type { Config } from '../platform/config.ts';
 import type { KafkaAdapter } from '../platform/kafka/adapter.ts';
 import type { Logger } from '../platform/logger.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
-import type { Redis } from '../platform/redis/client.ts';
+import { createRedis, type Redis } from '../platform/redis/client.ts';
 import type { AvroCodec } from '../platform/schemas/codec.ts';
 import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
@@ -50,6 +50,26 @@ export interface StageDeps {
   /** the process's Redis connection (created on first use; fails without REDIS_URL) */
   redis: () => Redis;
   clock: () => number;
+}
+
+/**
+ * A process's stage deps: the real clock, its environment, and one Redis connection made on
+ * first use (an error without REDIS_URL), which `closeRedis` ends.
+ */
+export function stageDeps(
+  base: Pick<StageDeps, 'config' | 'kafka' | 'codec' | 'logger' | 'registry'>,
+): StageDeps & { closeRedis: () => void } {
+  let redis: Redis | null = null;
+  return {
+    ...base,
+    env: process.env,
+    clock: () => Date.now(),
+    redis: () => {
+      if (!base.config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
+      return (redis ??= createRedis(base.config.REDIS_URL));
+    },
+    closeRedis: () => redis?.disconnect(),
+  };
 }
 
 export interface StageBundle {

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
-import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { createThrottle } from '../../platform/throttle.ts';
@@ -13,25 +12,18 @@ import { StageRunner } from '../../processors/runtime/runner.ts';
 import { sendEmailStage } from '../../processors/send-email/stage.ts';
 import { killAndRestart } from '../support/kill-restart.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
-import { publish, stackEnv, stageEnv, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+import {
+  publish,
+  sampleEmail,
+  stackEnv,
+  stageEnv,
+  testClients,
+  testConfig,
+  uniquePrefix,
+  until,
+} from '../support/stack.ts';
 
-const email = (to: string, overrides: Partial<EmailNotification> = {}): EmailNotification => {
-  const id = randomUUID();
-  const now = Date.now();
-  return {
-    notificationId: id,
-    orderId: id,
-    creator: 'ttd',
-    fromAddress: 'noreply@altinn.cloud',
-    toAddress: to,
-    subject: 'Ny melding',
-    body: 'Hei, du har en ny melding.',
-    contentType: 'Plain',
-    requestedSendTime: now,
-    expiry: now + 48 * 3600 * 1000,
-    ...overrides,
-  };
-};
+const email = sampleEmail;
 
 describe('send-email', () => {
   const env = stackEnv();

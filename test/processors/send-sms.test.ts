@@ -17,6 +17,7 @@ import { startStageProcess } from '../support/process.ts';
 import {
   eventually,
   publish,
+  sampleSms,
   stackEnv,
   stageEnv,
   testClients,
@@ -25,22 +26,7 @@ import {
   until,
 } from '../support/stack.ts';
 
-const sms = (body: string, overrides: Partial<SmsNotification> = {}): SmsNotification => {
-  const id = randomUUID();
-  const now = Date.now();
-  return {
-    notificationId: id,
-    orderId: id,
-    creator: 'ttd',
-    sender: 'Altinn',
-    recipient: '+4799999999',
-    body,
-    sendingTimePolicy: 'Anytime',
-    requestedSendTime: now,
-    expiry: now + 48 * 3600 * 1000,
-    ...overrides,
-  };
-};
+const sms = sampleSms;
 
 interface SmscMessage {
   messageId: string;

@@ -3,8 +3,10 @@ import { loadConfig, type Config } from '../../platform/config.ts';
 import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
+import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
 
 /**
@@ -214,5 +216,42 @@ export function enrichedOrder(order: NotificationOrder): EnrichedOrder {
     conditionChecks: 0,
     recipients: [],
     orderJson: JSON.stringify(order),
+  };
+}
+
+/** An email notification as resolve-channel puts it on email.queue, due now, expiring in 48 h. */
+export function sampleEmail(to: string, overrides: Partial<EmailNotification> = {}): EmailNotification {
+  const id = randomUUID();
+  const now = Date.now();
+  return {
+    notificationId: id,
+    orderId: id,
+    creator: 'ttd',
+    fromAddress: 'noreply@altinn.cloud',
+    toAddress: to,
+    subject: 'Ny melding',
+    body: 'Hei, du har en ny melding.',
+    contentType: 'Plain',
+    requestedSendTime: now,
+    expiry: now + 48 * 3600 * 1000,
+    ...overrides,
+  };
+}
+
+/** An SMS notification as it reaches sms.queue (Anytime), due now, expiring in 48 h. */
+export function sampleSms(body: string, overrides: Partial<SmsNotification> = {}): SmsNotification {
+  const id = randomUUID();
+  const now = Date.now();
+  return {
+    notificationId: id,
+    orderId: id,
+    creator: 'ttd',
+    sender: 'Altinn',
+    recipient: '+4799999999',
+    body,
+    sendingTimePolicy: 'Anytime',
+    requestedSendTime: now,
+    expiry: now + 48 * 3600 * 1000,
+    ...overrides,
   };
 }
