@@ -6,7 +6,6 @@
 import {
   CompressionTypes,
   Kafka,
-  Partitioners,
   logLevel,
   type Admin,
   type Consumer,
@@ -16,6 +15,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Logger } from '../logger.ts';
+import { javaCompatiblePartitioner } from './partitioner.ts';
 
 export interface InboundRecord {
   topic: string;
@@ -53,6 +53,8 @@ export interface PartitionBatch {
   isRunning(): boolean;
   /** true when a seek or rebalance made this batch obsolete */
   isStale(): boolean;
+  /** moves this consumer's position in the partition to `offset` (the next record to read) */
+  seek(offset: string): void;
 }
 
 export interface ConsumerHandle {
@@ -95,11 +97,8 @@ export interface PlainProducer {
  */
 const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
 
-/**
- * murmur2 over the key, as the Java client partitions: a direct producer written in any
- * language puts an order's records on the same partition as ours.
- */
-const JAVA_COMPATIBLE_PARTITIONER = Partitioners.DefaultPartitioner;
+/** The text of kafkajs's CONCURRENT_TRANSACTIONS error (protocol error 51). */
+const CONCURRENT_TRANSACTIONS = 'another concurrent operation on the same transaction';
 
 function toKafkaLogLevel(level: string): logLevel {
   switch (level) {
@@ -157,7 +156,11 @@ export class KafkaAdapter {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, ...rest } = entry;
-          if (level <= logLevel.ERROR) log.error(rest, message);
+          // A transaction begun right after a commit is refused until the broker has written the
+          // last one's markers; kafkajs logs each refusal as an error and then retries it.
+          const routine = typeof rest.error === 'string' && rest.error.includes(CONCURRENT_TRANSACTIONS);
+          if (routine) log.debug(rest, message);
+          else if (level <= logLevel.ERROR) log.error(rest, message);
           else if (level === logLevel.WARN) log.warn(rest, message);
           else if (level === logLevel.INFO) log.info(rest, message);
           else log.debug(rest, message);
@@ -228,6 +231,13 @@ export class KafkaAdapter {
     return offset === undefined || offset === '-1' ? null : offset;
   }
 
+  /** the first offset still held in one partition (the log start) */
+  async earliestOffset(topic: string, partition: number): Promise<string> {
+    const admin = await this.admin();
+    const res = await admin.fetchTopicOffsets(topic);
+    return res.find((p) => p.partition === partition)?.low ?? '0';
+  }
+
   /** high watermark per partition */
   async topicEndOffsets(topic: string): Promise<Map<number, string>> {
     const admin = await this.admin();
@@ -241,7 +251,7 @@ export class KafkaAdapter {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       retry: PRODUCER_RETRY,
-      createPartitioner: JAVA_COMPATIBLE_PARTITIONER,
+      createPartitioner: javaCompatiblePartitioner,
     });
     await producer.connect();
     return {
@@ -265,7 +275,7 @@ export class KafkaAdapter {
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
       retry: PRODUCER_RETRY,
-      createPartitioner: JAVA_COMPATIBLE_PARTITIONER,
+      createPartitioner: javaCompatiblePartitioner,
     });
     await producer.connect();
     return {
@@ -359,6 +369,7 @@ export class KafkaAdapter {
           heartbeat: payload.heartbeat,
           isRunning: payload.isRunning,
           isStale: payload.isStale,
+          seek: (offset) => consumer.seek({ topic: batch.topic, partition: batch.partition, offset }),
         });
       },
     });

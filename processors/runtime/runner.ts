@@ -20,6 +20,14 @@ interface PartitionState {
   producer: TransactionalProducer | null;
   /** false until the producer is initialised and the committed offset re-read (after any rebalance or failure) */
   verified: boolean;
+  /** the partition's commits run one after another on this chain; it never rejects */
+  tail: Promise<void>;
+  /**
+   * a commit failed, or a batch ended without committing while the consumer's position was
+   * already past it: before the next batch, re-verify and move the position back to what is
+   * committed (later commits on the chain are skipped meanwhile)
+   */
+  failed: boolean;
 }
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
@@ -38,10 +46,17 @@ const HEARTBEAT_EVERY_MS = 3_000;
  * the same id and settles its open transaction, and the committed offset is read again: records
  * below it are skipped, so nothing is processed twice even if the consumer's own position was
  * stale.
+ *
+ * A batch's last transaction commits behind the next batch: the consumer's position moves on as
+ * soon as the batch is handled, and the next batch of the partition is fetched and handled while
+ * that transaction commits (one at a time per partition, in order). If a transaction fails, the
+ * ones queued after it are dropped, and before the partition's next batch the producer is
+ * re-initialised, the committed offset read, and the position moved back to it.
  */
 export class StageRunner {
   readonly groupId: string;
   private readonly log: Logger;
+  private readonly handlerTimer: ReturnType<StageMetrics['handlerLatency']['labels']>;
   private readonly partitions = new Map<string, PartitionState>();
   private readonly stop = new AbortController();
   private consumer: ConsumerHandle | null = null;
@@ -60,6 +75,7 @@ export class StageRunner {
   ) {
     this.groupId = `${deps.config.TOPIC_PREFIX}notifications.${stage.name}`;
     this.log = deps.logger.child({ stage: stage.name });
+    this.handlerTimer = deps.metrics.handlerLatency.labels({ stage: stage.name });
   }
 
   private topic(key: TopicKey): string {
@@ -104,7 +120,10 @@ export class StageRunner {
   async close(): Promise<void> {
     if (this.stop.signal.aborted) return;
     this.stop.abort();
+    // commits still under way land before the group hands the partitions to someone else
+    await Promise.all([...this.partitions.values()].map((p) => p.tail));
     await this.consumer?.stop();
+    await Promise.all([...this.partitions.values()].map((p) => p.tail));
     await Promise.all([...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined)));
     this.partitions.clear();
     this.log.info('stage stopped');
@@ -117,18 +136,28 @@ export class StageRunner {
       state.verified = false;
       const [topic, partition] = splitKey(key);
       if (!(assignment[topic] ?? []).includes(partition)) {
-        void state.producer?.close().catch(() => undefined);
+        // a commit still under way either lands before the new owner fences this producer, or fails
+        void state.tail.then(() => state.producer?.close()).catch(() => undefined);
         this.partitions.delete(key);
       }
     }
     this.log.info({ assignment }, 'partitions assigned');
   }
 
-  private async partition(batch: PartitionBatch): Promise<{ state: PartitionState; skipBelow: bigint | null }> {
+  private async partition(
+    batch: PartitionBatch,
+  ): Promise<{ state: PartitionState; skipBelow: bigint | null; rewound: boolean }> {
     const key = `${batch.topic}:${batch.partition}`;
     let state = this.partitions.get(key);
-    if (!state) this.partitions.set(key, (state = { producer: null, verified: false }));
-    if (state.verified && state.producer) return { state, skipBelow: null };
+    if (!state) {
+      state = { producer: null, verified: false, tail: Promise.resolve(), failed: false };
+      this.partitions.set(key, state);
+    }
+    if (state.verified && state.producer && !state.failed) return { state, skipBelow: null, rewound: false };
+    // whatever is still committing settles first: the committed offset read below must be final
+    await state.tail;
+    const rewind = state.failed;
+    state.failed = false;
     if (!state.producer) {
       const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
       state.producer = await this.deps.kafka.transactionalProducer(txId);
@@ -136,11 +165,25 @@ export class StageRunner {
     await state.producer.init();
     const committed = await this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition);
     state.verified = true;
-    return { state, skipBelow: committed === null ? null : BigInt(committed) };
+    const first = batch.records[0]?.offset;
+    if (rewind && first !== undefined) {
+      // The position ran ahead of a transaction that did not commit: go back to what did.
+      const from = committed ?? (await this.deps.kafka.earliestOffset(batch.topic, batch.partition));
+      if (BigInt(first) > BigInt(from)) {
+        this.log.warn(
+          { topic: batch.topic, partition: batch.partition, from, batchStart: first },
+          'rewinding the partition to its committed offset after a failed transaction',
+        );
+        batch.seek(from);
+        return { state, skipBelow: null, rewound: true };
+      }
+    }
+    return { state, skipBelow: committed === null ? null : BigInt(committed), rewound: false };
   }
 
   private async onBatch(batch: PartitionBatch): Promise<void> {
-    const { state, skipBelow } = await this.partition(batch);
+    const { state, skipBelow, rewound } = await this.partition(batch);
+    if (rewound) return;
     const producer = state.producer as TransactionalProducer;
     let records = batch.records;
     if (skipBelow !== null) {
@@ -159,13 +202,20 @@ export class StageRunner {
     let pendingInputs = 0;
     let pendingBytes = 0;
     let lastOffset: string | null = null;
+    let firstOffset: string | null = null;
 
     // Commits what is pending now. It takes its records and offset first, so records a
     // concurrent handler adds meanwhile wait for the next commit instead of being lost.
-    const commitPending = async () => {
+    const commitPending = async (behind: boolean) => {
       if (lastOffset === null) return;
+      // An earlier transaction failed: committing this one would skip its records. They are read
+      // again after the rewind.
+      if (state.failed || state.producer !== producer)
+        throw new Error('an earlier transaction of this partition failed');
       const records = pending;
       const offset = lastOffset;
+      const from = firstOffset;
+      firstOffset = null;
       pending = [];
       pendingInputs = 0;
       pendingBytes = 0;
@@ -183,6 +233,10 @@ export class StageRunner {
         // committed offset before this partition is processed again.
         this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed');
         state.verified = false;
+        state.failed = true;
+        // Read its records again (the consumer may be past them already, and with no new records
+        // there would be no next batch to notice); any that did commit are skipped then.
+        if (from !== null) batch.seek(from);
         await producer.close().catch(() => undefined);
         state.producer = null;
         throw err;
@@ -191,21 +245,29 @@ export class StageRunner {
         { stage: this.stage.name },
         Number(process.hrtime.bigint() - started) / 1e9,
       );
-      batch.resolveOffset(offset);
-      for (const r of records) this.deps.metrics.produced.inc({ stage: this.stage.name, topic: r.topic });
+      // (a commit behind the next batch leaves the position alone: it has moved on already)
+      if (!behind) batch.resolveOffset(offset);
+      const perTopic = new Map<string, number>();
+      for (const r of records) perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
+      for (const [topic, n] of perTopic) this.deps.metrics.produced.inc({ stage: this.stage.name, topic }, n);
       this.deps.metrics.lag.set(
         { stage: this.stage.name, topic: batch.topic, partition: String(batch.partition) },
         Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(offset) - 1n)),
       );
       await batch.heartbeat();
     };
-    // One commit at a time, in order: a caller waits for the one under way, then commits what
-    // has been added since (often nothing, when several retrying handlers asked at once).
-    let committing: Promise<void> = Promise.resolve();
-    const flush = () => (committing = committing.catch(() => undefined).then(commitPending));
+    // One commit at a time per partition, in order: a caller waits for the one under way (maybe
+    // the previous batch's), then commits what has been added since (often nothing, when several
+    // retrying handlers asked at once).
+    const flush = (behind = false) => {
+      const commit = state.tail.then(() => commitPending(behind));
+      state.tail = commit.catch(() => undefined);
+      return commit;
+    };
 
-    if (this.stage.prepare && records.length > 1) await this.prepare(records);
+    const decoded = this.stage.prepare && records.length > 1 ? await this.prepare(records) : undefined;
 
+    const consumed = this.deps.metrics.consumed.labels({ stage: this.stage.name, topic: batch.topic });
     const width = Math.max(1, this.stage.concurrency ?? 1);
     // A sliding window over the batch: up to `width` records in `process` at once, none sharing
     // a key; results are taken in offset order, so outputs and offsets stay in partition order.
@@ -222,8 +284,8 @@ export class StageRunner {
         const key = record.key?.toString('latin1') ?? null;
         if (key !== null && inflight.some((f) => f.key === key)) break;
         next++;
-        this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic });
-        const result = this.process(record, batch, flush);
+        consumed.inc();
+        const result = this.process(record, batch, flush, decoded?.get(record));
         // awaited below, in order; this only keeps a failure from being reported as unhandled
         result.catch(() => undefined);
         inflight.push({ record, key, result });
@@ -242,10 +304,24 @@ export class StageRunner {
       pending.push(...result.outputs);
       pendingBytes += bytes;
       pendingInputs++;
+      firstOffset ??= head.record.offset;
       lastOffset = head.record.offset;
       if (pendingInputs >= this.deps.config.TRANSACTION_MAX_RECORDS) await flush();
     }
-    if (!batch.isStale()) await flush();
+    if (batch.isStale()) {
+      // nothing of it commits; if an earlier batch's commit behind it fails, the rewind covers it
+      return;
+    }
+    if (this.stop.signal.aborted || lastOffset === null) {
+      await flush();
+      return;
+    }
+    // The position moves past this batch now, and its transaction commits behind the next one.
+    // Only one waits at a time: the previous batch's commit must have succeeded first.
+    await state.tail;
+    if (state.failed) return;
+    batch.resolveOffset(lastOffset);
+    void flush(true).catch(() => undefined);
   }
 
   /**
@@ -253,9 +329,14 @@ export class StageRunner {
    * jitter), after the records before it are committed, so a long outage holds no transaction
    * open; the partition waits, later partitions keep flowing.
    */
-  private async process(record: InboundRecord, batch: PartitionBatch, flush: () => Promise<void>): Promise<Processed> {
+  private async process(
+    record: InboundRecord,
+    batch: PartitionBatch,
+    flush: () => Promise<void>,
+    decoded?: unknown,
+  ): Promise<Processed> {
     const { config } = this.deps;
-    let value: unknown;
+    let value: unknown = decoded;
     for (let attempt = 1; ; attempt++) {
       let outcome: Outcome;
       try {
@@ -300,20 +381,22 @@ export class StageRunner {
     }
   }
 
-  private async prepare(records: InboundRecord[]): Promise<void> {
-    const values: unknown[] = [];
+  /** Decodes the batch once for `prepare` and for the handlers (the same objects reach both). */
+  private async prepare(records: InboundRecord[]): Promise<Map<InboundRecord, unknown>> {
+    const decoded = new Map<InboundRecord, unknown>();
     for (const r of records) {
       try {
-        values.push(await this.deps.codec.decode(this.stage.input, r.value));
+        decoded.set(r, await this.deps.codec.decode(this.stage.input, r.value));
       } catch {
         // undecodable: handled (dead-lettered) record by record
       }
     }
     try {
-      await this.stage.prepare!(values as never[]);
+      await this.stage.prepare!([...decoded.values()] as never[]);
     } catch (err) {
       this.log.debug({ err }, 'batch preparation failed; records are handled one by one');
     }
+    return decoded;
   }
 
   private async handle(value: unknown, record: InboundRecord, attempt: number): Promise<Outcome> {
@@ -337,7 +420,7 @@ export class StageRunner {
         }));
       },
     };
-    const end = this.deps.metrics.handlerLatency.startTimer({ stage: this.stage.name });
+    const end = this.handlerTimer.startTimer();
     try {
       return await this.stage.handle(value as never, ctx);
     } finally {

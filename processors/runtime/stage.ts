@@ -57,6 +57,8 @@ export interface Stage<I extends TopicKey = TopicKey> {
    * Optional: called with a batch's decodable values before they are handled one by one, so a
    * stage can do its I/O for the whole batch at once (e.g. pipelined Redis writes). It must be
    * idempotent and may fail: `handle` still runs for every record and must not rely on it.
+   * `handle` receives the very objects passed here, so a stage can keep per-record results in a
+   * WeakMap keyed by them (batches of several partitions are prepared at once).
    */
   prepare?(values: TopicValues[I][]): Promise<void>;
   /**

@@ -20,7 +20,8 @@ export function schedulerStage(ports: {
   clock: () => number;
   onDue: () => void;
 }): Stage<'orders'> {
-  const prepared = new Map<string, ScheduleResult>();
+  // keyed by the decoded record itself: partitions prepare their batches concurrently
+  const prepared = new WeakMap<NotificationOrder, ScheduleResult>();
   const payload = orderPayload;
   return defineStage({
     name: 'scheduler',
@@ -28,12 +29,11 @@ export function schedulerStage(ports: {
     outputs: ['status'],
     // One pipelined round trip to Redis for the batch instead of one per order.
     async prepare(orders: NotificationOrder[]) {
-      prepared.clear();
       await Promise.all(
         orders
           .filter((o) => o.type !== 'Instant' && orderRecordProblems(o).length === 0)
           .map(async (o) => {
-            prepared.set(o.orderId, await ports.store.schedule(o.orderId, o.requestedSendTime, payload(o)));
+            prepared.set(o, await ports.store.schedule(o.orderId, o.requestedSendTime, payload(o)));
           }),
       );
     },
@@ -51,8 +51,8 @@ export function schedulerStage(ports: {
           value: orderStatus(order, 'Order_Rejected', ports.clock(), reason),
         });
       }
-      const cached = prepared.get(order.orderId);
-      prepared.delete(order.orderId);
+      const cached = prepared.get(order);
+      prepared.delete(order);
       const result = cached ?? (await ports.store.schedule(order.orderId, order.requestedSendTime, payload(order)));
       if (order.requestedSendTime <= ports.clock()) ports.onDue();
       // The pipeline registers an order here, wherever it came from (gateway or direct producer).

@@ -7,6 +7,7 @@ import type { DeadLetter } from '../../platform/schemas/generated/dead-letter.ts
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { topicName } from '../../platform/topics.ts';
 import { startOpsServer } from '../../processors/runtime/http.ts';
+import { passthroughStage } from '../../processors/passthrough/stage.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit, skip } from '../../processors/runtime/stage.ts';
 import { publish, sampleOrder, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
@@ -202,6 +203,92 @@ describe('stage runtime with large records', () => {
     await out!.waitFor(() => out!.distinct >= orders.length * 5, 60_000, 'thirty 100 KB records');
     await dlt!.waitFor(() => dlt!.total >= 1, 60_000, 'the 400 KB record dead-lettered');
     expect([...out!.counts.keys()].some((k) => k.startsWith(huge.orderId))).toBe(false);
+    expect(out!.duplicated).toBe(0);
+  });
+});
+
+describe('stage runtime with failing transactions', () => {
+  const prefix = uniquePrefix('txfail');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const clients = testClients(config);
+  const { codec, logger } = clients;
+  // Transactions 3 and 7 fail without committing (the connection dropped before EndTxn), and
+  // transaction 11 commits but its caller hears an error: while each of them was under way, the
+  // consumer had already moved on to the next batch, so the stage must go back to what is
+  // committed, neither skipping the lost records nor repeating the committed ones.
+  let commits = 0;
+  const injected: string[] = [];
+  const kafka = new Proxy(clients.kafka, {
+    get(target, prop, receiver) {
+      if (prop === 'transactionalProducer') {
+        return async (id: string) => {
+          const producer = await target.transactionalProducer(id);
+          return {
+            ...producer,
+            commit: async (...args: Parameters<typeof producer.commit>) => {
+              const n = ++commits;
+              if (n === 3 || n === 7) {
+                injected.push(`lost ${n}`);
+                throw new Error('connection to the broker lost');
+              }
+              await producer.commit(...args);
+              if (n === 11) {
+                injected.push(`unacknowledged ${n}`);
+                throw new Error('connection lost after EndTxn');
+              }
+            },
+          };
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const runner = new StageRunner(passthroughStage('orders', 'ordersDue'), {
+    kafka,
+    codec,
+    config,
+    logger,
+    metrics: createStageMetrics(createRegistry(false)),
+  });
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(clients.kafka, codec, config);
+    out = await collectKeys(clients.kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
+    await runner.start();
+    await runner.joined();
+  });
+  afterAll(async () => {
+    await runner.close();
+    await out?.stop();
+    await clients.kafka.close();
+  });
+
+  it('goes back to the committed offset after a transaction fails behind the next batch: nothing lost, nothing twice', async () => {
+    const N = 1_000;
+    // in waves of two quick sends, so the stage sees many batches and commits each behind the next
+    for (let start = 0; start < N; start += 50) {
+      for (const from of [start, start + 25]) {
+        await publish(
+          clients.kafka,
+          codec,
+          prefix,
+          'orders',
+          Array.from({ length: 25 }, (_, i) => {
+            const o = sampleOrder(from + i);
+            return { key: o.orderId, value: o };
+          }),
+        );
+      }
+      await out!.waitFor(() => out!.distinct >= start + 50, 60_000, `${start + 50} distinct records`);
+    }
+    await out!.waitFor(() => out!.distinct >= N, 120_000, `${N} distinct records`);
+    // whatever was still on its way has landed: the collector reads committed records only
+    await publish(clients.kafka, codec, prefix, 'orders', [{ key: 'last', value: sampleOrder(N) }]);
+    await out!.waitFor(() => out!.counts.has('last'), 60_000, 'the last record');
+    expect(injected).toEqual(['lost 3', 'lost 7', 'unacknowledged 11']);
+    expect(out!.distinct).toBe(N + 1);
     expect(out!.duplicated).toBe(0);
   });
 });
