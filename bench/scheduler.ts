@@ -27,6 +27,7 @@ export async function schedulerBench(N: number, spreadMs: number): Promise<void>
       output: 'ordersDue',
       leaseMs: config.SCHEDULER_LEASE_MS,
       batchSize: config.SCHEDULER_BATCH_SIZE,
+      lanes: config.SCHEDULER_RELEASE_LANES,
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
     },

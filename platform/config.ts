@@ -62,6 +62,8 @@ export const ConfigSchema = z.object({
   SCHEDULER_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
   /** most due orders released in one transaction */
   SCHEDULER_BATCH_SIZE: int(500).pipe(z.number().min(1)),
+  /** release transactions under way at once, each from its own transactional producer (1–8) */
+  SCHEDULER_RELEASE_LANES: int(3).pipe(z.number().min(1).max(8)),
   /** longest sleep between looks at the schedule, ms (bounds release lateness) */
   SCHEDULER_POLL_MS: int(200).pipe(z.number().min(10)),
   /** releaser leadership term unless renewed, ms (a successor waits this long after a crash) */

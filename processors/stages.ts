@@ -294,6 +294,7 @@ function scheduled(
       ...(keyOf ? { keyOf } : {}),
       leaseMs: config.SCHEDULER_LEASE_MS,
       batchSize: config.SCHEDULER_BATCH_SIZE,
+      lanes: config.SCHEDULER_RELEASE_LANES,
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
     },

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { backoffDelay, sleep } from '../../platform/retry.ts';
+import { backoffDelay } from '../../platform/retry.ts';
 import type { DueItem, ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
@@ -23,6 +23,11 @@ export interface ReleaserOptions {
   leaseMs: number;
   /** most items published in one transaction */
   batchSize: number;
+  /**
+   * transactions under way at once (1 … MAX_RELEASE_LANES), each from its own transactional
+   * producer: the next batch is claimed and encoded while earlier ones commit
+   */
+  lanes?: number;
   /** longest sleep between looks at the schedule, ms (bounds release lateness) */
   pollMs: number;
   /** how long the leadership lasts unless renewed, ms */
@@ -30,6 +35,18 @@ export interface ReleaserOptions {
 }
 
 const SCHEDULE_ID_HEADER = 'x-schedule-id';
+
+/**
+ * A new leader fences this many transactional ids whatever its own lane count, so a previous
+ * leader configured with more lanes cannot commit a release after the takeover.
+ */
+export const MAX_RELEASE_LANES = 8;
+
+interface Lane {
+  producer: TransactionalProducer;
+  /** the batch this lane is publishing, settled (never rejected) when it is done */
+  busy: Promise<void> | null;
+}
 
 /**
  * Publishes due items from a schedule store to their topic (orders to orders.due for the
@@ -43,11 +60,18 @@ const SCHEDULE_ID_HEADER = 'x-schedule-id';
  * claim time) are acknowledged, the rest go back to the schedule. The same happens after any
  * failed publish. So a crash anywhere between claim and acknowledgement neither loses nor
  * duplicates a release.
+ *
+ * Releases run in `lanes`: each lane is a transactional producer of its own (fixed ids, all
+ * fenced by a new leader), and while some lanes commit, the loop claims and hands out the next
+ * batch. A lane that fails stops the loop: every lane is let finish, every producer is dropped,
+ * and the leader re-verifies all leased items as after a takeover.
  */
 export class Releaser {
   private readonly token = randomUUID();
   private readonly stop = new AbortController();
-  private producer: TransactionalProducer | null = null;
+  private lanes: Lane[] = [];
+  /** the first error of a lane, raised by the loop */
+  private laneFailure: unknown = null;
   private leading = false;
   private inflight = new Set<string>();
   private loop: Promise<void> | null = null;
@@ -112,15 +136,26 @@ export class Releaser {
     this.stop.abort();
     this.wake();
     await this.loop;
-    await this.producer?.close().catch(() => undefined);
+    await this.resetProducers();
     if (this.leading) await this.deps.store.dropLeadership(this.token).catch(() => undefined);
     this.leading = false;
   }
 
+  /** Sleeps `ms`, or less if woken or closed (the timer and listener go with it). */
   private async idle(ms: number): Promise<void> {
     if (ms <= 0 || this.stop.signal.aborted) return;
-    await Promise.race([sleep(ms, this.stop.signal), new Promise<void>((resolve) => (this.wakeUp = resolve))]);
-    this.wakeUp = null;
+    const signal = this.stop.signal;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wakeUp = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.wakeUp = done;
+    });
   }
 
   private async run(): Promise<void> {
@@ -131,6 +166,8 @@ export class Releaser {
           await this.idle(this.opts.leaderTtlMs / 3);
           continue;
         }
+        const lane = await this.freeLane();
+        this.raiseLaneFailure();
         const now = this.deps.clock();
         if (now - this.lastReconcile >= this.opts.leaseMs) await this.reconcileAbandoned(now);
         const batch = await this.deps.store.claim(now, this.opts.batchSize, this.opts.leaseMs, this.token);
@@ -139,13 +176,19 @@ export class Releaser {
           const wait = next === null ? this.opts.pollMs : Math.min(this.opts.pollMs, Math.max(0, next - now));
           await this.idle(wait);
         } else {
-          await this.publish(batch);
+          for (const item of batch) this.inflight.add(item.id);
+          lane.busy = this.publish(lane.producer, batch)
+            .then(() => void (failures = 0))
+            .catch((err: unknown) => void (this.laneFailure ??= err))
+            .finally(() => {
+              lane.busy = null;
+              this.wake();
+            });
         }
-        failures = 0;
       } catch (err) {
         failures++;
         this.log.error({ err, failures }, 'release step failed; will re-verify before releasing again');
-        await this.resetProducer();
+        await this.resetProducers();
         await this.idle(backoffDelay(failures, { initialMs: 200, maxMs: 10_000, factor: 2 }));
       }
     }
@@ -156,15 +199,31 @@ export class Releaser {
     const holds = await this.deps.store.holdLeadership(this.token, this.opts.leaderTtlMs);
     if (!holds) {
       if (this.leading) this.log.warn('lost the releaser leadership');
-      this.leading = false;
-      await this.resetProducer();
+      await this.resetProducers();
       return false;
     }
-    if (this.leading && this.producer) return true;
-    this.producer = await this.deps.kafka.transactionalProducer(
-      `${this.deps.clientId}:${this.deps.topicPrefix}${this.opts.name}-releaser`,
+    if (this.leading && this.lanes.length > 0) return true;
+    // Every id a leader may use is initialised, which fences its previous holder and settles its
+    // open transaction; this leader keeps the first `lanes` of them.
+    const count = Math.min(MAX_RELEASE_LANES, Math.max(1, this.opts.lanes ?? 1));
+    const base = `${this.deps.clientId}:${this.deps.topicPrefix}${this.opts.name}-releaser`;
+    const producers: TransactionalProducer[] = [];
+    const started = await Promise.allSettled(
+      Array.from({ length: MAX_RELEASE_LANES }, async (_, i) => {
+        const producer = await this.deps.kafka.transactionalProducer(i === 0 ? base : `${base}-${i}`);
+        producers.push(producer);
+        await producer.init();
+        return producer;
+      }),
     );
-    await this.producer.init();
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(producers.map((p) => p.close().catch(() => undefined)));
+      throw failed.reason;
+    }
+    await Promise.all(producers.slice(count).map((p) => p.close().catch(() => undefined)));
+    this.lanes = producers.slice(0, count).map((producer) => ({ producer, busy: null }));
+    this.laneFailure = null;
     this.inflight.clear();
     const leased = await this.deps.store.leasedItems();
     await this.reconcile(leased);
@@ -174,17 +233,30 @@ export class Releaser {
     return true;
   }
 
-  private async resetProducer(): Promise<void> {
-    const p = this.producer;
-    this.producer = null;
-    this.leading = false;
-    await p?.close().catch(() => undefined);
+  /** A lane with no batch in hand, once there is one. */
+  private async freeLane(): Promise<Lane> {
+    for (;;) {
+      if (this.lanes.length === 0) throw new Error('not leading: no release lanes');
+      const free = this.lanes.find((l) => l.busy === null);
+      if (free) return free;
+      await Promise.race(this.lanes.map((l) => l.busy));
+    }
   }
 
-  private async publish(batch: DueItem[]): Promise<void> {
-    const producer = this.producer;
-    if (!producer) throw new Error('no producer');
-    for (const item of batch) this.inflight.add(item.id);
+  private raiseLaneFailure(): void {
+    if (this.laneFailure !== null) throw this.laneFailure;
+  }
+
+  /** Lets every lane finish its batch, then drops the producers: the next leading re-verifies. */
+  private async resetProducers(): Promise<void> {
+    const lanes = this.lanes;
+    this.lanes = [];
+    this.leading = false;
+    await Promise.all(lanes.map((l) => l.busy));
+    await Promise.all(lanes.map((l) => l.producer.close().catch(() => undefined)));
+  }
+
+  private async publish(producer: TransactionalProducer, batch: DueItem[]): Promise<void> {
     const records: OutboundRecord[] = [];
     for (const item of batch) {
       try {

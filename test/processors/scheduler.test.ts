@@ -222,7 +222,7 @@ describe('scheduler releaser recovery', () => {
       registry: createRegistry(false),
       clock: Date.now,
     },
-    { name: 'scheduler', output: 'ordersDue', leaseMs: 5_000, batchSize: 50, pollMs: 50, leaderTtlMs: 3_000 },
+    { name: 'scheduler', output: 'ordersDue', leaseMs: 5_000, batchSize: 50, lanes: 2, pollMs: 50, leaderTtlMs: 3_000 },
   );
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 

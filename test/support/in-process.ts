@@ -37,6 +37,7 @@ export function stageWithReleaser(options: {
       ...(options.keyOf ? { keyOf: options.keyOf as (value: unknown, id: string) => string } : {}),
       leaseMs: 5_000,
       batchSize: 100,
+      lanes: 3,
       pollMs: 50,
       leaderTtlMs: 3_000,
     },
