@@ -4,8 +4,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-# Node dependencies: reinstall only when the lock file changed.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# Node dependencies: reinstall only when the lock file or a patch (patches/, applied by
+# patch-package after every install) changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+  [ -n "$(find patches -newer node_modules/.package-lock.json 2>/dev/null)" ]; then
   log "installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi

@@ -158,7 +158,9 @@ export class KafkaAdapter {
           const { message, ...rest } = entry;
           // A transaction begun right after a commit is refused until the broker has written the
           // last one's markers; kafkajs logs each refusal as an error and then retries it.
-          const routine = typeof rest.error === 'string' && rest.error.includes(CONCURRENT_TRANSACTIONS);
+          const routine = [rest.error, message].some(
+            (t) => typeof t === 'string' && t.includes(CONCURRENT_TRANSACTIONS),
+          );
           if (routine) log.debug(rest, message);
           else if (level <= logLevel.ERROR) log.error(rest, message);
           else if (level === logLevel.WARN) log.warn(rest, message);
