@@ -72,6 +72,8 @@ export class AvroCodec {
   private readonly ids = new Map<TopicKey, number>();
   private readonly types = new Map<TopicKey, Type>();
   private readonly headers = new Map<TopicKey, Buffer>();
+  /** where `encode` writes a value before copying it out (grown when a value does not fit) */
+  private scratch = Buffer.allocUnsafe(64 * 1024);
   private readonly decoders = new Map<string, { reader: Type; resolver: Resolver | null }>();
 
   constructor(
@@ -121,7 +123,16 @@ export class AvroCodec {
     if (!header) throw new Error(`schema for topic ${key} is not registered`);
     const type = this.type(key);
     try {
-      return Buffer.concat([header, type.toBuffer(value)]);
+      // Written once into a reused scratch buffer, then copied out in one pooled allocation
+      // (toBuffer and a concat would allocate and copy twice, zero-filling the first).
+      header.copy(this.scratch, 0);
+      let end = type.encode(value, this.scratch, header.length);
+      if (end < 0) {
+        this.scratch = Buffer.allocUnsafe(2 * (this.scratch.length - end));
+        header.copy(this.scratch, 0);
+        end = type.encode(value, this.scratch, header.length);
+      }
+      return Buffer.from(this.scratch.subarray(0, end));
     } catch (err) {
       const paths: string[] = [];
       type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });

@@ -36,6 +36,19 @@ describe('Avro codec over the schema registry', () => {
     expect(await codec.decode('orders', bytes)).toEqual(order);
   });
 
+  it('encodes values larger than its scratch buffer, and each result keeps its own bytes', async () => {
+    const big = sampleOrder(3, {
+      emailTemplate: { fromAddress: 'a@b.no', subject: 's', body: 'x'.repeat(300_000), contentType: 'Plain' },
+    });
+    const small = sampleOrder(4);
+    const [b1, s1] = [await codec.encode('orders', big), await codec.encode('orders', small)];
+    const b2 = await codec.encode('orders', big);
+    expect(b1.length).toBeGreaterThan(300_000);
+    expect(b2.equals(b1)).toBe(true);
+    expect(await codec.decode('orders', b1)).toEqual(big);
+    expect(await codec.decode('orders', s1)).toEqual(small);
+  });
+
   it('rejects a value that breaks the schema, naming the field', async () => {
     const bad = { ...sampleOrder(2), notificationChannel: 'Fax' } as never;
     await expect(codec.encode('orders', bad)).rejects.toThrow(/invalid fields: notificationChannel/);
