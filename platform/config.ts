@@ -44,7 +44,7 @@ export const ConfigSchema = z.object({
   /** attempts for an unexpected (unclassified) failure before it is dead-lettered */
   UNEXPECTED_MAX_ATTEMPTS: int(5).pipe(z.number().min(1)),
   /** most input records handled in one Kafka transaction */
-  TRANSACTION_MAX_RECORDS: int(500).pipe(z.number().min(1)),
+  TRANSACTION_MAX_RECORDS: int(2000).pipe(z.number().min(1)),
   /**
    * most output bytes in one transaction: kafkajs sends a partition's records as one batch, which
    * the broker refuses above its max.message.bytes (1 MiB by default)

@@ -97,6 +97,6 @@ describe('configuration', () => {
     expect(c.KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
     expect(c.TOPIC_PARTITIONS).toBe(6);
     expect(c.RETRY_MAX_ATTEMPTS).toBe(0);
-    expect(c.TRANSACTION_MAX_RECORDS).toBe(500);
+    expect(c.TRANSACTION_MAX_RECORDS).toBe(2000);
   });
 });
