@@ -331,6 +331,11 @@ export class KafkaAdapter {
     fromBeginning?: boolean;
     onAssignment?: (assignment: Record<string, number[]>) => void;
     onCrash?: (err: Error, restart: boolean) => void;
+    /**
+     * after each batch (also one of transaction markers or aborted records only, which reaches
+     * no handler): the last offset the consumer has passed in that partition
+     */
+    onProgress?: (partition: number, lastOffset: string) => void;
     eachBatch: (batch: PartitionBatch) => Promise<void>;
   }): Promise<ConsumerHandle> {
     const consumer: Consumer = this.kafka.consumer({
@@ -354,6 +359,10 @@ export class KafkaAdapter {
     consumer.on(consumer.events.CRASH, (e) => {
       options.onCrash?.(e.payload.error, e.payload.restart);
     });
+    const onProgress = options.onProgress;
+    if (onProgress) {
+      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => onProgress(e.payload.partition, e.payload.lastOffset));
+    }
     await consumer.connect();
     await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
     await consumer.run({
@@ -386,11 +395,14 @@ export class KafkaAdapter {
     groupId: string;
     topics: string[];
     onRecord: (record: InboundRecord) => void;
+    /** see `batchConsumer` */
+    onProgress?: (partition: number, lastOffset: string) => void;
   }): Promise<ConsumerHandle> {
     return this.batchConsumer({
       groupId: options.groupId,
       topics: options.topics,
       partitionsConcurrently: 1,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       eachBatch: async (batch) => {
         for (const r of batch.records) options.onRecord(r);
         const last = batch.records[batch.records.length - 1];

@@ -1,12 +1,16 @@
 import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 
 /**
- * Counts the committed records of a topic by key as they arrive; `waitFor` resolves on the record
- * that makes its condition true (no polling).
+ * Counts the committed records of a topic by key as they arrive, each offset once; `waitFor`
+ * resolves on the record that makes its condition true (no polling).
  */
 export async function collectKeys(kafka: KafkaAdapter, groupId: string, topic: string) {
   const counts = new Map<string, number>();
-  const lastSeen = new Map<number, bigint>();
+  // how far the consumer got in each partition, transaction markers and aborted records included
+  const passed = new Map<number, bigint>();
+  const pass = (partition: number, offset: bigint) => {
+    if (offset > (passed.get(partition) ?? -1n)) passed.set(partition, offset);
+  };
   let total = 0;
   const waiters = new Set<{ pred: () => boolean; resolve: () => void }>();
   const check = () => {
@@ -21,10 +25,17 @@ export async function collectKeys(kafka: KafkaAdapter, groupId: string, topic: s
     groupId,
     topics: [topic],
     onRecord: (r) => {
+      // A record read again (the group rejoined and restarted from the beginning, having
+      // committed nothing) is the same offset, not a second copy in the topic: count it once.
+      if (BigInt(r.offset) <= (passed.get(r.partition) ?? -1n)) return;
       const key = r.key?.toString() ?? '';
       counts.set(key, (counts.get(key) ?? 0) + 1);
-      lastSeen.set(r.partition, BigInt(r.offset));
+      pass(r.partition, BigInt(r.offset));
       total++;
+      check();
+    },
+    onProgress: (partition, lastOffset) => {
+      pass(partition, BigInt(lastOffset));
       check();
     },
   });
@@ -57,12 +68,13 @@ export async function collectKeys(kafka: KafkaAdapter, groupId: string, topic: s
       });
     },
     /**
-     * Resolves once every partition has been read up to `ends` (its high watermarks). In a
-     * transactional topic the last offset is the final commit marker, so one offset may remain.
+     * Resolves once every partition has been read up to `ends` (its high watermarks): the
+     * consumer has passed the last offset, whether a record, a transaction marker (several may
+     * close a partition when transactions interleave) or an aborted record.
      */
     readTo(ends: Map<number, string>, timeoutMs: number): Promise<void> {
       return this.waitFor(
-        () => [...ends].every(([p, high]) => BigInt(high) === 0n || (lastSeen.get(p) ?? -1n) + 2n >= BigInt(high)),
+        () => [...ends].every(([p, high]) => BigInt(high) === 0n || (passed.get(p) ?? -1n) + 1n >= BigInt(high)),
         timeoutMs,
         'the end of every partition',
       );
