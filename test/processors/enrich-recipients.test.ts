@@ -1,14 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundRecord } from '../../platform/kafka/adapter.ts';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { RegistryClient } from '../../platform/registry/client.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { topicName } from '../../platform/topics.ts';
 import { distinctEmails, normaliseMobile } from '../../platform/registry/contacts.ts';
 import { enrichRecipientsStage } from '../../processors/enrich-recipients/stage.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
-import { publish, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix, within } from '../support/stack.ts';
+import {
+  publish,
+  sampleOrder,
+  stackEnv,
+  testClients,
+  testConfig,
+  testRunner,
+  uniquePrefix,
+  within,
+} from '../support/stack.ts';
 
 describe('contact point normalisation', () => {
   it.each([
@@ -48,13 +56,11 @@ describe('enrich-recipients', () => {
     breakerHalfOpenAfterMs: 300,
   });
   const metricsRegistry = createRegistry(false);
-  const runner = new StageRunner(enrichRecipientsStage({ registry, clock: Date.now }), {
-    kafka,
-    codec,
-    config,
-    logger,
-    metrics: createStageMetrics(metricsRegistry),
-  });
+  const runner = testRunner(
+    enrichRecipientsStage({ registry, clock: Date.now }),
+    { kafka, codec, logger, config },
+    metricsRegistry,
+  );
   const person = { nin: digits(11), reserved: digits(11), unknown: digits(11) };
   const org = digits(9);
   const enriched = new Map<string, EnrichedOrder>();

@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import type { EnrichedOrder, NoAltinnNotifications } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { topicName } from '../../platform/topics.ts';
 import { resolveNotifications } from '../../processors/resolve-channel/resolve.ts';
 import { resolveChannelStage } from '../../processors/resolve-channel/stage.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
 import { DEFAULT_WINDOW } from '../../processors/schedule-window/window.ts';
 import { collectKeys } from '../support/collector.ts';
-import { publish, sampleOrder, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix } from '../support/stack.ts';
 
 type Recipient = NoAltinnNotifications.ResolvedRecipient;
 const person = (r: Partial<Recipient> = {}): Recipient => ({
@@ -157,12 +155,11 @@ describe('resolve-channel stage', () => {
   const prefix = uniquePrefix('resolve');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
   const { kafka, codec, logger } = testClients(config);
-  const runner = new StageRunner(resolveChannelStage({ window: DEFAULT_WINDOW, clock: Date.now }), {
+  const runner = testRunner(resolveChannelStage({ window: DEFAULT_WINDOW, clock: Date.now }), {
     kafka,
     codec,
-    config,
     logger,
-    metrics: createStageMetrics(createRegistry(false)),
+    config,
   });
   let outs: Awaited<ReturnType<typeof collectKeys>>[] = [];
 

@@ -10,7 +10,7 @@ import { startOpsServer } from '../../processors/runtime/http.ts';
 import { passthroughStage } from '../../processors/passthrough/stage.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit, skip } from '../../processors/runtime/stage.ts';
-import { publish, sampleOrder, testClients, testConfig, uniquePrefix, until } from '../support/stack.ts';
+import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix, until } from '../support/stack.ts';
 import { collectKeys } from '../support/collector.ts';
 
 /**
@@ -167,13 +167,7 @@ describe('stage runtime with large records', () => {
         ...[0, 1, 2, 3, 4].map((i) => ({ topic: 'ordersDue' as const, key: `${order.orderId}-${i}`, value: order })),
       ),
   });
-  const runner = new StageRunner(fanout, {
-    kafka,
-    codec,
-    config,
-    logger,
-    metrics: createStageMetrics(createRegistry(false)),
-  });
+  const runner = testRunner(fanout, { kafka, codec, logger, config });
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
   let dlt: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
@@ -244,13 +238,7 @@ describe('stage runtime with failing transactions', () => {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-  const runner = new StageRunner(passthroughStage('orders', 'ordersDue'), {
-    kafka,
-    codec,
-    config,
-    logger,
-    metrics: createStageMetrics(createRegistry(false)),
-  });
+  const runner = testRunner(passthroughStage('orders', 'ordersDue'), { kafka, codec, logger, config });
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
   beforeAll(async () => {

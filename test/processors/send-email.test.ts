@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { createThrottle } from '../../platform/throttle.ts';
 import { topicName } from '../../platform/topics.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
+import type { StageRunner } from '../../processors/runtime/runner.ts';
 import { sendEmailStage } from '../../processors/send-email/stage.ts';
 import { killAndRestart } from '../support/kill-restart.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
@@ -19,6 +19,7 @@ import {
   stageEnv,
   testClients,
   testConfig,
+  testRunner,
   uniquePrefix,
   until,
 } from '../support/stack.ts';
@@ -66,14 +67,15 @@ describe('send-email', () => {
       rejectUnauthorized: false,
       timeoutMs: 5_000,
     });
-    runner = new StageRunner(
+    runner = testRunner(
       sendEmailStage({
         mailer,
         ledger: new SendLedger(redis, `${prefix}email-`, 3600),
         throttle: createThrottle(1_000),
         clock: Date.now,
       }),
-      { kafka, codec, config, logger, metrics: createStageMetrics(registry) },
+      { kafka, codec, logger, config },
+      registry,
     );
     await runner.start();
     await runner.joined();

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/logger.ts';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
@@ -10,7 +9,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { SmppClient } from '../../platform/smpp/client.ts';
 import { canonicalId } from '../../platform/smpp/message.ts';
 import { topicName } from '../../platform/topics.ts';
-import { StageRunner } from '../../processors/runtime/runner.ts';
+import type { StageRunner } from '../../processors/runtime/runner.ts';
 import { ReceiptTracker } from '../../processors/send-sms/receipts.ts';
 import { sendSmsStage } from '../../processors/send-sms/stage.ts';
 import { startStageProcess } from '../support/process.ts';
@@ -22,6 +21,7 @@ import {
   stageEnv,
   testClients,
   testConfig,
+  testRunner,
   uniquePrefix,
   until,
 } from '../support/stack.ts';
@@ -120,7 +120,7 @@ describe('send-sms', () => {
       logger,
     );
     client.start();
-    runner = new StageRunner(
+    runner = testRunner(
       sendSmsStage({
         smpp: client,
         ledger: new SendLedger(redis, `${prefix}sms-`, 3600),
@@ -129,7 +129,7 @@ describe('send-sms', () => {
         throttledBackoffMs: 50,
         concurrency: 5,
       }),
-      { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
+      { kafka, codec, logger, config },
     );
     await runner.start();
     await runner.joined();

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../../platform/config.ts';
 import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
-import { createLogger } from '../../platform/logger.ts';
+import { createLogger, type Logger } from '../../platform/logger.ts';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { StageRunner } from '../../processors/runtime/runner.ts';
+import type { Stage } from '../../processors/runtime/stage.ts';
+import type { Registry } from 'prom-client';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
@@ -53,6 +57,15 @@ export function testConfig(prefix: string, overrides: Record<string, string> = {
     RETRY_MAX_MS: '200',
     ...overrides,
   });
+}
+
+/** A stage's runner on the test's clients; its metrics go to `registry` (a fresh one by default). */
+export function testRunner(
+  stage: Stage,
+  deps: { kafka: KafkaAdapter; codec: AvroCodec; logger: Logger; config: Config },
+  registry: Registry = createRegistry(false),
+): StageRunner {
+  return new StageRunner(stage, { ...deps, metrics: createStageMetrics(registry) });
 }
 
 export function testClients(config: Config) {
@@ -219,39 +232,34 @@ export function enrichedOrder(order: NotificationOrder): EnrichedOrder {
   };
 }
 
-/** An email notification as resolve-channel puts it on email.queue, due now, expiring in 48 h. */
-export function sampleEmail(to: string, overrides: Partial<EmailNotification> = {}): EmailNotification {
+/** What every queued notification carries: one fresh id for it and its order, due now, expiring in 48 h. */
+function queuedNow() {
   const id = randomUUID();
   const now = Date.now();
+  return { notificationId: id, orderId: id, creator: 'ttd', requestedSendTime: now, expiry: now + 48 * 3600 * 1000 };
+}
+
+/** An email notification as resolve-channel puts it on email.queue, due now, expiring in 48 h. */
+export function sampleEmail(to: string, overrides: Partial<EmailNotification> = {}): EmailNotification {
   return {
-    notificationId: id,
-    orderId: id,
-    creator: 'ttd',
+    ...queuedNow(),
     fromAddress: 'noreply@altinn.cloud',
     toAddress: to,
     subject: 'Ny melding',
     body: 'Hei, du har en ny melding.',
     contentType: 'Plain',
-    requestedSendTime: now,
-    expiry: now + 48 * 3600 * 1000,
     ...overrides,
   };
 }
 
 /** An SMS notification as it reaches sms.queue (Anytime), due now, expiring in 48 h. */
 export function sampleSms(body: string, overrides: Partial<SmsNotification> = {}): SmsNotification {
-  const id = randomUUID();
-  const now = Date.now();
   return {
-    notificationId: id,
-    orderId: id,
-    creator: 'ttd',
+    ...queuedNow(),
     sender: 'Altinn',
     recipient: '+4799999999',
     body,
     sendingTimePolicy: 'Anytime',
-    requestedSendTime: now,
-    expiry: now + 48 * 3600 * 1000,
     ...overrides,
   };
 }
