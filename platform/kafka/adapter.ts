@@ -233,13 +233,6 @@ export class KafkaAdapter {
     return offset === undefined || offset === '-1' ? null : offset;
   }
 
-  /** the first offset still held in one partition (the log start) */
-  async earliestOffset(topic: string, partition: number): Promise<string> {
-    const admin = await this.admin();
-    const res = await admin.fetchTopicOffsets(topic);
-    return res.find((p) => p.partition === partition)?.low ?? '0';
-  }
-
   /** high watermark per partition */
   async topicEndOffsets(topic: string): Promise<Map<number, string>> {
     const admin = await this.admin();

@@ -20,14 +20,12 @@ interface PartitionState {
   producer: TransactionalProducer | null;
   /** false until the producer is initialised and the committed offset re-read (after any rebalance or failure) */
   verified: boolean;
-  /** the partition's commits run one after another on this chain; it never rejects */
-  tail: Promise<void>;
   /**
-   * a commit failed, or a batch ended without committing while the consumer's position was
-   * already past it: before the next batch, re-verify and move the position back to what is
-   * committed (later commits on the chain are skipped meanwhile)
+   * the partition's commits run one after another on this chain; it never rejects. A commit
+   * that fails drops the producer, so the ones queued after it, made with that producer, are
+   * skipped
    */
-  failed: boolean;
+  tail: Promise<void>;
 }
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
@@ -50,8 +48,8 @@ const HEARTBEAT_EVERY_MS = 3_000;
  * A batch's last transaction commits behind the next batch: the consumer's position moves on as
  * soon as the batch is handled, and the next batch of the partition is fetched and handled while
  * that transaction commits (one at a time per partition, in order). If a transaction fails, the
- * ones queued after it are dropped, and before the partition's next batch the producer is
- * re-initialised, the committed offset read, and the position moved back to it.
+ * ones queued after it are dropped, the position goes back to its first record, and before the
+ * partition's next batch the producer is re-initialised and the committed offset read.
  */
 export class StageRunner {
   readonly groupId: string;
@@ -144,20 +142,16 @@ export class StageRunner {
     this.log.info({ assignment }, 'partitions assigned');
   }
 
-  private async partition(
-    batch: PartitionBatch,
-  ): Promise<{ state: PartitionState; skipBelow: bigint | null; rewound: boolean }> {
+  private async partition(batch: PartitionBatch): Promise<{ state: PartitionState; skipBelow: bigint | null }> {
     const key = `${batch.topic}:${batch.partition}`;
     let state = this.partitions.get(key);
     if (!state) {
-      state = { producer: null, verified: false, tail: Promise.resolve(), failed: false };
+      state = { producer: null, verified: false, tail: Promise.resolve() };
       this.partitions.set(key, state);
     }
-    if (state.verified && state.producer && !state.failed) return { state, skipBelow: null, rewound: false };
+    if (state.verified && state.producer) return { state, skipBelow: null };
     // whatever is still committing settles first: the committed offset read below must be final
     await state.tail;
-    const rewind = state.failed;
-    state.failed = false;
     if (!state.producer) {
       const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
       state.producer = await this.deps.kafka.transactionalProducer(txId);
@@ -165,25 +159,11 @@ export class StageRunner {
     await state.producer.init();
     const committed = await this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition);
     state.verified = true;
-    const first = batch.records[0]?.offset;
-    if (rewind && first !== undefined) {
-      // The position ran ahead of a transaction that did not commit: go back to what did.
-      const from = committed ?? (await this.deps.kafka.earliestOffset(batch.topic, batch.partition));
-      if (BigInt(first) > BigInt(from)) {
-        this.log.warn(
-          { topic: batch.topic, partition: batch.partition, from, batchStart: first },
-          'rewinding the partition to its committed offset after a failed transaction',
-        );
-        batch.seek(from);
-        return { state, skipBelow: null, rewound: true };
-      }
-    }
-    return { state, skipBelow: committed === null ? null : BigInt(committed), rewound: false };
+    return { state, skipBelow: committed === null ? null : BigInt(committed) };
   }
 
   private async onBatch(batch: PartitionBatch): Promise<void> {
-    const { state, skipBelow, rewound } = await this.partition(batch);
-    if (rewound) return;
+    const { state, skipBelow } = await this.partition(batch);
     const producer = state.producer as TransactionalProducer;
     let records = batch.records;
     if (skipBelow !== null) {
@@ -210,8 +190,7 @@ export class StageRunner {
       if (lastOffset === null) return;
       // An earlier transaction failed: committing this one would skip its records. They are read
       // again after the rewind.
-      if (state.failed || state.producer !== producer)
-        throw new Error('an earlier transaction of this partition failed');
+      if (state.producer !== producer) throw new Error('an earlier transaction of this partition failed');
       const records = pending;
       const offset = lastOffset;
       const from = firstOffset;
@@ -233,12 +212,11 @@ export class StageRunner {
         // committed offset before this partition is processed again.
         this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed');
         state.verified = false;
-        state.failed = true;
+        state.producer = null;
         // Read its records again (the consumer may be past them already, and with no new records
         // there would be no next batch to notice); any that did commit are skipped then.
         if (from !== null) batch.seek(from);
         await producer.close().catch(() => undefined);
-        state.producer = null;
         throw err;
       }
       this.deps.metrics.transactionLatency.observe(
@@ -319,7 +297,7 @@ export class StageRunner {
     // The position moves past this batch now, and its transaction commits behind the next one.
     // Only one waits at a time: the previous batch's commit must have succeeded first.
     await state.tail;
-    if (state.failed) return;
+    if (state.producer !== producer) return;
     batch.resolveOffset(lastOffset);
     void flush(true).catch(() => undefined);
   }
