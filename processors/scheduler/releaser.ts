@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { backoffDelay } from '../../platform/retry.ts';
+import { backoffDelay, sleep } from '../../platform/retry.ts';
 import type { DueItem, ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
@@ -141,21 +141,13 @@ export class Releaser {
     this.leading = false;
   }
 
-  /** Sleeps `ms`, or less if woken or closed (the timer and listener go with it). */
+  /** Sleeps `ms`, or less if woken or closed. */
   private async idle(ms: number): Promise<void> {
     if (ms <= 0 || this.stop.signal.aborted) return;
-    const signal = this.stop.signal;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.wakeUp = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.wakeUp = done;
-    });
+    const woken = new AbortController();
+    this.wakeUp = () => woken.abort();
+    await sleep(ms, AbortSignal.any([this.stop.signal, woken.signal]));
+    this.wakeUp = null;
   }
 
   private async run(): Promise<void> {
