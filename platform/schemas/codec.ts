@@ -24,6 +24,7 @@ function isRegistryUnavailable(err: unknown): boolean {
 }
 
 type Resolver = ReturnType<Type['createResolver']>;
+type Decoder = { reader: Type; resolver: Resolver | null };
 
 /** Registry calls get a deadline: the HTTP client under the library has none, and a request can hang. */
 const REGISTRY_TIMEOUT_MS = 10_000;
@@ -74,7 +75,8 @@ export class AvroCodec {
   private readonly headers = new Map<TopicKey, Buffer>();
   /** where `encode` writes a value before copying it out (grown when a value does not fit) */
   private scratch = Buffer.allocUnsafe(64 * 1024);
-  private readonly decoders = new Map<string, { reader: Type; resolver: Resolver | null }>();
+  /** per topic, per writer schema id */
+  private readonly decoders = new Map<TopicKey, Map<number, Decoder>>();
 
   constructor(
     registryUrl: string,
@@ -119,6 +121,11 @@ export class AvroCodec {
   }
 
   async encode<K extends TopicKey>(key: K, value: TopicValues[K]): Promise<Buffer> {
+    return this.encodeNow(key, value);
+  }
+
+  /** `encode` without the promise, for the runtime's per-record path: encoding needs no I/O once registered. */
+  encodeNow<K extends TopicKey>(key: K, value: TopicValues[K]): Buffer {
     const header = this.headers.get(key);
     if (!header) throw new Error(`schema for topic ${key} is not registered`);
     const type = this.type(key);
@@ -142,12 +149,27 @@ export class AvroCodec {
   }
 
   async decode<K extends TopicKey>(key: K, bytes: Buffer | null): Promise<TopicValues[K]> {
+    const value = this.decodeKnown(key, bytes);
+    if (value !== undefined) return value;
+    const writerId = (bytes as Buffer).readInt32BE(1);
+    return this.read(key, await this.decoder(key, writerId), bytes as Buffer);
+  }
+
+  /**
+   * `decode` without the promise when the writer's schema has been read before (every record but
+   * the first of each schema id); `undefined` when the registry must be asked first. Bad bytes
+   * throw, as in `decode`.
+   */
+  decodeKnown<K extends TopicKey>(key: K, bytes: Buffer | null): TopicValues[K] | undefined {
     if (bytes === null) throw permanent('DECODE_FAILED', 'record has no value (tombstone)');
     if (bytes.length < 5 || bytes[0] !== 0) {
       throw permanent('DECODE_FAILED', 'value is not in the Confluent wire format (magic byte 0 and a schema id)');
     }
-    const writerId = bytes.readInt32BE(1);
-    const decoder = this.decoders.get(`${key}:${writerId}`) ?? (await this.decoder(key, writerId));
+    const decoder = this.decoders.get(key)?.get(bytes.readInt32BE(1));
+    return decoder ? this.read(key, decoder, bytes) : undefined;
+  }
+
+  private read<K extends TopicKey>(key: K, decoder: Decoder, bytes: Buffer) {
     const body = bytes.subarray(5);
     try {
       const value = decoder.resolver
@@ -167,7 +189,7 @@ export class AvroCodec {
    * What decoding one writer schema id needs, built once: the topic's own type as the reader and,
    * when the writer's schema differs (an older or newer compatible version), a resolver.
    */
-  private async decoder(key: TopicKey, writerId: number) {
+  private async decoder(key: TopicKey, writerId: number): Promise<Decoder> {
     let writer: Type;
     try {
       const schema = await withDeadline(`reading schema ${writerId}`, () => this.registry.getSchema(writerId));
@@ -192,7 +214,9 @@ export class AvroCodec {
       }
     }
     const decoder = { reader, resolver };
-    this.decoders.set(`${key}:${writerId}`, decoder);
+    let ofTopic = this.decoders.get(key);
+    if (!ofTopic) this.decoders.set(key, (ofTopic = new Map()));
+    ofTopic.set(writerId, decoder);
     return decoder;
   }
 }

@@ -36,6 +36,19 @@ describe('Avro codec over the schema registry', () => {
     expect(await codec.decode('orders', bytes)).toEqual(order);
   });
 
+  it('decodes without a promise once it has read the writer schema, and says when it has not', async () => {
+    const order = sampleOrder(2);
+    const bytes = await codec.encode('orders', order);
+    // a fresh codec has read no writer schema yet: the caller must take the asynchronous path
+    const fresh = new AvroCodec(registryUrl, prefix);
+    expect(fresh.decodeKnown('orders', bytes)).toBeUndefined();
+    expect(await fresh.decode('orders', bytes)).toEqual(order);
+    expect(fresh.decodeKnown('orders', bytes)).toEqual(order);
+    // bad bytes are refused at once, as by decode
+    expect(() => fresh.decodeKnown('orders', Buffer.from('nope'))).toThrow(/Confluent wire format/);
+    expect(() => fresh.decodeKnown('orders', null)).toThrow(/tombstone/);
+  });
+
   it('encodes values larger than its scratch buffer, and each result keeps its own bytes', async () => {
     const big = sampleOrder(3, {
       emailTemplate: { fromAddress: 'a@b.no', subject: 's', body: 'x'.repeat(300_000), contentType: 'Plain' },
