@@ -12,6 +12,7 @@ import {
   type EachBatchPayload,
   type IHeaders,
   type LogEntry,
+  type Message,
   type Producer,
 } from 'kafkajs';
 import type { Logger } from '../logger.ts';
@@ -118,18 +119,23 @@ function toKafkaLogLevel(level: string): logLevel {
 }
 
 function groupByTopic(records: OutboundRecord[]) {
-  const byTopic = new Map<string, { key: Buffer | string | null; value: Buffer | null; headers?: IHeaders }[]>();
+  const byTopic = new Map<string, Message[]>();
   for (const r of records) {
     let list = byTopic.get(r.topic);
     if (!list) byTopic.set(r.topic, (list = []));
-    list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) });
+    list.push(r.headers ? { key: r.key, value: r.value, headers: r.headers } : { key: r.key, value: r.value });
   }
   return [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
 }
 
+/** the headers of a record that has none (most do): one shared, frozen object */
+const NO_HEADERS: Record<string, Buffer | undefined> = Object.freeze({});
+
 function toInbound(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): InboundRecord {
-  const headers: Record<string, Buffer | undefined> = {};
-  for (const [k, v] of Object.entries(m.headers ?? {})) {
+  let headers = NO_HEADERS;
+  for (const k in m.headers) {
+    if (headers === NO_HEADERS) headers = {};
+    const v = m.headers[k];
     headers[k] = Array.isArray(v)
       ? v[0] === undefined
         ? undefined
