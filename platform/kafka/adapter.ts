@@ -10,7 +10,6 @@ import {
   type Admin,
   type Consumer,
   type EachBatchPayload,
-  type IHeaders,
   type LogEntry,
   type Message,
   type Producer,
