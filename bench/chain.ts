@@ -1,7 +1,8 @@
 /**
  * Chain throughput (`./dev bench --suite chain [--records N]`): N past-due email orders go from
- * the orders topic through every stage of the chain (scheduler and its releaser,
- * enrich-recipients, evaluate-condition, resolve-channel, schedule-window), all in this
+ * the orders topic through every stage of the chain (scheduler, which passes due orders on
+ * itself, with its releaser; enrich-recipients, evaluate-condition, resolve-channel,
+ * schedule-window), all in this
  * process as `./dev up` runs them, until N notifications have arrived on email.queue (read
  * committed). Beside it, in the same run on the same broker: raw kafkajs consume→produce copies
  * of the same N records (no Avro, no transactions), over one hop and over five hops at once (the

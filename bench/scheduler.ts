@@ -30,6 +30,7 @@ export async function schedulerBench(N: number, spreadMs: number): Promise<void>
       lanes: config.SCHEDULER_RELEASE_LANES,
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
+      passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
     },
   );
   const runner = new StageRunner(schedulerStage({ store, clock: Date.now, onDue: () => releaser.wake() }), {

@@ -68,6 +68,12 @@ export const ConfigSchema = z.object({
   SCHEDULER_POLL_MS: int(200).pipe(z.number().min(10)),
   /** releaser leadership term unless renewed, ms (a successor waits this long after a crash) */
   SCHEDULER_LEADER_TTL_MS: int(10_000).pipe(z.number().min(1_000)),
+  /**
+   * when a stage's claim of an order it passes on at once (due already) counts as abandoned, ms;
+   * must outlast the stages' Kafka transaction timeout (30 s) and the broker's check for
+   * timed-out transactions (10 s), so that claim's transaction is over by then
+   */
+  SCHEDULER_PASS_LEASE_MS: int(120_000).pipe(z.number().min(45_000)),
   /** SMS send window for the Daytime policy: local opening hour (exclusive) */
   SMS_WINDOW_START_HOUR: int(9).pipe(z.number().min(0).max(23)),
   /** SMS send window: local closing hour (exclusive) */

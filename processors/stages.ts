@@ -297,6 +297,7 @@ function scheduled(
       lanes: config.SCHEDULER_RELEASE_LANES,
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
+      passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
     },
   );
   return { store, releaser };

@@ -14,8 +14,18 @@ import { retriable } from '../errors.ts';
  *   dueAt     HASH  id → due time of a leased item (restored when its lease runs out)
  *   final     ZSET  id → when it was released or cancelled (ms); kept for `finalRetentionMs`
  *   outcome   HASH  id → "released" | "cancelled"
+ *   passing   ZSET  id → when a stage claimed it to publish at once (ms)
+ *   passedBy  HASH  id → the input record (topic:partition:offset) whose transaction publishes it
  * An id that reached `final` is never scheduled again, so replaying the topic the schedule was
  * built from cannot release anything twice.
+ *
+ * Passing directly: an item due already when its stage reads it need not wait for a releaser.
+ * The stage claims it (`pass`) for its input record, publishes it in the transaction that
+ * commits that record's offset, and marks it released (`passed`) once that commits. If the
+ * transaction does not commit, the record is read again and the same record may claim it again;
+ * any other record finds it in flight. If the stage never comes back, or a commit's `passed` is
+ * lost, a releaser reconciles the claim once it is older than the stage's transaction timeout
+ * can be (`abandonedPassing`), as it does its own leases.
  */
 export interface DueItem {
   id: string;
@@ -25,14 +35,16 @@ export interface DueItem {
 
 export type CancelResult = 'cancelled' | 'cancelled-before-scheduled' | 'already-cancelled' | 'in-flight' | 'released';
 export type ScheduleResult = 'scheduled' | 'rescheduled' | 'in-flight' | 'final';
+/** `pass`: claimed for this record; `again`: this record had claimed it (its transaction did not commit) */
+export type PassResult = 'pass' | 'again' | 'in-flight' | 'final';
 
 const SCRIPTS = {
-  // KEYS: due leased items final ; ARGV: id dueAt payload
+  // KEYS: due leased items final passing ; ARGV: id dueAt payload
   scheduleItem: {
-    numberOfKeys: 4,
+    numberOfKeys: 5,
     lua: `
       if redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 'final' end
-      if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'in-flight' end
+      if redis.call('ZSCORE', KEYS[2], ARGV[1]) or redis.call('ZSCORE', KEYS[5], ARGV[1]) then return 'in-flight' end
       local added = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
       redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
       if added == 1 then return 'scheduled' end
@@ -85,14 +97,14 @@ const SCRIPTS = {
       end
       return n`,
   },
-  // KEYS: due leased items final outcome ; ARGV: now id
+  // KEYS: due leased items final outcome passing ; ARGV: now id
   cancelItem: {
-    numberOfKeys: 5,
+    numberOfKeys: 6,
     lua: `
       local state = redis.call('HGET', KEYS[5], ARGV[2])
       if state == 'cancelled' then return 'already-cancelled' end
       if state == 'released' then return 'released' end
-      if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 'in-flight' end
+      if redis.call('ZSCORE', KEYS[2], ARGV[2]) or redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
       if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then
         redis.call('HDEL', KEYS[3], ARGV[2])
         redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
@@ -121,18 +133,72 @@ const SCRIPTS = {
       end
       return n`,
   },
-  // KEYS: due items dueAt final outcome leased ; ARGV: now id outcome
+  // KEYS: due items dueAt final outcome leased passing ; ARGV: now id outcome
   settleItem: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `
       if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 'final' end
-      if redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
+      if redis.call('ZSCORE', KEYS[6], ARGV[2]) or redis.call('ZSCORE', KEYS[7], ARGV[2]) then return 'in-flight' end
       redis.call('ZREM', KEYS[1], ARGV[2])
       redis.call('HDEL', KEYS[2], ARGV[2])
       redis.call('HDEL', KEYS[3], ARGV[2])
       redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
       redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
       return 'settled'`,
+  },
+  // KEYS: due leased items dueAt final passing passedBy ; ARGV: now id dueAt payload source
+  passItem: {
+    numberOfKeys: 7,
+    lua: `
+      if redis.call('ZSCORE', KEYS[5], ARGV[2]) then return 'final' end
+      if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 'in-flight' end
+      local by = redis.call('HGET', KEYS[7], ARGV[2])
+      if by and by ~= ARGV[5] then return 'in-flight' end
+      redis.call('ZREM', KEYS[1], ARGV[2])
+      redis.call('ZADD', KEYS[6], ARGV[1], ARGV[2])
+      redis.call('HSET', KEYS[7], ARGV[2], ARGV[5])
+      redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+      redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+      if by then return 'again' end
+      return 'pass'`,
+  },
+  // KEYS: passing passedBy items dueAt final outcome ; ARGV: now id...
+  ackPassed: {
+    numberOfKeys: 6,
+    lua: `
+      local n = 0
+      for i = 2, #ARGV do
+        local id = ARGV[i]
+        if redis.call('ZREM', KEYS[1], id) == 1 then
+          redis.call('HDEL', KEYS[2], id)
+          redis.call('HDEL', KEYS[3], id)
+          redis.call('HDEL', KEYS[4], id)
+          redis.call('ZADD', KEYS[5], ARGV[1], id)
+          redis.call('HSET', KEYS[6], id, 'released')
+          n = n + 1
+        end
+      end
+      return n`,
+  },
+  // KEYS: passing passedBy due dueAt leader ; ARGV: token olderThan id...
+  // Only claims still older than olderThan: a stage that claimed one again meanwhile keeps it.
+  requeuePassing: {
+    numberOfKeys: 5,
+    lua: `
+      if ARGV[1] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[1] then return redis.error_reply('NOT_LEADER') end
+      local n = 0
+      for i = 3, #ARGV do
+        local id = ARGV[i]
+        local at = redis.call('ZSCORE', KEYS[1], id)
+        if at and tonumber(at) < tonumber(ARGV[2]) then
+          redis.call('ZREM', KEYS[1], id)
+          redis.call('HDEL', KEYS[2], id)
+          redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[4], id) or 0, id)
+          redis.call('HDEL', KEYS[4], id)
+          n = n + 1
+        end
+      end
+      return n`,
   },
   // KEYS: leader ; ARGV: token ttlMs — take the lock if free, or extend it if ours
   holdLeadership: {
@@ -179,6 +245,8 @@ export class ScheduleStore {
     final: string;
     outcome: string;
     leader: string;
+    passing: string;
+    passedBy: string;
   };
 
   constructor(redis: Redis, prefix: string) {
@@ -196,14 +264,16 @@ export class ScheduleStore {
       final: `${p}final`,
       outcome: `${p}outcome`,
       leader: `${p}leader`,
+      passing: `${p}passing`,
+      passedBy: `${p}passedBy`,
     };
   }
 
   /** Adds or moves an item; an item already released or cancelled, or in flight, is left alone. */
   async schedule(id: string, dueAt: number, payload: Buffer): Promise<ScheduleResult> {
-    const { due, leased, items, final } = this.k;
+    const { due, leased, items, final, passing } = this.k;
     try {
-      return (await this.redis.scheduleItem(due, leased, items, final, id, dueAt, payload)) as ScheduleResult;
+      return (await this.redis.scheduleItem(due, leased, items, final, passing, id, dueAt, payload)) as ScheduleResult;
     } catch (err) {
       // Redis unreachable or failing: the caller's record waits and is retried, never dropped.
       throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
@@ -278,8 +348,8 @@ export class ScheduleStore {
   }
 
   async cancel(id: string, now: number): Promise<CancelResult> {
-    const { due, leased, items, final, outcome } = this.k;
-    return (await this.redis.cancelItem(due, leased, items, final, outcome, now, id)) as CancelResult;
+    const { due, leased, items, final, outcome, passing } = this.k;
+    return (await this.redis.cancelItem(due, leased, items, final, outcome, passing, now, id)) as CancelResult;
   }
 
   /**
@@ -288,9 +358,70 @@ export class ScheduleStore {
    * One a releaser holds in flight is left to that releaser.
    */
   async settle(id: string, outcome: 'released' | 'cancelled', now: number): Promise<'settled' | 'final' | 'in-flight'> {
-    const { due, items, dueAt, final, outcome: outcomes, leased } = this.k;
-    return (await this.redis.settleItem(due, items, dueAt, final, outcomes, leased, now, id, outcome)) as
+    const { due, items, dueAt, final, outcome: outcomes, leased, passing } = this.k;
+    return (await this.redis.settleItem(due, items, dueAt, final, outcomes, leased, passing, now, id, outcome)) as
       'settled' | 'final' | 'in-flight';
+  }
+
+  /**
+   * Claims an item that is due already for the input record `source` (topic:partition:offset),
+   * which publishes it in its own transaction: 'pass' or 'again' (this same record claimed it
+   * before and its transaction did not commit) mean publish it; 'in-flight' and 'final' mean
+   * someone else does or did. The payload is kept, so a releaser can publish it if the stage never
+   * does. Call `passed` once the transaction has committed.
+   */
+  async pass(id: string, dueAt: number, payload: Buffer, source: string, now: number): Promise<PassResult> {
+    const { due, leased, items, dueAt: dueAtKey, final, passing, passedBy } = this.k;
+    try {
+      return (await this.redis.passItem(
+        due,
+        leased,
+        items,
+        dueAtKey,
+        final,
+        passing,
+        passedBy,
+        now,
+        id,
+        dueAt,
+        payload,
+        source,
+      )) as PassResult;
+    } catch (err) {
+      throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Marks items passed directly as released (their transaction committed); resolves with how many were passing. */
+  async passed(ids: string[], now: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { passing, passedBy, items, dueAt, final, outcome } = this.k;
+    return Number(await this.redis.ackPassed(passing, passedBy, items, dueAt, final, outcome, now, ...ids));
+  }
+
+  /** Direct claims made before `olderThan`, oldest first: their stage's transaction is long over. */
+  async abandonedPassing(olderThan: number, limit = 10_000): Promise<{ id: string; claimedAt: number }[]> {
+    const flat = await this.redis.zrangebyscore(
+      this.k.passing,
+      '-inf',
+      `(${olderThan}`,
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit,
+    );
+    const out: { id: string; claimedAt: number }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, claimedAt: Number(flat[i + 1]) });
+    return out;
+  }
+
+  /** Puts direct claims made before `olderThan` in the schedule at their due time, for a releaser to publish. */
+  async requeuePassing(ids: string[], olderThan: number, leaderToken = ''): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { passing, passedBy, due, dueAt, leader } = this.k;
+    return Number(
+      await this.redis.requeuePassing(passing, passedBy, due, dueAt, leader, leaderToken, olderThan, ...ids),
+    );
   }
 
   /** Forgets final markers older than `olderThan` (keep them as long as the source topic's retention). */
@@ -298,13 +429,15 @@ export class ScheduleStore {
     return Number(await this.redis.trimFinal(this.k.final, this.k.outcome, olderThan, limit));
   }
 
-  async counts(): Promise<{ waiting: number; leased: number; final: number }> {
-    const [waiting, leased, final] = await Promise.all([
+  /** Items waiting, leased by a releaser, claimed by a stage to pass directly, and final. */
+  async counts(): Promise<{ waiting: number; leased: number; passing: number; final: number }> {
+    const [waiting, leased, passing, final] = await Promise.all([
       this.redis.zcard(this.k.due),
       this.redis.zcard(this.k.leased),
+      this.redis.zcard(this.k.passing),
       this.redis.zcard(this.k.final),
     ]);
-    return { waiting, leased, final };
+    return { waiting, leased, passing, final };
   }
 
   /** The earliest due time waiting, or null: lets a releaser sleep until then. */

@@ -14,7 +14,7 @@ import type { StageMetrics } from '../../platform/metrics.ts';
 import { backoffDelay, sleep } from '../../platform/retry.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
-import type { Outcome, RecordContext, Stage } from './stage.ts';
+import { recordSource, type Outcome, type RecordContext, type Stage } from './stage.ts';
 
 interface PartitionState {
   producer: TransactionalProducer | null;
@@ -29,7 +29,7 @@ interface PartitionState {
 }
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
-type Processed = { kind: 'done'; outputs: OutboundRecord[] } | { kind: 'stopped' };
+type Processed = { kind: 'done'; outputs: OutboundRecord[]; value?: unknown } | { kind: 'stopped' };
 
 const HEARTBEAT_EVERY_MS = 3_000;
 /** how often, in records, the handling loop asks whether its batch went stale (a seek or a rebalance) */
@@ -183,6 +183,8 @@ export class StageRunner {
     }
 
     let pending: OutboundRecord[] = [];
+    /** input values of the pending transaction, for the stage's `committed` (kept only if it has one) */
+    let pendingValues: unknown[] = [];
     let pendingInputs = 0;
     let pendingBytes = 0;
     let lastOffset: string | null = null;
@@ -196,10 +198,12 @@ export class StageRunner {
       // again after the rewind.
       if (state.producer !== producer) throw new Error('an earlier transaction of this partition failed');
       const records = pending;
+      const values = pendingValues;
       const offset = lastOffset;
       const from = firstOffset;
       firstOffset = null;
       pending = [];
+      pendingValues = [];
       pendingInputs = 0;
       pendingBytes = 0;
       lastOffset = null;
@@ -227,6 +231,11 @@ export class StageRunner {
         { stage: this.stage.name },
         Number(process.hrtime.bigint() - started) / 1e9,
       );
+      if (this.stage.committed && values.length > 0) {
+        await this.stage.committed(values as never[]).catch((err: unknown) => {
+          this.log.warn({ err, topic: batch.topic, partition: batch.partition }, 'after-commit step failed');
+        });
+      }
       // (a commit behind the next batch leaves the position alone: it has moved on already)
       if (!behind) batch.resolveOffset(offset);
       const perTopic = new Map<string, number>();
@@ -283,6 +292,7 @@ export class StageRunner {
       // A transaction grows by whole input records; keep its bytes under what the broker takes.
       if (pendingBytes > 0 && pendingBytes + bytes > this.deps.config.TRANSACTION_MAX_BYTES) await flush();
       pending.push(...result.outputs);
+      if (this.stage.committed && result.value !== undefined) pendingValues.push(result.value);
       pendingBytes += bytes;
       pendingInputs++;
       firstOffset ??= head.record.offset;
@@ -327,8 +337,8 @@ export class StageRunner {
       if (value === undefined) return this.retrying(record, batch, flush);
       first = this.handle(value, record, 1);
       if (!isPromise(first)) {
-        if (first.kind === 'emit') return { kind: 'done', outputs: this.encode(first) };
-        if (first.kind === 'skip') return NOTHING;
+        if (first.kind === 'emit') return { kind: 'done', outputs: this.encode(first), value };
+        if (first.kind === 'skip') return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
       }
     } catch (err) {
       first = outcomeOf(err);
@@ -359,11 +369,11 @@ export class StageRunner {
           value ??= await this.deps.codec.decode(this.stage.input, record.value);
           outcome = await this.handle(value, record, attempt);
         }
-        if (outcome.kind === 'emit') return { kind: 'done', outputs: this.encode(outcome) };
+        if (outcome.kind === 'emit') return { kind: 'done', outputs: this.encode(outcome), value };
       } catch (err) {
         outcome = outcomeOf(err);
       }
-      if (outcome.kind === 'skip') return NOTHING;
+      if (outcome.kind === 'skip') return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
       if (outcome.kind === 'retry') {
         const budget = outcome.error.code === 'UNEXPECTED' ? config.UNEXPECTED_MAX_ATTEMPTS : config.RETRY_MAX_ATTEMPTS;
         if (budget > 0 && attempt >= budget) {
@@ -408,15 +418,17 @@ export class StageRunner {
   /** Decodes the batch once for `prepare` and for the handlers (the same objects reach both). */
   private async prepare(records: InboundRecord[]): Promise<Map<InboundRecord, unknown>> {
     const decoded = new Map<InboundRecord, unknown>();
+    const sources: string[] = [];
     for (const r of records) {
       try {
         decoded.set(r, await this.deps.codec.decode(this.stage.input, r.value));
+        sources.push(recordSource(r));
       } catch {
         // undecodable: handled (dead-lettered) record by record
       }
     }
     try {
-      await this.stage.prepare!([...decoded.values()] as never[]);
+      await this.stage.prepare!([...decoded.values()] as never[], sources);
     } catch (err) {
       this.log.debug({ err }, 'batch preparation failed; records are handled one by one');
     }

@@ -27,6 +27,11 @@ export const deadFor = (message: string): Outcome => dead(permanent('INVALID_REC
 /** Dead-letters the record and, in the same transaction, emits `also` (e.g. a status event). */
 export const deadWith = (error: PipelineError, ...also: Emission[]): Outcome => ({ kind: 'dead', error, also });
 
+/** Names one input record: `topic:partition:offset`. */
+export function recordSource(r: { topic: string; partition: number; offset: string }): string {
+  return `${r.topic}:${r.partition}:${r.offset}`;
+}
+
 export interface RecordContext {
   topic: string;
   partition: number;
@@ -58,9 +63,17 @@ export interface Stage<I extends TopicKey = TopicKey> {
    * stage can do its I/O for the whole batch at once (e.g. pipelined Redis writes). It must be
    * idempotent and may fail: `handle` still runs for every record and must not rely on it.
    * `handle` receives the very objects passed here, so a stage can keep per-record results in a
-   * WeakMap keyed by them (batches of several partitions are prepared at once).
+   * WeakMap keyed by them (batches of several partitions are prepared at once). `sources[i]` is
+   * `recordSource` of the record `values[i]` came from.
    */
-  prepare?(values: TopicValues[I][]): Promise<void>;
+  prepare?(values: TopicValues[I][], sources: string[]): Promise<void>;
+  /**
+   * Optional: called once a transaction of this stage has committed, with the values of the input
+   * records it took (those handled to an emit or a skip). For bookkeeping that must follow the
+   * commit, e.g. marking items published; it may fail (logged), so whatever it records must also
+   * be recoverable without it.
+   */
+  committed?(values: TopicValues[I][]): Promise<void>;
   /**
    * Optional: how many records of a partition's batch may be in `handle` at once (default 1).
    * Their outputs are still written, and their offsets committed, in the partition's order; two

@@ -32,6 +32,12 @@ export interface ReleaserOptions {
   pollMs: number;
   /** how long the leadership lasts unless renewed, ms */
   leaderTtlMs: number;
+  /**
+   * when a stage's direct claim (`ScheduleStore.pass`) counts as abandoned, ms: longer than the
+   * stage's Kafka transaction can stay open, so its transaction has committed or been aborted
+   * by then
+   */
+  passLeaseMs: number;
 }
 
 const SCHEDULE_ID_HEADER = 'x-schedule-id';
@@ -218,7 +224,7 @@ export class Releaser {
     this.laneFailure = null;
     this.inflight.clear();
     const leased = await this.deps.store.leasedItems();
-    await this.reconcile(leased);
+    await this.reconcile(leased.map((l) => ({ id: l.id, claimedAt: l.leaseUntil - this.opts.leaseMs })));
     this.leading = true;
     this.lastReconcile = this.deps.clock();
     this.log.info({ reconciled: leased.length }, 'leading the releaser');
@@ -299,16 +305,27 @@ export class Releaser {
     for (const item of batch) this.inflight.delete(item.id);
   }
 
-  /** Leases that outlived their term and are not this releaser's own work in hand. */
+  /**
+   * Leases that outlived their term and are not this releaser's own work in hand; and direct
+   * claims of a stage that never marked them released (it died, or its mark was lost).
+   */
   private async reconcileAbandoned(now: number): Promise<void> {
+    const leaseMs = this.opts.leaseMs;
     const stale = (await this.deps.store.leasedItems()).filter((l) => l.leaseUntil < now && !this.inflight.has(l.id));
-    await this.reconcile(stale);
+    await this.reconcile(stale.map((l) => ({ id: l.id, claimedAt: l.leaseUntil - leaseMs })));
+    const olderThan = now - this.opts.passLeaseMs;
+    await this.reconcile(await this.deps.store.abandonedPassing(olderThan), olderThan);
     this.lastReconcile = now;
   }
 
-  private async reconcile(items: { id: string; leaseUntil: number }[]): Promise<void> {
+  /**
+   * Acknowledges the items that are on the output topic and puts the rest back in the schedule:
+   * leased items, or with `passedBefore`, a stage's direct claims made before then (one claimed
+   * again since is left to its stage).
+   */
+  private async reconcile(items: { id: string; claimedAt: number }[], passedBefore?: number): Promise<void> {
     if (items.length === 0) return;
-    const claimedFrom = Math.min(...items.map((i) => i.leaseUntil - this.opts.leaseMs));
+    const claimedFrom = Math.min(...items.map((i) => i.claimedAt));
     const wanted = new Set(items.map((i) => i.id));
     const published = new Set<string>();
     // Records carry their producer's timestamp; allow for clock skew between hosts.
@@ -318,9 +335,17 @@ export class Releaser {
     });
     const toAck = [...wanted].filter((id) => published.has(id));
     const toRequeue = [...wanted].filter((id) => !published.has(id));
-    await this.deps.store.ack(toAck, this.deps.clock(), this.token);
-    await this.deps.store.requeue(toRequeue, this.token);
+    if (passedBefore === undefined) {
+      await this.deps.store.ack(toAck, this.deps.clock(), this.token);
+      await this.deps.store.requeue(toRequeue, this.token);
+    } else {
+      await this.deps.store.passed(toAck, this.deps.clock());
+      await this.deps.store.requeuePassing(toRequeue, passedBefore, this.token);
+    }
     this.released.inc({ releaser: this.opts.name, outcome: 'reconciled' }, toAck.length);
-    this.log.warn({ published: toAck.length, requeued: toRequeue.length }, 'reconciled abandoned releases');
+    this.log.warn(
+      { published: toAck.length, requeued: toRequeue.length, ...(passedBefore === undefined ? {} : { direct: true }) },
+      'reconciled abandoned releases',
+    );
   }
 }

@@ -1,19 +1,23 @@
-import type { ScheduleResult, ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { PassResult, ScheduleResult, ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { permanent } from '../../platform/errors.ts';
 import { orderRecordProblems } from '../../platform/validation/order-record.ts';
-import { deadWith, defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
+import { deadWith, defineStage, emit, recordSource, skip, type Stage } from '../runtime/stage.ts';
 
 /**
- * scheduler: every order (main notification or reminder) waits in the schedule store until its
- * requestedSendTime, past-due ones included, so one path decides what is released and nothing
- * is released twice when the orders topic is replayed. A newly scheduled order gets its
- * Order_Registered status event; the releaser publishes due orders to orders.due with their
- * Order_Processing event.
+ * scheduler: an order (main notification or reminder) whose requestedSendTime is still ahead
+ * waits in the schedule store until then, and the releaser publishes it to orders.due with its
+ * Order_Processing event. One that is due already passes at once: the stage claims it in the
+ * store for its input record and publishes it to orders.due itself, in the transaction that
+ * commits that record, and marks it released once that commits (see `ScheduleStore.pass`).
+ * Either way the store decides, so nothing is released twice when the orders topic is replayed,
+ * and a cancellation sees the order as waiting, in flight or released.
  */
 /** How an order waits in the schedule store (the releaser publishes it from this). */
 export const orderPayload = (o: NotificationOrder) => Buffer.from(JSON.stringify(o));
+
+type Decision = { kind: 'pass'; result: PassResult } | { kind: 'schedule'; result: ScheduleResult };
 
 export function schedulerStage(ports: {
   store: ScheduleStore;
@@ -21,23 +25,29 @@ export function schedulerStage(ports: {
   onDue: () => void;
 }): Stage<'orders'> {
   // keyed by the decoded record itself: partitions prepare their batches concurrently
-  const prepared = new WeakMap<NotificationOrder, ScheduleResult>();
-  const payload = orderPayload;
+  const prepared = new WeakMap<NotificationOrder, Decision>();
+  // orders this stage publishes itself, to be marked released once their transaction commits
+  const passing = new WeakSet<NotificationOrder>();
+  const decide = async (o: NotificationOrder, source: string): Promise<Decision> => {
+    const now = ports.clock();
+    return o.requestedSendTime <= now
+      ? { kind: 'pass', result: await ports.store.pass(o.orderId, o.requestedSendTime, orderPayload(o), source, now) }
+      : { kind: 'schedule', result: await ports.store.schedule(o.orderId, o.requestedSendTime, orderPayload(o)) };
+  };
+  const schedulable = (o: NotificationOrder) => o.type !== 'Instant' && orderRecordProblems(o).length === 0;
   return defineStage({
     name: 'scheduler',
     input: 'orders',
-    outputs: ['status'],
+    outputs: ['status', 'ordersDue'],
     // One pipelined round trip to Redis for the batch instead of one per order.
-    async prepare(orders: NotificationOrder[]) {
+    async prepare(orders: NotificationOrder[], sources: string[]) {
       await Promise.all(
-        orders
-          .filter((o) => o.type !== 'Instant' && orderRecordProblems(o).length === 0)
-          .map(async (o) => {
-            prepared.set(o, await ports.store.schedule(o.orderId, o.requestedSendTime, payload(o)));
-          }),
+        orders.map(async (o, i) => {
+          if (schedulable(o)) prepared.set(o, await decide(o, sources[i]!));
+        }),
       );
     },
-    async handle(order: NotificationOrder) {
+    async handle(order: NotificationOrder, ctx) {
       // Instant orders were dispatched by the gateway, in the transaction that wrote them here.
       if (order.type === 'Instant') return skip('instant order: already dispatched');
       // A direct producer's record that breaks a rule stops here: dead-lettered with the reason,
@@ -51,21 +61,35 @@ export function schedulerStage(ports: {
           value: orderStatus(order, 'Order_Rejected', ports.clock(), reason),
         });
       }
-      const cached = prepared.get(order);
+      const decision = prepared.get(order) ?? (await decide(order, recordSource(ctx)));
       prepared.delete(order);
-      const result = cached ?? (await ports.store.schedule(order.orderId, order.requestedSendTime, payload(order)));
+      if (decision.kind === 'pass') {
+        if (decision.result !== 'pass' && decision.result !== 'again') return skip(`schedule: ${decision.result}`);
+        passing.add(order);
+        const now = ports.clock();
+        return emit(
+          { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', now) },
+          { topic: 'ordersDue', key: order.orderId, value: order },
+          { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) },
+        );
+      }
       if (order.requestedSendTime <= ports.clock()) ports.onDue();
       // The pipeline registers an order here, wherever it came from (gateway or direct producer).
       // 'rescheduled' too: after a crash between the Redis write and the transaction, the replay
       // finds the order waiting and must still report it (the view takes a repeat in its stride).
-      if (result === 'scheduled' || result === 'rescheduled') {
+      if (decision.result === 'scheduled' || decision.result === 'rescheduled') {
         return emit({
           topic: 'status',
           key: order.orderId,
           value: orderStatus(order, 'Order_Registered', ports.clock()),
         });
       }
-      return skip(`schedule: ${result}`);
+      return skip(`schedule: ${decision.result}`);
+    },
+    async committed(orders: NotificationOrder[]) {
+      const ids: string[] = [];
+      for (const o of orders) if (passing.delete(o)) ids.push(o.orderId);
+      await ports.store.passed(ids, ports.clock());
     },
   });
 }

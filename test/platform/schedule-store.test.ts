@@ -34,7 +34,7 @@ describe('schedule store', () => {
     expect(claimed.map((c) => c.id)).toEqual(['early', 'middle']);
     expect(claimed[0]!.payload.equals(bytes)).toBe(true);
     expect(claimed[0]!.dueAt).toBe(1_000);
-    expect(await s.counts()).toEqual({ waiting: 1, leased: 2, final: 0 });
+    expect(await s.counts()).toEqual({ waiting: 1, leased: 2, passing: 0, final: 0 });
   });
 
   it('never gives the same item to two releasers claiming at once', async () => {
@@ -82,9 +82,47 @@ describe('schedule store', () => {
     expect(await s.ack(['order-1'], 2_100)).toBe(1);
     expect(await s.schedule('order-1', 1_000, Buffer.from('x'))).toBe('final');
     expect(await s.claim(10_000, 10, 30_000)).toHaveLength(0);
-    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, final: 1 });
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, passing: 0, final: 1 });
     expect(await s.trimFinal(2_100)).toBe(1);
-    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, final: 0 });
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, passing: 0, final: 0 });
+  });
+
+  it('lets one record claim a due item to pass it on, again after a failed attempt, and no one else', async () => {
+    const s = store(prefix());
+    const p = Buffer.from('order');
+    expect(await s.pass('a', 1_000, p, 'orders:0:5', 2_000)).toBe('pass');
+    // the same record, read again because its transaction did not commit
+    expect(await s.pass('a', 1_000, p, 'orders:0:5', 3_000)).toBe('again');
+    // another record of the same order, or a schedule call, finds it in flight
+    expect(await s.pass('a', 1_000, p, 'orders:0:9', 3_000)).toBe('in-flight');
+    expect(await s.schedule('a', 9_000, p)).toBe('in-flight');
+    expect(await s.cancel('a', 3_000)).toBe('in-flight');
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, passing: 1, final: 0 });
+    expect(await s.passed(['a'], 4_000)).toBe(1);
+    expect(await s.pass('a', 1_000, p, 'orders:0:5', 5_000)).toBe('final');
+    expect(await s.cancel('a', 5_000)).toBe('released');
+    // an item waiting in the schedule is taken out of it when a record passes it on
+    await s.schedule('b', 1_000, p);
+    expect(await s.pass('b', 1_000, p, 'orders:1:1', 2_000)).toBe('pass');
+    expect(await s.claim(10_000, 10, 60_000)).toEqual([]);
+    // a releaser leasing it first wins
+    await s.schedule('c', 1_000, p);
+    expect((await s.claim(2_000, 10, 60_000)).map((i) => i.id)).toEqual(['c']);
+    expect(await s.pass('c', 1_000, p, 'orders:1:2', 2_000)).toBe('in-flight');
+  });
+
+  it('re-queues only claims to pass on that are still older than asked, at their due time', async () => {
+    const s = store(prefix());
+    const p = Buffer.from('order');
+    await s.pass('old', 1_000, p, 'orders:0:1', 2_000);
+    await s.pass('renewed', 1_500, p, 'orders:0:2', 2_000);
+    expect((await s.abandonedPassing(5_000)).map((c) => c.id)).toEqual(['old', 'renewed']);
+    // the record of `renewed` claimed it again (its transaction had failed) before the re-queue
+    expect(await s.pass('renewed', 1_500, p, 'orders:0:2', 6_000)).toBe('again');
+    expect(await s.requeuePassing(['old', 'renewed'], 5_000)).toBe(1);
+    expect(await s.counts()).toEqual({ waiting: 1, leased: 0, passing: 1, final: 0 });
+    const claimed = await s.claim(10_000, 10, 60_000);
+    expect(claimed.map((i) => [i.id, i.dueAt, i.payload.toString()])).toEqual([['old', 1_000, 'order']]);
   });
 
   it('cancels only what is still waiting', async () => {
@@ -188,7 +226,7 @@ describe('schedule store durability', () => {
     const r2 = new Redis({ path: socket });
     try {
       const s2 = new ScheduleStore(r2, 'durable:');
-      expect(await s2.counts()).toEqual({ waiting: 90, leased: 10, final: 0 });
+      expect(await s2.counts()).toEqual({ waiting: 90, leased: 10, passing: 0, final: 0 });
       expect(await s2.requeueExpired(1_009 + 60_001)).toBe(10);
       const all = await s2.claim(10_000, 1_000, 60_000);
       expect(all.map((a) => a.id).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `order-${i}`).sort());

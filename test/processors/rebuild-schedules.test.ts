@@ -112,7 +112,7 @@ describe('rebuilding the schedules from the topics', () => {
     ]);
 
     await loseRedis();
-    expect(await store.counts()).toEqual({ waiting: 0, leased: 0, final: 0 });
+    expect(await store.counts()).toEqual({ waiting: 0, leased: 0, passing: 0, final: 0 });
 
     const deps = { kafka, codec, redis, config, window: DEFAULT_WINDOW, clock: () => now };
     const counts = await rebuildSchedules(deps);

@@ -144,6 +144,21 @@ describe('schedule-window stage', () => {
     expect(collector.counts.get(night.notificationId)).toBe(1);
   });
 
+  it('sends once an SMS held just before the window opened whose record is read again inside it', async () => {
+    const collector = out!;
+    const edge = sms(randomUUID(), 'Daytime');
+    // what an attempt at 08:59:59.9 left before its transaction failed: the SMS held until 09:00
+    const opening = Date.parse('2026-11-29T08:00:00.001Z');
+    expect(await store.schedule(edge.notificationId, opening, Buffer.from(JSON.stringify(edge)))).toBe('scheduled');
+    now = oslo('2026-11-29T09:00:05');
+    await publishSms(edge);
+    await collector.waitFor(() => collector.counts.has(edge.notificationId), 15_000, 'the SMS read again at 09:00:05');
+    // the stage took it out of the schedule as it passed it on: no releaser can send it again
+    expect(await store.counts()).toMatchObject({ waiting: 0, leased: 0 });
+    expect(await store.cancel(edge.notificationId, now)).not.toBe('cancelled');
+    expect(collector.counts.get(edge.notificationId)).toBe(1);
+  });
+
   it('lets a Daytime SMS through at once inside the window', async () => {
     const collector = out!;
     now = oslo('2026-11-28T10:00:00');

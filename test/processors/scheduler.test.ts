@@ -10,6 +10,7 @@ import { collectKeys } from '../support/collector.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
 import { killAndRestart } from '../support/kill-restart.ts';
 import {
+  eventually,
   produceOrders,
   publish,
   sampleOrder,
@@ -188,6 +189,105 @@ describe('scheduler process', () => {
     expect(result.atKill).toBeLessThan(TOTAL);
     expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
   });
+
+  it('neither loses nor duplicates when every order is due already (passed on by the stage itself) and it is SIGKILLed', async () => {
+    const due = topicName(`${prefix}all-`, 'ordersDue');
+    const allConfig = testConfig(`${prefix}all-`, { TOPIC_PARTITIONS: '3' });
+    await provision(kafka, codec, allConfig);
+    const result = await killAndRestart({
+      kafka,
+      stages: ['scheduler'],
+      env: { ...stageEnv(allConfig), SCHEDULER_LEADER_TTL_MS: '2000', SCHEDULER_LEASE_MS: '5000' },
+      outputTopic: due,
+      collectorGroup: `${prefix}all-counter`,
+      total: TOTAL,
+      feed: () =>
+        produceOrders(kafka, codec, topicName(`${prefix}all-`, 'orders'), TOTAL, 1_000, () => ({
+          requestedSendTime: Date.now() - 1_000,
+        })),
+      label: 'scheduler exactly-once, passing due orders',
+    });
+    expect(result.atKill).toBeLessThan(TOTAL);
+    expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
+  });
+});
+
+describe('scheduler passing due orders on at once', () => {
+  // The store as the stage sees it: its marks after a commit are lost (the window a crash
+  // between the commit and the mark leaves).
+  const lose = { passed: true };
+  const lossy = (store: ScheduleStore) =>
+    new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'passed' && lose.passed)
+          return async () => Promise.reject(new Error('connection lost after commit'));
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  const harness = stageWithReleaser({
+    label: 'sched-pass',
+    keyPrefix: 'orders:',
+    name: 'scheduler',
+    output: 'ordersDue',
+    // short, so the test need not wait; a real one outlasts the stage's transaction timeout
+    passLeaseMs: 1_500,
+    stage: ({ store, releaser, clock }) => schedulerStage({ store: lossy(store), clock, onDue: () => releaser.wake() }),
+  });
+  const { prefix, kafka, codec, store } = harness;
+  let due: Awaited<ReturnType<typeof collectKeys>> | null = null;
+  beforeAll(() =>
+    harness.start(async () => {
+      due = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
+    }),
+  );
+  afterAll(async () => {
+    await harness.stop();
+    await due?.stop();
+  });
+
+  it('publishes each due order once: a record claims again what its aborted attempt claimed, the releaser settles lost marks and abandoned claims', async () => {
+    const input = topicName(prefix, 'orders');
+    const now = Date.now();
+    const again = sampleOrder(1, { requestedSendTime: now - 1_000 });
+    const abandoned = sampleOrder(2, { requestedSendTime: now - 1_000 });
+    const plain = sampleOrder(3, { requestedSendTime: now - 1_000 });
+    const payload = (o: typeof again) => Buffer.from(JSON.stringify(o));
+    // What attempts that never committed left behind: `again` was claimed by the very record that
+    // comes first on this one-partition topic (offset 0); `abandoned` by another record, which
+    // will not be read again.
+    expect(await store.pass(again.orderId, again.requestedSendTime, payload(again), `${input}:0:0`, now)).toBe('pass');
+    expect(await store.pass(abandoned.orderId, now - 1_000, payload(abandoned), `${input}:0:999`, now)).toBe('pass');
+    await publish(
+      kafka,
+      codec,
+      prefix,
+      'orders',
+      [again, abandoned, plain].map((o) => ({ key: o.orderId, value: o })),
+    );
+    const collector = due!;
+    await collector.waitFor(() => collector.distinct === 3, 30_000, 'all three released');
+    // every mark after a commit was lost: the releaser finds the published ones on orders.due and
+    // marks them released; the abandoned claim went back to the schedule and out through it
+    await eventually(async () => (await store.counts()).final === 3, 'the releaser to settle every claim', 30_000);
+    expect(await store.counts()).toEqual({ waiting: 0, leased: 0, passing: 0, final: 3 });
+    await collector.readTo(await kafka.topicEndOffsets(topicName(prefix, 'ordersDue')), 30_000);
+    expect(collector.total).toBe(3);
+    expect(collector.duplicated).toBe(0);
+    // a cancellation now finds them released
+    expect(await store.cancel(plain.orderId, Date.now())).toBe('released');
+  });
+
+  it('marks what it passed on as released once its transaction commits', async () => {
+    lose.passed = false;
+    const o = sampleOrder(4, { requestedSendTime: Date.now() - 1_000 });
+    await publish(kafka, codec, prefix, 'orders', [{ key: o.orderId, value: o }]);
+    const collector = due!;
+    await collector.waitFor(() => collector.counts.has(o.orderId), 30_000, 'the release');
+    await eventually(async () => (await store.counts()).final === 4, 'the mark after the commit', 5_000);
+    expect(await store.cancel(o.orderId, Date.now())).toBe('released');
+    expect((await store.counts()).passing).toBe(0);
+  });
 });
 
 describe('scheduler releaser recovery', () => {
@@ -222,7 +322,16 @@ describe('scheduler releaser recovery', () => {
       registry: createRegistry(false),
       clock: Date.now,
     },
-    { name: 'scheduler', output: 'ordersDue', leaseMs: 5_000, batchSize: 50, lanes: 2, pollMs: 50, leaderTtlMs: 3_000 },
+    {
+      name: 'scheduler',
+      output: 'ordersDue',
+      leaseMs: 5_000,
+      batchSize: 50,
+      lanes: 2,
+      pollMs: 50,
+      leaderTtlMs: 3_000,
+      passLeaseMs: 45_000,
+    },
   );
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 

@@ -20,6 +20,8 @@ export function stageWithReleaser(options: {
   output: TopicKey;
   keyOf?: (value: never, id: string) => string;
   clock?: () => number;
+  /** the releaser's passLeaseMs (default 45 s) */
+  passLeaseMs?: number;
   stage: (ports: { store: ScheduleStore; releaser: Releaser; clock: () => number; prefix: string }) => Stage;
 }) {
   const prefix = uniquePrefix(options.label);
@@ -40,6 +42,7 @@ export function stageWithReleaser(options: {
       lanes: 3,
       pollMs: 50,
       leaderTtlMs: 3_000,
+      passLeaseMs: options.passLeaseMs ?? 45_000,
     },
   );
   const runner = new StageRunner(options.stage({ store, releaser, clock, prefix }), {
