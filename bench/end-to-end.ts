@@ -1,5 +1,5 @@
 /**
- * End to end (`./dev bench --suite e2e [--orders N] [--connections C] [--tps T]`): N orders
+ * End to end (`./dev bench --suite e2e [--orders N] [--connections C] [--tps T] [--rate R]`): N orders
  * through the gateway (`POST /future/orders`, half email, half SMS with the Anytime policy, each
  * to its own address), through every stage in one stage process as `./dev up` runs them, to an
  * SMTP server and the SMSC simulator. Per order, the latency runs from the gateway's 201 (the
@@ -27,7 +27,13 @@ interface Order {
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
-export async function endToEndBench(N: number, connections: number, tps: number): Promise<void> {
+export async function endToEndBench(
+  N: number,
+  connections: number,
+  tps: number,
+  /** phase 2's offered rate, orders/s (default: half of phase 1's end-to-end rate) */
+  offered?: number,
+): Promise<void> {
   const { prefix, kafka } = await benchClients('e2e');
   await kafka.close();
   const smscControl = process.env.SMSC_CONTROL_URL;
@@ -179,9 +185,9 @@ export async function endToEndBench(N: number, connections: number, tps: number)
     console.log(`SMS ceiling: SMPP_TPS ${tps} submit_sm/s; ${connections} client connections`);
     const throughput = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
     // Latency under a load the pipeline keeps up with: half the end-to-end rate just measured.
-    const rate = Math.max(1, Math.floor(throughput / 2));
+    const rate = offered ?? Math.max(1, Math.floor(throughput / 2));
     await phase(
-      `2. ${N} orders offered at ${rate} orders/s (half of phase 1's end-to-end rate)`,
+      `2. ${N} orders offered at ${rate} orders/s (${offered ? 'as asked' : "half of phase 1's end-to-end rate"})`,
       makeOrders(N, N),
       rate,
     );

@@ -1,6 +1,6 @@
 /**
  * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|gateway|email|sms|e2e|all] [--records N] [--rounds R]
- *  [--items N] [--seconds S] [--connections C] [--tps T] [--orders N]`.
+ *  [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     tps: { type: 'string' },
     orders: { type: 'string', default: '10000' },
+    rate: { type: 'string' },
   },
 });
 const suites =
@@ -35,7 +36,12 @@ for (const suite of suites) {
   else if (suite === 'email') await emailBench(Math.min(Number(values.records), 20_000));
   else if (suite === 'sms') await smsBench(Math.min(Number(values.records), 10_000), Number(values.tps ?? 200));
   else if (suite === 'e2e')
-    await endToEndBench(Number(values.orders), Number(values.connections), Number(values.tps ?? 1000));
+    await endToEndBench(
+      Number(values.orders),
+      Number(values.connections),
+      Number(values.tps ?? 1000),
+      values.rate ? Number(values.rate) : undefined,
+    );
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
   else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, gateway, email, sms, e2e or all`);
 }
