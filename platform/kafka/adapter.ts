@@ -15,6 +15,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import type { Logger } from '../logger.ts';
+import { withRetry } from '../retry.ts';
 import { javaCompatiblePartitioner } from './partitioner.ts';
 
 export interface InboundRecord {
@@ -76,10 +77,17 @@ export interface TransactionalProducer {
   commit(
     records: OutboundRecord[],
     offsets?: { groupId: string; topic: string; partition: number; offset: string },
-    /** when aborted by the time the records are written, the transaction is aborted instead */
-    signal?: AbortSignal,
+    control?: CommitControl,
   ): Promise<void>;
   close(): Promise<void>;
+}
+
+/** How a caller of a transaction may still take it back, and learn when it no longer can. */
+export interface CommitControl {
+  /** when aborted by the time the records are written, the transaction is aborted instead */
+  signal?: AbortSignal;
+  /** called just before the commit is asked for: from then on, its outcome decides */
+  committing?: () => void;
 }
 
 export interface PlainProducer {
@@ -231,9 +239,22 @@ export class KafkaAdapter {
   }
 
   /** committed offset of `groupId` for one partition, or null when the group has none */
+  /**
+   * The group's committed offset for a partition, stable: OffsetFetch goes with require_stable
+   * (version 7, which the kafkajs patch adds), so an offset a completing transaction still has
+   * pending is waited for (UNSTABLE_OFFSET_COMMIT, retried) instead of answered with the one
+   * before it. The broker makes a transaction's offsets visible asynchronously after its commit
+   * markers, so without it a re-verification right after a broker restart read a stale offset
+   * and handled committed records again.
+   */
   async committedOffset(groupId: string, topic: string, partition: number): Promise<string | null> {
     const admin = await this.admin();
-    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const res = await withRetry(() => admin.fetchOffsets({ groupId, topics: [topic] }), {
+      maxAttempts: 100,
+      initialMs: 20,
+      maxMs: 1_000,
+      shouldRetry: (err) => (err as { type?: string }).type === 'UNSTABLE_OFFSET_COMMIT',
+    });
     const offset = res[0]?.partitions.find((p) => p.partition === partition)?.offset;
     return offset === undefined || offset === '-1' ? null : offset;
   }
@@ -285,7 +306,7 @@ export class KafkaAdapter {
         const tx = await producer.transaction();
         await tx.abort();
       },
-      commit: async (records, offsets, signal) => {
+      commit: async (records, offsets, control) => {
         const tx = await producer.transaction();
         try {
           if (records.length > 0) {
@@ -299,7 +320,8 @@ export class KafkaAdapter {
               ],
             });
           }
-          if (signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
+          if (control?.signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
+          control?.committing?.();
           await tx.commit();
         } catch (err) {
           if (tx.isActive()) await tx.abort().catch(() => undefined);

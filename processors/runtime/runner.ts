@@ -26,6 +26,12 @@ interface PartitionState {
    * skipped
    */
   tail: Promise<void>;
+  /**
+   * bumped by every (re)assignment: a batch handed out before it must not commit. After a
+   * consumer restart (the broker went away) the old batch's handler may still be running; its
+   * records are the new consumer's to handle again, from the committed offset
+   */
+  generation: number;
 }
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
@@ -136,6 +142,7 @@ export class StageRunner {
     // After any rebalance another member may have moved our partitions on: re-verify each one.
     for (const [key, state] of this.partitions) {
       state.verified = false;
+      state.generation++;
       const [topic, partition] = splitKey(key);
       if (!(assignment[topic] ?? []).includes(partition)) {
         // a commit still under way either lands before the new owner fences this producer, or fails
@@ -150,18 +157,23 @@ export class StageRunner {
     const key = `${batch.topic}:${batch.partition}`;
     let state = this.partitions.get(key);
     if (!state) {
-      state = { producer: null, verified: false, tail: Promise.resolve() };
+      state = { producer: null, verified: false, tail: Promise.resolve(), generation: 0 };
       this.partitions.set(key, state);
     }
     if (state.verified && state.producer) return { state, skipBelow: null };
     // whatever is still committing settles first: the committed offset read below must be final
     await state.tail;
+    const fresh = !state.producer;
     if (!state.producer) {
       const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
       state.producer = await this.deps.kafka.transactionalProducer(txId);
     }
     await state.producer.init();
     const committed = await this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition);
+    this.log.info(
+      { topic: batch.topic, partition: batch.partition, committed, firstOffset: batch.records[0]?.offset, fresh },
+      'partition verified',
+    );
     state.verified = true;
     return { state, skipBelow: committed === null ? null : BigInt(committed) };
   }
@@ -169,6 +181,9 @@ export class StageRunner {
   private async onBatch(batch: PartitionBatch): Promise<void> {
     const { state, skipBelow } = await this.partition(batch);
     const producer = state.producer as TransactionalProducer;
+    const generation = state.generation;
+    /** false once this batch may no longer commit: a transaction before it failed, or the partition was reassigned */
+    const current = () => state.producer === producer && state.generation === generation;
     let records = batch.records;
     if (skipBelow !== null) {
       const already = records.filter((r) => BigInt(r.offset) < skipBelow);
@@ -195,8 +210,9 @@ export class StageRunner {
     const commitPending = async (behind: boolean) => {
       if (lastOffset === null) return;
       // An earlier transaction failed: committing this one would skip its records. They are read
-      // again after the rewind.
-      if (state.producer !== producer) throw new Error('an earlier transaction of this partition failed');
+      // again after the rewind. Or the partition was assigned again since this batch was fetched:
+      // its records are read again from the committed offset, and must not commit twice.
+      if (!current()) throw new Error('an earlier transaction of this partition failed, or it was reassigned');
       const records = pending;
       const values = pendingValues;
       const offset = lastOffset;
@@ -312,7 +328,7 @@ export class StageRunner {
     // The position moves past this batch now, and its transaction commits behind the next one.
     // Only one waits at a time: the previous batch's commit must have succeeded first.
     await state.tail;
-    if (state.producer !== producer) return;
+    if (!current()) return;
     batch.resolveOffset(lastOffset);
     void flush(true).catch(() => undefined);
   }
