@@ -1,9 +1,13 @@
 import { retriable } from '../errors.ts';
-import type { OutboundRecord } from './adapter.ts';
+import type { CommitControl, OutboundRecord } from './adapter.ts';
 
-/** Something that writes records; `signal` aborts when every caller of the batch gave up. */
+/**
+ * Something that writes records. A transactional sink honours `control`: it aborts instead of
+ * committing when the signal is aborted (a caller of the batch gave up), and calls `committing`
+ * once it asks for the commit, after which it can no longer take the batch back.
+ */
 export interface RecordSink {
-  send(records: OutboundRecord[], signal?: AbortSignal): Promise<void>;
+  send(records: OutboundRecord[], control?: CommitControl): Promise<void>;
 }
 
 /**
@@ -14,14 +18,18 @@ export interface RecordSink {
  * retriable error. A caller that gave up is dropped from batches not yet sent; if a batch in
  * flight has a caller that gave up, its sink gets an aborted signal (a transactional sink
  * aborts rather than commits, so a 503 answer means nothing was stored), and every caller of
- * that batch fails. A plain producer cannot take back a batch in flight: callers of one must be
- * safe to retry.
+ * that batch fails. Once a transactional sink has asked for the commit, the batch can no longer
+ * be taken back, so its callers wait for the outcome instead of timing out: a failure answered
+ * then means the commit failed. A plain producer cannot take back a batch in flight: callers of
+ * one must be safe to retry.
  */
 interface Pending {
   records: OutboundRecord[];
   resolve: () => void;
   reject: (e: unknown) => void;
   gaveUp: boolean;
+  /** its batch's commit was asked for: the outcome decides, not the deadline */
+  committing: boolean;
   batch?: AbortController;
 }
 
@@ -37,13 +45,14 @@ export class BatchingPublisher {
   send(records: OutboundRecord[]): Promise<void> {
     let pending!: Pending;
     const done = new Promise<void>((resolve, reject) => {
-      pending = { records, resolve, reject, gaveUp: false };
+      pending = { records, resolve, reject, gaveUp: false, committing: false };
     });
     this.queue.push(pending);
     this.pump();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        if (pending.committing) return;
         pending.gaveUp = true;
         pending.batch?.abort();
         reject(retriable('DEPENDENCY_UNAVAILABLE', `Kafka did not acknowledge within ${this.options.timeoutMs} ms`));
@@ -70,7 +79,12 @@ export class BatchingPublisher {
     this.producer
       .send(
         batch.flatMap((b) => b.records),
-        controller.signal,
+        {
+          signal: controller.signal,
+          committing: () => {
+            for (const b of batch) b.committing = true;
+          },
+        },
       )
       .then(
         () => batch.forEach((b) => b.resolve()),

@@ -6,6 +6,7 @@ import { createGateway } from '../../gateway/app.ts';
 import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { BatchingPublisher } from '../../platform/kafka/batching.ts';
+import { TransactionalSink } from '../../platform/kafka/transactional-sink.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
@@ -44,8 +45,12 @@ export async function startTestGateway(
   if (options.provisionTopics === false) await codec.register();
   else await provision(kafka, codec, config);
   const producer = await kafka.plainProducer();
-  const txProducer = await kafka.transactionalProducer(`test-gateway-${prefix}${Math.random().toString(36).slice(2)}`);
-  await txProducer.init();
+  const instantTx = new TransactionalSink(
+    kafka,
+    `test-gateway-${prefix}${Math.random().toString(36).slice(2)}`,
+    logger,
+  );
+  await instantTx.start();
   const redis = new Redis(env.REDIS_URL);
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -54,10 +59,7 @@ export async function startTestGateway(
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
-    instantProducer: new BatchingPublisher(
-      { send: (records, signal) => txProducer.commit(records, undefined, signal) },
-      { timeoutMs: options.publishTimeoutMs ?? 10_000 },
-    ),
+    instantProducer: new BatchingPublisher(instantTx, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
     codec,
     topicPrefix: prefix,
     redis,
@@ -141,7 +143,7 @@ export async function startTestGateway(
     async close() {
       await new Promise((r) => server.close(r));
       await producer.close();
-      await txProducer.close();
+      await instantTx.close();
       await kafka.close();
       redis.disconnect();
     },
