@@ -1,22 +1,14 @@
-import { createHash } from 'node:crypto';
 import type { NoAltinnNotifications, NotificationOrder } from '../../platform/schemas/generated/order.ts';
+
+import { nameUuid } from '../../platform/ids.ts';
+
+export { nameUuid };
 
 type Recipient = NoAltinnNotifications.Recipient;
 import { normaliseMobileNumber, normaliseSubject } from '../../platform/validation/rules.ts';
 import type { EmailSettings, OrderChainRequest, RecipientSpec, SmsSettings } from '../validation/order-chain.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
-const NAMESPACE = Buffer.from('6c1f5a0e9a4b4d7e8f2b1c3d4e5f6a7b', 'hex');
-
-/** A name-based (version 5, SHA-1) UUID: the same name always gives the same id. */
-export function nameUuid(name: string, namespace: Buffer = NAMESPACE): string {
-  const h = createHash('sha1').update(namespace).update(name).digest().subarray(0, 16);
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const x = h.toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
-
 export interface Defaults {
   emailFrom: string;
   smsSender: string;

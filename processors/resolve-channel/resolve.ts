@@ -56,11 +56,16 @@ function keywords(text: string, r: Recipient): string {
 export function resolveNotifications(
   order: NotificationOrder,
   recipients: Recipient[],
-  env: { now: number; window: SendWindow; newId: () => string },
+  /**
+   * `newId(name)`: the id for what `name` names within this order. Given the same name for the
+   * same order it must give the same id (the stage derives it), so handling the order again
+   * produces the same notifications, which the senders de-duplicate by id.
+   */
+  env: { now: number; window: SendWindow; newId: (name: string) => string },
 ): Resolution {
   const out: Resolution = { emails: [], sms: [], statuses: [] };
   const status = (s: Lifecycle, extra: Partial<StatusEvent> = {}): StatusEvent => ({
-    eventId: env.newId(),
+    eventId: env.newId(`status ${out.statuses.length}`),
     orderId: order.orderId,
     creator: order.creator,
     notificationId: null,
@@ -73,32 +78,32 @@ export function resolveNotifications(
     expiresAt: null,
     ...extra,
   });
-  const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified') => {
+  const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified', ri: number) => {
     const s = (channel === 'Email' ? `Email_Failed_${kind}` : `SMS_Failed_${kind}`) as Lifecycle;
-    out.statuses.push(status(s, { notificationId: env.newId(), channel }));
+    out.statuses.push(status(s, { notificationId: env.newId(`${s} ${ri}`), channel }));
   };
 
-  for (const r of recipients) {
+  for (const [ri, r] of recipients.entries()) {
     if (r.isReserved && !order.ignoreReservation) {
-      for (const c of placeholderChannels(order.notificationChannel)) placeholder(c, 'RecipientReserved');
+      for (const c of placeholderChannels(order.notificationChannel)) placeholder(c, 'RecipientReserved', ri);
       continue;
     }
     const { email, sms } = pick(order.notificationChannel, r);
     const needed = placeholderChannels(order.notificationChannel);
     if (email.length === 0 && sms.length === 0) {
-      for (const c of needed) placeholder(c, 'RecipientNotIdentified');
+      for (const c of needed) placeholder(c, 'RecipientNotIdentified', ri);
       continue;
     }
     // EmailAndSms: a recipient with addresses on one channel only gets a placeholder on the other.
     if (order.notificationChannel === 'EmailAndSms') {
-      if (email.length === 0) placeholder('Email', 'RecipientNotIdentified');
-      if (sms.length === 0) placeholder('Sms', 'RecipientNotIdentified');
+      if (email.length === 0) placeholder('Email', 'RecipientNotIdentified', ri);
+      if (sms.length === 0) placeholder('Sms', 'RecipientNotIdentified', ri);
     }
     for (const toAddress of email) {
       const t = order.emailTemplate;
       if (!t) throw new Error('an email notification needs the order to carry an email template');
       const n: EmailNotification = {
-        notificationId: env.newId(),
+        notificationId: env.newId(`email ${ri} ${toAddress}`),
         orderId: order.orderId,
         creator: order.creator,
         fromAddress: t.fromAddress,
@@ -123,7 +128,7 @@ export function resolveNotifications(
       const t = order.smsTemplate;
       if (!t) throw new Error('an SMS notification needs the order to carry an SMS template');
       const n: SmsNotification = {
-        notificationId: env.newId(),
+        notificationId: env.newId(`sms ${ri} ${recipient}`),
         orderId: order.orderId,
         creator: order.creator,
         sender: t.senderNumber,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { nameUuid } from '../../platform/ids.ts';
 import { permanent } from '../../platform/errors.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
@@ -23,7 +23,8 @@ export function resolveChannelStage(ports: { window: SendWindow; clock: () => nu
         r = resolveNotifications(order, enriched.recipients, {
           now: ports.clock(),
           window: ports.window,
-          newId: randomUUID,
+          // derived: the order handled again (its transaction's outcome was lost) gives the same ids
+          newId: (name) => nameUuid(`${order.orderId}\n${name}`),
         });
       } catch (err) {
         throw permanent('INVALID_RECORD', (err as Error).message, err);

@@ -151,6 +151,37 @@ describe('resolve-channel', () => {
   });
 });
 
+describe('resolve-channel ids', () => {
+  it('gives an order handled again the same ids (so the senders send it once), another order others', async () => {
+    const stage = resolveChannelStage({ window: DEFAULT_WINDOW, clock: () => SEND });
+    const enriched = (o: NotificationOrder): EnrichedOrder => ({
+      orderId: o.orderId,
+      creator: o.creator,
+      enrichedAt: SEND,
+      conditionChecks: 0,
+      recipients: [
+        person({ emailAddresses: ['a@example.com', 'b@example.com'], mobileNumbers: ['+4790000001'] }),
+        person({ nationalIdentityNumber: '02017012345', isReserved: true }),
+      ],
+      orderJson: JSON.stringify(o),
+    });
+    const ids = async (o: NotificationOrder) => {
+      const out = await stage.handle(enriched(o), {} as never);
+      if (out.kind !== 'emit') throw new Error(`expected records, got ${out.kind}`);
+      return out.records.map((r) => `${r.topic} ${r.key} ${(r.value as { notificationId?: string }).notificationId}`);
+    };
+    const first = order({ notificationChannel: 'EmailAndSms' });
+    const again = await ids(first);
+    expect(await ids(first)).toEqual(again);
+    const notifications = again.filter((r) => !r.startsWith('status')).map((r) => r.split(' ')[1]);
+    expect(new Set(notifications).size).toBe(3);
+    const other = await ids(sampleOrder(2, { ...first, orderId: '5f1f1c57-0000-4000-8000-000000000002' }));
+    expect(other.filter((r) => !r.startsWith('status')).some((r) => notifications.includes(r.split(' ')[1]))).toBe(
+      false,
+    );
+  });
+});
+
 describe('resolve-channel stage', () => {
   const prefix = uniquePrefix('resolve');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
