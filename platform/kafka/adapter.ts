@@ -86,8 +86,11 @@ export interface TransactionalProducer {
 export interface CommitControl {
   /** when aborted by the time the records are written, the transaction is aborted instead */
   signal?: AbortSignal;
-  /** called just before the commit is asked for: from then on, its outcome decides */
-  committing?: () => void;
+  /**
+   * called just before the commit is asked for: from then on, its outcome decides. The records
+   * and offsets are written by then, pending; a promise returned is awaited before the commit
+   */
+  committing?: () => void | Promise<void>;
 }
 
 export interface PlainProducer {
@@ -253,7 +256,8 @@ export class KafkaAdapter {
       maxAttempts: 100,
       initialMs: 20,
       maxMs: 1_000,
-      shouldRetry: (err) => (err as { type?: string }).type === 'UNSTABLE_OFFSET_COMMIT',
+      // UNSTABLE_OFFSET_COMMIT, and a coordinator still loading or moving (a fresh or restarted broker)
+      shouldRetry: (err) => (err as { retriable?: boolean }).retriable === true,
     });
     const offset = res[0]?.partitions.find((p) => p.partition === partition)?.offset;
     return offset === undefined || offset === '-1' ? null : offset;
@@ -321,7 +325,7 @@ export class KafkaAdapter {
             });
           }
           if (control?.signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
-          control?.committing?.();
+          await control?.committing?.();
           await tx.commit();
         } catch (err) {
           if (tx.isActive()) await tx.abort().catch(() => undefined);

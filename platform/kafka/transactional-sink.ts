@@ -67,7 +67,7 @@ export class TransactionalSink implements RecordSink {
         ...(control?.signal ? { signal: control.signal } : {}),
         committing: () => {
           committing = true;
-          control?.committing?.();
+          return control?.committing?.();
         },
       });
     } catch (err) {

@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provision } from '../../platform/provision.ts';
+import { topicName } from '../../platform/topics.ts';
+import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+
+describe('Kafka adapter', () => {
+  const prefix = uniquePrefix('adapter');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec } = testClients(config);
+  const topic = topicName(prefix, 'orders');
+  const out = topicName(prefix, 'ordersDue');
+  const group = `${prefix}group`;
+
+  beforeAll(() => provision(kafka, codec, config));
+  afterAll(() => kafka.close());
+
+  it('reads a committed offset only once the transaction that moves it is over (require_stable)', async () => {
+    const producer = await kafka.transactionalProducer(`${prefix}tx`);
+    await producer.init();
+    const offsets = (offset: string) => ({ groupId: group, topic, partition: 0, offset });
+    await producer.commit([{ topic: out, key: 'a', value: Buffer.from('a') }], offsets('5'));
+    expect(await kafka.committedOffset(group, topic, 0)).toBe('5');
+
+    let during: Promise<string | null> | null = null;
+    let answeredDuring = false;
+    await producer.commit([{ topic: out, key: 'b', value: Buffer.from('b') }], offsets('9'), {
+      // Written, commit not yet asked for: the group has offset 9 pending. A read now must wait for
+      // the outcome, not answer the 5 from before (which is what made a stage handle records twice).
+      committing: async () => {
+        during = kafka.committedOffset(group, topic, 0);
+        void during.then(() => (answeredDuring = true));
+        await new Promise((r) => setTimeout(r, 1_000));
+        expect(answeredDuring).toBe(false);
+      },
+    });
+    expect(await during).toBe('9');
+    await producer.close();
+  });
+});
