@@ -231,6 +231,34 @@ const SCRIPTS = {
   },
 } as const;
 
+/** Whether a claim to pass an item on lets the caller publish it. */
+export const mayPublish = (result: PassResult) => result === 'pass' || result === 'again';
+
+/**
+ * The values a stage passes on itself (its claims that `mayPublish`), to be marked released
+ * once the transaction that publishes them has committed: call `committed` from the stage's
+ * `committed` hook with the values that transaction took.
+ */
+export class PassedOn<V extends object> {
+  private readonly values = new WeakSet<V>();
+
+  constructor(
+    private readonly store: ScheduleStore,
+    private readonly idOf: (value: V) => string,
+    private readonly clock: () => number,
+  ) {}
+
+  add(value: V): void {
+    this.values.add(value);
+  }
+
+  async committed(values: readonly V[]): Promise<void> {
+    const ids: string[] = [];
+    for (const v of values) if (this.values.delete(v)) ids.push(this.idOf(v));
+    await this.store.passed(ids, this.clock());
+  }
+}
+
 type ScriptedRedis = Redis & {
   [K in keyof typeof SCRIPTS]: (...args: (string | number | Buffer)[]) => Promise<unknown>;
 } & { claimDueBuffer: (...args: (string | number)[]) => Promise<Buffer[]> };

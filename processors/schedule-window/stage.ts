@@ -1,4 +1,4 @@
-import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { mayPublish, PassedOn, type ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import { defineStage, emit, recordSource, skip, type Stage } from '../runtime/stage.ts';
 import { nextSendOpportunity, type SendWindow } from './window.ts';
@@ -24,7 +24,7 @@ export function scheduleWindowStage(ports: {
   clock: () => number;
 }): Stage<'smsPending'> {
   // SMS this stage publishes itself, to be marked released once their transaction commits
-  const passing = new WeakSet<SmsNotification>();
+  const passing = new PassedOn<SmsNotification>(ports.store, (sms) => sms.notificationId, ports.clock);
   return defineStage({
     name: 'schedule-window',
     input: 'smsPending',
@@ -35,7 +35,7 @@ export function scheduleWindowStage(ports: {
       const payload = Buffer.from(JSON.stringify(sms));
       if (at <= now) {
         const result = await ports.store.pass(sms.notificationId, at, payload, recordSource(ctx), now);
-        if (result !== 'pass' && result !== 'again') return skip(`send window: ${result}`);
+        if (!mayPublish(result)) return skip(`send window: ${result}`);
         passing.add(sms);
         return emit({ topic: 'smsQueue', key: sms.notificationId, value: sms });
       }
@@ -46,10 +46,6 @@ export function scheduleWindowStage(ports: {
       );
       return skip(`send window: ${result} until ${new Date(at).toISOString()}`);
     },
-    async committed(values: SmsNotification[]) {
-      const ids: string[] = [];
-      for (const sms of values) if (passing.delete(sms)) ids.push(sms.notificationId);
-      await ports.store.passed(ids, ports.clock());
-    },
+    committed: (values: SmsNotification[]) => passing.committed(values),
   });
 }

@@ -1,4 +1,10 @@
-import type { PassResult, ScheduleResult, ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import {
+  mayPublish,
+  PassedOn,
+  type PassResult,
+  type ScheduleResult,
+  type ScheduleStore,
+} from '../../platform/redis/schedule-store.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { permanent } from '../../platform/errors.ts';
@@ -27,7 +33,7 @@ export function schedulerStage(ports: {
   // keyed by the decoded record itself: partitions prepare their batches concurrently
   const prepared = new WeakMap<NotificationOrder, Decision>();
   // orders this stage publishes itself, to be marked released once their transaction commits
-  const passing = new WeakSet<NotificationOrder>();
+  const passing = new PassedOn<NotificationOrder>(ports.store, (o) => o.orderId, ports.clock);
   const decide = async (o: NotificationOrder, source: string): Promise<Decision> => {
     const now = ports.clock();
     return o.requestedSendTime <= now
@@ -64,7 +70,7 @@ export function schedulerStage(ports: {
       const decision = prepared.get(order) ?? (await decide(order, recordSource(ctx)));
       prepared.delete(order);
       if (decision.kind === 'pass') {
-        if (decision.result !== 'pass' && decision.result !== 'again') return skip(`schedule: ${decision.result}`);
+        if (!mayPublish(decision.result)) return skip(`schedule: ${decision.result}`);
         passing.add(order);
         const now = ports.clock();
         return emit(
@@ -86,10 +92,6 @@ export function schedulerStage(ports: {
       }
       return skip(`schedule: ${decision.result}`);
     },
-    async committed(orders: NotificationOrder[]) {
-      const ids: string[] = [];
-      for (const o of orders) if (passing.delete(o)) ids.push(o.orderId);
-      await ports.store.passed(ids, ports.clock());
-    },
+    committed: (orders: NotificationOrder[]) => passing.committed(orders),
   });
 }
