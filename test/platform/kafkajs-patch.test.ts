@@ -1,0 +1,100 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+
+// The kafkajs patch (patches/kafkajs+2.2.4.patch) writes uncompressed record batches in one pass
+// and computes CRC-32C eight bytes at a time. kafkajs's own Record and RecordBatch encoders are
+// left in place (the compressed path uses them): they are the reference, byte for byte.
+const require = createRequire(import.meta.url);
+type Message = { key?: Buffer | string | null; value: Buffer | string | null; headers?: object; timestamp?: string };
+const encodeUncompressed = require('kafkajs/src/protocol/recordBatch/v0/encodeUncompressed.js') as (args: {
+  messages: Message[];
+  transactional: boolean;
+  producerId: unknown;
+  producerEpoch: number;
+  firstSequence: number;
+  dateNow?: number;
+}) => Buffer;
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (args: object) => unknown;
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+  RecordBatch: (args: object) => Promise<{ buffer: Buffer }>;
+};
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
+
+/** kafkajs 2.2.4's produce v3 partition encoding before the patch, as the reference */
+async function kafkajsRecordSet(messages: Message[], args: { transactional: boolean; dateNow: number }) {
+  const stamps = messages
+    .map((m) => m.timestamp)
+    .filter((t) => t != null)
+    .sort();
+  const timestamps = stamps.length === 0 ? [args.dateNow] : stamps;
+  const firstTimestamp = timestamps[0]!;
+  const records = messages.map((m, i) =>
+    Record({ ...m, offsetDelta: i, timestampDelta: Number(m.timestamp || args.dateNow) - Number(firstTimestamp) }),
+  );
+  const batch = await RecordBatch({
+    records,
+    firstTimestamp,
+    maxTimestamp: timestamps.at(-1),
+    producerId: Long.fromValue('4711'),
+    producerEpoch: 3,
+    firstSequence: 42,
+    transactional: args.transactional,
+    lastOffsetDelta: records.length - 1,
+  });
+  return batch.buffer;
+}
+
+/** the byte-at-a-time CRC-32C (Castagnoli, reflected 0x82F63B78) */
+function crc32cBytewise(buf: Buffer): number {
+  let crc = ~0;
+  for (const byte of buf) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return ~crc >>> 0;
+}
+
+describe('kafkajs patch: record batch encoding', () => {
+  const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
+  const someKey = () => pick([null, undefined, randomUUID(), Buffer.from(randomUUID()), 'ø-å-€', Buffer.alloc(0)]);
+  const someValue = () => pick([null, randomBytes(Math.floor(Math.random() * 3_000)), 'value ✓', '']);
+  const someHeaders = () =>
+    pick([undefined, {}, { 'dead-letter-reason': 'bad ✗' }, { a: Buffer.from('x'), b: ['1', '2'], c: '' }]);
+  const now = 1_790_000_000_000;
+  const someTimestamp = () => pick([undefined, String(now - Math.floor(Math.random() * 86_400_000))]);
+
+  it('writes the same bytes as kafkajs for random batches (keys, values, headers, timestamps)', async () => {
+    for (let round = 0; round < 300; round++) {
+      const messages = Array.from({ length: 1 + Math.floor(Math.random() * 40) }, () => ({
+        key: someKey(),
+        value: someValue(),
+        headers: someHeaders(),
+        timestamp: someTimestamp(),
+      }));
+      const transactional = round % 2 === 0;
+      const ours = encodeUncompressed({
+        messages,
+        transactional,
+        producerId: Long.fromValue('4711'),
+        producerEpoch: 3,
+        firstSequence: 42,
+        dateNow: now,
+      });
+      expect(ours.equals(await kafkajsRecordSet(messages, { transactional, dateNow: now }))).toBe(true);
+    }
+  });
+
+  it('computes CRC-32C as the byte-at-a-time definition does, at every length and alignment', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283); // the standard check value
+    const big = randomBytes(4_096);
+    for (let len = 0; len < 80; len++) {
+      for (const start of [0, 1, 3, 7]) {
+        const slice = big.subarray(start, start + len);
+        expect(crc32C(slice)).toBe(crc32cBytewise(slice));
+      }
+    }
+    expect(crc32C(big)).toBe(crc32cBytewise(big));
+  });
+});
