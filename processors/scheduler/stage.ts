@@ -45,15 +45,29 @@ export function schedulerStage(ports: {
     name: 'scheduler',
     input: 'orders',
     outputs: ['status', 'ordersDue'],
-    // One pipelined round trip to Redis for the batch instead of one per order.
+    // The batch's due orders are claimed in a few script runs (`passMany`), the others scheduled
+    // one by one in pipelined calls; `handle` then answers at once, off the promise path.
     async prepare(orders: NotificationOrder[], sources: string[]) {
-      await Promise.all(
-        orders.map(async (o, i) => {
-          if (schedulable(o)) prepared.set(o, await decide(o, sources[i]!));
-        }),
+      const now = ports.clock();
+      const due: { order: NotificationOrder; item: Parameters<ScheduleStore['passMany']>[0][number] }[] = [];
+      const later: Promise<void>[] = [];
+      orders.forEach((o, i) => {
+        if (!schedulable(o)) return;
+        if (o.requestedSendTime <= now) {
+          due.push({
+            order: o,
+            item: { id: o.orderId, dueAt: o.requestedSendTime, payload: orderPayload(o), source: sources[i]! },
+          });
+        } else later.push(decide(o, sources[i]!).then((d) => void prepared.set(o, d)));
+      });
+      const passed = await ports.store.passMany(
+        due.map((d) => d.item),
+        now,
       );
+      due.forEach((d, i) => prepared.set(d.order, { kind: 'pass', result: passed[i]! }));
+      await Promise.all(later);
     },
-    async handle(order: NotificationOrder, ctx) {
+    handle(order: NotificationOrder, ctx) {
       // Instant orders were dispatched by the gateway, in the transaction that wrote them here.
       if (order.type === 'Instant') return skip('instant order: already dispatched');
       // A direct producer's record that breaks a rule stops here: dead-lettered with the reason,
@@ -67,30 +81,35 @@ export function schedulerStage(ports: {
           value: orderStatus(order, 'Order_Rejected', ports.clock(), reason),
         });
       }
-      const decision = prepared.get(order) ?? (await decide(order, recordSource(ctx)));
+      const decision = prepared.get(order);
+      if (decision === undefined) return decide(order, recordSource(ctx)).then(outcome);
       prepared.delete(order);
-      if (decision.kind === 'pass') {
-        if (!mayPublish(decision.result)) return skip(`schedule: ${decision.result}`);
-        passing.add(order);
-        const now = ports.clock();
-        return emit(
-          { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', now) },
-          { topic: 'ordersDue', key: order.orderId, value: order },
-          { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) },
-        );
+      return outcome(decision);
+
+      function outcome(decision: Decision) {
+        if (decision.kind === 'pass') {
+          if (!mayPublish(decision.result)) return skip(`schedule: ${decision.result}`);
+          passing.add(order);
+          const now = ports.clock();
+          return emit(
+            { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', now) },
+            { topic: 'ordersDue', key: order.orderId, value: order },
+            { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) },
+          );
+        }
+        if (order.requestedSendTime <= ports.clock()) ports.onDue();
+        // The pipeline registers an order here, wherever it came from (gateway or direct producer).
+        // 'rescheduled' too: after a crash between the Redis write and the transaction, the replay
+        // finds the order waiting and must still report it (the view takes a repeat in its stride).
+        if (decision.result === 'scheduled' || decision.result === 'rescheduled') {
+          return emit({
+            topic: 'status',
+            key: order.orderId,
+            value: orderStatus(order, 'Order_Registered', ports.clock()),
+          });
+        }
+        return skip(`schedule: ${decision.result}`);
       }
-      if (order.requestedSendTime <= ports.clock()) ports.onDue();
-      // The pipeline registers an order here, wherever it came from (gateway or direct producer).
-      // 'rescheduled' too: after a crash between the Redis write and the transaction, the replay
-      // finds the order waiting and must still report it (the view takes a repeat in its stride).
-      if (decision.result === 'scheduled' || decision.result === 'rescheduled') {
-        return emit({
-          topic: 'status',
-          key: order.orderId,
-          value: orderStatus(order, 'Order_Registered', ports.clock()),
-        });
-      }
-      return skip(`schedule: ${decision.result}`);
     },
     committed: (orders: NotificationOrder[]) => passing.committed(orders),
   });

@@ -111,6 +111,32 @@ describe('schedule store', () => {
     expect(await s.pass('c', 1_000, p, 'orders:1:2', 2_000)).toBe('in-flight');
   });
 
+  it('passes many items in a few script runs with the answers `pass` gives each, in order', async () => {
+    const s = store(prefix());
+    const p = (id: string) => Buffer.from(`order ${id}`);
+    await s.pass('done', 1_000, p('done'), 'orders:0:1', 2_000);
+    await s.passed(['done'], 2_000);
+    await s.schedule('leased', 1_000, p('leased'));
+    await s.claim(2_000, 10, 60_000);
+    await s.pass('mine', 1_000, p('mine'), 'orders:0:7', 2_000); // its transaction then failed
+    const fresh = Array.from({ length: 600 }, (_, i) => `n${i}`); // more than one script run
+    const list = [
+      { id: 'done', source: 'orders:0:2' },
+      { id: 'leased', source: 'orders:0:3' },
+      { id: 'mine', source: 'orders:0:7' },
+      ...fresh.map((id, i) => ({ id, source: `orders:1:${i}` })),
+      { id: 'n5', source: 'orders:1:999' }, // the same order again in the batch, from another record
+    ].map(({ id, source }) => ({ id, dueAt: 1_000, payload: p(id), source }));
+    const results = await s.passMany(list, 3_000);
+    expect(results).toEqual(['final', 'in-flight', 'again', ...fresh.map(() => 'pass'), 'in-flight']);
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 1, passing: 601, final: 1 });
+    // each claim keeps what a releaser needs if its stage never marks it passed
+    await s.requeuePassing(['n599'], 10_000);
+    const claimed = await s.claim(10_000, 10, 60_000);
+    expect(claimed.map((i) => [i.id, i.payload.toString()])).toEqual([['n599', 'order n599']]);
+    expect(await s.passMany([], 3_000)).toEqual([]);
+  });
+
   it('re-queues only claims to pass on that are still older than asked, at their due time', async () => {
     const s = store(prefix());
     const p = Buffer.from('order');
