@@ -3,7 +3,7 @@ import type { ConditionClient } from '../../platform/http/condition-client.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
-import { defineStage, emit, skip, type Stage } from '../runtime/stage.ts';
+import { defineStage, emit, skip, type RecordContext, type Stage } from '../runtime/stage.ts';
 
 /**
  * evaluate-condition (reference §7): an order without a condition endpoint, or whose endpoint
@@ -22,43 +22,47 @@ export function evaluateConditionStage(ports: {
     name: 'evaluate-condition',
     input: 'ordersEnriched',
     outputs: ['ordersApproved', 'status'],
-    async handle(enriched: EnrichedOrder, ctx) {
-      const order = JSON.parse(enriched.orderJson) as NotificationOrder;
-      const approve = () => emit({ topic: 'ordersApproved', key: enriched.orderId, value: enriched });
-      if (!order.conditionEndpoint) return approve();
-
-      const result = await ports.client.check(order.conditionEndpoint);
-      if (result.kind === 'met') return approve();
-      if (result.kind === 'not-met') {
-        return emit({
-          topic: 'status',
-          key: enriched.orderId,
-          value: orderStatus(
-            enriched,
-            'Order_SendConditionNotMet',
-            ports.clock(),
-            'The condition endpoint answered sendNotification: false',
-          ),
-        });
-      }
-      if (enriched.conditionChecks >= 1) {
-        ctx.logger.warn(
-          { orderId: enriched.orderId, reason: result.reason },
-          'condition inconclusive on the re-check: sending',
-        );
-        return approve();
-      }
-      const again: EnrichedOrder = { ...enriched, conditionChecks: enriched.conditionChecks + 1 };
-      await ports.retryStore.schedule(
-        enriched.orderId,
-        ports.clock() + ports.retryDelayMs,
-        Buffer.from(JSON.stringify(again)),
-      );
-      ctx.logger.info(
-        { orderId: enriched.orderId, reason: result.reason },
-        'condition inconclusive: asking again later',
-      );
-      return skip(`condition inconclusive (${result.reason}); re-check scheduled`);
+    // Without a condition endpoint the order is approved at once, off the runtime's promise path.
+    handle(enriched: EnrichedOrder, ctx) {
+      const { conditionEndpoint } = JSON.parse(enriched.orderJson) as NotificationOrder;
+      if (!conditionEndpoint) return approve(enriched);
+      return evaluate(enriched, conditionEndpoint, ctx);
     },
   });
+
+  function approve(enriched: EnrichedOrder) {
+    return emit({ topic: 'ordersApproved', key: enriched.orderId, value: enriched });
+  }
+
+  async function evaluate(enriched: EnrichedOrder, conditionEndpoint: string, ctx: RecordContext) {
+    const result = await ports.client.check(conditionEndpoint);
+    if (result.kind === 'met') return approve(enriched);
+    if (result.kind === 'not-met') {
+      return emit({
+        topic: 'status',
+        key: enriched.orderId,
+        value: orderStatus(
+          enriched,
+          'Order_SendConditionNotMet',
+          ports.clock(),
+          'The condition endpoint answered sendNotification: false',
+        ),
+      });
+    }
+    if (enriched.conditionChecks >= 1) {
+      ctx.logger.warn(
+        { orderId: enriched.orderId, reason: result.reason },
+        'condition inconclusive on the re-check: sending',
+      );
+      return approve(enriched);
+    }
+    const again: EnrichedOrder = { ...enriched, conditionChecks: enriched.conditionChecks + 1 };
+    await ports.retryStore.schedule(
+      enriched.orderId,
+      ports.clock() + ports.retryDelayMs,
+      Buffer.from(JSON.stringify(again)),
+    );
+    ctx.logger.info({ orderId: enriched.orderId, reason: result.reason }, 'condition inconclusive: asking again later');
+    return skip(`condition inconclusive (${result.reason}); re-check scheduled`);
+  }
 }
