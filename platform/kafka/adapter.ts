@@ -108,8 +108,18 @@ export interface PlainProducer {
  */
 const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
 
-/** The text of kafkajs's CONCURRENT_TRANSACTIONS error (protocol error 51). */
-const CONCURRENT_TRANSACTIONS = 'another concurrent operation on the same transaction';
+/**
+ * Protocol errors that kafkajs logs as errors but that are routine waits, retried until they
+ * pass: CONCURRENT_TRANSACTIONS (51; a transaction begun right after a commit, refused until the
+ * broker has written the last one's markers) and UNSTABLE_OFFSET_COMMIT (88; a committed offset
+ * read while a transaction that moves it is still open, see `committedOffset`). Logged at debug.
+ */
+const ROUTINE_RETRIES = [
+  'another concurrent operation on the same transaction',
+  'There are unstable offsets that need to be cleared',
+];
+/** Retried too, but worth seeing if they persist: NOT_COORDINATOR (16), COORDINATOR_LOAD_IN_PROGRESS (14). Logged at warn. */
+const TRANSIENT_RETRIES = ['This is not the correct coordinator', 'The coordinator is loading'];
 
 function toKafkaLogLevel(level: string): logLevel {
   switch (level) {
@@ -172,12 +182,10 @@ export class KafkaAdapter {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, ...rest } = entry;
-          // A transaction begun right after a commit is refused until the broker has written the
-          // last one's markers; kafkajs logs each refusal as an error and then retries it.
-          const routine = [rest.error, message].some(
-            (t) => typeof t === 'string' && t.includes(CONCURRENT_TRANSACTIONS),
-          );
-          if (routine) log.debug(rest, message);
+          const says = (texts: string[]) =>
+            [rest.error, message].some((t) => typeof t === 'string' && texts.some((x) => t.includes(x)));
+          if (says(ROUTINE_RETRIES)) log.debug(rest, message);
+          else if (level <= logLevel.ERROR && says(TRANSIENT_RETRIES)) log.warn(rest, message);
           else if (level <= logLevel.ERROR) log.error(rest, message);
           else if (level === logLevel.WARN) log.warn(rest, message);
           else if (level === logLevel.INFO) log.info(rest, message);
