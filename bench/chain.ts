@@ -5,10 +5,14 @@
  * schedule-window), all in this
  * process as `./dev up` runs them, until N notifications have arrived on email.queue (read
  * committed). Beside it, in the same run on the same broker: raw kafkajs consume→produce copies
- * of the same N records (no Avro, no transactions), over one hop and over five hops at once (the
- * chain's shape). The chain makes five transactional hops plus Redis round trips per order.
+ * of the same N records (no Avro, no transactions), over one hop, over five hops at once, and
+ * in the chain's own shape: four hops that write what the chain's hops write per email order
+ * (three records, one, one, three: the order or notification plus its status events, each
+ * status the size of a real one). The chain makes four transactional hops plus Redis round trips
+ * per order.
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
+import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { STAGES, stageDeps } from '../processors/stages.ts';
@@ -22,8 +26,15 @@ export async function chainBench(N: number): Promise<void> {
   const input = topicName(prefix, 'orders');
   // the raw copies' own topics, outside the chain: raw.0 for one hop, raw.1 … raw.5 for five
   const rawTopics = [0, 1, 2, 3, 4, 5].map((i) => `${prefix}bench.raw.${i}`);
+  // the chain's shape: raw.shape.1 … raw.shape.4, and status events to raw.shape.status
+  const shapeTopics = [1, 2, 3, 4, 'status'].map((i) => `${prefix}bench.raw.shape.${i}`);
   await kafka.ensureTopics(
-    rawTopics.map((name) => ({ name, partitions: config.TOPIC_PARTITIONS, replicationFactor: 1, config: {} })),
+    [...rawTopics, ...shapeTopics].map((name) => ({
+      name,
+      partitions: config.TOPIC_PARTITIONS,
+      replicationFactor: 1,
+      config: {},
+    })),
   );
   console.log(`producing ${N} past-due Avro email orders to ${input} …`);
   const dueAt = Date.now() - 1_000;
@@ -60,8 +71,43 @@ export async function chainBench(N: number): Promise<void> {
   const rawRate = await raw(1);
   console.log(`raw one-hop copy done: ${rawRate.toFixed(0)} records/s`);
   const raw5Rate = await raw(5);
+  console.log(`raw five-hop copy done: ${raw5Rate.toFixed(0)} records/s`);
+
+  // the chain's shape: orders → due (+ Registered, Processing), → enriched, → approved, → email
+  // queue (+ the notification's status, Order_Processed); a status event is about this big
+  const statusBytes = (
+    await codec.encode(
+      'status',
+      orderStatus({ orderId: crypto.randomUUID(), creator: 'ttd' }, 'Order_Processing', Date.now()),
+    )
+  ).length;
+  async function rawShape(): Promise<number> {
+    const chain = [input, ...shapeTopics.slice(0, 4)];
+    const sideCounts = [2, 0, 0, 2];
+    const last = await arrivals(chain.at(-1)!, `${prefix}raw-count-shape`);
+    const t0 = performance.now();
+    const copiers = [];
+    for (let h = 0; h < 4; h++) {
+      copiers.push(
+        await rawCopier(kafka, {
+          groupId: `${prefix}raw-shape-${h}`,
+          from: chain[h]!,
+          to: chain[h + 1]!,
+          producer,
+          partitionsConcurrently: config.PARTITIONS_CONCURRENTLY,
+          side: { topic: shapeTopics[4]!, count: sideCounts[h]!, bytes: statusBytes },
+        }),
+      );
+    }
+    await last.finished;
+    const rate = N / ((performance.now() - t0) / 1000);
+    for (const c of copiers) await c.stop();
+    await last.stop();
+    return rate;
+  }
+  const rawShapeRate = await rawShape();
   await producer.close();
-  console.log(`raw five-hop copy done: ${raw5Rate.toFixed(0)} records/s; starting the chain …`);
+  console.log(`raw copy in the chain's shape done: ${rawShapeRate.toFixed(0)} orders/s; starting the chain …`);
 
   // the chain, as ./dev up runs it
   const registry = createRegistry(false);
@@ -96,6 +142,9 @@ export async function chainBench(N: number): Promise<void> {
   console.log(
     `raw kafkajs copy, five hops:   ${raw5Rate.toFixed(0)} records/s (five copiers at once, like the chain's stages)`,
   );
+  console.log(
+    `raw kafkajs, chain's shape:    ${rawShapeRate.toFixed(0)} orders/s (4 hops writing 3+1+1+3 records per order, statuses ${statusBytes} bytes)`,
+  );
   console.log(`chain, orders → email.queue:   ${chainRate.toFixed(0)} orders/s (5 stages, 1 releaser, Redis)`);
   console.log(
     `last record written per hop:   ${hops.map((h) => `${h} ${(((lastAt.get(h) ?? 0) - wall0) / 1000).toFixed(1)} s`).join(', ')}`,
@@ -113,4 +162,5 @@ export async function chainBench(N: number): Promise<void> {
   }
   console.log(`ratio chain / raw one hop:     ${(chainRate / rawRate).toFixed(2)}  (target ≥ 0.3)`);
   console.log(`ratio chain / raw five hops:   ${(chainRate / raw5Rate).toFixed(2)}`);
+  console.log(`ratio chain / raw, same shape: ${(chainRate / rawShapeRate).toFixed(2)}`);
 }

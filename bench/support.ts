@@ -89,7 +89,15 @@ export async function arrivals(kafka: KafkaAdapter, topic: string, group: string
  */
 export function rawCopier(
   kafka: KafkaAdapter,
-  o: { groupId: string; from: string; to: string; producer: PlainProducer; partitionsConcurrently: number },
+  o: {
+    groupId: string;
+    from: string;
+    to: string;
+    producer: PlainProducer;
+    partitionsConcurrently: number;
+    /** besides the copy, this many records of `sideBytes` bytes per record to `side` (status events, say) */
+    side?: { topic: string; count: number; bytes: number };
+  },
 ) {
   return kafka.batchConsumer({
     groupId: o.groupId,
@@ -97,7 +105,16 @@ export function rawCopier(
     partitionsConcurrently: o.partitionsConcurrently,
     fromBeginning: true,
     eachBatch: async (batch) => {
-      await o.producer.send(batch.records.map((r) => ({ topic: o.to, key: r.key, value: r.value })));
+      const out = [];
+      for (const r of batch.records) {
+        out.push({ topic: o.to, key: r.key, value: r.value });
+        for (let i = 0; i < (o.side?.count ?? 0); i++) {
+          out.push({ topic: o.side!.topic, key: r.key, value: r.value?.subarray(0, o.side!.bytes) ?? null });
+        }
+      }
+      // (a record batch over the broker's message.max.bytes is refused: a fetch's worth of
+      // copies plus side records can be, so they go in parts of a few hundred records)
+      for (let i = 0; i < out.length; i += 1_000) await o.producer.send(out.slice(i, i + 1_000));
       const last = batch.records.at(-1);
       if (last) batch.resolveOffset(last.offset);
       await batch.heartbeat();
