@@ -258,12 +258,30 @@ export const mayPublish = (result: PassResult) => result === 'pass' || result ==
  */
 export class PassedOn<V extends object> {
   private readonly values = new WeakSet<V>();
+  /** claims made for a batch ahead of its handling (`claimAll`), until `claimed` takes them */
+  private readonly claims = new WeakMap<V, PassResult>();
 
   constructor(
     private readonly store: ScheduleStore,
     private readonly idOf: (value: V) => string,
     private readonly clock: () => number,
   ) {}
+
+  /** Claims a batch's due values in a few script runs (`passMany`), for `claimed` to answer. */
+  async claimAll(list: readonly { value: V; dueAt: number; payload: Buffer; source: string }[], now: number) {
+    const results = await this.store.passMany(
+      list.map((x) => ({ id: this.idOf(x.value), dueAt: x.dueAt, payload: x.payload, source: x.source })),
+      now,
+    );
+    list.forEach((x, i) => this.claims.set(x.value, results[i]!));
+  }
+
+  /** The claim `claimAll` made for this value (once), or undefined if it made none. */
+  claimed(value: V): PassResult | undefined {
+    const result = this.claims.get(value);
+    this.claims.delete(value);
+    return result;
+  }
 
   add(value: V): void {
     this.values.add(value);

@@ -49,23 +49,15 @@ export function schedulerStage(ports: {
     // one by one in pipelined calls; `handle` then answers at once, off the promise path.
     async prepare(orders: NotificationOrder[], sources: string[]) {
       const now = ports.clock();
-      const due: { order: NotificationOrder; item: Parameters<ScheduleStore['passMany']>[0][number] }[] = [];
+      const due: Parameters<typeof passing.claimAll>[0][number][] = [];
       const later: Promise<void>[] = [];
       orders.forEach((o, i) => {
         if (!schedulable(o)) return;
         if (o.requestedSendTime <= now) {
-          due.push({
-            order: o,
-            item: { id: o.orderId, dueAt: o.requestedSendTime, payload: orderPayload(o), source: sources[i]! },
-          });
+          due.push({ value: o, dueAt: o.requestedSendTime, payload: orderPayload(o), source: sources[i]! });
         } else later.push(decide(o, sources[i]!).then((d) => void prepared.set(o, d)));
       });
-      const passed = await ports.store.passMany(
-        due.map((d) => d.item),
-        now,
-      );
-      due.forEach((d, i) => prepared.set(d.order, { kind: 'pass', result: passed[i]! }));
-      await Promise.all(later);
+      await Promise.all([passing.claimAll(due, now), ...later]);
     },
     handle(order: NotificationOrder, ctx) {
       // Instant orders were dispatched by the gateway, in the transaction that wrote them here.
@@ -81,7 +73,8 @@ export function schedulerStage(ports: {
           value: orderStatus(order, 'Order_Rejected', ports.clock(), reason),
         });
       }
-      const decision = prepared.get(order);
+      const claimed = passing.claimed(order);
+      const decision: Decision | undefined = claimed ? { kind: 'pass', result: claimed } : prepared.get(order);
       if (decision === undefined) return decide(order, recordSource(ctx)).then(outcome);
       prepared.delete(order);
       return outcome(decision);
