@@ -67,6 +67,8 @@ export class StageRunner {
   private readonly handlerTimer: ReturnType<StageMetrics['handlerLatency']['labels']>;
   private readonly partitions = new Map<string, PartitionState>();
   private readonly stop = new AbortController();
+  /** the stage's `committed` steps still running (each follows a commit; close waits for them) */
+  private readonly afterCommit = new Set<Promise<void>>();
   private consumer: ConsumerHandle | null = null;
   private assigned: Record<string, number[]> = {};
   private crashed: Error | null = null;
@@ -133,6 +135,7 @@ export class StageRunner {
     await this.consumer?.stop();
     await Promise.all([...this.partitions.values()].map((p) => p.tail));
     await Promise.all([...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined)));
+    await Promise.all(this.afterCommit);
     this.partitions.clear();
     this.log.info('stage stopped');
   }
@@ -248,9 +251,13 @@ export class StageRunner {
         Number(process.hrtime.bigint() - started) / 1e9,
       );
       if (this.stage.committed && values.length > 0) {
-        await this.stage.committed(values as never[]).catch((err: unknown) => {
+        // bookkeeping that follows the commit runs beside the partition's next transaction, not
+        // before it (close waits for it)
+        const step = this.stage.committed(values as never[]).catch((err: unknown) => {
           this.log.warn({ err, topic: batch.topic, partition: batch.partition }, 'after-commit step failed');
         });
+        this.afterCommit.add(step);
+        void step.finally(() => this.afterCommit.delete(step));
       }
       // (a commit behind the next batch leaves the position alone: it has moved on already)
       if (!behind) batch.resolveOffset(offset);
