@@ -86,6 +86,17 @@ describe('kafkajs patch: record batch encoding', () => {
     }
   });
 
+  it('takes the same defaults as kafkajs when no producer id, epoch or sequence is given (not idempotent)', async () => {
+    const messages = [{ key: 'k', value: 'v', timestamp: String(now) }];
+    const ours = encodeUncompressed({ messages, dateNow: now } as Parameters<typeof encodeUncompressed>[0]);
+    const theirs = await RecordBatch({
+      records: [Record({ ...messages[0], offsetDelta: 0, timestampDelta: 0 })],
+      firstTimestamp: String(now),
+      maxTimestamp: String(now),
+    });
+    expect(ours.equals(theirs.buffer)).toBe(true);
+  });
+
   it('computes CRC-32C as the byte-at-a-time definition does, at every length and alignment', () => {
     expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283); // the standard check value
     const big = randomBytes(4_096);
