@@ -163,4 +163,8 @@ export async function chainBench(N: number): Promise<void> {
   console.log(`ratio chain / raw one hop:     ${(chainRate / rawRate).toFixed(2)}  (target ≥ 0.3)`);
   console.log(`ratio chain / raw five hops:   ${(chainRate / raw5Rate).toFixed(2)}`);
   console.log(`ratio chain / raw, same shape: ${(chainRate / rawShapeRate).toFixed(2)}`);
+  // what raw Kafka itself reaches in the chain's shape, against one hop: a bound on the first ratio
+  console.log(
+    `ratio raw same shape / raw one hop: ${(rawShapeRate / rawRate).toFixed(2)}  (raw Kafka's own ceiling for that ratio)`,
+  );
 }

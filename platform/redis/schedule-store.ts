@@ -41,6 +41,13 @@ export type PassResult = 'pass' | 'again' | 'in-flight' | 'final';
 /** items per run of the pass script (`passMany`) */
 const PASS_PER_RUN = 256;
 
+/**
+ * The first line of a script that only the releaser holding the leadership may run: KEYS[key]
+ * holds the leader's token, ARGV[arg] the caller's ('' for a caller that needs no leadership).
+ */
+const leaderCheck = (key: number, arg: number) =>
+  `if ARGV[${arg}] ~= '' and redis.call('GET', KEYS[${key}]) ~= ARGV[${arg}] then return redis.error_reply('NOT_LEADER') end`;
+
 const SCRIPTS = {
   // KEYS: due leased items final passing ; ARGV: id dueAt payload
   scheduleItem: {
@@ -57,7 +64,7 @@ const SCRIPTS = {
   claimDue: {
     numberOfKeys: 5,
     lua: `
-      if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[4] then return redis.error_reply('NOT_LEADER') end
+      ${leaderCheck(5, 4)}
       local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
       local out = {}
       for i = 1, #ids, 2 do
@@ -87,7 +94,7 @@ const SCRIPTS = {
   ackReleased: {
     numberOfKeys: 7,
     lua: `
-      if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then return redis.error_reply('NOT_LEADER') end
+      ${leaderCheck(7, 1)}
       local n = 0
       for i = 3, #ARGV do
         local id = ARGV[i]
@@ -124,7 +131,7 @@ const SCRIPTS = {
   requeueIds: {
     numberOfKeys: 4,
     lua: `
-      if ARGV[1] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[1] then return redis.error_reply('NOT_LEADER') end
+      ${leaderCheck(4, 1)}
       local n = 0
       for i = 2, #ARGV do
         local id = ARGV[i]
@@ -202,7 +209,7 @@ const SCRIPTS = {
   requeuePassing: {
     numberOfKeys: 5,
     lua: `
-      if ARGV[1] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[1] then return redis.error_reply('NOT_LEADER') end
+      ${leaderCheck(5, 1)}
       local n = 0
       for i = 3, #ARGV do
         local id = ARGV[i]

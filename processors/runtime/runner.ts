@@ -361,7 +361,7 @@ export class StageRunner {
       first = this.handle(value, record, 1);
       if (!isPromise(first)) {
         if (first.kind === 'emit') return { kind: 'done', outputs: this.encode(first), value };
-        if (first.kind === 'skip') return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
+        if (first.kind === 'skip') return this.skipped(value);
       }
     } catch (err) {
       first = outcomeOf(err);
@@ -396,7 +396,7 @@ export class StageRunner {
       } catch (err) {
         outcome = outcomeOf(err);
       }
-      if (outcome.kind === 'skip') return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
+      if (outcome.kind === 'skip') return this.skipped(value);
       if (outcome.kind === 'retry') {
         const budget = outcome.error.code === 'UNEXPECTED' ? config.UNEXPECTED_MAX_ATTEMPTS : config.RETRY_MAX_ATTEMPTS;
         if (budget > 0 && attempt >= budget) {
@@ -439,6 +439,11 @@ export class StageRunner {
   }
 
   /** Decodes the batch once for `prepare` and for the handlers (the same objects reach both). */
+  /** A skipped record: no outputs; its value is kept only for a stage's `committed`. */
+  private skipped(value: unknown): Processed {
+    return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
+  }
+
   private async prepare(records: InboundRecord[]): Promise<Map<InboundRecord, unknown>> {
     const decoded = new Map<InboundRecord, unknown>();
     const sources: string[] = [];
