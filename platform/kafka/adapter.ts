@@ -249,9 +249,8 @@ export class KafkaAdapter {
     return { partitions: meta.topics[0]?.partitions.length ?? 0, config };
   }
 
-  /** committed offset of `groupId` for one partition, or null when the group has none */
   /**
-   * The group's committed offset for a partition, stable: OffsetFetch goes with require_stable
+   * The group's committed offset for a partition (null when it has none), stable: OffsetFetch goes with require_stable
    * (version 7, which the kafkajs patch adds), so an offset a completing transaction still has
    * pending is waited for (UNSTABLE_OFFSET_COMMIT, retried) instead of answered with the one
    * before it. The broker makes a transaction's offsets visible asynchronously after its commit

@@ -48,6 +48,23 @@ const PASS_PER_RUN = 256;
 const leaderCheck = (key: number, arg: number) =>
   `if ARGV[${arg}] ~= '' and redis.call('GET', KEYS[${key}]) ~= ARGV[${arg}] then return redis.error_reply('NOT_LEADER') end`;
 
+/**
+ * Script lines that make `id` final: its payload and due time dropped, recorded in `final` at
+ * `at` with its `outcome` (KEYS indices and Lua expressions given).
+ */
+const finalize = (
+  k: { items: number; dueAt: number; final: number; outcome: number },
+  id: string,
+  at: string,
+  outcome: string,
+) =>
+  [
+    `redis.call('HDEL', KEYS[${k.items}], ${id})`,
+    `redis.call('HDEL', KEYS[${k.dueAt}], ${id})`,
+    `redis.call('ZADD', KEYS[${k.final}], ${at}, ${id})`,
+    `redis.call('HSET', KEYS[${k.outcome}], ${id}, ${outcome})`,
+  ].join('\n');
+
 const SCRIPTS = {
   // KEYS: due leased items final passing ; ARGV: id dueAt payload
   scheduleItem: {
@@ -100,10 +117,7 @@ const SCRIPTS = {
         local id = ARGV[i]
         redis.call('ZREM', KEYS[1], id)
         n = n + redis.call('ZREM', KEYS[2], id)
-        redis.call('HDEL', KEYS[3], id)
-        redis.call('HDEL', KEYS[4], id)
-        redis.call('ZADD', KEYS[5], ARGV[2], id)
-        redis.call('HSET', KEYS[6], id, 'released')
+        ${finalize({ items: 3, dueAt: 4, final: 5, outcome: 6 }, 'id', 'ARGV[2]', "'released'")}
       end
       return n`,
   },
@@ -150,10 +164,7 @@ const SCRIPTS = {
       if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 'final' end
       if redis.call('ZSCORE', KEYS[6], ARGV[2]) or redis.call('ZSCORE', KEYS[7], ARGV[2]) then return 'in-flight' end
       redis.call('ZREM', KEYS[1], ARGV[2])
-      redis.call('HDEL', KEYS[2], ARGV[2])
-      redis.call('HDEL', KEYS[3], ARGV[2])
-      redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
-      redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
+      ${finalize({ items: 2, dueAt: 3, final: 4, outcome: 5 }, 'ARGV[2]', 'ARGV[1]', 'ARGV[3]')}
       return 'settled'`,
   },
   // KEYS: due leased items dueAt final passing passedBy ; ARGV: now, then (id dueAt payload source)…
@@ -195,10 +206,7 @@ const SCRIPTS = {
         local id = ARGV[i]
         if redis.call('ZREM', KEYS[1], id) == 1 then
           redis.call('HDEL', KEYS[2], id)
-          redis.call('HDEL', KEYS[3], id)
-          redis.call('HDEL', KEYS[4], id)
-          redis.call('ZADD', KEYS[5], ARGV[1], id)
-          redis.call('HSET', KEYS[6], id, 'released')
+          ${finalize({ items: 3, dueAt: 4, final: 5, outcome: 6 }, 'id', 'ARGV[1]', "'released'")}
           n = n + 1
         end
       end

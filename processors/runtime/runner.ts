@@ -438,12 +438,12 @@ export class StageRunner {
     }
   }
 
-  /** Decodes the batch once for `prepare` and for the handlers (the same objects reach both). */
   /** A skipped record: no outputs; its value is kept only for a stage's `committed`. */
   private skipped(value: unknown): Processed {
     return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
   }
 
+  /** Decodes the batch once for `prepare` and for the handlers (the same objects reach both). */
   private async prepare(records: InboundRecord[]): Promise<Map<InboundRecord, unknown>> {
     const decoded = new Map<InboundRecord, unknown>();
     const sources: string[] = [];

@@ -31,16 +31,11 @@ describe('rebuilding the schedules from the topics', () => {
   });
   const { prefix, config, kafka, codec, store } = harness;
   const redis = new Redis(stackEnv().REDIS_URL);
-  let due: Awaited<ReturnType<typeof collectKeys>>;
+  const due = harness.collecting('ordersDue');
 
-  beforeAll(() =>
-    harness.start(async () => {
-      due = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
-    }),
-  );
+  beforeAll(() => harness.start());
   afterAll(async () => {
     await harness.stop();
-    await due?.stop();
     redis.disconnect();
   });
 
@@ -87,7 +82,7 @@ describe('rebuilding the schedules from the topics', () => {
       'orders',
       [released, soon, later, cancelled].map((o) => ({ key: o.orderId, value: o })),
     );
-    await due.waitFor(() => due.counts.has(released.orderId), 10_000, 'the past-due order released');
+    await due().waitFor(() => due().counts.has(released.orderId), 10_000, 'the past-due order released');
     // a cancellation as the gateway makes it: out of the schedule, and an Order_Cancelled event
     expect(await store.cancel(cancelled.orderId, Date.now())).toBe('cancelled');
     await publish(kafka, codec, prefix, 'status', [
@@ -137,12 +132,12 @@ describe('rebuilding the schedules from the topics', () => {
       expiry: { waiting: 0, settled: 0 },
       conditionRetry: { waiting: 0, settled: 0 },
     });
-    await due.waitFor(() => due.counts.has(soon.orderId), 15_000, 'the rebuilt order released');
+    await due().waitFor(() => due().counts.has(soon.orderId), 15_000, 'the rebuilt order released');
     expect(Date.now()).toBeGreaterThanOrEqual(soon.requestedSendTime);
-    expect(due.counts.get(released.orderId)).toBe(1);
-    expect(due.counts.get(soon.orderId)).toBe(1);
-    expect(due.counts.has(later.orderId)).toBe(false);
-    expect(due.counts.has(cancelled.orderId)).toBe(false);
+    expect(due().counts.get(released.orderId)).toBe(1);
+    expect(due().counts.get(soon.orderId)).toBe(1);
+    expect(due().counts.has(later.orderId)).toBe(false);
+    expect(due().counts.has(cancelled.orderId)).toBe(false);
   });
 });
 

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
-import { topicName } from '../../platform/topics.ts';
 import { scheduleWindowStage } from '../../processors/schedule-window/stage.ts';
 import {
   DEFAULT_WINDOW,
@@ -10,7 +9,6 @@ import {
   isWithinWindow,
   nextSendOpportunity,
 } from '../../processors/schedule-window/window.ts';
-import { collectKeys } from '../support/collector.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
 import { publish } from '../support/stack.ts';
 
@@ -96,17 +94,9 @@ describe('schedule-window stage', () => {
     stage: ({ store, clock }) => scheduleWindowStage({ store, window: DEFAULT_WINDOW, clock }),
   });
   const { prefix, kafka, codec, store, releaser } = harness;
-  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
-
-  beforeAll(() =>
-    harness.start(async () => {
-      out = await collectKeys(kafka, `${prefix}sms`, topicName(prefix, 'smsQueue'));
-    }),
-  );
-  afterAll(async () => {
-    await harness.stop();
-    await out?.stop();
-  });
+  const out = harness.collecting('smsQueue');
+  beforeAll(() => harness.start());
+  afterAll(() => harness.stop());
 
   const sms = (id: string, policy: 'Anytime' | 'Daytime'): SmsNotification => ({
     notificationId: id,
@@ -129,7 +119,7 @@ describe('schedule-window stage', () => {
     );
 
   it('holds a Daytime SMS ordered at 22:10 Oslo time until just after 09:00 the next day', async () => {
-    const collector = out!;
+    const collector = out();
     const night = sms(randomUUID(), 'Daytime');
     const anytime = sms(randomUUID(), 'Anytime');
     // One partition: the Anytime SMS arriving shows the Daytime one (before it) was handled.
@@ -145,7 +135,7 @@ describe('schedule-window stage', () => {
   });
 
   it('sends once an SMS held just before the window opened whose record is read again inside it', async () => {
-    const collector = out!;
+    const collector = out();
     const edge = sms(randomUUID(), 'Daytime');
     // what an attempt at 08:59:59.9 left before its transaction failed: the SMS held until 09:00
     const opening = Date.parse('2026-11-29T08:00:00.001Z');
@@ -160,7 +150,7 @@ describe('schedule-window stage', () => {
   });
 
   it('lets a Daytime SMS through at once inside the window', async () => {
-    const collector = out!;
+    const collector = out();
     now = oslo('2026-11-28T10:00:00');
     const day = sms(randomUUID(), 'Daytime');
     await publishSms(day);

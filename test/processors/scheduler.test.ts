@@ -31,17 +31,9 @@ describe('scheduler', () => {
   });
   const { prefix, kafka, codec, store } = harness;
   const arrivals = new Map<string, number>();
-  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
-
-  beforeAll(() =>
-    harness.start(async () => {
-      out = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
-    }),
-  );
-  afterAll(async () => {
-    await harness.stop();
-    await out?.stop();
-  });
+  const out = harness.collecting('ordersDue');
+  beforeAll(() => harness.start());
+  afterAll(() => harness.stop());
 
   const publishOrders = (...orders: ReturnType<typeof sampleOrder>[]) =>
     publish(
@@ -60,7 +52,7 @@ describe('scheduler', () => {
       sampleOrder(4, { requestedSendTime: now + 2_000 }),
     ];
     const later = sampleOrder(5, { requestedSendTime: now + 3_600_000 });
-    const collector = out!;
+    const collector = out();
     const seenAt = () => {
       for (const id of collector.counts.keys()) if (!arrivals.has(id)) arrivals.set(id, Date.now());
       return true;
@@ -80,7 +72,7 @@ describe('scheduler', () => {
   });
 
   it('does not release an order again when the orders topic is replayed', async () => {
-    const collector = out!;
+    const collector = out();
     const once = sampleOrder(6, { requestedSendTime: Date.now() - 1_000 });
     await publishOrders(once);
     await collector.waitFor(() => collector.counts.has(once.orderId), 10_000, 'the first release');
@@ -102,19 +94,10 @@ describe('scheduler with a direct producer', () => {
     stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
   });
   const { prefix, kafka, codec } = harness;
-  let dead: Awaited<ReturnType<typeof collectKeys>> | null = null;
-  let due: Awaited<ReturnType<typeof collectKeys>> | null = null;
-  beforeAll(() =>
-    harness.start(async () => {
-      dead = await collectKeys(kafka, `${prefix}dlt`, topicName(prefix, 'deadLetter'));
-      due = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
-    }),
-  );
-  afterAll(async () => {
-    await harness.stop();
-    await dead?.stop();
-    await due?.stop();
-  });
+  const dead = harness.collecting('deadLetter');
+  const due = harness.collecting('ordersDue');
+  beforeAll(() => harness.start());
+  afterAll(() => harness.stop());
 
   it('dead-letters an order that breaks the rules, with the reason and an Order_Rejected status, and keeps going', async () => {
     const bad = sampleOrder(1, {
@@ -136,9 +119,9 @@ describe('scheduler with a direct producer', () => {
       { key: bad.orderId, value: bad },
       { key: good.orderId, value: good },
     ]);
-    await dead!.waitFor(() => dead!.counts.has(bad.orderId), 15_000, 'the dead letter');
-    await due!.waitFor(() => due!.counts.has(good.orderId), 15_000, 'the valid order');
-    expect(due!.counts.has(bad.orderId)).toBe(false);
+    await dead().waitFor(() => dead().counts.has(bad.orderId), 15_000, 'the dead letter');
+    await due().waitFor(() => due().counts.has(good.orderId), 15_000, 'the valid order');
+    expect(due().counts.has(bad.orderId)).toBe(false);
     const letters: Buffer[] = [];
     const statuses: Buffer[] = [];
     await kafka.readSince(topicName(prefix, 'deadLetter'), 0, (r) => void letters.push(r.value!));
@@ -235,16 +218,9 @@ describe('scheduler passing due orders on at once', () => {
     stage: ({ store, releaser, clock }) => schedulerStage({ store: lossy(store), clock, onDue: () => releaser.wake() }),
   });
   const { prefix, kafka, codec, store } = harness;
-  let due: Awaited<ReturnType<typeof collectKeys>> | null = null;
-  beforeAll(() =>
-    harness.start(async () => {
-      due = await collectKeys(kafka, `${prefix}due`, topicName(prefix, 'ordersDue'));
-    }),
-  );
-  afterAll(async () => {
-    await harness.stop();
-    await due?.stop();
-  });
+  const due = harness.collecting('ordersDue');
+  beforeAll(() => harness.start());
+  afterAll(() => harness.stop());
 
   it('publishes each due order once: a record claims again what its aborted attempt claimed, the releaser settles lost marks and abandoned claims', async () => {
     const input = topicName(prefix, 'orders');
@@ -265,7 +241,7 @@ describe('scheduler passing due orders on at once', () => {
       'orders',
       [again, abandoned, plain].map((o) => ({ key: o.orderId, value: o })),
     );
-    const collector = due!;
+    const collector = due();
     await collector.waitFor(() => collector.distinct === 3, 30_000, 'all three released');
     // every mark after a commit was lost: the releaser finds the published ones on orders.due and
     // marks them released; the abandoned claim went back to the schedule and out through it
@@ -282,7 +258,7 @@ describe('scheduler passing due orders on at once', () => {
     lose.passed = false;
     const o = sampleOrder(4, { requestedSendTime: Date.now() - 1_000 });
     await publish(kafka, codec, prefix, 'orders', [{ key: o.orderId, value: o }]);
-    const collector = due!;
+    const collector = due();
     await collector.waitFor(() => collector.counts.has(o.orderId), 30_000, 'the release');
     await eventually(async () => (await store.counts()).final === 4, 'the mark after the commit', 5_000);
     expect(await store.cancel(o.orderId, Date.now())).toBe('released');

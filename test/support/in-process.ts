@@ -2,10 +2,11 @@ import { Redis } from 'ioredis';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
-import type { TopicKey } from '../../platform/topics.ts';
+import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import type { Stage } from '../../processors/runtime/stage.ts';
 import { Releaser } from '../../processors/scheduler/releaser.ts';
+import { collectKeys } from './collector.ts';
 import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
 
 /**
@@ -52,6 +53,7 @@ export function stageWithReleaser(options: {
     logger,
     metrics: createStageMetrics(registry),
   });
+  const collecting = new Map<TopicKey, Awaited<ReturnType<typeof collectKeys>> | null>();
   return {
     prefix,
     config,
@@ -59,9 +61,24 @@ export function stageWithReleaser(options: {
     codec,
     store,
     releaser,
+    /**
+     * The keys that arrive on `topic`, collected from before the stage starts until `stop`; call
+     * before `start`, read the result inside tests.
+     */
+    collecting(topic: TopicKey) {
+      collecting.set(topic, null);
+      return () => {
+        const collector = collecting.get(topic);
+        if (!collector) throw new Error(`not collecting ${topic}: the harness has not started`);
+        return collector;
+      };
+    },
     /** provisions, runs `beforeStart` (e.g. to attach collectors), then starts stage and releaser */
     async start(beforeStart?: () => Promise<void>) {
       await provision(kafka, codec, config);
+      for (const topic of collecting.keys()) {
+        collecting.set(topic, await collectKeys(kafka, `${prefix}collect-${topic}`, topicName(prefix, topic)));
+      }
       await beforeStart?.();
       await runner.start();
       releaser.start();
@@ -70,6 +87,7 @@ export function stageWithReleaser(options: {
     async stop() {
       await releaser.close();
       await runner.close();
+      for (const collector of collecting.values()) await collector?.stop();
       await kafka.close();
       redis.disconnect();
     },
