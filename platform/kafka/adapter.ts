@@ -250,16 +250,22 @@ export class KafkaAdapter {
   }
 
   /**
-   * The group's committed offset for a partition (null when it has none), stable: OffsetFetch goes with require_stable
-   * (version 7, which the kafkajs patch adds), so an offset a completing transaction still has
-   * pending is waited for (UNSTABLE_OFFSET_COMMIT, retried) instead of answered with the one
-   * before it. The broker makes a transaction's offsets visible asynchronously after its commit
-   * markers, so without it a re-verification right after a broker restart read a stale offset
-   * and handled committed records again.
+   * The group's committed offset for a partition (null when it has none), stable: OffsetFetch
+   * goes with require_stable (version 7, which the kafkajs patch adds), so an offset a completing
+   * transaction still has pending is waited for (UNSTABLE_OFFSET_COMMIT, retried) instead of
+   * answered with the one before it. The broker makes a transaction's offsets visible
+   * asynchronously after its commit markers, so without it a re-verification right after a
+   * broker restart read a stale offset and handled committed records again.
+   *
+   * Only this read asks for stable offsets. The consumer's own fetch on joining a group does not:
+   * a transaction the stage abandoned (its producer gone with the broker) would otherwise keep the
+   * consumer from starting until the broker timed it out, while it is the stage's re-verification
+   * (`init`, which fences and aborts it, then this read) that settles it. A consumer that starts
+   * from a stale offset has the records below the committed one skipped by the runner.
    */
   async committedOffset(groupId: string, topic: string, partition: number): Promise<string | null> {
     const admin = await this.admin();
-    const res = await withRetry(() => admin.fetchOffsets({ groupId, topics: [topic] }), {
+    const res = await withRetry(() => admin.fetchOffsets({ groupId, topics: [topic], requireStable: true }), {
       maxAttempts: 100,
       initialMs: 20,
       maxMs: 1_000,
