@@ -1,11 +1,16 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import nodemailer, { type Transporter } from 'nodemailer';
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import { isSingleMailbox } from './address.ts';
 
 /**
  * The SMTP adapter (the only module that imports nodemailer): a pooled transport, one
  * recipient per message, and a verdict per attempt that the send-email stage can act on
  * without reading error texts.
+ *
+ * Addresses are handed to nodemailer as address objects, for the headers and for an explicit
+ * envelope, so it never parses them (a parsed string may turn into a list); and an address
+ * that is not exactly one mailbox (`isSingleMailbox`) is refused here, before any connection.
  */
 export interface MailerOptions {
   host: string;
@@ -34,6 +39,8 @@ export type SendVerdict =
   | { kind: 'accepted'; reference: string }
   /** the server refused it for good (5xx); `address` when the recipient address was the reason */
   | { kind: 'rejected'; code: number; address: boolean; text: string }
+  /** the sender or recipient address is not exactly one mailbox: nothing was sent */
+  | { kind: 'invalid-address'; which: 'from' | 'to' }
   /** the server said not now (4xx), or a connection failed before the message was handed over */
   | { kind: 'transient'; text: string }
   /** the connection broke while the message was being handed over: it may have been accepted */
@@ -89,14 +96,26 @@ export class Mailer {
   }
 
   async send(m: Mail): Promise<SendVerdict> {
+    if (!isSingleMailbox(m.to)) return { kind: 'invalid-address', which: 'to' };
+    if (!isSingleMailbox(m.from)) return { kind: 'invalid-address', which: 'from' };
+    const from = { name: '', address: m.from };
+    const to = { name: '', address: m.to };
+    const options: SendMailOptions = {
+      from,
+      to,
+      // @types/nodemailer types the envelope as strings; nodemailer takes address objects
+      // there too, and then does not parse them (MimeNode#setEnvelope, _parseAddresses).
+      envelope: { from, to: [to] } as unknown as SendMailOptions['envelope'],
+      subject: m.subject,
+      ...(m.html ? { html: m.body } : { text: m.body }),
+      headers: m.headers,
+    };
     try {
-      const info = (await this.transport.sendMail({
-        from: m.from,
-        to: m.to,
-        subject: m.subject,
-        ...(m.html ? { html: m.body } : { text: m.body }),
-        headers: m.headers,
-      })) as { messageId?: string; response?: string; rejected?: unknown[] };
+      const info = (await this.transport.sendMail(options)) as {
+        messageId?: string;
+        response?: string;
+        rejected?: unknown[];
+      };
       if (info.rejected && info.rejected.length > 0) {
         return { kind: 'rejected', code: 550, address: true, text: info.response ?? 'recipient rejected' };
       }

@@ -3,6 +3,7 @@ import type { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import type { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { isSingleMailbox } from '../../platform/smtp/address.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, senderStage, statusReport } from '../send-common.ts';
@@ -32,7 +33,8 @@ export interface SendEmailPorts {
  * without sending again. A crash in the middle of the SMTP conversation leaves the outcome
  * unknown: the notification is reported Failed rather than risk a second copy.
  *
- * Outcomes: accepted → Email_Succeeded (reference = message id); 5xx on the address →
+ * Outcomes: an address that is not exactly one mailbox (`isSingleMailbox`) → Email_Failed_InvalidFormat
+ * for the recipient, Email_Failed for the sender, sent nowhere; accepted → Email_Succeeded (reference = message id); 5xx on the address →
  * Email_Failed_InvalidFormat; other 5xx → Email_Failed; 4xx or a connection that failed before
  * the message was handed over → retried with backoff, the notification stays as it is; past
  * its expiry before it could be sent → Email_Failed_TTL, not sent.
@@ -48,6 +50,9 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
   return senderStage('send-email', 'emailQueue', ports.concurrency, sendOne);
 
   async function sendOne(n: EmailNotification): Promise<Outcome> {
+    // Decided from the record alone, so a replay decides the same: no ledger mark needed.
+    const refused = refusedAddress(n);
+    if (refused) return report(n, refused.status, null, refused.description);
     // the rate limit is waited out before the claim, so no claim waits on it
     await ports.throttle();
     const instead = await beforeHandOver(
@@ -82,6 +87,11 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
         await ports.ledger.done(n.notificationId, status);
         return report(n, status, null, `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500));
       }
+      case 'invalid-address': {
+        const status = verdict.which === 'to' ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
+        await ports.ledger.done(n.notificationId, status);
+        return report(n, status, null, `the ${verdict.which} address is not exactly one mailbox; not sent`);
+      }
       case 'transient':
         // certainly not handed over: clear the mark so the retry may send
         await ports.ledger.abandon(n.notificationId);
@@ -97,4 +107,18 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
       }
     }
   }
+}
+
+/** Why this notification's addresses cannot go to SMTP as they are, if they cannot. */
+export function refusedAddress(
+  n: Pick<EmailNotification, 'toAddress' | 'fromAddress'>,
+): { status: StatusEvent['status']; description: string } | null {
+  if (!isSingleMailbox(n.toAddress))
+    return {
+      status: 'Email_Failed_InvalidFormat',
+      description: 'the recipient address is not exactly one mailbox; sent nowhere',
+    };
+  if (!isSingleMailbox(n.fromAddress))
+    return { status: 'Email_Failed', description: 'the sender address is not exactly one mailbox; sent nowhere' };
+  return null;
 }

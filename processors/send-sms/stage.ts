@@ -48,6 +48,9 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
   return senderStage('send-sms', 'smsQueue', ports.concurrency, sendOne);
 
   async function sendOne(n: SmsNotification): Promise<Outcome> {
+    // Decided from the record alone, so a replay decides the same: no ledger mark needed.
+    const refused = refusedSms(n);
+    if (refused) return report(n, refused.status, null, refused.description);
     const instead = await beforeHandOver(
       ports.ledger,
       n,
@@ -117,4 +120,20 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
     await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
     return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
   }
+}
+
+/**
+ * Why this SMS cannot go to the SMSC as it is, if it cannot. SMPP addresses are C-octet strings:
+ * a NUL or other control character would cut or corrupt the field, so the recipient must be an
+ * E.164 number and the sender text without control characters, whoever wrote the record.
+ */
+export function refusedSms(
+  n: Pick<SmsNotification, 'recipient' | 'sender'>,
+): { status: StatusEvent['status']; description: string } | null {
+  if (!/^\+[1-9][0-9]{5,14}$/.test(n.recipient))
+    return { status: 'SMS_Failed_InvalidRecipient', description: 'the recipient is not an E.164 number; sent nowhere' };
+  // eslint-disable-next-line no-control-regex
+  if (n.sender.trim() === '' || /[\x00-\x1f\x7f-\x9f]/.test(n.sender))
+    return { status: 'SMS_Failed', description: 'the sender is empty or holds control characters; sent nowhere' };
+  return null;
 }

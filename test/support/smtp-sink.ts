@@ -16,6 +16,8 @@ export async function startSmtpSink() {
   /** when each recipient's first message was accepted (epoch ms), and how many it got */
   const arrivals = new Map<string, number>();
   const perRecipient = new Map<string, number>();
+  /** every accepted message: its envelope and its To header, as the server saw them */
+  const messages: { notificationId: string; mailFrom: string; rcptTo: string[]; to: string | null }[] = [];
   let onAccept: () => void = () => undefined;
   const tries = (key: string) => {
     const n = (attempts.get(key) ?? 0) + 1;
@@ -51,6 +53,16 @@ export async function startSmtpSink() {
         if (session.envelope.rcptTo.some((r) => r.address.startsWith('policy-554@')))
           return cb(Object.assign(new Error('5.7.1 Message refused'), { responseCode: 554 }));
         const id = /^X-Notification-Id: *(\S+)/im.exec(text)?.[1] ?? 'none';
+        const headerEnd = text.indexOf('\r\n\r\n');
+        const folded = /^To:(.*(?:\r\n[ \t].*)*)$/im.exec(headerEnd >= 0 ? text.slice(0, headerEnd) : text)?.[1];
+        // unfolded (RFC 5322 2.2.3)
+        const to = folded === undefined ? null : folded.replace(/\r\n(?=[ \t])/g, '').trim();
+        messages.push({
+          notificationId: id,
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          to,
+        });
         accepted.set(id, (accepted.get(id) ?? 0) + 1);
         bodies.set(id, text);
         const at = Date.now();
@@ -75,6 +87,7 @@ export async function startSmtpSink() {
     bodies,
     arrivals,
     perRecipient,
+    messages,
     /** a promise for when `predicate` holds, checked on every accepted message */
     until(predicate: () => boolean, ms: number, what: string) {
       return new Promise<void>((resolve, reject) => {
