@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConditionClient } from '../../platform/http/condition-client.ts';
-import { EgressGuard, STRICT_EGRESS } from '../../platform/http/egress.ts';
+import { networkInterfaces } from 'node:os';
+import { EgressGuard, embeddedIpv4, ipv6Groups, STRICT_EGRESS } from '../../platform/http/egress.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 
 describe('egress policy', () => {
@@ -21,8 +22,63 @@ describe('egress policy', () => {
     ['8.8.8.8', true],
     ['2001:4860:4860::8888', true],
     ['not-an-ip', false],
+    // every range of IANA's special-purpose registries, and embedded IPv4 forms
+    ['192.0.0.8', false],
+    ['192.0.2.1', false],
+    ['198.18.0.1', false],
+    ['198.19.255.254', false],
+    ['198.51.100.7', false],
+    ['203.0.113.9', false],
+    ['192.31.196.1', false],
+    ['192.52.193.1', false],
+    ['192.88.99.1', false],
+    ['192.175.48.1', false],
+    ['240.0.0.1', false],
+    ['255.255.255.255', false],
+    ['224.0.0.1', false],
+    ['64:ff9b::808:808', false],
+    ['64:ff9b:1::1', false],
+    ['100::1', false],
+    ['2001::1', false],
+    ['2001:2::1', false],
+    ['2001:db8::1', false],
+    ['2002:808:808::1', false],
+    ['2620:4f:8000::1', false],
+    ['3fff::1', false],
+    ['5f00::1', false],
+    ['fec0::1', false],
+    ['::', false],
+    ['::8.8.8.8', false],
+    ['::ffff:7f00:1', false],
+    ['0:0:0:0:0:ffff:7f00:1', false],
+    ['::ffff:192.0.2.1', false],
+    ['::ffff:8.8.8.8', true],
+    ['fe80::1%eth0', false],
   ])('by default, %s is %s', (ip, allowed) => {
     expect(strict.allows(ip)).toBe(allowed);
+  });
+
+  it("refuses the host's own interface addresses, whatever their range", () => {
+    const own = Object.values(networkInterfaces())
+      .flat()
+      .map((i) => i!.address);
+    expect(own.length).toBeGreaterThan(0);
+    for (const address of own) {
+      expect(strict.allows(address), address).toBe(false);
+      const opened = new EgressGuard({ allowLoopback: true, allowPrivate: true });
+      const loopback = address.startsWith('127.') || address === '::1';
+      expect(opened.allows(address), address).toBe(loopback);
+    }
+  });
+
+  it('reads IPv6 text as its groups, compressed or with a dotted quad', () => {
+    expect(ipv6Groups('::ffff:1.2.3.4')).toEqual([0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304]);
+    expect(ipv6Groups('1::8')).toEqual([1, 0, 0, 0, 0, 0, 0, 8]);
+    expect(ipv6Groups('1::2::3')).toBeNull();
+    expect(ipv6Groups('1:2:3:4:5:6:7:8:9')).toBeNull();
+    expect(embeddedIpv4('2002:c000:0201::')).toBe('192.0.2.1');
+    expect(embeddedIpv4('64:ff9b::7f00:1')).toBe('127.0.0.1');
+    expect(embeddedIpv4('2001:4860::8888')).toBeNull();
   });
 
   it('can allow loopback (local runs and tests) but never link-local', () => {
