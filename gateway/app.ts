@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
@@ -17,6 +18,7 @@ import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
+import { DISPATCHED_HEADER } from '../platform/validation/order-record.ts';
 import { normaliseMobileNumber } from '../platform/validation/rules.ts';
 import type { ViewStore } from '../platform/view/store.ts';
 import { authenticate, type AuthOptions, type loadAccessTokenIssuers, type loadVerificationKey } from './auth.ts';
@@ -25,11 +27,13 @@ import { instantDispatch, type InstantDispatch } from './orders/instant.ts';
 import { lookupRecipients, type LookupResult } from './orders/lookup.ts';
 import { chainOrders, chainResponse, recipientOf, type Defaults } from './orders/map.ts';
 import { openApiDocument } from './openapi.ts';
+import { methodNotAllowed } from './routes.ts';
 import { PROBLEMS, sendProblem, sendValidationProblem } from './problems.ts';
 import { validateInstantEmail, validateInstantSms } from './validation/instant.ts';
 import { validateOrderChain } from './validation/order-chain.ts';
 import { validateV1EmailOrder, validateV1Order, validateV1SmsOrder, type V1Order } from './validation/v1.ts';
 import {
+  chainExt,
   feedEntryExt,
   notificationSummaryExt,
   orderExt,
@@ -186,6 +190,11 @@ export function createGateway(deps: GatewayDeps) {
     limit: deps.bodyLimitBytes,
     type: ['application/json', 'application/*+json'],
     strict: false,
+    // JSON is UTF-8 (RFC 8259): bytes that are not are refused, as ASP.NET's reader does,
+    // rather than read as U+FFFD.
+    verify: (_req, _res, buf) => {
+      if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: 'entity.invalid.utf8' });
+    },
   });
   const requireJson = (req: Request, res: Response, next: NextFunction) => {
     if (!req.is(['application/json', 'application/*+json'])) {
@@ -264,20 +273,21 @@ export function createGateway(deps: GatewayDeps) {
     stored: string,
     body: unknown,
     republish: (stored: string) => Promise<() => Promise<void>>,
+    replay: (res: Response, body: unknown) => void = (r, b) => void r.status(200).json(b),
   ): Promise<boolean> => {
     const deadline = deps.clock() + deps.idempotencyWaitMs;
     for (;;) {
       const claim = await deps.idempotency.claim(creator, idempotencyId, stored, body, deps.clock());
       if (claim.kind === 'claimed') return true;
       if (claim.kind === 'done') {
-        res.status(200).json(claim.body);
+        replay(res, claim.body);
         return false;
       }
       if (claim.kind === 'takeover') {
         const after = await republish(claim.records);
         await deps.idempotency.finish(creator, idempotencyId);
         await after();
-        res.status(200).json(claim.body);
+        replay(res, claim.body);
         return false;
       }
       if (deps.clock() > deadline) {
@@ -298,6 +308,7 @@ export function createGateway(deps: GatewayDeps) {
     const now = deps.clock();
     const v = validateOrderChain(req.body, now, deps.egress);
     if (!v.ok) return sendValidationProblem(res, v.errors);
+    if (!headerKeyAgrees(req, res, v.value.idempotencyId)) return;
     const records = chainOrders(v.value, creator, now, deps.defaults);
     const body = chainResponse(records);
     const proceed = await claimOrReplay(
@@ -337,18 +348,50 @@ export function createGateway(deps: GatewayDeps) {
     async (req: Request, res: Response) => {
       const creator = res.locals.creator as string;
       const now = deps.clock();
+      const key = idempotencyKeyOf(req, res);
+      if (key === false) return;
       const v = validate(req.body, now);
       if (!v.ok) return sendValidationProblem(res, v.errors);
       const order = v1OrderRecord(v.value, creator, now, deps.defaults);
       const needsLookup = order.recipients.some((r) => !r.emailAddress && !r.mobileNumber);
       const lookup = needsLookup ? await lookupRecipients(deps.registry, [order]) : null;
-      if (await hungUp(req, res, creator)) return;
-      await publish([order]);
-      await remember([order], now);
-      res
-        .status(202)
-        .location(`${deps.baseUrl}${BASE}/orders/${order.orderId}`)
-        .json({ orderId: order.orderId, ...(lookup?.performed ? { recipientLookup: lookupExt(lookup) } : {}) });
+      const body = { orderId: order.orderId, ...(lookup?.performed ? { recipientLookup: lookupExt(lookup) } : {}) };
+      const accepted = (r: Response, b: unknown) =>
+        void r
+          .status(202)
+          .location(`${deps.baseUrl}${BASE}/orders/${(b as typeof body).orderId}`)
+          .json(b);
+      // v1 has no idempotencyId: an Idempotency-Key header makes a retry safe (beyond the
+      // reference), in a namespace of its own so it never meets a v2 idempotencyId.
+      const claimKey = key === null ? null : `v1\n${key}`;
+      if (claimKey !== null) {
+        const proceed = await claimOrReplay(
+          res,
+          creator,
+          claimKey,
+          JSON.stringify([order]),
+          body,
+          async (stored) => {
+            const original = JSON.parse(stored) as NotificationOrder[];
+            await publish(original);
+            return () => remember(original, now);
+          },
+          accepted,
+        );
+        if (!proceed) return;
+      }
+      try {
+        if (await hungUp(req, res, creator, claimKey ?? undefined)) return;
+        await publish([order]);
+      } catch (err) {
+        if (claimKey !== null) await deps.idempotency.release(creator, claimKey).catch(() => undefined);
+        throw err;
+      }
+      await Promise.all([
+        claimKey !== null ? deps.idempotency.finish(creator, claimKey) : null,
+        remember([order], now),
+      ]);
+      accepted(res, body);
     };
   api.post('/orders', requireJson, json, v1Post(validateV1Order));
   api.post('/orders/email', requireJson, json, v1Post(validateV1EmailOrder));
@@ -367,6 +410,18 @@ export function createGateway(deps: GatewayDeps) {
     if (!ref) return sendValidationProblem(res, { sendersReference: ['The sendersReference field is required.'] });
     const views = await deps.view.bySendersReference(res.locals.creator as string, ref);
     res.json({ count: views.length, orders: views.map((v) => orderExt(v, links)) });
+  });
+  // The Location of a new order chain (as the reference writes it): its main order and reminders.
+  api.get('/orders/chain/:id', async (req, res) => {
+    const id = String(req.params.id);
+    const views = GUID.test(id) ? await deps.view.chain(id.toLowerCase(), res.locals.creator as string) : [];
+    return views.length > 0
+      ? res.json(chainExt(id.toLowerCase(), views))
+      : sendProblem(res, {
+          status: 404,
+          title: 'Not Found',
+          detail: 'No order chain with this id exists for the caller.',
+        });
   });
   api.get('/orders/:id', async (req, res) => {
     const v = await findOrder(req, res);
@@ -439,6 +494,8 @@ export function createGateway(deps: GatewayDeps) {
       topic: topicName(deps.topicPrefix, 'orders'),
       key: d.order.orderId,
       value: await deps.codec.encode('orders', d.order),
+      // tells the scheduler that this instant order's notification is written beside it
+      headers: { [DISPATCHED_HEADER]: d.notification.value.notificationId },
     },
     d.notification.topic === 'smsQueue'
       ? {
@@ -476,6 +533,7 @@ export function createGateway(deps: GatewayDeps) {
       const now = deps.clock();
       const v = validate(req.body);
       if (!v.ok) return sendValidationProblem(res, v.errors);
+      if (!headerKeyAgrees(req, res, v.value.idempotencyId)) return;
       const d = instantDispatch(v.value, creator, now, deps.defaults);
       const proceed = await claimOrReplay(
         res,
@@ -522,17 +580,29 @@ export function createGateway(deps: GatewayDeps) {
   // `?accesskey=` must match; a subscription handshake is answered; each
   // EmailDeliveryReportReceived becomes a status event of its notification, found by the
   // Message-ID send-email recorded. Unknown ids answer 404 so the provider tries again later.
+  // The key is checked before a byte of the body is read.
+  const reportKey = (req: Request, res: Response, next: NextFunction) => {
+    const cfg = deps.emailReports;
+    if (!cfg) return sendProblem(res, { status: 404, title: 'Not Found' });
+    const given = Buffer.from(String(req.query.accesskey ?? ''));
+    const wanted = Buffer.from(cfg.accessKey);
+    if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
+      return void res.status(401).json({ error: 'Unauthorized client' });
+    }
+    next();
+  };
   app.post(
     '/notifications/email/api/v1/reports',
-    express.json({ limit: '1mb', type: () => true }),
+    reportKey,
+    express.json({
+      limit: '1mb',
+      type: () => true,
+      verify: (_req, _res, buf) => {
+        if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: 'entity.invalid.utf8' });
+      },
+    }),
     async (req, res) => {
-      const cfg = deps.emailReports;
-      if (!cfg) return sendProblem(res, { status: 404, title: 'Not Found' });
-      const given = Buffer.from(String(req.query.accesskey ?? ''));
-      const wanted = Buffer.from(cfg.accessKey);
-      if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
-        return res.status(401).json({ error: 'Unauthorized client' });
-      }
+      const cfg = deps.emailReports!;
       const events = Array.isArray(req.body) ? (req.body as EventGridEvent[]) : [req.body as EventGridEvent];
       const validation = events.find((e) => e?.eventType === 'Microsoft.EventGrid.SubscriptionValidationEvent');
       if (validation) return res.json({ validationResponse: validation.data?.validationCode ?? '' });
@@ -573,12 +643,13 @@ export function createGateway(deps: GatewayDeps) {
     },
   );
 
+  app.use(methodNotAllowed(app));
   app.use((_req: Request, res: Response) => sendProblem(res, { status: 404, title: 'Not Found' }));
 
   // Errors: a clear 4xx for what the client sent; 503 NOT-00004 when a dependency is down; a
   // bare 500 otherwise. No stack traces or internal names leave the process.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; message?: string };
+    const e = err as { type?: string; status?: number; message?: string; expose?: boolean };
     if (e.type === 'entity.too.large') {
       return sendProblem(res, {
         status: 413,
@@ -589,8 +660,26 @@ export function createGateway(deps: GatewayDeps) {
     if (e.type === 'entity.parse.failed') {
       return sendValidationProblem(res, { $: ['The request body is not valid JSON.'] });
     }
+    if (e.type === 'entity.invalid.utf8') {
+      return sendValidationProblem(res, { $: ['The request body is not valid UTF-8.'] });
+    }
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return sendProblem(res, { status: 415, title: 'Unsupported Media Type', detail: e.message ?? '' });
+    }
+    // Any other error of reading the body (a body that does not match its Content-Encoding, a
+    // length that does not match, an aborted upload) is the client's: body-parser marks it as an
+    // http-errors client error (status 4xx, expose), answered as such, never as a 500.
+    if (e.expose === true && e.status === 400) {
+      return sendValidationProblem(res, {
+        $: ['The request body could not be read (check Content-Encoding and Content-Length).'],
+      });
+    }
+    if (e.expose === true && typeof e.status === 'number' && e.status > 400 && e.status < 500) {
+      return sendProblem(res, {
+        status: e.status,
+        title: 'Client Error',
+        detail: 'The request body could not be read.',
+      });
     }
     if (req.socket.destroyed) return;
     if ((err instanceof PipelineError && err.retriable) || isConnectionError(err)) {
@@ -638,6 +727,36 @@ function isConnectionError(err: unknown): boolean {
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '') ||
     /Connection is closed|connect ECONNREFUSED/i.test(e.message ?? '')
   );
+}
+
+/**
+ * The `Idempotency-Key` header (beyond the reference): absent → null; present but not 1 to 255
+ * printable characters → answered 400 here, false.
+ */
+function idempotencyKeyOf(req: Request, res: Response): string | null | false {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return null;
+  const key = Array.isArray(raw) ? raw.join(',') : raw;
+  if (!/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(key)) {
+    sendValidationProblem(res, {
+      'Idempotency-Key': ['The Idempotency-Key header must be 1 to 255 printable ASCII characters.'],
+    });
+    return false;
+  }
+  return key;
+}
+
+/** With an idempotencyId in the body, an `Idempotency-Key` header, if sent, must be the same. */
+function headerKeyAgrees(req: Request, res: Response, idempotencyId: string): boolean {
+  const key = idempotencyKeyOf(req, res);
+  if (key === false) return false;
+  if (key !== null && key !== idempotencyId) {
+    sendValidationProblem(res, {
+      'Idempotency-Key': ['The Idempotency-Key header must equal the idempotencyId of the body when both are sent.'],
+    });
+    return false;
+  }
+  return true;
 }
 
 const describe = (err: unknown) => ({ name: (err as Error).name, message: (err as Error).message });

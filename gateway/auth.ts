@@ -27,6 +27,25 @@ export interface AuthOptions {
   publicKeyFile?: string | undefined;
   issuer?: string | undefined;
   audience?: string | undefined;
+  /**
+   * Longest lifetime a token may have, in seconds (default 3600): its `exp` no further than this
+   * from now, nor from its `iat` when it has one. Every token must carry `exp`.
+   */
+  maxLifetimeSeconds?: number | undefined;
+}
+
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 3600;
+
+/**
+ * A token that never expires, or lives longer than `maxSeconds`, is refused: a leaked one would
+ * otherwise open the API for ever. jose checks that `exp` is not past; this bounds it above.
+ */
+export function lifetimeProblem(p: JWTPayload, maxSeconds: number, nowSeconds: number): string | null {
+  if (typeof p.exp !== 'number') return 'the token has no exp claim';
+  if (p.exp - nowSeconds > maxSeconds) return `the token expires more than ${maxSeconds} s from now`;
+  if (typeof p.iat === 'number' && p.exp - p.iat > maxSeconds)
+    return `the token lives longer than ${maxSeconds} s (exp - iat)`;
+  return null;
 }
 
 type Key = JWTVerifyGetKey | Awaited<ReturnType<typeof importSPKI>>;
@@ -75,8 +94,15 @@ export function authenticate(
 ) {
   const verifyOptions = {
     algorithms: ALGORITHMS,
+    requiredClaims: ['exp'],
     ...(o.issuer ? { issuer: o.issuer } : {}),
     ...(o.audience ? { audience: o.audience } : {}),
+  };
+  const maxLifetime = o.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
+  const bounded = (p: JWTPayload): JWTPayload => {
+    const problem = lifetimeProblem(p, maxLifetime, Math.floor(Date.now() / 1000));
+    if (problem) throw new Error(problem);
+    return p;
   };
   // A sender reuses one token for many requests: its verified claims are kept until it expires
   // (at most `cacheMs`), so the signature is checked once rather than per request.
@@ -85,9 +111,9 @@ export function authenticate(
     const now = Date.now();
     const hit = cache.get(token);
     if (hit && hit.until > now) return hit.payload;
-    const payload = await verify();
+    const payload = bounded(await verify());
     if (cache.size >= 10_000) cache.clear();
-    cache.set(token, { payload, until: payload.exp ? Math.min(now + cacheMs, payload.exp * 1000) : now + cacheMs });
+    cache.set(token, { payload, until: Math.min(now + cacheMs, payload.exp! * 1000) });
     return payload;
   };
   const verified = (token: string) =>
@@ -102,7 +128,7 @@ export function authenticate(
       const issuer = decodeJwt(token).iss;
       const issuerKey = issuer ? accessTokenIssuers.get(issuer) : undefined;
       if (!issuer || !issuerKey) throw new Error('unknown access token issuer');
-      return (await jwtVerify(token, issuerKey, { algorithms: ALGORITHMS, issuer })).payload;
+      return (await jwtVerify(token, issuerKey, { algorithms: ALGORITHMS, issuer, requiredClaims: ['exp'] })).payload;
     });
 
   return async (req: Request, res: Response, next: NextFunction) => {

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     publicKeyFile: config.AUTH_PUBLIC_KEY_FILE,
     issuer: config.AUTH_ISSUER,
     audience: config.AUTH_AUDIENCE,
+    maxLifetimeSeconds: config.AUTH_MAX_TOKEN_LIFETIME_S,
   };
   const key = await loadVerificationKey(auth);
   const accessTokenIssuers = await loadAccessTokenIssuers(config.ACCESS_TOKEN_ISSUERS_DIR);

@@ -103,7 +103,7 @@ export const SCHEMAS = {
       sendersReference: str,
       requestedSendTime: dateTime,
       conditionEndpoint: { type: 'string', format: 'uri' },
-      dialogportenAssociation: obj({ dialogId: uuid, transmissionId: uuid }),
+      dialogportenAssociation: obj({ dialogId: str, transmissionId: str }),
       recipient: ref('NotificationRecipient'),
       reminders: {
         type: 'array',
@@ -120,6 +120,52 @@ export const SCHEMAS = {
       },
     },
     ['idempotencyId', 'recipient'],
+  ),
+  InstantSmsRequest: obj(
+    {
+      idempotencyId: str,
+      sendersReference: str,
+      recipientSms: obj(
+        {
+          phoneNumber: str,
+          timeToLiveInSeconds: { type: 'integer', minimum: 60, maximum: 172800 },
+          smsSettings: obj({ sender: str, body: str }, ['body']),
+        },
+        ['phoneNumber', 'timeToLiveInSeconds', 'smsSettings'],
+      ),
+    },
+    ['idempotencyId', 'recipientSms'],
+  ),
+  InstantSmsLegacyRequest: obj(
+    {
+      idempotencyId: str,
+      sendersReference: str,
+      recipient: obj(
+        {
+          recipientSms: obj(
+            {
+              phoneNumber: str,
+              timeToLiveInSeconds: { type: 'integer', minimum: 60, maximum: 172800 },
+              smsSettings: obj({ sender: str, body: str }, ['body']),
+            },
+            ['phoneNumber', 'timeToLiveInSeconds', 'smsSettings'],
+          ),
+        },
+        ['recipientSms'],
+      ),
+    },
+    ['idempotencyId', 'recipient'],
+  ),
+  InstantEmailRequest: obj(
+    {
+      idempotencyId: str,
+      sendersReference: str,
+      recipientEmail: obj({ emailAddress: str, emailSettings: ref('EmailSendingOptions') }, [
+        'emailAddress',
+        'emailSettings',
+      ]),
+    },
+    ['idempotencyId', 'recipientEmail'],
   ),
   NotificationOrderChainResponse: obj(
     {
@@ -223,6 +269,14 @@ export const SCHEMAS = {
     },
     ['orderId', 'generated', 'succeeded', 'notifications'],
   ),
+  OrderChain: obj(
+    {
+      notificationOrderId: uuid,
+      notification: ref('Shipment'),
+      reminders: { type: 'array', items: ref('Shipment') },
+    },
+    ['notificationOrderId', 'reminders'],
+  ),
   OrdersList: obj({ count: int, orders: { type: 'array', items: ref('NotificationOrder') } }, ['count', 'orders']),
   Shipment: obj(
     {
@@ -251,16 +305,58 @@ const problem = (description: string, schema = 'ProblemDetails') => ({
 });
 const ok = (description: string, schema: unknown) => ({ description, content: { 'application/json': { schema } } });
 const common = {
-  '400': problem('Validation failed', 'ValidationProblemDetails'),
+  '400': problem('Validation failed, or the body cannot be read', 'ValidationProblemDetails'),
   '401': problem('No valid bearer token'),
   '403': problem('The token lacks the scope or an org'),
   '429': problem('Rate limit exceeded (see Retry-After)'),
   '503': problem('A dependency is unavailable (NOT-00004)'),
 };
+// what any route that reads a JSON body may answer besides
+const bodyErrors = {
+  '413': problem('The body is larger than the limit'),
+  '415': problem('The body is not JSON (Content-Type)'),
+};
 const idParam = [{ name: 'id', in: 'path', required: true, schema: uuid }];
 const jsonBody = (schema: string) => ({ required: true, content: { 'application/json': { schema: ref(schema) } } });
+const idempotencyKey = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Beyond the reference: makes a retry safe. The same key (per organisation) answers again with the first answer, and nothing is ordered twice. On endpoints with an idempotencyId it must equal it.',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+};
+const instant = (summary: string, schema: string) => ({
+  post: {
+    summary,
+    parameters: [idempotencyKey],
+    requestBody: jsonBody(schema),
+    responses: {
+      '201': ok('Dispatched', ref('NotificationOrderChainResponse')),
+      '200': ok(
+        'Already dispatched with this idempotencyId: the original answer',
+        ref('NotificationOrderChainResponse'),
+      ),
+      '409': problem('The same idempotencyId is still being registered'),
+      ...common,
+      ...bodyErrors,
+    },
+  },
+});
+const v1Order = (summary: string, schema: unknown) => ({
+  summary,
+  parameters: [idempotencyKey],
+  requestBody: { required: true, content: { 'application/json': { schema } } },
+  responses: {
+    '202': ok('Accepted', ref('NotificationOrderRequestResponse')),
+    '409': problem('The same Idempotency-Key is still being registered'),
+    ...common,
+    ...bodyErrors,
+  },
+});
 
 export function openApiDocument(baseUrl: string) {
+  const root = [{ url: baseUrl }];
   return {
     openapi: '3.1.0',
     info: {
@@ -282,6 +378,7 @@ export function openApiDocument(baseUrl: string) {
       '/future/orders': {
         post: {
           summary: 'Order a notification with reminders (an order chain)',
+          parameters: [idempotencyKey],
           requestBody: jsonBody('NotificationOrderChainRequest'),
           responses: {
             '201': ok('Registered', ref('NotificationOrderChainResponse')),
@@ -291,36 +388,32 @@ export function openApiDocument(baseUrl: string) {
             ),
             '409': problem('The same idempotencyId is still being registered'),
             '422': problem('Missing contact information for recipient(s) (NOT-00001)'),
+            '499': problem('The client hung up before the order was stored (NOT-00002)'),
             ...common,
+            ...bodyErrors,
           },
         },
       },
-      '/orders': {
-        post: {
-          summary: 'v1: order a notification',
-          requestBody: jsonBody('NotificationOrderRequest'),
-          responses: { '202': ok('Accepted', ref('NotificationOrderRequestResponse')), ...common },
+      '/future/orders/instant/sms': instant('Send one SMS at once (one-time codes)', 'InstantSmsRequest'),
+      '/future/orders/instant/email': instant('Send one email at once', 'InstantEmailRequest'),
+      '/future/orders/instant': instant('Deprecated: send one SMS at once', 'InstantSmsLegacyRequest'),
+      '/orders/chain/{id}': {
+        get: {
+          summary: 'An order chain (the Location of a new chain): its main order and reminders, each with its status',
+          parameters: idParam,
+          responses: { '200': ok('The chain', ref('OrderChain')), '404': problem('No such order chain'), ...common },
         },
+      },
+      '/orders': {
+        post: v1Order('v1: order a notification', ref('NotificationOrderRequest')),
         get: {
           summary: "v1: the caller's orders with a sender's reference",
           parameters: [{ name: 'sendersReference', in: 'query', required: true, schema: str }],
           responses: { '200': ok('Orders', ref('OrdersList')), ...common },
         },
       },
-      '/orders/email': {
-        post: {
-          summary: 'v1: order an email',
-          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
-          responses: { '202': ok('Accepted', ref('NotificationOrderRequestResponse')), ...common },
-        },
-      },
-      '/orders/sms': {
-        post: {
-          summary: 'v1: order an SMS',
-          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
-          responses: { '202': ok('Accepted', ref('NotificationOrderRequestResponse')), ...common },
-        },
-      },
+      '/orders/email': { post: v1Order('v1: order an email', { type: 'object' }) },
+      '/orders/sms': { post: v1Order('v1: order an SMS', { type: 'object' }) },
       '/orders/{id}': {
         get: {
           summary: 'v1: an order',
@@ -385,6 +478,57 @@ export function openApiDocument(baseUrl: string) {
             { name: 'orderBy', in: 'query', schema: { type: 'string', enum: ['asc', 'desc'], default: 'asc' } },
           ],
           responses: { '200': ok('Entries', { type: 'array', items: ref('Shipment') }), ...common },
+        },
+      },
+      // Served beside the API, not under its base: each names its own server.
+      '/health': {
+        servers: root,
+        get: {
+          summary: 'Liveness (no token)',
+          security: [],
+          responses: {
+            '200': ok('Healthy', { type: 'object' }),
+            '503': ok('Draining or Redis not ready', { type: 'object' }),
+          },
+        },
+      },
+      '/metrics': {
+        servers: root,
+        get: {
+          summary: 'Prometheus metrics (no token)',
+          security: [],
+          responses: {
+            '200': { description: 'The text exposition format', content: { 'text/plain': { schema: str } } },
+          },
+        },
+      },
+      '/openapi.json': {
+        servers: root,
+        get: { summary: 'This document', security: [], responses: { '200': ok('OpenAPI 3.1', { type: 'object' }) } },
+      },
+      '/docs': {
+        servers: root,
+        get: {
+          summary: 'The API page',
+          security: [],
+          responses: { '200': { description: 'HTML', content: { 'text/html': { schema: str } } } },
+        },
+      },
+      '/notifications/email/api/v1/reports': {
+        servers: root,
+        post: {
+          summary: "Email delivery reports in Azure Event Grid's shape (the provider's webhook)",
+          security: [],
+          parameters: [{ name: 'accesskey', in: 'query', required: true, schema: str }],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: ['array', 'object'] } } } },
+          responses: {
+            '200': ok('Reports taken, or the subscription handshake answered', { type: 'object' }),
+            '400': problem('The body is not JSON, or not UTF-8, or cannot be read'),
+            '401': ok('Wrong access key: {"error": "Unauthorized client"}', { type: 'object' }),
+            '404': problem('A Message-ID it does not know (the provider retries), or the webhook is off'),
+            '413': problem('The body is larger than 1 MB'),
+            '503': problem('A dependency is unavailable (NOT-00004)'),
+          },
         },
       },
     },

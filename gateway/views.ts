@@ -179,3 +179,17 @@ export function shipmentExt(v: OrderView) {
 
 /** One status feed entry: the shipment and its sequence number. */
 export const feedEntryExt = (v: OrderView) => ({ ...shipmentExt(v), sequenceNumber: v.feedSeq ?? 0 });
+
+/**
+ * An order chain (`GET /orders/chain/{id}`, the `Location` of a new chain; the reference names
+ * this path but answers nothing there): the chain's id, its main notification and its reminders,
+ * each as its delivery manifest. `views` come main order first.
+ */
+export function chainExt(chainId: string, views: OrderView[]) {
+  const main = views.find((v) => v.order.type !== 'Reminder');
+  return {
+    notificationOrderId: chainId,
+    ...(main ? { notification: shipmentExt(main) } : {}),
+    reminders: views.filter((v) => v !== main).map(shipmentExt),
+  };
+}

@@ -154,6 +154,8 @@ export const ConfigSchema = z.object({
   AUTH_ISSUER: z.string().optional(),
   /** required `aud` of bearer tokens, when set */
   AUTH_AUDIENCE: z.string().optional(),
+  /** longest lifetime (s) of a bearer or Platform Access Token; every token must carry exp */
+  AUTH_MAX_TOKEN_LIFETIME_S: int(3600).pipe(z.number().min(60)),
   /** folder of Platform Access Token issuers' public keys, one `<issuer>.pem` each (unset: none accepted) */
   ACCESS_TOKEN_ISSUERS_DIR: z.string().optional(),
   /** from-address of emails whose order names none */

@@ -279,16 +279,13 @@ function readSendTime(
   return p.ms;
 }
 
-function readDialogporten(r: ObjectReader | undefined, errs: ValidationErrors) {
+/**
+ * Dialogporten ids are plain strings in the reference (`DialogportenIdentifiersExt`, no
+ * validator): any string is taken as it is; only the JSON type is checked.
+ */
+function readDialogporten(r: ObjectReader | undefined) {
   if (!r) return null;
-  const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-  const check = (name: string, label: string) => {
-    const v = r.string(name);
-    if (v !== undefined && (!guid.test(v) || /^[0-]+$/.test(v)))
-      errs.add(join(r.path, name), `${label} must be a valid non-empty GUID.`);
-    return v ?? null;
-  };
-  return { dialogId: check('dialogId', 'DialogId'), transmissionId: check('transmissionId', 'TransmissionId') };
+  return { dialogId: r.string('dialogId') ?? null, transmissionId: r.string('transmissionId') ?? null };
 }
 
 /** Validates a `POST /future/orders` body against every rule of the reference, at `now`. */
@@ -312,7 +309,7 @@ export function validateOrderChain(
   });
   const conditionEndpoint = r.string('conditionEndpoint') ?? null;
   if (conditionEndpoint !== null) checkConditionEndpoint(conditionEndpoint, 'ConditionEndpoint', errs, egress);
-  const dialogportenAssociation = readDialogporten(r.object('dialogportenAssociation'), errs);
+  const dialogportenAssociation = readDialogporten(r.object('dialogportenAssociation'));
   const recipient = readRecipient(r.raw('recipient'), 'Recipient', errs);
   const reminders: ReminderSpec[] = [];
   (r.array('reminders') ?? []).forEach((item, i) => {

@@ -10,12 +10,35 @@ import {
 } from './rules.ts';
 
 /**
+ * A record's ids as the rest of the platform needs them: the canonical lowercase UUID text (as
+ * Java's `UUID.toString()` and Python's `str(uuid)` write it). Status events carry them in
+ * fields of Avro's `uuid` logical type, and the API finds orders by them, so a record with any
+ * other id is refused before anything is written about it.
+ */
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function orderIdentityProblems(o: Pick<NotificationOrder, 'orderId' | 'orderChainId'>): string[] {
+  const p: string[] = [];
+  if (!CANONICAL_UUID.test(o.orderId)) p.push('orderId is not a lowercase canonical UUID');
+  if (!CANONICAL_UUID.test(o.orderChainId)) p.push('orderChainId is not a lowercase canonical UUID');
+  return p;
+}
+
+/**
+ * The Kafka header the gateway puts on the instant orders it writes together with their
+ * notification (one transaction), so the pipeline knows they are dispatched already. An instant
+ * order without it came from elsewhere and is refused: instant orders are placed through the
+ * gateway's instant endpoints.
+ */
+export const DISPATCHED_HEADER = 'x-notifications-dispatched';
+
+/**
  * The business rules an order record must keep, whoever published it. The gateway's validation
  * is stricter and answers in the API's words; this check is what protects the pipeline from a
  * direct producer's record that is well-formed Avro but breaks a rule. Returns every problem.
  */
 export function orderRecordProblems(o: NotificationOrder): string[] {
-  const p: string[] = [];
+  const p: string[] = orderIdentityProblems(o);
   if (!o.creator.trim()) p.push('creator is empty');
   if (o.recipients.length === 0) p.push('recipients is empty');
   o.recipients.forEach((r, i) => {

@@ -13,6 +13,7 @@ import type { StatusEvent } from '../schemas/generated/status-event.ts';
  *                         feedSeq, feedAt, description
  *   n:{id}          HASH  notificationId → JSON {channel, destination, status, description, lastUpdate}
  *   ref:<creator>:<sendersReference>  SET of order ids
+ *   chain:{chainId} SET   the ids of an order chain's orders (main order and reminders)
  *   feed:<creator>  ZSET  order id scored by its feed sequence number
  *   feedseq         STRING the last feed sequence number handed out
  */
@@ -63,13 +64,14 @@ local function notifRank(s)
 end`;
 
 const SCRIPTS = {
-  // KEYS: o ref ; ARGV: orderJson creator orderId status statusAt
+  // KEYS: o ref chain ; ARGV: orderJson creator orderId status statusAt
   viewPutOrder: {
-    numberOfKeys: 2,
+    numberOfKeys: 3,
     lua: `
       local fresh = redis.call('HSETNX', KEYS[1], 'order', ARGV[1])
       redis.call('HSETNX', KEYS[1], 'creator', ARGV[2])
       if KEYS[2] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+      redis.call('SADD', KEYS[3], ARGV[3])
       if ARGV[4] ~= '' then
         redis.call('HSETNX', KEYS[1], 'status', ARGV[4])
         redis.call('HSETNX', KEYS[1], 'statusAt', ARGV[5])
@@ -156,6 +158,7 @@ export class ViewStore {
   private orderKey = (id: string) => `${this.p}o:{${id}}`;
   private notifKey = (id: string) => `${this.p}n:{${id}}`;
   private refKey = (creator: string, ref: string) => `${this.p}ref:${creator}:${ref}`;
+  private chainKey = (chainId: string) => `${this.p}chain:{${chainId}}`;
 
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -176,6 +179,7 @@ export class ViewStore {
       this.redis.viewPutOrder(
         this.orderKey(order.orderId),
         order.sendersReference ? this.refKey(order.creator, order.sendersReference) : '',
+        this.chainKey(order.orderChainId),
         JSON.stringify(order),
         order.creator,
         order.orderId,
@@ -242,6 +246,20 @@ export class ViewStore {
         .map((v) => ({ ...v, destination: v.destination || null, description: v.description || null }))
         .sort((a, b) => a.lastUpdate - b.lastUpdate || a.id.localeCompare(b.id)),
     };
+  }
+
+  /** An order chain's orders (main order first, then reminders by send time), or [] if not the creator's. */
+  async chain(chainId: string, creator: string): Promise<OrderView[]> {
+    const ids = await this.run('read chain', () => this.redis.smembers(this.chainKey(chainId)));
+    const views = await Promise.all(ids.map((id) => this.get(id, creator)));
+    return views
+      .filter((v): v is OrderView => v !== null)
+      .sort(
+        (a, b) =>
+          Number(a.order.type === 'Reminder') - Number(b.order.type === 'Reminder') ||
+          a.order.requestedSendTime - b.order.requestedSendTime ||
+          a.order.orderId.localeCompare(b.order.orderId),
+      );
   }
 
   async bySendersReference(creator: string, ref: string): Promise<OrderView[]> {

@@ -36,6 +36,7 @@ export async function startTestGateway(
     publishTimeoutMs?: number;
     /** the registry the gateway asks (default: the stack's registry simulator) */
     registryUrl?: string;
+    bodyLimitBytes?: number;
   } = {},
 ) {
   const env = stackEnv();
@@ -82,7 +83,7 @@ export async function startTestGateway(
     baseUrl: 'http://gateway.test',
     defaults: { emailFrom: 'noreply@altinn.cloud', smsSender: 'Altinn' },
     rateLimitPerSecond: options.rateLimitPerSecond ?? 100_000,
-    bodyLimitBytes: 64 * 1024,
+    bodyLimitBytes: options.bodyLimitBytes ?? 64 * 1024,
     idempotencyWaitMs: 5_000,
     feedVisibilityDelayMs: options.feedVisibilityDelayMs ?? 0,
     health: () => ({ ok: true }),
@@ -125,6 +126,7 @@ export async function startTestGateway(
     return { status: res.status, headers: res.headers, body: json as Record<string, unknown> & unknown[] };
   };
   return {
+    app,
     prefix,
     config,
     kafka,
