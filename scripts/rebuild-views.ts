@@ -12,6 +12,7 @@
  * REDIS_URL, TOPIC_PREFIX, REDIS_PREFIX).
  */
 import type { InboundRecord } from '../platform/kafka/adapter.ts';
+import { orderIdentityProblems } from '../platform/validation/order-record.ts';
 import { topicName } from '../platform/topics.ts';
 import { ViewStore } from '../platform/view/store.ts';
 import { rebuildClients } from './rebuild-clients.ts';
@@ -35,7 +36,9 @@ async function committedRecords(topic: string, stage: string): Promise<InboundRe
 const removed = await view.clear();
 let orders = 0;
 for (const r of await committedRecords(topicName(config.TOPIC_PREFIX, 'orders'), 'order-view')) {
-  await view.putOrder(await codec.decode('orders', r.value));
+  const order = await codec.decode('orders', r.value);
+  if (orderIdentityProblems(order).length > 0) continue;
+  await view.putOrder(order);
   orders++;
 }
 let events = 0;

@@ -61,4 +61,15 @@ if [ ! -f "$SMSC_CLASSES/SmscSimulator.class" ]; then
   rm -rf "$SMSC_CLASSES" && mkdir -p "$SMSC_CLASSES"
   javac -nowarn -d "$SMSC_CLASSES" -cp "$SMSC_HOME/lib/*" "$ROOT/deploy/local/smsc/SmscSimulator.java" >&2
 fi
+# The example outside producer (Python, confluent-kafka), run by the test suite: a venv per
+# hash of its requirements, in the cache.
+PY_PRODUCER_VENV=$(py_producer_venv)
+if [ ! -f "$PY_PRODUCER_VENV/.complete" ]; then
+  command -v python3 >/dev/null || die "python3 is missing (the example direct producer needs Python 3.9+)"
+  log "installing the example Python producer's packages from PyPI"
+  rm -rf "$PY_PRODUCER_VENV"
+  python3 -m venv "$PY_PRODUCER_VENV" >&2
+  "$PY_PRODUCER_VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/examples/python-producer/requirements.txt" >&2
+  touch "$PY_PRODUCER_VENV/.complete"
+fi
 log "install complete"

@@ -36,6 +36,11 @@ smsc_classes() {
   echo "$CACHE_DIR/smsc-classes-$(sha256sum "$ROOT/deploy/local/smsc/SmscSimulator.java" | cut -c1-16)"
 }
 
+# The example Python producer's venv, by the hash of its requirements.
+py_producer_venv() {
+  echo "$CACHE_DIR/py-producer-$(sha256sum "$ROOT/examples/python-producer/requirements.txt" | cut -c1-16)"
+}
+
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
@@ -72,5 +77,6 @@ export AUTH_PUBLIC_KEY_FILE=$STACK_DIR/auth/public.pem
 export AUTH_PRIVATE_KEY_FILE=$STACK_DIR/auth/private.pem
 export ACCESS_TOKEN_ISSUERS_DIR=$STACK_DIR/auth/access-token-issuers
 export EMAIL_REPORT_ACCESS_KEY=$EMAIL_REPORT_ACCESS_KEY
+export PY_PRODUCER_PYTHON=$(py_producer_venv)/bin/python
 ENV
 }

@@ -8,8 +8,12 @@ import {
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { permanent } from '../../platform/errors.ts';
-import { orderRecordProblems } from '../../platform/validation/order-record.ts';
-import { deadWith, defineStage, emit, recordSource, skip, type Stage } from '../runtime/stage.ts';
+import {
+  DISPATCHED_HEADER,
+  orderIdentityProblems,
+  orderRecordProblems,
+} from '../../platform/validation/order-record.ts';
+import { dead, deadWith, defineStage, emit, recordSource, skip, type Stage } from '../runtime/stage.ts';
 
 /**
  * scheduler: an order (main notification or reminder) whose requestedSendTime is still ahead
@@ -60,19 +64,28 @@ export function schedulerStage(ports: {
       await Promise.all([passing.claimAll(due, now), ...later]);
     },
     handle(order: NotificationOrder, ctx) {
-      // Instant orders were dispatched by the gateway, in the transaction that wrote them here.
-      if (order.type === 'Instant') return skip('instant order: already dispatched');
-      // A direct producer's record that breaks a rule stops here: dead-lettered with the reason,
-      // and the order gets a final Order_Rejected status its sender can read.
-      const problems = orderRecordProblems(order);
-      if (problems.length > 0) {
-        const reason = `order breaks the rules: ${problems.join('; ')}`;
-        return deadWith(permanent('INVALID_RECORD', reason), {
+      // Ids that no status event or API read could carry: dead-lettered, and nothing else is
+      // written about the record (a status event with such an id would break Avro readers).
+      const identity = orderIdentityProblems(order);
+      if (identity.length > 0) return dead(permanent('INVALID_RECORD', `order refused: ${identity.join('; ')}`));
+      // Instant orders were dispatched by the gateway, in the transaction that wrote them here;
+      // one without the gateway's mark came from elsewhere and was dispatched by no one.
+      const rejected = (reason: string) =>
+        deadWith(permanent('INVALID_RECORD', reason), {
           topic: 'status',
           key: order.orderId,
           value: orderStatus(order, 'Order_Rejected', ports.clock(), reason),
         });
+      if (order.type === 'Instant') {
+        if (ctx.headers[DISPATCHED_HEADER] !== undefined) return skip('instant order: already dispatched');
+        return rejected(
+          'instant orders are placed through the gateway (POST /future/orders/instant/sms or /email); publish type Notification to order directly',
+        );
       }
+      // A direct producer's record that breaks a rule stops here: dead-lettered with the reason,
+      // and the order gets a final Order_Rejected status its sender can read.
+      const problems = orderRecordProblems(order);
+      if (problems.length > 0) return rejected(`order breaks the rules: ${problems.join('; ')}`);
       const claimed = passing.claimed(order);
       const decision: Decision | undefined = claimed ? { kind: 'pass', result: claimed } : prepared.get(order);
       if (decision === undefined) return decide(order, recordSource(ctx)).then(outcome);
