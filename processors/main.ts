@@ -15,6 +15,18 @@ import { STAGES, stageDeps } from './stages.ts';
 
 const logger = createLogger({ name: 'stages' });
 
+// A stop asked for while the process is still starting (a rolling restart, a scale-down):
+// nothing is handled yet, so there is nothing to drain; exit cleanly. Replaced by the draining
+// shutdown once the stages exist.
+const stopWhileStarting = (signal: string) => {
+  logger.info({ signal }, 'stopped while starting; exiting');
+  process.exit(0);
+};
+const onStartTerm = () => stopWhileStarting('SIGTERM');
+const onStartInt = () => stopWhileStarting('SIGINT');
+process.on('SIGTERM', onStartTerm);
+process.on('SIGINT', onStartInt);
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const args = process.argv.slice(2);
@@ -61,6 +73,8 @@ async function main(): Promise<void> {
     logger.info('drained; exiting');
     process.exit(0);
   };
+  process.off('SIGTERM', onStartTerm);
+  process.off('SIGINT', onStartInt);
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 

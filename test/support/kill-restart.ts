@@ -36,6 +36,8 @@ export async function killAndRestart(options: {
     processes.push(second);
     await feeding;
     await collector.waitFor(() => collector.distinct >= total, 150_000, `${total} distinct records downstream`);
+    // (the first process may have committed all of it already: the second must still start)
+    await second.running;
     // Stop cleanly, then read the output to its end: a duplicate written at any point now counts.
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);

@@ -29,6 +29,8 @@ export function startStageProcess(stages: string[], env: Record<string, string>)
     markRunning = res;
     failRunning = rej;
   });
+  // a process stopped before it ran is a failure only for a caller that awaits `running`
+  running.catch(() => undefined);
   const onData = (chunk: Buffer) => {
     out += chunk.toString();
     if (out.includes('"msg":"stages running"')) markRunning();
