@@ -20,6 +20,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null || true) >/dev/null 2>&1
 fi
 
+if ! command -v luacheck >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || die "luacheck is missing: install Debian's lua-check package (it lints the Redis scripts)"
+  log "installing lua-check from Debian's packages"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-check) >&2
+fi
+
 command -v java >/dev/null || die "java is missing (Java 17+ is needed for Kafka and the SMSC simulator)"
 command -v mvn >/dev/null || die "mvn is missing (Maven fetches Kafka, jSMPP and Apicurio from Maven Central)"
 find_java21 >/dev/null || die "Apicurio Registry $APICURIO_VERSION needs Java 21 or newer; set JAVA21_HOME"

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { defineScripts } from '../../platform/redis/lua.ts';
 
 /**
  * One order chain per (creator, idempotencyId), under concurrent requests and gateway restarts.
@@ -16,42 +17,17 @@ export type Claim =
   | { kind: 'busy' }
   | { kind: 'takeover'; records: string; body: unknown };
 
-const CLAIM = `
-  local cur = redis.call('GET', KEYS[1])
-  if not cur then
-    redis.call('SET', KEYS[1], cjson.encode({ state = 'pending', lease = tonumber(ARGV[1]), records = ARGV[2], body = ARGV[3] }))
-    return { 'claimed' }
-  end
-  local v = cjson.decode(cur)
-  if v.state == 'done' then return { 'done', v.body } end
-  if v.lease > tonumber(ARGV[4]) then return { 'busy' } end
-  v.lease = tonumber(ARGV[1])
-  redis.call('SET', KEYS[1], cjson.encode(v))
-  return { 'takeover', v.records, v.body }`;
-
-const FINISH = `
-  local cur = redis.call('GET', KEYS[1])
-  if not cur then return 0 end
-  local v = cjson.decode(cur)
-  redis.call('SET', KEYS[1], cjson.encode({ state = 'done', body = v.body }))
-  return 1`;
-
-type Scripted = Redis & {
-  idemClaim(key: string, leaseUntil: number, records: string, body: string, now: number): Promise<string[]>;
-  idemFinish(key: string): Promise<number>;
-};
+const SCRIPTS = { idemClaim: 'idempotency/claim.lua', idemFinish: 'idempotency/finish.lua' } as const;
 
 export class IdempotencyStore {
-  private readonly redis: Scripted;
+  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
 
   constructor(
     redis: Redis,
     private readonly prefix: string,
     private readonly leaseMs: number,
   ) {
-    if (!('idemClaim' in redis)) redis.defineCommand('idemClaim', { numberOfKeys: 1, lua: CLAIM });
-    if (!('idemFinish' in redis)) redis.defineCommand('idemFinish', { numberOfKeys: 1, lua: FINISH });
-    this.redis = redis as Scripted;
+    this.redis = defineScripts(redis, SCRIPTS);
   }
 
   private key(creator: string, idempotencyId: string): string {
@@ -59,13 +35,13 @@ export class IdempotencyStore {
   }
 
   async claim(creator: string, idempotencyId: string, records: string, body: unknown, now: number): Promise<Claim> {
-    const r = await this.redis.idemClaim(
+    const r = (await this.redis.idemClaim(
       this.key(creator, idempotencyId),
       now + this.leaseMs,
       records,
       JSON.stringify(body),
       now,
-    );
+    )) as string[];
     switch (r[0]) {
       case 'claimed':
         return { kind: 'claimed' };

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { retriable } from '../errors.ts';
+import { defineScripts } from './lua.ts';
 
 /**
  * A durable schedule in Redis: items (opaque payloads, e.g. an order's Avro bytes) wait until
@@ -41,226 +42,20 @@ export type PassResult = 'pass' | 'again' | 'in-flight' | 'final';
 /** items per run of the pass script (`passMany`) */
 const PASS_PER_RUN = 256;
 
-/**
- * The first line of a script that only the releaser holding the leadership may run: KEYS[key]
- * holds the leader's token, ARGV[arg] the caller's ('' for a caller that needs no leadership).
- */
-const leaderCheck = (key: number, arg: number) =>
-  `if ARGV[${arg}] ~= '' and redis.call('GET', KEYS[${key}]) ~= ARGV[${arg}] then return redis.error_reply('NOT_LEADER') end`;
-
-/**
- * Script lines that make `id` final: its payload and due time dropped, recorded in `final` at
- * `at` with its `outcome` (KEYS indices and Lua expressions given).
- */
-const finalize = (
-  k: { items: number; dueAt: number; final: number; outcome: number },
-  id: string,
-  at: string,
-  outcome: string,
-) =>
-  [
-    `redis.call('HDEL', KEYS[${k.items}], ${id})`,
-    `redis.call('HDEL', KEYS[${k.dueAt}], ${id})`,
-    `redis.call('ZADD', KEYS[${k.final}], ${at}, ${id})`,
-    `redis.call('HSET', KEYS[${k.outcome}], ${id}, ${outcome})`,
-  ].join('\n');
-
 const SCRIPTS = {
-  // KEYS: due leased items final passing ; ARGV: id dueAt payload
-  scheduleItem: {
-    numberOfKeys: 5,
-    lua: `
-      if redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 'final' end
-      if redis.call('ZSCORE', KEYS[2], ARGV[1]) or redis.call('ZSCORE', KEYS[5], ARGV[1]) then return 'in-flight' end
-      local added = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-      redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
-      if added == 1 then return 'scheduled' end
-      return 'rescheduled'`,
-  },
-  // KEYS: due leased items dueAt leader ; ARGV: now limit leaseUntil token ('' = no leader check)
-  claimDue: {
-    numberOfKeys: 5,
-    lua: `
-      ${leaderCheck(5, 4)}
-      local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-      local out = {}
-      for i = 1, #ids, 2 do
-        local id, due = ids[i], ids[i + 1]
-        redis.call('ZREM', KEYS[1], id)
-        redis.call('ZADD', KEYS[2], ARGV[3], id)
-        redis.call('HSET', KEYS[4], id, due)
-        out[#out + 1] = id
-        out[#out + 1] = due
-        out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
-      end
-      return out`,
-  },
-  // KEYS: due leased dueAt ; ARGV: now limit
-  requeueExpired: {
-    numberOfKeys: 3,
-    lua: `
-      local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-      for _, id in ipairs(ids) do
-        redis.call('ZREM', KEYS[2], id)
-        redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[3], id) or ARGV[1], id)
-        redis.call('HDEL', KEYS[3], id)
-      end
-      return #ids`,
-  },
-  // KEYS: due leased items dueAt final outcome leader ; ARGV: token now id...
-  ackReleased: {
-    numberOfKeys: 7,
-    lua: `
-      ${leaderCheck(7, 1)}
-      local n = 0
-      for i = 3, #ARGV do
-        local id = ARGV[i]
-        redis.call('ZREM', KEYS[1], id)
-        n = n + redis.call('ZREM', KEYS[2], id)
-        ${finalize({ items: 3, dueAt: 4, final: 5, outcome: 6 }, 'id', 'ARGV[2]', "'released'")}
-      end
-      return n`,
-  },
-  // KEYS: due leased items final outcome passing ; ARGV: now id
-  cancelItem: {
-    numberOfKeys: 6,
-    lua: `
-      local state = redis.call('HGET', KEYS[5], ARGV[2])
-      if state == 'cancelled' then return 'already-cancelled' end
-      if state == 'released' then return 'released' end
-      if redis.call('ZSCORE', KEYS[2], ARGV[2]) or redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
-      if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then
-        redis.call('HDEL', KEYS[3], ARGV[2])
-        redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
-        redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
-        return 'cancelled'
-      end
-      -- Not scheduled yet (its order record is still on the way): a tombstone keeps it from ever
-      -- being scheduled.
-      redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
-      redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
-      return 'cancelled-before-scheduled'`,
-  },
-  // KEYS: due leased dueAt leader ; ARGV: token id...
-  requeueIds: {
-    numberOfKeys: 4,
-    lua: `
-      ${leaderCheck(4, 1)}
-      local n = 0
-      for i = 2, #ARGV do
-        local id = ARGV[i]
-        if redis.call('ZREM', KEYS[2], id) == 1 then
-          redis.call('ZADD', KEYS[1], redis.call('HGET', KEYS[3], id) or 0, id)
-          redis.call('HDEL', KEYS[3], id)
-          n = n + 1
-        end
-      end
-      return n`,
-  },
-  // KEYS: due items dueAt final outcome leased passing ; ARGV: now id outcome
-  settleItem: {
-    numberOfKeys: 7,
-    lua: `
-      if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 'final' end
-      if redis.call('ZSCORE', KEYS[6], ARGV[2]) or redis.call('ZSCORE', KEYS[7], ARGV[2]) then return 'in-flight' end
-      redis.call('ZREM', KEYS[1], ARGV[2])
-      ${finalize({ items: 2, dueAt: 3, final: 4, outcome: 5 }, 'ARGV[2]', 'ARGV[1]', 'ARGV[3]')}
-      return 'settled'`,
-  },
-  // KEYS: due leased items dueAt final passing passedBy ; ARGV: now, then (id dueAt payload source)…
-  // One result per item, in order ('final', 'in-flight', 'again' or 'pass').
-  passItems: {
-    numberOfKeys: 7,
-    lua: `
-      local out = {}
-      for i = 2, #ARGV, 4 do
-        local id, dueAt, payload, source = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-        local result
-        if redis.call('ZSCORE', KEYS[5], id) then
-          result = 'final'
-        elseif redis.call('ZSCORE', KEYS[2], id) then
-          result = 'in-flight'
-        else
-          local by = redis.call('HGET', KEYS[7], id)
-          if by and by ~= source then
-            result = 'in-flight'
-          else
-            redis.call('ZREM', KEYS[1], id)
-            redis.call('ZADD', KEYS[6], ARGV[1], id)
-            redis.call('HSET', KEYS[7], id, source)
-            redis.call('HSET', KEYS[3], id, payload)
-            redis.call('HSET', KEYS[4], id, dueAt)
-            result = by and 'again' or 'pass'
-          end
-        end
-        out[#out + 1] = result
-      end
-      return out`,
-  },
-  // KEYS: passing passedBy items dueAt final outcome ; ARGV: now id...
-  ackPassed: {
-    numberOfKeys: 6,
-    lua: `
-      local n = 0
-      for i = 2, #ARGV do
-        local id = ARGV[i]
-        if redis.call('ZREM', KEYS[1], id) == 1 then
-          redis.call('HDEL', KEYS[2], id)
-          ${finalize({ items: 3, dueAt: 4, final: 5, outcome: 6 }, 'id', 'ARGV[1]', "'released'")}
-          n = n + 1
-        end
-      end
-      return n`,
-  },
-  // KEYS: passing passedBy due dueAt leader ; ARGV: token olderThan id...
-  // Only claims still older than olderThan: a stage that claimed one again meanwhile keeps it.
-  requeuePassing: {
-    numberOfKeys: 5,
-    lua: `
-      ${leaderCheck(5, 1)}
-      local n = 0
-      for i = 3, #ARGV do
-        local id = ARGV[i]
-        local at = redis.call('ZSCORE', KEYS[1], id)
-        if at and tonumber(at) < tonumber(ARGV[2]) then
-          redis.call('ZREM', KEYS[1], id)
-          redis.call('HDEL', KEYS[2], id)
-          redis.call('ZADD', KEYS[3], redis.call('HGET', KEYS[4], id) or 0, id)
-          redis.call('HDEL', KEYS[4], id)
-          n = n + 1
-        end
-      end
-      return n`,
-  },
-  // KEYS: leader ; ARGV: token ttlMs — take the lock if free, or extend it if ours
-  holdLeadership: {
-    numberOfKeys: 1,
-    lua: `
-      local holder = redis.call('GET', KEYS[1])
-      if holder == false or holder == ARGV[1] then
-        redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-        return 1
-      end
-      return 0`,
-  },
-  // KEYS: leader ; ARGV: token
-  dropLeadership: {
-    numberOfKeys: 1,
-    lua: `
-      if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-      return 0`,
-  },
-  // KEYS: final outcome ; ARGV: olderThan limit
-  trimFinal: {
-    numberOfKeys: 2,
-    lua: `
-      local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-      for _, id in ipairs(ids) do
-        redis.call('ZREM', KEYS[1], id)
-        redis.call('HDEL', KEYS[2], id)
-      end
-      return #ids`,
-  },
+  scheduleItem: 'schedule/schedule-item.lua',
+  claimDue: 'schedule/claim-due.lua',
+  requeueExpired: 'schedule/requeue-expired.lua',
+  ackReleased: 'schedule/ack-released.lua',
+  cancelItem: 'schedule/cancel-item.lua',
+  requeueIds: 'schedule/requeue-ids.lua',
+  settleItem: 'schedule/settle-item.lua',
+  passItems: 'schedule/pass-items.lua',
+  ackPassed: 'schedule/ack-passed.lua',
+  requeuePassing: 'schedule/requeue-passing.lua',
+  holdLeadership: 'schedule/hold-leadership.lua',
+  dropLeadership: 'schedule/drop-leadership.lua',
+  trimFinal: 'schedule/trim-final.lua',
 } as const;
 
 /** Whether a claim to pass an item on lets the caller publish it. */
@@ -309,9 +104,9 @@ export class PassedOn<V extends object> {
   }
 }
 
-type ScriptedRedis = Redis & {
-  [K in keyof typeof SCRIPTS]: (...args: (string | number | Buffer)[]) => Promise<unknown>;
-} & { claimDueBuffer: (...args: (string | number)[]) => Promise<Buffer[]> };
+type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>> & {
+  claimDueBuffer: (...args: (string | number)[]) => Promise<Buffer[]>;
+};
 
 export class ScheduleStore {
   private readonly redis: ScriptedRedis;
@@ -328,10 +123,7 @@ export class ScheduleStore {
   };
 
   constructor(redis: Redis, prefix: string) {
-    for (const [name, { numberOfKeys, lua }] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
-    }
-    this.redis = redis as ScriptedRedis;
+    this.redis = defineScripts(redis, SCRIPTS) as ScriptedRedis;
     // One hash tag keeps every key of a schedule in one Redis Cluster slot, as the scripts need.
     const p = `${prefix}{schedule}:`;
     this.k = {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { retriable } from '../errors.ts';
+import { defineScripts } from '../redis/lua.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
 
@@ -47,111 +48,19 @@ export interface OrderView {
   notifications: NotificationView[];
 }
 
-// Order states only move forward; the three final ones never change.
-const LUA_RANKS = `
-local function orderRank(s)
-  if s == 'Order_Registered' then return 1 end
-  if s == 'Order_Processing' then return 2 end
-  if s == 'Order_Processed' then return 3 end
-  if s == 'Order_Completed' or s == 'Order_SendConditionNotMet' or s == 'Order_Cancelled' or s == 'Order_Rejected' then return 4 end
-  return 0
-end
-local function notifRank(s)
-  if s == 'Email_New' or s == 'SMS_New' then return 1 end
-  if s == 'Email_Sending' or s == 'SMS_Sending' then return 2 end
-  if s == 'Email_Succeeded' or s == 'SMS_Accepted' then return 3 end
-  return 4
-end`;
-
 const SCRIPTS = {
-  // KEYS: o ref chain ; ARGV: orderJson creator orderId status statusAt
-  viewPutOrder: {
-    numberOfKeys: 3,
-    lua: `
-      local fresh = redis.call('HSETNX', KEYS[1], 'order', ARGV[1])
-      redis.call('HSETNX', KEYS[1], 'creator', ARGV[2])
-      if KEYS[2] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
-      redis.call('SADD', KEYS[3], ARGV[3])
-      if ARGV[4] ~= '' then
-        redis.call('HSETNX', KEYS[1], 'status', ARGV[4])
-        redis.call('HSETNX', KEYS[1], 'statusAt', ARGV[5])
-      end
-      return fresh`,
-  },
-  // KEYS: o n feedseq feedPrefix ; ARGV: creator status occurredAt notificationId channel destination description now orderId expiresAt
-  // Returns {result, the notification's previous status, its expiry}; result is 'complete' when
-  // the order is Processed and none of its notifications is pending.
-  viewApplyStatus: {
-    numberOfKeys: 4,
-    lua: `${LUA_RANKS}
-      local status = ARGV[2]
-      local at = ARGV[3]
-      local notifPrev = ''
-      local notifExpires = ''
-      redis.call('HSETNX', KEYS[1], 'creator', ARGV[1])
-      local current = redis.call('HGET', KEYS[1], 'status')
-      if ARGV[4] == '' then
-        local cur = orderRank(current or '')
-        if cur < 4 and orderRank(status) >= cur then
-          redis.call('HSET', KEYS[1], 'status', status, 'statusAt', at)
-          if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'description', ARGV[7]) end
-          if status == 'Order_Processed' or status == 'Order_Completed' then
-            redis.call('HSETNX', KEYS[1], 'processedAt', at)
-          end
-          if (status == 'Order_Completed' or status == 'Order_SendConditionNotMet')
-              and not redis.call('HGET', KEYS[1], 'feedSeq') then
-            local seq = redis.call('INCR', KEYS[3])
-            redis.call('HSET', KEYS[1], 'feedSeq', seq, 'feedAt', ARGV[8])
-            redis.call('ZADD', KEYS[4] .. ARGV[1], seq, ARGV[9])
-          end
-          current = status
-        end
-      else
-        local prev = redis.call('HGET', KEYS[2], ARGV[4])
-        local prevStatus = ''
-        if prev then prevStatus = cjson.decode(prev).status end
-        local next = status
-        -- a transient failure is never kept: the notification is New again and is re-sent
-        if status == 'Email_Failed_TransientError' then next = 'Email_New' end
-        local pr = 0
-        local expires = ARGV[10]
-        if prev then
-          pr = notifRank(prevStatus)
-          if expires == '' then expires = cjson.decode(prev).expiresAt or '' end
-        end
-        notifPrev = prevStatus
-        notifExpires = expires
-        if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
-          redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({
-            channel = ARGV[5], destination = ARGV[6], status = next, description = ARGV[7], lastUpdate = tonumber(at),
-            expiresAt = expires
-          }))
-        end
-      end
-      if current == 'Order_Processed' then
-        local all = redis.call('HVALS', KEYS[2])
-        for i = 1, #all do
-          if notifRank(cjson.decode(all[i]).status) < 4 then return { 'pending', notifPrev, notifExpires } end
-        end
-        return { 'complete', notifPrev, notifExpires }
-      end
-      return { 'ok', notifPrev, notifExpires }`,
-  },
-};
+  viewPutOrder: 'view/put-order.lua',
+  viewApplyStatus: 'view/apply-status.lua',
+} as const;
 
-type ScriptedRedis = Redis & {
-  [K in keyof typeof SCRIPTS]: (...args: (string | number)[]) => Promise<unknown>;
-};
+type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
 
 export class ViewStore {
   private readonly redis: ScriptedRedis;
   private readonly p: string;
 
   constructor(redis: Redis, prefix: string) {
-    for (const [name, { numberOfKeys, lua }] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
-    }
-    this.redis = redis as ScriptedRedis;
+    this.redis = defineScripts(redis, SCRIPTS);
     this.p = `${prefix}view:`;
   }
 

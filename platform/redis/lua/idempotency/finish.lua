@@ -1,0 +1,8 @@
+-- KEYS: key : marks a claim done, keeping its body.
+--@keys 1
+
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local v = cjson.decode(cur)
+redis.call('SET', KEYS[1], cjson.encode({ state = 'done', body = v.body }))
+return 1

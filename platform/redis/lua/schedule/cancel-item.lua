@@ -1,0 +1,18 @@
+-- KEYS: due leased items final outcome passing ; ARGV: now id
+--@keys 6
+
+local state = redis.call('HGET', KEYS[5], ARGV[2])
+if state == 'cancelled' then return 'already-cancelled' end
+if state == 'released' then return 'released' end
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) or redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
+  return 'cancelled'
+end
+-- Not scheduled yet (its order record is still on the way): a tombstone keeps it from ever
+-- being scheduled.
+redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
+return 'cancelled-before-scheduled'
