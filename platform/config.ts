@@ -54,7 +54,7 @@ export const ConfigSchema = z.object({
   MAX_RECORD_BYTES: int(1_000_000).pipe(z.number().min(1024)),
   /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */
   CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
-  /** Redis for the schedule store (and, later, the status view); needed by the scheduler */
+  /** Redis: the schedule stores, the send ledgers, the status view, idempotency and rate limits; needed by the gateway and every stage but enrich-recipients, resolve-channel and passthrough */
   REDIS_URL: z.string().optional(),
   /** key prefix in Redis (isolates environments and tests); defaults to TOPIC_PREFIX */
   REDIS_PREFIX: z.string().optional(),

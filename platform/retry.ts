@@ -1,4 +1,7 @@
-/** Capped exponential backoff with full jitter: the one retry policy used everywhere. */
+/**
+ * Capped exponential backoff with "equal jitter" (each delay drawn from the upper half of its
+ * exponential step, so it never collapses to zero): the one retry policy used everywhere.
+ */
 export interface BackoffOptions {
   /** first delay before jitter, ms (default 100) */
   initialMs: number;
