@@ -6,6 +6,7 @@ import type { AvroCodec } from '../platform/schemas/codec.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { topicName, type TopicKey, type TopicValues } from '../platform/topics.ts';
 import { orderRecordProblems } from '../platform/validation/order-record.ts';
+import { orderOf } from '../platform/schemas/enriched.ts';
 import { releaseAt } from './schedule-window/stage.ts';
 import type { SendWindow } from './schedule-window/window.ts';
 import { orderPayload } from './scheduler/stage.ts';
@@ -170,7 +171,7 @@ export async function rebuildSchedules(deps: {
   await read('ordersEnriched', (e, r) => {
     if (e.conditionChecks >= 1) return void rechecked.add(e.orderId);
     if (BigInt(r.offset) >= (checkedBelow.get(r.partition) ?? 0n)) return;
-    const order = JSON.parse(e.orderJson) as { conditionEndpoint?: string | null };
+    const order = orderOf(e);
     if (order.conditionEndpoint) firstChecks.set(e.orderId, { order: e, at: Number(r.timestamp) });
   });
   const approved = new Set<string>();

@@ -150,7 +150,8 @@ export function enrichRecipientsStage(ports: { registry: RegistryClient; clock: 
         enrichedAt: ports.clock(),
         conditionChecks: 0,
         recipients: out,
-        orderJson: JSON.stringify(order),
+        orderJson: null,
+        order,
       },
     });
   }

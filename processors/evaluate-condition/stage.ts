@@ -2,7 +2,7 @@ import { orderStatus } from '../../platform/status.ts';
 import type { ConditionClient } from '../../platform/http/condition-client.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
-import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { orderOf } from '../../platform/schemas/enriched.ts';
 import { defineStage, emit, skip, type RecordContext, type Stage } from '../runtime/stage.ts';
 
 /**
@@ -24,7 +24,7 @@ export function evaluateConditionStage(ports: {
     outputs: ['ordersApproved', 'status'],
     // Without a condition endpoint the order is approved at once, off the runtime's promise path.
     handle(enriched: EnrichedOrder, ctx) {
-      const { conditionEndpoint } = JSON.parse(enriched.orderJson) as NotificationOrder;
+      const { conditionEndpoint } = orderOf(enriched);
       if (!conditionEndpoint) return approve(enriched);
       return evaluate(enriched, conditionEndpoint, ctx);
     },

@@ -1,7 +1,7 @@
 import { nameUuid } from '../../platform/ids.ts';
 import { permanent } from '../../platform/errors.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
-import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import { orderOf } from '../../platform/schemas/enriched.ts';
 import { defineStage, emit, type Emission, type Stage } from '../runtime/stage.ts';
 import type { SendWindow } from '../schedule-window/window.ts';
 import { resolveNotifications } from './resolve.ts';
@@ -17,7 +17,7 @@ export function resolveChannelStage(ports: { window: SendWindow; clock: () => nu
     input: 'ordersApproved',
     outputs: ['emailQueue', 'smsPending', 'status'],
     handle(enriched: EnrichedOrder) {
-      const order = JSON.parse(enriched.orderJson) as NotificationOrder;
+      const order = orderOf(enriched);
       let r;
       try {
         r = resolveNotifications(order, enriched.recipients, {

@@ -178,7 +178,8 @@ describe('enrich-recipients', () => {
         mobileNumbers: [],
       }),
     ]);
-    expect(JSON.parse(result.orderJson).orderId).toBe(result.orderId);
+    expect(result.order?.orderId).toBe(result.orderId);
+    expect(result.orderJson).toBeNull();
   });
 
   it('fans an organisation out to its official addresses, plus permitted user contacts for a resource', async () => {

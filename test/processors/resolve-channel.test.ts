@@ -163,7 +163,8 @@ describe('resolve-channel ids', () => {
         person({ emailAddresses: ['a@example.com', 'b@example.com'], mobileNumbers: ['+4790000001'] }),
         person({ nationalIdentityNumber: '02017012345', isReserved: true }),
       ],
-      orderJson: JSON.stringify(o),
+      orderJson: null,
+      order: o,
     });
     const ids = async (o: NotificationOrder) => {
       const out = await stage.handle(enriched(o), {} as never);
@@ -218,7 +219,8 @@ describe('resolve-channel stage', () => {
       enrichedAt: Date.now(),
       conditionChecks: 0,
       recipients: [person({ emailAddresses: ['a@example.com'], mobileNumbers: ['+4790000001'] })],
-      orderJson: JSON.stringify(o),
+      orderJson: null,
+      order: o,
     };
     await publish(kafka, codec, prefix, 'ordersApproved', [{ key: o.orderId, value: enriched }]);
     const [email, sms, status] = outs as [(typeof outs)[0], (typeof outs)[0], (typeof outs)[0]];

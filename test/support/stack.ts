@@ -228,7 +228,8 @@ export function enrichedOrder(order: NotificationOrder): EnrichedOrder {
     enrichedAt: Date.now(),
     conditionChecks: 0,
     recipients: [],
-    orderJson: JSON.stringify(order),
+    orderJson: null,
+    order,
   };
 }
 

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import avro from 'avsc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provision } from '../../platform/provision.ts';
+import { loadSchema } from '../../platform/schemas/codec.ts';
+import { orderOf } from '../../platform/schemas/enriched.ts';
+import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
+import { topicName } from '../../platform/topics.ts';
+import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { eventually, sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+
+const V1 = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', 'fixtures', 'enriched-order.v1.avsc'), 'utf8'),
+) as avro.Schema;
+
+describe('EnrichedOrder schema', () => {
+  it('nests the very definition of schemas/order.avsc (they cannot drift)', () => {
+    const enriched = loadSchema('enriched-order') as { fields: { name: string; type: unknown }[] };
+    const nested = (enriched.fields.find((f) => f.name === 'order')!.type as unknown[])[1];
+    expect(nested).toEqual(loadSchema('order'));
+  });
+
+  it('reads a legacy record whose order is JSON, and refuses one whose JSON is not an order', () => {
+    const o = sampleOrder(1);
+    const legacy = { orderId: o.orderId, creator: 'ttd', enrichedAt: 1, conditionChecks: 0, recipients: [] };
+    expect(orderOf({ ...legacy, order: null, orderJson: JSON.stringify(o) })).toEqual(o);
+    expect(() => orderOf({ ...legacy, order: null, orderJson: JSON.stringify({ ...o, type: 'Other' }) })).toThrow(
+      /not a NotificationOrder \(type\)/,
+    );
+    expect(() => orderOf({ ...legacy, order: null, orderJson: null })).toThrow(/carries no order/);
+  });
+});
+
+/**
+ * An upgrade with records of the previous EnrichedOrder version (order as JSON) still on
+ * orders.enriched: the new schema registers as BACKWARD compatible over the old one, and the
+ * upgraded stages handle the old records as they handle new ones.
+ */
+describe('upgrading over records written with the previous EnrichedOrder schema', () => {
+  const prefix = uniquePrefix('upgrade');
+  const config = testConfig(prefix);
+  const { kafka, codec } = testClients(config);
+  let proc: StageProcess | null = null;
+  const subject = `${topicName(prefix, 'ordersEnriched')}-value`;
+  const registry = config.SCHEMA_REGISTRY_URL;
+
+  beforeAll(async () => {
+    // the previous version is registered first, as a running system would have it
+    const put = await fetch(`${registry}/config/${encodeURIComponent(subject)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ compatibility: 'BACKWARD' }),
+    });
+    expect(put.ok).toBe(true);
+  });
+  afterAll(async () => {
+    proc?.child.kill('SIGTERM');
+    await proc?.exited;
+    await kafka.close();
+  });
+
+  it('handles old records after the new schema is registered over them', async () => {
+    const registered = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: JSON.stringify(V1) }),
+    });
+    expect(registered.status).toBe(200);
+    const { id: v1Id } = (await registered.json()) as { id: number };
+    // the upgrade: provisioning registers today's schema, which the registry must accept
+    await provision(kafka, codec, config);
+    const versions = (await (
+      await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)
+    ).json()) as number[];
+    expect(versions.length).toBe(2);
+
+    const v1 = avro.Type.forSchema(V1);
+    const orders = [1, 2].map((i) => sampleOrder(i, { requestedSendTime: Date.now() }));
+    const header = Buffer.alloc(5);
+    header.writeInt32BE(v1Id, 1);
+    const producer = await kafka.plainProducer();
+    await producer.send(
+      orders.map((o) => ({
+        topic: topicName(prefix, 'ordersEnriched'),
+        key: o.orderId,
+        value: Buffer.concat([
+          header,
+          v1.toBuffer({
+            orderId: o.orderId,
+            creator: o.creator,
+            enrichedAt: Date.now(),
+            conditionChecks: 0,
+            recipients: [
+              {
+                nationalIdentityNumber: null,
+                organizationNumber: null,
+                externalIdentity: null,
+                name: null,
+                isReserved: false,
+                emailAddresses: [o.recipients[0]!.emailAddress!],
+                mobileNumbers: [],
+                userRegistered: false,
+              },
+            ],
+            orderJson: JSON.stringify(o),
+          }),
+        ]),
+      })),
+    );
+    await producer.close();
+
+    proc = startStageProcess(['evaluate-condition', 'resolve-channel'], { ...stageEnv(config) });
+    await proc.running;
+    const emails: EmailNotification[] = [];
+    await eventually(async () => {
+      emails.length = 0;
+      const raw: Buffer[] = [];
+      await kafka.readSince(topicName(prefix, 'emailQueue'), 0, (r) => void raw.push(r.value!));
+      emails.push(...(await Promise.all(raw.map((b) => codec.decode('emailQueue', b)))));
+      return emails.length === orders.length;
+    }, 'an email per old record');
+    expect(emails.map((e) => e.toAddress).sort()).toEqual(['user1@example.com', 'user2@example.com']);
+    expect(emails.map((e) => e.subject).sort()).toEqual(['Subject 1', 'Subject 2']);
+    const dead: Buffer[] = [];
+    await kafka.readSince(topicName(prefix, 'deadLetter'), 0, (r) => void dead.push(r.value!));
+    expect(dead).toHaveLength(0);
+  });
+});
