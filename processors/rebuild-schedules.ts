@@ -8,7 +8,7 @@ import { topicName, type TopicKey, type TopicValues } from '../platform/topics.t
 import { orderRecordProblems } from '../platform/validation/order-record.ts';
 import { orderOf } from '../platform/schemas/enriched.ts';
 import { releaseAt } from './schedule-window/stage.ts';
-import type { SendWindow } from './schedule-window/window.ts';
+import type { SendWindow } from '../platform/notifications/window.ts';
 import { orderPayload } from './scheduler/stage.ts';
 import { AWAITING_REPORT, expiryPayload, NOT_FINAL } from './status-view/stage.ts';
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { inRedis } from '../../platform/redis/client.ts';
 import { defineScripts } from '../../platform/redis/lua.ts';
 
 /**
@@ -35,12 +36,9 @@ export class IdempotencyStore {
   }
 
   async claim(creator: string, idempotencyId: string, records: string, body: unknown, now: number): Promise<Claim> {
-    const r = (await this.redis.idemClaim(
-      this.key(creator, idempotencyId),
-      now + this.leaseMs,
-      records,
-      JSON.stringify(body),
-      now,
+    const key = this.key(creator, idempotencyId);
+    const r = (await inRedis('idempotency', () =>
+      this.redis.idemClaim(key, now + this.leaseMs, records, JSON.stringify(body), now),
     )) as string[];
     switch (r[0]) {
       case 'claimed':
@@ -55,11 +53,11 @@ export class IdempotencyStore {
   }
 
   async finish(creator: string, idempotencyId: string): Promise<void> {
-    await this.redis.idemFinish(this.key(creator, idempotencyId));
+    await inRedis('idempotency', () => this.redis.idemFinish(this.key(creator, idempotencyId)));
   }
 
   /** Drops a claim whose records could not be published, so a retry starts afresh. */
   async release(creator: string, idempotencyId: string): Promise<void> {
-    await this.redis.del(this.key(creator, idempotencyId));
+    await inRedis('idempotency', () => this.redis.del(this.key(creator, idempotencyId)));
   }
 }

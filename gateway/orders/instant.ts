@@ -2,12 +2,11 @@ import type { EmailNotification } from '../../platform/schemas/generated/email-n
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
-import { orderStatus } from '../../platform/status.ts';
+import { resolveNotifications } from '../../platform/notifications/resolve.ts';
+import { DEFAULT_WINDOW } from '../../platform/notifications/window.ts';
 import { normaliseMobileNumber } from '../../platform/validation/rules.ts';
 import type { InstantRequest } from '../validation/instant.ts';
 import { chainIds, emailTemplate, nameUuid, recipientOf, smsTemplate, type Defaults } from './map.ts';
-
-const HOURS_48 = 48 * 3600 * 1000;
 
 export interface InstantDispatch {
   order: NotificationOrder;
@@ -24,7 +23,6 @@ export interface InstantDispatch {
  */
 export function instantDispatch(req: InstantRequest, creator: string, now: number, d: Defaults): InstantDispatch {
   const ids = chainIds(creator, req.idempotencyId, 0);
-  const notificationId = nameUuid(`${ids.mainId}\nnotification`);
   const base = {
     orderId: ids.mainId,
     orderChainId: ids.chainId,
@@ -41,90 +39,58 @@ export function instantDispatch(req: InstantRequest, creator: string, now: numbe
     resourceAction: null,
     dialogportenAssociation: null,
   };
-  const order = { orderId: ids.mainId, creator };
-  const response = {
-    notificationOrderId: ids.chainId,
-    notification: {
-      shipmentId: ids.mainId,
-      ...(req.sendersReference !== null ? { sendersReference: req.sendersReference } : {}),
-    },
-  };
-  if (req.kind === 'sms') {
-    const recipient = normaliseMobileNumber(req.phoneNumber);
-    const template = smsTemplate(req.smsSettings, d)!;
-    return {
-      order: {
+  const sms = req.kind === 'sms';
+  const address = sms ? normaliseMobileNumber(req.phoneNumber) : req.emailAddress;
+  const order: NotificationOrder = sms
+    ? {
         ...base,
         notificationChannel: 'Sms',
         sendingTimePolicy: 'Anytime',
         timeToLiveSeconds: req.timeToLiveInSeconds,
         emailTemplate: null,
-        smsTemplate: template,
-        recipients: [recipientOf({ mobileNumber: recipient })],
-      },
-      notification: {
-        topic: 'smsQueue',
-        value: {
-          notificationId,
-          orderId: ids.mainId,
-          creator,
-          sender: template.senderNumber,
-          recipient,
-          body: template.body,
-          sendingTimePolicy: 'Anytime',
-          requestedSendTime: now,
-          expiry: now + req.timeToLiveInSeconds * 1000,
-        },
-      },
-      statuses: [
-        {
-          ...orderStatus(order, 'SMS_New', now),
-          notificationId,
-          channel: 'Sms',
-          destination: recipient,
-          expiresAt: now + req.timeToLiveInSeconds * 1000,
-        },
-        orderStatus(order, 'Order_Processed', now),
-      ],
-      response,
-    };
-  }
-  const template = emailTemplate(req.emailSettings, d)!;
-  return {
-    order: {
-      ...base,
-      notificationChannel: 'Email',
-      sendingTimePolicy: 'Anytime',
-      timeToLiveSeconds: null,
-      emailTemplate: template,
-      smsTemplate: null,
-      recipients: [recipientOf({ emailAddress: req.emailAddress })],
-    },
-    notification: {
-      topic: 'emailQueue',
-      value: {
-        notificationId,
-        orderId: ids.mainId,
-        creator,
-        fromAddress: template.fromAddress,
-        toAddress: req.emailAddress,
-        subject: template.subject,
-        body: template.body,
-        contentType: template.contentType,
-        requestedSendTime: now,
-        expiry: now + HOURS_48,
-      },
-    },
-    statuses: [
+        smsTemplate: smsTemplate(req.smsSettings, d),
+        recipients: [recipientOf({ mobileNumber: address })],
+      }
+    : {
+        ...base,
+        notificationChannel: 'Email',
+        sendingTimePolicy: 'Anytime',
+        timeToLiveSeconds: null,
+        emailTemplate: emailTemplate(req.emailSettings, d),
+        smsTemplate: null,
+        recipients: [recipientOf({ emailAddress: address })],
+      };
+  // The same channel decision as resolve-channel's, for the one address given: an instant SMS
+  // expires after its time to live, an instant email after 48 h; the text is sent as given.
+  const resolved = resolveNotifications(
+    order,
+    [
       {
-        ...orderStatus(order, 'Email_New', now),
-        notificationId,
-        channel: 'Email',
-        destination: req.emailAddress,
-        expiresAt: now + HOURS_48,
+        nationalIdentityNumber: null,
+        organizationNumber: null,
+        externalIdentity: null,
+        name: null,
+        isReserved: false,
+        emailAddresses: sms ? [] : [address],
+        mobileNumbers: sms ? [address] : [],
+        userRegistered: false,
       },
-      orderStatus(order, 'Order_Processed', now),
     ],
-    response,
+    { now, window: DEFAULT_WINDOW, newId: (name) => nameUuid(`${ids.mainId}\n${name}`), keywords: false },
+  );
+  const notification: InstantDispatch['notification'] = sms
+    ? { topic: 'smsQueue', value: resolved.sms[0]! }
+    : { topic: 'emailQueue', value: resolved.emails[0]! };
+  return {
+    order,
+    notification,
+    statuses: resolved.statuses,
+    response: {
+      notificationOrderId: ids.chainId,
+      notification: {
+        shipmentId: ids.mainId,
+        ...(req.sendersReference !== null ? { sendersReference: req.sendersReference } : {}),
+      },
+    },
   };
 }

@@ -14,6 +14,7 @@ import {
   type Message,
   type Producer,
 } from 'kafkajs';
+import { retriable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { withRetry } from '../retry.ts';
 import { javaCompatiblePartitioner } from './partitioner.ts';
@@ -295,11 +296,16 @@ export class KafkaAdapter {
     return {
       send: async (records) => {
         if (records.length === 0) return;
-        await producer.sendBatch({
-          topicMessages: groupByTopic(records),
-          acks: -1,
-          compression: CompressionTypes.None,
-        });
+        try {
+          await producer.sendBatch({
+            topicMessages: groupByTopic(records),
+            acks: -1,
+            compression: CompressionTypes.None,
+          });
+        } catch (err) {
+          // kafkajs has retried already: whatever stops a send now is Kafka being unavailable
+          throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka did not take the records: ${(err as Error).message}`, err);
+        }
       },
       close: () => producer.disconnect(),
     };

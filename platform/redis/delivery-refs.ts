@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { retriable } from '../errors.ts';
+import { inRedis } from './client.ts';
 
 /**
  * What a provider's reference (an SMTP Message-ID, an SMSC message id) stands for, so a
@@ -24,15 +24,11 @@ export class DeliveryRefs {
   private key = (ref: string) => `${this.prefix}ref:${ref}`;
 
   async put(reference: string, ref: DeliveryRef): Promise<void> {
-    try {
-      await this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', this.ttlSeconds);
-    } catch (err) {
-      throw retriable('DEPENDENCY_UNAVAILABLE', `delivery refs: ${(err as Error).message}`, err);
-    }
+    await inRedis('delivery refs', () => this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', this.ttlSeconds));
   }
 
   async get(reference: string): Promise<DeliveryRef | null> {
-    const v = await this.redis.get(this.key(reference));
+    const v = await inRedis('delivery refs', () => this.redis.get(this.key(reference)));
     return v ? (JSON.parse(v) as DeliveryRef) : null;
   }
 }

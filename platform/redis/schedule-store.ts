@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { retriable } from '../errors.ts';
+import { inRedis } from './client.ts';
 import { defineScripts } from './lua.ts';
 
 /**
@@ -142,12 +142,10 @@ export class ScheduleStore {
   /** Adds or moves an item; an item already released or cancelled, or in flight, is left alone. */
   async schedule(id: string, dueAt: number, payload: Buffer): Promise<ScheduleResult> {
     const { due, leased, items, final, passing } = this.k;
-    try {
-      return (await this.redis.scheduleItem(due, leased, items, final, passing, id, dueAt, payload)) as ScheduleResult;
-    } catch (err) {
-      // Redis unreachable or failing: the caller's record waits and is retried, never dropped.
-      throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
-    }
+    // Redis unreachable or failing: the caller's record waits and is retried, never dropped.
+    return (await inRedis('schedule store', () =>
+      this.redis.scheduleItem(due, leased, items, final, passing, id, dueAt, payload),
+    )) as ScheduleResult;
   }
 
   /**
@@ -219,7 +217,9 @@ export class ScheduleStore {
 
   async cancel(id: string, now: number): Promise<CancelResult> {
     const { due, leased, items, final, outcome, passing } = this.k;
-    return (await this.redis.cancelItem(due, leased, items, final, outcome, passing, now, id)) as CancelResult;
+    return (await inRedis('schedule store', () =>
+      this.redis.cancelItem(due, leased, items, final, outcome, passing, now, id),
+    )) as CancelResult;
   }
 
   /**
@@ -229,8 +229,9 @@ export class ScheduleStore {
    */
   async settle(id: string, outcome: 'released' | 'cancelled', now: number): Promise<'settled' | 'final' | 'in-flight'> {
     const { due, items, dueAt, final, outcome: outcomes, leased, passing } = this.k;
-    return (await this.redis.settleItem(due, items, dueAt, final, outcomes, leased, passing, now, id, outcome)) as
-      'settled' | 'final' | 'in-flight';
+    return (await inRedis('schedule store', () =>
+      this.redis.settleItem(due, items, dueAt, final, outcomes, leased, passing, now, id, outcome),
+    )) as 'settled' | 'final' | 'in-flight';
   }
 
   /**
@@ -260,11 +261,7 @@ export class ScheduleStore {
       for (const item of list.slice(i, i + PASS_PER_RUN)) args.push(item.id, item.dueAt, item.payload, item.source);
       runs.push(this.redis.passItems(...args) as Promise<PassResult[]>);
     }
-    try {
-      return (await Promise.all(runs)).flat();
-    } catch (err) {
-      throw retriable('DEPENDENCY_UNAVAILABLE', `schedule store: ${(err as Error).message}`, err);
-    }
+    return (await inRedis('schedule store', () => Promise.all(runs))).flat();
   }
 
   /** Marks items passed directly as released (their transaction committed); resolves with how many were passing. */

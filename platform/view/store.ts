@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { retriable } from '../errors.ts';
+import { inRedis } from '../redis/client.ts';
 import { defineScripts } from '../redis/lua.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
@@ -69,12 +69,8 @@ export class ViewStore {
   private refKey = (creator: string, ref: string) => `${this.p}ref:${creator}:${ref}`;
   private chainKey = (chainId: string) => `${this.p}chain:{${chainId}}`;
 
-  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw retriable('DEPENDENCY_UNAVAILABLE', `status view (${what}): ${(err as Error).message}`, err);
-    }
+  private run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return inRedis(`status view (${what})`, fn);
   }
 
   /**

@@ -3,8 +3,8 @@ import { permanent } from '../../platform/errors.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { orderOf } from '../../platform/schemas/enriched.ts';
 import { defineStage, emit, type Emission, type Stage } from '../runtime/stage.ts';
-import type { SendWindow } from '../schedule-window/window.ts';
-import { resolveNotifications } from './resolve.ts';
+import type { SendWindow } from '../../platform/notifications/window.ts';
+import { resolveNotifications } from '../../platform/notifications/resolve.ts';
 
 /**
  * resolve-channel: an approved order becomes its notifications. Emails go to email.queue, SMS to

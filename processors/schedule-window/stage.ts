@@ -1,7 +1,7 @@
 import { mayPublish, PassedOn, type PassResult, type ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import { defineStage, emit, recordSource, skip, type RecordContext, type Stage } from '../runtime/stage.ts';
-import { nextSendOpportunity, type SendWindow } from './window.ts';
+import { nextSendOpportunity, type SendWindow } from '../../platform/notifications/window.ts';
 
 /**
  * schedule-window: an SMS with the Anytime policy passes at once; one with the Daytime policy

@@ -7,7 +7,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { orderStatus } from '../../platform/status.ts';
 import { topicName } from '../../platform/topics.ts';
 import { rebuildSchedules } from '../../processors/rebuild-schedules.ts';
-import { DEFAULT_WINDOW, nextSendOpportunity } from '../../processors/schedule-window/window.ts';
+import { DEFAULT_WINDOW, nextSendOpportunity } from '../../platform/notifications/window.ts';
 import { schedulerStage } from '../../processors/scheduler/stage.ts';
 import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
 import { ConditionClient } from '../../platform/http/condition-client.ts';

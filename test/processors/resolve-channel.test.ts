@@ -3,9 +3,9 @@ import { provision } from '../../platform/provision.ts';
 import type { EnrichedOrder, NoAltinnNotifications } from '../../platform/schemas/generated/enriched-order.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { topicName } from '../../platform/topics.ts';
-import { resolveNotifications } from '../../processors/resolve-channel/resolve.ts';
+import { resolveNotifications } from '../../platform/notifications/resolve.ts';
 import { resolveChannelStage } from '../../processors/resolve-channel/stage.ts';
-import { DEFAULT_WINDOW } from '../../processors/schedule-window/window.ts';
+import { DEFAULT_WINDOW } from '../../platform/notifications/window.ts';
 import { collectKeys } from '../support/collector.ts';
 import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix } from '../support/stack.ts';
 

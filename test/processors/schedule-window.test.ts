@@ -8,7 +8,7 @@ import {
   expiryFor,
   isWithinWindow,
   nextSendOpportunity,
-} from '../../processors/schedule-window/window.ts';
+} from '../../platform/notifications/window.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
 import { publish } from '../support/stack.ts';
 

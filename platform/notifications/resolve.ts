@@ -1,9 +1,9 @@
-import type { NoAltinnNotifications as Enriched } from '../../platform/schemas/generated/enriched-order.ts';
-import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
-import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
-import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
-import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
-import { expiryFor, type SendWindow } from '../schedule-window/window.ts';
+import type { NoAltinnNotifications as Enriched } from '../schemas/generated/enriched-order.ts';
+import type { EmailNotification } from '../schemas/generated/email-notification.ts';
+import type { NotificationOrder } from '../schemas/generated/order.ts';
+import type { SmsNotification } from '../schemas/generated/sms-notification.ts';
+import type { StatusEvent } from '../schemas/generated/status-event.ts';
+import { expiryFor, type SendWindow } from './window.ts';
 
 type Recipient = Enriched.ResolvedRecipient;
 type Channel = 'Email' | 'Sms';
@@ -48,7 +48,9 @@ function keywords(text: string, r: Recipient): string {
 }
 
 /**
- * Turns an approved order and its looked-up recipients into notifications: one per address, or
+ * The one channel decision: resolve-channel calls it for every approved order, the gateway for
+ * an instant order (whose one recipient is its one address). It turns an order and its
+ * looked-up recipients into notifications: one per address, or
  * a Failed_RecipientReserved / Failed_RecipientNotIdentified placeholder where §8 makes one,
  * each with its id and expiry, keywords substituted; plus a status event per notification and
  * the order's own (Completed when every notification is already final, else Processed).
@@ -61,8 +63,20 @@ export function resolveNotifications(
    * same order it must give the same id (the stage derives it), so handling the order again
    * produces the same notifications, which the senders de-duplicate by id.
    */
-  env: { now: number; window: SendWindow; newId: (name: string) => string },
+  env: {
+    now: number;
+    window: SendWindow;
+    newId: (name: string) => string;
+    /** substitute $recipientName$ / $recipientNumber$ (default true; instant orders send their text as given) */
+    keywords?: boolean;
+  },
 ): Resolution {
+  const text = (t: string, r: Recipient) => (env.keywords === false ? t : keywords(t, r));
+  // an order with its own time to live (instant orders) expires then, whatever the channel
+  const expiry = (channel: Channel, policy: NotificationOrder['sendingTimePolicy']) =>
+    order.timeToLiveSeconds !== null
+      ? order.requestedSendTime + order.timeToLiveSeconds * 1000
+      : expiryFor(channel, policy, order.requestedSendTime, env.window);
   const out: Resolution = { emails: [], sms: [], statuses: [] };
   const status = (s: Lifecycle, extra: Partial<StatusEvent> = {}): StatusEvent => ({
     eventId: env.newId(`status ${out.statuses.length}`),
@@ -108,11 +122,11 @@ export function resolveNotifications(
         creator: order.creator,
         fromAddress: t.fromAddress,
         toAddress,
-        subject: keywords(t.subject, r),
-        body: keywords(t.body, r),
+        subject: text(t.subject, r),
+        body: text(t.body, r),
         contentType: t.contentType,
         requestedSendTime: order.requestedSendTime,
-        expiry: expiryFor('Email', 'Anytime', order.requestedSendTime, env.window),
+        expiry: expiry('Email', 'Anytime'),
       };
       out.emails.push(n);
       out.statuses.push(
@@ -133,10 +147,10 @@ export function resolveNotifications(
         creator: order.creator,
         sender: t.senderNumber,
         recipient,
-        body: keywords(t.body, r),
+        body: text(t.body, r),
         sendingTimePolicy: order.sendingTimePolicy,
         requestedSendTime: order.requestedSendTime,
-        expiry: expiryFor('Sms', order.sendingTimePolicy, order.requestedSendTime, env.window),
+        expiry: expiry('Sms', order.sendingTimePolicy),
       };
       out.sms.push(n);
       out.statuses.push(

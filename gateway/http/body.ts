@@ -1,0 +1,65 @@
+import { isUtf8 } from 'node:buffer';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { sendProblem, sendValidationProblem } from '../problems.ts';
+
+/** The type of a body-reading error for bytes that are not UTF-8 (answered 400 by `errorHandler`). */
+export const INVALID_UTF8 = 'entity.invalid.utf8';
+
+/**
+ * A JSON body parser with a size limit. JSON is UTF-8 (RFC 8259): bytes that are not are
+ * refused, as ASP.NET's reader does, rather than read as U+FFFD. `type`: which requests it reads.
+ */
+export function jsonBody(limitBytes: number, type: string[] | (() => boolean)) {
+  return express.json({
+    limit: limitBytes,
+    type,
+    strict: false,
+    verify: (_req, _res, buf) => {
+      if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: INVALID_UTF8 });
+    },
+  });
+}
+
+export const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** 415 for a body that is not JSON. */
+export function requireJson(req: Request, res: Response, next: NextFunction): void {
+  if (!req.is(JSON_TYPES)) {
+    return sendProblem(res, {
+      status: 415,
+      title: 'Unsupported Media Type',
+      detail: 'The request body must be JSON (Content-Type: application/json).',
+    });
+  }
+  next();
+}
+
+/**
+ * The `Idempotency-Key` header (beyond the reference): absent → null; present but not 1 to 255
+ * printable characters → answered 400 here, false.
+ */
+export function idempotencyKeyOf(req: Request, res: Response): string | null | false {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return null;
+  const key = Array.isArray(raw) ? raw.join(',') : raw;
+  if (!/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(key)) {
+    sendValidationProblem(res, {
+      'Idempotency-Key': ['The Idempotency-Key header must be 1 to 255 printable ASCII characters.'],
+    });
+    return false;
+  }
+  return key;
+}
+
+/** With an idempotencyId in the body, an `Idempotency-Key` header, if sent, must be the same. */
+export function headerKeyAgrees(req: Request, res: Response, idempotencyId: string): boolean {
+  const key = idempotencyKeyOf(req, res);
+  if (key === false) return false;
+  if (key !== null && key !== idempotencyId) {
+    sendValidationProblem(res, {
+      'Idempotency-Key': ['The Idempotency-Key header must equal the idempotencyId of the body when both are sent.'],
+    });
+    return false;
+  }
+  return true;
+}

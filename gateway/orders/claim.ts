@@ -1,0 +1,90 @@
+import type { Request, Response } from 'express';
+import type { Logger } from '../../platform/logger.ts';
+import { PROBLEMS, sendProblem } from '../problems.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ClaimDeps {
+  idempotency: IdempotencyStore;
+  clock: () => number;
+  /** how long a request waits for another one holding the same key, ms */
+  waitMs: number;
+  log: Logger;
+}
+
+/**
+ * The idempotent order flow around a key (an idempotencyId, or a v1 `Idempotency-Key`), per
+ * creator: the first request claims the key with the records it will publish and the answer it
+ * will give; a repeat is answered with that answer; a request that finds a claim whose holder
+ * died takes it over and publishes the *stored* records.
+ */
+export class IdempotentRequests {
+  constructor(private readonly d: ClaimDeps) {}
+
+  /**
+   * Claims `key` for this request, or answers for it: `replay` with the stored body when the key
+   * is done; after taking over a claim whose request died, `republish` the stored records first;
+   * 409 when another request still holds it past the wait. True when this request holds the
+   * claim and must go on.
+   */
+  async claimOrReplay(
+    res: Response,
+    creator: string,
+    key: string,
+    stored: string,
+    body: unknown,
+    republish: (stored: string) => Promise<() => Promise<void>>,
+    replay: (res: Response, body: unknown) => void = (r, b) => void r.status(200).json(b),
+  ): Promise<boolean> {
+    const deadline = this.d.clock() + this.d.waitMs;
+    for (;;) {
+      const claim = await this.d.idempotency.claim(creator, key, stored, body, this.d.clock());
+      if (claim.kind === 'claimed') return true;
+      if (claim.kind === 'done') {
+        replay(res, claim.body);
+        return false;
+      }
+      if (claim.kind === 'takeover') {
+        const after = await republish(claim.records);
+        await this.d.idempotency.finish(creator, key);
+        await after();
+        replay(res, claim.body);
+        return false;
+      }
+      if (this.d.clock() > deadline) {
+        res.setHeader('Retry-After', '1');
+        sendProblem(res, {
+          status: 409,
+          title: 'Conflict',
+          detail: 'An order with this idempotencyId is still being registered; retry shortly.',
+        });
+        return false;
+      }
+      await sleep(25);
+    }
+  }
+
+  finish(creator: string, key: string): Promise<void> {
+    return this.d.idempotency.finish(creator, key);
+  }
+
+  /** Drops a claim whose records were not published, so a retry starts afresh (never fails). */
+  release(creator: string, key: string): Promise<void> {
+    return this.d.idempotency.release(creator, key).catch(() => undefined);
+  }
+
+  /**
+   * The client hung up before its order was stored: stop there (nothing is published, the claim
+   * is released, so a retry with the same key starts afresh) and answer 499 NOT-00002, for the
+   * logs and metrics, as the reference does. Once stored, an order is finished and answered even
+   * if no one is listening (a replay then gets 200).
+   */
+  async hungUp(req: Request, res: Response, creator: string, key?: string): Promise<boolean> {
+    if (!req.socket.destroyed) return false;
+    if (key) await this.release(creator, key);
+    this.d.log.info({ path: req.path }, 'client hung up before the order was stored');
+    sendProblem(res, PROBLEMS.requestTerminated);
+    return true;
+  }
+}

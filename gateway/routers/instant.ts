@@ -1,0 +1,124 @@
+import express, { type Request, type Response } from 'express';
+import type { OutboundRecord, PlainProducer } from '../../platform/kafka/adapter.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { AvroCodec } from '../../platform/schemas/codec.ts';
+import { topicName } from '../../platform/topics.ts';
+import { DISPATCHED_HEADER } from '../../platform/validation/order-record.ts';
+import type { ViewStore } from '../../platform/view/store.ts';
+import { headerKeyAgrees, jsonBody, JSON_TYPES, requireJson } from '../http/body.ts';
+import type { IdempotentRequests } from '../orders/claim.ts';
+import { instantDispatch, type InstantDispatch } from '../orders/instant.ts';
+import type { Defaults } from '../orders/map.ts';
+import { PROBLEMS, sendProblem, sendValidationProblem } from '../problems.ts';
+import { validateInstantEmail, validateInstantSms } from '../validation/instant.ts';
+
+export interface InstantDeps {
+  /** writes an instant order's records (order, notification, statuses) in one Kafka transaction */
+  producer: Pick<PlainProducer, 'send'>;
+  codec: AvroCodec;
+  topicPrefix: string;
+  view: ViewStore;
+  requests: IdempotentRequests;
+  defaults: Defaults;
+  clock: () => number;
+  log: Logger;
+  bodyLimitBytes: number;
+}
+
+/**
+ * Instant orders (`POST /future/orders/instant/sms`, `/email`, and the deprecated `/instant`)
+ * skip the schedule and the send window: the order, its notification on the send queue and
+ * their statuses go in one Kafka transaction, before the answer. If Kafka cannot take them, the
+ * answer is 503 NOT-00004 and nothing is stored.
+ */
+export function instantRouter(d: InstantDeps) {
+  const router = express.Router();
+  const topic = (k: 'orders' | 'smsQueue' | 'emailQueue' | 'status') => topicName(d.topicPrefix, k);
+  const encode = async (x: InstantDispatch): Promise<OutboundRecord[]> => [
+    {
+      topic: topic('orders'),
+      key: x.order.orderId,
+      value: await d.codec.encode('orders', x.order),
+      // tells the scheduler that this instant order's notification is written beside it
+      headers: { [DISPATCHED_HEADER]: x.notification.value.notificationId },
+    },
+    x.notification.topic === 'smsQueue'
+      ? {
+          topic: topic('smsQueue'),
+          key: x.notification.value.notificationId,
+          value: await d.codec.encode('smsQueue', x.notification.value),
+        }
+      : {
+          topic: topic('emailQueue'),
+          key: x.notification.value.notificationId,
+          value: await d.codec.encode('emailQueue', x.notification.value),
+        },
+    ...(await Promise.all(
+      x.statuses.map(async (e) => ({
+        topic: topic('status'),
+        key: e.orderId,
+        value: await d.codec.encode('status', e),
+      })),
+    )),
+  ];
+  const remember = async (x: InstantDispatch, now: number) => {
+    try {
+      await d.view.putOrder(x.order, { status: 'Order_Processed', at: now });
+      for (const e of x.statuses) await d.view.apply(e, now);
+    } catch (err) {
+      d.log.warn({ err }, 'status view not updated for an instant order; status-view will catch up');
+    }
+  };
+  const handler =
+    (validate: (body: unknown) => ReturnType<typeof validateInstantSms>) => async (req: Request, res: Response) => {
+      const creator = res.locals.creator as string;
+      const now = d.clock();
+      const v = validate(req.body);
+      if (!v.ok) return sendValidationProblem(res, v.errors);
+      if (!headerKeyAgrees(req, res, v.value.idempotencyId)) return;
+      const key = v.value.idempotencyId;
+      const x = instantDispatch(v.value, creator, now, d.defaults);
+      const proceed = await d.requests.claimOrReplay(
+        res,
+        creator,
+        key,
+        JSON.stringify(x),
+        x.response,
+        async (stored) => {
+          const original = JSON.parse(stored) as InstantDispatch;
+          await d.producer.send(await encode(original));
+          return () => remember(original, now);
+        },
+      );
+      if (!proceed) return;
+      if (await d.requests.hungUp(req, res, creator, key)) return;
+      try {
+        await d.producer.send(await encode(x));
+      } catch (err) {
+        await d.requests.release(creator, key);
+        d.log.warn(
+          { err: { name: (err as Error).name, message: (err as Error).message } },
+          'instant order not dispatched',
+        );
+        return sendProblem(res, PROBLEMS.dependencyUnavailable);
+      }
+      await Promise.all([d.requests.finish(creator, key), remember(x, now)]);
+      res.status(201).json(x.response);
+    };
+  const json = jsonBody(d.bodyLimitBytes, JSON_TYPES);
+  router.post(
+    '/future/orders/instant/sms',
+    requireJson,
+    json,
+    handler((b) => validateInstantSms(b)),
+  );
+  router.post('/future/orders/instant/email', requireJson, json, handler(validateInstantEmail));
+  // deprecated: the SMS recipient under recipient.recipientSms
+  router.post(
+    '/future/orders/instant',
+    requireJson,
+    json,
+    handler((b) => validateInstantSms(b, true)),
+  );
+  return router;
+}

@@ -1,0 +1,33 @@
+import express from 'express';
+import type { Registry } from 'prom-client';
+import swaggerUi from 'swagger-ui-dist';
+import { openApiDocument } from '../openapi.ts';
+
+export interface OpenDeps {
+  health: () => { ok: boolean; [k: string]: unknown };
+  metrics: Registry;
+  baseUrl: string;
+}
+
+/** What needs no token: liveness, Prometheus metrics, the OpenAPI document and the API page. */
+export function openRouter(d: OpenDeps) {
+  const router = express.Router();
+  router.get('/health', (_req, res) => {
+    const h = d.health();
+    res.status(h.ok ? 200 : 503).json(h);
+  });
+  router.get('/metrics', async (_req, res) => {
+    res.type(d.metrics.contentType).send(await d.metrics.metrics());
+  });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument(d.baseUrl));
+  });
+  router.get('/docs', (_req, res) => {
+    res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>Notifications API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head><body><div id="ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui' });</script></body></html>`);
+  });
+  router.use('/docs/assets', express.static(swaggerUi.getAbsoluteFSPath(), { index: false }));
+  return router;
+}
