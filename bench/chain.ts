@@ -14,8 +14,8 @@
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
-import { StageRunner } from '../processors/runtime/runner.ts';
-import { STAGES, stageDeps } from '../processors/stages.ts';
+import { STAGES } from '../processors/stages.ts';
+import { runnerFor, stageDeps } from '../processors/runtime/wiring.ts';
 import { produceOrders } from '../test/support/stack.ts';
 import { arrivals as arrivalsOn, benchClients, rawCopier } from './support.ts';
 
@@ -113,14 +113,14 @@ export async function chainBench(N: number): Promise<void> {
   const registry = createRegistry(false);
   const metrics = createStageMetrics(registry);
   const deps = stageDeps({ config, kafka, codec, logger, registry });
-  const bundles = CHAIN.map((n) => STAGES[n]!(deps));
+  const bundles = CHAIN.map((n) => STAGES[n]!.build(deps));
   // Only the last hop is watched while the chain runs, as in the raw runs; when each hop got its
   // last record is read from the records' timestamps afterwards, to show where the time goes.
   const hops = ['ordersDue', 'ordersEnriched', 'ordersApproved', 'emailQueue'] as const;
   const out = await arrivals(topicName(prefix, 'emailQueue'), `${prefix}chain-count`);
   const wall0 = Date.now();
   const c0 = performance.now();
-  const runners = bundles.map((b) => new StageRunner(b.stage, { kafka, codec, config, logger, metrics }));
+  const runners = bundles.map((b) => runnerFor(b, { kafka, codec, config, logger, metrics }));
   for (const r of runners) await r.start();
   for (const s of bundles.flatMap((b) => b.services)) s.start();
   await out.finished;

@@ -6,39 +6,29 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { createRedis } from '../platform/redis/client.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
-import { Releaser } from '../processors/scheduler/releaser.ts';
-import { schedulerStage } from '../processors/scheduler/stage.ts';
+import { redisPrefix, stageDeps } from '../processors/runtime/wiring.ts';
+import { scheduler } from '../processors/scheduler/index.ts';
 import { produceOrders } from '../test/support/stack.ts';
 import { benchClients } from './support.ts';
 
 export async function schedulerBench(N: number, spreadMs: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('sched');
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const registry = createRegistry(false);
-  const store = new ScheduleStore(redis, `${prefix}orders:`);
-  const releaser = new Releaser(
-    { store, kafka, codec, topicPrefix: prefix, clientId: 'bench', logger, registry, clock: Date.now },
-    {
-      name: 'scheduler',
-      output: 'ordersDue',
-      leaseMs: config.SCHEDULER_LEASE_MS,
-      batchSize: config.SCHEDULER_BATCH_SIZE,
-      lanes: config.SCHEDULER_RELEASE_LANES,
-      pollMs: config.SCHEDULER_POLL_MS,
-      leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
-      passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
-    },
-  );
-  const runner = new StageRunner(schedulerStage({ store, clock: Date.now, onDue: () => releaser.wake() }), {
+  // the scheduler as ./dev up wires it: its deferrals, schedule store and releaser
+  const deps = stageDeps({ config, kafka, codec, logger, registry });
+  const bundle = scheduler.build(deps);
+  const releaser = bundle.services[0]!;
+  const store = new ScheduleStore(deps.redis(), `${redisPrefix(config)}orders:`);
+  const runner = new StageRunner(bundle.stage, {
     kafka,
     codec,
     config,
     logger,
     metrics: createStageMetrics(registry),
+    deferrals: bundle.deferrals!,
   });
 
   // Send times begin after a lead long enough to feed every order into the schedule first.
@@ -89,5 +79,5 @@ export async function schedulerBench(N: number, spreadMs: number): Promise<void>
   await runner.close();
   await consumer.stop();
   await kafka.close();
-  redis.disconnect();
+  deps.closeRedis();
 }

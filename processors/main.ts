@@ -10,8 +10,8 @@ import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import { startOpsServer } from './runtime/http.ts';
-import { StageRunner } from './runtime/runner.ts';
-import { STAGES, stageDeps } from './stages.ts';
+import { STAGES } from './stages.ts';
+import { runnerFor, stageDeps } from './runtime/wiring.ts';
 
 const logger = createLogger({ name: 'stages' });
 
@@ -43,8 +43,8 @@ async function main(): Promise<void> {
   const registry = createRegistry();
   const metrics = createStageMetrics(registry);
   const deps = stageDeps({ config, kafka, codec, logger, registry });
-  const bundles = names.map((n) => STAGES[n]!(deps));
-  const runners = bundles.map((b) => new StageRunner(b.stage, { kafka, codec, config, logger, metrics }));
+  const bundles = names.map((n) => STAGES[n]!.build(deps));
+  const runners = bundles.map((b) => runnerFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, registry, () => {
     const stages = runners.map((r) => r.health());

@@ -9,7 +9,7 @@ import { orderRecordProblems } from '../platform/validation/order-record.ts';
 import { orderOf } from '../platform/schemas/enriched.ts';
 import { releaseAt } from './schedule-window/stage.ts';
 import type { SendWindow } from '../platform/notifications/window.ts';
-import { orderPayload } from './scheduler/stage.ts';
+import { payloadOf } from './runtime/deferral.ts';
 import { AWAITING_REPORT, expiryPayload, NOT_FINAL } from './status-view/stage.ts';
 
 export interface RebuildCounts {
@@ -120,7 +120,7 @@ export async function rebuildSchedules(deps: {
     orderWrites.push(
       (outcome
         ? orders.settle(o.orderId, outcome, now)
-        : orders.schedule(o.orderId, o.requestedSendTime, orderPayload(o))
+        : orders.schedule(o.orderId, o.requestedSendTime, payloadOf(o))
       ).then((r) => tally(counts.orders, r)),
     );
   });
@@ -135,7 +135,7 @@ export async function rebuildSchedules(deps: {
     smsWrites.push(
       (released
         ? window.settle(n.notificationId, 'released', now)
-        : window.schedule(n.notificationId, releaseAt(n, now, deps.window), Buffer.from(JSON.stringify(n)))
+        : window.schedule(n.notificationId, releaseAt(n, now, deps.window), payloadOf(n))
       ).then((r) => tally(counts.smsWindow, r)),
     );
   });
@@ -185,7 +185,7 @@ export async function rebuildSchedules(deps: {
         : await retries.schedule(
             id,
             Math.max(now, at + config.CONDITION_RETRY_DELAY_MS),
-            Buffer.from(JSON.stringify({ ...order, conditionChecks: order.conditionChecks + 1 })),
+            payloadOf({ ...order, conditionChecks: order.conditionChecks + 1 }),
           );
       tally(counts.conditionRetry, result);
     }),

@@ -17,6 +17,17 @@ export interface SendWindow {
 
 export const DEFAULT_WINDOW: SendWindow = { zone: 'Europe/Oslo', startHour: 9, endHour: 17 };
 
+/** The window the configuration sets (SMS_WINDOW_*). */
+export const windowOf = (c: {
+  SMS_WINDOW_ZONE: string;
+  SMS_WINDOW_START_HOUR: number;
+  SMS_WINDOW_END_HOUR: number;
+}) => ({
+  zone: c.SMS_WINDOW_ZONE,
+  startHour: c.SMS_WINDOW_START_HOUR,
+  endHour: c.SMS_WINDOW_END_HOUR,
+});
+
 /** The first instant sending is allowed after the opening hour (the window excludes the hour itself). */
 const AFTER_OPENING_MS = 1;
 

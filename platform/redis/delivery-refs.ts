@@ -24,7 +24,9 @@ export class DeliveryRefs {
   private key = (ref: string) => `${this.prefix}ref:${ref}`;
 
   async put(reference: string, ref: DeliveryRef): Promise<void> {
-    await inRedis('delivery refs', () => this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', this.ttlSeconds));
+    await inRedis('delivery refs', () =>
+      this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', this.ttlSeconds),
+    );
   }
 
   async get(reference: string): Promise<DeliveryRef | null> {

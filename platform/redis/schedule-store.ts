@@ -58,52 +58,6 @@ const SCRIPTS = {
   trimFinal: 'schedule/trim-final.lua',
 } as const;
 
-/** Whether a claim to pass an item on lets the caller publish it. */
-export const mayPublish = (result: PassResult) => result === 'pass' || result === 'again';
-
-/**
- * The values a stage passes on itself (its claims that `mayPublish`), to be marked released
- * once the transaction that publishes them has committed: call `committed` from the stage's
- * `committed` hook with the values that transaction took.
- */
-export class PassedOn<V extends object> {
-  private readonly values = new WeakSet<V>();
-  /** claims made for a batch ahead of its handling (`claimAll`), until `claimed` takes them */
-  private readonly claims = new WeakMap<V, PassResult>();
-
-  constructor(
-    private readonly store: ScheduleStore,
-    private readonly idOf: (value: V) => string,
-    private readonly clock: () => number,
-  ) {}
-
-  /** Claims a batch's due values in a few script runs (`passMany`), for `claimed` to answer. */
-  async claimAll(list: readonly { value: V; dueAt: number; payload: Buffer; source: string }[], now: number) {
-    const results = await this.store.passMany(
-      list.map((x) => ({ id: this.idOf(x.value), dueAt: x.dueAt, payload: x.payload, source: x.source })),
-      now,
-    );
-    list.forEach((x, i) => this.claims.set(x.value, results[i]!));
-  }
-
-  /** The claim `claimAll` made for this value (once), or undefined if it made none. */
-  claimed(value: V): PassResult | undefined {
-    const result = this.claims.get(value);
-    this.claims.delete(value);
-    return result;
-  }
-
-  add(value: V): void {
-    this.values.add(value);
-  }
-
-  async committed(values: readonly V[]): Promise<void> {
-    const ids: string[] = [];
-    for (const v of values) if (this.values.delete(v)) ids.push(this.idOf(v));
-    await this.store.passed(ids, this.clock());
-  }
-}
-
 type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>> & {
   claimDueBuffer: (...args: (string | number)[]) => Promise<Buffer[]>;
 };

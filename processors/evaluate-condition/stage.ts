@@ -1,20 +1,18 @@
 import { orderStatus } from '../../platform/status.ts';
 import type { ConditionClient } from '../../platform/http/condition-client.ts';
-import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { orderOf } from '../../platform/schemas/enriched.ts';
-import { defineStage, emit, skip, type RecordContext, type Stage } from '../runtime/stage.ts';
+import { defer, defineStage, emit, type RecordContext, type Stage } from '../runtime/stage.ts';
 
 /**
  * evaluate-condition (reference §7): an order without a condition endpoint, or whose endpoint
  * answers `{"sendNotification": true}`, goes on to orders.approved. `false` ends the order as
  * SendConditionNotMet (a status event; final). An inconclusive answer is asked again once, no
- * sooner than the retry delay (the order waits in a schedule store whose releaser puts it back
- * on orders.enriched, so nothing else waits behind it); inconclusive again, it is sent.
+ * sooner than the retry delay: the order is deferred back onto orders.enriched (the runtime holds
+ * it in a schedule store, so nothing else waits behind it); inconclusive again, it is sent.
  */
 export function evaluateConditionStage(ports: {
-  client: ConditionClient;
-  retryStore: ScheduleStore;
+  client: Pick<ConditionClient, 'check'>;
   retryDelayMs: number;
   clock: () => number;
 }): Stage<'ordersEnriched'> {
@@ -22,6 +20,7 @@ export function evaluateConditionStage(ports: {
     name: 'evaluate-condition',
     input: 'ordersEnriched',
     outputs: ['ordersApproved', 'status'],
+    defer: { name: 'condition-retry', keyPrefix: 'condition-retry:', output: 'ordersEnriched' },
     // Without a condition endpoint the order is approved at once, off the runtime's promise path.
     handle(enriched: EnrichedOrder, ctx) {
       const { conditionEndpoint } = orderOf(enriched);
@@ -56,13 +55,12 @@ export function evaluateConditionStage(ports: {
       );
       return approve(enriched);
     }
-    const again: EnrichedOrder = { ...enriched, conditionChecks: enriched.conditionChecks + 1 };
-    await ports.retryStore.schedule(
-      enriched.orderId,
-      ports.clock() + ports.retryDelayMs,
-      Buffer.from(JSON.stringify(again)),
-    );
     ctx.logger.info({ orderId: enriched.orderId, reason: result.reason }, 'condition inconclusive: asking again later');
-    return skip(`condition inconclusive (${result.reason}); re-check scheduled`);
+    return defer({
+      id: enriched.orderId,
+      until: ports.clock() + ports.retryDelayMs,
+      value: { ...enriched, conditionChecks: enriched.conditionChecks + 1 },
+      reason: `condition inconclusive (${result.reason}); re-check scheduled`,
+    });
   }
 }

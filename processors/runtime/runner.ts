@@ -14,28 +14,33 @@ import type { StageMetrics } from '../../platform/metrics.ts';
 import { backoffDelay, sleep } from '../../platform/retry.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
-import { recordSource, type Outcome, type RecordContext, type Stage } from './stage.ts';
-
-interface PartitionState {
-  producer: TransactionalProducer | null;
-  /** false until the producer is initialised and the committed offset re-read (after any rebalance or failure) */
-  verified: boolean;
-  /**
-   * the partition's commits run one after another on this chain; it never rejects. A commit
-   * that fails drops the producer, so the ones queued after it, made with that producer, are
-   * skipped
-   */
-  tail: Promise<void>;
-  /**
-   * bumped by every (re)assignment: a batch handed out before it must not commit. After a
-   * consumer restart (the broker went away) the old batch's handler may still be running; its
-   * records are the new consumer's to handle again, from the committed offset
-   */
-  generation: number;
-}
+import type { Deferrals, Settled } from './deferral.ts';
+import { recordSource, type Deferred, type Outcome, type RecordContext, type Stage } from './stage.ts';
+import { TransactionBatcher, type Committed, type PartitionLink } from './transactions.ts';
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
-type Processed = { kind: 'done'; outputs: OutboundRecord[]; value?: unknown } | { kind: 'stopped' };
+type Processed =
+  | {
+      kind: 'done';
+      outputs: OutboundRecord[];
+      value?: unknown;
+      /** a deferred value written directly in this transaction, to mark released once it commits */
+      passed?: string | null;
+    }
+  | { kind: 'stopped' };
+
+/** What a transaction remembers of an input record for after its commit. */
+interface Note {
+  value: unknown;
+  passed: string | null;
+}
+
+/** A record decoded ahead for the batch, with its first outcome and settled deferral when decided ahead. */
+interface Prepared {
+  value: unknown;
+  first?: Outcome | Promise<Outcome>;
+  settled?: Settled;
+}
 
 const HEARTBEAT_EVERY_MS = 3_000;
 /** how often, in records, the handling loop asks whether its batch went stale (a seek or a rebalance) */
@@ -65,7 +70,7 @@ export class StageRunner {
   readonly groupId: string;
   private readonly log: Logger;
   private readonly handlerTimer: ReturnType<StageMetrics['handlerLatency']['labels']>;
-  private readonly partitions = new Map<string, PartitionState>();
+  private readonly partitions = new Map<string, PartitionLink>();
   private readonly stop = new AbortController();
   /** the stage's `committed` steps still running (each follows a commit; close waits for them) */
   private readonly afterCommit = new Set<Promise<void>>();
@@ -81,8 +86,11 @@ export class StageRunner {
       config: Config;
       logger: Logger;
       metrics: StageMetrics;
+      /** the stage's deferrals (its schedule store), when it declares `defer` */
+      deferrals?: Deferrals;
     },
   ) {
+    if (stage.defer && !deps.deferrals) throw new Error(`stage ${stage.name} defers: give its runner the deferrals`);
     this.groupId = `${deps.config.TOPIC_PREFIX}notifications.${stage.name}`;
     this.log = deps.logger.child({ stage: stage.name });
     this.handlerTimer = deps.metrics.handlerLatency.labels({ stage: stage.name });
@@ -156,7 +164,7 @@ export class StageRunner {
     this.log.info({ assignment }, 'partitions assigned');
   }
 
-  private async partition(batch: PartitionBatch): Promise<{ state: PartitionState; skipBelow: bigint | null }> {
+  private async partition(batch: PartitionBatch): Promise<{ state: PartitionLink; skipBelow: bigint | null }> {
     const key = `${batch.topic}:${batch.partition}`;
     let state = this.partitions.get(key);
     if (!state) {
@@ -185,8 +193,6 @@ export class StageRunner {
     const { state, skipBelow } = await this.partition(batch);
     const producer = state.producer as TransactionalProducer;
     const generation = state.generation;
-    /** false once this batch may no longer commit: a transaction before it failed, or the partition was reassigned */
-    const current = () => state.producer === producer && state.generation === generation;
     let records = batch.records;
     if (skipBelow !== null) {
       const already = records.filter((r) => BigInt(r.offset) < skipBelow);
@@ -200,86 +206,22 @@ export class StageRunner {
       }
     }
 
-    let pending: OutboundRecord[] = [];
-    /** input values of the pending transaction, for the stage's `committed` (kept only if it has one) */
-    let pendingValues: unknown[] = [];
-    let pendingInputs = 0;
-    let pendingBytes = 0;
-    let lastOffset: string | null = null;
-    let firstOffset: string | null = null;
+    const tx = new TransactionBatcher(
+      state,
+      producer,
+      { groupId: this.groupId, topic: batch.topic, partition: batch.partition },
+      batch,
+      { maxRecords: this.deps.config.TRANSACTION_MAX_RECORDS, maxBytes: this.deps.config.TRANSACTION_MAX_BYTES },
+      {
+        failed: (err) => this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed'),
+        committed: (c) => this.committed(c, batch),
+      },
+      generation,
+    );
+    const flush = () => tx.flush();
 
-    // Commits what is pending now. It takes its records and offset first, so records a
-    // concurrent handler adds meanwhile wait for the next commit instead of being lost.
-    const commitPending = async (behind: boolean) => {
-      if (lastOffset === null) return;
-      // An earlier transaction failed: committing this one would skip its records. They are read
-      // again after the rewind. Or the partition was assigned again since this batch was fetched:
-      // its records are read again from the committed offset, and must not commit twice.
-      if (!current()) throw new Error('an earlier transaction of this partition failed, or it was reassigned');
-      const records = pending;
-      const values = pendingValues;
-      const offset = lastOffset;
-      const from = firstOffset;
-      firstOffset = null;
-      pending = [];
-      pendingValues = [];
-      pendingInputs = 0;
-      pendingBytes = 0;
-      lastOffset = null;
-      const started = process.hrtime.bigint();
-      try {
-        await producer.commit(records, {
-          groupId: this.groupId,
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: (BigInt(offset) + 1n).toString(),
-        });
-      } catch (err) {
-        // The transaction may or may not have committed: drop the producer and re-verify the
-        // committed offset before this partition is processed again.
-        this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed');
-        state.verified = false;
-        state.producer = null;
-        // Read its records again (the consumer may be past them already, and with no new records
-        // there would be no next batch to notice); any that did commit are skipped then.
-        if (from !== null) batch.seek(from);
-        await producer.close().catch(() => undefined);
-        throw err;
-      }
-      this.deps.metrics.transactionLatency.observe(
-        { stage: this.stage.name },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      if (this.stage.committed && values.length > 0) {
-        // bookkeeping that follows the commit runs beside the partition's next transaction, not
-        // before it (close waits for it)
-        const step = this.stage.committed(values as never[]).catch((err: unknown) => {
-          this.log.warn({ err, topic: batch.topic, partition: batch.partition }, 'after-commit step failed');
-        });
-        this.afterCommit.add(step);
-        void step.finally(() => this.afterCommit.delete(step));
-      }
-      // (a commit behind the next batch leaves the position alone: it has moved on already)
-      if (!behind) batch.resolveOffset(offset);
-      const perTopic = new Map<string, number>();
-      for (const r of records) perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
-      for (const [topic, n] of perTopic) this.deps.metrics.produced.inc({ stage: this.stage.name, topic }, n);
-      this.deps.metrics.lag.set(
-        { stage: this.stage.name, topic: batch.topic, partition: String(batch.partition) },
-        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(offset) - 1n)),
-      );
-      await batch.heartbeat();
-    };
-    // One commit at a time per partition, in order: a caller waits for the one under way (maybe
-    // the previous batch's), then commits what has been added since (often nothing, when several
-    // retrying handlers asked at once).
-    const flush = (behind = false) => {
-      const commit = state.tail.then(() => commitPending(behind));
-      state.tail = commit.catch(() => undefined);
-      return commit;
-    };
-
-    const decoded = this.stage.prepare && records.length > 1 ? await this.prepare(records) : undefined;
+    const prepared =
+      (this.stage.prepare || this.decidesAhead) && records.length > 1 ? await this.prepare(records) : undefined;
 
     const width = Math.max(1, this.stage.concurrency ?? 1);
     // A sliding window over the batch: up to `width` records in `process` at once, none sharing
@@ -298,7 +240,7 @@ export class StageRunner {
         const key = width > 1 ? (record.key?.toString('latin1') ?? null) : null;
         if (key !== null && inflight.some((f) => f.key === key)) break;
         next++;
-        const result = this.process(record, batch, flush, decoded?.get(record));
+        const result = this.process(record, batch, flush, prepared?.get(record));
         // awaited below, in order; this only keeps a failure from being reported as unhandled
         if (isPromise(result)) result.catch(() => undefined);
         inflight.push({ record, key, result });
@@ -312,15 +254,11 @@ export class StageRunner {
         break;
       }
       const bytes = result.outputs.reduce((n, r) => n + size(r), 0);
-      // A transaction grows by whole input records; keep its bytes under what the broker takes.
-      if (pendingBytes > 0 && pendingBytes + bytes > this.deps.config.TRANSACTION_MAX_BYTES) await flush();
-      pending.push(...result.outputs);
-      if (this.stage.committed && result.value !== undefined) pendingValues.push(result.value);
-      pendingBytes += bytes;
-      pendingInputs++;
-      firstOffset ??= head.record.offset;
-      lastOffset = head.record.offset;
-      if (pendingInputs >= this.deps.config.TRANSACTION_MAX_RECORDS) await flush();
+      const note: Note | undefined = this.keepsNotes
+        ? { value: this.stage.committed ? result.value : undefined, passed: result.passed ?? null }
+        : undefined;
+      const committing = tx.add(head.record.offset, result.outputs, bytes, note);
+      if (committing) await committing;
     }
     // (counted once per batch: a counter's increment per record was a few per cent of a stage's time)
     if (next > 0) this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic }, next);
@@ -328,16 +266,50 @@ export class StageRunner {
       // nothing of it commits; if an earlier batch's commit behind it fails, the rewind covers it
       return;
     }
-    if (this.stop.signal.aborted || lastOffset === null) {
-      await flush();
+    const last = tx.lastOffset;
+    if (this.stop.signal.aborted || last === null) {
+      await tx.flush();
       return;
     }
     // The position moves past this batch now, and its transaction commits behind the next one.
     // Only one waits at a time: the previous batch's commit must have succeeded first.
     await state.tail;
-    if (!current()) return;
-    batch.resolveOffset(lastOffset);
-    void flush(true).catch(() => undefined);
+    if (!tx.current()) return;
+    batch.resolveOffset(last);
+    void tx.flush(true).catch(() => undefined);
+  }
+
+  /** whether a transaction keeps notes of its inputs (for the stage's after-commit step, or its deferrals) */
+  private get keepsNotes(): boolean {
+    return this.stage.committed !== undefined || this.deps.deferrals !== undefined;
+  }
+
+  /** After a commit: metrics, the consumer lag, and the stage's after-commit step. */
+  private committed(c: Committed, batch: PartitionBatch): void {
+    this.deps.metrics.transactionLatency.observe({ stage: this.stage.name }, c.seconds);
+    const notes = c.values as Note[];
+    // bookkeeping that follows the commit runs beside the partition's next transaction, not
+    // before it (close waits for it)
+    const after = (step: () => Promise<void>) => {
+      const running = step().catch((err: unknown) => {
+        this.log.warn({ err, topic: batch.topic, partition: batch.partition }, 'after-commit step failed');
+      });
+      this.afterCommit.add(running);
+      void running.finally(() => this.afterCommit.delete(running));
+    };
+    if (this.stage.committed && notes.length > 0) {
+      const values = notes.filter((n) => n.value !== undefined).map((n) => n.value);
+      if (values.length > 0) after(() => this.stage.committed!(values as never[]));
+    }
+    const passed = this.deps.deferrals ? notes.flatMap((n) => (n.passed === null ? [] : [n.passed])) : [];
+    if (passed.length > 0) after(() => this.deps.deferrals!.committed(passed));
+    const perTopic = new Map<string, number>();
+    for (const r of c.records) perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
+    for (const [topic, n] of perTopic) this.deps.metrics.produced.inc({ stage: this.stage.name, topic }, n);
+    this.deps.metrics.lag.set(
+      { stage: this.stage.name, topic: batch.topic, partition: String(batch.partition) },
+      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(c.offset) - 1n)),
+    );
   }
 
   /**
@@ -351,17 +323,19 @@ export class StageRunner {
     record: InboundRecord,
     batch: PartitionBatch,
     flush: () => Promise<void>,
-    decoded?: unknown,
+    prepared?: Prepared,
   ): Processed | Promise<Processed> {
-    let value: unknown = decoded;
+    let value: unknown = prepared?.value;
     let first: Outcome | Promise<Outcome>;
     try {
       value ??= this.deps.codec.decodeKnown(this.stage.input, record.value);
       if (value === undefined) return this.retrying(record, batch, flush);
-      first = this.handle(value, record, 1);
+      // decided ahead for the batch: the handler never runs twice for one attempt
+      first = prepared?.first ?? this.handle(value, record, 1);
       if (!isPromise(first)) {
         if (first.kind === 'emit') return { kind: 'done', outputs: this.encode(first), value };
         if (first.kind === 'skip') return this.skipped(value);
+        if (first.kind === 'defer' && prepared?.settled) return this.deferred(prepared.settled, value);
       }
     } catch (err) {
       first = outcomeOf(err);
@@ -393,6 +367,7 @@ export class StageRunner {
           outcome = await this.handle(value, record, attempt);
         }
         if (outcome.kind === 'emit') return { kind: 'done', outputs: this.encode(outcome), value };
+        if (outcome.kind === 'defer') return this.deferred(await this.settle(outcome, record), value);
       } catch (err) {
         outcome = outcomeOf(err);
       }
@@ -443,24 +418,64 @@ export class StageRunner {
     return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
   }
 
-  /** Decodes the batch once for `prepare` and for the handlers (the same objects reach both). */
-  private async prepare(records: InboundRecord[]): Promise<Map<InboundRecord, unknown>> {
-    const decoded = new Map<InboundRecord, unknown>();
+  /** whether the runtime decides a batch ahead and settles its deferrals together */
+  private get decidesAhead(): boolean {
+    return this.stage.pure === true && this.deps.deferrals !== undefined;
+  }
+
+  /**
+   * Decodes the batch once for `prepare` and for the handlers (the same objects reach both). For
+   * a pure deferring stage it also decides every record now and settles the batch's deferrals
+   * together (`Deferrals.settleAll`); if that fails, each record settles its own as it is
+   * handled.
+   */
+  private async prepare(records: InboundRecord[]): Promise<Map<InboundRecord, Prepared>> {
+    const prepared = new Map<InboundRecord, Prepared>();
     const sources: string[] = [];
     for (const r of records) {
       try {
-        decoded.set(r, await this.deps.codec.decode(this.stage.input, r.value));
+        prepared.set(r, { value: await this.deps.codec.decode(this.stage.input, r.value) });
         sources.push(recordSource(r));
       } catch {
         // undecodable: handled (dead-lettered) record by record
       }
     }
-    try {
-      await this.stage.prepare!([...decoded.values()] as never[], sources);
-    } catch (err) {
-      this.log.debug({ err }, 'batch preparation failed; records are handled one by one');
+    if (this.stage.prepare) {
+      try {
+        await this.stage.prepare([...prepared.values()].map((p) => p.value) as never[], sources);
+      } catch (err) {
+        this.log.debug({ err }, 'batch preparation failed; records are handled one by one');
+      }
     }
-    return decoded;
+    if (this.decidesAhead) {
+      const deferred: { p: Prepared; d: Deferred; source: string }[] = [];
+      for (const [r, p] of prepared) {
+        try {
+          p.first = this.handle(p.value, r, 1);
+        } catch (err) {
+          p.first = outcomeOf(err);
+        }
+        if (!isPromise(p.first) && p.first.kind === 'defer') deferred.push({ p, d: p.first, source: recordSource(r) });
+      }
+      try {
+        const settled = await this.deps.deferrals!.settleAll(deferred);
+        deferred.forEach((x, i) => (x.p.settled = settled[i]));
+      } catch (err) {
+        this.log.debug({ err }, 'settling the batch deferrals failed; records settle one by one');
+      }
+    }
+    return prepared;
+  }
+
+  private settle(d: Deferred, record: InboundRecord): Promise<Settled> {
+    if (!this.deps.deferrals) throw permanent('UNEXPECTED', `stage ${this.stage.name} deferred but declares no defer`);
+    return this.deps.deferrals.settle(d, recordSource(record));
+  }
+
+  /** A settled deferral: what it writes now, and the id to mark released after the commit. */
+  private deferred(s: Settled, value: unknown): Processed {
+    if (s.records.length === 0) return this.skipped(value);
+    return { kind: 'done', outputs: this.encode({ kind: 'emit', records: s.records }), value, passed: s.passed };
   }
 
   /** Calls the stage's handler, timing it; a handler that answers at once is not made to wait. */

@@ -16,13 +16,46 @@ export type Outcome =
   | { kind: 'emit'; records: Emission[] }
   | { kind: 'skip'; reason: string }
   | { kind: 'retry'; error: PipelineError; afterMs?: number }
-  | { kind: 'dead'; error: PipelineError; also?: Emission[] };
+  | { kind: 'dead'; error: PipelineError; also?: Emission[] }
+  | Deferred;
+
+/**
+ * Hold `value` until `until` (ms), then write it to the stage's `defer.output` exactly once. The
+ * runtime keeps it in the stage's schedule store (Redis) and a releaser writes it when it falls
+ * due; one due already is written in this record's own transaction, claimed in the store so the
+ * releaser never writes it too. `id` names it in the store: deferring the same id again (a
+ * replay) changes nothing once it was written. `also`: records written now, with the decision,
+ * unless the id was written or is being written already.
+ */
+export interface Deferred {
+  kind: 'defer';
+  id: string;
+  until: number;
+  value: unknown;
+  reason: string;
+  also?: Emission[];
+}
+
+/** What a deferring stage declares: where its held values go, and under which names. */
+export interface Deferral {
+  /** names the releaser (its transactional id and metrics label); keep it across versions */
+  name: string;
+  /** the schedule store's Redis key prefix (under the environment's); keep it across versions */
+  keyPrefix: string;
+  /** where a held value is written when it falls due */
+  output: TopicKey;
+  /** the Kafka key of a written value (default: its id) */
+  keyOf?: (value: unknown, id: string) => string;
+  /** records written with each held value when it is written (e.g. a status event) */
+  alsoEmit?: (value: unknown, now: number) => Emission[];
+}
 
 export const emit = (...records: Emission[]): Outcome => ({ kind: 'emit', records });
 export const skip = (reason: string): Outcome => ({ kind: 'skip', reason });
 export const retry = (error: PipelineError, afterMs?: number): Outcome =>
   afterMs === undefined ? { kind: 'retry', error } : { kind: 'retry', error, afterMs };
 export const dead = (error: PipelineError): Outcome => ({ kind: 'dead', error });
+export const defer = (d: Omit<Deferred, 'kind'>): Outcome => ({ kind: 'defer', ...d });
 export const deadFor = (message: string): Outcome => dead(permanent('INVALID_RECORD', message));
 /** Dead-letters the record and, in the same transaction, emits `also` (e.g. a status event). */
 export const deadWith = (error: PipelineError, ...also: Emission[]): Outcome => ({ kind: 'dead', error, also });
@@ -74,6 +107,17 @@ export interface Stage<I extends TopicKey = TopicKey> {
    * be recoverable without it.
    */
   committed?(values: TopicValues[I][]): Promise<void>;
+  /**
+   * Optional: the stage holds values for later with `defer` outcomes; the runtime owns the
+   * schedule store and the releaser this names.
+   */
+  readonly defer?: Deferral;
+  /**
+   * Optional: `handle` answers at once and does no I/O (a pure decision), so the runtime may
+   * decide a whole batch before it writes it, and settle the batch's deferrals in a few store
+   * round trips instead of one per record.
+   */
+  readonly pure?: boolean;
   /**
    * Optional: how many records of a partition's batch may be in `handle` at once (default 1).
    * Their outputs are still written, and their offsets committed, in the partition's order; two

@@ -23,8 +23,7 @@ describe('evaluate-condition', () => {
     keyPrefix: 'condition-retry:',
     name: 'condition-retry',
     output: 'ordersEnriched',
-    stage: ({ store, clock }) =>
-      evaluateConditionStage({ client, retryStore: store, retryDelayMs: RETRY_DELAY_MS, clock }),
+    stage: ({ clock }) => evaluateConditionStage({ client, retryDelayMs: RETRY_DELAY_MS, clock }),
   });
   const { prefix, kafka, codec } = harness;
   let server: Awaited<ReturnType<typeof startConditionServer>>;

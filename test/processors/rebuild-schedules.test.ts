@@ -27,7 +27,7 @@ describe('rebuilding the schedules from the topics', () => {
     keyPrefix: 'orders:',
     name: 'scheduler',
     output: 'ordersDue',
-    stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
+    stage: ({ clock }) => schedulerStage({ clock }),
   });
   const { prefix, config, kafka, codec, store } = harness;
   const redis = new Redis(stackEnv().REDIS_URL);
@@ -153,8 +153,7 @@ describe('rebuilding the condition re-checks from the topics', () => {
     keyPrefix: 'condition-retry:',
     name: 'condition-retry',
     output: 'ordersEnriched',
-    stage: ({ store, clock }) =>
-      evaluateConditionStage({ client, retryStore: store, retryDelayMs: RETRY_DELAY_MS, clock }),
+    stage: ({ clock }) => evaluateConditionStage({ client, retryDelayMs: RETRY_DELAY_MS, clock }),
   });
   const { prefix, config, kafka, codec, store } = harness;
   const redis = new Redis(stackEnv().REDIS_URL);

@@ -3,12 +3,7 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import { scheduleWindowStage } from '../../processors/schedule-window/stage.ts';
-import {
-  DEFAULT_WINDOW,
-  expiryFor,
-  isWithinWindow,
-  nextSendOpportunity,
-} from '../../platform/notifications/window.ts';
+import { DEFAULT_WINDOW, expiryFor, isWithinWindow, nextSendOpportunity } from '../../platform/notifications/window.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
 import { publish } from '../support/stack.ts';
 
@@ -91,7 +86,7 @@ describe('schedule-window stage', () => {
     name: 'schedule-window',
     output: 'smsQueue',
     clock: () => now,
-    stage: ({ store, clock }) => scheduleWindowStage({ store, window: DEFAULT_WINDOW, clock }),
+    stage: ({ clock }) => scheduleWindowStage({ window: DEFAULT_WINDOW, clock }),
   });
   const { prefix, kafka, codec, store, releaser } = harness;
   const out = harness.collecting('smsQueue');

@@ -4,7 +4,7 @@ import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { topicName } from '../../platform/topics.ts';
-import { Releaser } from '../../processors/scheduler/releaser.ts';
+import { Releaser } from '../../processors/runtime/releaser.ts';
 import { schedulerStage } from '../../processors/scheduler/stage.ts';
 import { collectKeys } from '../support/collector.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
@@ -27,7 +27,7 @@ describe('scheduler', () => {
     keyPrefix: 'orders:',
     name: 'scheduler',
     output: 'ordersDue',
-    stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
+    stage: ({ clock }) => schedulerStage({ clock }),
   });
   const { prefix, kafka, codec, store } = harness;
   const arrivals = new Map<string, number>();
@@ -91,7 +91,7 @@ describe('scheduler with a direct producer', () => {
     keyPrefix: 'orders:',
     name: 'scheduler',
     output: 'ordersDue',
-    stage: ({ store, releaser, clock }) => schedulerStage({ store, clock, onDue: () => releaser.wake() }),
+    stage: ({ clock }) => schedulerStage({ clock }),
   });
   const { prefix, kafka, codec } = harness;
   const dead = harness.collecting('deadLetter');
@@ -215,7 +215,8 @@ describe('scheduler passing due orders on at once', () => {
     output: 'ordersDue',
     // short, so the test need not wait; a real one outlasts the stage's transaction timeout
     passLeaseMs: 1_500,
-    stage: ({ store, releaser, clock }) => schedulerStage({ store: lossy(store), clock, onDue: () => releaser.wake() }),
+    deferralStore: lossy,
+    stage: ({ clock }) => schedulerStage({ clock }),
   });
   const { prefix, kafka, codec, store } = harness;
   const due = harness.collecting('ordersDue');

@@ -4,39 +4,53 @@ import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
+import { Deferrals } from '../../processors/runtime/deferral.ts';
 import type { Stage } from '../../processors/runtime/stage.ts';
-import { Releaser } from '../../processors/scheduler/releaser.ts';
+import { Releaser } from '../../processors/runtime/releaser.ts';
 import { collectKeys } from './collector.ts';
 import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
 
 /**
  * A stage that holds records in a schedule store, with the store's releaser, running in this
  * process against the real stack under a prefix of its own (one partition unless overridden).
+ * A deferring stage gets its store, releaser and deferrals as its `defer` declares them; another
+ * (status-view) gets the store named by `keyPrefix`, `name` and `output`.
  */
 export function stageWithReleaser(options: {
   label: string;
   overrides?: Record<string, string>;
-  keyPrefix: string;
-  name: string;
-  output: TopicKey;
+  keyPrefix?: string;
+  name?: string;
+  output?: TopicKey;
   keyOf?: (value: never, id: string) => string;
   clock?: () => number;
   /** the releaser's passLeaseMs (default 45 s) */
   passLeaseMs?: number;
-  stage: (ports: { store: ScheduleStore; releaser: Releaser; clock: () => number; prefix: string }) => Stage;
+  /** the store as the stage's deferrals see it (e.g. one that loses writes) */
+  deferralStore?: (store: ScheduleStore) => ScheduleStore;
+  stage: (ports: { store: ScheduleStore; clock: () => number; prefix: string }) => Stage;
 }) {
   const prefix = uniquePrefix(options.label);
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', ...options.overrides });
   const { kafka, codec, logger } = testClients(config);
   const redis = new Redis(stackEnv().REDIS_URL);
-  const store = new ScheduleStore(redis, `${prefix}${options.keyPrefix}`);
   const registry = createRegistry(false);
   const clock = options.clock ?? Date.now;
+  const own = options.keyPrefix ? new ScheduleStore(redis, `${prefix}${options.keyPrefix}`) : null;
+  const stage = options.stage({
+    store: own ?? new ScheduleStore(redis, `${prefix}unused:`),
+    clock,
+    prefix,
+  });
+  const spec = stage.defer;
+  const store = spec ? new ScheduleStore(redis, `${prefix}${spec.keyPrefix}`) : own!;
   const releaser = new Releaser(
     { store, kafka, codec, topicPrefix: prefix, clientId: 'test', logger, registry, clock },
     {
-      name: options.name,
-      output: options.output,
+      name: spec?.name ?? options.name!,
+      output: spec?.output ?? options.output!,
+      ...(spec?.keyOf ? { keyOf: spec.keyOf } : {}),
+      ...(spec?.alsoEmit ? { alsoEmit: spec.alsoEmit } : {}),
       ...(options.keyOf ? { keyOf: options.keyOf as (value: unknown, id: string) => string } : {}),
       leaseMs: 5_000,
       batchSize: 100,
@@ -46,12 +60,16 @@ export function stageWithReleaser(options: {
       passLeaseMs: options.passLeaseMs ?? 45_000,
     },
   );
-  const runner = new StageRunner(options.stage({ store, releaser, clock, prefix }), {
+  const deferrals = spec
+    ? new Deferrals(options.deferralStore?.(store) ?? store, spec, clock, () => releaser.wake())
+    : undefined;
+  const runner = new StageRunner(stage, {
     kafka,
     codec,
     config,
     logger,
     metrics: createStageMetrics(registry),
+    ...(deferrals ? { deferrals } : {}),
   });
   const collecting = new Map<TopicKey, Awaited<ReturnType<typeof collectKeys>> | null>();
   return {

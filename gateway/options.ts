@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { int } from '../platform/config-kit.ts';
+
+/** The gateway: its HTTP server, authentication, defaults, limits, idempotency, the feed and the email report webhook. */
+export const gatewayOptions = z.object({
+  /** HTTP port of the gateway (order and status API) */
+  GATEWAY_PORT: int(8080).pipe(z.number().min(0).max(65535)),
+  /** public base URL of the gateway, used in Location headers and links (default http://localhost:<port>) */
+  GATEWAY_BASE_URL: z.string().url().optional(),
+  /** JWKS URL the gateway verifies bearer tokens against (this or AUTH_PUBLIC_KEY_FILE) */
+  AUTH_JWKS_URL: z.string().url().optional(),
+  /** PEM file (SPKI public key, or a JWKS JSON file) the gateway verifies bearer tokens against */
+  AUTH_PUBLIC_KEY_FILE: z.string().optional(),
+  /** required `iss` of bearer tokens, when set */
+  AUTH_ISSUER: z.string().optional(),
+  /** required `aud` of bearer tokens, when set */
+  AUTH_AUDIENCE: z.string().optional(),
+  /** longest lifetime (s) of a bearer or Platform Access Token; every token must carry exp */
+  AUTH_MAX_TOKEN_LIFETIME_S: int(3600).pipe(z.number().min(60)),
+  /** folder of Platform Access Token issuers' public keys, one `<issuer>.pem` each (unset: none accepted) */
+  ACCESS_TOKEN_ISSUERS_DIR: z.string().optional(),
+  /** from-address of emails whose order names none */
+  DEFAULT_EMAIL_FROM: z.string().default('noreply@altinn.cloud'),
+  /** sender of SMS whose order names none */
+  DEFAULT_SMS_SENDER: z.string().default('Altinn'),
+  /** requests per second one creator may make to the order API (429 with Retry-After beyond) */
+  RATE_LIMIT_PER_SECOND: int(500).pipe(z.number().min(1)),
+  /** largest request body the gateway reads, bytes */
+  BODY_LIMIT_BYTES: int(256 * 1024).pipe(z.number().min(1024)),
+  /** how long a replay of an order in flight waits for the first request's answer, ms */
+  IDEMPOTENCY_WAIT_MS: int(10_000).pipe(z.number().min(100)),
+  /** how long a claimed idempotency key is held by a request that may have died, ms */
+  IDEMPOTENCY_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
+  /** status feed entries younger than this are not shown yet, ms (reference: 2 s) */
+  FEED_VISIBILITY_DELAY_MS: int(2_000).pipe(z.number().min(0)),
+  /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */
+  EMAIL_REPORT_ACCESS_KEY: z.string().min(16).optional(),
+});

@@ -1,0 +1,8 @@
+import { z } from 'zod';
+import { int } from '../config-kit.ts';
+
+/** How long the senders' Redis records (send ledger, delivery references) are kept. */
+export const ledgerOptions = z.object({
+  /** how long the send ledger remembers a hand-over, seconds (longer than any notification lives) */
+  SEND_LEDGER_TTL_S: int(14 * 24 * 3600).pipe(z.number().min(60)),
+});

@@ -1,0 +1,9 @@
+import type { StageModule } from '../runtime/wiring.ts';
+import { windowOf } from '../../platform/notifications/window.ts';
+import { resolveChannelStage } from './stage.ts';
+
+/** resolve-channel: an approved order becomes its notifications (SMS_WINDOW_* for expiries). */
+export const resolveChannel: StageModule = {
+  name: 'resolve-channel',
+  build: ({ config, clock }) => ({ stage: resolveChannelStage({ window: windowOf(config), clock }), services: [] }),
+};

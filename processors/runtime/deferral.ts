@@ -1,0 +1,97 @@
+import type { PassResult, ScheduleResult, ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { Deferral, Deferred, Emission } from './stage.ts';
+
+/** How a deferral came out: what to write now, and the id written directly (to mark after commit). */
+export interface Settled {
+  records: Emission[];
+  /** set when the value itself is written in this transaction (marked released once it commits) */
+  passed: string | null;
+  /** why nothing is written (the id was written, or is being written, already) */
+  skipped: string | null;
+}
+
+/** How a held value waits in the store: its JSON (the releaser encodes it to the output topic). */
+export const payloadOf = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+const writes = (r: PassResult) => r === 'pass' || r === 'again';
+
+/**
+ * A stage's deferrals: the runtime's side of `defer` outcomes, over the stage's schedule store.
+ *
+ * A value due later waits in the store until its releaser writes it. A value due already is
+ * claimed in the store for the input record that deferred it (`pass`) and written in that
+ * record's transaction, then marked released once the transaction commits (`committed`); if the
+ * transaction does not commit, the record is read again and claims it again. So the store alone
+ * decides, and nothing is written twice when the input topic is replayed or the releaser runs
+ * beside the stage (see `ScheduleStore`).
+ */
+export class Deferrals {
+  constructor(
+    private readonly store: ScheduleStore,
+    private readonly spec: Deferral,
+    private readonly clock: () => number,
+    /** told when a value was scheduled that is due already (the releaser looks at once) */
+    private readonly onDue: () => void = () => undefined,
+  ) {}
+
+  /** What the releaser writes for a held value; written directly, the same records. */
+  release(value: unknown, id: string, now: number): Emission[] {
+    return [
+      { topic: this.spec.output, key: this.spec.keyOf?.(value, id) ?? id, value } as Emission,
+      ...(this.spec.alsoEmit?.(value, now) ?? []),
+    ];
+  }
+
+  /** Settles one deferral for the input record `source` (topic:partition:offset). */
+  async settle(d: Deferred, source: string): Promise<Settled> {
+    const now = this.clock();
+    if (d.until <= now)
+      return this.passed(d, await this.store.pass(d.id, d.until, payloadOf(d.value), source, now), now);
+    return this.scheduled(d, await this.store.schedule(d.id, d.until, payloadOf(d.value)));
+  }
+
+  /**
+   * Settles a batch's deferrals together: those due already in a few script runs, the others in
+   * pipelined calls. Results in the order given.
+   */
+  async settleAll(list: readonly { d: Deferred; source: string }[]): Promise<Settled[]> {
+    const now = this.clock();
+    const due: number[] = [];
+    const out: Promise<Settled>[] = [];
+    list.forEach(({ d }, i) => {
+      if (d.until <= now) due.push(i);
+      else out[i] = this.store.schedule(d.id, d.until, payloadOf(d.value)).then((r) => this.scheduled(d, r));
+    });
+    const passes = await this.store.passMany(
+      due.map((i) => ({
+        id: list[i]!.d.id,
+        dueAt: list[i]!.d.until,
+        payload: payloadOf(list[i]!.d.value),
+        source: list[i]!.source,
+      })),
+      now,
+    );
+    due.forEach((i, k) => (out[i] = Promise.resolve(this.passed(list[i]!.d, passes[k]!, now))));
+    return Promise.all(out);
+  }
+
+  /** Marks values written directly as released, once their transaction has committed. */
+  async committed(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.store.passed([...ids], this.clock());
+  }
+
+  private passed(d: Deferred, result: PassResult, now: number): Settled {
+    if (!writes(result)) return { records: [], passed: null, skipped: `deferral ${d.id}: ${result}` };
+    return { records: [...(d.also ?? []), ...this.release(d.value, d.id, now)], passed: d.id, skipped: null };
+  }
+
+  private scheduled(d: Deferred, result: ScheduleResult): Settled {
+    // 'rescheduled' too: after a crash between the Redis write and the transaction, the replay
+    // finds the value waiting and must still write what goes with the decision
+    if (result === 'scheduled' || result === 'rescheduled') {
+      if (d.until <= this.clock()) this.onDue();
+      return { records: d.also ?? [], passed: null, skipped: d.also?.length ? null : `${d.reason} (${result})` };
+    }
+    return { records: [], passed: null, skipped: `deferral ${d.id}: ${result}` };
+  }
+}

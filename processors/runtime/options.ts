@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { int } from '../../platform/config-kit.ts';
+
+/** The stage runtime: transactions, retries, consumption, the ops server, shutdown, and the releasers of deferring stages. */
+export const runtimeOptions = z.object({
+  /** HTTP port for /health and /metrics of the stage process; 0 picks a free port */
+  STAGE_HTTP_PORT: int(9464).pipe(z.number().min(0).max(65535)),
+  /** how long SIGTERM may take to drain a stage process before it exits anyway (code 1) */
+  SHUTDOWN_TIMEOUT_MS: int(30_000).pipe(z.number().min(1_000)),
+  /** first retry delay, ms */
+  RETRY_INITIAL_MS: int(200).pipe(z.number().min(1)),
+  /** longest retry delay, ms */
+  RETRY_MAX_MS: int(30_000).pipe(z.number().min(1)),
+  /** attempts for a retriable failure before it is dead-lettered; 0 = retry until it works */
+  RETRY_MAX_ATTEMPTS: int(0).pipe(z.number().min(0)),
+  /** attempts for an unexpected (unclassified) failure before it is dead-lettered */
+  UNEXPECTED_MAX_ATTEMPTS: int(5).pipe(z.number().min(1)),
+  /** most input records handled in one Kafka transaction */
+  TRANSACTION_MAX_RECORDS: int(2000).pipe(z.number().min(1)),
+  /**
+   * most output bytes in one transaction: kafkajs sends a partition's records as one batch, which
+   * the broker refuses above its max.message.bytes (1 MiB by default)
+   */
+  TRANSACTION_MAX_BYTES: int(512 * 1024).pipe(z.number().min(1024)),
+  /** largest single output record; a larger one is dead-lettered (keep under max.message.bytes) */
+  MAX_RECORD_BYTES: int(1_000_000).pipe(z.number().min(1024)),
+  /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */
+  CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
+  /** a stage's fetch waits for this many bytes (or CONSUMER_FETCH_MAX_WAIT_MS): bigger, fewer transactions */
+  CONSUMER_FETCH_MIN_BYTES: int(65_536).pipe(z.number().min(1)),
+  /** longest a stage's fetch waits for CONSUMER_FETCH_MIN_BYTES, ms (added latency per hop when idle) */
+  CONSUMER_FETCH_MAX_WAIT_MS: int(100).pipe(z.number().min(0)),
+  /** input partitions a stage processes at the same time */
+  PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
+  /** how long a claimed schedule item is held before it counts as abandoned, ms */
+  SCHEDULER_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
+  /** most due orders released in one transaction */
+  SCHEDULER_BATCH_SIZE: int(500).pipe(z.number().min(1)),
+  /** release transactions under way at once, each from its own transactional producer (1–8) */
+  SCHEDULER_RELEASE_LANES: int(3).pipe(z.number().min(1).max(8)),
+  /** longest sleep between looks at the schedule, ms (bounds release lateness) */
+  SCHEDULER_POLL_MS: int(200).pipe(z.number().min(10)),
+  /** releaser leadership term unless renewed, ms (a successor waits this long after a crash) */
+  SCHEDULER_LEADER_TTL_MS: int(10_000).pipe(z.number().min(1_000)),
+  /**
+   * when a stage's claim of an order it passes on at once (due already) counts as abandoned, ms;
+   * must outlast the stages' Kafka transaction timeout (30 s) and the broker's check for
+   * timed-out transactions (10 s), so that claim's transaction is over by then
+   */
+  SCHEDULER_PASS_LEASE_MS: int(120_000).pipe(z.number().min(45_000)),
+});

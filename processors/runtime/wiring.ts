@@ -1,0 +1,121 @@
+import type { Registry } from 'prom-client';
+import type { Config } from '../../platform/config.ts';
+import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { createRedis, type Redis } from '../../platform/redis/client.ts';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import type { AvroCodec } from '../../platform/schemas/codec.ts';
+import { ViewStore } from '../../platform/view/store.ts';
+import { Deferrals } from './deferral.ts';
+import { Releaser, type ReleaserOptions } from './releaser.ts';
+import { StageRunner } from './runner.ts';
+import type { Stage } from './stage.ts';
+
+/** A long-lived part that runs beside a stage in its process (e.g. a releaser, an SMPP session). */
+export interface Service {
+  start(): void;
+  close(): Promise<void>;
+  health(): { ok: boolean; [k: string]: unknown };
+}
+
+/** What a stage's wiring is given: the process's clients and its validated configuration. */
+export interface StageDeps {
+  config: Config;
+  kafka: KafkaAdapter;
+  codec: AvroCodec;
+  logger: Logger;
+  registry: Registry;
+  /** the process's Redis connection (created on first use; fails without REDIS_URL) */
+  redis: () => Redis;
+  clock: () => number;
+}
+
+/** A stage ready to run: the stage, the services beside it, and its deferrals if it defers. */
+export interface StageBundle {
+  stage: Stage;
+  services: Service[];
+  deferrals?: Deferrals;
+}
+
+/** A stage folder's wiring (`processors/<stage>/index.ts`). */
+export interface StageModule {
+  readonly name: string;
+  build(deps: StageDeps): StageBundle;
+}
+
+/**
+ * A process's stage deps: the real clock and one Redis connection made on first use (an error
+ * without REDIS_URL), which `closeRedis` ends.
+ */
+export function stageDeps(
+  base: Pick<StageDeps, 'config' | 'kafka' | 'codec' | 'logger' | 'registry'>,
+): StageDeps & { closeRedis: () => void } {
+  let redis: Redis | null = null;
+  return {
+    ...base,
+    clock: () => Date.now(),
+    redis: () => {
+      if (!base.config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
+      return (redis ??= createRedis(base.config.REDIS_URL));
+    },
+    closeRedis: () => redis?.disconnect(),
+  };
+}
+
+/** The Redis key prefix of this environment. */
+export const redisPrefix = (config: Config) => config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
+
+/** The read model behind the API, under the environment's Redis prefix. */
+export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore {
+  return new ViewStore(deps.redis(), redisPrefix(deps.config));
+}
+
+/** A schedule store under its own Redis key prefix, and the releaser that writes what falls due. */
+export function scheduled(
+  deps: StageDeps,
+  o: Pick<ReleaserOptions, 'name' | 'output' | 'keyOf' | 'alsoEmit'> & { keyPrefix: string },
+): { store: ScheduleStore; releaser: Releaser } {
+  const { config } = deps;
+  const store = new ScheduleStore(deps.redis(), `${redisPrefix(config)}${o.keyPrefix}`);
+  const releaser = new Releaser(
+    {
+      store,
+      kafka: deps.kafka,
+      codec: deps.codec,
+      topicPrefix: config.TOPIC_PREFIX,
+      clientId: config.KAFKA_CLIENT_ID,
+      logger: deps.logger,
+      registry: deps.registry,
+      clock: deps.clock,
+    },
+    {
+      name: o.name,
+      output: o.output,
+      ...(o.alsoEmit ? { alsoEmit: o.alsoEmit } : {}),
+      ...(o.keyOf ? { keyOf: o.keyOf } : {}),
+      leaseMs: config.SCHEDULER_LEASE_MS,
+      batchSize: config.SCHEDULER_BATCH_SIZE,
+      lanes: config.SCHEDULER_RELEASE_LANES,
+      pollMs: config.SCHEDULER_POLL_MS,
+      leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
+      passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
+    },
+  );
+  return { store, releaser };
+}
+
+/** A deferring stage with its schedule store, releaser and deferrals, as its `defer` declares them. */
+export function deferring(deps: StageDeps, stage: Stage, services: Service[] = []): StageBundle {
+  if (!stage.defer) throw new Error(`stage ${stage.name} declares no defer`);
+  const { store, releaser } = scheduled(deps, stage.defer);
+  const deferrals = new Deferrals(store, stage.defer, deps.clock, () => releaser.wake());
+  return { stage, services: [releaser, ...services], deferrals };
+}
+
+/** The runner of a built stage, with its deferrals when it has them. */
+export function runnerFor(
+  b: StageBundle,
+  deps: Omit<ConstructorParameters<typeof StageRunner>[1], 'deferrals'>,
+): StageRunner {
+  return new StageRunner(b.stage, { ...deps, ...(b.deferrals ? { deferrals: b.deferrals } : {}) });
+}

@@ -1,0 +1,44 @@
+import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { Mailer } from '../../platform/smtp/mailer.ts';
+import { createThrottle } from '../../platform/throttle.ts';
+import { redisPrefix, type StageModule } from '../runtime/wiring.ts';
+import { sendEmailStage } from './stage.ts';
+
+/** send-email: hands each email to the SMTP provider at most once (SMTP_*, EMAIL_RATE_PER_SECOND). */
+export const sendEmail: StageModule = {
+  name: 'send-email',
+  build: (deps) => {
+    const { config } = deps;
+    if (!config.SMTP_HOST) throw new Error('SMTP_HOST is required by send-email');
+    const mailer = new Mailer({
+      host: config.SMTP_HOST,
+      port: config.SMTP_PORT,
+      secure: config.SMTP_SECURE,
+      user: config.SMTP_USER,
+      pass: config.SMTP_PASS,
+      poolSize: config.SMTP_POOL_SIZE,
+      rejectUnauthorized: config.SMTP_TLS_REJECT_UNAUTHORIZED,
+      timeoutMs: config.SMTP_TIMEOUT_MS,
+    });
+    const prefix = `${redisPrefix(config)}email-`;
+    return {
+      stage: sendEmailStage({
+        mailer,
+        ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+        refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+        throttle: createThrottle(config.EMAIL_RATE_PER_SECOND),
+        clock: deps.clock,
+        // one message under way per pooled connection
+        concurrency: config.SMTP_POOL_SIZE,
+      }),
+      services: [
+        {
+          start: () => undefined,
+          close: async () => mailer.close(),
+          health: () => ({ ok: true, name: 'smtp-pool' }),
+        },
+      ],
+    };
+  },
+};

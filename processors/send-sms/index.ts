@@ -1,0 +1,63 @@
+import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { SmppClient } from '../../platform/smpp/client.ts';
+import { topicName } from '../../platform/topics.ts';
+import { redisPrefix, type StageModule } from '../runtime/wiring.ts';
+import { ReceiptTracker } from './receipts.ts';
+import { sendSmsStage } from './stage.ts';
+
+/** send-sms: submits each SMS over SMPP at most once and matches its receipts (SMSC_*, SMPP_*). */
+export const sendSms: StageModule = {
+  name: 'send-sms',
+  build: (deps) => {
+    const { config } = deps;
+    if (!config.SMSC_HOST) throw new Error('SMSC_HOST is required by send-sms');
+    const prefix = `${redisPrefix(config)}sms-`;
+    let producer: ReturnType<KafkaAdapter['plainProducer']> | null = null;
+    const receipts = new ReceiptTracker(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, async (event) => {
+      const p = await (producer ??= deps.kafka.plainProducer());
+      await p.send([
+        {
+          topic: topicName(config.TOPIC_PREFIX, 'status'),
+          key: event.orderId,
+          value: await deps.codec.encode('status', event),
+        },
+      ]);
+    });
+    const client = new SmppClient(
+      {
+        host: config.SMSC_HOST,
+        port: config.SMSC_PORT,
+        systemId: config.SMPP_SYSTEM_ID,
+        password: config.SMPP_PASSWORD,
+        ...(config.SMPP_SYSTEM_TYPE ? { systemType: config.SMPP_SYSTEM_TYPE } : {}),
+        window: config.SMPP_WINDOW,
+        tps: config.SMPP_TPS,
+        enquireLinkMs: config.SMPP_ENQUIRE_LINK_MS,
+        responseTimeoutMs: config.SMPP_RESPONSE_TIMEOUT_MS,
+      },
+      (r) => receipts.onReceipt(r),
+      deps.logger.child({ component: 'smpp' }),
+    );
+    return {
+      stage: sendSmsStage({
+        smpp: client,
+        ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+        receipts,
+        clock: deps.clock,
+        // enough notifications under way to fill the SMPP window
+        concurrency: config.SMPP_WINDOW,
+      }),
+      services: [
+        {
+          start: () => client.start(),
+          close: async () => {
+            await client.close();
+            await (await producer)?.close();
+          },
+          health: () => ({ ok: client.isBound, name: 'smpp-session', bound: client.isBound }),
+        },
+      ],
+    };
+  },
+};

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { int } from '../../platform/config-kit.ts';
+
+/** send-sms: the SMSC and the SMPP session (and the ledger, shared with send-email). */
+export const sendSmsOptions = z.object({
+  /** the SMSC of send-sms */
+  SMSC_HOST: z.string().optional(),
+  SMSC_PORT: int(2775).pipe(z.number().min(1).max(65535)),
+  SMPP_SYSTEM_ID: z.string().default('notifications'),
+  SMPP_PASSWORD: z.string().default(''),
+  SMPP_SYSTEM_TYPE: z.string().optional(),
+  /** submit_sm in flight at once per SMPP session */
+  SMPP_WINDOW: int(10).pipe(z.number().min(1)),
+  /** submit_sm per second per SMPP session (the SMSC's contracted TPS) */
+  SMPP_TPS: int(100).pipe(z.number().min(1)),
+  SMPP_ENQUIRE_LINK_MS: int(30_000).pipe(z.number().min(1_000)),
+  /** how long a submit_sm waits for its response before it counts as lost, ms */
+  SMPP_RESPONSE_TIMEOUT_MS: int(10_000).pipe(z.number().min(100)),
+});
