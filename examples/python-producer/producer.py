@@ -26,6 +26,11 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
+def step(what: str) -> None:
+    """Progress on stderr, so a caller can tell where a failed run stopped."""
+    print(f"producer: {what}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--order", required=True, help="path of a NotificationOrder JSON file, or - for stdin")
@@ -33,7 +38,8 @@ def main() -> int:
     order = json.load(sys.stdin if args.order == "-" else open(args.order, encoding="utf-8"))
 
     topic = os.environ.get("TOPIC_PREFIX", "") + "altinn.notifications.orders"
-    registry = SchemaRegistryClient({"url": os.environ["SCHEMA_REGISTRY_URL"]})
+    # confluent-kafka's registry client waits for ever by default: bound every call
+    registry = SchemaRegistryClient({"url": os.environ["SCHEMA_REGISTRY_URL"], "timeout": 10, "max.retries": 2})
     # The pipeline registers the schema; an outside producer writes with it and never
     # registers its own (a schema of its own would be a new version others must read).
     serialize = AvroSerializer(
@@ -48,6 +54,8 @@ def main() -> int:
             # librdkafka hashes keys with CRC32 by default; the platform (and the Java client)
             # use murmur2, and an order's records must land where the pipeline expects them.
             "partitioner": "murmur2_random",
+            # a record not acknowledged by then is reported failed rather than waited on
+            "message.timeout.ms": 20000,
         }
     )
     delivered = {}
@@ -58,11 +66,14 @@ def main() -> int:
         else:
             delivered.update(topic=msg.topic(), partition=msg.partition(), offset=msg.offset())
 
+    step("serializing with the registered schema")
     value = serialize(order, SerializationContext(topic, MessageField.VALUE))
+    step("producing")
     producer.produce(topic, key=order["orderId"].encode("utf-8"), value=value, on_delivery=on_delivery)
     if producer.flush(30) != 0:
         print(json.dumps({"error": "not delivered within 30 s"}))
         return 1
+    step("delivered" if "error" not in delivered else f"not delivered: {delivered['error']}")
     print(json.dumps(delivered))
     return 0 if "error" not in delivered else 1
 
