@@ -3,25 +3,14 @@
  * lua-check, installed by deploy/local/install.sh). Part of `npm run check`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { LUA_DIR, luaScript } from '../platform/redis/lua.ts';
-
-const files = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory()
-      ? e.name === 'lib'
-        ? []
-        : files(join(dir, e.name))
-      : e.name.endsWith('.lua')
-        ? [join(dir, e.name)]
-        : [],
-  );
+import { join } from 'node:path';
+import { luaScript, luaScripts } from '../platform/redis/lua.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'lua-lint-'));
 try {
-  const scripts = files(LUA_DIR).map((f) => relative(LUA_DIR, f));
+  const scripts = luaScripts();
   for (const s of scripts) writeFileSync(join(out, s.replaceAll('/', '__')), luaScript(s).lua);
   try {
     execFileSync(

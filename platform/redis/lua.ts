@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { Redis } from 'ioredis';
 
 /**
@@ -47,3 +47,11 @@ export function defineScripts<N extends string>(
 }
 
 export type ScriptCommand = (...args: (string | number | Buffer)[]) => Promise<unknown>;
+
+/** Every script file (not the `lib/` pieces), as paths under LUA_DIR. */
+export function luaScripts(dir = LUA_DIR): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (e.isDirectory()) return e.name === 'lib' ? [] : luaScripts(join(dir, e.name)).map((f) => join(e.name, f));
+    return e.name.endsWith('.lua') ? [relative(dir, join(dir, e.name))] : [];
+  });
+}
