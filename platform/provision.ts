@@ -1,4 +1,4 @@
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import type { KafkaAdapter, TopicSpec } from './kafka/adapter.ts';
 import { withRetry } from './retry.ts';
 import type { AvroCodec } from './schemas/codec.ts';
@@ -28,6 +28,14 @@ export function topicSpecs(config: Config): TopicSpec[] {
  * broker errors are retried.
  */
 export async function provision(kafka: KafkaAdapter, codec: AvroCodec, config: Config): Promise<void> {
+  // A topic needs as many brokers as replicas; fewer would be refused at creation, or for a topic
+  // that exists, leave writes (acks=all, min.insync.replicas) waiting. Say so at once instead.
+  const brokers = await kafka.brokerCount();
+  if (brokers < config.TOPIC_REPLICATION_FACTOR) {
+    throw new ConfigError(
+      `TOPIC_REPLICATION_FACTOR is ${config.TOPIC_REPLICATION_FACTOR}, but the Kafka cluster at ${config.KAFKA_BROKERS.join(',')} has ${brokers} broker(s): it cannot hold that many replicas`,
+    );
+  }
   await withRetry(() => kafka.ensureTopics(topicSpecs(config)), {
     maxAttempts: 8,
     initialMs: 200,

@@ -12,6 +12,9 @@ KAFKA_VERSION="3.9.1"
 APICURIO_VERSION="3.3.3"
 JSMPP_VERSION="3.0.1"
 
+# Kafka nodes: 1, or a cluster (STACK_BROKERS=3); a stack started as a cluster stays one.
+BROKERS="${STACK_BROKERS:-$(cat "$STACK_DIR/brokers" 2>/dev/null || echo 1)}"
+
 # Ports: one base, each service at a fixed offset, each one overridable.
 PORT_BASE="${STACK_PORT_BASE:-19000}"
 KAFKA_PORT="${KAFKA_PORT:-$((PORT_BASE + 92))}"
@@ -59,9 +62,17 @@ find_java21() {
   return 1
 }
 
+# the bootstrap list: every node
+kafka_bootstrap() {
+  local i list=""
+  for i in $(seq 1 "$BROKERS"); do list="$list${list:+,}127.0.0.1:$((KAFKA_PORT + 10 * (i - 1)))"; done
+  echo "$list"
+}
+
 stack_env() {
   cat <<ENV
-export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export KAFKA_BROKERS=$(kafka_bootstrap)
+export TOPIC_REPLICATION_FACTOR=$((BROKERS < 3 ? BROKERS : 3))
 export SCHEMA_REGISTRY_URL=http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export SMTP_HOST=127.0.0.1

@@ -35,26 +35,43 @@ await() {
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
-kafka_up() {
-  if running kafka; then log "kafka already running (pid $(pid_of kafka))"; return 0; fi
-  local dir="$STACK_DIR/kafka" props="$STACK_DIR/kafka/server.properties"
+# Kafka: one node (STACK_BROKERS=1, the default) named "kafka", or a cluster of STACK_BROKERS
+# nodes named kafka-1 … kafka-N, each broker and controller of one KRaft quorum, node i on the
+# broker and controller ports + 10·(i-1). A cluster replicates everything 3 ways (or N, if fewer),
+# with min.insync.replicas 2 and no unclean leader election.
+kafka_name() { if [ "$BROKERS" -gt 1 ]; then echo "kafka-$1"; else echo kafka; fi; }
+kafka_port() { echo $((KAFKA_PORT + 10 * ($1 - 1))); }
+kafka_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 10 * ($1 - 1))); }
+
+kafka_node_up() {
+  local i=$1 name dir props rf isr voters="" j
+  name=$(kafka_name "$i")
+  if running "$name"; then log "$name already running (pid $(pid_of "$name"))"; return 0; fi
+  dir="$STACK_DIR/$name"
+  props="$dir/server.properties"
   mkdir -p "$dir"
+  rf=$((BROKERS < 3 ? BROKERS : 3))
+  isr=$((rf < 2 ? 1 : 2))
+  for j in $(seq 1 "$BROKERS"); do voters="$voters${voters:+,}$j@127.0.0.1:$(kafka_controller_port "$j")"; done
   cat >"$props" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$i"),CONTROLLER://127.0.0.1:$(kafka_controller_port "$i")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$i")
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
 transaction.state.log.num.partitions=12
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
@@ -67,22 +84,37 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 L4J
-  local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC "-Dlog4j.configuration=file:$dir/log4j.properties")
+  local heap=512m
+  [ "$BROKERS" -gt 1 ] && heap=384m
+  local java_opts=(-Xms256m "-Xmx$heap" -XX:+UseG1GC "-Dlog4j.configuration=file:$dir/log4j.properties")
   if [ ! -f "$dir/data/meta.properties" ]; then
-    local cluster_id
-    cluster_id=$(java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
-    java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$props" \
-      >>"$LOG_DIR/kafka.log" 2>&1 || die "formatting Kafka storage failed; see $LOG_DIR/kafka.log"
+    # every node of a cluster is formatted with the one cluster id
+    if [ ! -f "$STACK_DIR/kafka-cluster-id" ]; then
+      java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1 \
+        >"$STACK_DIR/kafka-cluster-id"
+    fi
+    java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool format \
+      -t "$(cat "$STACK_DIR/kafka-cluster-id")" -c "$props" \
+      >>"$LOG_DIR/$name.log" 2>&1 || die "formatting Kafka storage failed; see $LOG_DIR/$name.log"
   fi
   # Readiness reads only what this start writes to the log.
-  KAFKA_LOG_FROM=1
-  [ -f "$LOG_DIR/kafka.log" ] && KAFKA_LOG_FROM=$(($(wc -l <"$LOG_DIR/kafka.log") + 1))
-  start kafka java "${java_opts[@]}" -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$props"
+  local from=1
+  [ -f "$LOG_DIR/$name.log" ] && from=$(($(wc -l <"$LOG_DIR/$name.log") + 1))
+  echo "$from" >"$STACK_DIR/$name.log-from"
+  start "$name" java "${java_opts[@]}" -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$props"
 }
 
-# The broker says so once its KRaft controller and broker are both serving.
-kafka_started() {
-  tcp_open "$KAFKA_PORT" && tail -n "+${KAFKA_LOG_FROM:-1}" "$LOG_DIR/kafka.log" | grep -q 'Kafka Server started'
+kafka_up() {
+  local i
+  for i in $(seq 1 "$BROKERS"); do kafka_node_up "$i"; done
+}
+
+# A node says so once its KRaft controller and broker are both serving.
+kafka_node_started() {
+  local i=$1 name
+  name=$(kafka_name "$i")
+  tcp_open "$(kafka_port "$i")" &&
+    tail -n "+$(cat "$STACK_DIR/$name.log-from" 2>/dev/null || echo 1)" "$LOG_DIR/$name.log" | grep -q 'Kafka Server started'
 }
 
 registry_up() {
@@ -98,12 +130,15 @@ registry_up() {
 up() {
   "$ROOT/deploy/local/install.sh"
   cd "$ROOT"
+  echo "$BROKERS" >"$STACK_DIR/brokers"
   kafka_up
   registry_up
   # Every write reaches disk before Redis answers: the schedule holds orders whose Kafka offsets
   # are already committed, so losing a second of writes would lose acknowledged orders.
+  # Hashes with values up to 1 KiB stay in the compact listpack encoding (an order's view is one
+  # such hash): about a third less memory per order, measured by ./dev bench --suite e2e.
   start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
-    --appendonly yes --appendfsync always --save "" --daemonize no
+    --appendonly yes --appendfsync always --save "" --daemonize no --hash-max-listpack-value 1024
   # maildev, plus delivery reports to the gateway's webhook as a provider would send them
   start mail "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/mail-sink/main.ts" --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" \
     --reports "http://127.0.0.1:$GATEWAY_PORT/notifications/email/api/v1/reports?accesskey=$EMAIL_REPORT_ACCESS_KEY"
@@ -122,7 +157,8 @@ up() {
   curl -fsS -o /dev/null -X PUT -H 'content-type: application/json' \
     -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
     die "could not set the schema registry's default compatibility"
-  if [ -n "${KAFKA_LOG_FROM:-}" ]; then await kafka "${KAFKA_READY_TIMEOUT_S:-300}" kafka_started; else await kafka "${KAFKA_READY_TIMEOUT_S:-300}" tcp_open "$KAFKA_PORT"; fi
+  local i
+  for i in $(seq 1 "$BROKERS"); do await "$(kafka_name "$i")" "${KAFKA_READY_TIMEOUT_S:-300}" kafka_node_started "$i"; done
   # The local token issuer's key pair: the gateway verifies with the public half, and
   # scripts/mint-token.ts signs with the private half (local runs and tests only).
   if [ ! -f "$STACK_DIR/auth/public.pem" ]; then
@@ -159,14 +195,20 @@ stop_one() {
   rm -f "$PID_DIR/$name.pid"
 }
 
+# every Kafka node this stack has a pid for
+kafka_names() {
+  local f
+  for f in "$PID_DIR"/kafka*.pid; do [ -e "$f" ] && basename "$f" .pid; done
+}
+
 down() {
   local name
-  for name in gateway stages registry-sim smsc mail redis schema-registry kafka; do stop_one "$name"; done
+  for name in gateway stages registry-sim smsc mail redis schema-registry $(kafka_names); do stop_one "$name"; done
 }
 
 status() {
   local name
-  for name in kafka schema-registry redis mail smsc registry-sim stages gateway; do
+  for name in $(kafka_names) schema-registry redis mail smsc registry-sim stages gateway; do
     if running "$name"; then printf '%-16s running (pid %s)\n' "$name" "$(pid_of "$name")"
     else printf '%-16s stopped\n' "$name"; fi
   done

@@ -204,6 +204,12 @@ export class KafkaAdapter {
     return this.adminClient;
   }
 
+  /** How many brokers the cluster has now. */
+  async brokerCount(): Promise<number> {
+    const admin = await this.admin();
+    return (await admin.describeCluster()).brokers.length;
+  }
+
   /**
    * Creates missing topics and grows partition counts that are too small. Existing topics keep
    * their data; their configs are brought to the spec.

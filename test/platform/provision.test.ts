@@ -21,6 +21,16 @@ describe('topic provisioning', () => {
     expect(email.config['retention.ms']).toBe('3600000');
   });
 
+  it('refuses a replication factor the cluster cannot hold, and creates nothing', async () => {
+    const brokers = await kafka.brokerCount();
+    const other = uniquePrefix('prov-rf');
+    const tooMany = testConfig(other, { TOPIC_REPLICATION_FACTOR: String(brokers + 1) });
+    await expect(provision(kafka, codec, tooMany)).rejects.toThrow(
+      `TOPIC_REPLICATION_FACTOR is ${brokers + 1}, but the Kafka cluster at ${tooMany.KAFKA_BROKERS.join(',')} has ${brokers} broker(s)`,
+    );
+    await expect(kafka.describeTopic(topicName(other, 'orders'))).rejects.toThrow();
+  });
+
   it('grows a topic whose partition count is below the spec', async () => {
     const more = { ...config, TOPIC_PARTITIONS: 4 };
     await provision(kafka, codec, more);

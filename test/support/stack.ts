@@ -51,6 +51,8 @@ export function testConfig(prefix: string, overrides: Record<string, string> = {
     REDIS_URL: env.REDIS_URL,
     TOPIC_PREFIX: prefix,
     TOPIC_PARTITIONS: '3',
+    // the stack's own (3 on a cluster stack)
+    TOPIC_REPLICATION_FACTOR: process.env.TOPIC_REPLICATION_FACTOR ?? '1',
     STAGE_HTTP_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     RETRY_INITIAL_MS: '20',
@@ -127,6 +129,7 @@ export function stageEnv(config: Config): Record<string, string> {
     LOG_LEVEL: 'info',
     PASSTHROUGH_INPUT: 'orders',
     PASSTHROUGH_OUTPUT: 'ordersDue',
+    TOPIC_REPLICATION_FACTOR: String(config.TOPIC_REPLICATION_FACTOR),
     REDIS_URL: stackEnv().REDIS_URL,
   };
 }
