@@ -38,7 +38,15 @@ export interface ReleaserOptions {
    * by then
    */
   passLeaseMs: number;
+  /**
+   * how long the store remembers released and cancelled items, ms: the leader drops older final
+   * markers every few minutes (unset: kept for ever)
+   */
+  finalRetentionMs?: number;
 }
+
+/** how often the leader trims final markers */
+const TRIM_EVERY_MS = 5 * 60 * 1000;
 
 const SCHEDULE_ID_HEADER = 'x-schedule-id';
 
@@ -83,6 +91,7 @@ export class Releaser {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private lastReconcile = 0;
+  private lastTrim = 0;
   private readonly log: Logger;
   private readonly released: Counter<'releaser' | 'outcome'>;
   private readonly lateness: Histogram<'releaser'>;
@@ -168,6 +177,11 @@ export class Releaser {
         this.raiseLaneFailure();
         const now = this.deps.clock();
         if (now - this.lastReconcile >= this.opts.leaseMs) await this.reconcileAbandoned(now);
+        if (this.opts.finalRetentionMs !== undefined && now - this.lastTrim >= TRIM_EVERY_MS) {
+          this.lastTrim = now;
+          const trimmed = await this.deps.store.trimFinal(now - this.opts.finalRetentionMs);
+          if (trimmed > 0) this.log.info({ trimmed }, 'final markers past their retention dropped');
+        }
         const batch = await this.deps.store.claim(now, this.opts.batchSize, this.opts.leaseMs, this.token);
         if (batch.length === 0) {
           const next = await this.deps.store.nextDue();
@@ -223,12 +237,25 @@ export class Releaser {
     this.lanes = producers.slice(0, count).map((producer) => ({ producer, busy: null }));
     this.laneFailure = null;
     this.inflight.clear();
+    // Fencing every id can outlast the leadership term (on a replicated cluster, eight
+    // InitProducerId calls take seconds): renew it before acting as leader, and after the
+    // reconciliation, which reads the output topic.
+    await this.renew();
     const leased = await this.deps.store.leasedItems();
     await this.reconcile(leased.map((l) => ({ id: l.id, claimedAt: l.leaseUntil - this.opts.leaseMs })));
+    await this.renew();
     this.leading = true;
     this.lastReconcile = this.deps.clock();
     this.log.info({ reconciled: leased.length }, 'leading the releaser');
     return true;
+  }
+
+  /** Renews the leadership; if another releaser took it meanwhile, stops leading (throws). */
+  private async renew(): Promise<void> {
+    if (!(await this.deps.store.holdLeadership(this.token, this.opts.leaderTtlMs))) {
+      await this.resetProducers();
+      throw new Error('lost the releaser leadership while taking it');
+    }
   }
 
   /** A lane with no batch in hand, once there is one. */
@@ -333,6 +360,8 @@ export class Releaser {
       const key = r.headers[SCHEDULE_ID_HEADER]?.toString() ?? r.key?.toString();
       if (key && wanted.has(key)) published.add(key);
     });
+    // the read can take longer than the leadership term: hold it again before acting on it
+    await this.renew();
     const toAck = [...wanted].filter((id) => published.has(id));
     const toRequeue = [...wanted].filter((id) => !published.has(id));
     if (passedBefore === undefined) {
