@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
-import { benchClients, benchToken, startGateway, startProcess } from './support.ts';
+import { benchClients, redisFootprint, benchToken, startGateway, startProcess } from './support.ts';
 
 const STAGES =
   'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
@@ -184,6 +184,13 @@ export async function endToEndBench(
 
     console.log(`SMS ceiling: SMPP_TPS ${tps} submit_sm/s; ${connections} client connections`);
     const throughput = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
+    // What those orders leave in Redis (view, idempotency, schedules, ledgers), while retained.
+    const footprint = await redisFootprint(prefix);
+    console.log(
+      `Redis after phase 1:        ${(footprint.total / N).toFixed(0)} bytes per order (${footprint.keys} keys, ${(footprint.total / 1e6).toFixed(1)} MB)`,
+    );
+    for (const [kind, bytes] of [...footprint.byKind].sort((a, b) => b[1] - a[1]).slice(0, 8))
+      console.log(`  ${kind.padEnd(40)} ${(bytes / N).toFixed(0)} bytes per order`);
     // Latency under a load the pipeline keeps up with: half the end-to-end rate just measured.
     const rate = offered ?? Math.max(1, Math.floor(throughput / 2));
     await phase(

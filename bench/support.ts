@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { mintToken } from '../gateway/local-tokens.ts';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, type PlainProducer } from '../platform/kafka/adapter.ts';
@@ -135,4 +136,41 @@ export function startGateway(env: Record<string, string>, publicKeyFile: string)
     },
     /"port":(\d+),"msg":"gateway listening"/,
   );
+}
+
+/**
+ * What the environment under `prefix` holds in Redis: bytes (MEMORY USAGE, every key) in all and
+ * by kind of key (ids and hash tags folded), for the bytes-per-order figure.
+ */
+export async function redisFootprint(
+  prefix: string,
+): Promise<{ total: number; keys: number; byKind: Map<string, number> }> {
+  const redis = new Redis(process.env.REDIS_URL!);
+  try {
+    const byKind = new Map<string, number>();
+    let total = 0;
+    let keys = 0;
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      const pipe = redis.pipeline();
+      for (const k of batch) pipe.memory('USAGE', k, 'SAMPLES', '0');
+      const sizes = (await pipe.exec()) ?? [];
+      batch.forEach((k, i) => {
+        const bytes = Number(sizes[i]?.[1] ?? 0);
+        const kind = k
+          .slice(prefix.length)
+          .replace(/\{[^}]*\}/g, '{…}')
+          .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '…')
+          .replace(/(ledger:|ref:|idem:[^:]*:|ratelimit:?).*$/, '$1…');
+        byKind.set(kind, (byKind.get(kind) ?? 0) + bytes);
+        total += bytes;
+        keys++;
+      });
+    } while (cursor !== '0');
+    return { total, keys, byKind };
+  } finally {
+    redis.disconnect();
+  }
 }

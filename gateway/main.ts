@@ -63,9 +63,14 @@ async function main(): Promise<void> {
     codec,
     topicPrefix: config.TOPIC_PREFIX,
     redis,
-    view: new ViewStore(redis, prefix),
+    view: new ViewStore(redis, prefix, config.VIEW_RETENTION_S * 1000),
     schedule: new ScheduleStore(redis, `${prefix}orders:`),
-    idempotency: new IdempotencyStore(redis, prefix, config.IDEMPOTENCY_LEASE_MS),
+    idempotency: new IdempotencyStore(
+      redis,
+      prefix,
+      config.IDEMPOTENCY_LEASE_MS,
+      config.IDEMPOTENCY_RETENTION_S * 1000,
+    ),
     registry: new RegistryClient({
       baseUrl: config.REGISTRY_URL,
       timeoutMs: config.REGISTRY_TIMEOUT_MS,

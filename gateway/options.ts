@@ -31,6 +31,12 @@ export const gatewayOptions = z.object({
   IDEMPOTENCY_WAIT_MS: int(10_000).pipe(z.number().min(100)),
   /** how long a claimed idempotency key is held by a request that may have died, ms */
   IDEMPOTENCY_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
+  /**
+   * how long an idempotencyId (or Idempotency-Key) is remembered after its order was accepted,
+   * seconds (default 90 days, as the view); a repeat after that is a new request, whose derived
+   * ids equal the first's, so the pipeline drops its order as a duplicate
+   */
+  IDEMPOTENCY_RETENTION_S: int(90 * 24 * 3600).pipe(z.number().min(3600)),
   /** status feed entries younger than this are not shown yet, ms (reference: 2 s) */
   FEED_VISIBILITY_DELAY_MS: int(2_000).pipe(z.number().min(0)),
   /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */

@@ -11,6 +11,7 @@ import { egressOptions } from './http/options.ts';
 import { windowOptions } from './notifications/options.ts';
 import { ledgerOptions } from './redis/options.ts';
 import { registryOptions } from './registry/options.ts';
+import { viewOptions } from './view/options.ts';
 
 /**
  * Process configuration, read once from the environment at start-up. A bad value fails fast
@@ -58,6 +59,7 @@ export const ConfigSchema = platformOptions
   .extend(egressOptions.shape)
   .extend(windowOptions.shape)
   .extend(ledgerOptions.shape)
+  .extend(viewOptions.shape)
   .extend(conditionOptions.shape)
   .extend(statusViewOptions.shape)
   .extend(sendEmailOptions.shape)

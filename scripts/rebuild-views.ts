@@ -18,7 +18,7 @@ import { ViewStore } from '../platform/view/store.ts';
 import { rebuildClients } from './rebuild-clients.ts';
 
 const { config, kafka, codec, redis, close } = rebuildClients();
-const view = new ViewStore(redis, config.REDIS_PREFIX ?? config.TOPIC_PREFIX);
+const view = new ViewStore(redis, config.REDIS_PREFIX ?? config.TOPIC_PREFIX, config.VIEW_RETENTION_S * 1000);
 
 /** Records of `topic` below the offsets `stage` committed, in partition order. */
 async function committedRecords(topic: string, stage: string): Promise<InboundRecord[]> {

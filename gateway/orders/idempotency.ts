@@ -27,6 +27,8 @@ export class IdempotencyStore {
     redis: Redis,
     private readonly prefix: string,
     private readonly leaseMs: number,
+    /** how long a key is remembered (its claim, then its answer), ms */
+    private readonly retentionMs = 90 * 24 * 3600 * 1000,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
   }
@@ -38,7 +40,7 @@ export class IdempotencyStore {
   async claim(creator: string, idempotencyId: string, records: string, body: unknown, now: number): Promise<Claim> {
     const key = this.key(creator, idempotencyId);
     const r = (await inRedis('idempotency', () =>
-      this.redis.idemClaim(key, now + this.leaseMs, records, JSON.stringify(body), now),
+      this.redis.idemClaim(key, now + this.leaseMs, records, JSON.stringify(body), now, this.retentionMs),
     )) as string[];
     switch (r[0]) {
       case 'claimed':
@@ -53,7 +55,7 @@ export class IdempotencyStore {
   }
 
   async finish(creator: string, idempotencyId: string): Promise<void> {
-    await inRedis('idempotency', () => this.redis.idemFinish(this.key(creator, idempotencyId)));
+    await inRedis('idempotency', () => this.redis.idemFinish(this.key(creator, idempotencyId), this.retentionMs));
   }
 
   /** Drops a claim whose records could not be published, so a retry starts afresh. */

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import avro from 'avsc';
+import { loadSchema } from '../schemas/codec.ts';
 import { inRedis } from '../redis/client.ts';
 import { defineScripts } from '../redis/lua.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
@@ -55,11 +57,49 @@ const SCRIPTS = {
 
 type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
 
+/** How long the view keeps an order after its last update, by default: the reference's 90 days. */
+export const DEFAULT_VIEW_RETENTION_MS = 90 * 24 * 3600 * 1000;
+
+const orderType = avro.Type.forSchema(loadSchema('order'));
+
+/** An order as the view stores it: Avro (about a third of its JSON); JSON written before is still read. */
+export function encodeOrder(order: NotificationOrder): Buffer {
+  return orderType.toBuffer(order);
+}
+
+export function decodeOrder(stored: Buffer): NotificationOrder {
+  // JSON starts with '{'; an Avro order starts with its orderId's length (36 → 0x48)
+  return stored[0] === 0x7b
+    ? (JSON.parse(stored.toString('utf8')) as NotificationOrder)
+    : (orderType.fromBuffer(stored) as NotificationOrder);
+}
+
+/** A notification as the view stores it (short keys: it is kept for every notification). */
+interface StoredNotification {
+  c?: NotificationView['channel'];
+  d?: string;
+  s?: StatusEvent['status'];
+  m?: string;
+  u?: number;
+  e?: number | string;
+  // as written before the short keys
+  channel?: NotificationView['channel'];
+  destination?: string;
+  status?: StatusEvent['status'];
+  description?: string;
+  lastUpdate?: number;
+}
+
 export class ViewStore {
   private readonly redis: ScriptedRedis;
   private readonly p: string;
 
-  constructor(redis: Redis, prefix: string) {
+  /** `retentionMs`: how long an order stays readable after its last update (then reads answer 404) */
+  constructor(
+    redis: Redis,
+    prefix: string,
+    private readonly retentionMs = DEFAULT_VIEW_RETENTION_MS,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS);
     this.p = `${prefix}view:`;
   }
@@ -85,11 +125,12 @@ export class ViewStore {
         this.orderKey(order.orderId),
         order.sendersReference ? this.refKey(order.creator, order.sendersReference) : '',
         this.chainKey(order.orderChainId),
-        JSON.stringify(order),
+        encodeOrder(order),
         order.creator,
         order.orderId,
         initialStatus?.status ?? '',
         initialStatus?.at ?? 0,
+        this.retentionMs,
       ),
     );
     return fresh === 1;
@@ -116,6 +157,8 @@ export class ViewStore {
         now,
         e.orderId,
         e.expiresAt ?? '',
+        this.retentionMs,
+        `${this.p}o:{`,
       ),
     )) as [AppliedStatus['result'], string, string | number];
     return {
@@ -129,25 +172,36 @@ export class ViewStore {
   async get(orderId: string, creator?: string): Promise<OrderView | null> {
     const [o, n] = await this.run('read order', async () => {
       const pipe = this.redis.pipeline();
-      pipe.hgetall(this.orderKey(orderId));
+      pipe.hgetallBuffer(this.orderKey(orderId));
       pipe.hgetall(this.notifKey(orderId));
       const res = await pipe.exec();
-      return [res?.[0]?.[1] as Record<string, string>, res?.[1]?.[1] as Record<string, string>];
+      return [res?.[0]?.[1] as Record<string, Buffer>, res?.[1]?.[1] as Record<string, string>];
     });
     if (!o?.order) return null;
-    if (creator !== undefined && o.creator !== creator) return null;
-    const order = JSON.parse(o.order) as NotificationOrder;
+    const text = (k: string) => o[k]?.toString('utf8');
+    if (creator !== undefined && text('creator') !== creator) return null;
+    const order = decodeOrder(o.order);
     const num = (v: string | undefined) => (v === undefined ? null : Number(v));
     return {
       order,
-      status: (o.status as OrderLifecycle | undefined) ?? 'Order_Registered',
-      statusAt: num(o.statusAt) || order.created,
-      processedAt: num(o.processedAt),
-      feedSeq: num(o.feedSeq),
-      feedAt: num(o.feedAt),
-      description: o.description || null,
+      status: (text('status') as OrderLifecycle | undefined) ?? 'Order_Registered',
+      statusAt: num(text('statusAt')) || order.created,
+      processedAt: num(text('processedAt')),
+      feedSeq: num(text('feedSeq')),
+      feedAt: num(text('feedAt')),
+      description: text('description') || null,
       notifications: Object.entries(n ?? {})
-        .map(([id, json]) => ({ id, ...(JSON.parse(json) as Omit<NotificationView, 'id'>) }))
+        .map(([id, json]) => {
+          const v = JSON.parse(json) as StoredNotification;
+          return {
+            id,
+            channel: (v.c ?? v.channel)!,
+            destination: v.d ?? v.destination ?? null,
+            status: (v.s ?? v.status)!,
+            description: v.m ?? v.description ?? null,
+            lastUpdate: (v.u ?? v.lastUpdate)!,
+          };
+        })
         .map((v) => ({ ...v, destination: v.destination || null, description: v.description || null }))
         .sort((a, b) => a.lastUpdate - b.lastUpdate || a.id.localeCompare(b.id)),
     };

@@ -43,6 +43,12 @@ export const runtimeOptions = z.object({
   /** releaser leadership term unless renewed, ms (a successor waits this long after a crash) */
   SCHEDULER_LEADER_TTL_MS: int(10_000).pipe(z.number().min(1_000)),
   /**
+   * how long a schedule store remembers that an item was released or cancelled, seconds (default
+   * 30 days): a replay of the input topic from before then (a consumer group reset) could release
+   * it again; ./dev rebuild-schedules reads what was released from the topics instead
+   */
+  SCHEDULE_FINAL_RETENTION_S: int(30 * 24 * 3600).pipe(z.number().min(3600)),
+  /**
    * when a stage's claim of an order it passes on at once (due already) counts as abandoned, ms;
    * must outlast the stages' Kafka transaction timeout (30 s) and the broker's check for
    * timed-out transactions (10 s), so that claim's transaction is over by then

@@ -67,7 +67,7 @@ export const redisPrefix = (config: Config) => config.REDIS_PREFIX ?? config.TOP
 
 /** The read model behind the API, under the environment's Redis prefix. */
 export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore {
-  return new ViewStore(deps.redis(), redisPrefix(deps.config));
+  return new ViewStore(deps.redis(), redisPrefix(deps.config), deps.config.VIEW_RETENTION_S * 1000);
 }
 
 /** A schedule store under its own Redis key prefix, and the releaser that writes what falls due. */
@@ -99,6 +99,7 @@ export function scheduled(
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
       passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
+      finalRetentionMs: config.SCHEDULE_FINAL_RETENTION_S * 1000,
     },
   );
   return { store, releaser };

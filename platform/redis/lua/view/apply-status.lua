@@ -1,6 +1,11 @@
--- KEYS: o n feedseq feedPrefix ; ARGV: creator status occurredAt notificationId channel destination description now orderId expiresAt
+-- KEYS: o n feedseq feedPrefix
+-- ARGV: creator status occurredAt notificationId channel destination description now orderId expiresAt
+--       retentionMs orderKeyPrefix
 -- Returns {result, the notification's previous status, its expiry}; result is 'complete' when
--- the order is Processed and none of its notifications is pending.
+-- the order is Processed and none of its notifications is pending. The order's keys are kept
+-- retentionMs after this update; a creator's feed drops entries whose order is gone.
+-- A notification is stored as compact JSON {c, d, s, m, u, e} (channel, destination, status,
+-- description, lastUpdate, expiresAt); entries written with the long names are still read.
 --@keys 4
 --@include lib/view-ranks.lua
 
@@ -22,14 +27,25 @@ if ARGV[4] == '' then
         and not redis.call('HGET', KEYS[1], 'feedSeq') then
       local seq = redis.call('INCR', KEYS[3])
       redis.call('HSET', KEYS[1], 'feedSeq', seq, 'feedAt', ARGV[8])
-      redis.call('ZADD', KEYS[4] .. ARGV[1], seq, ARGV[9])
+      local feed = KEYS[4] .. ARGV[1]
+      redis.call('ZADD', feed, seq, ARGV[9])
+      redis.call('PEXPIRE', feed, ARGV[11])
+      -- the oldest entries whose order has expired leave the feed (a couple per insertion)
+      local oldest = redis.call('ZRANGE', feed, 0, 1)
+      for i = 1, #oldest do
+        if redis.call('EXISTS', ARGV[12] .. oldest[i] .. '}') == 0 then redis.call('ZREM', feed, oldest[i]) end
+      end
     end
     current = status
   end
 else
   local prev = redis.call('HGET', KEYS[2], ARGV[4])
   local prevStatus = ''
-  if prev then prevStatus = cjson.decode(prev).status end
+  local pv = nil
+  if prev then
+    pv = cjson.decode(prev)
+    prevStatus = pv.s or pv.status
+  end
   local next = status
   -- a transient failure is never kept: the notification is New again and is re-sent
   if status == 'Email_Failed_TransientError' then next = 'Email_New' end
@@ -37,21 +53,23 @@ else
   local expires = ARGV[10]
   if prev then
     pr = notifRank(prevStatus)
-    if expires == '' then expires = cjson.decode(prev).expiresAt or '' end
+    if expires == '' then expires = pv.e or pv.expiresAt or '' end
   end
   notifPrev = prevStatus
   notifExpires = expires
   if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
     redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({
-      channel = ARGV[5], destination = ARGV[6], status = next, description = ARGV[7], lastUpdate = tonumber(at),
-      expiresAt = expires
+      c = ARGV[5], d = ARGV[6], s = next, m = ARGV[7], u = tonumber(at), e = expires
     }))
   end
+  redis.call('PEXPIRE', KEYS[2], ARGV[11])
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[11])
 if current == 'Order_Processed' then
   local all = redis.call('HVALS', KEYS[2])
   for i = 1, #all do
-    if notifRank(cjson.decode(all[i]).status) < 4 then return { 'pending', notifPrev, notifExpires } end
+    local v = cjson.decode(all[i])
+    if notifRank(v.s or v.status) < 4 then return { 'pending', notifPrev, notifExpires } end
   end
   return { 'complete', notifPrev, notifExpires }
 end

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
+import { createRegistry } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { encodeOrder, ViewStore } from '../../platform/view/store.ts';
+import { Releaser } from '../../processors/runtime/releaser.ts';
+import { eventually, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+
+/** Issue 17 item 7: nothing an order leaves in Redis stays for ever, and the view is compact. */
+describe('Redis retention', () => {
+  const redis = new Redis(stackEnv().REDIS_URL);
+  afterAll(() => redis.disconnect());
+
+  it('keeps an order view, its notifications, chain, reference and feed entry for the retention after the last update', async () => {
+    const prefix = uniquePrefix('ret-view');
+    const view = new ViewStore(redis, prefix, 1_500);
+    const o = sampleOrder(1, { sendersReference: 'ref-ret' });
+    await view.putOrder(o, { status: 'Order_Registered', at: Date.now() });
+    await view.apply(
+      { ...orderStatus(o, 'Email_New', Date.now()), notificationId: randomUUID(), channel: 'Email' },
+      Date.now(),
+    );
+    await view.apply(orderStatus(o, 'Order_Completed', Date.now()), Date.now());
+    const keys = await redis.keys(`${prefix}view:*`);
+    // order, notifications, chain, reference, feed (and the feed's sequence counter, kept)
+    expect(keys.length).toBe(6);
+    for (const k of keys.filter((k) => !k.endsWith('feedseq'))) {
+      const ttl = await redis.pttl(k);
+      expect(ttl, k).toBeGreaterThan(0);
+      expect(ttl, k).toBeLessThanOrEqual(1_500);
+    }
+    expect((await view.feed('ttd', { seq: 0, pageSize: 10, order: 'asc', visibleBefore: Date.now() + 1 })).length).toBe(
+      1,
+    );
+    await eventually(async () => (await view.get(o.orderId)) === null, 'the view to expire', 10_000);
+    expect(await view.bySendersReference('ttd', 'ref-ret')).toEqual([]);
+    expect(await view.feed('ttd', { seq: 0, pageSize: 10, order: 'asc', visibleBefore: Date.now() })).toEqual([]);
+  });
+
+  it('drops feed entries whose order expired as new entries arrive', async () => {
+    const prefix = uniquePrefix('ret-feed');
+    const short = new ViewStore(redis, prefix, 1_000);
+    const old = sampleOrder(1);
+    await short.putOrder(old);
+    await short.apply(orderStatus(old, 'Order_Completed', Date.now()), Date.now());
+    await eventually(
+      async () => (await redis.exists(`${prefix}view:o:{${old.orderId}}`)) === 0,
+      'the old order to expire',
+      10_000,
+    );
+    const fresh = sampleOrder(2);
+    const long = new ViewStore(redis, prefix, 60_000);
+    await long.putOrder(fresh);
+    await long.apply(orderStatus(fresh, 'Order_Completed', Date.now()), Date.now());
+    expect(await redis.zrange(`${prefix}view:feed:ttd`, 0, -1)).toEqual([fresh.orderId]);
+  });
+
+  it('stores an order as Avro, about a third of its JSON, and still reads an order stored as JSON', async () => {
+    const prefix = uniquePrefix('ret-avro');
+    const view = new ViewStore(redis, prefix);
+    const o = sampleOrder(1);
+    await view.putOrder(o);
+    const stored = await redis.hgetBuffer(`${prefix}view:o:{${o.orderId}}`, 'order');
+    expect(stored![0]).toBe(0x48);
+    expect(stored!.length).toBe(encodeOrder(o).length);
+    expect(stored!.length).toBeLessThan(JSON.stringify(o).length / 2);
+    expect((await view.get(o.orderId))?.order).toEqual(o);
+    const legacy = sampleOrder(2);
+    await redis.hset(`${prefix}view:o:{${legacy.orderId}}`, 'order', JSON.stringify(legacy), 'creator', 'ttd');
+    await redis.hset(
+      `${prefix}view:n:{${legacy.orderId}}`,
+      'n1',
+      JSON.stringify({ channel: 'Email', destination: 'a@b.no', status: 'Email_New', description: '', lastUpdate: 5 }),
+    );
+    expect(await view.get(legacy.orderId)).toMatchObject({
+      order: legacy,
+      notifications: [{ id: 'n1', channel: 'Email', destination: 'a@b.no', status: 'Email_New', lastUpdate: 5 }],
+    });
+  });
+
+  it('remembers an idempotency key for its retention, claim and answer alike', async () => {
+    const prefix = uniquePrefix('ret-idem');
+    const store = new IdempotencyStore(redis, prefix, 1_000, 5_000);
+    await store.claim('ttd', 'k1', '[]', { a: 1 }, Date.now());
+    const [key] = await redis.keys(`${prefix}idem:*`);
+    expect(await redis.pttl(key!)).toBeGreaterThan(0);
+    await store.finish('ttd', 'k1');
+    const ttl = await redis.pttl(key!);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5_000);
+    expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { a: 1 } });
+  });
+
+  it('has the releaser drop final markers past their retention', async () => {
+    const prefix = uniquePrefix('ret-final');
+    const config = testConfig(prefix);
+    const { kafka, codec, logger } = testClients(config);
+    await provision(kafka, codec, config);
+    const store = new ScheduleStore(redis, `${prefix}orders:`);
+    // released long ago, and just now
+    await store.settle('old', 'released', Date.now() - 10 * 60_000);
+    await store.settle('new', 'released', Date.now());
+    const releaser = new Releaser(
+      {
+        store,
+        kafka,
+        codec,
+        topicPrefix: prefix,
+        clientId: 'test',
+        logger,
+        registry: createRegistry(false),
+        clock: Date.now,
+      },
+      {
+        name: 'scheduler',
+        output: 'ordersDue',
+        leaseMs: 5_000,
+        batchSize: 10,
+        pollMs: 50,
+        leaderTtlMs: 3_000,
+        passLeaseMs: 45_000,
+        finalRetentionMs: 60_000,
+      },
+    );
+    releaser.start();
+    try {
+      await eventually(async () => (await store.counts()).final === 1, 'the old marker dropped', 15_000);
+      expect(await store.cancel('new', Date.now())).toBe('released');
+      expect(await store.cancel('old', Date.now())).toBe('cancelled-before-scheduled');
+    } finally {
+      await releaser.close();
+      await kafka.close();
+    }
+  });
+});
