@@ -1,0 +1,116 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+
+const require = createRequire(import.meta.url);
+type Send = (args: {
+  acks: number;
+  timeout: number;
+  compression: number;
+  topicMessages: { topic: string; messages: { key: string; value: string }[] }[];
+}) => Promise<unknown>;
+const createSendMessages = require('kafkajs/src/producer/sendMessages.js') as (o: object) => Send;
+const createRetry = require('kafkajs/src/retry/index.js') as (o: object) => (fn: unknown) => Promise<unknown>;
+
+/**
+ * kafkajs's transactional send to a multi-broker cluster (patches/kafkajs+2.2.4.patch). One
+ * broker's AddPartitionsToTxn fails with CONCURRENT_TRANSACTIONS (retriable) while another
+ * broker's produce is still in flight. Unpatched, the retry started at once and re-sent to the
+ * broker still in flight, with its sequence numbers already advanced, so the records were
+ * appended twice: seen as duplicate releases on the three-broker cluster stack.
+ */
+describe('kafkajs send to several brokers, one failing, one slow', () => {
+  it('sends each partition once: a retry waits for requests in flight and re-sends only what failed', async () => {
+    const produced: { broker: number; partitions: number[]; firstSequence: number[] }[] = [];
+    const sequences = new Map<string, number>();
+    const leaders: Record<number, number> = { 0: 1, 1: 2 }; // partition → broker
+    let failAddPartitions = 1;
+    const broker = (nodeId: number) => ({
+      nodeId,
+      async produce({ topicData }: { topicData: { partitions: { partition: number; firstSequence: number }[] }[] }) {
+        // broker 1 answers slowly: its request is in flight when broker 2's step fails
+        if (nodeId === 1) await new Promise((r) => setTimeout(r, 50));
+        const parts = topicData.flatMap((t) => t.partitions);
+        produced.push({
+          broker: nodeId,
+          partitions: parts.map((p) => p.partition),
+          firstSequence: parts.map((p) => p.firstSequence),
+        });
+        return {
+          topics: topicData.map(() => ({
+            topicName: 't',
+            partitions: parts.map((p) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })),
+          })),
+        };
+      },
+    });
+    const brokers = new Map([1, 2].map((id) => [id, broker(id)]));
+    const cluster = {
+      targetTopics: new Set(['t']),
+      refreshMetadataIfNecessary: async () => undefined,
+      refreshMetadata: async () => undefined,
+      addMultipleTargetTopics: async () => undefined,
+      isConnected: () => true,
+      findTopicPartitionMetadata: () => [
+        { partitionId: 0, leader: 1 },
+        { partitionId: 1, leader: 2 },
+      ],
+      findLeaderForPartitions: (_t: string, partitions: string[]) => {
+        const out: Record<number, number[]> = {};
+        for (const p of partitions.map(Number)) (out[leaders[p]!] ??= []).push(p);
+        return out;
+      },
+      findBroker: async ({ nodeId }: { nodeId: number }) => brokers.get(Number(nodeId)),
+    };
+    const eosManager = {
+      isTransactional: () => true,
+      getTransactionalId: () => 'tx',
+      getProducerId: () => 7,
+      getProducerEpoch: () => 0,
+      acquireBrokerLock: async () => undefined,
+      releaseBrokerLock: async () => undefined,
+      getSequence: (_t: string, p: number) => sequences.get(String(p)) ?? 0,
+      updateSequence: (_t: string, p: number, n: number) =>
+        void sequences.set(String(p), (sequences.get(String(p)) ?? 0) + n),
+      async addPartitionsToTransaction(topicData: { partitions: { partition: number }[] }[]) {
+        const onBroker2 = topicData.some((t) => t.partitions.some((p) => leaders[p.partition] === 2));
+        if (onBroker2 && failAddPartitions-- > 0) {
+          throw Object.assign(new Error('another concurrent operation on the same transaction'), {
+            name: 'KafkaJSProtocolError',
+            retriable: true,
+            type: 'CONCURRENT_TRANSACTIONS',
+          });
+        }
+      },
+    };
+    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const send = createSendMessages({
+      logger,
+      cluster,
+      partitioner: ({ message }: { message: { key: string } }) => Number(message.key),
+      eosManager,
+      retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
+    });
+    await send({
+      acks: -1,
+      timeout: 1000,
+      compression: 0,
+      topicMessages: [
+        {
+          topic: 't',
+          messages: [
+            { key: '0', value: 'a' },
+            { key: '1', value: 'b' },
+          ],
+        },
+      ],
+    });
+    // each partition produced once, with sequence 0
+    expect(
+      produced
+        .map((p) => p.partitions)
+        .flat()
+        .sort(),
+    ).toEqual([0, 1]);
+    expect(produced.flatMap((p) => p.firstSequence)).toEqual([0, 0]);
+  });
+});
