@@ -23,7 +23,7 @@ describe('stage runtime delivery guarantee', () => {
       collectorGroup: `${prefix}counter`,
       total: TOTAL,
       // Streamed while the stage runs, in acknowledged batches (idempotent producer, acks=all).
-      feed: () => produceOrders(kafka, codec, topicName(prefix, 'orders'), TOTAL, 250),
+      feed: (from, to) => produceOrders(kafka, codec, topicName(prefix, 'orders'), to, 250, undefined, from),
       label: 'exactly-once',
     });
     expect(result.atKill).toBeLessThan(TOTAL);

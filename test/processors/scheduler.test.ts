@@ -163,10 +163,16 @@ describe('scheduler process', () => {
       outputTopic: topicName(prefix, 'ordersDue'),
       collectorGroup: `${prefix}counter`,
       total: TOTAL,
-      feed: () =>
-        produceOrders(kafka, codec, topicName(prefix, 'orders'), TOTAL, 1_000, (i) => ({
-          requestedSendTime: start + Math.floor((i / TOTAL) * 4_000),
-        })),
+      feed: (from, to) =>
+        produceOrders(
+          kafka,
+          codec,
+          topicName(prefix, 'orders'),
+          to,
+          1_000,
+          (i) => ({ requestedSendTime: start + Math.floor((i / TOTAL) * 4_000) }),
+          from,
+        ),
       label: 'scheduler exactly-once',
     });
     expect(result.atKill).toBeLessThan(TOTAL);
@@ -184,10 +190,16 @@ describe('scheduler process', () => {
       outputTopic: due,
       collectorGroup: `${prefix}all-counter`,
       total: TOTAL,
-      feed: () =>
-        produceOrders(kafka, codec, topicName(`${prefix}all-`, 'orders'), TOTAL, 1_000, () => ({
-          requestedSendTime: Date.now() - 1_000,
-        })),
+      feed: (from, to) =>
+        produceOrders(
+          kafka,
+          codec,
+          topicName(`${prefix}all-`, 'orders'),
+          to,
+          1_000,
+          () => ({ requestedSendTime: Date.now() - 1_000 }),
+          from,
+        ),
       label: 'scheduler exactly-once, passing due orders',
     });
     expect(result.atKill).toBeLessThan(TOTAL);

@@ -187,14 +187,14 @@ describe('send-email process', () => {
         collectorGroup: `${prefix}count`,
         total,
         label: 'send-email at-most-once',
-        feed: async () => {
-          for (let i = 0; i < total; i += 1000) {
+        feed: async (from, to) => {
+          for (let i = from; i < to; i += 1000) {
             await publish(
               kafka,
               codec,
               prefix,
               'emailQueue',
-              notifications.slice(i, i + 1000).map((n) => ({ key: n.notificationId, value: n })),
+              notifications.slice(i, Math.min(to, i + 1000)).map((n) => ({ key: n.notificationId, value: n })),
             );
           }
         },

@@ -5,8 +5,9 @@ import { startStageProcess, type StageProcess } from './process.ts';
 
 /**
  * The crash scenario every exactly-once claim must survive: run `stages` as an OS process, feed
- * it `total` keyed records, SIGKILL it once a third of the output has arrived, start it again,
- * wait for every key, stop it cleanly, read the output to its end, and count.
+ * it the first 60 % of `total` keyed records, SIGKILL it once 30 % of the output has arrived
+ * (so the kill always lands mid-stream, however fast the stage runs), feed the rest, start it
+ * again, wait for every key, stop it cleanly, read the output to its end, and count.
  */
 export async function killAndRestart(options: {
   kafka: KafkaAdapter;
@@ -15,8 +16,8 @@ export async function killAndRestart(options: {
   outputTopic: string;
   collectorGroup: string;
   total: number;
-  /** starts feeding input once the first process runs; awaited before counting */
-  feed: () => Promise<void>;
+  /** publishes input records [from, to) (acknowledged when it resolves) */
+  feed: (from: number, to: number) => Promise<void>;
   label: string;
 }): Promise<{ received: number; distinct: number; duplicated: number; atKill: number }> {
   const { kafka, total } = options;
@@ -26,15 +27,18 @@ export async function killAndRestart(options: {
     const first = startStageProcess(options.stages, options.env);
     processes.push(first);
     await first.running;
-    const feeding = options.feed();
-    await collector.waitFor(() => collector.total >= total * 0.3, 90_000, 'a third of the output');
+    const before = Math.floor(total * 0.6);
+    const feeding = options.feed(0, before);
+    await collector.waitFor(() => collector.total >= total * 0.3, 90_000, '30 % of the output');
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
     const atKill = collector.total;
+    await feeding;
+    const after = options.feed(before, total);
 
     const second = startStageProcess(options.stages, options.env);
     processes.push(second);
-    await feeding;
+    await after;
     await collector.waitFor(() => collector.distinct >= total, 150_000, `${total} distinct records downstream`);
     // (the first process may have committed all of it already: the second must still start)
     await second.running;

@@ -153,7 +153,7 @@ export function until(predicate: () => boolean, timeoutMs: number, what: string)
   return { done, poke };
 }
 
-/** Produces `count` sample orders (Avro, acks=all) to `topic` in acknowledged batches. */
+/** Produces sample orders `from`..`count - 1` (Avro, acks=all) to `topic` in acknowledged batches. */
 export async function produceOrders(
   kafka: KafkaAdapter,
   codec: AvroCodec,
@@ -161,10 +161,11 @@ export async function produceOrders(
   count: number,
   batchSize = 500,
   overrides: (i: number) => Partial<NotificationOrder> = () => ({}),
+  from = 0,
 ): Promise<void> {
   const producer = await kafka.plainProducer();
   try {
-    for (let start = 0; start < count; start += batchSize) {
+    for (let start = from; start < count; start += batchSize) {
       const batch = [];
       for (let i = start; i < Math.min(count, start + batchSize); i++) {
         const order = sampleOrder(i, overrides(i));
