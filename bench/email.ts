@@ -9,7 +9,7 @@ import { createRedis } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../platform/schemas/generated/email-notification.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
-import { createThrottle } from '../platform/throttle.ts';
+import { LocalAccountLimit, limitThrottle } from '../platform/redis/account-limits.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
@@ -74,7 +74,7 @@ export async function emailBench(N: number): Promise<void> {
     sendEmailStage({
       mailer,
       ledger: new SendLedger(redis, `${prefix}email-`, 3600),
-      throttle: createThrottle(1_000_000),
+      throttle: limitThrottle(new LocalAccountLimit({ perSecond: 1_000_000, window: 0 })),
       clock: Date.now,
       concurrency: config.SMTP_POOL_SIZE,
     }),

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
+import { SharedAccountLimit } from '../platform/redis/account-limits.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { SmsNotification } from '../platform/schemas/generated/sms-notification.ts';
@@ -49,8 +50,11 @@ export async function smsBench(N: number, tps: number): Promise<void> {
       port: Number(process.env.SMSC_PORT ?? 2775),
       systemId,
       password: 'secret',
-      window: config.SMPP_WINDOW,
-      tps,
+      limit: new SharedAccountLimit(redis, `${prefix}limits:smpp:`, {
+        perSecond: tps,
+        window: config.SMPP_WINDOW,
+        leaseMs: 20_000,
+      }),
       enquireLinkMs: 30_000,
       responseTimeoutMs: 10_000,
     },

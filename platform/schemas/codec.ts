@@ -32,9 +32,14 @@ const REGISTRY_TIMEOUT_MS = 10_000;
 /**
  * The registry client registers a new subject and only then sets its compatibility; a second
  * client registering the same subject in between reads the registry's default instead. That
- * settles within moments, so the mismatch is retried briefly before it counts as real.
+ * settles within moments, so the mismatch (or the conflict of two setting it at once) is retried
+ * briefly before it counts as real.
  */
-const isSettlingCompatibility = (err: unknown) => (err as Error)?.name === 'ConfluentSchemaRegistryCompatibilityError';
+const isSettlingCompatibility = (err: unknown) =>
+  (err as Error)?.name === 'ConfluentSchemaRegistryCompatibilityError' ||
+  // two clients setting a new subject's compatibility at once: the registry creates the rule for
+  // one and answers 409 to the other (several instances starting together); the retry finds it set
+  (err as { status?: number })?.status === 409;
 
 function withDeadline<T>(what: string, call: () => Promise<T>): Promise<T> {
   return withRetry(

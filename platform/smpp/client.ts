@@ -1,11 +1,12 @@
 import smpp, { type PDU, type Session } from 'smpp';
 import type { Logger } from '../logger.ts';
+import type { AccountLimit } from '../redis/account-limits.ts';
 import { backoffDelay } from '../retry.ts';
 
 /**
  * The SMPP adapter (the only module that imports `smpp`): one bind_transceiver session kept up
- * with reconnects and backoff, enquire_link to keep it alive, at most `window` submit_sm in
- * flight and at most `tps` submitted per second. Delivery receipts (deliver_sm) go to
+ * with reconnects and backoff, enquire_link to keep it alive, each submit_sm paced and bounded
+ * by the account's `limit` (its TPS and window, shared by every instance). Delivery receipts (deliver_sm) go to
  * `onReceipt`; the deliver_sm_resp is sent only once that resolves, so a receipt that could not
  * be recorded is delivered again by the SMSC.
  */
@@ -15,8 +16,8 @@ export interface SmppOptions {
   systemId: string;
   password: string;
   systemType?: string;
-  window: number;
-  tps: number;
+  /** the SMSC account's TPS and window; a submit holds a place from its send to its answer */
+  limit: AccountLimit;
   enquireLinkMs: number;
   /** how long a submit_sm waits for its response, ms */
   responseTimeoutMs: number;
@@ -47,9 +48,6 @@ export class SmppClient {
   private bound = false;
   private closing = false;
   private attempts = 0;
-  private inFlight = 0;
-  private waiters: (() => void)[] = [];
-  private nextSlot = 0;
   private readonly pending = new Set<(r: SubmitResult) => void>();
   private boundWaiters: (() => void)[] = [];
   private enquireTimer: NodeJS.Timeout | null = null;
@@ -136,23 +134,9 @@ export class SmppClient {
     await new Promise<void>((resolve) => this.boundWaiters.push(resolve));
   }
 
-  private async slot(): Promise<void> {
-    while (this.inFlight >= this.o.window) await new Promise<void>((r) => this.waiters.push(r));
-    this.inFlight++;
-    const now = Date.now();
-    const at = Math.max(now, this.nextSlot);
-    this.nextSlot = at + 1000 / this.o.tps;
-    if (at > now) await new Promise((r) => setTimeout(r, at - now));
-  }
-
-  private release(): void {
-    this.inFlight--;
-    this.waiters.shift()?.();
-  }
-
   async submit(fields: SubmitFields): Promise<SubmitResult> {
     await this.whenBound();
-    await this.slot();
+    const permit = await this.o.limit.acquire();
     try {
       const session = this.session;
       if (!session || !this.bound) return { kind: 'unsent', reason: 'no bound SMPP session' };
@@ -179,7 +163,7 @@ export class SmppClient {
         );
       });
     } finally {
-      this.release();
+      permit.release();
     }
   }
 

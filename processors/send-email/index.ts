@@ -1,7 +1,7 @@
 import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
-import { createThrottle } from '../../platform/throttle.ts';
+import { SharedAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
 import { redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { sendEmailStage } from './stage.ts';
 
@@ -27,7 +27,13 @@ export const sendEmail: StageModule = {
         mailer,
         ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
         refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
-        throttle: createThrottle(config.EMAIL_RATE_PER_SECOND),
+        throttle: limitThrottle(
+          new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smtp:`, {
+            perSecond: config.EMAIL_RATE_PER_SECOND,
+            window: 0,
+            leaseMs: 0,
+          }),
+        ),
         clock: deps.clock,
         // one message under way per pooled connection
         concurrency: config.SMTP_POOL_SIZE,

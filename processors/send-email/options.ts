@@ -16,6 +16,6 @@ export const sendEmailOptions = z.object({
   SMTP_POOL_SIZE: int(5).pipe(z.number().min(1)),
   /** connection, greeting and socket timeout of SMTP, ms */
   SMTP_TIMEOUT_MS: int(30_000).pipe(z.number().min(100)),
-  /** emails per second one send-email process hands to the SMTP provider */
+  /** emails per second handed to the SMTP provider, shared by every send-email instance */
   EMAIL_RATE_PER_SECOND: int(200).pipe(z.number().min(1)),
 });

@@ -1,4 +1,5 @@
 import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { SmppClient } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
@@ -31,8 +32,12 @@ export const sendSms: StageModule = {
         systemId: config.SMPP_SYSTEM_ID,
         password: config.SMPP_PASSWORD,
         ...(config.SMPP_SYSTEM_TYPE ? { systemType: config.SMPP_SYSTEM_TYPE } : {}),
-        window: config.SMPP_WINDOW,
-        tps: config.SMPP_TPS,
+        limit: new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smpp:`, {
+          perSecond: config.SMPP_TPS,
+          window: config.SMPP_WINDOW,
+          // a submit ends by its answer or its timeout; a place held longer is a dead holder's
+          leaseMs: config.SMPP_RESPONSE_TIMEOUT_MS + 5_000,
+        }),
         enquireLinkMs: config.SMPP_ENQUIRE_LINK_MS,
         responseTimeoutMs: config.SMPP_RESPONSE_TIMEOUT_MS,
       },

@@ -9,9 +9,9 @@ export const sendSmsOptions = z.object({
   SMPP_SYSTEM_ID: z.string().default('notifications'),
   SMPP_PASSWORD: z.string().default(''),
   SMPP_SYSTEM_TYPE: z.string().optional(),
-  /** submit_sm in flight at once per SMPP session */
+  /** submit_sm in flight at once for the SMSC account, shared by every send-sms instance */
   SMPP_WINDOW: int(10).pipe(z.number().min(1)),
-  /** submit_sm per second per SMPP session (the SMSC's contracted TPS) */
+  /** submit_sm per second for the SMSC account (its contracted TPS), shared by every instance */
   SMPP_TPS: int(100).pipe(z.number().min(1)),
   SMPP_ENQUIRE_LINK_MS: int(30_000).pipe(z.number().min(1_000)),
   /** how long a submit_sm waits for its response before it counts as lost, ms */

@@ -6,7 +6,7 @@ import { provision } from '../../platform/provision.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
-import { createThrottle } from '../../platform/throttle.ts';
+import { LocalAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
 import { topicName } from '../../platform/topics.ts';
 import type { StageRunner } from '../../processors/runtime/runner.ts';
 import { sendEmailStage } from '../../processors/send-email/stage.ts';
@@ -71,7 +71,7 @@ describe('send-email', () => {
       sendEmailStage({
         mailer,
         ledger: new SendLedger(redis, `${prefix}email-`, 3600),
-        throttle: createThrottle(1_000),
+        throttle: limitThrottle(new LocalAccountLimit({ perSecond: 1_000, window: 0 })),
         clock: Date.now,
       }),
       { kafka, codec, logger, config },

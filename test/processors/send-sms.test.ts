@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/logger.ts';
 import { provision } from '../../platform/provision.ts';
+import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
@@ -111,8 +112,7 @@ describe('send-sms', () => {
         port: Number(env.SMSC_PORT),
         systemId,
         password: 'secret',
-        window: 5,
-        tps: 500,
+        limit: new SharedAccountLimit(redis, `${prefix}limits:smpp:`, { perSecond: 500, window: 5, leaseMs: 10_000 }),
         enquireLinkMs: 5_000,
         responseTimeoutMs: 3_000,
       },

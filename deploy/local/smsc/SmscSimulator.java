@@ -75,10 +75,12 @@ import org.jsmpp.util.MessageId;
  *                                    drop the connection once W are outstanding: a full window lost)
  *                 &amp;receiptState=DELIVRD|EXPIRED|DELETED|UNDELIV|ACCEPTD|UNKNOWN|REJECTD
  *                 &amp;receiptDelayMs=N &amp;receiptIdFormat=hex|decimal
+ *                 &amp;respondDelayMs=N  (answer each submit_sm after N ms, so a window fills)
  *   DELETE /rules?systemId=ID
  *   GET    /messages?systemId=ID   (every submit_sm accepted, as JSON, with receivedAt in epoch ms)
  *   GET    /stats?systemId=ID      (counters: submits, accepted, refused, receipts, receiptFailures,
- *                                    binds, drops)
+ *                                    binds, drops; maxInFlight: the most submit_sm of this system
+ *                                    id being answered at once, over all its sessions)
  * </pre>
  *
  * Message ids are hex strings; receiptIdFormat=decimal reports them in decimal in the receipt
@@ -95,6 +97,7 @@ public final class SmscSimulator {
     volatile String receiptState = "DELIVRD";
     volatile long receiptDelayMs = 20;
     volatile String receiptIdFormat = "hex";
+    volatile long respondDelayMs = 0;
   }
 
   static final class Stats {
@@ -105,6 +108,8 @@ public final class SmscSimulator {
     final AtomicLong receiptFailures = new AtomicLong();
     final AtomicLong binds = new AtomicLong();
     final AtomicLong drops = new AtomicLong();
+    final AtomicLong inFlight = new AtomicLong();
+    final AtomicLong maxInFlight = new AtomicLong();
   }
 
   static final Map<String, Rules> RULES = new ConcurrentHashMap<>();
@@ -241,6 +246,25 @@ public final class SmscSimulator {
     @Override
     public SubmitSmResult onAcceptSubmitSm(SubmitSm sm, SMPPServerSession session)
         throws ProcessRequestException {
+      Stats s = stats(systemId);
+      long now = s.inFlight.incrementAndGet();
+      s.maxInFlight.accumulateAndGet(now, Math::max);
+      try {
+        long delay = rules(systemId).respondDelayMs;
+        if (delay > 0) {
+          try {
+            Thread.sleep(delay);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+        return accept(sm, session);
+      } finally {
+        s.inFlight.decrementAndGet();
+      }
+    }
+
+    SubmitSmResult accept(SubmitSm sm, SMPPServerSession session) throws ProcessRequestException {
       Rules r = rules(systemId);
       Stats s = stats(systemId);
       long n = s.submits.incrementAndGet();
@@ -486,6 +510,7 @@ public final class SmscSimulator {
             }
             if (q.containsKey("receiptDelayMs")) r.receiptDelayMs = Long.parseLong(q.get("receiptDelayMs"));
             if (q.containsKey("receiptIdFormat")) r.receiptIdFormat = q.get("receiptIdFormat");
+            if (q.containsKey("respondDelayMs")) r.respondDelayMs = Long.parseLong(q.get("respondDelayMs"));
           } catch (IllegalArgumentException e) {
             reply(ex, 400, "{" + json("error", e.getMessage()) + "}");
             return;
@@ -509,9 +534,9 @@ public final class SmscSimulator {
               200,
               String.format(
                   "{\"submits\":%d,\"accepted\":%d,\"refused\":%d,\"receipts\":%d,\"receiptFailures\":%d,"
-                      + "\"binds\":%d,\"drops\":%d}",
+                      + "\"binds\":%d,\"drops\":%d,\"maxInFlight\":%d}",
                   s.submits.get(), s.accepted.get(), s.refused.get(), s.receipts.get(), s.receiptFailures.get(),
-                  s.binds.get(), s.drops.get()));
+                  s.binds.get(), s.drops.get(), s.maxInFlight.get()));
         });
     http.setExecutor(Executors.newFixedThreadPool(4));
     http.start();
