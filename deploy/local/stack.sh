@@ -114,7 +114,8 @@ kafka_node_started() {
   local i=$1 name
   name=$(kafka_name "$i")
   tcp_open "$(kafka_port "$i")" &&
-    tail -n "+$(cat "$STACK_DIR/$name.log-from" 2>/dev/null || echo 1)" "$LOG_DIR/$name.log" | grep -q 'Kafka Server started'
+    tail -n "+$(cat "$STACK_DIR/$name.log-from" 2>/dev/null || echo 1)" "$LOG_DIR/$name.log" |
+    grep 'Kafka Server started' >/dev/null # not -q: tail must not die of SIGPIPE under pipefail
 }
 
 registry_up() {
@@ -201,16 +202,27 @@ kafka_names() {
   for f in "$PID_DIR"/kafka*.pid; do [ -e "$f" ] && basename "$f" .pid; done
 }
 
+# the project's own processes `./dev up` started: gateway(s) and stage process(es), in either layout
+app_names() {
+  local f
+  for f in "$PID_DIR"/gateway*.pid "$PID_DIR"/stages.pid "$PID_DIR"/stage-*.pid; do
+    [ -e "$f" ] && basename "$f" .pid
+  done
+}
+
 down() {
   local name
-  for name in gateway stages registry-sim smsc mail redis schema-registry $(kafka_names); do stop_one "$name"; done
+  # the gateways and stages first, side by side (each drains on SIGTERM), then the services
+  for name in $(app_names); do stop_one "$name" & done
+  wait
+  for name in registry-sim smsc mail redis schema-registry $(kafka_names); do stop_one "$name"; done
 }
 
 status() {
   local name
-  for name in $(kafka_names) schema-registry redis mail smsc registry-sim stages gateway; do
-    if running "$name"; then printf '%-16s running (pid %s)\n' "$name" "$(pid_of "$name")"
-    else printf '%-16s stopped\n' "$name"; fi
+  for name in $(kafka_names) schema-registry redis mail smsc registry-sim $(app_names); do
+    if running "$name"; then printf '%-32s running (pid %s)\n' "$name" "$(pid_of "$name")"
+    else printf '%-32s stopped\n' "$name"; fi
   done
 }
 
