@@ -1,6 +1,6 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|gateway|email|sms|e2e|all] [--records N] [--rounds R]
- *  [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R]`.
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|all] [--records N]
+ *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ import { gatewayBench } from './gateway.ts';
 import { schedulerBench } from './scheduler.ts';
 import { smsBench } from './sms.ts';
 import { endToEndBench } from './end-to-end.ts';
+import { layoutBench } from './layout.ts';
 
 const { values } = parseArgs({
   options: {
@@ -24,15 +25,19 @@ const { values } = parseArgs({
     tps: { type: 'string' },
     orders: { type: 'string', default: '10000' },
     rate: { type: 'string' },
+    instances: { type: 'string', default: '2' },
   },
 });
 const suites =
-  values.suite === 'all' ? ['runtime', 'scheduler', 'chain', 'gateway', 'email', 'sms', 'e2e'] : [values.suite];
+  values.suite === 'all'
+    ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e']
+    : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
   else if (suite === 'chain') await chainBench(Number(values.records));
+  else if (suite === 'layout') await layoutBench(Math.min(Number(values.records), 30_000), Number(values.instances));
   else if (suite === 'email') await emailBench(Math.min(Number(values.records), 20_000));
   else if (suite === 'sms') await smsBench(Math.min(Number(values.records), 10_000), Number(values.tps ?? 200));
   else if (suite === 'e2e')
@@ -43,6 +48,6 @@ for (const suite of suites) {
       values.rate ? Number(values.rate) : undefined,
     );
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
-  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, gateway, email, sms, e2e or all`);
+  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e or all`);
 }
 process.exit(0);

@@ -88,17 +88,17 @@ export async function arrivals(kafka: KafkaAdapter, topic: string, group: string
  * records, bytes unchanged, to `to` with an idempotent acks=all producer (no Avro, no
  * transactions).
  */
+export interface RawHop {
+  groupId: string;
+  from: string;
+  to: string;
+  /** besides the copy, this many records of `bytes` bytes per record to `topic` (status events, say) */
+  side?: { topic: string; count: number; bytes: number };
+}
+
 export function rawCopier(
   kafka: KafkaAdapter,
-  o: {
-    groupId: string;
-    from: string;
-    to: string;
-    producer: PlainProducer;
-    partitionsConcurrently: number;
-    /** besides the copy, this many records of `sideBytes` bytes per record to `side` (status events, say) */
-    side?: { topic: string; count: number; bytes: number };
-  },
+  o: RawHop & { producer: PlainProducer; partitionsConcurrently: number },
 ) {
   return kafka.batchConsumer({
     groupId: o.groupId,

@@ -1,0 +1,86 @@
+import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
+import type { EnrichedOrder } from '../platform/schemas/generated/enriched-order.ts';
+import { orderOf } from '../platform/schemas/enriched.ts';
+import { orderStatus } from '../platform/status.ts';
+import { defineStage, emit } from '../processors/runtime/stage.ts';
+import type { StageModule } from '../processors/runtime/wiring.ts';
+import { enrichedOrder, sampleEmail } from '../test/support/stack.ts';
+
+/**
+ * The chain's shape on the stage runtime with no decisions in it: four stages that write what
+ * the chain's four hops write per email order (the order or notification plus 2, 0, 0 and 2
+ * status events, with the real schemas), doing no Redis, registry or HTTP work. The chain's
+ * own cost over these is what its decisions cost; these over raw kafkajs are the runtime's.
+ */
+export const PASS_STAGES: Record<string, StageModule> = {
+  'pass-due': {
+    name: 'pass-due',
+    build: () => ({
+      stage: defineStage({
+        name: 'pass-due',
+        input: 'orders',
+        outputs: ['ordersDue', 'status'],
+        pure: true,
+        handle: (order: NotificationOrder) =>
+          emit(
+            { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', Date.now()) },
+            { topic: 'ordersDue', key: order.orderId, value: order },
+            { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', Date.now()) },
+          ),
+      }),
+      services: [],
+    }),
+  },
+  'pass-enrich': {
+    name: 'pass-enrich',
+    build: () => ({
+      stage: defineStage({
+        name: 'pass-enrich',
+        input: 'ordersDue',
+        outputs: ['ordersEnriched'],
+        pure: true,
+        handle: (order: NotificationOrder) =>
+          emit({ topic: 'ordersEnriched', key: order.orderId, value: enrichedOrder(order) }),
+      }),
+      services: [],
+    }),
+  },
+  'pass-approve': {
+    name: 'pass-approve',
+    build: () => ({
+      stage: defineStage({
+        name: 'pass-approve',
+        input: 'ordersEnriched',
+        outputs: ['ordersApproved'],
+        pure: true,
+        handle: (enriched: EnrichedOrder) => emit({ topic: 'ordersApproved', key: enriched.orderId, value: enriched }),
+      }),
+      services: [],
+    }),
+  },
+  'pass-resolve': {
+    name: 'pass-resolve',
+    build: () => ({
+      stage: defineStage({
+        name: 'pass-resolve',
+        input: 'ordersApproved',
+        outputs: ['emailQueue', 'status'],
+        pure: true,
+        handle: (enriched: EnrichedOrder) => {
+          const order = orderOf(enriched);
+          const email = sampleEmail('bench@example.com', { orderId: order.orderId, creator: order.creator });
+          return emit(
+            { topic: 'emailQueue', key: email.notificationId, value: email },
+            {
+              topic: 'status',
+              key: order.orderId,
+              value: { ...orderStatus(order, 'Email_New', Date.now()), notificationId: email.notificationId },
+            },
+            { topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processed', Date.now()) },
+          );
+        },
+      }),
+      services: [],
+    }),
+  },
+};

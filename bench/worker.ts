@@ -1,0 +1,35 @@
+/**
+ * A benchmark's worker process: `BENCH_WORKER=stages` runs stages (the project's and the
+ * pass-through ones of `pass-stages.ts`) exactly as `processors/main.ts` does; `BENCH_WORKER=raw`
+ * runs raw kafkajs copier hops (RAW_HOPS, a JSON list of `RawHop`) side by side in one producer.
+ * Both log "stages running" once joined.
+ */
+import { loadConfig } from '../platform/config.ts';
+import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { createLogger } from '../platform/logger.ts';
+import { runStageProcess } from '../processors/runtime/process.ts';
+import { STAGES } from '../processors/stages.ts';
+import { PASS_STAGES } from './pass-stages.ts';
+import { rawCopier, type RawHop } from './support.ts';
+
+if (process.env.BENCH_WORKER === 'raw') {
+  const config = loadConfig();
+  const logger = createLogger({ name: 'raw' });
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench-raw', logger });
+  const hops = JSON.parse(process.env.RAW_HOPS ?? '[]') as RawHop[];
+  const producer = await kafka.plainProducer();
+  const copiers: Awaited<ReturnType<typeof rawCopier>>[] = [];
+  for (const hop of hops)
+    copiers.push(await rawCopier(kafka, { ...hop, producer, partitionsConcurrently: config.PARTITIONS_CONCURRENTLY }));
+  await Promise.all(copiers.map((c) => c.joined));
+  logger.info('stages running');
+  process.on('SIGTERM', () => {
+    void Promise.all(copiers.map((c) => c.stop())).then(async () => {
+      await producer.close();
+      await kafka.close();
+      process.exit(0);
+    });
+  });
+} else {
+  runStageProcess({ ...STAGES, ...PASS_STAGES });
+}

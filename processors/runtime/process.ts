@@ -1,0 +1,96 @@
+/**
+ * One stage process: the stages named on the command line (or STAGES=a,b) from `catalog`, run
+ * side by side, with health and metrics on STAGE_HTTP_PORT. Provisions topics and registers
+ * schemas first (idempotent, safe when several instances start at once). SIGTERM/SIGINT drain
+ * and exit 0; a stop asked for while still starting exits 0 at once.
+ */
+import { loadConfig } from '../../platform/config.ts';
+import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { provision } from '../../platform/provision.ts';
+import { AvroCodec } from '../../platform/schemas/codec.ts';
+import { startOpsServer } from './http.ts';
+import { runnerFor, stageDeps, type StageModule } from './wiring.ts';
+
+export function runStageProcess(catalog: Record<string, StageModule>): void {
+  const logger = createLogger({ name: 'stages' });
+  // A stop asked for while the process is still starting (a rolling restart, a scale-down):
+  // nothing is handled yet, so there is nothing to drain; exit cleanly. Replaced by the draining
+  // shutdown once the stages exist.
+  const stopWhileStarting = (signal: string) => {
+    logger.info({ signal }, 'stopped while starting; exiting');
+    process.exit(0);
+  };
+  const onStartTerm = () => stopWhileStarting('SIGTERM');
+  const onStartInt = () => stopWhileStarting('SIGINT');
+  process.on('SIGTERM', onStartTerm);
+  process.on('SIGINT', onStartInt);
+  main(catalog, logger, () => {
+    process.off('SIGTERM', onStartTerm);
+    process.off('SIGINT', onStartInt);
+  }).catch((err: unknown) => {
+    logger.fatal({ err }, 'stage process failed');
+    process.exit(1);
+  });
+}
+
+async function main(
+  STAGES: Record<string, StageModule>,
+  logger: ReturnType<typeof createLogger>,
+  started: () => void,
+): Promise<void> {
+  const config = loadConfig();
+  const args = process.argv.slice(2);
+  const names = args.length > 0 ? args : (process.env.STAGES ?? '').split(',').filter(Boolean);
+  if (names.length === 0) throw new Error(`name at least one stage: ${Object.keys(STAGES).join(', ')}`);
+  const unknown = names.filter((n) => !STAGES[n]);
+  if (unknown.length > 0)
+    throw new Error(`unknown stage(s) ${unknown.join(', ')}; known: ${Object.keys(STAGES).join(', ')}`);
+
+  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, logger });
+  const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
+  await provision(kafka, codec, config);
+
+  const registry = createRegistry();
+  const metrics = createStageMetrics(registry);
+  const deps = stageDeps({ config, kafka, codec, logger, registry });
+  const bundles = names.map((n) => STAGES[n]!.build(deps));
+  const runners = bundles.map((b) => runnerFor(b, { kafka, codec, config, logger, metrics }));
+  const services = bundles.flatMap((b) => b.services);
+  const ops = await startOpsServer(config.STAGE_HTTP_PORT, registry, () => {
+    const stages = runners.map((r) => r.health());
+    const others = services.map((s) => s.health());
+    return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
+  });
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'draining');
+    // A handler that never returns (a server that stopped answering) must not keep the process
+    // alive for ever; the send ledger makes an exit mid-hand-over safe (reported, never repeated).
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain did not finish in time; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
+    // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
+    // then the services.
+    await Promise.all(runners.map((r) => r.close()));
+    await Promise.all(services.map((s) => s.close()));
+    await kafka.close();
+    deps.closeRedis();
+    ops.server.close();
+    logger.info('drained; exiting');
+    process.exit(0);
+  };
+  started();
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  for (const r of runners) await r.start();
+  for (const s of services) s.start();
+  await Promise.all(runners.map((r) => r.joined()));
+  logger.info({ stages: names, opsPort: ops.port }, 'stages running');
+}
