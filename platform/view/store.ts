@@ -33,7 +33,8 @@ export interface NotificationView {
 }
 
 export interface AppliedStatus {
-  result: 'ok' | 'pending' | 'complete';
+  /** complete: this event (this record) completes the order; completing: another record did */
+  result: 'ok' | 'pending' | 'complete' | 'completing';
   previous: StatusEvent['status'] | null;
   expiresAt: number | null;
 }
@@ -138,9 +139,10 @@ export class ViewStore {
 
   /**
    * Applies one status event; tells whether the order can now be marked Completed, and for a
-   * notification event its status before this event and its expiry (ms), when known.
+   * notification event its status before this event and its expiry (ms), when known. With the
+   * applying record's `source`, only that record is told 'complete' (see apply-status.lua).
    */
-  async apply(e: StatusEvent, now: number): Promise<AppliedStatus> {
+  async apply(e: StatusEvent, now: number, source = ''): Promise<AppliedStatus> {
     const [result, previous, expires] = (await this.run('apply status', () =>
       this.redis.viewApplyStatus(
         this.orderKey(e.orderId),
@@ -159,6 +161,7 @@ export class ViewStore {
         e.expiresAt ?? '',
         this.retentionMs,
         `${this.p}o:{`,
+        source,
       ),
     )) as [AppliedStatus['result'], string, string | number];
     return {

@@ -2,7 +2,7 @@ import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
 import type { ViewStore } from '../../platform/view/store.ts';
-import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
+import { defineStage, emit, recordSource, skip, type Emission, type Stage } from '../runtime/stage.ts';
 
 /** Statuses a notification keeps while it waits for a delivery report (§9: still pending). */
 export const AWAITING_REPORT = new Set<StatusEvent['status']>(['Email_Succeeded', 'SMS_Accepted']);
@@ -35,27 +35,25 @@ export interface ExpiryPorts {
  * status. A notification that becomes final first is taken off that schedule.
  *
  * The Redis writes are idempotent and monotonic, so a replay after a crash converges; an
- * Order_Completed whose transaction was aborted is emitted again on the replay.
+ * Order_Completed whose transaction was aborted is emitted again when its record is handled
+ * again, by this process or another, and by no other record.
  */
 export function statusViewStage(ports: {
   view: ViewStore;
   clock: () => number;
   expiry?: ExpiryPorts;
 }): Stage<'status'> {
-  // Orders this process already completed: a second final notification event of one order in
-  // the same run must not emit a second Order_Completed before the first is read back.
-  const completing = new Set<string>();
   return defineStage({
     name: 'status-view',
     input: 'status',
     outputs: ['status'],
-    async handle(event: StatusEvent) {
-      const applied = await ports.view.apply(event, ports.clock());
+    async handle(event: StatusEvent, ctx) {
+      // The view records which input record found the order complete: only that record emits
+      // Order_Completed, also when it is handled again because its transaction was aborted (an
+      // in-memory "already completing" set skipped that replay, and the order never completed).
+      const applied = await ports.view.apply(event, ports.clock(), recordSource(ctx));
       if (event.notificationId && ports.expiry) await watchExpiry(ports.expiry, event, applied);
-      if (event.status === 'Order_Completed') completing.delete(event.orderId);
-      if (applied.result !== 'complete' || completing.has(event.orderId)) return skip(`applied (${applied.result})`);
-      completing.add(event.orderId);
-      if (completing.size > 100_000) completing.delete(completing.values().next().value as string);
+      if (applied.result !== 'complete') return skip(`applied (${applied.result})`);
       const done: Emission = {
         topic: 'status',
         key: event.orderId,

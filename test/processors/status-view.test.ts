@@ -5,6 +5,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { orderStatus } from '../../platform/status.ts';
 import { topicName } from '../../platform/topics.ts';
 import { ViewStore } from '../../platform/view/store.ts';
+import type { RecordContext } from '../../processors/runtime/stage.ts';
 import { statusViewStage } from '../../processors/status-view/stage.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
 import { eventually, publish, sampleOrder, stackEnv, until } from '../support/stack.ts';
@@ -118,5 +119,31 @@ describe('status-view', () => {
     await wait(() => has(sentinel, 'Email_Failed_TTL'), "the sentinel's Failed_TTL");
     expect(has(delivered, 'Email_Failed_TTL')).toBe(false);
     expect(events.filter((e) => e.orderId === delivered && e.status === 'Order_Completed')).toHaveLength(1);
+  });
+
+  it('emits Order_Completed again when the record that completed the order is handled again after an abort, and for no other record', async () => {
+    const stage = statusViewStage({ view: new ViewStore(redis, `${prefix}replay.`), clock: Date.now });
+    const at = (offset: number) =>
+      ({
+        topic: 'status',
+        partition: 0,
+        offset: String(offset),
+        headers: {},
+        logger: { info: () => undefined, warn: () => undefined },
+      }) as unknown as RecordContext;
+    const order = randomUUID();
+    const email = randomUUID();
+    await stage.handle(notification(order, email, 'Email_New'), at(1));
+    await stage.handle(orderStatus({ orderId: order, creator: 'ttd' }, 'Order_Processed', Date.now()), at(2));
+    const delivered = notification(order, email, 'Email_Delivered');
+    const first = await stage.handle(delivered, at(3));
+    expect(first.kind).toBe('emit');
+    // its transaction aborted (a broker or coordinator gone): the same record, handled again by
+    // the same process, completes the order again; the aborted completion was never visible
+    const again = await stage.handle(delivered, at(3));
+    expect(again).toMatchObject({ kind: 'emit', records: [{ value: { orderId: order, status: 'Order_Completed' } }] });
+    // a later event of the order (a duplicate report) does not complete it a second time
+    const later = await stage.handle(notification(order, email, 'Email_Delivered'), at(4));
+    expect(later.kind).toBe('skip');
   });
 });

@@ -1,8 +1,11 @@
 -- KEYS: o n feedseq feedPrefix
 -- ARGV: creator status occurredAt notificationId channel destination description now orderId expiresAt
---       retentionMs orderKeyPrefix
+--       retentionMs orderKeyPrefix source
 -- Returns {result, the notification's previous status, its expiry}; result is 'complete' when
--- the order is Processed and none of its notifications is pending. The order's keys are kept
+-- the order is Processed and none of its notifications is pending. With a `source` (the input
+-- record that applies the event, topic:partition:offset), only the first record to find the order
+-- complete gets 'complete' ('completing' for any other): that record, handled again after its
+-- transaction was aborted, gets 'complete' again, so the completion is written exactly once. The order's keys are kept
 -- retentionMs after this update; a creator's feed drops entries whose order is gone.
 -- A notification is stored as compact JSON {c, d, s, m, u, e} (channel, destination, status,
 -- description, lastUpdate, expiresAt); entries written with the long names are still read.
@@ -70,6 +73,11 @@ if current == 'Order_Processed' then
   for i = 1, #all do
     local v = cjson.decode(all[i])
     if notifRank(v.s or v.status) < 4 then return { 'pending', notifPrev, notifExpires } end
+  end
+  if ARGV[13] ~= '' then
+    local by = redis.call('HGET', KEYS[1], 'completedBy')
+    if by and by ~= ARGV[13] then return { 'completing', notifPrev, notifExpires } end
+    redis.call('HSET', KEYS[1], 'completedBy', ARGV[13])
   end
   return { 'complete', notifPrev, notifExpires }
 end
