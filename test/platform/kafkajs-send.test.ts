@@ -113,4 +113,86 @@ describe('kafkajs send to several brokers, one failing, one slow', () => {
     ).toEqual([0, 1]);
     expect(produced.flatMap((p) => p.firstSequence)).toEqual([0, 0]);
   });
+
+  it('sends a partition whose leadership moved to a broker that had already answered (records were dropped)', async () => {
+    const produced: { broker: number; partition: number }[] = [];
+    const leaders: Record<number, number> = { 0: 1, 1: 2 }; // partition → broker
+    let broker2Down = true;
+    const broker = (nodeId: number) => ({
+      nodeId,
+      async produce({ topicData }: { topicData: { partitions: { partition: number }[] }[] }) {
+        if (nodeId === 2 && broker2Down) {
+          // broker 2 dies mid-send; its partition's leadership moves to broker 1
+          broker2Down = false;
+          leaders[1] = 1;
+          throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError' });
+        }
+        const parts = topicData.flatMap((t) => t.partitions);
+        for (const p of parts) produced.push({ broker: nodeId, partition: p.partition });
+        return {
+          topics: [
+            {
+              topicName: 't',
+              partitions: parts.map((p) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })),
+            },
+          ],
+        };
+      },
+    });
+    const brokers = new Map([1, 2].map((id) => [id, broker(id)]));
+    const sequences = new Map<string, number>();
+    const send = createSendMessages({
+      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+      cluster: {
+        targetTopics: new Set(['t']),
+        refreshMetadataIfNecessary: async () => undefined,
+        refreshMetadata: async () => undefined,
+        addMultipleTargetTopics: async () => undefined,
+        isConnected: () => true,
+        removeBroker: () => undefined,
+        findTopicPartitionMetadata: () => [
+          { partitionId: 0, leader: leaders[0] },
+          { partitionId: 1, leader: leaders[1] },
+        ],
+        findLeaderForPartitions: (_t: string, partitions: string[]) => {
+          const out: Record<number, number[]> = {};
+          for (const p of partitions.map(Number)) (out[leaders[p]!] ??= []).push(p);
+          return out;
+        },
+        findBroker: async ({ nodeId }: { nodeId: number }) => brokers.get(Number(nodeId)),
+      },
+      partitioner: ({ message }: { message: { key: string } }) => Number(message.key),
+      eosManager: {
+        isTransactional: () => true,
+        getTransactionalId: () => 'tx',
+        getProducerId: () => 7,
+        getProducerEpoch: () => 0,
+        acquireBrokerLock: async () => undefined,
+        releaseBrokerLock: async () => undefined,
+        getSequence: (_t: string, p: number) => sequences.get(String(p)) ?? 0,
+        updateSequence: (_t: string, p: number, n: number) =>
+          void sequences.set(String(p), (sequences.get(String(p)) ?? 0) + n),
+        addPartitionsToTransaction: async () => undefined,
+      },
+      retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
+    });
+    await send({
+      acks: -1,
+      timeout: 1000,
+      compression: 0,
+      topicMessages: [
+        {
+          topic: 't',
+          messages: [
+            { key: '0', value: 'a' },
+            { key: '1', value: 'b' },
+          ],
+        },
+      ],
+    });
+    expect(produced.sort((a, b) => a.partition - b.partition)).toEqual([
+      { broker: 1, partition: 0 },
+      { broker: 1, partition: 1 },
+    ]);
+  });
 });
