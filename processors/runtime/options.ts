@@ -18,6 +18,11 @@ export const runtimeOptions = z.object({
   /** most input records handled in one Kafka transaction */
   TRANSACTION_MAX_RECORDS: int(2000).pipe(z.number().min(1)),
   /**
+   * longest a transaction stays open while records are added, ms: a slow stage (a sender at its
+   * provider's pace) commits at least this often, so its progress shows and a crash replays less
+   */
+  TRANSACTION_MAX_MS: int(5_000).pipe(z.number().min(100)),
+  /**
    * most output bytes in one transaction: kafkajs sends a partition's records as one batch, which
    * the broker refuses above its max.message.bytes (1 MiB by default)
    */

@@ -211,7 +211,11 @@ export class StageRunner {
       producer,
       { groupId: this.groupId, topic: batch.topic, partition: batch.partition },
       batch,
-      { maxRecords: this.deps.config.TRANSACTION_MAX_RECORDS, maxBytes: this.deps.config.TRANSACTION_MAX_BYTES },
+      {
+        maxRecords: this.deps.config.TRANSACTION_MAX_RECORDS,
+        maxBytes: this.deps.config.TRANSACTION_MAX_BYTES,
+        maxMs: this.deps.config.TRANSACTION_MAX_MS,
+      },
       {
         failed: (err) => this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed'),
         committed: (c) => this.committed(c, batch),

@@ -37,6 +37,14 @@ export interface TransactionLimits {
   maxRecords: number;
   /** bytes of output per transaction (whole input records; the first may exceed it) */
   maxBytes: number;
+  /**
+   * how long a transaction stays open, ms: one that has been open this long commits with the
+   * next input added, so a slow stage (a sender at its provider's pace) still commits, and
+   * shows progress, every so often (0: no bound)
+   */
+  maxMs?: number;
+  /** the clock for maxMs (tests) */
+  now?: () => number;
 }
 
 export interface CommitTarget {
@@ -57,8 +65,8 @@ export interface Committed {
 
 /**
  * One batch's transactions on its partition. Input records' outputs are added in offset order;
- * a transaction grows by whole input records, is committed when it reaches `maxRecords` inputs
- * or would pass `maxBytes`, and with `flush`. Every commit writes the outputs and the input
+ * a transaction grows by whole input records, is committed when it reaches `maxRecords` inputs,
+ * would pass `maxBytes`, or has been open `maxMs` when an input is added, and with `flush`. Every commit writes the outputs and the input
  * offset (last + 1) for the group in one Kafka transaction, after the partition's previous
  * commit (the `tail`), so commits stay in order.
  *
@@ -74,6 +82,7 @@ export class TransactionBatcher {
   private bytes = 0;
   private first: string | null = null;
   private last: string | null = null;
+  private openedAt = 0;
 
   constructor(
     private readonly link: PartitionLink,
@@ -111,9 +120,12 @@ export class TransactionBatcher {
     if (value !== undefined) this.values.push(value);
     this.bytes += bytes;
     this.inputs++;
+    const now = this.limits.maxMs ? (this.limits.now ?? Date.now)() : 0;
+    if (this.first === null) this.openedAt = now;
     this.first ??= offset;
     this.last = offset;
-    return this.inputs >= this.limits.maxRecords ? this.flush() : undefined;
+    const tooLong = this.limits.maxMs ? now - this.openedAt >= this.limits.maxMs : false;
+    return this.inputs >= this.limits.maxRecords || tooLong ? this.flush() : undefined;
   }
 
   /**

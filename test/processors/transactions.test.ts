@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import {
   TransactionBatcher,
+  type TransactionLimits,
   type BatchPosition,
   type Committed,
   type PartitionLink,
@@ -55,7 +56,7 @@ function fakePosition() {
 
 const record = (key: string, bytes = 10): OutboundRecord => ({ topic: 'out', key, value: Buffer.alloc(bytes) });
 
-function setup(limits = { maxRecords: 3, maxBytes: 1_000 }) {
+function setup(limits: TransactionLimits = { maxRecords: 3, maxBytes: 1_000 }) {
   const p = fakeProducer();
   const link: PartitionLink = { producer: p.producer, verified: true, tail: Promise.resolve(), generation: 0 };
   const pos = fakePosition();
@@ -101,6 +102,21 @@ describe('stage runtime: transaction batching', () => {
     await tx.add('2', [record('d')], 600); // alone, larger than maxBytes: it still goes
     await tx.flush();
     expect(t.commits.map((c) => c.records)).toEqual([['a', 'b'], ['c'], ['d']]);
+  });
+
+  it('commits a transaction that has been open maxMs with the next input, however few it holds', async () => {
+    let now = 0;
+    const t = setup({ maxRecords: 100, maxBytes: 10_000, maxMs: 1_000, now: () => now });
+    const tx = t.batcher();
+    expect(tx.add('0', [record('a')], 10)).toBeUndefined();
+    now = 600;
+    expect(tx.add('1', [record('b')], 10)).toBeUndefined();
+    now = 1_000;
+    await tx.add('2', [record('c')], 10); // open 1 s: a, b and c commit
+    now = 1_500;
+    expect(tx.add('3', [record('d')], 10)).toBeUndefined(); // a new transaction, opened at 1.5 s
+    await tx.flush();
+    expect(t.commits.map((c) => c.records)).toEqual([['a', 'b', 'c'], ['d']]);
   });
 
   it('leaves the position alone for a commit behind the next batch', async () => {
