@@ -30,7 +30,9 @@ export function topicSpecs(config: Config): TopicSpec[] {
 export async function provision(kafka: KafkaAdapter, codec: AvroCodec, config: Config): Promise<void> {
   // A topic needs as many brokers as replicas; fewer would be refused at creation, or for a topic
   // that exists, leave writes (acks=all, min.insync.replicas) waiting. Say so at once instead.
-  const brokers = await kafka.brokerCount();
+  // A broker that is down for now still counts (its replicas are assigned to it): an instance
+  // restarted while one broker of three is away must start.
+  const brokers = await kafka.clusterSize();
   if (brokers < config.TOPIC_REPLICATION_FACTOR) {
     throw new ConfigError(
       `TOPIC_REPLICATION_FACTOR is ${config.TOPIC_REPLICATION_FACTOR}, but the Kafka cluster at ${config.KAFKA_BROKERS.join(',')} has ${brokers} broker(s): it cannot hold that many replicas`,

@@ -211,6 +211,19 @@ export class KafkaAdapter {
   }
 
   /**
+   * How many brokers the cluster is made of, as far as can be told: those up now, and every
+   * broker a partition of an existing topic is assigned to (a broker that is down still holds
+   * its replicas, and comes back to them).
+   */
+  async clusterSize(): Promise<number> {
+    const admin = await this.admin();
+    const ids = new Set((await admin.describeCluster()).brokers.map((b) => b.nodeId));
+    const meta = await admin.fetchTopicMetadata();
+    for (const t of meta.topics) for (const p of t.partitions) for (const r of p.replicas) ids.add(r);
+    return ids.size;
+  }
+
+  /**
    * Creates missing topics and grows partition counts that are too small. Existing topics keep
    * their data; their configs are brought to the spec.
    */
@@ -245,6 +258,20 @@ export class KafkaAdapter {
         configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
       })),
     });
+  }
+
+  /** Each partition's leader (broker node id) of `topic`, as the cluster's metadata has it now. */
+  async partitionLeaders(topic: string): Promise<Map<number, number>> {
+    const admin = await this.admin();
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    return new Map((meta.topics[0]?.partitions ?? []).map((p) => [p.partitionId, p.leader]));
+  }
+
+  /** A group's committed offsets on `topic`, per partition (-1: none yet). */
+  async groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    const admin = await this.admin();
+    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((entry?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
   }
 
   async describeTopic(topic: string): Promise<{ partitions: number; config: Record<string, string> }> {

@@ -45,3 +45,38 @@ export function startStageProcess(stages: string[], env: Record<string, string>)
   });
   return { child, exited, running, output: () => out };
 }
+
+/**
+ * Starts one of the project's entry points (`script`, relative to the root) as its own process;
+ * `ready` resolves once its output matches `pattern`, with the port its first group captured.
+ */
+export function startNodeProcess(script: string, env: Record<string, string>, pattern: RegExp) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let markReady!: (port: number) => void;
+  let failReady!: (e: Error) => void;
+  const ready = new Promise<number>((res, rej) => {
+    markReady = res;
+    failReady = rej;
+  });
+  ready.catch(() => undefined);
+  const onData = (chunk: Buffer) => {
+    // the tail is enough to say why it failed; a long run's logs would only grow
+    out = (out + chunk.toString()).slice(-20_000);
+    const m = pattern.exec(out);
+    if (m) markReady(Number(m[1] ?? 0));
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => {
+      failReady(new Error(`${script} exited (${code ?? signal}) before it was ready:\n${out.slice(-4000)}`));
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  return { child, exited, ready, output: () => out };
+}
