@@ -1,0 +1,493 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../../gateway/local-tokens.ts';
+import { provision } from '../../platform/provision.ts';
+import { topicName, type TopicKey } from '../../platform/topics.ts';
+import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
+
+/**
+ * The chaos test of the production layout (issue 17): a three-broker cluster, two instances of
+ * every stage, two gateways, and a stream of mixed orders while a schedule of faults runs:
+ * the broker leading most partitions of the orders topic SIGKILLed and restarted 30 s later,
+ * then the transaction coordinator of one stage; one instance of each stage SIGKILLed in turn
+ * and restarted 10 s later; Redis SIGKILLed and restarted (append-only file on); a gateway
+ * SIGKILLed while clients post (they retry on the other with the same idempotencyId); and a
+ * rolling restart of every stage instance. Then everything is counted at the SMTP sink and the
+ * SMSC simulator and read back through the API.
+ *
+ * Runs on the cluster stack `./dev test` starts for it (STACK_BROKERS=3); CHAOS_ORDERS and
+ * CHAOS_RATE change its size.
+ */
+const TOTAL = Number(process.env.CHAOS_ORDERS ?? 20_000);
+const RATE = Number(process.env.CHAOS_RATE ?? 60);
+const STAGES: [string, TopicKey][] = [
+  ['scheduler', 'orders'],
+  ['enrich-recipients', 'ordersDue'],
+  ['evaluate-condition', 'ordersEnriched'],
+  ['resolve-channel', 'ordersApproved'],
+  ['schedule-window', 'smsPending'],
+  ['send-email', 'emailQueue'],
+  ['send-sms', 'smsQueue'],
+  ['order-view', 'orders'],
+  ['status-view', 'status'],
+];
+const SMTP_POOL = 4;
+const SMPP_WINDOW = 10;
+
+interface Placed {
+  id: string;
+  kind: string;
+}
+
+describe('the production layout under faults', () => {
+  const env = process.env as Record<string, string>;
+  const prefix = uniquePrefix('chaos');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '6' });
+  const { kafka, codec } = testClients(config);
+  const stack = new StackControl(env);
+  const systemId = `chaos-${randomUUID().slice(0, 8)}`;
+  const instances: Instance[] = [];
+  const faults: string[] = [];
+  let token = '';
+
+  const stageProcessEnv = () => ({
+    ...stageEnv(config),
+    REGISTRY_URL: env.REGISTRY_URL!,
+    SMTP_HOST: env.SMTP_HOST!,
+    SMTP_PORT: env.SMTP_PORT!,
+    SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
+    SMTP_POOL_SIZE: String(SMTP_POOL),
+    EMAIL_RATE_PER_SECOND: '5000',
+    SMSC_HOST: env.SMSC_HOST!,
+    SMSC_PORT: env.SMSC_PORT!,
+    SMPP_SYSTEM_ID: systemId,
+    SMPP_PASSWORD: 'secret',
+    SMPP_TPS: '2000',
+    SMPP_WINDOW: String(SMPP_WINDOW),
+    SHUTDOWN_TIMEOUT_MS: '20000',
+  });
+  const gatewayEnv = (port: string) => () => ({
+    ...stageEnv(config),
+    REGISTRY_URL: env.REGISTRY_URL!,
+    GATEWAY_PORT: port,
+    AUTH_PUBLIC_KEY_FILE: env.AUTH_PUBLIC_KEY_FILE!,
+    EMAIL_REPORT_ACCESS_KEY: env.EMAIL_REPORT_ACCESS_KEY!,
+    RATE_LIMIT_PER_SECOND: '1000000',
+  });
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    token = await mintToken(readFileSync(env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
+      org: 'ttd',
+      scope: 'altinn:serviceowner/notifications.create',
+    });
+    for (const [stage] of STAGES)
+      for (const i of [1, 2])
+        instances.push(
+          new Instance(
+            `${stage}-${i}`,
+            'processors/main.ts',
+            () => ({ ...stageProcessEnv(), STAGES: stage }),
+            /"msg":"stages running"/,
+          ),
+        );
+    // the first gateway on the stack's gateway port: the mail sink posts its delivery reports there
+    instances.push(
+      new Instance(
+        'gateway-1',
+        'gateway/main.ts',
+        gatewayEnv(env.GATEWAY_PORT!),
+        /"port":(\d+),"msg":"gateway listening"/,
+      ),
+      new Instance('gateway-2', 'gateway/main.ts', gatewayEnv('0'), /"port":(\d+),"msg":"gateway listening"/),
+    );
+    await Promise.all(instances.map((i) => i.start()));
+  });
+
+  afterAll(async () => {
+    await Promise.all(instances.map((i) => i.kill()));
+    await kafka.close();
+  });
+
+  it('loses nothing acknowledged and hands nothing off twice while brokers, stages, Redis and a gateway die', async () => {
+    const gateways = instances.filter((i) => i.name.startsWith('gateway'));
+    const byName = (n: string) => instances.find((i) => i.name === n)!;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const api = (g: Instance, path: string) => `http://127.0.0.1:${g.port}/notifications/api/v1${path}`;
+
+    // ---- the orders -------------------------------------------------------------------------
+    const placed: Placed[] = [];
+    let refused = 0;
+    const answered4xx: string[] = [];
+    const sms = (i: number) => ({ body: `chaos ${prefix} ${i}`, sendingTimePolicy: 'Anytime' });
+    const mail = (i: number) => ({ subject: `chaos ${i}`, body: `chaos ${prefix} ${i}` });
+    function request(i: number): { path: string; body: unknown; kind: string } {
+      const idempotencyId = `${prefix}${i}`;
+      switch (i % 10) {
+        case 0:
+        case 1:
+        case 2:
+          return {
+            kind: 'email',
+            path: '/future/orders',
+            body: {
+              idempotencyId,
+              recipient: { recipientEmail: { emailAddress: `c${i}@example.com`, emailSettings: mail(i) } },
+            },
+          };
+        case 3:
+        case 4:
+          return {
+            kind: 'sms',
+            path: '/future/orders',
+            body: {
+              idempotencyId,
+              recipient: { recipientSms: { phoneNumber: `+4792${String(i).padStart(6, '0')}`, smsSettings: sms(i) } },
+            },
+          };
+        case 5:
+          return {
+            kind: 'person EmailPreferred',
+            path: '/future/orders',
+            body: {
+              idempotencyId,
+              recipient: {
+                recipientPerson: {
+                  nationalIdentityNumber: '01017012345',
+                  channelSchema: 'EmailPreferred',
+                  emailSettings: mail(i),
+                  smsSettings: sms(i),
+                },
+              },
+            },
+          };
+        case 6:
+          return {
+            kind: 'person SmsPreferred',
+            path: '/future/orders',
+            body: {
+              idempotencyId,
+              recipient: {
+                recipientPerson: {
+                  nationalIdentityNumber: '02027012345',
+                  channelSchema: 'SmsPreferred',
+                  emailSettings: mail(i),
+                  smsSettings: sms(i),
+                },
+              },
+            },
+          };
+        case 7:
+          return {
+            kind: 'organisation',
+            path: '/future/orders',
+            body: {
+              idempotencyId,
+              recipient: {
+                recipientOrganization: { orgNumber: '910000001', channelSchema: 'Email', emailSettings: mail(i) },
+              },
+            },
+          };
+        default:
+          return i % 20 === 8
+            ? {
+                kind: 'instant SMS',
+                path: '/future/orders/instant/sms',
+                body: {
+                  idempotencyId,
+                  recipientSms: {
+                    phoneNumber: `+4793${String(i).padStart(6, '0')}`,
+                    timeToLiveInSeconds: 3600,
+                    smsSettings: { body: `chaos ${prefix} ${i}` },
+                  },
+                },
+              }
+            : {
+                kind: 'instant email',
+                path: '/future/orders/instant/email',
+                body: { idempotencyId, recipientEmail: { emailAddress: `i${i}@example.com`, emailSettings: mail(i) } },
+              };
+      }
+    }
+
+    /** Posts one order, on the other gateway when one fails, with the same idempotencyId. */
+    async function post(i: number): Promise<void> {
+      const r = request(i);
+      const deadline = Date.now() + 120_000;
+      for (let attempt = 0; ; attempt++) {
+        const g = gateways[(i + attempt) % gateways.length]!;
+        try {
+          const res = await fetch(api(g, r.path), {
+            method: 'POST',
+            headers,
+            body: JSON.stringify(r.body),
+            signal: AbortSignal.timeout(15_000),
+          });
+          if (res.status === 201 || res.status === 200) {
+            const body = (await res.json()) as { notification: { shipmentId: string } };
+            placed.push({ id: body.notification.shipmentId, kind: r.kind });
+            return;
+          }
+          // 409: the same idempotencyId is still being registered (a try cut off by a kill): retry
+          if (res.status < 500 && res.status !== 409 && res.status !== 429) {
+            answered4xx.push(`order ${i} (${r.kind}): ${res.status} ${await res.text()}`);
+            return;
+          }
+        } catch {
+          // the gateway died or did not answer: the next try goes to the other one
+        }
+        if (Date.now() > deadline) {
+          refused++;
+          return;
+        }
+        await sleep(Math.min(2_000, 100 * 2 ** attempt));
+      }
+    }
+
+    // a direct producer's orders: acknowledged by the broker (acks=all), retried until they are
+    const directProducer = await kafka.plainProducer();
+    async function produceDirect(batch: number[]): Promise<void> {
+      const orders = batch.map((i) =>
+        sampleOrder(i, {
+          created: Date.now(),
+          requestedSendTime: Date.now(),
+          emailTemplate: {
+            fromAddress: 'noreply@altinn.cloud',
+            subject: `chaos ${i}`,
+            body: `chaos ${prefix} ${i}`,
+            contentType: 'Plain',
+          },
+        }),
+      );
+      const records = await Promise.all(
+        orders.map(async (o) => ({
+          topic: topicName(prefix, 'orders'),
+          key: o.orderId,
+          value: await codec.encode('orders', o),
+        })),
+      );
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        try {
+          await directProducer.send(records);
+          for (const o of orders) placed.push({ id: o.orderId, kind: 'direct producer' });
+          return;
+        } catch {
+          if (Date.now() > deadline) {
+            refused += orders.length;
+            return;
+          }
+          await sleep(1_000);
+        }
+      }
+    }
+
+    const loadStarted = Date.now();
+    const load = (async () => {
+      const inFlight = new Set<Promise<void>>();
+      let direct: number[] = [];
+      for (let i = 0; i < TOTAL; i++) {
+        const at = loadStarted + (i / RATE) * 1000;
+        if (at > Date.now()) await sleep(at - Date.now());
+        let p: Promise<void>;
+        if (i % 10 === 9) {
+          direct.push(i);
+          if (direct.length < 20) continue;
+          p = produceDirect(direct);
+          direct = [];
+        } else p = post(i);
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        while (inFlight.size >= 64) await Promise.race(inFlight);
+      }
+      if (direct.length > 0) await produceDirect(direct);
+      await Promise.all(inFlight);
+    })();
+
+    // ---- progress watch: the longest time a stage had lag and committed nothing --------------
+    const stalls = new Map<string, { last: string; since: number; longest: number }>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        for (const [stage, input] of STAGES) {
+          try {
+            const topic = topicName(prefix, input);
+            const [ends, committed] = await Promise.all([
+              kafka.topicEndOffsets(topic),
+              kafka.groupOffsets(`${prefix}notifications.${stage}`, topic),
+            ]);
+            // transaction markers take an offset each: a few per partition are not lag
+            let lagging = false;
+            for (const [p, end] of ends) {
+              const c = committed.get(p) ?? -1n;
+              if (BigInt(end) - (c < 0n ? 0n : c) > 5n) lagging = true;
+            }
+            const state = [...committed.values()].join(',');
+            const s = stalls.get(stage) ?? { last: state, since: Date.now(), longest: 0 };
+            if (state !== s.last || !lagging) {
+              s.last = state;
+              s.since = Date.now();
+            } else s.longest = Math.max(s.longest, Date.now() - s.since);
+            stalls.set(stage, s);
+          } catch {
+            // the cluster may not answer while a broker is down; the next round asks again
+          }
+        }
+        await sleep(2_000);
+      }
+    })();
+
+    // ---- the faults ------------------------------------------------------------------------
+    let senderKills = 0;
+    const run = async () => {
+      await sleep(15_000);
+
+      // the gateway: killed while clients post, back 15 s later
+      await byName('gateway-2').kill();
+      faults.push('SIGKILL gateway-2 (clients retried on gateway-1), restarted 15 s later');
+      const gatewayBack = sleep(15_000).then(() => byName('gateway-2').start());
+
+      // the broker that leads most partitions of the orders topic
+      const leaders = await kafka.partitionLeaders(topicName(prefix, 'orders'));
+      const counts = new Map<number, number>();
+      for (const node of leaders.values()) counts.set(node, (counts.get(node) ?? 0) + 1);
+      const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+      stack.kill(`kafka-${busiest}`);
+      faults.push(
+        `SIGKILL kafka-${busiest} (leader of ${counts.get(busiest)} of ${leaders.size} orders partitions), restarted 30 s later`,
+      );
+      await sleep(30_000);
+      await stack.restartMissing();
+      await gatewayBack;
+
+      // the transaction coordinator of resolve-channel's partition 0 producer
+      const txId = `${config.KAFKA_CLIENT_ID}:${prefix}notifications.resolve-channel:${topicName(prefix, 'ordersApproved')}:0`;
+      const txPartition = (javaHash(txId) & 0x7fffffff) % 12;
+      const coordinator = (await kafka.partitionLeaders('__transaction_state')).get(txPartition)!;
+      stack.kill(`kafka-${coordinator}`);
+      faults.push(`SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later`);
+      await sleep(30_000);
+      await stack.restartMissing();
+
+      // one instance of each stage in turn
+      for (const [stage] of STAGES) {
+        const inst = byName(`${stage}-1`);
+        await inst.kill();
+        if (stage === 'send-email' || stage === 'send-sms') senderKills++;
+        await sleep(10_000);
+        await inst.start();
+      }
+      faults.push(`SIGKILL one instance of each of the ${STAGES.length} stages in turn, each restarted 10 s later`);
+
+      // Redis
+      stack.kill('redis');
+      await sleep(2_000);
+      await stack.restartMissing();
+      faults.push('SIGKILL Redis (append-only file, fsync always), restarted 2 s later');
+
+      // a rolling restart: every stage instance drained and started again, one at a time
+      const drains: (number | string)[] = [];
+      for (const inst of instances.filter((i) => !i.name.startsWith('gateway'))) {
+        drains.push(await inst.stop());
+        await inst.start();
+      }
+      faults.push(`rolling restart of ${drains.length} stage instances (SIGTERM, drain, start)`);
+      expect(drains.filter((d) => d !== 0)).toEqual([]);
+    };
+    await Promise.all([load, run()]);
+    await directProducer.close();
+    const loadSeconds = (Date.now() - loadStarted) / 1000;
+
+    // ---- every acknowledged order to a final status ----------------------------------------
+    type Shipment = { status: string; recipients: { status: string; destination: string }[] };
+    const final = new Map<string, Shipment>();
+    const deadline = Date.now() + 6 * 60_000;
+    let pending = placed.map((p) => p.id);
+    while (pending.length > 0 && Date.now() < deadline) {
+      const next: string[] = [];
+      for (let i = 0; i < pending.length; i += 32) {
+        await Promise.all(
+          pending.slice(i, i + 32).map(async (id) => {
+            try {
+              const res = await fetch(api(gateways[0]!, `/future/shipment/${id}`), { headers });
+              const body = res.status === 200 ? ((await res.json()) as Shipment) : null;
+              if (body?.status === 'Order_Completed') final.set(id, body);
+              else next.push(id);
+            } catch {
+              next.push(id);
+            }
+          }),
+        );
+      }
+      pending = next;
+      if (pending.length > 0) await sleep(5_000);
+    }
+
+    // ---- counted at the sinks ---------------------------------------------------------------
+    const emails = (await (await fetch(`${env.MAIL_WEB_URL}/email`)).json()) as { headers: Record<string, string> }[];
+    const emailCounts = new Map<string, number>();
+    // (the stack's mail sink may hold earlier runs' emails: only this run's orders count)
+    const ours = new Set(placed.map((p) => p.id));
+    for (const e of emails) {
+      const id = e.headers['x-notification-id'];
+      if (id && ours.has(e.headers['x-order-id'] ?? '')) emailCounts.set(id, (emailCounts.get(id) ?? 0) + 1);
+    }
+    const submits = (await (await fetch(`${env.SMSC_CONTROL_URL}/messages?systemId=${systemId}`)).json()) as {
+      destAddr: string;
+      shortMessageHex: string;
+    }[];
+    const smsCounts = new Map<string, number>();
+    for (const m of submits) {
+      const key = `${m.destAddr} ${m.shortMessageHex}`;
+      smsCounts.set(key, (smsCounts.get(key) ?? 0) + 1);
+    }
+    const twice =
+      [...emailCounts.values()].filter((c) => c > 1).length + [...smsCounts.values()].filter((c) => c > 1).length;
+    const handedOff = emailCounts.size + smsCounts.size;
+    const notifications = [...final.values()].flatMap((s) => s.recipients);
+    const inDoubt = notifications.filter((n) => n.status === 'Email_Failed' || n.status === 'SMS_Failed').length;
+    const otherFailures = notifications.filter(
+      (n) => /Failed/.test(n.status) && n.status !== 'Email_Failed' && n.status !== 'SMS_Failed',
+    );
+    const lost = pending.length;
+    const longestStall = Math.max(0, ...[...stalls.values()].map((s) => s.longest));
+    watching = false;
+    await watch;
+
+    const kinds = new Map<string, number>();
+    for (const p of placed) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
+    const rows: [string, string][] = [
+      ['faults', faults.map((f, i) => `${i + 1}. ${f}`).join('\n' + ' '.repeat(16))],
+      [
+        'acknowledged',
+        `${placed.length} orders, placed over ${loadSeconds.toFixed(0)} s while the faults ran (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}); ${refused} not acknowledged`,
+      ],
+      ['final status', `${final.size} orders Order_Completed, ${notifications.length} notifications`],
+      ['handed off', `${handedOff} (${emailCounts.size} emails at the SMTP sink, ${smsCounts.size} SMS at the SMSC)`],
+      ['twice', String(twice)],
+      [
+        'in doubt',
+        `${inDoubt} reported failed, never resent (bound: (pool ${SMTP_POOL} + window ${SMPP_WINDOW}) × ${senderKills} sender kills)`,
+      ],
+      ['lost', `${lost}${lost > 0 ? ` (e.g. ${pending.slice(0, 3).join(', ')})` : ''}`],
+      [
+        'longest stall',
+        `${(longestStall / 1000).toFixed(0)} s (${[...stalls].map(([s, v]) => `${s} ${(v.longest / 1000).toFixed(0)}`).join(', ')})`,
+      ],
+    ];
+    console.log(
+      `\nchaos, three brokers, two instances of every stage, two gateways:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
+    );
+    if (otherFailures.length > 0) console.log('other failures:', otherFailures.slice(0, 10));
+
+    expect(twice).toBe(0);
+    expect(lost).toBe(0);
+    expect(refused).toBe(0);
+    expect(answered4xx).toEqual([]);
+    expect(inDoubt).toBeLessThanOrEqual((SMTP_POOL + SMPP_WINDOW) * senderKills);
+    expect(otherFailures).toEqual([]);
+    expect(longestStall).toBeLessThanOrEqual(60_000);
+  });
+});

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNodeProcess } from '../support/process.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/** The local stack's services by the name its pid files carry (kafka-1 …, redis). */
+export class StackControl {
+  constructor(private readonly env: Record<string, string>) {}
+
+  private get dir(): string {
+    const dir = this.env.STACK_DIR;
+    if (!dir) throw new Error('STACK_DIR must name the stack the chaos test runs on');
+    return dir;
+  }
+
+  pidOf(name: string): number {
+    return Number(readFileSync(join(this.dir, 'pids', `${name}.pid`), 'utf8').trim());
+  }
+
+  kill(name: string): void {
+    process.kill(this.pidOf(name), 'SIGKILL');
+  }
+
+  /** `stack.sh up`: starts what is not running and waits until every service is ready again. */
+  async restartMissing(): Promise<void> {
+    const child = spawn('bash', [join(root, 'deploy', 'local', 'stack.sh'), 'up'], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
+    child.stderr.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    if (code !== 0) throw new Error(`stack.sh up exited ${code}:\n${out}`);
+  }
+}
+
+/** Java's String.hashCode, as Kafka uses it to place a transactional id on __transaction_state. */
+export function javaHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+/** One instance of one of our processes, restartable under the same name. */
+export class Instance {
+  private current: ReturnType<typeof startNodeProcess> | null = null;
+  port = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly script: string,
+    private readonly env: () => Record<string, string>,
+    private readonly pattern: RegExp,
+  ) {}
+
+  async start(): Promise<void> {
+    this.current = startNodeProcess(this.script, this.env(), this.pattern);
+    this.port = await this.current.ready;
+  }
+
+  get running(): boolean {
+    return this.current !== null && this.current.child.exitCode === null && this.current.child.signalCode === null;
+  }
+
+  async kill(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    c.child.kill('SIGKILL');
+    await c.exited;
+  }
+
+  /** SIGTERM and the exit code it drained to (0 when it drained cleanly). */
+  async stop(): Promise<number | string> {
+    const c = this.current;
+    if (!c || !this.running) return 'not running';
+    c.child.kill('SIGTERM');
+    return c.exited;
+  }
+
+  output(): string {
+    return this.current?.output() ?? '';
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
