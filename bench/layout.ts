@@ -12,6 +12,7 @@
  * email notification (or raw copy) read committed at the end.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { produceOrders } from '../test/support/stack.ts';
@@ -25,7 +26,6 @@ type Shape = 'raw' | 'pass' | 'chain';
 type Layout = 'one process' | 'per stage';
 
 async function cpuSeconds(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime (fields 14 and 15), in clock ticks (100 per second on Linux)
