@@ -11,6 +11,52 @@ type Send = (args: {
 const createSendMessages = require('kafkajs/src/producer/sendMessages.js') as (o: object) => Send;
 const createRetry = require('kafkajs/src/retry/index.js') as (o: object) => (fn: unknown) => Promise<unknown>;
 
+type FakeBroker = { nodeId: number; produce(req: object): Promise<unknown> };
+
+/** The cluster sendMessages sees: two partitions of topic `t`, led as `leaders` says now. */
+function fakeCluster(leaders: Record<number, number>, brokers: Map<number, FakeBroker>) {
+  return {
+    targetTopics: new Set(['t']),
+    refreshMetadataIfNecessary: async () => undefined,
+    refreshMetadata: async () => undefined,
+    addMultipleTargetTopics: async () => undefined,
+    isConnected: () => true,
+    removeBroker: () => undefined,
+    findTopicPartitionMetadata: () => [
+      { partitionId: 0, leader: leaders[0] },
+      { partitionId: 1, leader: leaders[1] },
+    ],
+    findLeaderForPartitions: (_t: string, partitions: string[]) => {
+      const out: Record<number, number[]> = {};
+      for (const p of partitions.map(Number)) (out[leaders[p]!] ??= []).push(p);
+      return out;
+    },
+    findBroker: async ({ nodeId }: { nodeId: number }) => brokers.get(Number(nodeId)),
+  };
+}
+
+/** A transactional producer's state: sequences per partition, and its AddPartitionsToTxn. */
+function fakeEos(
+  sequences: Map<string, number>,
+  addPartitionsToTransaction: (topicData: { partitions: { partition: number }[] }[]) => Promise<void> = async () =>
+    undefined,
+) {
+  return {
+    isTransactional: () => true,
+    getTransactionalId: () => 'tx',
+    getProducerId: () => 7,
+    getProducerEpoch: () => 0,
+    acquireBrokerLock: async () => undefined,
+    releaseBrokerLock: async () => undefined,
+    getSequence: (_t: string, p: number) => sequences.get(String(p)) ?? 0,
+    updateSequence: (_t: string, p: number, n: number) =>
+      void sequences.set(String(p), (sequences.get(String(p)) ?? 0) + n),
+    addPartitionsToTransaction,
+  };
+}
+
+const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
 /**
  * kafkajs's transactional send to a multi-broker cluster (patches/kafkajs+2.2.4.patch). One
  * broker's AddPartitionsToTxn fails with CONCURRENT_TRANSACTIONS (retriable) while another
@@ -44,45 +90,17 @@ describe('kafkajs send to several brokers, one failing, one slow', () => {
       },
     });
     const brokers = new Map([1, 2].map((id) => [id, broker(id)]));
-    const cluster = {
-      targetTopics: new Set(['t']),
-      refreshMetadataIfNecessary: async () => undefined,
-      refreshMetadata: async () => undefined,
-      addMultipleTargetTopics: async () => undefined,
-      isConnected: () => true,
-      findTopicPartitionMetadata: () => [
-        { partitionId: 0, leader: 1 },
-        { partitionId: 1, leader: 2 },
-      ],
-      findLeaderForPartitions: (_t: string, partitions: string[]) => {
-        const out: Record<number, number[]> = {};
-        for (const p of partitions.map(Number)) (out[leaders[p]!] ??= []).push(p);
-        return out;
-      },
-      findBroker: async ({ nodeId }: { nodeId: number }) => brokers.get(Number(nodeId)),
-    };
-    const eosManager = {
-      isTransactional: () => true,
-      getTransactionalId: () => 'tx',
-      getProducerId: () => 7,
-      getProducerEpoch: () => 0,
-      acquireBrokerLock: async () => undefined,
-      releaseBrokerLock: async () => undefined,
-      getSequence: (_t: string, p: number) => sequences.get(String(p)) ?? 0,
-      updateSequence: (_t: string, p: number, n: number) =>
-        void sequences.set(String(p), (sequences.get(String(p)) ?? 0) + n),
-      async addPartitionsToTransaction(topicData: { partitions: { partition: number }[] }[]) {
-        const onBroker2 = topicData.some((t) => t.partitions.some((p) => leaders[p.partition] === 2));
-        if (onBroker2 && failAddPartitions-- > 0) {
-          throw Object.assign(new Error('another concurrent operation on the same transaction'), {
-            name: 'KafkaJSProtocolError',
-            retriable: true,
-            type: 'CONCURRENT_TRANSACTIONS',
-          });
-        }
-      },
-    };
-    const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const cluster = fakeCluster(leaders, brokers);
+    const eosManager = fakeEos(sequences, async (topicData) => {
+      const onBroker2 = topicData.some((t) => t.partitions.some((p) => leaders[p.partition] === 2));
+      if (onBroker2 && failAddPartitions-- > 0) {
+        throw Object.assign(new Error('another concurrent operation on the same transaction'), {
+          name: 'KafkaJSProtocolError',
+          retriable: true,
+          type: 'CONCURRENT_TRANSACTIONS',
+        });
+      }
+    });
     const send = createSendMessages({
       logger,
       cluster,
@@ -142,38 +160,10 @@ describe('kafkajs send to several brokers, one failing, one slow', () => {
     const brokers = new Map([1, 2].map((id) => [id, broker(id)]));
     const sequences = new Map<string, number>();
     const send = createSendMessages({
-      logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-      cluster: {
-        targetTopics: new Set(['t']),
-        refreshMetadataIfNecessary: async () => undefined,
-        refreshMetadata: async () => undefined,
-        addMultipleTargetTopics: async () => undefined,
-        isConnected: () => true,
-        removeBroker: () => undefined,
-        findTopicPartitionMetadata: () => [
-          { partitionId: 0, leader: leaders[0] },
-          { partitionId: 1, leader: leaders[1] },
-        ],
-        findLeaderForPartitions: (_t: string, partitions: string[]) => {
-          const out: Record<number, number[]> = {};
-          for (const p of partitions.map(Number)) (out[leaders[p]!] ??= []).push(p);
-          return out;
-        },
-        findBroker: async ({ nodeId }: { nodeId: number }) => brokers.get(Number(nodeId)),
-      },
+      logger,
+      cluster: fakeCluster(leaders, brokers),
       partitioner: ({ message }: { message: { key: string } }) => Number(message.key),
-      eosManager: {
-        isTransactional: () => true,
-        getTransactionalId: () => 'tx',
-        getProducerId: () => 7,
-        getProducerEpoch: () => 0,
-        acquireBrokerLock: async () => undefined,
-        releaseBrokerLock: async () => undefined,
-        getSequence: (_t: string, p: number) => sequences.get(String(p)) ?? 0,
-        updateSequence: (_t: string, p: number, n: number) =>
-          void sequences.set(String(p), (sequences.get(String(p)) ?? 0) + n),
-        addPartitionsToTransaction: async () => undefined,
-      },
+      eosManager: fakeEos(sequences),
       retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
     });
     await send({

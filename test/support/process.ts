@@ -14,49 +14,34 @@ export interface StageProcess {
 
 /**
  * Starts `processors/main.ts` as its own OS process (node with tsx's loader, a single process,
- * so signals reach the stage itself).
+ * so signals reach the stage itself), keeping all of its output.
  */
 export function startStageProcess(stages: string[], env: Record<string, string>): StageProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'processors', 'main.ts'), ...stages], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let markRunning!: () => void;
-  let failRunning!: (e: Error) => void;
-  const running = new Promise<void>((res, rej) => {
-    markRunning = res;
-    failRunning = rej;
-  });
+  const p = startNodeProcess('processors/main.ts', env, /"msg":"stages running"/, { args: stages, keepAll: true });
+  const running = p.ready.then(() => undefined);
   // a process stopped before it ran is a failure only for a caller that awaits `running`
   running.catch(() => undefined);
-  const onData = (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('"msg":"stages running"')) markRunning();
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
-      failRunning(new Error(`stage process exited (${code ?? signal}) before running:\n${out.slice(-4000)}`));
-      resolve(code ?? signal ?? 'unknown');
-    });
-  });
-  return { child, exited, running, output: () => out };
+  return { child: p.child, exited: p.exited, running, output: p.output };
 }
 
 /**
  * Starts one of the project's entry points (`script`, relative to the root) as its own process;
- * `ready` resolves once its output matches `pattern`, with the port its first group captured.
+ * `ready` resolves once its output matches `pattern`, with the port its first group captured
+ * (0 without one).
  */
-export function startNodeProcess(script: string, env: Record<string, string>, pattern: RegExp) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
+export function startNodeProcess(
+  script: string,
+  env: Record<string, string>,
+  pattern: RegExp,
+  options: { args?: string[]; keepAll?: boolean } = {},
+) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script), ...(options.args ?? [])], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let matched = false;
   let markReady!: (port: number) => void;
   let failReady!: (e: Error) => void;
   const ready = new Promise<number>((res, rej) => {
@@ -65,10 +50,15 @@ export function startNodeProcess(script: string, env: Record<string, string>, pa
   });
   ready.catch(() => undefined);
   const onData = (chunk: Buffer) => {
-    // the tail is enough to say why it failed; a long run's logs would only grow
-    out = (out + chunk.toString()).slice(-20_000);
+    // (the tail is enough to say why it failed, unless the caller reads the whole log)
+    out += chunk.toString();
+    if (!options.keepAll && out.length > 40_000) out = out.slice(-20_000);
+    if (matched) return;
     const m = pattern.exec(out);
-    if (m) markReady(Number(m[1] ?? 0));
+    if (m) {
+      matched = true;
+      markReady(Number(m[1] ?? 0));
+    }
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
