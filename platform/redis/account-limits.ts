@@ -43,8 +43,10 @@ export class SharedAccountLimit implements AccountLimit {
   private seq = 0;
   private readonly intervalUs: number;
   private readonly block: number;
-  /** start times (ms, local clock) of booked slots not yet used */
-  private booked: number[] = [];
+  /** the block of slots booked last: its first slot's time (ms, local clock), and the next unused */
+  private blockAt = 0;
+  private blockNext = 0;
+  private blockEnd = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -75,12 +77,13 @@ export class SharedAccountLimit implements AccountLimit {
 
   private async book(): Promise<{ at: number; permit: Permit }> {
     const none = { release: () => undefined };
-    if (this.o.window === 0) {
+    if (this.o.window === 0 && this.blockNext < this.blockEnd) {
       // a booked slot whose time has passed unused is gone: using it late would crowd the slots
-      // other instances hold now
-      const now = Date.now();
-      while (this.booked.length > 0 && this.booked[0]! < now - 1) this.booked.shift();
-      if (this.booked.length > 0) return { at: this.booked.shift()!, permit: none };
+      // other instances hold now (slot i of the block is at blockAt + i × interval)
+      const intervalMs = this.intervalUs / 1000;
+      const late = Math.floor((Date.now() - 1 - this.blockAt) / intervalMs) + 1;
+      this.blockNext = Math.max(this.blockNext, Math.min(this.blockEnd, late));
+      if (this.blockNext < this.blockEnd) return { at: this.blockAt + this.blockNext++ * intervalMs, permit: none };
     }
     const holder = `${this.holderPrefix}:${++this.seq}`;
     const [key, next] = this.keys;
@@ -91,7 +94,9 @@ export class SharedAccountLimit implements AccountLimit {
       if (ok === 1) {
         const at = Date.now() + waitUs / 1000;
         if (this.o.window > 0) return { at, permit: this.permit(holder) };
-        for (let i = 1; i < this.block; i++) this.booked.push(at + (i * this.intervalUs) / 1000);
+        this.blockAt = at;
+        this.blockNext = 1;
+        this.blockEnd = this.block;
         return { at, permit: none };
       }
       await sleep(Math.max(1, Math.min(WINDOW_POLL_MS, waitUs / 1000)));
