@@ -57,6 +57,31 @@ function fakeEos(
 
 const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** The real sendMessages over the fakes, sending one record to each of partitions 0 and 1. */
+async function sendTwo(cluster: object, eosManager: object): Promise<void> {
+  const send = createSendMessages({
+    logger,
+    cluster,
+    partitioner: ({ message }: { message: { key: string } }) => Number(message.key),
+    eosManager,
+    retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
+  });
+  await send({
+    acks: -1,
+    timeout: 1000,
+    compression: 0,
+    topicMessages: [
+      {
+        topic: 't',
+        messages: [
+          { key: '0', value: 'a' },
+          { key: '1', value: 'b' },
+        ],
+      },
+    ],
+  });
+}
+
 /**
  * kafkajs's transactional send to a multi-broker cluster (patches/kafkajs+2.2.4.patch). One
  * broker's AddPartitionsToTxn fails with CONCURRENT_TRANSACTIONS (retriable) while another
@@ -101,27 +126,7 @@ describe('kafkajs send to several brokers, one failing, one slow', () => {
         });
       }
     });
-    const send = createSendMessages({
-      logger,
-      cluster,
-      partitioner: ({ message }: { message: { key: string } }) => Number(message.key),
-      eosManager,
-      retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
-    });
-    await send({
-      acks: -1,
-      timeout: 1000,
-      compression: 0,
-      topicMessages: [
-        {
-          topic: 't',
-          messages: [
-            { key: '0', value: 'a' },
-            { key: '1', value: 'b' },
-          ],
-        },
-      ],
-    });
+    await sendTwo(cluster, eosManager);
     // each partition produced once, with sequence 0
     expect(
       produced
@@ -159,27 +164,7 @@ describe('kafkajs send to several brokers, one failing, one slow', () => {
     });
     const brokers = new Map([1, 2].map((id) => [id, broker(id)]));
     const sequences = new Map<string, number>();
-    const send = createSendMessages({
-      logger,
-      cluster: fakeCluster(leaders, brokers),
-      partitioner: ({ message }: { message: { key: string } }) => Number(message.key),
-      eosManager: fakeEos(sequences),
-      retrier: createRetry({ retries: 3, initialRetryTime: 1, maxRetryTime: 5 }),
-    });
-    await send({
-      acks: -1,
-      timeout: 1000,
-      compression: 0,
-      topicMessages: [
-        {
-          topic: 't',
-          messages: [
-            { key: '0', value: 'a' },
-            { key: '1', value: 'b' },
-          ],
-        },
-      ],
-    });
+    await sendTwo(fakeCluster(leaders, brokers), fakeEos(sequences));
     expect(produced.sort((a, b) => a.partition - b.partition)).toEqual([
       { broker: 1, partition: 0 },
       { broker: 1, partition: 1 },
