@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { canonicalId, parseReceipt } from '../../platform/smpp/message.ts';
 import type { Receipt } from '../../platform/smpp/client.ts';
+import { defineScripts } from '../../platform/redis/lua.ts';
 import { orderStatus } from '../../platform/status.ts';
 
 /**
@@ -11,7 +12,9 @@ import { orderStatus } from '../../platform/status.ts';
  * compare equal) and the notification's parts in Redis. A receipt marks its part; when every
  * part has a receipt, the notification's status is published: Delivered only if every part was
  * DELIVRD, else the first failing part's state. A receipt for an id not recorded yet (it beat
- * the submit's bookkeeping) is kept for an hour and applied when the id is recorded.
+ * the submit's bookkeeping) is kept for an hour and applied when the id is recorded; looking a
+ * receipt up and parking it is one Redis script, as recording an id and taking its parked receipt
+ * is another, so a receipt that races its submit's recording is never lost between the two.
  */
 export interface SmsRef {
   notificationId: string;
@@ -32,31 +35,43 @@ const STATES: Record<string, StatusEvent['status']> = {
 
 export const receiptStatus = (stat: string): StatusEvent['status'] => STATES[stat] ?? 'SMS_Failed';
 
+const SCRIPTS = { smsRecordPart: 'sms/record-part.lua', smsTakeReceipt: 'sms/take-receipt.lua' } as const;
+
+/** How long a receipt that came before its submit was recorded is kept for it. */
+const PARK_SECONDS = 3600;
+
 export class ReceiptTracker {
+  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
     private readonly publish: (event: StatusEvent) => Promise<void>,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.redis = defineScripts(redis, SCRIPTS);
+  }
 
-  private refKey = (id: string) => `${this.prefix}ref:${id}`;
+  // a part's ref and its parked receipt share a hash slot (one script reads and writes both)
+  private refKey = (id: string) => `${this.prefix}ref:{${id}}`;
+  private earlyKey = (id: string) => `${this.prefix}early:{${id}}`;
   private partsKey = (notificationId: string) => `${this.prefix}parts:{${notificationId}}`;
-  private earlyKey = (id: string) => `${this.prefix}early:${id}`;
 
   /** Records an accepted notification's part ids (as the SMSC returned them, hex). */
   async record(ref: SmsRef, messageIds: string[]): Promise<void> {
     const ids = messageIds.map((m) => canonicalId(m, 16));
     // kept at least as long as the SMSC may still report (the validity period), plus an hour
     const ttl = Math.max(this.ttlSeconds, Math.ceil((ref.expiresAt - Date.now()) / 1000) + 3600);
-    const pipe = this.redis.multi();
-    for (const id of ids) pipe.set(this.refKey(id), JSON.stringify(ref), 'EX', ttl);
-    pipe.hset(this.partsKey(ref.notificationId), Object.fromEntries(ids.map((id) => [id, 'pending'])));
-    pipe.expire(this.partsKey(ref.notificationId), ttl);
-    await pipe.exec();
+    // the parts first: a receipt that finds a part's ref finds the parts it belongs to
+    await this.redis
+      .multi()
+      .hset(this.partsKey(ref.notificationId), Object.fromEntries(ids.map((id) => [id, 'pending'])))
+      .expire(this.partsKey(ref.notificationId), ttl)
+      .exec();
+    const json = JSON.stringify(ref);
     for (const id of ids) {
-      const early = await this.redis.get(this.earlyKey(id));
+      const early = (await this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl)) as string | null;
       if (early) await this.apply(id, ref, early);
     }
   }
@@ -65,18 +80,24 @@ export class ReceiptTracker {
   async onReceipt(r: Receipt): Promise<void> {
     const parsed = parseReceipt(r.text);
     const candidates = [
-      ...(r.messageId ? [canonicalId(r.messageId, 16), canonicalId(r.messageId, 10)] : []),
-      ...(parsed.id ? [canonicalId(parsed.id, 16), canonicalId(parsed.id, 10)] : []),
+      ...new Set([
+        ...(r.messageId ? [canonicalId(r.messageId, 16), canonicalId(r.messageId, 10)] : []),
+        ...(parsed.id ? [canonicalId(parsed.id, 16), canonicalId(parsed.id, 10)] : []),
+      ]),
     ];
     const stat = parsed.stat ?? 'UNKNOWN';
-    for (const id of new Set(candidates)) {
+    // Which form the id is in is not known: look for each, before parking it under any of them.
+    for (const id of candidates) {
       const json = await this.redis.get(this.refKey(id));
       if (json) return this.apply(id, JSON.parse(json) as SmsRef, stat);
     }
-    // Not recorded yet: keep it under every form the id may be recorded as.
-    const pipe = this.redis.multi();
-    for (const id of new Set(candidates)) pipe.set(this.earlyKey(id), stat, 'EX', 3600);
-    await pipe.exec();
+    // Not recorded yet, or being recorded right now: find it or park, in one step per form, so
+    // the recording (record-part.lua) either sees the parked receipt or is seen by it.
+    for (const id of candidates) {
+      const json = (await this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS)) as
+        string | null;
+      if (json) return this.apply(id, JSON.parse(json) as SmsRef, stat);
+    }
   }
 
   private async apply(partId: string, ref: SmsRef, stat: string): Promise<void> {

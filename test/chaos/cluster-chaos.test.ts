@@ -495,6 +495,12 @@ describe('the production layout under faults', () => {
       `\nchaos, three brokers, two instances of every stage, two gateways:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
     );
     if (otherFailures.length > 0) console.log('other failures:', otherFailures.slice(0, 10));
+    // what a lost order looks like in the view, so a failure says where it stopped
+    for (const id of pending.slice(0, 5)) {
+      const res = await fetch(api(gateways[0]!, `/future/shipment/${id}`), { headers }).catch(() => null);
+      const kind = placed.find((p) => p.id === id)?.kind;
+      console.log(`lost ${id} (${kind}):`, res ? `${res.status} ${await res.text()}` : 'no answer');
+    }
 
     expect(twice).toBe(0);
     expect(lost).toBe(0);

@@ -163,7 +163,7 @@ describe('send-sms', () => {
     expect(m.validityPeriod).toMatch(/^\d{12}000\+$/);
     // the message id stays matchable as long as the SMSC may still report: its validity (48 h
     // here), though the tracker's own TTL is an hour
-    const ttl = await redis.ttl(`${prefix}sms-ref:${canonicalId(m.messageId, 16)}`);
+    const ttl = await redis.ttl(`${prefix}sms-ref:{${canonicalId(m.messageId, 16)}}`);
     expect(ttl).toBeGreaterThan(48 * 3600);
   });
 
