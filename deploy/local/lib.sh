@@ -5,6 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE_DIR="${NOTIFICATIONS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/altinn-notifications}"
 STACK_DIR="${STACK_DIR:-$ROOT/.local/stack}"
+# absolute, so the paths in its env file hold from any working directory
+STACK_DIR="$(realpath -m "$STACK_DIR")"
 LOG_DIR="$STACK_DIR/logs"
 PID_DIR="$STACK_DIR/pids"
 

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 /** /health (200 when every stage is healthy, else 503) and /metrics (Prometheus text). */
 export async function startOpsServer(
   port: number,
+  host: string,
   registry: Registry,
   health: () => { ok: boolean; [k: string]: unknown },
 ): Promise<{ server: Server; port: number }> {
@@ -28,7 +29,7 @@ export async function startOpsServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return { server, port: (server.address() as AddressInfo).port };
 }

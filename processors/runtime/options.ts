@@ -5,6 +5,8 @@ import { int } from '../../platform/config-kit.ts';
 export const runtimeOptions = z.object({
   /** HTTP port for /health and /metrics of the stage process; 0 picks a free port */
   STAGE_HTTP_PORT: int(9464).pipe(z.number().min(0).max(65535)),
+  /** address /health and /metrics of the stage process listen on (0.0.0.0 in a container, so probes and Prometheus reach them) */
+  STAGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   /** how long SIGTERM may take to drain a stage process before it exits anyway (code 1) */
   SHUTDOWN_TIMEOUT_MS: int(30_000).pipe(z.number().min(1_000)),
   /** first retry delay, ms */

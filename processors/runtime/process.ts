@@ -58,7 +58,7 @@ async function main(
   const bundles = names.map((n) => STAGES[n]!.build(deps));
   const runners = bundles.map((b) => runnerFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
-  const ops = await startOpsServer(config.STAGE_HTTP_PORT, registry, () => {
+  const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, () => {
     const stages = runners.map((r) => r.health());
     const others = services.map((s) => s.health());
     return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
@@ -92,5 +92,5 @@ async function main(
   for (const r of runners) await r.start();
   for (const s of services) s.start();
   await Promise.all(runners.map((r) => r.joined()));
-  logger.info({ stages: names, opsPort: ops.port }, 'stages running');
+  logger.info({ stages: names, opsHost: config.STAGE_HTTP_HOST, opsPort: ops.port }, 'stages running');
 }

@@ -137,7 +137,7 @@ describe('stage runtime', () => {
   });
 
   it('serves /health and /metrics', async () => {
-    const ops = await startOpsServer(0, registry, () => {
+    const ops = await startOpsServer(0, '127.0.0.1', registry, () => {
       const h = runner.health();
       return { ok: h.ok, stages: [h] };
     });

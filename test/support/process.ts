@@ -25,18 +25,19 @@ export function startStageProcess(stages: string[], env: Record<string, string>)
 }
 
 /**
- * Starts one of the project's entry points (`script`, relative to the root) as its own process;
- * `ready` resolves once its output matches `pattern`, with the port its first group captured
- * (0 without one).
+ * Starts one of the project's entry points (`script`, relative to the root, or to `cwd` for an
+ * installed copy of the project) as its own process; `ready` resolves once its output matches
+ * `pattern`, with the port its first group captured (0 without one).
  */
 export function startNodeProcess(
   script: string,
   env: Record<string, string>,
   pattern: RegExp,
-  options: { args?: string[]; keepAll?: boolean } = {},
+  options: { args?: string[]; keepAll?: boolean; cwd?: string } = {},
 ) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script), ...(options.args ?? [])], {
-    cwd: root,
+  const cwd = options.cwd ?? root;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(cwd, script), ...(options.args ?? [])], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
