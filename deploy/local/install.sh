@@ -78,4 +78,34 @@ if [ ! -f "$PY_PRODUCER_VENV/.complete" ]; then
   "$PY_PRODUCER_VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/examples/python-producer/requirements.txt" >&2
   touch "$PY_PRODUCER_VENV/.complete"
 fi
+
+# What checks the deploy artifacts (see lib.sh): built or fetched once, cached by version or hash.
+command -v go >/dev/null || die "go is missing (helm, the operators' CRDs and compose-go come from the Go module proxy)"
+export GOPATH="$GO_CACHE" GOFLAGS=-modcacherw GOTOOLCHAIN=local
+if [ ! -x "$HELM_BIN" ]; then
+  log "building helm $HELM_VERSION from the Go module proxy (about 2 minutes, once)"
+  GOBIN="$(dirname "$HELM_BIN")" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+fi
+for crd in $(deploy_crds | tr ':' ' '); do
+  if [ ! -f "$crd" ]; then
+    log "fetching the KEDA and Prometheus Operator modules (their CRDs) from the Go module proxy"
+    (cd "$ROOT/deploy/tools/compose-check" &&
+      go mod download "github.com/kedacore/keda/v2@$KEDA_VERSION" \
+        "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION") >&2
+    break
+  fi
+done
+COMPOSE_CHECK=$(compose_check_bin)
+if [ ! -x "$COMPOSE_CHECK" ]; then
+  log "building the Compose file checker (compose-go) from the Go module proxy"
+  (cd "$ROOT/deploy/tools/compose-check" && go build -o "$COMPOSE_CHECK" .) >&2
+fi
+K8S_TOOLS=$(k8s_tools_venv)
+if [ ! -f "$K8S_TOOLS/.complete" ]; then
+  log "installing kubernetes-validate from PyPI"
+  rm -rf "$K8S_TOOLS"
+  python3 -m venv "$K8S_TOOLS" >&2
+  "$K8S_TOOLS/bin/pip" install -q --disable-pip-version-check -r "$ROOT/deploy/tools/requirements.txt" >&2
+  touch "$K8S_TOOLS/.complete"
+fi
 log "install complete"

@@ -46,6 +46,28 @@ py_producer_venv() {
   echo "$CACHE_DIR/py-producer-$(sha256sum "$ROOT/examples/python-producer/requirements.txt" | cut -c1-16)"
 }
 
+# Tools that check the deploy artifacts (test/deploy/helm.test.ts, compose.test.ts): helm and the
+# operators' CRDs from the Go module proxy, compose-go's loader built from deploy/tools/compose-check,
+# and a venv with kubernetes-validate.
+HELM_VERSION="v3.16.3"
+KEDA_VERSION="v2.16.1"
+PROMETHEUS_OPERATOR_VERSION="v0.85.0"
+GO_CACHE="$CACHE_DIR/go"
+HELM_BIN="$CACHE_DIR/helm-$HELM_VERSION/helm"
+go_mod_dir() { echo "$GO_CACHE/pkg/mod/$1@$2"; }
+deploy_crds() {
+  local keda prom
+  keda=$(go_mod_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")/config/crd/bases
+  prom=$(go_mod_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd
+  echo "$keda/keda.sh_scaledobjects.yaml:$prom/monitoring.coreos.com_podmonitors.yaml:$prom/monitoring.coreos.com_servicemonitors.yaml:$prom/monitoring.coreos.com_prometheusrules.yaml"
+}
+compose_check_bin() {
+  echo "$CACHE_DIR/compose-check-$(cat "$ROOT"/deploy/tools/compose-check/{main.go,go.mod,go.sum} | sha256sum | cut -c1-16)/compose-check"
+}
+k8s_tools_venv() {
+  echo "$CACHE_DIR/k8s-tools-$(sha256sum "$ROOT/deploy/tools/requirements.txt" | cut -c1-16)"
+}
+
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
@@ -91,5 +113,9 @@ export AUTH_PRIVATE_KEY_FILE=$STACK_DIR/auth/private.pem
 export ACCESS_TOKEN_ISSUERS_DIR=$STACK_DIR/auth/access-token-issuers
 export EMAIL_REPORT_ACCESS_KEY=$EMAIL_REPORT_ACCESS_KEY
 export PY_PRODUCER_PYTHON=$(py_producer_venv)/bin/python
+export HELM_BIN=$HELM_BIN
+export COMPOSE_CHECK_BIN=$(compose_check_bin)
+export K8S_VALIDATE_PYTHON=$(k8s_tools_venv)/bin/python
+export DEPLOY_CRDS=$(deploy_crds)
 ENV
 }

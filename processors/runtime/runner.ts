@@ -48,6 +48,9 @@ const STALE_CHECK_EVERY = 32;
 /** a record that produced nothing */
 const NOTHING: Processed = { kind: 'done', outputs: [] };
 
+/** The consumer group (and transactional-id part) of a stage in an environment. */
+export const stageGroupId = (topicPrefix: string, stage: string) => `${topicPrefix}notifications.${stage}`;
+
 /**
  * Runs one stage: consume → decode → handle → encode → produce → commit.
  *
@@ -91,7 +94,7 @@ export class StageRunner {
     },
   ) {
     if (stage.defer && !deps.deferrals) throw new Error(`stage ${stage.name} defers: give its runner the deferrals`);
-    this.groupId = `${deps.config.TOPIC_PREFIX}notifications.${stage.name}`;
+    this.groupId = stageGroupId(deps.config.TOPIC_PREFIX, stage.name);
     this.log = deps.logger.child({ stage: stage.name });
     this.handlerTimer = deps.metrics.handlerLatency.labels({ stage: stage.name });
   }
