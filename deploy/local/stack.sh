@@ -32,6 +32,10 @@ await() {
   log "$name ready"
 }
 
+# STACK_SERVICES=containers: Kafka, the schema registry and Redis in containers (see up)
+containers_mode() { [ "${STACK_SERVICES:-processes}" = containers ]; }
+log_says() { grep -F "$2" "$LOG_DIR/$1.log" >/dev/null; }
+
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 
@@ -132,14 +136,23 @@ up() {
   "$ROOT/deploy/local/install.sh"
   cd "$ROOT"
   echo "$BROKERS" >"$STACK_DIR/brokers"
-  kafka_up
-  registry_up
-  # Every write reaches disk before Redis answers: the schedule holds orders whose Kafka offsets
-  # are already committed, so losing a second of writes would lose acknowledged orders.
-  # Hashes with values up to 1 KiB stay in the compact listpack encoding (an order's view is one
-  # such hash): about a third less memory per order, measured by ./dev bench --suite e2e.
-  start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
-    --appendonly yes --appendfsync always --save "" --daemonize no --hash-max-listpack-value 1024
+  if containers_mode; then
+    # Kafka, the schema registry and Redis from compose.yaml's images (deploy/containers/stack.ts),
+    # on this stack's ports; it fails at once, saying why, when no container runtime answers
+    [ "$BROKERS" = 1 ] || die "STACK_SERVICES=containers runs one Kafka node (leave STACK_BROKERS unset)"
+    node --import tsx "$ROOT/deploy/containers/stack.ts" --check || die "no container runtime (see above)"
+    start containers node --import tsx "$ROOT/deploy/containers/stack.ts" --kafka-port "$KAFKA_PORT" \
+      --registry-port "$SCHEMA_REGISTRY_PORT" --redis-port "$REDIS_PORT"
+  else
+    kafka_up
+    registry_up
+    # Every write reaches disk before Redis answers: the schedule holds orders whose Kafka offsets
+    # are already committed, so losing a second of writes would lose acknowledged orders.
+    # Hashes with values up to 1 KiB stay in the compact listpack encoding (an order's view is one
+    # such hash): about a third less memory per order, measured by ./dev bench --suite e2e.
+    start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
+      --appendonly yes --appendfsync always --save "" --daemonize no --hash-max-listpack-value 1024
+  fi
   # maildev, plus delivery reports to the gateway's webhook as a provider would send them
   start mail "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/mail-sink/main.ts" --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" \
     --reports "http://127.0.0.1:$GATEWAY_PORT/notifications/email/api/v1/reports?accesskey=$EMAIL_REPORT_ACCESS_KEY"
@@ -148,18 +161,27 @@ up() {
   start registry-sim "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/registry-sim/main.ts" \
     --port "$REGISTRY_SIM_PORT" --seed "${REGISTRY_SEED:-$ROOT/deploy/local/registry-sim/seed.json}"
 
-  await redis 20 redis-cli -p "$REDIS_PORT" ping
+  if containers_mode; then
+    await containers "${CONTAINERS_READY_TIMEOUT_S:-600}" log_says containers 'containers ready'
+  fi
+  local r=redis
+  containers_mode && r=containers
+  await "$r" 20 redis-cli -p "$REDIS_PORT" ping
   await mail 30 http_ok "http://127.0.0.1:$MAIL_WEB_PORT/email"
   await mail 30 tcp_open "$SMTP_PORT"
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
   await registry-sim 30 http_ok "http://127.0.0.1:$REGISTRY_SIM_PORT/health"
-  await schema-registry 90 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
+  local sr=schema-registry
+  containers_mode && sr=containers
+  await "$sr" 90 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
   # Apicurio's default compatibility is NONE; Confluent's, which clients assume, is BACKWARD.
   curl -fsS -o /dev/null -X PUT -H 'content-type: application/json' \
     -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
     die "could not set the schema registry's default compatibility"
   local i
-  for i in $(seq 1 "$BROKERS"); do await "$(kafka_name "$i")" "${KAFKA_READY_TIMEOUT_S:-300}" kafka_node_started "$i"; done
+  if ! containers_mode; then
+    for i in $(seq 1 "$BROKERS"); do await "$(kafka_name "$i")" "${KAFKA_READY_TIMEOUT_S:-300}" kafka_node_started "$i"; done
+  fi
   # The local token issuer's key pair: the gateway verifies with the public half, and
   # scripts/mint-token.ts signs with the private half (local runs and tests only).
   if [ ! -f "$STACK_DIR/auth/public.pem" ]; then
@@ -215,12 +237,12 @@ down() {
   # the gateways and stages first, side by side (each drains on SIGTERM), then the services
   for name in $(app_names); do stop_one "$name" & done
   wait
-  for name in registry-sim smsc mail redis schema-registry $(kafka_names); do stop_one "$name"; done
+  for name in registry-sim smsc mail redis schema-registry containers $(kafka_names); do stop_one "$name"; done
 }
 
 status() {
   local name
-  for name in $(kafka_names) schema-registry redis mail smsc registry-sim $(app_names); do
+  for name in $(kafka_names) schema-registry redis containers mail smsc registry-sim $(app_names); do
     if running "$name"; then printf '%-32s running (pid %s)\n' "$name" "$(pid_of "$name")"
     else printf '%-32s stopped\n' "$name"; fi
   done
