@@ -1,8 +1,9 @@
 /**
- * End to end (`./dev bench --suite e2e [--orders N] [--connections C] [--tps T] [--rate R]`): N orders
- * through the gateway (`POST /future/orders`, half email, half SMS with the Anytime policy, each
- * to its own address), through every stage in one stage process as `./dev up` runs them, to an
- * SMTP server and the SMSC simulator. Per order, the latency runs from the gateway's 201 (the
+ * End to end (`./dev bench --suite e2e [--orders N] [--connections C] [--tps T] [--rate R]
+ * [--layouts 0,2]`): N orders through the gateway (`POST /future/orders`, half email, half SMS with
+ * the Anytime policy, each to its own address), through every stage, to an SMTP server and the
+ * SMSC simulator, in each layout asked for (0: every stage in one process and one gateway, as
+ * `./dev up` runs them; N: each stage in N processes and N gateways), one after the other. Per order, the latency runs from the gateway's 201 (the
  * order is durable) to the hand-off: the SMTP server accepting the message, or the SMSC
  * accepting the submit_sm. All clocks are this machine's.
  *
@@ -27,42 +28,99 @@ interface Order {
 const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
+export interface LayoutFigures {
+  layout: string;
+  accepted: number;
+  endToEnd: number;
+  offered: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Runs the e2e phases once per layout, each on its own topics and SMSC account, and prints the
+ * layouts side by side: 0 is every stage in one process and one gateway (`./dev up`), N is each
+ * stage in N processes of its own and N gateways (`./dev up --instances N`).
+ */
 export async function endToEndBench(
   N: number,
   connections: number,
   tps: number,
-  /** phase 2's offered rate, orders/s (default: half of phase 1's end-to-end rate) */
-  offered?: number,
+  offered: number | undefined,
+  layouts: number[] = [0],
 ): Promise<void> {
-  const { prefix, kafka } = await benchClients('e2e');
+  const sink = await startSmtpSink();
+  const figures: LayoutFigures[] = [];
+  try {
+    for (const [i, instances] of layouts.entries())
+      figures.push(await endToEndLayout(N, connections, tps, offered, instances, i, sink));
+  } finally {
+    await sink.close();
+  }
+  if (figures.length < 2) return;
+  console.log('\nlayouts side by side (same run, same machine):');
+  console.log(
+    'layout                               accepted/s   end to end/s   offered/s   accept → hand-off p50 / p99',
+  );
+  for (const f of figures)
+    console.log(
+      `${f.layout.padEnd(36)} ${f.accepted.toFixed(0).padStart(10)}   ${f.endToEnd.toFixed(0).padStart(12)}   ${String(f.offered).padStart(9)}   ${f.p50} / ${f.p99} ms`,
+    );
+  const [one, many] = [figures[0]!, figures[1]!];
+  console.log(
+    `ratio ${many.layout} / ${one.layout}: end to end ${(many.endToEnd / one.endToEnd).toFixed(2)}, accepted ${(many.accepted / one.accepted).toFixed(2)}`,
+  );
+}
+
+async function endToEndLayout(
+  N: number,
+  connections: number,
+  tps: number,
+  offered: number | undefined,
+  instances: number,
+  tag: number,
+  sink: Awaited<ReturnType<typeof startSmtpSink>>,
+): Promise<LayoutFigures> {
+  const layout =
+    instances === 0 ? 'one stage process, one gateway' : `${instances} processes per stage, ${instances} gateways`;
+  console.log(`\n--- ${layout} ---`);
+  const { prefix, kafka } = await benchClients(`e2e${tag}`);
   await kafka.close();
   const smscControl = process.env.SMSC_CONTROL_URL;
   if (!smscControl || !process.env.SMSC_HOST) throw new Error('SMSC_HOST and SMSC_CONTROL_URL must be set');
   const systemId = `bench-${randomUUID().slice(0, 8)}`;
 
-  const sink = await startSmtpSink();
   const { publicKeyFile, token } = await benchToken('bench');
   const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
-  const stages = await startProcess(
-    'processors/main.ts',
-    {
-      ...common,
-      STAGES,
-      STAGE_HTTP_PORT: '0',
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(sink.port),
-      SMTP_SECURE: 'false',
-      EMAIL_RATE_PER_SECOND: '1000000',
-      SMPP_SYSTEM_ID: systemId,
-      SMPP_PASSWORD: 'secret',
-      SMPP_TPS: String(tps),
-      LOG_LEVEL: 'info',
-    },
-    /"opsPort":(\d+),"msg":"stages running"/,
+  const stageEnv = {
+    ...common,
+    STAGE_HTTP_PORT: '0',
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(sink.port),
+    SMTP_SECURE: 'false',
+    EMAIL_RATE_PER_SECOND: '1000000',
+    SMPP_SYSTEM_ID: systemId,
+    SMPP_PASSWORD: 'secret',
+    SMPP_TPS: String(tps),
+    LOG_LEVEL: 'info',
+  };
+  const ready = /"opsPort":(\d+),"msg":"stages running"/;
+  const stageProcesses =
+    instances === 0
+      ? [await startProcess('processors/main.ts', { ...stageEnv, STAGES }, ready)]
+      : await Promise.all(
+          STAGES.split(',').flatMap((stage) =>
+            Array.from({ length: instances }, () =>
+              startProcess('processors/main.ts', { ...stageEnv, STAGES: stage }, ready),
+            ),
+          ),
+        );
+  const gateways = await Promise.all(
+    Array.from({ length: Math.max(1, instances) }, () => startGateway(common, publicKeyFile)),
   );
-  const gateway = await startGateway(common, publicKeyFile);
+  const figures: LayoutFigures = { layout, accepted: 0, endToEnd: 0, offered: 0, p50: NaN, p99: NaN };
   try {
-    const url = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders`;
+    const urls = gateways.map((g) => `http://127.0.0.1:${g.port}/notifications/api/v1/future/orders`);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const body = (o: Order) =>
       JSON.stringify({
@@ -88,9 +146,9 @@ export async function endToEndBench(
       Array.from({ length: count }, (_, j) => {
         const i = from + j;
         return i % 2 === 0
-          ? { key: `e2e-${i}@example.com`, channel: 'email', body: `Melding ${i}` }
-          : // Norwegian mobile numbers, one per order: +47 9x xx xx xx
-            { key: `479${String(i).padStart(7, '0')}`, channel: 'sms', body: `Melding ${i}` };
+          ? { key: `e2e${tag}-${i}@example.com`, channel: 'email', body: `Melding ${i}` }
+          : // Norwegian mobile numbers, one per order and layout: +47 9t xx xx xx
+            { key: `479${tag}${String(i).padStart(6, '0')}`, channel: 'sms', body: `Melding ${i}` };
       });
     const smsMessages = async () =>
       (await (await fetch(`${smscControl}/messages?systemId=${systemId}`)).json()) as {
@@ -106,7 +164,8 @@ export async function endToEndBench(
       let next = 0;
       let refused = 0;
       await Promise.all(
-        Array.from({ length: connections }, async () => {
+        Array.from({ length: connections }, async (_, c) => {
+          const url = urls[c % urls.length]!;
           while (next < orders.length) {
             const i = next++;
             const o = orders[i]!;
@@ -179,11 +238,20 @@ export async function endToEndBench(
       console.log(`  ${row('email (SMTP accepted)', emails)}`);
       console.log(`  ${row('SMS (submit_sm accepted)', sms)}`);
       console.log(`accepted but not handed off: ${accepted.length - done.length}; handed off twice: ${twice}`);
-      return done.length / ((lastHandOff - t0) / 1000);
+      const all = latencies(accepted);
+      return {
+        accepted: accepted.length / ((acceptedAll - t0) / 1000),
+        endToEnd: done.length / ((lastHandOff - t0) / 1000),
+        p50: percentile(all, 50),
+        p99: percentile(all, 99),
+      };
     };
 
     console.log(`SMS ceiling: SMPP_TPS ${tps} submit_sm/s; ${connections} client connections`);
-    const throughput = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
+    const first = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
+    const throughput = first.endToEnd;
+    figures.accepted = first.accepted;
+    figures.endToEnd = first.endToEnd;
     // What those orders leave in Redis (view, idempotency, schedules, ledgers), while retained.
     const footprint = await redisFootprint(prefix);
     console.log(
@@ -193,16 +261,19 @@ export async function endToEndBench(
       console.log(`  ${kind.padEnd(40)} ${(bytes / N).toFixed(0)} bytes per order`);
     // Latency under a load the pipeline keeps up with: half the end-to-end rate just measured.
     const rate = offered ?? Math.max(1, Math.floor(throughput / 2));
-    await phase(
+    figures.offered = rate;
+    const second = await phase(
       `2. ${N} orders offered at ${rate} orders/s (${offered ? 'as asked' : "half of phase 1's end-to-end rate"})`,
       makeOrders(N, N),
       rate,
     );
+    figures.p50 = second.p50;
+    figures.p99 = second.p99;
+    return figures;
   } finally {
-    const exited = [gateway, stages].map((p) => new Promise((r) => p.child.once('exit', r)));
-    gateway.child.kill('SIGTERM');
-    stages.child.kill('SIGTERM');
+    const all = [...gateways, ...stageProcesses];
+    const exited = all.map((p) => new Promise((r) => p.child.once('exit', r)));
+    for (const p of all) p.child.kill('SIGTERM');
     await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 30_000))]);
-    await sink.close();
   }
 }

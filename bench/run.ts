@@ -1,6 +1,6 @@
 /**
  * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|all] [--records N]
- *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R]`.
+ *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     orders: { type: 'string', default: '10000' },
     rate: { type: 'string' },
     instances: { type: 'string', default: '2' },
+    layouts: { type: 'string', default: '0' },
   },
 });
 const suites =
@@ -46,6 +47,7 @@ for (const suite of suites) {
       Number(values.connections),
       Number(values.tps ?? 1000),
       values.rate ? Number(values.rate) : undefined,
+      values.layouts.split(',').map(Number),
     );
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
   else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e or all`);
