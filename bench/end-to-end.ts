@@ -12,7 +12,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
-import { benchClients, redisFootprint, benchToken, startGateway, startProcess } from './support.ts';
+import {
+  benchClients,
+  benchToken,
+  cpuSeconds,
+  redisFootprint,
+  stackCpuSeconds,
+  startGateway,
+  startProcess,
+} from './support.ts';
 
 const STAGES =
   'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
@@ -118,6 +126,19 @@ async function endToEndLayout(
   const gateways = await Promise.all(
     Array.from({ length: Math.max(1, instances) }, () => startGateway(common, publicKeyFile)),
   );
+  const stageNames = instances === 0 ? ['stages (all in one process)'] : STAGES.split(',').map((s) => `stage ${s}`);
+  /** CPU seconds so far of every process taking part, by what it is (instances summed). */
+  const cpuSnapshot = async (): Promise<Map<string, number>> => {
+    const cpu = new Map<string, number>();
+    const add = (name: string, seconds: number) => cpu.set(name, (cpu.get(name) ?? 0) + seconds);
+    for (const [i, p] of stageProcesses.entries())
+      add(stageNames[instances === 0 ? 0 : Math.floor(i / instances)]!, await cpuSeconds(p.child.pid!));
+    for (const g of gateways) add(gateways.length > 1 ? 'gateways' : 'gateway', await cpuSeconds(g.child.pid!));
+    for (const [name, seconds] of await stackCpuSeconds()) add(name.startsWith('kafka') ? 'kafka' : name, seconds);
+    const own = process.cpuUsage();
+    add('bench (clients, SMTP server)', (own.user + own.system) / 1e6);
+    return cpu;
+  };
   const figures: LayoutFigures = { layout, accepted: 0, endToEnd: 0, offered: 0, p50: NaN, p99: NaN };
   try {
     const urls = gateways.map((g) => `http://127.0.0.1:${g.port}/notifications/api/v1/future/orders`);
@@ -248,7 +269,20 @@ async function endToEndLayout(
     };
 
     console.log(`SMS ceiling: SMPP_TPS ${tps} submit_sm/s; ${connections} client connections`);
+    const cpu0 = await cpuSnapshot();
     const first = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
+    const cpu1 = await cpuSnapshot();
+    const used = [...cpu1]
+      .map(([name, s]) => [name, s - (cpu0.get(name) ?? 0)] as const)
+      .filter(([, s]) => s > 0.05)
+      .sort((a, b) => b[1] - a[1]);
+    const total = used.reduce((a, [, s]) => a + s, 0);
+    console.log(`CPU in phase 1 (from /proc), per 1,000 orders handed off:`);
+    for (const [name, s] of used)
+      console.log(
+        `  ${name.padEnd(36)} ${((s / N) * 1000).toFixed(2).padStart(7)} CPU-s   ${((s / total) * 100).toFixed(0).padStart(3)} %`,
+      );
+    console.log(`  ${'all'.padEnd(36)} ${((total / N) * 1000).toFixed(2).padStart(7)} CPU-s`);
     const throughput = first.endToEnd;
     figures.accepted = first.accepted;
     figures.endToEnd = first.endToEnd;

@@ -12,25 +12,17 @@
  * email notification (or raw copy) read committed at the end.
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { produceOrders } from '../test/support/stack.ts';
 import { PASS_STAGES } from './pass-stages.ts';
-import { arrivals, benchClients, startProcess, type RawHop } from './support.ts';
+import { arrivals, benchClients, cpuSeconds, startProcess, type RawHop } from './support.ts';
 
 const CHAIN = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'];
 const PASS = Object.keys(PASS_STAGES);
 
 type Shape = 'raw' | 'pass' | 'chain';
 type Layout = 'one process' | 'per stage';
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime (fields 14 and 15), in clock ticks (100 per second on Linux)
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
-}
 
 async function run(shape: Shape, layout: Layout, N: number, instances: number) {
   const { prefix, config, kafka, codec } = await benchClients(`layout-${shape}`);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -173,4 +174,42 @@ export async function redisFootprint(
   } finally {
     redis.disconnect();
   }
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: clock ticks per second in /proc on Linux
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; 0 once it is gone. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (!stat) return 0;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime (fields 14 and 15 of stat(5); 12 and 13 after the state field)
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds of every process in each of the local stack's process groups (each service runs
+ * in its own session: the group id is the pid recorded in $STACK_DIR/pids), by service name.
+ */
+export async function stackCpuSeconds(): Promise<Map<string, number>> {
+  const dir = process.env.STACK_DIR;
+  const out = new Map<string, number>();
+  if (!dir) return out;
+  const groups = new Map<number, string>();
+  for (const f of await readdir(join(dir, 'pids')).catch(() => [] as string[])) {
+    if (!f.endsWith('.pid')) continue;
+    const pid = Number((await readFile(join(dir, 'pids', f), 'utf8')).trim());
+    if (pid > 0) groups.set(pid, f.slice(0, -4));
+  }
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const name = groups.get(Number(fields[2])); // the process group id
+    if (!name) continue;
+    const cpu = (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLOCK_TICKS;
+    out.set(name, (out.get(name) ?? 0) + cpu);
+  }
+  return out;
 }

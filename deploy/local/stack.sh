@@ -122,14 +122,27 @@ kafka_node_started() {
     grep 'Kafka Server started' >/dev/null # not -q: tail must not die of SIGPIPE under pipefail
 }
 
+# Where the schema registry keeps its schemas: `kafkasql` (a journal topic on the stack's Kafka,
+# replicated like every topic, so schemas and their ids survive a restart of the registry: the
+# cluster stack's default) or `sql` (in-memory H2: lost on restart; the one-broker stack's default,
+# which starts faster). SCHEMA_REGISTRY_STORAGE chooses.
+registry_storage() {
+  if [ -n "${SCHEMA_REGISTRY_STORAGE:-}" ]; then echo "$SCHEMA_REGISTRY_STORAGE"
+  elif [ "$BROKERS" -gt 1 ]; then echo kafkasql
+  else echo sql; fi
+}
+
 registry_up() {
-  local java21
+  local java21 storage
   java21=$(find_java21) || die "Apicurio Registry needs Java 21+; set JAVA21_HOME"
+  storage=(-Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2)
+  if [ "$(registry_storage)" = kafkasql ]; then
+    storage=(-Dapicurio.storage.kind=kafkasql "-Dapicurio.kafkasql.bootstrap.servers=$(kafka_bootstrap)")
+  fi
   start schema-registry "$java21" -Xms128m -Xmx512m \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$SCHEMA_REGISTRY_PORT" \
     -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$SCHEMA_REGISTRY_MANAGEMENT_PORT" \
-    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
-    -jar "$APICURIO_HOME/quarkus-run.jar"
+    "${storage[@]}" -jar "$APICURIO_HOME/quarkus-run.jar"
 }
 
 up() {
@@ -145,7 +158,8 @@ up() {
       --registry-port "$SCHEMA_REGISTRY_PORT" --redis-port "$REDIS_PORT"
   else
     kafka_up
-    registry_up
+    # on Kafka storage the registry starts once Kafka answers (below)
+    [ "$(registry_storage)" = kafkasql ] || registry_up
     # Every write reaches disk before Redis answers: the schedule holds orders whose Kafka offsets
     # are already committed, so losing a second of writes would lose acknowledged orders.
     # Hashes with values up to 1 KiB stay in the compact listpack encoding (an order's view is one
@@ -171,17 +185,18 @@ up() {
   await mail 30 tcp_open "$SMTP_PORT"
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
   await registry-sim 30 http_ok "http://127.0.0.1:$REGISTRY_SIM_PORT/health"
+  local i
+  if ! containers_mode; then
+    for i in $(seq 1 "$BROKERS"); do await "$(kafka_name "$i")" "${KAFKA_READY_TIMEOUT_S:-300}" kafka_node_started "$i"; done
+    if [ "$(registry_storage)" = kafkasql ]; then registry_up; fi
+  fi
   local sr=schema-registry
   containers_mode && sr=containers
-  await "$sr" 90 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
+  await "$sr" 120 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
   # Apicurio's default compatibility is NONE; Confluent's, which clients assume, is BACKWARD.
   curl -fsS -o /dev/null -X PUT -H 'content-type: application/json' \
     -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
     die "could not set the schema registry's default compatibility"
-  local i
-  if ! containers_mode; then
-    for i in $(seq 1 "$BROKERS"); do await "$(kafka_name "$i")" "${KAFKA_READY_TIMEOUT_S:-300}" kafka_node_started "$i"; done
-  fi
   # The local token issuer's key pair: the gateway verifies with the public half, and
   # scripts/mint-token.ts signs with the private half (local runs and tests only).
   if [ ! -f "$STACK_DIR/auth/public.pem" ]; then

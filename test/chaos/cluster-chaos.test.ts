@@ -12,7 +12,8 @@ import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
  * every stage, two gateways, and a stream of mixed orders while a schedule of faults runs:
  * the broker leading most partitions of the orders topic SIGKILLed and restarted 30 s later,
  * then the transaction coordinator of one stage; one instance of each stage SIGKILLed in turn
- * and restarted 10 s later; Redis SIGKILLed and restarted (append-only file on); a gateway
+ * and restarted 10 s later; Redis SIGKILLed and restarted (append-only file on); the schema
+ * registry SIGKILLed and restarted (its schemas and ids must come back: Kafka storage); a gateway
  * SIGKILLed while clients post (they retry on the other with the same idempotencyId); and a
  * rolling restart of every stage instance. Then everything is counted at the SMTP sink and the
  * SMSC simulator and read back through the API.
@@ -339,6 +340,23 @@ describe('the production layout under faults', () => {
       }
     })();
 
+    /** This run's subjects with each version's id, as the registry answers them. */
+    const registeredSchemas = async () => {
+      const base = env.SCHEMA_REGISTRY_URL!;
+      const subjects = ((await (await fetch(`${base}/subjects`)).json()) as string[])
+        .filter((s) => s.startsWith(prefix))
+        .sort();
+      return Promise.all(
+        subjects.map(async (s) => {
+          const latest = (await (await fetch(`${base}/subjects/${encodeURIComponent(s)}/versions/latest`)).json()) as {
+            id: number;
+            version: number;
+          };
+          return `${s} v${latest.version} id ${latest.id}`;
+        }),
+      );
+    };
+
     // ---- the faults ------------------------------------------------------------------------
     let emailKills = 0;
     let smsKills = 0;
@@ -390,6 +408,19 @@ describe('the production layout under faults', () => {
       await sleep(2_000);
       await stack.restartMissing();
       faults.push('SIGKILL Redis (append-only file, fsync always), restarted 2 s later');
+
+      // the schema registry: its schemas, and their ids, must survive it (Kafka storage); the
+      // rolling restart below then starts every stage afresh against it, resolving the ids the
+      // records on the topics carry
+      const schemasBefore = await registeredSchemas();
+      stack.kill('schema-registry');
+      await sleep(5_000);
+      await stack.restartMissing();
+      const schemasAfter = await registeredSchemas();
+      expect(schemasAfter).toEqual(schemasBefore);
+      faults.push(
+        `SIGKILL the schema registry (Kafka storage), restarted 5 s later: ${schemasAfter.length} subjects of ours, same ids after`,
+      );
 
       // a rolling restart: every stage instance drained and started again, one at a time
       const drains: (number | string)[] = [];
