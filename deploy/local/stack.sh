@@ -88,6 +88,9 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 L4J
+  # KAFKA_DEBUG_LOGGERS=kafka.coordinator.transaction,kafka.coordinator.group: those at DEBUG
+  local logger
+  for logger in ${KAFKA_DEBUG_LOGGERS//,/ }; do echo "log4j.logger.$logger=DEBUG" >>"$dir/log4j.properties"; done
   local heap=512m
   [ "$BROKERS" -gt 1 ] && heap=384m
   local java_opts=(-Xms256m "-Xmx$heap" -XX:+UseG1GC "-Dlog4j.configuration=file:$dir/log4j.properties")

@@ -123,7 +123,12 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
     } catch (err) {
       const missing = acked.filter((a) => !sink.perRecipient.has(a));
       console.log(`not emailed: ${missing.length} of ${acked.length}: ${missing.slice(0, 10).join(', ')}`);
-      console.log(proc!.output().slice(-6000));
+      // each stage's own lines (info and up) and the Kafka client's warnings, to see which stopped
+      const lines = proc!
+        .output()
+        .split('\n')
+        .filter((l) => /"stage":"[a-z-]+"|"component":"releaser"/.test(l) || /"level":(40|50|60)/.test(l));
+      console.log(lines.slice(-400).join('\n').slice(-60_000));
       throw err;
     }
     // a clean stop: whatever was in hand is sent or committed, so nothing more can arrive later
@@ -135,16 +140,25 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
         `${acked.filter((a) => sink.perRecipient.has(a)).length} acknowledged emailed, ${twice.length} emailed twice, ` +
         `${refused.filter((a) => sink.perRecipient.has(a)).length} refused but emailed`,
     );
-    // A notification on email.queue twice is a batch of resolve-channel handled again; its derived
-    // ids make the sender send it once (asserted above by address). Counted, to keep an eye on it.
+    // A notification on email.queue twice, read committed, would be a batch of resolve-channel
+    // committed twice. It used to show about one run in ten: the first copy was a transaction the
+    // broker had aborted, handed to the reader by kafkajs (see test/platform/kafkajs-aborted.test.ts).
     const queued = new Map<string, number>();
     await g.kafka.readSince(topicName(g.prefix, 'emailQueue'), 0, (r) => {
       const k = r.key?.toString() ?? '';
       queued.set(k, (queued.get(k) ?? 0) + 1);
     });
-    console.log(
-      `email.queue: ${queued.size} notifications, ${[...queued.values()].filter((c) => c > 1).length} written more than once`,
-    );
+    const repeated = [...queued].filter(([, c]) => c > 1).map(([k]) => k);
+    console.log(`email.queue: ${queued.size} notifications, ${repeated.length} written more than once`);
+    if (repeated.length > 0) {
+      // what resolve-channel said around it (the known hole: a batch handled again after the restart)
+      const lines = proc!
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('resolve-channel') && !l.includes('"level":20'));
+      console.log(`repeated: ${repeated.slice(0, 5).join(', ')}\n${lines.slice(-80).join('\n')}`);
+    }
+    expect(repeated).toEqual([]);
     const sameTwice = [...sink.accepted].filter(([, count]) => count > 1).map(([id]) => id);
     if (twice.length > 0) {
       console.log(`emailed twice: ${JSON.stringify(twice)}; notifications sent twice: ${JSON.stringify(sameTwice)}`);
