@@ -175,6 +175,10 @@ export class StageRunner {
       this.partitions.set(key, state);
     }
     if (state.verified && state.producer) return { state, skipBelow: null };
+    this.log.info(
+      { topic: batch.topic, partition: batch.partition, records: batch.records.length },
+      'verifying partition',
+    );
     // whatever is still committing settles first: the committed offset read below must be final
     await state.tail;
     const fresh = !state.producer;

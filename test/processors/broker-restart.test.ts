@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,6 +129,8 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
         .split('\n')
         .filter((l) => /"stage":"[a-z-]+"|"component":"releaser"/.test(l) || /"level":(40|50|60)/.test(l));
       console.log(lines.slice(-400).join('\n').slice(-60_000));
+      // BROKER_RESTART_DUMP=<file>: the stage process's whole output, for a closer look
+      if (process.env.BROKER_RESTART_DUMP) writeFileSync(process.env.BROKER_RESTART_DUMP, proc!.output());
       throw err;
     }
     // a clean stop: whatever was in hand is sent or committed, so nothing more can arrive later
