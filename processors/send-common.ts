@@ -72,23 +72,51 @@ export async function beforeHandOver(
   return null;
 }
 
+/** How long a hand-over may take before the sender says so in its log (once per notification). */
+export const SLOW_HAND_OVER_MS = 30_000;
+
 /**
  * A sender's stage: `sendOne` per notification. With a `concurrency`, a partition may have that
  * many in its handler, and that many at most, across partitions, are in `sendOne` (between the
  * ledger claim and the server's answer); without one, one at a time per partition.
+ *
+ * A notification still under way after SLOW_HAND_OVER_MS is logged (warn) with the step it is in
+ * (`sendOne` marks its steps: the rate limit, the ledger, the server) or that it still waits for
+ * a hand-over slot, and how many are under way and waiting: a stuck hand-over shows where.
  */
 export function senderStage<I extends 'emailQueue' | 'smsQueue'>(
   name: string,
   input: I,
   concurrency: number | undefined,
-  sendOne: (n: TopicValues[I]) => Promise<Outcome>,
+  sendOne: (n: TopicValues[I], mark: (step: string) => void) => Promise<Outcome>,
 ): Stage<I> {
-  const handOver = concurrency ? pLimit(concurrency) : (f: () => Promise<Outcome>) => f();
+  const limit = concurrency ? pLimit(concurrency) : null;
   return defineStage({
     name,
     concurrency: concurrency ?? 1,
     input,
     outputs: ['status'],
-    handle: (n: TopicValues[I]) => handOver(() => sendOne(n)),
+    handle: (n: TopicValues[I], ctx) => {
+      const since = Date.now();
+      let step = 'waiting for a hand-over slot';
+      const slow = setTimeout(
+        () =>
+          ctx.logger.warn(
+            {
+              step,
+              ms: Date.now() - since,
+              ...(limit ? { underWay: limit.activeCount, waiting: limit.pendingCount } : {}),
+            },
+            'hand-over slow',
+          ),
+        SLOW_HAND_OVER_MS,
+      );
+      slow.unref();
+      const run = () => {
+        step = 'started';
+        return sendOne(n, (s) => void (step = s));
+      };
+      return (limit ? limit(run) : run()).finally(() => clearTimeout(slow));
+    },
   });
 }

@@ -90,7 +90,7 @@ log4j.logger.state.change.logger=WARN
 L4J
   # KAFKA_DEBUG_LOGGERS=kafka.coordinator.transaction,kafka.coordinator.group: those at DEBUG
   local logger
-  for logger in ${KAFKA_DEBUG_LOGGERS//,/ }; do echo "log4j.logger.$logger=DEBUG" >>"$dir/log4j.properties"; done
+  for logger in ${KAFKA_DEBUG_LOGGERS:+${KAFKA_DEBUG_LOGGERS//,/ }}; do echo "log4j.logger.$logger=DEBUG" >>"$dir/log4j.properties"; done
   local heap=512m
   [ "$BROKERS" -gt 1 ] && heap=384m
   local java_opts=(-Xms256m "-Xmx$heap" -XX:+UseG1GC "-Dlog4j.configuration=file:$dir/log4j.properties")

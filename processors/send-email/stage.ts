@@ -49,12 +49,14 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
 
   return senderStage('send-email', 'emailQueue', ports.concurrency, sendOne);
 
-  async function sendOne(n: EmailNotification): Promise<Outcome> {
+  async function sendOne(n: EmailNotification, mark: (step: string) => void = () => undefined): Promise<Outcome> {
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.
     const refused = refusedAddress(n);
     if (refused) return report(n, refused.status, null, refused.description);
     // the rate limit is waited out before the claim, so no claim waits on it
+    mark('rate limit');
     await ports.throttle();
+    mark('send ledger');
     const instead = await beforeHandOver(
       ports.ledger,
       n,
@@ -63,6 +65,7 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
       'email',
     );
     if (instead) return report(n, instead.status, instead.reference, instead.description);
+    mark('SMTP hand-over');
     const verdict = await ports.mailer.send({
       from: n.fromAddress,
       to: n.toAddress,
@@ -73,6 +76,7 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
     });
     switch (verdict.kind) {
       case 'accepted':
+        mark('recording the hand-over');
         await ports.refs?.put(verdict.reference, {
           notificationId: n.notificationId,
           orderId: n.orderId,

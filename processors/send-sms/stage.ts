@@ -47,10 +47,11 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
 
   return senderStage('send-sms', 'smsQueue', ports.concurrency, sendOne);
 
-  async function sendOne(n: SmsNotification): Promise<Outcome> {
+  async function sendOne(n: SmsNotification, mark: (step: string) => void = () => undefined): Promise<Outcome> {
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.
     const refused = refusedSms(n);
     if (refused) return report(n, refused.status, null, refused.description);
+    mark('send ledger');
     const instead = await beforeHandOver(
       ports.ledger,
       n,
@@ -77,6 +78,7 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
         short_message: part.udh ? { udh: part.udh, message: part.text } : part.text,
       };
       for (let attempt = 1; ; attempt++) {
+        mark(`submit_sm (part ${ids.length + 1} of ${parts.length}, attempt ${attempt})`);
         const r = await ports.smpp.submit(fields);
         if (r.kind === 'accepted') {
           ids.push(r.messageId);
@@ -107,6 +109,7 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
         return report(n, status, ids.join(',') || null, `submit_sm refused: status 0x${r.status.toString(16)}`);
       }
     }
+    mark('recording the hand-over');
     await ports.receipts.record(
       {
         notificationId: n.notificationId,
