@@ -318,17 +318,31 @@ export class KafkaAdapter {
   }
 
   async plainProducer(): Promise<PlainProducer> {
-    const producer: Producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: PRODUCER_RETRY,
-      createPartitioner: javaCompatiblePartitioner,
-    });
-    await producer.connect();
+    const create = async (): Promise<Producer> => {
+      const producer: Producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: PRODUCER_RETRY,
+        createPartitioner: javaCompatiblePartitioner,
+      });
+      await producer.connect();
+      return producer;
+    };
+    // A send that failed may still have been written (the broker went away before answering).
+    // kafkajs then hands that batch's sequence numbers to the next batch, which the broker takes
+    // for a duplicate of the one it wrote: it answers success and drops it. So a producer whose
+    // send failed is never used again; the next send gets a new one, with a new producer id.
+    let current: Promise<Producer> = create();
+    await current; // Kafka is reachable at start, or this throws, as it always has
     return {
       send: async (records) => {
         if (records.length === 0) return;
+        const producer = await current.catch((err: unknown) => {
+          current = create();
+          current.catch(() => undefined);
+          throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka producer: ${(err as Error).message}`, err);
+        });
         try {
           await producer.sendBatch({
             topicMessages: groupByTopic(records),
@@ -336,11 +350,16 @@ export class KafkaAdapter {
             compression: CompressionTypes.None,
           });
         } catch (err) {
+          if ((await current.catch(() => null)) === producer) {
+            current = create();
+            current.catch(() => undefined);
+            void producer.disconnect().catch(() => undefined);
+          }
           // kafkajs has retried already: whatever stops a send now is Kafka being unavailable
           throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka did not take the records: ${(err as Error).message}`, err);
         }
       },
-      close: () => producer.disconnect(),
+      close: async () => (await current.catch(() => null))?.disconnect(),
     };
   }
 

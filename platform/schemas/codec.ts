@@ -55,7 +55,9 @@ function withDeadline<T>(what: string, call: () => Promise<T>): Promise<T> {
         );
       }),
     {
-      maxAttempts: 5,
+      // about 12 s in all: another process's first registration of the subject (register, then
+      // set its compatibility) can take that long on a loaded machine (seen in the tests)
+      maxAttempts: 10,
       initialMs: 200,
       maxMs: 2_000,
       shouldRetry: (err) => isRegistryUnavailable(err) || isSettlingCompatibility(err),

@@ -105,7 +105,12 @@ export class StageRunner {
 
   async start(): Promise<void> {
     await this.deps.codec.register([this.stage.input, ...this.stage.outputs, 'deadLetter']);
-    this.consumer = await this.deps.kafka.batchConsumer({
+    this.consumer = await this.newConsumer();
+    this.log.info({ groupId: this.groupId, input: this.topic(this.stage.input) }, 'stage started');
+  }
+
+  private newConsumer(): Promise<ConsumerHandle> {
+    return this.deps.kafka.batchConsumer({
       groupId: this.groupId,
       topics: [this.topic(this.stage.input)],
       partitionsConcurrently: this.deps.config.PARTITIONS_CONCURRENTLY,
@@ -115,11 +120,45 @@ export class StageRunner {
       onAssignment: (assignment) => this.onAssignment(assignment),
       onCrash: (err, restart) => {
         this.log.error({ err, restart }, 'consumer crashed');
-        if (!restart) this.crashed = err;
+        if (!restart) {
+          // kafkajs gives up on an error it takes for non-retriable, such as "Failed to find
+          // group coordinator" while a broker restarts: the stage would stay down for good.
+          this.crashed = err;
+          void this.replaceConsumer(1);
+        }
       },
       eachBatch: (batch) => this.onBatch(batch),
     });
-    this.log.info({ groupId: this.groupId, input: this.topic(this.stage.input) }, 'stage started');
+  }
+
+  /**
+   * A consumer kafkajs will not restart is replaced by a new one, after a backoff, until one
+   * joins (every partition is verified again before it is processed, as after any rebalance).
+   */
+  private async replaceConsumer(attempt: number): Promise<void> {
+    if (this.stop.signal.aborted) return;
+    const old = this.consumer;
+    this.consumer = null;
+    await old?.stop().catch(() => undefined);
+    for (const state of this.partitions.values()) {
+      state.verified = false;
+      state.generation++;
+    }
+    await sleep(backoffDelay(attempt, { initialMs: 1_000, maxMs: 30_000, factor: 2 }), this.stop.signal);
+    if (this.stop.signal.aborted) return;
+    try {
+      const consumer = await this.newConsumer();
+      if (this.stop.signal.aborted) {
+        await consumer.stop().catch(() => undefined);
+        return;
+      }
+      this.consumer = consumer;
+      this.crashed = null;
+      this.log.warn({ attempt }, 'consumer replaced after a crash kafkajs would not restart');
+    } catch (err) {
+      this.log.error({ err, attempt }, 'replacing the crashed consumer failed; trying again');
+      void this.replaceConsumer(attempt + 1);
+    }
   }
 
   /** resolves once the consumer has joined its group */
