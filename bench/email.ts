@@ -68,7 +68,7 @@ export async function emailBench(N: number): Promise<void> {
     );
   }
   await producer.close();
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE);
   const mailer = new Mailer(mailerOptions);
   const runner = new StageRunner(
     sendEmailStage({

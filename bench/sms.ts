@@ -33,7 +33,7 @@ export async function smsBench(N: number, tps: number): Promise<void> {
       ),
     );
   }
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE);
   const reported = new Set<string>();
   let allMatched!: () => void;
   const matched = new Promise<void>((r) => (allMatched = r));

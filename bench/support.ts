@@ -4,13 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { mintToken } from '../gateway/local-tokens.ts';
 import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter, type PlainProducer } from '../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection, type PlainProducer } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { provision } from '../platform/provision.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
+import { Redis, redisTlsOptions } from '../platform/redis/client.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -22,7 +22,7 @@ export async function benchClients(label: string) {
   const prefix = `bench-${label}-${Date.now().toString(36)}.`;
   const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
   const logger = createLogger({ level: 'warn' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench', logger });
+  const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: 'bench', logger });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
   await provision(kafka, codec, config);
   return { prefix, config, logger, kafka, codec };
@@ -146,7 +146,7 @@ export function startGateway(env: Record<string, string>, publicKeyFile: string)
 export async function redisFootprint(
   prefix: string,
 ): Promise<{ total: number; keys: number; byKind: Map<string, number> }> {
-  const redis = new Redis(process.env.REDIS_URL!);
+  const redis = new Redis(process.env.REDIS_URL!, redisTlsOptions(process.env.REDIS_TLS_CA_FILE));
   try {
     const byKind = new Map<string, number>();
     let total = 0;

@@ -5,7 +5,7 @@
  * Both log "stages running" once joined.
  */
 import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { runStageProcess } from '../processors/runtime/process.ts';
 import { STAGES } from '../processors/stages.ts';
@@ -15,7 +15,7 @@ import { rawCopier, type RawHop } from './support.ts';
 if (process.env.BENCH_WORKER === 'raw') {
   const config = loadConfig();
   const logger = createLogger({ name: 'raw' });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'bench-raw', logger });
+  const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: 'bench-raw', logger });
   const hops = JSON.parse(process.env.RAW_HOPS ?? '[]') as RawHop[];
   const producer = await kafka.plainProducer();
   const copiers: Awaited<ReturnType<typeof rawCopier>>[] = [];

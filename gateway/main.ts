@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { TransactionalSink } from '../platform/kafka/transactional-sink.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const key = await loadVerificationKey(auth);
   const accessTokenIssuers = await loadAccessTokenIssuers(config.ACCESS_TOKEN_ISSUERS_DIR);
   const kafka = new KafkaAdapter({
-    brokers: config.KAFKA_BROKERS,
+    ...kafkaConnection(config),
     clientId: `${config.KAFKA_CLIENT_ID}-gateway`,
     logger,
   });
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   // means nothing was stored (see TransactionalSink).
   const instantTx = new TransactionalSink(kafka, `${config.KAFKA_CLIENT_ID}-gateway-instant-${randomUUID()}`, logger);
   await instantTx.start();
-  const redis = createRedis(config.REDIS_URL);
+  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
   const metrics = createRegistry();
   let closing = false;

@@ -33,6 +33,19 @@ export const platformOptions = z.object({
         .map((b) => b.trim())
         .filter(Boolean),
     ),
+  /**
+   * how the Kafka clients connect, as Kafka's own `security.protocol`: PLAINTEXT, SSL (TLS),
+   * SASL_PLAINTEXT or SASL_SSL (SASL over TLS: what production wants)
+   */
+  KAFKA_SECURITY_PROTOCOL: z.enum(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']).default('PLAINTEXT'),
+  /** the SASL mechanism, with SASL_*: scram-sha-512, scram-sha-256 or plain */
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).default('scram-sha-512'),
+  /** the SASL user, required with SASL_* */
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  /** the SASL user's password, required with SASL_* (a secret) */
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  /** a PEM file of the CA certificates that sign the brokers' certificates, with SSL and SASL_SSL (default: the system's) */
+  KAFKA_SSL_CA_FILE: z.string().optional(),
   /** Kafka client id (and transactional-id prefix) */
   KAFKA_CLIENT_ID: z.string().default('notifications'),
   /** Confluent-compatible schema registry base URL (Apicurio: …/apis/ccompat/v7) */
@@ -49,6 +62,8 @@ export const platformOptions = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Redis: the schedule stores, the send ledgers, the status view, idempotency and rate limits; needed by the gateway and every stage but enrich-recipients, resolve-channel and passthrough */
   REDIS_URL: z.string().optional(),
+  /** a PEM file of the CA certificates that sign Redis's certificate, for a `rediss://` REDIS_URL (default: the system's) */
+  REDIS_TLS_CA_FILE: z.string().optional(),
   /** key prefix in Redis (isolates environments and tests); defaults to TOPIC_PREFIX */
   REDIS_PREFIX: z.string().optional(),
 });
@@ -69,6 +84,22 @@ export const ConfigSchema = platformOptions
 
 export type Config = z.infer<typeof ConfigSchema>;
 
+/** Settings that only make sense together, checked once the slices have parsed. */
+function checkCombinations(c: Config): string[] {
+  const problems: string[] = [];
+  if (c.KAFKA_SECURITY_PROTOCOL.startsWith('SASL_')) {
+    for (const k of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const)
+      if (!c[k]) problems.push(`  ${k}: required when KAFKA_SECURITY_PROTOCOL is ${c.KAFKA_SECURITY_PROTOCOL}`);
+  }
+  if (c.KAFKA_SSL_CA_FILE && !c.KAFKA_SECURITY_PROTOCOL.endsWith('SSL'))
+    problems.push(
+      `  KAFKA_SSL_CA_FILE: set, but KAFKA_SECURITY_PROTOCOL ${c.KAFKA_SECURITY_PROTOCOL} does not use TLS`,
+    );
+  if (c.REDIS_TLS_CA_FILE && c.REDIS_URL && !c.REDIS_URL.startsWith('rediss://'))
+    problems.push('  REDIS_TLS_CA_FILE: set, but REDIS_URL is not a rediss:// (TLS) URL');
+  return problems;
+}
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -77,5 +108,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
+  const problems = checkCombinations(parsed.data);
+  if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
   return parsed.data;
 }

@@ -1,5 +1,5 @@
 import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
@@ -10,12 +10,12 @@ export function rebuildClients() {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
   const logger = createLogger({ level: config.LOG_LEVEL });
   const kafka = new KafkaAdapter({
-    brokers: config.KAFKA_BROKERS,
+    ...kafkaConnection(config),
     clientId: `${config.KAFKA_CLIENT_ID}-rebuild`,
     logger,
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  const redis = createRedis(config.REDIS_URL);
+  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
   return {
     config,
     kafka,

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter } from '../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
@@ -34,7 +34,7 @@ const { values } = parseArgs({
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'error' });
 const kafka = new KafkaAdapter({
-  brokers: config.KAFKA_BROKERS,
+  ...kafkaConnection(config),
   clientId: 'send-order',
   logger: createLogger({ level: 'error' }),
 });

@@ -17,6 +17,23 @@ JSMPP_VERSION="3.0.1"
 # Kafka nodes: 1, or a cluster (STACK_BROKERS=3); a stack started as a cluster stays one.
 BROKERS="${STACK_BROKERS:-$(cat "$STACK_DIR/brokers" 2>/dev/null || echo 1)}"
 
+# Secured (STACK_SECURE=1): Kafka clients on SASL_SSL (SCRAM-SHA-512 over TLS) and Redis on TLS
+# with a password, certificates from a CA of the stack's own. A cluster stack is secured unless
+# STACK_SECURE=0; a one-node stack is not unless STACK_SECURE=1. A stack stays as it started.
+# (a folder started before stacks could be secured has a `brokers` file and no `secure`: plain)
+stack_secure_default() {
+  if [ -f "$STACK_DIR/secure" ]; then cat "$STACK_DIR/secure"
+  elif [ -f "$STACK_DIR/brokers" ] || [ "$BROKERS" -le 1 ]; then echo 0
+  else echo 1; fi
+}
+SECURE="${STACK_SECURE:-$(stack_secure_default)}"
+TLS_DIR="$STACK_DIR/tls"
+SECRETS_DIR="$STACK_DIR/secrets"
+secure() { [ "$SECURE" = 1 ]; }
+secret() { cat "$SECRETS_DIR/$1"; }
+# the user the pipeline connects to Kafka as (the brokers talk to each other as `admin`)
+KAFKA_APP_USER=notifications
+
 # Ports: one base, each service at a fixed offset, each one overridable.
 PORT_BASE="${STACK_PORT_BASE:-19000}"
 KAFKA_PORT="${KAFKA_PORT:-$((PORT_BASE + 92))}"
@@ -94,11 +111,23 @@ kafka_bootstrap() {
 }
 
 stack_env() {
+  if secure; then
+    cat <<ENV
+export KAFKA_SECURITY_PROTOCOL=SASL_SSL
+export KAFKA_SASL_MECHANISM=scram-sha-512
+export KAFKA_SASL_USERNAME=$KAFKA_APP_USER
+export KAFKA_SASL_PASSWORD=$(secret kafka-app.password)
+export KAFKA_SSL_CA_FILE=$TLS_DIR/ca.pem
+export REDIS_URL=rediss://:$(secret redis.password)@127.0.0.1:$REDIS_PORT
+export REDIS_TLS_CA_FILE=$TLS_DIR/ca.pem
+ENV
+  else
+    echo "export REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+  fi
   cat <<ENV
 export KAFKA_BROKERS=$(kafka_bootstrap)
 export TOPIC_REPLICATION_FACTOR=$((BROKERS < 3 ? BROKERS : 3))
 export SCHEMA_REGISTRY_URL=http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7
-export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export SMTP_HOST=127.0.0.1
 export SMTP_PORT=$SMTP_PORT
 export MAIL_WEB_URL=http://127.0.0.1:$MAIL_WEB_PORT

@@ -20,13 +20,20 @@ start() {
   echo $! >"$PID_DIR/$name.pid"
 }
 
+# the end of NAME's log on stderr (a CI run's stack directory is gone when someone reads why)
+log_tail() {
+  echo "---- last 40 lines of $LOG_DIR/$1.log ----" >&2
+  tail -n 40 "$LOG_DIR/$1.log" 2>/dev/null | cut -c1-400 >&2 || true
+  echo "---- end of $1.log ----" >&2
+}
+
 # await NAME SECONDS CHECK...: poll CHECK until it succeeds; fail if the process died
 await() {
   local name=$1 limit=$2; shift 2
   local deadline=$((SECONDS + limit))
   until "$@" >/dev/null 2>&1; do
-    running "$name" || die "$name exited during start-up; see $LOG_DIR/$name.log"
-    [ $SECONDS -lt $deadline ] || die "$name not ready after ${limit}s; see $LOG_DIR/$name.log"
+    running "$name" || { log_tail "$name"; die "$name exited during start-up; see $LOG_DIR/$name.log"; }
+    [ $SECONDS -lt $deadline ] || { log_tail "$name"; die "$name not ready after ${limit}s; see $LOG_DIR/$name.log"; }
     sleep 0.2
   done
   log "$name ready"
@@ -36,8 +43,44 @@ await() {
 containers_mode() { [ "${STACK_SERVICES:-processes}" = containers ]; }
 log_says() { grep -F "$2" "$LOG_DIR/$1.log" >/dev/null; }
 
+redis_ping() {
+  if secure; then
+    REDISCLI_AUTH="$(secret redis.password)" redis-cli --tls --cacert "$TLS_DIR/ca.pem" -p "$REDIS_PORT" ping | grep PONG >/dev/null
+  else
+    redis-cli -p "$REDIS_PORT" ping
+  fi
+}
+
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+# A secured stack's certificates and passwords, made once per stack directory: a CA, a server
+# certificate for 127.0.0.1 signed by it (PEM for Redis, PKCS#12 for Kafka), a trust store with
+# the CA for the Java clients, and random passwords (files readable by this user only).
+tls_material() {
+  [ -f "$TLS_DIR/done" ] && return 0
+  mkdir -p "$TLS_DIR" "$SECRETS_DIR"
+  chmod 700 "$SECRETS_DIR"
+  local name
+  for name in store kafka-admin kafka-app redis; do
+    [ -f "$SECRETS_DIR/$name.password" ] || (umask 077; openssl rand -hex 16 >"$SECRETS_DIR/$name.password")
+  done
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=altinn-notifications local stack CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 3650 \
+      -extfile server.ext 2>/dev/null
+    openssl pkcs12 -export -in server.pem -inkey server.key -certfile ca.pem -name kafka \
+      -out kafka.keystore.p12 -passout "pass:$(secret store.password)"
+    keytool -importcert -noprompt -alias ca -file ca.pem -keystore truststore.p12 -storetype PKCS12 \
+      -storepass "$(secret store.password)" >/dev/null 2>&1
+    chmod 600 ca.key server.key kafka.keystore.p12
+  ) || die "making the stack's TLS certificates failed (openssl and keytool are needed)"
+  touch "$TLS_DIR/done"
+}
 
 # Kafka: one node (STACK_BROKERS=1, the default) named "kafka", or a cluster of STACK_BROKERS
 # nodes named kafka-1 … kafka-N, each broker and controller of one KRaft quorum, node i on the
@@ -57,15 +100,17 @@ kafka_node_up() {
   rf=$((BROKERS < 3 ? BROKERS : 3))
   isr=$((rf < 2 ? 1 : 2))
   for j in $(seq 1 "$BROKERS"); do voters="$voters${voters:+,}$j@127.0.0.1:$(kafka_controller_port "$j")"; done
+  local listener=PLAINTEXT
+  secure && listener=SASL_SSL
   cat >"$props" <<PROPS
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$i"),CONTROLLER://127.0.0.1:$(kafka_controller_port "$i")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(kafka_port "$i")
+listeners=$listener://127.0.0.1:$(kafka_port "$i"),CONTROLLER://127.0.0.1:$(kafka_controller_port "$i")
+advertised.listeners=$listener://127.0.0.1:$(kafka_port "$i")
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=$listener
+listener.security.protocol.map=$listener:$listener,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=false
@@ -80,6 +125,22 @@ transaction.state.log.num.partitions=12
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 PROPS
+  # Secured: clients and brokers authenticate with SCRAM-SHA-512 over TLS (the users are made when
+  # the storage is formatted, below); the controller quorum stays on the loopback in plain text.
+  if secure; then
+    chmod 600 "$props"
+    cat >>"$props" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(secret kafka-admin.password)";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/kafka.keystore.p12
+ssl.keystore.password=$(secret store.password)
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$TLS_DIR/truststore.p12
+ssl.truststore.password=$(secret store.password)
+PROPS
+  fi
   cat >"$dir/log4j.properties" <<'L4J'
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -100,8 +161,13 @@ L4J
       java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1 \
         >"$STACK_DIR/kafka-cluster-id"
     fi
+    local scram=()
+    if secure; then
+      scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(secret kafka-admin.password)]"
+        --add-scram "SCRAM-SHA-512=[name=$KAFKA_APP_USER,password=$(secret kafka-app.password)]")
+    fi
     java -cp "$KAFKA_HOME/lib/*" "${java_opts[@]}" kafka.tools.StorageTool format \
-      -t "$(cat "$STACK_DIR/kafka-cluster-id")" -c "$props" \
+      -t "$(cat "$STACK_DIR/kafka-cluster-id")" -c "$props" "${scram[@]}" \
       >>"$LOG_DIR/$name.log" 2>&1 || die "formatting Kafka storage failed; see $LOG_DIR/$name.log"
   fi
   # Readiness reads only what this start writes to the log.
@@ -140,7 +206,23 @@ registry_up() {
   java21=$(find_java21) || die "Apicurio Registry needs Java 21+; set JAVA21_HOME"
   storage=(-Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2)
   if [ "$(registry_storage)" = kafkasql ]; then
-    storage=(-Dapicurio.storage.kind=kafkasql "-Dapicurio.kafkasql.bootstrap.servers=$(kafka_bootstrap)")
+    # one partition: the journal is replayed in order, and the registry's start-up marker is read
+    # only after everything written before it (on several partitions it can overtake them)
+    storage=(-Dapicurio.storage.kind=kafkasql "-Dapicurio.kafkasql.bootstrap.servers=$(kafka_bootstrap)"
+      -Dapicurio.kafkasql.topic.partitions=1 -Dapicurio.kafkasql.snapshots.topic.partitions=1)
+    if secure; then
+      # its Kafka clients' security, in a file only this user reads (not on the command line)
+      (umask 077; cat >"$SECRETS_DIR/registry.properties" <<PROPS
+apicurio.kafka.common.security.protocol=SASL_SSL
+apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512
+apicurio.kafka.common.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_APP_USER" password="$(secret kafka-app.password)";
+apicurio.kafka.common.ssl.truststore.type=PKCS12
+apicurio.kafka.common.ssl.truststore.location=$TLS_DIR/truststore.p12
+apicurio.kafka.common.ssl.truststore.password=$(secret store.password)
+PROPS
+      )
+      storage+=("-Dquarkus.config.locations=file:$SECRETS_DIR/registry.properties")
+    fi
   fi
   start schema-registry "$java21" -Xms128m -Xmx512m \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$SCHEMA_REGISTRY_PORT" \
@@ -152,6 +234,11 @@ up() {
   "$ROOT/deploy/local/install.sh"
   cd "$ROOT"
   echo "$BROKERS" >"$STACK_DIR/brokers"
+  echo "$SECURE" >"$STACK_DIR/secure"
+  if secure; then
+    containers_mode && die "STACK_SECURE=1 runs on local processes only (leave STACK_SERVICES unset)"
+    tls_material
+  fi
   if containers_mode; then
     # Kafka, the schema registry and Redis from compose.yaml's images (deploy/containers/stack.ts),
     # on this stack's ports; it fails at once, saying why, when no container runtime answers
@@ -167,7 +254,14 @@ up() {
     # are already committed, so losing a second of writes would lose acknowledged orders.
     # Hashes with values up to 1 KiB stay in the compact listpack encoding (an order's view is one
     # such hash): about a third less memory per order, measured by ./dev bench --suite e2e.
-    start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR" \
+    local redis_net=(--port "$REDIS_PORT")
+    if secure; then
+      # TLS only, and a password (in a config file this user alone reads)
+      (umask 077; echo "requirepass $(secret redis.password)" >"$SECRETS_DIR/redis.conf")
+      redis_net=("$SECRETS_DIR/redis.conf" --port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS_DIR/server.pem"
+        --tls-key-file "$TLS_DIR/server.key" --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no)
+    fi
+    start redis redis-server "${redis_net[@]}" --bind 127.0.0.1 --dir "$STACK_DIR" \
       --appendonly yes --appendfsync always --save "" --daemonize no --hash-max-listpack-value 1024
   fi
   # maildev, plus delivery reports to the gateway's webhook as a provider would send them
@@ -183,7 +277,7 @@ up() {
   fi
   local r=redis
   containers_mode && r=containers
-  await "$r" 20 redis-cli -p "$REDIS_PORT" ping
+  await "$r" 20 redis_ping
   await mail 30 http_ok "http://127.0.0.1:$MAIL_WEB_PORT/email"
   await mail 30 tcp_open "$SMTP_PORT"
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
@@ -195,7 +289,7 @@ up() {
   fi
   local sr=schema-registry
   containers_mode && sr=containers
-  await "$sr" 120 http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
+  await "$sr" "${REGISTRY_READY_TIMEOUT_S:-300}" http_ok "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/subjects"
   # Apicurio's default compatibility is NONE; Confluent's, which clients assume, is BACKWARD.
   curl -fsS -o /dev/null -X PUT -H 'content-type: application/json' \
     -d '{"compatibility":"BACKWARD"}' "http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7/config" ||
@@ -217,7 +311,7 @@ up() {
   for issuer in ttd digdir platform; do
     cp "$STACK_DIR/auth/public.pem" "$STACK_DIR/auth/access-token-issuers/$issuer.pem"
   done
-  stack_env >"$STACK_DIR/env"
+  (umask 077; stack_env >"$STACK_DIR/env") # secrets, on a secured stack
   log "stack up; environment in $STACK_DIR/env"
 }
 

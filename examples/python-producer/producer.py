@@ -13,7 +13,9 @@ What a direct producer must get right (see README, "Publishing orders directly")
 Usage:
   producer.py --order order.json      one NotificationOrder as JSON (ids as canonical UUIDs,
                                       times as epoch milliseconds); prints the delivery as JSON
-Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (the Confluent-compatible base), TOPIC_PREFIX.
+Environment: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (the Confluent-compatible base), TOPIC_PREFIX,
+and on a secured cluster the platform's own KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM,
+KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SSL_CA_FILE.
 """
 import argparse
 import json
@@ -29,6 +31,23 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 def step(what: str) -> None:
     """Progress on stderr, so a caller can tell where a failed run stopped."""
     print(f"producer: {what}", file=sys.stderr, flush=True)
+
+
+def kafka_security() -> dict:
+    """The platform's Kafka security settings in librdkafka's terms (none on a plain stack)."""
+    protocol = os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    conf = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        conf.update(
+            {
+                "sasl.mechanisms": os.environ.get("KAFKA_SASL_MECHANISM", "scram-sha-512").upper(),
+                "sasl.username": os.environ["KAFKA_SASL_USERNAME"],
+                "sasl.password": os.environ["KAFKA_SASL_PASSWORD"],
+            }
+        )
+    if protocol.endswith("SSL") and os.environ.get("KAFKA_SSL_CA_FILE"):
+        conf["ssl.ca.location"] = os.environ["KAFKA_SSL_CA_FILE"]
+    return conf
 
 
 def main() -> int:
@@ -49,6 +68,7 @@ def main() -> int:
     producer = Producer(
         {
             "bootstrap.servers": os.environ["KAFKA_BROKERS"],
+            **kafka_security(),
             "enable.idempotence": True,
             "acks": "all",
             # librdkafka hashes keys with CRC32 by default; the platform (and the Java client)

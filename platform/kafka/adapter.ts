@@ -5,6 +5,7 @@
  */
 import {
   CompressionTypes,
+  type SASLOptions,
   Kafka,
   logLevel,
   type Admin,
@@ -14,6 +15,7 @@ import {
   type Message,
   type Producer,
 } from 'kafkajs';
+import { readFileSync } from 'node:fs';
 import { retriable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { withRetry } from '../retry.ts';
@@ -168,17 +170,55 @@ function toInbound(topic: string, partition: number, m: EachBatchPayload['batch'
   return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers, timestamp: m.timestamp };
 }
 
+/** Where the brokers are and how to reach them: TLS, SASL, both or neither. */
+export interface KafkaConnection {
+  brokers: string[];
+  /** TLS to the brokers, trusting `ca` (PEM) or, without it, the system's CAs */
+  tls?: { ca?: string };
+  sasl?: { mechanism: 'scram-sha-512' | 'scram-sha-256' | 'plain'; username: string; password: string };
+}
+
+/** The configuration's Kafka settings as a connection (`loadConfig` has checked they fit together). */
+export function kafkaConnection(config: {
+  KAFKA_BROKERS: string[];
+  KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+  KAFKA_SASL_MECHANISM: 'scram-sha-512' | 'scram-sha-256' | 'plain';
+  KAFKA_SASL_USERNAME?: string | undefined;
+  KAFKA_SASL_PASSWORD?: string | undefined;
+  KAFKA_SSL_CA_FILE?: string | undefined;
+}): KafkaConnection {
+  const protocol = config.KAFKA_SECURITY_PROTOCOL;
+  const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS };
+  if (protocol === 'SSL' || protocol === 'SASL_SSL')
+    conn.tls = config.KAFKA_SSL_CA_FILE ? { ca: readFileSync(config.KAFKA_SSL_CA_FILE, 'utf8') } : {};
+  if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
+    if (!config.KAFKA_SASL_USERNAME || !config.KAFKA_SASL_PASSWORD)
+      throw new Error(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with ${protocol}`);
+    conn.sasl = {
+      mechanism: config.KAFKA_SASL_MECHANISM,
+      username: config.KAFKA_SASL_USERNAME,
+      password: config.KAFKA_SASL_PASSWORD,
+    };
+  }
+  return conn;
+}
+
 export class KafkaAdapter {
   private readonly kafka: Kafka;
   private adminClient: Admin | null = null;
 
-  constructor(readonly options: { brokers: string[]; clientId: string; logger: Logger }) {
+  /** `retries`: how often a request the client sends is retried (default 8, about a minute) */
+  constructor(readonly options: KafkaConnection & { clientId: string; logger: Logger; retries?: number }) {
     const log = options.logger.child({ component: 'kafka' });
+    const { sasl, tls } = options;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      // the broker's certificate is checked against its address (Node's default), never skipped
+      ...(tls ? { ssl: tls.ca ? { ca: [tls.ca] } : true } : {}),
+      ...(sasl ? { sasl: { ...sasl } as SASLOptions } : {}),
       logLevel: toKafkaLogLevel(log.level),
-      retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 10_000 },
+      retry: { initialRetryTime: 100, retries: options.retries ?? 8, maxRetryTime: 10_000 },
       logCreator:
         () =>
         ({ level, log: entry }: LogEntry) => {

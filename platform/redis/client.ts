@@ -1,9 +1,25 @@
-import { Redis, ReplyError } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { permanent, retriable, type PipelineError } from '../errors.ts';
 
+/**
+ * TLS for a `rediss://` URL, trusting the CAs of `caFile` (PEM) instead of the system's. The
+ * server's certificate is checked against the URL's host (Node's default), never skipped. The
+ * password travels in the URL (`rediss://:password@host:port`, or `user:password@` for an ACL
+ * user), so it is a secret as a whole.
+ */
+export function redisTlsOptions(caFile: string | undefined): RedisOptions {
+  return caFile ? { tls: { ca: [readFileSync(caFile, 'utf8')] } } : {};
+}
+
 /** A Redis connection for the pipeline's stores (the only place the project creates one). */
-export function createRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true, lazyConnect: false });
+export function createRedis(url: string, tlsCaFile?: string): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: 3,
+    enableAutoPipelining: true,
+    lazyConnect: false,
+    ...redisTlsOptions(tlsCaFile),
+  });
 }
 
 /**
@@ -28,4 +44,5 @@ export async function inRedis<T>(what: string, call: () => Promise<T>): Promise<
   }
 }
 
-export type { Redis };
+export { Redis };
+export type { RedisOptions };

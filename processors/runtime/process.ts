@@ -5,7 +5,7 @@
  * and exit 0; a stop asked for while still starting exits 0 at once.
  */
 import { loadConfig } from '../../platform/config.ts';
-import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
@@ -48,7 +48,7 @@ async function main(
   if (unknown.length > 0)
     throw new Error(`unknown stage(s) ${unknown.join(', ')}; known: ${Object.keys(STAGES).join(', ')}`);
 
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, logger });
+  const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: config.KAFKA_CLIENT_ID, logger });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   await provision(kafka, codec, config);
 

@@ -81,7 +81,9 @@ const EVERYTHING = [
   '--set-string',
   'auth.publicKeyPem=-----BEGIN PUBLIC KEY-----,auth.accessTokenIssuers.platform=-----BEGIN PUBLIC KEY-----',
   '--set-string',
-  'config.SHUTDOWN_TIMEOUT_MS=60000,config.TOPIC_PREFIX=prod.',
+  'config.SHUTDOWN_TIMEOUT_MS=60000,config.TOPIC_PREFIX=prod.,trust.caBundlePem=-----BEGIN CERTIFICATE-----',
+  '--set-string',
+  'config.KAFKA_SECURITY_PROTOCOL=SASL_SSL,config.KAFKA_SASL_USERNAME=notifications,config.KAFKA_SSL_CA_FILE=/etc/notifications/trust/ca.pem',
 ];
 
 /** What each workload reaches: its NetworkPolicy must allow exactly these (and DNS). */

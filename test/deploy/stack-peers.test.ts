@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stackEnv } from '../support/stack.ts';
+import { stackEnv, testRedis } from '../support/stack.ts';
 
 const env = stackEnv();
 const post = (path: string, body: unknown) =>
@@ -177,7 +176,7 @@ describe('SMTP sink delivery reports', () => {
 
 describe('Redis', () => {
   it('serves commands and keeps an append-only file', async () => {
-    const redis = new Redis(env.REDIS_URL);
+    const redis = testRedis();
     try {
       const key = `t:${randomUUID()}`;
       await redis.set(key, '1', 'EX', 60);

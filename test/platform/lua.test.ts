@@ -1,10 +1,9 @@
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { luaScript, luaScripts } from '../../platform/redis/lua.ts';
-import { stackEnv } from '../support/stack.ts';
+import { testRedis } from '../support/stack.ts';
 
 describe('Redis scripts in Lua files', () => {
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   afterAll(() => redis.disconnect());
 
   it.each(luaScripts())('%s compiles in Redis, with its includes, and names its key count', async (file) => {

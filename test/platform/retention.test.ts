@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { createRegistry } from '../../platform/metrics.ts';
@@ -8,11 +7,11 @@ import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { encodeOrder, ViewStore } from '../../platform/view/store.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
-import { eventually, sampleOrder, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { eventually, sampleOrder, testClients, testConfig, uniquePrefix, testRedis } from '../support/stack.ts';
 
 /** Issue 17 item 7: nothing an order leaves in Redis stays for ever, and the view is compact. */
 describe('Redis retention', () => {
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   afterAll(() => redis.disconnect());
 
   it('keeps an order view, its notifications, chain, reference and feed entry for the retention after the last update', async () => {

@@ -6,12 +6,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
-import { stackEnv } from '../support/stack.ts';
+import { testRedis } from '../support/stack.ts';
 
-const env = stackEnv();
 const clients: Redis[] = [];
 const client = () => {
-  const r = new Redis(env.REDIS_URL);
+  const r = testRedis();
   clients.push(r);
   return r;
 };

@@ -1,7 +1,11 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { classify, permanent, retriable } from '../../platform/errors.ts';
+import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
 import { backoffDelay, withRetry } from '../../platform/retry.ts';
 
@@ -98,5 +102,51 @@ describe('configuration', () => {
     expect(c.TOPIC_PARTITIONS).toBe(6);
     expect(c.RETRY_MAX_ATTEMPTS).toBe(0);
     expect(c.TRANSACTION_MAX_RECORDS).toBe(2000);
+  });
+
+  it('connects to Kafka as KAFKA_SECURITY_PROTOCOL says, and refuses settings that do not fit together', () => {
+    const base = { KAFKA_BROKERS: 'a:1', SCHEMA_REGISTRY_URL: 'http://r' };
+    expect(kafkaConnection(loadConfig(base))).toEqual({ brokers: ['a:1'] });
+    const dir = mkdtempSync(join(tmpdir(), 'ca-'));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, 'PEM');
+    expect(
+      kafkaConnection(
+        loadConfig({
+          ...base,
+          KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+          KAFKA_SASL_USERNAME: 'u',
+          KAFKA_SASL_PASSWORD: 'p',
+          KAFKA_SSL_CA_FILE: ca,
+        }),
+      ),
+    ).toEqual({
+      brokers: ['a:1'],
+      tls: { ca: 'PEM' },
+      sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' },
+    });
+    expect(kafkaConnection(loadConfig({ ...base, KAFKA_SECURITY_PROTOCOL: 'SSL' }))).toEqual({
+      brokers: ['a:1'],
+      tls: {},
+    });
+    const refusal = (env: Record<string, string>) => {
+      try {
+        loadConfig({ ...base, ...env });
+        return 'accepted';
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+    };
+    const noUser = refusal({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_PASSWORD: 'p' });
+    expect(noUser).toContain('KAFKA_SASL_USERNAME: required when KAFKA_SECURITY_PROTOCOL is SASL_SSL');
+    expect(noUser).not.toContain('KAFKA_SASL_PASSWORD');
+    expect(refusal({ KAFKA_SECURITY_PROTOCOL: 'TLS' })).toContain('KAFKA_SECURITY_PROTOCOL');
+    expect(refusal({ KAFKA_SSL_CA_FILE: ca })).toContain(
+      'KAFKA_SSL_CA_FILE: set, but KAFKA_SECURITY_PROTOCOL PLAINTEXT',
+    );
+    expect(refusal({ REDIS_URL: 'redis://r:6379', REDIS_TLS_CA_FILE: ca })).toContain(
+      'REDIS_TLS_CA_FILE: set, but REDIS_URL is not a rediss://',
+    );
   });
 });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { provision } from '../../platform/provision.ts';
 import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
@@ -15,6 +14,7 @@ import {
   testClients,
   testConfig,
   uniquePrefix,
+  testRedis,
 } from '../support/stack.ts';
 
 /** The most of `times` (epoch ms) that fall in any `spanMs` long stretch. */
@@ -168,7 +168,7 @@ describe('account limits shared by every instance of a sender', () => {
   });
 
   it('gives the window places of a holder that died back once their lease lapses', async () => {
-    const redis = new Redis(env.REDIS_URL);
+    const redis = testRedis();
     const prefix = `${uniquePrefix('lease')}limits:`;
     try {
       const dead = new SharedAccountLimit(redis, prefix, { perSecond: 1000, window: 2, leaseMs: 300 });

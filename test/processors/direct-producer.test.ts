@@ -10,7 +10,6 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import type { DeadLetter } from '../../platform/schemas/generated/dead-letter.ts';
 import { topicName } from '../../platform/topics.ts';
 import { ViewStore } from '../../platform/view/store.ts';
-import { Redis } from 'ioredis';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import {
   eventually,
@@ -20,6 +19,7 @@ import {
   testClients,
   testConfig,
   uniquePrefix,
+  testRedis,
 } from '../support/stack.ts';
 
 const run = promisify(execFile);
@@ -36,7 +36,7 @@ describe('direct producers (the Python example)', () => {
   const prefix = uniquePrefix('pyprod');
   const config = testConfig(prefix);
   const { kafka, codec } = testClients(config);
-  const redis = new Redis(env.REDIS_URL);
+  const redis = testRedis();
   const view = new ViewStore(redis, prefix);
   let proc: StageProcess | null = null;
 

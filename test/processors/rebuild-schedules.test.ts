@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
@@ -15,7 +14,7 @@ import { EgressGuard } from '../../platform/http/egress.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { collectKeys } from '../support/collector.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { enrichedOrder, eventually, publish, sampleOrder, stackEnv } from '../support/stack.ts';
+import { enrichedOrder, eventually, publish, sampleOrder, testRedis } from '../support/stack.ts';
 
 /**
  * Redis loses every schedule; the topics bring them back: what waited waits again and is
@@ -30,7 +29,7 @@ describe('rebuilding the schedules from the topics', () => {
     stage: ({ clock }) => schedulerStage({ clock }),
   });
   const { prefix, config, kafka, codec, store } = harness;
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   const due = harness.collecting('ordersDue');
 
   beforeAll(() => harness.start());
@@ -156,7 +155,7 @@ describe('rebuilding the condition re-checks from the topics', () => {
     stage: ({ clock }) => evaluateConditionStage({ client, retryDelayMs: RETRY_DELAY_MS, clock }),
   });
   const { prefix, config, kafka, codec, store } = harness;
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   let server: Awaited<ReturnType<typeof startConditionServer>>;
   let approved: Awaited<ReturnType<typeof collectKeys>>;
 

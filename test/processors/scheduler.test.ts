@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
@@ -15,10 +14,10 @@ import {
   publish,
   sampleOrder,
   stageEnv,
-  stackEnv,
   testClients,
   testConfig,
   uniquePrefix,
+  testRedis,
 } from '../support/stack.ts';
 
 describe('scheduler', () => {
@@ -283,7 +282,7 @@ describe('scheduler releaser recovery', () => {
   const prefix = uniquePrefix('schedack');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
   const { kafka, codec, logger } = testClients(config);
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   const store = new ScheduleStore(redis, `${prefix}orders:`);
   let failAcks = 1;
   // The store as the releaser sees it: its first acknowledgement fails after Kafka committed,

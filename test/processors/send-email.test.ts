@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
@@ -22,6 +21,7 @@ import {
   testRunner,
   uniquePrefix,
   until,
+  testRedis,
 } from '../support/stack.ts';
 
 const email = sampleEmail;
@@ -32,7 +32,7 @@ describe('send-email', () => {
   const prefix = uniquePrefix('email');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
   const { kafka, codec, logger } = testClients(config);
-  const redis = new Redis(env.REDIS_URL);
+  const redis = testRedis();
   const registry = createRegistry(false);
   const statuses: StatusEvent[] = [];
   const pokes = new Set<() => void>();

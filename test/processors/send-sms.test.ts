@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/logger.ts';
 import { provision } from '../../platform/provision.ts';
@@ -25,6 +24,7 @@ import {
   testRunner,
   uniquePrefix,
   until,
+  testRedis,
 } from '../support/stack.ts';
 
 const sms = sampleSms;
@@ -49,7 +49,7 @@ describe('send-sms', () => {
   const prefix = uniquePrefix('sms');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
   const { kafka, codec } = testClients(config);
-  const redis = new Redis(env.REDIS_URL);
+  const redis = testRedis();
   const statuses: StatusEvent[] = [];
   const pokes = new Set<() => void>();
   let runner: StageRunner;

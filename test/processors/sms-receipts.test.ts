@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { ReceiptTracker, type SmsRef } from '../../processors/send-sms/receipts.ts';
-import { stackEnv, uniquePrefix } from '../support/stack.ts';
+import { uniquePrefix, testRedis } from '../support/stack.ts';
 
 /**
  * A delivery receipt can reach send-sms (this instance or another) while the submit it answers is
@@ -10,12 +10,11 @@ import { stackEnv, uniquePrefix } from '../support/stack.ts';
  * receipt either finds the recorded submit, or the recording finds the parked receipt.
  */
 describe('SMS receipts racing their submit’s bookkeeping', () => {
-  const env = stackEnv();
   let redis: Redis;
   let other: Redis;
   beforeAll(() => {
-    redis = new Redis(env.REDIS_URL);
-    other = new Redis(env.REDIS_URL);
+    redis = testRedis();
+    other = testRedis();
   });
   afterAll(async () => {
     redis.disconnect();

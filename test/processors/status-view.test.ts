@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
@@ -8,10 +7,10 @@ import { ViewStore } from '../../platform/view/store.ts';
 import type { RecordContext } from '../../processors/runtime/stage.ts';
 import { statusViewStage } from '../../processors/status-view/stage.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { eventually, publish, sampleOrder, stackEnv, until } from '../support/stack.ts';
+import { eventually, publish, sampleOrder, until, testRedis } from '../support/stack.ts';
 
 describe('status-view', () => {
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   let view!: ViewStore;
   const harness = stageWithReleaser({
     label: 'status-view',

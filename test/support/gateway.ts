@@ -1,7 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { importSPKI } from 'jose';
-import { Redis } from 'ioredis';
 import { createGateway } from '../../gateway/app.ts';
 import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
@@ -16,7 +15,7 @@ import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 
 export const EMAIL_REPORT_KEY = 'test-report-access-key-0123';
-import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
+import { stackEnv, testClients, testConfig, uniquePrefix, testRedis } from './stack.ts';
 
 /**
  * The gateway in this process, on a free port, against the real stack (Kafka, registry,
@@ -52,7 +51,7 @@ export async function startTestGateway(
     logger,
   );
   await instantTx.start();
-  const redis = new Redis(env.REDIS_URL);
+  const redis = testRedis();
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

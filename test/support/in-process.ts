@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
@@ -8,7 +7,7 @@ import { Deferrals } from '../../processors/runtime/deferral.ts';
 import type { Stage } from '../../processors/runtime/stage.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
 import { collectKeys } from './collector.ts';
-import { stackEnv, testClients, testConfig, uniquePrefix } from './stack.ts';
+import { testClients, testConfig, uniquePrefix, testRedis } from './stack.ts';
 
 /**
  * A stage that holds records in a schedule store, with the store's releaser, running in this
@@ -33,7 +32,7 @@ export function stageWithReleaser(options: {
   const prefix = uniquePrefix(options.label);
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', ...options.overrides });
   const { kafka, codec, logger } = testClients(config);
-  const redis = new Redis(stackEnv().REDIS_URL);
+  const redis = testRedis();
   const registry = createRegistry(false);
   const clock = options.clock ?? Date.now;
   const own = options.keyPrefix ? new ScheduleStore(redis, `${prefix}${options.keyPrefix}`) : null;

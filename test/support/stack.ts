@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../../platform/config.ts';
-import { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, type Logger } from '../../platform/logger.ts';
+import { Redis, redisTlsOptions, type RedisOptions } from '../../platform/redis/client.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import type { Stage } from '../../processors/runtime/stage.ts';
@@ -32,6 +33,25 @@ const STACK_VARS = [
 
 export type StackEnv = Record<(typeof STACK_VARS)[number], string>;
 
+/** How to reach Kafka and Redis on a secured stack (TLS, SASL): passed on wherever set. */
+const SECURITY_VARS = [
+  'KAFKA_SECURITY_PROTOCOL',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_SSL_CA_FILE',
+  'REDIS_TLS_CA_FILE',
+] as const;
+
+export function securityEnv(): Record<string, string> {
+  return Object.fromEntries(SECURITY_VARS.filter((n) => process.env[n]).map((n) => [n, process.env[n] as string]));
+}
+
+/** A Redis client on the stack's Redis, the way the pipeline connects (TLS and password included). */
+export function testRedis(options: RedisOptions = {}): Redis {
+  return new Redis(stackEnv().REDIS_URL, { ...redisTlsOptions(process.env.REDIS_TLS_CA_FILE), ...options });
+}
+
 export function stackEnv(): StackEnv {
   const missing = STACK_VARS.filter((n) => !process.env[n]);
   if (missing.length > 0) {
@@ -49,6 +69,7 @@ export function testConfig(prefix: string, overrides: Record<string, string> = {
     KAFKA_BROKERS: env.KAFKA_BROKERS,
     SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL,
     REDIS_URL: env.REDIS_URL,
+    ...securityEnv(),
     TOPIC_PREFIX: prefix,
     TOPIC_PARTITIONS: '3',
     // the stack's own (3 on a cluster stack)
@@ -72,7 +93,7 @@ export function testRunner(
 
 export function testClients(config: Config) {
   const logger = createLogger({ level: config.LOG_LEVEL });
-  const kafka = new KafkaAdapter({ brokers: config.KAFKA_BROKERS, clientId: 'test', logger });
+  const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: 'test', logger });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   return { logger, kafka, codec };
 }
@@ -131,6 +152,7 @@ export function stageEnv(config: Config): Record<string, string> {
     PASSTHROUGH_OUTPUT: 'ordersDue',
     TOPIC_REPLICATION_FACTOR: String(config.TOPIC_REPLICATION_FACTOR),
     REDIS_URL: stackEnv().REDIS_URL,
+    ...securityEnv(),
   };
 }
 

@@ -95,6 +95,11 @@ volumes:
           path: issuers/{{ $name }}.pem
         {{- end }}
   {{- end }}
+  {{- if .root.Values.trust.caBundlePem }}
+  - name: trust
+    configMap:
+      name: {{ include "notifications.fullname" .root }}-trust
+  {{- end }}
 {{- end -}}
 
 {{- define "notifications.containerCommon" -}}
@@ -130,6 +135,11 @@ volumeMounts:
   {{- if or .root.Values.auth.publicKeyPem .root.Values.auth.accessTokenIssuers }}
   - name: auth
     mountPath: /etc/notifications/auth
+    readOnly: true
+  {{- end }}
+  {{- if .root.Values.trust.caBundlePem }}
+  - name: trust
+    mountPath: /etc/notifications/trust
     readOnly: true
   {{- end }}
 {{- end -}}
