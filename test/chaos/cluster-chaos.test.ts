@@ -15,8 +15,11 @@ import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
  * and restarted 10 s later; Redis SIGKILLed and restarted (append-only file on); the schema
  * registry SIGKILLed and restarted (its schemas and ids must come back: Kafka storage); a gateway
  * SIGKILLed while clients post (they retry on the other with the same idempotencyId); and a
- * rolling restart of every stage instance. Then everything is counted at the SMTP sink and the
- * SMSC simulator and read back through the API.
+ * rolling restart of every stage instance. The faults overlap: the stage kills run beside the
+ * gateway, broker and Redis kills, and the rolling restart rolls the stages side by side (one
+ * instance of each at a time), as Kubernetes rolls each Deployment. Then everything is counted at
+ * the SMTP sink and the SMSC simulator and read back through the API. The cluster is the secured
+ * one (Kafka on SASL_SSL, Redis on TLS with a password).
  *
  * Runs on the cluster stack `./dev test` starts for it (STACK_BROKERS=3); CHAOS_ORDERS and
  * CHAOS_RATE change its size.
@@ -104,7 +107,9 @@ describe('the production layout under faults', () => {
       ),
       new Instance('gateway-2', 'gateway/main.ts', gatewayEnv('0'), /"port":(\d+),"msg":"gateway listening"/),
     );
+    const started = Date.now();
     await Promise.all(instances.map((i) => i.start()));
+    console.log(`chaos: ${instances.length} instances started in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   });
 
   afterAll(async () => {
@@ -286,6 +291,12 @@ describe('the production layout under faults', () => {
     }
 
     const loadStarted = Date.now();
+    /** a fault done, with when it ended (seconds into the load), printed at once so a run that times out says how far it got */
+    const fault = (text: string) => {
+      const line = `${text} [done at ${((Date.now() - loadStarted) / 1000).toFixed(0)} s]`;
+      faults.push(line);
+      console.log(`chaos: ${line}`);
+    };
     const load = (async () => {
       const inFlight = new Set<Promise<void>>();
       let direct: number[] = [];
@@ -305,6 +316,7 @@ describe('the production layout under faults', () => {
       }
       if (direct.length > 0) await produceDirect(direct);
       await Promise.all(inFlight);
+      console.log(`chaos: ${placed.length} orders placed in ${((Date.now() - loadStarted) / 1000).toFixed(0)} s`);
     })();
 
     // ---- progress watch: the longest time a stage had lag and committed nothing --------------
@@ -361,12 +373,13 @@ describe('the production layout under faults', () => {
     let emailKills = 0;
     let smsKills = 0;
     let redisKills = 0;
-    const run = async () => {
-      await sleep(15_000);
-
+    // Two tracks of faults side by side, as faults overlap in production: what the pipeline runs
+    // on (a gateway, two brokers, Redis) and the stage instances; then the schema registry, and a
+    // rolling restart that starts every stage afresh against it.
+    const infrastructure = async () => {
       // the gateway: killed while clients post, back 15 s later
       await byName('gateway-2').kill();
-      faults.push('SIGKILL gateway-2 (clients retried on gateway-1), restarted 15 s later');
+      fault('SIGKILL gateway-2 (clients retried on gateway-1), restarted 15 s later');
       const gatewayBack = sleep(15_000).then(() => byName('gateway-2').start());
 
       // the broker that leads most partitions of the orders topic
@@ -375,22 +388,31 @@ describe('the production layout under faults', () => {
       for (const node of leaders.values()) counts.set(node, (counts.get(node) ?? 0) + 1);
       const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
       stack.kill(`kafka-${busiest}`);
-      faults.push(
-        `SIGKILL kafka-${busiest} (leader of ${counts.get(busiest)} of ${leaders.size} orders partitions), restarted 30 s later`,
-      );
       await sleep(30_000);
       await stack.restartMissing();
       await gatewayBack;
+      fault(
+        `SIGKILL kafka-${busiest} (leader of ${counts.get(busiest)} of ${leaders.size} orders partitions), restarted 30 s later`,
+      );
 
       // the transaction coordinator of resolve-channel's partition 0 producer
       const txId = `${config.KAFKA_CLIENT_ID}:${prefix}notifications.resolve-channel:${topicName(prefix, 'ordersApproved')}:0`;
       const txPartition = (javaHash(txId) & 0x7fffffff) % 12;
       const coordinator = (await kafka.partitionLeaders('__transaction_state')).get(txPartition)!;
       stack.kill(`kafka-${coordinator}`);
-      faults.push(`SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later`);
       await sleep(30_000);
       await stack.restartMissing();
+      fault(`SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later`);
 
+      // Redis
+      stack.kill('redis');
+      redisKills++;
+      await sleep(2_000);
+      await stack.restartMissing();
+      fault('SIGKILL Redis (append-only file, fsync always), restarted 2 s later');
+    };
+
+    const stageKills = async () => {
       // one instance of each stage in turn
       for (const [stage] of STAGES) {
         const inst = byName(`${stage}-1`);
@@ -400,14 +422,12 @@ describe('the production layout under faults', () => {
         await sleep(10_000);
         await inst.start();
       }
-      faults.push(`SIGKILL one instance of each of the ${STAGES.length} stages in turn, each restarted 10 s later`);
+      fault(`SIGKILL one instance of each of the ${STAGES.length} stages in turn, each restarted 10 s later`);
+    };
 
-      // Redis
-      stack.kill('redis');
-      redisKills++;
-      await sleep(2_000);
-      await stack.restartMissing();
-      faults.push('SIGKILL Redis (append-only file, fsync always), restarted 2 s later');
+    const run = async () => {
+      await sleep(15_000);
+      await Promise.all([infrastructure(), stageKills()]);
 
       // the schema registry: its schemas, and their ids, must survive it (Kafka storage); the
       // rolling restart below then starts every stage afresh against it, resolving the ids the
@@ -418,22 +438,34 @@ describe('the production layout under faults', () => {
       await stack.restartMissing();
       const schemasAfter = await registeredSchemas();
       expect(schemasAfter).toEqual(schemasBefore);
-      faults.push(
+      fault(
         `SIGKILL the schema registry (Kafka storage), restarted 5 s later: ${schemasAfter.length} subjects of ours, same ids after`,
       );
 
-      // a rolling restart: every stage instance drained and started again, one at a time
-      const drains: (number | string)[] = [];
-      for (const inst of instances.filter((i) => !i.name.startsWith('gateway'))) {
-        drains.push(await inst.stop());
-        await inst.start();
-      }
-      faults.push(`rolling restart of ${drains.length} stage instances (SIGTERM, drain, start)`);
+      // a rolling restart, as Kubernetes rolls each stage's Deployment: the stages side by side,
+      // each one instance at a time (drained, then started again before the next)
+      const drains = (
+        await Promise.all(
+          STAGES.map(async ([stage]) => {
+            const codes: (number | string)[] = [];
+            for (const i of [1, 2]) {
+              const inst = byName(`${stage}-${i}`);
+              codes.push(await inst.stop());
+              await inst.start();
+            }
+            return codes;
+          }),
+        )
+      ).flat();
+      fault(`rolling restart of ${drains.length} stage instances (SIGTERM, drain, start; the stages side by side)`);
       expect(drains.filter((d) => d !== 0)).toEqual([]);
     };
     await Promise.all([load, run()]);
     await directProducer.close();
     const loadSeconds = (Date.now() - loadStarted) / 1000;
+    console.log(
+      `chaos: load and faults over after ${loadSeconds.toFixed(0)} s; waiting for every order's final status`,
+    );
 
     // ---- every acknowledged order to a final status ----------------------------------------
     type Shipment = { status: string; recipients: { status: string; destination: string }[] };
@@ -495,6 +527,9 @@ describe('the production layout under faults', () => {
       (n) => /Failed/.test(n.status) && n.status !== 'Email_Failed' && n.status !== 'SMS_Failed',
     );
     const lost = pending.length;
+    console.log(
+      `chaos: final statuses read ${((Date.now() - loadStarted) / 1000 - loadSeconds).toFixed(0)} s after the load`,
+    );
     const longestStall = Math.max(0, ...[...stalls.values()].map((s) => s.longest));
     watching = false;
     await watch;
