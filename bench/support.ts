@@ -10,7 +10,7 @@ import { KafkaAdapter, kafkaConnection, type PlainProducer } from '../platform/k
 import { createLogger } from '../platform/logger.ts';
 import { provision } from '../platform/provision.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
-import { Redis, redisTlsOptions } from '../platform/redis/client.ts';
+import { createRedis } from '../platform/redis/client.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -146,7 +146,7 @@ export function startGateway(env: Record<string, string>, publicKeyFile: string)
 export async function redisFootprint(
   prefix: string,
 ): Promise<{ total: number; keys: number; byKind: Map<string, number> }> {
-  const redis = new Redis(process.env.REDIS_URL!, redisTlsOptions(process.env.REDIS_TLS_CA_FILE));
+  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
   try {
     const byKind = new Map<string, number>();
     let total = 0;

@@ -12,7 +12,7 @@ export function redisTlsOptions(caFile: string | undefined): RedisOptions {
   return caFile ? { tls: { ca: [readFileSync(caFile, 'utf8')] } } : {};
 }
 
-/** A Redis connection for the pipeline's stores (the only place the project creates one). */
+/** A Redis connection for the pipeline's stores (the only place the gateway, the stages, the scripts and the bench create one; tests use `testRedis`). */
 export function createRedis(url: string, tlsCaFile?: string): Redis {
   return new Redis(url, {
     maxRetriesPerRequest: 3,
