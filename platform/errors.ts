@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'DEPENDENCY_UNAVAILABLE' // a registry, endpoint or server did not answer usefully
   | 'DEPENDENCY_REJECTED' // a dependency refused the request as malformed (4xx): retrying will not help
   | 'RETRIES_EXHAUSTED' // a retriable failure outlived the stage's retry budget
+  | 'OUTCOME_UNKNOWN' // a write was committed or not, and which could not be learnt in time: retry the same write
   | 'UNEXPECTED'; // a thrown value that is not a PipelineError (a bug, most likely)
 
 export class PipelineError extends Error {

@@ -46,7 +46,15 @@ export class IdempotentRequests {
         return false;
       }
       if (claim.kind === 'takeover') {
-        const after = await republish(claim.records);
+        let after: () => Promise<void>;
+        try {
+          after = await republish(claim.records);
+        } catch (err) {
+          // taking over renewed the lease; end it, so a retry (on another gateway, perhaps)
+          // takes over at once instead of waiting the lease out behind this one's failure
+          await this.lapse(creator, key);
+          throw err;
+        }
         await this.d.idempotency.finish(creator, key);
         await after();
         replay(res, claim.body);
@@ -67,6 +75,14 @@ export class IdempotentRequests {
 
   finish(creator: string, key: string): Promise<void> {
     return this.d.idempotency.finish(creator, key);
+  }
+
+  /**
+   * Ends the claim's lease, keeping its records: for a write that may have been stored (its
+   * outcome unknown), so that a retry writes the same records again (never fails).
+   */
+  lapse(creator: string, key: string): Promise<void> {
+    return this.d.idempotency.lapse(creator, key).catch(() => undefined);
   }
 
   /** Drops a claim whose records were not published, so a retry starts afresh (never fails). */

@@ -18,7 +18,11 @@ export type Claim =
   | { kind: 'busy' }
   | { kind: 'takeover'; records: string; body: unknown };
 
-const SCRIPTS = { idemClaim: 'idempotency/claim.lua', idemFinish: 'idempotency/finish.lua' } as const;
+const SCRIPTS = {
+  idemClaim: 'idempotency/claim.lua',
+  idemFinish: 'idempotency/finish.lua',
+  idemLapse: 'idempotency/lapse.lua',
+} as const;
 
 export class IdempotencyStore {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
@@ -56,6 +60,14 @@ export class IdempotencyStore {
 
   async finish(creator: string, idempotencyId: string): Promise<void> {
     await inRedis('idempotency', () => this.redis.idemFinish(this.key(creator, idempotencyId), this.retentionMs));
+  }
+
+  /**
+   * Ends the lease of a claim whose records may or may not be published (a takeover's write
+   * failed, or a commit's outcome is unknown): the next request takes it over at once.
+   */
+  async lapse(creator: string, idempotencyId: string): Promise<void> {
+    await inRedis('idempotency', () => this.redis.idemLapse(this.key(creator, idempotencyId)));
   }
 
   /** Drops a claim whose records could not be published, so a retry starts afresh. */

@@ -1,4 +1,5 @@
 import express, { type Request, type Response } from 'express';
+import { classify } from '../../platform/errors.ts';
 import type { OutboundRecord, PlainProducer } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
@@ -29,7 +30,10 @@ export interface InstantDeps {
  * Instant orders (`POST /future/orders/instant/sms`, `/email`, and the deprecated `/instant`)
  * skip the schedule and the send window: the order, its notification on the send queue and
  * their statuses go in one Kafka transaction, before the answer. If Kafka cannot take them, the
- * answer is 503 NOT-00004 and nothing is stored.
+ * answer is 503 NOT-00004 and nothing is stored. If whether it took them cannot be learnt in
+ * time (a commit cut off by a broker's death), the answer is the same 503, and a retry with the
+ * same idempotencyId writes the very records claimed (their ids derive from it, so consumers
+ * de-duplicate them) and answers 201.
  */
 export function instantRouter(d: InstantDeps) {
   const router = express.Router();
@@ -95,7 +99,9 @@ export function instantRouter(d: InstantDeps) {
       try {
         await d.producer.send(await encode(x));
       } catch (err) {
-        await d.requests.release(creator, key);
+        // nothing stored: a retry starts afresh; maybe stored: a retry writes the same records
+        if (classify(err).code === 'OUTCOME_UNKNOWN') await d.requests.lapse(creator, key);
+        else await d.requests.release(creator, key);
         d.log.warn(
           { err: { name: (err as Error).name, message: (err as Error).message } },
           'instant order not dispatched',

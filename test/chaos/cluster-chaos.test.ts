@@ -126,6 +126,8 @@ describe('the production layout under faults', () => {
     // ---- the orders -------------------------------------------------------------------------
     const placed: Placed[] = [];
     let refused = 0;
+    /** what each try of an order that was never acknowledged got, so a failure says why */
+    const refusals: string[] = [];
     const answered4xx: string[] = [];
     const sms = (i: number) => ({ body: `chaos ${prefix} ${i}`, sendingTimePolicy: 'Anytime' });
     const mail = (i: number) => ({ subject: `chaos ${i}`, body: `chaos ${prefix} ${i}` });
@@ -221,7 +223,10 @@ describe('the production layout under faults', () => {
     /** Posts one order, on the other gateway when one fails, with the same idempotencyId. */
     async function post(i: number): Promise<void> {
       const r = request(i);
-      const deadline = Date.now() + 120_000;
+      const started = Date.now();
+      const deadline = started + 120_000;
+      const tries: string[] = [];
+      const at = () => `${((Date.now() - loadStarted) / 1000).toFixed(1)} s`;
       for (let attempt = 0; ; attempt++) {
         const g = gateways[(i + attempt) % gateways.length]!;
         try {
@@ -241,11 +246,16 @@ describe('the production layout under faults', () => {
             answered4xx.push(`order ${i} (${r.kind}): ${res.status} ${await res.text()}`);
             return;
           }
-        } catch {
+          tries.push(`${g.name} ${res.status} at ${at()}`);
+        } catch (err) {
           // the gateway died or did not answer: the next try goes to the other one
+          tries.push(`${g.name} ${(err as Error).name} at ${at()}`);
         }
         if (Date.now() > deadline) {
           refused++;
+          refusals.push(
+            `order ${i} (${r.kind}), first tried at ${(started - loadStarted) / 1000} s: ${tries.join('; ')}`,
+          );
           return;
         }
         await sleep(Math.min(2_000, 100 * 2 ** attempt));
@@ -565,6 +575,17 @@ describe('the production layout under faults', () => {
       `\nchaos, three brokers, two instances of every stage, two gateways:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
     );
     if (otherFailures.length > 0) console.log('other failures:', otherFailures.slice(0, 10));
+    if (refusals.length > 0) {
+      console.log(`never acknowledged:\n${refusals.slice(0, 10).join('\n')}`);
+      // and what the gateways warned of, the last 60 lines each
+      for (const g of gateways) {
+        const warnings = g
+          .output()
+          .split('\n')
+          .filter((l) => /"level":(40|50|60)/.test(l));
+        console.log(`${g.name} warnings (${warnings.length}):\n${warnings.slice(-60).join('\n')}`);
+      }
+    }
     // what a lost order looks like in the view, so a failure says where it stopped
     for (const id of pending.slice(0, 5)) {
       const res = await fetch(api(gateways[0]!, `/future/shipment/${id}`), { headers }).catch(() => null);

@@ -1,0 +1,119 @@
+import type { Response } from 'express';
+import { afterAll, describe, expect, it } from 'vitest';
+import { IdempotentRequests } from '../../gateway/orders/claim.ts';
+import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { testRedis, uniquePrefix } from '../support/stack.ts';
+
+/**
+ * The idempotency claim when a gateway dies, or cannot write, between claim and answer (on the
+ * stack's Redis). A request that finds a lapsed claim takes it over and writes the claimed
+ * records; if that write fails, the claim's lease ends at once, so the next request (on another
+ * gateway, perhaps) takes over without waiting the lease out: with a 30 s lease and clients that
+ * alternate gateways, a gateway whose writes fail could otherwise win every takeover.
+ */
+describe('idempotent requests after a dead or failing holder', () => {
+  const redis = testRedis();
+  const prefix = uniquePrefix('idem');
+  const LEASE_MS = 300;
+  const store = new IdempotencyStore(redis, prefix, LEASE_MS, 60_000);
+  const requests = new IdempotentRequests({
+    idempotency: store,
+    clock: Date.now,
+    waitMs: 100,
+    log: createLogger({ level: 'silent' }),
+  });
+  afterAll(() => redis.quit());
+
+  /** enough of a Response for claimOrReplay: the status and body it was given */
+  const response = () => {
+    const r = { status: 0, body: undefined as unknown, headers: {} as Record<string, string> };
+    const res = {
+      status(n: number) {
+        r.status = n;
+        return res;
+      },
+      json(b: unknown) {
+        r.body = b;
+        return res;
+      },
+      setHeader(k: string, v: string) {
+        r.headers[k] = v;
+        return res;
+      },
+      type() {
+        return res;
+      },
+      send(b: unknown) {
+        r.body = b;
+        return res;
+      },
+    };
+    return { res: res as unknown as Response, r };
+  };
+
+  it('hands a claim whose takeover failed to the next request at once, with the records first claimed', async () => {
+    const key = 'order-1';
+    // the first holder claims, then dies without finishing
+    const first = response();
+    expect(await requests.claimOrReplay(first.res, 'ttd', key, 'records-1', { id: 1 }, () => Promise.reject())).toBe(
+      true,
+    );
+    await new Promise((r) => setTimeout(r, LEASE_MS + 50));
+
+    // a retry takes over, but its write fails
+    const failing = response();
+    await expect(
+      requests.claimOrReplay(failing.res, 'ttd', key, 'records-2', { id: 2 }, () =>
+        Promise.reject(new Error('Kafka did not acknowledge')),
+      ),
+    ).rejects.toThrow('Kafka did not acknowledge');
+
+    // the next retry, well inside the lease the takeover took, takes over again and succeeds
+    const written: string[] = [];
+    const next = response();
+    const started = Date.now();
+    expect(
+      await requests.claimOrReplay(next.res, 'ttd', key, 'records-3', { id: 3 }, async (stored) => {
+        written.push(stored);
+        return async () => undefined;
+      }),
+    ).toBe(false);
+    expect(Date.now() - started).toBeLessThan(LEASE_MS);
+    expect(written).toEqual(['records-1']);
+    expect(next.r).toMatchObject({ status: 200, body: { id: 1 } });
+
+    // and the key is done: a later request gets the first answer
+    const later = response();
+    expect(await requests.claimOrReplay(later.res, 'ttd', key, 'records-4', { id: 4 }, () => Promise.reject())).toBe(
+      false,
+    );
+    expect(later.r).toMatchObject({ status: 200, body: { id: 1 } });
+  });
+
+  it('lets a request whose write may have been stored end its lease, keeping its records', async () => {
+    const key = 'order-2';
+    const holder = response();
+    expect(await requests.claimOrReplay(holder.res, 'ttd', key, 'records-a', { id: 'a' }, () => Promise.reject())).toBe(
+      true,
+    );
+    await requests.lapse('ttd', key);
+    const written: string[] = [];
+    const retry = response();
+    expect(
+      await requests.claimOrReplay(retry.res, 'ttd', key, 'records-b', { id: 'b' }, async (stored) => {
+        written.push(stored);
+        return async () => undefined;
+      }),
+    ).toBe(false);
+    expect(written).toEqual(['records-a']);
+    expect(retry.r.body).toEqual({ id: 'a' });
+    // a done key is not reopened by a late lapse
+    await requests.lapse('ttd', key);
+    const again = response();
+    expect(await requests.claimOrReplay(again.res, 'ttd', key, 'records-c', { id: 'c' }, () => Promise.reject())).toBe(
+      false,
+    );
+    expect(again.r.body).toEqual({ id: 'a' });
+  });
+});

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { PipelineError } from '../../platform/errors.ts';
+import type {
+  CommitControl,
+  InboundRecord,
+  OutboundRecord,
+  TransactionalProducer,
+} from '../../platform/kafka/adapter.ts';
+import { BatchingPublisher } from '../../platform/kafka/batching.ts';
+import { TransactionalSink } from '../../platform/kafka/transactional-sink.ts';
+import { createLogger } from '../../platform/logger.ts';
+
+/**
+ * TransactionalSink against a fake Kafka whose requests can hang, as kafkajs's do when they
+ * retry without limit against a cluster that lost a broker: `send` must settle within its
+ * bounds, never commit what it gave up on, fence the stuck producer at once, and say when the
+ * outcome is unknown. Kafka's own behaviour is covered by the gateway's and the chaos tests.
+ */
+type Step = 'ok' | 'hang' | 'fail';
+
+class FakeKafka {
+  readonly producers: FakeProducer[] = [];
+  /** what the next producers do, in turn: at init, in the transaction, at its commit */
+  plan: { init: Step; write: Step; commit: Step }[] = [];
+  /** the records committed, as the topics hold them */
+  readonly stored: OutboundRecord[] = [];
+  readHangs = false;
+
+  transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const p = new FakeProducer(this, transactionalId, this.plan.shift() ?? { init: 'ok', write: 'ok', commit: 'ok' });
+    this.producers.push(p);
+    return Promise.resolve(p);
+  }
+
+  async readSince(_topic: string, _fromMs: number, onRecord: (r: InboundRecord) => void): Promise<void> {
+    if (this.readHangs) return new Promise(() => undefined);
+    for (const r of this.stored)
+      onRecord({
+        topic: r.topic,
+        partition: 0,
+        offset: '0',
+        key: r.key === null ? null : Buffer.from(r.key),
+        value: r.value === null ? null : Buffer.from(r.value),
+        headers: {},
+        timestamp: '0',
+      });
+  }
+}
+
+const never = () => new Promise<never>(() => undefined);
+const step = (s: Step) =>
+  s === 'hang' ? never() : s === 'fail' ? Promise.reject(new Error('broker gone')) : undefined;
+
+class FakeProducer implements TransactionalProducer {
+  closed = false;
+  /** an attempt that went on after its sink gave up on it: it must never commit */
+  lateCommits = 0;
+  private fenced = false;
+  /** lets a hung write finish later, as a kafkajs retry does once the cluster heals */
+  finishWrite: () => void = () => undefined;
+
+  constructor(
+    private readonly kafka: FakeKafka,
+    readonly transactionalId: string,
+    private readonly behaviour: { init: Step; write: Step; commit: Step },
+  ) {}
+
+  async init(): Promise<void> {
+    await step(this.behaviour.init);
+    // a new producer with the same id fences the older ones
+    for (const p of this.kafka.producers) if (p !== this && p.transactionalId === this.transactionalId) p.fenced = true;
+  }
+
+  async commit(records: OutboundRecord[], _offsets?: unknown, control?: CommitControl): Promise<void> {
+    if (this.behaviour.write === 'hang') await new Promise<void>((resolve) => (this.finishWrite = resolve));
+    else await step(this.behaviour.write);
+    if (control?.signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
+    await control?.committing?.();
+    if (this.fenced) {
+      this.lateCommits++;
+      throw new Error('fenced');
+    }
+    if (this.behaviour.commit === 'hang') {
+      // the commit reached the broker, and took, but its answer never comes
+      this.kafka.stored.push(...records);
+      return never();
+    }
+    await step(this.behaviour.commit);
+    this.kafka.stored.push(...records);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+const log = createLogger({ level: 'silent' });
+const record = (n: number): OutboundRecord => ({
+  topic: 't',
+  key: Buffer.from(`k${n}`),
+  value: Buffer.from(`v${n}`),
+});
+const options = { sendTimeoutMs: 200, outcomeTimeoutMs: 300 };
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'stored',
+    (e: unknown) => (e instanceof PipelineError ? e.code : String(e)),
+  );
+
+describe('TransactionalSink', () => {
+  it('abandons a transaction stuck before its commit, fences its producer at once, and never commits it later', async () => {
+    const kafka = new FakeKafka();
+    kafka.plan = [{ init: 'ok', write: 'hang', commit: 'ok' }];
+    const sink = new TransactionalSink(kafka, 'tx', log, options);
+    await sink.start();
+    const started = Date.now();
+    expect(await code(sink.send([record(1)]))).toBe('DEPENDENCY_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    const [stuck, fresh] = kafka.producers;
+    expect(stuck!.closed).toBe(true);
+    // the replacement was initialised without waiting for the next batch
+    await expect.poll(() => fresh?.transactionalId).toBe('tx');
+    // the stuck attempt's request comes back after all: it must not commit
+    stuck!.finishWrite();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(stuck!.lateCommits).toBe(0);
+    expect(kafka.stored).toEqual([]);
+    // and the sink goes on with its fresh producer
+    expect(await code(sink.send([record(2)]))).toBe('stored');
+    expect(kafka.stored).toEqual([record(2)]);
+  });
+
+  it('learns that a commit which never answered took, and resolves', async () => {
+    const kafka = new FakeKafka();
+    kafka.plan = [{ init: 'ok', write: 'ok', commit: 'hang' }];
+    const sink = new TransactionalSink(kafka, 'tx', log, options);
+    expect(await code(sink.send([record(1), record(2)]))).toBe('stored');
+  });
+
+  it('says a failed commit did not take when its records are not on the topics', async () => {
+    const kafka = new FakeKafka();
+    kafka.plan = [{ init: 'ok', write: 'ok', commit: 'fail' }];
+    const sink = new TransactionalSink(kafka, 'tx', log, options);
+    expect(await code(sink.send([record(1)]))).toBe('DEPENDENCY_UNAVAILABLE');
+  });
+
+  it('says OUTCOME_UNKNOWN, in bounded time, when the outcome cannot be learnt', async () => {
+    for (const plan of [
+      // the replacement producer cannot be initialised
+      [
+        { init: 'ok', write: 'ok', commit: 'fail' },
+        { init: 'hang', write: 'ok', commit: 'ok' },
+      ],
+      // the topics cannot be read
+      [{ init: 'ok', write: 'ok', commit: 'fail' }],
+    ] as const) {
+      const kafka = new FakeKafka();
+      kafka.plan = plan.map((p) => ({ ...p }));
+      kafka.readHangs = plan.length === 1;
+      const sink = new TransactionalSink(kafka, 'tx', log, options);
+      const started = Date.now();
+      expect(await code(sink.send([record(1)]))).toBe('OUTCOME_UNKNOWN');
+      expect(Date.now() - started).toBeLessThan(options.sendTimeoutMs + options.outcomeTimeoutMs + 500);
+    }
+  });
+
+  it('keeps a batching publisher moving: batches behind a stuck one are sent once it is given up', async () => {
+    const kafka = new FakeKafka();
+    kafka.plan = [{ init: 'ok', write: 'hang', commit: 'ok' }];
+    const sink = new TransactionalSink(kafka, 'tx', log, options);
+    const publisher = new BatchingPublisher(sink, { timeoutMs: 5_000 });
+    const first = code(publisher.send([record(1)]));
+    const second = code(publisher.send([record(2)]));
+    expect(await first).toBe('DEPENDENCY_UNAVAILABLE');
+    expect(await second).toBe('stored');
+    expect(kafka.stored).toEqual([record(2)]);
+  });
+});
