@@ -37,6 +37,11 @@ export const runtimeOptions = z.object({
   CONSUMER_FETCH_MIN_BYTES: int(65_536).pipe(z.number().min(1)),
   /** longest a stage's fetch waits for CONSUMER_FETCH_MIN_BYTES, ms (added latency per hop when idle) */
   CONSUMER_FETCH_MAX_WAIT_MS: int(100).pipe(z.number().min(0)),
+  /**
+   * how often a stage samples its consumer lag (records on its assigned partitions it has not
+   * read yet, transaction markers not counted), ms: the gauge rises while a stage is stalled
+   */
+  LAG_SAMPLE_INTERVAL_MS: int(15_000).pipe(z.number().min(100)),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
   /** how long a claimed schedule item is held before it counts as abandoned, ms */

@@ -79,6 +79,11 @@ export class StageRunner {
   private readonly afterCommit = new Set<Promise<void>>();
   private consumer: ConsumerHandle | null = null;
   private assigned: Record<string, number[]> = {};
+  /** per input partition, the offset after the last one the consumer has passed (markers too) */
+  private readonly passed = new Map<number, bigint>();
+  /** the input partitions whose lag this instance reports (its assignment when last sampled) */
+  private readonly lagReported = new Set<number>();
+  private lagTimer: NodeJS.Timeout | null = null;
   private crashed: Error | null = null;
 
   constructor(
@@ -106,7 +111,49 @@ export class StageRunner {
   async start(): Promise<void> {
     await this.deps.codec.register([this.stage.input, ...this.stage.outputs, 'deadLetter']);
     this.consumer = await this.newConsumer();
+    this.lagTimer = setInterval(() => void this.sampleLag(), this.deps.config.LAG_SAMPLE_INTERVAL_MS);
+    this.lagTimer.unref();
     this.log.info({ groupId: this.groupId, input: this.topic(this.stage.input) }, 'stage started');
+  }
+
+  /**
+   * The consumer lag of this instance's partitions, from the topic's end (read-committed, so an
+   * open transaction's records do not count yet) and the later of the group's committed offset
+   * and this consumer's position. On a timer, not after commits, so it rises while the stage is
+   * stalled; the position counts the transaction markers the consumer has passed, which are
+   * offsets but never records to handle. Partitions moved to another instance stop being
+   * reported here (that instance reports them).
+   */
+  async sampleLag(): Promise<void> {
+    const topic = this.topic(this.stage.input);
+    const mine = this.stop.signal.aborted ? [] : (this.assigned[topic] ?? []);
+    try {
+      const [ends, committed] =
+        mine.length === 0
+          ? [new Map<number, string>(), new Map<number, bigint>()]
+          : await Promise.all([
+              this.deps.kafka.topicEndOffsets(topic),
+              this.deps.kafka.groupOffsets(this.groupId, topic),
+            ]);
+      for (const p of this.lagReported)
+        if (!mine.includes(p)) {
+          this.deps.metrics.lag.remove({ stage: this.stage.name, topic, partition: String(p) });
+          this.lagReported.delete(p);
+        }
+      for (const p of mine) {
+        const end = ends.get(p);
+        if (end === undefined) continue;
+        const c = committed.get(p) ?? -1n;
+        const position = this.passed.get(p) ?? -1n;
+        const at = c > position ? c : position;
+        const lag = BigInt(end) - (at < 0n ? 0n : at);
+        this.deps.metrics.lag.set({ stage: this.stage.name, topic, partition: String(p) }, Number(lag < 0n ? 0n : lag));
+        this.lagReported.add(p);
+      }
+    } catch (err) {
+      // a cluster that does not answer now is asked again next time; the gauge keeps its value
+      this.log.debug({ err }, 'consumer lag not sampled');
+    }
   }
 
   private newConsumer(): Promise<ConsumerHandle> {
@@ -118,6 +165,7 @@ export class StageRunner {
       fetchMinBytes: this.deps.config.CONSUMER_FETCH_MIN_BYTES,
       fetchMaxWaitMs: this.deps.config.CONSUMER_FETCH_MAX_WAIT_MS,
       onAssignment: (assignment) => this.onAssignment(assignment),
+      onProgress: (partition, lastOffset) => this.passed.set(partition, BigInt(lastOffset) + 1n),
       onCrash: (err, restart) => {
         this.log.error({ err, restart }, 'consumer crashed');
         if (!restart) {
@@ -180,6 +228,7 @@ export class StageRunner {
   async close(): Promise<void> {
     if (this.stop.signal.aborted) return;
     this.stop.abort();
+    if (this.lagTimer) clearInterval(this.lagTimer);
     // commits still under way land before the group hands the partitions to someone else
     await Promise.all([...this.partitions.values()].map((p) => p.tail));
     await this.consumer?.stop();
@@ -334,7 +383,7 @@ export class StageRunner {
     return this.stage.committed !== undefined || this.deps.deferrals !== undefined;
   }
 
-  /** After a commit: metrics, the consumer lag, and the stage's after-commit step. */
+  /** After a commit: metrics and the stage's after-commit step (the lag is sampled on a timer). */
   private committed(c: Committed, batch: PartitionBatch): void {
     this.deps.metrics.transactionLatency.observe({ stage: this.stage.name }, c.seconds);
     const notes = c.values as Note[];
@@ -356,10 +405,6 @@ export class StageRunner {
     const perTopic = new Map<string, number>();
     for (const r of c.records) perTopic.set(r.topic, (perTopic.get(r.topic) ?? 0) + 1);
     for (const [topic, n] of perTopic) this.deps.metrics.produced.inc({ stage: this.stage.name, topic }, n);
-    this.deps.metrics.lag.set(
-      { stage: this.stage.name, topic: batch.topic, partition: String(batch.partition) },
-      Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(c.offset) - 1n)),
-    );
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config.ts';
 import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { notificationMetrics } from '../../platform/metrics.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
@@ -64,6 +65,17 @@ export function stageDeps(
 
 /** The Redis key prefix of this environment. */
 export const redisPrefix = (config: Config) => config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
+
+/** A sender's hand-off, counted and timed from the notification's requested send time. */
+export function handOffMetric(deps: Pick<StageDeps, 'registry' | 'clock'>, channel: 'email' | 'sms') {
+  const m = notificationMetrics(deps.registry);
+  const handedOff = m.handedOff.labels({ channel });
+  const latency = m.handOffLatency.labels({ channel });
+  return (requestedSendTime: number) => {
+    handedOff.inc();
+    latency.observe(Math.max(0, deps.clock() - requestedSendTime) / 1000);
+  };
+}
 
 /** The read model behind the API, under the environment's Redis prefix. */
 export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore {

@@ -2,7 +2,7 @@ import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { SharedAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
-import { redisPrefix, type StageModule } from '../runtime/wiring.ts';
+import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { sendEmailStage } from './stage.ts';
 
 /** send-email: hands each email to the SMTP provider at most once (SMTP_*, EMAIL_RATE_PER_SECOND). */
@@ -35,6 +35,7 @@ export const sendEmail: StageModule = {
           }),
         ),
         clock: deps.clock,
+        handedOff: handOffMetric(deps, 'email'),
         // one message under way per pooled connection
         concurrency: config.SMTP_POOL_SIZE,
       }),

@@ -16,6 +16,8 @@ export interface SendEmailPorts {
   /** waits for the provider's rate limit; resolves when this message may go */
   throttle: () => Promise<void>;
   clock: () => number;
+  /** told once the provider has accepted a notification (its requested send time): for the metrics */
+  handedOff?: (requestedSendTime: number) => void;
   /**
    * Notifications handled at once, per partition and in all: a partition may have this many in
    * its handler, and this many at most, across partitions, are between their claim and the
@@ -85,6 +87,7 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
           expiresAt: n.expiry,
         });
         await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
+        ports.handedOff?.(n.requestedSendTime);
         return report(n, 'Email_Succeeded', verdict.reference, null);
       case 'rejected': {
         const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';

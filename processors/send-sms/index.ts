@@ -3,7 +3,7 @@ import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { SmppClient } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
-import { redisPrefix, type StageModule } from '../runtime/wiring.ts';
+import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { ReceiptTracker } from './receipts.ts';
 import { sendSmsStage } from './stage.ts';
 
@@ -50,6 +50,7 @@ export const sendSms: StageModule = {
         ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
         receipts,
         clock: deps.clock,
+        handedOff: handOffMetric(deps, 'sms'),
         // enough notifications under way to fill the SMPP window
         concurrency: config.SMPP_WINDOW,
       }),

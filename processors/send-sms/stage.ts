@@ -14,6 +14,8 @@ export interface SendSmsPorts {
   ledger: SendLedger;
   receipts: Pick<ReceiptTracker, 'record'>;
   clock: () => number;
+  /** told once the provider has accepted a notification (its requested send time): for the metrics */
+  handedOff?: (requestedSendTime: number) => void;
   /** backoff between tries of a throttled part, ms */
   throttledBackoffMs?: number;
   /**
@@ -121,6 +123,7 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
       ids,
     );
     await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
+    ports.handedOff?.(n.requestedSendTime);
     return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
   }
 }

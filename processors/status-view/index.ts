@@ -1,6 +1,7 @@
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { notificationMetrics } from '../../platform/metrics.ts';
 import { scheduled, viewStore, type StageModule } from '../runtime/wiring.ts';
-import { statusViewStage } from './stage.ts';
+import { countFinal, statusViewStage } from './stage.ts';
 
 /**
  * status-view: applies status events to the view and completes orders; watches each notification
@@ -21,6 +22,7 @@ export const statusView: StageModule = {
         view: viewStore(deps),
         clock: deps.clock,
         expiry: { store, graceMs: deps.config.NOTIFICATION_EXPIRY_GRACE_MS },
+        committed: countFinal(notificationMetrics(deps.registry)),
       }),
       services: [releaser],
     };

@@ -1,3 +1,4 @@
+import type { NotificationMetrics } from '../../platform/metrics.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
@@ -42,11 +43,20 @@ export function statusViewStage(ports: {
   view: ViewStore;
   clock: () => number;
   expiry?: ExpiryPorts;
+  /** told of the events of each committed transaction: for the metrics */
+  committed?: (events: StatusEvent[]) => void;
 }): Stage<'status'> {
   return defineStage({
     name: 'status-view',
     input: 'status',
     outputs: ['status'],
+    ...(ports.committed
+      ? {
+          committed: async (events: StatusEvent[]) => {
+            ports.committed!(events);
+          },
+        }
+      : {}),
     async handle(event: StatusEvent, ctx) {
       // The view records which input record found the order complete: only that record emits
       // Order_Completed, also when it is handled again because its transaction was aborted (an
@@ -96,4 +106,29 @@ async function watchExpiry(
   } else if (!NOT_FINAL.has(event.status) && applied.previous !== null && AWAITING_REPORT.has(applied.previous)) {
     await expiry.store.cancel(id, Date.now());
   }
+}
+
+const FINAL_ORDER = new Set<StatusEvent['status']>([
+  'Order_Completed',
+  'Order_Cancelled',
+  'Order_Rejected',
+  'Order_SendConditionNotMet',
+]);
+
+/**
+ * Counts what became of notifications and orders from committed status events: a hand-off
+ * is counted by the senders; here each final notification status (by channel and result, the
+ * status without its channel prefix) and each final order status. An event that reaches the
+ * topic twice (an order republished after a gateway crash) is counted twice.
+ */
+export function countFinal(m: Pick<NotificationMetrics, 'final' | 'ordersFinal'>) {
+  return (events: StatusEvent[]) => {
+    for (const e of events) {
+      if (e.notificationId !== null && e.channel !== null) {
+        if (NOT_FINAL.has(e.status)) continue;
+        const channel = e.channel === 'Sms' ? 'sms' : 'email';
+        m.final.inc({ channel, result: e.status.replace(/^(SMS|Email)_/, '') });
+      } else if (FINAL_ORDER.has(e.status)) m.ordersFinal.inc({ status: e.status });
+    }
+  };
 }

@@ -196,5 +196,11 @@ describe('one email goes to one address, whoever wrote it', () => {
       expect(m.mailFrom).toBe('noreply@altinn.cloud');
     }
     expect(new Set(ours.map((m) => m.notificationId)).size).toBe(ours.length);
+
+    // the stage process counts each hand-off once, and times it
+    const opsPort = /"opsPort":(\d+)/.exec(proc!.output())![1];
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    expect(metrics).toContain(`notifications_handed_off_total{channel="email"} ${ours.length}`);
+    expect(metrics).toContain(`notifications_handoff_latency_seconds_count{channel="email"} ${ours.length}`);
   });
 });

@@ -155,6 +155,15 @@ describe('gateway to notification topics, and back through the API', () => {
       return feed.some((e) => e.shipmentId === id);
     }, 'the order in the status feed');
     expect(statuses.filter((s) => s.orderId === id && s.status === 'Order_Completed')).toHaveLength(1);
+    // and the stage process counts the results: the SMS delivered, the order completed
+    const opsPort = /"opsPort":(\d+)/.exec(proc!.output())![1];
+    await eventually(async () => {
+      const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+      return (
+        /notifications_final_total\{channel="sms",result="Delivered"\} [1-9]/.test(metrics) &&
+        /orders_final_total\{status="Order_Completed"\} [1-9]/.test(metrics)
+      );
+    }, 'the results in /metrics');
   });
 
   it('runs each reminder as its own order with its own condition: the main one is sent, a reminder whose endpoint says false is not', async () => {

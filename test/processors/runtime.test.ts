@@ -133,7 +133,8 @@ describe('stage runtime', () => {
     expect(text).toMatch(/pipeline_records_dead_lettered_total\{stage="scripted",code="DECODE_FAILED"\} 2/);
     expect(text).toMatch(/pipeline_records_retried_total\{stage="scripted",code="DEPENDENCY_UNAVAILABLE"\} 4/);
     expect(text).toMatch(/pipeline_handler_duration_seconds_count\{stage="scripted"\} \d+/);
-    expect(text).toMatch(/pipeline_consumer_lag\{stage="scripted",topic="[^"]+",partition="0"\} 0/);
+    await runner.sampleLag();
+    expect(await registry.metrics()).toMatch(/pipeline_consumer_lag\{stage="scripted",topic="[^"]+",partition="0"\} 0/);
   });
 
   it('serves /health and /metrics', async () => {
@@ -278,5 +279,65 @@ describe('stage runtime with failing transactions', () => {
     expect(injected).toEqual(['lost 3', 'lost 7', 'unacknowledged 11']);
     expect(out!.distinct).toBe(N + 1);
     expect(out!.duplicated).toBe(0);
+  });
+});
+
+describe('stage runtime consumer lag', () => {
+  const prefix = uniquePrefix('lag');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec, logger } = testClients(config);
+  const registry = createRegistry(false);
+  // a stage that stalls on its first record until let go, as one waiting on a dead dependency
+  let letGo!: () => void;
+  const stalled = new Promise<void>((resolve) => (letGo = resolve));
+  const stage = defineStage({
+    name: 'stalling',
+    input: 'orders',
+    outputs: ['ordersDue'],
+    async handle(value: NotificationOrder, ctx) {
+      await stalled;
+      return emit({ topic: 'ordersDue', key: ctx.key ?? '', value });
+    },
+  });
+  const runner = testRunner(stage, { kafka, codec, logger, config }, registry);
+  const lag = async () => {
+    await runner.sampleLag();
+    const m = /pipeline_consumer_lag\{stage="stalling",topic="[^"]+",partition="0"\} (\d+)/.exec(
+      await registry.metrics(),
+    );
+    return m ? Number(m[1]) : null;
+  };
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    await runner.start();
+    await runner.joined();
+  });
+  afterAll(async () => {
+    letGo();
+    await runner.close();
+    await kafka.close();
+  });
+
+  it('rises while the stage is stalled, and is 0 once it has caught up, transaction markers not counted', async () => {
+    // the input written in transactions, as every stage writes: each ends with a marker offset
+    await codec.register(['orders']);
+    const producer = await kafka.transactionalProducer(`${prefix}lag-input`);
+    await producer.init();
+    for (let t = 0; t < 3; t++) {
+      const records = await Promise.all(
+        Array.from({ length: 10 }, async (_, i) => {
+          const o = sampleOrder(t * 10 + i);
+          return { topic: topicName(prefix, 'orders'), key: o.orderId, value: await codec.encode('orders', o) };
+        }),
+      );
+      await producer.commit(records);
+    }
+    await producer.close();
+    // 30 records and 3 markers on the partition; the stage holds its first batch
+    await expect.poll(lag, { timeout: 30_000 }).toBeGreaterThanOrEqual(30);
+    letGo();
+    // caught up: the markers it passed are not lag
+    await expect.poll(lag, { timeout: 60_000, interval: 200 }).toBe(0);
   });
 });
