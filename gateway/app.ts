@@ -18,7 +18,7 @@ import type { IdempotencyStore } from './orders/idempotency.ts';
 import type { Defaults } from './orders/map.ts';
 import { orderPublisher } from './orders/publish.ts';
 import { sendProblem } from './problems.ts';
-import { methodNotAllowed } from './routes.ts';
+import { listRoutes, methodNotAllowed } from './routes.ts';
 import { emailReportsRouter } from './routers/email-reports.ts';
 import { instantRouter } from './routers/instant.ts';
 import { openRouter } from './routers/open.ts';
@@ -86,7 +86,7 @@ export function createGateway(deps: GatewayDeps) {
   });
   const common = { clock: deps.clock, bodyLimitBytes: deps.bodyLimitBytes };
 
-  app.use(requestMetrics(deps.metrics));
+  app.use(requestMetrics(deps.metrics, () => listRoutes(app)));
   app.use(openRouter({ health: deps.health, metrics: deps.metrics, baseUrl: deps.baseUrl }));
 
   const api = express.Router();

@@ -10,7 +10,7 @@ import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { TransactionalSink } from '../platform/kafka/transactional-sink.ts';
 import { createLogger } from '../platform/logger.ts';
-import { createRegistry } from '../platform/metrics.ts';
+import { createRegistry, dependencyObserver } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
@@ -76,6 +76,7 @@ async function main(): Promise<void> {
       timeoutMs: config.REGISTRY_TIMEOUT_MS,
       breakerThreshold: config.REGISTRY_BREAKER_THRESHOLD,
       breakerHalfOpenAfterMs: config.REGISTRY_BREAKER_HALF_OPEN_MS,
+      observe: dependencyObserver(metrics, 'registry'),
     }),
     key,
     accessTokenIssuers,

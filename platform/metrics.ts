@@ -47,6 +47,18 @@ export function createStageMetrics(registry: Registry) {
       labelNames: ['stage', 'topic', 'partition'] as const,
       registers: [registry],
     }),
+    inputPartitions: new Gauge({
+      name: 'pipeline_input_partitions',
+      help: "Partitions of the stage's input topic (every instance reports it; sampled with the lag)",
+      labelNames: ['stage', 'topic'] as const,
+      registers: [registry],
+    }),
+    partitionsAssigned: new Gauge({
+      name: 'pipeline_partitions_assigned',
+      help: "Input partitions assigned to this instance (summed over a stage's instances, less than pipeline_input_partitions means a partition without a consumer)",
+      labelNames: ['stage', 'topic'] as const,
+      registers: [registry],
+    }),
   };
 }
 
@@ -100,4 +112,85 @@ export function notificationMetrics(registry: Registry): NotificationMetrics {
   let m = notificationMetricsByRegistry.get(registry);
   if (!m) notificationMetricsByRegistry.set(registry, (m = makeNotificationMetrics(registry)));
   return m;
+}
+
+/** What the providers' connections are doing, read at scrape time from the clients registered. */
+export interface SmppSource {
+  readonly isBound: boolean;
+  readonly inFlight: number;
+}
+export interface SmtpSource {
+  readonly inFlight: number;
+  readonly poolSize: number;
+}
+
+function makeProviderMetrics(registry: Registry) {
+  const smpp = new Set<SmppSource>();
+  const smtp = new Set<SmtpSource>();
+  const sum = <T>(set: Set<T>, f: (x: T) => number) => [...set].reduce((n, x) => n + f(x), 0);
+  new Gauge({
+    name: 'smpp_sessions_bound',
+    help: 'SMPP sessions of this process that are bound (0 while the SMSC is unreachable or refuses the bind)',
+    registers: [registry],
+    collect() {
+      this.set(sum(smpp, (c) => (c.isBound ? 1 : 0)));
+    },
+  });
+  new Gauge({
+    name: 'smpp_window_in_use',
+    help: "submit_sm written and not answered yet (this process's share of the account's window)",
+    registers: [registry],
+    collect() {
+      this.set(sum(smpp, (c) => c.inFlight));
+    },
+  });
+  new Gauge({
+    name: 'smtp_connections_in_use',
+    help: 'Messages handed to the SMTP pool and not answered yet',
+    registers: [registry],
+    collect() {
+      this.set(sum(smtp, (c) => c.inFlight));
+    },
+  });
+  new Gauge({
+    name: 'smtp_pool_size',
+    help: 'SMTP connections the pool may open',
+    registers: [registry],
+    collect() {
+      this.set(sum(smtp, (c) => c.poolSize));
+    },
+  });
+  return {
+    smpp,
+    smtp,
+    submits: new Counter({
+      name: 'smpp_submits_total',
+      help: 'submit_sm outcomes (accepted, error: the SMSC refused it, unsent, uncertain: no answer); rate() is submits per second',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    dependencyCalls: new Histogram({
+      name: 'dependency_request_seconds',
+      help: 'Calls to the registries and to condition endpoints, by dependency and outcome (ok, error)',
+      labelNames: ['dependency', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+export type ProviderMetrics = ReturnType<typeof makeProviderMetrics>;
+const providerMetricsByRegistry = new WeakMap<Registry, ProviderMetrics>();
+
+/** The SMPP, SMTP and dependency-call metrics of a process, one set per registry. */
+export function providerMetrics(registry: Registry): ProviderMetrics {
+  let m = providerMetricsByRegistry.get(registry);
+  if (!m) providerMetricsByRegistry.set(registry, (m = makeProviderMetrics(registry)));
+  return m;
+}
+
+/** Times calls to a dependency (`registry`, `condition-endpoint`) into dependency_request_seconds. */
+export function dependencyObserver(registry: Registry, dependency: string) {
+  const calls = providerMetrics(registry).dependencyCalls;
+  return (seconds: number, outcome: 'ok' | 'error') => calls.observe({ dependency, outcome }, seconds);
 }

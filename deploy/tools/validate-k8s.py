@@ -11,6 +11,7 @@ errors too (YAML keeps the last one silently).
 
 import argparse
 import copy
+import re
 import sys
 
 import jsonschema
@@ -33,6 +34,14 @@ def _mapping(loader, node, deep=False):
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
+def python_regex(pattern):
+    """A CRD's pattern (Go's RE2 syntax) as Python's re takes it: RE2 allows inline flags such as
+    `(?i)` anywhere, Python only at the start (the PrometheusRule CRD has `^(?i)(abort|warn)?$`).
+    Moving a leading-anchor's flags to the front keeps the meaning."""
+    m = re.match(r"^\^\(\?([a-zA-Z]+)\)", pattern)
+    return f"(?{m.group(1)})^{pattern[m.end():]}" if m else pattern
+
+
 def closed(schema):
     """The schema with every object that lists its properties closed to others, as the API
     server's strict field validation treats them (unless it preserves unknown fields)."""
@@ -47,6 +56,9 @@ def closed(schema):
                 and not node.get("x-kubernetes-preserve-unknown-fields")
             ):
                 node["additionalProperties"] = False
+            pattern = node.get("pattern")
+            if isinstance(pattern, str):
+                node["pattern"] = python_regex(pattern)
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):

@@ -14,10 +14,24 @@ export type ConditionResult = { kind: 'met' } | { kind: 'not-met' } | { kind: 'i
  */
 export class ConditionClient {
   constructor(
-    private readonly opts: { guard: EgressGuard; timeoutMs: number; maxBodyBytes?: number; userAgent?: string },
+    private readonly opts: {
+      guard: EgressGuard;
+      timeoutMs: number;
+      maxBodyBytes?: number;
+      userAgent?: string;
+      /** told each check's time and outcome, ok for an answer, error for inconclusive (for the metrics) */
+      observe?: (seconds: number, outcome: 'ok' | 'error') => void;
+    },
   ) {}
 
-  check(endpoint: string): Promise<ConditionResult> {
+  async check(endpoint: string): Promise<ConditionResult> {
+    const started = performance.now();
+    const result = await this.ask(endpoint);
+    this.opts.observe?.((performance.now() - started) / 1000, result.kind === 'inconclusive' ? 'error' : 'ok');
+    return result;
+  }
+
+  private ask(endpoint: string): Promise<ConditionResult> {
     let url: URL;
     try {
       url = new URL(endpoint);

@@ -266,6 +266,23 @@ export class ScheduleStore {
     return { waiting, leased, passing, final };
   }
 
+  /**
+   * What the schedule holds for its releaser at `now`: items waiting for their time, items due
+   * but not claimed yet, items leased by a releaser (being published), and items a stage claimed
+   * to pass on directly.
+   */
+  async backlog(now: number): Promise<{ waiting: number; due: number; leased: number; passing: number }> {
+    const [waiting, due, leased, passing] = await inRedis('schedule', () =>
+      Promise.all([
+        this.redis.zcount(this.k.due, `(${now}`, '+inf'),
+        this.redis.zcount(this.k.due, '-inf', now),
+        this.redis.zcard(this.k.leased),
+        this.redis.zcard(this.k.passing),
+      ]),
+    );
+    return { waiting, due, leased, passing };
+  }
+
   /** The earliest due time waiting, or null: lets a releaser sleep until then. */
   async nextDue(): Promise<number | null> {
     const first = await this.redis.zrange(this.k.due, 0, 0, 'WITHSCORES');

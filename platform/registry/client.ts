@@ -26,6 +26,8 @@ export interface RegistryClientOptions {
   breakerThreshold: number;
   /** how long the circuit stays open before one trial call, ms */
   breakerHalfOpenAfterMs: number;
+  /** told each call's time and outcome (for the metrics) */
+  observe?: (seconds: number, outcome: 'ok' | 'error') => void;
 }
 
 class Transient extends Error {}
@@ -101,6 +103,18 @@ export class RegistryClient {
   }
 
   private async post<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+    const started = performance.now();
+    let outcome: 'ok' | 'error' = 'error';
+    try {
+      const answer = await this.call(path, body, schema);
+      outcome = 'ok';
+      return answer;
+    } finally {
+      this.opts.observe?.((performance.now() - started) / 1000, outcome);
+    }
+  }
+
+  private async call<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
     try {
       return await this.policy.execute(async ({ signal }) => {
         let res: Response;

@@ -21,6 +21,8 @@ export interface SmppOptions {
   enquireLinkMs: number;
   /** how long a submit_sm waits for its response, ms */
   responseTimeoutMs: number;
+  /** told the outcome of every submit (for the metrics) */
+  onSubmitted?: (kind: SubmitResult['kind']) => void;
 }
 
 export interface SubmitFields {
@@ -64,6 +66,11 @@ export class SmppClient {
 
   get isBound(): boolean {
     return this.bound;
+  }
+
+  /** submits written and not answered yet: this instance's share of the window in use */
+  get inFlight(): number {
+    return this.pending.size;
   }
 
   private connect(): void {
@@ -139,7 +146,10 @@ export class SmppClient {
     const permit = await this.o.limit.acquire();
     try {
       const session = this.session;
-      if (!session || !this.bound) return { kind: 'unsent', reason: 'no bound SMPP session' };
+      if (!session || !this.bound) {
+        this.o.onSubmitted?.('unsent');
+        return { kind: 'unsent', reason: 'no bound SMPP session' };
+      }
       return await new Promise<SubmitResult>((resolve) => {
         let settled = false;
         const done = (r: SubmitResult) => {
@@ -147,6 +157,7 @@ export class SmppClient {
           settled = true;
           clearTimeout(timer);
           this.pending.delete(done);
+          this.o.onSubmitted?.(r.kind);
           resolve(r);
         };
         const timer = setTimeout(

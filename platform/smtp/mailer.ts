@@ -62,7 +62,7 @@ const BEFORE_DATA = new Set([
 export class Mailer {
   private readonly transport: Transporter;
 
-  constructor(o: MailerOptions) {
+  constructor(private readonly o: MailerOptions) {
     this.transport = nodemailer.createTransport({
       host: o.host,
       port: o.port,
@@ -95,9 +95,30 @@ export class Mailer {
     });
   }
 
+  private sending = 0;
+
+  /** messages handed to the pool and not answered yet: the pool's connections in use */
+  get inFlight(): number {
+    return this.sending;
+  }
+
+  /** the pool's size */
+  get poolSize(): number {
+    return this.o.poolSize;
+  }
+
   async send(m: Mail): Promise<SendVerdict> {
     if (!isSingleMailbox(m.to)) return { kind: 'invalid-address', which: 'to' };
     if (!isSingleMailbox(m.from)) return { kind: 'invalid-address', which: 'from' };
+    this.sending++;
+    try {
+      return await this.sendOne(m);
+    } finally {
+      this.sending--;
+    }
+  }
+
+  private async sendOne(m: Mail): Promise<SendVerdict> {
     const from = { name: '', address: m.from };
     const to = { name: '', address: m.to };
     const options: SendMailOptions = {

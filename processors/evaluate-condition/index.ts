@@ -1,3 +1,4 @@
+import { dependencyObserver } from '../../platform/metrics.ts';
 import { ConditionClient } from '../../platform/http/condition-client.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 import { deferring, type StageModule } from '../runtime/wiring.ts';
@@ -12,7 +13,11 @@ export const evaluateCondition: StageModule = {
       allowLoopback: config.EGRESS_ALLOW_LOOPBACK,
       allowPrivate: config.EGRESS_ALLOW_PRIVATE,
     });
-    const client = new ConditionClient({ guard, timeoutMs: config.CONDITION_TIMEOUT_MS });
+    const client = new ConditionClient({
+      guard,
+      timeoutMs: config.CONDITION_TIMEOUT_MS,
+      observe: dependencyObserver(deps.registry, 'condition-endpoint'),
+    });
     return deferring(
       deps,
       evaluateConditionStage({ client, retryDelayMs: config.CONDITION_RETRY_DELAY_MS, clock: deps.clock }),

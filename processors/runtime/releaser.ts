@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { backoffDelay, sleep } from '../../platform/retry.ts';
@@ -44,6 +44,9 @@ export interface ReleaserOptions {
    */
   finalRetentionMs?: number;
 }
+
+/** how often the leader samples its schedule's backlog for the metrics */
+const BACKLOG_SAMPLE_MS = 15_000;
 
 /** how often the leader trims final markers */
 const TRIM_EVERY_MS = 5 * 60 * 1000;
@@ -95,6 +98,8 @@ export class Releaser {
   private readonly log: Logger;
   private readonly released: Counter<'releaser' | 'outcome'>;
   private readonly lateness: Histogram<'releaser'>;
+  private readonly backlog: Gauge<'releaser' | 'state'>;
+  private lastBacklog = 0;
 
   constructor(
     private readonly deps: {
@@ -128,6 +133,28 @@ export class Releaser {
         buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
         registers: [deps.registry],
       });
+    this.backlog =
+      (deps.registry.getSingleMetric('scheduler_backlog_items') as Gauge<'releaser' | 'state'> | undefined) ??
+      new Gauge({
+        name: 'scheduler_backlog_items',
+        help: 'Items in a schedule by state (waiting: not due yet; due: due, not claimed; leased: being released; passing: claimed by a stage to pass on), sampled by its releaser leader',
+        labelNames: ['releaser', 'state'] as const,
+        registers: [deps.registry],
+      });
+  }
+
+  /** The schedule's backlog, every BACKLOG_SAMPLE_MS, by the leader only (so a sum is right). */
+  private async sampleBacklog(now: number): Promise<void> {
+    if (now - this.lastBacklog < BACKLOG_SAMPLE_MS) return;
+    this.lastBacklog = now;
+    const b = await this.deps.store.backlog(now);
+    for (const [state, n] of Object.entries(b)) this.backlog.set({ releaser: this.opts.name, state }, n);
+  }
+
+  private dropBacklog(): void {
+    for (const state of ['waiting', 'due', 'leased', 'passing'])
+      this.backlog.remove({ releaser: this.opts.name, state });
+    this.lastBacklog = 0;
   }
 
   private get dueTopic(): string {
@@ -154,6 +181,7 @@ export class Releaser {
     await this.resetProducers();
     if (this.leading) await this.deps.store.dropLeadership(this.token).catch(() => undefined);
     this.leading = false;
+    this.dropBacklog();
   }
 
   /** Sleeps `ms`, or less if woken or closed. */
@@ -170,6 +198,7 @@ export class Releaser {
     while (!this.stop.signal.aborted) {
       try {
         if (!(await this.lead())) {
+          this.dropBacklog();
           await this.idle(this.opts.leaderTtlMs / 3);
           continue;
         }
@@ -177,6 +206,7 @@ export class Releaser {
         this.raiseLaneFailure();
         const now = this.deps.clock();
         if (now - this.lastReconcile >= this.opts.leaseMs) await this.reconcileAbandoned(now);
+        await this.sampleBacklog(now);
         if (this.opts.finalRetentionMs !== undefined && now - this.lastTrim >= TRIM_EVERY_MS) {
           this.lastTrim = now;
           const trimmed = await this.deps.store.trimFinal(now - this.opts.finalRetentionMs);

@@ -128,13 +128,14 @@ export class StageRunner {
     const topic = this.topic(this.stage.input);
     const mine = this.stop.signal.aborted ? [] : (this.assigned[topic] ?? []);
     try {
-      const [ends, committed] =
-        mine.length === 0
-          ? [new Map<number, string>(), new Map<number, bigint>()]
-          : await Promise.all([
-              this.deps.kafka.topicEndOffsets(topic),
-              this.deps.kafka.groupOffsets(this.groupId, topic),
-            ]);
+      const [ends, committed] = await Promise.all([
+        this.deps.kafka.topicEndOffsets(topic),
+        mine.length === 0 ? new Map<number, bigint>() : this.deps.kafka.groupOffsets(this.groupId, topic),
+      ]);
+      // every instance reports the topic's partition count and how many it holds: a partition
+      // no instance holds shows as max(partitions) > sum(assigned)
+      this.deps.metrics.inputPartitions.set({ stage: this.stage.name, topic }, ends.size);
+      this.deps.metrics.partitionsAssigned.set({ stage: this.stage.name, topic }, mine.length);
       for (const p of this.lagReported)
         if (!mine.includes(p)) {
           this.deps.metrics.lag.remove({ stage: this.stage.name, topic, partition: String(p) });

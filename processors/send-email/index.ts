@@ -2,6 +2,7 @@ import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { SharedAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
+import { providerMetrics } from '../../platform/metrics.ts';
 import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { sendEmailStage } from './stage.ts';
 
@@ -21,6 +22,7 @@ export const sendEmail: StageModule = {
       rejectUnauthorized: config.SMTP_TLS_REJECT_UNAUTHORIZED,
       timeoutMs: config.SMTP_TIMEOUT_MS,
     });
+    providerMetrics(deps.registry).smtp.add(mailer);
     const prefix = `${redisPrefix(config)}email-`;
     return {
       stage: sendEmailStage({

@@ -3,6 +3,7 @@ import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { SmppClient } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
+import { providerMetrics } from '../../platform/metrics.ts';
 import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { ReceiptTracker } from './receipts.ts';
 import { sendSmsStage } from './stage.ts';
@@ -25,6 +26,8 @@ export const sendSms: StageModule = {
         },
       ]);
     });
+    const provider = providerMetrics(deps.registry);
+    const submits = provider.submits;
     const client = new SmppClient(
       {
         host: config.SMSC_HOST,
@@ -40,10 +43,12 @@ export const sendSms: StageModule = {
         }),
         enquireLinkMs: config.SMPP_ENQUIRE_LINK_MS,
         responseTimeoutMs: config.SMPP_RESPONSE_TIMEOUT_MS,
+        onSubmitted: (kind) => submits.labels({ result: kind }).inc(),
       },
       (r) => receipts.onReceipt(r),
       deps.logger.child({ component: 'smpp' }),
     );
+    provider.smpp.add(client);
     return {
       stage: sendSmsStage({
         smpp: client,

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -124,7 +124,19 @@ describe('the Helm chart', () => {
     const kinds = new Set(render(EVERYTHING).objects.map((o) => o.kind));
     for (const k of ['Deployment', 'Service', 'Ingress', 'ConfigMap', 'Secret', 'PodDisruptionBudget'])
       expect(kinds).toContain(k);
-    for (const k of ['NetworkPolicy', 'PodMonitor', 'ScaledObject', 'Job']) expect(kinds).toContain(k);
+    for (const k of ['NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'ScaledObject', 'Job'])
+      expect(kinds).toContain(k);
+  });
+
+  it('ships the alert rules of deploy/observability as its PrometheusRule, the same rules', () => {
+    const plain = readFileSync(join(root, 'deploy/observability/alert-rules.yaml'), 'utf8');
+    expect(readFileSync(join(chart, 'files/alert-rules.yaml'), 'utf8')).toBe(plain);
+    const rule = render([]).objects.find((o) => o.kind === 'PrometheusRule') as unknown as {
+      spec: { groups: unknown };
+    };
+    expect(rule.spec.groups).toEqual(
+      (yamlToJson(join(root, 'deploy/observability/alert-rules.yaml'))[0] as { groups: unknown }).groups,
+    );
   });
 
   it('fails validation on an unknown field, in a built-in object and in a custom resource', () => {

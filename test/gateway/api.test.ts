@@ -89,6 +89,33 @@ describe('gateway', () => {
       }
     });
 
+    it('counts requests by method and route template, 401 and 403 under the route they were for', async () => {
+      const before = await (await fetch(`${g.root}/metrics`)).text();
+      const count = (text: string, labels: string) =>
+        Number(new RegExp(`^gateway_requests_total\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      const shipment = 'method="GET",route="/notifications/api/v1/future/shipment/:id"';
+      const feed = 'method="GET",route="/notifications/api/v1/future/shipment/feed"';
+      const orders = 'method="POST",route="/notifications/api/v1/future/orders"';
+      const denied = await g.token('ttd', 'altinn:something.else');
+      // no token, for a shipment id and for the feed; the wrong scope, for an order
+      expect((await fetch(`${g.url}/future/shipment/${randomUUID()}`)).status).toBe(401);
+      expect((await fetch(`${g.url}/future/shipment/feed`)).status).toBe(401);
+      const post = await fetch(`${g.url}/future/orders`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${denied}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(post.status).toBe(403);
+      // a path no route has: its id never becomes a label
+      expect((await fetch(`${g.url}/no-such/${randomUUID()}`)).status).toBe(401);
+      const after = await (await fetch(`${g.root}/metrics`)).text();
+      expect(count(after, `${shipment},status="401"`) - count(before, `${shipment},status="401"`)).toBe(1);
+      expect(count(after, `${feed},status="401"`) - count(before, `${feed},status="401"`)).toBe(1);
+      expect(count(after, `${orders},status="403"`) - count(before, `${orders},status="403"`)).toBe(1);
+      expect(count(after, 'method="GET",route="unmatched",status="401"')).toBeGreaterThanOrEqual(1);
+      expect(after).not.toMatch(/route="[^"]*[0-9a-f]{8}-[0-9a-f]{4}-/);
+    });
+
     it('takes a Platform Access Token instead of a bearer token, its issuer as the creator', async () => {
       const asPlatformApp = async (token: string, init: RequestInit = {}, path = '/future/orders') =>
         fetch(`${g.url}${path}`, {

@@ -202,5 +202,7 @@ describe('one email goes to one address, whoever wrote it', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
     expect(metrics).toContain(`notifications_handed_off_total{channel="email"} ${ours.length}`);
     expect(metrics).toContain(`notifications_handoff_latency_seconds_count{channel="email"} ${ours.length}`);
+    expect(metrics).toMatch(/^smtp_pool_size [1-9]\d*$/m);
+    expect(metrics).toMatch(/^smtp_connections_in_use 0$/m);
   });
 });

@@ -161,7 +161,9 @@ describe('gateway to notification topics, and back through the API', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
       return (
         /notifications_final_total\{channel="sms",result="Delivered"\} [1-9]/.test(metrics) &&
-        /orders_final_total\{status="Order_Completed"\} [1-9]/.test(metrics)
+        /orders_final_total\{status="Order_Completed"\} [1-9]/.test(metrics) &&
+        /dependency_request_seconds_count\{dependency="registry",outcome="ok"\} [1-9]/.test(metrics) &&
+        /dependency_request_seconds_count\{dependency="condition-endpoint",outcome="ok"\} [1-9]/.test(metrics)
       );
     }, 'the results in /metrics');
   });

@@ -94,7 +94,7 @@ describe('Redis retention', () => {
     expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { a: 1 } });
   });
 
-  it('has the releaser drop final markers past their retention', async () => {
+  it('has the releaser drop final markers past their retention, and report its backlog as leader', async () => {
     const prefix = uniquePrefix('ret-final');
     const config = testConfig(prefix);
     const { kafka, codec, logger } = testClients(config);
@@ -103,6 +103,10 @@ describe('Redis retention', () => {
     // released long ago, and just now
     await store.settle('old', 'released', Date.now() - 10 * 60_000);
     await store.settle('new', 'released', Date.now());
+    const registry = createRegistry(false);
+    // and its backlog: two items waiting for their time (an hour away), which it samples as leader
+    await store.schedule('later-1', Date.now() + 3_600_000, Buffer.from('x'));
+    await store.schedule('later-2', Date.now() + 3_600_000, Buffer.from('y'));
     const releaser = new Releaser(
       {
         store,
@@ -111,7 +115,7 @@ describe('Redis retention', () => {
         topicPrefix: prefix,
         clientId: 'test',
         logger,
-        registry: createRegistry(false),
+        registry,
         clock: Date.now,
       },
       {
@@ -130,6 +134,10 @@ describe('Redis retention', () => {
       await eventually(async () => (await store.counts()).final === 1, 'the old marker dropped', 15_000);
       expect(await store.cancel('new', Date.now())).toBe('released');
       expect(await store.cancel('old', Date.now())).toBe('cancelled-before-scheduled');
+      const metrics = await registry.metrics();
+      expect(metrics).toContain('scheduler_backlog_items{releaser="scheduler",state="waiting"} 2');
+      expect(metrics).toContain('scheduler_backlog_items{releaser="scheduler",state="due"} 0');
+      expect(metrics).toContain('scheduler_backlog_items{releaser="scheduler",state="leased"} 0');
     } finally {
       await releaser.close();
       await kafka.close();

@@ -339,5 +339,9 @@ describe('stage runtime consumer lag', () => {
     letGo();
     // caught up: the markers it passed are not lag
     await expect.poll(lag, { timeout: 60_000, interval: 200 }).toBe(0);
+    // and its one partition is held, by this instance
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/^pipeline_input_partitions\{stage="stalling",topic="[^"]+"\} 1$/m);
+    expect(metrics).toMatch(/^pipeline_partitions_assigned\{stage="stalling",topic="[^"]+"\} 1$/m);
   });
 });

@@ -335,6 +335,13 @@ describe('send-sms process', () => {
         console.log('unsettled:', open.length, [...shapes.entries()], JSON.stringify(await stats()));
         throw err;
       });
+      // what the process says of its SMPP session, once every SMS is settled
+      const opsPort = /"opsPort":(\d+)/.exec(second.output())![1];
+      const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+      expect(metrics).toMatch(/^smpp_sessions_bound 1$/m);
+      expect(metrics).toMatch(/^smpp_window_in_use 0$/m);
+      expect(metrics).toMatch(/^smpp_submits_total\{result="accepted"\} [1-9]\d*$/m);
+      expect(metrics).toMatch(/^notifications_handed_off_total\{channel="sms"\} [1-9]\d*$/m);
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
 
