@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { retriable } from '../../platform/errors.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { canonicalId, parseReceipt } from '../../platform/smpp/message.ts';
 import type { Receipt } from '../../platform/smpp/client.ts';
@@ -14,7 +15,9 @@ import { orderStatus } from '../../platform/status.ts';
  * DELIVRD, else the first failing part's state. A receipt for an id not recorded yet (it beat
  * the submit's bookkeeping) is kept for an hour and applied when the id is recorded; looking a
  * receipt up and parking it is one Redis script, as recording an id and taking its parked receipt
- * is another, so a receipt that races its submit's recording is never lost between the two.
+ * is another, so a receipt that races its submit's recording is never lost between the two; and
+ * recording a part's receipt and claiming the notification's report is a third, so receipts of
+ * two parts that complete it at once (in one instance or two) report it once.
  */
 export interface SmsRef {
   notificationId: string;
@@ -35,7 +38,14 @@ const STATES: Record<string, StatusEvent['status']> = {
 
 export const receiptStatus = (stat: string): StatusEvent['status'] => STATES[stat] ?? 'SMS_Failed';
 
-const SCRIPTS = { smsRecordPart: 'sms/record-part.lua', smsTakeReceipt: 'sms/take-receipt.lua' } as const;
+const SCRIPTS = {
+  smsRecordPart: 'sms/record-part.lua',
+  smsTakeReceipt: 'sms/take-receipt.lua',
+  smsCompletePart: 'sms/complete-part.lua',
+} as const;
+
+/** How long a receipt that completes a notification holds its report while it publishes it, ms. */
+const REPORT_LEASE_MS = 30_000;
 
 /** How long a receipt that came before its submit was recorded is kept for it. */
 const PARK_SECONDS = 3600;
@@ -102,24 +112,35 @@ export class ReceiptTracker {
 
   private async apply(partId: string, ref: SmsRef, stat: string): Promise<void> {
     const key = this.partsKey(ref.notificationId);
-    await this.redis.hset(key, partId, stat);
-    const parts = await this.redis.hgetall(key);
-    const states = Object.entries(parts).filter(([k]) => !k.startsWith('_'));
-    if (states.some(([, s]) => s === 'pending')) return;
-    // every part has its receipt: publish, then flag it, so a receipt the SMSC delivers again
-    // (we died before answering it) publishes again rather than never (a repeat is harmless)
-    if ((await this.redis.hget(key, '_reported')) === '1') return;
+    const answer = (await this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS)) as string[];
+    if (answer[0] === 'busy') {
+      // another receipt of this notification is being reported right now (here or in another
+      // instance): leave this one unacknowledged, the SMSC delivers it again
+      throw retriable('DEPENDENCY_UNAVAILABLE', `the report of ${ref.notificationId} is being published now`);
+    }
+    if (answer[0] !== 'report') return;
+    // every part has its receipt, and this receipt holds the report: publish, then mark it, so a
+    // receipt the SMSC delivers again after a crash in between publishes it (once the claim
+    // lapses) rather than never
+    const states: [string, string][] = [];
+    for (let i = 1; i < answer.length; i += 2) states.push([answer[i]!, answer[i + 1]!]);
     const failed = states.find(([, s]) => s !== 'DELIVRD');
     const status = failed ? receiptStatus(failed[1]) : 'SMS_Delivered';
-    await this.publish({
-      ...orderStatus({ orderId: ref.orderId, creator: ref.creator }, status, this.clock()),
-      notificationId: ref.notificationId,
-      channel: 'Sms',
-      destination: ref.destination,
-      gatewayReference: states.map(([id]) => id).join(','),
-      expiresAt: ref.expiresAt,
-      description: failed ? `receipt stat:${failed[1]}` : null,
-    });
+    try {
+      await this.publish({
+        ...orderStatus({ orderId: ref.orderId, creator: ref.creator }, status, this.clock()),
+        notificationId: ref.notificationId,
+        channel: 'Sms',
+        destination: ref.destination,
+        gatewayReference: states.map(([id]) => id).join(','),
+        expiresAt: ref.expiresAt,
+        description: failed ? `receipt stat:${failed[1]}` : null,
+      });
+    } catch (err) {
+      // not published: the next delivery of a receipt may take the report at once
+      await this.redis.hdel(key, '_claim').catch(() => undefined);
+      throw err;
+    }
     await this.redis.hset(key, '_reported', '1');
   }
 }

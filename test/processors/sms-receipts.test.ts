@@ -66,4 +66,102 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     expect(missing).toEqual([]);
     expect(published.every((e) => e.status === 'SMS_Delivered')).toBe(true);
   });
+
+  it('reports a multi-part SMS once when the receipts of its parts complete it at once (one instance or two)', async () => {
+    const prefix = `${uniquePrefix('receipts-parts')}sms-`;
+    const published: StatusEvent[] = [];
+    const publish = async (e: StatusEvent) => {
+      // publishing takes a moment, as a Kafka send does: the window the race needs
+      await new Promise((r) => setImmediate(r));
+      published.push(e);
+    };
+    const trackers = [
+      new ReceiptTracker(redis, prefix, 3600, publish),
+      new ReceiptTracker(other, prefix, 3600, publish),
+    ];
+    let redelivered = 0;
+    /** a receipt as the SMSC delivers it: again, until it is acknowledged */
+    const deliver = async (tracker: ReceiptTracker, id: string) => {
+      for (;;) {
+        try {
+          return await tracker.onReceipt({ messageId: id, text: text(id) });
+        } catch {
+          redelivered++;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    };
+    const runs = 100;
+    await Promise.all(
+      Array.from({ length: runs }, async (_, i) => {
+        const ids = [0, 1, 2].map((p) => (0x2000000 + i * 4 + p).toString(16));
+        await trackers[0]!.record(
+          {
+            notificationId: `m-${i}`,
+            orderId: `o-${i}`,
+            creator: 'ttd',
+            destination: '+4799999999',
+            expiresAt: Date.now() + 3_600_000,
+          },
+          ids,
+        );
+        // the three parts' receipts at once, spread over both instances
+        await Promise.all(ids.map((id, p) => deliver(trackers[(i + p) % 2]!, id)));
+      }),
+    );
+    const per = new Map<string, number>();
+    for (const e of published) per.set(e.notificationId!, (per.get(e.notificationId!) ?? 0) + 1);
+    expect([...per.values()].filter((n) => n !== 1)).toEqual([]);
+    expect(per.size).toBe(runs);
+    expect(published.every((e) => e.status === 'SMS_Delivered')).toBe(true);
+    console.log(
+      `multi-part receipts: ${runs} SMS of 3 parts, ${published.length} reports, ${redelivered} receipts delivered again`,
+    );
+  });
+
+  it('leaves a receipt unacknowledged while another is publishing the report, and takes over a report whose holder died', async () => {
+    const prefix = `${uniquePrefix('receipts-claim')}sms-`;
+    const published: StatusEvent[] = [];
+    let letGo!: () => void;
+    const held = new Promise<void>((r) => (letGo = r));
+    const slow = new ReceiptTracker(redis, prefix, 3600, async (e) => {
+      await held;
+      published.push(e);
+    });
+    let now = Date.now();
+    const quick = new ReceiptTracker(
+      other,
+      prefix,
+      3600,
+      async (e) => void published.push(e),
+      () => now,
+    );
+    const ref = (n: string): SmsRef => ({
+      notificationId: n,
+      orderId: 'o',
+      creator: 'ttd',
+      destination: '+4799999999',
+      expiresAt: Date.now() + 3_600_000,
+    });
+    await quick.record(ref('held'), ['3000001']);
+    const reporting = slow.onReceipt({ messageId: '3000001', text: text('3000001') });
+    await new Promise((r) => setTimeout(r, 50));
+    // the SMSC delivers the receipt again (to the other instance) while the first is publishing
+    await expect(quick.onReceipt({ messageId: '3000001', text: text('3000001') })).rejects.toThrow(/being published/);
+    letGo();
+    await reporting;
+    await quick.onReceipt({ messageId: '3000001', text: text('3000001') });
+    expect(published.map((e) => e.notificationId)).toEqual(['held']);
+
+    // a holder that died between its claim and its publish: once its claim lapses, a receipt
+    // delivered again reports it
+    await quick.record(ref('orphaned'), ['3000002']);
+    const dying = new ReceiptTracker(redis, prefix, 3600, () => new Promise<void>(() => undefined));
+    void dying.onReceipt({ messageId: '3000002', text: text('3000002') });
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(quick.onReceipt({ messageId: '3000002', text: text('3000002') })).rejects.toThrow(/being published/);
+    now += 31_000;
+    await quick.onReceipt({ messageId: '3000002', text: text('3000002') });
+    expect(published.map((e) => e.notificationId)).toEqual(['held', 'orphaned']);
+  });
 });

@@ -1,0 +1,30 @@
+-- KEYS: parts ; ARGV: partId stat now leaseMs
+-- Records a part's receipt. When that completes the notification (no part pending), claims its
+-- report for leaseMs and returns { 'report', id1, state1, id2, state2, ... }; the caller
+-- publishes, then marks it reported. Otherwise returns { 'pending' } (parts still to come),
+-- { 'reported' } (published already), or { 'busy' } (another receipt of it is being reported
+-- now: the caller does not acknowledge this one, so the SMSC delivers it again, and by then the
+-- report is done, or its holder died and its claim has lapsed). One script, so two receipts
+-- completing the same notification at once report it once.
+--@keys 1
+
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local states = { 'report' }
+local reported, claim = false, nil
+for i = 1, #all, 2 do
+  local k, v = all[i], all[i + 1]
+  if k == '_reported' then
+    reported = true
+  elseif k == '_claim' then
+    claim = tonumber(v)
+  elseif string.sub(k, 1, 1) ~= '_' then
+    if v == 'pending' then return { 'pending' } end
+    states[#states + 1] = k
+    states[#states + 1] = v
+  end
+end
+if reported then return { 'reported' } end
+if claim and claim > tonumber(ARGV[3]) then return { 'busy' } end
+redis.call('HSET', KEYS[1], '_claim', tonumber(ARGV[3]) + tonumber(ARGV[4]))
+return states
