@@ -87,7 +87,7 @@ export function createGateway(deps: GatewayDeps) {
   const common = { clock: deps.clock, bodyLimitBytes: deps.bodyLimitBytes };
 
   app.use(requestMetrics(deps.metrics, () => listRoutes(app)));
-  app.use(openRouter({ health: deps.health, metrics: deps.metrics, baseUrl: deps.baseUrl }));
+  app.use(openRouter({ health: deps.health, metrics: deps.metrics }));
 
   const api = express.Router();
   api.use(

@@ -355,8 +355,13 @@ const v1Order = (summary: string, schema: unknown) => ({
   },
 });
 
-export function openApiDocument(baseUrl: string) {
-  const root = [{ url: baseUrl }];
+/**
+ * The OpenAPI document. Its servers are relative (to the document's own address), so the API
+ * page works from whatever address it was opened at: an absolute `localhost` server made every
+ * "Try it out" from `127.0.0.1` a cross-origin request, whose preflight the API refused (401).
+ */
+export function openApiDocument() {
+  const root = [{ url: '/' }];
   return {
     openapi: '3.1.0',
     info: {
@@ -365,7 +370,7 @@ export function openApiDocument(baseUrl: string) {
       description:
         'Order email and SMS notifications to people and organisations, and follow their status. Bearer JWT with scope altinn:serviceowner/notifications.create and an org claim, or an Altinn Platform Access Token (its issuer is the ordering organisation).',
     },
-    servers: [{ url: `${baseUrl}/notifications/api/v1` }],
+    servers: [{ url: '/notifications/api/v1' }],
     security: [{ bearer: [] }, { platformAccessToken: [] }],
     components: {
       securitySchemes: {

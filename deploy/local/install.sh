@@ -26,6 +26,12 @@ if ! command -v luacheck >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua-check) >&2
 fi
 
+if ! command -v chromium >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || die "chromium is missing: install Debian's chromium package (the API page's browser test drives it)"
+  log "installing chromium from Debian's packages (the API page's browser test drives it)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
+fi
+
 command -v java >/dev/null || die "java is missing (Java 17+ is needed for Kafka and the SMSC simulator)"
 command -v mvn >/dev/null || die "mvn is missing (Maven fetches Kafka, jSMPP and Apicurio from Maven Central)"
 find_java21 >/dev/null || die "Apicurio Registry $APICURIO_VERSION needs Java 21 or newer; set JAVA21_HOME"

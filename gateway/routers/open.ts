@@ -6,7 +6,6 @@ import { openApiDocument } from '../openapi.ts';
 export interface OpenDeps {
   health: () => { ok: boolean; [k: string]: unknown };
   metrics: Registry;
-  baseUrl: string;
 }
 
 /** What needs no token: liveness, Prometheus metrics, the OpenAPI document and the API page. */
@@ -20,7 +19,7 @@ export function openRouter(d: OpenDeps) {
     res.type(d.metrics.contentType).send(await d.metrics.metrics());
   });
   router.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(d.baseUrl));
+    res.json(openApiDocument());
   });
   router.get('/docs', (_req, res) => {
     res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>Notifications API</title>
