@@ -103,6 +103,8 @@ export function senderStage<I extends 'emailQueue' | 'smsQueue'>(
         () =>
           ctx.logger.warn(
             {
+              orderId: n.orderId,
+              notificationId: n.notificationId,
               step,
               ms: Date.now() - since,
               ...(limit ? { underWay: limit.activeCount, waiting: limit.pendingCount } : {}),

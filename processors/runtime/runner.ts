@@ -475,14 +475,12 @@ export class StageRunner {
             outcome.error.code === 'UNEXPECTED' ? 'UNEXPECTED' : 'RETRIES_EXHAUSTED',
             `gave up after ${attempt} attempts: ${outcome.error.message}`,
           );
-          return { kind: 'done', outputs: [await this.deadLetter(record, exhausted, attempt)] };
+          return { kind: 'done', outputs: [await this.deadLetter(record, exhausted, attempt, value)] };
         }
         this.deps.metrics.retried.inc({ stage: this.stage.name, code: outcome.error.code });
         this.log.warn(
           {
-            topic: record.topic,
-            partition: record.partition,
-            offset: record.offset,
+            ...recordContext(record, value),
             attempt,
             code: outcome.error.code,
             reason: outcome.error.message,
@@ -505,7 +503,7 @@ export class StageRunner {
           this.log.error({ err }, 'records to emit with a dead letter cannot be encoded');
         }
       }
-      return { kind: 'done', outputs: [await this.deadLetter(record, outcome.error, attempt), ...also] };
+      return { kind: 'done', outputs: [await this.deadLetter(record, outcome.error, attempt, value), ...also] };
     }
   }
 
@@ -628,13 +626,16 @@ export class StageRunner {
     return out;
   }
 
-  private async deadLetter(record: InboundRecord, error: PipelineError, attempts: number): Promise<OutboundRecord> {
+  private async deadLetter(
+    record: InboundRecord,
+    error: PipelineError,
+    attempts: number,
+    decoded?: unknown,
+  ): Promise<OutboundRecord> {
     this.deps.metrics.deadLettered.inc({ stage: this.stage.name, code: error.code });
     this.log.error(
       {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
+        ...recordContext(record, decoded),
         code: error.code,
         reason: error.message,
       },
@@ -725,4 +726,25 @@ function size(r: OutboundRecord): number {
 function splitKey(key: string): [string, number] {
   const i = key.lastIndexOf(':');
   return [key.slice(0, i), Number(key.slice(i + 1))];
+}
+
+/**
+ * Where a record is, and whose it is, for a log line about it: topic, partition, offset, key,
+ * and the order and notification ids its value carries (once decoded), so one order's path can
+ * be followed across stages with a grep. Personal data in any of them (a direct producer's key
+ * may be an address) is masked by the logger.
+ */
+export function recordContext(record: InboundRecord, value?: unknown): Record<string, unknown> {
+  const ids = (typeof value === 'object' && value !== null ? value : {}) as {
+    orderId?: unknown;
+    notificationId?: unknown;
+  };
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    key: record.key?.toString('utf8') ?? null,
+    ...(typeof ids.orderId === 'string' ? { orderId: ids.orderId } : {}),
+    ...(typeof ids.notificationId === 'string' ? { notificationId: ids.notificationId } : {}),
+  };
 }

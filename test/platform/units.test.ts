@@ -8,6 +8,7 @@ import { classify, permanent, retriable } from '../../platform/errors.ts';
 import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
 import { backoffDelay, withRetry } from '../../platform/retry.ts';
+import { recordContext } from '../../processors/runtime/runner.ts';
 
 describe('personal data masking', () => {
   it.each([
@@ -42,6 +43,33 @@ describe('personal data masking', () => {
     expect(first.msg).toBe('to k***@example.com');
     expect(second.err.message).toBe('rejected 010170*****');
     expect(second.orderId).toBe('abc');
+  });
+
+  it('puts where a record is and whose it is on a line about it, a personal key masked', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
+    const logger = createLogger({ level: 'info', destination });
+    const record = {
+      topic: 't',
+      partition: 2,
+      offset: '41',
+      key: Buffer.from('kari@example.com'),
+      value: null,
+      headers: {},
+      timestamp: '0',
+    };
+    logger.error({ ...recordContext(record, { orderId: 'o-1', notificationId: 'n-1', body: 'x' }) }, 'dead-lettered');
+    logger.error({ ...recordContext(record) }, 'undecodable');
+    const [decoded, raw] = lines.map((l) => JSON.parse(l));
+    expect(decoded).toMatchObject({ topic: 't', partition: 2, offset: '41', orderId: 'o-1', notificationId: 'n-1' });
+    expect(decoded.key).toBe('k***@example.com');
+    expect(raw).toMatchObject({ topic: 't', partition: 2, offset: '41', key: 'k***@example.com' });
+    expect(raw.orderId).toBeUndefined();
   });
 });
 
