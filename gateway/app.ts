@@ -11,6 +11,7 @@ import type { AvroCodec } from '../platform/schemas/codec.ts';
 import type { ViewStore } from '../platform/view/store.ts';
 import { authenticate, type AuthOptions, type loadAccessTokenIssuers, type loadVerificationKey } from './auth.ts';
 import { errorHandler } from './http/errors.ts';
+import { deliveryMetric } from '../platform/metrics.ts';
 import { requestMetrics } from './http/observe.ts';
 import { rateLimit } from './http/rate-limit.ts';
 import { IdempotentRequests } from './orders/claim.ts';
@@ -143,6 +144,7 @@ export function createGateway(deps: GatewayDeps) {
       codec: deps.codec,
       topicPrefix: deps.topicPrefix,
       clock: deps.clock,
+      delivered: deliveryMetric(deps.metrics, 'email', deps.clock),
     }),
   );
 

@@ -102,6 +102,13 @@ function makeNotificationMetrics(registry: Registry) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
       registers: [registry],
     }),
+    deliveryLatency: new Histogram({
+      name: 'notifications_delivery_latency_seconds',
+      help: "From a notification's requested send time to its delivery report (Delivered), by channel",
+      labelNames: ['channel'] as const,
+      buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 48 * 3600],
+      registers: [registry],
+    }),
   };
 }
 
@@ -193,4 +200,12 @@ export function providerMetrics(registry: Registry): ProviderMetrics {
 export function dependencyObserver(registry: Registry, dependency: string) {
   const calls = providerMetrics(registry).dependencyCalls;
   return (seconds: number, outcome: 'ok' | 'error') => calls.observe({ dependency, outcome }, seconds);
+}
+
+/** A delivery report, timed from the notification's requested send time (when the ref has it). */
+export function deliveryMetric(registry: Registry, channel: 'email' | 'sms', clock: () => number = Date.now) {
+  const latency = notificationMetrics(registry).deliveryLatency.labels({ channel });
+  return (requestedSendTime: number | undefined) => {
+    if (requestedSendTime !== undefined) latency.observe(Math.max(0, clock() - requestedSendTime) / 1000);
+  };
 }

@@ -16,6 +16,8 @@ export interface EmailReportDeps {
   codec: AvroCodec;
   topicPrefix: string;
   clock: () => number;
+  /** told of each email reported Delivered (its requested send time): for the metrics */
+  delivered?: (requestedSendTime: number | undefined) => void;
 }
 
 interface EventGridEvent {
@@ -75,6 +77,7 @@ export function emailReportsRouter(d: EmailReportDeps) {
       if (validation) return res.json({ validationResponse: validation.data?.validationCode ?? '' });
       const out: OutboundRecord[] = [];
       const unknown: string[] = [];
+      const delivered: (number | undefined)[] = [];
       for (const e of events) {
         if (e?.eventType !== 'Microsoft.Communication.EmailDeliveryReportReceived') continue;
         const messageId = String(e.data?.messageId ?? '');
@@ -97,8 +100,10 @@ export function emailReportsRouter(d: EmailReportDeps) {
           key: ref.orderId,
           value: await d.codec.encode('status', event),
         });
+        if (event.status === 'Email_Delivered') delivered.push(ref.requestedSendTime);
       }
       if (out.length > 0) await d.producer.send(out);
+      for (const t of delivered) d.delivered?.(t);
       if (unknown.length > 0) {
         return sendProblem(res, { status: 404, title: 'Not Found', detail: `unknown message ids: ${unknown.length}` });
       }

@@ -12,6 +12,8 @@ export interface DeliveryRef {
   creator: string;
   destination: string;
   expiresAt: number | null;
+  /** the notification's requested send time, for the delivery latency (absent on older refs) */
+  requestedSendTime?: number;
 }
 
 export class DeliveryRefs {

@@ -85,6 +85,7 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
           creator: n.creator,
           destination: n.toAddress,
           expiresAt: n.expiry,
+          requestedSendTime: n.requestedSendTime,
         });
         await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
         ports.handedOff?.(n.requestedSendTime);

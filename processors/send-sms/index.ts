@@ -3,7 +3,7 @@ import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { SmppClient } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
-import { providerMetrics } from '../../platform/metrics.ts';
+import { deliveryMetric, providerMetrics } from '../../platform/metrics.ts';
 import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { ReceiptTracker } from './receipts.ts';
 import { sendSmsStage } from './stage.ts';
@@ -16,16 +16,23 @@ export const sendSms: StageModule = {
     if (!config.SMSC_HOST) throw new Error('SMSC_HOST is required by send-sms');
     const prefix = `${redisPrefix(config)}sms-`;
     let producer: ReturnType<KafkaAdapter['plainProducer']> | null = null;
-    const receipts = new ReceiptTracker(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, async (event) => {
-      const p = await (producer ??= deps.kafka.plainProducer());
-      await p.send([
-        {
-          topic: topicName(config.TOPIC_PREFIX, 'status'),
-          key: event.orderId,
-          value: await deps.codec.encode('status', event),
-        },
-      ]);
-    });
+    const receipts = new ReceiptTracker(
+      deps.redis(),
+      prefix,
+      config.SEND_LEDGER_TTL_S,
+      async (event) => {
+        const p = await (producer ??= deps.kafka.plainProducer());
+        await p.send([
+          {
+            topic: topicName(config.TOPIC_PREFIX, 'status'),
+            key: event.orderId,
+            value: await deps.codec.encode('status', event),
+          },
+        ]);
+      },
+      deps.clock,
+      deliveryMetric(deps.registry, 'sms', deps.clock),
+    );
     const provider = providerMetrics(deps.registry);
     const submits = provider.submits;
     const client = new SmppClient(

@@ -25,6 +25,8 @@ export interface SmsRef {
   creator: string;
   destination: string;
   expiresAt: number;
+  /** the notification's requested send time, for the delivery latency (absent on older refs) */
+  requestedSendTime?: number;
 }
 
 const STATES: Record<string, StatusEvent['status']> = {
@@ -59,6 +61,8 @@ export class ReceiptTracker {
     private readonly ttlSeconds: number,
     private readonly publish: (event: StatusEvent) => Promise<void>,
     private readonly clock: () => number = Date.now,
+    /** told of each notification reported Delivered (its requested send time): for the metrics */
+    private readonly delivered: (requestedSendTime: number | undefined) => void = () => undefined,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
   }
@@ -142,5 +146,6 @@ export class ReceiptTracker {
       throw err;
     }
     await this.redis.hset(key, '_reported', '1');
+    if (!failed) this.delivered(ref.requestedSendTime);
   }
 }

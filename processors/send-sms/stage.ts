@@ -119,6 +119,7 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
         creator: n.creator,
         destination: n.recipient,
         expiresAt: n.expiry,
+        requestedSendTime: n.requestedSendTime,
       },
       ids,
     );

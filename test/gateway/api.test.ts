@@ -762,9 +762,15 @@ describe('gateway', () => {
           creator: 'ttd',
           destination: 'a@example.com',
           expiresAt: null,
+          requestedSendTime: Date.now() - 5_000,
         });
         expect((await post(report(messageId, status))).status).toBe(200);
       }
+      // the one Delivered report is timed from its requested send time (5 s ago)
+      const metrics = await (await fetch(`${g.root}/metrics`)).text();
+      expect(metrics).toMatch(/^notifications_delivery_latency_seconds_count\{channel="email"\} 1$/m);
+      expect(metrics).toMatch(/^notifications_delivery_latency_seconds_bucket\{le="2.5",channel="email"\} 0$/m);
+      expect(metrics).toMatch(/^notifications_delivery_latency_seconds_bucket\{le="10",channel="email"\} 1$/m);
       const events: Buffer[] = [];
       await g.kafka.readSince(topicName(g.prefix, 'status'), 0, (r) => void events.push(r.value!));
       const decoded = (await Promise.all(events.map((b) => g.codec.decode('status', b)))).filter((e) =>

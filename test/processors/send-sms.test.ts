@@ -342,6 +342,7 @@ describe('send-sms process', () => {
       expect(metrics).toMatch(/^smpp_window_in_use 0$/m);
       expect(metrics).toMatch(/^smpp_submits_total\{result="accepted"\} [1-9]\d*$/m);
       expect(metrics).toMatch(/^notifications_handed_off_total\{channel="sms"\} [1-9]\d*$/m);
+      expect(metrics).toMatch(/^notifications_delivery_latency_seconds_count\{channel="sms"\} [1-9]\d*$/m);
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
 
