@@ -8,7 +8,8 @@ import { AvroCodec } from '../platform/schemas/codec.ts';
 export function rebuildClients() {
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
-  const logger = createLogger({ level: config.LOG_LEVEL });
+  // logs to stderr: what the commands print (dlq show's JSON) is theirs alone on stdout
+  const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr });
   const kafka = new KafkaAdapter({
     ...kafkaConnection(config),
     clientId: `${config.KAFKA_CLIENT_ID}-rebuild`,

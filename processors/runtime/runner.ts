@@ -1,4 +1,5 @@
 import type { Config } from '../../platform/config.ts';
+import { REPLAY_FOR_HEADER } from '../../platform/dead-letters.ts';
 import type { PipelineError } from '../../platform/errors.ts';
 import { classify, permanent } from '../../platform/errors.ts';
 import type {
@@ -421,6 +422,8 @@ export class StageRunner {
     flush: () => Promise<void>,
     prepared?: Prepared,
   ): Processed | Promise<Processed> {
+    // a dead letter replayed for another stage of this topic: passed by, its offset committed
+    if (this.replayedForAnother(record)) return NOTHING;
     let value: unknown = prepared?.value;
     let first: Outcome | Promise<Outcome>;
     try {
@@ -507,6 +510,16 @@ export class StageRunner {
     }
   }
 
+  /**
+   * A record replayed from the dead-letter topic (`./dev dlq replay`) carries the stage it is for:
+   * every other stage reading the topic passes it by, so a replay reaches only the stage that
+   * dead-lettered it, never one that handled the original.
+   */
+  private replayedForAnother(record: InboundRecord): boolean {
+    const target = record.headers[REPLAY_FOR_HEADER];
+    return target !== undefined && target.toString('utf8') !== this.stage.name;
+  }
+
   /** A skipped record: no outputs; its value is kept only for a stage's `committed`. */
   private skipped(value: unknown): Processed {
     return this.stage.committed ? { kind: 'done', outputs: [], value } : NOTHING;
@@ -527,6 +540,7 @@ export class StageRunner {
     const prepared = new Map<InboundRecord, Prepared>();
     const sources: string[] = [];
     for (const r of records) {
+      if (this.replayedForAnother(r)) continue;
       try {
         prepared.set(r, { value: await this.deps.codec.decode(this.stage.input, r.value) });
         sources.push(recordSource(r));

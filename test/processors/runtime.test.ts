@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPLAY_FOR_HEADER } from '../../platform/dead-letters.ts';
 import { permanent, retriable } from '../../platform/errors.ts';
 import type { ConsumerHandle, InboundRecord } from '../../platform/kafka/adapter.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
@@ -343,5 +344,47 @@ describe('stage runtime consumer lag', () => {
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/^pipeline_input_partitions\{stage="stalling",topic="[^"]+"\} 1$/m);
     expect(metrics).toMatch(/^pipeline_partitions_assigned\{stage="stalling",topic="[^"]+"\} 1$/m);
+  });
+});
+
+describe('stage runtime and replayed dead letters', () => {
+  const prefix = uniquePrefix('replayfor');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  const { kafka, codec, logger } = testClients(config);
+  const runner = testRunner(passthroughStage('orders', 'ordersDue'), { kafka, codec, logger, config });
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(kafka, codec, config);
+    out = await collectKeys(kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
+    await runner.start();
+    await runner.joined();
+  });
+  afterAll(async () => {
+    await runner.close();
+    await out?.stop();
+    await kafka.close();
+  });
+
+  it('handles a record replayed for it, and passes by one replayed for another stage of the topic', async () => {
+    await codec.register(['orders']);
+    const [plain, forMe, forOther, last] = [0, 1, 2, 3].map((i) => sampleOrder(i));
+    const producer = await kafka.plainProducer();
+    const record = async (o: NotificationOrder, replayFor?: string) => ({
+      topic: topicName(prefix, 'orders'),
+      key: o.orderId,
+      value: await codec.encode('orders', o),
+      ...(replayFor ? { headers: { [REPLAY_FOR_HEADER]: replayFor } } : {}),
+    });
+    await producer.send([
+      await record(plain!),
+      await record(forMe!, 'passthrough'),
+      await record(forOther!, 'scheduler'),
+      await record(last!),
+    ]);
+    await producer.close();
+    // one partition, in order: once the last is out, the one before it was passed by
+    await out!.waitFor(() => out!.counts.has(last!.orderId), 30_000, 'the last record');
+    expect([...out!.counts.keys()].sort()).toEqual([plain!.orderId, forMe!.orderId, last!.orderId].sort());
   });
 });
