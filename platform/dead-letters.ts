@@ -111,14 +111,8 @@ export class DeadLetters {
   async replay(id: string, now = Date.now()): Promise<ReplayResult> {
     const found = await this.get(id);
     if (!found) return { kind: 'not-found' };
-    const state: LetterState = { state: 'replayed', at: now };
-    const claimed = await inRedis('dead letters', () =>
-      this.redis.set(this.stateKey(id), JSON.stringify(state), 'EX', this.stateTtlSeconds, 'NX'),
-    );
-    if (claimed !== 'OK') {
-      const was = await inRedis('dead letters', () => this.redis.get(this.stateKey(id)));
-      return { kind: 'already', state: was ? (JSON.parse(was) as LetterState) : state };
-    }
+    const earlier = await this.claim(id, { state: 'replayed', at: now });
+    if (earlier) return { kind: 'already', state: earlier };
     const l = found.letter;
     const headers: Record<string, Buffer> = { ...l.originalHeaders };
     headers[REPLAY_FOR_HEADER] = Buffer.from(l.stage);
@@ -140,14 +134,17 @@ export class DeadLetters {
   /** Marks a letter handled (dealt with another way): listed no more, never replayed. */
   async handled(id: string, now = Date.now()): Promise<ReplayResult> {
     if (!(await this.get(id))) return { kind: 'not-found' };
-    const state: LetterState = { state: 'handled', at: now };
-    const claimed = await inRedis('dead letters', () =>
+    const earlier = await this.claim(id, { state: 'handled', at: now });
+    return earlier ? { kind: 'already', state: earlier } : { kind: 'done' };
+  }
+
+  /** Sets a letter's state unless it has one: null when set, else the state it had. */
+  private async claim(id: string, state: LetterState): Promise<LetterState | null> {
+    const set = await inRedis('dead letters', () =>
       this.redis.set(this.stateKey(id), JSON.stringify(state), 'EX', this.stateTtlSeconds, 'NX'),
     );
-    if (claimed !== 'OK') {
-      const was = await inRedis('dead letters', () => this.redis.get(this.stateKey(id)));
-      return { kind: 'already', state: was ? (JSON.parse(was) as LetterState) : state };
-    }
-    return { kind: 'done' };
+    if (set === 'OK') return null;
+    const was = await inRedis('dead letters', () => this.redis.get(this.stateKey(id)));
+    return was ? (JSON.parse(was) as LetterState) : state;
   }
 }

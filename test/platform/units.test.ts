@@ -10,6 +10,18 @@ import { createLogger, maskPersonalData } from '../../platform/logger.ts';
 import { backoffDelay, withRetry } from '../../platform/retry.ts';
 import { recordContext } from '../../processors/runtime/runner.ts';
 
+/** A logger whose lines are kept. */
+function captured() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return { lines, logger: createLogger({ level: 'info', destination }) };
+}
+
 describe('personal data masking', () => {
   it.each([
     ['mail to ola.nordmann@example.com failed', 'mail to o***@example.com failed'],
@@ -24,14 +36,7 @@ describe('personal data masking', () => {
   });
 
   it('masks personal data in every field and message of a log line', () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(chunk.toString());
-        cb();
-      },
-    });
-    const logger = createLogger({ level: 'info', destination });
+    const { lines, logger } = captured();
     logger.info(
       { recipient: { email: 'kari@example.com', mobile: '+4798765432' }, nin: '02027012345' },
       'to kari@example.com',
@@ -46,14 +51,7 @@ describe('personal data masking', () => {
   });
 
   it('puts where a record is and whose it is on a line about it, a personal key masked', () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(chunk.toString());
-        cb();
-      },
-    });
-    const logger = createLogger({ level: 'info', destination });
+    const { lines, logger } = captured();
     const record = {
       topic: 't',
       partition: 2,
