@@ -209,3 +209,36 @@ export function deliveryMetric(registry: Registry, channel: 'email' | 'sms', clo
     if (requestedSendTime !== undefined) latency.observe(Math.max(0, clock() - requestedSendTime) / 1000);
   };
 }
+
+function makeReleaserMetrics(registry: Registry) {
+  return {
+    released: new Counter({
+      name: 'scheduler_released_total',
+      help: 'Scheduled items published (published) or found published on reconciliation (reconciled)',
+      labelNames: ['releaser', 'outcome'] as const,
+      registers: [registry],
+    }),
+    lateness: new Histogram({
+      name: 'scheduler_release_lateness_seconds',
+      help: 'Time from an item being due to its release committing',
+      labelNames: ['releaser'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    backlog: new Gauge({
+      name: 'scheduler_backlog_items',
+      help: 'Items in a schedule by state (waiting: not due yet; due: due, not claimed; leased: being released; passing: claimed by a stage to pass on), sampled by its releaser leader',
+      labelNames: ['releaser', 'state'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+const releaserMetricsByRegistry = new WeakMap<Registry, ReturnType<typeof makeReleaserMetrics>>();
+
+/** The releasers' metrics, one set per registry (several releasers may share a process). */
+export function releaserMetrics(registry: Registry): ReturnType<typeof makeReleaserMetrics> {
+  let m = releaserMetricsByRegistry.get(registry);
+  if (!m) releaserMetricsByRegistry.set(registry, (m = makeReleaserMetrics(registry)));
+  return m;
+}

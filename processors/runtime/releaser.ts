@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { releaserMetrics } from '../../platform/metrics.ts';
 import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { backoffDelay, sleep } from '../../platform/retry.ts';
@@ -116,31 +117,7 @@ export class Releaser {
   ) {
     this.log = deps.logger.child({ component: 'releaser', releaser: opts.name });
     // Several releasers may share a process (and its registry): the metrics exist once.
-    this.released =
-      (deps.registry.getSingleMetric('scheduler_released_total') as Counter<'releaser' | 'outcome'> | undefined) ??
-      new Counter({
-        name: 'scheduler_released_total',
-        help: 'Scheduled items published (published) or found published on reconciliation (reconciled)',
-        labelNames: ['releaser', 'outcome'] as const,
-        registers: [deps.registry],
-      });
-    this.lateness =
-      (deps.registry.getSingleMetric('scheduler_release_lateness_seconds') as Histogram<'releaser'> | undefined) ??
-      new Histogram({
-        name: 'scheduler_release_lateness_seconds',
-        help: 'Time from an item being due to its release committing',
-        labelNames: ['releaser'] as const,
-        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
-        registers: [deps.registry],
-      });
-    this.backlog =
-      (deps.registry.getSingleMetric('scheduler_backlog_items') as Gauge<'releaser' | 'state'> | undefined) ??
-      new Gauge({
-        name: 'scheduler_backlog_items',
-        help: 'Items in a schedule by state (waiting: not due yet; due: due, not claimed; leased: being released; passing: claimed by a stage to pass on), sampled by its releaser leader',
-        labelNames: ['releaser', 'state'] as const,
-        registers: [deps.registry],
-      });
+    ({ released: this.released, lateness: this.lateness, backlog: this.backlog } = releaserMetrics(deps.registry));
   }
 
   /** The schedule's backlog, every BACKLOG_SAMPLE_MS, by the leader only (so a sum is right). */
