@@ -113,20 +113,13 @@ function makeNotificationMetrics(registry: Registry) {
 }
 
 export type NotificationMetrics = ReturnType<typeof makeNotificationMetrics>;
-/**
- * `make`, called once per registry: stages that share a process share its registry, and a metric
- * can be registered in a registry only once.
- */
-function oncePerRegistry<T>(make: (registry: Registry) => T): (registry: Registry) => T {
-  const made = new WeakMap<Registry, T>();
-  return (registry) => {
-    let m = made.get(registry);
-    if (m === undefined) made.set(registry, (m = make(registry)));
-    return m;
-  };
-}
+const notificationMetricsByRegistry = new WeakMap<Registry, NotificationMetrics>();
 
-export const notificationMetrics = oncePerRegistry(makeNotificationMetrics);
+export function notificationMetrics(registry: Registry): NotificationMetrics {
+  let m = notificationMetricsByRegistry.get(registry);
+  if (!m) notificationMetricsByRegistry.set(registry, (m = makeNotificationMetrics(registry)));
+  return m;
+}
 
 /** What the providers' connections are doing, read at scrape time from the clients registered. */
 export interface SmppSource {
@@ -194,8 +187,14 @@ function makeProviderMetrics(registry: Registry) {
 }
 
 export type ProviderMetrics = ReturnType<typeof makeProviderMetrics>;
+const providerMetricsByRegistry = new WeakMap<Registry, ProviderMetrics>();
+
 /** The SMPP, SMTP and dependency-call metrics of a process, one set per registry. */
-export const providerMetrics = oncePerRegistry(makeProviderMetrics);
+export function providerMetrics(registry: Registry): ProviderMetrics {
+  let m = providerMetricsByRegistry.get(registry);
+  if (!m) providerMetricsByRegistry.set(registry, (m = makeProviderMetrics(registry)));
+  return m;
+}
 
 /** Times calls to a dependency (`registry`, `condition-endpoint`) into dependency_request_seconds. */
 export function dependencyObserver(registry: Registry, dependency: string) {
@@ -235,5 +234,11 @@ function makeReleaserMetrics(registry: Registry) {
   };
 }
 
+const releaserMetricsByRegistry = new WeakMap<Registry, ReturnType<typeof makeReleaserMetrics>>();
+
 /** The releasers' metrics, one set per registry (several releasers may share a process). */
-export const releaserMetrics = oncePerRegistry(makeReleaserMetrics);
+export function releaserMetrics(registry: Registry): ReturnType<typeof makeReleaserMetrics> {
+  let m = releaserMetricsByRegistry.get(registry);
+  if (!m) releaserMetricsByRegistry.set(registry, (m = makeReleaserMetrics(registry)));
+  return m;
+}
