@@ -9,7 +9,7 @@ import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { TransactionalSink } from '../platform/kafka/transactional-sink.ts';
-import { createLogger } from '../platform/logger.ts';
+import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
 import { createRegistry, dependencyObserver } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
@@ -24,6 +24,7 @@ import { loadAccessTokenIssuers, loadVerificationKey } from './auth.ts';
 import { IdempotencyStore } from './orders/idempotency.ts';
 
 const logger = createLogger({ name: 'gateway' });
+exitOnUnhandled(logger);
 
 async function main(): Promise<void> {
   const config = loadConfig();

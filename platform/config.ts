@@ -48,6 +48,12 @@ export const platformOptions = z.object({
   KAFKA_SSL_CA_FILE: z.string().optional(),
   /** Kafka client id (and transactional-id prefix) */
   KAFKA_CLIENT_ID: z.string().default('notifications'),
+  /**
+   * how long one connection to a broker may take to open, TLS and SASL included, ms (default
+   * 10 000, as Java's socket.connection.setup.timeout.ms; kafkajs's own 1 000 is missed by a
+   * TLS handshake on a busy node)
+   */
+  KAFKA_CONNECTION_TIMEOUT_MS: int(10_000).pipe(z.number().min(100)),
   /** Confluent-compatible schema registry base URL (Apicurio: …/apis/ccompat/v7) */
   SCHEMA_REGISTRY_URL: z.string().url(),
   /** prefix for every topic and consumer group (isolates environments and tests) */

@@ -25,7 +25,14 @@ function maskValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return maskPersonalData(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
-    return { type: value.name, message: maskPersonalData(value.message), code: (value as { code?: unknown }).code };
+    const { code } = value as { code?: unknown };
+    return {
+      type: value.name,
+      message: maskPersonalData(value.message),
+      ...(code !== undefined ? { code } : {}),
+      ...(value.stack ? { stack: maskPersonalData(value.stack) } : {}),
+      ...(value.cause !== undefined ? { cause: maskValue(value.cause, depth + 1) } : {}),
+    };
   }
   if (Array.isArray(value)) return value.map((v) => maskValue(v, depth + 1));
   if (Buffer.isBuffer(value)) return `<${value.length} bytes>`;
@@ -43,6 +50,9 @@ export function createLogger(options: { level?: string; name?: string; destinati
     formatters: {
       log: (obj) => maskValue(obj) as Record<string, unknown>,
     },
+    // errors are made plain (type, masked message and stack, code, cause) by the formatter
+    // above, which runs first; pino's own error serializer would then call them "Object"
+    serializers: { err: (err: unknown) => err },
     hooks: {
       logMethod(args, method) {
         const masked = args.map((a) => (typeof a === 'string' ? maskPersonalData(a) : a));
@@ -54,3 +64,20 @@ export function createLogger(options: { level?: string; name?: string; destinati
 }
 
 export type { Logger };
+
+/**
+ * A promise rejected with no one to handle it, or an exception no one caught, leaves the
+ * process in a state no one knows: log it (masked, with its stack) and exit 1, so whatever
+ * supervises the process (Kubernetes, `./dev up`) starts a clean one. Node would exit too, but
+ * with a bare stack on stderr that a log pipeline reading JSON lines does not show.
+ */
+export function exitOnUnhandled(logger: Logger): void {
+  process.on('unhandledRejection', (err: unknown) => {
+    logger.fatal({ err }, 'unhandled promise rejection; exiting');
+    process.exit(1);
+  });
+  process.on('uncaughtException', (err: Error) => {
+    logger.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+}

@@ -176,6 +176,8 @@ export interface KafkaConnection {
   /** TLS to the brokers, trusting `ca` (PEM) or, without it, the system's CAs */
   tls?: { ca?: string };
   sasl?: { mechanism: 'scram-sha-512' | 'scram-sha-256' | 'plain'; username: string; password: string };
+  /** how long opening one connection (TLS and SASL included) may take, ms (default 10 000) */
+  connectionTimeoutMs?: number;
 }
 
 /** The configuration's Kafka settings as a connection (`loadConfig` has checked they fit together). */
@@ -186,9 +188,11 @@ export function kafkaConnection(config: {
   KAFKA_SASL_USERNAME?: string | undefined;
   KAFKA_SASL_PASSWORD?: string | undefined;
   KAFKA_SSL_CA_FILE?: string | undefined;
+  KAFKA_CONNECTION_TIMEOUT_MS?: number;
 }): KafkaConnection {
   const protocol = config.KAFKA_SECURITY_PROTOCOL;
   const conn: KafkaConnection = { brokers: config.KAFKA_BROKERS };
+  if (config.KAFKA_CONNECTION_TIMEOUT_MS !== undefined) conn.connectionTimeoutMs = config.KAFKA_CONNECTION_TIMEOUT_MS;
   if (protocol === 'SSL' || protocol === 'SASL_SSL')
     conn.tls = config.KAFKA_SSL_CA_FILE ? { ca: readFileSync(config.KAFKA_SSL_CA_FILE, 'utf8') } : {};
   if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
@@ -217,6 +221,7 @@ export class KafkaAdapter {
       // the broker's certificate is checked against its address (Node's default), never skipped
       ...(tls ? { ssl: tls.ca ? { ca: [tls.ca] } : true } : {}),
       ...(sasl ? { sasl: { ...sasl } as SASLOptions } : {}),
+      connectionTimeout: options.connectionTimeoutMs ?? 10_000,
       logLevel: toKafkaLogLevel(log.level),
       retry: { initialRetryTime: 100, retries: options.retries ?? 8, maxRetryTime: 10_000 },
       logCreator:

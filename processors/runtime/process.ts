@@ -6,7 +6,7 @@
  */
 import { loadConfig } from '../../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
-import { createLogger } from '../../platform/logger.ts';
+import { createLogger, exitOnUnhandled } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
@@ -15,6 +15,7 @@ import { runnerFor, stageDeps, type StageModule } from './wiring.ts';
 
 export function runStageProcess(catalog: Record<string, StageModule>): void {
   const logger = createLogger({ name: 'stages' });
+  exitOnUnhandled(logger);
   // A stop asked for while the process is still starting (a rolling restart, a scale-down):
   // nothing is handled yet, so there is nothing to drain; exit cleanly. Replaced by the draining
   // shutdown once the stages exist.

@@ -122,6 +122,8 @@ describe('the production layout under faults', () => {
     const byName = (n: string) => instances.find((i) => i.name === n)!;
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const api = (g: Instance, path: string) => `http://127.0.0.1:${g.port}/notifications/api/v1${path}`;
+    /** a gateway that runs now (one that crashed is being started again) */
+    const liveGateway = () => gateways.find((g) => g.running) ?? gateways[0]!;
 
     // ---- the orders -------------------------------------------------------------------------
     const placed: Placed[] = [];
@@ -492,7 +494,7 @@ describe('the production layout under faults', () => {
         await Promise.all(
           pending.slice(i, i + 32).map(async (id) => {
             try {
-              const res = await fetch(api(gateways[0]!, `/future/shipment/${id}`), { headers });
+              const res = await fetch(api(liveGateway(), `/future/shipment/${id}`), { headers });
               const body = res.status === 200 ? ((await res.json()) as Shipment) : null;
               if (body?.status === 'Order_Completed') final.set(id, body);
               else next.push(id);
@@ -548,6 +550,15 @@ describe('the production layout under faults', () => {
     watching = false;
     await watch;
 
+    // processes that exited without being asked to (started again, as a Deployment would)
+    const crashes = instances.flatMap((i) =>
+      i.crashes.map((c) => ({
+        name: i.name,
+        code: c.code,
+        second: ((c.at - loadStarted) / 1000).toFixed(0),
+        tail: c.tail,
+      })),
+    );
     const kinds = new Map<string, number>();
     for (const p of placed) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
     const rows: [string, string][] = [
@@ -567,6 +578,10 @@ describe('the production layout under faults', () => {
       ],
       ['lost', `${lost}${lost > 0 ? ` (e.g. ${pending.slice(0, 3).join(', ')})` : ''}`],
       [
+        'crashed',
+        `${crashes.length}${crashes.length > 0 ? ` (${crashes.map((c) => `${c.name} exited ${c.code} at ${c.second} s`).join(', ')}; each started again 2 s later)` : ''}`,
+      ],
+      [
         'longest stall',
         `${(longestStall / 1000).toFixed(0)} s (${[...stalls].map(([s, v]) => `${s} ${(v.longest / 1000).toFixed(0)}`).join(', ')})`,
       ],
@@ -575,6 +590,7 @@ describe('the production layout under faults', () => {
       `\nchaos, three brokers, two instances of every stage, two gateways:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
     );
     if (otherFailures.length > 0) console.log('other failures:', otherFailures.slice(0, 10));
+    for (const c of crashes) console.log(`${c.name} exited ${c.code} at ${c.second} s; its last lines:\n${c.tail}`);
     if (refusals.length > 0) {
       console.log(`never acknowledged:\n${refusals.slice(0, 10).join('\n')}`);
       // and what the gateways warned of, the last 60 lines each
@@ -588,7 +604,7 @@ describe('the production layout under faults', () => {
     }
     // what a lost order looks like in the view, so a failure says where it stopped
     for (const id of pending.slice(0, 5)) {
-      const res = await fetch(api(gateways[0]!, `/future/shipment/${id}`), { headers }).catch(() => null);
+      const res = await fetch(api(liveGateway(), `/future/shipment/${id}`), { headers }).catch(() => null);
       const kind = placed.find((p) => p.id === id)?.kind;
       console.log(`lost ${id} (${kind}):`, res ? `${res.status} ${await res.text()}` : 'no answer');
     }

@@ -47,7 +47,11 @@ export function javaHash(s: string): number {
 /** One instance of one of our processes, restartable under the same name. */
 export class Instance {
   private current: ReturnType<typeof startNodeProcess> | null = null;
+  /** the processes this test stopped or killed itself (any other exit is a crash) */
+  private readonly stopped = new WeakSet<object>();
   port = 0;
+  /** every exit this test did not ask for: when, its code and the end of its log */
+  readonly crashes: { at: number; code: number | string; tail: string }[] = [];
 
   constructor(
     readonly name: string,
@@ -56,9 +60,32 @@ export class Instance {
     private readonly pattern: RegExp,
   ) {}
 
-  async start(): Promise<void> {
-    this.current = startNodeProcess(this.script, this.env(), this.pattern);
-    this.port = await this.current.ready;
+  /**
+   * Starts the process and waits until it is ready. Like a Deployment's pod, a process that
+   * exits on its own is started again after 2 s (up to 3 tries while it starts); each such exit
+   * is kept as a crash, with the end of its log, so the test can say what happened.
+   */
+  async start(tries = 3): Promise<void> {
+    const c = startNodeProcess(this.script, this.env(), this.pattern);
+    this.current = c;
+    let ready = false;
+    void c.exited.then((code) => {
+      if (this.stopped.has(c)) return;
+      const lines = c.output().trimEnd().split('\n');
+      this.crashes.push({ at: Date.now(), code, tail: lines.slice(-15).join('\n') });
+      if (ready)
+        setTimeout(() => {
+          if (this.current === c) this.start().catch(() => undefined);
+        }, 2_000);
+    });
+    try {
+      this.port = await c.ready;
+      ready = true;
+    } catch (err) {
+      if (tries <= 1 || this.stopped.has(c)) throw err;
+      await sleep(2_000);
+      return this.start(tries - 1);
+    }
   }
 
   get running(): boolean {
@@ -68,6 +95,7 @@ export class Instance {
   async kill(): Promise<void> {
     const c = this.current;
     if (!c) return;
+    this.stopped.add(c);
     c.child.kill('SIGKILL');
     await c.exited;
   }
@@ -76,6 +104,7 @@ export class Instance {
   async stop(): Promise<number | string> {
     const c = this.current;
     if (!c || !this.running) return 'not running';
+    this.stopped.add(c);
     c.child.kill('SIGTERM');
     return c.exited;
   }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,38 @@ describe('personal data masking', () => {
   });
 });
 
+describe('a process that meets an error no one handles', () => {
+  it.each([
+    ['a rejected promise', "void Promise.reject(new Error('lost at ola@example.com'))", 'unhandled promise rejection'],
+    [
+      'a thrown exception',
+      "setTimeout(() => { throw new Error('lost at ola@example.com'); }, 0)",
+      'uncaught exception',
+    ],
+  ])('logs %s as one fatal JSON line, masked and with its stack, and exits 1', (_what, code, msg) => {
+    const logger = join(import.meta.dirname, '..', '..', 'platform', 'logger.ts');
+    const script = `import { createLogger, exitOnUnhandled } from ${JSON.stringify(logger)};
+      exitOnUnhandled(createLogger({ name: 't' })); ${code}; setTimeout(() => process.exit(0), 5000);`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: join(import.meta.dirname, '..', '..'),
+    });
+    expect(run.status).toBe(1);
+    const line = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+      level: number;
+      msg: string;
+      err: { message: string; stack: string };
+    };
+    expect(line).toMatchObject({
+      level: 60,
+      msg: `${msg}; exiting`,
+      err: { type: 'Error', message: 'lost at o***@example.com' },
+    });
+    expect(line.err.stack).toContain('Error');
+    expect(run.stdout).not.toContain('ola@example.com');
+  });
+});
+
 describe('retry policy', () => {
   it('grows exponentially with jitter and never exceeds the cap', () => {
     const opts = { initialMs: 100, maxMs: 1000, factor: 2 };
@@ -132,7 +165,10 @@ describe('configuration', () => {
 
   it('connects to Kafka as KAFKA_SECURITY_PROTOCOL says, and refuses settings that do not fit together', () => {
     const base = { KAFKA_BROKERS: 'a:1', SCHEMA_REGISTRY_URL: 'http://r' };
-    expect(kafkaConnection(loadConfig(base))).toEqual({ brokers: ['a:1'] });
+    expect(kafkaConnection(loadConfig(base))).toEqual({ brokers: ['a:1'], connectionTimeoutMs: 10_000 });
+    expect(kafkaConnection(loadConfig({ ...base, KAFKA_CONNECTION_TIMEOUT_MS: '2500' })).connectionTimeoutMs).toBe(
+      2500,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'ca-'));
     const ca = join(dir, 'ca.pem');
     writeFileSync(ca, 'PEM');
@@ -148,11 +184,13 @@ describe('configuration', () => {
       ),
     ).toEqual({
       brokers: ['a:1'],
+      connectionTimeoutMs: 10_000,
       tls: { ca: 'PEM' },
       sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' },
     });
     expect(kafkaConnection(loadConfig({ ...base, KAFKA_SECURITY_PROTOCOL: 'SSL' }))).toEqual({
       brokers: ['a:1'],
+      connectionTimeoutMs: 10_000,
       tls: {},
     });
     const refusal = (env: Record<string, string>) => {
