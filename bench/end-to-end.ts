@@ -11,6 +11,7 @@
  * of the time), and the SMPP TPS the send-sms stage was allowed (the SMS ceiling).
  */
 import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../platform/config.ts';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
 import {
   benchClients,
@@ -287,9 +288,17 @@ async function endToEndLayout(
     figures.accepted = first.accepted;
     figures.endToEnd = first.endToEnd;
     // What those orders leave in Redis (view, idempotency, schedules, ledgers), while retained.
-    const footprint = await redisFootprint(prefix);
+    // (the stages run with this environment's retention settings: none is overridden above)
+    const config = loadConfig();
+    const footprint = await redisFootprint(prefix, {
+      viewRetentionMs: config.VIEW_RETENTION_S * 1000,
+      finalRetentionMs: config.SCHEDULE_FINAL_RETENTION_S * 1000,
+    });
     console.log(
       `Redis after phase 1:        ${(footprint.total / N).toFixed(0)} bytes per order (${footprint.keys} keys, ${(footprint.total / 1e6).toFixed(1)} MB)`,
+    );
+    console.log(
+      `Redis per retained order:   ${(footprint.retained / N).toFixed(0)} bytes (each key weighed by its stay against the view's ${config.VIEW_RETENTION_S / 86400} days)`,
     );
     for (const [kind, bytes] of [...footprint.byKind].sort((a, b) => b[1] - a[1]).slice(0, 8))
       console.log(`  ${kind.padEnd(40)} ${(bytes / N).toFixed(0)} bytes per order`);

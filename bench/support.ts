@@ -19,7 +19,9 @@ const root = join(import.meta.dirname, '..');
  * config, quiet logger, Kafka adapter and codec for them.
  */
 export async function benchClients(label: string) {
-  const prefix = `bench-${label}-${Date.now().toString(36)}.`;
+  // Short: the prefix begins every Redis key, and the Redis bytes per order are measured under it
+  // (production's default prefix is empty); the time in base 36 keeps runs apart.
+  const prefix = `b${label.replace(/[^a-z0-9]/g, '').slice(-3)}${(Date.now() % 36 ** 5).toString(36)}.`;
   const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
   const logger = createLogger({ level: 'warn' });
   const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: 'bench', logger });
@@ -141,36 +143,46 @@ export function startGateway(env: Record<string, string>, publicKeyFile: string)
 
 /**
  * What the environment under `prefix` holds in Redis: bytes (MEMORY USAGE, every key) in all and
- * by kind of key (ids and hash tags folded), for the bytes-per-order figure.
+ * by kind of key (ids and hash tags folded), for the bytes-per-order figure; and the same weighed
+ * by how long each key stays against the order view's retention (`viewRetentionMs`), which is
+ * what an order costs while it is retained, once the keys kept for shorter (send ledgers, delivery
+ * references, schedule markers) come and go at the same rate as orders. A key's stay is its TTL
+ * (PTTL, as Redis has it); the schedules' final markers, trimmed by the releaser rather than
+ * expired, stay `finalRetentionMs`; any other key without a TTL counts in full.
  */
 export async function redisFootprint(
   prefix: string,
-): Promise<{ total: number; keys: number; byKind: Map<string, number> }> {
+  retention: { viewRetentionMs: number; finalRetentionMs: number },
+): Promise<{ total: number; retained: number; keys: number; byKind: Map<string, number> }> {
   const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
   try {
     const byKind = new Map<string, number>();
     let total = 0;
+    let retained = 0;
     let keys = 0;
     let cursor = '0';
     do {
       const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
       cursor = next;
       const pipe = redis.pipeline();
-      for (const k of batch) pipe.memory('USAGE', k, 'SAMPLES', '0');
-      const sizes = (await pipe.exec()) ?? [];
+      for (const k of batch) pipe.memory('USAGE', k, 'SAMPLES', '0').pttl(k);
+      const replies = (await pipe.exec()) ?? [];
       batch.forEach((k, i) => {
-        const bytes = Number(sizes[i]?.[1] ?? 0);
+        const bytes = Number(replies[2 * i]?.[1] ?? 0);
+        const ttl = Number(replies[2 * i + 1]?.[1] ?? -1);
         const kind = k
           .slice(prefix.length)
           .replace(/\{[^}]*\}/g, '{…}')
           .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '…')
           .replace(/(ledger:|ref:|idem:[^:]*:|ratelimit:?).*$/, '$1…');
+        const stays = ttl > 0 ? ttl : /:(final|outcome)$/.test(kind) ? retention.finalRetentionMs : Infinity;
         byKind.set(kind, (byKind.get(kind) ?? 0) + bytes);
         total += bytes;
+        retained += bytes * Math.min(1, stays / retention.viewRetentionMs);
         keys++;
       });
     } while (cursor !== '0');
-    return { total, keys, byKind };
+    return { total, retained, keys, byKind };
   } finally {
     redis.disconnect();
   }
