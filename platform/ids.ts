@@ -14,3 +14,8 @@ export function nameUuid(name: string, namespace: Buffer = NAMESPACE): string {
   const x = h.toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+
+/** The id of an order chain's main order, as the gateway derives it from the chain's id. */
+export function mainOrderId(chainId: string): string {
+  return nameUuid(`${chainId}\nmain`);
+}

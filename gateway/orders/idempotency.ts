@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { inRedis } from '../../platform/redis/client.ts';
 import { defineScripts } from '../../platform/redis/lua.ts';
+import { chainIds, reminderOrderId } from './map.ts';
 
 /**
  * One order chain per (creator, idempotencyId), under concurrent requests and gateway restarts.
@@ -17,6 +18,35 @@ export type Claim =
   | { kind: 'done'; body: unknown }
   | { kind: 'busy' }
   | { kind: 'takeover'; records: string; body: unknown };
+
+/**
+ * An answer as it is kept for the key's retention: the ids derived from (creator, idempotencyId)
+ * it names (the chain's, its main order's, its reminders') as short tokens, about half its size.
+ * JSON.stringify escapes every control character, so U+0001 never occurs in an answer and
+ * cannot be mistaken for a token.
+ */
+// eslint-disable-next-line no-control-regex -- U+0001 is the token's mark, chosen as one JSON never holds
+const TOKEN = /\u0001(c|m|r(\d+);)/g;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+export function packAnswer(json: string, creator: string, idempotencyId: string): string {
+  const named = json.match(UUID);
+  if (!named) return json;
+  const ids = chainIds(creator, idempotencyId, named.length);
+  const tokens = new Map<string, string>([
+    [ids.chainId, '\u0001c'],
+    [ids.mainId, '\u0001m'],
+    ...ids.reminderIds.map((id, i) => [id, `\u0001r${i};`] as [string, string]),
+  ]);
+  return json.replace(UUID, (id) => tokens.get(id) ?? id);
+}
+
+export function unpackAnswer(stored: string, creator: string, idempotencyId: string): string {
+  const ids = chainIds(creator, idempotencyId, 0);
+  return stored.replace(TOKEN, (_t, what: string, i?: string) =>
+    what === 'c' ? ids.chainId : what === 'm' ? ids.mainId : reminderOrderId(ids.chainId, Number(i)),
+  );
+}
 
 const SCRIPTS = {
   idemClaim: 'idempotency/claim.lua',
@@ -44,17 +74,25 @@ export class IdempotencyStore {
   async claim(creator: string, idempotencyId: string, records: string, body: unknown, now: number): Promise<Claim> {
     const key = this.key(creator, idempotencyId);
     const r = (await inRedis('idempotency', () =>
-      this.redis.idemClaim(key, now + this.leaseMs, records, JSON.stringify(body), now, this.retentionMs),
+      this.redis.idemClaim(
+        key,
+        now + this.leaseMs,
+        records,
+        packAnswer(JSON.stringify(body), creator, idempotencyId),
+        now,
+        this.retentionMs,
+      ),
     )) as string[];
+    const answer = (stored: string) => JSON.parse(unpackAnswer(stored, creator, idempotencyId)) as unknown;
     switch (r[0]) {
       case 'claimed':
         return { kind: 'claimed' };
       case 'done':
-        return { kind: 'done', body: JSON.parse(r[1]!) };
+        return { kind: 'done', body: answer(r[1]!) };
       case 'busy':
         return { kind: 'busy' };
       default:
-        return { kind: 'takeover', records: r[1]!, body: JSON.parse(r[2]!) };
+        return { kind: 'takeover', records: r[1]!, body: answer(r[2]!) };
     }
   }
 

@@ -1,6 +1,6 @@
 import type { NoAltinnNotifications, NotificationOrder } from '../../platform/schemas/generated/order.ts';
 
-import { nameUuid } from '../../platform/ids.ts';
+import { mainOrderId, nameUuid } from '../../platform/ids.ts';
 
 export { nameUuid };
 
@@ -112,9 +112,14 @@ export function chainIds(creator: string, idempotencyId: string, reminders: numb
   const chainId = nameUuid(`${creator}\n${idempotencyId}`);
   return {
     chainId,
-    mainId: nameUuid(`${chainId}\nmain`),
-    reminderIds: Array.from({ length: reminders }, (_, i) => nameUuid(`${chainId}\nreminder\n${i}`)),
+    mainId: mainOrderId(chainId),
+    reminderIds: Array.from({ length: reminders }, (_, i) => reminderOrderId(chainId, i)),
   };
+}
+
+/** The id of an order chain's reminder number `i` (from 0). */
+export function reminderOrderId(chainId: string, i: number): string {
+  return nameUuid(`${chainId}\nreminder\n${i}`);
 }
 
 /** The order records of a v2 order chain: the main notification, then each reminder. */

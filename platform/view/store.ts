@@ -3,6 +3,7 @@ import avro from 'avsc';
 import { loadSchema } from '../schemas/codec.ts';
 import { inRedis } from '../redis/client.ts';
 import { defineScripts } from '../redis/lua.ts';
+import { mainOrderId } from '../ids.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
 
@@ -12,11 +13,16 @@ import type { StatusEvent } from '../schemas/generated/status-event.ts';
  * topic's records again after a crash, or in a rebuild, ends in the same state.
  *
  * Keys under `prefix` (one hash tag per order keeps an order's keys in one Cluster slot):
- *   o:{id}          HASH  order (JSON, first write wins), creator, status, statusAt, processedAt,
- *                         feedSeq, feedAt, description
- *   n:{id}          HASH  notificationId → JSON {channel, destination, status, description, lastUpdate}
+ *   o:{id}          HASH  order (Avro, first write wins), creator, status, statusAt, processedAt,
+ *                         feedSeq, feedAt, description, completedBy, and per notification
+ *                         #<notificationId> → JSON {c, d, s, m, u, e} (channel, destination,
+ *                         status, description, lastUpdate, expiresAt)
+ *   n:{id}          HASH  notificationId → JSON, as notifications were stored before they moved
+ *                         into the order's hash (still read; emptied as they are updated)
  *   ref:<creator>:<sendersReference>  SET of order ids
- *   chain:{chainId} SET   the ids of an order chain's orders (main order and reminders)
+ *   chain:{chainId} SET   the ids of an order chain's other orders: its reminders, and a main
+ *                         order whose id is not the one derived from the chain's (mainOrderId),
+ *                         as a direct producer may choose (the derived one is found without it)
  *   feed:<creator>  ZSET  order id scored by its feed sequence number
  *   feedseq         STRING the last feed sequence number handed out
  */
@@ -125,7 +131,10 @@ export class ViewStore {
       this.redis.viewPutOrder(
         this.orderKey(order.orderId),
         order.sendersReference ? this.refKey(order.creator, order.sendersReference) : '',
-        this.chainKey(order.orderChainId),
+        // (a set of one costs Redis about 260 bytes, and most orders are their chain's derived main order)
+        order.type === 'Notification' && order.orderId === mainOrderId(order.orderChainId)
+          ? ''
+          : this.chainKey(order.orderChainId),
         encodeOrder(order),
         order.creator,
         order.orderId,
@@ -193,7 +202,12 @@ export class ViewStore {
       feedSeq: num(text('feedSeq')),
       feedAt: num(text('feedAt')),
       description: text('description') || null,
-      notifications: Object.entries(n ?? {})
+      notifications: [
+        ...Object.entries(n ?? {}).filter(([id]) => o[`#${id}`] === undefined),
+        ...Object.entries(o)
+          .filter(([field]) => field.startsWith('#'))
+          .map(([field, json]) => [field.slice(1), json.toString('utf8')] as const),
+      ]
         .map(([id, json]) => {
           const v = JSON.parse(json) as StoredNotification;
           return {
@@ -212,10 +226,11 @@ export class ViewStore {
 
   /** An order chain's orders (main order first, then reminders by send time), or [] if not the creator's. */
   async chain(chainId: string, creator: string): Promise<OrderView[]> {
-    const ids = await this.run('read chain', () => this.redis.smembers(this.chainKey(chainId)));
+    const listed = await this.run('read chain', () => this.redis.smembers(this.chainKey(chainId)));
+    const ids = [...new Set([mainOrderId(chainId), ...listed])];
     const views = await Promise.all(ids.map((id) => this.get(id, creator)));
     return views
-      .filter((v): v is OrderView => v !== null)
+      .filter((v): v is OrderView => v !== null && v.order.orderChainId.toLowerCase() === chainId)
       .sort(
         (a, b) =>
           Number(a.order.type === 'Reminder') - Number(b.order.type === 'Reminder') ||

@@ -1,7 +1,8 @@
 import type { Response } from 'express';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IdempotentRequests } from '../../gateway/orders/claim.ts';
-import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
+import { IdempotencyStore, packAnswer, unpackAnswer } from '../../gateway/orders/idempotency.ts';
+import { chainIds } from '../../gateway/orders/map.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { testRedis, uniquePrefix } from '../support/stack.ts';
 
@@ -115,5 +116,29 @@ describe('idempotent requests after a dead or failing holder', () => {
       false,
     );
     expect(again.r.body).toEqual({ id: 'a' });
+  });
+});
+
+describe('an answer as the idempotency key keeps it', () => {
+  it('names the ids derived from the key by short tokens, and gives the answer back as it was', () => {
+    const ids = chainIds('ttd', 'key-1', 2);
+    const other = '0f8fad5b-d9cb-469f-a165-70867728950e';
+    const answer = JSON.stringify({
+      notificationOrderId: ids.chainId,
+      notification: {
+        shipmentId: ids.mainId,
+        // a sender's text that looks like a token or names another id stays as it is
+        sendersReference: `\u0001c \u0001r0; ${other}`,
+        reminders: ids.reminderIds.map((shipmentId) => ({ shipmentId })),
+      },
+    });
+    const packed = packAnswer(answer, 'ttd', 'key-1');
+    expect(packed.length).toBeLessThan(answer.length - 4 * 30);
+    for (const id of [ids.chainId, ids.mainId, ...ids.reminderIds]) expect(packed).not.toContain(id);
+    expect(packed).toContain(other);
+    expect(unpackAnswer(packed, 'ttd', 'key-1')).toBe(answer);
+    // another key's ids are not its own: nothing is replaced
+    expect(packAnswer(answer, 'ttd', 'key-2')).toBe(answer);
+    expect(unpackAnswer('{"a":1}', 'ttd', 'key-1')).toBe('{"a":1}');
   });
 });

@@ -5,6 +5,7 @@ import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { orderStatus } from '../../platform/status.ts';
+import { mainOrderId } from '../../platform/ids.ts';
 import { encodeOrder, ViewStore } from '../../platform/view/store.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
 import { eventually, sampleOrder, testClients, testConfig, uniquePrefix, testRedis } from '../support/stack.ts';
@@ -25,8 +26,9 @@ describe('Redis retention', () => {
     );
     await view.apply(orderStatus(o, 'Order_Completed', Date.now()), Date.now());
     const keys = await redis.keys(`${prefix}view:*`);
-    // order, notifications, chain, reference, feed (and the feed's sequence counter, kept)
-    expect(keys.length).toBe(6);
+    // order (with its notifications), chain (its id is not derived from the chain's), reference,
+    // feed (and the feed's sequence counter, kept)
+    expect(keys.length).toBe(5);
     for (const k of keys.filter((k) => !k.endsWith('feedseq'))) {
       const ttl = await redis.pttl(k);
       expect(ttl, k).toBeGreaterThan(0);
@@ -81,6 +83,62 @@ describe('Redis retention', () => {
     });
   });
 
+  it('keeps no chain set for a chain whose only order is its derived main order, and still reads the chain', async () => {
+    const prefix = uniquePrefix('ret-chain');
+    const view = new ViewStore(redis, prefix);
+    const chainId = randomUUID();
+    const main = sampleOrder(1, { orderChainId: chainId, orderId: mainOrderId(chainId), sendersReference: null });
+    await view.putOrder(main);
+    expect(await redis.keys(`${prefix}view:chain:*`)).toEqual([]);
+    expect((await view.chain(chainId, 'ttd')).map((v) => v.order.orderId)).toEqual([main.orderId]);
+    // a reminder is listed; so is a main order whose id a direct producer chose
+    const reminder = sampleOrder(2, { orderChainId: chainId, type: 'Reminder', requestedSendTime: main.created + 1 });
+    await view.putOrder(reminder);
+    expect((await view.chain(chainId, 'ttd')).map((v) => v.order.orderId)).toEqual([main.orderId, reminder.orderId]);
+    const own = sampleOrder(3);
+    await view.putOrder(own);
+    expect((await view.chain(own.orderChainId, 'ttd')).map((v) => v.order.orderId)).toEqual([own.orderId]);
+    expect(await view.chain(chainId, 'other')).toEqual([]);
+  });
+
+  it("keeps an order's notifications in its own hash, and reads, moves and completes those kept apart before", async () => {
+    const prefix = uniquePrefix('ret-notif');
+    const view = new ViewStore(redis, prefix);
+    const o = sampleOrder(1, { sendersReference: null });
+    await view.putOrder(o);
+    const [n1, n2] = [randomUUID(), randomUUID()];
+    // n1 as written before notifications moved into the order's hash
+    await redis.hset(
+      `${prefix}view:n:{${o.orderId}}`,
+      n1,
+      JSON.stringify({ c: 'Email', d: 'a@b.no', s: 'Email_Succeeded', u: 5 }),
+    );
+    const email = (id: string, status: 'Email_New' | 'Email_Delivered') => ({
+      ...orderStatus(o, status, Date.now()),
+      notificationId: id,
+      channel: 'Email' as const,
+      destination: 'a@b.no',
+    });
+    await view.apply(email(n2, 'Email_New'), Date.now());
+    expect(await redis.hkeys(`${prefix}view:o:{${o.orderId}}`)).toContain(`#${n2}`);
+    expect((await view.get(o.orderId))?.notifications.map((n) => [n.id, n.status]).sort()).toEqual(
+      [
+        [n1, 'Email_Succeeded'],
+        [n2, 'Email_New'],
+      ].sort(),
+    );
+    expect((await view.apply(orderStatus(o, 'Order_Processed', Date.now()), Date.now())).result).toBe('pending');
+    // the old entry's previous status is found, and the entry moves into the order's hash
+    expect((await view.apply(email(n1, 'Email_Delivered'), Date.now())).previous).toBe('Email_Succeeded');
+    expect(await redis.exists(`${prefix}view:n:{${o.orderId}}`)).toBe(0);
+    const done = await view.apply(email(n2, 'Email_Delivered'), Date.now());
+    expect(done.result).toBe('complete');
+    expect((await view.get(o.orderId))?.notifications.map((n) => n.status)).toEqual([
+      'Email_Delivered',
+      'Email_Delivered',
+    ]);
+  });
+
   it('remembers an idempotency key for its retention, claim and answer alike', async () => {
     const prefix = uniquePrefix('ret-idem');
     const store = new IdempotencyStore(redis, prefix, 1_000, 5_000);
@@ -92,6 +150,13 @@ describe('Redis retention', () => {
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(5_000);
     expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { a: 1 } });
+    // the answer is kept as it is, not as JSON inside JSON; an answer kept that way before is still read
+    expect(await redis.get(key!)).toBe('={"a":1}');
+    await redis.set(key!, JSON.stringify({ state: 'done', body: JSON.stringify({ b: 2 }) }), 'PX', 5_000);
+    expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { b: 2 } });
+    await store.lapse('ttd', 'k1');
+    await store.finish('ttd', 'k1');
+    expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { b: 2 } });
   });
 
   it('has the releaser drop final markers past their retention, and report its backlog as leader', async () => {

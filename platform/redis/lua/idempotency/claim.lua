@@ -1,5 +1,6 @@
 -- KEYS: key ; ARGV: leaseUntil records body now retentionMs
--- new: claimed with a lease; done: its body; a live lease: busy; a lapsed lease: taken over.
+-- new: claimed with a lease (JSON {state = 'pending', lease, records, body});
+-- done: its body; a live lease: busy; a lapsed lease: taken over.
 --@keys 1
 
 local cur = redis.call('GET', KEYS[1])
@@ -8,6 +9,8 @@ if not cur then
     'PX', ARGV[5])
   return { 'claimed' }
 end
+-- done: '=' and the answer (written before as JSON {state = 'done', body})
+if string.sub(cur, 1, 1) == '=' then return { 'done', string.sub(cur, 2) } end
 local v = cjson.decode(cur)
 if v.state == 'done' then return { 'done', v.body } end
 if v.lease > tonumber(ARGV[4]) then return { 'busy' } end

@@ -5,7 +5,7 @@
 --@keys 1
 
 local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
+if not cur or string.sub(cur, 1, 1) == '=' then return 0 end
 local v = cjson.decode(cur)
 if v.state ~= 'pending' then return 0 end
 v.lease = 0

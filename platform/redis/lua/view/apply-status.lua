@@ -7,8 +7,10 @@
 -- complete gets 'complete' ('completing' for any other): that record, handled again after its
 -- transaction was aborted, gets 'complete' again, so the completion is written exactly once. The order's keys are kept
 -- retentionMs after this update; a creator's feed drops entries whose order is gone.
--- A notification is stored as compact JSON {c, d, s, m, u, e} (channel, destination, status,
--- description, lastUpdate, expiresAt); entries written with the long names are still read.
+-- A notification is stored in the order's hash, under '#' .. its id, as compact JSON {c, d, s, m,
+-- u, e} (channel, destination, status, description, lastUpdate, expiresAt). Notifications written
+-- before, in the order's separate notification hash (KEYS[2]) and with the long names, are still
+-- read, and kept as long as the order.
 --@keys 4
 --@include lib/view-ranks.lua
 
@@ -42,7 +44,8 @@ if ARGV[4] == '' then
     current = status
   end
 else
-  local prev = redis.call('HGET', KEYS[2], ARGV[4])
+  local field = '#' .. ARGV[4]
+  local prev = redis.call('HGET', KEYS[1], field) or redis.call('HGET', KEYS[2], ARGV[4])
   local prevStatus = ''
   local pv = nil
   if prev then
@@ -61,18 +64,32 @@ else
   notifPrev = prevStatus
   notifExpires = expires
   if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
-    redis.call('HSET', KEYS[2], ARGV[4], cjson.encode({
-      c = ARGV[5], d = ARGV[6], s = next, m = ARGV[7], u = tonumber(at), e = expires
+    -- (an empty description or destination, or an unknown expiry, is left out: nil drops the key)
+    redis.call('HSET', KEYS[1], field, cjson.encode({
+      c = ARGV[5], d = ARGV[6] ~= '' and ARGV[6] or nil, s = next, m = ARGV[7] ~= '' and ARGV[7] or nil,
+      u = tonumber(at), e = tonumber(expires)
     }))
+    -- (an entry written before in the separate hash is now the order's)
+    redis.call('HDEL', KEYS[2], ARGV[4])
   end
-  redis.call('PEXPIRE', KEYS[2], ARGV[11])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[11])
+-- (a no-op once no notification of the order is left in the separate hash)
+redis.call('PEXPIRE', KEYS[2], ARGV[11])
 if current == 'Order_Processed' then
-  local all = redis.call('HVALS', KEYS[2])
-  for i = 1, #all do
-    local v = cjson.decode(all[i])
-    if notifRank(v.s or v.status) < 4 then return { 'pending', notifPrev, notifExpires } end
+  local pending = function(json)
+    local v = cjson.decode(json)
+    return notifRank(v.s or v.status) < 4
+  end
+  local fields = redis.call('HGETALL', KEYS[1])
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 1) == '#' and pending(fields[i + 1]) then
+      return { 'pending', notifPrev, notifExpires }
+    end
+  end
+  local legacy = redis.call('HVALS', KEYS[2])
+  for i = 1, #legacy do
+    if pending(legacy[i]) then return { 'pending', notifPrev, notifExpires } end
   end
   if ARGV[13] ~= '' then
     local by = redis.call('HGET', KEYS[1], 'completedBy')
