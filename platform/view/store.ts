@@ -13,8 +13,9 @@ import type { StatusEvent } from '../schemas/generated/status-event.ts';
  * topic's records again after a crash, or in a rebuild, ends in the same state.
  *
  * Keys under `prefix` (one hash tag per order keeps an order's keys in one Cluster slot):
- *   o:{id}          HASH  order (Avro, first write wins), creator, status, statusAt, processedAt,
- *                         feedSeq, feedAt, description, completedBy, and per notification
+ *   o:{id}          HASH  order (Avro, first write wins), status, statusAt, processedAt, feedSeq,
+ *                         feedAt, description, completedBy (partition:offset of the status
+ *                         record that completed it), and per notification
  *                         #<notificationId> → JSON {c, d, s, m, u, e} (channel, destination,
  *                         status, description, lastUpdate, expiresAt)
  *   n:{id}          HASH  notificationId → JSON, as notifications were stored before they moved
@@ -191,8 +192,8 @@ export class ViewStore {
     });
     if (!o?.order) return null;
     const text = (k: string) => o[k]?.toString('utf8');
-    if (creator !== undefined && text('creator') !== creator) return null;
     const order = decodeOrder(o.order);
+    if (creator !== undefined && order.creator !== creator) return null;
     const num = (v: string | undefined) => (v === undefined ? null : Number(v));
     return {
       order,

@@ -3,7 +3,7 @@ import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
 import type { ViewStore } from '../../platform/view/store.ts';
-import { defineStage, emit, recordSource, skip, type Emission, type Stage } from '../runtime/stage.ts';
+import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
 
 /** Statuses a notification keeps while it waits for a delivery report (§9: still pending). */
 export const AWAITING_REPORT = new Set<StatusEvent['status']>(['Email_Succeeded', 'SMS_Accepted']);
@@ -61,7 +61,8 @@ export function statusViewStage(ports: {
       // The view records which input record found the order complete: only that record emits
       // Order_Completed, also when it is handled again because its transaction was aborted (an
       // in-memory "already completing" set skipped that replay, and the order never completed).
-      const applied = await ports.view.apply(event, ports.clock(), recordSource(ctx));
+      // (partition:offset: the topic is always the status topic, and the view keeps it per order)
+      const applied = await ports.view.apply(event, ports.clock(), `${ctx.partition}:${ctx.offset}`);
       if (event.notificationId && ports.expiry) await watchExpiry(ports.expiry, event, applied);
       if (applied.result !== 'complete') return skip(`applied (${applied.result})`);
       const done: Emission = {

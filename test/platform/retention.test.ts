@@ -137,6 +137,28 @@ describe('Redis retention', () => {
       'Email_Delivered',
       'Email_Delivered',
     ]);
+    // the creator is the order's own (the hash keeps no copy): another creator reads nothing
+    expect(await redis.hexists(`${prefix}view:o:{${o.orderId}}`, 'creator')).toBe(0);
+    expect(await view.get(o.orderId, 'ttd')).not.toBeNull();
+    expect(await view.get(o.orderId, 'other')).toBeNull();
+  });
+
+  it('tells only the record that completed an order that it did, also one recorded as topic:partition:offset before', async () => {
+    const prefix = uniquePrefix('ret-done');
+    const view = new ViewStore(redis, prefix);
+    const completes = async (source: string, recorded?: string) => {
+      const o = sampleOrder(1);
+      await view.putOrder(o);
+      await view.apply(orderStatus(o, 'Order_Processed', Date.now()), Date.now());
+      if (recorded) await redis.hset(`${prefix}view:o:{${o.orderId}}`, 'completedBy', recorded);
+      else await view.apply(orderStatus(o, 'Order_Processed', Date.now()), Date.now(), '2:41');
+      return (await view.apply(orderStatus(o, 'Order_Processed', Date.now()), Date.now(), source)).result;
+    };
+    expect(await completes('2:41')).toBe('complete');
+    expect(await completes('2:42')).toBe('completing');
+    expect(await completes('2:41', 'p.altinn.notifications.status:2:41')).toBe('complete');
+    expect(await completes('2:41', 'p.altinn.notifications.status:12:41')).toBe('completing');
+    expect(await completes('1', 'p.altinn.notifications.status:2:41')).toBe('completing');
   });
 
   it('remembers an idempotency key for its retention, claim and answer alike', async () => {

@@ -3,7 +3,7 @@
 --       retentionMs orderKeyPrefix source
 -- Returns {result, the notification's previous status, its expiry}; result is 'complete' when
 -- the order is Processed and none of its notifications is pending. With a `source` (the input
--- record that applies the event, topic:partition:offset), only the first record to find the order
+-- record that applies the event, partition:offset), only the first record to find the order
 -- complete gets 'complete' ('completing' for any other): that record, handled again after its
 -- transaction was aborted, gets 'complete' again, so the completion is written exactly once. The order's keys are kept
 -- retentionMs after this update; a creator's feed drops entries whose order is gone.
@@ -18,7 +18,6 @@ local status = ARGV[2]
 local at = ARGV[3]
 local notifPrev = ''
 local notifExpires = ''
-redis.call('HSETNX', KEYS[1], 'creator', ARGV[1])
 local current = redis.call('HGET', KEYS[1], 'status')
 if ARGV[4] == '' then
   local cur = orderRank(current or '')
@@ -93,7 +92,10 @@ if current == 'Order_Processed' then
   end
   if ARGV[13] ~= '' then
     local by = redis.call('HGET', KEYS[1], 'completedBy')
-    if by and by ~= ARGV[13] then return { 'completing', notifPrev, notifExpires } end
+    -- (written before as topic:partition:offset, now partition:offset: the topic is always status)
+    if by and by ~= ARGV[13] and string.sub(by, -(#ARGV[13] + 1)) ~= ':' .. ARGV[13] then
+      return { 'completing', notifPrev, notifExpires }
+    end
     redis.call('HSET', KEYS[1], 'completedBy', ARGV[13])
   end
   return { 'complete', notifPrev, notifExpires }

@@ -1,9 +1,9 @@
 -- KEYS: o ref chain (ref and chain may be '') ; ARGV: order (Avro) creator orderId status statusAt retentionMs
+-- (creator is not stored: the order carries it; hashes written before have a creator field)
 -- Records an order (first write wins); every key it writes is kept retentionMs from now.
 --@keys 3
 
 local fresh = redis.call('HSETNX', KEYS[1], 'order', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'creator', ARGV[2])
 if KEYS[2] ~= '' then
   redis.call('SADD', KEYS[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
