@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/chaos/**/*.test.ts'],
-    testTimeout: 25 * 60_000,
+    // about 12–23 minutes here; a noisy shared machine has taken 26 (CI allows 90 in all)
+    testTimeout: 40 * 60_000,
     hookTimeout: 5 * 60_000,
     fileParallelism: false,
     reporters: ['default'],

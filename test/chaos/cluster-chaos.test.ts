@@ -248,7 +248,7 @@ describe('the production layout under faults', () => {
             answered4xx.push(`order ${i} (${r.kind}): ${res.status} ${await res.text()}`);
             return;
           }
-          tries.push(`${g.name} ${res.status} at ${at()}`);
+          tries.push(`${g.name} ${res.status} ${(await res.text()).slice(0, 160)} at ${at()}`);
         } catch (err) {
           // the gateway died or did not answer: the next try goes to the other one
           tries.push(`${g.name} ${(err as Error).name} at ${at()}`);
@@ -258,6 +258,8 @@ describe('the production layout under faults', () => {
           refusals.push(
             `order ${i} (${r.kind}), first tried at ${(started - loadStarted) / 1000} s: ${tries.join('; ')}`,
           );
+          // at once, too: a run that then times out still says why
+          console.log(`chaos: never acknowledged: ${refusals.at(-1)}`);
           return;
         }
         await sleep(Math.min(2_000, 100 * 2 ** attempt));
