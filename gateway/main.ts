@@ -51,8 +51,12 @@ async function main(): Promise<void> {
   // orders/s in the gateway bench); order chains are safe to retry instead (derived ids).
   const producer = await kafka.plainProducer();
   // Instant orders: one transaction per batch (a per-process id: no input to fence), so their 503
-  // means nothing was stored (see TransactionalSink).
-  const instantTx = new TransactionalSink(kafka, `${config.KAFKA_CLIENT_ID}-gateway-instant-${randomUUID()}`, logger);
+  // means nothing was stored, or that a retry with the same idempotencyId writes the same records
+  // (see TransactionalSink). A caller waits at most 10 s in the queue, then at most 10 s for its
+  // batch's transaction, whose answer it then gets (the batch is never given up for its sake).
+  const instantTx = new TransactionalSink(kafka, `${config.KAFKA_CLIENT_ID}-gateway-instant-${randomUUID()}`, logger, {
+    sendTimeoutMs: 10_000,
+  });
   await instantTx.start();
   const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
@@ -60,7 +64,7 @@ async function main(): Promise<void> {
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
-    instantProducer: new BatchingPublisher(instantTx, { timeoutMs: 10_000 }),
+    instantProducer: new BatchingPublisher(instantTx, { timeoutMs: 10_000, settles: true }),
     codec,
     topicPrefix: config.TOPIC_PREFIX,
     redis,

@@ -3,8 +3,8 @@ import type { CommitControl, OutboundRecord } from './adapter.ts';
 
 /**
  * Something that writes records. A transactional sink honours `control`: it aborts instead of
- * committing when the signal is aborted (a caller of the batch gave up), and calls `committing`
- * once it asks for the commit, after which it can no longer take the batch back.
+ * committing when the signal is aborted (whoever sent the batch gave up on it), and calls
+ * `committing` once it asks for the commit, after which it can no longer take the batch back.
  */
 export interface RecordSink {
   send(records: OutboundRecord[], control?: CommitControl): Promise<void>;
@@ -14,23 +14,27 @@ export interface RecordSink {
  * Sends the records of many concurrent callers in shared batches: while one batch is in flight,
  * the next one gathers, so under load each produce request carries many records (as the Java
  * client's linger.ms does) and no caller waits for more than the batch ahead of it. Each caller
- * learns the outcome of its own batch; a send that outlives `timeoutMs` fails that caller with a
- * retriable error. A caller that gave up is dropped from batches not yet sent; if a batch in
- * flight has a caller that gave up, its sink gets an aborted signal (a transactional sink
- * aborts rather than commits, so a 503 answer means nothing was stored), and every caller of
- * that batch fails. Once a transactional sink has asked for the commit, the batch can no longer
- * be taken back, so its callers wait for the outcome instead of timing out: a failure answered
- * then means the commit failed. A plain producer cannot take back a batch in flight: callers of
- * one must be safe to retry.
+ * learns the outcome of its own batch.
+ *
+ * A caller still queued after `timeoutMs` is dropped and fails with a retriable error: nothing
+ * of its was sent. Once its batch is in flight, what happens at the deadline depends on the sink:
+ *
+ * - a sink that bounds its own time and always knows, or says it does not know, what happened
+ *   (`settles: true`, the TransactionalSink) is waited for: its answer is the caller's answer.
+ *   A batch is never given up because one of its callers waited long in the queue: that turned
+ *   a few slow seconds of Kafka (leaders moving back to a restarted broker) into minutes in which
+ *   every batch was aborted, since its oldest caller always timed out mid-flight, each abort
+ *   cost a new producer, and the next batch waited longer still;
+ * - a plain producer cannot take back a batch in flight: its callers fail at the deadline, and
+ *   must be safe to retry (the records may be written yet).
  */
 interface Pending {
   records: OutboundRecord[];
   resolve: () => void;
   reject: (e: unknown) => void;
   gaveUp: boolean;
-  /** its batch's commit was asked for: the outcome decides, not the deadline */
-  committing: boolean;
-  batch?: AbortController;
+  /** taken into a batch that is in flight */
+  sent: boolean;
 }
 
 export class BatchingPublisher {
@@ -39,22 +43,21 @@ export class BatchingPublisher {
 
   constructor(
     private readonly producer: RecordSink,
-    private readonly options: { timeoutMs: number; maxRecords?: number },
+    private readonly options: { timeoutMs: number; maxRecords?: number; settles?: boolean },
   ) {}
 
   send(records: OutboundRecord[]): Promise<void> {
     let pending!: Pending;
     const done = new Promise<void>((resolve, reject) => {
-      pending = { records, resolve, reject, gaveUp: false, committing: false };
+      pending = { records, resolve, reject, gaveUp: false, sent: false };
     });
     this.queue.push(pending);
     this.pump();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        if (pending.committing) return;
+        if (pending.sent && this.options.settles) return;
         pending.gaveUp = true;
-        pending.batch?.abort();
         reject(retriable('DEPENDENCY_UNAVAILABLE', `Kafka did not acknowledge within ${this.options.timeoutMs} ms`));
       }, this.options.timeoutMs);
     });
@@ -73,19 +76,10 @@ export class BatchingPublisher {
       n += item.records.length;
     }
     if (batch.length === 0) return;
-    const controller = new AbortController();
-    for (const b of batch) b.batch = controller;
+    for (const b of batch) b.sent = true;
     this.inFlight = true;
     this.producer
-      .send(
-        batch.flatMap((b) => b.records),
-        {
-          signal: controller.signal,
-          committing: () => {
-            for (const b of batch) b.committing = true;
-          },
-        },
-      )
+      .send(batch.flatMap((b) => b.records))
       .then(
         () => batch.forEach((b) => b.resolve()),
         (err: unknown) => batch.forEach((b) => b.reject(err)),

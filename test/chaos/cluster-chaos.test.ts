@@ -122,6 +122,12 @@ describe('the production layout under faults', () => {
     const byName = (n: string) => instances.find((i) => i.name === n)!;
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const api = (g: Instance, path: string) => `http://127.0.0.1:${g.port}/notifications/api/v1${path}`;
+    /** what a process logged at warn or above */
+    const warnings = (g: Instance) =>
+      g
+        .output()
+        .split('\n')
+        .filter((l) => /"level":(40|50|60)/.test(l));
     /** a gateway that runs now (one that crashed is being started again) */
     const liveGateway = () => gateways.find((g) => g.running) ?? gateways[0]!;
 
@@ -258,8 +264,12 @@ describe('the production layout under faults', () => {
           refusals.push(
             `order ${i} (${r.kind}), first tried at ${(started - loadStarted) / 1000} s: ${tries.join('; ')}`,
           );
-          // at once, too: a run that then times out still says why
+          // at once, too: a run that then times out still says why; the first with what the
+          // gateways last warned of
           console.log(`chaos: never acknowledged: ${refusals.at(-1)}`);
+          if (refusals.length === 1)
+            for (const g of gateways)
+              console.log(`chaos: ${g.name}'s last warnings:\n${warnings(g).slice(-25).join('\n')}`);
           return;
         }
         await sleep(Math.min(2_000, 100 * 2 ** attempt));
@@ -597,11 +607,8 @@ describe('the production layout under faults', () => {
       console.log(`never acknowledged:\n${refusals.slice(0, 10).join('\n')}`);
       // and what the gateways warned of, the last 60 lines each
       for (const g of gateways) {
-        const warnings = g
-          .output()
-          .split('\n')
-          .filter((l) => /"level":(40|50|60)/.test(l));
-        console.log(`${g.name} warnings (${warnings.length}):\n${warnings.slice(-60).join('\n')}`);
+        const w = warnings(g);
+        console.log(`${g.name} warnings (${w.length}):\n${w.slice(-60).join('\n')}`);
       }
     }
     // what a lost order looks like in the view, so a failure says where it stopped

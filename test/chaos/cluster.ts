@@ -66,7 +66,11 @@ export class Instance {
    * is kept as a crash, with the end of its log, so the test can say what happened.
    */
   async start(tries = 3): Promise<void> {
-    const c = startNodeProcess(this.script, this.env(), this.pattern);
+    // CHAOS_LOG_DIR keeps every instance's whole log, one file per name, for a look afterwards
+    const dir = process.env.CHAOS_LOG_DIR;
+    const c = startNodeProcess(this.script, this.env(), this.pattern, {
+      ...(dir ? { logFile: join(dir, `${this.name}.log`) } : {}),
+    });
     this.current = c;
     let ready = false;
     void c.exited.then((code) => {

@@ -164,6 +164,40 @@ describe('TransactionalSink', () => {
     }
   });
 
+  it('never gives up a batch in flight because its callers waited in the queue: a slow Kafka is slow, not stuck', async () => {
+    // a sink that takes 300 ms per transaction and, as the TransactionalSink does, aborts one
+    // whose signal was aborted before its commit
+    const stored: OutboundRecord[] = [];
+    const sink = {
+      async send(records: OutboundRecord[], control?: CommitControl) {
+        await new Promise((r) => setTimeout(r, 300));
+        if (control?.signal?.aborted) throw new PipelineError('DEPENDENCY_UNAVAILABLE', 'aborted', { retriable: true });
+        stored.push(...records);
+      },
+    };
+    const publisher = new BatchingPublisher(sink, { timeoutMs: 400, settles: true });
+    // the first flies at once; the second waits 300 ms for it, then flies past its 400 ms deadline
+    const first = code(publisher.send([record(1)]));
+    const second = code(publisher.send([record(2)]));
+    expect([await first, await second]).toEqual(['stored', 'stored']);
+    expect(stored).toEqual([record(1), record(2)]);
+
+    // a caller still queued at its deadline is dropped: nothing of its is ever sent; the one in
+    // flight gets its batch's answer, however long that took
+    stored.length = 0;
+    const slow = new BatchingPublisher(sink, { timeoutMs: 200, settles: true });
+    const flying = code(slow.send([record(3)]));
+    const queued = code(slow.send([record(4)]));
+    expect(await queued).toBe('DEPENDENCY_UNAVAILABLE');
+    expect(await flying).toBe('stored');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(stored).toEqual([record(3)]);
+
+    // a plain producer cannot take a batch back: its callers fail at the deadline, in flight too
+    const plain = new BatchingPublisher(sink, { timeoutMs: 200 });
+    expect(await code(plain.send([record(5)]))).toBe('DEPENDENCY_UNAVAILABLE');
+  });
+
   it('keeps a batching publisher moving: batches behind a stuck one are sent once it is given up', async () => {
     const kafka = new FakeKafka();
     kafka.plan = [{ init: 'ok', write: 'hang', commit: 'ok' }];

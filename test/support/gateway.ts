@@ -49,6 +49,7 @@ export async function startTestGateway(
     kafka,
     `test-gateway-${prefix}${Math.random().toString(36).slice(2)}`,
     logger,
+    { sendTimeoutMs: options.publishTimeoutMs ?? 10_000 },
   );
   await instantTx.start();
   const redis = testRedis();
@@ -59,7 +60,7 @@ export async function startTestGateway(
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
-    instantProducer: new BatchingPublisher(instantTx, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
+    instantProducer: new BatchingPublisher(instantTx, { timeoutMs: options.publishTimeoutMs ?? 10_000, settles: true }),
     codec,
     topicPrefix: prefix,
     redis,

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -33,7 +34,7 @@ export function startNodeProcess(
   script: string,
   env: Record<string, string>,
   pattern: RegExp,
-  options: { args?: string[]; keepAll?: boolean; cwd?: string } = {},
+  options: { args?: string[]; keepAll?: boolean; cwd?: string; logFile?: string } = {},
 ) {
   const cwd = options.cwd ?? root;
   const child = spawn(process.execPath, ['--import', 'tsx', join(cwd, script), ...(options.args ?? [])], {
@@ -43,6 +44,7 @@ export function startNodeProcess(
   });
   let out = '';
   let matched = false;
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : null;
   let markReady!: (port: number) => void;
   let failReady!: (e: Error) => void;
   const ready = new Promise<number>((res, rej) => {
@@ -53,6 +55,7 @@ export function startNodeProcess(
   const onData = (chunk: Buffer) => {
     // (the tail is enough to say why it failed, unless the caller reads the whole log)
     out += chunk.toString();
+    log?.write(chunk);
     if (!options.keepAll && out.length > 40_000) out = out.slice(-20_000);
     if (matched) return;
     const m = pattern.exec(out);
@@ -65,6 +68,7 @@ export function startNodeProcess(
   child.stderr?.on('data', onData);
   const exited = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {
+      log?.end();
       failReady(new Error(`${script} exited (${code ?? signal}) before it was ready:\n${out.slice(-4000)}`));
       resolve(code ?? signal ?? 'unknown');
     });
