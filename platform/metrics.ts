@@ -112,14 +112,23 @@ function makeNotificationMetrics(registry: Registry) {
   };
 }
 
-export type NotificationMetrics = ReturnType<typeof makeNotificationMetrics>;
-const notificationMetricsByRegistry = new WeakMap<Registry, NotificationMetrics>();
-
-export function notificationMetrics(registry: Registry): NotificationMetrics {
-  let m = notificationMetricsByRegistry.get(registry);
-  if (!m) notificationMetricsByRegistry.set(registry, (m = makeNotificationMetrics(registry)));
-  return m;
+/**
+ * `make`'s metrics made once per registry and shared by every caller after (prom-client refuses
+ * a second metric of one name in a registry; several stages or releasers may share a process).
+ */
+function oncePerRegistry<M>(make: (registry: Registry) => M): (registry: Registry) => M {
+  const made = new WeakMap<Registry, M>();
+  return (registry) => {
+    let m = made.get(registry);
+    if (m === undefined) made.set(registry, (m = make(registry)));
+    return m;
+  };
 }
+
+export type NotificationMetrics = ReturnType<typeof makeNotificationMetrics>;
+/** The notification and order results, and the latencies, one set per registry. */
+export const notificationMetrics: (registry: Registry) => NotificationMetrics =
+  oncePerRegistry(makeNotificationMetrics);
 
 /** What the providers' connections are doing, read at scrape time from the clients registered. */
 export interface SmppSource {
@@ -187,14 +196,8 @@ function makeProviderMetrics(registry: Registry) {
 }
 
 export type ProviderMetrics = ReturnType<typeof makeProviderMetrics>;
-const providerMetricsByRegistry = new WeakMap<Registry, ProviderMetrics>();
-
 /** The SMPP, SMTP and dependency-call metrics of a process, one set per registry. */
-export function providerMetrics(registry: Registry): ProviderMetrics {
-  let m = providerMetricsByRegistry.get(registry);
-  if (!m) providerMetricsByRegistry.set(registry, (m = makeProviderMetrics(registry)));
-  return m;
-}
+export const providerMetrics: (registry: Registry) => ProviderMetrics = oncePerRegistry(makeProviderMetrics);
 
 /** Times calls to a dependency (`registry`, `condition-endpoint`) into dependency_request_seconds. */
 export function dependencyObserver(registry: Registry, dependency: string) {
@@ -234,11 +237,6 @@ function makeReleaserMetrics(registry: Registry) {
   };
 }
 
-const releaserMetricsByRegistry = new WeakMap<Registry, ReturnType<typeof makeReleaserMetrics>>();
-
 /** The releasers' metrics, one set per registry (several releasers may share a process). */
-export function releaserMetrics(registry: Registry): ReturnType<typeof makeReleaserMetrics> {
-  let m = releaserMetricsByRegistry.get(registry);
-  if (!m) releaserMetricsByRegistry.set(registry, (m = makeReleaserMetrics(registry)));
-  return m;
-}
+export const releaserMetrics: (registry: Registry) => ReturnType<typeof makeReleaserMetrics> =
+  oncePerRegistry(makeReleaserMetrics);
