@@ -58,3 +58,22 @@ export async function withRetry<T>(
     }
   }
 }
+
+/**
+ * `make()` made once and shared by every caller, as `x ??= make()` would, except that a failed
+ * make is forgotten: the next caller makes it again. (`x ??= make()` keeps the rejected promise,
+ * so one failure lasts as long as the process: a Kafka producer that could not connect while a
+ * broker restarted left send-sms unable to record any delivery receipt until it was restarted.)
+ * `made()` is what was made, or null when nothing was or its make failed (for closing it).
+ */
+export function madeOnce<T>(make: () => Promise<T>): { get(): Promise<T>; made(): Promise<T | null> } {
+  let current: Promise<T> | null = null;
+  return {
+    get: () =>
+      (current ??= make().catch((err: unknown) => {
+        current = null;
+        throw err;
+      })),
+    made: async () => (current ? current.catch(() => null) : null),
+  };
+}

@@ -79,7 +79,10 @@ async function main(
     // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
     // then the services.
     await Promise.all(runners.map((r) => r.close()));
-    await Promise.all(services.map((s) => s.close()));
+    // the stages are drained by now: a service that fails to close (a client whose connection
+    // is already gone) is logged, and the drain goes on rather than ending as a crash
+    for (const closed of await Promise.allSettled(services.map((s) => s.close())))
+      if (closed.status === 'rejected') logger.warn({ err: closed.reason as Error }, 'a service did not close cleanly');
     await kafka.close();
     deps.closeRedis();
     ops.server.close();

@@ -1,4 +1,4 @@
-import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { madeOnce } from '../../platform/retry.ts';
 import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { SmppClient } from '../../platform/smpp/client.ts';
@@ -15,13 +15,14 @@ export const sendSms: StageModule = {
     const { config } = deps;
     if (!config.SMSC_HOST) throw new Error('SMSC_HOST is required by send-sms');
     const prefix = `${redisPrefix(config)}sms-`;
-    let producer: ReturnType<KafkaAdapter['plainProducer']> | null = null;
+    // the status producer of the receipts, made at the first receipt (and again after a failure)
+    const producer = madeOnce(() => deps.kafka.plainProducer());
     const receipts = new ReceiptTracker(
       deps.redis(),
       prefix,
       config.SEND_LEDGER_TTL_S,
       async (event) => {
-        const p = await (producer ??= deps.kafka.plainProducer());
+        const p = await producer.get();
         await p.send([
           {
             topic: topicName(config.TOPIC_PREFIX, 'status'),
@@ -71,7 +72,7 @@ export const sendSms: StageModule = {
           start: () => client.start(),
           close: async () => {
             await client.close();
-            await (await producer)?.close();
+            await (await producer.made())?.close();
           },
           health: () => ({ ok: client.isBound, name: 'smpp-session', bound: client.isBound }),
         },

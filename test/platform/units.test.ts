@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { classify, permanent, retriable } from '../../platform/errors.ts';
 import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
-import { backoffDelay, withRetry } from '../../platform/retry.ts';
+import { backoffDelay, madeOnce, withRetry } from '../../platform/retry.ts';
 import { recordContext } from '../../processors/runtime/runner.ts';
 
 /** A logger whose lines are kept. */
@@ -101,6 +101,27 @@ describe('a process that meets an error no one handles', () => {
     });
     expect(line.err.stack).toContain('Error');
     expect(run.stdout).not.toContain('ola@example.com');
+  });
+});
+
+describe('made once, made again after a failure', () => {
+  it('shares one make between callers, forgets a failed one, and says what was made', async () => {
+    let makes = 0;
+    let fail = true;
+    const thing = madeOnce(async () => {
+      makes++;
+      if (fail) throw new Error('broker restarting');
+      return `thing ${makes}`;
+    });
+    expect(await thing.made()).toBeNull();
+    await expect(thing.get()).rejects.toThrow('broker restarting');
+    expect(await thing.made()).toBeNull();
+    fail = false;
+    // the next caller makes it again, and callers at the same time share that one make
+    expect(await Promise.all([thing.get(), thing.get()])).toEqual(['thing 2', 'thing 2']);
+    expect(await thing.get()).toBe('thing 2');
+    expect(await thing.made()).toBe('thing 2');
+    expect(makes).toBe(2);
   });
 });
 
