@@ -15,6 +15,11 @@ export function nameUuid(name: string, namespace: Buffer = NAMESPACE): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
+/** The id of an order chain, as the gateway derives it from its creator and idempotencyId. */
+export function chainIdOf(creator: string, idempotencyId: string): string {
+  return nameUuid(`${creator}\n${idempotencyId}`);
+}
+
 /** The id of an order chain's main order, as the gateway derives it from the chain's id. */
 export function mainOrderId(chainId: string): string {
   return nameUuid(`${chainId}\nmain`);

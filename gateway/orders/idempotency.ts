@@ -28,6 +28,13 @@ export type Claim =
 // eslint-disable-next-line no-control-regex -- U+0001 is the token's mark, chosen as one JSON never holds
 const TOKEN = /\u0001(c|m|r(\d+);)/g;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+/**
+ * What every chain's and instant order's answer begins with, once its ids are tokens: kept as
+ * U+0002 alone. The rest (a sender's reference, the reminders) is then short enough, for most
+ * answers, for Redis to keep the value in one allocation with its header: 64 bytes a key less.
+ */
+const OPENING = '{"notificationOrderId":"\u0001c","notification":{"shipmentId":"\u0001m"';
+const OPENED = '\u0002';
 
 export function packAnswer(json: string, creator: string, idempotencyId: string): string {
   const named = json.match(UUID);
@@ -38,12 +45,14 @@ export function packAnswer(json: string, creator: string, idempotencyId: string)
     [ids.mainId, '\u0001m'],
     ...ids.reminderIds.map((id, i) => [id, `\u0001r${i};`] as [string, string]),
   ]);
-  return json.replace(UUID, (id) => tokens.get(id) ?? id);
+  const packed = json.replace(UUID, (id) => tokens.get(id) ?? id);
+  return packed.startsWith(OPENING) ? OPENED + packed.slice(OPENING.length) : packed;
 }
 
 export function unpackAnswer(stored: string, creator: string, idempotencyId: string): string {
   const ids = chainIds(creator, idempotencyId, 0);
-  return stored.replace(TOKEN, (_t, what: string, i?: string) =>
+  const opened = stored.startsWith(OPENED) ? OPENING + stored.slice(OPENED.length) : stored;
+  return opened.replace(TOKEN, (_t, what: string, i?: string) =>
     what === 'c' ? ids.chainId : what === 'm' ? ids.mainId : reminderOrderId(ids.chainId, Number(i)),
   );
 }

@@ -1,6 +1,6 @@
 import type { NoAltinnNotifications, NotificationOrder } from '../../platform/schemas/generated/order.ts';
 
-import { mainOrderId, nameUuid } from '../../platform/ids.ts';
+import { chainIdOf, mainOrderId, nameUuid } from '../../platform/ids.ts';
 
 export { nameUuid };
 
@@ -109,7 +109,7 @@ export interface ChainIds {
  * by order id, so no retry or race can create a second chain.
  */
 export function chainIds(creator: string, idempotencyId: string, reminders: number): ChainIds {
-  const chainId = nameUuid(`${creator}\n${idempotencyId}`);
+  const chainId = chainIdOf(creator, idempotencyId);
   return {
     chainId,
     mainId: mainOrderId(chainId),

@@ -3,7 +3,7 @@ import avro from 'avsc';
 import { loadSchema } from '../schemas/codec.ts';
 import { inRedis } from '../redis/client.ts';
 import { defineScripts } from '../redis/lua.ts';
-import { mainOrderId } from '../ids.ts';
+import { chainIdOf, mainOrderId } from '../ids.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
 
@@ -70,16 +70,27 @@ export const DEFAULT_VIEW_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
 const orderType = avro.Type.forSchema(loadSchema('order'));
 
-/** An order as the view stores it: Avro (about a third of its JSON); JSON written before is still read. */
+/**
+ * An order as the view stores it: Avro (about a third of its JSON), without the ids it can be
+ * told from: its orderId is its key's, and a chain id derived from (creator, idempotencyId), as
+ * the gateway's are, is derived again (73 bytes of every order's hash). JSON, and Avro with the
+ * ids, written before are still read.
+ */
 export function encodeOrder(order: NotificationOrder): Buffer {
-  return orderType.toBuffer(order);
+  const derived = order.idempotencyId !== null && order.orderChainId === chainIdOf(order.creator, order.idempotencyId);
+  return orderType.toBuffer({ ...order, orderId: '', orderChainId: derived ? '' : order.orderChainId });
 }
 
-export function decodeOrder(stored: Buffer): NotificationOrder {
-  // JSON starts with '{'; an Avro order starts with its orderId's length (36 → 0x48)
-  return stored[0] === 0x7b
-    ? (JSON.parse(stored.toString('utf8')) as NotificationOrder)
-    : (orderType.fromBuffer(stored) as NotificationOrder);
+/** The order stored under `orderId` (see encodeOrder). */
+export function decodeOrder(stored: Buffer, orderId: string): NotificationOrder {
+  // JSON starts with '{'; an Avro order with its orderId starts with the id's length (36 → 0x48),
+  // one without it with 0
+  if (stored[0] === 0x7b) return JSON.parse(stored.toString('utf8')) as NotificationOrder;
+  const order = orderType.fromBuffer(stored) as NotificationOrder;
+  if (order.orderId === '') order.orderId = orderId;
+  if (order.orderChainId === '' && order.idempotencyId !== null)
+    order.orderChainId = chainIdOf(order.creator, order.idempotencyId);
+  return order;
 }
 
 /** A notification as the view stores it (short keys: it is kept for every notification). */
@@ -192,7 +203,7 @@ export class ViewStore {
     });
     if (!o?.order) return null;
     const text = (k: string) => o[k]?.toString('utf8');
-    const order = decodeOrder(o.order);
+    const order = decodeOrder(o.order, orderId);
     if (creator !== undefined && order.creator !== creator) return null;
     const num = (v: string | undefined) => (v === undefined ? null : Number(v));
     return {

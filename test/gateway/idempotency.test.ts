@@ -137,6 +137,15 @@ describe('an answer as the idempotency key keeps it', () => {
     for (const id of [ids.chainId, ids.mainId, ...ids.reminderIds]) expect(packed).not.toContain(id);
     expect(packed).toContain(other);
     expect(unpackAnswer(packed, 'ttd', 'key-1')).toBe(answer);
+    // the opening every chain's answer has is one character: a plain answer, with '=' before
+    // it, fits the 44 bytes Redis keeps in one allocation with the value's header
+    expect(packed.startsWith('\u0002,"sendersReference"')).toBe(true);
+    const plain = JSON.stringify({
+      notificationOrderId: ids.chainId,
+      notification: { shipmentId: ids.mainId, sendersReference: 'ref-2026-0042' },
+    });
+    expect(`=${packAnswer(plain, 'ttd', 'key-1')}`.length).toBeLessThanOrEqual(44);
+    expect(unpackAnswer(packAnswer(plain, 'ttd', 'key-1'), 'ttd', 'key-1')).toBe(plain);
     // another key's ids are not its own: nothing is replaced
     expect(packAnswer(answer, 'ttd', 'key-2')).toBe(answer);
     expect(unpackAnswer('{"a":1}', 'ttd', 'key-1')).toBe('{"a":1}');

@@ -5,10 +5,15 @@ import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { orderStatus } from '../../platform/status.ts';
-import { mainOrderId } from '../../platform/ids.ts';
+import { chainIdOf, mainOrderId } from '../../platform/ids.ts';
+import { loadSchema } from '../../platform/schemas/codec.ts';
+import avro from 'avsc';
 import { encodeOrder, ViewStore } from '../../platform/view/store.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
 import { eventually, sampleOrder, testClients, testConfig, uniquePrefix, testRedis } from '../support/stack.ts';
+
+/** the order schema itself, to write an order as the view stored it before (both ids kept) */
+const orderType = avro.Type.forSchema(loadSchema('order'));
 
 /** Issue 17 item 7: nothing an order leaves in Redis stays for ever, and the view is compact. */
 describe('Redis retention', () => {
@@ -66,10 +71,24 @@ describe('Redis retention', () => {
     const o = sampleOrder(1);
     await view.putOrder(o);
     const stored = await redis.hgetBuffer(`${prefix}view:o:{${o.orderId}}`, 'order');
-    expect(stored![0]).toBe(0x48);
+    // without its orderId (the key has it): the chain id, a direct producer's own, is kept
+    expect(stored![0]).toBe(0x00);
+    expect(stored!.includes(Buffer.from(o.orderId))).toBe(false);
+    expect(stored!.includes(Buffer.from(o.orderChainId))).toBe(true);
     expect(stored!.length).toBe(encodeOrder(o).length);
     expect(stored!.length).toBeLessThan(JSON.stringify(o).length / 2);
     expect((await view.get(o.orderId))?.order).toEqual(o);
+    // a gateway's order, whose chain id derives from (creator, idempotencyId), keeps neither id
+    const chainId = chainIdOf('ttd', 'idem-3');
+    const derived = sampleOrder(3, { orderChainId: chainId, orderId: mainOrderId(chainId) });
+    await view.putOrder(derived);
+    const compact = await redis.hgetBuffer(`${prefix}view:o:{${derived.orderId}}`, 'order');
+    expect(compact!.length).toBe(encodeOrder(o).length - 36);
+    expect((await view.get(derived.orderId))?.order).toEqual(derived);
+    // an order stored as Avro with both ids, as written before, is read as it was
+    const withIds = sampleOrder(4);
+    await redis.hset(`${prefix}view:o:{${withIds.orderId}}`, 'order', orderType.toBuffer(withIds));
+    expect((await view.get(withIds.orderId))?.order).toEqual(withIds);
     const legacy = sampleOrder(2);
     await redis.hset(`${prefix}view:o:{${legacy.orderId}}`, 'order', JSON.stringify(legacy), 'creator', 'ttd');
     await redis.hset(
