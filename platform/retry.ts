@@ -77,3 +77,24 @@ export function madeOnce<T>(make: () => Promise<T>): { get(): Promise<T>; made()
     made: async () => (current ? current.catch(() => null) : null),
   };
 }
+
+/**
+ * Waits for `work` at most `ms` (none at all when `ms` ≤ 0 and it has not settled yet): true once
+ * it has settled, either way, false when the time ran out first. The work itself goes on; a
+ * rejection after the wait is swallowed here (the caller gave it up).
+ */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([settled, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -9,6 +9,7 @@ import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, exitOnUnhandled } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
+import { settledWithin } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer } from './http.ts';
 import { runnerFor, stageDeps, type StageModule } from './wiring.ts';
@@ -77,13 +78,21 @@ async function main(
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS).unref();
     // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
-    // then the services.
-    await Promise.all(runners.map((r) => r.close()));
+    // then the services. Each part has its share of the time: the stages three quarters (they
+    // give up what Kafka does not answer in it, safely, see StageRunner.close), the rest after.
+    const until = Date.now() + config.SHUTDOWN_TIMEOUT_MS * 0.9;
+    await Promise.all(runners.map((r) => r.close(config.SHUTDOWN_TIMEOUT_MS * 0.75)));
     // the stages are drained by now: a service that fails to close (a client whose connection
     // is already gone) is logged, and the drain goes on rather than ending as a crash
-    for (const closed of await Promise.allSettled(services.map((s) => s.close())))
-      if (closed.status === 'rejected') logger.warn({ err: closed.reason as Error }, 'a service did not close cleanly');
-    await kafka.close();
+    const servicesClosed = Promise.allSettled(services.map((s) => s.close())).then((all) => {
+      for (const closed of all)
+        if (closed.status === 'rejected')
+          logger.warn({ err: closed.reason as Error }, 'a service did not close cleanly');
+    });
+    if (!(await settledWithin(servicesClosed, until - Date.now())))
+      logger.warn('services did not close in time; exiting');
+    else if (!(await settledWithin(kafka.close(), until - Date.now())))
+      logger.warn('the Kafka clients did not close in time; exiting');
     deps.closeRedis();
     ops.server.close();
     logger.info('drained; exiting');

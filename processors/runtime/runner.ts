@@ -12,7 +12,7 @@ import type {
 } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { StageMetrics } from '../../platform/metrics.ts';
-import { backoffDelay, sleep } from '../../platform/retry.ts';
+import { backoffDelay, settledWithin, sleep } from '../../platform/retry.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import type { Deferrals, Settled } from './deferral.ts';
@@ -44,6 +44,8 @@ interface Prepared {
 }
 
 const HEARTBEAT_EVERY_MS = 3_000;
+/** what a step raced with the runner's stop gives when the stop came first */
+const STOPPED = Symbol('stopped');
 /** how often, in records, the handling loop asks whether its batch went stale (a seek or a rebalance) */
 const STALE_CHECK_EVERY = 32;
 /** a record that produced nothing */
@@ -226,19 +228,66 @@ export class StageRunner {
     };
   }
 
-  /** Graceful stop: no more fetching, the batch in hand finishes and commits, then all closes. */
-  async close(): Promise<void> {
+  /**
+   * Graceful stop: no more fetching, the batch in hand finishes and commits, then all closes,
+   * within `budgetMs`. Each wait is bounded: a partition still being verified is given up at
+   * once, and a commit or a group leave that Kafka does not answer in time (a coordinator moving,
+   * a rebalance waiting for a member that is itself stuck) is abandoned with a warning rather
+   * than holding the process until it is killed. Abandoning loses nothing: an open transaction
+   * is aborted when the partition's next owner fences this producer (or at its timeout), and
+   * its records are handled again by that owner; the send ledger keeps a hand-off from repeating.
+   */
+  async close(budgetMs = this.deps.config.SHUTDOWN_TIMEOUT_MS): Promise<void> {
     if (this.stop.signal.aborted) return;
     this.stop.abort();
     if (this.lagTimer) clearInterval(this.lagTimer);
-    // commits still under way land before the group hands the partitions to someone else
-    await Promise.all([...this.partitions.values()].map((p) => p.tail));
-    await this.consumer?.stop();
-    await Promise.all([...this.partitions.values()].map((p) => p.tail));
-    await Promise.all([...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined)));
-    await Promise.all(this.afterCommit);
+    const until = Date.now() + budgetMs;
+    const left = () => until - Date.now();
+    const tails = () => Promise.all([...this.partitions.values()].map((p) => p.tail));
+    // commits still under way land before the group hands the partitions to someone else (half
+    // the budget at most: leaving the group must have its turn)
+    await this.waitInDrain(tails(), left() / 2, 'commits under way');
+    await this.waitInDrain(this.consumer?.stop() ?? Promise.resolve(), left(), 'the consumer to leave its group');
+    await this.waitInDrain(tails(), left(), 'commits under way');
+    await this.waitInDrain(
+      Promise.all([...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined))),
+      left(),
+      'transactional producers to close',
+    );
+    await this.waitInDrain(Promise.all(this.afterCommit), left(), 'after-commit steps');
     this.partitions.clear();
     this.log.info('stage stopped');
+  }
+
+  private async waitInDrain(work: Promise<unknown>, ms: number, what: string): Promise<void> {
+    if (!(await settledWithin(work, ms)))
+      this.log.warn({ waitingFor: what }, 'drain gave up waiting; the next owner of these partitions settles them');
+  }
+
+  /** `step`'s value, or STOPPED as soon as the runner is closing (the step goes on, unawaited) */
+  private untilStopped<T>(step: Promise<T>): Promise<T | typeof STOPPED> {
+    const signal = this.stop.signal;
+    if (signal.aborted) {
+      step.catch(() => undefined);
+      return Promise.resolve(STOPPED);
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        step.catch(() => undefined);
+        resolve(STOPPED);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      step.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err as Error);
+        },
+      );
+    });
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -257,7 +306,12 @@ export class StageRunner {
     this.log.info({ assignment }, 'partitions assigned');
   }
 
-  private async partition(batch: PartitionBatch): Promise<{ state: PartitionLink; skipBelow: bigint | null }> {
+  /**
+   * The partition's link, verified (its producer initialised, its committed offset read) when it
+   * was not; null when the runner began closing meanwhile: nothing of the batch is handled (a
+   * verification waits on Kafka, sometimes long while a coordinator moves, and a drain must not).
+   */
+  private async partition(batch: PartitionBatch): Promise<{ state: PartitionLink; skipBelow: bigint | null } | null> {
     const key = `${batch.topic}:${batch.partition}`;
     let state = this.partitions.get(key);
     if (!state) {
@@ -270,14 +324,24 @@ export class StageRunner {
       'verifying partition',
     );
     // whatever is still committing settles first: the committed offset read below must be final
-    await state.tail;
+    if ((await this.untilStopped(state.tail)) === STOPPED) return null;
     const fresh = !state.producer;
     if (!state.producer) {
       const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
-      state.producer = await this.deps.kafka.transactionalProducer(txId);
+      const making = this.deps.kafka.transactionalProducer(txId);
+      const made = await this.untilStopped(making);
+      if (made === STOPPED) {
+        // made after all: closed, as close() closes the others
+        void making.then((p) => p.close()).catch(() => undefined);
+        return null;
+      }
+      state.producer = made;
     }
-    await state.producer.init();
-    const committed = await this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition);
+    if ((await this.untilStopped(state.producer.init())) === STOPPED) return null;
+    const committed = await this.untilStopped(
+      this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition),
+    );
+    if (committed === STOPPED) return null;
     this.log.info(
       { topic: batch.topic, partition: batch.partition, committed, firstOffset: batch.records[0]?.offset, fresh },
       'partition verified',
@@ -287,7 +351,9 @@ export class StageRunner {
   }
 
   private async onBatch(batch: PartitionBatch): Promise<void> {
-    const { state, skipBelow } = await this.partition(batch);
+    const verified = await this.partition(batch);
+    if (!verified) return;
+    const { state, skipBelow } = verified;
     const producer = state.producer as TransactionalProducer;
     const generation = state.generation;
     let records = batch.records;
