@@ -323,31 +323,39 @@ export class StageRunner {
       { topic: batch.topic, partition: batch.partition, records: batch.records.length },
       'verifying partition',
     );
-    // whatever is still committing settles first: the committed offset read below must be final
-    if ((await this.untilStopped(state.tail)) === STOPPED) return null;
-    const fresh = !state.producer;
-    if (!state.producer) {
-      const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
-      const making = this.deps.kafka.transactionalProducer(txId);
-      const made = await this.untilStopped(making);
-      if (made === STOPPED) {
-        // made after all: closed, as close() closes the others
-        void making.then((p) => p.close()).catch(() => undefined);
-        return null;
+    // The member keeps heartbeating while it waits: kafkajs heartbeats only between batches and
+    // when asked, and a verification can outlast the session timeout (the group then drops the
+    // member, and the rebalance that follows makes every member verify again).
+    const beating = setInterval(() => void batch.heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
+    try {
+      // whatever is still committing settles first: the committed offset read below must be final
+      if ((await this.untilStopped(state.tail)) === STOPPED) return null;
+      const fresh = !state.producer;
+      if (!state.producer) {
+        const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
+        const making = this.deps.kafka.transactionalProducer(txId);
+        const made = await this.untilStopped(making);
+        if (made === STOPPED) {
+          // made after all: closed, as close() closes the others
+          void making.then((p) => p.close()).catch(() => undefined);
+          return null;
+        }
+        state.producer = made;
       }
-      state.producer = made;
+      if ((await this.untilStopped(state.producer.init())) === STOPPED) return null;
+      const committed = await this.untilStopped(
+        this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition),
+      );
+      if (committed === STOPPED) return null;
+      this.log.info(
+        { topic: batch.topic, partition: batch.partition, committed, firstOffset: batch.records[0]?.offset, fresh },
+        'partition verified',
+      );
+      state.verified = true;
+      return { state, skipBelow: committed === null ? null : BigInt(committed) };
+    } finally {
+      clearInterval(beating);
     }
-    if ((await this.untilStopped(state.producer.init())) === STOPPED) return null;
-    const committed = await this.untilStopped(
-      this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition),
-    );
-    if (committed === STOPPED) return null;
-    this.log.info(
-      { topic: batch.topic, partition: batch.partition, committed, firstOffset: batch.records[0]?.offset, fresh },
-      'partition verified',
-    );
-    state.verified = true;
-    return { state, skipBelow: committed === null ? null : BigInt(committed) };
   }
 
   private async onBatch(batch: PartitionBatch): Promise<void> {

@@ -29,6 +29,7 @@ describe('a stage runner asked to close', () => {
     });
     let options: Options | null = null;
     let inBatch: Promise<void> = Promise.resolve();
+    let beats = 0;
     const kafka = {
       batchConsumer: async (o: Options) => {
         options = o;
@@ -64,7 +65,7 @@ describe('a stage runner asked to close', () => {
         },
       ],
       resolveOffset: () => undefined,
-      heartbeat: async () => undefined,
+      heartbeat: async () => void beats++,
       isRunning: () => true,
       isStale: () => false,
       seek: () => undefined,
@@ -73,7 +74,7 @@ describe('a stage runner asked to close', () => {
       inBatch = options!.eachBatch(batch);
       return inBatch;
     };
-    return { runner, lines, deliver };
+    return { runner, lines, deliver, beats: () => beats };
   };
 
   it('gives up a partition it is still verifying at once, and the batch in hand returns', async () => {
@@ -95,6 +96,19 @@ describe('a stage runner asked to close', () => {
     expect(closed).toBe(true);
     expect(lines.map((l) => l.msg)).not.toContain('partition verified');
     expect(lines.filter((l) => l.msg.startsWith('drain gave up'))).toEqual([]);
+  });
+
+  it('heartbeats while a partition is verified, so a slow verification does not cost the member its place in the group', async () => {
+    vi.useFakeTimers();
+    const { runner, deliver, beats } = setup({ init: () => never });
+    await runner.start();
+    void deliver();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(beats()).toBeGreaterThanOrEqual(3);
+    await runner.close(1_000);
+    const after = beats();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(beats()).toBe(after);
   });
 
   it('abandons, within its budget, a commit and a group leave that Kafka never answers', async () => {
