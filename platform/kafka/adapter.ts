@@ -90,10 +90,10 @@ export interface CommitControl {
   /** when aborted by the time the records are written, the transaction is aborted instead */
   signal?: AbortSignal;
   /**
-   * called just before the commit is asked for: from then on, its outcome decides. The records
-   * and offsets are written by then, pending; a promise returned is awaited before the commit
+   * called just before the commit is asked for, in the same tick as the last look at `signal`:
+   * from then on, its outcome decides. The records and offsets are written by then, pending
    */
-  committing?: () => void | Promise<void>;
+  committing?: () => void;
 }
 
 export interface PlainProducer {
@@ -441,7 +441,7 @@ export class KafkaAdapter {
             });
           }
           if (control?.signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
-          await control?.committing?.();
+          control?.committing?.();
           await tx.commit();
         } catch (err) {
           if (tx.isActive()) await tx.abort().catch(() => undefined);

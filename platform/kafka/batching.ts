@@ -1,13 +1,9 @@
 import { retriable } from '../errors.ts';
-import type { CommitControl, OutboundRecord } from './adapter.ts';
+import type { OutboundRecord } from './adapter.ts';
 
-/**
- * Something that writes records. A transactional sink honours `control`: it aborts instead of
- * committing when the signal is aborted (whoever sent the batch gave up on it), and calls
- * `committing` once it asks for the commit, after which it can no longer take the batch back.
- */
+/** Something that writes records: resolves once they are written, rejects when they may not be. */
 export interface RecordSink {
-  send(records: OutboundRecord[], control?: CommitControl): Promise<void>;
+  send(records: OutboundRecord[]): Promise<void>;
 }
 
 /**

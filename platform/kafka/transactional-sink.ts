@@ -1,6 +1,6 @@
 import { PipelineError, retriable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { CommitControl, KafkaAdapter, OutboundRecord, TransactionalProducer } from './adapter.ts';
+import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from './adapter.ts';
 import type { RecordSink } from './batching.ts';
 
 /** Whatever stopped a batch, its callers learn that Kafka did not take it (a retriable error). */
@@ -98,7 +98,7 @@ export class TransactionalSink implements RecordSink {
     void producer.close().catch(() => undefined);
   }
 
-  async send(records: OutboundRecord[], control?: CommitControl): Promise<void> {
+  async send(records: OutboundRecord[]): Promise<void> {
     const producer = await this.current().catch((err: unknown) => {
       throw unavailable(err);
     });
@@ -106,12 +106,10 @@ export class TransactionalSink implements RecordSink {
     const startedAt = Date.now();
     // aborted when this sink gives up on the attempt: it must then never ask for the commit
     const abandon = new AbortController();
-    const signal = control?.signal ? AbortSignal.any([control.signal, abandon.signal]) : abandon.signal;
     const attempt = producer.commit(records, undefined, {
-      signal,
+      signal: abandon.signal,
       committing: () => {
         committing = true;
-        return control?.committing?.();
       },
     });
     try {
