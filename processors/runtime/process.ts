@@ -1,15 +1,16 @@
 /**
  * One stage process: the stages named on the command line (or STAGES=a,b) from `catalog`, run
  * side by side, with health and metrics on STAGE_HTTP_PORT. Provisions topics and registers
- * schemas first (idempotent, safe when several instances start at once). SIGTERM/SIGINT drain
+ * schemas first (idempotent, safe when several instances start at once; tried again for a while
+ * when Kafka or the registry is not answering yet). SIGTERM/SIGINT drain
  * and exit 0; a stop asked for while still starting exits 0 at once.
  */
-import { loadConfig } from '../../platform/config.ts';
+import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, exitOnUnhandled } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
-import { settledWithin } from '../../platform/retry.ts';
+import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer } from './http.ts';
 import { runnerFor, stageDeps, type StageModule } from './wiring.ts';
@@ -52,7 +53,19 @@ async function main(
 
   const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: config.KAFKA_CLIENT_ID, logger });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  await provision(kafka, codec, config);
+  // Kafka or the schema registry may be coming back while the process starts (a broker restart,
+  // a rolling upgrade): a failed step is tried again for a while, not the end of the process
+  const starting = <T>(what: string, step: () => Promise<T>) =>
+    withRetry(
+      (attempt) =>
+        step().catch((err: unknown) => {
+          logger.warn({ err, attempt }, `${what} failed while starting; trying again`);
+          throw err;
+        }),
+      // (a configuration the cluster cannot hold is not going to change by waiting)
+      { maxAttempts: 8, initialMs: 1_000, maxMs: 10_000, shouldRetry: (err) => !(err instanceof ConfigError) },
+    );
+  await starting('provisioning topics and schemas', () => provision(kafka, codec, config));
 
   const registry = createRegistry();
   const metrics = createStageMetrics(registry);
@@ -102,7 +115,7 @@ async function main(
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  for (const r of runners) await r.start();
+  for (const r of runners) await starting('starting a stage', () => r.start());
   for (const s of services) s.start();
   await Promise.all(runners.map((r) => r.joined()));
   logger.info({ stages: names, opsHost: config.STAGE_HTTP_HOST, opsPort: ops.port }, 'stages running');

@@ -1,0 +1,57 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
+
+/**
+ * A stage process that starts while the schema registry (or Kafka) is coming back keeps trying
+ * for a while instead of exiting: the chaos run saw an instance exit 1 while starting, as a
+ * broker came back. Here the registry answers 503 for its first 20 s (longer than the codec
+ * retries by itself), through a proxy in front of the real one.
+ */
+describe('a stage process starting while a dependency is coming back', () => {
+  const prefix = uniquePrefix('startup');
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+  let proxy: Server | null = null;
+  let proc: StageProcess | null = null;
+  afterAll(async () => {
+    proc?.child.kill('SIGKILL');
+    await new Promise((r) => proxy?.close(r));
+  });
+
+  it('tries its start-up again and runs once the registry answers', async () => {
+    const target = new URL(config.SCHEMA_REGISTRY_URL);
+    // 503 for 20 s from its first request: longer than the codec and its client retry by themselves (about 15 s)
+    let firstAt: number | null = null;
+    let refused = 0;
+    proxy = createServer((req, res) => {
+      firstAt ??= Date.now();
+      if (Date.now() - firstAt < 20_000) {
+        refused++;
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error_code":50301,"message":"starting"}');
+        return;
+      }
+      const upstream = request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as AddressInfo).port;
+
+    proc = startStageProcess(['passthrough'], {
+      ...stageEnv(config),
+      SCHEMA_REGISTRY_URL: `http://127.0.0.1:${port}${target.pathname}`,
+    });
+    await proc.running;
+    expect(refused).toBeGreaterThan(0);
+    expect(proc.output()).toContain('failed while starting; trying again');
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  });
+});
