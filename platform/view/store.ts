@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import avro from 'avsc';
 import { loadSchema } from '../schemas/codec.ts';
 import { inRedis } from '../redis/client.ts';
-import { defineScripts } from '../redis/lua.ts';
+import { defineScripts, type ScriptCommand } from '../redis/lua.ts';
 import { chainIdOf, mainOrderId } from '../ids.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
@@ -164,32 +164,50 @@ export class ViewStore {
    * applying record's `source`, only that record is told 'complete' (see apply-status.lua).
    */
   async apply(e: StatusEvent, now: number, source = ''): Promise<AppliedStatus> {
-    const [result, previous, expires] = (await this.run('apply status', () =>
-      this.redis.viewApplyStatus(
-        this.orderKey(e.orderId),
-        this.notifKey(e.orderId),
-        `${this.p}feedseq`,
-        `${this.p}feed:`,
-        e.creator,
-        e.status,
-        e.occurredAt,
-        e.notificationId ?? '',
-        e.channel ?? '',
-        e.destination ?? '',
-        e.description ?? '',
-        now,
-        e.orderId,
-        e.expiresAt ?? '',
-        this.retentionMs,
-        `${this.p}o:{`,
-        source,
-      ),
-    )) as [AppliedStatus['result'], string, string | number];
-    return {
-      result,
-      previous: (previous || null) as StatusEvent['status'] | null,
-      expiresAt: expires === '' || expires === undefined ? null : Number(expires),
-    };
+    const answer = await this.run('apply status', () => this.redis.viewApplyStatus(...this.applyArgs(e, now, source)));
+    return appliedOf(answer);
+  }
+
+  /**
+   * `apply` for many events in one round trip (a pipeline, in order: each event sees the ones
+   * before it, as when applied one by one; one script run per event, so every run's keys stay
+   * in one Redis Cluster slot). Each answer is the event's result, or the error its run met.
+   */
+  async applyAll(events: { event: StatusEvent; source: string }[], now: number): Promise<(AppliedStatus | Error)[]> {
+    if (events.length === 0) return [];
+    const answers = await this.run('apply statuses', () => {
+      const pipe = this.redis.pipeline() as unknown as Record<'viewApplyStatus', ScriptCommand> & {
+        exec(): Promise<[Error | null, unknown][] | null>;
+      };
+      for (const { event, source } of events) void pipe.viewApplyStatus(...this.applyArgs(event, now, source));
+      return pipe.exec();
+    });
+    return events.map((_, i) => {
+      const [err, answer] = answers?.[i] ?? [new Error('no answer from the pipeline'), null];
+      return err ?? appliedOf(answer);
+    });
+  }
+
+  private applyArgs(e: StatusEvent, now: number, source: string): (string | number)[] {
+    return [
+      this.orderKey(e.orderId),
+      this.notifKey(e.orderId),
+      `${this.p}feedseq`,
+      `${this.p}feed:`,
+      e.creator,
+      e.status,
+      e.occurredAt,
+      e.notificationId ?? '',
+      e.channel ?? '',
+      e.destination ?? '',
+      e.description ?? '',
+      now,
+      e.orderId,
+      e.expiresAt ?? '',
+      this.retentionMs,
+      `${this.p}o:{`,
+      source,
+    ];
   }
 
   /** The order with its status and notifications, or null when unknown or another creator's. */
@@ -309,4 +327,13 @@ export class ViewStore {
     } while (cursor !== '0');
     return removed;
   }
+}
+
+function appliedOf(answer: unknown): AppliedStatus {
+  const [result, previous, expires] = answer as [AppliedStatus['result'], string, string | number];
+  return {
+    result,
+    previous: (previous || null) as StatusEvent['status'] | null,
+    expiresAt: expires === '' || expires === undefined ? null : Number(expires),
+  };
 }

@@ -2,7 +2,7 @@ import type { NotificationMetrics } from '../../platform/metrics.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
-import type { ViewStore } from '../../platform/view/store.ts';
+import type { AppliedStatus, ViewStore } from '../../platform/view/store.ts';
 import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
 
 /** Statuses a notification keeps while it waits for a delivery report (§9: still pending). */
@@ -46,10 +46,25 @@ export function statusViewStage(ports: {
   /** told of the events of each committed transaction: for the metrics */
   committed?: (events: StatusEvent[]) => void;
 }): Stage<'status'> {
+  // a batch's events applied ahead in one round trip (see prepare), by event
+  const appliedAhead = new WeakMap<StatusEvent, AppliedStatus>();
   return defineStage({
     name: 'status-view',
     input: 'status',
     outputs: ['status'],
+    // One pipeline per batch instead of one round trip per event: the apply is idempotent and
+    // monotonic, and keyed by the applying record, so an event applied here and again later (its
+    // batch went stale, its transaction aborted) changes nothing the second time. An event whose
+    // run failed here is applied by `handle` itself.
+    async prepare(events: StatusEvent[], sources: string[]) {
+      const applied = await ports.view.applyAll(
+        events.map((event, i) => ({ event, source: viewSource(sources[i]!) })),
+        ports.clock(),
+      );
+      applied.forEach((a, i) => {
+        if (!(a instanceof Error)) appliedAhead.set(events[i]!, a);
+      });
+    },
     ...(ports.committed
       ? {
           committed: async (events: StatusEvent[]) => {
@@ -62,7 +77,8 @@ export function statusViewStage(ports: {
       // Order_Completed, also when it is handled again because its transaction was aborted (an
       // in-memory "already completing" set skipped that replay, and the order never completed).
       // (partition:offset: the topic is always the status topic, and the view keeps it per order)
-      const applied = await ports.view.apply(event, ports.clock(), `${ctx.partition}:${ctx.offset}`);
+      const applied =
+        appliedAhead.get(event) ?? (await ports.view.apply(event, ports.clock(), `${ctx.partition}:${ctx.offset}`));
       if (event.notificationId && ports.expiry) await watchExpiry(ports.expiry, event, applied);
       if (applied.result !== 'complete') return skip(`applied (${applied.result})`);
       const done: Emission = {
@@ -73,6 +89,11 @@ export function statusViewStage(ports: {
       return emit(done);
     },
   });
+}
+
+/** The view's record of the applying record, `partition:offset`, from the runtime's `topic:partition:offset`. */
+function viewSource(source: string): string {
+  return source.slice(source.indexOf(':') + 1);
 }
 
 /**
