@@ -18,6 +18,7 @@ import {
   benchToken,
   cpuSeconds,
   redisFootprint,
+  statusViewSettled,
   stackCpuSeconds,
   startGateway,
   startProcess,
@@ -290,6 +291,7 @@ async function endToEndLayout(
     // What those orders leave in Redis (view, idempotency, schedules, ledgers), while retained.
     // (the stages run with this environment's retention settings: none is overridden above)
     const config = loadConfig();
+    await statusViewSettled(prefix);
     const footprint = await redisFootprint(prefix, {
       viewRetentionMs: config.VIEW_RETENTION_S * 1000,
       finalRetentionMs: config.SCHEDULE_FINAL_RETENTION_S * 1000,
@@ -300,8 +302,12 @@ async function endToEndLayout(
     console.log(
       `Redis per retained order:   ${(footprint.retained / N).toFixed(0)} bytes (each key weighed by its stay against the view's ${config.VIEW_RETENTION_S / 86400} days)`,
     );
-    for (const [kind, bytes] of [...footprint.byKind].sort((a, b) => b[1] - a[1]).slice(0, 8))
-      console.log(`  ${kind.padEnd(40)} ${(bytes / N).toFixed(0)} bytes per order`);
+    for (const [kind, { bytes, retained }] of [...footprint.byKind]
+      .sort((a, b) => b[1].retained - a[1].retained)
+      .slice(0, 10))
+      console.log(
+        `  ${kind.padEnd(40)} ${(retained / N).toFixed(0).padStart(5)} bytes per retained order (${(bytes / N).toFixed(0)} now)`,
+      );
     // Latency under a load the pipeline keeps up with: half the end-to-end rate just measured.
     const rate = offered ?? Math.max(1, Math.floor(throughput / 2));
     figures.offered = rate;

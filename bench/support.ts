@@ -150,16 +150,56 @@ export function startGateway(env: Record<string, string>, publicKeyFile: string)
  * (PTTL, as Redis has it); the schedules' final markers, trimmed by the releaser rather than
  * expired, stay `finalRetentionMs`; any other key without a TTL counts in full.
  */
+/**
+ * Waits until the status view has taken in every status event there is: the status topic's end
+ * and status-view's committed offsets unchanged for `quietMs`, each partition's offset at its end
+ * (or one short, the last transaction's marker). Redis is weighed after that, not while
+ * status-view is still applying what the hand-offs produced.
+ */
+export async function statusViewSettled(prefix: string, quietMs = 3_000, timeoutMs = 120_000): Promise<void> {
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const kafka = new KafkaAdapter({
+    ...kafkaConnection(config),
+    clientId: 'bench',
+    logger: createLogger({ level: 'warn' }),
+  });
+  const topic = `${prefix}altinn.notifications.status`;
+  const group = `${prefix}notifications.status-view`;
+  try {
+    let last = '';
+    let since = Date.now();
+    for (const started = Date.now(); Date.now() - started < timeoutMs;) {
+      const [ends, committed] = await Promise.all([kafka.topicEndOffsets(topic), kafka.groupOffsets(group, topic)]);
+      const caughtUp = [...ends].every(([p, end]) => BigInt(end) - (committed.get(p) ?? 0n) <= 1n);
+      const now = JSON.stringify([[...ends], [...committed].map(([p, o]) => [p, String(o)])]);
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (caughtUp && Date.now() - since >= quietMs) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    console.log(`(the status view had not settled after ${timeoutMs / 1000} s; Redis weighed as it was)`);
+  } finally {
+    await kafka.close();
+  }
+}
+
 export async function redisFootprint(
   prefix: string,
   retention: { viewRetentionMs: number; finalRetentionMs: number },
-): Promise<{ total: number; retained: number; keys: number; byKind: Map<string, number> }> {
+): Promise<{
+  total: number;
+  retained: number;
+  keys: number;
+  byKind: Map<string, { bytes: number; retained: number }>;
+}> {
   const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
   try {
-    const byKind = new Map<string, number>();
+    const byKind = new Map<string, { bytes: number; retained: number }>();
     let total = 0;
     let retained = 0;
     let keys = 0;
+    const weighed: { key: string; bytes: number; ttl: number }[] = [];
     let cursor = '0';
     do {
       const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
@@ -170,18 +210,41 @@ export async function redisFootprint(
       batch.forEach((k, i) => {
         const bytes = Number(replies[2 * i]?.[1] ?? 0);
         const ttl = Number(replies[2 * i + 1]?.[1] ?? -1);
-        const kind = k
-          .slice(prefix.length)
-          .replace(/\{[^}]*\}/g, '{…}')
-          .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '…')
-          .replace(/(ledger:|ref:|idem:[^:]*:|ratelimit:?).*$/, '$1…');
-        const stays = ttl > 0 ? ttl : /:(final|outcome)$/.test(kind) ? retention.finalRetentionMs : Infinity;
-        byKind.set(kind, (byKind.get(kind) ?? 0) + bytes);
-        total += bytes;
-        retained += bytes * Math.min(1, stays / retention.viewRetentionMs);
-        keys++;
+        weighed.push({ key: k, bytes, ttl });
       });
     } while (cursor !== '0');
+    // A schedule's keys (…:due, …:items, …:dueAt, …:leased) hold what waits, each item until its
+    // due time: weighed by the mean time left to its due items (none due later: gone soon).
+    const scheduleStay = new Map<string, number>();
+    const now = Date.now();
+    for (const { key } of weighed) {
+      if (!key.endsWith(':due')) continue;
+      const scores = (await redis.zrange(key, 0, -1, 'WITHSCORES')).filter((_, j) => j % 2 === 1).map(Number);
+      const left = scores.reduce((a, due) => a + Math.max(0, due - now), 0) / Math.max(1, scores.length);
+      scheduleStay.set(key.slice(0, -':due'.length), left);
+    }
+    for (const { key, bytes, ttl } of weighed) {
+      const kind = key
+        .slice(prefix.length)
+        .replace(/\{[^}]*\}/g, '{…}')
+        .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '…')
+        .replace(/(ledger:|ref:|idem:[^:]*:|ratelimit:?).*$/, '$1…');
+      const schedule = /^(.*):(due|items|dueAt|leased)$/.exec(key)?.[1];
+      const stays =
+        ttl > 0
+          ? ttl
+          : /:(final|outcome)$/.test(kind)
+            ? retention.finalRetentionMs
+            : schedule !== undefined && scheduleStay.has(schedule)
+              ? scheduleStay.get(schedule)!
+              : Infinity;
+      const kept = bytes * Math.min(1, stays / retention.viewRetentionMs);
+      const sum = byKind.get(kind) ?? { bytes: 0, retained: 0 };
+      byKind.set(kind, { bytes: sum.bytes + bytes, retained: sum.retained + kept });
+      total += bytes;
+      retained += kept;
+      keys++;
+    }
     return { total, retained, keys, byKind };
   } finally {
     redis.disconnect();
