@@ -8,7 +8,9 @@
  * accepting the submit_sm. All clocks are this machine's.
  *
  * Printed beside it, from the same run: how fast the gateway accepted the N orders (its share
- * of the time), and the SMPP TPS the send-sms stage was allowed (the SMS ceiling).
+ * of the time), the SMPP TPS the send-sms stage was allowed (the SMS ceiling), and, from a first
+ * run of the gateway alone on the same stack, end to end over the gateway alone, in throughput
+ * and in CPU per order.
  */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../platform/config.ts';
@@ -45,6 +47,8 @@ export interface LayoutFigures {
   offered: number;
   p50: number;
   p99: number;
+  /** CPU seconds per 1,000 orders handed off in phase 1, every process taking part */
+  cpuPerThousand: number;
 }
 
 /**
@@ -61,12 +65,22 @@ export async function endToEndBench(
 ): Promise<void> {
   const sink = await startSmtpSink();
   const figures: LayoutFigures[] = [];
+  let alone: GatewayAlone;
   try {
+    alone = await gatewayAlone(N, connections);
     for (const [i, instances] of layouts.entries())
       figures.push(await endToEndLayout(N, connections, tps, offered, instances, i, sink));
   } finally {
     await sink.close();
   }
+  // On a machine whose cores are all busy, throughput is cores / CPU per order: end to end can
+  // reach the gateway alone's rate at most in the ratio of their CPU per order.
+  console.log('\nend to end against the gateway alone (same run, same stack):');
+  for (const f of figures)
+    console.log(
+      `  ${f.layout.padEnd(36)} handed off/s ÷ gateway alone accepted/s = ${f.endToEnd.toFixed(0)} / ${alone.accepted.toFixed(0)} = ${(f.endToEnd / alone.accepted).toFixed(2)}; ` +
+        `CPU per order, gateway alone ÷ end to end = ${alone.cpuPerThousand.toFixed(2)} / ${f.cpuPerThousand.toFixed(2)} = ${(alone.cpuPerThousand / f.cpuPerThousand).toFixed(2)}`,
+    );
   if (figures.length < 2) return;
   console.log('\nlayouts side by side (same run, same machine):');
   console.log(
@@ -80,6 +94,76 @@ export async function endToEndBench(
   console.log(
     `ratio ${many.layout} / ${one.layout}: end to end ${(many.endToEnd / one.endToEnd).toFixed(2)}, accepted ${(many.accepted / one.accepted).toFixed(2)}`,
   );
+}
+
+interface GatewayAlone {
+  accepted: number;
+  cpuPerThousand: number;
+}
+
+/**
+ * The gateway alone, on the same stack: N email orders as fast as it takes them, nothing
+ * downstream reading them (its own topics), with what every process taking part spent.
+ */
+async function gatewayAlone(N: number, connections: number): Promise<GatewayAlone> {
+  console.log('\n--- the gateway alone (no stage reads its topics) ---');
+  const { prefix, kafka } = await benchClients('gwa');
+  await kafka.close();
+  const { publicKeyFile, token } = await benchToken('bench');
+  const gateway = await startGateway({ TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' }, publicKeyFile);
+  try {
+    const url = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const post = async (i: number) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          idempotencyId: randomUUID(),
+          sendersReference: 'bench-e2e',
+          recipient: {
+            recipientEmail: {
+              emailAddress: `alone-${i}@example.com`,
+              emailSettings: { subject: 'Benchmark', body: `Melding ${i}`, contentType: 'Plain' },
+            },
+          },
+        }),
+      });
+      await res.arrayBuffer();
+      return res.status === 201;
+    };
+    const run = async (count: number) => {
+      let next = 0;
+      let ok = 0;
+      await Promise.all(
+        Array.from({ length: connections }, async () => {
+          while (next < count) if (await post(next++)) ok++;
+        }),
+      );
+      return ok;
+    };
+    await run(Math.min(500, N)); // warm-up: JIT and connections are not part of the figures
+    const cpu = async () => {
+      let sum = await cpuSeconds(gateway.child.pid!);
+      for (const [, seconds] of await stackCpuSeconds()) sum += seconds;
+      const own = process.cpuUsage();
+      return sum + (own.user + own.system) / 1e6;
+    };
+    const cpu0 = await cpu();
+    const t0 = Date.now();
+    const ok = await run(N);
+    const seconds = (Date.now() - t0) / 1000;
+    const used = (await cpu()) - cpu0;
+    const figures = { accepted: ok / seconds, cpuPerThousand: (used / Math.max(1, ok)) * 1000 };
+    console.log(
+      `gateway alone accepted:     ${figures.accepted.toFixed(0)} orders/s (${ok} of ${N} in ${seconds.toFixed(1)} s); ` +
+        `${figures.cpuPerThousand.toFixed(2)} CPU-s per 1,000 (gateway, Kafka, Redis, registry, clients)`,
+    );
+    return figures;
+  } finally {
+    gateway.child.kill('SIGTERM');
+    await new Promise((r) => gateway.child.once('exit', r));
+  }
 }
 
 async function endToEndLayout(
@@ -141,7 +225,15 @@ async function endToEndLayout(
     add('bench (clients, SMTP server)', (own.user + own.system) / 1e6);
     return cpu;
   };
-  const figures: LayoutFigures = { layout, accepted: 0, endToEnd: 0, offered: 0, p50: NaN, p99: NaN };
+  const figures: LayoutFigures = {
+    layout,
+    accepted: 0,
+    endToEnd: 0,
+    offered: 0,
+    p50: NaN,
+    p99: NaN,
+    cpuPerThousand: NaN,
+  };
   try {
     const urls = gateways.map((g) => `http://127.0.0.1:${g.port}/notifications/api/v1/future/orders`);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
@@ -285,6 +377,7 @@ async function endToEndLayout(
         `  ${name.padEnd(36)} ${((s / N) * 1000).toFixed(2).padStart(7)} CPU-s   ${((s / total) * 100).toFixed(0).padStart(3)} %`,
       );
     console.log(`  ${'all'.padEnd(36)} ${((total / N) * 1000).toFixed(2).padStart(7)} CPU-s`);
+    figures.cpuPerThousand = (total / N) * 1000;
     const throughput = first.endToEnd;
     figures.accepted = first.accepted;
     figures.endToEnd = first.endToEnd;
