@@ -54,6 +54,15 @@ describe('status-view', () => {
     redis.disconnect();
   });
 
+  /** what the runtime tells a handler of the status record at `partition:offset` */
+  const recordAt = (partition: number, offset: number) =>
+    ({
+      topic: 'status',
+      partition,
+      offset: String(offset),
+      headers: {},
+      logger: { info: () => undefined, warn: () => undefined },
+    }) as unknown as RecordContext;
   const notification = (
     orderId: string,
     id: string,
@@ -122,14 +131,7 @@ describe('status-view', () => {
 
   it('emits Order_Completed again when the record that completed the order is handled again after an abort, and for no other record', async () => {
     const stage = statusViewStage({ view: new ViewStore(redis, `${prefix}replay.`), clock: Date.now });
-    const at = (offset: number) =>
-      ({
-        topic: 'status',
-        partition: 0,
-        offset: String(offset),
-        headers: {},
-        logger: { info: () => undefined, warn: () => undefined },
-      }) as unknown as RecordContext;
+    const at = (offset: number) => recordAt(0, offset);
     const order = randomUUID();
     const email = randomUUID();
     await stage.handle(notification(order, email, 'Email_New'), at(1));
@@ -150,14 +152,7 @@ describe('status-view', () => {
     const clock = () => 1_800_000_000_000;
     const ahead = statusViewStage({ view: new ViewStore(redis, `${prefix}ahead.`), clock });
     const oneByOne = statusViewStage({ view: new ViewStore(redis, `${prefix}onebyone.`), clock });
-    const ctx = (offset: number) =>
-      ({
-        topic: 'status',
-        partition: 1,
-        offset: String(offset),
-        headers: {},
-        logger: { info: () => undefined, warn: () => undefined },
-      }) as unknown as RecordContext;
+    const ctx = (offset: number) => recordAt(1, offset);
     const [a, b, ea, eb, sb] = [randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()];
     const batch = [
       notification(a, ea, 'Email_New'),
