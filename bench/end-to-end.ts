@@ -301,13 +301,9 @@ async function endToEndLayout(
       const sms = accepted.filter((o) => o.channel === 'sms');
 
       // The SMSC's view of what it accepted is polled (the simulator has no push channel).
-      // (the first email not yet seen is enough: a scan of all at every arrival was O(N²))
-      let seen = 0;
-      const emailsDone = sink.until(
-        () => {
-          while (seen < emails.length && sink.arrivals.has(emails[seen]!.key)) seen++;
-          return seen === emails.length;
-        },
+      const emailsDone = sink.untilAll(
+        emails.map((o) => o.key),
+        sink.arrivals,
         600_000,
         'every email at the sink',
       );

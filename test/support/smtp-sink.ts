@@ -88,6 +88,22 @@ export async function startSmtpSink() {
     arrivals,
     perRecipient,
     messages,
+    /**
+     * A promise for when every one of `keys` is in `seen` (e.g. `accepted`, `arrivals`), checked
+     * on every accepted message from the first key not yet seen on: a scan of all keys at every
+     * message is quadratic, and at tens of thousands of messages it was most of a bench's time.
+     */
+    untilAll(keys: readonly string[], seen: { has(key: string): boolean }, ms: number, what: string) {
+      let next = 0;
+      return this.until(
+        () => {
+          while (next < keys.length && seen.has(keys[next]!)) next++;
+          return next === keys.length;
+        },
+        ms,
+        what,
+      );
+    },
     /** a promise for when `predicate` holds, checked on every accepted message */
     until(predicate: () => boolean, ms: number, what: string) {
       return new Promise<void>((resolve, reject) => {
