@@ -33,6 +33,7 @@ export const sendSms: StageModule = {
       },
       deps.clock,
       deliveryMetric(deps.registry, 'sms', deps.clock),
+      config.SMPP_RECEIPT_TEXT_ID_RADIX,
     );
     const provider = providerMetrics(deps.registry);
     const submits = provider.submits;

@@ -14,6 +14,15 @@ export const sendSmsOptions = z.object({
   /** submit_sm per second for the SMSC account (its contracted TPS), shared by every instance */
   SMPP_TPS: int(100).pipe(z.number().min(1)),
   SMPP_ENQUIRE_LINK_MS: int(30_000).pipe(z.number().min(1_000)),
+  /**
+   * the radix of the message id in a delivery receipt's text (`id:…`), read only when the receipt
+   * has no receipted_message_id TLV: 16 (as submit_sm_resp gives it, SMPP 3.4 appendix B) or 10
+   * (some SMSCs write it in decimal there)
+   */
+  SMPP_RECEIPT_TEXT_ID_RADIX: z
+    .enum(['16', '10'])
+    .default('16')
+    .transform((v) => (v === '10' ? 10 : 16) as 16 | 10),
   /** how long a submit_sm waits for its response before it counts as lost, ms */
   SMPP_RESPONSE_TIMEOUT_MS: int(10_000).pipe(z.number().min(100)),
 });

@@ -9,15 +9,22 @@ import { orderStatus } from '../../platform/status.ts';
 /**
  * Delivery receipts of submitted SMS, matched to their notifications (reference §6.2 step 13).
  *
- * On acceptance send-sms records every part's message id (canonical form: hex and decimal ids
- * compare equal) and the notification's parts in Redis. A receipt marks its part; when every
+ * On acceptance send-sms records every part's message id (canonical form: the hex id as a number,
+ * so `00A1` and `a1` compare equal) and the notification's parts in Redis. A receipt names its
+ * part by exactly one id: the receipted_message_id TLV when it has one (SMPP 3.4 §5.3.2.12: the id
+ * as submit_sm_resp gave it, so hex), else the `id:` of its text, read in the radix the SMSC is
+ * configured to use there (`SMPP_RECEIPT_TEXT_ID_RADIX`; some SMSCs write it in decimal). Never
+ * both readings: a digits-only hex id read as decimal is another, earlier message's id, and a
+ * receipt matched that way marked the wrong notification and left its own SMS Accepted forever. A receipt marks its part; when every
  * part has a receipt, the notification's status is published: Delivered only if every part was
  * DELIVRD, else the first failing part's state. A receipt for an id not recorded yet (it beat
  * the submit's bookkeeping) is kept for an hour and applied when the id is recorded; looking a
  * receipt up and parking it is one Redis script, as recording an id and taking its parked receipt
  * is another, so a receipt that races its submit's recording is never lost between the two; and
  * recording a part's receipt and claiming the notification's report is a third, so receipts of
- * two parts that complete it at once (in one instance or two) report it once.
+ * two parts that complete it at once (in one instance or two) report it once. Recording is
+ * idempotent (a part already marked by its receipt stays marked), so a sender that recorded and
+ * then failed records again when it handles the notification again.
  */
 export interface SmsRef {
   notificationId: string;
@@ -63,6 +70,8 @@ export class ReceiptTracker {
     private readonly clock: () => number = Date.now,
     /** told of each notification reported Delivered (its requested send time): for the metrics */
     private readonly delivered: (requestedSendTime: number | undefined) => void = () => undefined,
+    /** the radix of the id in a receipt's text, used when the receipt has no receipted_message_id */
+    private readonly textIdRadix: 16 | 10 = 16,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
   }
@@ -77,12 +86,11 @@ export class ReceiptTracker {
     const ids = messageIds.map((m) => canonicalId(m, 16));
     // kept at least as long as the SMSC may still report (the validity period), plus an hour
     const ttl = Math.max(this.ttlSeconds, Math.ceil((ref.expiresAt - Date.now()) / 1000) + 3600);
-    // the parts first: a receipt that finds a part's ref finds the parts it belongs to
-    await this.redis
-      .multi()
-      .hset(this.partsKey(ref.notificationId), Object.fromEntries(ids.map((id) => [id, 'pending'])))
-      .expire(this.partsKey(ref.notificationId), ttl)
-      .exec();
+    // the parts first: a receipt that finds a part's ref finds the parts it belongs to (a part
+    // recorded before, and maybe marked by its receipt since, is left as it is)
+    const parts = this.redis.multi();
+    for (const id of ids) parts.hsetnx(this.partsKey(ref.notificationId), id, 'pending');
+    await parts.expire(this.partsKey(ref.notificationId), ttl).exec();
     const json = JSON.stringify(ref);
     for (const id of ids) {
       const early = (await this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl)) as string | null;
@@ -92,26 +100,21 @@ export class ReceiptTracker {
 
   /** A deliver_sm receipt. Resolves once it is recorded (and published, when it completes one). */
   async onReceipt(r: Receipt): Promise<void> {
-    const parsed = parseReceipt(r.text);
-    const candidates = [
-      ...new Set([
-        ...(r.messageId ? [canonicalId(r.messageId, 16), canonicalId(r.messageId, 10)] : []),
-        ...(parsed.id ? [canonicalId(parsed.id, 16), canonicalId(parsed.id, 10)] : []),
-      ]),
-    ];
-    const stat = parsed.stat ?? 'UNKNOWN';
-    // Which form the id is in is not known: look for each, before parking it under any of them.
-    for (const id of candidates) {
-      const json = await this.redis.get(this.refKey(id));
-      if (json) return this.apply(id, JSON.parse(json) as SmsRef, stat);
-    }
-    // Not recorded yet, or being recorded right now: find it or park, in one step per form, so
-    // the recording (record-part.lua) either sees the parked receipt or is seen by it.
-    for (const id of candidates) {
-      const json = (await this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS)) as
-        string | null;
-      if (json) return this.apply(id, JSON.parse(json) as SmsRef, stat);
-    }
+    const id = this.receiptId(r);
+    if (id === null) return; // nothing to match it by: acknowledged, as an SMSC would retry it forever
+    const stat = parseReceipt(r.text).stat ?? 'UNKNOWN';
+    // Found, or parked in the same step, so the recording (record-part.lua) either sees the
+    // parked receipt or is seen by it.
+    const json = (await this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS)) as
+      string | null;
+    if (json) await this.apply(id, JSON.parse(json) as SmsRef, stat);
+  }
+
+  /** The one id a receipt names its part by (canonical), or null when it names none. */
+  receiptId(r: Receipt): string | null {
+    if (r.messageId?.trim()) return canonicalId(r.messageId, 16);
+    const text = parseReceipt(r.text).id;
+    return text ? canonicalId(text, this.textIdRadix) : null;
   }
 
   private async apply(partId: string, ref: SmsRef, stat: string): Promise<void> {

@@ -7,7 +7,7 @@ import { STATUS, type SubmitFields, type SubmitResult } from '../../platform/smp
 import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/message.ts';
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, senderStage, statusReport } from '../send-common.ts';
-import type { ReceiptTracker } from './receipts.ts';
+import type { ReceiptTracker, SmsRef } from './receipts.ts';
 
 export interface SendSmsPorts {
   smpp: { submit(fields: SubmitFields): Promise<SubmitResult> };
@@ -61,7 +61,14 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
       { failed: 'SMS_Failed', expired: 'SMS_Failed_TTL' },
       'SMS',
     );
-    if (instead) return report(n, instead.status, instead.reference, instead.description);
+    if (instead) {
+      // a replay of an accepted SMS: its parts may not have been recorded for their receipts
+      // (the sender failed between the two), and recording again changes nothing recorded
+      if (instead.status === 'SMS_Accepted' && instead.reference) {
+        await ports.receipts.record(smsRef(n), instead.reference.split(','));
+      }
+      return report(n, instead.status, instead.reference, instead.description);
+    }
     const source = senderAddress(n.sender);
     const parts = splitMessage(n.body, randomInt(256));
     const ids: string[] = [];
@@ -111,22 +118,27 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
         return report(n, status, ids.join(',') || null, `submit_sm refused: status 0x${r.status.toString(16)}`);
       }
     }
+    // The hand-over is recorded first: whatever fails after it, a replay reports Accepted (not a
+    // hand-over cut short) and records the parts for their receipts again.
     mark('recording the hand-over');
-    await ports.receipts.record(
-      {
-        notificationId: n.notificationId,
-        orderId: n.orderId,
-        creator: n.creator,
-        destination: n.recipient,
-        expiresAt: n.expiry,
-        requestedSendTime: n.requestedSendTime,
-      },
-      ids,
-    );
     await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
+    mark('recording the parts for their receipts');
+    await ports.receipts.record(smsRef(n), ids);
     ports.handedOff?.(n.requestedSendTime);
     return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
   }
+}
+
+/** What a receipt of this notification's parts needs to report it. */
+function smsRef(n: SmsNotification): SmsRef {
+  return {
+    notificationId: n.notificationId,
+    orderId: n.orderId,
+    creator: n.creator,
+    destination: n.recipient,
+    expiresAt: n.expiry,
+    requestedSendTime: n.requestedSendTime,
+  };
 }
 
 /**

@@ -1,8 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { ReceiptTracker, type SmsRef } from '../../processors/send-sms/receipts.ts';
-import { uniquePrefix, testRedis } from '../support/stack.ts';
+import { sendSmsStage } from '../../processors/send-sms/stage.ts';
+import { sampleSms, uniquePrefix, testRedis } from '../support/stack.ts';
 
 /**
  * A delivery receipt can reach send-sms (this instance or another) while the submit it answers is
@@ -49,11 +52,12 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
         };
         const receiver = i % 2 === 0 ? submitting : elsewhere;
         const lag = i % 4;
-        // the receipt first (decimal-formatted ids too), then the recording a few ticks later, or the reverse
+        // the receipt first (some with a decimal id in their text, beside the TLV that names the
+        // part), then the recording a few ticks later, or the reverse
         const receipt = () =>
           receiver.onReceipt({
             messageId: i % 3 === 0 ? null : id,
-            text: text(i % 5 === 0 ? String(0x1000000 + i) : id),
+            text: text(i % 5 === 0 && i % 3 !== 0 ? String(0x1000000 + i) : id),
           });
         const record = () => submitting.record(ref, [id]);
         if (i % 8 < 4) await Promise.all([receipt(), ticks(lag).then(record)]);
@@ -65,6 +69,68 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     const missing = Array.from({ length: runs }, (_, i) => `n-${i}`).filter((n) => !per.has(n));
     expect(missing).toEqual([]);
     expect(published.every((e) => e.status === 'SMS_Delivered')).toBe(true);
+  });
+
+  it('matches a receipt by the one id it names, never by a digits-only hex id read as decimal', async () => {
+    const prefix = `${uniquePrefix('receipts-radix')}sms-`;
+    const published: StatusEvent[] = [];
+    const tracker = new ReceiptTracker(redis, prefix, 3600, async (e) => void published.push(e));
+    const ref = (n: string): SmsRef => ({
+      notificationId: n,
+      orderId: `o-${n}`,
+      creator: 'ttd',
+      destination: '+4799999999',
+      expiresAt: Date.now() + 3_600_000,
+    });
+    // an SMS accepted earlier as 0x11A0 (4512), and still awaiting its receipt; then a later one
+    // accepted as 0x4512, whose receipt comes before send-sms has recorded it
+    await tracker.record(ref('earlier'), ['11A0']);
+    await tracker.onReceipt({ messageId: '4512', text: text('4512') });
+    expect(published).toEqual([]);
+    await tracker.record(ref('later'), ['4512']);
+    expect(published.map((e) => e.notificationId)).toEqual(['later']);
+    // the earlier one's own receipt still reports it, once
+    await tracker.onReceipt({ messageId: '11A0', text: text('11A0') });
+    await tracker.onReceipt({ messageId: '11A0', text: text('11A0') });
+    expect(published.map((e) => e.notificationId)).toEqual(['later', 'earlier']);
+
+    // Without the TLV, the text's id in the radix the SMSC is configured with: 10 here.
+    const decimal = new ReceiptTracker(
+      redis,
+      prefix,
+      3600,
+      async (e) => void published.push(e),
+      Date.now,
+      () => undefined,
+      10,
+    );
+    await decimal.record(ref('decimal'), ['ABCD']);
+    await decimal.onReceipt({ messageId: null, text: text(String(0xabcd), 'UNDELIV') });
+    expect(published.at(-1)).toMatchObject({ notificationId: 'decimal', status: 'SMS_Failed_Undelivered' });
+    // and a hex tracker reads that text's digits as hex: another id, left parked, reporting nothing
+    await tracker.record(ref('hex'), ['AB']);
+    await tracker.onReceipt({ messageId: null, text: text('171') }); // 171 is 0xAB in decimal
+    expect(published.map((e) => e.notificationId)).not.toContain('hex');
+  });
+
+  it('records a notification again without undoing a receipt it already has', async () => {
+    const prefix = `${uniquePrefix('receipts-again')}sms-`;
+    const published: StatusEvent[] = [];
+    const tracker = new ReceiptTracker(redis, prefix, 3600, async (e) => void published.push(e));
+    const ref: SmsRef = {
+      notificationId: 'twice',
+      orderId: 'o',
+      creator: 'ttd',
+      destination: '+4799999999',
+      expiresAt: Date.now() + 3_600_000,
+    };
+    // two parts; the first part's receipt comes, then the sender records the parts again (it
+    // handles the notification again after a failure), then the second part's receipt
+    await tracker.record(ref, ['5001', '5002']);
+    await tracker.onReceipt({ messageId: '5001', text: text('5001') });
+    await tracker.record(ref, ['5001', '5002']);
+    await tracker.onReceipt({ messageId: '5002', text: text('5002') });
+    expect(published.map((e) => [e.notificationId, e.status])).toEqual([['twice', 'SMS_Delivered']]);
   });
 
   it('reports a multi-part SMS once when the receipts of its parts complete it at once (one instance or two)', async () => {
@@ -163,5 +229,39 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     now += 31_000;
     await quick.onReceipt({ messageId: '3000002', text: text('3000002') });
     expect(published.map((e) => e.notificationId)).toEqual(['held', 'orphaned']);
+  });
+
+  it('reports an SMS the SMSC accepted as Accepted when its sender failed before recording it, and records it then', async () => {
+    const prefix = `${uniquePrefix('receipts-replay')}sms-`;
+    const published: StatusEvent[] = [];
+    const tracker = new ReceiptTracker(redis, prefix, 3600, async (e) => void published.push(e));
+    let failNext = true;
+    let submits = 0;
+    const stage = sendSmsStage({
+      smpp: { submit: async () => ({ kind: 'accepted', messageId: (0x6000 + submits++).toString(16) }) },
+      ledger: new SendLedger(redis, prefix, 3600),
+      receipts: {
+        // Redis went away just after the SMSC took the SMS
+        record: (ref, ids) => {
+          if (!failNext) return tracker.record(ref, ids);
+          failNext = false;
+          return Promise.reject(new Error('connection lost'));
+        },
+      },
+      clock: Date.now,
+    });
+    const ctx = { logger: createLogger({ level: 'silent' }) } as never;
+    const n = sampleSms('replayed');
+    await expect(stage.handle(n, ctx)).rejects.toThrow(/connection lost/);
+    // handled again (the runtime retries it): not sent again, reported as the SMSC answered
+    const again = await stage.handle(n, ctx);
+    expect(submits).toBe(1);
+    expect(again).toMatchObject({
+      kind: 'emit',
+      records: [{ value: { status: 'SMS_Accepted', gatewayReference: '6000' } }],
+    });
+    // and its receipt is matched
+    await tracker.onReceipt({ messageId: '6000', text: text('6000') });
+    expect(published.map((e) => [e.notificationId, e.status])).toEqual([[n.notificationId, 'SMS_Delivered']]);
   });
 });
