@@ -4,22 +4,52 @@ import { withRetry } from './retry.ts';
 import type { AvroCodec } from './schemas/codec.ts';
 import { TOPICS, topicName, type TopicKey } from './topics.ts';
 
+const DAY = 24 * 3600 * 1000;
+/** Kafka's own segment.ms (log.roll.hours 168), for the topics that do not set theirs. */
+const BROKER_SEGMENT_MS = 7 * DAY;
+
+/** How long a topic keeps its records, as provisioned. */
+export function retentionMs(config: Config, key: TopicKey): number {
+  return key === 'orders' || key === 'status' || key === 'deadLetter'
+    ? TOPICS[key].retentionMs
+    : Math.min(TOPICS[key].retentionMs, config.TOPIC_RETENTION_MS);
+}
+
+/**
+ * segment.ms for topics kept 30 days or less: at most a day. Kafka deletes whole segments, the
+ * oldest once its newest record is past the retention, so a record can outlive the retention by
+ * as long as a segment stays open: a day at most for these, not the broker's week. (The year-long
+ * topics keep the broker's: a segment a day would be hundreds of files per partition.)
+ */
+function segmentMs(config: Config, key: TopicKey): number | null {
+  const retention = retentionMs(config, key);
+  return retention <= 30 * DAY ? Math.min(DAY, retention) : null;
+}
+
+/**
+ * The longest a record can stay on a topic as provisioned: a replay of the topic (a group reset,
+ * a rebuild) brings back nothing older. What guards against a replay need be kept no longer.
+ */
+export function recordLifetimeMs(config: Config, key: TopicKey): number {
+  return retentionMs(config, key) + (segmentMs(config, key) ?? BROKER_SEGMENT_MS);
+}
+
 /** The topic specs for this environment: partitions, replication, retention, cleanup policy. */
 export function topicSpecs(config: Config): TopicSpec[] {
-  return (Object.keys(TOPICS) as TopicKey[]).map((key) => ({
-    name: topicName(config.TOPIC_PREFIX, key),
-    partitions: config.TOPIC_PARTITIONS,
-    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
-    config: {
-      'cleanup.policy': 'delete',
-      'retention.ms': String(
-        key === 'orders' || key === 'status' || key === 'deadLetter'
-          ? TOPICS[key].retentionMs
-          : Math.min(TOPICS[key].retentionMs, config.TOPIC_RETENTION_MS),
-      ),
-      'min.insync.replicas': String(Math.min(2, config.TOPIC_REPLICATION_FACTOR)),
-    },
-  }));
+  return (Object.keys(TOPICS) as TopicKey[]).map((key) => {
+    const segment = segmentMs(config, key);
+    return {
+      name: topicName(config.TOPIC_PREFIX, key),
+      partitions: config.TOPIC_PARTITIONS,
+      replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+      config: {
+        'cleanup.policy': 'delete',
+        'retention.ms': String(retentionMs(config, key)),
+        ...(segment === null ? {} : { 'segment.ms': String(segment) }),
+        'min.insync.replicas': String(Math.min(2, config.TOPIC_REPLICATION_FACTOR)),
+      },
+    };
+  });
 }
 
 /**

@@ -53,7 +53,8 @@ export function emailReportStatus(status: string | null | undefined): StatusEven
  * reference's K-era webhook), outside the API base: `accesskey` must match (checked before a
  * byte of the body is read); a subscription handshake is answered; each
  * EmailDeliveryReportReceived becomes a status event of its notification, found by the
- * Message-ID send-email recorded. Unknown ids answer 404 so the provider tries again later.
+ * Message-ID send-email recorded, which is then kept a day as a bare mark (a report sent again
+ * is answered 200 and changes nothing). Unknown ids answer 404 so the provider tries again later.
  */
 export function emailReportsRouter(d: EmailReportDeps) {
   const router = express.Router();
@@ -76,6 +77,7 @@ export function emailReportsRouter(d: EmailReportDeps) {
       const validation = events.find((e) => e?.eventType === 'Microsoft.EventGrid.SubscriptionValidationEvent');
       if (validation) return res.json({ validationResponse: validation.data?.validationCode ?? '' });
       const out: OutboundRecord[] = [];
+      const reported: string[] = [];
       const unknown: string[] = [];
       const delivered: (number | undefined)[] = [];
       for (const e of events) {
@@ -86,6 +88,8 @@ export function emailReportsRouter(d: EmailReportDeps) {
           unknown.push(messageId);
           continue;
         }
+        // its final report is in already: the view keeps the first final status
+        if (ref === 'reported') continue;
         const event: StatusEvent = {
           ...orderStatus({ orderId: ref.orderId, creator: ref.creator }, emailReportStatus(e.data?.status), d.clock()),
           notificationId: ref.notificationId,
@@ -101,8 +105,12 @@ export function emailReportsRouter(d: EmailReportDeps) {
           value: await d.codec.encode('status', event),
         });
         if (event.status === 'Email_Delivered') delivered.push(ref.requestedSendTime);
+        reported.push(messageId);
       }
       if (out.length > 0) await d.producer.send(out);
+      // every report is final (emailReportStatus): the refs are let go once Kafka has the events
+      // (only memory is at stake if that fails: the ref stays until its own expiry)
+      await Promise.all(reported.map((id) => refs.reported(id))).catch(() => undefined);
       for (const t of delivered) d.delivered?.(t);
       if (unknown.length > 0) {
         return sendProblem(res, { status: 404, title: 'Not Found', detail: `unknown message ids: ${unknown.length}` });

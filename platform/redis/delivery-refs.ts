@@ -4,7 +4,8 @@ import { inRedis } from './client.ts';
 /**
  * What a provider's reference (an SMTP Message-ID, an SMSC message id) stands for, so a
  * delivery report that names only the reference can be turned into a status event of the right
- * order. Written by a sender when the provider accepts a message; kept `ttlSeconds`.
+ * order. Written by a sender when the provider accepts a message; kept `ttlSeconds`, or until
+ * its final report is in.
  */
 export interface DeliveryRef {
   notificationId: string;
@@ -15,6 +16,11 @@ export interface DeliveryRef {
   /** the notification's requested send time, for the delivery latency (absent on older refs) */
   requestedSendTime?: number;
 }
+
+/** What a reference whose final report is in is kept as. */
+const REPORTED = '!';
+/** How long that mark is kept: Event Grid retries a delivery for 24 hours. */
+const REPORTED_SECONDS = 24 * 3600;
 
 export class DeliveryRefs {
   constructor(
@@ -31,8 +37,19 @@ export class DeliveryRefs {
     );
   }
 
-  async get(reference: string): Promise<DeliveryRef | null> {
+  /** The reference's notification; 'reported' once its final report is in (see `reported`); null if unknown. */
+  async get(reference: string): Promise<DeliveryRef | 'reported' | null> {
     const v = await inRedis('delivery refs', () => this.redis.get(this.key(reference)));
-    return v ? (JSON.parse(v) as DeliveryRef) : null;
+    if (!v) return null;
+    return v === REPORTED ? 'reported' : (JSON.parse(v) as DeliveryRef);
+  }
+
+  /**
+   * The reference's final report is published: it is kept as a bare mark for `reportedSeconds`
+   * (a provider's retries of the same report are answered, not refused), then forgotten. The full
+   * ref was most of what an email left in Redis, kept for weeks after its report.
+   */
+  async reported(reference: string, reportedSeconds = REPORTED_SECONDS): Promise<void> {
+    await inRedis('delivery refs', () => this.redis.set(this.key(reference), REPORTED, 'EX', reportedSeconds));
   }
 }

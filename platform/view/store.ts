@@ -93,7 +93,11 @@ export function decodeOrder(stored: Buffer, orderId: string): NotificationOrder 
   return order;
 }
 
-/** A notification as the view stores it (short keys: it is kept for every notification). */
+/** A notification's channel, as its status names it (SMS_… or Email_…). */
+const channelOf = (status: StatusEvent['status']): NotificationView['channel'] =>
+  status.startsWith('SMS_') ? 'Sms' : 'Email';
+
+/** A notification as the view stores it (short keys: it is kept for every notification; no channel since its status names it). */
 interface StoredNotification {
   c?: NotificationView['channel'];
   d?: string;
@@ -242,7 +246,7 @@ export class ViewStore {
           const v = JSON.parse(json) as StoredNotification;
           return {
             id,
-            channel: (v.c ?? v.channel)!,
+            channel: v.c ?? v.channel ?? channelOf((v.s ?? v.status)!),
             destination: v.d ?? v.destination ?? null,
             status: (v.s ?? v.status)!,
             description: v.m ?? v.description ?? null,

@@ -2,6 +2,8 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config.ts';
 import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { recordLifetimeMs } from '../../platform/provision.ts';
+import type { TopicKey } from '../../platform/topics.ts';
 import { notificationMetrics } from '../../platform/metrics.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
@@ -85,7 +87,15 @@ export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore 
 /** A schedule store under its own Redis key prefix, and the releaser that writes what falls due. */
 export function scheduled(
   deps: StageDeps,
-  o: Pick<ReleaserOptions, 'name' | 'output' | 'keyOf' | 'alsoEmit'> & { keyPrefix: string },
+  o: Pick<ReleaserOptions, 'name' | 'output' | 'keyOf' | 'alsoEmit'> & {
+    keyPrefix: string;
+    /**
+     * the topic whose records the schedule takes in: a release is remembered no longer than a
+     * record of it can stay there (a replay brings back nothing older), nor than
+     * SCHEDULE_FINAL_RETENTION_S
+     */
+    input?: TopicKey;
+  },
 ): { store: ScheduleStore; releaser: Releaser } {
   const { config } = deps;
   const store = new ScheduleStore(deps.redis(), `${redisPrefix(config)}${o.keyPrefix}`);
@@ -111,7 +121,10 @@ export function scheduled(
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
       passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
-      finalRetentionMs: config.SCHEDULE_FINAL_RETENTION_S * 1000,
+      finalRetentionMs: Math.min(
+        config.SCHEDULE_FINAL_RETENTION_S * 1000,
+        o.input ? recordLifetimeMs(config, o.input) : Infinity,
+      ),
     },
   );
   return { store, releaser };
@@ -120,7 +133,7 @@ export function scheduled(
 /** A deferring stage with its schedule store, releaser and deferrals, as its `defer` declares them. */
 export function deferring(deps: StageDeps, stage: Stage, services: Service[] = []): StageBundle {
   if (!stage.defer) throw new Error(`stage ${stage.name} declares no defer`);
-  const { store, releaser } = scheduled(deps, stage.defer);
+  const { store, releaser } = scheduled(deps, { ...stage.defer, input: stage.input });
   const deferrals = new Deferrals(store, stage.defer, deps.clock, () => releaser.wake());
   return { stage, services: [releaser, ...services], deferrals };
 }

@@ -24,7 +24,9 @@ import { orderStatus } from '../../platform/status.ts';
  * recording a part's receipt and claiming the notification's report is a third, so receipts of
  * two parts that complete it at once (in one instance or two) report it once. Recording is
  * idempotent (a part already marked by its receipt stays marked), so a sender that recorded and
- * then failed records again when it handles the notification again.
+ * then failed records again when it handles the notification again. Once a notification is
+ * reported, its ids are deleted and its parts kept an hour: the refs were most of what SMS left in
+ * Redis per order, kept the ledger's 14 days for receipts that had all come.
  */
 export interface SmsRef {
   notificationId: string;
@@ -55,6 +57,9 @@ const SCRIPTS = {
 
 /** How long a receipt that completes a notification holds its report while it publishes it, ms. */
 const REPORT_LEASE_MS = 30_000;
+
+/** How long a reported notification's parts are kept, for receipts the SMSC sends again, s. */
+const RELEASED_PARTS_SECONDS = 3600;
 
 /** How long a receipt that came before its submit was recorded is kept for it. */
 const PARK_SECONDS = 3600;
@@ -150,5 +155,13 @@ export class ReceiptTracker {
     }
     await this.redis.hset(key, '_reported', '1');
     if (!failed) this.delivered(ref.requestedSendTime);
+    // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
+    // hour from now (a receipt the SMSC sends again meanwhile finds them reported; later, it
+    // finds no id, is parked an hour and acknowledged). Only memory is at stake if this fails.
+    // (one command per key: the keys lie in different hash slots)
+    await Promise.all([
+      this.redis.expire(key, RELEASED_PARTS_SECONDS),
+      ...states.map(([id]) => this.redis.del(this.refKey(id))),
+    ]).catch(() => undefined);
   }
 }

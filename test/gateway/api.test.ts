@@ -782,6 +782,35 @@ describe('gateway', () => {
       }
       expect((await post(report('<unknown@altinn.cloud>', 'Delivered'))).status).toBe(404);
     });
+
+    it('lets a reference go once its report is in, and answers that report sent again without a second event', async () => {
+      const messageId = `<${randomUUID()}@altinn.cloud>`;
+      const notificationId = randomUUID();
+      await g.refs.put(messageId, {
+        notificationId,
+        orderId: notificationId,
+        creator: 'ttd',
+        destination: 'a@example.com',
+        expiresAt: null,
+      });
+      const key = `${g.prefix}email-ref:${messageId}`;
+      const full = (await g.redis.memory('USAGE', key))!;
+      expect((await post(report(messageId, 'Delivered'))).status).toBe(200);
+      // the provider sends it again (its answer was lost), and again a different one
+      const again = await post(report(messageId, 'Delivered'));
+      expect(again.status).toBe(200);
+      expect(await again.json()).toEqual({ accepted: 0 });
+      expect((await post(report(messageId, 'Bounced'))).status).toBe(200);
+      expect(await g.refs.get(messageId)).toBe('reported');
+      expect(await g.redis.ttl(key)).toBeLessThanOrEqual(24 * 3600);
+      expect((await g.redis.memory('USAGE', key))!).toBeLessThan(full * 0.6);
+      const events: Buffer[] = [];
+      await g.kafka.readSince(topicName(g.prefix, 'status'), 0, (r) => void events.push(r.value!));
+      const mine = (await Promise.all(events.map((b) => g.codec.decode('status', b)))).filter(
+        (e) => e.notificationId === notificationId,
+      );
+      expect(mine.map((e) => e.status)).toEqual(['Email_Delivered']);
+    });
   });
 
   describe('abuse resistance', () => {

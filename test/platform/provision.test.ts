@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { provision, topicSpecs } from '../../platform/provision.ts';
+import { provision, recordLifetimeMs, topicSpecs } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
 import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
@@ -19,6 +19,13 @@ describe('topic provisioning', () => {
     expect(orders.config['retention.ms']).toBe(String(365 * 24 * 3600 * 1000));
     const email = await kafka.describeTopic(topicName(prefix, 'emailQueue'));
     expect(email.config['retention.ms']).toBe('3600000');
+    // a short-lived topic's segments roll within its retention, so no record outlives it by more
+    expect(email.config['segment.ms']).toBe('3600000');
+    expect(recordLifetimeMs(config, 'emailQueue')).toBe(2 * 3600000);
+    // the year-long ones keep the broker's week
+    expect(recordLifetimeMs(config, 'orders')).toBe(372 * 24 * 3600 * 1000);
+    const week = { ...config, TOPIC_RETENTION_MS: 7 * 24 * 3600 * 1000 };
+    expect(recordLifetimeMs(week, 'smsPending')).toBe(8 * 24 * 3600 * 1000);
   });
 
   it('refuses a replication factor the cluster cannot hold, and creates nothing', async () => {

@@ -152,10 +152,12 @@ describe('Redis retention', () => {
     expect(await redis.exists(`${prefix}view:n:{${o.orderId}}`)).toBe(0);
     const done = await view.apply(email(n2, 'Email_Delivered'), Date.now());
     expect(done.result).toBe('complete');
-    expect((await view.get(o.orderId))?.notifications.map((n) => n.status)).toEqual([
-      'Email_Delivered',
-      'Email_Delivered',
+    expect((await view.get(o.orderId))?.notifications.map((n) => [n.status, n.channel])).toEqual([
+      ['Email_Delivered', 'Email'],
+      ['Email_Delivered', 'Email'],
     ]);
+    // its channel is its status's prefix: not stored (the entry written before keeps its own)
+    expect(JSON.parse((await redis.hget(`${prefix}view:o:{${o.orderId}}`, `#${n2}`))!)).not.toHaveProperty('c');
     // the creator is the order's own (the hash keeps no copy): another creator reads nothing
     expect(await redis.hexists(`${prefix}view:o:{${o.orderId}}`, 'creator')).toBe(0);
     expect(await view.get(o.orderId, 'ttd')).not.toBeNull();

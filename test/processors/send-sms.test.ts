@@ -161,10 +161,14 @@ describe('send-sms', () => {
       udhi: false,
     });
     expect(m.validityPeriod).toMatch(/^\d{12}000\+$/);
-    // the message id stays matchable as long as the SMSC may still report: its validity (48 h
-    // here), though the tracker's own TTL is an hour
-    const ttl = await redis.ttl(`${prefix}sms-ref:{${canonicalId(m.messageId, 16)}}`);
-    expect(ttl).toBeGreaterThan(48 * 3600);
+    // reported: its id is let go, its parts kept an hour for receipts sent again
+    await eventually(
+      async () => (await redis.exists(`${prefix}sms-ref:{${canonicalId(m.messageId, 16)}}`)) === 0,
+      'its id let go',
+    );
+    const parts = await redis.ttl(`${prefix}sms-parts:{${n.notificationId}}`);
+    expect(parts).toBeGreaterThan(0);
+    expect(parts).toBeLessThanOrEqual(3600);
   });
 
   it('splits a long message with UDH and reports Delivered only when every part is', async () => {
@@ -224,6 +228,11 @@ describe('send-sms', () => {
     const silent = pair.find((n) => !done(n))!;
     expect(pair.filter(done)).toHaveLength(1);
     expect(of(silent)).toEqual(['SMS_Accepted']);
+    // its message id stays matchable as long as the SMSC may still report: its validity (48 h
+    // here), though the tracker's own TTL is an hour
+    const accepted = statuses.find((s) => s.notificationId === silent.notificationId && s.status === 'SMS_Accepted')!;
+    const ttl = await redis.ttl(`${prefix}sms-ref:{${canonicalId(accepted.gatewayReference!, 16)}}`);
+    expect(ttl).toBeGreaterThan(48 * 3600);
   });
 
   it('keeps sending after the SMSC drops the connection, reporting only the unanswered submits as failed', async () => {

@@ -6,8 +6,12 @@
 -- now: the caller does not acknowledge this one, so the SMSC delivers it again, and by then the
 -- report is done, or its holder died and its claim has lapsed). One script, so two receipts
 -- completing the same notification at once report it once.
+-- The parts of a notification reported already are let go soon after its report (its refs are
+-- deleted, its parts kept an hour): a receipt that found a ref just before, and finds no parts
+-- now, gets { 'reported' } and writes nothing.
 --@keys 1
 
+if redis.call('EXISTS', KEYS[1]) == 0 then return { 'reported' } end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])
 local states = { 'report' }

@@ -1,5 +1,5 @@
 -- KEYS: o n feedseq feedPrefix
--- ARGV: creator status occurredAt notificationId channel destination description now orderId expiresAt
+-- ARGV: creator status occurredAt notificationId channel(not stored) destination description now orderId expiresAt
 --       retentionMs orderKeyPrefix source
 -- Returns {result, the notification's previous status, its expiry}; result is 'complete' when
 -- the order is Processed and none of its notifications is pending. With a `source` (the input
@@ -7,8 +7,9 @@
 -- complete gets 'complete' ('completing' for any other): that record, handled again after its
 -- transaction was aborted, gets 'complete' again, so the completion is written exactly once. The order's keys are kept
 -- retentionMs after this update; a creator's feed drops entries whose order is gone.
--- A notification is stored in the order's hash, under '#' .. its id, as compact JSON {c, d, s, m,
--- u, e} (channel, destination, status, description, lastUpdate, expiresAt). Notifications written
+-- A notification is stored in the order's hash, under '#' .. its id, as compact JSON {d, s, m, u,
+-- e} (destination, status, description, lastUpdate, expiresAt; its channel is its status's
+-- prefix, and entries written before with a `c` keep it). Notifications written
 -- before, in the order's separate notification hash (KEYS[2]) and with the long names, are still
 -- read, and kept as long as the order.
 --@keys 4
@@ -64,8 +65,9 @@ else
   notifExpires = expires
   if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
     -- (an empty description or destination, or an unknown expiry, is left out: nil drops the key)
+    -- (the channel is not stored: the status names it, SMS_… or Email_…)
     redis.call('HSET', KEYS[1], field, cjson.encode({
-      c = ARGV[5], d = ARGV[6] ~= '' and ARGV[6] or nil, s = next, m = ARGV[7] ~= '' and ARGV[7] or nil,
+      d = ARGV[6] ~= '' and ARGV[6] or nil, s = next, m = ARGV[7] ~= '' and ARGV[7] or nil,
       u = tonumber(at), e = tonumber(expires)
     }))
     -- (an entry written before in the separate hash is now the order's)
