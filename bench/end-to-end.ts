@@ -14,6 +14,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../platform/config.ts';
+import { evaluateConditionStage } from '../processors/evaluate-condition/stage.ts';
+import { scheduleWindowStage } from '../processors/schedule-window/stage.ts';
+import { scheduleFinalRetentionMs } from '../processors/runtime/wiring.ts';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
 import {
   benchClients,
@@ -385,10 +388,16 @@ async function endToEndLayout(
     // What those orders leave in Redis (view, idempotency, schedules, ledgers), while retained.
     // (the stages run with this environment's retention settings: none is overridden above)
     const config = loadConfig();
+    // the deferring stages' schedules, as the stages declare them (their ports are not used here)
+    const deferring = [
+      scheduleWindowStage({ window: {} as never, clock: Date.now }),
+      evaluateConditionStage({ client: {} as never, retryDelayMs: 0, clock: Date.now }),
+    ];
     await statusViewSettled(prefix);
     const footprint = await redisFootprint(prefix, {
       viewRetentionMs: config.VIEW_RETENTION_S * 1000,
-      finalRetentionMs: config.SCHEDULE_FINAL_RETENTION_S * 1000,
+      finalRetentionMs: (kind) =>
+        scheduleFinalRetentionMs(config, deferring.find((d) => kind.startsWith(d.defer!.keyPrefix))?.input),
     });
     console.log(
       `Redis after phase 1:        ${(footprint.total / N).toFixed(0)} bytes per order (${footprint.keys} keys, ${(footprint.total / 1e6).toFixed(1)} MB)`,

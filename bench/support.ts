@@ -186,7 +186,8 @@ export async function statusViewSettled(prefix: string, quietMs = 3_000, timeout
 
 export async function redisFootprint(
   prefix: string,
-  retention: { viewRetentionMs: number; finalRetentionMs: number },
+  /** the final markers' retention by the kind of key (a schedule's, as its stage keeps them) */
+  retention: { viewRetentionMs: number; finalRetentionMs: (kind: string) => number },
 ): Promise<{
   total: number;
   retained: number;
@@ -234,7 +235,7 @@ export async function redisFootprint(
         ttl > 0
           ? ttl
           : /:(final|outcome)$/.test(kind)
-            ? retention.finalRetentionMs
+            ? retention.finalRetentionMs(kind)
             : schedule !== undefined && scheduleStay.has(schedule)
               ? scheduleStay.get(schedule)!
               : Infinity;

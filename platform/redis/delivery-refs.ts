@@ -31,10 +31,16 @@ export class DeliveryRefs {
 
   private key = (ref: string) => `${this.prefix}ref:${ref}`;
 
-  async put(reference: string, ref: DeliveryRef): Promise<void> {
-    await inRedis('delivery refs', () =>
-      this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', this.ttlSeconds),
-    );
+  /**
+   * Kept `ttlSeconds`, but no longer than a day past the notification's expiry: by then its
+   * expiry check has reported it Failed_TTL, a final status a later report could not change.
+   */
+  async put(reference: string, ref: DeliveryRef, now = Date.now()): Promise<void> {
+    const seconds =
+      ref.expiresAt === null
+        ? this.ttlSeconds
+        : Math.max(3600, Math.min(this.ttlSeconds, Math.ceil((ref.expiresAt - now) / 1000) + REPORTED_SECONDS));
+    await inRedis('delivery refs', () => this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', seconds));
   }
 
   /** The reference's notification; 'reported' once its final report is in (see `reported`); null if unknown. */

@@ -84,6 +84,14 @@ export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore 
   return new ViewStore(deps.redis(), redisPrefix(deps.config), deps.config.VIEW_RETENTION_S * 1000);
 }
 
+/**
+ * How long a schedule remembers a release: SCHEDULE_FINAL_RETENTION_S, and no longer than a
+ * record can stay on the schedule's input topic (a replay brings back nothing older).
+ */
+export function scheduleFinalRetentionMs(config: Config, input?: TopicKey): number {
+  return Math.min(config.SCHEDULE_FINAL_RETENTION_S * 1000, input ? recordLifetimeMs(config, input) : Infinity);
+}
+
 /** A schedule store under its own Redis key prefix, and the releaser that writes what falls due. */
 export function scheduled(
   deps: StageDeps,
@@ -121,10 +129,7 @@ export function scheduled(
       pollMs: config.SCHEDULER_POLL_MS,
       leaderTtlMs: config.SCHEDULER_LEADER_TTL_MS,
       passLeaseMs: config.SCHEDULER_PASS_LEASE_MS,
-      finalRetentionMs: Math.min(
-        config.SCHEDULE_FINAL_RETENTION_S * 1000,
-        o.input ? recordLifetimeMs(config, o.input) : Infinity,
-      ),
+      finalRetentionMs: scheduleFinalRetentionMs(config, o.input),
     },
   );
   return { store, releaser };

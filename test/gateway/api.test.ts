@@ -1,3 +1,4 @@
+import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -810,6 +811,15 @@ describe('gateway', () => {
         (e) => e.notificationId === notificationId,
       );
       expect(mine.map((e) => e.status)).toEqual(['Email_Delivered']);
+      // a reference never reported is kept a day past its notification's expiry (its Failed_TTL
+      // is final by then), not the ledger's weeks
+      const expiring = `<${randomUUID()}@altinn.cloud>`;
+      const ref = { notificationId, orderId: notificationId, creator: 'ttd', destination: 'a@example.com' };
+      const refs = new DeliveryRefs(g.redis, `${g.prefix}email-`, 14 * 24 * 3600);
+      await refs.put(expiring, { ...ref, expiresAt: Date.now() + 7_200_000 });
+      const ttl = await g.redis.ttl(`${g.prefix}email-ref:${expiring}`);
+      expect(ttl).toBeGreaterThan(26 * 3600 - 60);
+      expect(ttl).toBeLessThanOrEqual(26 * 3600);
     });
   });
 
