@@ -97,6 +97,10 @@ function checkCombinations(c: Config): string[] {
     for (const k of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const)
       if (!c[k]) problems.push(`  ${k}: required when KAFKA_SECURITY_PROTOCOL is ${c.KAFKA_SECURITY_PROTOCOL}`);
   }
+  if (c.SMPP_INSTANT_RESERVE !== undefined && c.SMPP_INSTANT_RESERVE >= c.SMPP_WINDOW)
+    problems.push(
+      `  SMPP_INSTANT_RESERVE: ${c.SMPP_INSTANT_RESERVE} places of SMPP_WINDOW ${c.SMPP_WINDOW} would leave the queue none`,
+    );
   if (c.KAFKA_SSL_CA_FILE && !c.KAFKA_SECURITY_PROTOCOL.endsWith('SSL'))
     problems.push(
       `  KAFKA_SSL_CA_FILE: set, but KAFKA_SECURITY_PROTOCOL ${c.KAFKA_SECURITY_PROTOCOL} does not use TLS`,

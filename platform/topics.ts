@@ -45,6 +45,20 @@ export const TOPICS = {
     key: 'notificationId',
     retentionMs: 7 * DAY,
   },
+  // Instant notifications' own lane: the senders read these beside their queues, in consumer
+  // groups of their own, so an instant one never waits behind a campaign queued there.
+  emailInstant: {
+    name: 'altinn.notifications.email.instant',
+    schema: 'email-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
+  smsInstant: {
+    name: 'altinn.notifications.sms.instant',
+    schema: 'sms-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
   status: { name: 'altinn.notifications.status', schema: 'status-event', key: 'orderId', retentionMs: 365 * DAY },
   deadLetter: {
     name: 'altinn.notifications.deadletter',
@@ -65,6 +79,8 @@ export interface TopicValues {
   emailQueue: EmailNotification;
   smsPending: SmsNotification;
   smsQueue: SmsNotification;
+  emailInstant: EmailNotification;
+  smsInstant: SmsNotification;
   status: StatusEvent;
   deadLetter: DeadLetter;
 }

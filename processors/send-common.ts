@@ -84,7 +84,14 @@ export const SLOW_HAND_OVER_MS = 30_000;
  * (`sendOne` marks its steps: the rate limit, the ledger, the server) or that it still waits for
  * a hand-over slot, and how many are under way and waiting: a stuck hand-over shows where.
  */
-export function senderStage<I extends 'emailQueue' | 'smsQueue'>(
+/** A sender's inputs: its queue, and its instant lane. */
+export type SenderInput = 'emailQueue' | 'emailInstant' | 'smsQueue' | 'smsInstant';
+
+/** The stage name of a sender's lane: `send-sms`, `send-sms.instant`, … */
+export const laneName = (sender: string, input: SenderInput) =>
+  input.endsWith('Instant') ? `${sender}.instant` : sender;
+
+export function senderStage<I extends SenderInput>(
   name: string,
   input: I,
   concurrency: number | undefined,

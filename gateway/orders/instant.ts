@@ -10,15 +10,16 @@ import { chainIds, emailTemplate, nameUuid, recipientOf, smsTemplate, type Defau
 
 export interface InstantDispatch {
   order: NotificationOrder;
-  notification: { topic: 'smsQueue'; value: SmsNotification } | { topic: 'emailQueue'; value: EmailNotification };
+  notification: { topic: 'smsInstant'; value: SmsNotification } | { topic: 'emailInstant'; value: EmailNotification };
   statuses: StatusEvent[];
   response: { notificationOrderId: string; notification: { shipmentId: string; sendersReference?: string } };
 }
 
 /**
  * An instant order as the records the gateway writes in one Kafka transaction: the order
- * (type Instant, which the scheduler passes by), its one notification straight onto the send
- * queue (no schedule, no send window), and their status events. Ids derive from (creator,
+ * (type Instant, which the scheduler passes by), its one notification straight onto the
+ * sender's instant lane (no schedule, no send window, no campaign queued ahead of it), and their
+ * status events. Ids derive from (creator,
  * idempotencyId), as for order chains.
  */
 export function instantDispatch(req: InstantRequest, creator: string, now: number, d: Defaults): InstantDispatch {
@@ -79,8 +80,8 @@ export function instantDispatch(req: InstantRequest, creator: string, now: numbe
     { now, window: DEFAULT_WINDOW, newId: (name) => nameUuid(`${ids.mainId}\n${name}`), keywords: false },
   );
   const notification: InstantDispatch['notification'] = sms
-    ? { topic: 'smsQueue', value: resolved.sms[0]! }
-    : { topic: 'emailQueue', value: resolved.emails[0]! };
+    ? { topic: 'smsInstant', value: resolved.sms[0]! }
+    : { topic: 'emailInstant', value: resolved.emails[0]! };
   return {
     order,
     notification,

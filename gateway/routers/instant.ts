@@ -37,7 +37,7 @@ export interface InstantDeps {
  */
 export function instantRouter(d: InstantDeps) {
   const router = express.Router();
-  const topic = (k: 'orders' | 'smsQueue' | 'emailQueue' | 'status') => topicName(d.topicPrefix, k);
+  const topic = (k: 'orders' | 'smsInstant' | 'emailInstant' | 'status') => topicName(d.topicPrefix, k);
   const encode = async (x: InstantDispatch): Promise<OutboundRecord[]> => [
     {
       topic: topic('orders'),
@@ -46,16 +46,16 @@ export function instantRouter(d: InstantDeps) {
       // tells the scheduler that this instant order's notification is written beside it
       headers: { [DISPATCHED_HEADER]: x.notification.value.notificationId },
     },
-    x.notification.topic === 'smsQueue'
+    x.notification.topic === 'smsInstant'
       ? {
-          topic: topic('smsQueue'),
+          topic: topic('smsInstant'),
           key: x.notification.value.notificationId,
-          value: await d.codec.encode('smsQueue', x.notification.value),
+          value: await d.codec.encode('smsInstant', x.notification.value),
         }
       : {
-          topic: topic('emailQueue'),
+          topic: topic('emailInstant'),
           key: x.notification.value.notificationId,
-          value: await d.codec.encode('emailQueue', x.notification.value),
+          value: await d.codec.encode('emailInstant', x.notification.value),
         },
     ...(await Promise.all(
       x.statuses.map(async (e) => ({

@@ -141,9 +141,10 @@ export class SmppClient {
     await new Promise<void>((resolve) => this.boundWaiters.push(resolve));
   }
 
-  async submit(fields: SubmitFields): Promise<SubmitResult> {
+  /** `limit`: the account limit this submit counts against (a lane's own share), else the client's */
+  async submit(fields: SubmitFields, limit: AccountLimit = this.o.limit): Promise<SubmitResult> {
     await this.whenBound();
-    const permit = await this.o.limit.acquire();
+    const permit = await limit.acquire();
     try {
       const session = this.session;
       if (!session || !this.bound) {

@@ -13,7 +13,7 @@ import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer } from './http.ts';
-import { runnerFor, stageDeps, type StageModule } from './wiring.ts';
+import { runnersFor, stageDeps, type StageModule } from './wiring.ts';
 
 export function runStageProcess(catalog: Record<string, StageModule>): void {
   const logger = createLogger({ name: 'stages' });
@@ -71,7 +71,7 @@ async function main(
   const metrics = createStageMetrics(registry);
   const deps = stageDeps({ config, kafka, codec, logger, registry });
   const bundles = names.map((n) => STAGES[n]!.build(deps));
-  const runners = bundles.map((b) => runnerFor(b, { kafka, codec, config, logger, metrics }));
+  const runners = bundles.flatMap((b) => runnersFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, () => {
     const stages = runners.map((r) => r.health());

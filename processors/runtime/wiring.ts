@@ -38,6 +38,11 @@ export interface StageBundle {
   stage: Stage;
   services: Service[];
   deferrals?: Deferrals;
+  /**
+   * stages that run beside it in the same process, on the same services, each on its own input
+   * and in its own consumer group (a sender's instant lane: never behind the stage's backlog)
+   */
+  lanes?: Stage[];
 }
 
 /** A stage folder's wiring (`processors/<stage>/index.ts`). */
@@ -149,4 +154,12 @@ export function runnerFor(
   deps: Omit<ConstructorParameters<typeof StageRunner>[1], 'deferrals'>,
 ): StageRunner {
   return new StageRunner(b.stage, { ...deps, ...(b.deferrals ? { deferrals: b.deferrals } : {}) });
+}
+
+/** The runners of a built stage: its own, then one per lane. */
+export function runnersFor(
+  b: StageBundle,
+  deps: Omit<ConstructorParameters<typeof StageRunner>[1], 'deferrals'>,
+): StageRunner[] {
+  return [runnerFor(b, deps), ...(b.lanes ?? []).map((lane) => new StageRunner(lane, deps))];
 }

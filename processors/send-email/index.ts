@@ -6,45 +6,66 @@ import { providerMetrics } from '../../platform/metrics.ts';
 import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { sendEmailStage } from './stage.ts';
 
-/** send-email: hands each email to the SMTP provider at most once (SMTP_*, EMAIL_RATE_PER_SECOND). */
+/**
+ * send-email: hands each email to the SMTP provider at most once (SMTP_*, EMAIL_RATE_PER_SECOND);
+ * instant emails in a lane of their own (`send-email.instant`, on `email.instant`).
+ */
 export const sendEmail: StageModule = {
   name: 'send-email',
   build: (deps) => {
     const { config } = deps;
     if (!config.SMTP_HOST) throw new Error('SMTP_HOST is required by send-email');
-    const mailer = new Mailer({
-      host: config.SMTP_HOST,
-      port: config.SMTP_PORT,
-      secure: config.SMTP_SECURE,
-      user: config.SMTP_USER,
-      pass: config.SMTP_PASS,
-      poolSize: config.SMTP_POOL_SIZE,
-      rejectUnauthorized: config.SMTP_TLS_REJECT_UNAUTHORIZED,
-      timeoutMs: config.SMTP_TIMEOUT_MS,
-    });
+    const pool = (poolSize: number) =>
+      new Mailer({
+        host: config.SMTP_HOST!,
+        port: config.SMTP_PORT,
+        secure: config.SMTP_SECURE,
+        user: config.SMTP_USER,
+        pass: config.SMTP_PASS,
+        poolSize,
+        rejectUnauthorized: config.SMTP_TLS_REJECT_UNAUTHORIZED,
+        timeoutMs: config.SMTP_TIMEOUT_MS,
+      });
+    // The instant lane has connections of its own, so an instant email never waits for one
+    // behind a campaign's; the provider's rate is shared (each lane books its own slots).
+    const mailer = pool(config.SMTP_POOL_SIZE);
+    const instantMailer = pool(config.SMTP_INSTANT_POOL_SIZE);
     providerMetrics(deps.registry).smtp.add(mailer);
+    providerMetrics(deps.registry).smtp.add(instantMailer);
     const prefix = `${redisPrefix(config)}email-`;
+    const throttle = () =>
+      limitThrottle(
+        new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smtp:`, {
+          perSecond: config.EMAIL_RATE_PER_SECOND,
+          window: 0,
+          leaseMs: 0,
+        }),
+      );
+    const ports = {
+      mailer,
+      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+      refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+      throttle: throttle(),
+      clock: deps.clock,
+      handedOff: handOffMetric(deps, 'email'),
+      // one message under way per pooled connection
+      concurrency: config.SMTP_POOL_SIZE,
+    };
     return {
-      stage: sendEmailStage({
-        mailer,
-        ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
-        refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
-        throttle: limitThrottle(
-          new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smtp:`, {
-            perSecond: config.EMAIL_RATE_PER_SECOND,
-            window: 0,
-            leaseMs: 0,
-          }),
+      stage: sendEmailStage(ports),
+      lanes: [
+        sendEmailStage(
+          { ...ports, mailer: instantMailer, throttle: throttle(), concurrency: config.SMTP_INSTANT_POOL_SIZE },
+          'emailInstant',
         ),
-        clock: deps.clock,
-        handedOff: handOffMetric(deps, 'email'),
-        // one message under way per pooled connection
-        concurrency: config.SMTP_POOL_SIZE,
-      }),
+      ],
       services: [
         {
           start: () => undefined,
-          close: async () => mailer.close(),
+          close: async () => {
+            mailer.close();
+            instantMailer.close();
+          },
           health: () => ({ ok: true, name: 'smtp-pool' }),
         },
       ],

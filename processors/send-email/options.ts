@@ -14,6 +14,11 @@ export const sendEmailOptions = z.object({
   SMTP_TLS_REJECT_UNAUTHORIZED: flag(true),
   /** pooled SMTP connections per send-email process */
   SMTP_POOL_SIZE: int(5).pipe(z.number().min(1)),
+  /**
+   * pooled SMTP connections of the instant lane per send-email process, beside SMTP_POOL_SIZE:
+   * an instant email never waits for a connection behind a campaign's
+   */
+  SMTP_INSTANT_POOL_SIZE: int(1).pipe(z.number().min(1)),
   /** connection, greeting and socket timeout of SMTP, ms */
   SMTP_TIMEOUT_MS: int(30_000).pipe(z.number().min(100)),
   /** emails per second handed to the SMTP provider, shared by every send-email instance */

@@ -6,7 +6,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { isSingleMailbox } from '../../platform/smtp/address.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
-import { beforeHandOver, senderStage, statusReport } from '../send-common.ts';
+import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
 
 export interface SendEmailPorts {
   mailer: { send(m: Mail): Promise<SendVerdict> };
@@ -41,7 +41,11 @@ export interface SendEmailPorts {
  * the message was handed over → retried with backoff, the notification stays as it is; past
  * its expiry before it could be sent → Email_Failed_TTL, not sent.
  */
-export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
+export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQueue'>(
+  ports: SendEmailPorts,
+  /** its queue, or the instant lane (stage `send-email.instant`) */
+  input: I = 'emailQueue' as I,
+): Stage<I> {
   const report = (
     n: EmailNotification,
     status: StatusEvent['status'],
@@ -49,7 +53,7 @@ export function sendEmailStage(ports: SendEmailPorts): Stage<'emailQueue'> {
     description: string | null,
   ) => statusReport(n, 'Email', n.toAddress, status, ports.clock(), reference, description);
 
-  return senderStage('send-email', 'emailQueue', ports.concurrency, sendOne);
+  return senderStage(laneName('send-email', input), input, ports.concurrency, sendOne);
 
   async function sendOne(n: EmailNotification, mark: (step: string) => void = () => undefined): Promise<Outcome> {
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.

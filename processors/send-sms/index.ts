@@ -6,9 +6,13 @@ import { topicName } from '../../platform/topics.ts';
 import { deliveryMetric, providerMetrics } from '../../platform/metrics.ts';
 import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
 import { ReceiptTracker } from './receipts.ts';
+import { instantReserve } from './options.ts';
 import { sendSmsStage } from './stage.ts';
 
-/** send-sms: submits each SMS over SMPP at most once and matches its receipts (SMSC_*, SMPP_*). */
+/**
+ * send-sms: submits each SMS over SMPP at most once and matches its receipts (SMSC_*, SMPP_*);
+ * instant SMS in a lane of their own (`send-sms.instant`, on `sms.instant`).
+ */
 export const sendSms: StageModule = {
   name: 'send-sms',
   build: (deps) => {
@@ -37,6 +41,17 @@ export const sendSms: StageModule = {
     );
     const provider = providerMetrics(deps.registry);
     const submits = provider.submits;
+    // The account's TPS and window, shared by every instance. The queue's SMS take a place only
+    // while more than the instant lane's reserve is free; the instant lane's take any free place
+    // (the same Redis keys, a smaller window for the one than for the other).
+    const accountLimit = (window: number) =>
+      new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smpp:`, {
+        perSecond: config.SMPP_TPS,
+        window,
+        // a submit ends by its answer or its timeout; a place held longer is a dead holder's
+        leaseMs: config.SMPP_RESPONSE_TIMEOUT_MS + 5_000,
+      });
+    const instantLimit = accountLimit(config.SMPP_WINDOW);
     const client = new SmppClient(
       {
         host: config.SMSC_HOST,
@@ -44,12 +59,7 @@ export const sendSms: StageModule = {
         systemId: config.SMPP_SYSTEM_ID,
         password: config.SMPP_PASSWORD,
         ...(config.SMPP_SYSTEM_TYPE ? { systemType: config.SMPP_SYSTEM_TYPE } : {}),
-        limit: new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smpp:`, {
-          perSecond: config.SMPP_TPS,
-          window: config.SMPP_WINDOW,
-          // a submit ends by its answer or its timeout; a place held longer is a dead holder's
-          leaseMs: config.SMPP_RESPONSE_TIMEOUT_MS + 5_000,
-        }),
+        limit: accountLimit(config.SMPP_WINDOW - instantReserve(config)),
         enquireLinkMs: config.SMPP_ENQUIRE_LINK_MS,
         responseTimeoutMs: config.SMPP_RESPONSE_TIMEOUT_MS,
         onSubmitted: (kind) => submits.labels({ result: kind }).inc(),
@@ -58,16 +68,29 @@ export const sendSms: StageModule = {
       deps.logger.child({ component: 'smpp' }),
     );
     provider.smpp.add(client);
+    const ports = {
+      smpp: client,
+      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+      receipts,
+      clock: deps.clock,
+      handedOff: handOffMetric(deps, 'sms'),
+      // enough notifications under way to fill the SMPP window
+      concurrency: config.SMPP_WINDOW,
+    };
     return {
-      stage: sendSmsStage({
-        smpp: client,
-        ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
-        receipts,
-        clock: deps.clock,
-        handedOff: handOffMetric(deps, 'sms'),
-        // enough notifications under way to fill the SMPP window
-        concurrency: config.SMPP_WINDOW,
-      }),
+      stage: sendSmsStage(ports),
+      // instant SMS: their own topic and consumer group, the same session, any free place
+      lanes: [
+        sendSmsStage(
+          {
+            ...ports,
+            smpp: { submit: (fields) => client.submit(fields, instantLimit) },
+            // as many under way as it has places kept for it: a crash leaves no more in doubt
+            concurrency: Math.max(1, instantReserve(config)),
+          },
+          'smsInstant',
+        ),
+      ],
       services: [
         {
           start: () => client.start(),

@@ -11,6 +11,11 @@ export const sendSmsOptions = z.object({
   SMPP_SYSTEM_TYPE: z.string().optional(),
   /** submit_sm in flight at once for the SMSC account, shared by every send-sms instance */
   SMPP_WINDOW: int(10).pipe(z.number().min(1)),
+  /**
+   * window places only the instant lane may take (its SMS never wait for a place behind a
+   * campaign's); the queue's SMS use the rest. Default: a fifth of SMPP_WINDOW, rounded down
+   */
+  SMPP_INSTANT_RESERVE: z.coerce.number().int().min(0).optional(),
   /** submit_sm per second for the SMSC account (its contracted TPS), shared by every instance */
   SMPP_TPS: int(100).pipe(z.number().min(1)),
   SMPP_ENQUIRE_LINK_MS: int(30_000).pipe(z.number().min(1_000)),
@@ -26,3 +31,7 @@ export const sendSmsOptions = z.object({
   /** how long a submit_sm waits for its response before it counts as lost, ms */
   SMPP_RESPONSE_TIMEOUT_MS: int(10_000).pipe(z.number().min(100)),
 });
+
+/** The window places reserved for the instant lane (SMPP_INSTANT_RESERVE, or a fifth of the window). */
+export const instantReserve = (c: { SMPP_WINDOW: number; SMPP_INSTANT_RESERVE?: number | undefined }) =>
+  c.SMPP_INSTANT_RESERVE ?? Math.floor(c.SMPP_WINDOW / 5);

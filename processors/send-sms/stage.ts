@@ -6,7 +6,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { STATUS, type SubmitFields, type SubmitResult } from '../../platform/smpp/client.ts';
 import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/message.ts';
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
-import { beforeHandOver, senderStage, statusReport } from '../send-common.ts';
+import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
 import type { ReceiptTracker, SmsRef } from './receipts.ts';
 
 export interface SendSmsPorts {
@@ -38,7 +38,11 @@ export interface SendSmsPorts {
  * retry before anything was sent; a session lost with a part unanswered → SMS_Failed (it may
  * have gone: not sent again); other errors → SMS_Failed. Receipts finish the story (receipts.ts).
  */
-export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
+export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
+  ports: SendSmsPorts,
+  /** its queue, or the instant lane (stage `send-sms.instant`) */
+  input: I = 'smsQueue' as I,
+): Stage<I> {
   const report = (
     n: SmsNotification,
     status: StatusEvent['status'],
@@ -47,7 +51,7 @@ export function sendSmsStage(ports: SendSmsPorts): Stage<'smsQueue'> {
   ) => statusReport(n, 'Sms', n.recipient, status, ports.clock(), reference, description);
   const backoff = ports.throttledBackoffMs ?? 500;
 
-  return senderStage('send-sms', 'smsQueue', ports.concurrency, sendOne);
+  return senderStage(laneName('send-sms', input), input, ports.concurrency, sendOne);
 
   async function sendOne(n: SmsNotification, mark: (step: string) => void = () => undefined): Promise<Outcome> {
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.

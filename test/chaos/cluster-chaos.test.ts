@@ -34,11 +34,16 @@ const STAGES: [string, TopicKey][] = [
   ['schedule-window', 'smsPending'],
   ['send-email', 'emailQueue'],
   ['send-sms', 'smsQueue'],
+  ['send-email.instant', 'emailInstant'],
+  ['send-sms.instant', 'smsInstant'],
   ['order-view', 'orders'],
   ['status-view', 'status'],
 ];
 const SMTP_POOL = 4;
 const SMPP_WINDOW = 10;
+/** what each sender's instant lane may have under way: its own SMTP connections, its window places */
+const INSTANT_POOL = 1;
+const INSTANT_RESERVE = 2;
 
 interface Placed {
   id: string;
@@ -63,6 +68,7 @@ describe('the production layout under faults', () => {
     SMTP_PORT: env.SMTP_PORT!,
     SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
     SMTP_POOL_SIZE: String(SMTP_POOL),
+    SMTP_INSTANT_POOL_SIZE: String(INSTANT_POOL),
     EMAIL_RATE_PER_SECOND: '5000',
     SMSC_HOST: env.SMSC_HOST!,
     SMSC_PORT: env.SMSC_PORT!,
@@ -70,6 +76,7 @@ describe('the production layout under faults', () => {
     SMPP_PASSWORD: 'secret',
     SMPP_TPS: '2000',
     SMPP_WINDOW: String(SMPP_WINDOW),
+    SMPP_INSTANT_RESERVE: String(INSTANT_RESERVE),
     SHUTDOWN_TIMEOUT_MS: '20000',
   });
   const gatewayEnv = (port: string) => () => ({
@@ -554,8 +561,13 @@ describe('the production layout under faults', () => {
     // and, at a Redis kill, what every sender had under way (its outcome could not be recorded
     // in the send ledger, so the replay reports it failed rather than send it again).
     const emailInstances = 2;
+    const smsInstances = 2;
+    const perEmail = SMTP_POOL + INSTANT_POOL;
+    const perSms = SMPP_WINDOW + INSTANT_RESERVE;
     const inDoubtBound =
-      SMTP_POOL * emailKills + SMPP_WINDOW * smsKills + (SMTP_POOL * emailInstances + SMPP_WINDOW) * redisKills;
+      perEmail * emailKills +
+      perSms * smsKills +
+      (perEmail * emailInstances + SMPP_WINDOW + INSTANT_RESERVE * smsInstances) * redisKills;
     const otherFailures = notifications.filter(
       (n) => /Failed/.test(n.status) && n.status !== 'Email_Failed' && n.status !== 'SMS_Failed',
     );
@@ -590,8 +602,9 @@ describe('the production layout under faults', () => {
       [
         'in doubt',
         `${inDoubt} reported failed, never resent (${inDoubtEmail} email, ${inDoubtSms} SMS; bound ${inDoubtBound}: ` +
-          `pool ${SMTP_POOL} × ${emailKills} send-email kill + window ${SMPP_WINDOW} × ${smsKills} send-sms kill + ` +
-          `(pool × ${emailInstances} + window) × ${redisKills} Redis kill)`,
+          `(pool ${SMTP_POOL} + instant ${INSTANT_POOL}) × ${emailKills} send-email kill + ` +
+          `(window ${SMPP_WINDOW} + instant ${INSTANT_RESERVE}) × ${smsKills} send-sms kill + ` +
+          `((pool + instant) × ${emailInstances} + window + instant × ${smsInstances}) × ${redisKills} Redis kill)`,
       ],
       ['lost', `${lost}${lost > 0 ? ` (e.g. ${pending.slice(0, 3).join(', ')})` : ''}`],
       [

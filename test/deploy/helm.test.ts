@@ -105,7 +105,7 @@ describe('the Helm chart', () => {
   const values = yamlToJson(join(chart, 'values.yaml'))[0] as {
     config: Record<string, unknown>;
     secrets: { values: Record<string, unknown> };
-    stages: Record<string, { input: string; calls: string[] }>;
+    stages: Record<string, { input: string; lanes?: Record<string, string>; calls: string[] }>;
     networkPolicy: { peers: Record<string, { ports: { port: number }[] }>; dns: { ports: { port: number }[] } };
   };
 
@@ -177,6 +177,10 @@ describe('the Helm chart', () => {
       });
       deps.closeRedis();
       expect(values.stages[name]!.input, name).toBe(topicName('', bundle.stage.input));
+      // its lanes (they run in its pods), each on its input
+      expect(values.stages[name]!.lanes ?? {}, name).toEqual(
+        Object.fromEntries((bundle.lanes ?? []).map((l) => [l.name, topicName('', l.input)])),
+      );
       expect(values.stages[name]!.calls.includes('redis'), `${name} uses Redis`).toBe(usesRedis);
       expect([...values.stages[name]!.calls].sort(), name).toEqual([...CALLS[name]!].sort());
     }
@@ -218,7 +222,18 @@ describe('the Helm chart', () => {
       const scaled = named('ScaledObject', full);
       expect(scaled.spec.scaleTargetRef.name).toBe(full);
       expect(scaled.spec.triggers[0].metadata.consumerGroup).toBe(stageGroupId('prod.', name));
-      expect(scaled.spec.triggers[0].metadata.topic).toBe(`prod.${values.stages[name]!.input}`);
+      // and on each lane's
+      expect(
+        scaled.spec.triggers.map((t: { metadata: { consumerGroup: string; topic: string } }) => [
+          t.metadata.consumerGroup,
+          t.metadata.topic,
+        ]),
+      ).toEqual(
+        [[name, values.stages[name]!.input], ...Object.entries(values.stages[name]!.lanes ?? {})].map(([g, t]) => [
+          stageGroupId('prod.', g!),
+          `prod.${t}`,
+        ]),
+      );
       expect(deployment.spec.replicas).toBeUndefined(); // KEDA owns it
     }
     // a stage's env override reaches only that stage

@@ -617,7 +617,7 @@ describe('gateway', () => {
       },
     });
 
-    it('puts an instant SMS on the send queue at once, with its order and statuses, in one transaction', async () => {
+    it('puts an instant SMS on the sender’s instant lane at once, with its order and statuses, in one transaction', async () => {
       const before = Date.now();
       const r = await g.call('POST', '/future/orders/instant/sms', instantSms('otp-1'));
       expect(r.status).toBe(201);
@@ -625,13 +625,13 @@ describe('gateway', () => {
       const id = (r.body.notification as { shipmentId: string }).shipmentId;
       // The transaction committed before the 201; its markers, which make the records visible to
       // read-committed readers, are written by the broker a moment later.
-      let sms: Awaited<ReturnType<typeof g.codec.decode<'smsQueue'>>>[] = [];
+      let sms: Awaited<ReturnType<typeof g.codec.decode<'smsInstant'>>>[] = [];
       await eventually(async () => {
         const queued: Buffer[] = [];
-        await g.kafka.readSince(topicName(g.prefix, 'smsQueue'), 0, (rec) => void queued.push(rec.value!));
-        sms = (await Promise.all(queued.map((b) => g.codec.decode('smsQueue', b)))).filter((n) => n.orderId === id);
+        await g.kafka.readSince(topicName(g.prefix, 'smsInstant'), 0, (rec) => void queued.push(rec.value!));
+        sms = (await Promise.all(queued.map((b) => g.codec.decode('smsInstant', b)))).filter((n) => n.orderId === id);
         return sms.length > 0;
-      }, 'the instant SMS visible on sms.queue');
+      }, 'the instant SMS visible on sms.instant');
       expect(sms).toHaveLength(1);
       expect(sms[0]).toMatchObject({
         recipient: '+4799999999',

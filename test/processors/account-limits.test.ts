@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { provision } from '../../platform/provision.ts';
 import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
+import { smscOf } from '../support/smsc.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import {
@@ -74,17 +75,10 @@ describe('account limits shared by every instance of a sender', () => {
         'smsQueue',
         batch.map((s) => ({ key: s.notificationId, value: s })),
       );
-      const stats = async () =>
-        (await (await fetch(`${env.SMSC_CONTROL_URL}/stats?systemId=${systemId}`)).json()) as {
-          accepted: number;
-          binds: number;
-          maxInFlight: number;
-        };
+      const { stats, messages: submitted } = smscOf(systemId);
       // the SMSC is another process: its counters are read, there is no event to await
       await eventually(async () => (await stats()).accepted >= n, `${n} SMS accepted`, 60_000);
-      const messages = (await (await fetch(`${env.SMSC_CONTROL_URL}/messages?systemId=${systemId}`)).json()) as {
-        receivedAt: number;
-      }[];
+      const messages = await submitted();
       return { ...(await stats()), times: messages.map((m) => m.receivedAt) };
     } finally {
       await kafka.close();
@@ -164,6 +158,35 @@ describe('account limits shared by every instance of a sender', () => {
       await Promise.all(pair.map((p) => p.exited));
       await kafka.close();
       await sink.close();
+    }
+  });
+
+  it('keeps window places for the instant lane: the queue’s submits leave them free, the lane’s take them', async () => {
+    const redis = testRedis();
+    const prefix = `${uniquePrefix('reserve')}limits:`;
+    try {
+      // an account window of 5, 2 of them kept for the lane: two limits on the same keys
+      const queue = new SharedAccountLimit(redis, prefix, { perSecond: 10_000, window: 3, leaseMs: 60_000 });
+      const lane = new SharedAccountLimit(redis, prefix, { perSecond: 10_000, window: 5, leaseMs: 60_000 });
+      const held = [await queue.acquire(), await queue.acquire(), await queue.acquire()];
+      let fourth = false;
+      const waiting = queue.acquire().then((p) => {
+        fourth = true;
+        return p;
+      });
+      // the lane takes the two places the queue left, though the queue has one waiting
+      const kept = [await lane.acquire(), await lane.acquire()];
+      expect(fourth).toBe(false);
+      // the lane's places given back are the lane's again: the queue still has its three
+      for (const p of kept) p.release();
+      expect((await Promise.all([lane.acquire(), lane.acquire()])).map((p) => p.release())).toHaveLength(2);
+      expect(fourth).toBe(false);
+      // the queue's waiter gets the next place one of its own gives back
+      held[0]!.release();
+      (await waiting).release();
+      for (const p of held) p.release();
+    } finally {
+      redis.disconnect();
     }
   });
 
