@@ -1,6 +1,7 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|all] [--records N]
- *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2]`.
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|instant|all] [--records N]
+ *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2]
+ *  [--queued N] [--window S]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ import { schedulerBench } from './scheduler.ts';
 import { smsBench } from './sms.ts';
 import { endToEndBench } from './end-to-end.ts';
 import { layoutBench } from './layout.ts';
+import { instantBench } from './instant.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +29,13 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     instances: { type: 'string', default: '2' },
     layouts: { type: 'string', default: '0' },
+    queued: { type: 'string', default: '200000' },
+    window: { type: 'string', default: '30' },
   },
 });
 const suites =
   values.suite === 'all'
-    ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e']
+    ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant']
     : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
@@ -50,6 +54,11 @@ for (const suite of suites) {
       values.layouts.split(',').map(Number),
     );
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
-  else throw new Error(`unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e or all`);
+  else if (suite === 'instant')
+    await instantBench(Number(values.queued), Number(values.window), Number(values.tps ?? 100));
+  else
+    throw new Error(
+      `unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e, instant or all`,
+    );
 }
 process.exit(0);

@@ -21,6 +21,12 @@ export interface AccountLimitOptions {
   window: number;
   /** how long a window place is held at most, ms: a holder that died frees it after this */
   leaseMs: number;
+  /**
+   * without a window, the most start slots booked at once (default: about 50 ms worth). Slots
+   * booked and not used hold the account's timeline for everyone else until they pass: a sender
+   * that sends one now and then (an instant lane) books one at a time
+   */
+  maxBlock?: number;
 }
 
 /** How long a waiter for a full window sleeps before it asks again at most, ms. */
@@ -57,7 +63,7 @@ export class SharedAccountLimit implements AccountLimit {
   ) {
     this.redis = defineScripts(redis, { limitAcquire: 'limits/acquire.lua' });
     this.intervalUs = Math.max(1, Math.round(1_000_000 / o.perSecond));
-    this.block = o.window > 0 ? 1 : Math.max(1, Math.ceil(o.perSecond / 20));
+    this.block = o.window > 0 ? 1 : Math.max(1, Math.min(o.maxBlock ?? Infinity, Math.ceil(o.perSecond / 20)));
   }
 
   private get keys(): [string, string] {

@@ -27,18 +27,20 @@ export const sendEmail: StageModule = {
         timeoutMs: config.SMTP_TIMEOUT_MS,
       });
     // The instant lane has connections of its own, so an instant email never waits for one
-    // behind a campaign's; the provider's rate is shared (each lane books its own slots).
+    // behind a campaign's; the provider's rate is shared (each lane books its own slots, the
+    // lane one at a time).
     const mailer = pool(config.SMTP_POOL_SIZE);
     const instantMailer = pool(config.SMTP_INSTANT_POOL_SIZE);
     providerMetrics(deps.registry).smtp.add(mailer);
     providerMetrics(deps.registry).smtp.add(instantMailer);
     const prefix = `${redisPrefix(config)}email-`;
-    const throttle = () =>
+    const throttle = (maxBlock?: number) =>
       limitThrottle(
         new SharedAccountLimit(deps.redis(), `${redisPrefix(config)}limits:smtp:`, {
           perSecond: config.EMAIL_RATE_PER_SECOND,
           window: 0,
           leaseMs: 0,
+          ...(maxBlock ? { maxBlock } : {}),
         }),
       );
     const ports = {
@@ -55,7 +57,13 @@ export const sendEmail: StageModule = {
       stage: sendEmailStage(ports),
       lanes: [
         sendEmailStage(
-          { ...ports, mailer: instantMailer, throttle: throttle(), concurrency: config.SMTP_INSTANT_POOL_SIZE },
+          {
+            ...ports,
+            mailer: instantMailer,
+            // one slot at a time: a block of slots it would mostly leave unused holds the queue back
+            throttle: throttle(1),
+            concurrency: config.SMTP_INSTANT_POOL_SIZE,
+          },
           'emailInstant',
         ),
       ],

@@ -190,6 +190,33 @@ describe('account limits shared by every instance of a sender', () => {
     }
   });
 
+  it('books one start slot at a time for a sender that asks for it, so it holds no one’s slots', async () => {
+    const redis = testRedis();
+    const prefix = `${uniquePrefix('block')}limits:`;
+    // how far ahead of Redis's clock the account's next free slot is, µs
+    const ahead = async () => {
+      const [sec, us] = await redis.time();
+      return Number(await redis.get(`{${prefix}}next`)) - (Number(sec) * 1e6 + Number(us));
+    };
+    try {
+      // an unpaced account (a million a second): a block is 50 ms worth of slots
+      const blocks = new SharedAccountLimit(redis, prefix, { perSecond: 1_000_000, window: 0, leaseMs: 0 });
+      const single = new SharedAccountLimit(redis, prefix, {
+        perSecond: 1_000_000,
+        window: 0,
+        leaseMs: 0,
+        maxBlock: 1,
+      });
+      (await blocks.acquire()).release();
+      expect(await ahead()).toBeGreaterThan(40_000);
+      await redis.del(`{${prefix}}next`);
+      (await single.acquire()).release();
+      expect(await ahead()).toBeLessThan(1_000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('gives the window places of a holder that died back once their lease lapses', async () => {
     const redis = testRedis();
     const prefix = `${uniquePrefix('lease')}limits:`;

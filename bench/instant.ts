@@ -1,0 +1,203 @@
+/**
+ * The instant lane (`./dev bench --suite instant [--records N] [--seconds S] [--tps T]`): N bulk
+ * SMS and N bulk emails queued on sms.queue and email.queue for one send-sms and send-email
+ * process (the SMTP pool unpaced, the SMSC at T submits/s), then two windows of S seconds over
+ * that backlog, side by side in one run: bulk alone, and bulk while instant SMS and emails are
+ * ordered through the gateway at 5/s each. Prints bulk's hand-offs per second in each window and
+ * their ratio (target ≥ 0.9), and the instant ones' accept (the gateway's 201) → hand-off (the
+ * SMSC's submit, the SMTP server's acceptance) p50 and p99 (target p99 < 1 s).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { topicName } from '../platform/topics.ts';
+import { smscOf } from '../test/support/smsc.ts';
+import { startSmtpSink } from '../test/support/smtp-sink.ts';
+import { sampleEmail, sampleSms } from '../test/support/stack.ts';
+import { benchClients, benchToken, cpuSeconds, stackCpuSeconds, startGateway, startProcess } from './support.ts';
+
+const INSTANT_PER_SECOND = 5;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+
+export async function instantBench(N: number, seconds: number, tps: number): Promise<void> {
+  const { prefix, kafka, codec } = await benchClients('instant');
+  if (!process.env.SMSC_HOST || !process.env.SMSC_CONTROL_URL)
+    throw new Error('SMSC_HOST and SMSC_CONTROL_URL must be set');
+  const systemId = `bench-${randomUUID().slice(0, 8)}`;
+  const smsc = smscOf(systemId);
+  const sink = await startSmtpSink();
+  const { publicKeyFile, token } = await benchToken('bench');
+  const processes: { child: ChildProcess }[] = [];
+  try {
+    // the campaign, queued before the senders start
+    const queued = Date.now();
+    const producer = await kafka.plainProducer();
+    for (let i = 0; i < N; i += 1000) {
+      const n = Math.min(1000, N - i);
+      const sms = Array.from({ length: n }, (_, j) => sampleSms(`Kampanje ${i + j}`, { creator: 'bench' }));
+      const email = Array.from({ length: n }, (_, j) => sampleEmail(`bulk-${i + j}@example.com`, { creator: 'bench' }));
+      await producer.send([
+        ...(await Promise.all(
+          sms.map(async (v) => ({
+            topic: topicName(prefix, 'smsQueue'),
+            key: v.notificationId,
+            value: await codec.encode('smsQueue', v),
+          })),
+        )),
+        ...(await Promise.all(
+          email.map(async (v) => ({
+            topic: topicName(prefix, 'emailQueue'),
+            key: v.notificationId,
+            value: await codec.encode('emailQueue', v),
+          })),
+        )),
+      ]);
+    }
+    await producer.close();
+    console.log(`campaign queued:        ${N} SMS and ${N} emails in ${((Date.now() - queued) / 1000).toFixed(0)} s`);
+
+    const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    processes.push(
+      await startProcess(
+        'processors/main.ts',
+        {
+          ...common,
+          STAGES: 'send-sms,send-email',
+          STAGE_HTTP_PORT: '0',
+          SMTP_HOST: '127.0.0.1',
+          SMTP_PORT: String(sink.port),
+          SMTP_SECURE: 'false',
+          EMAIL_RATE_PER_SECOND: '1000000',
+          SMPP_SYSTEM_ID: systemId,
+          SMPP_PASSWORD: 'secret',
+          SMPP_TPS: String(tps),
+          LOG_LEVEL: 'info',
+        },
+        /"opsPort":(\d+),"msg":"stages running"/,
+      ),
+    );
+    const gateway = await startGateway(common, publicKeyFile);
+    processes.push(gateway);
+
+    /** bulk hand-offs so far: the campaign's SMS the SMSC took, its emails the SMTP server took */
+    const handedOff = async () => ({
+      sms: (await smsc.texts()).filter((t) => t.startsWith('Kampanje')).length,
+      email: sink.messages.filter((m) => m.rcptTo[0]?.startsWith('bulk-')).length,
+    });
+    // warm: both senders handing off
+    for (let h = await handedOff(); h.sms < 50 || h.email < 50; h = await handedOff()) await sleep(200);
+    await sleep(5_000);
+
+    /** CPU seconds so far of the senders, the gateway, Kafka and this process (clients, SMTP server) */
+    const cpu = async () => {
+      const own = process.cpuUsage();
+      return [
+        await cpuSeconds(processes[0]!.child.pid!),
+        await cpuSeconds(gateway.child.pid!),
+        [...(await stackCpuSeconds())].filter(([n]) => n.startsWith('kafka')).reduce((a, [, v]) => a + v, 0),
+        (own.user + own.system) / 1e6,
+      ];
+    };
+    const window = async (during: () => Promise<void>) => {
+      const before = await handedOff();
+      const cpuBefore = await cpu();
+      const started = performance.now();
+      await during();
+      const after = await handedOff();
+      const s = (performance.now() - started) / 1000;
+      const used = (await cpu()).map((c, i) => (c - cpuBefore[i]!) / s);
+      return { sms: (after.sms - before.sms) / s, email: (after.email - before.email) / s, used };
+    };
+    // bulk alone before and after the window with instant traffic, so a drift of the machine
+    // over the run is not taken for the lane's cost
+    const alone1 = await window(() => sleep(seconds * 1000));
+
+    // bulk with instant orders through the gateway, 5/s of each
+    const base = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders/instant`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const accepted = new Map<string, number>(); // instant SMS text or email address → 201 at
+    const posts: Promise<void>[] = [];
+    const post = async (kind: 'sms' | 'email', i: number) => {
+      const key = kind === 'sms' ? `Kode ${100000 + i}` : `otp-${i}@example.com`;
+      const body =
+        kind === 'sms'
+          ? {
+              idempotencyId: randomUUID(),
+              recipientSms: { phoneNumber: '+4799999999', timeToLiveInSeconds: 60, smsSettings: { body: key } },
+            }
+          : {
+              idempotencyId: randomUUID(),
+              recipientEmail: {
+                emailAddress: key,
+                emailSettings: { subject: 'Kode', body: `Din kode ${i}`, contentType: 'Plain' },
+              },
+            };
+      const res = await fetch(`${base}/${kind}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      if (res.status !== 201) throw new Error(`instant ${kind}: ${res.status} ${await res.text()}`);
+      accepted.set(key, Date.now());
+    };
+    const withInstant = await window(async () => {
+      const until = performance.now() + seconds * 1000;
+      for (let i = 0; performance.now() < until; i++) {
+        posts.push(post('sms', i), post('email', i));
+        await sleep(1000 / INSTANT_PER_SECOND);
+      }
+    });
+    await Promise.all(posts);
+    const alone2 = await window(() => sleep(seconds * 1000));
+    const alone = {
+      sms: (alone1.sms + alone2.sms) / 2,
+      email: (alone1.email + alone2.email) / 2,
+      used: alone1.used.map((u, i) => (u + alone2.used[i]!) / 2),
+    };
+
+    // every instant one handed off (or 30 s gone)
+    const smsKeys = [...accepted.keys()].filter((k) => k.startsWith('Kode'));
+    const emailKeys = [...accepted.keys()].filter((k) => !k.startsWith('Kode'));
+    await sink
+      .untilAll(emailKeys, sink.arrivals, 30_000, 'the instant emails')
+      .catch((err: Error) => console.log(err.message));
+    let submitted = new Map<string, number>();
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const messages = await smsc.messages();
+      submitted = new Map(
+        messages.map((m) => [Buffer.from(m.shortMessageHex, 'hex').toString('latin1'), m.receivedAt] as const),
+      );
+      if (smsKeys.every((k) => submitted.has(k)) || Date.now() > deadline) break;
+      await sleep(500);
+    }
+    const smsLatency = smsKeys.filter((k) => submitted.has(k)).map((k) => submitted.get(k)! - accepted.get(k)!);
+    const emailLatency = emailKeys
+      .filter((k) => sink.arrivals.has(k))
+      .map((k) => sink.arrivals.get(k)! - accepted.get(k)!);
+
+    const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
+    const cores = (u: number[]) =>
+      `senders ${u[0]!.toFixed(2)}, gateway ${u[1]!.toFixed(2)}, kafka ${u[2]!.toFixed(2)}, bench ${u[3]!.toFixed(2)} cores`;
+    console.log(
+      `bulk alone (${seconds} s, before and after): SMS ${alone1.sms.toFixed(1)} and ${alone2.sms.toFixed(1)}/s, email ${alone1.email.toFixed(1)} and ${alone2.email.toFixed(1)}/s (${cores(alone.used)})`,
+    );
+    console.log(
+      `bulk beside instant (${seconds} s): SMS ${withInstant.sms.toFixed(1)}/s, email ${withInstant.email.toFixed(1)}/s (${cores(withInstant.used)})`,
+    );
+    console.log(
+      `bulk kept:                  SMS ${ratio(withInstant.sms, alone.sms).toFixed(2)}, email ${ratio(withInstant.email, alone.email).toFixed(2)} (target ≥ 0.90 each)`,
+    );
+    for (const [what, xs, of] of [
+      ['instant SMS', smsLatency, smsKeys.length],
+      ['instant email', emailLatency, emailKeys.length],
+    ] as const)
+      console.log(
+        `${what.padEnd(14)} accept → hand-off: ${xs.length} of ${of} handed off, p50 ${quantile(xs, 0.5).toFixed(0)} ms, p99 ${quantile(xs, 0.99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms (target p99 < 1000 ms)`,
+      );
+  } finally {
+    for (const p of processes) p.child.kill('SIGKILL');
+    await sink.close();
+    await kafka.close();
+  }
+}
