@@ -12,7 +12,7 @@ import type {
 } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { StageMetrics } from '../../platform/metrics.ts';
-import { backoffDelay, settledWithin, sleep } from '../../platform/retry.ts';
+import { ABORTED, backoffDelay, settledWithin, sleep, untilAborted } from '../../platform/retry.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import type { Deferrals, Settled } from './deferral.ts';
@@ -44,8 +44,6 @@ interface Prepared {
 }
 
 const HEARTBEAT_EVERY_MS = 3_000;
-/** what a step raced with the runner's stop gives when the stop came first */
-const STOPPED = Symbol('stopped');
 /** how often, in records, the handling loop asks whether its batch went stale (a seek or a rebalance) */
 const STALE_CHECK_EVERY = 32;
 /** a record that produced nothing */
@@ -264,30 +262,9 @@ export class StageRunner {
       this.log.warn({ waitingFor: what }, 'drain gave up waiting; the next owner of these partitions settles them');
   }
 
-  /** `step`'s value, or STOPPED as soon as the runner is closing (the step goes on, unawaited) */
-  private untilStopped<T>(step: Promise<T>): Promise<T | typeof STOPPED> {
-    const signal = this.stop.signal;
-    if (signal.aborted) {
-      step.catch(() => undefined);
-      return Promise.resolve(STOPPED);
-    }
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        step.catch(() => undefined);
-        resolve(STOPPED);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      step.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err as Error);
-        },
-      );
-    });
+  /** `step`'s value, or ABORTED as soon as the runner is closing (the step goes on, unawaited) */
+  private untilStopped<T>(step: Promise<T>): Promise<T | typeof ABORTED> {
+    return untilAborted(step, this.stop.signal);
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -329,24 +306,24 @@ export class StageRunner {
     const beating = setInterval(() => void batch.heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
       // whatever is still committing settles first: the committed offset read below must be final
-      if ((await this.untilStopped(state.tail)) === STOPPED) return null;
+      if ((await this.untilStopped(state.tail)) === ABORTED) return null;
       const fresh = !state.producer;
       if (!state.producer) {
         const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
         const making = this.deps.kafka.transactionalProducer(txId);
         const made = await this.untilStopped(making);
-        if (made === STOPPED) {
+        if (made === ABORTED) {
           // made after all: closed, as close() closes the others
           void making.then((p) => p.close()).catch(() => undefined);
           return null;
         }
         state.producer = made;
       }
-      if ((await this.untilStopped(state.producer.init())) === STOPPED) return null;
+      if ((await this.untilStopped(state.producer.init())) === ABORTED) return null;
       const committed = await this.untilStopped(
         this.deps.kafka.committedOffset(this.groupId, batch.topic, batch.partition),
       );
-      if (committed === STOPPED) return null;
+      if (committed === ABORTED) return null;
       this.log.info(
         { topic: batch.topic, partition: batch.partition, committed, firstOffset: batch.records[0]?.offset, fresh },
         'partition verified',

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { classify, permanent, retriable } from '../../platform/errors.ts';
 import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
-import { backoffDelay, madeOnce, withRetry } from '../../platform/retry.ts';
+import { ABORTED, backoffDelay, madeOnce, untilAborted, withRetry } from '../../platform/retry.ts';
 import { recordContext } from '../../processors/runtime/runner.ts';
 
 /** A logger whose lines are kept. */
@@ -122,6 +122,21 @@ describe('made once, made again after a failure', () => {
     expect(await thing.get()).toBe('thing 2');
     expect(await thing.made()).toBe('thing 2');
     expect(makes).toBe(2);
+  });
+});
+
+describe('a step raced with a stop', () => {
+  it('gives the step’s value, or ABORTED once the signal is aborted, whichever comes first', async () => {
+    const stop = new AbortController();
+    expect(await untilAborted(Promise.resolve(7), stop.signal)).toBe(7);
+    await expect(untilAborted(Promise.reject(new Error('no')), stop.signal)).rejects.toThrow('no');
+    let finish!: (v: number) => void;
+    const slow = untilAborted(new Promise<number>((r) => (finish = r)), stop.signal);
+    stop.abort();
+    expect(await slow).toBe(ABORTED);
+    finish(1); // the step goes on, unawaited
+    // already aborted: at once, and a later rejection of the step is swallowed
+    expect(await untilAborted(Promise.reject(new Error('late')), stop.signal)).toBe(ABORTED);
   });
 });
 
