@@ -23,6 +23,8 @@ import {
   benchToken,
   cpuSeconds,
   redisFootprint,
+  senderEnv,
+  STAGES_RUNNING,
   statusViewSettled,
   stackCpuSeconds,
   startGateway,
@@ -189,19 +191,8 @@ async function endToEndLayout(
 
   const { publicKeyFile, token } = await benchToken('bench');
   const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
-  const stageEnv = {
-    ...common,
-    STAGE_HTTP_PORT: '0',
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(sink.port),
-    SMTP_SECURE: 'false',
-    EMAIL_RATE_PER_SECOND: '1000000',
-    SMPP_SYSTEM_ID: systemId,
-    SMPP_PASSWORD: 'secret',
-    SMPP_TPS: String(tps),
-    LOG_LEVEL: 'info',
-  };
-  const ready = /"opsPort":(\d+),"msg":"stages running"/;
+  const stageEnv = senderEnv(prefix, sink.port, systemId, tps);
+  const ready = STAGES_RUNNING;
   const stageProcesses =
     instances === 0
       ? [await startProcess('processors/main.ts', { ...stageEnv, STAGES }, ready)]

@@ -13,7 +13,16 @@ import { topicName } from '../platform/topics.ts';
 import { smscOf } from '../test/support/smsc.ts';
 import { startSmtpSink } from '../test/support/smtp-sink.ts';
 import { sampleEmail, sampleSms } from '../test/support/stack.ts';
-import { benchClients, benchToken, cpuSeconds, stackCpuSeconds, startGateway, startProcess } from './support.ts';
+import {
+  benchClients,
+  benchToken,
+  cpuSeconds,
+  senderEnv,
+  stackCpuSeconds,
+  STAGES_RUNNING,
+  startGateway,
+  startProcess,
+} from './support.ts';
 
 const INSTANT_PER_SECOND = 5;
 
@@ -64,20 +73,8 @@ export async function instantBench(N: number, seconds: number, tps: number): Pro
     processes.push(
       await startProcess(
         'processors/main.ts',
-        {
-          ...common,
-          STAGES: 'send-sms,send-email',
-          STAGE_HTTP_PORT: '0',
-          SMTP_HOST: '127.0.0.1',
-          SMTP_PORT: String(sink.port),
-          SMTP_SECURE: 'false',
-          EMAIL_RATE_PER_SECOND: '1000000',
-          SMPP_SYSTEM_ID: systemId,
-          SMPP_PASSWORD: 'secret',
-          SMPP_TPS: String(tps),
-          LOG_LEVEL: 'info',
-        },
-        /"opsPort":(\d+),"msg":"stages running"/,
+        { ...senderEnv(prefix, sink.port, systemId, tps), STAGES: 'send-sms,send-email' },
+        STAGES_RUNNING,
       ),
     );
     const gateway = await startGateway(common, publicKeyFile);

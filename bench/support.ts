@@ -58,6 +58,28 @@ export function startProcess(
   });
 }
 
+/** What a bench's stage processes print once every stage runs (the group: their ops port). */
+export const STAGES_RUNNING = /"opsPort":(\d+),"msg":"stages running"/;
+
+/**
+ * A bench's stage-process environment under `prefix`: the senders toward the bench's SMTP server
+ * (unpaced) and the SMSC simulator as `systemId` at `tps` submits per second.
+ */
+export function senderEnv(prefix: string, smtpPort: number, systemId: string, tps: number): Record<string, string> {
+  return {
+    TOPIC_PREFIX: prefix,
+    STAGE_HTTP_PORT: '0',
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(smtpPort),
+    SMTP_SECURE: 'false',
+    EMAIL_RATE_PER_SECOND: '1000000',
+    SMPP_SYSTEM_ID: systemId,
+    SMPP_PASSWORD: 'secret',
+    SMPP_TPS: String(tps),
+    LOG_LEVEL: 'info',
+  };
+}
+
 /** A fresh key pair for a benchmark's gateway: the public half's file, and a token for `org`. */
 export async function benchToken(org: string): Promise<{ publicKeyFile: string; token: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-auth-'));
