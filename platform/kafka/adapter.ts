@@ -20,6 +20,7 @@ import { retriable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { withRetry } from '../retry.ts';
 import { javaCompatiblePartitioner } from './partitioner.ts';
+import { serialSends } from './serial-sends.ts';
 
 export interface InboundRecord {
   topic: string;
@@ -109,6 +110,9 @@ export interface PlainProducer {
  * AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until its markers are written, and the
  * default 100 ms first back-off would cap each partition at a few transactions a second.
  */
+/** most bytes a plain producer gathers into one send from callers that waited for the one before */
+const PLAIN_SEND_MAX_BYTES = 512 * 1024;
+
 const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
 
 /**
@@ -380,30 +384,32 @@ export class KafkaAdapter {
     // send failed is never used again; the next send gets a new one, with a new producer id.
     let current: Promise<Producer> = create();
     await current; // Kafka is reachable at start, or this throws, as it always has
-    return {
-      send: async (records) => {
-        if (records.length === 0) return;
-        const producer = await current.catch((err: unknown) => {
+    const sendBatch = async (records: OutboundRecord[]): Promise<void> => {
+      const producer = await current.catch((err: unknown) => {
+        current = create();
+        current.catch(() => undefined);
+        throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka producer: ${(err as Error).message}`, err);
+      });
+      try {
+        await producer.sendBatch({
+          topicMessages: groupByTopic(records),
+          acks: -1,
+          compression: CompressionTypes.None,
+        });
+      } catch (err) {
+        if ((await current.catch(() => null)) === producer) {
           current = create();
           current.catch(() => undefined);
-          throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka producer: ${(err as Error).message}`, err);
-        });
-        try {
-          await producer.sendBatch({
-            topicMessages: groupByTopic(records),
-            acks: -1,
-            compression: CompressionTypes.None,
-          });
-        } catch (err) {
-          if ((await current.catch(() => null)) === producer) {
-            current = create();
-            current.catch(() => undefined);
-            void producer.disconnect().catch(() => undefined);
-          }
-          // kafkajs has retried already: whatever stops a send now is Kafka being unavailable
-          throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka did not take the records: ${(err as Error).message}`, err);
+          void producer.disconnect().catch(() => undefined);
         }
-      },
+        // kafkajs has retried already: whatever stops a send now is Kafka being unavailable
+        throw retriable('DEPENDENCY_UNAVAILABLE', `Kafka did not take the records: ${(err as Error).message}`, err);
+      }
+    };
+    // one send at a time (see serial-sends.ts: two at once on one idempotent producer can lose one)
+    const sends = serialSends(sendBatch, (r) => (r.value?.length ?? 0) + 64, PLAIN_SEND_MAX_BYTES);
+    return {
+      send: (records) => sends.send(records),
       close: async () => (await current.catch(() => null))?.disconnect(),
     };
   }
