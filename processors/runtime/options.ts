@@ -38,6 +38,11 @@ export const runtimeOptions = z.object({
   /** longest a stage's fetch waits for CONSUMER_FETCH_MIN_BYTES, ms (added latency per hop when idle) */
   CONSUMER_FETCH_MAX_WAIT_MS: int(100).pipe(z.number().min(0)),
   /**
+   * a lane's fetch (a sender's instant lane) returns as soon as one record is there; idle, it asks
+   * again after this long, ms (longer: fewer requests from an idle lane, and a slower drain)
+   */
+  LANE_FETCH_MAX_WAIT_MS: int(500).pipe(z.number().min(0).max(5_000)),
+  /**
    * how often a stage samples its consumer lag (records on its assigned partitions it has not
    * read yet, transaction markers not counted), ms: the gauge rises while a stage is stalled
    */

@@ -97,6 +97,11 @@ export class StageRunner {
       metrics: StageMetrics;
       /** the stage's deferrals (its schedule store), when it declares `defer` */
       deferrals?: Deferrals;
+      /**
+       * a lane of few, urgent records (a sender's instant lane): each fetch returns with the
+       * first record, not after CONSUMER_FETCH_MAX_WAIT_MS, and an idle one waits longer
+       */
+      lane?: boolean;
     },
   ) {
     if (stage.defer && !deps.deferrals) throw new Error(`stage ${stage.name} defers: give its runner the deferrals`);
@@ -164,8 +169,12 @@ export class StageRunner {
       topics: [this.topic(this.stage.input)],
       partitionsConcurrently: this.deps.config.PARTITIONS_CONCURRENTLY,
       sessionTimeoutMs: this.deps.config.CONSUMER_SESSION_TIMEOUT_MS,
-      fetchMinBytes: this.deps.config.CONSUMER_FETCH_MIN_BYTES,
-      fetchMaxWaitMs: this.deps.config.CONSUMER_FETCH_MAX_WAIT_MS,
+      ...(this.deps.lane
+        ? { fetchMinBytes: 1, fetchMaxWaitMs: this.deps.config.LANE_FETCH_MAX_WAIT_MS }
+        : {
+            fetchMinBytes: this.deps.config.CONSUMER_FETCH_MIN_BYTES,
+            fetchMaxWaitMs: this.deps.config.CONSUMER_FETCH_MAX_WAIT_MS,
+          }),
       onAssignment: (assignment) => this.onAssignment(assignment),
       onProgress: (partition, lastOffset) => this.passed.set(partition, BigInt(lastOffset) + 1n),
       onCrash: (err, restart) => {

@@ -159,7 +159,7 @@ export function runnerFor(
 /** The runners of a built stage: its own, then one per lane. */
 export function runnersFor(
   b: StageBundle,
-  deps: Omit<ConstructorParameters<typeof StageRunner>[1], 'deferrals'>,
+  deps: Omit<ConstructorParameters<typeof StageRunner>[1], 'deferrals' | 'lane'>,
 ): StageRunner[] {
-  return [runnerFor(b, deps), ...(b.lanes ?? []).map((lane) => new StageRunner(lane, deps))];
+  return [runnerFor(b, deps), ...(b.lanes ?? []).map((lane) => new StageRunner(lane, { ...deps, lane: true }))];
 }
