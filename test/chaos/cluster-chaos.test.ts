@@ -16,8 +16,9 @@ import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
  * registry SIGKILLed and restarted (its schemas and ids must come back: Kafka storage); a gateway
  * SIGKILLed while clients post (they retry on the other with the same idempotencyId); and a
  * rolling restart of every stage instance. The faults overlap: the stage kills run beside the
- * gateway, broker and Redis kills, and the rolling restart rolls three stages at a time side by
- * side (one instance of each at a time), as Kubernetes rolls each Deployment. Then everything is counted at
+ * gateway, broker and Redis kills (each killed instance starting again as the next is killed),
+ * and the rolling restart rolls every stage side by side, one instance of each at a time, as
+ * `helm upgrade` rolls every Deployment. Then everything is counted at
  * the SMTP sink and the SMSC simulator and read back through the API. The cluster is the secured
  * one (Kafka on SASL_SSL, Redis on TLS with a password).
  *
@@ -447,15 +448,18 @@ describe('the production layout under faults', () => {
     };
 
     const stageKills = async () => {
-      // one instance of each stage in turn
+      // one instance of each stage in turn, every 10 s: each is started again as the next one
+      // is killed (a start under load takes 10–40 s here, so starts overlap the next kills)
+      const starts: Promise<void>[] = [];
       for (const [stage] of STAGES) {
         const inst = byName(`${stage}-1`);
         await inst.kill();
         if (stage === 'send-email') emailKills++;
         if (stage === 'send-sms') smsKills++;
         await sleep(10_000);
-        await inst.start();
+        starts.push(inst.start());
       }
+      await Promise.all(starts);
       fault(`SIGKILL one instance of each of the ${STAGES.length} stages in turn, each restarted 10 s later`);
     };
 
@@ -476,29 +480,26 @@ describe('the production layout under faults', () => {
         `SIGKILL the schema registry (Kafka storage), restarted 5 s later: ${schemasAfter.length} subjects of ours, same ids after`,
       );
 
-      // a rolling restart, as Kubernetes rolls each stage's Deployment: three stages at a time
-      // side by side, each one instance at a time (drained, then started again before the next)
+      // a rolling restart, as `helm upgrade` rolls every stage's Deployment at once: each stage
+      // one instance at a time (drained, then started again before the next), all stages side by side
       const drains: string[] = [];
       let abandoned = 0;
-      const queue = [...STAGES];
-      const roller = async () => {
-        for (let next = queue.shift(); next; next = queue.shift()) {
-          for (const i of [1, 2]) {
-            const inst = byName(`${next[0]}-${i}`);
-            const code = await inst.stop();
-            // a drain that did not end cleanly, with what the instance said last
-            if (code !== 0)
-              drains.push(`${inst.name} exited ${code}:\n${inst.output().split('\n').slice(-30).join('\n')}`);
-            // a drain that gave up waiting on Kafka (safe: the next owner settles it), counted
-            const said = inst.output();
-            abandoned += said.slice(said.lastIndexOf('"msg":"draining"')).split('"msg":"drain gave up').length - 1;
-            await inst.start();
-          }
+      const roll = async ([stage]: [string, TopicKey]) => {
+        for (const i of [1, 2]) {
+          const inst = byName(`${stage}-${i}`);
+          const code = await inst.stop();
+          // a drain that did not end cleanly, with what the instance said last
+          if (code !== 0)
+            drains.push(`${inst.name} exited ${code}:\n${inst.output().split('\n').slice(-30).join('\n')}`);
+          // a drain that gave up waiting on Kafka (safe: the next owner settles it), counted
+          const said = inst.output();
+          abandoned += said.slice(said.lastIndexOf('"msg":"draining"')).split('"msg":"drain gave up').length - 1;
+          await inst.start();
         }
       };
-      await Promise.all([roller(), roller(), roller()]);
+      await Promise.all(STAGES.map(roll));
       fault(
-        `rolling restart of ${STAGES.length * 2} stage instances (SIGTERM, drain, start; three stages side by side); ` +
+        `rolling restart of ${STAGES.length * 2} stage instances (SIGTERM, drain, start; every stage side by side, one instance of each at a time); ` +
           `${abandoned} waits on Kafka given up at the drain's budget`,
       );
       expect(drains).toEqual([]);
