@@ -11,10 +11,11 @@
  * written: a receipt's status event, or an order the gateway acknowledged, gone. (The chaos test
  * lost an SMS's delivery report this way: its receipt marked reported, no event on the topic.)
  * With one send at a time, a send is built only once the one before it has succeeded or failed,
- * and after a failure the next send gets a new producer (`next`), whose numbering starts afresh.
+ * and after a failure the next one goes through a new producer (the adapter's rule), whose
+ * numbering starts afresh.
  *
  * Why together: what waits while a send is under way goes in the next one, up to `maxBytes`, so
- * one at a time costs no throughput under load (fewer, larger produce requests).
+ * one at a time does not mean one request per caller under load (fewer, larger produce requests).
  */
 export interface SerialSends<R> {
   send(records: R[]): Promise<void>;
