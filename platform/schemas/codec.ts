@@ -86,7 +86,7 @@ export class AvroCodec {
   private readonly decoders = new Map<TopicKey, Map<number, Decoder>>();
 
   constructor(
-    registryUrl: string,
+    private readonly registryUrl: string,
     private readonly topicPrefix: string,
   ) {
     this.registry = new SchemaRegistry({ host: registryUrl, clientId: 'notifications', retry: { retries: 3 } });
@@ -101,18 +101,51 @@ export class AvroCodec {
     for (const key of keys) {
       if (this.ids.has(key)) continue;
       const schema = loadSchema(TOPICS[key].schema);
-      const { id } = await withDeadline(`registering ${this.subject(key)}`, () =>
-        this.registry.register(
-          { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-          { subject: this.subject(key), compatibility: COMPATIBILITY.BACKWARD },
-        ),
-      );
+      const subject = this.subject(key);
+      const { id } = await withDeadline(`registering ${subject}`, async () => {
+        try {
+          return await this.registry.register(
+            { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+            { subject, compatibility: COMPATIBILITY.BACKWARD },
+          );
+        } catch (err) {
+          // The client sets a new subject's compatibility in a second request after registering
+          // it; when that one was lost (the registry overloaded, the process killed between the
+          // two), the subject stays at the registry's default (NONE) and every later registration
+          // refuses it. Set it as the first registration would have, then try again. A level an
+          // operator chose (anything but NONE) is left alone and still refused.
+          if ((err as Error)?.name === 'ConfluentSchemaRegistryCompatibilityError')
+            await this.setBackwardIfUnset(subject);
+          throw err;
+        }
+      });
       const header = Buffer.alloc(5);
       header.writeInt32BE(id, 1);
       this.ids.set(key, id);
       this.headers.set(key, header);
     }
     return new Map(this.ids);
+  }
+
+  /**
+   * Sets a subject's compatibility to BACKWARD when the registry has it at NONE (the Confluent
+   * API's GET and PUT /config/{subject}); any other level is an operator's choice and left alone.
+   */
+  private async setBackwardIfUnset(subject: string): Promise<void> {
+    const url = `${this.registryUrl.replace(/\/$/, '')}/config/${encodeURIComponent(subject)}`;
+    const headers = { 'content-type': 'application/vnd.schemaregistry.v1+json' };
+    const current = await fetch(url, { headers, signal: AbortSignal.timeout(REGISTRY_TIMEOUT_MS) });
+    if (!current.ok) return;
+    const { compatibilityLevel } = (await current.json()) as { compatibilityLevel?: string };
+    if (compatibilityLevel?.toUpperCase() !== 'NONE') return;
+    const set = await fetch(url, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+      signal: AbortSignal.timeout(REGISTRY_TIMEOUT_MS),
+    });
+    if (!set.ok)
+      throw Object.assign(new Error(`setting ${subject} to BACKWARD: ${set.status}`), { status: set.status });
   }
 
   schemaId(key: TopicKey): number {

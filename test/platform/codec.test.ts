@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import { PipelineError } from '../../platform/errors.ts';
 import { AvroCodec, loadSchema } from '../../platform/schemas/codec.ts';
-import { topicName } from '../../platform/topics.ts';
+import { TOPICS, topicName } from '../../platform/topics.ts';
 import { sampleOrder, stackEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 describe('Avro codec over the schema registry', () => {
@@ -26,6 +26,28 @@ describe('Avro codec over the schema registry', () => {
     // Registering again is idempotent: same id.
     const again = new AvroCodec(registryUrl, prefix);
     expect((await again.register(['orders'])).get('orders')).toBe(ids.get('orders'));
+  });
+
+  it('sets a subject left at NONE (its registration cut off before its compatibility was set) to BACKWARD', async () => {
+    const cut = new AvroCodec(registryUrl, uniquePrefix('codec-cut'));
+    const subject = cut.subject('orders');
+    const level = async () =>
+      (
+        (await (await fetch(`${registryUrl}/config/${encodeURIComponent(subject)}`)).json()) as {
+          compatibilityLevel: string;
+        }
+      ).compatibilityLevel;
+    // the client's first step alone: the schema registered, the compatibility never set
+    const registered = await fetch(`${registryUrl}/subjects/${encodeURIComponent(subject)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: JSON.stringify(loadSchema(TOPICS.orders.schema)) }),
+    });
+    expect(registered.ok).toBe(true);
+    expect(await level()).toBe('NONE');
+    // (before: every registration refused it, "BACKWARD != NONE", until the codec gave up)
+    await cut.register(['orders']);
+    expect(await level()).toBe('BACKWARD');
   });
 
   it('round-trips a record in the Confluent wire format', async () => {
