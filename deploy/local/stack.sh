@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local stack: every part a real server on 127.0.0.1.
 #   stack.sh up      install (cached), start what is not running, await readiness
+#                    (STACK_SKIP_INSTALL=1: no install step, for bringing back a killed server)
 #   stack.sh down    stop only the processes this script started (by pid)
 #   stack.sh status  show what runs
 #   stack.sh env     print the environment that points clients at this stack
@@ -242,7 +243,9 @@ PROPS
 }
 
 up() {
-  "$ROOT/deploy/local/install.sh"
+  # STACK_SKIP_INSTALL=1: only start what is not running (a killed server brought back while our
+  # processes run: a reinstall of node_modules under them, after a change to patches/, breaks them)
+  [ "${STACK_SKIP_INSTALL:-0}" = 1 ] || "$ROOT/deploy/local/install.sh"
   cd "$ROOT"
   echo "$BROKERS" >"$STACK_DIR/brokers"
   echo "$SECURE" >"$STACK_DIR/secure"

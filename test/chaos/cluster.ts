@@ -25,8 +25,9 @@ export class StackControl {
 
   /** `stack.sh up`: starts what is not running and waits until every service is ready again. */
   async restartMissing(): Promise<void> {
+    // (no install step: node_modules reinstalled under the running instances would break them)
     const child = spawn('bash', [join(root, 'deploy', 'local', 'stack.sh'), 'up'], {
-      env: { ...process.env, ...this.env },
+      env: { ...process.env, ...this.env, STACK_SKIP_INSTALL: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
