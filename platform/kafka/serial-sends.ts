@@ -19,8 +19,6 @@
  */
 export interface SerialSends<R> {
   send(records: R[]): Promise<void>;
-  /** resolves once every send handed in so far has settled */
-  idle(): Promise<void>;
 }
 
 interface Waiting<R> {
@@ -74,9 +72,6 @@ export function serialSends<R>(
         queue.push({ records, bytes: records.reduce((sum, r) => sum + size(r), 0), resolve, reject });
         start();
       });
-    },
-    async idle() {
-      while (running) await running;
     },
   };
 }
