@@ -2,14 +2,17 @@
  * Email throughput (`./dev bench --suite email [--records N]`): N email notifications through
  * the send-email stage (Kafka in, SMTP out, ledger in Redis, statuses out in transactions) into
  * an SMTP server, beside nodemailer sending the same N messages directly over the same pool
- * size to the same server, in the same run. The ratio is the stage's cost over bare SMTP.
+ * size to the same server, in the same run. The ratio is the stage's cost over bare SMTP. The stage is
+ * wired as `processors/send-email/index.ts` wires it (send ledger, delivery refs, the account's
+ * rate shared through Redis, unpaced here).
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../platform/schemas/generated/email-notification.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
-import { LocalAccountLimit, limitThrottle } from '../platform/redis/account-limits.ts';
+import { SharedAccountLimit, limitThrottle } from '../platform/redis/account-limits.ts';
+import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
@@ -73,8 +76,12 @@ export async function emailBench(N: number): Promise<void> {
   const runner = new StageRunner(
     sendEmailStage({
       mailer,
+      // as processors/send-email/index.ts wires it: the ledger, the delivery refs, the shared rate
       ledger: new SendLedger(redis, `${prefix}email-`, 3600),
-      throttle: limitThrottle(new LocalAccountLimit({ perSecond: 1_000_000, window: 0 })),
+      refs: new DeliveryRefs(redis, `${prefix}email-`, 3600),
+      throttle: limitThrottle(
+        new SharedAccountLimit(redis, `${prefix}limits:smtp:`, { perSecond: 1_000_000, window: 0, leaseMs: 0 }),
+      ),
       clock: Date.now,
       concurrency: config.SMTP_POOL_SIZE,
     }),

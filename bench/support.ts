@@ -39,7 +39,11 @@ export function startProcess(
   env: Record<string, string>,
   ready: RegExp,
 ): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
+  // BENCH_CPU_PROF_DIR: each process writes a V8 CPU profile there when it exits (look with Chrome's devtools)
+  const profile = process.env.BENCH_CPU_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', join(root, script)], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
