@@ -83,15 +83,19 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
     switch (verdict.kind) {
       case 'accepted':
         mark('recording the hand-over');
-        await ports.refs?.put(verdict.reference, {
-          notificationId: n.notificationId,
-          orderId: n.orderId,
-          creator: n.creator,
-          destination: n.toAddress,
-          expiresAt: n.expiry,
-          requestedSendTime: n.requestedSendTime,
-        });
-        await ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference);
+        // Both writes leave in one round trip (the client pipelines them on one connection, in
+        // this order), not one after the other: the SMTP connection waits for neither.
+        await Promise.all([
+          ports.refs?.put(verdict.reference, {
+            notificationId: n.notificationId,
+            orderId: n.orderId,
+            creator: n.creator,
+            destination: n.toAddress,
+            expiresAt: n.expiry,
+            requestedSendTime: n.requestedSendTime,
+          }),
+          ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference),
+        ]);
         ports.handedOff?.(n.requestedSendTime);
         return report(n, 'Email_Succeeded', verdict.reference, null);
       case 'rejected': {
