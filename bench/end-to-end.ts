@@ -13,6 +13,7 @@
  * and in CPU per order.
  */
 import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
 import { loadConfig } from '../platform/config.ts';
 import { evaluateConditionStage } from '../processors/evaluate-condition/stage.ts';
 import { scheduleWindowStage } from '../processors/schedule-window/stage.ts';
@@ -219,6 +220,26 @@ async function endToEndLayout(
     add('bench (clients, SMTP server)', (own.user + own.system) / 1e6);
     return cpu;
   };
+  /**
+   * Prints what every process spent between two snapshots per 1,000 orders handed off, and how
+   * busy that kept the machine's cores over the phase's `seconds`; returns the total per 1,000.
+   */
+  const cpuTable = (what: string, before: Map<string, number>, after: Map<string, number>, seconds: number) => {
+    const used = [...after]
+      .map(([name, s]) => [name, s - (before.get(name) ?? 0)] as const)
+      .filter(([, s]) => s > 0.05)
+      .sort((a, b) => b[1] - a[1]);
+    const total = used.reduce((a, [, s]) => a + s, 0);
+    console.log(`CPU in ${what} (from /proc), per 1,000 orders handed off:`);
+    for (const [name, s] of used)
+      console.log(
+        `  ${name.padEnd(36)} ${((s / N) * 1000).toFixed(2).padStart(7)} CPU-s   ${((s / total) * 100).toFixed(0).padStart(3)} %`,
+      );
+    console.log(
+      `  ${'all'.padEnd(36)} ${((total / N) * 1000).toFixed(2).padStart(7)} CPU-s   (${((total / seconds / cpus().length) * 100).toFixed(0)} % of ${cpus().length} cores over ${seconds.toFixed(1)} s)`,
+    );
+    return (total / N) * 1000;
+  };
   const figures: LayoutFigures = {
     layout,
     accepted: 0,
@@ -350,6 +371,7 @@ async function endToEndLayout(
       console.log(`accepted but not handed off: ${accepted.length - done.length}; handed off twice: ${twice}`);
       const all = latencies(accepted);
       return {
+        seconds: (lastHandOff - t0) / 1000,
         accepted: accepted.length / ((acceptedAll - t0) / 1000),
         endToEnd: done.length / ((lastHandOff - t0) / 1000),
         p50: percentile(all, 50),
@@ -361,18 +383,7 @@ async function endToEndLayout(
     const cpu0 = await cpuSnapshot();
     const first = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
     const cpu1 = await cpuSnapshot();
-    const used = [...cpu1]
-      .map(([name, s]) => [name, s - (cpu0.get(name) ?? 0)] as const)
-      .filter(([, s]) => s > 0.05)
-      .sort((a, b) => b[1] - a[1]);
-    const total = used.reduce((a, [, s]) => a + s, 0);
-    console.log(`CPU in phase 1 (from /proc), per 1,000 orders handed off:`);
-    for (const [name, s] of used)
-      console.log(
-        `  ${name.padEnd(36)} ${((s / N) * 1000).toFixed(2).padStart(7)} CPU-s   ${((s / total) * 100).toFixed(0).padStart(3)} %`,
-      );
-    console.log(`  ${'all'.padEnd(36)} ${((total / N) * 1000).toFixed(2).padStart(7)} CPU-s`);
-    figures.cpuPerThousand = (total / N) * 1000;
+    figures.cpuPerThousand = cpuTable('phase 1', cpu0, cpu1, first.seconds);
     const throughput = first.endToEnd;
     figures.accepted = first.accepted;
     figures.endToEnd = first.endToEnd;
@@ -405,11 +416,14 @@ async function endToEndLayout(
     // Latency under a load the pipeline keeps up with: half the end-to-end rate just measured.
     const rate = offered ?? Math.max(1, Math.floor(throughput / 2));
     figures.offered = rate;
+    const cpu2 = await cpuSnapshot();
     const second = await phase(
       `2. ${N} orders offered at ${rate} orders/s (${offered ? 'as asked' : "half of phase 1's end-to-end rate"})`,
       makeOrders(N, N),
       rate,
     );
+    // At a steady rate batches are small: what an order costs then, and whether the cores kept up
+    cpuTable('phase 2', cpu2, await cpuSnapshot(), second.seconds);
     figures.p50 = second.p50;
     figures.p99 = second.p99;
     return figures;
