@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,8 @@ export function senderEnv(prefix: string, smtpPort: number, systemId: string, tp
 /** A fresh key pair for a benchmark's gateway: the public half's file, and a token for `org`. */
 export async function benchToken(org: string): Promise<{ publicKeyFile: string; token: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-auth-'));
+  // the gateways read the key at start; the folder goes when the bench exits
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicKeyFile = join(dir, 'public.pem');
   writeFileSync(publicKeyFile, keys.publicKey.export({ type: 'spki', format: 'pem' }));
