@@ -37,6 +37,12 @@ export const gatewayOptions = z.object({
    * ids equal the first's, so the pipeline drops its order as a duplicate
    */
   IDEMPOTENCY_RETENTION_S: int(90 * 24 * 3600).pipe(z.number().min(3600)),
+  /**
+   * transactional producers (ids of their own) that write instant orders: one carries the
+   * batches while all is well; another takes the next batch when the one in flight is slow, so a
+   * commit cut off by a broker's death does not hold up every instant order behind it
+   */
+  INSTANT_PRODUCERS: int(3).pipe(z.number().min(1).max(16)),
   /** status feed entries younger than this are not shown yet, ms (reference: 2 s) */
   FEED_VISIBILITY_DELAY_MS: int(2_000).pipe(z.number().min(0)),
   /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */

@@ -6,6 +6,30 @@ export interface RecordSink {
   send(records: OutboundRecord[]): Promise<void>;
 }
 
+interface Pending {
+  records: OutboundRecord[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  gaveUp: boolean;
+  /** taken into a batch that is in flight */
+  sent: boolean;
+}
+
+export interface BatchingOptions {
+  /** how long a caller waits in the queue (and, unless the sink settles, in flight), ms */
+  timeoutMs: number;
+  maxRecords?: number;
+  /** the sink bounds its own time and always says what happened (see above) */
+  settles?: boolean;
+  /**
+   * With several sinks: a batch goes to another sink once every batch in flight has been in
+   * flight this long, ms (default 1,000). So under load one sink carries large batches, as one
+   * would alone, and one slow or stuck batch (a commit whose outcome its sink is still learning
+   * after a broker died) holds up the callers behind it for this long, not for its whole time.
+   */
+  spareAfterMs?: number;
+}
+
 /**
  * Sends the records of many concurrent callers in shared batches: while one batch is in flight,
  * the next one gathers, so under load each produce request carries many records (as the Java
@@ -23,24 +47,28 @@ export interface RecordSink {
  *   cost a new producer, and the next batch waited longer still;
  * - a plain producer cannot take back a batch in flight: its callers fail at the deadline, and
  *   must be safe to retry (the records may be written yet).
+ *
+ * With several sinks (the gateway's instant orders: transactional sinks with ids of their own),
+ * each has at most one batch in flight. The sink that last succeeded is used first, one that
+ * failed last; a spare one takes the next batch only when the batches in flight are slow (see
+ * `spareAfterMs`), so one commit whose outcome is being learnt after a broker died does not hold
+ * up every caller behind it.
  */
-interface Pending {
-  records: OutboundRecord[];
-  resolve: () => void;
-  reject: (e: unknown) => void;
-  gaveUp: boolean;
-  /** taken into a batch that is in flight */
-  sent: boolean;
-}
-
 export class BatchingPublisher {
   private queue: Pending[] = [];
-  private inFlight = false;
+  /** the sinks in order of preference: the last to succeed first, the last to fail last */
+  private readonly sinks: RecordSink[];
+  /** the sinks with a batch in flight, and when it left */
+  private readonly flying = new Map<RecordSink, number>();
+  private spareTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly producer: RecordSink,
-    private readonly options: { timeoutMs: number; maxRecords?: number; settles?: boolean },
-  ) {}
+    sinks: RecordSink | RecordSink[],
+    private readonly options: BatchingOptions,
+  ) {
+    this.sinks = Array.isArray(sinks) ? [...sinks] : [sinks];
+    if (this.sinks.length === 0) throw new Error('BatchingPublisher needs at least one sink');
+  }
 
   send(records: OutboundRecord[]): Promise<void> {
     let pending!: Pending;
@@ -60,8 +88,33 @@ export class BatchingPublisher {
     return Promise.race([done, deadline]).finally(() => clearTimeout(timer));
   }
 
+  /** The sink the next batch goes to now, if any. */
+  private nextSink(): RecordSink | undefined {
+    const idle = this.sinks.find((s) => !this.flying.has(s));
+    if (!idle || this.flying.size === 0) return idle;
+    const spareAfter = this.options.spareAfterMs ?? 1_000;
+    const newest = Math.max(...this.flying.values());
+    const wait = newest + spareAfter - Date.now();
+    if (wait <= 0) return idle;
+    // look again when the newest batch in flight has been slow for long enough
+    if (!this.spareTimer)
+      this.spareTimer = setTimeout(() => {
+        this.spareTimer = undefined;
+        this.pump();
+      }, wait).unref();
+    return undefined;
+  }
+
   private pump(): void {
-    if (this.inFlight || this.queue.length === 0) return;
+    while (this.queue.length > 0) {
+      const sink = this.nextSink();
+      if (!sink) return;
+      if (!this.dispatch(sink)) return;
+    }
+  }
+
+  /** Sends the next batch from the queue through `sink`; false when the queue held none. */
+  private dispatch(sink: RecordSink): boolean {
     const max = this.options.maxRecords ?? 5_000;
     const batch: Pending[] = [];
     let n = 0;
@@ -71,18 +124,31 @@ export class BatchingPublisher {
       batch.push(item);
       n += item.records.length;
     }
-    if (batch.length === 0) return;
+    if (batch.length === 0) return false;
     for (const b of batch) b.sent = true;
-    this.inFlight = true;
-    this.producer
+    this.flying.set(sink, Date.now());
+    sink
       .send(batch.flatMap((b) => b.records))
       .then(
-        () => batch.forEach((b) => b.resolve()),
-        (err: unknown) => batch.forEach((b) => b.reject(err)),
+        () => {
+          this.prefer(sink, true);
+          batch.forEach((b) => b.resolve());
+        },
+        (err: unknown) => {
+          this.prefer(sink, false);
+          batch.forEach((b) => b.reject(err));
+        },
       )
       .finally(() => {
-        this.inFlight = false;
+        this.flying.delete(sink);
         this.pump();
       });
+    return true;
+  }
+
+  private prefer(sink: RecordSink, succeeded: boolean): void {
+    this.sinks.splice(this.sinks.indexOf(sink), 1);
+    if (succeeded) this.sinks.unshift(sink);
+    else this.sinks.push(sink);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PipelineError } from '../../platform/errors.ts';
+import { PipelineError, retriable } from '../../platform/errors.ts';
 import type {
   CommitControl,
   InboundRecord,
@@ -25,6 +25,8 @@ class FakeKafka {
   /** the records committed, as the topics hold them */
   readonly stored: OutboundRecord[] = [];
   readHangs = false;
+  /** the topics read to learn an outcome */
+  readonly read: string[] = [];
 
   transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
     const p = new FakeProducer(this, transactionalId, this.plan.shift() ?? { init: 'ok', write: 'ok', commit: 'ok' });
@@ -32,9 +34,10 @@ class FakeKafka {
     return Promise.resolve(p);
   }
 
-  async readSince(_topic: string, _fromMs: number, onRecord: (r: InboundRecord) => void): Promise<void> {
+  async readSince(topic: string, _fromMs: number, onRecord: (r: InboundRecord) => void): Promise<void> {
+    this.read.push(topic);
     if (this.readHangs) return new Promise(() => undefined);
-    for (const r of this.stored)
+    for (const r of this.stored.filter((x) => x.topic === topic))
       onRecord({
         topic: r.topic,
         partition: 0,
@@ -137,6 +140,22 @@ describe('TransactionalSink', () => {
     expect(await code(sink.send([record(1), record(2)]))).toBe('stored');
   });
 
+  it('learns the outcome from the outcome topics alone when the batch has records on them', async () => {
+    const kafka = new FakeKafka();
+    kafka.plan = [{ init: 'ok', write: 'ok', commit: 'hang' }];
+    const sink = new TransactionalSink(kafka, 'tx', log, { ...options, outcomeTopics: ['lane'] });
+    const onLane = { topic: 'lane', key: Buffer.from('n1'), value: Buffer.from('notification') };
+    expect(await code(sink.send([record(1), onLane, record(2)]))).toBe('stored');
+    expect(kafka.read).toEqual(['lane']);
+
+    // a batch with none of its records there is looked for everywhere
+    const other = new FakeKafka();
+    other.plan = [{ init: 'ok', write: 'ok', commit: 'fail' }];
+    const plain = new TransactionalSink(other, 'tx', log, { ...options, outcomeTopics: ['lane'] });
+    expect(await code(plain.send([record(1)]))).toBe('DEPENDENCY_UNAVAILABLE');
+    expect(other.read).toEqual(['t']);
+  });
+
   it('says a failed commit did not take when its records are not on the topics', async () => {
     const kafka = new FakeKafka();
     kafka.plan = [{ init: 'ok', write: 'ok', commit: 'fail' }];
@@ -206,5 +225,79 @@ describe('TransactionalSink', () => {
     expect(await first).toBe('DEPENDENCY_UNAVAILABLE');
     expect(await second).toBe('stored');
     expect(kafka.stored).toEqual([record(2)]);
+  });
+});
+
+describe('BatchingPublisher with several sinks', () => {
+  /** a sink whose sends wait until released; it records what it was given */
+  class HeldSink {
+    readonly batches: OutboundRecord[][] = [];
+    private releases: ((ok: boolean) => void)[] = [];
+    send(records: OutboundRecord[]): Promise<void> {
+      this.batches.push(records);
+      return new Promise((resolve, reject) =>
+        this.releases.push((ok) => (ok ? resolve() : reject(retriable('DEPENDENCY_UNAVAILABLE', 'broker gone')))),
+      );
+    }
+    release(ok = true) {
+      this.releases.shift()?.(ok);
+    }
+  }
+  const fast = () => {
+    const batches: OutboundRecord[][] = [];
+    return {
+      batches,
+      async send(records: OutboundRecord[]) {
+        batches.push(records);
+        await new Promise((r) => setTimeout(r, 5));
+      },
+    };
+  };
+
+  it('sends through one sink while it answers in time, so batches stay large', async () => {
+    const [a, b] = [fast(), fast()];
+    const publisher = new BatchingPublisher([a, b], { timeoutMs: 1_000, settles: true, spareAfterMs: 500 });
+    const sent = await Promise.all(Array.from({ length: 50 }, (_, n) => code(publisher.send([record(n)]))));
+    expect(sent.every((c) => c === 'stored')).toBe(true);
+    expect(b.batches).toEqual([]);
+    // the first flew alone; the other 49 gathered behind it
+    expect(a.batches.map((x) => x.length)).toEqual([1, 49]);
+  });
+
+  it('lets the next batch go through a spare sink once the one in flight is slow, and prefers the one that last succeeded', async () => {
+    const stuck = new HeldSink();
+    const spare = fast();
+    const publisher = new BatchingPublisher([stuck, spare], { timeoutMs: 5_000, settles: true, spareAfterMs: 100 });
+    const first = code(publisher.send([record(1)]));
+    const started = Date.now();
+    // queued behind the stuck batch: they go through the spare sink after 100 ms, not after it
+    const behind = await Promise.all([code(publisher.send([record(2)])), code(publisher.send([record(3)]))]);
+    expect(behind).toEqual(['stored', 'stored']);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(spare.batches).toEqual([[record(2), record(3)]]);
+    // the stuck batch's callers get its own answer when it comes
+    stuck.release(false);
+    expect(await first).toBe('DEPENDENCY_UNAVAILABLE');
+    // the spare succeeded last and the other failed: the spare carries the next batch
+    expect(await code(publisher.send([record(4)]))).toBe('stored');
+    expect(spare.batches.at(-1)).toEqual([record(4)]);
+    expect(stuck.batches).toHaveLength(1);
+  });
+
+  it('has no more batches in flight than it has sinks', async () => {
+    const sinks = [new HeldSink(), new HeldSink()];
+    const publisher = new BatchingPublisher(sinks, { timeoutMs: 300, settles: true, spareAfterMs: 10 });
+    const answers = [code(publisher.send([record(1)]))];
+    await new Promise((r) => setTimeout(r, 50));
+    // the first has been in flight past spareAfterMs: the second goes through the other sink at
+    // once, and the third finds none free
+    answers.push(code(publisher.send([record(2)])), code(publisher.send([record(3)])));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sinks.map((s) => s.batches)).toEqual([[[record(1)]], [[record(2)]]]);
+    // the third waited in the queue past its deadline: dropped, never sent
+    expect(await answers[2]).toBe('DEPENDENCY_UNAVAILABLE');
+    for (const s of sinks) s.release();
+    expect(await Promise.all(answers.slice(0, 2))).toEqual(['stored', 'stored']);
+    expect(sinks.map((s) => s.batches.length)).toEqual([1, 1]);
   });
 });
