@@ -92,9 +92,10 @@ export interface CommitControl {
   signal?: AbortSignal;
   /**
    * called just before the commit is asked for, in the same tick as the last look at `signal`:
-   * from then on, its outcome decides. The records and offsets are written by then, pending
+   * from then on, its outcome decides. The records and offsets are written by then, pending. A
+   * promise it returns is awaited before the commit (tests hold a transaction open this way)
    */
-  committing?: () => void;
+  committing?: () => void | Promise<void>;
 }
 
 export interface PlainProducer {
@@ -114,6 +115,25 @@ export interface PlainProducer {
 const PLAIN_SEND_MAX_BYTES = 512 * 1024;
 
 const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
+
+/**
+ * A producer's retry options that end its retries once it is closed. Unpatched kafkajs goes on
+ * retrying a closed producer's requests for good, reconnecting to do so: a transactional producer
+ * dropped because its initialisation or transaction took too long (a broker down) could, seconds
+ * later, finish its InitProducerId and fence the producer that replaced it, whose transaction
+ * then failed too, and so on while the cluster was slow. The kafkajs patch makes every retry
+ * loop of the producer (its cluster's and its transaction manager's too) ask `stopped` first.
+ */
+function stoppable() {
+  let stopped = false;
+  return {
+    ...PRODUCER_RETRY,
+    stopped: () => stopped,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
 
 /**
  * Protocol errors that kafkajs logs as errors but that are routine waits, retried until they
@@ -368,13 +388,19 @@ export class KafkaAdapter {
 
   async plainProducer(): Promise<PlainProducer> {
     const create = async (): Promise<Producer> => {
+      const retry = stoppable();
       const producer: Producer = this.kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
-        retry: PRODUCER_RETRY,
+        retry,
         createPartitioner: javaCompatiblePartitioner,
       });
+      const disconnect = producer.disconnect.bind(producer);
+      producer.disconnect = () => {
+        retry.stop();
+        return disconnect();
+      };
       await producer.connect();
       return producer;
     };
@@ -415,13 +441,14 @@ export class KafkaAdapter {
   }
 
   async transactionalProducer(transactionalId: string, transactionTimeoutMs = 30_000): Promise<TransactionalProducer> {
+    const retry = stoppable();
     const producer = this.kafka.producer({
       transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
-      retry: PRODUCER_RETRY,
+      retry,
       createPartitioner: javaCompatiblePartitioner,
     });
     await producer.connect();
@@ -447,14 +474,18 @@ export class KafkaAdapter {
             });
           }
           if (control?.signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
-          control?.committing?.();
+          const holding = control?.committing?.();
+          if (holding) await holding;
           await tx.commit();
         } catch (err) {
           if (tx.isActive()) await tx.abort().catch(() => undefined);
           throw err;
         }
       },
-      close: () => producer.disconnect(),
+      close: () => {
+        retry.stop();
+        return producer.disconnect();
+      },
     };
   }
 

@@ -78,4 +78,47 @@ describe('Kafka adapter', () => {
     expect(await kafka.committedOffset(groupId, topic, 0)).toBe('1');
     await producer.close();
   });
+
+  /** Whether `work` settles within `ms` (an upper bound on the wait, not a sleep: it ends as `work` does). */
+  const settlesWithin = (work: Promise<unknown>, ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+    ]).finally(() => clearTimeout(timer));
+  };
+
+  // kafkajs retries a producer's requests for good (PRODUCER_RETRY), and unpatched it went on after
+  // the producer was closed, reconnecting to do so: a transactional producer the gateway dropped
+  // as too slow could later complete its InitProducerId and fence the one that replaced it.
+  it('ends a closed transactional producer’s retries: its transaction fails at once', async () => {
+    const producer = await kafka.transactionalProducer(`${prefix}tx-closed`);
+    await producer.init();
+    // a topic that does not exist: the producer retries its metadata until it does
+    let attempted = false;
+    const stuck = producer.commit([{ topic: `${prefix}no-such-topic`, key: 'k', value: Buffer.from('v') }], undefined, {
+      committing: () => {
+        attempted = true;
+      },
+    });
+    stuck.catch(() => undefined);
+    expect(await settlesWithin(stuck, 1_500)).toBe(false);
+    await producer.close();
+    expect(await settlesWithin(stuck, 5_000)).toBe(true);
+    await expect(stuck).rejects.toThrow();
+    expect(attempted).toBe(false);
+  });
+
+  it('ends a closed plain producer’s retries: its send fails at once', async () => {
+    const plain = await kafka.plainProducer();
+    const stuck = plain.send([{ topic: `${prefix}no-such-topic`, key: 'k', value: Buffer.from('v') }]);
+    stuck.catch(() => undefined);
+    expect(await settlesWithin(stuck, 1_500)).toBe(false);
+    await plain.close();
+    expect(await settlesWithin(stuck, 5_000)).toBe(true);
+    await expect(stuck).rejects.toThrow();
+  });
 });
