@@ -336,6 +336,19 @@ export class KafkaAdapter {
     return new Map((meta.topics[0]?.partitions ?? []).map((p) => [p.partitionId, p.leader]));
   }
 
+  /**
+   * The partitions, of every topic the cluster has (its internal ones too), with fewer in-sync
+   * replicas than replicas, as `topic:partition`: a broker restarted and not caught up yet. While
+   * one is listed, losing another broker can leave it below `min.insync.replicas`, unwritable.
+   */
+  async underReplicated(): Promise<string[]> {
+    const admin = await this.admin();
+    const meta = await admin.fetchTopicMetadata();
+    return meta.topics.flatMap((t) =>
+      t.partitions.filter((p) => p.isr.length < p.replicas.length).map((p) => `${t.name}:${p.partitionId}`),
+    );
+  }
+
   /** A group's committed offsets on `topic`, per partition (-1: none yet). */
   async groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
     const admin = await this.admin();
