@@ -4,15 +4,12 @@
  * Publishes orders to Kafka (acks=all) and reads the status view in Redis. SIGTERM stops
  * accepting connections, finishes the requests in flight, then closes its clients.
  */
-import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
-import { TransactionalSink } from '../platform/kafka/transactional-sink.ts';
 import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
 import { createRegistry, dependencyObserver } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
-import { topicName } from '../platform/topics.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
@@ -23,6 +20,7 @@ import { ViewStore } from '../platform/view/store.ts';
 import { createGateway } from './app.ts';
 import { loadAccessTokenIssuers, loadVerificationKey } from './auth.ts';
 import { IdempotencyStore } from './orders/idempotency.ts';
+import { instantPublisher } from './orders/instant-publisher.ts';
 
 const logger = createLogger({ name: 'gateway' });
 exitOnUnhandled(logger);
@@ -51,34 +49,19 @@ async function main(): Promise<void> {
   // "nothing stored" here too, but halved the gateway's throughput (1,200 instead of 2,300
   // orders/s in the gateway bench); order chains are safe to retry instead (derived ids).
   const producer = await kafka.plainProducer();
-  // Instant orders: one transaction per batch (per-process ids: no input to fence), so their 503
-  // means nothing was stored, or that a retry with the same idempotencyId writes the same records
-  // (see TransactionalSink). A caller waits at most 10 s in the queue, then at most 10 s for its
-  // batch's transaction and 15 s more if its commit's outcome must be learnt (read on the instant
-  // lanes), and gets its batch's answer. A second producer takes the next batch once the one in
-  // flight has taken a second (BatchingPublisher), so one commit cut off by a broker's death holds
-  // up only its own batch. They start in the background: a gateway started while a broker is
-  // down serves everything else at once.
-  const instantSinks = Array.from(
-    { length: config.INSTANT_PRODUCERS },
-    (_, n) =>
-      new TransactionalSink(kafka, `${config.KAFKA_CLIENT_ID}-gateway-instant-${randomUUID()}-${n}`, logger, {
-        sendTimeoutMs: 10_000,
-        outcomeTimeoutMs: 15_000,
-        outcomeTopics: [topicName(config.TOPIC_PREFIX, 'smsInstant'), topicName(config.TOPIC_PREFIX, 'emailInstant')],
-      }),
-  );
-  for (const sink of instantSinks)
-    sink
-      .start()
-      .catch((err: unknown) => logger.warn({ err }, 'instant producer not ready yet; the next order tries again'));
+  // Instant orders: transactional producers of their own (see instant-publisher.ts)
+  const instant = instantPublisher(kafka, logger, {
+    producers: config.INSTANT_PRODUCERS,
+    idBase: `${config.KAFKA_CLIENT_ID}-gateway-instant`,
+    topicPrefix: config.TOPIC_PREFIX,
+  });
   const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
   const metrics = createRegistry();
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
-    instantProducer: new BatchingPublisher(instantSinks, { timeoutMs: 10_000, settles: true }),
+    instantProducer: instant.publisher,
     codec,
     topicPrefix: config.TOPIC_PREFIX,
     redis,
@@ -136,7 +119,7 @@ async function main(): Promise<void> {
     server.close(() => {
       void (async () => {
         await producer.close();
-        await Promise.all(instantSinks.map((s) => s.close()));
+        await instant.close();
         await kafka.close();
         redis.disconnect();
         logger.info('gateway stopped');

@@ -5,7 +5,7 @@ import { createGateway } from '../../gateway/app.ts';
 import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { BatchingPublisher } from '../../platform/kafka/batching.ts';
-import { TransactionalSink } from '../../platform/kafka/transactional-sink.ts';
+import { instantPublisher } from '../../gateway/orders/instant-publisher.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
@@ -45,13 +45,14 @@ export async function startTestGateway(
   if (options.provisionTopics === false) await codec.register();
   else await provision(kafka, codec, config);
   const producer = await kafka.plainProducer();
-  const instantTx = new TransactionalSink(
-    kafka,
-    `test-gateway-${prefix}${Math.random().toString(36).slice(2)}`,
-    logger,
-    { sendTimeoutMs: options.publishTimeoutMs ?? 10_000 },
-  );
-  await instantTx.start();
+  // the gateway's own wiring of its instant producers (INSTANT_PRODUCERS of them), all ready
+  const instant = instantPublisher(kafka, logger, {
+    producers: config.INSTANT_PRODUCERS,
+    idBase: `test-gateway-${prefix}`,
+    topicPrefix: prefix,
+    timeoutMs: options.publishTimeoutMs ?? 10_000,
+  });
+  if (!(await instant.started).every(Boolean)) throw new Error('the test gateway’s instant producers did not start');
   const redis = testRedis();
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -60,7 +61,7 @@ export async function startTestGateway(
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
-    instantProducer: new BatchingPublisher(instantTx, { timeoutMs: options.publishTimeoutMs ?? 10_000, settles: true }),
+    instantProducer: instant.publisher,
     codec,
     topicPrefix: prefix,
     redis,
@@ -145,7 +146,7 @@ export async function startTestGateway(
     async close() {
       await new Promise((r) => server.close(r));
       await producer.close();
-      await instantTx.close();
+      await instant.close();
       await kafka.close();
       redis.disconnect();
     },

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import { BatchingPublisher } from '../../platform/kafka/batching.ts';
+import { TransactionalSink } from '../../platform/kafka/transactional-sink.ts';
+import type { Logger } from '../../platform/logger.ts';
+import { topicName } from '../../platform/topics.ts';
+
+export interface InstantPublisherOptions {
+  /** how many transactional producers (`INSTANT_PRODUCERS`) */
+  producers: number;
+  /** the start of their transactional ids; each gets a fresh UUID and its number after it */
+  idBase: string;
+  topicPrefix: string;
+  /** how long a caller waits in the queue, and a transaction may take up to its commit, ms */
+  timeoutMs?: number;
+  /** how long learning a cut-off commit's outcome may take, ms */
+  outcomeTimeoutMs?: number;
+}
+
+/**
+ * The gateway's instant orders: one transaction per batch (per-process ids: no input to fence),
+ * so their 503 means nothing was stored, or that a retry with the same idempotencyId writes the
+ * same records (see TransactionalSink). A caller waits at most `timeoutMs` (10 s) in the queue,
+ * then at most as long for its batch's transaction and `outcomeTimeoutMs` (15 s) more if its
+ * commit's outcome must be learnt (read on the instant lanes), and gets its batch's answer. A
+ * second producer takes the next batch once the one in flight has taken a second
+ * (BatchingPublisher), so one commit cut off by a broker's death holds up only its own batch.
+ *
+ * The producers start in the background (`started` settles when each has tried once): a gateway
+ * started while a broker is down serves everything else at once, and a producer that is not
+ * ready yet is initialised by the first batch it carries.
+ */
+export function instantPublisher(
+  kafka: Pick<KafkaAdapter, 'transactionalProducer' | 'readSince'>,
+  log: Logger,
+  options: InstantPublisherOptions,
+) {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const run = randomUUID();
+  const sinks = Array.from(
+    { length: options.producers },
+    (_, n) =>
+      new TransactionalSink(kafka, `${options.idBase}-${run}-${n}`, log, {
+        sendTimeoutMs: timeoutMs,
+        outcomeTimeoutMs: options.outcomeTimeoutMs ?? 15_000,
+        outcomeTopics: [topicName(options.topicPrefix, 'smsInstant'), topicName(options.topicPrefix, 'emailInstant')],
+      }),
+  );
+  const started = Promise.all(
+    sinks.map((sink) =>
+      sink.start().then(
+        () => true,
+        (err: unknown) => {
+          log.warn({ err }, 'instant producer not ready yet; the next order tries again');
+          return false;
+        },
+      ),
+    ),
+  );
+  return {
+    publisher: new BatchingPublisher(sinks, { timeoutMs, settles: true }),
+    /** whether each producer was ready when it first tried */
+    started,
+    close: async () => {
+      await Promise.all(sinks.map((s) => s.close()));
+    },
+  };
+}
