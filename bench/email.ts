@@ -1,8 +1,8 @@
 /**
  * Email throughput (`./dev bench --suite email [--records N]`): N email notifications through
  * the send-email stage (Kafka in, SMTP out, ledger in Redis, statuses out in transactions) into
- * an SMTP server, beside nodemailer sending the same N messages directly over the same pool
- * size to the same server, in the same run. The ratio is the stage's cost over bare SMTP. The stage is
+ * an SMTP server in a process of its own (`smtp-sink-process.ts`), beside nodemailer sending the
+ * same N messages directly over the same pool size to the same server, in the same run. The ratio is the stage's cost over bare SMTP. The stage is
  * wired as `processors/send-email/index.ts` wires it (send ledger, delivery refs, the account's
  * rate shared through Redis, unpaced here).
  */
@@ -16,13 +16,31 @@ import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
-import { startSmtpSink } from '../test/support/smtp-sink.ts';
 import { sampleEmail } from '../test/support/stack.ts';
-import { benchClients } from './support.ts';
+import { benchClients, startProcess } from './support.ts';
 
 export async function emailBench(N: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('email');
-  const sink = await startSmtpSink();
+  const sink = await startProcess(
+    'bench/smtp-sink-process.ts',
+    { SINK_EXPECT: String(N) },
+    /"smtp sink listening","port":(\d+)/,
+  );
+  // when the sink has accepted every one of the stage's N (epoch ms, from its own line)
+  const allAccepted = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('timed out after 600 s waiting for every email at the sink')),
+      600_000,
+    );
+    sink.child.stdout!.on('data', () => {
+      const m = /"msg":"all accepted","count":\d+,"at":(\d+)/.exec(sink.output());
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  allAccepted.catch(() => undefined);
   const mailerOptions = {
     host: '127.0.0.1',
     port: sink.port,
@@ -41,7 +59,7 @@ export async function emailBench(N: number): Promise<void> {
 
   // direct: nodemailer over the same pool, all messages offered at once
   const direct = new Mailer(mailerOptions);
-  let t0 = performance.now();
+  const t0 = performance.now();
   await Promise.all(
     notifications.map((n) =>
       direct.send({
@@ -87,22 +105,18 @@ export async function emailBench(N: number): Promise<void> {
     }),
     { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
   );
-  t0 = performance.now();
+  const startedAt = Date.now();
   await runner.start();
-  await sink.untilAll(
-    notifications.map((n) => n.notificationId),
-    sink.accepted,
-    600_000,
-    'every email at the sink',
-  );
-  const stageRate = N / ((performance.now() - t0) / 1000);
+  const stageRate = N / (((await allAccepted) - startedAt) / 1000);
   await runner.close();
   mailer.close();
   redis.disconnect();
-  await sink.close();
+  sink.child.kill('SIGTERM');
   await kafka.close();
 
-  console.log(`emails:                          ${N} (SMTP pool of ${config.SMTP_POOL_SIZE}, server on 127.0.0.1)`);
+  console.log(
+    `emails:                          ${N} (SMTP pool of ${config.SMTP_POOL_SIZE}, server in its own process on 127.0.0.1)`,
+  );
   console.log(`nodemailer direct:               ${directRate.toFixed(0)} emails/s`);
   console.log(`send-email stage (Kafka → SMTP): ${stageRate.toFixed(0)} emails/s (incl. joining the group)`);
   console.log(`ratio stage / direct:            ${(stageRate / directRate).toFixed(2)}`);

@@ -343,7 +343,8 @@ export class KafkaAdapter {
    */
   async underReplicated(): Promise<string[]> {
     const admin = await this.admin();
-    const meta = await admin.fetchTopicMetadata();
+    // (fetchTopicMetadata with no topics answers none: name them all)
+    const meta = await admin.fetchTopicMetadata({ topics: await admin.listTopics() });
     return meta.topics.flatMap((t) =>
       t.partitions.filter((p) => p.isr.length < p.replicas.length).map((p) => `${t.name}:${p.partitionId}`),
     );
