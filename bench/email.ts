@@ -27,19 +27,7 @@ export async function emailBench(N: number): Promise<void> {
     /"smtp sink listening","port":(\d+)/,
   );
   // when the sink has accepted every one of the stage's N (epoch ms, from its own line)
-  const allAccepted = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('timed out after 600 s waiting for every email at the sink')),
-      600_000,
-    );
-    sink.child.stdout!.on('data', () => {
-      const m = /"msg":"all accepted","count":\d+,"at":(\d+)/.exec(sink.output());
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
+  const allAccepted = sink.until(/"msg":"all accepted","count":\d+,"at":(\d+)/, 600_000).then((m) => Number(m[1]));
   allAccepted.catch(() => undefined);
   const mailerOptions = {
     host: '127.0.0.1',

@@ -38,7 +38,12 @@ export function startProcess(
   script: string,
   env: Record<string, string>,
   ready: RegExp,
-): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+): Promise<{
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+  until: (line: RegExp, ms: number) => Promise<RegExpExecArray>;
+}> {
   // BENCH_CPU_PROF_DIR: each process writes a V8 CPU profile there when it exits (look with Chrome's devtools)
   const profile = process.env.BENCH_CPU_PROF_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
@@ -49,12 +54,26 @@ export function startProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  /** a later line of the process's output, matched as it arrives (or a rejection after `ms`) */
+  const until = (line: RegExp, ms: number) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${script}: no ${line} within ${ms} ms`)), ms);
+      const look = () => {
+        const m = line.exec(out);
+        if (!m) return;
+        clearTimeout(timer);
+        child.stdout!.off('data', look);
+        resolve(m);
+      };
+      child.stdout!.on('data', look);
+      look();
+    });
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {
       // keep the tail only: a long run's logs are not needed, its last words are
       out = (out + b.toString()).slice(-20_000);
       const m = ready.exec(out);
-      if (m) resolve({ child, port: Number(m[1] ?? 0), output: () => out });
+      if (m) resolve({ child, port: Number(m[1] ?? 0), output: () => out, until });
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
