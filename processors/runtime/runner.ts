@@ -79,6 +79,9 @@ export class StageRunner {
   /** the stage's `committed` steps still running (each follows a commit; close waits for them) */
   private readonly afterCommit = new Set<Promise<void>>();
   private consumer: ConsumerHandle | null = null;
+  /** resolves `hasJoined`: when any consumer of this runner (a first one, or one that replaced it) joins */
+  private markJoined: () => void = () => undefined;
+  private readonly hasJoined = new Promise<void>((resolve) => (this.markJoined = resolve));
   private assigned: Record<string, number[]> = {};
   /** per input partition, the offset after the last one the consumer has passed (markers too) */
   private readonly passed = new Map<number, bigint>();
@@ -220,9 +223,12 @@ export class StageRunner {
     }
   }
 
-  /** resolves once the consumer has joined its group */
-  async joined(): Promise<void> {
-    await this.consumer?.joined;
+  /**
+   * resolves once a consumer of this runner has joined its group: the first one, or the one that
+   * replaced it after it crashed for good (awaiting the first one's join waited for ever then)
+   */
+  joined(): Promise<void> {
+    return this.hasJoined;
   }
 
   health(): { stage: string; ok: boolean; assigned: Record<string, number[]>; error?: string } {
@@ -278,6 +284,7 @@ export class StageRunner {
 
   private onAssignment(assignment: Record<string, number[]>): void {
     this.assigned = assignment;
+    this.markJoined();
     // After any rebalance another member may have moved our partitions on: re-verify each one.
     for (const [key, state] of this.partitions) {
       state.verified = false;

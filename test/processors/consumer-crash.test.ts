@@ -52,4 +52,41 @@ describe('a stage whose consumer crashed for good', () => {
     expect(runner.health().ok).toBe(true);
     await runner.close();
   });
+
+  // The process says "stages running" once every stage's consumer has joined. It awaited the
+  // first consumer's join: when that one crashed for good before joining (a rolling restart
+  // under load), its replacement joined and ran, but the process never said so.
+  it('counts as joined when the consumer that replaced a crashed one joins', async () => {
+    vi.useFakeTimers();
+    type Options = Parameters<KafkaAdapter['batchConsumer']>[0];
+    const made: Options[] = [];
+    const kafka = {
+      batchConsumer: async (o: Options) => {
+        made.push(o);
+        // joined only when the test says so, as the real one on GROUP_JOIN (onAssignment)
+        return { stop: async () => undefined, joined: new Promise<void>(() => undefined) };
+      },
+    } as unknown as KafkaAdapter;
+    const codec = { register: async () => undefined } as unknown as AvroCodec;
+    const runner = new StageRunner(passthroughStage('orders', 'ordersDue'), {
+      kafka,
+      codec,
+      logger: createLogger({ level: 'silent' }),
+      config: testConfig(uniquePrefix('crash')),
+      metrics: createStageMetrics(createRegistry(false)),
+    });
+    await runner.start();
+    let joined = false;
+    void runner.joined().then(() => (joined = true));
+
+    made[0]!.onCrash!(new Error('Failed to find group coordinator'), false);
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(made).toHaveLength(2);
+    expect(joined).toBe(false);
+
+    made[1]!.onAssignment!({ [made[1]!.topics[0]!]: [0, 1] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(joined).toBe(true);
+    await runner.close();
+  });
 });
