@@ -27,6 +27,8 @@ import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
  */
 const TOTAL = Number(process.env.CHAOS_ORDERS ?? 20_000);
 const RATE = Number(process.env.CHAOS_RATE ?? 60);
+/** the load and the faults must be over this long after the load began (the test's own bound) */
+const LOAD_AND_FAULTS_BOUND_S = Number(process.env.CHAOS_BOUND_S ?? 2_400);
 const STAGES: [string, TopicKey][] = [
   ['scheduler', 'orders'],
   ['enrich-recipients', 'ordersDue'],
@@ -247,11 +249,19 @@ describe('the production layout under faults', () => {
       }
     }
 
-    /** Posts one order, on the other gateway when one fails, with the same idempotencyId. */
+    /**
+     * Posts one order, on the other gateway when one fails, with the same idempotencyId, for up
+     * to three minutes. A client waits for an answer longer than the gateway's own bounds (a
+     * claimed idempotencyId waited for 10 s, then Kafka's acknowledgement 10 s, an instant
+     * order's commit outcome 15 s more), as .NET's HttpClient does (100 s): one that gave up at
+     * 15 s left its request running in the gateway, holding the idempotencyId, so its retry
+     * waited for it and gave up in turn, a chain that outlasted the two minutes of an order
+     * while Kafka's leaders moved back to a restarted broker on a starved machine.
+     */
     async function post(i: number): Promise<void> {
       const r = request(i);
       const started = Date.now();
-      const deadline = started + 120_000;
+      const deadline = started + 180_000;
       const tries: string[] = [];
       const at = () => `${((Date.now() - loadStarted) / 1000).toFixed(1)} s`;
       for (let attempt = 0; ; attempt++) {
@@ -261,7 +271,7 @@ describe('the production layout under faults', () => {
             method: 'POST',
             headers,
             body: JSON.stringify(r.body),
-            signal: AbortSignal.timeout(15_000),
+            signal: AbortSignal.timeout(60_000),
           });
           if (res.status === 201 || res.status === 200) {
             const body = (await res.json()) as { notification: { shipmentId: string } };
@@ -334,6 +344,16 @@ describe('the production layout under faults', () => {
     }
 
     const loadStarted = Date.now();
+    /** the steps of the run under way, and when each began, so a run that overruns says where */
+    const underway = new Map<string, number>();
+    const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      underway.set(name, Date.now());
+      try {
+        return await work();
+      } finally {
+        underway.delete(name);
+      }
+    };
     /** a fault done, with when it ended (seconds into the load), printed at once so a run that times out says how far it got */
     const fault = (text: string) => {
       const line = `${text} [done at ${((Date.now() - loadStarted) / 1000).toFixed(0)} s]`;
@@ -398,12 +418,18 @@ describe('the production layout under faults', () => {
     /** This run's subjects with each version's id, as the registry answers them. */
     const registeredSchemas = async () => {
       const base = env.SCHEMA_REGISTRY_URL!;
-      const subjects = ((await (await fetch(`${base}/subjects`)).json()) as string[])
+      const subjects = (
+        (await (await fetch(`${base}/subjects`, { signal: AbortSignal.timeout(30_000) })).json()) as string[]
+      )
         .filter((s) => s.startsWith(prefix))
         .sort();
       return Promise.all(
         subjects.map(async (s) => {
-          const latest = (await (await fetch(`${base}/subjects/${encodeURIComponent(s)}/versions/latest`)).json()) as {
+          const latest = (await (
+            await fetch(`${base}/subjects/${encodeURIComponent(s)}/versions/latest`, {
+              signal: AbortSignal.timeout(30_000),
+            })
+          ).json()) as {
             id: number;
             version: number;
           };
@@ -434,24 +460,26 @@ describe('the production layout under faults', () => {
     // rolling restart that starts every stage afresh against it.
     const infrastructure = async () => {
       // the gateway: killed while clients post, back 15 s later
-      await byName('gateway-2').kill();
+      await step('SIGKILL gateway-2', () => byName('gateway-2').kill());
       fault('SIGKILL gateway-2 (clients retried on gateway-1), restarted 15 s later');
-      const gatewayBack = sleep(15_000).then(() => byName('gateway-2').start());
+      const gatewayBack = sleep(15_000).then(() => step('starting gateway-2 again', () => byName('gateway-2').start()));
 
       // the broker that leads most partitions of the orders topic
-      const leaders = await kafka.partitionLeaders(topicName(prefix, 'orders'));
+      const leaders = await step("asking for the orders partitions' leaders", () =>
+        kafka.partitionLeaders(topicName(prefix, 'orders')),
+      );
       const counts = new Map<number, number>();
       for (const node of leaders.values()) counts.set(node, (counts.get(node) ?? 0) + 1);
       const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
       stack.kill(`kafka-${busiest}`);
       await sleep(30_000);
-      await stack.restartMissing();
+      await step(`starting kafka-${busiest} again`, () => stack.restartMissing());
       // One broker at a time, as replication factor 3 with min.insync.replicas 2 is meant to
       // survive: the next broker dies once this one is back in every partition's in-sync set. Any
       // earlier, a partition whose only other in-sync replica dies is unwritable (by design: acks=all
       // refuses rather than keep one copy) for as long as the broker takes to come back and catch
       // up, over the clients' two minutes on a slow machine.
-      const caughtUp = await inSyncAgain();
+      const caughtUp = await step(`waiting for kafka-${busiest} to be in sync`, inSyncAgain);
       await gatewayBack;
       fault(
         `SIGKILL kafka-${busiest} (leader of ${counts.get(busiest)} of ${leaders.size} orders partitions), restarted 30 s later, ${caughtUp}`,
@@ -460,19 +488,22 @@ describe('the production layout under faults', () => {
       // the transaction coordinator of resolve-channel's partition 0 producer
       const txId = `${config.KAFKA_CLIENT_ID}:${prefix}notifications.resolve-channel:${topicName(prefix, 'ordersApproved')}:0`;
       const txPartition = (javaHash(txId) & 0x7fffffff) % 12;
-      const coordinator = (await kafka.partitionLeaders('__transaction_state')).get(txPartition)!;
+      const coordinator = (
+        await step('asking for the transaction coordinators', () => kafka.partitionLeaders('__transaction_state'))
+      ).get(txPartition)!;
       stack.kill(`kafka-${coordinator}`);
       await sleep(30_000);
-      await stack.restartMissing();
+      await step(`starting kafka-${coordinator} again`, () => stack.restartMissing());
+      const inSync = await step(`waiting for kafka-${coordinator} to be in sync`, inSyncAgain);
       fault(
-        `SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later, ${await inSyncAgain()}`,
+        `SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later, ${inSync}`,
       );
 
       // Redis
       stack.kill('redis');
       redisKills++;
       await sleep(2_000);
-      await stack.restartMissing();
+      await step('starting Redis again', () => stack.restartMissing());
       fault('SIGKILL Redis (append-only file, fsync always), restarted 2 s later');
     };
 
@@ -486,7 +517,7 @@ describe('the production layout under faults', () => {
         if (stage === 'send-email') emailKills++;
         if (stage === 'send-sms') smsKills++;
         await sleep(10_000);
-        starts.push(inst.start());
+        starts.push(step(`starting ${inst.name} again after its SIGKILL`, () => inst.start()));
       }
       await Promise.all(starts);
       fault(`SIGKILL one instance of each of the ${STAGES.length} stages in turn, each restarted 10 s later`);
@@ -499,11 +530,11 @@ describe('the production layout under faults', () => {
       // the schema registry: its schemas, and their ids, must survive it (Kafka storage); the
       // rolling restart below then starts every stage afresh against it, resolving the ids the
       // records on the topics carry
-      const schemasBefore = await registeredSchemas();
+      const schemasBefore = await step('reading the registry', registeredSchemas);
       stack.kill('schema-registry');
       await sleep(5_000);
-      await stack.restartMissing();
-      const schemasAfter = await registeredSchemas();
+      await step('starting the schema registry again', () => stack.restartMissing());
+      const schemasAfter = await step('reading the registry again', registeredSchemas);
       expect(schemasAfter).toEqual(schemasBefore);
       fault(
         `SIGKILL the schema registry (Kafka storage), restarted 5 s later: ${schemasAfter.length} subjects of ours, same ids after`,
@@ -516,14 +547,14 @@ describe('the production layout under faults', () => {
       const roll = async ([stage]: [string, TopicKey]) => {
         for (const i of [1, 2]) {
           const inst = byName(`${stage}-${i}`);
-          const code = await inst.stop();
+          const code = await step(`draining ${inst.name}`, () => inst.stop());
           // a drain that did not end cleanly, with what the instance said last
           if (code !== 0)
             drains.push(`${inst.name} exited ${code}:\n${inst.output().split('\n').slice(-30).join('\n')}`);
           // a drain that gave up waiting on Kafka (safe: the next owner settles it), counted
           const said = inst.output();
           abandoned += said.slice(said.lastIndexOf('"msg":"draining"')).split('"msg":"drain gave up').length - 1;
-          await inst.start();
+          await step(`starting ${inst.name} again after its drain`, () => inst.start());
         }
       };
       await Promise.all(STAGES.map(roll));
@@ -533,8 +564,29 @@ describe('the production layout under faults', () => {
       );
       expect(drains).toEqual([]);
     };
-    await Promise.all([load, run()]);
-    await directProducer.close();
+    // The load and the faults have a bound of their own, under the test's: a run that overruns
+    // it (a step that never ends) still counts what it can and prints its table, and says which
+    // steps were under way, rather than end at vitest's timeout with nothing said.
+    let overran: string | undefined;
+    let overrunTimer: NodeJS.Timeout | undefined;
+    const overrun = new Promise<void>((resolve) => {
+      overrunTimer = setTimeout(() => {
+        const now = Date.now();
+        overran =
+          `the load and the faults were not over ${LOAD_AND_FAULTS_BOUND_S} s after the load began ` +
+          `(${placed.length + refused + answered4xx.length} of ${TOTAL} orders answered); under way: ` +
+          ([...underway].map(([what, since]) => `${what} (for ${((now - since) / 1000).toFixed(0)} s)`).join('; ') ||
+            'no fault step');
+        console.log(`chaos: ${overran}`);
+        resolve();
+      }, LOAD_AND_FAULTS_BOUND_S * 1000);
+    });
+    const faultsRun = run();
+    faultsRun.catch(() => undefined);
+    await Promise.race([Promise.all([load, faultsRun]), overrun]);
+    clearTimeout(overrunTimer);
+    if (!overran) await faultsRun;
+    await directProducer.close().catch(() => undefined);
     const loadSeconds = (Date.now() - loadStarted) / 1000;
     console.log(
       `chaos: load and faults over after ${loadSeconds.toFixed(0)} s; waiting for every order's final status`,
@@ -543,7 +595,8 @@ describe('the production layout under faults', () => {
     // ---- every acknowledged order to a final status ----------------------------------------
     type Shipment = { status: string; recipients: { status: string; destination: string }[] };
     const final = new Map<string, Shipment>();
-    const deadline = Date.now() + 6 * 60_000;
+    // (after an overrun, a short look: what is counted then only helps say what went wrong)
+    const deadline = Date.now() + (overran ? 60_000 : 6 * 60_000);
     let pending = placed.map((p) => p.id);
     while (pending.length > 0 && Date.now() < deadline) {
       const next: string[] = [];
@@ -551,7 +604,10 @@ describe('the production layout under faults', () => {
         await Promise.all(
           pending.slice(i, i + 32).map(async (id) => {
             try {
-              const res = await fetch(api(liveGateway(), `/future/shipment/${id}`), { headers });
+              const res = await fetch(api(liveGateway(), `/future/shipment/${id}`), {
+                headers,
+                signal: AbortSignal.timeout(15_000),
+              });
               const body = res.status === 200 ? ((await res.json()) as Shipment) : null;
               if (body?.status === 'Order_Completed') final.set(id, body);
               else next.push(id);
@@ -566,7 +622,9 @@ describe('the production layout under faults', () => {
     }
 
     // ---- counted at the sinks ---------------------------------------------------------------
-    const emails = (await (await fetch(`${env.MAIL_WEB_URL}/email`)).json()) as { headers: Record<string, string> }[];
+    const emails = (await (
+      await fetch(`${env.MAIL_WEB_URL}/email`, { signal: AbortSignal.timeout(120_000) })
+    ).json()) as { headers: Record<string, string> }[];
     const emailCounts = new Map<string, number>();
     // (the stack's mail sink may hold earlier runs' emails: only this run's orders count)
     const ours = new Set(placed.map((p) => p.id));
@@ -574,7 +632,11 @@ describe('the production layout under faults', () => {
       const id = e.headers['x-notification-id'];
       if (id && ours.has(e.headers['x-order-id'] ?? '')) emailCounts.set(id, (emailCounts.get(id) ?? 0) + 1);
     }
-    const submits = (await (await fetch(`${env.SMSC_CONTROL_URL}/messages?systemId=${systemId}`)).json()) as {
+    const submits = (await (
+      await fetch(`${env.SMSC_CONTROL_URL}/messages?systemId=${systemId}`, {
+        signal: AbortSignal.timeout(120_000),
+      })
+    ).json()) as {
       destAddr: string;
       shortMessageHex: string;
     }[];
@@ -621,6 +683,15 @@ describe('the production layout under faults', () => {
         tail: c.tail,
       })),
     );
+    // starts not ready in time and drains not over in time (SIGKILLed, as a kubelet would)
+    const hangs = instances.flatMap((i) =>
+      i.hangs.map((h) => ({
+        name: i.name,
+        what: h.what,
+        second: ((h.at - loadStarted) / 1000).toFixed(0),
+        tail: h.tail,
+      })),
+    );
     const kinds = new Map<string, number>();
     for (const p of placed) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
     const rows: [string, string][] = [
@@ -645,12 +716,17 @@ describe('the production layout under faults', () => {
         `${crashes.length}${crashes.length > 0 ? ` (${crashes.map((c) => `${c.name} exited ${c.code} at ${c.second} s`).join(', ')}; each started again 2 s later)` : ''}`,
       ],
       [
+        'hung',
+        `${hangs.length}${hangs.length > 0 ? ` (${hangs.map((h) => `${h.name} ${h.what} at ${h.second} s`).join(', ')})` : ''}`,
+      ],
+      [
         'longest stall',
         `${(longestStall / 1000).toFixed(0)} s (${[...stalls].map(([s, v]) => `${s} ${(v.longest / 1000).toFixed(0)}`).join(', ')})`,
       ],
     ];
     if (otherFailures.length > 0) console.log('other failures:', otherFailures.slice(0, 10));
     for (const c of crashes) console.log(`${c.name} exited ${c.code} at ${c.second} s; its last lines:\n${c.tail}`);
+    for (const h of hangs) console.log(`${h.name} ${h.what} at ${h.second} s; its last lines:\n${h.tail}`);
     if (refusals.length > 0) {
       console.log(`never acknowledged:\n${refusals.slice(0, 10).join('\n')}`);
       // and what the gateways warned of, the last 60 lines each
@@ -661,15 +737,20 @@ describe('the production layout under faults', () => {
     }
     // what a lost order looks like in the view, so a failure says where it stopped
     for (const id of pending.slice(0, 5)) {
-      const res = await fetch(api(liveGateway(), `/future/shipment/${id}`), { headers }).catch(() => null);
+      const res = await fetch(api(liveGateway(), `/future/shipment/${id}`), {
+        headers,
+        signal: AbortSignal.timeout(15_000),
+      }).catch(() => null);
       const kind = placed.find((p) => p.id === id)?.kind;
       console.log(`lost ${id} (${kind}):`, res ? `${res.status} ${await res.text()}` : 'no answer');
     }
     // the table last, and the refusals in the assertion's own message: CI keeps the output's tail
+    if (overran) rows.unshift(['overran', overran]);
     console.log(
       `\nchaos, three brokers, two instances of every stage, two gateways:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
     );
 
+    expect(overran, 'the load and the faults must end within their bound').toBeUndefined();
     expect(twice).toBe(0);
     expect(lost).toBe(0);
     expect(refused, `never acknowledged:\n${refusals.slice(0, 5).join('\n')}\nfaults:\n${faults.join('\n')}`).toBe(0);

@@ -53,6 +53,8 @@ export class Instance {
   port = 0;
   /** every exit this test did not ask for: when, its code and the end of its log */
   readonly crashes: { at: number; code: number | string; tail: string }[] = [];
+  /** every start that did not get ready in time, and every stop that did not drain in time */
+  readonly hangs: { at: number; what: string; tail: string }[] = [];
 
   constructor(
     readonly name: string,
@@ -64,9 +66,11 @@ export class Instance {
   /**
    * Starts the process and waits until it is ready. Like a Deployment's pod, a process that
    * exits on its own is started again after 2 s (up to 3 tries while it starts); each such exit
-   * is kept as a crash, with the end of its log, so the test can say what happened.
+   * is kept as a crash, with the end of its log, so the test can say what happened. A start
+   * that is not ready within `readyTimeoutMs` (a startup probe's bound) is SIGKILLed, kept as a
+   * hang with the end of its log, and tried again the same way: a test never waits on it for ever.
    */
-  async start(tries = 3): Promise<void> {
+  async start(tries = 3, readyTimeoutMs = Number(process.env.CHAOS_READY_TIMEOUT_MS ?? 180_000)): Promise<void> {
     // CHAOS_LOG_DIR keeps every instance's whole log, one file per name, for a look afterwards
     const dir = process.env.CHAOS_LOG_DIR;
     const c = startNodeProcess(this.script, this.env(), this.pattern, {
@@ -83,13 +87,31 @@ export class Instance {
           if (this.current === c) this.start().catch(() => undefined);
         }, 2_000);
     });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.stopped.add(c);
+        this.hangs.push({
+          at: Date.now(),
+          what: `not ready ${readyTimeoutMs / 1000} s after its start`,
+          tail: tail(c.output()),
+        });
+        c.child.kill('SIGKILL');
+        reject(
+          new Error(`${this.name} was not ready ${readyTimeoutMs / 1000} s after its start:\n${tail(c.output())}`),
+        );
+      }, readyTimeoutMs);
+    });
     try {
-      this.port = await c.ready;
+      this.port = await Promise.race([c.ready, late]);
       ready = true;
     } catch (err) {
-      if (tries <= 1 || this.stopped.has(c)) throw err;
+      if (tries <= 1 || (this.stopped.has(c) && !/not ready/.test((err as Error).message))) throw err;
+      await c.exited;
       await sleep(2_000);
-      return this.start(tries - 1);
+      return this.start(tries - 1, readyTimeoutMs);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -105,18 +127,37 @@ export class Instance {
     await c.exited;
   }
 
-  /** SIGTERM and the exit code it drained to (0 when it drained cleanly). */
-  async stop(): Promise<number | string> {
+  /**
+   * SIGTERM and the exit code it drained to (0 when it drained cleanly). A process still there
+   * `graceMs` later (its own drain bound has passed) is SIGKILLed, as Kubernetes does at the end
+   * of terminationGracePeriodSeconds, and kept as a hang.
+   */
+  async stop(graceMs = 45_000): Promise<number | string> {
     const c = this.current;
     if (!c || !this.running) return 'not running';
     this.stopped.add(c);
     c.child.kill('SIGTERM');
-    return c.exited;
+    const timer = setTimeout(() => {
+      this.hangs.push({
+        at: Date.now(),
+        what: `still running ${graceMs / 1000} s after SIGTERM`,
+        tail: tail(c.output()),
+      });
+      c.child.kill('SIGKILL');
+    }, graceMs);
+    try {
+      return await c.exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   output(): string {
     return this.current?.output() ?? '';
   }
 }
+
+/** the end of a process's log, enough to say what it was doing */
+const tail = (out: string) => out.trimEnd().split('\n').slice(-15).join('\n');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
