@@ -148,7 +148,7 @@ export class TransactionalSink implements RecordSink {
             return this.missing(records, startedAt);
           })(),
           this.outcomeTimeoutMs,
-          'finding out whether the commit took',
+          'learning whether the commit took effect',
         );
       } catch (outcomeErr) {
         this.log.error({ err: outcomeErr, records: records.length }, 'outcome of the failed commit unknown');
