@@ -13,27 +13,31 @@ import { testConfig, uniquePrefix } from '../support/stack.ts';
  * the broker-restart test saw no order emailed in about one run in fifteen. The runner replaces
  * such a consumer itself. (Unit: a fake adapter records the consumers made; fake timers.)
  */
+type Options = Parameters<KafkaAdapter['batchConsumer']>[0];
+
+/** A passthrough stage's runner on a fake adapter that makes consumers as `kafka` says. */
+function runnerOn(kafka: Pick<KafkaAdapter, 'batchConsumer'>): StageRunner {
+  return new StageRunner(passthroughStage('orders', 'ordersDue'), {
+    kafka: kafka as unknown as KafkaAdapter,
+    codec: { register: async () => undefined } as unknown as AvroCodec,
+    logger: createLogger({ level: 'silent' }),
+    config: testConfig(uniquePrefix('crash')),
+    metrics: createStageMetrics(createRegistry(false)),
+  });
+}
+
 describe('a stage whose consumer crashed for good', () => {
   afterEach(() => void vi.useRealTimers());
 
   it('gets a new consumer after a backoff, and is healthy again', async () => {
     vi.useFakeTimers();
-    type Options = Parameters<KafkaAdapter['batchConsumer']>[0];
     const made: Options[] = [];
     const stopped: number[] = [];
-    const kafka = {
+    const runner = runnerOn({
       batchConsumer: async (o: Options) => {
         const i = made.push(o) - 1;
         return { stop: async () => void stopped.push(i), joined: Promise.resolve() };
       },
-    } as unknown as KafkaAdapter;
-    const codec = { register: async () => undefined } as unknown as AvroCodec;
-    const runner = new StageRunner(passthroughStage('orders', 'ordersDue'), {
-      kafka,
-      codec,
-      logger: createLogger({ level: 'silent' }),
-      config: testConfig(uniquePrefix('crash')),
-      metrics: createStageMetrics(createRegistry(false)),
     });
     await runner.start();
     expect(made).toHaveLength(1);
@@ -58,22 +62,13 @@ describe('a stage whose consumer crashed for good', () => {
   // under load), its replacement joined and ran, but the process never said so.
   it('counts as joined when the consumer that replaced a crashed one joins', async () => {
     vi.useFakeTimers();
-    type Options = Parameters<KafkaAdapter['batchConsumer']>[0];
     const made: Options[] = [];
-    const kafka = {
+    const runner = runnerOn({
       batchConsumer: async (o: Options) => {
         made.push(o);
         // joined only when the test says so, as the real one on GROUP_JOIN (onAssignment)
         return { stop: async () => undefined, joined: new Promise<void>(() => undefined) };
       },
-    } as unknown as KafkaAdapter;
-    const codec = { register: async () => undefined } as unknown as AvroCodec;
-    const runner = new StageRunner(passthroughStage('orders', 'ordersDue'), {
-      kafka,
-      codec,
-      logger: createLogger({ level: 'silent' }),
-      config: testConfig(uniquePrefix('crash')),
-      metrics: createStageMetrics(createRegistry(false)),
     });
     await runner.start();
     let joined = false;
