@@ -80,16 +80,17 @@ export class Instance {
     let ready = false;
     void c.exited.then((code) => {
       if (this.stopped.has(c)) return;
-      const lines = c.output().trimEnd().split('\n');
-      this.crashes.push({ at: Date.now(), code, tail: lines.slice(-15).join('\n') });
+      this.crashes.push({ at: Date.now(), code, tail: tail(c.output()) });
       if (ready)
         setTimeout(() => {
           if (this.current === c) this.start().catch(() => undefined);
         }, 2_000);
     });
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        timedOut = true;
         this.stopped.add(c);
         this.hangs.push({
           at: Date.now(),
@@ -106,7 +107,8 @@ export class Instance {
       this.port = await Promise.race([c.ready, late]);
       ready = true;
     } catch (err) {
-      if (tries <= 1 || (this.stopped.has(c) && !/not ready/.test((err as Error).message))) throw err;
+      // (a process this test stopped or killed while it started is not started again)
+      if (tries <= 1 || (this.stopped.has(c) && !timedOut)) throw err;
       await c.exited;
       await sleep(2_000);
       return this.start(tries - 1, readyTimeoutMs);
