@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { classify, permanent, retriable } from '../../platform/errors.ts';
 import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
-import { ABORTED, backoffDelay, madeOnce, untilAborted, withRetry } from '../../platform/retry.ts';
+import { ABORTED, backoffDelay, madeOnce, settledWithin, untilAborted, withRetry } from '../../platform/retry.ts';
 import { recordContext } from '../../processors/runtime/runner.ts';
 
 /** A logger whose lines are kept. */
@@ -137,6 +137,30 @@ describe('a step raced with a stop', () => {
     finish(1); // the step goes on, unawaited
     // already aborted: at once, and a later rejection of the step is swallowed
     expect(await untilAborted(Promise.reject(new Error('late')), stop.signal)).toBe(ABORTED);
+  });
+});
+
+describe('a wait bounded by a deadline', () => {
+  it('answers whether the work settled in time, and gives it up when it did not', async () => {
+    expect(await settledWithin(new Promise((r) => setTimeout(r, 5)), 2_000)).toBe(true);
+    expect(await settledWithin(Promise.reject(new Error('either way')), 2_000)).toBe(true);
+    expect(await settledWithin(new Promise(() => undefined), 20)).toBe(false);
+  });
+
+  it('past its deadline, answers without waiting behind timers already due (a late event loop)', async () => {
+    // a drain's watchdog, due already: the loop is running late, as on a starved machine
+    let watchdogRan = false;
+    const watchdog = setTimeout(() => (watchdogRan = true), 0);
+    const busy = Date.now();
+    while (Date.now() - busy < 5);
+    const answers = [
+      await settledWithin(new Promise(() => undefined), -1),
+      await settledWithin(Promise.resolve(), 0),
+      await settledWithin(Promise.all([Promise.resolve(1), Promise.reject(new Error('settled'))]), -100),
+    ];
+    expect(watchdogRan).toBe(false);
+    expect(answers).toEqual([false, true, true]);
+    clearTimeout(watchdog);
   });
 });
 

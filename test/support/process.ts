@@ -66,8 +66,10 @@ export function startNodeProcess(
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
+  // 'close', not 'exit': the process's last lines may still be in the pipes when it exits, and
+  // what it said last is what a failure needs (a drain's last step, a fatal error)
   const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       log?.end();
       failReady(new Error(`${script} exited (${code ?? signal}) before it was ready:\n${out.slice(-4000)}`));
       resolve(code ?? signal ?? 'unknown');
