@@ -17,6 +17,13 @@ const obj = (properties: Record<string, unknown>, required: string[] = []) => ({
 });
 
 const channels = { type: 'string', enum: ['Email', 'Sms', 'EmailPreferred', 'SmsPreferred', 'EmailAndSms'] };
+const fallback = {
+  type: 'boolean',
+  description:
+    'Extension, not in Altinn: with channelSchema EmailPreferred or SmsPreferred, when every notification on the ' +
+    'preferred channel finally fails (bounced, undelivered, expired, ...), send once on the other channel. ' +
+    "Absent: the sender's configured default (FALLBACK_CREATORS), else off.",
+};
 const lifecycle = { type: 'string', pattern: '^(Order|Email|SMS)_[A-Za-z_]+$' };
 
 export const SCHEMAS = {
@@ -68,6 +75,7 @@ export const SCHEMAS = {
           useStaleContactInformation: bool,
           resourceId: str,
           resourceAction: str,
+          fallbackOnDeliveryFailure: fallback,
         },
         ['nationalIdentityNumber'],
       ),
@@ -79,6 +87,7 @@ export const SCHEMAS = {
           smsSettings: ref('SmsSendingOptions'),
           resourceId: str,
           resourceAction: str,
+          fallbackOnDeliveryFailure: fallback,
         },
         ['orgNumber', 'channelSchema'],
       ),
@@ -90,6 +99,7 @@ export const SCHEMAS = {
           smsSettings: ref('SmsSendingOptions'),
           resourceId: str,
           resourceAction: str,
+          fallbackOnDeliveryFailure: fallback,
         },
         ['externalIdentity'],
       ),

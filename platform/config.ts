@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { gatewayOptions } from '../gateway/options.ts';
 import { conditionOptions } from '../processors/evaluate-condition/options.ts';
 import { passthroughOptions } from '../processors/passthrough/options.ts';
+import { resolveChannelOptions } from '../processors/resolve-channel/options.ts';
 import { runtimeOptions } from '../processors/runtime/options.ts';
 import { sendEmailOptions } from '../processors/send-email/options.ts';
 import { sendSmsOptions } from '../processors/send-sms/options.ts';
@@ -82,6 +83,7 @@ export const ConfigSchema = platformOptions
   .extend(ledgerOptions.shape)
   .extend(viewOptions.shape)
   .extend(conditionOptions.shape)
+  .extend(resolveChannelOptions.shape)
   .extend(statusViewOptions.shape)
   .extend(sendEmailOptions.shape)
   .extend(sendSmsOptions.shape)

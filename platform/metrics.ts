@@ -89,6 +89,12 @@ function makeNotificationMetrics(registry: Registry) {
       labelNames: ['channel', 'result'] as const,
       registers: [registry],
     }),
+    fallbacks: new Counter({
+      name: 'notifications_fallback_total',
+      help: 'Notifications sent on the other channel because every notification of their recipient on the preferred channel failed (an extension), by the channel they are sent on',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
     ordersFinal: new Counter({
       name: 'orders_final_total',
       help: 'Orders that reached a final status (Order_Completed, Order_Cancelled, Order_Rejected, Order_SendConditionNotMet)',

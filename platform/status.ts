@@ -20,5 +20,6 @@ export function orderStatus(
     gatewayReference: null,
     occurredAt,
     expiresAt: null,
+    fallback: null,
   };
 }

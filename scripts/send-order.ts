@@ -66,6 +66,7 @@ const order: NotificationOrder = {
   resourceId: null,
   resourceAction: null,
   timeToLiveSeconds: null,
+  fallbackOnDeliveryFailure: null,
   emailTemplate: {
     fromAddress: 'noreply@altinn.cloud',
     subject: 'Melding fra Altinn',

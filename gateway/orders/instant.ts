@@ -39,6 +39,7 @@ export function instantDispatch(req: InstantRequest, creator: string, now: numbe
     resourceId: null,
     resourceAction: null,
     dialogportenAssociation: null,
+    fallbackOnDeliveryFailure: null,
   };
   const sms = req.kind === 'sms';
   const address = sms ? normaliseMobileNumber(req.phoneNumber) : req.emailAddress;

@@ -52,8 +52,15 @@ function recipientFields(
   | 'useStaleContactInformation'
   | 'resourceId'
   | 'resourceAction'
+  | 'fallbackOnDeliveryFailure'
 > {
-  const none = { ignoreReservation: false, useStaleContactInformation: false, resourceId: null, resourceAction: null };
+  const none = {
+    ignoreReservation: false,
+    useStaleContactInformation: false,
+    resourceId: null,
+    resourceAction: null,
+    fallbackOnDeliveryFailure: null,
+  };
   switch (spec.kind) {
     case 'email':
       return {
@@ -92,6 +99,7 @@ function recipientFields(
           spec.kind === 'person' ? spec.useStaleContactInformation || creator === 'skd' : false,
         resourceId: spec.resourceId,
         resourceAction: spec.resourceAction,
+        fallbackOnDeliveryFailure: spec.fallbackOnDeliveryFailure,
       };
     }
   }

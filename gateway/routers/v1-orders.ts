@@ -42,6 +42,8 @@ function v1OrderRecord(v: V1Order, creator: string, now: number, d: Defaults): N
     resourceId: v.resourceId,
     resourceAction: v.resourceAction,
     timeToLiveSeconds: null,
+    // (the fallback on the delivery outcome is asked for in v2; here FALLBACK_CREATORS decides)
+    fallbackOnDeliveryFailure: null,
     emailTemplate: v.emailTemplate
       ? {
           ...v.emailTemplate,

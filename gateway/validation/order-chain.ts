@@ -39,6 +39,8 @@ interface LookupRecipient {
   smsSettings: SmsSettings | null;
   resourceId: string | null;
   resourceAction: string | null;
+  /** an extension: fall back to the other channel when the preferred one finally fails; null: the creator's setting */
+  fallbackOnDeliveryFailure: boolean | null;
 }
 
 export type RecipientSpec =
@@ -176,7 +178,20 @@ function readLookupRecipient(r: ObjectReader, defaultChannel: Channel | null, er
     else if (resourceAction.trim() === '')
       errs.add(join(r.path, 'resourceAction'), 'ResourceAction cannot be blank or whitespace.');
   }
-  return { channelSchema, emailSettings, smsSettings, resourceId, resourceAction: resourceAction || null };
+  const fallback = r.boolean('fallbackOnDeliveryFailure');
+  if (fallback === true && channel !== null && channelSchema !== 'EmailPreferred' && channelSchema !== 'SmsPreferred')
+    errs.add(
+      join(r.path, 'fallbackOnDeliveryFailure'),
+      'FallbackOnDeliveryFailure can only be set when ChannelSchema is EmailPreferred or SmsPreferred.',
+    );
+  return {
+    channelSchema,
+    emailSettings,
+    smsSettings,
+    resourceId,
+    resourceAction: resourceAction || null,
+    fallbackOnDeliveryFailure: fallback ?? null,
+  };
 }
 
 /** The recipient union: exactly one of five kinds. */

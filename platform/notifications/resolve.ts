@@ -8,6 +8,13 @@ import { expiryFor, type SendWindow } from './window.ts';
 type Recipient = Enriched.ResolvedRecipient;
 type Channel = 'Email' | 'Sms';
 type Lifecycle = StatusEvent['status'];
+type Fallback = NonNullable<StatusEvent['fallback']>;
+
+/** What each notification's id is derived from, within its order (`env.newId`): kept as it is, ids stay as they were. */
+const NAMES = {
+  email: (ri: number, address: string) => `email ${ri} ${address}`,
+  sms: (ri: number, mobile: string) => `sms ${ri} ${mobile}`,
+};
 
 export interface Resolution {
   emails: EmailNotification[];
@@ -69,6 +76,13 @@ export function resolveNotifications(
     newId: (name: string) => string;
     /** substitute $recipientName$ / $recipientNumber$ (default true; instant orders send their text as given) */
     keywords?: boolean;
+    /**
+     * (an extension) the fallback on the delivery outcome is on for this order: for EmailPreferred
+     * and SmsPreferred, a recipient with addresses of both kinds gets, on the New event of each
+     * preferred-channel notification, what the other channel sends once all of them have finally
+     * failed (status-view sends it). Default false.
+     */
+    fallback?: boolean;
   },
 ): Resolution {
   const text = (t: string, r: Recipient) => (env.keywords === false ? t : keywords(t, r));
@@ -90,6 +104,7 @@ export function resolveNotifications(
     gatewayReference: null,
     occurredAt: env.now,
     expiresAt: null,
+    fallback: null,
     ...extra,
   });
   const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified', ri: number) => {
@@ -113,11 +128,12 @@ export function resolveNotifications(
       if (email.length === 0) placeholder('Email', 'RecipientNotIdentified', ri);
       if (sms.length === 0) placeholder('Sms', 'RecipientNotIdentified', ri);
     }
+    const fallback = env.fallback ? fallbackFor(order, r, ri, { email, sms }, text, env.newId) : null;
     for (const toAddress of email) {
       const t = order.emailTemplate;
       if (!t) throw new Error('an email notification needs the order to carry an email template');
       const n: EmailNotification = {
-        notificationId: env.newId(`email ${ri} ${toAddress}`),
+        notificationId: env.newId(NAMES.email(ri, toAddress)),
         orderId: order.orderId,
         creator: order.creator,
         fromAddress: t.fromAddress,
@@ -135,6 +151,7 @@ export function resolveNotifications(
           channel: 'Email',
           destination: toAddress,
           expiresAt: n.expiry,
+          fallback,
         }),
       );
     }
@@ -142,7 +159,7 @@ export function resolveNotifications(
       const t = order.smsTemplate;
       if (!t) throw new Error('an SMS notification needs the order to carry an SMS template');
       const n: SmsNotification = {
-        notificationId: env.newId(`sms ${ri} ${recipient}`),
+        notificationId: env.newId(NAMES.sms(ri, recipient)),
         orderId: order.orderId,
         creator: order.creator,
         sender: t.senderNumber,
@@ -159,6 +176,7 @@ export function resolveNotifications(
           channel: 'Sms',
           destination: recipient,
           expiresAt: n.expiry,
+          fallback,
         }),
       );
     }
@@ -166,4 +184,52 @@ export function resolveNotifications(
   const pending = out.emails.length + out.sms.length > 0;
   out.statuses.push(status(pending ? 'Order_Processed' : 'Order_Completed'));
   return out;
+}
+
+/**
+ * A recipient's fallback (see `env.fallback`): null unless the order prefers a channel, the
+ * recipient has addresses of both kinds and the order carries both templates. Its members are
+ * the ids the loop above gives the preferred-channel notifications (the same names); each
+ * address of the other kind gets one notification, its id derived from its own name.
+ */
+function fallbackFor(
+  order: NotificationOrder,
+  r: Recipient,
+  ri: number,
+  picked: { email: string[]; sms: string[] },
+  text: (t: string, r: Recipient) => string,
+  newId: (name: string) => string,
+): Fallback | null {
+  const preferred = order.notificationChannel;
+  if (preferred !== 'EmailPreferred' && preferred !== 'SmsPreferred') return null;
+  const e = order.emailTemplate;
+  const t = order.smsTemplate;
+  if (!e || !t || r.emailAddresses.length === 0 || r.mobileNumbers.length === 0) return null;
+  const members = [
+    ...picked.email.map((a) => newId(NAMES.email(ri, a))),
+    ...picked.sms.map((m) => newId(NAMES.sms(ri, m))),
+  ];
+  const notifications: Fallback['notifications'] =
+    picked.email.length > 0
+      ? r.mobileNumbers.map((m) => ({
+          notificationId: newId(`fallback ${ri} sms ${m}`),
+          channel: 'Sms',
+          destination: m,
+          sender: t.senderNumber,
+          subject: null,
+          body: text(t.body, r),
+          html: false,
+          sendingTimePolicy: order.sendingTimePolicy,
+        }))
+      : r.emailAddresses.map((a) => ({
+          notificationId: newId(`fallback ${ri} email ${a}`),
+          channel: 'Email',
+          destination: a,
+          sender: e.fromAddress,
+          subject: text(e.subject, r),
+          body: text(e.body, r),
+          html: e.contentType === 'Html',
+          sendingTimePolicy: 'Anytime',
+        }));
+  return { group: `r${ri}`, members, notifications };
 }

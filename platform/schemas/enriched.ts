@@ -21,9 +21,14 @@ export function orderOf(e: EnrichedOrder): NotificationOrder {
   } catch (err) {
     throw permanent('INVALID_RECORD', `enriched order's orderJson is not JSON: ${(err as Error).message}`);
   }
+  // (fields added to the order since, with their defaults: such JSON was written without them)
+  if (isPlainObject(parsed)) parsed = { fallbackOnDeliveryFailure: null, ...parsed };
   const problems: string[] = [];
   if (!orderType.isValid(parsed, { errorHook: (path) => problems.push(path.join('.') || '(root)') })) {
     throw permanent('INVALID_RECORD', `enriched order's orderJson is not a NotificationOrder (${problems.join(', ')})`);
   }
   return parsed as NotificationOrder;
 }
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);

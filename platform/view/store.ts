@@ -40,11 +40,18 @@ export interface NotificationView {
 }
 
 export interface AppliedStatus {
-  /** complete: this event (this record) completes the order; completing: another record did */
-  result: 'ok' | 'pending' | 'complete' | 'completing';
+  /**
+   * complete: this event (this record) completes the order; completing: another record did;
+   * fallback: this event (this record) fired a recipient's fallback, `fallback`, to be sent
+   */
+  result: 'ok' | 'pending' | 'complete' | 'completing' | 'fallback';
   previous: StatusEvent['status'] | null;
   expiresAt: number | null;
+  fallback?: NonNullable<StatusEvent['fallback']>;
 }
+
+/** the status event's `fallback` field, to check what the view gives back before it is sent */
+const fallbackType = (avro.Type.forSchema(loadSchema('status-event')) as avro.types.RecordType).field('fallback')!.type;
 
 export interface OrderView {
   order: NotificationOrder;
@@ -68,7 +75,18 @@ type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
 /** How long the view keeps an order after its last update, by default: the reference's 90 days. */
 export const DEFAULT_VIEW_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
-const orderType = avro.Type.forSchema(loadSchema('order'));
+/**
+ * The order as the view stores it: the order schema without the fields added to it since the
+ * view's format was set. Avro bytes carry no schema, so bytes stored before could not be read
+ * with a longer one; those fields (each with a default) are not kept, and read back as their
+ * defaults (reads do not show them).
+ */
+const ADDED_SINCE: Partial<NotificationOrder> = { fallbackOnDeliveryFailure: null };
+const orderSchema = loadSchema('order') as { fields: { name: string }[] };
+const orderType = avro.Type.forSchema({
+  ...orderSchema,
+  fields: orderSchema.fields.filter((f) => !(f.name in ADDED_SINCE)),
+} as avro.Schema);
 
 /**
  * An order as the view stores it: Avro (about a third of its JSON), without the ids it can be
@@ -85,8 +103,8 @@ export function encodeOrder(order: NotificationOrder): Buffer {
 export function decodeOrder(stored: Buffer, orderId: string): NotificationOrder {
   // JSON starts with '{'; an Avro order with its orderId starts with the id's length (36 → 0x48),
   // one without it with 0
-  if (stored[0] === 0x7b) return JSON.parse(stored.toString('utf8')) as NotificationOrder;
-  const order = orderType.fromBuffer(stored) as NotificationOrder;
+  if (stored[0] === 0x7b) return { ...ADDED_SINCE, ...(JSON.parse(stored.toString('utf8')) as NotificationOrder) };
+  const order = { ...ADDED_SINCE, ...(orderType.fromBuffer(stored) as NotificationOrder) };
   if (order.orderId === '') order.orderId = orderId;
   if (order.orderChainId === '' && order.idempotencyId !== null)
     order.orderChainId = chainIdOf(order.creator, order.idempotencyId);
@@ -211,6 +229,7 @@ export class ViewStore {
       this.retentionMs,
       `${this.p}o:{`,
       source,
+      e.fallback ? JSON.stringify(e.fallback) : '',
     ];
   }
 
@@ -334,10 +353,24 @@ export class ViewStore {
 }
 
 function appliedOf(answer: unknown): AppliedStatus {
-  const [result, previous, expires] = answer as [AppliedStatus['result'], string, string | number];
+  const [result, previous, expires, fallback] = answer as [
+    AppliedStatus['result'],
+    string,
+    string | number,
+    string | undefined,
+  ];
   return {
     result,
     previous: (previous || null) as StatusEvent['status'] | null,
     expiresAt: expires === '' || expires === undefined ? null : Number(expires),
+    ...(result === 'fallback' ? { fallback: fallbackOf(fallback) } : {}),
   };
+}
+
+/** A fired fallback as the view kept it, checked against its schema (it is about to be sent). */
+function fallbackOf(json: string | undefined): NonNullable<StatusEvent['fallback']> {
+  const parsed: unknown = json === undefined ? null : JSON.parse(json);
+  if (parsed === null || !fallbackType.isValid(parsed))
+    throw new Error('the status view gave back a fallback that is not one (its stored JSON does not fit the schema)');
+  return parsed as NonNullable<StatusEvent['fallback']>;
 }

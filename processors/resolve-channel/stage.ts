@@ -5,13 +5,21 @@ import { orderOf } from '../../platform/schemas/enriched.ts';
 import { defineStage, emit, type Emission, type Stage } from '../runtime/stage.ts';
 import type { SendWindow } from '../../platform/notifications/window.ts';
 import { resolveNotifications } from '../../platform/notifications/resolve.ts';
+import { fallbackByDefault } from './options.ts';
 
 /**
  * resolve-channel: an approved order becomes its notifications. Emails go to email.queue, SMS to
  * sms.pending (the send window holds Daytime ones), and every notification's status, then the
- * order's, to the status topic, all in the one transaction the runtime commits.
+ * order's, to the status topic, all in the one transaction the runtime commits. With the
+ * fallback on (the order's `fallbackOnDeliveryFailure`, else FALLBACK_CREATORS), a preferred-
+ * channel notification's New event carries its recipient's fallback, which status-view sends.
  */
-export function resolveChannelStage(ports: { window: SendWindow; clock: () => number }): Stage<'ordersApproved'> {
+export function resolveChannelStage(ports: {
+  window: SendWindow;
+  clock: () => number;
+  /** creators whose preferred-channel orders fall back unless they say not to (FALLBACK_CREATORS) */
+  fallbackCreators?: readonly string[];
+}): Stage<'ordersApproved'> {
   return defineStage({
     name: 'resolve-channel',
     input: 'ordersApproved',
@@ -25,6 +33,7 @@ export function resolveChannelStage(ports: { window: SendWindow; clock: () => nu
           window: ports.window,
           // derived: the order handled again (its transaction's outcome was lost) gives the same ids
           newId: (name) => nameUuid(`${order.orderId}\n${name}`),
+          fallback: order.fallbackOnDeliveryFailure ?? fallbackByDefault(ports.fallbackCreators ?? [], order.creator),
         });
       } catch (err) {
         throw permanent('INVALID_RECORD', (err as Error).message, err);

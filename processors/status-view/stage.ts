@@ -4,6 +4,10 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { orderStatus } from '../../platform/status.ts';
 import type { AppliedStatus, ViewStore } from '../../platform/view/store.ts';
 import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
+import { nameUuid } from '../../platform/ids.ts';
+import { expiryFor, type SendWindow } from '../../platform/notifications/window.ts';
+import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
+import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 
 /** Statuses a notification keeps while it waits for a delivery report (§9: still pending). */
 export const AWAITING_REPORT = new Set<StatusEvent['status']>(['Email_Succeeded', 'SMS_Accepted']);
@@ -42,6 +46,8 @@ export interface ExpiryPorts {
 export function statusViewStage(ports: {
   view: ViewStore;
   clock: () => number;
+  /** the SMS send window, for a fallback SMS's expiry (SMS_WINDOW_*) */
+  window?: SendWindow;
   expiry?: ExpiryPorts;
   /** told of the events of each committed transaction: for the metrics */
   committed?: (events: StatusEvent[]) => void;
@@ -51,7 +57,7 @@ export function statusViewStage(ports: {
   return defineStage({
     name: 'status-view',
     input: 'status',
-    outputs: ['status'],
+    outputs: ['status', 'emailQueue', 'smsPending'],
     // One pipeline per batch instead of one round trip per event: the apply is idempotent and
     // monotonic, and keyed by the applying record, so an event applied here and again later (its
     // batch went stale, its transaction aborted) changes nothing the second time. An event whose
@@ -80,6 +86,8 @@ export function statusViewStage(ports: {
       const applied =
         appliedAhead.get(event) ?? (await ports.view.apply(event, ports.clock(), `${ctx.partition}:${ctx.offset}`));
       if (event.notificationId && ports.expiry) await watchExpiry(ports.expiry, event, applied);
+      if (applied.result === 'fallback' && applied.fallback)
+        return emit(...fallbackRecords(event, applied.fallback, ports.window));
       if (applied.result !== 'complete') return skip(`applied (${applied.result})`);
       const done: Emission = {
         topic: 'status',
@@ -90,6 +98,67 @@ export function statusViewStage(ports: {
     },
   });
 }
+
+/**
+ * A fired fallback's records: each notification to its channel's queue (an SMS through
+ * sms.pending, so the send window holds a Daytime one), to be sent from the time of the failure
+ * that fired it, with the channel's own expiry counted from then, and its New event. Derived
+ * from the failure alone (ids, event ids, times), so the very same records come again when the
+ * firing record is handled again.
+ */
+export function fallbackRecords(
+  failure: StatusEvent,
+  fallback: NonNullable<StatusEvent['fallback']>,
+  window?: SendWindow,
+): Emission[] {
+  const now = failure.occurredAt;
+  return fallback.notifications.flatMap((n): Emission[] => {
+    const expiry = expiryFor(n.channel, n.sendingTimePolicy, now, window);
+    const base = { notificationId: n.notificationId, orderId: failure.orderId, creator: failure.creator };
+    const record: Emission =
+      n.channel === 'Email'
+        ? {
+            topic: 'emailQueue',
+            key: n.notificationId,
+            value: {
+              ...base,
+              fromAddress: n.sender,
+              toAddress: n.destination,
+              subject: n.subject ?? '',
+              body: n.body,
+              contentType: n.html ? 'Html' : 'Plain',
+              requestedSendTime: now,
+              expiry,
+            } satisfies EmailNotification,
+          }
+        : {
+            topic: 'smsPending',
+            key: n.notificationId,
+            value: {
+              ...base,
+              sender: n.sender,
+              recipient: n.destination,
+              body: n.body,
+              sendingTimePolicy: n.sendingTimePolicy,
+              requestedSendTime: now,
+              expiry,
+            } satisfies SmsNotification,
+          };
+    const created: StatusEvent = {
+      ...orderStatus(failure, n.channel === 'Email' ? 'Email_New' : 'SMS_New', now),
+      eventId: fallbackEventId(n.notificationId),
+      notificationId: n.notificationId,
+      channel: n.channel,
+      destination: n.destination,
+      description: `sent on the other channel: every notification on the preferred one failed (last ${failure.status})`,
+      expiresAt: expiry,
+    };
+    return [record, { topic: 'status', key: failure.orderId, value: created }];
+  });
+}
+
+/** The New event of a fallback notification has this id: derived, so it is the same on a replay, and tells it apart. */
+export const fallbackEventId = (notificationId: string) => nameUuid(`${notificationId}\nfallback New`);
 
 /** The view's record of the applying record, `partition:offset`, from the runtime's `topic:partition:offset`. */
 function viewSource(source: string): string {
@@ -140,13 +209,16 @@ const FINAL_ORDER = new Set<StatusEvent['status']>([
 /**
  * Counts what became of notifications and orders from committed status events: a hand-off
  * is counted by the senders; here each final notification status (by channel and result, the
- * status without its channel prefix) and each final order status. An event that reaches the
- * topic twice (an order republished after a gateway crash) is counted twice.
+ * status without its channel prefix), each final order status, and each fallback sent (its New
+ * event, told by its id). An event that reaches the topic twice (an order republished after a
+ * gateway crash) is counted twice.
  */
-export function countFinal(m: Pick<NotificationMetrics, 'final' | 'ordersFinal'>) {
+export function countFinal(m: Pick<NotificationMetrics, 'final' | 'ordersFinal' | 'fallbacks'>) {
   return (events: StatusEvent[]) => {
     for (const e of events) {
       if (e.notificationId !== null && e.channel !== null) {
+        if ((e.status === 'Email_New' || e.status === 'SMS_New') && e.eventId === fallbackEventId(e.notificationId))
+          m.fallbacks.inc({ channel: e.channel === 'Sms' ? 'sms' : 'email' });
         if (NOT_FINAL.has(e.status)) continue;
         const channel = e.channel === 'Sms' ? 'sms' : 'email';
         m.final.inc({ channel, result: e.status.replace(/^(SMS|Email)_/, '') });

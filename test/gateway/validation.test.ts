@@ -237,6 +237,35 @@ describe('POST /future/orders validation', () => {
     expect(errorsOf(body)).toEqual(expected);
   });
 
+  it('takes the fallbackOnDeliveryFailure extension on a preferred channel only, and leaves it to the creator when absent', () => {
+    const person = (extra: Record<string, unknown>) =>
+      chain({
+        recipientPerson: {
+          nationalIdentityNumber: '01017012345',
+          channelSchema: 'SmsPreferred',
+          emailSettings: email,
+          smsSettings: sms,
+          ...extra,
+        },
+      });
+    const fallbackOf = (body: unknown) => {
+      const r = validateOrderChain(body, NOW);
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      return (r.value.recipient as { fallbackOnDeliveryFailure: boolean | null }).fallbackOnDeliveryFailure;
+    };
+    expect(fallbackOf(person({ fallbackOnDeliveryFailure: true }))).toBe(true);
+    expect(fallbackOf(person({ fallbackOnDeliveryFailure: false }))).toBe(false);
+    expect(fallbackOf(person({}))).toBeNull();
+    expect(errorsOf(person({ channelSchema: 'EmailAndSms', fallbackOnDeliveryFailure: true }))).toEqual({
+      'Recipient.RecipientPerson.FallbackOnDeliveryFailure': [
+        'FallbackOnDeliveryFailure can only be set when ChannelSchema is EmailPreferred or SmsPreferred.',
+      ],
+    });
+    expect(Object.keys(errorsOf(person({ fallbackOnDeliveryFailure: 'yes' })))).toEqual([
+      'Recipient.RecipientPerson.FallbackOnDeliveryFailure',
+    ]);
+  });
+
   it('validates reminders: delayDays xor requestedSendTime, their own time rules and recipient', () => {
     const ok = { recipientEmail: { emailAddress: 'a@b.no', emailSettings: email } };
     expect(errorsOf(chain(ok, { reminders: [{ recipient: ok }] }))).toEqual({

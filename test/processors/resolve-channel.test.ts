@@ -183,6 +183,103 @@ describe('resolve-channel ids', () => {
   });
 });
 
+describe('resolve-channel fallback on the delivery outcome (an extension)', () => {
+  const stage = (creators: string[] = []) =>
+    resolveChannelStage({ window: DEFAULT_WINDOW, clock: () => SEND, fallbackCreators: creators });
+  const handled = async (
+    s: ReturnType<typeof stage>,
+    o: NotificationOrder,
+    recipients: Recipient[] = [person({ emailAddresses: ['kari@example.com'], mobileNumbers: ['+4799999999'] })],
+  ) => {
+    const out = await s.handle(
+      {
+        orderId: o.orderId,
+        creator: o.creator,
+        enrichedAt: SEND,
+        conditionChecks: 0,
+        recipients,
+        orderJson: null,
+        order: o,
+      },
+      {} as never,
+    );
+    if (out.kind !== 'emit') throw new Error(`expected records, got ${out.kind}`);
+    return out.records;
+  };
+  const fallbacks = (records: Awaited<ReturnType<typeof handled>>) =>
+    records.filter((r) => r.topic === 'status').map((r) => (r.value as { fallback: unknown }).fallback);
+
+  it("puts a recipient's fallback on each of its preferred notifications' New events, only when asked", async () => {
+    const asked = await handled(
+      stage(),
+      order({ notificationChannel: 'SmsPreferred', fallbackOnDeliveryFailure: true }),
+    );
+    const sms = asked.find((r) => r.topic === 'smsPending')!.value as { notificationId: string };
+    expect(fallbacks(asked)).toEqual([
+      {
+        group: 'r0',
+        members: [sms.notificationId],
+        notifications: [
+          {
+            notificationId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+            channel: 'Email',
+            destination: 'kari@example.com',
+            sender: 'noreply@altinn.cloud',
+            subject: 'Til Kari Nordmann',
+            body: 'Hei Kari Nordmann ()',
+            html: false,
+            sendingTimePolicy: 'Anytime',
+          },
+        ],
+      },
+      null, // the order's own Processed
+    ]);
+    // not asked: nothing; asked on a channel that is not a preference: nothing
+    expect(fallbacks(await handled(stage(), order({ notificationChannel: 'SmsPreferred' })))).toEqual([null, null]);
+    const both = await handled(stage(), order({ notificationChannel: 'EmailAndSms', fallbackOnDeliveryFailure: true }));
+    expect(fallbacks(both).every((f) => f === null)).toBe(true);
+    // a recipient with one kind of address has nothing to fall back to
+    const one = await handled(
+      stage(),
+      order({ notificationChannel: 'EmailPreferred', fallbackOnDeliveryFailure: true }),
+      [person({ emailAddresses: ['kari@example.com'] })],
+    );
+    expect(fallbacks(one)).toEqual([null, null]);
+  });
+
+  it("takes the creator's setting when the order does not say, and the order's when it does", async () => {
+    const on = stage(['ttd']);
+    const silent = order({ notificationChannel: 'EmailPreferred', creator: 'ttd' });
+    const [first] = fallbacks(await handled(on, silent));
+    expect(first).toMatchObject({
+      notifications: [{ channel: 'Sms', destination: '+4799999999', body: 'Hei Kari Nordmann ()' }],
+    });
+    expect(fallbacks(await handled(on, { ...silent, fallbackOnDeliveryFailure: false }))[0]).toBeNull();
+    expect(fallbacks(await handled(on, { ...silent, creator: 'other' }))[0]).toBeNull();
+    expect(fallbacks(await handled(stage(['*']), { ...silent, creator: 'other' }))[0]).not.toBeNull();
+  });
+
+  it("falls back from an organisation's emails to all its mobiles once every email failed, with ids of their own", async () => {
+    const o = order({ notificationChannel: 'EmailPreferred', fallbackOnDeliveryFailure: true });
+    const recipients = [
+      org({ emailAddresses: ['a@test.no', 'b@test.no'], mobileNumbers: ['+4790000001', '+4790000002'] }),
+    ];
+    const records = await handled(stage(), o, recipients);
+    const emails = records.filter((r) => r.topic === 'emailQueue').map((r) => r.key);
+    const [f1, f2] = fallbacks(records) as {
+      members: string[];
+      notifications: { notificationId: string; destination: string }[];
+    }[];
+    expect(f1).toEqual(f2);
+    expect(f1!.members).toEqual(emails);
+    expect(f1!.notifications.map((n) => n.destination)).toEqual(['+4790000001', '+4790000002']);
+    const ids = [...emails, ...f1!.notifications.map((n) => n.notificationId)];
+    expect(new Set(ids).size).toBe(4);
+    // the order handled again: the same ids
+    expect(fallbacks(await handled(stage(), o, recipients))[0]).toEqual(f1);
+  });
+});
+
 describe('resolve-channel stage', () => {
   const prefix = uniquePrefix('resolve');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });

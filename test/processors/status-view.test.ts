@@ -189,4 +189,90 @@ describe('status-view', () => {
     const replay = await ahead.handle({ ...batch[completing]! }, ctx(completing));
     expect(replay).toMatchObject({ kind: 'emit', records: [{ value: { orderId: b, status: 'Order_Completed' } }] });
   });
+
+  describe('fallback on the delivery outcome (an extension)', () => {
+    const clock = () => Date.now();
+    const fresh = (label: string) => {
+      const store = new ViewStore(redis, `${prefix}${label}.`);
+      return { store, stage: statusViewStage({ view: store, clock }) };
+    };
+    const at = (offset: number) => recordAt(2, offset);
+    const fallbackEmail = (id: string) => ({
+      notificationId: id,
+      channel: 'Email' as const,
+      destination: 'kari@example.com',
+      sender: 'noreply@altinn.cloud',
+      subject: 'Hei',
+      body: 'Hei Kari',
+      html: false,
+      sendingTimePolicy: 'Anytime' as const,
+    });
+    const statuses = (o: Awaited<ReturnType<ReturnType<typeof fresh>['stage']['handle']>>) =>
+      o.kind === 'emit' ? o.records.map((r) => `${r.topic} ${(r.value as StatusEvent).status ?? r.key}`) : o.kind;
+
+    it('sends once on the other channel when the preferred notification finally fails, again for the same record after an abort, and completes after it', async () => {
+      const { store, stage } = fresh('fb1');
+      const [order, sms, email] = [randomUUID(), randomUUID(), randomUUID()];
+      const fallback = { group: 'r0', members: [sms], notifications: [fallbackEmail(email)] };
+      await store.putOrder(sampleOrder(1, { orderId: order }));
+      await stage.handle({ ...notification(order, sms, 'SMS_New'), fallback }, at(1));
+      await stage.handle(orderStatus({ orderId: order, creator: 'ttd' }, 'Order_Processed', clock()), at(2));
+      expect((await stage.handle(notification(order, sms, 'SMS_Accepted'), at(3))).kind).toBe('skip');
+      const failure = notification(order, sms, 'SMS_Failed_Undelivered');
+      const fired = await stage.handle(failure, at(4));
+      expect(statuses(fired)).toEqual([`emailQueue ${email}`, 'status Email_New']);
+      if (fired.kind !== 'emit') throw new Error('no records');
+      expect(fired.records[0]!.value).toMatchObject({
+        notificationId: email,
+        orderId: order,
+        toAddress: 'kari@example.com',
+        fromAddress: 'noreply@altinn.cloud',
+        subject: 'Hei',
+        contentType: 'Plain',
+      });
+      const created = fired.records[1]!.value as StatusEvent;
+      expect(created).toMatchObject({ notificationId: email, channel: 'Email', destination: 'kari@example.com' });
+      expect(created.expiresAt! - created.occurredAt).toBe(48 * 3600_000);
+      // the order is not complete: the fallback is pending
+      expect((await store.get(order))!.notifications.map((n) => `${n.id} ${n.status}`).sort()).toEqual(
+        [`${sms} SMS_Failed_Undelivered`, `${email} Email_New`].sort(),
+      );
+      // its transaction aborted: the same record fires it again, the same records; no other does
+      expect(await stage.handle({ ...failure }, at(4))).toEqual(fired);
+      expect((await stage.handle(notification(order, sms, 'SMS_Failed_Undelivered'), at(5))).kind).toBe('skip');
+      // the fallback's own events; its delivery completes the order, and the group is dropped
+      expect((await stage.handle(created, at(6))).kind).toBe('skip');
+      expect((await stage.handle(notification(order, email, 'Email_Succeeded'), at(7))).kind).toBe('skip');
+      expect(statuses(await stage.handle(notification(order, email, 'Email_Delivered'), at(8)))).toEqual([
+        'status Order_Completed',
+      ]);
+      const fields = await redis.hkeys(`${prefix}fb1.view:o:{${order}}`);
+      expect(fields.filter((f) => f.startsWith('~') || f.startsWith('!'))).toEqual([]);
+      expect((await store.get(order))!.notifications).toHaveLength(2);
+    });
+
+    it('waits for every preferred notification of the recipient: none when one is delivered, once when all fail', async () => {
+      const { stage } = fresh('fb2');
+      const run = async (outcomes: StatusEvent['status'][]) => {
+        const order = randomUUID();
+        const members = outcomes.map(() => randomUUID());
+        const fallback = { group: 'r0', members, notifications: [fallbackEmail(randomUUID())] };
+        let offset = 0;
+        for (const m of members) await stage.handle({ ...notification(order, m, 'Email_New'), fallback }, at(++offset));
+        await stage.handle(orderStatus({ orderId: order, creator: 'ttd' }, 'Order_Processed', clock()), at(++offset));
+        const out: string[] = [];
+        for (const [i, m] of members.entries()) {
+          const o = await stage.handle(notification(order, m, outcomes[i]!), at(++offset));
+          out.push(o.kind === 'emit' ? String(statuses(o)) : o.kind);
+        }
+        return out;
+      };
+      expect(await run(['Email_Failed_Bounced', 'Email_Delivered'])).toEqual(['skip', 'status Order_Completed']);
+      expect(await run(['Email_Delivered', 'Email_Failed_Bounced'])).toEqual(['skip', 'status Order_Completed']);
+      expect(await run(['Email_Failed_Bounced', 'Email_Failed_TTL'])).toEqual([
+        'skip',
+        expect.stringMatching(/^emailQueue .*,status Email_New$/),
+      ]);
+    });
+  });
 });

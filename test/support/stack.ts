@@ -117,6 +117,7 @@ export function sampleOrder(i: number, overrides: Partial<NotificationOrder> = {
     resourceId: null,
     resourceAction: null,
     timeToLiveSeconds: null,
+    fallbackOnDeliveryFailure: null,
     emailTemplate: {
       fromAddress: 'noreply@altinn.cloud',
       subject: `Subject ${i}`,

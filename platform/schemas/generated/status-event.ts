@@ -11,7 +11,47 @@ export namespace NoAltinnNotifications {
     export const ProcessingLifecycleSchema = "{\"type\":\"enum\",\"name\":\"ProcessingLifecycle\",\"symbols\":[\"Order_Registered\",\"Order_Processing\",\"Order_Completed\",\"Order_SendConditionNotMet\",\"Order_Cancelled\",\"Order_Processed\",\"SMS_New\",\"SMS_Sending\",\"SMS_Accepted\",\"SMS_Delivered\",\"SMS_Failed\",\"SMS_Failed_InvalidRecipient\",\"SMS_Failed_RecipientReserved\",\"SMS_Failed_BarredReceiver\",\"SMS_Failed_Deleted\",\"SMS_Failed_Expired\",\"SMS_Failed_Undelivered\",\"SMS_Failed_RecipientNotIdentified\",\"SMS_Failed_Rejected\",\"SMS_Failed_TTL\",\"Email_New\",\"Email_Sending\",\"Email_Succeeded\",\"Email_Delivered\",\"Email_Failed\",\"Email_Failed_RecipientReserved\",\"Email_Failed_RecipientNotIdentified\",\"Email_Failed_InvalidFormat\",\"Email_Failed_SuppressedRecipient\",\"Email_Failed_TransientError\",\"Email_Failed_Bounced\",\"Email_Failed_FilteredSpam\",\"Email_Failed_Quarantined\",\"Email_Failed_TTL\",\"Email_Failed_InvalidSasUrl\",\"Email_Failed_PayloadTooLarge\",\"Order_Rejected\"]}";
     export const ProcessingLifecycleName = "no.altinn.notifications.ProcessingLifecycle";
     export type ProcessingLifecycle = "Order_Registered" | "Order_Processing" | "Order_Completed" | "Order_SendConditionNotMet" | "Order_Cancelled" | "Order_Processed" | "SMS_New" | "SMS_Sending" | "SMS_Accepted" | "SMS_Delivered" | "SMS_Failed" | "SMS_Failed_InvalidRecipient" | "SMS_Failed_RecipientReserved" | "SMS_Failed_BarredReceiver" | "SMS_Failed_Deleted" | "SMS_Failed_Expired" | "SMS_Failed_Undelivered" | "SMS_Failed_RecipientNotIdentified" | "SMS_Failed_Rejected" | "SMS_Failed_TTL" | "Email_New" | "Email_Sending" | "Email_Succeeded" | "Email_Delivered" | "Email_Failed" | "Email_Failed_RecipientReserved" | "Email_Failed_RecipientNotIdentified" | "Email_Failed_InvalidFormat" | "Email_Failed_SuppressedRecipient" | "Email_Failed_TransientError" | "Email_Failed_Bounced" | "Email_Failed_FilteredSpam" | "Email_Failed_Quarantined" | "Email_Failed_TTL" | "Email_Failed_InvalidSasUrl" | "Email_Failed_PayloadTooLarge" | "Order_Rejected";
-    export const StatusEventSchema = "{\"type\":\"record\",\"name\":\"StatusEvent\",\"namespace\":\"no.altinn.notifications\",\"doc\":\"A status transition of an order or one of its notifications. Key: orderId (so one order's events stay in order).\",\"fields\":[{\"name\":\"eventId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"orderId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"creator\",\"type\":\"string\"},{\"name\":\"notificationId\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"channel\",\"type\":[\"null\",{\"type\":\"enum\",\"name\":\"Channel\",\"symbols\":[\"Email\",\"Sms\"]}],\"default\":null},{\"name\":\"destination\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"the address the notification goes to\"},{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"ProcessingLifecycle\",\"symbols\":[\"Order_Registered\",\"Order_Processing\",\"Order_Completed\",\"Order_SendConditionNotMet\",\"Order_Cancelled\",\"Order_Processed\",\"SMS_New\",\"SMS_Sending\",\"SMS_Accepted\",\"SMS_Delivered\",\"SMS_Failed\",\"SMS_Failed_InvalidRecipient\",\"SMS_Failed_RecipientReserved\",\"SMS_Failed_BarredReceiver\",\"SMS_Failed_Deleted\",\"SMS_Failed_Expired\",\"SMS_Failed_Undelivered\",\"SMS_Failed_RecipientNotIdentified\",\"SMS_Failed_Rejected\",\"SMS_Failed_TTL\",\"Email_New\",\"Email_Sending\",\"Email_Succeeded\",\"Email_Delivered\",\"Email_Failed\",\"Email_Failed_RecipientReserved\",\"Email_Failed_RecipientNotIdentified\",\"Email_Failed_InvalidFormat\",\"Email_Failed_SuppressedRecipient\",\"Email_Failed_TransientError\",\"Email_Failed_Bounced\",\"Email_Failed_FilteredSpam\",\"Email_Failed_Quarantined\",\"Email_Failed_TTL\",\"Email_Failed_InvalidSasUrl\",\"Email_Failed_PayloadTooLarge\",\"Order_Rejected\"]}},{\"name\":\"description\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"gatewayReference\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"SMSC message id or SMTP queue id\"},{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"expiresAt\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null,\"doc\":\"a notification's expiry, on the events that create it and on Succeeded/Accepted\"}]}";
+    export const SendingTimePolicySchema = "{\"type\":\"enum\",\"name\":\"SendingTimePolicy\",\"symbols\":[\"Anytime\",\"Daytime\"]}";
+    export const SendingTimePolicyName = "no.altinn.notifications.SendingTimePolicy";
+    export type SendingTimePolicy = "Anytime" | "Daytime";
+    export const FallbackNotificationSchema = "{\"type\":\"record\",\"name\":\"FallbackNotification\",\"fields\":[{\"name\":\"notificationId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"channel\",\"type\":\"Channel\"},{\"name\":\"destination\",\"type\":\"string\",\"doc\":\"an email address, or a mobile number in E.164\"},{\"name\":\"sender\",\"type\":\"string\",\"doc\":\"the from address, or the SMS sender\"},{\"name\":\"subject\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"body\",\"type\":\"string\"},{\"name\":\"html\",\"type\":\"boolean\",\"default\":false},{\"name\":\"sendingTimePolicy\",\"type\":{\"type\":\"enum\",\"name\":\"SendingTimePolicy\",\"symbols\":[\"Anytime\",\"Daytime\"]}}]}";
+    export const FallbackNotificationName = "no.altinn.notifications.FallbackNotification";
+    export interface FallbackNotification {
+        notificationId: string;
+        channel: NoAltinnNotifications.Channel;
+        /**
+         * an email address, or a mobile number in E.164
+         */
+        destination: string;
+        /**
+         * the from address, or the SMS sender
+         */
+        sender: string;
+        /**
+         * Default: null
+         */
+        subject: null | string;
+        body: string;
+        /**
+         * Default: false
+         */
+        html: boolean;
+        sendingTimePolicy: NoAltinnNotifications.SendingTimePolicy;
+    }
+    export const FallbackSchema = "{\"type\":\"record\",\"name\":\"Fallback\",\"fields\":[{\"name\":\"group\",\"type\":\"string\",\"doc\":\"the recipient's group within its order\"},{\"name\":\"members\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"the ids of the recipient's preferred-channel notifications\"},{\"name\":\"notifications\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"FallbackNotification\",\"fields\":[{\"name\":\"notificationId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"channel\",\"type\":\"Channel\"},{\"name\":\"destination\",\"type\":\"string\",\"doc\":\"an email address, or a mobile number in E.164\"},{\"name\":\"sender\",\"type\":\"string\",\"doc\":\"the from address, or the SMS sender\"},{\"name\":\"subject\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"body\",\"type\":\"string\"},{\"name\":\"html\",\"type\":\"boolean\",\"default\":false},{\"name\":\"sendingTimePolicy\",\"type\":{\"type\":\"enum\",\"name\":\"SendingTimePolicy\",\"symbols\":[\"Anytime\",\"Daytime\"]}}]}}}]}";
+    export const FallbackName = "no.altinn.notifications.Fallback";
+    export interface Fallback {
+        /**
+         * the recipient's group within its order
+         */
+        group: string;
+        /**
+         * the ids of the recipient's preferred-channel notifications
+         */
+        members: string[];
+        notifications: NoAltinnNotifications.FallbackNotification[];
+    }
+    export const StatusEventSchema = "{\"type\":\"record\",\"name\":\"StatusEvent\",\"namespace\":\"no.altinn.notifications\",\"doc\":\"A status transition of an order or one of its notifications. Key: orderId (so one order's events stay in order).\",\"fields\":[{\"name\":\"eventId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"orderId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"creator\",\"type\":\"string\"},{\"name\":\"notificationId\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"channel\",\"type\":[\"null\",{\"type\":\"enum\",\"name\":\"Channel\",\"symbols\":[\"Email\",\"Sms\"]}],\"default\":null},{\"name\":\"destination\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"the address the notification goes to\"},{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"ProcessingLifecycle\",\"symbols\":[\"Order_Registered\",\"Order_Processing\",\"Order_Completed\",\"Order_SendConditionNotMet\",\"Order_Cancelled\",\"Order_Processed\",\"SMS_New\",\"SMS_Sending\",\"SMS_Accepted\",\"SMS_Delivered\",\"SMS_Failed\",\"SMS_Failed_InvalidRecipient\",\"SMS_Failed_RecipientReserved\",\"SMS_Failed_BarredReceiver\",\"SMS_Failed_Deleted\",\"SMS_Failed_Expired\",\"SMS_Failed_Undelivered\",\"SMS_Failed_RecipientNotIdentified\",\"SMS_Failed_Rejected\",\"SMS_Failed_TTL\",\"Email_New\",\"Email_Sending\",\"Email_Succeeded\",\"Email_Delivered\",\"Email_Failed\",\"Email_Failed_RecipientReserved\",\"Email_Failed_RecipientNotIdentified\",\"Email_Failed_InvalidFormat\",\"Email_Failed_SuppressedRecipient\",\"Email_Failed_TransientError\",\"Email_Failed_Bounced\",\"Email_Failed_FilteredSpam\",\"Email_Failed_Quarantined\",\"Email_Failed_TTL\",\"Email_Failed_InvalidSasUrl\",\"Email_Failed_PayloadTooLarge\",\"Order_Rejected\"]}},{\"name\":\"description\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"gatewayReference\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"SMSC message id or SMTP queue id\"},{\"name\":\"occurredAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"expiresAt\",\"type\":[\"null\",{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}],\"default\":null,\"doc\":\"a notification's expiry, on the events that create it and on Succeeded/Accepted\"},{\"name\":\"fallback\",\"doc\":\"on the New event of each preferred-channel notification of a recipient with fallback on: what is sent, once, on the other channel when every one of them has finally failed\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"Fallback\",\"fields\":[{\"name\":\"group\",\"type\":\"string\",\"doc\":\"the recipient's group within its order\"},{\"name\":\"members\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"the ids of the recipient's preferred-channel notifications\"},{\"name\":\"notifications\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"FallbackNotification\",\"fields\":[{\"name\":\"notificationId\",\"type\":{\"type\":\"string\",\"logicalType\":\"uuid\"}},{\"name\":\"channel\",\"type\":\"Channel\"},{\"name\":\"destination\",\"type\":\"string\",\"doc\":\"an email address, or a mobile number in E.164\"},{\"name\":\"sender\",\"type\":\"string\",\"doc\":\"the from address, or the SMS sender\"},{\"name\":\"subject\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"body\",\"type\":\"string\"},{\"name\":\"html\",\"type\":\"boolean\",\"default\":false},{\"name\":\"sendingTimePolicy\",\"type\":{\"type\":\"enum\",\"name\":\"SendingTimePolicy\",\"symbols\":[\"Anytime\",\"Daytime\"]}}]}}}]}],\"default\":null}]}";
     export const StatusEventName = "no.altinn.notifications.StatusEvent";
     /**
      * A status transition of an order or one of its notifications. Key: orderId (so one order's events stay in order).
@@ -52,6 +92,12 @@ export namespace NoAltinnNotifications {
          * Default: null
          */
         expiresAt: null | number;
+        /**
+         * on the New event of each preferred-channel notification of a recipient with fallback on: what is sent, once, on the other channel when every one of them has finally failed
+         *
+         * Default: null
+         */
+        fallback: null | NoAltinnNotifications.Fallback;
     }
 }
 

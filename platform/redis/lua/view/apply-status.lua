@@ -1,8 +1,16 @@
 -- KEYS: o n feedseq feedPrefix
 -- ARGV: creator status occurredAt notificationId channel(not stored) destination description now orderId expiresAt
---       retentionMs orderKeyPrefix source
--- Returns {result, the notification's previous status, its expiry}; result is 'complete' when
--- the order is Processed and none of its notifications is pending. With a `source` (the input
+--       retentionMs orderKeyPrefix source fallback(JSON, or '')
+-- Returns {result, the notification's previous status, its expiry[, fallback JSON]}; result is
+-- 'complete' when the order is Processed and none of its notifications is pending.
+-- Fallback (an extension): a New event may carry its recipient's fallback {group, members,
+-- notifications}, kept under '~' .. group (first write wins), the group named in the
+-- notification's entry (`f`). When an event leaves every member of a group finally failed, the
+-- group fires: its notifications are written as New (so the order is not complete) and the
+-- result is 'fallback' with the group's JSON, for the caller to send. Like the completion, only
+-- the applying record that fired it (kept under '!' .. group) is told 'fallback', again when it
+-- is handled again after its transaction was aborted. The groups are dropped when the order
+-- completes. With a `source` (the input
 -- record that applies the event, partition:offset), only the first record to find the order
 -- complete gets 'complete' ('completing' for any other): that record, handled again after its
 -- transaction was aborted, gets 'complete' again, so the completion is written exactly once. The order's keys are kept
@@ -19,6 +27,11 @@ local status = ARGV[2]
 local at = ARGV[3]
 local notifPrev = ''
 local notifExpires = ''
+local fired = nil
+-- a notification status that ends it without a delivery (the fallback's trigger)
+local function failed(s)
+  return s ~= nil and notifRank(s) == 4 and s ~= 'Email_Delivered' and s ~= 'SMS_Delivered'
+end
 local current = redis.call('HGET', KEYS[1], 'status')
 if ARGV[4] == '' then
   local cur = orderRank(current or '')
@@ -63,20 +76,51 @@ else
   end
   notifPrev = prevStatus
   notifExpires = expires
+  local group = pv and pv.f or nil
+  if ARGV[14] ~= '' then
+    local fb = cjson.decode(ARGV[14])
+    group = fb.group
+    redis.call('HSETNX', KEYS[1], '~' .. group, ARGV[14])
+  end
   if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
     -- (an empty description or destination, or an unknown expiry, is left out: nil drops the key)
     -- (the channel is not stored: the status names it, SMS_… or Email_…)
     redis.call('HSET', KEYS[1], field, cjson.encode({
       d = ARGV[6] ~= '' and ARGV[6] or nil, s = next, m = ARGV[7] ~= '' and ARGV[7] or nil,
-      u = tonumber(at), e = tonumber(expires)
+      u = tonumber(at), e = tonumber(expires), f = group
     }))
     -- (an entry written before in the separate hash is now the order's)
     redis.call('HDEL', KEYS[2], ARGV[4])
+  end
+  if group and failed(next) then
+    local payload = redis.call('HGET', KEYS[1], '~' .. group)
+    local by = redis.call('HGET', KEYS[1], '!' .. group)
+    if payload and by then
+      if ARGV[13] ~= '' and by == ARGV[13] then fired = payload end
+    elseif payload then
+      local fb = cjson.decode(payload)
+      local all = true
+      for i = 1, #fb.members do
+        local m = redis.call('HGET', KEYS[1], '#' .. fb.members[i])
+        if not m or not failed(cjson.decode(m).s) then all = false end
+      end
+      if all then
+        redis.call('HSET', KEYS[1], '!' .. group, ARGV[13] ~= '' and ARGV[13] or '-')
+        for i = 1, #fb.notifications do
+          local n = fb.notifications[i]
+          redis.call('HSETNX', KEYS[1], '#' .. n.notificationId, cjson.encode({
+            d = n.destination, s = n.channel == 'Sms' and 'SMS_New' or 'Email_New', u = tonumber(at)
+          }))
+        end
+        if ARGV[13] ~= '' then fired = payload end
+      end
+    end
   end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[11])
 -- (a no-op once no notification of the order is left in the separate hash)
 redis.call('PEXPIRE', KEYS[2], ARGV[11])
+if fired then return { 'fallback', notifPrev, notifExpires, fired } end
 if current == 'Order_Processed' then
   local pending = function(json)
     local v = cjson.decode(json)
@@ -99,6 +143,11 @@ if current == 'Order_Processed' then
       return { 'completing', notifPrev, notifExpires }
     end
     redis.call('HSET', KEYS[1], 'completedBy', ARGV[13])
+  end
+  -- the fallback groups are settled now (fired, or a member delivered): not kept for the retention
+  for i = 1, #fields, 2 do
+    local c = string.sub(fields[i], 1, 1)
+    if c == '~' or c == '!' then redis.call('HDEL', KEYS[1], fields[i]) end
   end
   return { 'complete', notifPrev, notifExpires }
 end

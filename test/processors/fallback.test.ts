@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMAIL_REPORT_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
+import { smscOf } from '../support/smsc.ts';
+import { eventually, stackEnv, stageEnv } from '../support/stack.ts';
+
+const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
+
+/** a port no one listens on now (the mail sink takes numbers, not 0) */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+interface Shipment {
+  status: string;
+  recipients: { status: string; destination: string }[];
+}
+
+/**
+ * The fallback on the delivery outcome (an extension), end to end through the real services: an
+ * order placed through the gateway for a person known by identity number, the whole chain and
+ * both senders in a stage process, the SMSC simulator failing every SMS of its system id
+ * (receiptState=UNDELIV) or delivering it, and the stack's mail sink (its own instance here,
+ * reporting to this test's gateway) bouncing what goes to a bounce… address.
+ */
+describe('fallback on the delivery outcome', () => {
+  const env = stackEnv();
+  const systemId = `fb-${randomUUID().slice(0, 8)}`;
+  const kari = { nin: digits(11), email: `kari-${digits(6)}@example.com`, mobile: `9${digits(7)}` };
+  const bounce = { nin: digits(11), email: `bounce-${digits(6)}@example.com`, mobile: `45${digits(6)}` };
+  let g: TestGateway;
+  let proc: StageProcess | null = null;
+  let sink: ReturnType<typeof startNodeProcess> | null = null;
+  let mailWeb = '';
+
+  const receipts = async (state: 'UNDELIV' | 'DELIVRD') => {
+    const res = await fetch(`${env.SMSC_CONTROL_URL}/rules?${new URLSearchParams({ systemId, receiptState: state })}`, {
+      method: 'POST',
+    });
+    expect(res.status).toBe(200);
+  };
+  const order = async (who: typeof kari, channelSchema: string, extra: Record<string, unknown>) => {
+    const created = await g.call('POST', '/future/orders', {
+      idempotencyId: `fallback-${randomUUID()}`,
+      recipient: {
+        recipientPerson: {
+          nationalIdentityNumber: who.nin,
+          channelSchema,
+          smsSettings: { body: 'Hei $recipientName$, SMS', sendingTimePolicy: 'Anytime' },
+          emailSettings: { subject: 'Hei', body: 'Hei $recipientName$, e-post' },
+          ...extra,
+        },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return (created.body.notification as { shipmentId: string }).shipmentId;
+  };
+  const completed = async (id: string) => {
+    let shipment: Shipment | null = null;
+    await eventually(
+      async () => {
+        const res = await g.call('GET', `/future/shipment/${id}`);
+        shipment = res.body as unknown as Shipment;
+        return shipment.status === 'Order_Completed';
+      },
+      `order ${id} Order_Completed`,
+      90_000,
+    );
+    return shipment!.recipients.map((r) => `${r.status} ${r.destination}`).sort();
+  };
+  /** the emails the sink took for an order */
+  const emailsOf = async (orderId: string) =>
+    ((await (await fetch(`${mailWeb}/email`)).json()) as { headers: Record<string, string>; envelope?: unknown }[])
+      .filter((m) => m.headers['x-order-id'] === orderId)
+      .map((m) => m.headers['to']);
+  const smsTexts = () => smscOf(systemId).texts();
+
+  beforeAll(async () => {
+    await fetch(`${env.REGISTRY_URL}/admin/seed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        persons: [
+          { nationalIdentityNumber: kari.nin, name: 'Kari', email: kari.email, mobileNumber: kari.mobile },
+          { nationalIdentityNumber: bounce.nin, name: 'Bo', email: bounce.email, mobileNumber: bounce.mobile },
+        ],
+      }),
+    });
+    g = await startTestGateway('fallback');
+    const [smtp, web] = [await freePort(), await freePort()];
+    mailWeb = `http://127.0.0.1:${web}`;
+    sink = startNodeProcess('deploy/local/mail-sink/main.ts', {}, /mail sink listening/, {
+      args: [
+        '--smtp',
+        String(smtp),
+        '--web',
+        String(web),
+        '--reports',
+        `${g.root}/notifications/email/api/v1/reports?accesskey=${EMAIL_REPORT_KEY}`,
+      ],
+    });
+    await sink.ready;
+    await receipts('UNDELIV');
+    proc = startStageProcess(
+      [
+        'scheduler',
+        'enrich-recipients',
+        'evaluate-condition',
+        'resolve-channel',
+        'schedule-window',
+        'send-email',
+        'send-sms',
+        'order-view',
+        'status-view',
+      ],
+      {
+        ...stageEnv(g.config),
+        REGISTRY_URL: env.REGISTRY_URL,
+        SCHEDULER_POLL_MS: '50',
+        SMSC_HOST: env.SMSC_HOST,
+        SMSC_PORT: env.SMSC_PORT,
+        SMPP_SYSTEM_ID: systemId,
+        SMPP_PASSWORD: 'secret',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(smtp),
+        SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
+      },
+    );
+    await proc.running;
+  });
+
+  afterAll(async () => {
+    proc?.child.kill('SIGTERM');
+    await proc?.exited;
+    sink?.child.kill('SIGTERM');
+    await sink?.exited;
+    await g?.close();
+  });
+
+  it('sends the email once the preferred SMS is reported undelivered, and both show, in the shipment and the feed', async () => {
+    const id = await order(kari, 'SmsPreferred', { fallbackOnDeliveryFailure: true });
+    expect(await completed(id)).toEqual([`Email_Delivered ${kari.email}`, `SMS_Failed_Undelivered +47${kari.mobile}`]);
+    // once each: one SMS at the SMSC, one email at the sink
+    expect((await smsTexts()).filter((t) => t === 'Hei Kari, SMS')).toHaveLength(1);
+    expect(await emailsOf(id)).toEqual([kari.email]);
+    const feed = await g.call('GET', '/future/shipment/feed?seq=0');
+    const entry = (feed.body as unknown as ({ shipmentId: string } & Shipment)[]).find((e) => e.shipmentId === id);
+    expect(entry?.recipients.map((r) => r.status).sort()).toEqual(['Email_Delivered', 'SMS_Failed_Undelivered']);
+    // and an operator sees it: the stage process's metrics count the fallback
+    const opsPort = /"opsPort":(\d+)/.exec(proc!.output())![1];
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^notifications_fallback_total\{channel="email"\} 1$/m);
+  });
+
+  it('sends nothing more when the order does not ask (and its creator is not configured to)', async () => {
+    const id = await order(kari, 'SmsPreferred', {});
+    expect(await completed(id)).toEqual([`SMS_Failed_Undelivered +47${kari.mobile}`]);
+    expect(await emailsOf(id)).toEqual([]);
+  });
+
+  it('sends the SMS once the preferred email bounces', async () => {
+    await receipts('DELIVRD');
+    const id = await order(bounce, 'EmailPreferred', { fallbackOnDeliveryFailure: true });
+    expect(await completed(id)).toEqual([`Email_Failed_Bounced ${bounce.email}`, `SMS_Delivered +47${bounce.mobile}`]);
+    expect(await emailsOf(id)).toEqual([bounce.email]);
+    expect((await smsTexts()).filter((t) => t === 'Hei Bo, SMS')).toHaveLength(1);
+  });
+});
