@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STAGES } from '../../processors/stages.ts';
 import { EMAIL_REPORT_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { smscOf } from '../support/smsc.ts';
@@ -109,18 +110,9 @@ describe('fallback on the delivery outcome', () => {
     });
     await sink.ready;
     await receipts('UNDELIV');
+    // every stage (the whole chain and both senders) in one process
     proc = startStageProcess(
-      [
-        'scheduler',
-        'enrich-recipients',
-        'evaluate-condition',
-        'resolve-channel',
-        'schedule-window',
-        'send-email',
-        'send-sms',
-        'order-view',
-        'status-view',
-      ],
+      Object.keys(STAGES).filter((s) => s !== 'passthrough'),
       {
         ...stageEnv(g.config),
         REGISTRY_URL: env.REGISTRY_URL,
