@@ -122,7 +122,7 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
 
     expect(other).toEqual([]);
     try {
-      await sink.until(() => acked.every((a) => sink.perRecipient.has(a)), 150_000, 'every acknowledged order emailed');
+      await sink.untilAll(acked, sink.perRecipient, 150_000, 'every acknowledged order emailed');
     } catch (err) {
       const missing = acked.filter((a) => !sink.perRecipient.has(a));
       console.log(`not emailed: ${missing.length} of ${acked.length}: ${missing.slice(0, 10).join(', ')}`);

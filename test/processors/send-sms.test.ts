@@ -332,7 +332,12 @@ describe('send-sms process', () => {
       const second = startStageProcess(['send-sms'], processEnv);
       processes.push(second);
       await feeding;
-      const settled = () => batch.every((n) => (byId.get(n.notificationId) ?? []).some((s) => s !== 'SMS_Accepted'));
+      // from the first SMS not yet settled on (a scan of all 10,000 per check is quadratic)
+      let next = 0;
+      const settled = () => {
+        while (next < total && (byId.get(batch[next]!.notificationId) ?? []).some((s) => s !== 'SMS_Accepted')) next++;
+        return next === total;
+      };
       const u = until(settled, 150_000, 'a final status for every SMS');
       pokes.add(u.poke);
       await u.done.catch(async (err: unknown) => {

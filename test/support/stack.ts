@@ -157,7 +157,12 @@ export function stageEnv(config: Config): Record<string, string> {
   };
 }
 
-/** Resolves when `predicate` holds, checking on every call of the returned `poke`. */
+/**
+ * Resolves when `predicate` holds, checked after calls of the returned `poke`: once per turn of
+ * the event loop however often it is poked (a consumer pokes once per record, and a predicate
+ * that scans every notification, run per record, is quadratic: at 20,000 status events it held
+ * the event loop long enough for the test's own consumer to be dropped from its group).
+ */
 export function until(predicate: () => boolean, timeoutMs: number, what: string) {
   let resolve!: () => void;
   let reject!: (e: Error) => void;
@@ -165,14 +170,25 @@ export function until(predicate: () => boolean, timeoutMs: number, what: string)
     resolve = res;
     reject = rej;
   });
-  const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  const poke = () => {
-    if (predicate()) {
-      clearTimeout(timer);
-      resolve();
-    }
+  let over = false;
+  let queued = false;
+  const timer = setTimeout(() => {
+    over = true;
+    reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+  }, timeoutMs);
+  const check = () => {
+    queued = false;
+    if (over || !predicate()) return;
+    over = true;
+    clearTimeout(timer);
+    resolve();
   };
-  poke();
+  const poke = () => {
+    if (over || queued) return;
+    queued = true;
+    setImmediate(check);
+  };
+  check();
   return { done, poke };
 }
 

@@ -116,7 +116,11 @@ public final class SmscSimulator {
   static final Map<String, Stats> STATS = new ConcurrentHashMap<>();
   static final Map<String, List<String>> MESSAGES = new ConcurrentHashMap<>();
   static final AtomicLong NEXT_ID = new AtomicLong(0x10000000L + (System.nanoTime() & 0xFFFFFFL));
-  static final ScheduledExecutorService RECEIPTS = Executors.newScheduledThreadPool(2);
+  /**
+   * Receipts go out as a real SMSC sends them: several deliver_sm under way at once (each thread
+   * waits for its deliver_sm_resp), not one after another.
+   */
+  static final ScheduledExecutorService RECEIPTS = Executors.newScheduledThreadPool(10);
   static final ExecutorService SESSIONS = Executors.newCachedThreadPool();
 
   static Rules rules(String systemId) {
