@@ -4,6 +4,7 @@ import { loadSchema } from '../schemas/codec.ts';
 import { inRedis } from '../redis/client.ts';
 import { defineScripts, type ScriptCommand } from '../redis/lua.ts';
 import { chainIdOf, mainOrderId } from '../ids.ts';
+import { permanent } from '../errors.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
 
@@ -367,10 +368,22 @@ function appliedOf(answer: unknown): AppliedStatus {
   };
 }
 
-/** A fired fallback as the view kept it, checked against its schema (it is about to be sent). */
-function fallbackOf(json: string | undefined): NonNullable<StatusEvent['fallback']> {
-  const parsed: unknown = json === undefined ? null : JSON.parse(json);
+/**
+ * A fired fallback as the view kept it, checked against its schema (it is about to be sent). One
+ * that does not fit was not written by this system: the status event that fired it is a dead
+ * letter with the reason (a retry would read the same bytes again, forever).
+ */
+export function fallbackOf(json: string | undefined): NonNullable<StatusEvent['fallback']> {
+  let parsed: unknown = null;
+  try {
+    parsed = json === undefined ? null : JSON.parse(json);
+  } catch {
+    // reported below, as any other misfit
+  }
   if (parsed === null || !fallbackType.isValid(parsed))
-    throw new Error('the status view gave back a fallback that is not one (its stored JSON does not fit the schema)');
+    throw permanent(
+      'INVALID_RECORD',
+      'the status view gave back a fallback that is not one (its stored JSON does not fit the schema)',
+    );
   return parsed as NonNullable<StatusEvent['fallback']>;
 }

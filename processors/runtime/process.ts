@@ -15,6 +15,13 @@ import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer } from './http.ts';
 import { runnersFor, stageDeps, type StageModule } from './wiring.ts';
 
+/**
+ * The exit code of a drain ended by its own bound (SHUTDOWN_TIMEOUT_MS): safe by design (what it
+ * still held is settled by the next owner), and told apart from a crash (1) by whoever restarts
+ * it (EX_TEMPFAIL of sysexits.h).
+ */
+export const DRAIN_CUT_EXIT_CODE = 75;
+
 export function runStageProcess(catalog: Record<string, StageModule>): void {
   const logger = createLogger({ name: 'stages' });
   exitOnUnhandled(logger);
@@ -88,7 +95,7 @@ async function main(
     // alive for ever; the send ledger makes an exit mid-hand-over safe (reported, never repeated).
     setTimeout(() => {
       logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain did not finish in time; exiting');
-      process.exit(1);
+      process.exit(DRAIN_CUT_EXIT_CODE);
     }, config.SHUTDOWN_TIMEOUT_MS).unref();
     // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
     // then the services. Each part has its share of the time: the stages three quarters (they

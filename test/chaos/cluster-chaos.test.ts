@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
 import { provision } from '../../platform/provision.ts';
+import { DRAIN_CUT_EXIT_CODE } from '../../processors/runtime/process.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
@@ -557,7 +558,7 @@ describe('the production layout under faults', () => {
             // waits on Kafka given up at the drain's budget (safe: the next owner settles them)
             gaveUp: drain.split('"msg":"drain gave up').length - 1,
             // the process's own bound (SHUTDOWN_TIMEOUT_MS) ended it: safe too, and reported
-            cut: code === 1 && drain.includes('"msg":"drain did not finish in time; exiting"'),
+            cut: code === DRAIN_CUT_EXIT_CODE,
             tail: said.split('\n').slice(-30).join('\n'),
           });
           await step(`starting ${inst.name} again after its drain`, () => inst.start());
@@ -696,7 +697,7 @@ describe('the production layout under faults', () => {
         tail: h.tail,
       })),
     );
-    // A drain ends with exit 0, or at the process's own bound (exit 1, said so: SHUTDOWN_TIMEOUT_MS
+    // A drain ends with exit 0, or at the process's own bound (DRAIN_CUT_EXIT_CODE: SHUTDOWN_TIMEOUT_MS
     // passed while Kafka did not answer; safe, the next owner settles what it held). Anything
     // else (a crash while draining, a SIGKILL 45 s after SIGTERM) is a failure.
     const cut = drains.filter((d) => d.cut);

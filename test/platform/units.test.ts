@@ -10,6 +10,7 @@ import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
 import { ABORTED, backoffDelay, madeOnce, settledWithin, untilAborted, withRetry } from '../../platform/retry.ts';
 import { recordContext } from '../../processors/runtime/runner.ts';
+import { fallbackOf } from '../../platform/view/store.ts';
 
 /** A logger whose lines are kept. */
 function captured() {
@@ -197,6 +198,25 @@ describe('retry policy', () => {
       ),
     ).rejects.toMatchObject({ code: 'INVALID_RECORD' });
     expect(calls).toBe(1);
+  });
+});
+
+describe('a fired fallback read back from the status view', () => {
+  it('is a permanent error when its stored JSON is not a fallback (dead letter, not retried forever)', () => {
+    for (const bad of [undefined, 'null', '{', '{"group":"r0"}', '[]']) {
+      let thrown: unknown;
+      try {
+        fallbackOf(bad);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(classify(thrown)).toMatchObject({ code: 'INVALID_RECORD', retriable: false });
+    }
+    expect(fallbackOf('{"group":"r0","members":["a"],"notifications":[]}')).toEqual({
+      group: 'r0',
+      members: ['a'],
+      notifications: [],
+    });
   });
 });
 
