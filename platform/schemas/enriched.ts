@@ -3,6 +3,7 @@ import { permanent } from '../errors.ts';
 import type { EnrichedOrder } from './generated/enriched-order.ts';
 import type { NotificationOrder } from './generated/order.ts';
 import { loadSchema } from './codec.ts';
+import { withOrderDefaults } from './order-defaults.ts';
 
 const orderType = avro.Type.forSchema(loadSchema('order'));
 
@@ -22,7 +23,7 @@ export function orderOf(e: EnrichedOrder): NotificationOrder {
     throw permanent('INVALID_RECORD', `enriched order's orderJson is not JSON: ${(err as Error).message}`);
   }
   // (fields added to the order since, with their defaults: such JSON was written without them)
-  if (isPlainObject(parsed)) parsed = { fallbackOnDeliveryFailure: null, ...parsed };
+  if (isPlainObject(parsed)) parsed = withOrderDefaults(parsed);
   const problems: string[] = [];
   if (!orderType.isValid(parsed, { errorHook: (path) => problems.push(path.join('.') || '(root)') })) {
     throw permanent('INVALID_RECORD', `enriched order's orderJson is not a NotificationOrder (${problems.join(', ')})`);

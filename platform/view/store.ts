@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import avro from 'avsc';
 import { loadSchema } from '../schemas/codec.ts';
+import { withOrderDefaults } from '../schemas/order-defaults.ts';
 import { inRedis } from '../redis/client.ts';
 import { defineScripts, type ScriptCommand } from '../redis/lua.ts';
 import { chainIdOf, mainOrderId } from '../ids.ts';
@@ -77,16 +78,41 @@ type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
 export const DEFAULT_VIEW_RETENTION_MS = 90 * 24 * 3600 * 1000;
 
 /**
- * The order as the view stores it: the order schema without the fields added to it since the
- * view's format was set. Avro bytes carry no schema, so bytes stored before could not be read
- * with a longer one; those fields (each with a default) are not kept, and read back as their
- * defaults (reads do not show them).
+ * The order fields the view stores, pinned: its first format. Avro bytes carry no schema, so
+ * bytes stored before could not be read with a longer one; a field added to the order since is
+ * not stored, and reads back as its schema default (reads do not show such fields). Adding one
+ * here is a new format, which needs a version mark on the stored bytes first.
  */
-const ADDED_SINCE: Partial<NotificationOrder> = { fallbackOnDeliveryFailure: null };
+export const VIEW_ORDER_FIELDS = [
+  'orderId',
+  'orderChainId',
+  'type',
+  'creator',
+  'idempotencyId',
+  'sendersReference',
+  'requestedSendTime',
+  'created',
+  'notificationChannel',
+  'sendingTimePolicy',
+  'conditionEndpoint',
+  'ignoreReservation',
+  'useStaleContactInformation',
+  'resourceId',
+  'resourceAction',
+  'timeToLiveSeconds',
+  'emailTemplate',
+  'smsTemplate',
+  'recipients',
+  'dialogportenAssociation',
+] as const;
 const orderSchema = loadSchema('order') as { fields: { name: string }[] };
 const orderType = avro.Type.forSchema({
   ...orderSchema,
-  fields: orderSchema.fields.filter((f) => !(f.name in ADDED_SINCE)),
+  fields: VIEW_ORDER_FIELDS.map((name) => {
+    const field = orderSchema.fields.find((f) => f.name === name);
+    if (!field) throw new Error(`the order schema has lost ${name}, a field the status view stores`);
+    return field;
+  }),
 } as avro.Schema);
 
 /**
@@ -104,8 +130,8 @@ export function encodeOrder(order: NotificationOrder): Buffer {
 export function decodeOrder(stored: Buffer, orderId: string): NotificationOrder {
   // JSON starts with '{'; an Avro order with its orderId starts with the id's length (36 → 0x48),
   // one without it with 0
-  if (stored[0] === 0x7b) return { ...ADDED_SINCE, ...(JSON.parse(stored.toString('utf8')) as NotificationOrder) };
-  const order = { ...ADDED_SINCE, ...(orderType.fromBuffer(stored) as NotificationOrder) };
+  if (stored[0] === 0x7b) return withOrderDefaults(JSON.parse(stored.toString('utf8')) as NotificationOrder);
+  const order = withOrderDefaults(orderType.fromBuffer(stored) as NotificationOrder);
   if (order.orderId === '') order.orderId = orderId;
   if (order.orderChainId === '' && order.idempotencyId !== null)
     order.orderChainId = chainIdOf(order.creator, order.idempotencyId);

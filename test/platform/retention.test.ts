@@ -8,16 +8,15 @@ import { orderStatus } from '../../platform/status.ts';
 import { chainIdOf, mainOrderId } from '../../platform/ids.ts';
 import { loadSchema } from '../../platform/schemas/codec.ts';
 import avro from 'avsc';
-import { encodeOrder, ViewStore } from '../../platform/view/store.ts';
+import { encodeOrder, VIEW_ORDER_FIELDS, ViewStore } from '../../platform/view/store.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
 import { eventually, sampleOrder, testClients, testConfig, uniquePrefix, testRedis } from '../support/stack.ts';
 
-/** the order schema itself, to write an order as the view stored it before (both ids kept) */
-// the order schema as the view's first Avro orders were written with (before fallbackOnDeliveryFailure)
+/** the view's pinned order format, to write an order as the view stored it before (both ids kept) */
 const orderSchema = loadSchema('order') as { fields: { name: string }[] };
 const orderType = avro.Type.forSchema({
   ...orderSchema,
-  fields: orderSchema.fields.filter((f) => f.name !== 'fallbackOnDeliveryFailure'),
+  fields: orderSchema.fields.filter((f) => (VIEW_ORDER_FIELDS as readonly string[]).includes(f.name)),
 } as avro.Schema);
 
 /** Issue 17 item 7: nothing an order leaves in Redis stays for ever, and the view is compact. */

@@ -10,7 +10,9 @@ import { kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, maskPersonalData } from '../../platform/logger.ts';
 import { ABORTED, backoffDelay, madeOnce, settledWithin, untilAborted, withRetry } from '../../platform/retry.ts';
 import { recordContext } from '../../processors/runtime/runner.ts';
-import { fallbackOf } from '../../platform/view/store.ts';
+import { fallbackOf, VIEW_ORDER_FIELDS } from '../../platform/view/store.ts';
+import { loadSchema } from '../../platform/schemas/codec.ts';
+import { ORDER_DEFAULTS } from '../../platform/schemas/order-defaults.ts';
 
 /** A logger whose lines are kept. */
 function captured() {
@@ -217,6 +219,17 @@ describe('a fired fallback read back from the status view', () => {
       members: ['a'],
       notifications: [],
     });
+  });
+});
+
+describe('orders kept in a form older than the order schema', () => {
+  it('read every field the status view does not store as its schema default (so each such field has one)', () => {
+    const fields = (loadSchema('order') as { fields: { name: string }[] }).fields.map((f) => f.name);
+    const unstored = fields.filter((f) => !(VIEW_ORDER_FIELDS as readonly string[]).includes(f));
+    expect(unstored).toContain('fallbackOnDeliveryFailure');
+    for (const f of unstored) expect(ORDER_DEFAULTS).toHaveProperty(f);
+    expect(ORDER_DEFAULTS).toMatchObject({ fallbackOnDeliveryFailure: null, ignoreReservation: false });
+    expect(ORDER_DEFAULTS).not.toHaveProperty('orderId');
   });
 });
 
