@@ -75,9 +75,8 @@ export async function smsBench(N: number, tps: number): Promise<void> {
   client.start();
   const runner = new StageRunner(
     sendSmsStage({
-      smpp: counted,
+      providers: [{ name: 'default', smpp: counted, receipts }],
       ledger: new SendLedger(redis, `${prefix}sms-`, 3600),
-      receipts,
       clock: Date.now,
       concurrency: config.SMPP_WINDOW,
     }),

@@ -5,7 +5,7 @@ import { passthroughOptions } from '../processors/passthrough/options.ts';
 import { resolveChannelOptions } from '../processors/resolve-channel/options.ts';
 import { runtimeOptions } from '../processors/runtime/options.ts';
 import { sendEmailOptions } from '../processors/send-email/options.ts';
-import { sendSmsOptions } from '../processors/send-sms/options.ts';
+import { sendSmsOptions, smsRoutingProblems } from '../processors/send-sms/options.ts';
 import { statusViewOptions } from '../processors/status-view/options.ts';
 import { int } from './config-kit.ts';
 import { egressOptions } from './http/options.ts';
@@ -103,6 +103,7 @@ function checkCombinations(c: Config): string[] {
     problems.push(
       `  SMPP_INSTANT_RESERVE: ${c.SMPP_INSTANT_RESERVE} places of SMPP_WINDOW ${c.SMPP_WINDOW} would leave the queue none`,
     );
+  problems.push(...smsRoutingProblems(c));
   if (c.KAFKA_SSL_CA_FILE && !c.KAFKA_SECURITY_PROTOCOL.endsWith('SSL'))
     problems.push(
       `  KAFKA_SSL_CA_FILE: set, but KAFKA_SECURITY_PROTOCOL ${c.KAFKA_SECURITY_PROTOCOL} does not use TLS`,

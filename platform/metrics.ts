@@ -166,6 +166,17 @@ function makeProviderMetrics(registry: Registry) {
       this.set(sum(smpp, (c) => c.inFlight));
     },
   });
+  const smsProviders = new Map<string, () => boolean>();
+  new Gauge({
+    name: 'sms_provider_up',
+    help: 'Whether an SMS provider takes SMS now (1), or is out of its routes (0: bind down, throttled, or its receipts stopped)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [provider, up] of smsProviders) this.set({ provider }, up() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'smtp_connections_in_use',
     help: 'Messages handed to the SMTP pool and not answered yet',
@@ -185,6 +196,8 @@ function makeProviderMetrics(registry: Registry) {
   return {
     smpp,
     smtp,
+    /** each SMS provider's name, and whether it takes SMS now */
+    smsProviders,
     submits: new Counter({
       name: 'smpp_submits_total',
       help: 'submit_sm outcomes (accepted, error: the SMSC refused it, unsent, uncertain: no answer); rate() is submits per second',

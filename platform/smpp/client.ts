@@ -23,6 +23,11 @@ export interface SmppOptions {
   responseTimeoutMs: number;
   /** told the outcome of every submit (for the metrics) */
   onSubmitted?: (kind: SubmitResult['kind']) => void;
+  /**
+   * how long a submit waits for a bound session before it answers `unsent`, ms (default: until
+   * one is bound; a sender with other providers to turn to does not wait for this one)
+   */
+  bindWaitMs?: number;
 }
 
 export interface SubmitFields {
@@ -135,15 +140,31 @@ export class SmppClient {
     });
   }
 
-  /** Resolves when a session is bound (or the client closes). */
-  private async whenBound(): Promise<void> {
+  /** Resolves when a session is bound (or the client closes), or once `ms` have passed. */
+  private async whenBound(ms = Infinity): Promise<void> {
     if (this.bound || this.closing) return;
-    await new Promise<void>((resolve) => this.boundWaiters.push(resolve));
+    await new Promise<void>((resolve) => {
+      const timer = Number.isFinite(ms)
+        ? setTimeout(() => {
+            this.boundWaiters = this.boundWaiters.filter((w) => w !== woken);
+            resolve();
+          }, ms)
+        : null;
+      const woken = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      this.boundWaiters.push(woken);
+    });
   }
 
   /** `limit`: the account limit this submit counts against (a lane's own share), else the client's */
   async submit(fields: SubmitFields, limit: AccountLimit = this.o.limit): Promise<SubmitResult> {
-    await this.whenBound();
+    await this.whenBound(this.o.bindWaitMs);
+    if (!this.bound) {
+      this.o.onSubmitted?.('unsent');
+      return { kind: 'unsent', reason: 'no bound SMPP session' };
+    }
     const permit = await limit.acquire();
     try {
       const session = this.session;

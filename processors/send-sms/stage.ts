@@ -8,11 +8,25 @@ import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/messa
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
 import type { ReceiptTracker, SmsRef } from './receipts.ts';
+import { DEFAULT_PROVIDER, routeFor, type ProviderHealth, type SmsRoute } from './routes.ts';
+
+/** One SMSC account as send-sms uses it. */
+export interface SmsProviderPort {
+  /** its name in SMS_ROUTES (`default` for the one SMSC_* configure) */
+  name: string;
+  smpp: { submit(fields: SubmitFields): Promise<SubmitResult> };
+  /** where its receipts are matched (ids are the provider's own: each has its own keys) */
+  receipts: Pick<ReceiptTracker, 'record'>;
+  /** whether it takes SMS now; without one, always */
+  health?: Pick<ProviderHealth, 'state' | 'throttled' | 'accepted'>;
+}
 
 export interface SendSmsPorts {
-  smpp: { submit(fields: SubmitFields): Promise<SubmitResult> };
+  /** the SMSC accounts, in the order they are declared */
+  providers: SmsProviderPort[];
+  /** which providers a number goes to, in order (default: every number to every provider) */
+  routes?: SmsRoute[];
   ledger: SendLedger;
-  receipts: Pick<ReceiptTracker, 'record'>;
   clock: () => number;
   /** told once the provider has accepted a notification (its requested send time): for the metrics */
   handedOff?: (requestedSendTime: number) => void;
@@ -51,12 +65,28 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
   ) => statusReport(n, 'Sms', n.recipient, status, ports.clock(), reference, description);
   const backoff = ports.throttledBackoffMs ?? 500;
 
+  const byName = new Map(ports.providers.map((p) => [p.name, p]));
+  const routes = ports.routes ?? [{ prefix: '*', providers: ports.providers.map((p) => p.name) }];
+
   return senderStage(laneName('send-sms', input), input, ports.concurrency, sendOne);
+
+  /**
+   * The providers to try for `number`, in its route's order: the ones up first; the rest after
+   * them (a provider out only for a while is waited for, as one provider alone always was).
+   */
+  function candidates(number: string): SmsProviderPort[] {
+    const listed = routeFor(routes, number).flatMap((name) => byName.get(name) ?? []);
+    const up = listed.filter((p) => p.health?.state().up ?? true);
+    return [...up, ...listed.filter((p) => !up.includes(p))];
+  }
 
   async function sendOne(n: SmsNotification, mark: (step: string) => void = () => undefined): Promise<Outcome> {
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.
     const refused = refusedSms(n);
     if (refused) return report(n, refused.status, null, refused.description);
+    const route = candidates(n.recipient);
+    if (route.length === 0)
+      return report(n, 'SMS_Failed', null, 'no SMS route (SMS_ROUTES) takes this number; sent nowhere');
     mark('send ledger');
     const instead = await beforeHandOver(
       ports.ledger,
@@ -69,13 +99,19 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
       // a replay of an accepted SMS: its parts may not have been recorded for their receipts
       // (the sender failed between the two), and recording again changes nothing recorded
       if (instead.status === 'SMS_Accepted' && instead.reference) {
-        await ports.receipts.record(smsRef(n), instead.reference.split(','));
+        const { provider, ids } = parseReference(instead.reference);
+        const by = byName.get(provider);
+        if (by) await by.receipts.record(smsRef(n), ids);
+        return report(n, instead.status, ids.join(','), instead.description);
       }
       return report(n, instead.status, instead.reference, instead.description);
     }
     const source = senderAddress(n.sender);
     const parts = splitMessage(n.body, randomInt(256));
     const ids: string[] = [];
+    // the provider of the first part takes every part (concatenation is the SMSC's)
+    let at = 0;
+    let provider = route[at]!;
     for (const part of parts) {
       const fields: SubmitFields = {
         source_addr: source.addr,
@@ -91,46 +127,80 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
         short_message: part.udh ? { udh: part.udh, message: part.text } : part.text,
       };
       for (let attempt = 1; ; attempt++) {
-        mark(`submit_sm (part ${ids.length + 1} of ${parts.length}, attempt ${attempt})`);
-        const r = await ports.smpp.submit(fields);
+        mark(`submit_sm to ${provider.name} (part ${ids.length + 1} of ${parts.length}, attempt ${attempt})`);
+        const r = await provider.smpp.submit(fields);
         if (r.kind === 'accepted') {
+          provider.health?.accepted();
           ids.push(r.messageId);
           break;
         }
         const throttled =
           r.kind === 'error' && (r.status === STATUS.ESME_RTHROTTLED || r.status === STATUS.ESME_RMSGQFUL);
+        if (throttled) provider.health?.throttled();
         if (throttled || r.kind === 'unsent') {
+          // nothing handed over yet: the next provider of the route that is up may take it
+          if (ids.length === 0) {
+            const next = route.slice(at + 1).findIndex((p) => p.health?.state().up ?? true);
+            if (next >= 0) {
+              at += next + 1;
+              provider = route[at]!;
+              attempt = 0;
+              continue;
+            }
+          }
           if (ids.length === 0 && attempt >= 3) {
             // nothing handed over yet: let the runtime retry the whole record with its backoff
             await ports.ledger.abandon(n.notificationId);
             return retry(
               retriable(
                 'DEPENDENCY_UNAVAILABLE',
-                `SMSC: ${r.kind === 'unsent' ? r.reason : `status 0x${r.status.toString(16)}`}`,
+                `SMSC ${provider.name}: ${r.kind === 'unsent' ? r.reason : `status 0x${r.status.toString(16)}`}`,
               ),
             );
           }
           await new Promise((res) => setTimeout(res, Math.min(5_000, backoff * attempt)));
           continue;
         }
+        const reference = ids.length > 0 ? referenceOf(provider.name, ids) : null;
         if (r.kind === 'uncertain') {
           await ports.ledger.done(n.notificationId, 'SMS_Failed');
-          return report(n, 'SMS_Failed', ids.join(',') || null, `SMSC answer lost: ${r.reason}`);
+          return report(n, 'SMS_Failed', reference, `SMSC ${provider.name} answer lost: ${r.reason}`);
         }
         const status = r.status === STATUS.ESME_RINVDSTADR ? 'SMS_Failed_InvalidRecipient' : 'SMS_Failed';
         await ports.ledger.done(n.notificationId, status);
-        return report(n, status, ids.join(',') || null, `submit_sm refused: status 0x${r.status.toString(16)}`);
+        return report(n, status, reference, `submit_sm refused by ${provider.name}: status 0x${r.status.toString(16)}`);
       }
     }
     // The hand-over is recorded first: whatever fails after it, a replay reports Accepted (not a
     // hand-over cut short) and records the parts for their receipts again.
     mark('recording the hand-over');
-    await ports.ledger.done(n.notificationId, 'SMS_Accepted', ids.join(','));
+    const reference = referenceOf(provider.name, ids);
+    await ports.ledger.done(n.notificationId, 'SMS_Accepted', reference);
     mark('recording the parts for their receipts');
-    await ports.receipts.record(smsRef(n), ids);
+    await provider.receipts.record(smsRef(n), ids);
     ports.handedOff?.(n.requestedSendTime);
-    return report(n, 'SMS_Accepted', ids.join(','), parts.length > 1 ? `${parts.length} parts` : null);
+    return report(n, 'SMS_Accepted', reference, parts.length > 1 ? `${parts.length} parts` : null);
   }
+}
+
+/**
+ * A hand-over's reference: its parts' message ids, comma-separated; a provider's other than the
+ * default one's after its name and a slash (`link/1A2B,1A2C`), since each provider numbers its
+ * messages on its own.
+ */
+export const referenceOf = (provider: string, ids: readonly string[]) =>
+  provider === DEFAULT_PROVIDER ? ids.join(',') : `${provider}/${ids.join(',')}`;
+
+export function parseReference(reference: string): { provider: string; ids: string[] } {
+  const slash = reference.indexOf('/');
+  const provider = slash < 0 ? DEFAULT_PROVIDER : reference.slice(0, slash);
+  return {
+    provider,
+    ids: reference
+      .slice(slash + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 /** What a receipt of this notification's parts needs to report it. */

@@ -1,24 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STAGES } from '../../processors/stages.ts';
 import { EMAIL_REPORT_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
+import { freePort, startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { smscOf } from '../support/smsc.ts';
 import { eventually, stackEnv, stageEnv } from '../support/stack.ts';
 
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
-
-/** a port no one listens on now (the mail sink takes numbers, not 0) */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 interface Shipment {
   status: string;

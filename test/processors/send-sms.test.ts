@@ -122,9 +122,8 @@ describe('send-sms', () => {
     client.start();
     runner = testRunner(
       sendSmsStage({
-        smpp: client,
+        providers: [{ name: 'default', smpp: client, receipts }],
         ledger: new SendLedger(redis, `${prefix}sms-`, 3600),
-        receipts,
         clock: Date.now,
         throttledBackoffMs: 50,
         concurrency: 5,

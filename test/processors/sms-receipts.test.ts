@@ -238,16 +238,21 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     let failNext = true;
     let submits = 0;
     const stage = sendSmsStage({
-      smpp: { submit: async () => ({ kind: 'accepted', messageId: (0x6000 + submits++).toString(16) }) },
-      ledger: new SendLedger(redis, prefix, 3600),
-      receipts: {
-        // Redis went away just after the SMSC took the SMS
-        record: (ref, ids) => {
-          if (!failNext) return tracker.record(ref, ids);
-          failNext = false;
-          return Promise.reject(new Error('connection lost'));
+      providers: [
+        {
+          name: 'default',
+          smpp: { submit: async () => ({ kind: 'accepted', messageId: (0x6000 + submits++).toString(16) }) },
+          receipts: {
+            // Redis went away just after the SMSC took the SMS
+            record: (ref, ids) => {
+              if (!failNext) return tracker.record(ref, ids);
+              failNext = false;
+              return Promise.reject(new Error('connection lost'));
+            },
+          },
         },
-      },
+      ],
+      ledger: new SendLedger(redis, prefix, 3600),
       clock: Date.now,
     });
     const ctx = { logger: createLogger({ level: 'silent' }) } as never;

@@ -7,10 +7,10 @@ export interface SmscMessage {
   shortMessageHex: string;
 }
 
-export function smscOf(systemId: string) {
-  const env = stackEnv();
+/** `controlUrl`: another simulator's control API than the stack's */
+export function smscOf(systemId: string, controlUrl = stackEnv().SMSC_CONTROL_URL) {
   const get = async <T>(path: string) =>
-    (await (await fetch(`${env.SMSC_CONTROL_URL}/${path}?systemId=${encodeURIComponent(systemId)}`)).json()) as T;
+    (await (await fetch(`${controlUrl}/${path}?systemId=${encodeURIComponent(systemId)}`)).json()) as T;
   return {
     messages: () => get<SmscMessage[]>('messages'),
     stats: () => get<{ accepted: number; binds: number; maxInFlight: number }>('stats'),

@@ -67,7 +67,7 @@ import org.jsmpp.util.MessageId;
  *
  * <pre>
  *   GET    /health
- *   POST   /rules?systemId=ID&amp;mode=normal|throttle|queue-full|reject|drop|no-receipt
+ *   POST   /rules?systemId=ID&amp;mode=normal|throttle|queue-full|reject|drop|no-receipt|down
  *                 &amp;count=N          (mode applies to the next N submits; default: until cleared)
  *                 &amp;status=N         (reject: command_status, default ESME_RINVDSTADR 0x0B)
  *                 &amp;afterSubmits=N   (drop: accept N submits first, then drop the connection)
@@ -76,6 +76,7 @@ import org.jsmpp.util.MessageId;
  *                 &amp;receiptState=DELIVRD|EXPIRED|DELETED|UNDELIV|ACCEPTD|UNKNOWN|REJECTD
  *                 &amp;receiptDelayMs=N &amp;receiptIdFormat=hex|decimal
  *                 &amp;respondDelayMs=N  (answer each submit_sm after N ms, so a window fills)
+ *                 (down: the provider is gone: its sessions closed at once, binds refused)
  *   DELETE /rules?systemId=ID
  *   GET    /messages?systemId=ID   (every submit_sm accepted, as JSON, with receivedAt in epoch ms)
  *   GET    /stats?systemId=ID      (counters: submits, accepted, refused, receipts, receiptFailures,
@@ -155,6 +156,12 @@ public final class SmscSimulator {
     try {
       BindRequest bind = session.waitForBind(10_000);
       String systemId = bind.getSystemId();
+      if (rules(systemId).mode.equals("down")) {
+        // a provider that is gone: every bind refused until the rules are cleared
+        bind.reject(SMPPConstant.STAT_ESME_RBINDFAIL);
+        session.close();
+        return;
+      }
       session.setMessageReceiverListener(new Receiver(systemId));
       bind.accept("SMSCSIM");
       stats(systemId).binds.incrementAndGet();
@@ -273,6 +280,10 @@ public final class SmscSimulator {
       Stats s = stats(systemId);
       long n = s.submits.incrementAndGet();
       String mode = r.mode;
+      if (mode.equals("down")) {
+        session.close();
+        throw new ProcessRequestException("down", SMPPConstant.STAT_ESME_RSYSERR);
+      }
       boolean applies = !mode.equals("normal") && r.remaining != 0;
       if (applies && mode.equals("drop") && n > r.afterSubmits && r.hold > 0) {
         // Hold this submit unanswered; the W-th one held drops the connection, so the client
@@ -502,7 +513,7 @@ public final class SmscSimulator {
           Rules r = new Rules();
           try {
             if (q.containsKey("mode")) r.mode = q.get("mode");
-            if (!List.of("normal", "throttle", "queue-full", "reject", "drop", "no-receipt").contains(r.mode))
+            if (!List.of("normal", "throttle", "queue-full", "reject", "drop", "no-receipt", "down").contains(r.mode))
               throw new IllegalArgumentException("unknown mode " + r.mode);
             if (q.containsKey("count")) r.remaining = Long.parseLong(q.get("count"));
             if (q.containsKey("status")) r.status = Integer.decode(q.get("status"));
@@ -520,6 +531,10 @@ public final class SmscSimulator {
             return;
           }
           RULES.put(systemId, r);
+          if (r.mode.equals("down")) {
+            // gone at once: its sessions closed, submits under way left unanswered
+            for (SMPPServerSession live : BOUND.getOrDefault(systemId, java.util.Set.of())) live.close();
+          }
           reply(ex, 200, "{}");
         });
     http.createContext(
