@@ -519,6 +519,12 @@ export class KafkaAdapter {
      */
     fetchMinBytes?: number;
     fetchMaxWaitMs?: number;
+    /**
+     * After a fetch from a broker brought nothing, the next one from it asks for any byte and
+     * waits up to this long: an idle consumer asks each broker once per this long (not once per
+     * `fetchMaxWaitMs`), and its first record comes back at once, not after a wait for bytes.
+     */
+    fetchIdleWaitMs?: number;
     fromBeginning?: boolean;
     onAssignment?: (assignment: Record<string, number[]>) => void;
     onCrash?: (err: Error, restart: boolean) => void;
@@ -539,6 +545,7 @@ export class KafkaAdapter {
       maxBytesPerPartition: 1024 * 1024,
       minBytes: options.fetchMinBytes ?? 1,
       maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000,
+      ...(options.fetchIdleWaitMs !== undefined ? { idleMaxWaitTimeInMs: options.fetchIdleWaitMs } : {}),
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     let markJoined: () => void = () => undefined;

@@ -38,6 +38,13 @@ export const runtimeOptions = z.object({
   /** longest a stage's fetch waits for CONSUMER_FETCH_MIN_BYTES, ms (added latency per hop when idle) */
   CONSUMER_FETCH_MAX_WAIT_MS: int(100).pipe(z.number().min(0)),
   /**
+   * after a fetch from a broker brought nothing, a stage's next fetch from it returns with the
+   * first record there or after this long, ms: what an idle stage (or lane) costs the brokers
+   * and itself, and how long a drain or a rebalance may wait for a fetch under way; 0: off (every
+   * fetch waits for CONSUMER_FETCH_MIN_BYTES or CONSUMER_FETCH_MAX_WAIT_MS, idle or not)
+   */
+  CONSUMER_FETCH_IDLE_WAIT_MS: int(3_000).pipe(z.number().min(0).max(5_000)),
+  /**
    * a lane's fetch (a sender's instant lane) returns as soon as one record is there; idle, it asks
    * again after this long, ms (longer: fewer requests from an idle lane, and a slower drain)
    */

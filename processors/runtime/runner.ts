@@ -178,6 +178,9 @@ export class StageRunner {
             fetchMinBytes: this.deps.config.CONSUMER_FETCH_MIN_BYTES,
             fetchMaxWaitMs: this.deps.config.CONSUMER_FETCH_MAX_WAIT_MS,
           }),
+      ...(this.deps.config.CONSUMER_FETCH_IDLE_WAIT_MS > 0
+        ? { fetchIdleWaitMs: this.deps.config.CONSUMER_FETCH_IDLE_WAIT_MS }
+        : {}),
       onAssignment: (assignment) => this.onAssignment(assignment),
       onProgress: (partition, lastOffset) => this.passed.set(partition, BigInt(lastOffset) + 1n),
       onCrash: (err, restart) => {

@@ -79,6 +79,41 @@ describe('Kafka adapter', () => {
     await producer.close();
   });
 
+  // A stage's fetch waits for many bytes or a short while (fewer, larger transactions under load),
+  // which made an idle stage ask every broker ten times a second and a lone record wait the whole
+  // while at every hop. Idle, a fetch asks for any byte and waits long: the broker answers it
+  // with the first committed record.
+  it('answers an idle consumer’s fetch with the first committed record, not after its wait for bytes', async () => {
+    const idleTopic = topicName(prefix, 'ordersEnriched');
+    const WAIT_FOR_BYTES_MS = 10_000;
+    let got!: () => void;
+    const first = new Promise<void>((resolve) => (got = resolve));
+    const consumer = await kafka.batchConsumer({
+      groupId: `${prefix}idle`,
+      topics: [idleTopic],
+      partitionsConcurrently: 1,
+      fetchMinBytes: 1024 * 1024,
+      fetchMaxWaitMs: WAIT_FOR_BYTES_MS,
+      fetchIdleWaitMs: 4_000,
+      eachBatch: async (batch) => {
+        if (batch.records.length > 0) got();
+      },
+    });
+    try {
+      await consumer.joined;
+      const producer = await kafka.transactionalProducer(`${prefix}tx-idle`);
+      await producer.init();
+      await producer.commit([{ topic: idleTopic, key: 'k', value: Buffer.from('v') }]);
+      const committed = Date.now();
+      await first;
+      await producer.close();
+      // a fetch that waited for its bytes would have answered after WAIT_FOR_BYTES_MS
+      expect(Date.now() - committed).toBeLessThan(WAIT_FOR_BYTES_MS / 2);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   /** Whether `work` settles within `ms` (an upper bound on the wait, not a sleep: it ends as `work` does). */
   const settlesWithin = (work: Promise<unknown>, ms: number) => {
     let timer: NodeJS.Timeout | undefined;
