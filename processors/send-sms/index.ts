@@ -55,6 +55,7 @@ export const sendSms: StageModule = {
         deps.clock,
         delivered,
         config.SMPP_RECEIPT_TEXT_ID_RADIX,
+        account.name,
       );
       // The account's TPS and window, shared by every instance. The queue's SMS take a place only
       // while more than the instant lane's reserve is free; the instant lane's take any free place

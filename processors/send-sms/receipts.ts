@@ -5,6 +5,7 @@ import { canonicalId, parseReceipt } from '../../platform/smpp/message.ts';
 import type { Receipt } from '../../platform/smpp/client.ts';
 import { defineScripts } from '../../platform/redis/lua.ts';
 import { orderStatus } from '../../platform/status.ts';
+import { DEFAULT_PROVIDER, referenceOf } from './routes.ts';
 
 /**
  * Delivery receipts of submitted SMS, matched to their notifications (reference §6.2 step 13).
@@ -77,6 +78,8 @@ export class ReceiptTracker {
     private readonly delivered: (requestedSendTime: number | undefined) => void = () => undefined,
     /** the radix of the id in a receipt's text, used when the receipt has no receipted_message_id */
     private readonly textIdRadix: 16 | 10 = 16,
+    /** the provider whose receipts these are: its name is in the reports' gatewayReference */
+    private readonly provider: string = DEFAULT_PROVIDER,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
   }
@@ -144,7 +147,10 @@ export class ReceiptTracker {
         notificationId: ref.notificationId,
         channel: 'Sms',
         destination: ref.destination,
-        gatewayReference: states.map(([id]) => id).join(','),
+        gatewayReference: referenceOf(
+          this.provider,
+          states.map(([id]) => id),
+        ),
         expiresAt: ref.expiresAt,
         description: failed ? `receipt stat:${failed[1]}` : null,
       });

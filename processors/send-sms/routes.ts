@@ -180,3 +180,23 @@ export class ProviderHealth {
     this.outReason = reason;
   }
 }
+
+/**
+ * A hand-over's reference: its parts' message ids, comma-separated; a provider's other than the
+ * default one's after its name and a slash (`link/1A2B,1A2C`), since each provider numbers its
+ * messages on its own.
+ */
+export const referenceOf = (provider: string, ids: readonly string[]) =>
+  provider === DEFAULT_PROVIDER ? ids.join(',') : `${provider}/${ids.join(',')}`;
+
+export function parseReference(reference: string): { provider: string; ids: string[] } {
+  const slash = reference.indexOf('/');
+  const provider = slash < 0 ? DEFAULT_PROVIDER : reference.slice(0, slash);
+  return {
+    provider,
+    ids: reference
+      .slice(slash + 1)
+      .split(',')
+      .filter(Boolean),
+  };
+}

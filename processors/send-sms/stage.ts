@@ -8,7 +8,7 @@ import { senderAddress, smppTime, splitMessage } from '../../platform/smpp/messa
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
 import type { ReceiptTracker, SmsRef } from './receipts.ts';
-import { DEFAULT_PROVIDER, routeFor, type ProviderHealth, type SmsRoute } from './routes.ts';
+import { parseReference, referenceOf, routeFor, type ProviderHealth, type SmsRoute } from './routes.ts';
 
 /** One SMSC account as send-sms uses it. */
 export interface SmsProviderPort {
@@ -102,7 +102,8 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
         const { provider, ids } = parseReference(instead.reference);
         const by = byName.get(provider);
         if (by) await by.receipts.record(smsRef(n), ids);
-        return report(n, instead.status, ids.join(','), instead.description);
+        // the reference as the first report gave it (with its provider's name)
+        return report(n, instead.status, instead.reference, instead.description);
       }
       return report(n, instead.status, instead.reference, instead.description);
     }
@@ -181,26 +182,6 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
     ports.handedOff?.(n.requestedSendTime);
     return report(n, 'SMS_Accepted', reference, parts.length > 1 ? `${parts.length} parts` : null);
   }
-}
-
-/**
- * A hand-over's reference: its parts' message ids, comma-separated; a provider's other than the
- * default one's after its name and a slash (`link/1A2B,1A2C`), since each provider numbers its
- * messages on its own.
- */
-export const referenceOf = (provider: string, ids: readonly string[]) =>
-  provider === DEFAULT_PROVIDER ? ids.join(',') : `${provider}/${ids.join(',')}`;
-
-export function parseReference(reference: string): { provider: string; ids: string[] } {
-  const slash = reference.indexOf('/');
-  const provider = slash < 0 ? DEFAULT_PROVIDER : reference.slice(0, slash);
-  return {
-    provider,
-    ids: reference
-      .slice(slash + 1)
-      .split(',')
-      .filter(Boolean),
-  };
 }
 
 /** What a receipt of this notification's parts needs to report it. */

@@ -71,6 +71,32 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     expect(published.every((e) => e.status === 'SMS_Delivered')).toBe(true);
   });
 
+  it('reports a provider’s receipt with the provider’s name in the reference, as its acceptance was', async () => {
+    const prefix = `${uniquePrefix('receipts-provider')}sms-link:`;
+    const published: StatusEvent[] = [];
+    const tracker = new ReceiptTracker(
+      redis,
+      prefix,
+      3600,
+      async (e) => void published.push(e),
+      Date.now,
+      () => undefined,
+      16,
+      'link',
+    );
+    const ref: SmsRef = {
+      notificationId: 'n-link',
+      orderId: 'o-link',
+      creator: 'ttd',
+      destination: '+4799999999',
+      expiresAt: Date.now() + 3_600_000,
+    };
+    await tracker.record(ref, ['4a', '4b']);
+    await tracker.onReceipt({ messageId: '4a', text: text('4a') });
+    await tracker.onReceipt({ messageId: '4b', text: text('4b') });
+    expect(published.map((e) => [e.status, e.gatewayReference])).toEqual([['SMS_Delivered', 'link/4a,4b']]);
+  });
+
   it('matches a receipt by the one id it names, never by a digits-only hex id read as decimal', async () => {
     const prefix = `${uniquePrefix('receipts-radix')}sms-`;
     const published: StatusEvent[] = [];

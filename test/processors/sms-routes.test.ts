@@ -12,8 +12,8 @@ import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import type { SubmitFields, SubmitResult } from '../../platform/smpp/client.ts';
 import { smsProviders } from '../../processors/send-sms/options.ts';
-import { parseRoutes, ProviderHealth, routeFor } from '../../processors/send-sms/routes.ts';
-import { parseReference, sendSmsStage, type SmsProviderPort } from '../../processors/send-sms/stage.ts';
+import { parseReference, parseRoutes, ProviderHealth, routeFor } from '../../processors/send-sms/routes.ts';
+import { sendSmsStage, type SmsProviderPort } from '../../processors/send-sms/stage.ts';
 import {
   eventually,
   publish,
@@ -193,6 +193,19 @@ describe('send-sms over several providers', () => {
     expect(parseReference('1A')).toEqual({ provider: 'default', ids: ['1A'] });
   });
 
+  it('reports a replayed accepted SMS with the reference its first report gave, provider and all', async () => {
+    const telia = provider('telia');
+    const link = provider('link');
+    const s = stage([telia, link], '*=link,telia');
+    const n = sms('+4791234567');
+    expect(statusOf(await s.handle(n, ctx)).gatewayReference).toBe('link/40');
+    // handled again (its transaction lost after the hand-over): not sent again, the same reference
+    expect(statusOf(await s.handle(n, ctx))).toMatchObject({ status: 'SMS_Accepted', gatewayReference: 'link/40' });
+    expect(link.submitted.length).toBe(1);
+    // its parts recorded again for their receipts, under the provider that took them
+    expect(link.recorded).toEqual([['40'], ['40']]);
+  });
+
   it('moves an SMS nothing of which was handed over (unsent, throttled) to the next provider, never one whose answer was lost', async () => {
     const telia = provider('telia', ['unsent']);
     const link = provider('link');
@@ -238,13 +251,7 @@ describe('send-sms over two SMSC simulators', () => {
     if (!classpath) throw new Error('SMSC_SIMULATOR_CLASSPATH unset: run the tests with ./dev test');
     // provider a: a simulator of this test's own (dropped mid-run); b: the stack's
     const [portA, controlA] = [await freePort(), await freePort()];
-    const simA = spawn(
-      'java',
-      ['-Xmx128m', '-cp', classpath, 'SmscSimulator', '--port', `${portA}`, '--control-port', `${controlA}`],
-      {
-        stdio: 'ignore',
-      },
-    );
+    let simA: ReturnType<typeof spawn> | undefined;
     const controlUrlA = `http://127.0.0.1:${controlA}`;
     const tag = randomUUID().slice(0, 6);
     const [sysA, sysB] = [`ra-${tag}`, `rb-${tag}`];
@@ -252,19 +259,26 @@ describe('send-sms over two SMSC simulators', () => {
     const config = testConfig(prefix);
     const { kafka, codec } = testClients(config);
     let stage: ReturnType<typeof startStageProcess> | undefined;
+    let consumer: Awaited<ReturnType<typeof kafka.collect>> | undefined;
     const byId = new Map<string, StatusEvent['status'][]>();
     const pokes = new Set<() => void>();
-    await provision(kafka, codec, config);
-    const consumer = await kafka.collect({
-      groupId: `${prefix}statuses`,
-      topics: [topicName(prefix, 'status')],
-      onRecord: (r) =>
-        void codec.decode('status', r.value).then((v) => {
-          byId.set(v.notificationId!, [...(byId.get(v.notificationId!) ?? []), v.status]);
-          for (const p of pokes) p();
-        }),
-    });
     try {
+      // started inside the try, so a failure anywhere after leaves no simulator behind
+      simA = spawn(
+        'java',
+        ['-Xmx128m', '-cp', classpath, 'SmscSimulator', '--port', `${portA}`, '--control-port', `${controlA}`],
+        { stdio: 'ignore' },
+      );
+      await provision(kafka, codec, config);
+      consumer = await kafka.collect({
+        groupId: `${prefix}statuses`,
+        topics: [topicName(prefix, 'status')],
+        onRecord: (r) =>
+          void codec.decode('status', r.value).then((v) => {
+            byId.set(v.notificationId!, [...(byId.get(v.notificationId!) ?? []), v.status]);
+            for (const p of pokes) p();
+          }),
+      });
       await eventually(
         () =>
           fetch(`${controlUrlA}/health`).then(
@@ -381,8 +395,8 @@ describe('send-sms over two SMSC simulators', () => {
       await eventually(async () => (await smscA.texts()).includes(later.body), 'the later SMS at a', 30_000);
     } finally {
       stage?.child.kill('SIGKILL');
-      simA.kill('SIGKILL');
-      await consumer.stop();
+      simA?.kill('SIGKILL');
+      await consumer?.stop();
       await kafka.close();
     }
   }, 300_000);
