@@ -10,7 +10,7 @@ import type { NotificationOrder } from '../../platform/schemas/generated/order.t
 import { orderStatus } from '../../platform/status.ts';
 import { topicName } from '../../platform/topics.ts';
 import { EMAIL_REPORT_KEY, emailChain, startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { eventually, stackEnv } from '../support/stack.ts';
+import { eventually, stackEnv, within } from '../support/stack.ts';
 
 const env = stackEnv();
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
@@ -326,7 +326,17 @@ describe('gateway', () => {
           body: JSON.stringify(body),
           signal: client.signal,
         }).catch((e: Error) => e.name);
-        await lookupHeld;
+        // (each step bounded, so a run that stops somewhere says where: once in ten rehearsals
+        // this test hung for its whole 180 s without a word)
+        const first = await within(
+          Promise.race([
+            lookupHeld.then(() => 'lookup held'),
+            answer.then(async (a) => (typeof a === 'string' ? a : `answered ${a.status}: ${await a.text()}`)),
+          ]),
+          30_000,
+          'the gateway asking the registry',
+        );
+        expect(first).toBe('lookup held');
         client.abort();
         expect(await answer).toBe('AbortError');
         for (const release of held.splice(0)) release();
@@ -336,11 +346,12 @@ describe('gateway', () => {
           async () => (await (await fetch(`${slow.root}/metrics`)).text()).includes('status="499"'),
           'the hang-up to be counted',
         );
-        expect((await ordersOnTopic(g)).filter((o) => o.idempotencyId === 'hangup-1')).toHaveLength(0);
+        const stored = await within(ordersOnTopic(g), 60_000, 'reading the orders topic');
+        expect(stored.filter((o) => o.idempotencyId === 'hangup-1')).toHaveLength(0);
         // the idempotencyId is free: the same order now registers (201, not a 200 replay)
-        expect((await slow.call('POST', '/future/orders', body)).status).toBe(201);
+        expect((await within(slow.call('POST', '/future/orders', body), 30_000, 'the order again')).status).toBe(201);
       } finally {
-        await slow.close();
+        await within(slow.close(), 30_000, 'closing the gateway');
         proxy.close();
       }
     });
