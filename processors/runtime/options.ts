@@ -35,7 +35,10 @@ export const runtimeOptions = z.object({
   CONSUMER_SESSION_TIMEOUT_MS: int(10_000).pipe(z.number().min(6_000).max(300_000)),
   /** a stage's fetch waits for this many bytes (or CONSUMER_FETCH_MAX_WAIT_MS): bigger, fewer transactions */
   CONSUMER_FETCH_MIN_BYTES: int(65_536).pipe(z.number().min(1)),
-  /** longest a stage's fetch waits for CONSUMER_FETCH_MIN_BYTES, ms (added latency per hop when idle) */
+  /**
+   * longest a stage's fetch right after records waits for CONSUMER_FETCH_MIN_BYTES, ms (added
+   * latency per hop under light load; once a fetch brought nothing, CONSUMER_FETCH_IDLE_WAIT_MS applies)
+   */
   CONSUMER_FETCH_MAX_WAIT_MS: int(100).pipe(z.number().min(0)),
   /**
    * after a fetch from a broker brought nothing, a stage's next fetch from it returns with the
@@ -45,8 +48,8 @@ export const runtimeOptions = z.object({
    */
   CONSUMER_FETCH_IDLE_WAIT_MS: int(3_000).pipe(z.number().min(0).max(5_000)),
   /**
-   * a lane's fetch (a sender's instant lane) returns as soon as one record is there; idle, it asks
-   * again after this long, ms (longer: fewer requests from an idle lane, and a slower drain)
+   * a lane's fetch (a sender's instant lane) returns as soon as one record is there; a fetch right
+   * after records returns after this long if none came, ms (idle, CONSUMER_FETCH_IDLE_WAIT_MS applies)
    */
   LANE_FETCH_MAX_WAIT_MS: int(500).pipe(z.number().min(0).max(5_000)),
   /**
