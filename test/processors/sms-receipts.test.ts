@@ -26,6 +26,14 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
 
   const text = (id: string, stat = 'DELIVRD') =>
     `id:${id} sub:001 dlvrd:001 submit date:2611300900 done date:2611300900 stat:${stat} err:000 text:`;
+  /** an SMS awaiting its receipts: notification `n` of order `o-<n>`, an hour to live */
+  const smsRef = (n: string, orderId = `o-${n}`): SmsRef => ({
+    notificationId: n,
+    orderId,
+    creator: 'ttd',
+    destination: '+4799999999',
+    expiresAt: Date.now() + 3_600_000,
+  });
 
   it('applies every receipt once, however it interleaves with the recording (one connection or two)', async () => {
     const prefix = `${uniquePrefix('receipts')}sms-`;
@@ -43,13 +51,7 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     await Promise.all(
       Array.from({ length: runs }, async (_, i) => {
         const id = (0x1000000 + i).toString(16);
-        const ref: SmsRef = {
-          notificationId: `n-${i}`,
-          orderId: `o-${i}`,
-          creator: 'ttd',
-          destination: '+4799999999',
-          expiresAt: Date.now() + 3_600_000,
-        };
+        const ref = smsRef(`n-${i}`, `o-${i}`);
         const receiver = i % 2 === 0 ? submitting : elsewhere;
         const lag = i % 4;
         // the receipt first (some with a decimal id in their text, beside the TLV that names the
@@ -84,13 +86,7 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
       16,
       'link',
     );
-    const ref: SmsRef = {
-      notificationId: 'n-link',
-      orderId: 'o-link',
-      creator: 'ttd',
-      destination: '+4799999999',
-      expiresAt: Date.now() + 3_600_000,
-    };
+    const ref = smsRef('n-link', 'o-link');
     await tracker.record(ref, ['4a', '4b']);
     await tracker.onReceipt({ messageId: '4a', text: text('4a') });
     await tracker.onReceipt({ messageId: '4b', text: text('4b') });
@@ -101,19 +97,12 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     const prefix = `${uniquePrefix('receipts-radix')}sms-`;
     const published: StatusEvent[] = [];
     const tracker = new ReceiptTracker(redis, prefix, 3600, async (e) => void published.push(e));
-    const ref = (n: string): SmsRef => ({
-      notificationId: n,
-      orderId: `o-${n}`,
-      creator: 'ttd',
-      destination: '+4799999999',
-      expiresAt: Date.now() + 3_600_000,
-    });
     // an SMS accepted earlier as 0x11A0 (4512), and still awaiting its receipt; then a later one
     // accepted as 0x4512, whose receipt comes before send-sms has recorded it
-    await tracker.record(ref('earlier'), ['11A0']);
+    await tracker.record(smsRef('earlier'), ['11A0']);
     await tracker.onReceipt({ messageId: '4512', text: text('4512') });
     expect(published).toEqual([]);
-    await tracker.record(ref('later'), ['4512']);
+    await tracker.record(smsRef('later'), ['4512']);
     expect(published.map((e) => e.notificationId)).toEqual(['later']);
     // the earlier one's own receipt still reports it, once
     await tracker.onReceipt({ messageId: '11A0', text: text('11A0') });
@@ -130,11 +119,11 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
       () => undefined,
       10,
     );
-    await decimal.record(ref('decimal'), ['ABCD']);
+    await decimal.record(smsRef('decimal'), ['ABCD']);
     await decimal.onReceipt({ messageId: null, text: text(String(0xabcd), 'UNDELIV') });
     expect(published.at(-1)).toMatchObject({ notificationId: 'decimal', status: 'SMS_Failed_Undelivered' });
     // and a hex tracker reads that text's digits as hex: another id, left parked, reporting nothing
-    await tracker.record(ref('hex'), ['AB']);
+    await tracker.record(smsRef('hex'), ['AB']);
     await tracker.onReceipt({ messageId: null, text: text('171') }); // 171 is 0xAB in decimal
     expect(published.map((e) => e.notificationId)).not.toContain('hex');
   });
@@ -143,13 +132,7 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     const prefix = `${uniquePrefix('receipts-again')}sms-`;
     const published: StatusEvent[] = [];
     const tracker = new ReceiptTracker(redis, prefix, 3600, async (e) => void published.push(e));
-    const ref: SmsRef = {
-      notificationId: 'twice',
-      orderId: 'o',
-      creator: 'ttd',
-      destination: '+4799999999',
-      expiresAt: Date.now() + 3_600_000,
-    };
+    const ref = smsRef('twice', 'o');
     // two parts; the first part's receipt comes, then the sender records the parts again (it
     // handles the notification again after a failure), then the second part's receipt
     await tracker.record(ref, ['5001', '5002']);
@@ -187,16 +170,7 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     await Promise.all(
       Array.from({ length: runs }, async (_, i) => {
         const ids = [0, 1, 2].map((p) => (0x2000000 + i * 4 + p).toString(16));
-        await trackers[0]!.record(
-          {
-            notificationId: `m-${i}`,
-            orderId: `o-${i}`,
-            creator: 'ttd',
-            destination: '+4799999999',
-            expiresAt: Date.now() + 3_600_000,
-          },
-          ids,
-        );
+        await trackers[0]!.record(smsRef(`m-${i}`, `o-${i}`), ids);
         // the three parts' receipts at once, spread over both instances
         await Promise.all(ids.map((id, p) => deliver(trackers[(i + p) % 2]!, id)));
       }),
@@ -228,13 +202,7 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
       async (e) => void published.push(e),
       () => now,
     );
-    const ref = (n: string): SmsRef => ({
-      notificationId: n,
-      orderId: 'o',
-      creator: 'ttd',
-      destination: '+4799999999',
-      expiresAt: Date.now() + 3_600_000,
-    });
+    const ref = (n: string) => smsRef(n, 'o');
     await quick.record(ref('held'), ['3000001']);
     const reporting = slow.onReceipt({ messageId: '3000001', text: text('3000001') });
     await new Promise((r) => setTimeout(r, 50));
