@@ -3,12 +3,12 @@ import { domainToASCII } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
-import { topicName } from '../../platform/topics.ts';
 import { EMAIL_CORPUS } from '../support/email-corpus.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
-import { publish, sampleOrder, stackEnv, stageEnv, until } from '../support/stack.ts';
+import { watchStatuses } from '../support/collector.ts';
+import { publish, sampleOrder, stackEnv, stageEnv } from '../support/stack.ts';
 
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
 /** one form for a mailbox: nodemailer writes the domain in punycode, smtp-server reads it back */
@@ -30,8 +30,7 @@ describe('one email goes to one address, whoever wrote it', () => {
   let proc: StageProcess | null = null;
   let sink: Awaited<ReturnType<typeof startSmtpSink>>;
   const statuses: StatusEvent[] = [];
-  const pokes = new Set<() => void>();
-  let stopStatus: { stop(): Promise<void> } | null = null;
+  let watch: Awaited<ReturnType<typeof watchStatuses>> | null = null;
   /** orderId → the corpus address it was ordered to, and how */
   const ordered = new Map<string, { address: string; single: boolean; path: string }>();
   const registryNins: { nin: string; address: string; single: boolean }[] = [];
@@ -55,15 +54,7 @@ describe('one email goes to one address, whoever wrote it', () => {
     });
     expect(seeded.status).toBe(200);
     g = await startTestGateway('inject');
-    stopStatus = await g.kafka.collect({
-      groupId: `${g.prefix}inject-status`,
-      topics: [topicName(g.prefix, 'status')],
-      onRecord: (r) =>
-        void g.codec.decode('status', r.value!).then((v) => {
-          statuses.push(v);
-          for (const p of pokes) p();
-        }),
-    });
+    watch = await watchStatuses(g.kafka, g.codec, g.prefix, (v) => statuses.push(v), `${g.prefix}inject-status`);
     proc = startStageProcess(
       ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'send-email'],
       {
@@ -82,7 +73,7 @@ describe('one email goes to one address, whoever wrote it', () => {
   afterAll(async () => {
     proc?.child.kill('SIGTERM');
     await proc?.exited;
-    await stopStatus?.stop();
+    await watch?.stop();
     await sink?.close();
     await g?.close();
   });
@@ -164,10 +155,7 @@ describe('one email goes to one address, whoever wrote it', () => {
         if (e.notificationId && FINAL.has(e.status) && ordered.has(e.orderId)) m.set(e.orderId, e);
       return m;
     };
-    const u = until(() => finalOf().size === ordered.size, 90_000, `${ordered.size} final email statuses`);
-    pokes.add(u.poke);
-    u.poke();
-    await u.done.finally(() => pokes.delete(u.poke));
+    await watch!.waitUntil(() => finalOf().size === ordered.size, 90_000, `${ordered.size} final email statuses`);
     const finals = finalOf();
 
     const byNotification = new Map([...finals.values()].map((e) => [e.notificationId!, e]));

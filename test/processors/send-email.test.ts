@@ -20,9 +20,9 @@ import {
   testConfig,
   testRunner,
   uniquePrefix,
-  until,
   testRedis,
 } from '../support/stack.ts';
+import { watchStatuses } from '../support/collector.ts';
 
 const email = sampleEmail;
 
@@ -35,30 +35,18 @@ describe('send-email', () => {
   const redis = testRedis();
   const registry = createRegistry(false);
   const statuses: StatusEvent[] = [];
-  const pokes = new Set<() => void>();
   let runner: StageRunner;
   let mailer: Mailer;
-  let consumer: { stop(): Promise<void> };
+  let watch: Awaited<ReturnType<typeof watchStatuses>> | undefined;
 
   const statusOf = (id: string) => statuses.find((s) => s.notificationId === id);
-  const waitForStatuses = (ids: string[]) => {
-    const u = until(() => ids.every((id) => statusOf(id)), 60_000, 'a status for every notification');
-    pokes.add(u.poke);
-    return u.done.finally(() => pokes.delete(u.poke));
-  };
+  const waitForStatuses = (ids: string[]) =>
+    watch!.waitUntil(() => ids.every((id) => statusOf(id)), 60_000, 'a status for every notification');
 
   beforeAll(async () => {
     sink = await startSmtpSink();
     await provision(kafka, codec, config);
-    consumer = await kafka.collect({
-      groupId: `${prefix}statuses`,
-      topics: [topicName(prefix, 'status')],
-      onRecord: (r) =>
-        void codec.decode('status', r.value).then((v) => {
-          statuses.push(v);
-          for (const p of pokes) p();
-        }),
-    });
+    watch = await watchStatuses(kafka, codec, prefix, (v) => statuses.push(v));
     mailer = new Mailer({
       host: '127.0.0.1',
       port: sink.port,
@@ -84,7 +72,7 @@ describe('send-email', () => {
   afterAll(async () => {
     await runner?.close();
     mailer?.close();
-    await consumer?.stop();
+    await watch?.stop();
     await kafka.close();
     await sink?.close();
     redis.disconnect();

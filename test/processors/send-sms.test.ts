@@ -23,9 +23,9 @@ import {
   testConfig,
   testRunner,
   uniquePrefix,
-  until,
   testRedis,
 } from '../support/stack.ts';
+import { watchStatuses } from '../support/collector.ts';
 
 const sms = sampleSms;
 
@@ -51,18 +51,13 @@ describe('send-sms', () => {
   const { kafka, codec } = testClients(config);
   const redis = testRedis();
   const statuses: StatusEvent[] = [];
-  const pokes = new Set<() => void>();
   let runner: StageRunner;
   let client: SmppClient;
-  let consumer: { stop(): Promise<void> };
+  let watch: Awaited<ReturnType<typeof watchStatuses>> | undefined;
   let producer: Awaited<ReturnType<typeof kafka.plainProducer>>;
 
   const of = (n: SmsNotification) => statuses.filter((s) => s.notificationId === n.notificationId).map((s) => s.status);
-  const wait = (predicate: () => boolean, what: string) => {
-    const u = until(predicate, 30_000, what);
-    pokes.add(u.poke);
-    return u.done.finally(() => pokes.delete(u.poke));
-  };
+  const wait = (predicate: () => boolean, what: string) => watch!.waitUntil(predicate, 30_000, what);
   const rules = async (query: Record<string, string>) => {
     const res = await fetch(`${env.SMSC_CONTROL_URL}/rules?${new URLSearchParams({ systemId, ...query })}`, {
       method: 'POST',
@@ -91,15 +86,7 @@ describe('send-sms', () => {
   beforeAll(async () => {
     await provision(kafka, codec, config);
     producer = await kafka.plainProducer();
-    consumer = await kafka.collect({
-      groupId: `${prefix}statuses`,
-      topics: [topicName(prefix, 'status')],
-      onRecord: (r) =>
-        void codec.decode('status', r.value).then((v) => {
-          statuses.push(v);
-          for (const p of pokes) p();
-        }),
-    });
+    watch = await watchStatuses(kafka, codec, prefix, (v) => statuses.push(v));
     const receipts = new ReceiptTracker(redis, `${prefix}sms-`, 3600, async (event) => {
       await producer.send([
         { topic: topicName(prefix, 'status'), key: event.orderId, value: await codec.encode('status', event) },
@@ -137,7 +124,7 @@ describe('send-sms', () => {
   afterAll(async () => {
     await runner?.close();
     await client?.close();
-    await consumer?.stop();
+    await watch?.stop();
     await producer?.close();
     await kafka.close();
     redis.disconnect();
@@ -285,17 +272,10 @@ describe('send-sms process', () => {
     const total = 10_000;
     const batch = Array.from({ length: total }, (_, i) => sms(`melding ${i}`));
     const byId = new Map<string, StatusEvent['status'][]>();
-    const pokes = new Set<() => void>();
-    const consumer = await kafka.collect({
-      groupId: `${prefix}statuses`,
-      topics: [topicName(prefix, 'status')],
-      onRecord: (r) =>
-        void codec.decode('status', r.value).then((v) => {
-          const list = byId.get(v.notificationId!) ?? [];
-          list.push(v.status);
-          byId.set(v.notificationId!, list);
-          for (const p of pokes) p();
-        }),
+    const watch = await watchStatuses(kafka, codec, prefix, (v) => {
+      const list = byId.get(v.notificationId!) ?? [];
+      list.push(v.status);
+      byId.set(v.notificationId!, list);
     });
     const stats = async () =>
       (await (await fetch(`${env.SMSC_CONTROL_URL}/stats?systemId=${systemId}`)).json()) as { accepted: number };
@@ -337,9 +317,7 @@ describe('send-sms process', () => {
         while (next < total && (byId.get(batch[next]!.notificationId) ?? []).some((s) => s !== 'SMS_Accepted')) next++;
         return next === total;
       };
-      const u = until(settled, 150_000, 'a final status for every SMS');
-      pokes.add(u.poke);
-      await u.done.catch(async (err: unknown) => {
+      await watch.waitUntil(settled, 150_000, 'a final status for every SMS').catch(async (err: unknown) => {
         const open = batch.filter((n) => !(byId.get(n.notificationId) ?? []).some((x) => x !== 'SMS_Accepted'));
         const shapes = new Map<string, number>();
         for (const n of open) {
@@ -383,7 +361,7 @@ describe('send-sms process', () => {
       expect(failed).toBeLessThanOrEqual(10);
     } finally {
       for (const p of processes) p.child.kill('SIGKILL');
-      await consumer.stop();
+      await watch.stop();
       await kafka.close();
     }
   });

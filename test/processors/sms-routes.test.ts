@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { provision } from '../../platform/provision.ts';
-import { topicName } from '../../platform/topics.ts';
 import { freePort, startStageProcess } from '../support/process.ts';
 import { smscOf } from '../support/smsc.ts';
 import { ConfigError, loadConfig } from '../../platform/config.ts';
@@ -24,8 +23,8 @@ import {
   testConfig,
   testRedis,
   uniquePrefix,
-  until,
 } from '../support/stack.ts';
+import { watchStatuses } from '../support/collector.ts';
 
 describe('SMS routes', () => {
   it('reads routes, longest prefix first, * for the rest, and names every mistake', () => {
@@ -259,9 +258,8 @@ describe('send-sms over two SMSC simulators', () => {
     const config = testConfig(prefix);
     const { kafka, codec } = testClients(config);
     let stage: ReturnType<typeof startStageProcess> | undefined;
-    let consumer: Awaited<ReturnType<typeof kafka.collect>> | undefined;
+    let watch: Awaited<ReturnType<typeof watchStatuses>> | undefined;
     const byId = new Map<string, StatusEvent['status'][]>();
-    const pokes = new Set<() => void>();
     try {
       // started inside the try, so a failure anywhere after leaves no simulator behind
       simA = spawn(
@@ -270,15 +268,9 @@ describe('send-sms over two SMSC simulators', () => {
         { stdio: 'ignore' },
       );
       await provision(kafka, codec, config);
-      consumer = await kafka.collect({
-        groupId: `${prefix}statuses`,
-        topics: [topicName(prefix, 'status')],
-        onRecord: (r) =>
-          void codec.decode('status', r.value).then((v) => {
-            byId.set(v.notificationId!, [...(byId.get(v.notificationId!) ?? []), v.status]);
-            for (const p of pokes) p();
-          }),
-      });
+      watch = await watchStatuses(kafka, codec, prefix, (v) =>
+        byId.set(v.notificationId!, [...(byId.get(v.notificationId!) ?? []), v.status]),
+      );
       await eventually(
         () =>
           fetch(`${controlUrlA}/health`).then(
@@ -343,29 +335,29 @@ describe('send-sms over two SMSC simulators', () => {
       // another producer, can come before the Accepted its stage commits in a transaction)
       const reported = (id: string) => (byId.get(id) ?? []).some((s) => s === 'SMS_Accepted' || s === 'SMS_Failed');
       let next = 0;
-      const u = until(
-        () => {
-          while (next < all.length && reported(all[next]!.notificationId)) next++;
-          return next === all.length;
-        },
-        120_000,
-        'a status from send-sms for every SMS',
-      );
-      pokes.add(u.poke);
-      await u.done.catch(async (err: unknown) => {
-        const open = all.filter((n) => !reported(n.notificationId));
-        console.log(
-          `no status: ${open.length} (${open.filter((n) => n.body.includes(' no ')).length} +47); a: ` +
-            `${JSON.stringify(await smscA.stats())}; b: ${JSON.stringify(await smscB.stats())}\n` +
-            stage!
-              .output()
-              .split('\n')
-              .filter((l) => /"level":(40|50|60)/.test(l))
-              .slice(-15)
-              .join('\n'),
-        );
-        throw err;
-      });
+      await watch
+        .waitUntil(
+          () => {
+            while (next < all.length && reported(all[next]!.notificationId)) next++;
+            return next === all.length;
+          },
+          120_000,
+          'a status from send-sms for every SMS',
+        )
+        .catch(async (err: unknown) => {
+          const open = all.filter((n) => !reported(n.notificationId));
+          console.log(
+            `no status: ${open.length} (${open.filter((n) => n.body.includes(' no ')).length} +47); a: ` +
+              `${JSON.stringify(await smscA.stats())}; b: ${JSON.stringify(await smscB.stats())}\n` +
+              stage!
+                .output()
+                .split('\n')
+                .filter((l) => /"level":(40|50|60)/.test(l))
+                .slice(-15)
+                .join('\n'),
+          );
+          throw err;
+        });
 
       const atA = await smscA.texts();
       const atB = await smscB.texts();
@@ -399,7 +391,7 @@ describe('send-sms over two SMSC simulators', () => {
     } finally {
       stage?.child.kill('SIGKILL');
       simA?.kill('SIGKILL');
-      await consumer?.stop();
+      await watch?.stop();
       await kafka.close();
     }
   }, 300_000);

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
-import { topicName } from '../../platform/topics.ts';
 import { ViewStore } from '../../platform/view/store.ts';
 import type { RecordContext } from '../../processors/runtime/stage.ts';
 import { statusViewStage } from '../../processors/status-view/stage.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { eventually, publish, sampleOrder, until, testRedis } from '../support/stack.ts';
+import { watchStatuses } from '../support/collector.ts';
+import { eventually, publish, sampleOrder, testRedis } from '../support/stack.ts';
 
 describe('status-view', () => {
   const redis = testRedis();
@@ -25,31 +25,18 @@ describe('status-view', () => {
   });
   const { prefix, kafka, codec } = harness;
   const events: StatusEvent[] = [];
-  const pokes = new Set<() => void>();
-  let consumer: { stop(): Promise<void> } | null = null;
-  const wait = (predicate: () => boolean, what: string) => {
-    const u = until(predicate, 20_000, what);
-    pokes.add(u.poke);
-    return u.done.finally(() => pokes.delete(u.poke));
-  };
+  let watch: Awaited<ReturnType<typeof watchStatuses>> | null = null;
+  const wait = (predicate: () => boolean, what: string) => watch!.waitUntil(predicate, 20_000, what);
   const has = (orderId: string, status: StatusEvent['status']) =>
     events.some((e) => e.orderId === orderId && e.status === status);
 
   beforeAll(() =>
     harness.start(async () => {
-      consumer = await kafka.collect({
-        groupId: `${prefix}watch`,
-        topics: [topicName(prefix, 'status')],
-        onRecord: (r) =>
-          void codec.decode('status', r.value).then((v) => {
-            events.push(v);
-            for (const p of pokes) p();
-          }),
-      });
+      watch = await watchStatuses(kafka, codec, prefix, (v) => events.push(v), `${prefix}watch`);
     }),
   );
   afterAll(async () => {
-    await consumer?.stop();
+    await watch?.stop();
     await harness.stop();
     redis.disconnect();
   });

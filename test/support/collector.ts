@@ -1,4 +1,8 @@
 import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import type { AvroCodec } from '../../platform/schemas/codec.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { topicName } from '../../platform/topics.ts';
+import { until } from './stack.ts';
 
 /**
  * Counts the committed records of a topic by key as they arrive, each offset once; `waitFor`
@@ -80,5 +84,38 @@ export async function collectKeys(kafka: KafkaAdapter, groupId: string, topic: s
       );
     },
     stop: () => handle.stop(),
+  };
+}
+
+/**
+ * Reads a prefix's status topic as it is committed: each event, decoded, goes to `onEvent`, and
+ * then every `waitUntil` still waiting checks its predicate again (once per event-loop turn,
+ * however many events came; see `until`).
+ */
+export async function watchStatuses(
+  kafka: KafkaAdapter,
+  codec: AvroCodec,
+  prefix: string,
+  onEvent: (event: StatusEvent) => void,
+  groupId = `${prefix}statuses`,
+) {
+  const pokes = new Set<() => void>();
+  const consumer = await kafka.collect({
+    groupId,
+    topics: [topicName(prefix, 'status')],
+    onRecord: (r) =>
+      void codec.decode('status', r.value).then((v) => {
+        onEvent(v);
+        for (const p of pokes) p();
+      }),
+  });
+  return {
+    stop: () => consumer.stop(),
+    /** resolves when `predicate` holds, or rejects after `timeoutMs` naming `what` */
+    waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+      const u = until(predicate, timeoutMs, what);
+      pokes.add(u.poke);
+      return u.done.finally(() => pokes.delete(u.poke));
+    },
   };
 }
