@@ -6,7 +6,7 @@ import { provision } from '../../platform/provision.ts';
 import { DRAIN_CUT_EXIT_CODE } from '../../processors/runtime/process.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
-import { Instance, StackControl, javaHash, sleep } from './cluster.ts';
+import { Instance, StackControl, inSyncAgain, javaHash, sleep } from './cluster.ts';
 
 /**
  * The chaos test of the production layout (issue 17): a three-broker cluster, two instances of
@@ -446,19 +446,6 @@ describe('the production layout under faults', () => {
       );
     };
 
-    /** Waits, up to 5 minutes, until no partition is under-replicated; says how long it took. */
-    async function inSyncAgain(): Promise<string> {
-      const since = Date.now();
-      let behind: string[] = [];
-      while (Date.now() - since < 300_000) {
-        // the cluster may not answer while it settles: ask again
-        behind = await kafka.underReplicated().catch(() => ['(no answer)']);
-        if (behind.length === 0) return `in sync again ${((Date.now() - since) / 1000).toFixed(0)} s after its start`;
-        await sleep(1_000);
-      }
-      return `${behind.length} partitions still under-replicated 300 s after its start (${behind.slice(0, 5).join(', ')})`;
-    }
-
     // ---- the faults ------------------------------------------------------------------------
     let emailKills = 0;
     let smsKills = 0;
@@ -487,7 +474,7 @@ describe('the production layout under faults', () => {
       // earlier, a partition whose only other in-sync replica dies is unwritable (by design: acks=all
       // refuses rather than keep one copy) for as long as the broker takes to come back and catch
       // up, over the clients' two minutes on a slow machine.
-      const caughtUp = await step(`waiting for kafka-${busiest} to be in sync`, inSyncAgain);
+      const caughtUp = await step(`waiting for kafka-${busiest} to be in sync`, () => inSyncAgain(kafka));
       await gatewayBack;
       fault(
         `SIGKILL kafka-${busiest} (leader of ${counts.get(busiest)} of ${leaders.size} orders partitions), restarted 30 s later, ${caughtUp}`,
@@ -502,7 +489,7 @@ describe('the production layout under faults', () => {
       stack.kill(`kafka-${coordinator}`);
       await sleep(30_000);
       await step(`starting kafka-${coordinator} again`, () => stack.restartMissing());
-      const inSync = await step(`waiting for kafka-${coordinator} to be in sync`, inSyncAgain);
+      const inSync = await step(`waiting for kafka-${coordinator} to be in sync`, () => inSyncAgain(kafka));
       fault(
         `SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later, ${inSync}`,
       );

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { startNodeProcess } from '../support/process.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -163,3 +164,16 @@ export class Instance {
 const tail = (out: string) => out.trimEnd().split('\n').slice(-15).join('\n');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits, up to 5 minutes, until no partition is under-replicated; says how long it took. */
+export async function inSyncAgain(kafka: KafkaAdapter): Promise<string> {
+  const since = Date.now();
+  let behind: string[] = [];
+  while (Date.now() - since < 300_000) {
+    // the cluster may not answer while it settles: ask again
+    behind = await kafka.underReplicated().catch(() => ['(no answer)']);
+    if (behind.length === 0) return `in sync again ${((Date.now() - since) / 1000).toFixed(0)} s after its start`;
+    await sleep(1_000);
+  }
+  return `${behind.length} partitions still under-replicated 300 s after its start (${behind.slice(0, 5).join(', ')})`;
+}
