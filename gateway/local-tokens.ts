@@ -1,6 +1,13 @@
 /** Local token minting for ./dev and the tests: the gateway itself only verifies tokens. */
 import { importPKCS8, SignJWT } from 'jose';
 
+/**
+ * One reading of the clock for both `iat` and `exp`: jose reads it once for each, so a token
+ * minted across a second's boundary lived one second longer than asked, and one minted for the
+ * gateway's whole bound (an hour) was refused as living longer (401, a rare test failure).
+ */
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
 /** A JWT as the gateway expects one, signed with a PEM (PKCS#8) private key. */
 export async function mintToken(
   privateKeyPem: string,
@@ -10,11 +17,12 @@ export async function mintToken(
   const payload: Record<string, unknown> = {};
   if (claims.org !== undefined) payload.org = claims.org;
   if (claims.scope !== undefined) payload.scope = claims.scope;
+  const iat = nowSeconds();
   return new SignJWT(payload)
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-    .setIssuedAt()
+    .setIssuedAt(iat)
     .setIssuer('local-stack')
-    .setExpirationTime(`${claims.ttlSeconds ?? 3600}s`)
+    .setExpirationTime(iat + (claims.ttlSeconds ?? 3600))
     .sign(key);
 }
 
@@ -24,10 +32,11 @@ export async function mintToken(
  */
 export async function mintAccessToken(privateKeyPem: string, issuer: string, ttlSeconds = 300): Promise<string> {
   const key = await importPKCS8(privateKeyPem, 'RS256');
+  const iat = nowSeconds();
   return new SignJWT({})
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
-    .setIssuedAt()
+    .setIssuedAt(iat)
     .setIssuer(issuer)
-    .setExpirationTime(`${ttlSeconds}s`)
+    .setExpirationTime(iat + ttlSeconds)
     .sign(key);
 }
