@@ -1,5 +1,5 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|instant|all] [--records N]
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|instant|fair|all] [--records N]
  *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2]
  *  [--queued N] [--window S]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
@@ -14,6 +14,7 @@ import { smsBench } from './sms.ts';
 import { endToEndBench } from './end-to-end.ts';
 import { layoutBench } from './layout.ts';
 import { instantBench } from './instant.ts';
+import { fairBench } from './fair.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +36,7 @@ const { values } = parseArgs({
 });
 const suites =
   values.suite === 'all'
-    ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant']
+    ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant', 'fair']
     : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
@@ -56,9 +57,11 @@ for (const suite of suites) {
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
   else if (suite === 'instant')
     await instantBench(Number(values.queued), Number(values.window), Number(values.tps ?? 100));
+  else if (suite === 'fair')
+    await fairBench(Math.min(Number(values.queued), 100_000), Number(values.window), Number(values.tps ?? 200));
   else
     throw new Error(
-      `unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e, instant or all`,
+      `unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e, instant, fair or all`,
     );
 }
 process.exit(0);

@@ -3,6 +3,7 @@ import { gatewayOptions } from '../gateway/options.ts';
 import { conditionOptions } from '../processors/evaluate-condition/options.ts';
 import { passthroughOptions } from '../processors/passthrough/options.ts';
 import { resolveChannelOptions } from '../processors/resolve-channel/options.ts';
+import { schedulerOptions } from '../processors/scheduler/options.ts';
 import { runtimeOptions } from '../processors/runtime/options.ts';
 import { sendEmailOptions } from '../processors/send-email/options.ts';
 import { sendSmsOptions, smsRoutingProblems } from '../processors/send-sms/options.ts';
@@ -82,6 +83,7 @@ export const ConfigSchema = platformOptions
   .extend(windowOptions.shape)
   .extend(ledgerOptions.shape)
   .extend(viewOptions.shape)
+  .extend(schedulerOptions.shape)
   .extend(conditionOptions.shape)
   .extend(resolveChannelOptions.shape)
   .extend(statusViewOptions.shape)

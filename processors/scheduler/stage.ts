@@ -6,7 +6,36 @@ import {
   orderIdentityProblems,
   orderRecordProblems,
 } from '../../platform/validation/order-record.ts';
-import { dead, deadWith, defer, defineStage, skip, type Stage } from '../runtime/stage.ts';
+import type { PaceItem } from '../../platform/redis/fair-share.ts';
+import { dead, deadWith, defer, defineStage, skip, type Outcome, type Stage } from '../runtime/stage.ts';
+
+/** The fair share of the senders (`FairShare`), as the scheduler uses it. */
+export interface Pacer {
+  paces(channel: 'email' | 'sms'): boolean;
+  pace(items: readonly PaceItem[], now: number): Promise<number[]>;
+}
+
+/**
+ * What an order asks of the senders, per channel: a notification per recipient (an organisation
+ * counts as one: its contact points are known only after enrich-recipients), on its channel, or
+ * on the preferred one.
+ */
+export function paceItems(order: NotificationOrder): PaceItem[] {
+  const base = { creator: order.creator, cost: Math.max(1, order.recipients.length), at: order.requestedSendTime };
+  switch (order.notificationChannel) {
+    case 'Email':
+    case 'EmailPreferred':
+      return [{ ...base, channel: 'email' }];
+    case 'Sms':
+    case 'SmsPreferred':
+      return [{ ...base, channel: 'sms' }];
+    case 'EmailAndSms':
+      return [
+        { ...base, channel: 'email' },
+        { ...base, channel: 'sms' },
+      ];
+  }
+}
 
 /**
  * scheduler: an order (main notification or reminder) waits until its requestedSendTime, then
@@ -16,8 +45,41 @@ import { dead, deadWith, defer, defineStage, skip, type Stage } from '../runtime
  * store decides, so nothing is released twice when the orders topic is replayed, and a
  * cancellation sees the order as waiting, in flight or released. The order is registered
  * (Order_Registered) with the decision.
+ *
+ * With a fair share (`pacer`, FAIR_SHARE_*), an order whose creator is over its share of a
+ * channel's rate waits longer: until its creator's pace reaches it. The decision stays pure for
+ * a batch (its pacing is asked in `prepare`); a record whose pacing was not asked there asks on
+ * its own.
  */
-export function schedulerStage(ports: { clock: () => number }): Stage<'orders'> {
+export function schedulerStage(ports: { clock: () => number; pacer?: Pacer }): Stage<'orders'> {
+  const { pacer } = ports;
+  /** the orders of a batch whose creator's fair share was asked already: when each may go */
+  const paced = new WeakMap<NotificationOrder, number>();
+  const itemsOf = (order: NotificationOrder) => (pacer ? paceItems(order).filter((i) => pacer.paces(i.channel)) : []);
+  /** whether the order is registered (and so paced), not refused */
+  const registers = (order: NotificationOrder) =>
+    order.type !== 'Instant' && orderIdentityProblems(order).length === 0 && orderRecordProblems(order).length === 0;
+  /** asks the fair share for these orders (one round trip per channel) and keeps the answers */
+  const pace = async (orders: NotificationOrder[]) => {
+    const items = orders.map((o) => itemsOf(o));
+    const flat = items.flat();
+    if (flat.length === 0) return;
+    const until = await pacer!.pace(flat, ports.clock());
+    let k = 0;
+    orders.forEach((order, i) => {
+      let at = order.requestedSendTime;
+      for (let j = 0; j < items[i]!.length; j++) at = Math.max(at, until[k++]!);
+      paced.set(order, at);
+    });
+  };
+  const register = (order: NotificationOrder, until: number): Outcome =>
+    defer({
+      id: order.orderId,
+      until,
+      value: order,
+      reason: until > order.requestedSendTime ? 'paced: its creator is over its fair share' : 'waits for its send time',
+      also: [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', ports.clock()) }],
+    });
   return defineStage({
     name: 'scheduler',
     input: 'orders',
@@ -32,6 +94,9 @@ export function schedulerStage(ports: { clock: () => number }): Stage<'orders'> 
         return [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) }];
       },
     },
+    // The fair share is asked for a whole batch at once; a record it could not be asked for
+    // (a batch of one, or the batch's ask failed) asks on its own.
+    ...(pacer ? { prepare: (orders: NotificationOrder[]) => pace(orders.filter(registers)) } : {}),
     handle(order: NotificationOrder, ctx) {
       // Ids that no status event or API read could carry: dead-lettered, and nothing else is
       // written about the record (a status event with such an id would break Avro readers).
@@ -55,14 +120,11 @@ export function schedulerStage(ports: { clock: () => number }): Stage<'orders'> 
       // and the order gets a final Order_Rejected status its sender can read.
       const problems = orderRecordProblems(order);
       if (problems.length > 0) return rejected(`order breaks the rules: ${problems.join('; ')}`);
-      // The pipeline registers an order here, wherever it came from (gateway or direct producer).
-      return defer({
-        id: order.orderId,
-        until: order.requestedSendTime,
-        value: order,
-        reason: 'waits for its send time',
-        also: [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', ports.clock()) }],
-      });
+      // The pipeline registers an order here, wherever it came from (gateway or direct producer),
+      // to go at its send time, or later while its creator is over its fair share.
+      const until = paced.get(order);
+      if (until !== undefined || itemsOf(order).length === 0) return register(order, until ?? order.requestedSendTime);
+      return pace([order]).then(() => register(order, paced.get(order)!));
     },
   });
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
+import { FairShare } from '../../platform/redis/fair-share.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { topicName } from '../../platform/topics.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
@@ -135,6 +136,68 @@ describe('scheduler with a direct producer', () => {
     expect(letter.reason).toContain('smsTemplate is required for SmsPreferred');
     const events = await Promise.all(statuses.map((b) => codec.decode('status', b)));
     expect(events.find((e) => e.orderId === bad.orderId)).toMatchObject({ status: 'Order_Rejected' });
+  });
+});
+
+describe('scheduler with a fair share', () => {
+  // email at 100/s shared by the paced creators, half a second of it at once
+  const redis = testRedis();
+  const harness = stageWithReleaser({
+    label: 'sched-fair',
+    keyPrefix: 'orders:',
+    name: 'scheduler',
+    output: 'ordersDue',
+    stage: ({ clock, prefix }) =>
+      schedulerStage({
+        clock,
+        pacer: new FairShare(redis, `${prefix}fair:`, {
+          perSecond: { email: 100, sms: 0 },
+          burstSeconds: 0.5,
+          weights: {},
+        }),
+      }),
+  });
+  const { prefix, kafka, codec } = harness;
+  const due = harness.collecting('ordersDue');
+  beforeAll(() => harness.start());
+  afterAll(async () => {
+    await harness.stop();
+    redis.disconnect();
+  });
+
+  it("paces a creator's campaign and lets another creator's few orders through at once", async () => {
+    const now = Date.now() - 1;
+    const campaign = Array.from({ length: 400 }, (_, i) =>
+      sampleOrder(i, { creator: 'campaign', requestedSendTime: now }),
+    );
+    const few = Array.from({ length: 5 }, (_, i) => sampleOrder(1000 + i, { creator: 'few', requestedSendTime: now }));
+    const seen = new Map<string, number>();
+    const note = () => {
+      for (const id of due().counts.keys()) if (!seen.has(id)) seen.set(id, Date.now());
+      return true;
+    };
+    const sent = Date.now();
+    await publish(
+      kafka,
+      codec,
+      prefix,
+      'orders',
+      [...campaign, ...few].map((o) => ({ key: o.orderId, value: o })),
+    );
+    await due().waitFor(() => note() && few.every((o) => seen.has(o.orderId)), 10_000, 'the few orders');
+    const fewDone = Math.max(...few.map((o) => seen.get(o.orderId)!));
+    // the campaign's 400 at 100/s, 50 of them at once: about 3.5 s
+    await due().waitFor(() => note() && campaign.every((o) => seen.has(o.orderId)), 20_000, 'the campaign');
+    const campaignDone = Math.max(...campaign.map((o) => seen.get(o.orderId)!));
+    expect(campaignDone - sent).toBeGreaterThan(3_000);
+    expect(fewDone).toBeLessThan(campaignDone - 2_000);
+    // paced, not held and let go together: in its middle second about 100 went
+    const times = campaign.map((o) => seen.get(o.orderId)! - sent).sort((a, b) => a - b);
+    const mid = times[200]!;
+    const inSecond = times.filter((t) => t >= mid - 500 && t < mid + 500).length;
+    expect(inSecond).toBeGreaterThan(60);
+    expect(inSecond).toBeLessThan(160);
+    expect(due().duplicated).toBe(0);
   });
 });
 
