@@ -58,7 +58,7 @@ for (const suite of suites) {
   else if (suite === 'instant')
     await instantBench(Number(values.queued), Number(values.window), Number(values.tps ?? 100));
   else if (suite === 'fair')
-    await fairBench(Math.min(Number(values.queued), 100_000), Number(values.window), Number(values.tps ?? 200));
+    await fairBench(Math.min(Number(values.queued), 100_000), Number(values.window), Number(values.tps ?? 100));
   else
     throw new Error(
       `unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e, instant, fair or all`,

@@ -256,6 +256,28 @@ function makeReleaserMetrics(registry: Registry) {
   };
 }
 
+function makeFairShareMetrics(registry: Registry) {
+  return {
+    paced: new Counter({
+      name: 'scheduler_fair_share_paced_total',
+      help: 'Notifications the scheduler held past their send time because their creator was over its fair share of the channel',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    wait: new Histogram({
+      name: 'scheduler_fair_share_wait_seconds',
+      help: 'How long past its send time an order of a creator over its fair share was held, by channel',
+      labelNames: ['channel'] as const,
+      buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200],
+      registers: [registry],
+    }),
+  };
+}
+
+/** The fair share's metrics (the scheduler's pacing), one set per registry. */
+export const fairShareMetrics: (registry: Registry) => ReturnType<typeof makeFairShareMetrics> =
+  oncePerRegistry(makeFairShareMetrics);
+
 /** The releasers' metrics, one set per registry (several releasers may share a process). */
 export const releaserMetrics: (registry: Registry) => ReturnType<typeof makeReleaserMetrics> =
   oncePerRegistry(makeReleaserMetrics);

@@ -17,6 +17,8 @@ export interface FairShareOptions {
   burstSeconds: number;
   /** creators' weights (default 1) */
   weights: Readonly<Record<string, number>>;
+  /** told of each item held past its `at`: its channel, cost and how long, ms (for metrics) */
+  held?: (channel: 'email' | 'sms', cost: number, ms: number) => void;
 }
 
 /**
@@ -61,7 +63,11 @@ export class FairShare {
       }
       const key = `{${this.keyPrefix}${channel}}`;
       const waits = (await inRedis('fair share', () => this.redis.fairPace(key, ...args))) as number[];
-      idx.forEach((i, k) => (out[i] = Math.max(out[i]!, now + Number(waits[k]))));
+      idx.forEach((i, k) => {
+        const item = items[i]!;
+        out[i] = Math.max(out[i]!, now + Number(waits[k]));
+        if (out[i]! > item.at) this.o.held?.(channel, item.cost, out[i]! - item.at);
+      });
     }
     return out;
   }

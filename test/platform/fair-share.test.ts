@@ -11,11 +11,13 @@ import { sampleOrder, testRedis } from '../support/stack.ts';
 describe('fair share of the senders between creators', () => {
   const redis = testRedis();
   afterAll(() => redis.disconnect());
+  let held = 0;
   const fair = (o: { sms?: number; email?: number; burst?: number; weights?: Record<string, number> } = {}) =>
     new FairShare(redis, `test-${randomUUID().slice(0, 8)}:fair:`, {
       perSecond: { sms: o.sms ?? 100, email: o.email ?? 0 },
       burstSeconds: o.burst ?? 1,
       weights: o.weights ?? {},
+      held: (_channel, cost) => (held += cost),
     });
   const items = (creator: string, n: number, at: number, channel: 'sms' | 'email' = 'sms'): PaceItem[] =>
     Array.from({ length: n }, () => ({ creator, channel, cost: 1, at }));
@@ -23,7 +25,9 @@ describe('fair share of the senders between creators', () => {
   it('lets a creator under its burst go at once, and paces the rest at the rate', async () => {
     const f = fair({ sms: 100, burst: 1 });
     const now = Date.now();
+    held = 0;
     const until = await f.pace(items('big', 1000, now), now);
+    expect(held).toBe(900);
     const waits = until.map((u) => u - now);
     // 1 s of burst at 100/s: the first 100 at once
     expect(waits.slice(0, 100).every((w) => w === 0)).toBe(true);

@@ -256,6 +256,20 @@ describe('configuration', () => {
     expect(c.TRANSACTION_MAX_RECORDS).toBe(2000);
   });
 
+  it('reads the fair share: off by default, weights per creator, a bad weight refused by name', () => {
+    const base = { KAFKA_BROKERS: 'a:1', SCHEMA_REGISTRY_URL: 'http://r' };
+    const off = loadConfig(base);
+    expect([off.FAIR_SHARE_SMS_PER_SECOND, off.FAIR_SHARE_EMAIL_PER_SECOND, off.FAIR_SHARE_BURST_SECONDS]).toEqual([
+      0, 0, 2,
+    ]);
+    expect(off.FAIR_SHARE_WEIGHTS).toEqual({});
+    const on = loadConfig({ ...base, FAIR_SHARE_SMS_PER_SECOND: '95', FAIR_SHARE_WEIGHTS: 'ttd=2, nav=0.5' });
+    expect(on.FAIR_SHARE_SMS_PER_SECOND).toBe(95);
+    expect(on.FAIR_SHARE_WEIGHTS).toEqual({ ttd: 2, nav: 0.5 });
+    for (const bad of ['ttd=0', 'ttd', 'ttd=-1', 'ttd=2,=3'])
+      expect(() => loadConfig({ ...base, FAIR_SHARE_WEIGHTS: bad })).toThrow(/FAIR_SHARE_WEIGHTS/);
+  });
+
   it('connects to Kafka as KAFKA_SECURITY_PROTOCOL says, and refuses settings that do not fit together', () => {
     const base = { KAFKA_BROKERS: 'a:1', SCHEMA_REGISTRY_URL: 'http://r' };
     expect(kafkaConnection(loadConfig(base))).toEqual({ brokers: ['a:1'], connectionTimeoutMs: 10_000 });
