@@ -12,8 +12,9 @@ describe('fair share of the senders between creators', () => {
   const redis = testRedis();
   afterAll(() => redis.disconnect());
   let held = 0;
+  let prefix = '';
   const fair = (o: { sms?: number; email?: number; burst?: number; weights?: Record<string, number> } = {}) =>
-    new FairShare(redis, `test-${randomUUID().slice(0, 8)}:fair:`, {
+    new FairShare(redis, (prefix = `test-${randomUUID().slice(0, 8)}:fair:`), {
       perSecond: { sms: o.sms ?? 100, email: o.email ?? 0 },
       burstSeconds: o.burst ?? 1,
       weights: o.weights ?? {},
@@ -48,6 +49,10 @@ describe('fair share of the senders between creators', () => {
     // the big one stays paced: its next waits behind its 2,000
     const [next] = await f.pace(items('big', 1, now), now);
     expect(next! - now).toBeGreaterThan(18_000);
+    // and its state outlives a small one's booking whose own work ends at once
+    await f.pace([{ creator: 'big', channel: 'sms', cost: 20_000, at: now }], now);
+    await f.pace(items('small', 1, now), now);
+    expect(await redis.pttl(`{${prefix}sms}`)).toBeGreaterThan(200_000);
   });
 
   it('shares the rate between paced creators by weight', async () => {

@@ -61,5 +61,9 @@ for i = 4, #ARGV, 4 do
   if tat > latest then latest = tat end
   out[#out + 1] = math.floor(go - now + 0.5)
 end
+-- kept while any creator's booked work lasts (not only this call's)
+for _, st in pairs(state) do
+  if st.tat > latest then latest = st.tat end
+end
 redis.call('PEXPIRE', KEYS[1], math.ceil(latest - now) + 60000)
 return out
