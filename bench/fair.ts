@@ -25,17 +25,13 @@ import {
   STAGES_RUNNING,
   startGateway,
   startProcess,
+  quantile,
+  sleep,
 } from './support.ts';
 
 const SMALL = 100;
 const RECIPIENTS = 10;
 const CHAIN = 'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-};
 
 interface Run {
   alone: [number, number];

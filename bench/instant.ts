@@ -22,15 +22,11 @@ import {
   STAGES_RUNNING,
   startGateway,
   startProcess,
+  quantile,
+  sleep,
 } from './support.ts';
 
 const INSTANT_PER_SECOND = 5;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-};
 
 export async function instantBench(N: number, seconds: number, tps: number): Promise<void> {
   const { prefix, kafka, codec } = await benchClients('instant');

@@ -336,3 +336,11 @@ export async function stackCpuSeconds(): Promise<Map<string, number>> {
   }
   return out;
 }
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The `q` quantile (0..1) of `xs` (nearest rank; NaN when empty). */
+export const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};

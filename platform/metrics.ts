@@ -271,6 +271,12 @@ function makeFairShareMetrics(registry: Registry) {
       buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200],
       registers: [registry],
     }),
+    sendBacklog: new Gauge({
+      name: 'scheduler_fair_share_send_backlog',
+      help: "Notifications waiting for the channel's senders (their queue's consumer lag), as the releaser's gate for paced orders last read it",
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
   };
 }
 

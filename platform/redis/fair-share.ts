@@ -47,8 +47,8 @@ export class FairShare {
   }
 
   /**
-   * When each item may go (ms since epoch on `now`'s clock): its own `at`, or later when its
-   * creator is over its share. One round trip per channel.
+   * When each item may go (ms since epoch on `now`'s clock): its own `at`, or, when its creator
+   * is over its share, a later time (after `now`). One round trip per channel.
    */
   async pace(items: readonly PaceItem[], now: number): Promise<number[]> {
     const out = items.map((i) => i.at);
@@ -65,8 +65,12 @@ export class FairShare {
       const waits = (await inRedis('fair share', () => this.redis.fairPace(key, ...args))) as number[];
       idx.forEach((i, k) => {
         const item = items[i]!;
-        out[i] = Math.max(out[i]!, now + Number(waits[k]));
-        if (out[i]! > item.at) this.o.held?.(channel, item.cost, out[i]! - item.at);
+        // held only when its pace puts it later than it could go anyway (an item whose send
+        // time has passed goes now, and keeps that time)
+        const go = now + Number(waits[k]);
+        if (go <= Math.max(item.at, now)) return;
+        out[i] = Math.max(out[i]!, go);
+        this.o.held?.(channel, item.cost, go - Math.max(item.at, now));
       });
     }
     return out;

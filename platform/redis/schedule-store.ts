@@ -17,6 +17,8 @@ import { defineScripts } from './lua.ts';
  *   outcome   HASH  id → "released" | "cancelled"
  *   passing   ZSET  id → when a stage claimed it to publish at once (ms)
  *   passedBy  HASH  id → the input record (topic:partition:offset) whose transaction publishes it
+ *   lanes     HASH  id → "<lane>:<cost>" of an item in a gated lane (kept while it is leased)
+ *   gated:<lane> ZSET id → due time, per gated lane (`GATED_LANES`)
  * An id that reached `final` is never scheduled again, so replaying the topic the schedule was
  * built from cannot release anything twice.
  *
@@ -28,10 +30,21 @@ import { defineScripts } from './lua.ts';
  * lost, a releaser reconciles the claim once it is older than the stage's transaction timeout
  * can be (`abandonedPassing`), as it does its own leases.
  */
+/**
+ * Gated lanes: an item scheduled in a lane (with a cost) waits there instead of in `due`, and a
+ * releaser takes a lane's due items only as far as its budget goes (`claimGated`), e.g. orders
+ * paced by the fair share, by how much its channel's senders have still to send. Everything else
+ * (cancel, settle, requeue, pass, the one-release guarantee) is the same for them.
+ */
+export const GATED_LANES = ['email', 'sms'] as const;
+export type GatedLane = (typeof GATED_LANES)[number];
+
 export interface DueItem {
   id: string;
   dueAt: number;
   payload: Buffer;
+  /** the gated lane it was claimed from (`claimGated`) */
+  lane?: GatedLane;
 }
 
 export type CancelResult = 'cancelled' | 'cancelled-before-scheduled' | 'already-cancelled' | 'in-flight' | 'released';
@@ -45,6 +58,7 @@ const PASS_PER_RUN = 256;
 const SCRIPTS = {
   scheduleItem: 'schedule/schedule-item.lua',
   claimDue: 'schedule/claim-due.lua',
+  claimGated: 'schedule/claim-gated.lua',
   requeueExpired: 'schedule/requeue-expired.lua',
   ackReleased: 'schedule/ack-released.lua',
   cancelItem: 'schedule/cancel-item.lua',
@@ -60,6 +74,7 @@ const SCRIPTS = {
 
 type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>> & {
   claimDueBuffer: (...args: (string | number)[]) => Promise<Buffer[]>;
+  claimGatedBuffer: (...args: (string | number)[]) => Promise<Buffer[]>;
 };
 
 export class ScheduleStore {
@@ -74,6 +89,8 @@ export class ScheduleStore {
     leader: string;
     passing: string;
     passedBy: string;
+    lanes: string;
+    gated: Record<GatedLane, string>;
   };
 
   constructor(redis: Redis, prefix: string) {
@@ -90,15 +107,32 @@ export class ScheduleStore {
       leader: `${p}leader`,
       passing: `${p}passing`,
       passedBy: `${p}passedBy`,
+      lanes: `${p}lanes`,
+      gated: { email: `${p}gated:email`, sms: `${p}gated:sms` },
     };
   }
 
-  /** Adds or moves an item; an item already released or cancelled, or in flight, is left alone. */
-  async schedule(id: string, dueAt: number, payload: Buffer): Promise<ScheduleResult> {
+  /** the lane hash and the gated lanes' keys, in the order the scripts take them */
+  private get laneKeys(): string[] {
+    return [this.k.lanes, ...GATED_LANES.map((l) => this.k.gated[l])];
+  }
+
+  /**
+   * Adds or moves an item, in `lane` (with its cost there) or not; an item already released or
+   * cancelled, or in flight, is left alone.
+   */
+  async schedule(
+    id: string,
+    dueAt: number,
+    payload: Buffer,
+    lane?: { name: GatedLane; cost: number },
+  ): Promise<ScheduleResult> {
     const { due, leased, items, final, passing } = this.k;
+    const laneNo = lane ? GATED_LANES.indexOf(lane.name) + 1 : 0;
+    const cost = lane ? Math.max(1, Math.round(lane.cost)) : 0;
     // Redis unreachable or failing: the caller's record waits and is retried, never dropped.
     return (await inRedis('schedule store', () =>
-      this.redis.scheduleItem(due, leased, items, final, passing, id, dueAt, payload),
+      this.redis.scheduleItem(due, leased, items, final, passing, ...this.laneKeys, id, dueAt, payload, laneNo, cost),
     )) as ScheduleResult;
   }
 
@@ -126,10 +160,43 @@ export class ScheduleStore {
     return out;
   }
 
-  /** Returns items whose lease ran out at `now` to the schedule; resolves with how many. */
+  /**
+   * Like `claim`, from a gated lane: its due items in due order while their costs fit in
+   * `budget` (the first always), at most `limit`. Resolves with the items and the cost claimed.
+   */
+  async claimGated(
+    lane: GatedLane,
+    now: number,
+    budget: number,
+    limit: number,
+    leaseMs: number,
+    leaderToken = '',
+  ): Promise<{ items: DueItem[]; cost: number }> {
+    const { leased, items, dueAt, leader, lanes } = this.k;
+    const flat = await this.redis.claimGatedBuffer(
+      this.k.gated[lane],
+      leased,
+      items,
+      dueAt,
+      leader,
+      lanes,
+      now,
+      budget,
+      limit,
+      now + leaseMs,
+      leaderToken,
+    );
+    const out: DueItem[] = [];
+    for (let i = 1; i < flat.length; i += 3) {
+      out.push({ id: flat[i]!.toString(), dueAt: Number(flat[i + 1]!.toString()), payload: flat[i + 2]!, lane });
+    }
+    return { items: out, cost: Number(flat[0]!.toString()) };
+  }
+
+  /** Returns items whose lease ran out at `now` to the schedule (or their lane); resolves with how many. */
   async requeueExpired(now: number, limit = 1000): Promise<number> {
     const { due, leased, dueAt } = this.k;
-    return Number(await this.redis.requeueExpired(due, leased, dueAt, now, limit));
+    return Number(await this.redis.requeueExpired(due, leased, dueAt, ...this.laneKeys, now, limit));
   }
 
   /**
@@ -140,7 +207,19 @@ export class ScheduleStore {
     if (ids.length === 0) return 0;
     const { due, leased, items, dueAt, final, outcome, leader } = this.k;
     return Number(
-      await this.redis.ackReleased(due, leased, items, dueAt, final, outcome, leader, leaderToken, now, ...ids),
+      await this.redis.ackReleased(
+        due,
+        leased,
+        items,
+        dueAt,
+        final,
+        outcome,
+        leader,
+        ...this.laneKeys,
+        leaderToken,
+        now,
+        ...ids,
+      ),
     );
   }
 
@@ -148,7 +227,15 @@ export class ScheduleStore {
   async requeue(ids: string[], leaderToken = ''): Promise<number> {
     if (ids.length === 0) return 0;
     return Number(
-      await this.redis.requeueIds(this.k.due, this.k.leased, this.k.dueAt, this.k.leader, leaderToken, ...ids),
+      await this.redis.requeueIds(
+        this.k.due,
+        this.k.leased,
+        this.k.dueAt,
+        this.k.leader,
+        ...this.laneKeys,
+        leaderToken,
+        ...ids,
+      ),
     );
   }
 
@@ -172,7 +259,7 @@ export class ScheduleStore {
   async cancel(id: string, now: number): Promise<CancelResult> {
     const { due, leased, items, final, outcome, passing } = this.k;
     return (await inRedis('schedule store', () =>
-      this.redis.cancelItem(due, leased, items, final, outcome, passing, now, id),
+      this.redis.cancelItem(due, leased, items, final, outcome, passing, ...this.laneKeys, now, id),
     )) as CancelResult;
   }
 
@@ -184,7 +271,7 @@ export class ScheduleStore {
   async settle(id: string, outcome: 'released' | 'cancelled', now: number): Promise<'settled' | 'final' | 'in-flight'> {
     const { due, items, dueAt, final, outcome: outcomes, leased, passing } = this.k;
     return (await inRedis('schedule store', () =>
-      this.redis.settleItem(due, items, dueAt, final, outcomes, leased, passing, now, id, outcome),
+      this.redis.settleItem(due, items, dueAt, final, outcomes, leased, passing, ...this.laneKeys, now, id, outcome),
     )) as 'settled' | 'final' | 'in-flight';
   }
 
@@ -211,7 +298,17 @@ export class ScheduleStore {
     const { due, leased, items, dueAt, final, passing, passedBy } = this.k;
     const runs: Promise<PassResult[]>[] = [];
     for (let i = 0; i < list.length; i += PASS_PER_RUN) {
-      const args: (string | number | Buffer)[] = [due, leased, items, dueAt, final, passing, passedBy, now];
+      const args: (string | number | Buffer)[] = [
+        due,
+        leased,
+        items,
+        dueAt,
+        final,
+        passing,
+        passedBy,
+        ...this.laneKeys,
+        now,
+      ];
       for (const item of list.slice(i, i + PASS_PER_RUN)) args.push(item.id, item.dueAt, item.payload, item.source);
       runs.push(this.redis.passItems(...args) as Promise<PassResult[]>);
     }
@@ -257,35 +354,48 @@ export class ScheduleStore {
 
   /** Items waiting, leased by a releaser, claimed by a stage to pass directly, and final. */
   async counts(): Promise<{ waiting: number; leased: number; passing: number; final: number }> {
-    const [waiting, leased, passing, final] = await Promise.all([
+    const [waiting, leased, passing, final, ...gated] = await Promise.all([
       this.redis.zcard(this.k.due),
       this.redis.zcard(this.k.leased),
       this.redis.zcard(this.k.passing),
       this.redis.zcard(this.k.final),
+      ...GATED_LANES.map((l) => this.redis.zcard(this.k.gated[l])),
     ]);
-    return { waiting, leased, passing, final };
+    return { waiting: waiting + gated.reduce((a, b) => a + b, 0), leased, passing, final };
   }
 
   /**
    * What the schedule holds for its releaser at `now`: items waiting for their time, items due
    * but not claimed yet, items leased by a releaser (being published), and items a stage claimed
-   * to pass on directly.
+   * to pass on directly; items in gated lanes count as waiting or due, and `gated` counts those
+   * due (they wait for their lane's budget).
    */
-  async backlog(now: number): Promise<{ waiting: number; due: number; leased: number; passing: number }> {
-    const [waiting, due, leased, passing] = await inRedis('schedule', () =>
+  async backlog(
+    now: number,
+  ): Promise<{ waiting: number; due: number; leased: number; passing: number; gated: number }> {
+    const zsets = [this.k.due, ...GATED_LANES.map((l) => this.k.gated[l])];
+    const [counts, leased, passing] = await inRedis('schedule', () =>
       Promise.all([
-        this.redis.zcount(this.k.due, `(${now}`, '+inf'),
-        this.redis.zcount(this.k.due, '-inf', now),
+        Promise.all(
+          zsets.map((z) => Promise.all([this.redis.zcount(z, `(${now}`, '+inf'), this.redis.zcount(z, '-inf', now)])),
+        ),
         this.redis.zcard(this.k.leased),
         this.redis.zcard(this.k.passing),
       ]),
     );
-    return { waiting, due, leased, passing };
+    const sum = (i: 0 | 1, from = 0) => counts.slice(from).reduce((a, c) => a + c[i], 0);
+    return { waiting: sum(0), due: sum(1), leased, passing, gated: sum(1, 1) };
   }
 
-  /** The earliest due time waiting, or null: lets a releaser sleep until then. */
+  /** The earliest due time waiting outside the gated lanes, or null: lets a releaser sleep until then. */
   async nextDue(): Promise<number | null> {
     const first = await this.redis.zrange(this.k.due, 0, 0, 'WITHSCORES');
+    return first.length === 2 ? Number(first[1]) : null;
+  }
+
+  /** The earliest due time waiting in a gated lane, or null. */
+  async nextGatedDue(lane: GatedLane): Promise<number | null> {
+    const first = await this.redis.zrange(this.k.gated[lane], 0, 0, 'WITHSCORES');
     return first.length === 2 ? Number(first[1]) : null;
   }
 }

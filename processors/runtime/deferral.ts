@@ -42,12 +42,15 @@ export class Deferrals {
     ];
   }
 
-  /** Settles one deferral for the input record `source` (topic:partition:offset). */
+  /**
+   * Settles one deferral for the input record `source` (topic:partition:offset). One in a gated
+   * lane always waits for the releaser (its gate decides when), due already or not.
+   */
   async settle(d: Deferred, source: string): Promise<Settled> {
     const now = this.clock();
-    if (d.until <= now)
+    if (d.until <= now && !d.lane)
       return this.passed(d, await this.store.pass(d.id, d.until, payloadOf(d.value), source, now), now);
-    return this.scheduled(d, await this.store.schedule(d.id, d.until, payloadOf(d.value)));
+    return this.scheduled(d, await this.store.schedule(d.id, d.until, payloadOf(d.value), d.lane));
   }
 
   /**
@@ -59,8 +62,8 @@ export class Deferrals {
     const due: number[] = [];
     const out: Promise<Settled>[] = [];
     list.forEach(({ d }, i) => {
-      if (d.until <= now) due.push(i);
-      else out[i] = this.store.schedule(d.id, d.until, payloadOf(d.value)).then((r) => this.scheduled(d, r));
+      if (d.until <= now && !d.lane) due.push(i);
+      else out[i] = this.store.schedule(d.id, d.until, payloadOf(d.value), d.lane).then((r) => this.scheduled(d, r));
     });
     const passes = await this.store.passMany(
       due.map((i) => ({

@@ -4,9 +4,21 @@ import { releaserMetrics } from '../../platform/metrics.ts';
 import type { KafkaAdapter, OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { backoffDelay, sleep } from '../../platform/retry.ts';
-import type { DueItem, ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { GATED_LANES, type DueItem, type GatedLane, type ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
+
+/**
+ * How much of a gated lane may be released now (`ScheduleStore.claimGated`), in the lane's cost
+ * units; told what was taken. A lane without a gate is released as it falls due.
+ */
+export interface ReleaseGate {
+  budget(now: number): number;
+  spent(cost: number): void;
+}
+
+/** how often a releaser looks again at a gated lane whose due items its gate holds back, ms */
+const GATE_POLL_MS = 100;
 
 export interface ReleaserOptions {
   /** names the releaser's transactional id and metrics label (e.g. "scheduler") */
@@ -44,6 +56,8 @@ export interface ReleaserOptions {
    * markers every few minutes (unset: kept for ever)
    */
   finalRetentionMs?: number;
+  /** the gates of the store's gated lanes (`ScheduleStore.schedule` with a lane); a lane without one is released as it falls due */
+  gates?: Partial<Record<GatedLane, ReleaseGate>>;
 }
 
 /** how often the leader samples its schedule's backlog for the metrics */
@@ -129,7 +143,7 @@ export class Releaser {
   }
 
   private dropBacklog(): void {
-    for (const state of ['waiting', 'due', 'leased', 'passing'])
+    for (const state of ['waiting', 'due', 'leased', 'passing', 'gated'])
       this.backlog.remove({ releaser: this.opts.name, state });
     this.lastBacklog = 0;
   }
@@ -190,8 +204,9 @@ export class Releaser {
           if (trimmed > 0) this.log.info({ trimmed }, 'final markers past their retention dropped');
         }
         const batch = await this.deps.store.claim(now, this.opts.batchSize, this.opts.leaseMs, this.token);
+        const held = await this.claimGated(batch, now);
         if (batch.length === 0) {
-          const next = await this.deps.store.nextDue();
+          const next = await this.nextDue(now, held);
           const wait = next === null ? this.opts.pollMs : Math.min(this.opts.pollMs, Math.max(0, next - now));
           await this.idle(wait);
         } else {
@@ -211,6 +226,41 @@ export class Releaser {
         await this.idle(backoffDelay(failures, { initialMs: 200, maxMs: 10_000, factor: 2 }));
       }
     }
+  }
+
+  /**
+   * Adds to `batch` the gated lanes' due items, as far as each lane's gate allows (all of them
+   * without a gate) and the batch has room. Resolves with the lanes whose gate held due items back.
+   */
+  private async claimGated(batch: DueItem[], now: number): Promise<Set<GatedLane>> {
+    const held = new Set<GatedLane>();
+    for (const lane of GATED_LANES) {
+      const room = this.opts.batchSize - batch.length;
+      if (room <= 0) return held;
+      const gate = this.opts.gates?.[lane];
+      const budget = gate ? gate.budget(now) : Number.MAX_SAFE_INTEGER;
+      if (budget <= 0) {
+        if (((await this.deps.store.nextGatedDue(lane)) ?? Infinity) <= now) held.add(lane);
+        continue;
+      }
+      const { items, cost } = await this.deps.store.claimGated(lane, now, budget, room, this.opts.leaseMs, this.token);
+      gate?.spent(cost);
+      batch.push(...items);
+    }
+    return held;
+  }
+
+  /**
+   * When to look again: the next due item, in `due` or a gated lane; a lane whose gate holds due
+   * items back, in GATE_POLL_MS.
+   */
+  private async nextDue(now: number, held: Set<GatedLane>): Promise<number | null> {
+    const times = await Promise.all([
+      this.deps.store.nextDue(),
+      ...GATED_LANES.map((l) => (held.has(l) ? now + GATE_POLL_MS : this.deps.store.nextGatedDue(l))),
+    ]);
+    const next = Math.min(...times.map((t) => t ?? Infinity));
+    return next === Infinity ? null : next;
   }
 
   /** Holds (or takes) the leadership; on taking it, fences the last leader and reconciles. */
@@ -329,7 +379,9 @@ export class Releaser {
     }
     await producer.commit(records);
     const now = this.deps.clock();
-    for (const item of batch) this.lateness.observe({ releaser: this.opts.name }, Math.max(0, now - item.dueAt) / 1000);
+    // (an item of a gated lane is late by design while its gate holds it: not counted)
+    for (const item of batch)
+      if (!item.lane) this.lateness.observe({ releaser: this.opts.name }, Math.max(0, now - item.dueAt) / 1000);
     this.released.inc({ releaser: this.opts.name, outcome: 'published' }, batch.length);
     await this.deps.store.ack(
       batch.map((b) => b.id),

@@ -1,3 +1,4 @@
+import type { GatedLane } from '../../platform/redis/schedule-store.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { PipelineError } from '../../platform/errors.ts';
 import { permanent } from '../../platform/errors.ts';
@@ -34,6 +35,11 @@ export interface Deferred {
   value: unknown;
   reason: string;
   also?: Emission[];
+  /**
+   * hold it in this gated lane of the store, with this cost there: it waits for its time and
+   * then for the lane's gate (`ReleaseGate`), and goes through the releaser even when due already
+   */
+  lane?: { name: GatedLane; cost: number };
 }
 
 /** What a deferring stage declares: where its held values go, and under which names. */

@@ -100,7 +100,7 @@ export function scheduleFinalRetentionMs(config: Config, input?: TopicKey): numb
 /** A schedule store under its own Redis key prefix, and the releaser that writes what falls due. */
 export function scheduled(
   deps: StageDeps,
-  o: Pick<ReleaserOptions, 'name' | 'output' | 'keyOf' | 'alsoEmit'> & {
+  o: Pick<ReleaserOptions, 'name' | 'output' | 'keyOf' | 'alsoEmit' | 'gates'> & {
     keyPrefix: string;
     /**
      * the topic whose records the schedule takes in: a release is remembered no longer than a
@@ -128,6 +128,7 @@ export function scheduled(
       output: o.output,
       ...(o.alsoEmit ? { alsoEmit: o.alsoEmit } : {}),
       ...(o.keyOf ? { keyOf: o.keyOf } : {}),
+      ...(o.gates ? { gates: o.gates } : {}),
       leaseMs: config.SCHEDULER_LEASE_MS,
       batchSize: config.SCHEDULER_BATCH_SIZE,
       lanes: config.SCHEDULER_RELEASE_LANES,
@@ -140,10 +141,18 @@ export function scheduled(
   return { store, releaser };
 }
 
-/** A deferring stage with its schedule store, releaser and deferrals, as its `defer` declares them. */
-export function deferring(deps: StageDeps, stage: Stage, services: Service[] = []): StageBundle {
+/**
+ * A deferring stage with its schedule store, releaser and deferrals, as its `defer` declares them;
+ * `gates` for a stage that defers into gated lanes.
+ */
+export function deferring(
+  deps: StageDeps,
+  stage: Stage,
+  services: Service[] = [],
+  gates?: ReleaserOptions['gates'],
+): StageBundle {
   if (!stage.defer) throw new Error(`stage ${stage.name} declares no defer`);
-  const { store, releaser } = scheduled(deps, { ...stage.defer, input: stage.input });
+  const { store, releaser } = scheduled(deps, { ...stage.defer, input: stage.input, ...(gates ? { gates } : {}) });
   const deferrals = new Deferrals(store, stage.defer, deps.clock, () => releaser.wake());
   return { stage, services: [releaser, ...services], deferrals };
 }

@@ -15,6 +15,12 @@ export interface Pacer {
   pace(items: readonly PaceItem[], now: number): Promise<number[]>;
 }
 
+/** When an order may go, and for one its creator's pace holds, the channel that holds it. */
+interface Pacing {
+  until: number;
+  lane?: { name: 'email' | 'sms'; cost: number };
+}
+
 /**
  * What an order asks of the senders, per channel: a notification per recipient (an organisation
  * counts as one: its contact points are known only after enrich-recipients), on its channel, or
@@ -53,8 +59,11 @@ export function paceItems(order: NotificationOrder): PaceItem[] {
  */
 export function schedulerStage(ports: { clock: () => number; pacer?: Pacer }): Stage<'orders'> {
   const { pacer } = ports;
-  /** the orders of a batch whose creator's fair share was asked already: when each may go */
-  const paced = new WeakMap<NotificationOrder, number>();
+  /**
+   * the orders of a batch whose creator's fair share was asked already: when each may go, and
+   * for one held past its send time, the channel whose pace holds it and its cost there
+   */
+  const paced = new WeakMap<NotificationOrder, Pacing>();
   const itemsOf = (order: NotificationOrder) => (pacer ? paceItems(order).filter((i) => pacer.paces(i.channel)) : []);
   /** whether the order is registered (and so paced), not refused */
   const registers = (order: NotificationOrder) =>
@@ -67,18 +76,24 @@ export function schedulerStage(ports: { clock: () => number; pacer?: Pacer }): S
     const until = await pacer!.pace(flat, ports.clock());
     let k = 0;
     orders.forEach((order, i) => {
-      let at = order.requestedSendTime;
-      for (let j = 0; j < items[i]!.length; j++) at = Math.max(at, until[k++]!);
-      paced.set(order, at);
+      const p: Pacing = { until: order.requestedSendTime };
+      for (const item of items[i]!) {
+        const at = until[k++]!;
+        if (at > p.until) Object.assign(p, { until: at, lane: { name: item.channel, cost: item.cost } });
+      }
+      paced.set(order, p);
     });
   };
-  const register = (order: NotificationOrder, until: number): Outcome =>
+  // A paced order waits in its channel's gated lane: the releaser lets it go at its pace's slot
+  // and only while that channel's senders are not too far behind (the gate, see `SendGate`).
+  const register = (order: NotificationOrder, p: Pacing): Outcome =>
     defer({
       id: order.orderId,
-      until,
+      until: p.until,
       value: order,
-      reason: until > order.requestedSendTime ? 'paced: its creator is over its fair share' : 'waits for its send time',
+      reason: p.lane ? 'paced: its creator is over its fair share' : 'waits for its send time',
       also: [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', ports.clock()) }],
+      ...(p.lane ? { lane: p.lane } : {}),
     });
   return defineStage({
     name: 'scheduler',
@@ -122,8 +137,9 @@ export function schedulerStage(ports: { clock: () => number; pacer?: Pacer }): S
       if (problems.length > 0) return rejected(`order breaks the rules: ${problems.join('; ')}`);
       // The pipeline registers an order here, wherever it came from (gateway or direct producer),
       // to go at its send time, or later while its creator is over its fair share.
-      const until = paced.get(order);
-      if (until !== undefined || itemsOf(order).length === 0) return register(order, until ?? order.requestedSendTime);
+      const p = paced.get(order);
+      if (p !== undefined || itemsOf(order).length === 0)
+        return register(order, p ?? { until: order.requestedSendTime });
       return pace([order]).then(() => register(order, paced.get(order)!));
     },
   });

@@ -168,6 +168,83 @@ describe('schedule store', () => {
   });
 });
 
+describe('schedule store gated lanes', () => {
+  const sms = (cost: number) => ({ name: 'sms' as const, cost });
+
+  it('keeps a lane out of `claim` and gives it out by cost, the first item always, earliest first', async () => {
+    const s = store(prefix());
+    await s.schedule('plain', 1_000, Buffer.from('p'));
+    await s.schedule('a', 1_000, Buffer.from('a'), sms(10));
+    await s.schedule('b', 1_100, Buffer.from('b'), sms(10));
+    await s.schedule('c', 1_200, Buffer.from('c'), sms(10));
+    await s.schedule('later', 9_000, Buffer.from('l'), sms(1));
+    await s.schedule('mail', 1_000, Buffer.from('m'), { name: 'email', cost: 1 });
+    expect((await s.claim(2_000, 10, 60_000)).map((i) => i.id)).toEqual(['plain']);
+    expect(await s.nextGatedDue('sms')).toBe(1_000);
+    expect(await s.backlog(2_000)).toEqual({ waiting: 1, due: 4, leased: 1, passing: 0, gated: 4 });
+    // a budget of 25 takes two of cost 10; a budget below the first item's cost still takes it
+    const first = await s.claimGated('sms', 2_000, 25, 10, 60_000);
+    expect([first.items.map((i) => [i.id, i.dueAt, i.payload.toString()]), first.cost]).toEqual([
+      [
+        ['a', 1_000, 'a'],
+        ['b', 1_100, 'b'],
+      ],
+      20,
+    ]);
+    const second = await s.claimGated('sms', 2_000, 1, 10, 60_000);
+    expect([second.items.map((i) => i.id), second.cost]).toEqual([['c'], 10]);
+    expect((await s.claimGated('sms', 2_000, 100, 10, 60_000)).items).toEqual([]);
+    expect((await s.claimGated('email', 2_000, 100, 10, 60_000)).items.map((i) => i.id)).toEqual(['mail']);
+    expect((await s.claimGated('sms', 9_000, 100, 10, 60_000)).items.map((i) => i.id)).toEqual(['later']);
+  });
+
+  it('puts a leased item back in its lane when its lease runs out or it is re-queued, and releases it once', async () => {
+    const s = store(prefix());
+    await s.schedule('x', 1_000, Buffer.from('x'), sms(3));
+    await s.schedule('y', 1_000, Buffer.from('y'), sms(3));
+    await s.claimGated('sms', 2_000, 100, 10, 30_000);
+    expect(await s.schedule('x', 1_000, Buffer.from('x'), sms(3))).toBe('in-flight');
+    expect(await s.pass('x', 1_000, Buffer.from('x'), 'orders:0:1', 2_000)).toBe('in-flight');
+    expect(await s.requeueExpired(40_000)).toBe(2);
+    expect(await s.claim(40_000, 10, 30_000)).toEqual([]);
+    const again = await s.claimGated('sms', 40_000, 100, 10, 30_000);
+    expect([again.items.map((i) => [i.id, i.dueAt]), again.cost]).toEqual([
+      [
+        ['x', 1_000],
+        ['y', 1_000],
+      ],
+      6,
+    ]);
+    expect(await s.requeue(['y'])).toBe(1);
+    expect(await s.ack(['x'], 41_000)).toBe(1);
+    expect(await s.schedule('x', 1_000, Buffer.from('x'), sms(3))).toBe('final');
+    expect((await s.claimGated('sms', 50_000, 100, 10, 30_000)).items.map((i) => i.id)).toEqual(['y']);
+    await s.ack(['y'], 51_000);
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, passing: 0, final: 2 });
+    expect(await client().hlen(`${(s as unknown as { k: { lanes: string } }).k.lanes}`)).toBe(0);
+  });
+
+  it('moves an item between a lane and the schedule, and cancels, settles or passes it from either', async () => {
+    const s = store(prefix());
+    expect(await s.schedule('m', 5_000, Buffer.from('m'))).toBe('scheduled');
+    expect(await s.schedule('m', 1_000, Buffer.from('m'), sms(2))).toBe('rescheduled');
+    expect(await s.claim(10_000, 10, 30_000)).toEqual([]);
+    expect(await s.schedule('m', 1_000, Buffer.from('m'))).toBe('rescheduled');
+    expect((await s.claimGated('sms', 10_000, 100, 10, 30_000)).items).toEqual([]);
+    expect(await s.schedule('m', 1_000, Buffer.from('m'), sms(2))).toBe('rescheduled');
+    expect(await s.cancel('m', 2_000)).toBe('cancelled');
+    expect((await s.claimGated('sms', 10_000, 100, 10, 30_000)).items).toEqual([]);
+    await s.schedule('t', 1_000, Buffer.from('t'), sms(2));
+    expect(await s.settle('t', 'released', 2_000)).toBe('settled');
+    expect((await s.claimGated('sms', 10_000, 100, 10, 30_000)).items).toEqual([]);
+    // a replay of its order found it due and unpaced: it goes in that record's transaction, once
+    await s.schedule('r', 1_000, Buffer.from('r'), sms(2));
+    expect(await s.pass('r', 1_000, Buffer.from('r'), 'orders:0:4', 2_000)).toBe('pass');
+    expect((await s.claimGated('sms', 10_000, 100, 10, 30_000)).items).toEqual([]);
+    expect(await s.counts()).toEqual({ waiting: 0, leased: 0, passing: 1, final: 2 });
+  });
+});
+
 describe('schedule store failures', () => {
   it('reports an unreachable Redis as a retriable DEPENDENCY_UNAVAILABLE, so the record waits', async () => {
     const down = new Redis({

@@ -263,6 +263,8 @@ describe('configuration', () => {
       0, 0, 2,
     ]);
     expect(off.FAIR_SHARE_WEIGHTS).toEqual({});
+    expect(off.FAIR_SHARE_QUEUE_SECONDS).toBe(8);
+    expect(() => loadConfig({ ...base, FAIR_SHARE_QUEUE_SECONDS: '0' })).toThrow(/FAIR_SHARE_QUEUE_SECONDS/);
     const on = loadConfig({ ...base, FAIR_SHARE_SMS_PER_SECOND: '95', FAIR_SHARE_WEIGHTS: 'ttd=2, nav=0.5' });
     expect(on.FAIR_SHARE_SMS_PER_SECOND).toBe(95);
     expect(on.FAIR_SHARE_WEIGHTS).toEqual({ ttd: 2, nav: 0.5 });

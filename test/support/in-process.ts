@@ -5,7 +5,9 @@ import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { Deferrals } from '../../processors/runtime/deferral.ts';
 import type { Stage } from '../../processors/runtime/stage.ts';
-import { Releaser } from '../../processors/runtime/releaser.ts';
+import { Releaser, type ReleaserOptions } from '../../processors/runtime/releaser.ts';
+import type { Config } from '../../platform/config.ts';
+import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { collectKeys } from './collector.ts';
 import { testClients, testConfig, uniquePrefix, testRedis } from './stack.ts';
 
@@ -28,6 +30,8 @@ export function stageWithReleaser(options: {
   /** the store as the stage's deferrals see it (e.g. one that loses writes) */
   deferralStore?: (store: ScheduleStore) => ScheduleStore;
   stage: (ports: { store: ScheduleStore; clock: () => number; prefix: string }) => Stage;
+  /** the releaser's gates of the store's gated lanes */
+  gates?: (deps: { kafka: KafkaAdapter; config: Config }) => ReleaserOptions['gates'];
 }) {
   const prefix = uniquePrefix(options.label);
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', ...options.overrides });
@@ -57,6 +61,7 @@ export function stageWithReleaser(options: {
       pollMs: 50,
       leaderTtlMs: 3_000,
       passLeaseMs: options.passLeaseMs ?? 45_000,
+      ...(options.gates ? { gates: options.gates({ kafka, config }) } : {}),
     },
   );
   const deferrals = spec

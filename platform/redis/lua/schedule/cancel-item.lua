@@ -1,11 +1,14 @@
--- KEYS: due leased items final outcome passing ; ARGV: now id
---@keys 6
+-- KEYS: due leased items final outcome passing lanes gated1 gated2 ; ARGV: now id
+--@keys 9
+--@include lib/lanes.lua
 
 local state = redis.call('HGET', KEYS[5], ARGV[2])
 if state == 'cancelled' then return 'already-cancelled' end
 if state == 'released' then return 'released' end
 if redis.call('ZSCORE', KEYS[2], ARGV[2]) or redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
-if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then
+local waited = redis.call('ZREM', KEYS[1], ARGV[2]) == 1
+if ungate(KEYS[7], { KEYS[8], KEYS[9] }, ARGV[2]) then waited = true end
+if waited then
   redis.call('HDEL', KEYS[3], ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[1], ARGV[2])
   redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
