@@ -273,102 +273,65 @@ describe('scheduler process', () => {
   const prefix = uniquePrefix('schedkill');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '3' });
   const { kafka, codec } = testClients(config);
-
-  beforeAll(() => provision(kafka, codec, config));
   afterAll(() => kafka.close());
+
+  /**
+   * The scheduler process on its own topics (`<prefix><name>`), SIGKILLed after 30 % of TOTAL
+   * orders are out and restarted: every order released, none twice.
+   */
+  const killRun = async (
+    name: string,
+    env: Record<string, string>,
+    order: (i: number) => Partial<ReturnType<typeof sampleOrder>>,
+    label: string,
+  ) => {
+    const own = `${prefix}${name}`;
+    const ownConfig = testConfig(own, { TOPIC_PARTITIONS: '3' });
+    await provision(kafka, codec, ownConfig);
+    const result = await killAndRestart({
+      kafka,
+      stages: ['scheduler'],
+      env: { ...stageEnv(ownConfig), SCHEDULER_LEADER_TTL_MS: '2000', SCHEDULER_LEASE_MS: '5000', ...env },
+      outputTopic: topicName(own, 'ordersDue'),
+      collectorGroup: `${own}counter`,
+      total: TOTAL,
+      feed: (from, to) => produceOrders(kafka, codec, topicName(own, 'orders'), to, 1_000, order, from),
+      label,
+    });
+    expect(result.atKill).toBeLessThan(TOTAL);
+    expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
+  };
 
   it('neither loses nor duplicates a release when SIGKILLed mid-release and restarted', async () => {
     // Send times spread over a few seconds, so releases are under way when the kill lands.
     const start = Date.now() + 3_000;
-    const result = await killAndRestart({
-      kafka,
-      stages: ['scheduler'],
-      env: {
-        ...stageEnv(config),
-        SCHEDULER_LEADER_TTL_MS: '2000',
-        SCHEDULER_LEASE_MS: '5000',
-        SCHEDULER_BATCH_SIZE: '200',
-      },
-      outputTopic: topicName(prefix, 'ordersDue'),
-      collectorGroup: `${prefix}counter`,
-      total: TOTAL,
-      feed: (from, to) =>
-        produceOrders(
-          kafka,
-          codec,
-          topicName(prefix, 'orders'),
-          to,
-          1_000,
-          (i) => ({ requestedSendTime: start + Math.floor((i / TOTAL) * 4_000) }),
-          from,
-        ),
-      label: 'scheduler exactly-once',
-    });
-    expect(result.atKill).toBeLessThan(TOTAL);
-    expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
+    await killRun(
+      'spread-',
+      { SCHEDULER_BATCH_SIZE: '200' },
+      (i) => ({ requestedSendTime: start + Math.floor((i / TOTAL) * 4_000) }),
+      'scheduler exactly-once',
+    );
   });
 
   it('neither loses nor duplicates when every order is due already (passed on by the stage itself) and it is SIGKILLed', async () => {
-    const due = topicName(`${prefix}all-`, 'ordersDue');
-    const allConfig = testConfig(`${prefix}all-`, { TOPIC_PARTITIONS: '3' });
-    await provision(kafka, codec, allConfig);
-    const result = await killAndRestart({
-      kafka,
-      stages: ['scheduler'],
-      env: { ...stageEnv(allConfig), SCHEDULER_LEADER_TTL_MS: '2000', SCHEDULER_LEASE_MS: '5000' },
-      outputTopic: due,
-      collectorGroup: `${prefix}all-counter`,
-      total: TOTAL,
-      feed: (from, to) =>
-        produceOrders(
-          kafka,
-          codec,
-          topicName(`${prefix}all-`, 'orders'),
-          to,
-          1_000,
-          () => ({ requestedSendTime: Date.now() - 1_000 }),
-          from,
-        ),
-      label: 'scheduler exactly-once, passing due orders',
-    });
-    expect(result.atKill).toBeLessThan(TOTAL);
-    expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
+    await killRun(
+      'all-',
+      {},
+      () => ({ requestedSendTime: Date.now() - 1_000 }),
+      'scheduler exactly-once, passing due orders',
+    );
   });
 
   it('neither loses nor duplicates paced orders (held in the gated email lane) when SIGKILLed', async () => {
     // every order due already, one creator over its burst: 1,000 pass at once, the rest wait in
     // the email lane and are released at 2,000/s by its gate; after the kill the orders topic
     // is read again and paced anew, so an order may move between passing and the lane
-    const paced = `${prefix}paced-`;
-    const pacedConfig = testConfig(paced, { TOPIC_PARTITIONS: '3' });
-    await provision(kafka, codec, pacedConfig);
-    const result = await killAndRestart({
-      kafka,
-      stages: ['scheduler'],
-      env: {
-        ...stageEnv(pacedConfig),
-        SCHEDULER_LEADER_TTL_MS: '2000',
-        SCHEDULER_LEASE_MS: '5000',
-        FAIR_SHARE_EMAIL_PER_SECOND: '2000',
-        FAIR_SHARE_BURST_SECONDS: '0.5',
-      },
-      outputTopic: topicName(paced, 'ordersDue'),
-      collectorGroup: `${paced}counter`,
-      total: TOTAL,
-      feed: (from, to) =>
-        produceOrders(
-          kafka,
-          codec,
-          topicName(paced, 'orders'),
-          to,
-          1_000,
-          () => ({ requestedSendTime: Date.now() - 1_000, creator: 'campaign' }),
-          from,
-        ),
-      label: 'scheduler exactly-once, paced orders',
-    });
-    expect(result.atKill).toBeLessThan(TOTAL);
-    expect(result).toMatchObject({ received: TOTAL, distinct: TOTAL, duplicated: 0 });
+    await killRun(
+      'paced-',
+      { FAIR_SHARE_EMAIL_PER_SECOND: '2000', FAIR_SHARE_BURST_SECONDS: '0.5' },
+      () => ({ requestedSendTime: Date.now() - 1_000, creator: 'campaign' }),
+      'scheduler exactly-once, paced orders',
+    );
   });
 });
 
