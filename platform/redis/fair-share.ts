@@ -34,7 +34,10 @@ export class FairShare {
 
   constructor(
     redis: Redis,
-    /** e.g. `<prefix>fair:` (each channel's hash gets a hash tag of its own) */
+    /**
+     * e.g. `<prefix>fair:`: each channel's hash gets a hash tag of its own, `{<prefix>fair:sms}`,
+     * beside it the buckets of work booked ahead (`…:ahead`) and the cursor that prunes them
+     */
     private readonly keyPrefix: string,
     private readonly o: FairShareOptions,
   ) {
@@ -62,7 +65,9 @@ export class FairShare {
         args.push(item.creator, this.o.weights[item.creator] ?? 1, item.cost, item.at);
       }
       const key = `{${this.keyPrefix}${channel}}`;
-      const waits = (await inRedis('fair share', () => this.redis.fairPace(key, ...args))) as number[];
+      const waits = (await inRedis('fair share', () =>
+        this.redis.fairPace(key, `${key}:ahead`, `${key}:ahead-cursor`, ...args),
+      )) as number[];
       idx.forEach((i, k) => {
         const item = items[i]!;
         // held only when its pace puts it later than it could go anyway (an item whose send

@@ -87,6 +87,35 @@ describe('fair share of the senders between creators', () => {
     expect(today.every((u) => u === now)).toBe(true);
   });
 
+  it('keeps work booked ahead out of the hash every booking reads, and prunes buckets whose time passed', async () => {
+    const f = fair({ sms: 100, burst: 1 });
+    const key = `{${prefix}sms}`;
+    const now = Date.now();
+    // a bucket an earlier booking left, its time long past
+    await redis.hset(`${key}:ahead`, '1:gone', '1000:1:1000');
+    // thousands of creators with work for later, each in its own minute, and one for now
+    for (let i = 0; i < 3_000; i += 500)
+      await f.pace(
+        Array.from({ length: 500 }, (_, j) => ({
+          creator: `c${i + j}`,
+          channel: 'sms' as const,
+          cost: 5,
+          at: now + 120_000 + (i + j) * 60_000,
+        })),
+        now,
+      );
+    await f.pace(items('now', 5, now), now);
+    // the hash a booking reads whole holds the creators booking for now only
+    expect(await redis.hkeys(key)).toEqual(['n:now']);
+    expect(await redis.hlen(`${key}:ahead`)).toBe(3_000);
+    expect(await redis.hexists(`${key}:ahead`, '1:gone')).toBe(0);
+    // the minute's bucket is found again by its field: the next of that creator's paced after it
+    // (asked later, on the clock of then, as the scheduler asks)
+    const again = await f.pace(items('c0', 250, now + 120_000), Date.now());
+    expect(again[249]! - (now + 120_000)).toBeGreaterThan(1_530); // 1,550: 50 ms booked before, 2.5 s now, less the 1 s burst
+    expect(await redis.pttl(`${key}:ahead`)).toBeGreaterThan(3_000 * 60_000);
+  });
+
   it('passes a channel without a rate by, and counts what an order asks of each channel', async () => {
     const f = fair({ sms: 100, email: 0, burst: 0 });
     const now = Date.now();
