@@ -141,12 +141,17 @@ export class Instance {
     this.stopped.add(c);
     c.child.kill('SIGTERM');
     const timer = setTimeout(() => {
-      this.hangs.push({
-        at: Date.now(),
-        what: `still running ${graceMs / 1000} s after SIGTERM`,
-        tail: tail(c.output()),
+      const at = Date.now();
+      // what it was doing, read from the OS before it is killed (a spinning event loop and a
+      // process waiting on something look alike in its log: both are silent)
+      void diagnose(c.child.pid).then((said) => {
+        this.hangs.push({
+          at,
+          what: `still running ${graceMs / 1000} s after SIGTERM`,
+          tail: `${said}\n${tail(c.output())}`,
+        });
+        c.child.kill('SIGKILL');
       });
-      c.child.kill('SIGKILL');
     }, graceMs);
     try {
       return await c.exited;
@@ -157,6 +162,36 @@ export class Instance {
 
   output(): string {
     return this.current?.output() ?? '';
+  }
+}
+
+/**
+ * What a process is doing, from /proc over one second: its main thread's state, the CPU it took
+ * (about 1,000 ms: JavaScript that never yields; about 0: waiting), the kernel function it waits
+ * in, and its resident memory. Says so when it cannot be read (not Linux, already gone).
+ */
+export async function diagnose(pid: number | undefined): Promise<string> {
+  if (pid === undefined) return 'diagnosis: no pid';
+  const read = (file: string) => readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  // the fields after the command's name (which may hold spaces) in /proc/<pid>/task/<pid>/stat
+  const stat = () => {
+    const line = read(`task/${pid}/stat`);
+    return line.slice(line.lastIndexOf(')') + 2).split(' ');
+  };
+  // utime and stime, fields 14 and 15 of stat (11 and 12 after the name), in clock ticks of 10 ms
+  const cpuMs = (f: string[]) => (Number(f[11]) + Number(f[12])) * 10;
+  try {
+    const before = stat();
+    await sleep(1_000);
+    const after = stat();
+    const rss = /VmRSS:\s+(\d+)/.exec(read('status'))?.[1];
+    const wchan = read(`task/${pid}/wchan`);
+    return (
+      `diagnosis: main thread state ${after[0]}, ${cpuMs(after) - cpuMs(before)} ms CPU in 1 s, ` +
+      `waiting in ${['', '0'].includes(wchan) ? '(nothing: running)' : wchan}, resident ${Math.round(Number(rss) / 1024)} MiB`
+    );
+  } catch (err) {
+    return `diagnosis: /proc/${pid} not readable (${(err as Error).message})`;
   }
 }
 
