@@ -173,28 +173,41 @@ function fairScheduler(label: string, gates?: Parameters<typeof stageWithRelease
   return { ...harness, due };
 }
 
+/**
+ * A creator's campaign of `size` orders and another creator's 5, all due now, published
+ * together; `note()` records when each is first seen due (and returns true, to sit in a wait's
+ * condition); `sent` is when they were published.
+ */
+async function campaignAndFew(
+  h: Pick<ReturnType<typeof fairScheduler>, 'kafka' | 'codec' | 'prefix' | 'due'>,
+  size: number,
+) {
+  const now = Date.now() - 1;
+  const campaign = Array.from({ length: size }, (_, i) =>
+    sampleOrder(i, { creator: 'campaign', requestedSendTime: now }),
+  );
+  const few = Array.from({ length: 5 }, (_, i) => sampleOrder(1000 + i, { creator: 'few', requestedSendTime: now }));
+  const seen = new Map<string, number>();
+  const note = () => {
+    for (const id of h.due().counts.keys()) if (!seen.has(id)) seen.set(id, Date.now());
+    return true;
+  };
+  const sent = Date.now();
+  await publish(
+    h.kafka,
+    h.codec,
+    h.prefix,
+    'orders',
+    [...campaign, ...few].map((o) => ({ key: o.orderId, value: o })),
+  );
+  return { campaign, few, seen, note, sent };
+}
+
 describe('scheduler with a fair share', () => {
   const { prefix, kafka, codec, due } = fairScheduler('sched-fair');
 
   it("paces a creator's campaign and lets another creator's few orders through at once", async () => {
-    const now = Date.now() - 1;
-    const campaign = Array.from({ length: 400 }, (_, i) =>
-      sampleOrder(i, { creator: 'campaign', requestedSendTime: now }),
-    );
-    const few = Array.from({ length: 5 }, (_, i) => sampleOrder(1000 + i, { creator: 'few', requestedSendTime: now }));
-    const seen = new Map<string, number>();
-    const note = () => {
-      for (const id of due().counts.keys()) if (!seen.has(id)) seen.set(id, Date.now());
-      return true;
-    };
-    const sent = Date.now();
-    await publish(
-      kafka,
-      codec,
-      prefix,
-      'orders',
-      [...campaign, ...few].map((o) => ({ key: o.orderId, value: o })),
-    );
+    const { campaign, few, seen, note, sent } = await campaignAndFew({ kafka, codec, prefix, due }, 400);
     await due().waitFor(() => note() && few.every((o) => seen.has(o.orderId)), 10_000, 'the few orders');
     const fewDone = Math.max(...few.map((o) => seen.get(o.orderId)!));
     // the campaign's 400 at 100/s, 50 of them at once: about 3.5 s
@@ -227,24 +240,8 @@ describe('scheduler with a fair share, its senders behind', () => {
     );
     await producer.close();
 
-    const now = Date.now() - 1;
-    const campaign = Array.from({ length: 150 }, (_, i) =>
-      sampleOrder(i, { creator: 'campaign', requestedSendTime: now }),
-    );
-    const few = Array.from({ length: 5 }, (_, i) => sampleOrder(1000 + i, { creator: 'few', requestedSendTime: now }));
-    const seen = new Map<string, number>();
-    const note = () => {
-      for (const id of due().counts.keys()) if (!seen.has(id)) seen.set(id, Date.now());
-      return true;
-    };
+    const { campaign, few, seen, note } = await campaignAndFew({ kafka, codec, prefix, due }, 150);
     const released = () => campaign.filter((o) => seen.has(o.orderId)).length;
-    await publish(
-      kafka,
-      codec,
-      prefix,
-      'orders',
-      [...campaign, ...few].map((o) => ({ key: o.orderId, value: o })),
-    );
     // the campaign's first half second at its pace (50) and the few go at once
     await due().waitFor(() => note() && few.every((o) => seen.has(o.orderId)) && released() >= 50, 10_000, 'unpaced');
     // the rest fall due by their pace within about a second more, and wait in the email lane:
