@@ -78,12 +78,34 @@ export interface TransactionalProducer {
    */
   init(): Promise<void>;
   /** writes `records` and, when given, commits `offsets` for their group, atomically */
-  commit(
-    records: OutboundRecord[],
-    offsets?: { groupId: string; topic: string; partition: number; offset: string },
-    control?: CommitControl,
-  ): Promise<void>;
+  commit(records: OutboundRecord[], offsets?: OffsetTarget | GroupOffsets, control?: CommitControl): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One input partition's position (the next offset to read) for a group. */
+export interface OffsetTarget {
+  groupId: string;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/** A consumer's membership of its group: the generation it joined and its member id. */
+export interface GroupMember {
+  generationId: number;
+  memberId: string;
+}
+
+/**
+ * Several input partitions' positions for a group, committed by one transaction. With `member`
+ * (KIP-447), the group coordinator refuses them (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) once the
+ * group has moved on from that member, so the transaction fails and aborts: a producer shared by
+ * all of a consumer's partitions is fenced by the group, not by a transactional id per partition.
+ */
+export interface GroupOffsets {
+  groupId: string;
+  member?: GroupMember;
+  positions: { topic: string; partition: number; offset: string }[];
 }
 
 /** How a caller of a transaction may still take it back, and learn when it no longer can. */
@@ -176,6 +198,22 @@ function groupByTopic(records: OutboundRecord[]) {
 }
 
 /** the headers of a record that has none (most do): one shared, frozen object */
+/** a commit's offsets as kafkajs's sendOffsets takes them: per topic, with the group's metadata when given */
+function toSendOffsets(offsets: OffsetTarget | GroupOffsets) {
+  const positions = 'positions' in offsets ? offsets.positions : [offsets];
+  const topics = new Map<string, { partition: number; offset: string }[]>();
+  for (const p of positions) {
+    const list = topics.get(p.topic) ?? [];
+    list.push({ partition: p.partition, offset: p.offset });
+    topics.set(p.topic, list);
+  }
+  return {
+    consumerGroupId: offsets.groupId,
+    topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+    ...('member' in offsets && offsets.member ? { groupMetadata: offsets.member } : {}),
+  };
+}
+
 const NO_HEADERS: Record<string, Buffer | undefined> = Object.freeze({});
 
 function toInbound(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): InboundRecord {
@@ -479,14 +517,7 @@ export class KafkaAdapter {
           if (records.length > 0) {
             await tx.sendBatch({ topicMessages: groupByTopic(records), acks: -1, compression: CompressionTypes.None });
           }
-          if (offsets) {
-            await tx.sendOffsets({
-              consumerGroupId: offsets.groupId,
-              topics: [
-                { topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] },
-              ],
-            });
-          }
+          if (offsets) await tx.sendOffsets(toSendOffsets(offsets));
           if (control?.signal?.aborted) throw new Error('transaction abandoned: its caller gave up waiting');
           const holding = control?.committing?.();
           if (holding) await holding;
@@ -526,7 +557,8 @@ export class KafkaAdapter {
      */
     fetchIdleWaitMs?: number;
     fromBeginning?: boolean;
-    onAssignment?: (assignment: Record<string, number[]>) => void;
+    /** the partitions this member holds after each join, and its membership (generation, member id) */
+    onAssignment?: (assignment: Record<string, number[]>, member: GroupMember) => void;
     onCrash?: (err: Error, restart: boolean) => void;
     /**
      * after each batch (also one of transaction markers or aborted records only, which reaches
@@ -551,7 +583,10 @@ export class KafkaAdapter {
     let markJoined: () => void = () => undefined;
     const joined = new Promise<void>((resolve) => (markJoined = resolve));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      options.onAssignment?.(e.payload.memberAssignment);
+      options.onAssignment?.(e.payload.memberAssignment, {
+        generationId: e.payload.generationId,
+        memberId: e.payload.memberId,
+      });
       markJoined();
     });
     consumer.on(consumer.events.CRASH, (e) => {

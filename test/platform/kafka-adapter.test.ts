@@ -114,6 +114,104 @@ describe('Kafka adapter', () => {
     }
   });
 
+  // KIP-447 (kafkajs patch: TxnOffsetCommit version 3): one producer commits for any partition of
+  // a member, and the group coordinator refuses the transaction of a member the group moved on
+  // from, so a zombie's outputs abort with its offsets.
+  it('commits a member’s offsets for several partitions in one transaction, and refuses a stale member’s', async () => {
+    const groupId = `${prefix}fenced`;
+    const fencedOut = topicName(prefix, 'ordersApproved');
+    const members: { name: string; generationId: number; memberId: string }[] = [];
+    let joinedBy: (n: number) => void = () => undefined;
+    const joinsOf = (count: number) =>
+      new Promise<void>((resolve) => {
+        joinedBy = (n) => n >= count && resolve();
+        joinedBy(members.length);
+      });
+    const join = (name: string) =>
+      kafka.batchConsumer({
+        groupId,
+        topics: [topic],
+        partitionsConcurrently: 1,
+        onAssignment: (_assignment, member) => {
+          members.push({ name, ...member });
+          joinedBy(members.length);
+        },
+        eachBatch: async () => undefined,
+      });
+    const a = await join('a');
+    await a.joined;
+    const first = members.at(-1)!;
+    const producer = await kafka.transactionalProducer(`${prefix}tx-fenced`);
+    await producer.init();
+    // (positions in topics the members do not read: a position past a read topic's end would be
+    // reset by its reader, kafkajs committing "earliest" on OFFSET_OUT_OF_RANGE)
+    const enriched = topicName(prefix, 'ordersEnriched');
+    const positions = (offset: string) => [
+      { topic: enriched, partition: 0, offset },
+      { topic: out, partition: 0, offset },
+    ];
+    const member = (m: { generationId: number; memberId: string }) => ({
+      generationId: m.generationId,
+      memberId: m.memberId,
+    });
+    await producer.commit([{ topic: fencedOut, key: 'f', value: Buffer.from('kept-1') }], {
+      groupId,
+      member: member(first),
+      positions: positions('3'),
+    });
+    expect(await kafka.committedOffset(groupId, enriched, 0)).toBe('3');
+    expect(await kafka.committedOffset(groupId, out, 0)).toBe('3');
+
+    // a second member joins: the group's generation moves on, and a's old one is stale
+    const b = await join('b');
+    try {
+      await joinsOf(3);
+      const latest = members.at(-1)!;
+      expect(latest.generationId).toBeGreaterThan(first.generationId);
+      await expect(
+        producer.commit([{ topic: fencedOut, key: 'f', value: Buffer.from('zombie') }], {
+          groupId,
+          member: member(first),
+          positions: positions('7'),
+        }),
+      ).rejects.toThrow(/generation/i);
+      await expect(
+        producer.commit([{ topic: fencedOut, key: 'f', value: Buffer.from('stranger') }], {
+          groupId,
+          member: { generationId: latest.generationId, memberId: 'not-a-member' },
+          positions: positions('8'),
+        }),
+      ).rejects.toThrow(/member/i);
+      expect(await kafka.committedOffset(groupId, enriched, 0)).toBe('3');
+      // the producer goes on (its failed transactions aborted) with the current membership
+      await producer.commit([{ topic: fencedOut, key: 'f', value: Buffer.from('kept-2') }], {
+        groupId,
+        member: member(latest),
+        positions: positions('9'),
+      });
+      expect(await kafka.committedOffset(groupId, enriched, 0)).toBe('9');
+      expect(await kafka.committedOffset(groupId, out, 0)).toBe('9');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await producer.close();
+    }
+    // what a read-committed reader sees: the two kept, neither refused transaction's record
+    const seen: string[] = [];
+    let done!: () => void;
+    const both = new Promise<void>((resolve) => (done = resolve));
+    const reader = await kafka.collect({
+      groupId: `${prefix}fenced-reader`,
+      topics: [fencedOut],
+      onRecord: (r) => {
+        seen.push(r.value?.toString() ?? '');
+        if (seen.includes('kept-2')) done();
+      },
+    });
+    await both;
+    await reader.stop();
+    expect(seen).toEqual(['kept-1', 'kept-2']);
+  });
+
   /** Whether `work` settles within `ms` (an upper bound on the wait, not a sleep: it ends as `work` does). */
   const settlesWithin = (work: Promise<unknown>, ms: number) => {
     let timer: NodeJS.Timeout | undefined;

@@ -79,7 +79,7 @@ describe('a stage whose consumer crashed for good', () => {
     expect(made).toHaveLength(2);
     expect(joined).toBe(false);
 
-    made[1]!.onAssignment!({ [made[1]!.topics[0]!]: [0, 1] });
+    made[1]!.onAssignment!({ [made[1]!.topics[0]!]: [0, 1] }, { generationId: 1, memberId: 'm' });
     await vi.advanceTimersByTimeAsync(0);
     expect(joined).toBe(true);
     await runner.close();
