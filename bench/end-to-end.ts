@@ -67,15 +67,15 @@ export async function endToEndBench(
   connections: number,
   tps: number,
   offered: number | undefined,
-  layouts: number[] = [0],
+  layouts: LayoutSpec[] = [{ instances: 0, scope: 'partition' }],
 ): Promise<void> {
   const sink = await startSmtpSink();
   const figures: LayoutFigures[] = [];
   let alone: GatewayAlone;
   try {
     alone = await gatewayAlone(N, connections);
-    for (const [i, instances] of layouts.entries())
-      figures.push(await endToEndLayout(N, connections, tps, offered, instances, i, sink));
+    for (const [i, spec] of layouts.entries())
+      figures.push(await endToEndLayout(N, connections, tps, offered, spec, i, sink));
   } finally {
     await sink.close();
   }
@@ -96,10 +96,26 @@ export async function endToEndBench(
     console.log(
       `${f.layout.padEnd(36)} ${f.accepted.toFixed(0).padStart(10)}   ${f.endToEnd.toFixed(0).padStart(12)}   ${String(f.offered).padStart(9)}   ${f.p50} / ${f.p99} ms`,
     );
-  const [one, many] = [figures[0]!, figures[1]!];
-  console.log(
-    `ratio ${many.layout} / ${one.layout}: end to end ${(many.endToEnd / one.endToEnd).toFixed(2)}, accepted ${(many.accepted / one.accepted).toFixed(2)}`,
-  );
+  const one = figures[0]!;
+  for (const many of figures.slice(1))
+    console.log(
+      `ratio ${many.layout} / ${one.layout}: end to end ${(many.endToEnd / one.endToEnd).toFixed(2)}, accepted ${(many.accepted / one.accepted).toFixed(2)}`,
+    );
+}
+
+/** A layout to run: stage processes per stage (0: all in one) and what a transaction spans. */
+export interface LayoutSpec {
+  instances: number;
+  scope: 'partition' | 'instance';
+}
+
+/** `--layouts 0,2,0i`: a number of processes per stage (0: one for all), `i` for TRANSACTION_SCOPE=instance. */
+export function parseLayouts(spec: string): LayoutSpec[] {
+  return spec.split(',').map((s) => {
+    const m = /^(\d+)(i?)$/.exec(s.trim());
+    if (!m) throw new Error(`--layouts: "${s}" is not a number of processes per stage, optionally followed by i`);
+    return { instances: Number(m[1]), scope: m[2] ? 'instance' : 'partition' };
+  });
 }
 
 interface GatewayAlone {
@@ -177,12 +193,13 @@ async function endToEndLayout(
   connections: number,
   tps: number,
   offered: number | undefined,
-  instances: number,
+  { instances, scope }: LayoutSpec,
   tag: number,
   sink: Awaited<ReturnType<typeof startSmtpSink>>,
 ): Promise<LayoutFigures> {
   const layout =
-    instances === 0 ? 'one stage process, one gateway' : `${instances} processes per stage, ${instances} gateways`;
+    (instances === 0 ? 'one stage process, one gateway' : `${instances} processes per stage, ${instances} gateways`) +
+    (scope === 'instance' ? ', tx per instance' : '');
   console.log(`\n--- ${layout} ---`);
   const { prefix, kafka } = await benchClients(`e2e${tag}`);
   await kafka.close();
@@ -192,7 +209,7 @@ async function endToEndLayout(
 
   const { publicKeyFile, token } = await benchToken('bench');
   const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
-  const stageEnv = senderEnv(prefix, sink.port, systemId, tps);
+  const stageEnv = { ...senderEnv(prefix, sink.port, systemId, tps), TRANSACTION_SCOPE: scope };
   const ready = STAGES_RUNNING;
   const stageProcesses =
     instances === 0

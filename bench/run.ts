@@ -1,6 +1,6 @@
 /**
  * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|instant|fair|all] [--records N]
- *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2]
+ *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2,0i]
  *  [--queued N] [--window S]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
@@ -11,7 +11,7 @@ import { emailBench } from './email.ts';
 import { gatewayBench } from './gateway.ts';
 import { schedulerBench } from './scheduler.ts';
 import { smsBench } from './sms.ts';
-import { endToEndBench } from './end-to-end.ts';
+import { endToEndBench, parseLayouts } from './end-to-end.ts';
 import { layoutBench } from './layout.ts';
 import { instantBench } from './instant.ts';
 import { fairBench } from './fair.ts';
@@ -52,7 +52,7 @@ for (const suite of suites) {
       Number(values.connections),
       Number(values.tps ?? 1000),
       values.rate ? Number(values.rate) : undefined,
-      values.layouts.split(',').map(Number),
+      parseLayouts(values.layouts),
     );
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
   else if (suite === 'instant')

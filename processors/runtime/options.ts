@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { int } from '../../platform/config-kit.ts';
 
@@ -29,6 +30,25 @@ export const runtimeOptions = z.object({
    * the broker refuses above its max.message.bytes (1 MiB by default)
    */
   TRANSACTION_MAX_BYTES: int(512 * 1024).pipe(z.number().min(1024)),
+  /**
+   * what one Kafka transaction of a stage covers: `partition`, a transactional producer per
+   * input partition (fenced by its transactional id; a fetch of six partitions costs six
+   * transactions); `instance`, one producer per stage instance for all its partitions, fenced by
+   * the consumer group's generation (KIP-447), commits asked for while one is under way merged
+   * into the next
+   */
+  TRANSACTION_SCOPE: z.enum(['partition', 'instance']).default('partition'),
+  /**
+   * this process's name among its stages' instances, part of their transactional ids with
+   * TRANSACTION_SCOPE=instance: unique among running instances, and the same after a restart so
+   * the restarted instance settles the transaction it left open at once (a new name leaves it to
+   * the transaction timeout, 30 s, while its partitions' new owners wait). Default: host name and
+   * process id (a container's restart keeps both; set it to the pod name in Kubernetes)
+   */
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, ".", "_" and "-", at most 100')
+    .default(`${hostname()}-${process.pid}`),
   /** largest single output record; a larger one is dead-lettered (keep under max.message.bytes) */
   MAX_RECORD_BYTES: int(1_000_000).pipe(z.number().min(1024)),
   /** how long the group waits for a silent stage process before moving its partitions, ms (6 000–300 000) */

@@ -17,6 +17,7 @@ import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import type { Deferrals, Settled } from './deferral.ts';
 import { recordSource, type Deferred, type Outcome, type RecordContext, type Stage } from './stage.ts';
+import { SharedTransactions } from './shared-transactions.ts';
 import { TransactionBatcher, type Committed, type PartitionLink } from './transactions.ts';
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
@@ -56,8 +57,11 @@ export const stageGroupId = (topicPrefix: string, stage: string) => `${topicPref
  * Runs one stage: consume → decode → handle → encode → produce → commit.
  *
  * Delivery guarantee: exactly once between stages. Every input partition has its own
- * transactional producer (transactional id = group + topic + partition); the outputs of a run
- * of records, any dead letters, and the input offsets are committed in one Kafka transaction.
+ * transactional producer (transactional id = group + topic + partition), or, with
+ * TRANSACTION_SCOPE=instance, all of the runner's partitions share one whose transactions carry
+ * the commits of several partitions and are fenced by the group's generation (see
+ * shared-transactions.ts); the outputs of a run of records, any dead letters, and the input
+ * offsets are committed in one Kafka transaction.
  * Downstream consumers read committed records only. Before the first batch of a partition after
  * any (re)assignment or failure, the producer is (re)initialised, which fences a zombie holding
  * the same id and settles its open transaction, and the committed offset is read again: records
@@ -89,6 +93,8 @@ export class StageRunner {
   private readonly lagReported = new Set<number>();
   private lagTimer: NodeJS.Timeout | null = null;
   private crashed: Error | null = null;
+  /** TRANSACTION_SCOPE=instance: one producer for all of this runner's partitions, its commits merged */
+  private readonly shared: SharedTransactions | null;
 
   constructor(
     private readonly stage: Stage,
@@ -111,6 +117,16 @@ export class StageRunner {
     this.groupId = stageGroupId(deps.config.TOPIC_PREFIX, stage.name);
     this.log = deps.logger.child({ stage: stage.name });
     this.handlerTimer = deps.metrics.handlerLatency.labels({ stage: stage.name });
+    const { config } = deps;
+    this.shared =
+      config.TRANSACTION_SCOPE === 'instance'
+        ? new SharedTransactions({
+            make: () =>
+              deps.kafka.transactionalProducer(`${config.KAFKA_CLIENT_ID}:${this.groupId}:${config.INSTANCE_ID}`),
+            groupId: this.groupId,
+            maxBytes: config.TRANSACTION_MAX_BYTES,
+          })
+        : null;
   }
 
   private topic(key: TopicKey): string {
@@ -122,7 +138,10 @@ export class StageRunner {
     this.consumer = await this.newConsumer();
     this.lagTimer = setInterval(() => void this.sampleLag(), this.deps.config.LAG_SAMPLE_INTERVAL_MS);
     this.lagTimer.unref();
-    this.log.info({ groupId: this.groupId, input: this.topic(this.stage.input) }, 'stage started');
+    this.log.info(
+      { groupId: this.groupId, input: this.topic(this.stage.input), transactions: this.deps.config.TRANSACTION_SCOPE },
+      'stage started',
+    );
   }
 
   /**
@@ -181,7 +200,10 @@ export class StageRunner {
       ...(this.deps.config.CONSUMER_FETCH_IDLE_WAIT_MS > 0
         ? { fetchIdleWaitMs: this.deps.config.CONSUMER_FETCH_IDLE_WAIT_MS }
         : {}),
-      onAssignment: (assignment) => this.onAssignment(assignment),
+      onAssignment: (assignment, member) => {
+        if (this.shared) this.shared.member = member;
+        this.onAssignment(assignment);
+      },
       onProgress: (partition, lastOffset) => this.passed.set(partition, BigInt(lastOffset) + 1n),
       onCrash: (err, restart) => {
         this.log.error({ err, restart }, 'consumer crashed');
@@ -266,7 +288,10 @@ export class StageRunner {
     await this.waitInDrain(this.consumer?.stop() ?? Promise.resolve(), left(), 'the consumer to leave its group');
     await this.waitInDrain(tails(), left(), 'commits under way');
     await this.waitInDrain(
-      Promise.all([...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined))),
+      Promise.all([
+        ...[...this.partitions.values()].map((p) => p.producer?.close().catch(() => undefined)),
+        this.shared?.close(),
+      ]),
       left(),
       'transactional producers to close',
     );
@@ -314,7 +339,10 @@ export class StageRunner {
       state = { producer: null, verified: false, tail: Promise.resolve(), generation: 0 };
       this.partitions.set(key, state);
     }
-    if (state.verified && state.producer) return { state, skipBelow: null };
+    // (a shared producer whose epoch ended, through another partition's failed transaction, is
+    // replaced, and the partition verified again as after its own)
+    if (state.verified && state.producer && (this.shared?.current(state.producer) ?? true))
+      return { state, skipBelow: null };
     this.log.info(
       { topic: batch.topic, partition: batch.partition, records: batch.records.length },
       'verifying partition',
@@ -327,7 +355,12 @@ export class StageRunner {
       // whatever is still committing settles first: the committed offset read below must be final
       if ((await this.untilStopped(state.tail)) === ABORTED) return null;
       const fresh = !state.producer;
-      if (!state.producer) {
+      if (this.shared) {
+        // the instance's producer, made and initialised once (not per partition)
+        const made = await this.untilStopped(this.shared.ready());
+        if (made === ABORTED) return null;
+        state.producer = made;
+      } else if (!state.producer) {
         const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
         const making = this.deps.kafka.transactionalProducer(txId);
         const made = await this.untilStopped(making);

@@ -203,9 +203,13 @@ describe('stage runtime with large records', () => {
   });
 });
 
-describe('stage runtime with failing transactions', () => {
-  const prefix = uniquePrefix('txfail');
-  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+describe.each([
+  ['partition', { TOPIC_PARTITIONS: '1' }],
+  // (three partitions: transactions span them)
+  ['instance', { TOPIC_PARTITIONS: '3', TRANSACTION_SCOPE: 'instance' }],
+])('stage runtime with failing transactions, transactions per %s', (scope, settings) => {
+  const prefix = uniquePrefix(`txfail-${scope}`);
+  const config = testConfig(prefix, settings);
   const clients = testClients(config);
   const { codec, logger } = clients;
   // Transactions 3 and 7 fail without committing (the connection dropped before EndTxn), and
