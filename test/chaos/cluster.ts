@@ -74,7 +74,9 @@ export class Instance {
   async start(tries = 3, readyTimeoutMs = Number(process.env.CHAOS_READY_TIMEOUT_MS ?? 180_000)): Promise<void> {
     // CHAOS_LOG_DIR keeps every instance's whole log, one file per name, for a look afterwards
     const dir = process.env.CHAOS_LOG_DIR;
-    const c = startNodeProcess(this.script, this.env(), this.pattern, {
+    // (the same INSTANCE_ID after a restart: with TRANSACTION_SCOPE=instance it settles at once
+    // the transaction its predecessor left open)
+    const c = startNodeProcess(this.script, { INSTANCE_ID: this.name, ...this.env() }, this.pattern, {
       ...(dir ? { logFile: join(dir, `${this.name}.log`) } : {}),
     });
     this.current = c;
