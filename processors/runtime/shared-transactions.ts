@@ -47,6 +47,8 @@ export class StaleTransactionEpoch extends Error {
 export class SharedTransactions {
   private producer: TransactionalProducer | null = null;
   private making: Promise<TransactionalProducer> | null = null;
+  /** the producer being initialised, if one is */
+  private initialising: TransactionalProducer | null = null;
   private epoch = 0;
   private readonly queue: Entry[] = [];
   private running: Promise<void> | null = null;
@@ -79,12 +81,16 @@ export class SharedTransactions {
   private async makeProducer(): Promise<TransactionalProducer> {
     try {
       const producer = await this.deps.make();
+      this.initialising = producer;
       try {
         // InitProducerId: settles whatever transaction this id's previous holder left open
+        // (Kafka may keep it waiting while a coordinator moves: close() closes it meanwhile)
         await producer.init();
       } catch (err) {
         await producer.close().catch(() => undefined);
         throw err;
+      } finally {
+        this.initialising = null;
       }
       if (this.closed) {
         await producer.close().catch(() => undefined);
@@ -197,14 +203,18 @@ export class SharedTransactions {
     void producer?.close().catch(() => undefined);
   }
 
-  /** the transaction under way (if any) settles; then the producer closes */
+  /**
+   * The transaction under way (if any) settles; then the producer closes. One still being made
+   * or initialised is not waited for: it is closed (its InitProducerId given up), or closed as
+   * soon as it is made.
+   */
   async close(): Promise<void> {
     this.closed = true;
     while (this.running) await this.running.catch(() => undefined);
     for (const e of this.queue.splice(0)) e.reject(new StaleTransactionEpoch());
-    const producer = this.producer ?? (await this.making?.catch(() => null)) ?? null;
+    const producers = [this.producer, this.initialising];
     this.producer = null;
-    await producer?.close().catch(() => undefined);
+    await Promise.all(producers.map((p) => p?.close().catch(() => undefined)));
   }
 
   /** commits under way or queued, settled (whatever their outcome) */

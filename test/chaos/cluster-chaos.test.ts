@@ -480,8 +480,12 @@ describe('the production layout under faults', () => {
         `SIGKILL kafka-${busiest} (leader of ${counts.get(busiest)} of ${leaders.size} orders partitions), restarted 30 s later, ${caughtUp}`,
       );
 
-      // the transaction coordinator of resolve-channel's partition 0 producer
-      const txId = `${config.KAFKA_CLIENT_ID}:${prefix}notifications.resolve-channel:${topicName(prefix, 'ordersApproved')}:0`;
+      // the transaction coordinator of resolve-channel's partition 0 producer (with
+      // TRANSACTION_SCOPE=instance, of its first instance's producer)
+      const txId =
+        config.TRANSACTION_SCOPE === 'instance'
+          ? `${config.KAFKA_CLIENT_ID}:${prefix}notifications.resolve-channel:resolve-channel-1`
+          : `${config.KAFKA_CLIENT_ID}:${prefix}notifications.resolve-channel:${topicName(prefix, 'ordersApproved')}:0`;
       const txPartition = (javaHash(txId) & 0x7fffffff) % 12;
       const coordinator = (
         await step('asking for the transaction coordinators', () => kafka.partitionLeaders('__transaction_state'))
@@ -760,7 +764,7 @@ describe('the production layout under faults', () => {
     // the table last, and the refusals in the assertion's own message: CI keeps the output's tail
     if (overran) rows.unshift(['overran', overran]);
     console.log(
-      `\nchaos, three brokers, two instances of every stage, two gateways:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
+      `\nchaos, three brokers, two instances of every stage, two gateways, transactions per ${config.TRANSACTION_SCOPE}:\n${rows.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n')}`,
     );
 
     expect(overran, 'the load and the faults must end within their bound').toBeUndefined();

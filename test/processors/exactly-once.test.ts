@@ -10,7 +10,7 @@ const TOTAL = 10_000;
 // transactions spanning partitions and fenced by the group's generation (KIP-447), the restarted
 // process taking the same INSTANCE_ID so it settles the transaction its predecessor left open
 describe.each([
-  ['partition', {}],
+  ['partition', { TRANSACTION_SCOPE: 'partition' }],
   ['instance', { TRANSACTION_SCOPE: 'instance', INSTANCE_ID: 'eos-1' }],
 ])('stage runtime delivery guarantee, transactions per %s', (scope, settings) => {
   const prefix = uniquePrefix(`eos-${scope}`);

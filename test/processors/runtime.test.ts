@@ -204,7 +204,7 @@ describe('stage runtime with large records', () => {
 });
 
 describe.each([
-  ['partition', { TOPIC_PARTITIONS: '1' }],
+  ['partition', { TOPIC_PARTITIONS: '1', TRANSACTION_SCOPE: 'partition' }],
   // (three partitions: transactions span them)
   ['instance', { TOPIC_PARTITIONS: '3', TRANSACTION_SCOPE: 'instance' }],
 ])('stage runtime with failing transactions, transactions per %s', (scope, settings) => {

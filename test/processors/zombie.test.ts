@@ -14,7 +14,7 @@ const TOTAL = 6_000;
 // owner's InitProducerId on the partition's transactional id fences the zombie; per instance,
 // the group coordinator refuses offsets sent with the zombie's old generation (KIP-447).
 describe.each([
-  ['partition', {}],
+  ['partition', { TRANSACTION_SCOPE: 'partition' }],
   ['instance', { TRANSACTION_SCOPE: 'instance' }],
 ])('a stage instance paused past its session (a zombie), transactions per %s', (scope, settings) => {
   const prefix = uniquePrefix(`zombie-${scope}`);

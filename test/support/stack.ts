@@ -78,6 +78,8 @@ export function testConfig(prefix: string, overrides: Record<string, string> = {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     RETRY_INITIAL_MS: '20',
     RETRY_MAX_MS: '200',
+    // the suite runs in either transaction scope (stage processes it starts inherit it too)
+    ...(process.env.TRANSACTION_SCOPE ? { TRANSACTION_SCOPE: process.env.TRANSACTION_SCOPE } : {}),
     ...overrides,
   });
 }
