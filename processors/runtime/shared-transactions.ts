@@ -9,6 +9,8 @@ import type {
 /** One partition's commit waiting for the instance's next transaction. */
 interface Entry {
   epoch: number;
+  /** the consumer's membership when the commit was asked for (its batch was fetched in it) */
+  member: GroupMember | null;
   records: OutboundRecord[];
   position: OffsetTarget;
   bytes: number;
@@ -20,6 +22,13 @@ interface Entry {
 export class StaleTransactionEpoch extends Error {
   constructor() {
     super('an earlier transaction of this instance failed: its partitions are verified again');
+  }
+}
+
+/** what a commit asked for before the consumer's latest join answers: the group moved on */
+export class RejoinedMeanwhile extends Error {
+  constructor() {
+    super('the consumer rejoined its group since this commit was asked for: its records are handled again');
   }
 }
 
@@ -133,7 +142,7 @@ export class SharedTransactions {
     let bytes = 0;
     for (const r of records) bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ epoch, records, position, bytes, resolve, reject });
+      this.queue.push({ epoch, member: this.member, records, position, bytes, resolve, reject });
       this.schedule();
     });
   }
@@ -156,6 +165,13 @@ export class SharedTransactions {
       const e = this.queue.shift()!;
       if (e.epoch !== this.epoch) {
         e.reject(new StaleTransactionEpoch());
+        continue;
+      }
+      // Asked for in an earlier membership (the runner checked its batch was current then): the
+      // group has moved on, and sent with today's membership the coordinator would take it,
+      // for a partition that may be another member's now. Never committed; handled again.
+      if (e.member !== this.member) {
+        e.reject(new RejoinedMeanwhile());
         continue;
       }
       take.push(e);

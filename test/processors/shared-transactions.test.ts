@@ -5,7 +5,11 @@ import type {
   OutboundRecord,
   TransactionalProducer,
 } from '../../platform/kafka/adapter.ts';
-import { SharedTransactions, StaleTransactionEpoch } from '../../processors/runtime/shared-transactions.ts';
+import {
+  RejoinedMeanwhile,
+  SharedTransactions,
+  StaleTransactionEpoch,
+} from '../../processors/runtime/shared-transactions.ts';
 
 /** Transactional producers that record their transactions, and fail or hold them on demand. */
 function fakeProducers() {
@@ -135,6 +139,28 @@ describe('transactions shared by an instance’s partitions (TRANSACTION_SCOPE=i
       { inits: 1, closed: false },
     ]);
     expect(fake.transactions).toEqual([expect.objectContaining({ producer: 1, records: ['a1'] })]);
+  });
+
+  it('refuses a commit asked for before the consumer joined again (its partition may be another member’s)', async () => {
+    const { fake, shared } = setup();
+    const p = await shared.ready();
+    const release = fake.hold();
+    const first = p.commit([rec('a1')], at(0, '1'));
+    await new Promise((r) => setImmediate(r));
+    // queued behind the transaction under way, then the group rebalances
+    const before = p.commit([rec('b1')], at(1, '1'));
+    shared.member = { generationId: 5, memberId: 'member-a' };
+    const after = p.commit([rec('c1')], at(2, '1'));
+    release();
+    await first;
+    await expect(before).rejects.toBeInstanceOf(RejoinedMeanwhile);
+    await after;
+    expect(fake.transactions.map((t) => [t.records, t.offsets.member?.generationId])).toEqual([
+      [['a1'], 4],
+      [['c1'], 5],
+    ]);
+    // the producer goes on: only that commit was refused
+    expect(shared.current(p)).toBe(true);
   });
 
   it('commits nothing without a group membership to fence it with', async () => {
