@@ -82,6 +82,14 @@ export interface TransactionalProducer {
   close(): Promise<void>;
 }
 
+/** A record's size on the wire, roughly: value, key, headers and a record's overhead. */
+export function recordBytes(r: OutboundRecord): number {
+  let n = (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 64;
+  for (const [k, v] of Object.entries(r.headers ?? {}))
+    n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  return n;
+}
+
 /** One input partition's position (the next offset to read) for a group. */
 export interface OffsetTarget {
   groupId: string;

@@ -10,6 +10,7 @@ import type {
   PartitionBatch,
   TransactionalProducer,
 } from '../../platform/kafka/adapter.ts';
+import { recordBytes } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { StageMetrics } from '../../platform/metrics.ts';
 import { ABORTED, backoffDelay, settledWithin, sleep, untilAborted } from '../../platform/retry.ts';
@@ -17,7 +18,7 @@ import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import type { Deferrals, Settled } from './deferral.ts';
 import { recordSource, type Deferred, type Outcome, type RecordContext, type Stage } from './stage.ts';
-import { SharedTransactions } from './shared-transactions.ts';
+import { RejoinedMeanwhile, SharedTransactions, StaleTransactionEpoch } from './shared-transactions.ts';
 import { TransactionBatcher, type Committed, type PartitionLink } from './transactions.ts';
 
 /** What one input record turned into, ready to go into the partition's next transaction. */
@@ -417,7 +418,15 @@ export class StageRunner {
         maxMs: this.deps.config.TRANSACTION_MAX_MS,
       },
       {
-        failed: (err) => this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed'),
+        failed: (err) =>
+          // refused before it was sent (another partition's failed transaction, or a rejoin of
+          // the group, TRANSACTION_SCOPE=instance): routine, the partition is verified again
+          err instanceof StaleTransactionEpoch || err instanceof RejoinedMeanwhile
+            ? this.log.info(
+                { reason: err.message, topic: batch.topic, partition: batch.partition },
+                'transaction failed',
+              )
+            : this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed'),
         committed: (c) => this.committed(c, batch),
       },
       generation,
@@ -457,7 +466,7 @@ export class StageRunner {
         await Promise.allSettled(inflight.map((f) => f.result));
         break;
       }
-      const bytes = result.outputs.reduce((n, r) => n + size(r), 0);
+      const bytes = result.outputs.reduce((n, r) => n + recordBytes(r), 0);
       const note: Note | undefined = this.keepsNotes
         ? { value: this.stage.committed ? result.value : undefined, passed: result.passed ?? null }
         : undefined;
@@ -717,11 +726,11 @@ export class StageRunner {
    */
   private encode(outcome: Extract<Outcome, { kind: 'emit' }>): OutboundRecord[] {
     const out = this.encodeAll(outcome);
-    const tooLarge = out.find((r) => size(r) > this.deps.config.MAX_RECORD_BYTES);
+    const tooLarge = out.find((r) => recordBytes(r) > this.deps.config.MAX_RECORD_BYTES);
     if (tooLarge) {
       throw permanent(
         'ENCODE_FAILED',
-        `output record for ${tooLarge.topic} is ${size(tooLarge)} bytes, over the ${this.deps.config.MAX_RECORD_BYTES}-byte limit`,
+        `output record for ${tooLarge.topic} is ${recordBytes(tooLarge)} bytes, over the ${this.deps.config.MAX_RECORD_BYTES}-byte limit`,
       );
     }
     return out;
@@ -833,12 +842,6 @@ class Context implements RecordContext {
 }
 
 /** bytes a record takes on the wire, near enough (value, key, header names and values) */
-function size(r: OutboundRecord): number {
-  let n = (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 64;
-  for (const [k, v] of Object.entries(r.headers ?? {}))
-    n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
-  return n;
-}
 
 function splitKey(key: string): [string, number] {
   const i = key.lastIndexOf(':');

@@ -5,6 +5,7 @@ import type {
   OutboundRecord,
   TransactionalProducer,
 } from '../../platform/kafka/adapter.ts';
+import { recordBytes } from '../../platform/kafka/adapter.ts';
 
 /** One partition's commit waiting for the instance's next transaction. */
 interface Entry {
@@ -140,7 +141,7 @@ export class SharedTransactions {
   private enqueue(epoch: number, records: OutboundRecord[], position: OffsetTarget): Promise<void> {
     if (epoch !== this.epoch || this.closed) return Promise.reject(new StaleTransactionEpoch());
     let bytes = 0;
-    for (const r of records) bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64;
+    for (const r of records) bytes += recordBytes(r);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ epoch, member: this.member, records, position, bytes, resolve, reject });
       this.schedule();
