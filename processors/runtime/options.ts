@@ -35,14 +35,24 @@ export const runtimeOptions = z.object({
    * input partition (fenced by its transactional id; a fetch of six partitions costs six
    * transactions); `instance`, one producer per stage instance for all its partitions, fenced by
    * the consumer group's generation (KIP-447), commits asked for while one is under way merged
-   * into the next
+   * into the next (the default: it costs a fetch one transaction, not one per partition)
    */
-  TRANSACTION_SCOPE: z.enum(['partition', 'instance']).default('partition'),
+  TRANSACTION_SCOPE: z.enum(['partition', 'instance']).default('instance'),
+  /**
+   * the Kafka transaction timeout of a stage's producers, ms: how long a transaction left open by
+   * an instance that died (and does not come back under its INSTANCE_ID) holds its partitions'
+   * new owners and the readers of what it wrote, until the coordinator aborts it (plus the
+   * broker's check interval, transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s by
+   * default); a transaction lasts from its first send to its commit, well under a second. Kafka
+   * Streams uses 10 s under exactly-once for the same reason. At most 30 s, which
+   * SCHEDULER_PASS_LEASE_MS outlasts.
+   */
+  TRANSACTION_TIMEOUT_MS: int(10_000).pipe(z.number().min(1_000).max(30_000)),
   /**
    * this process's name among its stages' instances, part of their transactional ids with
    * TRANSACTION_SCOPE=instance: unique among running instances, and the same after a restart so
    * the restarted instance settles the transaction it left open at once (a new name leaves it to
-   * the transaction timeout, 30 s, while its partitions' new owners wait). Default: host name and
+   * TRANSACTION_TIMEOUT_MS, while its partitions' new owners wait). Default: host name and
    * process id (a container's restart keeps both; set it to the pod name in Kubernetes)
    */
   INSTANCE_ID: z
@@ -97,7 +107,7 @@ export const runtimeOptions = z.object({
   SCHEDULE_FINAL_RETENTION_S: int(30 * 24 * 3600).pipe(z.number().min(3600)),
   /**
    * when a stage's claim of an order it passes on at once (due already) counts as abandoned, ms;
-   * must outlast the stages' Kafka transaction timeout (30 s) and the broker's check for
+   * must outlast the stages' Kafka transaction timeout (TRANSACTION_TIMEOUT_MS, at most 30 s) and the broker's check for
    * timed-out transactions (10 s), so that claim's transaction is over by then
    */
   SCHEDULER_PASS_LEASE_MS: int(120_000).pipe(z.number().min(45_000)),

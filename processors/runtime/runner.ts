@@ -123,7 +123,10 @@ export class StageRunner {
       config.TRANSACTION_SCOPE === 'instance'
         ? new SharedTransactions({
             make: () =>
-              deps.kafka.transactionalProducer(`${config.KAFKA_CLIENT_ID}:${this.groupId}:${config.INSTANCE_ID}`),
+              deps.kafka.transactionalProducer(
+                `${config.KAFKA_CLIENT_ID}:${this.groupId}:${config.INSTANCE_ID}`,
+                config.TRANSACTION_TIMEOUT_MS,
+              ),
             groupId: this.groupId,
             maxBytes: config.TRANSACTION_MAX_BYTES,
           })
@@ -363,7 +366,7 @@ export class StageRunner {
         state.producer = made;
       } else if (!state.producer) {
         const txId = `${this.deps.config.KAFKA_CLIENT_ID}:${this.groupId}:${batch.topic}:${batch.partition}`;
-        const making = this.deps.kafka.transactionalProducer(txId);
+        const making = this.deps.kafka.transactionalProducer(txId, this.deps.config.TRANSACTION_TIMEOUT_MS);
         const made = await this.untilStopped(making);
         if (made === ABORTED) {
           // made after all: closed, as close() closes the others
