@@ -31,6 +31,53 @@ export async function benchClients(label: string) {
 }
 
 /**
+ * The SMTP sink in a process of its own (`bench/smtp-sink-process.ts`), mirrored here: when each
+ * recipient's first message was accepted and how many it got, brought up to date by `refresh`
+ * (the accepted messages since the last one, from the sink's control port). `pid` is the sink's,
+ * for its CPU.
+ */
+export async function remoteSmtpSink() {
+  const proc = await startProcess('bench/smtp-sink-process.ts', {}, /"smtp sink listening","port":(\d+),"control":\d+/);
+  const control = Number(/"control":(\d+)/.exec(proc.output())![1]);
+  const arrivals = new Map<string, number>();
+  const perRecipient = new Map<string, number>();
+  let seen = 0;
+  const refresh = async () => {
+    const res = await fetch(`http://127.0.0.1:${control}/arrivals?from=${seen}`);
+    const batch = (await res.json()) as [string[], number][];
+    seen += batch.length;
+    for (const [recipients, at] of batch)
+      for (const r of recipients) {
+        if (!arrivals.has(r)) arrivals.set(r, at);
+        perRecipient.set(r, (perRecipient.get(r) ?? 0) + 1);
+      }
+  };
+  return {
+    port: proc.port,
+    pid: proc.child.pid!,
+    arrivals,
+    perRecipient,
+    refresh,
+    /** resolves once every one of `keys` has arrived, looking every 250 ms; rejects after `ms` */
+    async untilAll(keys: readonly string[], ms: number, what: string) {
+      const deadline = Date.now() + ms;
+      let next = 0;
+      for (;;) {
+        await refresh();
+        while (next < keys.length && arrivals.has(keys[next]!)) next++;
+        if (next === keys.length) return;
+        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    close: async () => {
+      proc.child.kill('SIGTERM');
+      await new Promise((r) => proc.child.once('exit', r));
+    },
+  };
+}
+
+/**
  * Starts one of the project's entry points (`script`, relative to the root) as its own process
  * and resolves once its output matches `ready`, with the port the first group captured.
  */

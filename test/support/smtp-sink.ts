@@ -17,7 +17,7 @@ export async function startSmtpSink() {
   const arrivals = new Map<string, number>();
   const perRecipient = new Map<string, number>();
   /** every accepted message: its envelope and its To header, as the server saw them */
-  const messages: { notificationId: string; mailFrom: string; rcptTo: string[]; to: string | null }[] = [];
+  const messages: { notificationId: string; mailFrom: string; rcptTo: string[]; to: string | null; at: number }[] = [];
   let onAccept: () => void = () => undefined;
   const tries = (key: string) => {
     const n = (attempts.get(key) ?? 0) + 1;
@@ -57,15 +57,16 @@ export async function startSmtpSink() {
         const folded = /^To:(.*(?:\r\n[ \t].*)*)$/im.exec(headerEnd >= 0 ? text.slice(0, headerEnd) : text)?.[1];
         // unfolded (RFC 5322 2.2.3)
         const to = folded === undefined ? null : folded.replace(/\r\n(?=[ \t])/g, '').trim();
+        const at = Date.now();
         messages.push({
           notificationId: id,
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           to,
+          at,
         });
         accepted.set(id, (accepted.get(id) ?? 0) + 1);
         bodies.set(id, text);
-        const at = Date.now();
         for (const r of session.envelope.rcptTo) {
           if (!arrivals.has(r.address)) arrivals.set(r.address, at);
           perRecipient.set(r.address, (perRecipient.get(r.address) ?? 0) + 1);
