@@ -36,7 +36,7 @@ export function createStageMetrics(registry: Registry) {
     }),
     transactionLatency: new Histogram({
       name: 'pipeline_transaction_duration_seconds',
-      help: 'Time to produce, send offsets and commit one transaction',
+      help: 'Time from a partition asking for a commit to its Kafka transaction committing (produce, send offsets, commit), per input partition: per instance, the partitions one transaction carries each observe it',
       labelNames: ['stage'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
