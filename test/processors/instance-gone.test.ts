@@ -135,9 +135,9 @@ describe.each([
         expect(collector.duplicated).toBe(0);
         if (scope === 'instance' && !sameId) {
           // the coordinator aborts it at its first look past the timeout: no sooner, and no later
-          // than one look interval after (plus a little for the readers)
+          // than one look interval after (plus some for the readers on a busy machine)
           expect(stallMs).toBeGreaterThanOrEqual(timeoutMs - began);
-          expect(stallMs).toBeLessThan(timeoutMs - began + BROKER_CHECK_MS + 5_000);
+          expect(stallMs).toBeLessThan(timeoutMs - began + BROKER_CHECK_MS + 10_000);
         } else {
           // aborted by b's initialisation of the same transactional id, long before its timeout
           expect(stallMs).toBeLessThan(timeoutMs - began - 5_000);
