@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,11 @@ export function startProcess(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // BENCH_LOG_DIR: each process's whole output goes to a file there too (`<script>-<pid>.log`)
+  if (process.env.BENCH_LOG_DIR)
+    child.stdout!.pipe(
+      createWriteStream(join(process.env.BENCH_LOG_DIR, `${script.replace(/\W/g, '_')}-${child.pid}.log`)),
+    );
   let out = '';
   /** a later line of the process's output, matched as it arrives (or a rejection after `ms`) */
   const until = (line: RegExp, ms: number) =>
