@@ -36,7 +36,8 @@ export interface RebuildCounts {
  *   Succeeded/Accepted, with no final status after, waits for its expiry plus the grace.
  * - condition re-checks (`<prefix>condition-retry:`, evaluate-condition's): an order on
  *   orders.enriched with a condition endpoint, first check, below the offset evaluate-condition
- *   committed (so it was checked), with neither a decision (orders.approved, SendConditionNotMet)
+ *   committed (so it was checked, or, marked as checked by prepare-notifications, passed by),
+ *   with neither a decision (orders.approved, SendConditionNotMet)
  *   nor its re-check record on orders.enriched, waits for its re-check (first check's time +
  *   CONDITION_RETRY_DELAY_MS). Records past the committed offset are left to the stage.
  *

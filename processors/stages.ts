@@ -2,6 +2,7 @@ import { enrichRecipients } from './enrich-recipients/index.ts';
 import { evaluateCondition } from './evaluate-condition/index.ts';
 import { orderView } from './order-view/index.ts';
 import { passthrough } from './passthrough/index.ts';
+import { prepareNotifications } from './prepare-notifications/index.ts';
 import { resolveChannel } from './resolve-channel/index.ts';
 import type { StageModule } from './runtime/wiring.ts';
 import { scheduleWindow } from './schedule-window/index.ts';
@@ -16,6 +17,7 @@ export const STAGE_MODULES: readonly StageModule[] = [
   enrichRecipients,
   evaluateCondition,
   resolveChannel,
+  prepareNotifications,
   scheduleWindow,
   sendEmail,
   sendSms,

@@ -2,7 +2,14 @@ import { orderStatus } from '../../platform/status.ts';
 import type { ConditionClient } from '../../platform/http/condition-client.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { orderOf } from '../../platform/schemas/enriched.ts';
-import { defer, defineStage, emit, type RecordContext, type Stage } from '../runtime/stage.ts';
+import { defer, defineStage, emit, skip, type RecordContext, type Stage } from '../runtime/stage.ts';
+
+/**
+ * Marks an order on orders.enriched whose first check prepare-notifications made (inconclusive;
+ * its re-check is held in this stage's schedule store): written for the log and for
+ * `./dev rebuild-schedules`, and passed by here, since it was checked already.
+ */
+export const CHECKED_ELSEWHERE_HEADER = 'x-condition-checked-by';
 
 /**
  * evaluate-condition (reference §7): an order without a condition endpoint, or whose endpoint
@@ -23,6 +30,8 @@ export function evaluateConditionStage(ports: {
     defer: { name: 'condition-retry', keyPrefix: 'condition-retry:', output: 'ordersEnriched' },
     // Without a condition endpoint the order is approved at once, off the runtime's promise path.
     handle(enriched: EnrichedOrder, ctx) {
+      const checkedBy = ctx.headers[CHECKED_ELSEWHERE_HEADER];
+      if (checkedBy) return skip(`checked once by ${checkedBy.toString()}; its re-check is held in condition-retry`);
       const { conditionEndpoint } = orderOf(enriched);
       if (!conditionEndpoint) return approve(enriched);
       return evaluate(enriched, conditionEndpoint, ctx);

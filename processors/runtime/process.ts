@@ -78,6 +78,18 @@ async function main(
   const metrics = createStageMetrics(registry);
   const deps = stageDeps({ config, kafka, codec, logger, registry });
   const bundles = names.map((n) => STAGES[n]!.build(deps));
+  // Two stages of one consumer group (prepare-notifications takes over enrich-recipients') would
+  // share the process's transactional ids and fence each other for ever: one of them, not both.
+  const groups = new Map<string, string>();
+  for (const { stage } of bundles) {
+    const group = stage.group ?? stage.name;
+    const other = groups.get(group);
+    if (other)
+      throw new ConfigError(
+        `stages ${other} and ${stage.name} read in the same consumer group (${group}): run one of them`,
+      );
+    groups.set(group, stage.name);
+  }
   const runners = bundles.flatMap((b) => runnersFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, () => {

@@ -115,7 +115,7 @@ export class StageRunner {
     },
   ) {
     if (stage.defer && !deps.deferrals) throw new Error(`stage ${stage.name} defers: give its runner the deferrals`);
-    this.groupId = stageGroupId(deps.config.TOPIC_PREFIX, stage.name);
+    this.groupId = stageGroupId(deps.config.TOPIC_PREFIX, stage.group ?? stage.name);
     this.log = deps.logger.child({ stage: stage.name });
     this.handlerTimer = deps.metrics.handlerLatency.labels({ stage: stage.name });
     const { config } = deps;

@@ -93,6 +93,11 @@ export interface RecordContext {
 export interface Stage<I extends TopicKey = TopicKey> {
   /** kebab-case; names the consumer group, the metrics label and the logger */
   readonly name: string;
+  /**
+   * Optional: the consumer group it reads its input in (default: its name), for a stage that
+   * takes over another's input with that stage's committed offsets (see `fuse`)
+   */
+  readonly group?: string;
   readonly input: I;
   /** topics this stage may emit to (the dead-letter topic is always allowed) */
   readonly outputs: readonly TopicKey[];

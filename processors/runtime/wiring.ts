@@ -48,6 +48,8 @@ export interface StageBundle {
 /** A stage folder's wiring (`processors/<stage>/index.ts`). */
 export interface StageModule {
   readonly name: string;
+  /** the consumer group its stage reads in, when not its name (`Stage.group`; deployments name it) */
+  readonly group?: string;
   build(deps: StageDeps): StageBundle;
 }
 
@@ -155,6 +157,18 @@ export function deferring(
   const { store, releaser } = scheduled(deps, { ...stage.defer, input: stage.input, ...(gates ? { gates } : {}) });
   const deferrals = new Deferrals(store, stage.defer, deps.clock, () => releaser.wake());
   return { stage, services: [releaser, ...services], deferrals };
+}
+
+/**
+ * A stage that defers into another stage's schedule store, as its `defer` names it, and leaves
+ * the releasing to that stage's releaser (which must run somewhere: a fused stage's deferrals
+ * are released by the stage it fused, see `fuse`). One due already is written in the record's
+ * own transaction, as always; one due later waits for that releaser's next look.
+ */
+export function deferringInto(deps: StageDeps, stage: Stage, services: Service[] = []): StageBundle {
+  if (!stage.defer) throw new Error(`stage ${stage.name} declares no defer`);
+  const store = new ScheduleStore(deps.redis(), `${redisPrefix(deps.config)}${stage.defer.keyPrefix}`);
+  return { stage, services, deferrals: new Deferrals(store, stage.defer, deps.clock) };
 }
 
 /** The runner of a built stage, with its deferrals when it has them. */

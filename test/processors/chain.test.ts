@@ -4,6 +4,7 @@ import { provision } from '../../platform/provision.ts';
 import type { SmsNotification } from '../../platform/schemas/generated/sms-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { topicName } from '../../platform/topics.ts';
+import { CHECKED_ELSEWHERE_HEADER } from '../../processors/evaluate-condition/stage.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import {
@@ -17,11 +18,28 @@ import {
   within,
 } from '../support/stack.ts';
 
+const RETRY_DELAY_MS = 1_000;
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
 
-describe('processing chain', () => {
+/**
+ * The chain from orders to sms.queue in one stage process, as its stages run apart and with
+ * prepare-notifications (enrich, evaluate and resolve in one hop) in enrich-recipients' place:
+ * the same records and statuses either way, a condition re-check included (the fused stage holds
+ * it in evaluate-condition's schedule store; evaluate-condition's releaser and the two stages on
+ * their own take it from there).
+ */
+describe.each([
+  {
+    name: 'apart',
+    stages: ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+  },
+  {
+    name: 'fused',
+    stages: ['scheduler', 'prepare-notifications', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+  },
+])('processing chain ($name)', ({ name, stages }) => {
   const env = stackEnv();
-  const prefix = uniquePrefix('chain');
+  const prefix = uniquePrefix(`chain-${name}`);
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
   const { kafka, codec } = testClients(config);
   const nin = digits(11);
@@ -29,6 +47,8 @@ describe('processing chain', () => {
   let server: Awaited<ReturnType<typeof startConditionServer>>;
   const sms: { at: number; value: SmsNotification }[] = [];
   const statuses: StatusEvent[] = [];
+  /** orders.enriched as written: each order's conditionChecks, and who marked it checked */
+  const enriched: { orderId: string; checks: number; checkedBy: string | null }[] = [];
   const consumers: { stop(): Promise<void> }[] = [];
   let onArrival: () => void = () => undefined;
 
@@ -58,20 +78,30 @@ describe('processing chain', () => {
         onRecord: decodeInto<SmsNotification>('smsQueue', (v) => sms.push({ at: Date.now(), value: v })),
       }),
       await kafka.collect({
+        groupId: `${prefix}enriched`,
+        topics: [topicName(prefix, 'ordersEnriched')],
+        onRecord: (r) =>
+          void codec.decode('ordersEnriched', r.value).then((v) =>
+            enriched.push({
+              orderId: v.orderId,
+              checks: v.conditionChecks,
+              checkedBy: r.headers[CHECKED_ELSEWHERE_HEADER]?.toString() ?? null,
+            }),
+          ),
+      }),
+      await kafka.collect({
         groupId: `${prefix}status`,
         topics: [topicName(prefix, 'status')],
         onRecord: decodeInto<StatusEvent>('status', (v) => statuses.push(v)),
       }),
     );
-    proc = startStageProcess(
-      ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
-      {
-        ...stageEnv(config),
-        REGISTRY_URL: env.REGISTRY_URL,
-        EGRESS_ALLOW_LOOPBACK: 'true',
-        SCHEDULER_POLL_MS: '50',
-      },
-    );
+    proc = startStageProcess(stages, {
+      ...stageEnv(config),
+      REGISTRY_URL: env.REGISTRY_URL,
+      EGRESS_ALLOW_LOOPBACK: 'true',
+      SCHEDULER_POLL_MS: '50',
+      CONDITION_RETRY_DELAY_MS: String(RETRY_DELAY_MS),
+    });
     await proc.running;
   });
 
@@ -130,5 +160,42 @@ describe('processing chain', () => {
     expect(server.calls.get('/true')).toBeGreaterThanOrEqual(1);
     const mine = statuses.filter((s) => s.orderId === order.orderId).map((s) => s.status);
     expect(mine).toEqual(['Order_Registered', 'Order_Processing', 'SMS_New', 'Order_Processed']);
+  });
+  /** an email order to a given address with this condition endpoint; resolves with its statuses once `last` arrives */
+  const conditional = async (path: string, last: string) => {
+    const order = sampleOrder(1, { conditionEndpoint: `${server.base}${path}` });
+    const done = new Promise<void>((resolve) => {
+      onArrival = () => {
+        if (statuses.some((s) => s.orderId === order.orderId && s.status === last)) resolve();
+      };
+    });
+    const sent = Date.now();
+    await publish(kafka, codec, prefix, 'orders', [{ key: order.orderId, value: order }]);
+    await within(done, 30_000, `${last} for ${path}`);
+    return {
+      id: order.orderId,
+      sent,
+      at: Date.now(),
+      mine: statuses.filter((s) => s.orderId === order.orderId).map((s) => s.status),
+    };
+  };
+
+  it('asks an inconclusive condition again after the retry delay, then sends, each status once', async () => {
+    const path = `/flaky/${name}-${digits(6)}`;
+    const { id, sent, at, mine } = await conditional(path, 'Order_Processed');
+    expect(at - sent).toBeGreaterThanOrEqual(RETRY_DELAY_MS);
+    expect(server.calls.get(path)).toBe(2);
+    expect(mine).toEqual(['Order_Registered', 'Order_Processing', 'Email_New', 'Order_Processed']);
+    // orders.enriched shows the first check and the re-check either way (rebuild-schedules reads
+    // it); fused, the first is marked as checked, and evaluate-condition passed it by
+    expect(enriched.filter((e) => e.orderId === id)).toEqual([
+      { orderId: id, checks: 0, checkedBy: name === 'fused' ? 'prepare-notifications' : null },
+      { orderId: id, checks: 1, checkedBy: null },
+    ]);
+  });
+
+  it('ends an order whose condition says false, and makes no notification', async () => {
+    const { mine } = await conditional('/false', 'Order_SendConditionNotMet');
+    expect(mine).toEqual(['Order_Registered', 'Order_Processing', 'Order_SendConditionNotMet']);
   });
 });

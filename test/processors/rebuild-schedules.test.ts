@@ -8,7 +8,7 @@ import { topicName } from '../../platform/topics.ts';
 import { rebuildSchedules } from '../../processors/rebuild-schedules.ts';
 import { DEFAULT_WINDOW, nextSendOpportunity } from '../../platform/notifications/window.ts';
 import { schedulerStage } from '../../processors/scheduler/stage.ts';
-import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
+import { CHECKED_ELSEWHERE_HEADER, evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
 import { ConditionClient } from '../../platform/http/condition-client.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 import { startConditionServer } from '../support/condition-server.ts';
@@ -195,5 +195,34 @@ describe('rebuilding the condition re-checks from the topics', () => {
     // after the rebuild nothing else is waiting, and the order went on once
     await eventually(async () => (await store.counts()).waiting === 0, 'the re-check released');
     expect(approved.counts.get(order.orderId)).toBe(1);
+  });
+
+  it('puts back one that prepare-notifications checked and deferred (its marked first check), which evaluate-condition had passed by', async () => {
+    const path = `/flaky/${randomUUID()}`;
+    const order = sampleOrder(1, { conditionEndpoint: `${server.base}${path}` });
+    const topic = topicName(prefix, 'ordersEnriched');
+    const before = BigInt((await kafka.committedOffset(`${prefix}notifications.evaluate-condition`, topic, 0)) ?? '0');
+    // what prepare-notifications writes with its deferral: the first check, marked (its hold is in Redis, lost below)
+    await publish(kafka, codec, prefix, 'ordersEnriched', [
+      {
+        key: order.orderId,
+        value: enrichedOrder(order),
+        headers: { [CHECKED_ELSEWHERE_HEADER]: 'prepare-notifications' },
+      },
+    ]);
+    await eventually(
+      async () =>
+        BigInt((await kafka.committedOffset(`${prefix}notifications.evaluate-condition`, topic, 0)) ?? '0') > before,
+      'evaluate-condition past the marked record',
+    );
+    expect(server.calls.get(path) ?? 0).toBe(0);
+    expect((await store.counts()).waiting).toBe(0);
+
+    const counts = await rebuildSchedules({ kafka, codec, redis, config, window: DEFAULT_WINDOW, clock: Date.now });
+    expect(counts.conditionRetry).toEqual({ waiting: 1, settled: 0 });
+    // its re-check, written by the releaser after the delay, is checked once (inconclusive again: sent)
+    await approved.waitFor(() => approved.counts.has(order.orderId), 15_000, 'the re-checked order approved');
+    expect(approved.counts.get(order.orderId)).toBe(1);
+    expect(server.calls.get(path)).toBe(1);
   });
 });

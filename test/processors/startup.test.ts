@@ -55,3 +55,18 @@ describe('a stage process starting while a dependency is coming back', () => {
     expect(await proc.exited).toBe(0);
   });
 });
+
+describe('a stage process asked for two stages of one consumer group', () => {
+  it('refuses at once, naming both (they would share transactional ids and fence each other)', async () => {
+    const prefix = uniquePrefix('samegroup');
+    const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+    const proc = startStageProcess(['enrich-recipients', 'prepare-notifications'], {
+      ...stageEnv(config),
+      REGISTRY_URL: 'http://127.0.0.1:9',
+    });
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toContain(
+      'stages enrich-recipients and prepare-notifications read in the same consumer group (enrich-recipients): run one of them',
+    );
+  });
+});

@@ -225,7 +225,7 @@ export async function publish<K extends TopicKey>(
   codec: AvroCodec,
   prefix: string,
   topic: K,
-  records: { key: string; value: TopicValues[K] }[],
+  records: { key: string; value: TopicValues[K]; headers?: Record<string, string> }[],
 ): Promise<void> {
   await codec.register([topic]);
   const producer = await kafka.plainProducer();
@@ -236,6 +236,7 @@ export async function publish<K extends TopicKey>(
           topic: topicName(prefix, topic),
           key: r.key,
           value: await codec.encode(topic, r.value),
+          ...(r.headers ? { headers: r.headers } : {}),
         })),
       ),
     );
