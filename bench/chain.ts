@@ -2,8 +2,8 @@
  * Chain throughput (`./dev bench --suite chain [--records N]`): N past-due email orders go from
  * the orders topic through every stage of the chain (scheduler, which passes due orders on
  * itself, with its releaser; enrich-recipients, evaluate-condition, resolve-channel,
- * schedule-window), all in this
- * process as `./dev up` runs them, until N notifications have arrived on email.queue (read
+ * schedule-window), all in this process, the three middle ones apart (`./dev up` runs them fused,
+ * as prepare-notifications: `--suite layout` compares the two), until N notifications have arrived on email.queue (read
  * committed). Beside it, in the same run on the same broker: raw kafkajs consume→produce copies
  * of the same N records (no Avro, no transactions), over one hop, over five hops at once, and
  * in the chain's own shape: four hops that write what the chain's hops write per email order

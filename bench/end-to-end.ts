@@ -1,6 +1,6 @@
 /**
  * End to end (`./dev bench --suite e2e [--orders N] [--connections C] [--tps T] [--rate R]
- * [--layouts 0,2]`): N orders through the gateway (`POST /future/orders`, half email, half SMS with
+ * [--layouts 0,2,0a]`): N orders through the gateway (`POST /future/orders`, half email, half SMS with
  * the Anytime policy, each to its own address), through every stage, to an SMTP server and the
  * SMSC simulator, in each layout asked for (0: every stage in one process and one gateway, as
  * `./dev up` runs them; N: each stage in N processes and N gateways), one after the other. Per order, the latency runs from the gateway's 201 (the
@@ -32,8 +32,9 @@ import {
   startProcess,
 } from './support.ts';
 
+/** the stages as `./dev up` runs them: enrich, evaluate and resolve in one hop (prepare-notifications) */
 const STAGES =
-  'scheduler,enrich-recipients,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
+  'scheduler,prepare-notifications,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
 
 interface Order {
   key: string;
@@ -123,19 +124,32 @@ export async function endToEndBench(
 export interface LayoutSpec {
   instances: number;
   scope?: 'partition' | 'instance';
+  /** enrich-recipients in prepare-notifications' place: enrich, evaluate and resolve as three hops */
+  apart?: boolean;
 }
 
-/** `--layouts 0,2,0p`: a number of processes per stage (0: one for all), then `i` for TRANSACTION_SCOPE=instance or `p` for partition (none: the default). */
+/** The stages of a layout: as `./dev up` runs them, or with the three middle ones apart. */
+const stagesOf = (spec: LayoutSpec) =>
+  spec.apart ? STAGES.replace('prepare-notifications', 'enrich-recipients') : STAGES;
+
+/**
+ * `--layouts 0,2,0p,0a`: a number of processes per stage (0: one for all), then `i` for
+ * TRANSACTION_SCOPE=instance or `p` for partition (none: the default), then `a` for
+ * enrich-recipients, evaluate-condition and resolve-channel apart (three hops, not one).
+ */
 export function parseLayouts(spec: string): LayoutSpec[] {
   return spec.split(',').map((s) => {
-    const m = /^(\d+)([ip]?)$/.exec(s.trim());
-    if (!m) throw new Error(`--layouts: "${s}" is not a number of processes per stage, optionally followed by i or p`);
+    const m = /^(\d+)([ip]?)(a?)$/.exec(s.trim());
+    if (!m)
+      throw new Error(
+        `--layouts: "${s}" is not a number of processes per stage, optionally followed by i or p, then a`,
+      );
     const instances = Number(m[1]);
-    return m[2] === 'i'
-      ? { instances, scope: 'instance' }
-      : m[2] === 'p'
-        ? { instances, scope: 'partition' }
-        : { instances };
+    return {
+      instances,
+      ...(m[2] === 'i' ? { scope: 'instance' as const } : m[2] === 'p' ? { scope: 'partition' as const } : {}),
+      ...(m[3] ? { apart: true } : {}),
+    };
   });
 }
 
@@ -214,13 +228,16 @@ async function endToEndLayout(
   connections: number,
   tps: number,
   offered: number | undefined,
-  { instances, scope }: LayoutSpec,
+  spec: LayoutSpec,
   tag: number,
   sink: Awaited<ReturnType<typeof remoteSmtpSink>>,
 ): Promise<LayoutFigures> {
+  const { instances, scope } = spec;
+  const stages = stagesOf(spec);
   const layout =
     (instances === 0 ? 'one stage process, one gateway' : `${instances} processes per stage, ${instances} gateways`) +
-    (scope === 'instance' ? ', tx per instance' : scope === 'partition' ? ', tx per partition' : '');
+    (scope === 'instance' ? ', tx per instance' : scope === 'partition' ? ', tx per partition' : '') +
+    (spec.apart ? ', stages apart' : '');
   console.log(`\n--- ${layout} ---`);
   const { prefix, kafka } = await benchClients(`e2e${tag}`);
   await kafka.close();
@@ -234,18 +251,20 @@ async function endToEndLayout(
   const ready = STAGES_RUNNING;
   const stageProcesses =
     instances === 0
-      ? [await startProcess('processors/main.ts', { ...stageEnv, STAGES }, ready)]
+      ? [await startProcess('processors/main.ts', { ...stageEnv, STAGES: stages }, ready)]
       : await Promise.all(
-          STAGES.split(',').flatMap((stage) =>
-            Array.from({ length: instances }, () =>
-              startProcess('processors/main.ts', { ...stageEnv, STAGES: stage }, ready),
+          stages
+            .split(',')
+            .flatMap((stage) =>
+              Array.from({ length: instances }, () =>
+                startProcess('processors/main.ts', { ...stageEnv, STAGES: stage }, ready),
+              ),
             ),
-          ),
         );
   const gateways = await Promise.all(
     Array.from({ length: Math.max(1, instances) }, () => startGateway(common, publicKeyFile)),
   );
-  const stageNames = instances === 0 ? ['stages (all in one process)'] : STAGES.split(',').map((s) => `stage ${s}`);
+  const stageNames = instances === 0 ? ['stages (all in one process)'] : stages.split(',').map((s) => `stage ${s}`);
   /** CPU seconds so far of every process taking part, by what it is (instances summed). */
   const cpuSnapshot = async (): Promise<Map<string, number>> => {
     const cpu = new Map<string, number>();

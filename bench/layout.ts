@@ -1,30 +1,48 @@
 /**
  * Deployment layouts (`./dev bench --suite layout [--records N] [--instances I]`): the chain
- * (scheduler with its releaser, enrich-recipients, evaluate-condition, resolve-channel,
- * schedule-window) run as `./dev up` runs it, in both layouts, on the same broker in one run:
+ * (scheduler with its releaser, then enrich-recipients, evaluate-condition and resolve-channel,
+ * then schedule-window) in both layouts, on the same broker in one run:
  *   one process  every stage in one OS process (`./dev up --instances 0`);
- *   per stage    each stage in I OS processes of its own (`./dev up --instances I`).
- * Beside each, in the same layout: raw kafkajs in the chain's own shape (four hops writing
- * 3 + 1 + 1 + 3 records per order, no Avro, no transactions: one process holding the four hops,
- * or I processes per hop) and the pass-through stages of `pass-stages.ts` (the same shape on the
- * stage runtime, no decisions). Every worker is started and has joined its group before the N
- * past-due orders are produced; a run's time is from the first order produced to the last
- * email notification (or raw copy) read committed at the end.
+ *   per stage    each stage in I OS processes of its own (`./dev up --instances I`);
+ * and in both topologies: apart, the three middle stages as three hops, and fused, the three as
+ * one hop (prepare-notifications, as `./dev up` runs it; evaluate-condition and resolve-channel
+ * idle beside it, as there). Beside each, in the same layout and topology: raw kafkajs in the
+ * chain's own shape (apart four hops writing 3 + 1 + 1 + 3 records per order, fused two writing
+ * 3 + 3; no Avro, no transactions: one process holding the hops, or I processes per hop) and the
+ * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions).
+ * Every worker is started and has joined its group before the N past-due orders are produced; a
+ * run's time is from the first order produced to the last email notification (or raw copy) read
+ * committed at the end.
  */
 import type { ChildProcess } from 'node:child_process';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { PASS_STAGES } from './pass-stages.ts';
 import { arrivals, benchClients, cpuSeconds, startProcess, type RawHop } from './support.ts';
 
-const CHAIN = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'];
-const PASS = Object.keys(PASS_STAGES);
+type Topology = 'apart' | 'fused';
+const TOPOLOGIES: Topology[] = ['fused', 'apart'];
+/** per topology: the chain's stages, the pass-through stages of its shape, and the status events per raw hop */
+const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: number[] }> = {
+  apart: {
+    chain: ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+    pass: ['pass-due', 'pass-enrich', 'pass-approve', 'pass-resolve'],
+    sides: [2, 0, 0, 2],
+  },
+  fused: {
+    chain: ['scheduler', 'prepare-notifications', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+    pass: ['pass-due', 'pass-prepare'],
+    sides: [2, 2],
+  },
+};
 
 type Shape = 'raw' | 'pass' | 'chain';
+const SHAPES: Shape[] = ['raw', 'pass', 'chain'];
 type Layout = 'one process' | 'per stage';
+type Figures = { rate: number; processes: number; cpuPer1000: number };
 
-async function run(shape: Shape, layout: Layout, N: number, instances: number) {
+async function run(shape: Shape, topology: Topology, layout: Layout, N: number, instances: number): Promise<Figures> {
+  const { sides } = SHAPE_OF[topology];
   const { prefix, config, kafka, codec } = await benchClients(`layout-${shape}`);
   const input = topicName(prefix, 'orders');
   const base = {
@@ -35,7 +53,7 @@ async function run(shape: Shape, layout: Layout, N: number, instances: number) {
   const workers: { env: Record<string, string> }[] = [];
   let output = topicName(prefix, 'emailQueue');
   if (shape === 'raw') {
-    const topics = [1, 2, 3, 4, 'status'].map((i) => `${prefix}raw.shape.${i}`);
+    const topics = [...sides.map((_, i) => i + 1), 'status'].map((i) => `${prefix}raw.shape.${i}`);
     await kafka.ensureTopics(
       topics.map((name) => ({
         name,
@@ -50,22 +68,21 @@ async function run(shape: Shape, layout: Layout, N: number, instances: number) {
         orderStatus({ orderId: crypto.randomUUID(), creator: 'ttd' }, 'Order_Processing', Date.now()),
       )
     ).length;
-    const chain = [input, ...topics.slice(0, 4)];
-    const sides = [2, 0, 0, 2];
-    const hops: RawHop[] = [0, 1, 2, 3].map((h) => ({
+    const chain = [input, ...topics.slice(0, sides.length)];
+    const hops: RawHop[] = sides.map((count, h) => ({
       groupId: `${prefix}raw-${h}`,
       from: chain[h]!,
       to: chain[h + 1]!,
-      side: { topic: topics[4]!, count: sides[h]!, bytes: statusBytes },
+      side: { topic: topics[sides.length]!, count, bytes: statusBytes },
     }));
-    output = chain[4]!;
+    output = chain[sides.length]!;
     if (layout === 'one process') workers.push({ env: { BENCH_WORKER: 'raw', RAW_HOPS: JSON.stringify(hops) } });
     else
       for (const hop of hops)
         for (let i = 0; i < instances; i++)
           workers.push({ env: { BENCH_WORKER: 'raw', RAW_HOPS: JSON.stringify([hop]) } });
   } else {
-    const stages = shape === 'chain' ? CHAIN : PASS;
+    const stages = SHAPE_OF[topology][shape];
     if (layout === 'one process') workers.push({ env: { BENCH_WORKER: 'stages', STAGES: stages.join(',') } });
     else
       for (const stage of stages)
@@ -99,15 +116,17 @@ async function run(shape: Shape, layout: Layout, N: number, instances: number) {
 
 export async function layoutBench(N: number, instances: number): Promise<void> {
   const layouts: Layout[] = ['one process', 'per stage'];
-  const results = new Map<string, { rate: number; processes: number; cpuPer1000: number }>();
+  const results = new Map<string, Figures>();
+  const key = (layout: Layout, topology: Topology, shape: Shape) => `${layout}/${topology}/${shape}`;
   for (const layout of layouts)
-    for (const shape of ['raw', 'pass', 'chain'] as Shape[]) {
-      console.log(`${layout}, ${shape}: ${N} orders …`);
-      results.set(`${layout}/${shape}`, await run(shape, layout, N, instances));
-    }
+    for (const topology of TOPOLOGIES)
+      for (const shape of SHAPES) {
+        console.log(`${layout}, ${topology}, ${shape}: ${N} orders …`);
+        results.set(key(layout, topology, shape), await run(shape, topology, layout, N, instances));
+      }
   console.log(`\norders: ${N} per run, ${instances} process(es) per stage in the per-stage layout, same broker`);
   console.log(
-    `${'layout'.padEnd(12)} ${'shape'.padEnd(34)} ${'processes'.padStart(9)} ${'orders/s'.padStart(9)} ${'CPU s/1000'.padStart(11)}`,
+    `${'layout'.padEnd(12)} ${'topology'.padEnd(9)} ${'shape'.padEnd(34)} ${'processes'.padStart(9)} ${'orders/s'.padStart(9)} ${'CPU s/1000'.padStart(11)}`,
   );
   const names: Record<Shape, string> = {
     raw: 'raw kafkajs, chain shape',
@@ -115,23 +134,35 @@ export async function layoutBench(N: number, instances: number): Promise<void> {
     chain: 'the chain',
   };
   for (const layout of layouts)
-    for (const shape of ['raw', 'pass', 'chain'] as Shape[]) {
-      const r = results.get(`${layout}/${shape}`)!;
+    for (const topology of TOPOLOGIES)
+      for (const shape of SHAPES) {
+        const r = results.get(key(layout, topology, shape))!;
+        console.log(
+          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(r.processes).padStart(9)} ${r.rate.toFixed(0).padStart(9)} ${r.cpuPer1000.toFixed(2).padStart(11)}`,
+        );
+      }
+  for (const layout of layouts)
+    for (const topology of TOPOLOGIES) {
+      const [raw, pass, chain] = SHAPES.map((s) => results.get(key(layout, topology, s))!.rate);
       console.log(
-        `${layout.padEnd(12)} ${names[shape].padEnd(34)} ${String(r.processes).padStart(9)} ${r.rate.toFixed(0).padStart(9)} ${r.cpuPer1000.toFixed(2).padStart(11)}`,
+        `${layout}, ${topology}: chain / raw same shape ${(chain! / raw!).toFixed(2)} (target ≥ 0.5), ` +
+          `chain / pass-through same shape ${(chain! / pass!).toFixed(2)} (target ≥ 0.8), ` +
+          `pass-through / raw ${(pass! / raw!).toFixed(2)} (the runtime's own cost)`,
       );
     }
   for (const layout of layouts) {
-    const [raw, pass, chain] = (['raw', 'pass', 'chain'] as Shape[]).map((s) => results.get(`${layout}/${s}`)!.rate);
+    const fused = results.get(key(layout, 'fused', 'chain'))!;
+    const apart = results.get(key(layout, 'apart', 'chain'))!;
     console.log(
-      `${layout}: chain / raw same shape ${(chain! / raw!).toFixed(2)} (target ≥ 0.5), ` +
-        `chain / pass-through same shape ${(chain! / pass!).toFixed(2)} (target ≥ 0.8), ` +
-        `pass-through / raw ${(pass! / raw!).toFixed(2)} (the runtime's own cost)`,
+      `${layout}: the chain fused / apart: ${(fused.rate / apart.rate).toFixed(2)} in orders/s, ` +
+        `${(apart.cpuPer1000 / fused.cpuPer1000).toFixed(2)} in CPU per order (apart ÷ fused)`,
     );
   }
-  const one = results.get('one process/chain')!.rate;
-  const per = results.get('per stage/chain')!.rate;
-  console.log(
-    `chain, per stage / one process: ${(per / one).toFixed(2)} (the faster layout: ${per > one ? 'per stage' : 'one process'})`,
-  );
+  for (const topology of TOPOLOGIES) {
+    const one = results.get(key('one process', topology, 'chain'))!.rate;
+    const per = results.get(key('per stage', topology, 'chain'))!.rate;
+    console.log(
+      `the chain ${topology}, per stage / one process: ${(per / one).toFixed(2)} (the faster layout: ${per > one ? 'per stage' : 'one process'})`,
+    );
+  }
 }

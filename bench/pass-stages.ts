@@ -2,6 +2,7 @@ import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
 import type { EnrichedOrder } from '../platform/schemas/generated/enriched-order.ts';
 import { orderOf } from '../platform/schemas/enriched.ts';
 import { orderStatus } from '../platform/status.ts';
+import { fuse } from '../processors/runtime/fuse.ts';
 import { defineStage, emit } from '../processors/runtime/stage.ts';
 import type { StageModule } from '../processors/runtime/wiring.ts';
 import { enrichedOrder, sampleEmail } from '../test/support/stack.ts';
@@ -83,4 +84,16 @@ export const PASS_STAGES: Record<string, StageModule> = {
       services: [],
     }),
   },
+};
+
+/** pass-enrich, pass-approve and pass-resolve in one hop (`fuse`): the pass-through twin of prepare-notifications */
+PASS_STAGES['pass-prepare'] = {
+  name: 'pass-prepare',
+  build: (deps) => ({
+    stage: fuse(
+      'pass-prepare',
+      ['pass-enrich', 'pass-approve', 'pass-resolve'].map((n) => PASS_STAGES[n]!.build(deps).stage),
+    ),
+    services: [],
+  }),
 };

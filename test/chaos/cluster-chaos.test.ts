@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
 import { provision } from '../../platform/provision.ts';
 import { DRAIN_CUT_EXIT_CODE } from '../../processors/runtime/process.ts';
+import { stageGroupId } from '../../processors/runtime/runner.ts';
+import { STAGES as STAGE_MODULES } from '../../processors/stages.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 import { Instance, StackControl, inSyncAgain, javaHash, sleep } from './cluster.ts';
@@ -32,7 +34,7 @@ const RATE = Number(process.env.CHAOS_RATE ?? 60);
 const LOAD_AND_FAULTS_BOUND_S = Number(process.env.CHAOS_BOUND_S ?? 2_400);
 const STAGES: [string, TopicKey][] = [
   ['scheduler', 'orders'],
-  ['enrich-recipients', 'ordersDue'],
+  ['prepare-notifications', 'ordersDue'],
   ['evaluate-condition', 'ordersEnriched'],
   ['resolve-channel', 'ordersApproved'],
   ['schedule-window', 'smsPending'],
@@ -400,7 +402,7 @@ describe('the production layout under faults', () => {
             const topic = topicName(prefix, input);
             const [ends, committed] = await Promise.all([
               kafka.topicEndOffsets(topic),
-              kafka.groupOffsets(`${prefix}notifications.${stage}`, topic),
+              kafka.groupOffsets(stageGroupId(prefix, STAGE_MODULES[stage]?.group ?? stage), topic),
             ]);
             // transaction markers take an offset each: a few per partition are not lag
             let lagging = false;

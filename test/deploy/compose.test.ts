@@ -29,6 +29,7 @@ interface Service {
   environment?: Record<string, string | null>;
   build?: { context: string; dockerfile: string };
   depends_on?: Record<string, { condition: string }>;
+  deploy?: { replicas?: number };
 }
 
 describe('the Compose file', () => {
@@ -50,6 +51,9 @@ describe('the Compose file', () => {
       expect(svc.environment?.STAGE_HTTP_HOST).toBe('0.0.0.0');
       expect(svc.depends_on?.provision?.condition).toBe('service_completed_successfully');
     }
+    // prepare-notifications runs in enrich-recipients' place (one consumer group): that one has no replica
+    expect(project.services['enrich-recipients']!.deploy?.replicas).toBe(0);
+    expect(project.services['prepare-notifications']!.deploy?.replicas).toBeUndefined();
     expect(project.services.gateway!.command).toEqual(['gateway/main.ts']);
     // the schema registry keeps its schemas in Kafka, not in memory
     expect(project.services['schema-registry']!.environment?.APICURIO_STORAGE_KIND).toBe('kafkasql');

@@ -89,6 +89,7 @@ const EVERYTHING = [
 /** What each workload reaches: its NetworkPolicy must allow exactly these (and DNS). */
 const CALLS: Record<string, string[]> = {
   scheduler: ['kafka', 'schemaRegistry', 'redis'],
+  'prepare-notifications': ['kafka', 'schemaRegistry', 'redis', 'registry', 'conditionEndpoints'],
   'enrich-recipients': ['kafka', 'schemaRegistry', 'registry'],
   'evaluate-condition': ['kafka', 'schemaRegistry', 'redis', 'conditionEndpoints'],
   'resolve-channel': ['kafka', 'schemaRegistry'],
@@ -105,7 +106,10 @@ describe('the Helm chart', () => {
   const values = yamlToJson(join(chart, 'values.yaml'))[0] as {
     config: Record<string, unknown>;
     secrets: { values: Record<string, unknown> };
-    stages: Record<string, { input: string; lanes?: Record<string, string>; calls: string[] }>;
+    stages: Record<
+      string,
+      { input: string; group?: string; enabled?: boolean; lanes?: Record<string, string>; calls: string[] }
+    >;
     networkPolicy: { peers: Record<string, { ports: { port: number }[] }>; dns: { ports: { port: number }[] } };
   };
 
@@ -177,6 +181,9 @@ describe('the Helm chart', () => {
       });
       deps.closeRedis();
       expect(values.stages[name]!.input, name).toBe(topicName('', bundle.stage.input));
+      // the group it reads in (KEDA's lag trigger), as the code's wiring and its runner name it
+      expect(values.stages[name]!.group ?? name, name).toBe(bundle.stage.group ?? bundle.stage.name);
+      expect(STAGES[name]!.group ?? name, name).toBe(bundle.stage.group ?? bundle.stage.name);
       // its lanes (they run in its pods), each on its input
       expect(values.stages[name]!.lanes ?? {}, name).toEqual(
         Object.fromEntries((bundle.lanes ?? []).map((l) => [l.name, topicName('', l.input)])),
@@ -192,7 +199,10 @@ describe('the Helm chart', () => {
         ...values.networkPolicy.dns.ports.map((p) => p.port),
         ...calls.flatMap((c) => values.networkPolicy.peers[c]!.ports.map((p) => p.port)),
       ].sort();
-    for (const name of [...DEPLOYED_STAGES, 'gateway']) {
+    // prepare-notifications runs in enrich-recipients' place by default: that one is not deployed
+    expect(DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled === false)).toEqual(['enrich-recipients']);
+    expect(objects.filter((o) => o.metadata.name === 'rel-notifications-enrich-recipients')).toEqual([]);
+    for (const name of [...DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled !== false), 'gateway']) {
       const full = `rel-notifications-${name}`;
       const deployment = named('Deployment', full);
       const pod = deployment.spec.template.spec;
@@ -221,7 +231,8 @@ describe('the Helm chart', () => {
       // autoscaling on the lag of the consumer group the runner really uses
       const scaled = named('ScaledObject', full);
       expect(scaled.spec.scaleTargetRef.name).toBe(full);
-      expect(scaled.spec.triggers[0].metadata.consumerGroup).toBe(stageGroupId('prod.', name));
+      const group = values.stages[name]!.group ?? name;
+      expect(scaled.spec.triggers[0].metadata.consumerGroup).toBe(stageGroupId('prod.', group));
       // and on each lane's
       expect(
         scaled.spec.triggers.map((t: { metadata: { consumerGroup: string; topic: string } }) => [
@@ -229,7 +240,7 @@ describe('the Helm chart', () => {
           t.metadata.topic,
         ]),
       ).toEqual(
-        [[name, values.stages[name]!.input], ...Object.entries(values.stages[name]!.lanes ?? {})].map(([g, t]) => [
+        [[group, values.stages[name]!.input], ...Object.entries(values.stages[name]!.lanes ?? {})].map(([g, t]) => [
           stageGroupId('prod.', g!),
           `prod.${t}`,
         ]),

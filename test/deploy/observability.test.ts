@@ -96,7 +96,7 @@ describe('the dashboard and alert rules', () => {
       stages = startStageProcess(
         [
           'scheduler',
-          'enrich-recipients',
+          'prepare-notifications',
           'evaluate-condition',
           'resolve-channel',
           'schedule-window',

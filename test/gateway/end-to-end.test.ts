@@ -13,8 +13,9 @@ const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.ra
 
 /**
  * The whole chain behind the API: an order placed through the gateway runs through every stage
- * (scheduler, enrich-recipients, evaluate-condition, resolve-channel, schedule-window,
- * order-view, status-view) in a separate process, and its status reads back through the API.
+ * as `./dev up` runs them (scheduler, prepare-notifications with evaluate-condition and
+ * resolve-channel beside it, schedule-window, order-view, status-view) in a separate process, and
+ * its status reads back through the API.
  */
 describe('gateway to notification topics, and back through the API', () => {
   const env = stackEnv();
@@ -74,7 +75,7 @@ describe('gateway to notification topics, and back through the API', () => {
     proc = startStageProcess(
       [
         'scheduler',
-        'enrich-recipients',
+        'prepare-notifications',
         'evaluate-condition',
         'resolve-channel',
         'schedule-window',

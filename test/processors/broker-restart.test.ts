@@ -37,7 +37,7 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
     sink = await startSmtpSink();
     g = await startTestGateway('brk', { publishTimeoutMs: 3_000 });
     proc = startStageProcess(
-      ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'send-email'],
+      ['scheduler', 'prepare-notifications', 'evaluate-condition', 'resolve-channel', 'send-email'],
       {
         ...stageEnv(g.config),
         REGISTRY_URL: stackEnv().REGISTRY_URL,
