@@ -32,9 +32,8 @@ import {
   startProcess,
 } from './support.ts';
 
-/** the stages as `./dev up` runs them: enrich, evaluate and resolve in one hop (prepare-notifications) */
-const STAGES =
-  'scheduler,prepare-notifications,evaluate-condition,resolve-channel,schedule-window,send-email,send-sms,order-view,status-view';
+/** the stages as `./dev up` runs them: enrich, evaluate and resolve in one hop (prepare-notifications, the two others its lanes) */
+const STAGES = 'scheduler,prepare-notifications,schedule-window,send-email,send-sms,order-view,status-view';
 
 interface Order {
   key: string;
@@ -130,7 +129,7 @@ export interface LayoutSpec {
 
 /** The stages of a layout: as `./dev up` runs them, or with the three middle ones apart. */
 const stagesOf = (spec: LayoutSpec) =>
-  spec.apart ? STAGES.replace('prepare-notifications', 'enrich-recipients') : STAGES;
+  spec.apart ? STAGES.replace('prepare-notifications', 'enrich-recipients,evaluate-condition,resolve-channel') : STAGES;
 
 /**
  * `--layouts 0,2,0p,0a`: a number of processes per stage (0: one for all), then `i` for

@@ -5,8 +5,8 @@
  *   one process  every stage in one OS process (`./dev up --instances 0`);
  *   per stage    each stage in I OS processes of its own (`./dev up --instances I`);
  * and in both topologies: apart, the three middle stages as three hops, and fused, the three as
- * one hop (prepare-notifications, as `./dev up` runs it; evaluate-condition and resolve-channel
- * idle beside it, as there). Beside each, in the same layout and topology: raw kafkajs in the
+ * one hop (prepare-notifications, as `./dev up` runs it, with evaluate-condition and
+ * resolve-channel as its lanes, idle here). Beside each, in the same layout and topology: raw kafkajs in the
  * chain's own shape (apart four hops writing 3 + 1 + 1 + 3 records per order, fused two writing
  * 3 + 3; no Avro, no transactions: one process holding the hops, or I processes per hop) and the
  * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions).
@@ -30,7 +30,7 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: numbe
     sides: [2, 0, 0, 2],
   },
   fused: {
-    chain: ['scheduler', 'prepare-notifications', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+    chain: ['scheduler', 'prepare-notifications', 'schedule-window'],
     pass: ['pass-due', 'pass-prepare'],
     sides: [2, 2],
   },

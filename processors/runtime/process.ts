@@ -13,7 +13,7 @@ import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer } from './http.ts';
-import { runnersFor, stageDeps, type StageModule } from './wiring.ts';
+import { laneStage, runnersFor, stageDeps, type StageModule } from './wiring.ts';
 
 /**
  * The exit code of a drain ended by its own bound (SHUTDOWN_TIMEOUT_MS): safe by design (what it
@@ -78,17 +78,20 @@ async function main(
   const metrics = createStageMetrics(registry);
   const deps = stageDeps({ config, kafka, codec, logger, registry });
   const bundles = names.map((n) => STAGES[n]!.build(deps));
-  // Two stages of one consumer group (prepare-notifications takes over enrich-recipients') would
-  // share the process's transactional ids and fence each other for ever: one of them, not both.
+  // Two stages of one consumer group (prepare-notifications takes over enrich-recipients', and
+  // runs evaluate-condition and resolve-channel as its lanes) would share the process's
+  // transactional ids and fence each other for ever: one of them, not both.
   const groups = new Map<string, string>();
-  for (const { stage } of bundles) {
+  const named = bundles.flatMap((b) => [
+    { stage: b.stage, label: b.stage.name },
+    ...(b.lanes ?? []).map(laneStage).map((l) => ({ stage: l, label: `${l.name} (a lane of ${b.stage.name})` })),
+  ]);
+  for (const { stage, label } of named) {
     const group = stage.group ?? stage.name;
     const other = groups.get(group);
     if (other)
-      throw new ConfigError(
-        `stages ${other} and ${stage.name} read in the same consumer group (${group}): run one of them`,
-      );
-    groups.set(group, stage.name);
+      throw new ConfigError(`stages ${other} and ${label} read in the same consumer group (${group}): run one of them`);
+    groups.set(group, label);
   }
   const runners = bundles.flatMap((b) => runnersFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);

@@ -40,10 +40,17 @@ export interface StageBundle {
   deferrals?: Deferrals;
   /**
    * stages that run beside it in the same process, on the same services, each on its own input
-   * and in its own consumer group (a sender's instant lane: never behind the stage's backlog)
+   * and in its own consumer group (a sender's instant lane: never behind the stage's backlog;
+   * the stages a fused stage holds, for what reaches their own topics)
    */
-  lanes?: Stage[];
+  lanes?: Lane[];
 }
+
+/** A lane of a bundle: a stage, or a stage with its deferrals when it defers. */
+export type Lane = Stage | { stage: Stage; deferrals?: Deferrals };
+
+/** The stage of a lane. */
+export const laneStage = (lane: Lane): Stage => ('stage' in lane ? lane.stage : lane);
 
 /** A stage folder's wiring (`processors/<stage>/index.ts`). */
 export interface StageModule {
@@ -159,18 +166,6 @@ export function deferring(
   return { stage, services: [releaser, ...services], deferrals };
 }
 
-/**
- * A stage that defers into another stage's schedule store, as its `defer` names it, and leaves
- * the releasing to that stage's releaser (which must run somewhere: a fused stage's deferrals
- * are released by the stage it fused, see `fuse`). One due already is written in the record's
- * own transaction, as always; one due later waits for that releaser's next look.
- */
-export function deferringInto(deps: StageDeps, stage: Stage, services: Service[] = []): StageBundle {
-  if (!stage.defer) throw new Error(`stage ${stage.name} declares no defer`);
-  const store = new ScheduleStore(deps.redis(), `${redisPrefix(deps.config)}${stage.defer.keyPrefix}`);
-  return { stage, services, deferrals: new Deferrals(store, stage.defer, deps.clock) };
-}
-
 /** The runner of a built stage, with its deferrals when it has them. */
 export function runnerFor(
   b: StageBundle,
@@ -184,5 +179,15 @@ export function runnersFor(
   b: StageBundle,
   deps: Omit<ConstructorParameters<typeof StageRunner>[1], 'deferrals' | 'lane'>,
 ): StageRunner[] {
-  return [runnerFor(b, deps), ...(b.lanes ?? []).map((lane) => new StageRunner(lane, { ...deps, lane: true }))];
+  return [
+    runnerFor(b, deps),
+    ...(b.lanes ?? []).map(
+      (lane) =>
+        new StageRunner(laneStage(lane), {
+          ...deps,
+          lane: true,
+          ...('stage' in lane && lane.deferrals ? { deferrals: lane.deferrals } : {}),
+        }),
+    ),
+  ];
 }

@@ -35,16 +35,19 @@ const LOAD_AND_FAULTS_BOUND_S = Number(process.env.CHAOS_BOUND_S ?? 2_400);
 const STAGES: [string, TopicKey][] = [
   ['scheduler', 'orders'],
   ['prepare-notifications', 'ordersDue'],
-  ['evaluate-condition', 'ordersEnriched'],
-  ['resolve-channel', 'ordersApproved'],
   ['schedule-window', 'smsPending'],
   ['send-email', 'emailQueue'],
   ['send-sms', 'smsQueue'],
   ['order-view', 'orders'],
   ['status-view', 'status'],
 ];
-/** the senders' instant lanes: they run in the senders' processes, and are watched as stages */
+/**
+ * the lanes: the senders' instant lanes run in the senders' processes, evaluate-condition and
+ * resolve-channel in prepare-notifications'; watched as stages
+ */
 const LANES: [string, TopicKey][] = [
+  ['evaluate-condition', 'ordersEnriched'],
+  ['resolve-channel', 'ordersApproved'],
   ['send-email.instant', 'emailInstant'],
   ['send-sms.instant', 'smsInstant'],
 ];

@@ -51,8 +51,10 @@ describe('the Compose file', () => {
       expect(svc.environment?.STAGE_HTTP_HOST).toBe('0.0.0.0');
       expect(svc.depends_on?.provision?.condition).toBe('service_completed_successfully');
     }
-    // prepare-notifications runs in enrich-recipients' place (one consumer group): that one has no replica
-    expect(project.services['enrich-recipients']!.deploy?.replicas).toBe(0);
+    // prepare-notifications runs in enrich-recipients' place (one consumer group), the two after it
+    // as its lanes: those three have no replica
+    for (const s of ['enrich-recipients', 'evaluate-condition', 'resolve-channel'])
+      expect(project.services[s]!.deploy?.replicas, s).toBe(0);
     expect(project.services['prepare-notifications']!.deploy?.replicas).toBeUndefined();
     expect(project.services.gateway!.command).toEqual(['gateway/main.ts']);
     // the schema registry keeps its schemas in Kafka, not in memory

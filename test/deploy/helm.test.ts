@@ -7,7 +7,7 @@ import { ConfigSchema } from '../../platform/config.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { topicName } from '../../platform/topics.ts';
 import { stageGroupId } from '../../processors/runtime/runner.ts';
-import { stageDeps } from '../../processors/runtime/wiring.ts';
+import { stageDeps, laneStage } from '../../processors/runtime/wiring.ts';
 import { STAGES } from '../../processors/stages.ts';
 import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
@@ -186,7 +186,7 @@ describe('the Helm chart', () => {
       expect(STAGES[name]!.group ?? name, name).toBe(bundle.stage.group ?? bundle.stage.name);
       // its lanes (they run in its pods), each on its input
       expect(values.stages[name]!.lanes ?? {}, name).toEqual(
-        Object.fromEntries((bundle.lanes ?? []).map((l) => [l.name, topicName('', l.input)])),
+        Object.fromEntries((bundle.lanes ?? []).map(laneStage).map((l) => [l.name, topicName('', l.input)])),
       );
       expect(values.stages[name]!.calls.includes('redis'), `${name} uses Redis`).toBe(usesRedis);
       expect([...values.stages[name]!.calls].sort(), name).toEqual([...CALLS[name]!].sort());
@@ -199,9 +199,12 @@ describe('the Helm chart', () => {
         ...values.networkPolicy.dns.ports.map((p) => p.port),
         ...calls.flatMap((c) => values.networkPolicy.peers[c]!.ports.map((p) => p.port)),
       ].sort();
-    // prepare-notifications runs in enrich-recipients' place by default: that one is not deployed
-    expect(DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled === false)).toEqual(['enrich-recipients']);
-    expect(objects.filter((o) => o.metadata.name === 'rel-notifications-enrich-recipients')).toEqual([]);
+    // prepare-notifications runs in enrich-recipients' place by default, evaluate-condition and
+    // resolve-channel as its lanes: those three are not deployed on their own
+    const apart = ['enrich-recipients', 'evaluate-condition', 'resolve-channel'];
+    expect(DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled === false).sort()).toEqual(apart);
+    for (const name of apart)
+      expect(objects.filter((o) => o.metadata.name === `rel-notifications-${name}`)).toEqual([]);
     for (const name of [...DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled !== false), 'gateway']) {
       const full = `rel-notifications-${name}`;
       const deployment = named('Deployment', full);

@@ -97,8 +97,6 @@ describe('the dashboard and alert rules', () => {
         [
           'scheduler',
           'prepare-notifications',
-          'evaluate-condition',
-          'resolve-channel',
           'schedule-window',
           'send-email',
           'send-sms',

@@ -14,7 +14,7 @@ const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.ra
 /**
  * The whole chain behind the API: an order placed through the gateway runs through every stage
  * as `./dev up` runs them (scheduler, prepare-notifications with evaluate-condition and
- * resolve-channel beside it, schedule-window, order-view, status-view) in a separate process, and
+ * resolve-channel as its lanes, schedule-window, order-view, status-view) in a separate process, and
  * its status reads back through the API.
  */
 describe('gateway to notification topics, and back through the API', () => {
@@ -72,18 +72,12 @@ describe('gateway to notification topics, and back through the API', () => {
         onRecord: into<SmsNotification>('smsQueue', (v) => sms.push({ at: Date.now(), value: v })),
       }),
     );
-    proc = startStageProcess(
-      [
-        'scheduler',
-        'prepare-notifications',
-        'evaluate-condition',
-        'resolve-channel',
-        'schedule-window',
-        'order-view',
-        'status-view',
-      ],
-      { ...stageEnv(g.config), REGISTRY_URL: env.REGISTRY_URL, EGRESS_ALLOW_LOOPBACK: 'true', SCHEDULER_POLL_MS: '50' },
-    );
+    proc = startStageProcess(['scheduler', 'prepare-notifications', 'schedule-window', 'order-view', 'status-view'], {
+      ...stageEnv(g.config),
+      REGISTRY_URL: env.REGISTRY_URL,
+      EGRESS_ALLOW_LOOPBACK: 'true',
+      SCHEDULER_POLL_MS: '50',
+    });
     await proc.running;
   });
 

@@ -23,10 +23,10 @@ const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.ra
 
 /**
  * The chain from orders to sms.queue in one stage process, as its stages run apart and with
- * prepare-notifications (enrich, evaluate and resolve in one hop) in enrich-recipients' place:
+ * prepare-notifications (enrich, evaluate and resolve in one hop) in the place of the three:
  * the same records and statuses either way, a condition re-check included (the fused stage holds
- * it in evaluate-condition's schedule store; evaluate-condition's releaser and the two stages on
- * their own take it from there).
+ * it in evaluate-condition's schedule store; evaluate-condition's releaser and its two lanes,
+ * evaluate-condition and resolve-channel, take it from there).
  */
 describe.each([
   {
@@ -35,7 +35,7 @@ describe.each([
   },
   {
     name: 'fused',
-    stages: ['scheduler', 'prepare-notifications', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
+    stages: ['scheduler', 'prepare-notifications', 'schedule-window'],
   },
 ])('processing chain ($name)', ({ name, stages }) => {
   const env = stackEnv();

@@ -57,16 +57,26 @@ describe('a stage process starting while a dependency is coming back', () => {
 });
 
 describe('a stage process asked for two stages of one consumer group', () => {
-  it('refuses at once, naming both (they would share transactional ids and fence each other)', async () => {
-    const prefix = uniquePrefix('samegroup');
-    const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
-    const proc = startStageProcess(['enrich-recipients', 'prepare-notifications'], {
-      ...stageEnv(config),
-      REGISTRY_URL: 'http://127.0.0.1:9',
-    });
-    expect(await proc.exited).toBe(1);
-    expect(proc.output()).toContain(
-      'stages enrich-recipients and prepare-notifications read in the same consumer group (enrich-recipients): run one of them',
-    );
-  });
+  it.each([
+    [
+      ['enrich-recipients', 'prepare-notifications'],
+      'enrich-recipients and prepare-notifications',
+      'enrich-recipients',
+    ],
+    // evaluate-condition runs as a lane of prepare-notifications
+    [
+      ['evaluate-condition', 'prepare-notifications'],
+      'evaluate-condition and evaluate-condition (a lane of prepare-notifications)',
+      'evaluate-condition',
+    ],
+  ])(
+    'refuses %j at once, naming both (they would share transactional ids and fence each other)',
+    async (stages, both, group) => {
+      const prefix = uniquePrefix('samegroup');
+      const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
+      const proc = startStageProcess(stages, { ...stageEnv(config), REGISTRY_URL: 'http://127.0.0.1:9' });
+      expect(await proc.exited).toBe(1);
+      expect(proc.output()).toContain(`stages ${both} read in the same consumer group (${group}): run one of them`);
+    },
+  );
 });
