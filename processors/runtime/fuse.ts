@@ -2,6 +2,24 @@ import { permanent } from '../../platform/errors.ts';
 import type { TopicKey } from '../../platform/topics.ts';
 import type { Emission, Outcome, RecordContext, Stage } from './stage.ts';
 
+/** an emission's headers as a record read from its topic has them */
+const headersOf = (r: Emission): RecordContext['headers'] =>
+  Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
+
+/** `ctx` with other headers (its logger still the input record's, made when asked for) */
+const withHeaders = (ctx: RecordContext, headers: RecordContext['headers']): RecordContext => ({
+  topic: ctx.topic,
+  partition: ctx.partition,
+  offset: ctx.offset,
+  key: ctx.key,
+  timestamp: ctx.timestamp,
+  attempt: ctx.attempt,
+  headers,
+  get logger() {
+    return ctx.logger;
+  },
+});
+
 const isPromise = (x: Outcome | Promise<Outcome>): x is Promise<Outcome> =>
   typeof (x as Promise<Outcome>).then === 'function';
 
@@ -49,25 +67,27 @@ export function fuse(name: string, stages: readonly Stage[]): Stage {
     const next = stages[i + 1];
     if (!next || outcome.kind !== 'emit') return outcome;
     const records: Emission[] = [];
-    const handed: unknown[] = [];
-    for (const r of outcome.records) {
-      if (r.topic === next.input) handed.push(r.value);
-      else records.push(r);
-    }
+    const handed: Emission[] = [];
+    for (const r of outcome.records) (r.topic === next.input ? handed : records).push(r);
     if (handed.length === 0) return outcome;
     return each(i + 1, handed, 0, records, ctx);
   }
 
-  /** the values handed to stage i, from the k-th on, one after another, their records added to `records` */
+  /**
+   * the records handed to stage i, from the k-th on, one after another, their records added to
+   * `records`; each seen with the headers the stage before put on it, as read from its topic
+   * (none of the input record's: they were not the next stage's to see)
+   */
   function each(
     i: number,
-    handed: unknown[],
+    handed: Emission[],
     k: number,
     records: Emission[],
     ctx: RecordContext,
   ): Outcome | Promise<Outcome> {
     for (; k < handed.length; k++) {
-      const o = run(i, handed[k], ctx);
+      const r = handed[k]!;
+      const o = run(i, r.value, withHeaders(ctx, headersOf(r)));
       if (isPromise(o))
         return o.then((x) => merged(i, x, handed.length, records) ?? each(i, handed, k + 1, records, ctx));
       const ends = merged(i, o, handed.length, records);

@@ -91,6 +91,30 @@ describe('fuse', () => {
     expect(statusesOf(out as Outcome)).toEqual(['first', 'third']);
   });
 
+  it('a later stage sees the headers the stage before put on what it handed on, not the input record’s', async () => {
+    const logger = { info: () => undefined } as unknown as RecordContext['logger'];
+    const input = {
+      headers: { 'x-checked': Buffer.from('by someone') },
+      logger,
+      topic: 'in',
+    } as unknown as RecordContext;
+    const seen: RecordContext[] = [];
+    const marking = first((o) =>
+      emit({ topic: 'ordersEnriched', key: o.orderId, value: enrichedOrder(o), headers: { 'x-mark': 'first' } }),
+    );
+    const looking = second((e) => {
+      seen.push(seenCtx!);
+      return approve(e);
+    });
+    let seenCtx: RecordContext | null = null;
+    const spy = { ...looking, handle: (e: EnrichedOrder, c: RecordContext) => ((seenCtx = c), looking.handle(e, c)) };
+    await fuse('all', [marking, spy, third]).handle(order, input);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers).toEqual({ 'x-mark': Buffer.from('first') });
+    expect(seen[0]!.logger).toBe(logger);
+    expect(seen[0]!.topic).toBe('in');
+  });
+
   it('a later stage skipping drops only what it was handed', async () => {
     const out = await fuse('all', [first(), second(() => skip('no')), third]).handle(order, ctx);
     expect(statusesOf(out)).toEqual(['first']);
