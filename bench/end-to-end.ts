@@ -17,6 +17,7 @@ import { cpus } from 'node:os';
 import { loadConfig } from '../platform/config.ts';
 import { evaluateConditionStage } from '../processors/evaluate-condition/stage.ts';
 import { scheduleWindowStage } from '../processors/schedule-window/stage.ts';
+import { DEFAULT_STAGES } from '../processors/stages.ts';
 import { scheduleFinalRetentionMs } from '../processors/runtime/wiring.ts';
 import {
   benchClients,
@@ -33,7 +34,7 @@ import {
 } from './support.ts';
 
 /** the stages as `./dev up` runs them: enrich, evaluate and resolve in one hop (prepare-notifications, the two others its lanes) */
-const STAGES = 'scheduler,prepare-notifications,schedule-window,send-email,send-sms,order-view,status-view';
+const STAGES = DEFAULT_STAGES.join(',');
 
 interface Order {
   key: string;

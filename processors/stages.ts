@@ -26,5 +26,20 @@ export const STAGE_MODULES: readonly StageModule[] = [
   passthrough,
 ];
 
+/**
+ * The stages a deployment runs (`./dev up`, the chart and Compose): the chain with
+ * prepare-notifications in the place of enrich-recipients, evaluate-condition and resolve-channel
+ * (it runs the two last as its lanes), the senders and the views.
+ */
+export const DEFAULT_STAGES: readonly string[] = [
+  'scheduler',
+  'prepare-notifications',
+  'schedule-window',
+  'send-email',
+  'send-sms',
+  'order-view',
+  'status-view',
+];
+
 /** The stages by name. */
 export const STAGES: Record<string, StageModule> = Object.fromEntries(STAGE_MODULES.map((m) => [m.name, m]));

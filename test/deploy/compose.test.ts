@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CONTAINER_SERVICES, composeImages } from '../../deploy/containers/stack.ts';
-import { STAGES } from '../../processors/stages.ts';
+import { DEFAULT_STAGES, STAGES } from '../../processors/stages.ts';
 
 /**
  * deploy/compose/compose.yaml, loaded by compose-go (the Compose specification's reference loader,
@@ -55,6 +55,10 @@ describe('the Compose file', () => {
     // as its lanes: those three have no replica
     for (const s of ['enrich-recipients', 'evaluate-condition', 'resolve-channel'])
       expect(project.services[s]!.deploy?.replicas, s).toBe(0);
+    // it starts what `./dev up` runs
+    expect(stages.filter((s) => project.services[s]!.deploy?.replicas !== 0).sort()).toEqual(
+      [...DEFAULT_STAGES].sort(),
+    );
     expect(project.services['prepare-notifications']!.deploy?.replicas).toBeUndefined();
     expect(project.services.gateway!.command).toEqual(['gateway/main.ts']);
     // the schema registry keeps its schemas in Kafka, not in memory

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
-import { STAGES } from '../../processors/stages.ts';
+import { DEFAULT_STAGES } from '../../processors/stages.ts';
 import { parseDockerfile, type DockerStage } from '../support/dockerfile.ts';
 import { startNodeProcess } from '../support/process.ts';
 import { eventually, stackEnv, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
@@ -102,9 +102,7 @@ describe('the container image', () => {
       'processors/main.ts',
       {
         ...common,
-        STAGES: Object.keys(STAGES)
-          .filter((s) => s !== 'passthrough')
-          .join(','),
+        STAGES: DEFAULT_STAGES.join(','),
         SMTP_HOST: env.SMTP_HOST!,
         SMTP_PORT: env.SMTP_PORT!,
         SMSC_HOST: env.SMSC_HOST!,

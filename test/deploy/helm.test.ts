@@ -8,7 +8,7 @@ import { createRegistry } from '../../platform/metrics.ts';
 import { topicName } from '../../platform/topics.ts';
 import { stageGroupId } from '../../processors/runtime/runner.ts';
 import { stageDeps, laneStage } from '../../processors/runtime/wiring.ts';
-import { STAGES } from '../../processors/stages.ts';
+import { DEFAULT_STAGES, STAGES } from '../../processors/stages.ts';
 import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
@@ -203,6 +203,12 @@ describe('the Helm chart', () => {
     // resolve-channel as its lanes: those three are not deployed on their own
     const apart = ['enrich-recipients', 'evaluate-condition', 'resolve-channel'];
     expect(DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled === false).sort()).toEqual(apart);
+    // the chart deploys what `./dev up` runs
+    expect(DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled !== false).sort()).toEqual(
+      [...DEFAULT_STAGES].sort(),
+    );
+    const dev = /^DEFAULT_STAGES="([^"]*)"/m.exec(readFileSync(join(root, 'dev'), 'utf8'))![1]!;
+    expect(dev.split(',')).toEqual([...DEFAULT_STAGES]);
     for (const name of apart)
       expect(objects.filter((o) => o.metadata.name === `rel-notifications-${name}`)).toEqual([]);
     for (const name of [...DEPLOYED_STAGES.filter((n) => values.stages[n]!.enabled !== false), 'gateway']) {

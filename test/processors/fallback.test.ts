@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STAGES } from '../../processors/stages.ts';
+import { DEFAULT_STAGES } from '../../processors/stages.ts';
 import { EMAIL_REPORT_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { freePort, startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { smscOf } from '../support/smsc.ts';
@@ -98,22 +98,19 @@ describe('fallback on the delivery outcome', () => {
     });
     await sink.ready;
     await receipts('UNDELIV');
-    // every stage (the whole chain and both senders) in one process
-    proc = startStageProcess(
-      Object.keys(STAGES).filter((s) => s !== 'passthrough'),
-      {
-        ...stageEnv(g.config),
-        REGISTRY_URL: env.REGISTRY_URL,
-        SCHEDULER_POLL_MS: '50',
-        SMSC_HOST: env.SMSC_HOST,
-        SMSC_PORT: env.SMSC_PORT,
-        SMPP_SYSTEM_ID: systemId,
-        SMPP_PASSWORD: 'secret',
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(smtp),
-        SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
-      },
-    );
+    // every stage as a deployment runs them (the whole chain and both senders) in one process
+    proc = startStageProcess([...DEFAULT_STAGES], {
+      ...stageEnv(g.config),
+      REGISTRY_URL: env.REGISTRY_URL,
+      SCHEDULER_POLL_MS: '50',
+      SMSC_HOST: env.SMSC_HOST,
+      SMSC_PORT: env.SMSC_PORT,
+      SMPP_SYSTEM_ID: systemId,
+      SMPP_PASSWORD: 'secret',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(smtp),
+      SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
+    });
     await proc.running;
   });
 
