@@ -445,36 +445,45 @@ export class StageRunner {
     const inflight: { record: InboundRecord; key: string | null; result: Processed | Promise<Processed> }[] = [];
     let next = 0;
     let halted = false;
-    for (;;) {
-      while (!halted && next < records.length && inflight.length < width) {
-        // (whether the batch went stale is asked every few records: kafkajs builds a string each time)
-        if (!batch.isRunning() || (next % STALE_CHECK_EVERY === 0 && batch.isStale()) || this.stop.signal.aborted) {
-          halted = true;
+    try {
+      for (;;) {
+        while (!halted && next < records.length && inflight.length < width) {
+          // (whether the batch went stale is asked every few records: kafkajs builds a string each time)
+          if (!batch.isRunning() || (next % STALE_CHECK_EVERY === 0 && batch.isStale()) || this.stop.signal.aborted) {
+            halted = true;
+            break;
+          }
+          const record = records[next]!;
+          const key = width > 1 ? (record.key?.toString('latin1') ?? null) : null;
+          if (key !== null && inflight.some((f) => f.key === key)) break;
+          next++;
+          const result = this.process(record, batch, flush, prepared?.get(record));
+          // awaited below, in order; this only keeps a failure from being reported as unhandled
+          if (isPromise(result)) result.catch(() => undefined);
+          inflight.push({ record, key, result });
+        }
+        const head = inflight.shift();
+        if (!head) break;
+        const result = isPromise(head.result) ? await head.result : head.result;
+        if (result.kind === 'stopped') {
+          // The ones after it are handled again by whoever reads this partition next.
+          await Promise.allSettled(inflight.map((f) => f.result));
           break;
         }
-        const record = records[next]!;
-        const key = width > 1 ? (record.key?.toString('latin1') ?? null) : null;
-        if (key !== null && inflight.some((f) => f.key === key)) break;
-        next++;
-        const result = this.process(record, batch, flush, prepared?.get(record));
-        // awaited below, in order; this only keeps a failure from being reported as unhandled
-        if (isPromise(result)) result.catch(() => undefined);
-        inflight.push({ record, key, result });
+        const bytes = result.outputs.reduce((n, r) => n + recordBytes(r), 0);
+        const note: Note | undefined = this.keepsNotes
+          ? { value: this.stage.committed ? result.value : undefined, passed: result.passed ?? null }
+          : undefined;
+        const committing = tx.add(head.record.offset, result.outputs, bytes, note);
+        if (committing) await committing;
       }
-      const head = inflight.shift();
-      if (!head) break;
-      const result = isPromise(head.result) ? await head.result : head.result;
-      if (result.kind === 'stopped') {
-        // The ones after it are handled again by whoever reads this partition next.
-        await Promise.allSettled(inflight.map((f) => f.result));
-        break;
-      }
-      const bytes = result.outputs.reduce((n, r) => n + recordBytes(r), 0);
-      const note: Note | undefined = this.keepsNotes
-        ? { value: this.stage.committed ? result.value : undefined, passed: result.passed ?? null }
-        : undefined;
-      const committing = tx.add(head.record.offset, result.outputs, bytes, note);
-      if (committing) await committing;
+    } catch (err) {
+      // A transaction failed (the partition goes back to its committed offset) or a record's
+      // handling threw: the records still in their handlers finish first, so the replay that
+      // follows finds what they did (a sender's outcome recorded in its ledger) rather than
+      // their work still under way (which a sender must report failed, not knowing it).
+      await Promise.allSettled(inflight.map((f) => f.result));
+      throw err;
     }
     // (counted once per batch: a counter's increment per record was a few per cent of a stage's time)
     if (next > 0) this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic }, next);

@@ -287,6 +287,97 @@ describe.each([
   });
 });
 
+describe('stage runtime with failing transactions and records still in their handlers', () => {
+  const prefix = uniquePrefix('txinflight');
+  // two inputs per transaction, so commits happen inside a batch while the window is full
+  const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', TRANSACTION_MAX_RECORDS: '2' });
+  const clients = testClients(config);
+  const { codec, logger } = clients;
+  let commits = 0;
+  const injected: number[] = [];
+  const kafka = new Proxy(clients.kafka, {
+    get(target, prop, receiver) {
+      if (prop === 'transactionalProducer') {
+        return async (id: string) => {
+          const producer = await target.transactionalProducer(id);
+          return {
+            ...producer,
+            commit: async (...args: Parameters<typeof producer.commit>) => {
+              const n = ++commits;
+              if (n % 5 === 3 && injected.length < 5) {
+                injected.push(n);
+                throw new Error('connection to the broker lost');
+              }
+              await producer.commit(...args);
+            },
+          };
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  // A sender's shape: four records in their handlers at once, each a hand-over that takes a
+  // while. A record handled again while its first handling is still under way is what a sender
+  // must report failed (its ledger shows the hand-over begun, its outcome not yet known).
+  const running = new Set<string>();
+  const overlaps: string[] = [];
+  let handled = 0;
+  const slow = defineStage({
+    name: 'slow',
+    input: 'orders',
+    outputs: ['ordersDue'],
+    concurrency: 4,
+    async handle(order: NotificationOrder) {
+      if (running.has(order.orderId)) overlaps.push(order.orderId);
+      running.add(order.orderId);
+      handled++;
+      try {
+        // the hand-over: a server's answer a while later (longer than the consumer's own pause
+        // before it reads a partition again after a failed batch, as under load)
+        await new Promise((resolve) => setTimeout(resolve, 500 + (handled % 5) * 250));
+      } finally {
+        running.delete(order.orderId);
+      }
+      return emit({ topic: 'ordersDue', key: order.orderId, value: order });
+    },
+  });
+  const runner = testRunner(slow, { kafka, codec, logger, config });
+  let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
+
+  beforeAll(async () => {
+    await provision(clients.kafka, codec, config);
+    out = await collectKeys(clients.kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
+    await runner.start();
+    await runner.joined();
+  });
+  afterAll(async () => {
+    await runner.close();
+    await out?.stop();
+    await clients.kafka.close();
+  });
+
+  it('lets the records still in their handlers finish before the partition is read again', async () => {
+    const N = 80;
+    await publish(
+      clients.kafka,
+      codec,
+      prefix,
+      'orders',
+      Array.from({ length: N }, (_, i) => {
+        const o = sampleOrder(i);
+        return { key: o.orderId, value: o };
+      }),
+    );
+    await out!.waitFor(() => out!.distinct >= N, 120_000, `${N} distinct records`);
+    expect(injected.length).toBeGreaterThanOrEqual(3);
+    // every failed transaction's records were handled again, none while still in its handler
+    expect(handled).toBeGreaterThan(N);
+    expect(overlaps).toEqual([]);
+    expect(out!.duplicated).toBe(0);
+  });
+});
+
 describe('stage runtime consumer lag', () => {
   const prefix = uniquePrefix('lag');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
