@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { inRedis } from './client.ts';
+import { RECORD_RETRY, recordPersistently } from './send-ledger.ts';
 
 /**
  * What a provider's reference (an SMTP Message-ID, an SMSC message id) stands for, so a
@@ -27,6 +28,8 @@ export class DeliveryRefs {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
+    /** how a reference just accepted is tried again while Redis is unavailable (`put`) */
+    private readonly recordRetry = RECORD_RETRY,
   ) {}
 
   private key = (ref: string) => `${this.prefix}ref:${ref}`;
@@ -34,13 +37,18 @@ export class DeliveryRefs {
   /**
    * Kept `ttlSeconds`, but no longer than a day past the notification's expiry: by then its
    * expiry check has reported it Failed_TTL, a final status a later report could not change.
+   * Written right after the provider accepted the message, so, like the send ledger's outcome,
+   * through a Redis outage (`recordRetry`): a replay would not write it again.
    */
   async put(reference: string, ref: DeliveryRef, now = Date.now()): Promise<void> {
     const seconds =
       ref.expiresAt === null
         ? this.ttlSeconds
         : Math.max(3600, Math.min(this.ttlSeconds, Math.ceil((ref.expiresAt - now) / 1000) + REPORTED_SECONDS));
-    await inRedis('delivery refs', () => this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', seconds));
+    await recordPersistently(
+      () => inRedis('delivery refs', () => this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', seconds)),
+      this.recordRetry,
+    );
   }
 
   /** The reference's notification; 'reported' once its final report is in (see `reported`); null if unknown. */

@@ -1,5 +1,30 @@
 import type { Redis } from 'ioredis';
-import { retriable } from '../errors.ts';
+import { PipelineError, retriable } from '../errors.ts';
+import { withRetry, type BackoffOptions } from '../retry.ts';
+
+/**
+ * How long an outcome already known is tried to be recorded through a Redis outage (about 30 s:
+ * a restart, a failover) before the sender gives up and its replay reports the notification
+ * failed. Without it, every hand-over under way when Redis restarted was reported failed though
+ * the server had answered (ioredis gives up on a command after three reconnection attempts).
+ */
+export const RECORD_RETRY: Partial<BackoffOptions> & { maxAttempts: number } = {
+  initialMs: 200,
+  maxMs: 5_000,
+  factor: 2,
+  maxAttempts: 10,
+};
+
+/** `write`, tried again while Redis is unavailable (`RECORD_RETRY`), never on Redis refusing it. */
+export function recordPersistently<T>(
+  write: () => Promise<T>,
+  policy: Partial<BackoffOptions> & { maxAttempts: number } = RECORD_RETRY,
+): Promise<T> {
+  return withRetry(() => write(), {
+    ...policy,
+    shouldRetry: (err) => !(err instanceof PipelineError) || err.retriable,
+  });
+}
 
 /**
  * At most one hand-over per notification: a sender marks a notification in Redis (fsync'd)
@@ -16,6 +41,8 @@ export class SendLedger {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
+    /** how a known outcome is tried again while Redis is unavailable (`done`) */
+    private readonly recordRetry = RECORD_RETRY,
   ) {}
 
   private key = (id: string) => `${this.prefix}ledger:${id}`;
@@ -39,8 +66,16 @@ export class SendLedger {
     return { state: 'done', status: status!, reference: rest.join('|') };
   }
 
+  /**
+   * Records the outcome of a hand-over (the status it is reported with). The outcome is known
+   * only in this process's memory, so a Redis outage is waited out (`recordRetry`) rather than
+   * turned into a replay that must report it failed.
+   */
   async done(id: string, status: string, reference = ''): Promise<void> {
-    await this.run('done', () => this.redis.set(this.key(id), `done:${status}|${reference}`, 'EX', this.ttlSeconds));
+    await recordPersistently(
+      () => this.run('done', () => this.redis.set(this.key(id), `done:${status}|${reference}`, 'EX', this.ttlSeconds)),
+      this.recordRetry,
+    );
   }
 
   /** The hand-over certainly did not happen (the server refused before taking the message). */

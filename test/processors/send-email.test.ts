@@ -32,7 +32,24 @@ describe('send-email', () => {
   const prefix = uniquePrefix('email');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '2' });
   const { kafka, codec, logger } = testClients(config);
-  const redis = testRedis();
+  const real = testRedis();
+  /** outcomes whose recording fails this many more times, as while Redis restarts (by ledger key) */
+  const outage = new Map<string, number>();
+  const redis = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'set')
+        return (key: string, value: string, ...rest: unknown[]) => {
+          const left = outage.get(key) ?? 0;
+          if (left > 0 && value.startsWith('done:')) {
+            outage.set(key, left - 1);
+            return Promise.reject(new Error('Connection is closed.'));
+          }
+          return (target.set as (...a: unknown[]) => Promise<unknown>)(key, value, ...rest);
+        };
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
   const registry = createRegistry(false);
   const statuses: StatusEvent[] = [];
   let runner: StageRunner;
@@ -75,7 +92,7 @@ describe('send-email', () => {
     await watch?.stop();
     await kafka.close();
     await sink?.close();
-    redis.disconnect();
+    real.disconnect();
   });
 
   it('hands each email to SMTP once and reports what the server answered', async () => {
@@ -120,6 +137,19 @@ describe('send-email', () => {
     expect(await registry.metrics()).toMatch(
       /pipeline_records_retried_total\{stage="send-email",code="DEPENDENCY_UNAVAILABLE"\} [3-9]/,
     );
+  });
+
+  it('records an accepted email through a Redis outage rather than report it failed', async () => {
+    const blip = email('blip@example.com');
+    // the server accepts it; then recording that fails three times (Redis restarting)
+    outage.set(`${prefix}email-ledger:${blip.notificationId}`, 3);
+    await publish(kafka, codec, prefix, 'emailQueue', [{ key: blip.notificationId, value: blip }]);
+    await waitForStatuses([blip.notificationId]);
+    expect(outage.get(`${prefix}email-ledger:${blip.notificationId}`)).toBe(0);
+    expect(statuses.filter((s) => s.notificationId === blip.notificationId).map((s) => s.status)).toEqual([
+      'Email_Succeeded',
+    ]);
+    expect(sink.accepted.get(blip.notificationId)).toBe(1);
   });
 
   it('delivers a readable email to the stack’s mail sink (the web page’s API)', async () => {
