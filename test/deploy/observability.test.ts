@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
 import { provision } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
+import { DEFAULT_STAGES } from '../../processors/stages.ts';
 import { startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
@@ -93,30 +94,19 @@ describe('the dashboard and alert rules', () => {
 
     beforeAll(async () => {
       await provision(kafka, codec, config);
-      stages = startStageProcess(
-        [
-          'scheduler',
-          'prepare-notifications',
-          'schedule-window',
-          'send-email',
-          'send-sms',
-          'order-view',
-          'status-view',
-        ],
-        {
-          ...stageEnv(config),
-          REGISTRY_URL: env.REGISTRY_URL!,
-          SMTP_HOST: env.SMTP_HOST!,
-          SMTP_PORT: env.SMTP_PORT!,
-          SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
-          SMSC_HOST: env.SMSC_HOST!,
-          SMSC_PORT: env.SMSC_PORT!,
-          SMPP_SYSTEM_ID: `obs${Math.random().toString(36).slice(2, 8)}`,
-          SMPP_PASSWORD: 'secret',
-          SCHEDULER_POLL_MS: '50',
-          LAG_SAMPLE_INTERVAL_MS: '500',
-        },
-      );
+      stages = startStageProcess([...DEFAULT_STAGES], {
+        ...stageEnv(config),
+        REGISTRY_URL: env.REGISTRY_URL!,
+        SMTP_HOST: env.SMTP_HOST!,
+        SMTP_PORT: env.SMTP_PORT!,
+        SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
+        SMSC_HOST: env.SMSC_HOST!,
+        SMSC_PORT: env.SMSC_PORT!,
+        SMPP_SYSTEM_ID: `obs${Math.random().toString(36).slice(2, 8)}`,
+        SMPP_PASSWORD: 'secret',
+        SCHEDULER_POLL_MS: '50',
+        LAG_SAMPLE_INTERVAL_MS: '500',
+      });
       gateway = startNodeProcess(
         'gateway/main.ts',
         {
