@@ -1,8 +1,9 @@
 import { dependencyObserver } from '../../platform/metrics.ts';
-import { ConditionClient } from '../../platform/http/condition-client.ts';
+import { ConditionClient, type ConditionResult } from '../../platform/http/condition-client.ts';
+import { FirstAnswers } from '../../platform/redis/first-answers.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 import type { Stage } from '../runtime/stage.ts';
-import { deferring, type StageDeps, type StageModule } from '../runtime/wiring.ts';
+import { deferring, redisPrefix, type StageDeps, type StageModule } from '../runtime/wiring.ts';
 import { evaluateConditionStage } from './stage.ts';
 
 /** The stage with its condition client (CONDITION_*, EGRESS_*). */
@@ -17,7 +18,16 @@ export function buildEvaluateCondition(deps: StageDeps): Stage<'ordersEnriched'>
     timeoutMs: config.CONDITION_TIMEOUT_MS,
     observe: dependencyObserver(deps.registry, 'condition-endpoint'),
   });
-  return evaluateConditionStage({ client, retryDelayMs: config.CONDITION_RETRY_DELAY_MS, clock: deps.clock });
+  return evaluateConditionStage({
+    client,
+    retryDelayMs: config.CONDITION_RETRY_DELAY_MS,
+    clock: deps.clock,
+    answers: new FirstAnswers<ConditionResult>(
+      deps.redis(),
+      `${redisPrefix(config)}condition-answer:`,
+      config.CONDITION_ANSWER_TTL_S,
+    ),
+  });
 }
 
 /** evaluate-condition: asks the sender's condition endpoint (CONDITION_*, EGRESS_*); defers a re-check. */

@@ -1,5 +1,5 @@
 import { orderStatus } from '../../platform/status.ts';
-import type { ConditionClient } from '../../platform/http/condition-client.ts';
+import type { ConditionClient, ConditionResult } from '../../platform/http/condition-client.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import { orderOf } from '../../platform/schemas/enriched.ts';
 import { defer, defineStage, emit, skip, type RecordContext, type Stage } from '../runtime/stage.ts';
@@ -22,6 +22,14 @@ export function evaluateConditionStage(ports: {
   client: Pick<ConditionClient, 'check'>;
   retryDelayMs: number;
   clock: () => number;
+  /**
+   * Keeps the first answer to each check (the order and its check number) and gives it back to
+   * every later handling of the same record. Without it, a handling that deferred the order (an
+   * inconclusive answer: the re-check held in Redis) and whose transaction then failed could be
+   * followed by one that approved it (the endpoint answering now): the order approved, and again
+   * at its re-check.
+   */
+  answers?: { keep(question: string, answer: ConditionResult): Promise<ConditionResult> };
 }): Stage<'ordersEnriched'> {
   return defineStage({
     name: 'evaluate-condition',
@@ -43,7 +51,10 @@ export function evaluateConditionStage(ports: {
   }
 
   async function evaluate(enriched: EnrichedOrder, conditionEndpoint: string, ctx: RecordContext) {
-    const result = await ports.client.check(conditionEndpoint);
+    const asked = await ports.client.check(conditionEndpoint);
+    const result = ports.answers
+      ? await ports.answers.keep(`{${enriched.orderId}}:${enriched.conditionChecks}`, asked)
+      : asked;
     if (result.kind === 'met') return approve(enriched);
     if (result.kind === 'not-met') {
       return emit({

@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConditionClient } from '../../platform/http/condition-client.ts';
+import { ConditionClient, type ConditionResult } from '../../platform/http/condition-client.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { FirstAnswers } from '../../platform/redis/first-answers.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 import type { EnrichedOrder } from '../../platform/schemas/generated/enriched-order.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { topicName } from '../../platform/topics.ts';
 import { evaluateConditionStage } from '../../processors/evaluate-condition/stage.ts';
+import type { RecordContext } from '../../processors/runtime/stage.ts';
 import { startConditionServer } from '../support/condition-server.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
-import { enrichedOrder, publish, sampleOrder, within } from '../support/stack.ts';
+import { enrichedOrder, publish, sampleOrder, testRedis, uniquePrefix, within } from '../support/stack.ts';
 
 const RETRY_DELAY_MS = 500;
 
@@ -105,5 +108,58 @@ describe('evaluate-condition', () => {
     expect(approved.get(id)?.value.conditionChecks).toBe(1);
     expect((server.calls.get(path) ?? 0) - before).toBe(2);
     expect(statuses.has(id)).toBe(false);
+  });
+});
+
+describe('evaluate-condition handling one record twice', () => {
+  const redis = testRedis();
+  const prefix = `${uniquePrefix('cond-answers')}condition-answer:`;
+  afterAll(() => redis.disconnect());
+
+  /** an endpoint that fails its first call and says yes after (as /flaky/ does) */
+  const flakyClient = () => {
+    let calls = 0;
+    return {
+      check: async (): Promise<ConditionResult> =>
+        ++calls === 1 ? { kind: 'inconclusive', reason: 'HTTP 500' } : { kind: 'met' },
+    };
+  };
+  const ctx = (): RecordContext => ({
+    topic: 'orders.enriched',
+    partition: 0,
+    offset: '7',
+    key: null,
+    timestamp: Date.now(),
+    headers: {},
+    attempt: 1,
+    logger: createLogger({ level: 'silent' }),
+  });
+  const order = () => enrichedOrder(sampleOrder(1, { conditionEndpoint: 'https://sender.example/condition' }));
+
+  it('decides as it did the first time (its answer kept), not as the endpoint answers now', async () => {
+    const stage = evaluateConditionStage({
+      client: flakyClient(),
+      retryDelayMs: 1_000,
+      clock: Date.now,
+      answers: new FirstAnswers<ConditionResult>(redis, prefix, 60),
+    });
+    const record = order();
+    // the first handling deferred it (its re-check held in Redis), and its transaction failed
+    const first = await stage.handle(record, ctx());
+    expect(first.kind).toBe('defer');
+    // handled again: the endpoint would say yes now, but the order must not be approved as well
+    const second = await stage.handle(record, ctx());
+    // (the same deferral: its time is the clock's plus the delay, so the store keeps the first)
+    expect(second).toMatchObject({ kind: 'defer', id: record.orderId, value: { conditionChecks: 1 } });
+    // its re-check (check number 1) is another question, asked afresh
+    const recheck = await stage.handle({ ...record, conditionChecks: 1 }, ctx());
+    expect(recheck.kind).toBe('emit');
+  });
+
+  it('without kept answers, the two handlings would decide both ways (what the store prevents)', async () => {
+    const stage = evaluateConditionStage({ client: flakyClient(), retryDelayMs: 1_000, clock: Date.now });
+    const record = order();
+    expect((await stage.handle(record, ctx())).kind).toBe('defer');
+    expect((await stage.handle(record, ctx())).kind).toBe('emit');
   });
 });
