@@ -23,6 +23,7 @@ import {
   benchClients,
   benchToken,
   cpuSeconds,
+  redisCommandCounts,
   redisFootprint,
   remoteSmtpSink,
   senderEnv,
@@ -444,12 +445,28 @@ async function endToEndLayout(
     // A warm-up through the whole pipeline first, not counted: a broker's JIT compiles its consume
     // and transaction paths in its first minutes (Kafka spent three times the CPU per order in
     // whichever layout ran first), and the layouts of one run must meet the same broker.
+    // (The first layout of a run is still often slower: with 9,000 orders of warm-up instead,
+    // on 2026-12-03, it was, and every process, the bench's own clients too, spent about 1.4
+    // times the CPU per order it spent in the second place: the machine, not a cold broker.
+    // Compare layouts in both orders, `--layouts 0,0a` and `0a,0`.)
     const warm = Math.min(3000, N);
     await phase(`0. warm-up: ${warm} orders, not counted`, makeOrders(2 * N, warm));
     const cpu0 = await cpuSnapshot();
+    const redis0 = await redisCommandCounts();
     const first = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
     const cpu1 = await cpuSnapshot();
     const phase1 = cpuTable('phase 1', cpu0, cpu1, first.seconds);
+    // (the client's CPU per command is most of what Redis costs a stage: ioredis was a fifth of
+    // the stage process's profile)
+    const redis1 = await redisCommandCounts();
+    const perOrder = [...redis1]
+      .map(([name, calls]) => [name, (calls - (redis0.get(name) ?? 0)) / N] as const)
+      .filter(([name, n]) => n >= 0.05 && name !== 'info')
+      .sort((a, b) => b[1] - a[1]);
+    console.log(
+      `Redis commands in phase 1, per order: ${perOrder.reduce((a, [, n]) => a + n, 0).toFixed(1)} ` +
+        `(${perOrder.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')}; a script's commands count under their names too)`,
+    );
     figures.cpuPerThousand = phase1.perThousand;
     figures.fixedPerThousand = phase1.fixedPerThousand;
     const throughput = first.endToEnd;

@@ -283,6 +283,23 @@ export async function statusViewSettled(prefix: string, quietMs = 3_000, timeout
   }
 }
 
+/**
+ * Redis' own count of the commands it has run, by command (`INFO commandstats`; a script's
+ * commands are counted under their names too, besides `evalsha`). Two of them apart, divided by
+ * the orders between, say what each order asks of Redis.
+ */
+export async function redisCommandCounts(): Promise<Map<string, number>> {
+  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
+  try {
+    const info = await redis.info('commandstats');
+    const counts = new Map<string, number>();
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(m[1]!, Number(m[2]));
+    return counts;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 export async function redisFootprint(
   prefix: string,
   /** the final markers' retention by the kind of key (a schedule's, as its stage keeps them) */
