@@ -675,6 +675,23 @@ describe('the production layout under faults', () => {
       (n) => /Failed/.test(n.status) && n.status !== 'Email_Failed' && n.status !== 'SMS_Failed',
     );
     const lost = pending.length;
+    // Exactly once in the chain too, not only at the sinks (whose send ledger would keep a
+    // notification queued twice from being sent twice): each notification on a send queue once.
+    // An instant order's notification is written by the gateway itself, with the order; a
+    // gateway that takes over the claim of one killed before it answered writes both again (by
+    // design: it cannot know whether the dead one's transaction committed; the ids derive from
+    // the idempotencyId, so the send ledger hands it off once). Those are counted apart.
+    const countQueued = async (queues: readonly TopicKey[]) => {
+      const queued = new Map<string, number>();
+      for (const queue of queues)
+        await kafka.readSince(topicName(prefix, queue), loadStarted - 60_000, (r) => {
+          const id = r.key?.toString() ?? '';
+          queued.set(id, (queued.get(id) ?? 0) + 1);
+        });
+      return { notifications: queued.size, twice: [...queued.values()].filter((c) => c > 1).length };
+    };
+    const chainQueued = await countQueued(['emailQueue', 'smsQueue']);
+    const instantQueued = await countQueued(['emailInstant', 'smsInstant']);
     console.log(
       `chaos: final statuses read ${((Date.now() - loadStarted) / 1000 - loadSeconds).toFixed(0)} s after the load`,
     );
@@ -716,6 +733,11 @@ describe('the production layout under faults', () => {
       ['final status', `${final.size} orders Order_Completed, ${notifications.length} notifications`],
       ['handed off', `${handedOff} (${emailCounts.size} emails at the SMTP sink, ${smsCounts.size} SMS at the SMSC)`],
       ['twice', String(twice)],
+      [
+        'queued twice',
+        `${chainQueued.twice} of ${chainQueued.notifications} from the chain; instant: ${instantQueued.twice} of ` +
+          `${instantQueued.notifications} written again by a gateway taking over a killed one's claim (handed off once)`,
+      ],
       [
         'in doubt',
         `${inDoubt} reported failed, never resent (${inDoubtEmail} email, ${inDoubtSms} SMS; bound ${inDoubtBound}: ` +
@@ -774,6 +796,7 @@ describe('the production layout under faults', () => {
 
     expect(overran, 'the load and the faults must end within their bound').toBeUndefined();
     expect(twice).toBe(0);
+    expect(chainQueued.twice, 'a notification of the chain on its send queue twice').toBe(0);
     expect(lost).toBe(0);
     expect(refused, `never acknowledged:\n${refusals.slice(0, 5).join('\n')}\nfaults:\n${faults.join('\n')}`).toBe(0);
     expect(answered4xx).toEqual([]);
