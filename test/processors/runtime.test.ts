@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPLAY_FOR_HEADER } from '../../platform/dead-letters.ts';
 import { permanent, retriable } from '../../platform/errors.ts';
-import type { ConsumerHandle, InboundRecord } from '../../platform/kafka/adapter.ts';
+import type { ConsumerHandle, InboundRecord, KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import type { DeadLetter } from '../../platform/schemas/generated/dead-letter.ts';
@@ -13,6 +13,35 @@ import { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit, skip } from '../../processors/runtime/stage.ts';
 import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix, until } from '../support/stack.ts';
 import { collectKeys } from '../support/collector.ts';
+
+/**
+ * `kafka` whose transactional producers fail the commits `fail` chooses, counted from 1 across
+ * them: 'lost' before the commit is sent (it does not commit), 'unacknowledged' after it (it
+ * committed, its caller hears an error).
+ */
+function failingCommits(kafka: KafkaAdapter, fail: (n: number) => 'lost' | 'unacknowledged' | null): KafkaAdapter {
+  let commits = 0;
+  return new Proxy(kafka, {
+    get(target, prop, receiver) {
+      if (prop === 'transactionalProducer') {
+        return async (id: string) => {
+          const producer = await target.transactionalProducer(id);
+          return {
+            ...producer,
+            commit: async (...args: Parameters<typeof producer.commit>) => {
+              const how = fail(++commits);
+              if (how === 'lost') throw new Error('connection to the broker lost');
+              await producer.commit(...args);
+              if (how === 'unacknowledged') throw new Error('connection lost after EndTxn');
+            },
+          };
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 
 /**
  * A stage whose behaviour each order chooses through its sendersReference, so one stream
@@ -216,33 +245,11 @@ describe.each([
   // transaction 11 commits but its caller hears an error: while each of them was under way, the
   // consumer had already moved on to the next batch, so the stage must go back to what is
   // committed, neither skipping the lost records nor repeating the committed ones.
-  let commits = 0;
   const injected: string[] = [];
-  const kafka = new Proxy(clients.kafka, {
-    get(target, prop, receiver) {
-      if (prop === 'transactionalProducer') {
-        return async (id: string) => {
-          const producer = await target.transactionalProducer(id);
-          return {
-            ...producer,
-            commit: async (...args: Parameters<typeof producer.commit>) => {
-              const n = ++commits;
-              if (n === 3 || n === 7) {
-                injected.push(`lost ${n}`);
-                throw new Error('connection to the broker lost');
-              }
-              await producer.commit(...args);
-              if (n === 11) {
-                injected.push(`unacknowledged ${n}`);
-                throw new Error('connection lost after EndTxn');
-              }
-            },
-          };
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
+  const kafka = failingCommits(clients.kafka, (n) => {
+    const how = n === 3 || n === 7 ? 'lost' : n === 11 ? 'unacknowledged' : null;
+    if (how) injected.push(`${how} ${n}`);
+    return how;
   });
   const runner = testRunner(passthroughStage('orders', 'ordersDue'), { kafka, codec, logger, config });
   let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
@@ -293,29 +300,11 @@ describe('stage runtime with failing transactions and records still in their han
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1', TRANSACTION_MAX_RECORDS: '2' });
   const clients = testClients(config);
   const { codec, logger } = clients;
-  let commits = 0;
   const injected: number[] = [];
-  const kafka = new Proxy(clients.kafka, {
-    get(target, prop, receiver) {
-      if (prop === 'transactionalProducer') {
-        return async (id: string) => {
-          const producer = await target.transactionalProducer(id);
-          return {
-            ...producer,
-            commit: async (...args: Parameters<typeof producer.commit>) => {
-              const n = ++commits;
-              if (n % 5 === 3 && injected.length < 5) {
-                injected.push(n);
-                throw new Error('connection to the broker lost');
-              }
-              await producer.commit(...args);
-            },
-          };
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
+  const kafka = failingCommits(clients.kafka, (n) => {
+    if (n % 5 !== 3 || injected.length >= 5) return null;
+    injected.push(n);
+    return 'lost';
   });
   // A sender's shape: four records in their handlers at once, each a hand-over that takes a
   // while. A record handled again while its first handling is still under way is what a sender
