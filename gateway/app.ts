@@ -22,6 +22,7 @@ import { sendProblem } from './problems.ts';
 import { listRoutes, methodNotAllowed } from './routes.ts';
 import { emailReportsRouter } from './routers/email-reports.ts';
 import { instantRouter } from './routers/instant.ts';
+import type { InstantProducer } from './orders/instant-publisher.ts';
 import { openRouter } from './routers/open.ts';
 import { orderChainsRouter } from './routers/order-chains.ts';
 import { readsRouter } from './routers/reads.ts';
@@ -30,7 +31,7 @@ import { v1OrdersRouter } from './routers/v1-orders.ts';
 export interface GatewayDeps {
   producer: Pick<PlainProducer, 'send'>;
   /** sends instant orders' records (order, notification, statuses) in one Kafka transaction */
-  instantProducer: Pick<PlainProducer, 'send'>;
+  instantProducer: InstantProducer;
   codec: AvroCodec;
   topicPrefix: string;
   redis: Redis;

@@ -1,9 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
+import type { KafkaAdapter, OutboundRecord, PlainProducer } from '../../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../../platform/kafka/batching.ts';
-import { TransactionalSink } from '../../platform/kafka/transactional-sink.ts';
+import { missingOnTopics, TransactionalSink } from '../../platform/kafka/transactional-sink.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { topicName } from '../../platform/topics.ts';
+
+/** Writes an instant order's records in one transaction, and tells whether they were written. */
+export interface InstantProducer extends Pick<PlainProducer, 'send'> {
+  /**
+   * Whether these records were committed since `sinceMs` (a transaction is atomic: its record on
+   * an instant lane tells for the rest). An open transaction that wrote them holds the answer
+   * until it ends.
+   */
+  stored(records: OutboundRecord[], sinceMs: number): Promise<boolean>;
+}
 
 export interface InstantPublisherOptions {
   /** how many transactional producers (`INSTANT_PRODUCERS`) */
@@ -37,13 +47,14 @@ export function instantPublisher(
 ) {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const run = randomUUID();
+  const lanes = new Set([topicName(options.topicPrefix, 'smsInstant'), topicName(options.topicPrefix, 'emailInstant')]);
   const sinks = Array.from(
     { length: options.producers },
     (_, n) =>
       new TransactionalSink(kafka, `${options.idBase}-${run}-${n}`, log, {
         sendTimeoutMs: timeoutMs,
         outcomeTimeoutMs: options.outcomeTimeoutMs ?? 15_000,
-        outcomeTopics: [topicName(options.topicPrefix, 'smsInstant'), topicName(options.topicPrefix, 'emailInstant')],
+        outcomeTopics: [...lanes],
       }),
   );
   const started = Promise.all(
@@ -57,8 +68,13 @@ export function instantPublisher(
       ),
     ),
   );
+  const batching = new BatchingPublisher(sinks, { timeoutMs, settles: true });
+  const publisher: InstantProducer = {
+    send: (records) => batching.send(records),
+    stored: async (records, sinceMs) => (await missingOnTopics(kafka, records, sinceMs, lanes)) === 0,
+  };
   return {
-    publisher: new BatchingPublisher(sinks, { timeoutMs, settles: true }),
+    publisher,
     /** whether each producer was ready when it first tried */
     started,
     close: async () => {

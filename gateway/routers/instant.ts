@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from 'express';
 import { classify } from '../../platform/errors.ts';
-import type { OutboundRecord, PlainProducer } from '../../platform/kafka/adapter.ts';
+import type { OutboundRecord } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName } from '../../platform/topics.ts';
@@ -8,6 +8,7 @@ import { DISPATCHED_HEADER } from '../../platform/validation/order-record.ts';
 import type { ViewStore } from '../../platform/view/store.ts';
 import { headerKeyAgrees, jsonBody, JSON_TYPES, requireJson } from '../http/body.ts';
 import type { IdempotentRequests } from '../orders/claim.ts';
+import type { InstantProducer } from '../orders/instant-publisher.ts';
 import { instantDispatch, type InstantDispatch } from '../orders/instant.ts';
 import type { Defaults } from '../orders/map.ts';
 import { PROBLEMS, sendProblem, sendValidationProblem } from '../problems.ts';
@@ -15,7 +16,9 @@ import { validateInstantEmail, validateInstantSms } from '../validation/instant.
 
 export interface InstantDeps {
   /** writes an instant order's records (order, notification, statuses) in one Kafka transaction */
-  producer: Pick<PlainProducer, 'send'>;
+  producer: InstantProducer;
+  /** how long a takeover may spend learning whether the dead holder's records were written, ms */
+  takeoverCheckMs?: number;
   codec: AvroCodec;
   topicPrefix: string;
   view: ViewStore;
@@ -65,6 +68,32 @@ export function instantRouter(d: InstantDeps) {
       })),
     )),
   ];
+  /**
+   * Whether a claim's holder, gone before it could answer (its lease ran out, or it learnt too
+   * late whether its commit took), wrote the records: then writing them again would put the
+   * notification on its lane twice. The instant lane is read from the order's time; a
+   * transaction the holder left open holds the read until the broker aborts it. A read that fails
+   * or takes longer than `takeoverCheckMs` answers no: the records are written again, and the
+   * sender's ledger (their ids derive from the idempotencyId) hands the notification off once.
+   */
+  const writtenBefore = async (records: OutboundRecord[], since: number): Promise<boolean> => {
+    const boundMs = d.takeoverCheckMs ?? 20_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), boundMs);
+    });
+    const read = d.producer.stored(records, since).catch((err: unknown) => {
+      d.log.warn({ err }, 'could not learn whether a taken-over instant order was written; writing it again');
+      return false;
+    });
+    try {
+      const written = await Promise.race([read, late]);
+      d.log.info({ written }, 'instant order taken over from a holder that did not answer');
+      return written;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const remember = async (x: InstantDispatch, now: number) => {
     try {
       await d.view.putOrder(x.order, { status: 'Order_Processed', at: now });
@@ -90,7 +119,8 @@ export function instantRouter(d: InstantDeps) {
         x.response,
         async (stored) => {
           const original = JSON.parse(stored) as InstantDispatch;
-          await d.producer.send(await encode(original));
+          const records = await encode(original);
+          if (!(await writtenBefore(records, original.order.created))) await d.producer.send(records);
           return () => remember(original, now);
         },
       );

@@ -145,7 +145,7 @@ export class TransactionalSink implements RecordSink {
           (async () => {
             // the new producer's initialisation settles the old transaction before anything is read
             await this.current();
-            return this.missing(records, startedAt);
+            return missingOnTopics(this.kafka, records, startedAt, this.outcomeTopics);
           })(),
           this.outcomeTimeoutMs,
           'learning whether the commit took effect',
@@ -167,30 +167,37 @@ export class TransactionalSink implements RecordSink {
     await producer?.close();
     this.producer = null;
   }
+}
 
-  /**
-   * How many of `records` (same topic, key and value bytes) are not on their topics since
-   * `since`: those on the outcome topics, when the batch has any.
-   */
-  private async missing(all: OutboundRecord[], since: number): Promise<number> {
-    const witnesses = all.filter((r) => this.outcomeTopics.has(r.topic));
-    const records = witnesses.length > 0 ? witnesses : all;
-    const wanted = new Map<string, Map<string, Buffer[]>>();
-    for (const r of records) {
-      let byKey = wanted.get(r.topic);
-      if (!byKey) wanted.set(r.topic, (byKey = new Map()));
-      const key = r.key === null ? '' : r.key.toString();
-      byKey.set(key, [...(byKey.get(key) ?? []), r.value ?? Buffer.alloc(0)]);
-    }
-    let missing = 0;
-    for (const [topic, byKey] of wanted) {
-      await this.kafka.readSince(topic, since - CLOCK_SKEW_MS, (r) => {
-        const values = byKey.get(r.key?.toString() ?? '');
-        const i = values?.findIndex((v) => r.value !== null && v.equals(r.value)) ?? -1;
-        if (i >= 0) values!.splice(i, 1);
-      });
-      for (const values of byKey.values()) missing += values.length;
-    }
-    return missing;
+/**
+ * How many of `records` (same topic, key and value bytes) are not on their topics among the
+ * committed records written since `since` (less CLOCK_SKEW_MS): those on `outcomeTopics`, when
+ * the records have any (a transaction is atomic: its records on one topic tell for all of it).
+ * Only complete transactions are read, so an open one holds the read until it ends.
+ */
+export async function missingOnTopics(
+  kafka: Pick<KafkaAdapter, 'readSince'>,
+  all: OutboundRecord[],
+  since: number,
+  outcomeTopics: ReadonlySet<string>,
+): Promise<number> {
+  const witnesses = all.filter((r) => outcomeTopics.has(r.topic));
+  const records = witnesses.length > 0 ? witnesses : all;
+  const wanted = new Map<string, Map<string, Buffer[]>>();
+  for (const r of records) {
+    let byKey = wanted.get(r.topic);
+    if (!byKey) wanted.set(r.topic, (byKey = new Map()));
+    const key = r.key === null ? '' : r.key.toString();
+    byKey.set(key, [...(byKey.get(key) ?? []), r.value ?? Buffer.alloc(0)]);
   }
+  let missing = 0;
+  for (const [topic, byKey] of wanted) {
+    await kafka.readSince(topic, since - CLOCK_SKEW_MS, (r) => {
+      const values = byKey.get(r.key?.toString() ?? '');
+      const i = values?.findIndex((v) => r.value !== null && v.equals(r.value)) ?? -1;
+      if (i >= 0) values!.splice(i, 1);
+    });
+    for (const values of byKey.values()) missing += values.length;
+  }
+  return missing;
 }

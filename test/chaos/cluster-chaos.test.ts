@@ -678,8 +678,8 @@ describe('the production layout under faults', () => {
     // Exactly once in the chain too, not only at the sinks (whose send ledger would keep a
     // notification queued twice from being sent twice): each notification on a send queue once.
     // An instant order's notification is written by the gateway itself, with the order; a
-    // gateway that takes over the claim of one killed before it answered writes both again (by
-    // design: it cannot know whether the dead one's transaction committed; the ids derive from
+    // gateway that takes over the claim of one killed before it answered looks for it on its
+    // lane first, but writes it again when that read fails or takes too long (the ids derive from
     // the idempotencyId, so the send ledger hands it off once). Those are counted apart.
     const countQueued = async (queues: readonly TopicKey[]) => {
       const queued = new Map<string, number>();
@@ -736,7 +736,7 @@ describe('the production layout under faults', () => {
       [
         'queued twice',
         `${chainQueued.twice} of ${chainQueued.notifications} from the chain; instant: ${instantQueued.twice} of ` +
-          `${instantQueued.notifications} written again by a gateway taking over a killed one's claim (handed off once)`,
+          `${instantQueued.notifications} written again by a gateway taking over a killed one's claim (its read of the lane failed or took too long; handed off once)`,
       ],
       [
         'in doubt',

@@ -5,7 +5,7 @@ import { createGateway } from '../../gateway/app.ts';
 import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { BatchingPublisher } from '../../platform/kafka/batching.ts';
-import { instantPublisher } from '../../gateway/orders/instant-publisher.ts';
+import { instantPublisher, type InstantProducer } from '../../gateway/orders/instant-publisher.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
@@ -36,6 +36,8 @@ export async function startTestGateway(
     /** the registry the gateway asks (default: the stack's registry simulator) */
     registryUrl?: string;
     bodyLimitBytes?: number;
+    /** wraps the gateway's instant producer (to make it die mid-request, say) */
+    instantProducer?: (p: InstantProducer) => InstantProducer;
   } = {},
 ) {
   const env = stackEnv();
@@ -61,7 +63,7 @@ export async function startTestGateway(
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
-    instantProducer: instant.publisher,
+    instantProducer: options.instantProducer?.(instant.publisher) ?? instant.publisher,
     codec,
     topicPrefix: prefix,
     redis,

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InstantProducer } from '../../gateway/orders/instant-publisher.ts';
+import { topicName } from '../../platform/topics.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { eventually } from '../support/stack.ts';
+
+/**
+ * An instant order whose gateway died between its Kafka transaction and its answer (its claim's
+ * lease runs out: 2 s here), retried on another gateway with the same idempotencyId. The one that
+ * takes the claim over must not write the order's notification again when the dead one's
+ * transaction committed (it would sit on the instant lane twice), and must write it when it did
+ * not. Both gateways run in this process, on the stack, under one prefix; the dying one's instant
+ * producer writes (or not) and then never answers.
+ */
+describe('an instant order taken over from a gateway that died before answering', () => {
+  let taker: TestGateway;
+  let dying: TestGateway;
+  /** whether the dying gateway's transaction commits before it stops answering */
+  let commitsFirst = true;
+  /** settles when the dying gateway has (or has not) written, holding the claim */
+  let reached: () => void = () => undefined;
+  const never = new Promise<never>(() => undefined);
+
+  beforeAll(async () => {
+    taker = await startTestGateway('instant-takeover');
+    dying = await startTestGateway('instant-takeover', {
+      prefix: taker.prefix,
+      instantProducer: (p: InstantProducer) => ({
+        stored: (records, since) => p.stored(records, since),
+        send: async (records) => {
+          if (commitsFirst) await p.send(records);
+          reached();
+          return never;
+        },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await dying?.close();
+    await taker?.close();
+  });
+
+  const order = (id: string) => ({
+    idempotencyId: id,
+    recipientSms: { phoneNumber: '+4799999999', timeToLiveInSeconds: 360, smsSettings: { body: 'Kode 4321' } },
+  });
+
+  /** the SMS on the instant lane for this shipment (the order's main id) */
+  const onLane = async (shipmentId: string) => {
+    const found: string[] = [];
+    const values: Buffer[] = [];
+    await taker.kafka.readSince(topicName(taker.prefix, 'smsInstant'), 0, (r) => void values.push(r.value!));
+    for (const v of values) {
+      const sms = await taker.codec.decode('smsInstant', v);
+      if (sms.orderId === shipmentId) found.push(sms.notificationId);
+    }
+    return found;
+  };
+
+  /** posts to the dying gateway, which holds the claim and never answers; returns how to hang up */
+  const postToDying = (body: unknown) => {
+    const hangUp = new AbortController();
+    const answered = fetch(`${dying.url}/future/orders/instant/sms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenOf}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: hangUp.signal,
+    }).catch(() => null);
+    return { hangUp: () => hangUp.abort(), answered };
+  };
+  let tokenOf = '';
+
+  it('answers with the first answer and does not write again when the dead gateway’s transaction committed', async () => {
+    tokenOf = await dying.token();
+    commitsFirst = true;
+    const body = order('takeover-after-commit');
+    const holding = new Promise<void>((r) => (reached = r));
+    const request = postToDying(body);
+    // its transaction commits; the gateway never answers
+    await holding;
+    let shipmentId = '';
+    await eventually(async () => {
+      const values: Buffer[] = [];
+      await taker.kafka.readSince(topicName(taker.prefix, 'smsInstant'), 0, (r) => void values.push(r.value!));
+      for (const v of values) {
+        const sms = await taker.codec.decode('smsInstant', v);
+        if (sms.body === 'Kode 4321' && sms.orderId) shipmentId = sms.orderId;
+      }
+      return shipmentId !== '';
+    }, 'the dying gateway’s SMS on the instant lane');
+    request.hangUp();
+    await request.answered;
+
+    // the client retries on the other gateway: it waits out the lease, takes the claim over
+    const retry = await taker.call('POST', '/future/orders/instant/sms', body);
+    expect(retry.status).toBe(200);
+    expect((retry.body.notification as { shipmentId: string }).shipmentId).toBe(shipmentId);
+    expect(await onLane(shipmentId)).toHaveLength(1);
+    // and the order reads as dispatched
+    const shipment = await taker.call('GET', `/future/shipment/${shipmentId}`);
+    expect(shipment.body).toMatchObject({ status: 'Order_Processed', recipients: [{ status: 'SMS_New' }] });
+  });
+
+  it('writes the order when the dead gateway’s transaction never committed', async () => {
+    commitsFirst = false;
+    const body = order('takeover-before-commit');
+    const holding = new Promise<void>((r) => (reached = r));
+    const request = postToDying(body);
+    // it holds the claim and has written nothing
+    await holding;
+    request.hangUp();
+    await request.answered;
+
+    const retry = await taker.call('POST', '/future/orders/instant/sms', body);
+    expect(retry.status).toBe(200);
+    const shipmentId = (retry.body.notification as { shipmentId: string }).shipmentId;
+    await eventually(async () => (await onLane(shipmentId)).length > 0, 'the taken-over SMS on the instant lane');
+    expect(await onLane(shipmentId)).toHaveLength(1);
+  });
+});
