@@ -24,6 +24,8 @@ import {
   benchToken,
   cpuSeconds,
   redisCommandCounts,
+  kafkaRequestCounts,
+  perOrderLine,
   redisFootprint,
   remoteSmtpSink,
   senderEnv,
@@ -453,19 +455,36 @@ async function endToEndLayout(
     await phase(`0. warm-up: ${warm} orders, not counted`, makeOrders(2 * N, warm));
     const cpu0 = await cpuSnapshot();
     const redis0 = await redisCommandCounts();
+    const kafkaPorts = { stages: stageProcesses.map((p) => p.port), gateway: gateways.map((g) => g.port) };
+    const stageRequests0 = await kafkaRequestCounts(kafkaPorts.stages);
+    const gatewayRequests0 = await kafkaRequestCounts(kafkaPorts.gateway);
     const first = await phase(`1. ${N} orders as fast as the gateway takes them`, makeOrders(0, N));
     const cpu1 = await cpuSnapshot();
     const phase1 = cpuTable('phase 1', cpu0, cpu1, first.seconds);
     // (the client's CPU per command is most of what Redis costs a stage: ioredis was a fifth of
     // the stage process's profile)
     const redis1 = await redisCommandCounts();
-    const perOrder = [...redis1]
-      .map(([name, calls]) => [name, (calls - (redis0.get(name) ?? 0)) / N] as const)
-      .filter(([name, n]) => n >= 0.05 && name !== 'info')
-      .sort((a, b) => b[1] - a[1]);
+    redis1.delete('info');
     console.log(
-      `Redis commands in phase 1, per order: ${perOrder.reduce((a, [, n]) => a + n, 0).toFixed(1)} ` +
-        `(${perOrder.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')}; a script's commands count under their names too)`,
+      perOrderLine('Redis commands in phase 1, per order', redis0, redis1, N) +
+        " (a script's commands count under their names too)",
+    );
+    // (what a record costs the brokers is mostly the number of requests that carry it)
+    console.log(
+      perOrderLine(
+        'Kafka requests in phase 1, per order: the stages',
+        stageRequests0,
+        await kafkaRequestCounts(kafkaPorts.stages),
+        N,
+      ),
+    );
+    console.log(
+      perOrderLine(
+        'Kafka requests in phase 1, per order: the gateway',
+        gatewayRequests0,
+        await kafkaRequestCounts(kafkaPorts.gateway),
+        N,
+      ),
     );
     figures.cpuPerThousand = phase1.perThousand;
     figures.fixedPerThousand = phase1.fixedPerThousand;

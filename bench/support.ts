@@ -300,6 +300,35 @@ export async function redisCommandCounts(): Promise<Map<string, number>> {
   }
 }
 
+/**
+ * The Kafka requests these processes had answered so far (`kafka_client_requests_total` on each
+ * one's /metrics, at `http://127.0.0.1:<port>/metrics`), summed by API.
+ */
+export async function kafkaRequestCounts(ports: number[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const port of ports) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const m of text.matchAll(/^kafka_client_requests_total\{[^}]*api="([^"]+)"[^}]*\} (\d+)/gm))
+      counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return counts;
+}
+
+/** `after` less `before`, per order, the largest first, as one line (`what: N (api n, …)`) */
+export function perOrderLine(
+  what: string,
+  before: Map<string, number>,
+  after: Map<string, number>,
+  orders: number,
+): string {
+  const per = [...after]
+    .map(([name, n]) => [name, (n - (before.get(name) ?? 0)) / orders] as const)
+    .filter(([, n]) => n >= 0.05)
+    .sort((a, b) => b[1] - a[1]);
+  const total = per.reduce((a, [, n]) => a + n, 0);
+  return `${what}: ${total.toFixed(1)} (${per.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`;
+}
+
 export async function redisFootprint(
   prefix: string,
   /** the final markers' retention by the kind of key (a schedule's, as its stage keeps them) */

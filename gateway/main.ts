@@ -8,7 +8,7 @@ import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
-import { createRegistry, dependencyObserver } from '../platform/metrics.ts';
+import { createRegistry, dependencyObserver, kafkaRequestCounter } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
@@ -38,10 +38,12 @@ async function main(): Promise<void> {
   };
   const key = await loadVerificationKey(auth);
   const accessTokenIssuers = await loadAccessTokenIssuers(config.ACCESS_TOKEN_ISSUERS_DIR);
+  const metrics = createRegistry();
   const kafka = new KafkaAdapter({
     ...kafkaConnection(config),
     clientId: `${config.KAFKA_CLIENT_ID}-gateway`,
     logger,
+    onRequest: kafkaRequestCounter(metrics),
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   await provision(kafka, codec, config);
@@ -57,7 +59,6 @@ async function main(): Promise<void> {
   });
   const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
-  const metrics = createRegistry();
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),

@@ -277,12 +277,26 @@ export function kafkaConnection(config: {
   return conn;
 }
 
+/** which of the adapter's clients sent a request */
+export type KafkaClientKind = 'producer' | 'consumer' | 'admin';
+
 export class KafkaAdapter {
   private readonly kafka: Kafka;
   private adminClient: Admin | null = null;
 
-  /** `retries`: how often a request the client sends is retried (default 8, about a minute) */
-  constructor(readonly options: KafkaConnection & { clientId: string; logger: Logger; retries?: number }) {
+  /**
+   * `retries`: how often a request the client sends is retried (default 8, about a minute);
+   * `onRequest`: told of every request a producer, consumer or the admin client had answered (its
+   * API, as Kafka names it), for the process's metrics
+   */
+  constructor(
+    readonly options: KafkaConnection & {
+      clientId: string;
+      logger: Logger;
+      retries?: number;
+      onRequest?: (client: KafkaClientKind, api: string) => void;
+    },
+  ) {
     const log = options.logger.child({ component: 'kafka' });
     const { sasl, tls } = options;
     this.kafka = new Kafka({
@@ -310,9 +324,17 @@ export class KafkaAdapter {
     });
   }
 
+  /** tells `onRequest` of the client's answered requests */
+  private counted<C extends Producer | Consumer | Admin>(kind: KafkaClientKind, client: C): C {
+    const onRequest = this.options.onRequest;
+    if (onRequest)
+      (client as Producer).on((client as Producer).events.REQUEST, (e) => onRequest(kind, e.payload.apiName));
+    return client;
+  }
+
   private async admin(): Promise<Admin> {
     if (!this.adminClient) {
-      const admin = this.kafka.admin();
+      const admin = this.counted('admin', this.kafka.admin());
       await admin.connect();
       this.adminClient = admin;
     }
@@ -449,13 +471,16 @@ export class KafkaAdapter {
   async plainProducer(): Promise<PlainProducer> {
     const create = async (): Promise<Producer> => {
       const retry = stoppable();
-      const producer: Producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        retry,
-        createPartitioner: javaCompatiblePartitioner,
-      });
+      const producer: Producer = this.counted(
+        'producer',
+        this.kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          retry,
+          createPartitioner: javaCompatiblePartitioner,
+        }),
+      );
       const disconnect = producer.disconnect.bind(producer);
       producer.disconnect = () => {
         retry.stop();
@@ -502,15 +527,18 @@ export class KafkaAdapter {
 
   async transactionalProducer(transactionalId: string, transactionTimeoutMs = 30_000): Promise<TransactionalProducer> {
     const retry = stoppable();
-    const producer = this.kafka.producer({
-      transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: transactionTimeoutMs,
-      allowAutoTopicCreation: false,
-      retry,
-      createPartitioner: javaCompatiblePartitioner,
-    });
+    const producer = this.counted(
+      'producer',
+      this.kafka.producer({
+        transactionalId,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: transactionTimeoutMs,
+        allowAutoTopicCreation: false,
+        retry,
+        createPartitioner: javaCompatiblePartitioner,
+      }),
+    );
     await producer.connect();
     return {
       transactionalId,
@@ -575,19 +603,22 @@ export class KafkaAdapter {
     onProgress?: (partition: number, lastOffset: string) => void;
     eachBatch: (batch: PartitionBatch) => Promise<void>;
   }): Promise<ConsumerHandle> {
-    const consumer: Consumer = this.kafka.consumer({
-      groupId: options.groupId,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
-      rebalanceTimeout: 60_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 5)),
-      maxBytesPerPartition: 1024 * 1024,
-      minBytes: options.fetchMinBytes ?? 1,
-      maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000,
-      ...(options.fetchIdleWaitMs !== undefined ? { idleMaxWaitTimeInMs: options.fetchIdleWaitMs } : {}),
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
-    });
+    const consumer: Consumer = this.counted(
+      'consumer',
+      this.kafka.consumer({
+        groupId: options.groupId,
+        readUncommitted: false,
+        allowAutoTopicCreation: false,
+        sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+        rebalanceTimeout: 60_000,
+        heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 10_000) / 5)),
+        maxBytesPerPartition: 1024 * 1024,
+        minBytes: options.fetchMinBytes ?? 1,
+        maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000,
+        ...(options.fetchIdleWaitMs !== undefined ? { idleMaxWaitTimeInMs: options.fetchIdleWaitMs } : {}),
+        retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
+      }),
+    );
     let markJoined: () => void = () => undefined;
     const joined = new Promise<void>((resolve) => (markJoined = resolve));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {

@@ -8,7 +8,7 @@
 import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, exitOnUnhandled } from '../../platform/logger.ts';
-import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
+import { createRegistry, createStageMetrics, kafkaRequestCounter } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
@@ -58,7 +58,13 @@ async function main(
   if (unknown.length > 0)
     throw new Error(`unknown stage(s) ${unknown.join(', ')}; known: ${Object.keys(STAGES).join(', ')}`);
 
-  const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: config.KAFKA_CLIENT_ID, logger });
+  const registry = createRegistry();
+  const kafka = new KafkaAdapter({
+    ...kafkaConnection(config),
+    clientId: config.KAFKA_CLIENT_ID,
+    logger,
+    onRequest: kafkaRequestCounter(registry),
+  });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   // Kafka or the schema registry may be coming back while the process starts (a broker restart,
   // a rolling upgrade): a failed step is tried again for a while, not the end of the process
@@ -74,7 +80,6 @@ async function main(
     );
   await starting('provisioning topics and schemas', () => provision(kafka, codec, config));
 
-  const registry = createRegistry();
   const metrics = createStageMetrics(registry);
   const deps = stageDeps({ config, kafka, codec, logger, registry });
   const bundles = names.map((n) => STAGES[n]!.build(deps));

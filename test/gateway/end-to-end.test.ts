@@ -158,7 +158,10 @@ describe('gateway to notification topics, and back through the API', () => {
         /notifications_final_total\{channel="sms",result="Delivered"\} [1-9]/.test(metrics) &&
         /orders_final_total\{status="Order_Completed"\} [1-9]/.test(metrics) &&
         /dependency_request_seconds_count\{dependency="registry",outcome="ok"\} [1-9]/.test(metrics) &&
-        /dependency_request_seconds_count\{dependency="condition-endpoint",outcome="ok"\} [1-9]/.test(metrics)
+        /dependency_request_seconds_count\{dependency="condition-endpoint",outcome="ok"\} [1-9]/.test(metrics) &&
+        // its Kafka clients' requests, by API: a stage's transactions end with EndTxn
+        /kafka_client_requests_total\{client="consumer",api="Fetch"\} [1-9]/.test(metrics) &&
+        /kafka_client_requests_total\{client="producer",api="EndTxn"\} [1-9]/.test(metrics)
       );
     }, 'the results in /metrics');
   });
