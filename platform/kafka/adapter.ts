@@ -702,6 +702,10 @@ export class KafkaAdapter {
       groupId: `read-since-${topic}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
       readUncommitted: false,
       allowAutoTopicCreation: false,
+      // A fetch that finds nothing new waits this long before it answers: with kafkajs's 5 s, the
+      // seeks below (made once the consumer runs) left every read waiting one such fetch out,
+      // 5.1 s for a read of 2 records or of 852 alike (2026-12-03, the chaos stack).
+      maxWaitTimeInMs: 100,
     });
     let finish!: () => void;
     let fail!: (e: Error) => void;
