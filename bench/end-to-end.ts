@@ -522,6 +522,7 @@ async function endToEndLayout(
     const rate = offered ?? Math.max(1, Math.floor(throughput / 2));
     figures.offered = rate;
     const cpu2 = await cpuSnapshot();
+    const stageRequests2 = await kafkaRequestCounts(kafkaPorts.stages);
     const second = await phase(
       `2. ${N} orders offered at ${rate} orders/s (${offered ? 'as asked' : "half of phase 1's end-to-end rate"})`,
       makeOrders(N, N),
@@ -529,6 +530,14 @@ async function endToEndLayout(
     );
     // At a steady rate batches are small: what an order costs then, and whether the cores kept up
     cpuTable('phase 2', cpu2, await cpuSnapshot(), second.seconds);
+    console.log(
+      perOrderLine(
+        'Kafka requests in phase 2, per order: the stages',
+        stageRequests2,
+        await kafkaRequestCounts(kafkaPorts.stages),
+        N,
+      ),
+    );
     figures.p50 = second.p50;
     figures.p99 = second.p99;
     return figures;
