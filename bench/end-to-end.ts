@@ -469,7 +469,7 @@ async function endToEndLayout(
       perOrderLine('Redis commands in phase 1, per order', redis0, redis1, N) +
         " (a script's commands count under their names too)",
     );
-    // (what a record costs the brokers is mostly the number of requests that carry it)
+    // (how well records are batched: a transaction is five requests besides the fetches)
     console.log(
       perOrderLine(
         'Kafka requests in phase 1, per order: the stages',

@@ -72,9 +72,10 @@ export function createRegistry(withDefaults = true): Registry {
 
 /**
  * The process's Kafka requests that were answered, by client and API (Produce, Fetch,
- * AddPartitionsToTxn, EndTxn, Heartbeat, …): what a record costs the brokers is mostly their
- * number (every transaction is five of them besides the fetches), so requests per record is the
- * figure to watch when throughput or broker CPU changes. For `KafkaAdapter`'s `onRequest`.
+ * AddPartitionsToTxn, EndTxn, Heartbeat, …): requests per record say how well records are
+ * batched (every transaction is five requests besides the fetches; a burst carries many records
+ * in each, a steady trickle few), the figure to watch when throughput or broker CPU changes. For
+ * `KafkaAdapter`'s `onRequest`.
  */
 export function kafkaRequestCounter(registry: Registry): (client: string, api: string) => void {
   const requests = new Counter({

@@ -14,11 +14,12 @@ import type { Defaults } from '../orders/map.ts';
 import { PROBLEMS, sendProblem, sendValidationProblem } from '../problems.ts';
 import { validateInstantEmail, validateInstantSms } from '../validation/instant.ts';
 
+/** how long a takeover may spend learning whether the gone holder's records were written, ms */
+const TAKEOVER_READ_MS = 20_000;
+
 export interface InstantDeps {
   /** writes an instant order's records (order, notification, statuses) in one Kafka transaction */
   producer: InstantProducer;
-  /** how long a takeover may spend learning whether the dead holder's records were written, ms */
-  takeoverCheckMs?: number;
   codec: AvroCodec;
   topicPrefix: string;
   view: ViewStore;
@@ -73,23 +74,25 @@ export function instantRouter(d: InstantDeps) {
    * late whether its commit took), wrote the records: then writing them again would put the
    * notification on its lane twice. The instant lane is read from the order's time; a
    * transaction the holder left open holds the read until the broker aborts it. A read that fails
-   * or takes longer than `takeoverCheckMs` answers no: the records are written again, and the
+   * or takes longer than TAKEOVER_READ_MS answers no: the records are written again, and the
    * sender's ledger (their ids derive from the idempotencyId) hands the notification off once.
    */
   const writtenBefore = async (records: OutboundRecord[], since: number): Promise<boolean> => {
-    const boundMs = d.takeoverCheckMs ?? 20_000;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), boundMs);
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), TAKEOVER_READ_MS);
     });
     const read = d.producer.stored(records, since).catch((err: unknown) => {
       d.log.warn({ err }, 'could not learn whether a taken-over instant order was written; writing it again');
       return false;
     });
     try {
-      const written = await Promise.race([read, late]);
-      d.log.info({ written }, 'instant order taken over from a holder that did not answer');
-      return written;
+      const found = await Promise.race([read, late]);
+      d.log.info(
+        { written: found === true, ...(found === 'late' ? { readOverMs: TAKEOVER_READ_MS } : {}) },
+        'instant order taken over from a holder that did not answer',
+      );
+      return found === true;
     } finally {
       clearTimeout(timer);
     }
