@@ -461,7 +461,10 @@ export class KafkaAdapter {
     return offset === undefined || offset === '-1' ? null : offset;
   }
 
-  /** high watermark per partition */
+  /**
+   * The end a read_committed consumer reaches now, per partition: the last stable offset (below
+   * the first record of any transaction still open), not the high watermark.
+   */
   async topicEndOffsets(topic: string): Promise<Map<number, string>> {
     const admin = await this.admin();
     const res = await admin.fetchTopicOffsets(topic);
@@ -685,13 +688,22 @@ export class KafkaAdapter {
 
   /**
    * Reads the committed records of `topic` written since `fromMs` (by record timestamp), up to
-   * the end of every partition as it is when the call starts. Only complete transactions are
-   * seen, so call it after fencing any producer whose transactions matter.
+   * the end of every partition as it is when the call starts: every record written before the
+   * call, once its transaction has ended (aborted ones are not seen). So it answers "is this
+   * record on the topic?" for one the caller knows was committed or fenced.
+   *
+   * The end is the high watermark, not the last stable offset: a record committed after another
+   * producer's transaction began sits above the last stable offset until that transaction ends,
+   * and a read that stopped there missed it (the releaser then released 702 notifications again
+   * in one chaos run). The price: the read waits for every transaction open in the range to end,
+   * at worst the transaction timeout of a producer that died with one open.
    */
   async readSince(topic: string, fromMs: number, onRecord: (record: InboundRecord) => void): Promise<void> {
     const admin = await this.admin();
     const starts = await admin.fetchTopicOffsetsByTimestamp(topic, fromMs);
-    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    const ends = new Map(
+      (await admin.fetchTopicOffsets(topic, { readUncommitted: true })).map((p) => [p.partition, BigInt(p.high)]),
+    );
     // A partition is read once the consumer's position passes its last offset; transaction
     // markers are filtered out by the client, so progress is tracked from batch events.
     const pending = new Set(

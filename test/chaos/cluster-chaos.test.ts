@@ -682,13 +682,19 @@ describe('the production layout under faults', () => {
     // lane first, but writes it again when that read fails or takes too long (the ids derive from
     // the idempotencyId, so the send ledger hands it off once). Those are counted apart.
     const countQueued = async (queues: readonly TopicKey[]) => {
-      const queued = new Map<string, number>();
+      // each copy's place and writer, so a failure says which writer wrote twice: a releaser's
+      // copy carries the schedule id header, a stage's does not
+      const queued = new Map<string, string[]>();
       for (const queue of queues)
         await kafka.readSince(topicName(prefix, queue), loadStarted - 60_000, (r) => {
           const id = r.key?.toString() ?? '';
-          queued.set(id, (queued.get(id) ?? 0) + 1);
+          const at = `${queue}/${r.partition}@${r.offset} +${((Number(r.timestamp) - loadStarted) / 1000).toFixed(1)} s${r.headers['x-schedule-id'] ? ' (releaser)' : ''}`;
+          queued.set(id, [...(queued.get(id) ?? []), at]);
         });
-      return { notifications: queued.size, twice: [...queued.values()].filter((c) => c > 1).length };
+      const twice = [...queued].filter(([, copies]) => copies.length > 1);
+      for (const [id, copies] of twice.slice(0, 5))
+        console.log(`chaos: ${id} queued ${copies.length} times: ${copies.join(', ')}`);
+      return { notifications: queued.size, twice: twice.length };
     };
     const chainQueued = await countQueued(['emailQueue', 'smsQueue']);
     const instantQueued = await countQueued(['emailInstant', 'smsInstant']);
