@@ -7,12 +7,15 @@ import { topicName } from '../../platform/topics.ts';
 
 /** Writes an instant order's records in one transaction, and tells whether they were written. */
 export interface InstantProducer extends Pick<PlainProducer, 'send'> {
+  /** the transactional ids this gateway writes with, stored with its claims for a takeover to fence */
+  readonly ids: readonly string[];
   /**
    * Whether these records were committed since `sinceMs` (a transaction is atomic: its record on
-   * an instant lane tells for the rest). An open transaction that wrote them holds the answer
-   * until it ends.
+   * an instant lane tells for the rest). First initialises a producer under each id of `fence`
+   * (a gone gateway's `ids`), which fences that gateway's producers and ends the transactions it
+   * left open: one left open holds the read until it ends, up to its timeout (30 s) otherwise.
    */
-  stored(records: OutboundRecord[], sinceMs: number): Promise<boolean>;
+  stored(records: OutboundRecord[], sinceMs: number, fence?: readonly string[]): Promise<boolean>;
 }
 
 export interface InstantPublisherOptions {
@@ -69,9 +72,29 @@ export function instantPublisher(
     ),
   );
   const batching = new BatchingPublisher(sinks, { timeoutMs, settles: true });
+  const ids = sinks.map((s) => s.transactionalId);
+  const own = new Set(ids);
+  const fenceAll = async (fence: readonly string[]) => {
+    await Promise.all(
+      fence
+        .filter((id) => !own.has(id))
+        .map(async (id) => {
+          const producer = await kafka.transactionalProducer(id);
+          try {
+            await producer.init();
+          } finally {
+            await producer.close().catch(() => undefined);
+          }
+        }),
+    );
+  };
   const publisher: InstantProducer = {
+    ids,
     send: (records) => batching.send(records),
-    stored: async (records, sinceMs) => (await missingOnTopics(kafka, records, sinceMs, lanes)) === 0,
+    stored: async (records, sinceMs, fence = []) => {
+      await fenceAll(fence);
+      return (await missingOnTopics(kafka, records, sinceMs, lanes)) === 0;
+    },
   };
   return {
     publisher,

@@ -17,6 +17,18 @@ import { validateInstantEmail, validateInstantSms } from '../validation/instant.
 /** how long a takeover may spend learning whether the gone holder's records were written, ms */
 const TAKEOVER_READ_MS = 20_000;
 
+/** What an instant order's claim holds: what to write, and who was writing it (to fence). */
+interface InstantClaim {
+  dispatch: InstantDispatch;
+  writerIds: readonly string[];
+}
+
+/** A stored claim; one stored by a gateway before writerIds were (the dispatch alone) fences nothing. */
+function readClaim(stored: string): InstantClaim {
+  const parsed = JSON.parse(stored) as InstantClaim | InstantDispatch;
+  return 'dispatch' in parsed ? parsed : { dispatch: parsed, writerIds: [] };
+}
+
 export interface InstantDeps {
   /** writes an instant order's records (order, notification, statuses) in one Kafka transaction */
   producer: InstantProducer;
@@ -72,17 +84,23 @@ export function instantRouter(d: InstantDeps) {
   /**
    * Whether a claim's holder, gone before it could answer (its lease ran out, or it learnt too
    * late whether its commit took), wrote the records: then writing them again would put the
-   * notification on its lane twice. The instant lane is read from the order's time; a
-   * transaction the holder left open holds the read until the broker aborts it. A read that fails
-   * or takes longer than TAKEOVER_READ_MS answers no: the records are written again, and the
-   * sender's ledger (their ids derive from the idempotencyId) hands the notification off once.
+   * notification on its lane twice. The holder's producers (their ids stored with the claim) are
+   * fenced first, which ends the transactions it left open (one open would hold the read until
+   * the broker timed it out, 30 s and more), then the instant lane is read from the order's time.
+   * A fence or read that fails or takes longer than TAKEOVER_READ_MS answers no: the records are
+   * written again, and the sender's ledger (their ids derive from the idempotencyId) hands the
+   * notification off once.
    */
-  const writtenBefore = async (records: OutboundRecord[], since: number): Promise<boolean> => {
+  const writtenBefore = async (
+    records: OutboundRecord[],
+    since: number,
+    fence: readonly string[],
+  ): Promise<boolean> => {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), TAKEOVER_READ_MS);
     });
-    const read = d.producer.stored(records, since).catch((err: unknown) => {
+    const read = d.producer.stored(records, since, fence).catch((err: unknown) => {
       d.log.warn({ err }, 'could not learn whether a taken-over instant order was written; writing it again');
       return false;
     });
@@ -114,16 +132,17 @@ export function instantRouter(d: InstantDeps) {
       if (!headerKeyAgrees(req, res, v.value.idempotencyId)) return;
       const key = v.value.idempotencyId;
       const x = instantDispatch(v.value, creator, now, d.defaults);
+      const claim: InstantClaim = { dispatch: x, writerIds: d.producer.ids };
       const proceed = await d.requests.claimOrReplay(
         res,
         creator,
         key,
-        JSON.stringify(x),
+        JSON.stringify(claim),
         x.response,
         async (stored) => {
-          const original = JSON.parse(stored) as InstantDispatch;
+          const { dispatch: original, writerIds } = readClaim(stored);
           const records = await encode(original);
-          if (!(await writtenBefore(records, original.order.created))) await d.producer.send(records);
+          if (!(await writtenBefore(records, original.order.created, writerIds))) await d.producer.send(records);
           return () => remember(original, now);
         },
       );

@@ -71,7 +71,7 @@ export class TransactionalSink implements RecordSink {
 
   constructor(
     private readonly kafka: Pick<KafkaAdapter, 'transactionalProducer' | 'readSince'>,
-    private readonly transactionalId: string,
+    readonly transactionalId: string,
     private readonly log: Logger,
     options: TransactionalSinkOptions = {},
   ) {

@@ -1,8 +1,12 @@
+// One case holds a transaction open with kafkajs's own API (the adapter's producers commit in one
+// call), so it uses the client directly.
+// eslint-disable-next-line no-restricted-imports
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstantProducer } from '../../gateway/orders/instant-publisher.ts';
 import { topicName } from '../../platform/topics.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { eventually } from '../support/stack.ts';
+import { eventually, stackEnv } from '../support/stack.ts';
 
 /**
  * An instant order whose gateway died between its Kafka transaction and its answer (its claim's
@@ -20,13 +24,25 @@ describe('an instant order taken over from a gateway that died before answering'
   /** settles when the dying gateway has (or has not) written, holding the claim */
   let reached: () => void = () => undefined;
   const never = new Promise<never>(() => undefined);
+  /**
+   * Another producer of the dying gateway, with a transaction on the instant lane left open (a
+   * second batch under way when it died): its id is among those the dying gateway's claims name.
+   */
+  const client = new Kafka({
+    brokers: stackEnv().KAFKA_BROKERS.split(','),
+    clientId: 'takeover',
+    logLevel: logLevel.NOTHING,
+  });
+  let other: Producer | null = null;
+  let otherId = '';
 
-  beforeAll(async () => {
-    taker = await startTestGateway('instant-takeover');
-    dying = await startTestGateway('instant-takeover', {
+  /** a gateway whose instant producer writes (or not) and then never answers */
+  const dyingGateway = () =>
+    startTestGateway('instant-takeover', {
       prefix: taker.prefix,
       instantProducer: (p: InstantProducer) => ({
-        stored: (records, since) => p.stored(records, since),
+        ids: [...p.ids, otherId],
+        stored: (records, since, fence) => p.stored(records, since, fence),
         send: async (records) => {
           if (commitsFirst) await p.send(records);
           reached();
@@ -34,9 +50,17 @@ describe('an instant order taken over from a gateway that died before answering'
         },
       }),
     });
+  const gone: TestGateway[] = [];
+
+  beforeAll(async () => {
+    taker = await startTestGateway('instant-takeover');
+    otherId = `${taker.prefix}dying-other`;
+    dying = await dyingGateway();
+    gone.push(dying);
   });
   afterAll(async () => {
-    await dying?.close();
+    await other?.disconnect();
+    for (const g of gone) await g.close();
     await taker?.close();
   });
 
@@ -116,5 +140,43 @@ describe('an instant order taken over from a gateway that died before answering'
     const shipmentId = (retry.body.notification as { shipmentId: string }).shipmentId;
     await eventually(async () => (await onLane(shipmentId)).length > 0, 'the taken-over SMS on the instant lane');
     expect(await onLane(shipmentId)).toHaveLength(1);
+  });
+
+  it('fences the dead gateway’s producers, so a transaction it left open does not hold the read past its bound and the committed SMS is not written again', async () => {
+    // a gateway of its own: the takeovers above fenced the first one's producers
+    dying = await dyingGateway();
+    gone.push(dying);
+    tokenOf = await dying.token();
+    commitsFirst = true;
+    // its other producer began a transaction on every partition of the lane before the order's
+    // commit, and never ends it (the broker would abort it after 60 s; the read's bound is 20 s)
+    other = client.producer({
+      transactionalId: otherId,
+      transactionTimeout: 60_000,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await other.connect();
+    const lane = topicName(taker.prefix, 'smsInstant');
+    const partitions = (await taker.kafka.topicEndOffsets(lane)).size;
+    const open = await other.transaction();
+    await open.send({
+      topic: lane,
+      messages: Array.from({ length: partitions }, (_, partition) => ({ partition, key: 'open', value: 'x' })),
+    });
+    const body = order('takeover-behind-open');
+    const holding = new Promise<void>((r) => (reached = r));
+    const request = postToDying(body);
+    await holding;
+    request.hangUp();
+    await request.answered;
+
+    const retry = await taker.call('POST', '/future/orders/instant/sms', body);
+    expect(retry.status).toBe(200);
+    const shipmentId = (retry.body.notification as { shipmentId: string }).shipmentId;
+    // once: the takeover fenced the open transaction (aborted it), read the committed SMS, and
+    // did not write it again
+    expect(await onLane(shipmentId)).toHaveLength(1);
+    await expect(open.commit()).rejects.toThrow();
   });
 });
