@@ -94,6 +94,19 @@ describe('an instant order taken over from a gateway that died before answering'
   };
   let tokenOf = '';
 
+  /**
+   * Posts to the dying gateway until it holds the claim (having written, or not), hangs up, and
+   * retries on the taker, which waits out the lease and takes the claim over.
+   */
+  const diesThenRetried = async (body: unknown) => {
+    const holding = new Promise<void>((r) => (reached = r));
+    const request = postToDying(body);
+    await holding;
+    request.hangUp();
+    await request.answered;
+    return taker.call('POST', '/future/orders/instant/sms', body);
+  };
+
   it('answers with the first answer and does not write again when the dead gateway’s transaction committed', async () => {
     tokenOf = await dying.token();
     commitsFirst = true;
@@ -127,15 +140,8 @@ describe('an instant order taken over from a gateway that died before answering'
 
   it('writes the order when the dead gateway’s transaction never committed', async () => {
     commitsFirst = false;
-    const body = order('takeover-before-commit');
-    const holding = new Promise<void>((r) => (reached = r));
-    const request = postToDying(body);
     // it holds the claim and has written nothing
-    await holding;
-    request.hangUp();
-    await request.answered;
-
-    const retry = await taker.call('POST', '/future/orders/instant/sms', body);
+    const retry = await diesThenRetried(order('takeover-before-commit'));
     expect(retry.status).toBe(200);
     const shipmentId = (retry.body.notification as { shipmentId: string }).shipmentId;
     await eventually(async () => (await onLane(shipmentId)).length > 0, 'the taken-over SMS on the instant lane');
@@ -164,14 +170,7 @@ describe('an instant order taken over from a gateway that died before answering'
       topic: lane,
       messages: Array.from({ length: partitions }, (_, partition) => ({ partition, key: 'open', value: 'x' })),
     });
-    const body = order('takeover-behind-open');
-    const holding = new Promise<void>((r) => (reached = r));
-    const request = postToDying(body);
-    await holding;
-    request.hangUp();
-    await request.answered;
-
-    const retry = await taker.call('POST', '/future/orders/instant/sms', body);
+    const retry = await diesThenRetried(order('takeover-behind-open'));
     expect(retry.status).toBe(200);
     const shipmentId = (retry.body.notification as { shipmentId: string }).shipmentId;
     // once: the takeover fenced the open transaction (aborted it), read the committed SMS, and
