@@ -696,7 +696,7 @@ export class KafkaAdapter {
    * producer's transaction began sits above the last stable offset until that transaction ends,
    * and a read that stopped there missed it (the releaser then released 702 notifications again
    * in one chaos run). The price: the read waits for every transaction open in the range to end,
-   * at worst the transaction timeout of a producer that died with one open.
+   * at worst until the coordinator times out one whose producer died with it open.
    */
   async readSince(topic: string, fromMs: number, onRecord: (record: InboundRecord) => void): Promise<void> {
     const admin = await this.admin();
