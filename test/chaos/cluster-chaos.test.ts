@@ -396,7 +396,8 @@ describe('the production layout under faults', () => {
     })();
 
     // ---- progress watch: the longest time a stage had lag and committed nothing --------------
-    const stalls = new Map<string, { last: string; since: number; longest: number }>();
+    // (`from`: when the longest began, so a long one can be set beside the fault under way then)
+    const stalls = new Map<string, { last: string; since: number; longest: number; from: number }>();
     let watching = true;
     const watch = (async () => {
       while (watching) {
@@ -414,11 +415,14 @@ describe('the production layout under faults', () => {
               if (BigInt(end) - (c < 0n ? 0n : c) > 5n) lagging = true;
             }
             const state = [...committed.values()].join(',');
-            const s = stalls.get(stage) ?? { last: state, since: Date.now(), longest: 0 };
+            const s = stalls.get(stage) ?? { last: state, since: Date.now(), longest: 0, from: 0 };
             if (state !== s.last || !lagging) {
               s.last = state;
               s.since = Date.now();
-            } else s.longest = Math.max(s.longest, Date.now() - s.since);
+            } else if (Date.now() - s.since > s.longest) {
+              s.longest = Date.now() - s.since;
+              s.from = s.since;
+            }
             stalls.set(stage, s);
           } catch {
             // the cluster may not answer while a broker is down; the next round asks again
@@ -769,7 +773,12 @@ describe('the production layout under faults', () => {
       ],
       [
         'longest stall',
-        `${(longestStall / 1000).toFixed(0)} s (${[...stalls].map(([s, v]) => `${s} ${(v.longest / 1000).toFixed(0)}`).join(', ')})`,
+        `${(longestStall / 1000).toFixed(0)} s (${[...stalls]
+          .map(
+            ([s, v]) =>
+              `${s} ${(v.longest / 1000).toFixed(0)}${v.longest >= 10_000 ? ` from ${((v.from - loadStarted) / 1000).toFixed(0)} s` : ''}`,
+          )
+          .join(', ')})`,
       ],
     ];
     if (otherFailures.length > 0) console.log('other failures:', otherFailures.slice(0, 10));
