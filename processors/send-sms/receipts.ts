@@ -3,6 +3,7 @@ import { retriable } from '../../platform/errors.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { canonicalId, parseReceipt } from '../../platform/smpp/message.ts';
 import type { Receipt } from '../../platform/smpp/client.ts';
+import { inRedis } from '../../platform/redis/client.ts';
 import { defineScripts } from '../../platform/redis/lua.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { DEFAULT_PROVIDER, referenceOf } from './routes.ts';
@@ -59,6 +60,9 @@ const SCRIPTS = {
 /** How long a receipt that completes a notification holds its report while it publishes it, ms. */
 const REPORT_LEASE_MS = 30_000;
 
+/** a failed Redis call here is Redis unavailable (retried until it answers), never an unexpected error */
+const WHAT = 'sms receipts';
+
 /** How long a reported notification's parts are kept, for receipts the SMSC sends again, s. */
 const RELEASED_PARTS_SECONDS = 3600;
 
@@ -98,10 +102,12 @@ export class ReceiptTracker {
     // recorded before, and maybe marked by its receipt since, is left as it is)
     const parts = this.redis.multi();
     for (const id of ids) parts.hsetnx(this.partsKey(ref.notificationId), id, 'pending');
-    await parts.expire(this.partsKey(ref.notificationId), ttl).exec();
+    await inRedis(WHAT, () => parts.expire(this.partsKey(ref.notificationId), ttl).exec());
     const json = JSON.stringify(ref);
     for (const id of ids) {
-      const early = (await this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl)) as string | null;
+      const early = (await inRedis(WHAT, () =>
+        this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl),
+      )) as string | null;
       if (early) await this.apply(id, ref, early);
     }
   }
@@ -113,8 +119,9 @@ export class ReceiptTracker {
     const stat = parseReceipt(r.text).stat ?? 'UNKNOWN';
     // Found, or parked in the same step, so the recording (record-part.lua) either sees the
     // parked receipt or is seen by it.
-    const json = (await this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS)) as
-      string | null;
+    const json = (await inRedis(WHAT, () =>
+      this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS),
+    )) as string | null;
     if (json) await this.apply(id, JSON.parse(json) as SmsRef, stat);
   }
 
@@ -127,7 +134,9 @@ export class ReceiptTracker {
 
   private async apply(partId: string, ref: SmsRef, stat: string): Promise<void> {
     const key = this.partsKey(ref.notificationId);
-    const answer = (await this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS)) as string[];
+    const answer = (await inRedis(WHAT, () =>
+      this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS),
+    )) as string[];
     if (answer[0] === 'busy') {
       // another receipt of this notification is being reported right now (here or in another
       // instance): leave this one unacknowledged, the SMSC delivers it again
@@ -159,7 +168,7 @@ export class ReceiptTracker {
       await this.redis.hdel(key, '_claim').catch(() => undefined);
       throw err;
     }
-    await this.redis.hset(key, '_reported', '1');
+    await inRedis(WHAT, () => this.redis.hset(key, '_reported', '1'));
     if (!failed) this.delivered(ref.requestedSendTime);
     // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
     // hour from now (a receipt the SMSC sends again meanwhile finds them reported; later, it

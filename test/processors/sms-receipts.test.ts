@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classify } from '../../platform/errors.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
@@ -262,5 +263,32 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     // and its receipt is matched
     await tracker.onReceipt({ messageId: '6000', text: text('6000') });
     expect(published.map((e) => [e.notificationId, e.status])).toEqual([[n.notificationId, 'SMS_Delivered']]);
+  });
+
+  it('reports Redis being away as a dependency unavailable (retried until it answers), never as an unexpected error', async () => {
+    // a connection to a port nothing listens on, which gives up on each call at once
+    const away = new Redis('redis://127.0.0.1:1', {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      lazyConnect: true,
+    });
+    away.on('error', () => undefined);
+    try {
+      const tracker = new ReceiptTracker(away, `${uniquePrefix('receipts')}sms-`, 3600, async () => undefined);
+      // the runtime gives an UNEXPECTED error five attempts, then dead-letters it: a Redis
+      // failover longer than those would have dead-lettered SMS the SMSC had accepted
+      for (const call of [
+        () => tracker.record(smsRef('away'), ['7000']),
+        () => tracker.onReceipt({ messageId: '7000', text: text('7000') }),
+      ]) {
+        const err = await call().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(classify(err)).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', retriable: true });
+      }
+    } finally {
+      away.disconnect();
+    }
   });
 });
