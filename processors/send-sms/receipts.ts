@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { retriable } from '../../platform/errors.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
@@ -71,6 +72,15 @@ const PARK_SECONDS = 3600;
 
 export class ReceiptTracker {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+  /** this tracker's claims on reports are its own (see complete-part.lua) */
+  private readonly token = randomUUID();
+  /** notifications whose report this tracker is publishing now */
+  private readonly publishing = new Set<string>();
+  /**
+   * Reports this tracker published but could not mark reported yet (Redis away): their part ids,
+   * and whether delivered. One entry per such report until a receipt or a retry marks it.
+   */
+  private readonly unmarked = new Map<string, { ids: string[]; delivered: boolean }>();
 
   constructor(
     redis: Redis,
@@ -134,8 +144,14 @@ export class ReceiptTracker {
 
   private async apply(partId: string, ref: SmsRef, stat: string): Promise<void> {
     const key = this.partsKey(ref.notificationId);
+    const published = this.unmarked.get(ref.notificationId);
+    // published here already, its mark lost (Redis went away): marked now, never published again
+    if (published) return this.markReported(key, ref, published.ids, published.delivered);
+    // this tracker's own claim, left by an attempt that failed, is taken again at once; one whose
+    // publish is under way here is not
+    const holder = this.publishing.has(ref.notificationId) ? '' : this.token;
     const answer = (await inRedis(WHAT, () =>
-      this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS),
+      this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS, holder),
     )) as string[];
     if (answer[0] === 'busy') {
       // another receipt of this notification is being reported right now (here or in another
@@ -150,6 +166,7 @@ export class ReceiptTracker {
     for (let i = 1; i < answer.length; i += 2) states.push([answer[i]!, answer[i + 1]!]);
     const failed = states.find(([, s]) => s !== 'DELIVRD');
     const status = failed ? receiptStatus(failed[1]) : 'SMS_Delivered';
+    this.publishing.add(ref.notificationId);
     try {
       await this.publish({
         ...orderStatus({ orderId: ref.orderId, creator: ref.creator }, status, this.clock()),
@@ -167,16 +184,30 @@ export class ReceiptTracker {
       // not published: the next delivery of a receipt may take the report at once
       await this.redis.hdel(key, '_claim').catch(() => undefined);
       throw err;
+    } finally {
+      this.publishing.delete(ref.notificationId);
     }
+    await this.markReported(
+      key,
+      ref,
+      states.map(([id]) => id),
+      !failed,
+    );
+  }
+
+  /** Marks a published report; until that is done, a receipt of it here only marks it. */
+  private async markReported(key: string, ref: SmsRef, ids: string[], delivered: boolean): Promise<void> {
+    this.unmarked.set(ref.notificationId, { ids, delivered });
     await inRedis(WHAT, () => this.redis.hset(key, '_reported', '1'));
-    if (!failed) this.delivered(ref.requestedSendTime);
+    this.unmarked.delete(ref.notificationId);
+    if (delivered) this.delivered(ref.requestedSendTime);
     // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
     // hour from now (a receipt the SMSC sends again meanwhile finds them reported; later, it
     // finds no id, is parked an hour and acknowledged). Only memory is at stake if this fails.
     // (one command per key: the keys lie in different hash slots)
     await Promise.all([
       this.redis.expire(key, RELEASED_PARTS_SECONDS),
-      ...states.map(([id]) => this.redis.del(this.refKey(id))),
+      ...ids.map((id) => this.redis.del(this.refKey(id))),
     ]).catch(() => undefined);
   }
 }

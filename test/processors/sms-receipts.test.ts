@@ -265,6 +265,59 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     expect(published.map((e) => [e.notificationId, e.status])).toEqual([[n.notificationId, 'SMS_Delivered']]);
   });
 
+  it('takes its own report up again at once after Redis went away in the middle of it: marks one it published, publishes one it did not, each once', async () => {
+    const prefix = `${uniquePrefix('receipts-own')}sms-`;
+    const published: StatusEvent[] = [];
+    // the commands that fail once, as when Redis goes away (not a reply error)
+    const failing = new Set<string>();
+    const flaky = new Proxy(redis, {
+      get(target, prop, receiver) {
+        if (typeof prop === 'string' && failing.has(prop)) {
+          failing.delete(prop);
+          return async () => Promise.reject(new Error('Connection is closed.'));
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    let failPublish = false;
+    const tracker = new ReceiptTracker(flaky, prefix, 3600, async (e) => {
+      if (failPublish) {
+        failPublish = false;
+        throw new Error('Kafka away');
+      }
+      published.push(e);
+    });
+    const parts = (n: string) => redis.hgetall(`${prefix}parts:{${n}}`);
+
+    // published, then its mark lost: the receipt delivered again marks it and publishes nothing
+    await tracker.record(smsRef('marked'), ['4000001']);
+    failing.add('hset');
+    await expect(tracker.onReceipt({ messageId: '4000001', text: text('4000001') })).rejects.toThrow(
+      /Connection is closed/,
+    );
+    await tracker.onReceipt({ messageId: '4000001', text: text('4000001') });
+    expect(published.map((e) => e.notificationId)).toEqual(['marked']);
+    expect(await parts('marked')).toMatchObject({ _reported: '1' });
+
+    // not published, and its claim not let go: the receipt delivered again publishes it at once,
+    // not after the claim's 30 s
+    await tracker.record(smsRef('retaken'), ['4000002']);
+    failPublish = true;
+    failing.add('hdel');
+    await expect(tracker.onReceipt({ messageId: '4000002', text: text('4000002') })).rejects.toThrow(/Kafka away/);
+    await tracker.onReceipt({ messageId: '4000002', text: text('4000002') });
+    expect(published.map((e) => e.notificationId)).toEqual(['marked', 'retaken']);
+
+    // the claim is this tracker's own: another instance still waits for it
+    await tracker.record(smsRef('elsewhere'), ['4000003']);
+    failPublish = true;
+    failing.add('hdel');
+    await expect(tracker.onReceipt({ messageId: '4000003', text: text('4000003') })).rejects.toThrow(/Kafka away/);
+    const another = new ReceiptTracker(other, prefix, 3600, async (e) => void published.push(e));
+    await expect(another.onReceipt({ messageId: '4000003', text: text('4000003') })).rejects.toThrow(/being published/);
+  });
+
   it('reports Redis being away as a dependency unavailable (retried until it answers), never as an unexpected error', async () => {
     // a connection to a port nothing listens on, which gives up on each call at once
     const away = new Redis('redis://127.0.0.1:1', {
