@@ -74,8 +74,11 @@ export class ReceiptTracker {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** this tracker's claims on reports are its own (see complete-part.lua) */
   private readonly token = randomUUID();
-  /** notifications whose report this tracker is publishing now */
-  private readonly publishing = new Set<string>();
+  /**
+   * How many receipts of each notification this tracker is applying now (from the claim to the
+   * publish): only one that is alone here may take up this tracker's own claim.
+   */
+  private readonly applying = new Map<string, number>();
   /**
    * Reports this tracker published but could not mark reported yet (Redis away): their part ids,
    * and whether delivered. One entry per such report until a receipt or a retry marks it.
@@ -143,13 +146,25 @@ export class ReceiptTracker {
   }
 
   private async apply(partId: string, ref: SmsRef, stat: string): Promise<void> {
-    const key = this.partsKey(ref.notificationId);
-    const published = this.unmarked.get(ref.notificationId);
+    const n = ref.notificationId;
+    const published = this.unmarked.get(n);
     // published here already, its mark lost (Redis went away): marked now, never published again
-    if (published) return this.markReported(key, ref, published.ids, published.delivered);
-    // this tracker's own claim, left by an attempt that failed, is taken again at once; one whose
-    // publish is under way here is not
-    const holder = this.publishing.has(ref.notificationId) ? '' : this.token;
+    if (published) return this.markReported(this.partsKey(n), ref, published.ids, published.delivered);
+    const alone = !this.applying.has(n);
+    this.applying.set(n, (this.applying.get(n) ?? 0) + 1);
+    try {
+      // this tracker's own claim, left by an attempt that failed, is taken up again at once; not
+      // while another receipt of it is being applied here (that one may hold the claim now)
+      await this.claimAndPublish(partId, ref, stat, alone ? this.token : '');
+    } finally {
+      const left = (this.applying.get(n) ?? 1) - 1;
+      if (left > 0) this.applying.set(n, left);
+      else this.applying.delete(n);
+    }
+  }
+
+  private async claimAndPublish(partId: string, ref: SmsRef, stat: string, holder: string): Promise<void> {
+    const key = this.partsKey(ref.notificationId);
     const answer = (await inRedis(WHAT, () =>
       this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS, holder),
     )) as string[];
@@ -166,7 +181,6 @@ export class ReceiptTracker {
     for (let i = 1; i < answer.length; i += 2) states.push([answer[i]!, answer[i + 1]!]);
     const failed = states.find(([, s]) => s !== 'DELIVRD');
     const status = failed ? receiptStatus(failed[1]) : 'SMS_Delivered';
-    this.publishing.add(ref.notificationId);
     try {
       await this.publish({
         ...orderStatus({ orderId: ref.orderId, creator: ref.creator }, status, this.clock()),
@@ -184,8 +198,6 @@ export class ReceiptTracker {
       // not published: the next delivery of a receipt may take the report at once
       await this.redis.hdel(key, '_claim').catch(() => undefined);
       throw err;
-    } finally {
-      this.publishing.delete(ref.notificationId);
     }
     await this.markReported(
       key,
@@ -199,8 +211,8 @@ export class ReceiptTracker {
   private async markReported(key: string, ref: SmsRef, ids: string[], delivered: boolean): Promise<void> {
     this.unmarked.set(ref.notificationId, { ids, delivered });
     await inRedis(WHAT, () => this.redis.hset(key, '_reported', '1'));
-    this.unmarked.delete(ref.notificationId);
-    if (delivered) this.delivered(ref.requestedSendTime);
+    // (counted once, by the mark that found it unmarked)
+    if (this.unmarked.delete(ref.notificationId) && delivered) this.delivered(ref.requestedSendTime);
     // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
     // hour from now (a receipt the SMSC sends again meanwhile finds them reported; later, it
     // finds no id, is parked an hour and acknowledged). Only memory is at stake if this fails.

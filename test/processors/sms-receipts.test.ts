@@ -309,6 +309,30 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     await tracker.onReceipt({ messageId: '4000002', text: text('4000002') });
     expect(published.map((e) => e.notificationId)).toEqual(['marked', 'retaken']);
 
+    // the same receipt delivered twice at once to this tracker: one publishes, the other waits
+    let letGo!: () => void;
+    const gate = new Promise<void>((r) => (letGo = r));
+    const slow = new ReceiptTracker(redis, prefix, 3600, async (e) => {
+      await gate;
+      published.push(e);
+    });
+    await slow.record(smsRef('together'), ['4000004']);
+    const calls = [0, 1].map(() => slow.onReceipt({ messageId: '4000004', text: text('4000004') }));
+    // the one that finds the report claimed settles first, while the other is held publishing it
+    const first = await Promise.race(
+      calls.map((c) =>
+        c.then(
+          () => 'fulfilled',
+          () => 'rejected',
+        ),
+      ),
+    );
+    expect(first).toBe('rejected');
+    letGo();
+    const outcomes = await Promise.allSettled(calls);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(published.filter((e) => e.notificationId === 'together')).toHaveLength(1);
+
     // the claim is this tracker's own: another instance still waits for it
     await tracker.record(smsRef('elsewhere'), ['4000003']);
     failPublish = true;
