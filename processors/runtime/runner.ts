@@ -336,17 +336,16 @@ export class StageRunner {
    * was not; null when the runner began closing meanwhile: nothing of the batch is handled (a
    * verification waits on Kafka, sometimes long while a coordinator moves, and a drain must not).
    */
-  private async partition(batch: PartitionBatch): Promise<{ state: PartitionLink; skipBelow: bigint | null } | null> {
+  private async partition(batch: PartitionBatch): Promise<PartitionLink | null> {
     const key = `${batch.topic}:${batch.partition}`;
     let state = this.partitions.get(key);
     if (!state) {
-      state = { producer: null, verified: false, tail: Promise.resolve(), generation: 0 };
+      state = { producer: null, verified: false, tail: Promise.resolve(), generation: 0, floor: null };
       this.partitions.set(key, state);
     }
     // (a shared producer whose epoch ended, through another partition's failed transaction, is
     // replaced, and the partition verified again as after its own)
-    if (state.verified && state.producer && (this.shared?.current(state.producer) ?? true))
-      return { state, skipBelow: null };
+    if (state.verified && state.producer && (this.shared?.current(state.producer) ?? true)) return state;
     this.log.info(
       { topic: batch.topic, partition: batch.partition, records: batch.records.length },
       'verifying partition',
@@ -385,29 +384,33 @@ export class StageRunner {
         'partition verified',
       );
       state.verified = true;
-      return { state, skipBelow: committed === null ? null : BigInt(committed) };
+      state.floor = committed === null ? null : BigInt(committed);
+      return state;
     } finally {
       clearInterval(beating);
     }
   }
 
   private async onBatch(batch: PartitionBatch): Promise<void> {
-    const verified = await this.partition(batch);
-    if (!verified) return;
-    const { state, skipBelow } = verified;
+    const state = await this.partition(batch);
+    if (!state) return;
     const producer = state.producer as TransactionalProducer;
     const generation = state.generation;
     let records = batch.records;
-    if (skipBelow !== null) {
-      const already = records.filter((r) => BigInt(r.offset) < skipBelow);
-      if (already.length > 0) {
+    const floor = state.floor;
+    if (floor !== null) {
+      let already = 0;
+      while (already < records.length && BigInt(records[already]!.offset) < floor) already++;
+      if (already > 0) {
         this.log.warn(
-          { topic: batch.topic, partition: batch.partition, skipped: already.length, committed: skipBelow.toString() },
+          { topic: batch.topic, partition: batch.partition, skipped: already, committed: floor.toString() },
           'skipping records committed by an earlier owner of this partition',
         );
-        batch.resolveOffset(already[already.length - 1]!.offset);
-        records = records.slice(already.length);
+        batch.resolveOffset(records[already - 1]!.offset);
+        records = records.slice(already);
       }
+      // past it: nothing further can be below it (until the partition is verified again)
+      if (records.length > 0) state.floor = null;
     }
 
     const tx = new TransactionBatcher(

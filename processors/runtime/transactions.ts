@@ -21,6 +21,14 @@ export interface PartitionLink {
    * records are the new consumer's to handle again, from the committed offset
    */
   generation: number;
+  /**
+   * the group's committed offset read when the partition was last verified, until a record at or
+   * past it is read: every record below it was handled by an earlier owner and is passed by, in
+   * whichever batch the consumer brings it. The consumer can start more than a batch below it:
+   * kafkajs keeps a seek made while the member held the partition before (the runner's own, after
+   * a failed commit) and applies it when the partition comes back, however much later
+   */
+  floor: bigint | null;
 }
 
 /** The consumer's hold on the batch: where its position is and how to move it. */

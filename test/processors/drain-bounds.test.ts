@@ -117,7 +117,7 @@ describe('a stage runner asked to close', () => {
     await runner.start();
     // a partition whose last transaction is still committing
     const partitions = (runner as unknown as { partitions: Map<string, PartitionLink> }).partitions;
-    partitions.set('t:0', { producer: null, verified: true, tail: never, generation: 0 });
+    partitions.set('t:0', { producer: null, verified: true, tail: never, generation: 0, floor: null });
 
     let closed = false;
     void runner.close(10_000).then(() => (closed = true));

@@ -58,7 +58,13 @@ const record = (key: string, bytes = 10): OutboundRecord => ({ topic: 'out', key
 
 function setup(limits: TransactionLimits = { maxRecords: 3, maxBytes: 1_000 }) {
   const p = fakeProducer();
-  const link: PartitionLink = { producer: p.producer, verified: true, tail: Promise.resolve(), generation: 0 };
+  const link: PartitionLink = {
+    producer: p.producer,
+    verified: true,
+    tail: Promise.resolve(),
+    generation: 0,
+    floor: null,
+  };
   const pos = fakePosition();
   const committed: Committed[] = [];
   const failures: unknown[] = [];
