@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
+import type { InboundRecord } from '../../platform/kafka/adapter.ts';
 import { provision } from '../../platform/provision.ts';
 import { DRAIN_CUT_EXIT_CODE } from '../../processors/runtime/process.ts';
 import { stageGroupId } from '../../processors/runtime/runner.ts';
@@ -689,15 +690,55 @@ describe('the production layout under faults', () => {
       // each copy's place and writer, so a failure says which writer wrote twice: a releaser's
       // copy carries the schedule id header, a stage's does not
       const queued = new Map<string, string[]>();
+      const orderOf = new Map<string, string>();
+      const place = (topic: string, r: InboundRecord) =>
+        `${topic}/${r.partition}@${r.offset} +${((Number(r.timestamp) - loadStarted) / 1000).toFixed(1)} s${r.headers['x-schedule-id'] ? ' (releaser)' : ''}`;
+      const orderIdOf = async (topic: TopicKey, r: InboundRecord) =>
+        ((await codec.decode(topic, r.value).catch(() => undefined)) as { orderId?: string } | undefined)?.orderId ??
+        r.headers['x-schedule-id']?.toString() ??
+        r.key?.toString() ??
+        '';
+      const read: [TopicKey, InboundRecord][] = [];
       for (const queue of queues)
         await kafka.readSince(topicName(prefix, queue), loadStarted - 60_000, (r) => {
           const id = r.key?.toString() ?? '';
-          const at = `${queue}/${r.partition}@${r.offset} +${((Number(r.timestamp) - loadStarted) / 1000).toFixed(1)} s${r.headers['x-schedule-id'] ? ' (releaser)' : ''}`;
-          queued.set(id, [...(queued.get(id) ?? []), at]);
+          queued.set(id, [...(queued.get(id) ?? []), place(queue, r)]);
+          if ((queued.get(id)?.length ?? 0) > 1) read.push([queue, r]);
         });
+      for (const [queue, r] of read) orderOf.set(r.key?.toString() ?? '', await orderIdOf(queue, r));
       const twice = [...queued].filter(([, copies]) => copies.length > 1);
-      for (const [id, copies] of twice.slice(0, 5))
-        console.log(`chaos: ${id} queued ${copies.length} times: ${copies.join(', ')}`);
+      if (twice.length > 0) {
+        // where the copies began: the first hop with an order on it twice wrote them
+        const wanted = new Set(twice.map(([id]) => orderOf.get(id) ?? ''));
+        const upstream = new Map<string, string[]>();
+        for (const topic of ['orders', 'ordersDue', 'ordersEnriched', 'ordersApproved', 'smsPending'] as const) {
+          const records: InboundRecord[] = [];
+          await kafka.readSince(topicName(prefix, topic), loadStarted - 60_000, (r) => records.push(r));
+          for (const r of records) {
+            const orderId = await orderIdOf(topic, r);
+            if (!wanted.has(orderId)) continue;
+            const k = `${topic} ${orderId}`;
+            upstream.set(k, [...(upstream.get(k) ?? []), place(topic, r)]);
+          }
+        }
+        for (const [id, copies] of twice.slice(0, 5)) {
+          const orderId = orderOf.get(id) ?? '';
+          const before = [...upstream]
+            .filter(([k]) => k.endsWith(` ${orderId}`))
+            .map(([k, v]) => `${k.split(' ')[0]}: ${v.join(', ')}`);
+          console.log(
+            `chaos: ${id} (order ${orderId}) queued ${copies.length} times: ${copies.join(', ')}; upstream ${before.join('; ') || 'none read'}`,
+          );
+        }
+        const perTopic = new Map<string, number>();
+        for (const [k, v] of upstream) {
+          const topic = k.split(' ')[0]!;
+          if (v.length > 1) perTopic.set(topic, (perTopic.get(topic) ?? 0) + 1);
+        }
+        console.log(
+          `chaos: of the ${wanted.size} orders queued twice, on a topic more than once: ${[...perTopic].map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}`,
+        );
+      }
       return { notifications: queued.size, twice: twice.length };
     };
     const chainQueued = await countQueued(['emailQueue', 'smsQueue']);
