@@ -25,8 +25,9 @@ export interface PartitionLink {
    * the group's committed offset read when the partition was last verified, until a record at or
    * past it is read: every record below it was handled by an earlier owner and is passed by, in
    * whichever batch the consumer brings it. The consumer can start more than a batch below it:
-   * kafkajs keeps a seek made while the member held the partition before (the runner's own, after
-   * a failed commit) and applies it when the partition comes back, however much later
+   * its own offset read on joining is not stable, and unpatched kafkajs kept a seek made while the
+   * member held the partition before (the runner's own, after a failed commit) and applied it when
+   * the partition came back, however much later (the patch drops it; this holds either way)
    */
   floor: bigint | null;
 }

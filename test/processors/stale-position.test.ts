@@ -18,9 +18,9 @@ type Options = Parameters<KafkaAdapter['batchConsumer']>[0];
 
 /**
  * A partition's consumer can start far below the group's committed offset, more than one batch:
- * kafkajs keeps a seek made while the member held the partition before (the runner seeks back
- * after a failed commit) and applies it when the partition comes back to the member, however
- * much later. That fits CI's chaos run (2415 notifications queued twice, each batch's second copy
+ * unpatched kafkajs kept a seek made while the member held the partition before (the runner seeks
+ * back after a failed commit) and applied it when the partition came back to the member, however
+ * much later (the kafkajs patch now drops it; the runner must not depend on that). That fits CI's chaos run (2415 notifications queued twice, each batch's second copy
  * 121 s after its first, in the rolling restart): an instance's commit failed while a broker was
  * down, its partition moved before it fetched again, and came back in the roll; the runner
  * passed by only the first batch's records below the committed offset and handled the rest
