@@ -4,7 +4,10 @@
  * an SMTP server in a process of its own (`smtp-sink-process.ts`), beside nodemailer sending the
  * same N messages directly over the same pool size to the same server, in the same run. The ratio is the stage's cost over bare SMTP. The stage is
  * wired as `processors/send-email/index.ts` wires it (send ledger, delivery refs, the account's
- * rate shared through Redis, unpaced here).
+ * rate shared through Redis, unpaced here). It also prints where a hand-over slot's time goes:
+ * the stage holds one of the pool's places from the ledger claim to the recorded outcome (what
+ * bounds the emails a crash leaves in doubt to the pool), so the pool ÷ that time is the
+ * stage's ceiling whatever its CPU.
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { createRedis } from '../platform/redis/client.ts';
@@ -79,15 +82,40 @@ export async function emailBench(N: number): Promise<void> {
   await producer.close();
   const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE);
   const mailer = new Mailer(mailerOptions);
+  // each step of a hand-over timed from outside the stage (the stage's own code untouched)
+  const steps = new Map<string, { n: number; ms: number }>();
+  const timed = <A extends unknown[], R>(step: string, f: (...a: A) => Promise<R>) => {
+    steps.set(step, { n: 0, ms: 0 });
+    return async (...a: A): Promise<R> => {
+      const t = performance.now();
+      try {
+        return await f(...a);
+      } finally {
+        const s = steps.get(step)!;
+        s.n++;
+        s.ms += performance.now() - t;
+      }
+    };
+  };
+  const ledger = new SendLedger(redis, `${prefix}email-`, 3600);
+  const refs = new DeliveryRefs(redis, `${prefix}email-`, 3600);
+  const throttle = timed(
+    'rate limit',
+    limitThrottle(
+      new SharedAccountLimit(redis, `${prefix}limits:smtp:`, { perSecond: 1_000_000, window: 0, leaseMs: 0 }),
+    ),
+  );
+  ledger.begin = timed('ledger claim (Redis)', ledger.begin.bind(ledger));
+  mailer.send = timed('SMTP exchange (from the pool)', mailer.send.bind(mailer));
+  // (the ledger's outcome and the delivery ref leave in one round trip: timed as one)
+  ledger.done = timed('outcome and delivery ref (Redis)', ledger.done.bind(ledger));
   const runner = new StageRunner(
     sendEmailStage({
       mailer,
       // as processors/send-email/index.ts wires it: the ledger, the delivery refs, the shared rate
-      ledger: new SendLedger(redis, `${prefix}email-`, 3600),
-      refs: new DeliveryRefs(redis, `${prefix}email-`, 3600),
-      throttle: limitThrottle(
-        new SharedAccountLimit(redis, `${prefix}limits:smtp:`, { perSecond: 1_000_000, window: 0, leaseMs: 0 }),
-      ),
+      ledger,
+      refs,
+      throttle,
       clock: Date.now,
       concurrency: config.SMTP_POOL_SIZE,
     }),
@@ -108,4 +136,16 @@ export async function emailBench(N: number): Promise<void> {
   console.log(`nodemailer direct:               ${directRate.toFixed(0)} emails/s`);
   console.log(`send-email stage (Kafka → SMTP): ${stageRate.toFixed(0)} emails/s (incl. joining the group)`);
   console.log(`ratio stage / direct:            ${(stageRate / directRate).toFixed(2)}`);
+  console.log(`the stage's hand-over slot (one of the pool's ${config.SMTP_POOL_SIZE}), mean per email:`);
+  let slot = 0;
+  for (const [step, { n, ms }] of steps) {
+    const mean = n > 0 ? ms / n : 0;
+    slot += mean;
+    console.log(`  ${step.padEnd(36)} ${mean.toFixed(2)} ms`);
+  }
+  console.log(
+    `  ${'in all'.padEnd(36)} ${slot.toFixed(2)} ms: a ceiling of ${config.SMTP_POOL_SIZE} ÷ ${slot.toFixed(2)} ms = ` +
+      `${((config.SMTP_POOL_SIZE * 1000) / slot).toFixed(0)} emails/s (` +
+      `${((config.SMTP_POOL_SIZE * 1000) / slot / directRate).toFixed(2)} of direct)`,
+  );
 }
