@@ -307,6 +307,22 @@ export class Releaser {
     return true;
   }
 
+  /**
+   * Runs `work` while renewing the leadership every third of its term. A renewal that finds it
+   * taken (or fails) changes nothing here: the caller's `renew` afterwards finds out and stops.
+   */
+  private async renewingLeadership<T>(work: () => Promise<T>): Promise<T> {
+    const every = Math.max(100, Math.floor(this.opts.leaderTtlMs / 3));
+    const timer = setInterval(() => {
+      this.deps.store.holdLeadership(this.token, this.opts.leaderTtlMs).catch(() => undefined);
+    }, every);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   /** Renews the leadership; if another releaser took it meanwhile, stops leading (throws). */
   private async renew(): Promise<void> {
     if (!(await this.deps.store.holdLeadership(this.token, this.opts.leaderTtlMs))) {
@@ -414,12 +430,17 @@ export class Releaser {
     const claimedFrom = Math.min(...items.map((i) => i.claimedAt));
     const wanted = new Set(items.map((i) => i.id));
     const published = new Set<string>();
-    // Records carry their producer's timestamp; allow for clock skew between hosts.
-    await this.deps.kafka.readSince(this.dueTopic, claimedFrom - 60_000, (r) => {
-      const key = r.headers[SCHEDULE_ID_HEADER]?.toString() ?? r.key?.toString();
-      if (key && wanted.has(key)) published.add(key);
-    });
-    // the read can take longer than the leadership term: hold it again before acting on it
+    // Records carry their producer's timestamp; allow for clock skew between hosts. The read
+    // waits out any transaction still open on the topic (up to the transaction timeout, and the
+    // broker's next look), which can outlast the leadership term: the term is renewed while it
+    // reads, so a rival does not take over a leader that is only waiting, fence it and start the
+    // same read over. Whether it still leads is checked again before it acts on what it read.
+    await this.renewingLeadership(() =>
+      this.deps.kafka.readSince(this.dueTopic, claimedFrom - 60_000, (r) => {
+        const key = r.headers[SCHEDULE_ID_HEADER]?.toString() ?? r.key?.toString();
+        if (key && wanted.has(key)) published.add(key);
+      }),
+    );
     await this.renew();
     const toAck = [...wanted].filter((id) => published.has(id));
     const toRequeue = [...wanted].filter((id) => !published.has(id));

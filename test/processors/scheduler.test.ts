@@ -412,9 +412,12 @@ describe('scheduler passing due orders on at once', () => {
 /**
  * A releaser whose acknowledgement is lost after Kafka committed its release re-verifies by
  * reading the output topic. With `heldOpen`, another producer's transaction, begun before the
- * release and never ended (the broker aborts it at its 5 s timeout), holds the topic's last stable
+ * release and never ended (the broker aborts it after its 8 s timeout), holds the topic's last stable
  * offset below the release: the read must wait for it rather than stop there and miss the release
- * (it did, and the chain queued 702 notifications twice in a chaos run).
+ * (it did, and the chain queued 702 notifications twice in a chaos run). That wait outlasts the
+ * leadership term, so a rival releaser of the same schedule runs beside it: the leader renews
+ * its term while it reads, and the rival never takes the lock (it did: it fenced the leader,
+ * which threw its read away, and the two took turns at the same read until the wait was over).
  */
 function releaserRecovery(title: string, heldOpen: boolean) {
   describe(title, () => {
@@ -438,28 +441,47 @@ function releaserRecovery(title: string, heldOpen: boolean) {
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       },
     });
-    const releaser = new Releaser(
-      {
-        store: flaky,
-        kafka,
-        codec,
-        topicPrefix: prefix,
-        clientId: 'test',
-        logger,
-        registry: createRegistry(false),
-        clock: Date.now,
+    // how long each of the leader's reconciliation reads took
+    const reads: number[] = [];
+    const timedKafka = new Proxy(kafka, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'readSince') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return async (...args: Parameters<typeof kafka.readSince>) => {
+          const t = Date.now();
+          try {
+            return await target.readSince(...args);
+          } finally {
+            reads.push(Date.now() - t);
+          }
+        };
       },
-      {
-        name: 'scheduler',
-        output: 'ordersDue',
-        leaseMs: 5_000,
-        batchSize: 50,
-        lanes: 2,
-        pollMs: 50,
-        leaderTtlMs: 3_000,
-        passLeaseMs: 45_000,
-      },
-    );
+    });
+    const options = {
+      name: 'scheduler',
+      output: 'ordersDue' as const,
+      leaseMs: 5_000,
+      batchSize: 50,
+      lanes: 2,
+      pollMs: 50,
+      leaderTtlMs: 3_000,
+      passLeaseMs: 45_000,
+    };
+    const deps = {
+      codec,
+      topicPrefix: prefix,
+      // (every instance of a stage has the same client id: its releaser's transactional ids are the same)
+      clientId: 'test',
+      logger,
+      registry: createRegistry(false),
+      clock: Date.now,
+    };
+    const releaser = new Releaser({ ...deps, store: flaky, kafka: timedKafka }, options);
+    // another instance's releaser, in its own Kafka client, as another process would be
+    const rivalClients = heldOpen ? testClients(config) : null;
+    const rival = rivalClients ? new Releaser({ ...deps, store, kafka: rivalClients.kafka }, options) : null;
+    // every token seen holding the leadership while the rival runs
+    const holders = new Set<string>();
     let out: Awaited<ReturnType<typeof collectKeys>> | null = null;
 
     beforeAll(async () => {
@@ -468,6 +490,8 @@ function releaserRecovery(title: string, heldOpen: boolean) {
     });
     afterAll(async () => {
       await releaser.close();
+      await rival?.close();
+      await rivalClients?.kafka.close();
       await out?.stop();
       await kafka.close();
       redis.disconnect();
@@ -483,7 +507,7 @@ function releaserRecovery(title: string, heldOpen: boolean) {
         });
         const holder = client.producer({
           transactionalId: `${prefix}holder`,
-          transactionTimeout: 5_000,
+          transactionTimeout: 8_000,
           idempotent: true,
           maxInFlightRequests: 1,
         });
@@ -497,6 +521,22 @@ function releaserRecovery(title: string, heldOpen: boolean) {
       for (const o of orders) await store.schedule(o.orderId, o.requestedSendTime, Buffer.from(JSON.stringify(o)));
       const collector = (out = await collectKeys(kafka, `${prefix}due`, due));
       releaser.start();
+      let watching: NodeJS.Timeout | undefined;
+      if (rival) {
+        // started once the releaser holds the lock (it is leading, or about to: its first
+        // acknowledgement fails at once, and it then takes the lead again, with the read)
+        const lock = `${prefix}orders:{schedule}:leader`;
+        let holder: string | null = null;
+        await eventually(async () => (holder = await redis.get(lock)) !== null, 'the releaser holds the lock', 30_000);
+        holders.add(holder!);
+        rival.start();
+        watching = setInterval(() => {
+          redis.get(lock).then(
+            (h) => void (h !== null && holders.add(h)),
+            () => undefined,
+          );
+        }, 20);
+      }
       await collector.waitFor(() => collector.distinct >= orders.length, 60_000, 'every order released');
       expect(failAcks).toBeLessThan(0);
       await eventually(
@@ -504,6 +544,13 @@ function releaserRecovery(title: string, heldOpen: boolean) {
         'every release acknowledged',
         60_000,
       );
+      clearInterval(watching);
+      if (rival) {
+        // the case this variant is for: the reconciliation's read waited past the leadership term
+        // and the rival's next look for it (every third of the term)
+        expect(Math.max(...reads)).toBeGreaterThan(options.leaderTtlMs * (4 / 3) + 1_000);
+        expect(holders.size, 'the rival took the leadership from a leader that was reading').toBe(1);
+      }
       await releaser.close();
       await collector.readTo(await kafka.topicEndOffsets(due), 30_000);
       expect(collector.distinct).toBe(orders.length);
