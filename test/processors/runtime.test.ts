@@ -13,6 +13,7 @@ import { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit, skip } from '../../processors/runtime/stage.ts';
 import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix, until } from '../support/stack.ts';
 import { collectKeys } from '../support/collector.ts';
+import { overriding } from '../support/overriding.ts';
 
 /**
  * `kafka` whose transactional producers fail the commits `fail` chooses, counted from 1 across
@@ -21,11 +22,10 @@ import { collectKeys } from '../support/collector.ts';
  */
 function failingCommits(kafka: KafkaAdapter, fail: (n: number) => 'lost' | 'unacknowledged' | null): KafkaAdapter {
   let commits = 0;
-  return new Proxy(kafka, {
-    get(target, prop, receiver) {
-      if (prop === 'transactionalProducer') {
-        return async (id: string) => {
-          const producer = await target.transactionalProducer(id);
+  return overriding(kafka, (prop) =>
+    prop === 'transactionalProducer'
+      ? async (id: string) => {
+          const producer = await kafka.transactionalProducer(id);
           return {
             ...producer,
             commit: async (...args: Parameters<typeof producer.commit>) => {
@@ -35,12 +35,9 @@ function failingCommits(kafka: KafkaAdapter, fail: (n: number) => 'lost' | 'unac
               if (how === 'unacknowledged') throw new Error('connection lost after EndTxn');
             },
           };
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+        }
+      : undefined,
+  );
 }
 
 /**

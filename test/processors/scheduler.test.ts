@@ -28,6 +28,7 @@ import {
   uniquePrefix,
   testRedis,
 } from '../support/stack.ts';
+import { overriding } from '../support/overriding.ts';
 
 describe('scheduler', () => {
   const harness = stageWithReleaser({
@@ -342,14 +343,11 @@ describe('scheduler passing due orders on at once', () => {
   // between the commit and the mark leaves).
   const lose = { passed: true };
   const lossy = (store: ScheduleStore) =>
-    new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop === 'passed' && lose.passed)
-          return async () => Promise.reject(new Error('connection lost after commit'));
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    overriding(store, (prop) =>
+      prop === 'passed' && lose.passed
+        ? async () => Promise.reject(new Error('connection lost after commit'))
+        : undefined,
+    );
   const harness = stageWithReleaser({
     label: 'sched-pass',
     keyPrefix: 'orders:',
@@ -429,34 +427,28 @@ function releaserRecovery(title: string, heldOpen: boolean) {
     let failAcks = 1;
     // The store as the releaser sees it: its first acknowledgement fails after Kafka committed,
     // the exact window a crash between publish and acknowledgement leaves.
-    const flaky = new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop === 'ack') {
-          return async (ids: string[], now: number, token?: string) => {
+    const flaky = overriding(store, (prop) =>
+      prop === 'ack'
+        ? async (ids: string[], now: number, token?: string) => {
             if (failAcks-- > 0) throw new Error('connection lost after publish');
-            return target.ack(ids, now, token);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+            return store.ack(ids, now, token);
+          }
+        : undefined,
+    );
     // how long each of the leader's reconciliation reads took
     const reads: number[] = [];
-    const timedKafka = new Proxy(kafka, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'readSince') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        return async (...args: Parameters<typeof kafka.readSince>) => {
-          const t = Date.now();
-          try {
-            return await target.readSince(...args);
-          } finally {
-            reads.push(Date.now() - t);
+    const timedKafka = overriding(kafka, (prop) =>
+      prop === 'readSince'
+        ? async (...args: Parameters<typeof kafka.readSince>) => {
+            const t = Date.now();
+            try {
+              return await kafka.readSince(...args);
+            } finally {
+              reads.push(Date.now() - t);
+            }
           }
-        };
-      },
-    });
+        : undefined,
+    );
     const options = {
       name: 'scheduler',
       output: 'ordersDue' as const,

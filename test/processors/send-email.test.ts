@@ -23,6 +23,7 @@ import {
   testRedis,
 } from '../support/stack.ts';
 import { watchStatuses } from '../support/collector.ts';
+import { overriding } from '../support/overriding.ts';
 
 const email = sampleEmail;
 
@@ -35,21 +36,18 @@ describe('send-email', () => {
   const real = testRedis();
   /** outcomes whose recording fails this many more times, as while Redis restarts (by ledger key) */
   const outage = new Map<string, number>();
-  const redis = new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop === 'set')
-        return (key: string, value: string, ...rest: unknown[]) => {
+  const redis = overriding(real, (prop) =>
+    prop === 'set'
+      ? (key: string, value: string, ...rest: unknown[]) => {
           const left = outage.get(key) ?? 0;
           if (left > 0 && value.startsWith('done:')) {
             outage.set(key, left - 1);
             return Promise.reject(new Error('Connection is closed.'));
           }
-          return (target.set as (...a: unknown[]) => Promise<unknown>)(key, value, ...rest);
-        };
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+          return (real.set as (...a: unknown[]) => Promise<unknown>).call(real, key, value, ...rest);
+        }
+      : undefined,
+  );
   const registry = createRegistry(false);
   const statuses: StatusEvent[] = [];
   let runner: StageRunner;

@@ -7,6 +7,7 @@ import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { ReceiptTracker, type SmsRef } from '../../processors/send-sms/receipts.ts';
 import { sendSmsStage } from '../../processors/send-sms/stage.ts';
 import { sampleSms, uniquePrefix, testRedis } from '../support/stack.ts';
+import { overriding } from '../support/overriding.ts';
 
 /**
  * A delivery receipt can reach send-sms (this instance or another) while the submit it answers is
@@ -270,15 +271,10 @@ describe('SMS receipts racing their submit’s bookkeeping', () => {
     const published: StatusEvent[] = [];
     // the commands that fail once, as when Redis goes away (not a reply error)
     const failing = new Set<string>();
-    const flaky = new Proxy(redis, {
-      get(target, prop, receiver) {
-        if (typeof prop === 'string' && failing.has(prop)) {
-          failing.delete(prop);
-          return async () => Promise.reject(new Error('Connection is closed.'));
-        }
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
+    const flaky = overriding(redis, (prop) => {
+      if (typeof prop !== 'string' || !failing.has(prop)) return undefined;
+      failing.delete(prop);
+      return async () => Promise.reject(new Error('Connection is closed.'));
     });
     let failPublish = false;
     const tracker = new ReceiptTracker(flaky, prefix, 3600, async (e) => {
