@@ -277,13 +277,16 @@ export class Releaser {
     const count = Math.min(MAX_RELEASE_LANES, Math.max(1, this.opts.lanes ?? 1));
     const base = `${this.deps.clientId}:${this.deps.topicPrefix}${this.opts.name}-releaser`;
     const producers: TransactionalProducer[] = [];
-    const started = await Promise.allSettled(
-      Array.from({ length: MAX_RELEASE_LANES }, async (_, i) => {
-        const producer = await this.deps.kafka.transactionalProducer(i === 0 ? base : `${base}-${i}`);
-        producers.push(producer);
-        await producer.init();
-        return producer;
-      }),
+    // (the term is renewed while it fences: see renewingLeadership)
+    const started = await this.renewingLeadership(() =>
+      Promise.allSettled(
+        Array.from({ length: MAX_RELEASE_LANES }, async (_, i) => {
+          const producer = await this.deps.kafka.transactionalProducer(i === 0 ? base : `${base}-${i}`);
+          producers.push(producer);
+          await producer.init();
+          return producer;
+        }),
+      ),
     );
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) {
@@ -295,8 +298,9 @@ export class Releaser {
     this.laneFailure = null;
     this.inflight.clear();
     // Fencing every id can outlast the leadership term (on a replicated cluster, eight
-    // InitProducerId calls take seconds): renew it before acting as leader, and after the
-    // reconciliation, which reads the output topic.
+    // InitProducerId calls take seconds; an open transaction of the last leader is settled
+    // first): the term was renewed while it fenced; make sure it still holds before acting as
+    // leader, and again after the reconciliation, which reads the output topic.
     await this.renew();
     const leased = await this.deps.store.leasedItems();
     await this.reconcile(leased.map((l) => ({ id: l.id, claimedAt: l.leaseUntil - this.opts.leaseMs })));
@@ -308,8 +312,11 @@ export class Releaser {
   }
 
   /**
-   * Runs `work` while renewing the leadership every third of its term. A renewal that finds it
-   * taken (or fails) changes nothing here: the caller's `renew` afterwards finds out and stops.
+   * Runs `work` while renewing the leadership every third of its term: the steps of a leader
+   * that wait on Kafka (fencing the last leader's transactional ids, the reconciliation's read)
+   * can outlast the term, and a rival must not take it from a leader that is only waiting. A
+   * renewal that finds it taken (or fails) changes nothing here: the caller's `renew` afterwards
+   * finds out and stops.
    */
   private async renewingLeadership<T>(work: () => Promise<T>): Promise<T> {
     const every = Math.max(100, Math.floor(this.opts.leaderTtlMs / 3));
