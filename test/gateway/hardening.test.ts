@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { importPKCS8, SignJWT } from 'jose';
+import express from 'express';
+import { importPKCS8, importSPKI, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lifetimeProblem } from '../../gateway/auth.ts';
+import { authenticate, lifetimeProblem } from '../../gateway/auth.ts';
 import { MAX_LISTED_ERRORS } from '../../gateway/problems.ts';
 import { listRoutes } from '../../gateway/routes.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
@@ -55,6 +57,50 @@ describe('gateway hardening', () => {
     expect((await getWith(await sign({}, now + 600))).status).toBe(200);
     expect(lifetimeProblem({ exp: now + 100, iat: now - 7200 }, 3600, now)).toMatch(/lives longer/);
     expect(lifetimeProblem({ exp: now + 100 }, 3600, now)).toBeNull();
+  });
+
+  it('enforces iss and aud whenever they are configured, and only then', async () => {
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const publicKey = await importSPKI(keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(), 'RS256');
+    const privateKey = await importPKCS8(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 'RS256');
+    const token = (iss?: string, aud?: string) => {
+      const jwt = new SignJWT({ org: 'ttd', scope: 'altinn:serviceowner/notifications.create' })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuedAt()
+        .setExpirationTime('5m');
+      if (iss) jwt.setIssuer(iss);
+      if (aud) jwt.setAudience(aud);
+      return jwt.sign(privateKey);
+    };
+    const serve = async (options: { issuer?: string; audience?: string }) => {
+      const app = express();
+      app.get('/who', authenticate(publicKey, options), (_req, res) => {
+        res.json({ creator: res.locals.creator });
+      });
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/who`;
+      return {
+        status: async (t: string) => (await fetch(url, { headers: { authorization: `Bearer ${t}` } })).status,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+      };
+    };
+    const idp = 'https://idp.example.test';
+    const strict = await serve({ issuer: idp, audience: 'notifications' });
+    const open = await serve({});
+    try {
+      expect(await strict.status(await token(idp, 'notifications'))).toBe(200);
+      expect(await strict.status(await token())).toBe(401);
+      expect(await strict.status(await token('https://other.example.test', 'notifications'))).toBe(401);
+      expect(await strict.status(await token(idp))).toBe(401);
+      expect(await strict.status(await token(idp, 'another-api'))).toBe(401);
+      // not configured: neither claim is asked for
+      expect(await open.status(await token())).toBe(200);
+      expect(await open.status(await token('https://other.example.test', 'another-api'))).toBe(200);
+    } finally {
+      await strict.close();
+      await open.close();
+    }
   });
 
   it('answers a body that does not match its Content-Encoding with 400, also on the report webhook', async () => {

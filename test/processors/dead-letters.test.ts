@@ -25,14 +25,17 @@ const root = join(import.meta.dirname, '..', '..');
  * dead-lettered by enrich-recipients while the registry is unreachable for longer than its
  * retries; the registry is then put right (the stages restarted with its address), the letter
  * is listed, shown and replayed with the command, and the email reaches the SMTP sink once. A
- * second replay of the same letter is refused and writes nothing.
+ * second replay of the same letter is refused and writes nothing. A poison order, dead-lettered by
+ * both stages that read the orders topic, is listed as one record's two letters, found by its key,
+ * and marked handled letter by letter.
  */
 describe('dead letters: list, show, replay once', () => {
   const env = stackEnv();
   const prefix = uniquePrefix('dlq');
   const config = testConfig(prefix, { TOPIC_PARTITIONS: '1' });
   const { kafka, codec } = testClients(config);
-  const chain = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'send-email'];
+  // order-view reads the orders topic beside the scheduler: a poison order is dead-lettered by both
+  const chain = ['scheduler', 'order-view', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'send-email'];
   const processEnv = (registryUrl: string) => ({
     ...stageEnv(config),
     REGISTRY_URL: registryUrl,
@@ -142,5 +145,48 @@ describe('dead letters: list, show, replay once', () => {
     // and it is listed no more, unless asked for all
     expect((await dlq('list')).out).toMatch(/0 dead letters/);
     expect((await dlq('list', '--all')).out).toMatch(/\[replayed /);
+  });
+
+  it("groups one record's letters from two stages, finds them by key, and marks them handled, never replayed", async () => {
+    const key = `poison-${prefix}`;
+    const producer = await kafka.plainProducer();
+    try {
+      await producer.send([{ topic: topicName(prefix, 'orders'), key, value: Buffer.from('{"not":"avro"}') }]);
+    } finally {
+      await producer.close();
+    }
+    let listed = '';
+    await eventually(async () => {
+      listed = (await dlq('list', '--key', key)).out;
+      return /2 dead letters of 1 records/.test(listed);
+    }, 'both stages’ dead letters of the poison order');
+    const ids = Object.fromEntries(
+      [...listed.matchAll(/^\s+(\d+:\d+)\s+(scheduler|order-view)\s+DECODE_FAILED/gm)].map((m) => [m[2]!, m[1]!]),
+    );
+    expect(Object.keys(ids).sort()).toEqual(['order-view', 'scheduler']);
+    expect(listed).toContain(`key ${key}`);
+    expect((await dlq('list', '--key', 'another-key')).out).toMatch(/0 dead letters of 0 records/);
+
+    const marked = await dlq('handled', ids.scheduler!);
+    expect(marked.code).toBe(0);
+    expect(marked.out).toContain(`${ids.scheduler}: marked handled`);
+    // handled is final: not replayed, not marked again
+    const replay = await dlq('replay', ids.scheduler!);
+    expect(replay.code).toBe(1);
+    expect(replay.out).toMatch(/already handled/);
+    expect((await dlq('handled', ids.scheduler!)).code).toBe(1);
+    let replays = 0;
+    await kafka.readSince(topicName(prefix, 'orders'), 0, (r) => {
+      if (r.headers[REPLAY_OF_HEADER] !== undefined) replays++;
+    });
+    expect(replays).toBe(0);
+    // the other stage's letter of the same record is still listed, alone
+    const rest = (await dlq('list', '--key', key)).out;
+    expect(rest).toMatch(/1 dead letters of 1 records/);
+    expect(rest).toContain(ids['order-view']!);
+    expect((await dlq('handled', ids['order-view']!)).code).toBe(0);
+    expect((await dlq('list', '--key', key)).out).toMatch(/0 dead letters/);
+    expect((await dlq('list', '--key', key, '--all')).out.match(/\[handled /g)).toHaveLength(2);
+    expect((await dlq('handled', '9:99999')).out).toMatch(/no such dead letter/);
   });
 });
