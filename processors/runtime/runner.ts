@@ -391,31 +391,33 @@ export class StageRunner {
     }
   }
 
-  private async onBatch(batch: PartitionBatch): Promise<void> {
-    const state = await this.partition(batch);
-    if (!state) return;
-    const producer = state.producer as TransactionalProducer;
-    const generation = state.generation;
-    let records = batch.records;
+  /**
+   * The batch's records from the partition's committed offset on: those below it were committed
+   * by an earlier owner of the partition (read before its commit was visible) and are passed by.
+   */
+  private pastCommitted(state: PartitionLink, batch: PartitionBatch): InboundRecord[] {
+    const records = batch.records;
     const floor = state.floor;
-    if (floor !== null) {
-      let already = 0;
-      while (already < records.length && BigInt(records[already]!.offset) < floor) already++;
-      if (already > 0) {
-        this.log.warn(
-          { topic: batch.topic, partition: batch.partition, skipped: already, committed: floor.toString() },
-          'skipping records committed by an earlier owner of this partition',
-        );
-        batch.resolveOffset(records[already - 1]!.offset);
-        records = records.slice(already);
-      }
-      // past it: nothing further can be below it (until the partition is verified again)
-      if (records.length > 0) state.floor = null;
+    if (floor === null) return records;
+    let already = 0;
+    while (already < records.length && BigInt(records[already]!.offset) < floor) already++;
+    if (already > 0) {
+      this.log.warn(
+        { topic: batch.topic, partition: batch.partition, skipped: already, committed: floor.toString() },
+        'skipping records committed by an earlier owner of this partition',
+      );
+      batch.resolveOffset(records[already - 1]!.offset);
     }
+    // past it: nothing further can be below it (until the partition is verified again)
+    if (records.length > already) state.floor = null;
+    return already > 0 ? records.slice(already) : records;
+  }
 
-    const tx = new TransactionBatcher(
+  /** The batch's transactions, on the partition's producer, in its generation. */
+  private transactions(state: PartitionLink, batch: PartitionBatch): TransactionBatcher {
+    return new TransactionBatcher(
       state,
-      producer,
+      state.producer as TransactionalProducer,
       { groupId: this.groupId, topic: batch.topic, partition: batch.partition },
       batch,
       {
@@ -435,8 +437,15 @@ export class StageRunner {
             : this.log.error({ err, topic: batch.topic, partition: batch.partition }, 'transaction failed'),
         committed: (c) => this.committed(c, batch),
       },
-      generation,
+      state.generation,
     );
+  }
+
+  private async onBatch(batch: PartitionBatch): Promise<void> {
+    const state = await this.partition(batch);
+    if (!state) return;
+    const records = this.pastCommitted(state, batch);
+    const tx = this.transactions(state, batch);
     const flush = () => tx.flush();
 
     const prepared =
