@@ -1,7 +1,7 @@
 /**
- * The instant lane (`./dev bench --suite instant [--records N] [--seconds S] [--tps T]`): N bulk
- * SMS and N bulk emails queued on sms.queue and email.queue for one send-sms and send-email
- * process (the SMTP pool unpaced, the SMSC at T submits/s), then two windows of S seconds over
+ * The instant lane (`./dev bench --suite instant [--queued N] [--window S] [--tps T] [--load C]`):
+ * N bulk SMS and N bulk emails queued on sms.queue and email.queue for one send-sms and send-email
+ * process (the SMTP pool unpaced, the SMSC at T submits/s), then four windows of S seconds over
  * that backlog, side by side in one run: bulk alone, bulk while instant SMS and emails are
  * ordered through the gateway at 5/s each, bulk beside a busy loop of `--load C` cores and no
  * instant order (the control), and bulk alone again. Prints bulk's hand-offs per second in each

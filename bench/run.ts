@@ -1,7 +1,7 @@
 /**
  * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|instant|fair|all] [--records N]
  *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2,0p]
- *  [--queued N] [--window S]`.
+ *  [--queued N] [--window S] [--load C]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
  */
 import { parseArgs } from 'node:util';
