@@ -1,5 +1,5 @@
 /**
- * Deployment layouts (`./dev bench --suite layout [--records N] [--instances I]`): the chain
+ * Deployment layouts (`./dev bench --suite layout [--records N] [--instances I] [--rounds R]`): the chain
  * (scheduler with its releaser, then enrich-recipients, evaluate-condition and resolve-channel,
  * then schedule-window) in both layouts, on the same broker in one run:
  *   one process  every stage in one OS process (`./dev up --instances 0`);
@@ -12,13 +12,16 @@
  * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions).
  * Every worker is started and has joined its group before the N past-due orders are produced; a
  * run's time is from the first order produced to the last email notification (or raw copy) read
- * committed at the end.
+ * committed at the end. With R rounds (3 by default; an odd number, so the median is a round's)
+ * every configuration runs R times, the shapes in turn and reversed every other round, and the
+ * figures printed are medians: the machine's noise moved one run's chain / pass-through (one
+ * process, fused) from 0.51 to 0.86 on 2026-12-03 and -04. `--instances 0` runs the one-process layout only.
  */
 import type { ChildProcess } from 'node:child_process';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals, benchClients, cpuSeconds, startProcess, type RawHop } from './support.ts';
+import { arrivals, benchClients, cpuSeconds, quantile, startProcess, type RawHop } from './support.ts';
 
 type Topology = 'apart' | 'fused';
 const TOPOLOGIES: Topology[] = ['fused', 'apart'];
@@ -114,17 +117,30 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
   }
 }
 
-export async function layoutBench(N: number, instances: number): Promise<void> {
-  const layouts: Layout[] = ['one process', 'per stage'];
-  const results = new Map<string, Figures>();
+export async function layoutBench(N: number, instances: number, rounds = 1): Promise<void> {
+  // `--instances 0`: the one-process layout only (as `./dev up --instances 0`)
+  const layouts: Layout[] = instances > 0 ? ['one process', 'per stage'] : ['one process'];
+  /** each configuration's figures, one per round */
+  const results = new Map<string, Figures[]>();
   const key = (layout: Layout, topology: Topology, shape: Shape) => `${layout}/${topology}/${shape}`;
-  for (const layout of layouts)
-    for (const topology of TOPOLOGIES)
-      for (const shape of SHAPES) {
-        console.log(`${layout}, ${topology}, ${shape}: ${N} orders …`);
-        results.set(key(layout, topology, shape), await run(shape, topology, layout, N, instances));
-      }
-  console.log(`\norders: ${N} per run, ${instances} process(es) per stage in the per-stage layout, same broker`);
+  for (let round = 0; round < rounds; round++)
+    for (const layout of layouts)
+      for (const topology of TOPOLOGIES)
+        // the shapes run in turn, reversed every other round, so none always runs on the broker
+        // the one before it warmed (or filled): each round's ratios are taken side by side
+        for (const shape of round % 2 === 0 ? SHAPES : [...SHAPES].reverse()) {
+          console.log(
+            `${rounds > 1 ? `round ${round + 1} of ${rounds}: ` : ''}${layout}, ${topology}, ${shape}: ${N} orders …`,
+          );
+          const k = key(layout, topology, shape);
+          results.set(k, [...(results.get(k) ?? []), await run(shape, topology, layout, N, instances)]);
+        }
+  const median = (xs: number[]) => quantile(xs, 0.5);
+  const of = (layout: Layout, topology: Topology, shape: Shape) => results.get(key(layout, topology, shape))!;
+  console.log(
+    `\norders: ${N} per run, ${layouts.length > 1 ? `${instances} process(es) per stage in the per-stage layout, ` : ''}same broker` +
+      (rounds > 1 ? `; ${rounds} rounds, medians (each ratio: the median of the rounds' own ratios)` : ''),
+  );
   console.log(
     `${'layout'.padEnd(12)} ${'topology'.padEnd(9)} ${'shape'.padEnd(34)} ${'processes'.padStart(9)} ${'orders/s'.padStart(9)} ${'CPU s/1000'.padStart(11)}`,
   );
@@ -136,31 +152,40 @@ export async function layoutBench(N: number, instances: number): Promise<void> {
   for (const layout of layouts)
     for (const topology of TOPOLOGIES)
       for (const shape of SHAPES) {
-        const r = results.get(key(layout, topology, shape))!;
+        const rs = of(layout, topology, shape);
         console.log(
-          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(r.processes).padStart(9)} ${r.rate.toFixed(0).padStart(9)} ${r.cpuPer1000.toFixed(2).padStart(11)}`,
+          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${median(
+            rs.map((r) => r.rate),
+          )
+            .toFixed(0)
+            .padStart(9)} ${median(rs.map((r) => r.cpuPer1000))
+            .toFixed(2)
+            .padStart(11)}`,
         );
       }
+  /** a ratio of two shapes' rates: the median over the rounds, and each round's when there are several */
+  const ratio = (layout: Layout, topology: Topology, a: Shape, b: Shape) => {
+    const xs = of(layout, topology, a).map((r, i) => r.rate / of(layout, topology, b)[i]!.rate);
+    return median(xs).toFixed(2) + (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(2)).join(', ')}]` : '');
+  };
   for (const layout of layouts)
-    for (const topology of TOPOLOGIES) {
-      const [raw, pass, chain] = SHAPES.map((s) => results.get(key(layout, topology, s))!.rate);
+    for (const topology of TOPOLOGIES)
       console.log(
-        `${layout}, ${topology}: chain / raw same shape ${(chain! / raw!).toFixed(2)} (target ≥ 0.5), ` +
-          `chain / pass-through same shape ${(chain! / pass!).toFixed(2)} (target ≥ 0.8), ` +
-          `pass-through / raw ${(pass! / raw!).toFixed(2)} (the runtime's own cost)`,
+        `${layout}, ${topology}: chain / raw same shape ${ratio(layout, topology, 'chain', 'raw')} (target ≥ 0.5), ` +
+          `chain / pass-through same shape ${ratio(layout, topology, 'chain', 'pass')} (target ≥ 0.8), ` +
+          `pass-through / raw ${ratio(layout, topology, 'pass', 'raw')} (the runtime's own cost)`,
       );
-    }
   for (const layout of layouts) {
-    const fused = results.get(key(layout, 'fused', 'chain'))!;
-    const apart = results.get(key(layout, 'apart', 'chain'))!;
+    const fused = of(layout, 'fused', 'chain');
+    const apart = of(layout, 'apart', 'chain');
     console.log(
-      `${layout}: the chain fused / apart: ${(fused.rate / apart.rate).toFixed(2)} in orders/s, ` +
-        `${(apart.cpuPer1000 / fused.cpuPer1000).toFixed(2)} in CPU per order (apart ÷ fused)`,
+      `${layout}: the chain fused / apart: ${median(fused.map((f, i) => f.rate / apart[i]!.rate)).toFixed(2)} in orders/s, ` +
+        `${median(fused.map((f, i) => apart[i]!.cpuPer1000 / f.cpuPer1000)).toFixed(2)} in CPU per order (apart ÷ fused)`,
     );
   }
-  for (const topology of TOPOLOGIES) {
-    const one = results.get(key('one process', topology, 'chain'))!.rate;
-    const per = results.get(key('per stage', topology, 'chain'))!.rate;
+  for (const topology of layouts.length > 1 ? TOPOLOGIES : []) {
+    const one = median(of('one process', topology, 'chain').map((r) => r.rate));
+    const per = median(of('per stage', topology, 'chain').map((r) => r.rate));
     console.log(
       `the chain ${topology}, per stage / one process: ${(per / one).toFixed(2)} (the faster layout: ${per > one ? 'per stage' : 'one process'})`,
     );

@@ -46,7 +46,8 @@ for (const suite of suites) {
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
   else if (suite === 'chain') await chainBench(Number(values.records));
-  else if (suite === 'layout') await layoutBench(Math.min(Number(values.records), 30_000), Number(values.instances));
+  else if (suite === 'layout')
+    await layoutBench(Math.min(Number(values.records), 30_000), Number(values.instances), Number(values.rounds));
   else if (suite === 'email') await emailBench(Math.min(Number(values.records), 20_000));
   else if (suite === 'sms') await smsBench(Math.min(Number(values.records), 10_000), Number(values.tps ?? 200));
   else if (suite === 'e2e')
