@@ -1,7 +1,7 @@
 import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnFreePort } from '../support/listen.ts';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -303,10 +303,10 @@ describe('gateway', () => {
           onHeld();
         });
       });
-      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+      const { port: proxyPort } = await listenOnFreePort(proxy);
       const slow = await startTestGateway('gw-hangup', {
         prefix: g.prefix,
-        registryUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        registryUrl: `http://127.0.0.1:${proxyPort}`,
       });
       try {
         const body = emailChain('hangup-1', {

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { listenOnFreePort } from '../support/listen.ts';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { importPKCS8, importSPKI, SignJWT } from 'jose';
@@ -77,12 +77,11 @@ describe('gateway hardening', () => {
       app.get('/who', authenticate(publicKey, options), (_req, res) => {
         res.json({ creator: res.locals.creator });
       });
-      const server = app.listen(0, '127.0.0.1');
-      await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/who`;
+      const { port, close } = await listenOnFreePort(app);
+      const url = `http://127.0.0.1:${port}/who`;
       return {
         status: async (t: string) => (await fetch(url, { headers: { authorization: `Bearer ${t}` } })).status,
-        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+        close,
       };
     };
     const idp = 'https://idp.example.test';

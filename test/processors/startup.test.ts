@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnFreePort } from '../support/listen.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import { stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
@@ -41,8 +41,7 @@ describe('a stage process starting while a dependency is coming back', () => {
       );
       req.pipe(upstream);
     });
-    await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
-    const port = (proxy.address() as AddressInfo).port;
+    const { port } = await listenOnFreePort(proxy);
 
     proc = startStageProcess(['passthrough'], {
       ...stageEnv(config),

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnFreePort } from './listen.ts';
 
 /**
  * A sender's condition endpoint, on loopback, answering per path: /true, /false, /500,
@@ -35,8 +35,7 @@ export async function startConditionServer(): Promise<{
     }
     json(404, '{}');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port } = await listenOnFreePort(server);
   return {
     base: `http://127.0.0.1:${port}`,
     calls,

@@ -1,5 +1,4 @@
 import { generateKeyPairSync } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { importSPKI } from 'jose';
 import { createGateway } from '../../gateway/app.ts';
 import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
@@ -15,6 +14,7 @@ import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 
 export const EMAIL_REPORT_KEY = 'test-report-access-key-0123';
+import { listenOnFreePort } from './listen.ts';
 import { stackEnv, testClients, testConfig, uniquePrefix, testRedis } from './stack.ts';
 
 /**
@@ -93,9 +93,8 @@ export async function startTestGateway(
     egress: new EgressGuard({ allowLoopback: !options.strictEgress, allowPrivate: false }),
     emailReports: { accessKey: EMAIL_REPORT_KEY, refs: new DeliveryRefs(redis, `${prefix}email-`, 3600) },
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notifications/api/v1`;
+  const { server, port } = await listenOnFreePort(app);
+  const url = `http://127.0.0.1:${port}/notifications/api/v1`;
   const tokens = new Map<string, string>();
   /** a token for `org` (null: no org claim) with `scope` */
   const token = async (org: string | null = 'ttd', scope = 'altinn:serviceowner/notifications.create') => {
