@@ -6,7 +6,8 @@
  * ordered through the gateway at 5/s each, bulk beside a busy loop of `--load C` cores and no
  * instant order (the control), and bulk alone again. Prints bulk's hand-offs per second in each
  * window and their ratios (target ≥ 0.9), and the instant ones' accept (the gateway's 201) →
- * hand-off (the SMSC's submit, the SMTP server's acceptance) p50 and p99 (target p99 < 1 s).
+ * hand-off (the SMSC's submit, the SMTP server's acceptance) p50 and p99 (target p99 < 1 s), and
+ * the Kafka requests the senders and the gateway made per instant order beyond bulk alone's.
  *
  * The control is there because bulk email, unpaced, is bound by its pool's round trips: on a
  * machine with few cores any load beside it (the instant orders' gateway, Kafka and lanes, or
@@ -23,6 +24,8 @@ import {
   benchClients,
   benchToken,
   cpuSeconds,
+  kafkaRequestCounts,
+  perOrderLine,
   senderEnv,
   stackCpuSeconds,
   STAGES_RUNNING,
@@ -42,7 +45,7 @@ export async function instantBench(N: number, seconds: number, tps: number, load
   const smsc = smscOf(systemId);
   const sink = await startSmtpSink();
   const { publicKeyFile, token } = await benchToken('bench');
-  const processes: { child: ChildProcess }[] = [];
+  const processes: { child: ChildProcess; port: number }[] = [];
   try {
     // the campaign, queued before the senders start
     const queued = Date.now();
@@ -101,15 +104,19 @@ export async function instantBench(N: number, seconds: number, tps: number, load
         (own.user + own.system) / 1e6,
       ];
     };
+    /** the Kafka requests the senders and the gateway have made so far, by API */
+    const requests = () => kafkaRequestCounts([processes[0]!.port, gateway.port]);
     const window = async (during: () => Promise<void>) => {
       const before = await handedOff();
       const cpuBefore = await cpu();
+      const requestsBefore = await requests();
       const started = performance.now();
       await during();
       const after = await handedOff();
       const s = (performance.now() - started) / 1000;
       const used = (await cpu()).map((c, i) => (c - cpuBefore[i]!) / s);
-      return { sms: (after.sms - before.sms) / s, email: (after.email - before.email) / s, used };
+      const asked = new Map([...(await requests())].map(([api, n]) => [api, n - (requestsBefore.get(api) ?? 0)]));
+      return { sms: (after.sms - before.sms) / s, email: (after.email - before.email) / s, used, asked };
     };
     // bulk alone before and after the window with instant traffic, so a drift of the machine
     // over the run is not taken for the lane's cost
@@ -168,6 +175,7 @@ export async function instantBench(N: number, seconds: number, tps: number, load
       sms: (alone1.sms + alone2.sms) / 2,
       email: (alone1.email + alone2.email) / 2,
       used: alone1.used.map((u, i) => (u + alone2.used[i]!) / 2),
+      asked: new Map([...alone1.asked].map(([api, n]) => [api, (n + (alone2.asked.get(api) ?? 0)) / 2])),
     };
 
     // every instant one handed off (or 30 s gone)
@@ -211,6 +219,16 @@ export async function instantBench(N: number, seconds: number, tps: number, load
     );
     console.log(
       `beside instant ÷ beside the loop: SMS ${ratio(withInstant.sms, control.sms).toFixed(2)}, email ${ratio(withInstant.email, control.email).toFixed(2)} (the lane's cost beyond its CPU; the instant window took gateway and Kafka ${(withInstant.used[1]! + withInstant.used[2]! - alone.used[1]! - alone.used[2]!).toFixed(2)} cores more than bulk alone)`,
+    );
+    // what an instant order asks of Kafka: the instant window's requests beyond bulk alone's
+    // (the same length of time; bulk runs a little slower beside instant orders, so a little low)
+    console.log(
+      perOrderLine(
+        "Kafka requests per instant order (senders and gateway, beyond bulk alone's)",
+        alone.asked,
+        withInstant.asked,
+        accepted.size,
+      ),
     );
     for (const [what, xs, of] of [
       ['instant SMS', smsLatency, smsKeys.length],
