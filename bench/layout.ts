@@ -21,7 +21,7 @@ import type { ChildProcess } from 'node:child_process';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals, benchClients, cpuSeconds, quantile, startProcess, type RawHop } from './support.ts';
+import { arrivals, benchClients, cpuSeconds, median, startProcess, type RawHop } from './support.ts';
 
 type Topology = 'apart' | 'fused';
 const TOPOLOGIES: Topology[] = ['fused', 'apart'];
@@ -117,7 +117,7 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
   }
 }
 
-export async function layoutBench(N: number, instances: number, rounds = 1): Promise<void> {
+export async function layoutBench(N: number, instances: number, rounds = 3): Promise<void> {
   // `--instances 0`: the one-process layout only (as `./dev up --instances 0`)
   const layouts: Layout[] = instances > 0 ? ['one process', 'per stage'] : ['one process'];
   /** each configuration's figures, one per round */
@@ -135,7 +135,6 @@ export async function layoutBench(N: number, instances: number, rounds = 1): Pro
           const k = key(layout, topology, shape);
           results.set(k, [...(results.get(k) ?? []), await run(shape, topology, layout, N, instances)]);
         }
-  const median = (xs: number[]) => quantile(xs, 0.5);
   const of = (layout: Layout, topology: Topology, shape: Shape) => results.get(key(layout, topology, shape))!;
   console.log(
     `\norders: ${N} per run, ${layouts.length > 1 ? `${instances} process(es) per stage in the per-stage layout, ` : ''}same broker` +
@@ -153,14 +152,10 @@ export async function layoutBench(N: number, instances: number, rounds = 1): Pro
     for (const topology of TOPOLOGIES)
       for (const shape of SHAPES) {
         const rs = of(layout, topology, shape);
+        const rate = median(rs.map((r) => r.rate)).toFixed(0);
+        const cpu = median(rs.map((r) => r.cpuPer1000)).toFixed(2);
         console.log(
-          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${median(
-            rs.map((r) => r.rate),
-          )
-            .toFixed(0)
-            .padStart(9)} ${median(rs.map((r) => r.cpuPer1000))
-            .toFixed(2)
-            .padStart(11)}`,
+          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${rate.padStart(9)} ${cpu.padStart(11)}`,
         );
       }
   /** a ratio of two shapes' rates: the median over the rounds, and each round's when there are several */

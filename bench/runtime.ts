@@ -15,7 +15,7 @@ import { topicName } from '../platform/topics.ts';
 import { passthroughStage } from '../processors/passthrough/stage.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals as arrivalsOn, benchClients, rawCopier } from './support.ts';
+import { arrivals as arrivalsOn, benchClients, median, rawCopier } from './support.ts';
 
 export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('runtime');
@@ -82,7 +82,6 @@ export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
       `round ${round}: raw ${raw.at(-1)!.toFixed(0)} rec/s, pipeline ${pipe.at(-1)!.toFixed(0)} rec/s, ratio ${(pipe.at(-1)! / raw.at(-1)!).toFixed(2)}`,
     );
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log('');
   console.log(
     `records per round:          ${N} (${config.TOPIC_PARTITIONS} partitions, ${config.PARTITIONS_CONCURRENTLY} processed at once, Kafka on 127.0.0.1, same broker for both)`,

@@ -437,6 +437,9 @@ export async function stackCpuSeconds(): Promise<Map<string, number>> {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The median of `xs` (nearest rank: with an even count, the upper of the middle two). */
+export const median = (xs: number[]) => quantile(xs, 0.5);
+
 /** The `q` quantile (0..1) of `xs` (nearest rank; NaN when empty). */
 export const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
