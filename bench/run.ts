@@ -16,6 +16,14 @@ import { layoutBench } from './layout.ts';
 import { instantBench } from './instant.ts';
 import { fairBench } from './fair.ts';
 
+/** `--load`: 'auto', or cores (a number, 0 or more) */
+function loadOf(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  const cores = Number(v);
+  if (v.trim() === '' || !(cores >= 0)) throw new Error(`--load ${v}: give a number of cores (0 or more) or auto`);
+  return cores;
+}
+
 const { values } = parseArgs({
   options: {
     suite: { type: 'string', default: 'all' },
@@ -32,11 +40,13 @@ const { values } = parseArgs({
     layouts: { type: 'string', default: '0' },
     /** bulk SMS and emails queued (instant: 300,000, so four windows of bulk email do not drain it; fair: 100,000 at most) */
     queued: { type: 'string' },
-    /** instant: cores the control window's busy loop takes */
-    load: { type: 'string', default: '0.25' },
+    /** instant: cores the control window's busy loop takes ('auto': what the instant window took beyond bulk alone) */
+    load: { type: 'string', default: 'auto' },
     window: { type: 'string', default: '30' },
   },
 });
+// (checked before any suite runs)
+const load = loadOf(values.load);
 const suites =
   values.suite === 'all'
     ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant', 'fair']
@@ -60,12 +70,7 @@ for (const suite of suites) {
     );
   else if (suite === 'gateway') await gatewayBench(Number(values.seconds), Number(values.connections));
   else if (suite === 'instant')
-    await instantBench(
-      Number(values.queued ?? 300_000),
-      Number(values.window),
-      Number(values.tps ?? 100),
-      Number(values.load),
-    );
+    await instantBench(Number(values.queued ?? 300_000), Number(values.window), Number(values.tps ?? 100), load);
   else if (suite === 'fair')
     await fairBench(
       Math.min(Number(values.queued ?? 100_000), 100_000),
