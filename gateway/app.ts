@@ -1,7 +1,7 @@
 import express, { type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { EgressGuard } from '../platform/http/egress.ts';
-import type { PlainProducer } from '../platform/kafka/adapter.ts';
+import type { KafkaAdapter, PlainProducer } from '../platform/kafka/adapter.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Redis } from '../platform/redis/client.ts';
 import type { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
@@ -30,6 +30,8 @@ import { v1OrdersRouter } from './routers/v1-orders.ts';
 
 export interface GatewayDeps {
   producer: Pick<PlainProducer, 'send'>;
+  /** reads the orders topic when a claim is taken over (did its gone holder write it?) */
+  kafka: Pick<KafkaAdapter, 'readSince'>;
   /** sends instant orders' records (order, notification, statuses) in one Kafka transaction */
   instantProducer: InstantProducer;
   codec: AvroCodec;
@@ -75,6 +77,7 @@ export function createGateway(deps: GatewayDeps) {
   const apiUrl = `${deps.baseUrl}${API_BASE}`;
   const orders = orderPublisher({
     producer: deps.producer,
+    reader: deps.kafka,
     codec: deps.codec,
     topicPrefix: deps.topicPrefix,
     view: deps.view,

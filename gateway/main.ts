@@ -62,6 +62,7 @@ async function main(): Promise<void> {
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
+    kafka,
     instantProducer: instant.publisher,
     codec,
     topicPrefix: config.TOPIC_PREFIX,

@@ -5,6 +5,35 @@ import type { IdempotencyStore } from './idempotency.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** how long a takeover may spend learning whether the gone holder's records were written, ms */
+export const TAKEOVER_READ_MS = 20_000;
+
+/**
+ * Whether a claim's gone holder wrote its records, as `read` tells within TAKEOVER_READ_MS. A
+ * read that fails or takes longer answers no: the records are written again, and their ids
+ * (derived from the idempotencyId) let those downstream take them once.
+ */
+export async function writtenByGoneHolder(read: Promise<boolean>, log: Logger, what: string): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), TAKEOVER_READ_MS);
+  });
+  const known = read.catch((err: unknown) => {
+    log.warn({ err }, `could not learn whether a taken-over ${what} was written; writing it again`);
+    return false;
+  });
+  try {
+    const found = await Promise.race([known, late]);
+    log.info(
+      { written: found === true, ...(found === 'late' ? { readOverMs: TAKEOVER_READ_MS } : {}) },
+      `${what} taken over from a holder that did not answer`,
+    );
+    return found === true;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface ClaimDeps {
   idempotency: IdempotencyStore;
   clock: () => number;

@@ -7,15 +7,12 @@ import { topicName } from '../../platform/topics.ts';
 import { DISPATCHED_HEADER } from '../../platform/validation/order-record.ts';
 import type { ViewStore } from '../../platform/view/store.ts';
 import { headerKeyAgrees, jsonBody, JSON_TYPES, requireJson } from '../http/body.ts';
-import type { IdempotentRequests } from '../orders/claim.ts';
+import { writtenByGoneHolder, type IdempotentRequests } from '../orders/claim.ts';
 import type { InstantProducer } from '../orders/instant-publisher.ts';
 import { instantDispatch, type InstantDispatch } from '../orders/instant.ts';
 import type { Defaults } from '../orders/map.ts';
 import { PROBLEMS, sendProblem, sendValidationProblem } from '../problems.ts';
 import { validateInstantEmail, validateInstantSms } from '../validation/instant.ts';
-
-/** how long a takeover may spend learning whether the gone holder's records were written, ms */
-const TAKEOVER_READ_MS = 20_000;
 
 /** What an instant order's claim holds: what to write, and who was writing it (to fence). */
 interface InstantClaim {
@@ -89,32 +86,10 @@ export function instantRouter(d: InstantDeps) {
    * the broker timed it out, 30 s and more), then the instant lane is read from the order's time.
    * A fence or read that fails or takes longer than TAKEOVER_READ_MS answers no: the records are
    * written again, and the sender's ledger (their ids derive from the idempotencyId) hands the
-   * notification off once.
+   * notification off once (`writtenByGoneHolder`).
    */
-  const writtenBefore = async (
-    records: OutboundRecord[],
-    since: number,
-    fence: readonly string[],
-  ): Promise<boolean> => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), TAKEOVER_READ_MS);
-    });
-    const read = d.producer.stored(records, since, fence).catch((err: unknown) => {
-      d.log.warn({ err }, 'could not learn whether a taken-over instant order was written; writing it again');
-      return false;
-    });
-    try {
-      const found = await Promise.race([read, late]);
-      d.log.info(
-        { written: found === true, ...(found === 'late' ? { readOverMs: TAKEOVER_READ_MS } : {}) },
-        'instant order taken over from a holder that did not answer',
-      );
-      return found === true;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const writtenBefore = (records: OutboundRecord[], since: number, fence: readonly string[]) =>
+    writtenByGoneHolder(d.producer.stored(records, since, fence), d.log, 'instant order');
   const remember = async (x: InstantDispatch, now: number) => {
     try {
       await d.view.putOrder(x.order, { status: 'Order_Processed', at: now });

@@ -51,7 +51,7 @@ export function orderChainsRouter(d: OrderChainDeps) {
         body,
         async (stored) => {
           const original = JSON.parse(stored) as NotificationOrder[];
-          await d.orders.publish(original);
+          await d.orders.takeOver(original);
           return () => d.orders.remember(original, now);
         },
       );

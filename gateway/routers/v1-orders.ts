@@ -108,7 +108,7 @@ export function v1OrdersRouter(d: V1OrderDeps) {
           body,
           async (stored) => {
             const original = JSON.parse(stored) as NotificationOrder[];
-            await d.orders.publish(original);
+            await d.orders.takeOver(original);
             return () => d.orders.remember(original, now);
           },
           accepted,

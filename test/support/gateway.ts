@@ -4,6 +4,7 @@ import { createGateway } from '../../gateway/app.ts';
 import { mintAccessToken, mintToken } from '../../gateway/local-tokens.ts';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { BatchingPublisher } from '../../platform/kafka/batching.ts';
+import type { PlainProducer } from '../../platform/kafka/adapter.ts';
 import { instantPublisher, type InstantProducer } from '../../gateway/orders/instant-publisher.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
@@ -38,6 +39,8 @@ export async function startTestGateway(
     bodyLimitBytes?: number;
     /** wraps the gateway's instant producer (to make it die mid-request, say) */
     instantProducer?: (p: InstantProducer) => InstantProducer;
+    /** wraps the gateway's producer of order chains (to make it die mid-request, say) */
+    ordersProducer?: (p: Pick<PlainProducer, 'send'>) => Pick<PlainProducer, 'send'>;
   } = {},
 ) {
   const env = stackEnv();
@@ -47,6 +50,7 @@ export async function startTestGateway(
   if (options.provisionTopics === false) await codec.register();
   else await provision(kafka, codec, config);
   const producer = await kafka.plainProducer();
+  const batching = new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 });
   // the gateway's own wiring of its instant producers (INSTANT_PRODUCERS of them), all ready
   const instant = instantPublisher(kafka, logger, {
     producers: config.INSTANT_PRODUCERS,
@@ -62,7 +66,8 @@ export async function startTestGateway(
   const view = new ViewStore(redis, prefix);
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
-    producer: new BatchingPublisher(producer, { timeoutMs: options.publishTimeoutMs ?? 10_000 }),
+    producer: options.ordersProducer?.(batching) ?? batching,
+    kafka,
     instantProducer: options.instantProducer?.(instant.publisher) ?? instant.publisher,
     codec,
     topicPrefix: prefix,
