@@ -40,7 +40,7 @@ const { values } = parseArgs({
     layouts: { type: 'string', default: '0' },
     /** bulk SMS and emails queued (instant: 300,000, so four windows of bulk email do not drain it; fair: 100,000 at most) */
     queued: { type: 'string' },
-    /** instant: cores the control window's busy loop takes ('auto': what the instant window took beyond bulk alone) */
+    /** instant: cores the control window's busy loop takes ('auto': the CPU the instant orders took) */
     load: { type: 'string', default: 'auto' },
     window: { type: 'string', default: '30' },
   },

@@ -38,7 +38,7 @@ export function orderPublisher(d: OrderPublisherDeps) {
       const encoded = await encode(records);
       const since = Math.min(...records.map((o) => o.created));
       const read = missingOnTopics(d.reader, encoded, since, new Set([topic])).then((missing) => missing === 0);
-      if (!(await writtenByGoneHolder(read, d.log, 'order chain'))) await d.producer.send(encoded);
+      if (!(await writtenByGoneHolder(read, d.log, 'order'))) await d.producer.send(encoded);
     },
     /** The orders readable at once; order-view writes the same (first wins). Never fails. */
     async remember(records: NotificationOrder[], now: number): Promise<void> {

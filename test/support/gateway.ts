@@ -39,7 +39,7 @@ export async function startTestGateway(
     bodyLimitBytes?: number;
     /** wraps the gateway's instant producer (to make it die mid-request, say) */
     instantProducer?: (p: InstantProducer) => InstantProducer;
-    /** wraps the gateway's producer of order chains (to make it die mid-request, say) */
+    /** wraps the gateway's plain producer: order chains, v1 orders, cancels (to make it die mid-request, say) */
     ordersProducer?: (p: Pick<PlainProducer, 'send'>) => Pick<PlainProducer, 'send'>;
   } = {},
 ) {
