@@ -21,7 +21,17 @@ import type { ChildProcess } from 'node:child_process';
 import { orderStatus } from '../platform/status.ts';
 import { topicName } from '../platform/topics.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals, benchClients, cpuSeconds, median, startProcess, type RawHop } from './support.ts';
+import {
+  arrivals,
+  benchClients,
+  cpuSeconds,
+  kafkaRequestCounts,
+  median,
+  perOrderLine,
+  startProcess,
+  STAGES_RUNNING,
+  type RawHop,
+} from './support.ts';
 
 type Topology = 'apart' | 'fused';
 const TOPOLOGIES: Topology[] = ['fused', 'apart'];
@@ -42,7 +52,8 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: numbe
 type Shape = 'raw' | 'pass' | 'chain';
 const SHAPES: Shape[] = ['raw', 'pass', 'chain'];
 type Layout = 'one process' | 'per stage';
-type Figures = { rate: number; processes: number; cpuPer1000: number };
+/** `requests`: the stage processes' Kafka requests per 1,000 orders, by API (none for raw kafkajs: it counts none) */
+type Figures = { rate: number; processes: number; cpuPer1000: number; requests?: string };
 
 async function run(shape: Shape, topology: Topology, layout: Layout, N: number, instances: number): Promise<Figures> {
   const { sides } = SHAPE_OF[topology];
@@ -95,19 +106,31 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
   const children: ChildProcess[] = [];
   try {
     const started = await Promise.all(
-      workers.map((w) => startProcess('bench/worker.ts', { ...base, ...w.env }, /"msg":"stages running"/)),
+      workers.map((w) =>
+        startProcess(
+          'bench/worker.ts',
+          { ...base, ...w.env },
+          shape === 'raw' ? /"msg":"stages running"/ : STAGES_RUNNING,
+        ),
+      ),
     );
     children.push(...started.map((s) => s.child));
+    const ports = shape === 'raw' ? [] : started.map((s) => s.port);
     const out = await arrivals(kafka, output, `${prefix}count`, N);
+    const requests0 = await kafkaRequestCounts(ports);
     const cpu0 = await Promise.all(children.map((c) => cpuSeconds(c.pid!)));
     const t0 = performance.now();
     await produceOrders(kafka, codec, input, N, 2000, () => ({ requestedSendTime: Date.now() - 1_000 }));
     await out.finished;
     const rate = N / ((performance.now() - t0) / 1000);
     const cpu1 = await Promise.all(children.map((c) => cpuSeconds(c.pid!)));
+    const requests =
+      shape === 'raw'
+        ? undefined
+        : perOrderLine('Kafka requests per 1,000 orders', requests0, await kafkaRequestCounts(ports), N / 1000);
     await out.stop();
     const cpuPer1000 = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / (N / 1000);
-    return { rate, processes: children.length, cpuPer1000 };
+    return { rate, processes: children.length, cpuPer1000, ...(requests ? { requests } : {}) };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(
@@ -153,11 +176,18 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
       for (const shape of SHAPES) {
         const rs = of(layout, topology, shape);
         const rate = median(rs.map((r) => r.rate)).toFixed(0);
-        const cpu = median(rs.map((r) => r.cpuPer1000)).toFixed(2);
+        const cpu = median(rs.map((r) => r.cpuPer1000)).toFixed(3);
         console.log(
           `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${rate.padStart(9)} ${cpu.padStart(11)}`,
         );
       }
+  // what the stages asked of Kafka per order (a request's cost is mostly its round: fewer, fuller
+  // requests are cheaper): each round's, as the same count can hide a different mix
+  for (const layout of layouts)
+    for (const topology of TOPOLOGIES)
+      for (const shape of ['pass', 'chain'] as const)
+        for (const [i, r] of of(layout, topology, shape).entries())
+          console.log(`${layout}, ${topology}, ${names[shape]}${rounds > 1 ? `, round ${i + 1}` : ''}: ${r.requests}`);
   /** a ratio of two shapes' rates: the median over the rounds, and each round's when there are several */
   const ratio = (layout: Layout, topology: Topology, a: Shape, b: Shape) => {
     const xs = of(layout, topology, a).map((r, i) => r.rate / of(layout, topology, b)[i]!.rate);
