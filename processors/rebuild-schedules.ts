@@ -9,8 +9,8 @@ import { orderRecordProblems } from '../platform/validation/order-record.ts';
 import { orderOf } from '../platform/schemas/enriched.ts';
 import { releaseAt } from './schedule-window/stage.ts';
 import type { SendWindow } from '../platform/notifications/window.ts';
-import { payloadOf } from './runtime/deferral.ts';
-import { AWAITING_REPORT, expiryPayload, NOT_FINAL } from './status-view/stage.ts';
+import { heldValues } from './runtime/deferral.ts';
+import { AWAITING_REPORT, expiryEvent, NOT_FINAL } from './status-view/stage.ts';
 
 export interface RebuildCounts {
   /** items put (back) in the schedule, and items marked released or cancelled */
@@ -95,6 +95,14 @@ export async function rebuildSchedules(deps: {
     } else if (!NOT_FINAL.has(e.status)) finished.add(e.notificationId);
   });
 
+  // held values wait as their output topic's records (see heldValues): its schema first
+  await codec.register(['ordersDue', 'smsQueue', 'ordersEnriched', 'status']);
+  const held = {
+    orders: heldValues(codec, 'ordersDue'),
+    smsWindow: heldValues(codec, 'smsQueue'),
+    conditionRetry: heldValues(codec, 'ordersEnriched'),
+    expiry: heldValues(codec, 'status'),
+  };
   const now = clock();
   const counts: RebuildCounts = {
     orders: { waiting: 0, settled: 0 },
@@ -121,7 +129,7 @@ export async function rebuildSchedules(deps: {
     orderWrites.push(
       (outcome
         ? orders.settle(o.orderId, outcome, now)
-        : orders.schedule(o.orderId, o.requestedSendTime, payloadOf(o))
+        : orders.schedule(o.orderId, o.requestedSendTime, held.orders.encode(o))
       ).then((r) => tally(counts.orders, r)),
     );
   });
@@ -136,7 +144,7 @@ export async function rebuildSchedules(deps: {
     smsWrites.push(
       (released
         ? window.settle(n.notificationId, 'released', now)
-        : window.schedule(n.notificationId, releaseAt(n, now, deps.window), payloadOf(n))
+        : window.schedule(n.notificationId, releaseAt(n, now, deps.window), held.smsWindow.encode(n))
       ).then((r) => tally(counts.smsWindow, r)),
     );
   });
@@ -150,7 +158,7 @@ export async function rebuildSchedules(deps: {
         : await expiry.schedule(
             id,
             expiresAt + config.NOTIFICATION_EXPIRY_GRACE_MS,
-            expiryPayload(event, expiresAt, config.NOTIFICATION_EXPIRY_GRACE_MS),
+            held.expiry.encode(expiryEvent(event, expiresAt, config.NOTIFICATION_EXPIRY_GRACE_MS)),
           );
       tally(counts.expiry, result);
     }),
@@ -186,7 +194,7 @@ export async function rebuildSchedules(deps: {
         : await retries.schedule(
             id,
             Math.max(now, at + config.CONDITION_RETRY_DELAY_MS),
-            payloadOf({ ...order, conditionChecks: order.conditionChecks + 1 }),
+            held.conditionRetry.encode({ ...order, conditionChecks: order.conditionChecks + 1 }),
           );
       tally(counts.conditionRetry, result);
     }),

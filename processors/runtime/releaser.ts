@@ -7,6 +7,7 @@ import { backoffDelay, sleep } from '../../platform/retry.ts';
 import { GATED_LANES, type DueItem, type GatedLane, type ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { topicName, type TopicKey, type TopicValues } from '../../platform/topics.ts';
+import { heldValues, type HeldValues } from './deferral.ts';
 
 /**
  * How much of a gated lane may be released now (`ScheduleStore.claimGated`), in the lane's cost
@@ -100,6 +101,8 @@ interface Lane {
  */
 export class Releaser {
   private readonly token = randomUUID();
+  /** the held values' form in the store (framed Avro of the output topic, or JSON as held before) */
+  private readonly held: HeldValues;
   private readonly stop = new AbortController();
   private lanes: Lane[] = [];
   /** the first error of a lane, raised by the loop */
@@ -130,6 +133,7 @@ export class Releaser {
     private readonly opts: ReleaserOptions,
   ) {
     this.log = deps.logger.child({ component: 'releaser', releaser: opts.name });
+    this.held = heldValues(deps.codec, opts.output);
     // Several releasers may share a process (and its registry): the metrics exist once.
     ({ released: this.released, lateness: this.lateness, backlog: this.backlog } = releaserMetrics(deps.registry));
   }
@@ -365,7 +369,7 @@ export class Releaser {
     const records: OutboundRecord[] = [];
     for (const item of batch) {
       try {
-        const value = JSON.parse(item.payload.toString('utf8')) as TopicValues[TopicKey];
+        const value = (await this.held.decode(item.payload)) as TopicValues[TopicKey];
         records.push({
           topic: this.dueTopic,
           key: this.opts.keyOf ? this.opts.keyOf(value, item.id) : item.id,

@@ -9,7 +9,7 @@ import { createRedis, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { ViewStore } from '../../platform/view/store.ts';
-import { Deferrals } from './deferral.ts';
+import { Deferrals, heldValues } from './deferral.ts';
 import { Releaser, type ReleaserOptions } from './releaser.ts';
 import { StageRunner } from './runner.ts';
 import type { Stage } from './stage.ts';
@@ -162,7 +162,9 @@ export function deferring(
 ): StageBundle {
   if (!stage.defer) throw new Error(`stage ${stage.name} declares no defer`);
   const { store, releaser } = scheduled(deps, { ...stage.defer, input: stage.input, ...(gates ? { gates } : {}) });
-  const deferrals = new Deferrals(store, stage.defer, deps.clock, () => releaser.wake());
+  const deferrals = new Deferrals(store, stage.defer, heldValues(deps.codec, stage.defer.output), deps.clock, () =>
+    releaser.wake(),
+  );
   return { stage, services: [releaser, ...services], deferrals };
 }
 

@@ -1,6 +1,7 @@
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { notificationMetrics } from '../../platform/metrics.ts';
 import { scheduled, viewStore, type StageModule } from '../runtime/wiring.ts';
+import { heldValues } from '../runtime/deferral.ts';
 import { windowOf } from '../../platform/notifications/window.ts';
 import { countFinal, statusViewStage } from './stage.ts';
 
@@ -23,7 +24,7 @@ export const statusView: StageModule = {
         view: viewStore(deps),
         clock: deps.clock,
         window: windowOf(deps.config),
-        expiry: { store, graceMs: deps.config.NOTIFICATION_EXPIRY_GRACE_MS },
+        expiry: { store, graceMs: deps.config.NOTIFICATION_EXPIRY_GRACE_MS, held: heldValues(deps.codec, 'status') },
         committed: countFinal(notificationMetrics(deps.registry)),
       }),
       services: [releaser],

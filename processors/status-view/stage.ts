@@ -4,6 +4,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { orderStatus } from '../../platform/status.ts';
 import type { AppliedStatus, ViewStore } from '../../platform/view/store.ts';
 import { defineStage, emit, skip, type Emission, type Stage } from '../runtime/stage.ts';
+import type { HeldValues } from '../runtime/deferral.ts';
 import { nameUuid } from '../../platform/ids.ts';
 import { expiryFor, type SendWindow } from '../../platform/notifications/window.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
@@ -26,6 +27,8 @@ export interface ExpiryPorts {
   store: ScheduleStore;
   /** grace after a notification's expiry before it counts as Failed_TTL (reference: 300 s) */
   graceMs: number;
+  /** how a check waits in the store (`heldValues` of `status`) */
+  held: HeldValues;
 }
 
 /**
@@ -169,8 +172,8 @@ function viewSource(source: string): string {
  * What waits in the expiry store for a notification awaiting its report: the Failed_TTL event
  * its releaser publishes at `expiresAt + graceMs` (status-view ignores it if a report came first).
  */
-export function expiryPayload(event: StatusEvent, expiresAt: number, graceMs: number): Buffer {
-  const ttl: StatusEvent = {
+export function expiryEvent(event: StatusEvent, expiresAt: number, graceMs: number): StatusEvent {
+  return {
     ...orderStatus(event, event.channel === 'Sms' ? 'SMS_Failed_TTL' : 'Email_Failed_TTL', expiresAt + graceMs),
     notificationId: event.notificationId,
     channel: event.channel,
@@ -178,7 +181,6 @@ export function expiryPayload(event: StatusEvent, expiresAt: number, graceMs: nu
     description: 'no delivery report before the notification expired',
     expiresAt,
   };
-  return Buffer.from(JSON.stringify(ttl));
 }
 
 async function watchExpiry(
@@ -192,7 +194,7 @@ async function watchExpiry(
     await expiry.store.schedule(
       id,
       applied.expiresAt + expiry.graceMs,
-      expiryPayload(event, applied.expiresAt, expiry.graceMs),
+      expiry.held.encode(expiryEvent(event, applied.expiresAt, expiry.graceMs)),
     );
   } else if (!NOT_FINAL.has(event.status) && applied.previous !== null && AWAITING_REPORT.has(applied.previous)) {
     await expiry.store.cancel(id, Date.now());

@@ -76,6 +76,18 @@ describe('scheduler', () => {
     await collector.waitFor(() => seenAt() && soon.every((o) => collector.counts.has(o.orderId)), 10_000, 'due orders');
     for (const o of soon) expect(arrivals.get(o.orderId)!).toBeGreaterThanOrEqual(o.requestedSendTime);
     expect(collector.counts.has(later.orderId)).toBe(false);
+    // the order waits in Redis as the record orders.due will carry (framed Avro), not as JSON
+    const redis = testRedis();
+    try {
+      const held = await redis.hgetBuffer(`${prefix}orders:{schedule}:items`, later.orderId);
+      expect(held?.[0]).toBe(0);
+      expect(held!.length).toBeLessThan(Buffer.byteLength(JSON.stringify(later)) / 3);
+      expect(await codec.decode('ordersDue', held)).toEqual(
+        await codec.decode('orders', await codec.encode('orders', later)),
+      );
+    } finally {
+      redis.disconnect();
+    }
     expect(await store.cancel(later.orderId, Date.now())).toBe('cancelled');
     expect(await store.cancel(past[0]!.orderId, Date.now())).toBe('released');
   });
@@ -369,6 +381,7 @@ describe('scheduler passing due orders on at once', () => {
     const again = sampleOrder(1, { requestedSendTime: now - 1_000 });
     const abandoned = sampleOrder(2, { requestedSendTime: now - 1_000 });
     const plain = sampleOrder(3, { requestedSendTime: now - 1_000 });
+    // (held as JSON, as values were before they were held as Avro: the releaser still reads it)
     const payload = (o: typeof again) => Buffer.from(JSON.stringify(o));
     // What attempts that never committed left behind: `again` was claimed by the very record that
     // comes first on this one-partition topic (offset 0); `abandoned` by another record, which

@@ -5,6 +5,7 @@ import { orderStatus } from '../../platform/status.ts';
 import { ViewStore } from '../../platform/view/store.ts';
 import type { RecordContext } from '../../processors/runtime/stage.ts';
 import { statusViewStage } from '../../processors/status-view/stage.ts';
+import { heldValues } from '../../processors/runtime/deferral.ts';
 import { stageWithReleaser } from '../support/in-process.ts';
 import { watchStatuses } from '../support/collector.ts';
 import { eventually, publish, sampleOrder, testRedis } from '../support/stack.ts';
@@ -18,9 +19,9 @@ describe('status-view', () => {
     name: 'notification-expiry',
     output: 'status',
     keyOf: (value: StatusEvent) => value.orderId,
-    stage: ({ store, clock, prefix }) => {
+    stage: ({ store, clock, prefix, codec }) => {
       view = new ViewStore(redis, prefix);
-      return statusViewStage({ view, clock, expiry: { store, graceMs: 500 } });
+      return statusViewStage({ view, clock, expiry: { store, graceMs: 500, held: heldValues(codec, 'status') } });
     },
   });
   const { prefix, kafka, codec } = harness;

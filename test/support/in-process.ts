@@ -1,9 +1,10 @@
+import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
-import { Deferrals } from '../../processors/runtime/deferral.ts';
+import { Deferrals, heldValues } from '../../processors/runtime/deferral.ts';
 import type { Stage } from '../../processors/runtime/stage.ts';
 import { Releaser, type ReleaserOptions } from '../../processors/runtime/releaser.ts';
 import type { Config } from '../../platform/config.ts';
@@ -29,7 +30,7 @@ export function stageWithReleaser(options: {
   passLeaseMs?: number;
   /** the store as the stage's deferrals see it (e.g. one that loses writes) */
   deferralStore?: (store: ScheduleStore) => ScheduleStore;
-  stage: (ports: { store: ScheduleStore; clock: () => number; prefix: string }) => Stage;
+  stage: (ports: { store: ScheduleStore; clock: () => number; prefix: string; codec: AvroCodec }) => Stage;
   /** the releaser's gates of the store's gated lanes */
   gates?: (deps: { kafka: KafkaAdapter; config: Config }) => ReleaserOptions['gates'];
 }) {
@@ -44,6 +45,7 @@ export function stageWithReleaser(options: {
     store: own ?? new ScheduleStore(redis, `${prefix}unused:`),
     clock,
     prefix,
+    codec,
   });
   const spec = stage.defer;
   const store = spec ? new ScheduleStore(redis, `${prefix}${spec.keyPrefix}`) : own!;
@@ -65,7 +67,9 @@ export function stageWithReleaser(options: {
     },
   );
   const deferrals = spec
-    ? new Deferrals(options.deferralStore?.(store) ?? store, spec, clock, () => releaser.wake())
+    ? new Deferrals(options.deferralStore?.(store) ?? store, spec, heldValues(codec, spec.output), clock, () =>
+        releaser.wake(),
+      )
     : undefined;
   const runner = new StageRunner(stage, {
     kafka,
