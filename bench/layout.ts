@@ -28,6 +28,7 @@ import {
   kafkaRequestCounts,
   median,
   perOrderLine,
+  redisCommandCounts,
   startProcess,
   STAGES_RUNNING,
   type RawHop,
@@ -52,7 +53,7 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: numbe
 type Shape = 'raw' | 'pass' | 'chain';
 const SHAPES: Shape[] = ['raw', 'pass', 'chain'];
 type Layout = 'one process' | 'per stage';
-/** `requests`: the stage processes' Kafka requests per 1,000 orders, by API (none for raw kafkajs: it counts none) */
+/** `requests`: the stage processes' Kafka requests and Redis' commands per 1,000 orders, by API and command (none for raw kafkajs: it counts none) */
 type Figures = { rate: number; processes: number; cpuPer1000: number; requests?: string };
 
 async function run(shape: Shape, topology: Topology, layout: Layout, N: number, instances: number): Promise<Figures> {
@@ -118,6 +119,7 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
     const ports = shape === 'raw' ? [] : started.map((s) => s.port);
     const out = await arrivals(kafka, output, `${prefix}count`, N);
     const requests0 = await kafkaRequestCounts(ports);
+    const redis0 = await redisCommandCounts();
     const cpu0 = await Promise.all(children.map((c) => cpuSeconds(c.pid!)));
     const t0 = performance.now();
     await produceOrders(kafka, codec, input, N, 2000, () => ({ requestedSendTime: Date.now() - 1_000 }));
@@ -127,7 +129,9 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
     const requests =
       shape === 'raw'
         ? undefined
-        : perOrderLine('Kafka requests per 1,000 orders', requests0, await kafkaRequestCounts(ports), N / 1000);
+        : perOrderLine('Kafka requests per 1,000 orders', requests0, await kafkaRequestCounts(ports), N / 1000) +
+          '; ' +
+          perOrderLine('Redis commands per 1,000 orders', redis0, await redisCommandCounts(), N / 1000);
     await out.stop();
     const cpuPer1000 = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / (N / 1000);
     return { rate, processes: children.length, cpuPer1000, ...(requests ? { requests } : {}) };
