@@ -140,6 +140,10 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
     await Promise.all(
       children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve())),
     );
+    // the run's topics go: each run starts on the broker as the first did, not on the partitions
+    // of every run before it (15 runs left over 1,200; with them, one run's five fused chain /
+    // pass-through rounds spread from 0.58 to 1.04, falling round by round; without, 0.65–0.72)
+    await kafka.deleteTopicsWithPrefix(prefix);
     await kafka.close();
   }
 }
@@ -185,13 +189,17 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
           `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${rate.padStart(9)} ${cpu.padStart(11)}`,
         );
       }
-  // what the stages asked of Kafka per order (a request's cost is mostly its round: fewer, fuller
-  // requests are cheaper): each round's, as the same count can hide a different mix
+  // each round's figures, and what the stages asked of Kafka and Redis per order (a request's
+  // cost is mostly its round: fewer, fuller requests are cheaper): the same count can hide a
+  // different mix, and a median a trend over the rounds
   for (const layout of layouts)
     for (const topology of TOPOLOGIES)
       for (const shape of ['pass', 'chain'] as const)
         for (const [i, r] of of(layout, topology, shape).entries())
-          console.log(`${layout}, ${topology}, ${names[shape]}${rounds > 1 ? `, round ${i + 1}` : ''}: ${r.requests}`);
+          console.log(
+            `${layout}, ${topology}, ${names[shape]}${rounds > 1 ? `, round ${i + 1}` : ''}: ` +
+              `${r.rate.toFixed(0)} orders/s, ${r.cpuPer1000.toFixed(3)} CPU-s per 1,000 orders; ${r.requests}`,
+          );
   /** a ratio of two shapes' rates: the median over the rounds, and each round's when there are several */
   const ratio = (layout: Layout, topology: Topology, a: Shape, b: Shape) => {
     const xs = of(layout, topology, a).map((r, i) => r.rate / of(layout, topology, b)[i]!.rate);

@@ -418,6 +418,18 @@ export class KafkaAdapter {
     );
   }
 
+  /**
+   * Deletes every topic whose name starts with `prefix` (a non-empty one: a benchmark's own run),
+   * so runs that follow start on a broker without its partitions. Resolves with how many.
+   */
+  async deleteTopicsWithPrefix(prefix: string): Promise<number> {
+    if (prefix.length === 0) throw new Error('deleteTopicsWithPrefix needs a prefix');
+    const admin = await this.admin();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
+    return topics.length;
+  }
+
   /** A group's committed offsets on `topic`, per partition (-1: none yet). */
   async groupOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
     const admin = await this.admin();
