@@ -17,7 +17,7 @@ import { topicName } from '../platform/topics.ts';
 import { STAGES } from '../processors/stages.ts';
 import { runnerFor, stageDeps } from '../processors/runtime/wiring.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals as arrivalsOn, benchClients, rawCopier } from './support.ts';
+import { arrivals as arrivalsOn, benchClients, dropRun, rawCopier } from './support.ts';
 
 const CHAIN = ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'];
 
@@ -136,6 +136,7 @@ export async function chainBench(N: number): Promise<void> {
     lastAt.set(hop, last);
   }
   await kafka.close();
+  await dropRun(prefix);
 
   console.log(`orders:                        ${N} (${config.TOPIC_PARTITIONS} partitions, same broker for both)`);
   console.log(`raw kafkajs copy, one hop:     ${rawRate.toFixed(0)} records/s`);

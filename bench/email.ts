@@ -20,7 +20,7 @@ import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
 import { sampleEmail } from '../test/support/stack.ts';
-import { benchClients, startProcess } from './support.ts';
+import { benchClients, dropRun, startProcess } from './support.ts';
 
 export async function emailBench(N: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('email');
@@ -129,6 +129,7 @@ export async function emailBench(N: number): Promise<void> {
   redis.disconnect();
   sink.child.kill('SIGTERM');
   await kafka.close();
+  await dropRun(prefix);
 
   console.log(
     `emails:                          ${N} (SMTP pool of ${config.SMTP_POOL_SIZE}, server in its own process on 127.0.0.1)`,

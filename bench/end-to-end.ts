@@ -23,6 +23,7 @@ import {
   benchClients,
   benchToken,
   cpuSeconds,
+  dropRun,
   redisCommandCounts,
   kafkaRequestCounts,
   perOrderLine,
@@ -34,6 +35,7 @@ import {
   stackCpuSeconds,
   startGateway,
   startProcess,
+  stopProcesses,
 } from './support.ts';
 
 /** the stages as `./dev up` runs them: enrich, evaluate and resolve in one hop (prepare-notifications, the two others its lanes) */
@@ -221,8 +223,8 @@ async function gatewayAlone(N: number, connections: number): Promise<GatewayAlon
     );
     return figures;
   } finally {
-    gateway.child.kill('SIGTERM');
-    await new Promise((r) => gateway.child.once('exit', r));
+    await stopProcesses([gateway.child]);
+    await dropRun(prefix);
   }
 }
 
@@ -542,9 +544,7 @@ async function endToEndLayout(
     figures.p99 = second.p99;
     return figures;
   } finally {
-    const all = [...gateways, ...stageProcesses];
-    const exited = all.map((p) => new Promise((r) => p.child.once('exit', r)));
-    for (const p of all) p.child.kill('SIGTERM');
-    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 30_000))]);
+    await stopProcesses([...gateways, ...stageProcesses].map((p) => p.child));
+    await dropRun(prefix);
   }
 }

@@ -21,10 +21,12 @@ import {
   benchClients,
   benchToken,
   cpuSeconds,
+  dropRun,
   senderEnv,
   STAGES_RUNNING,
   startGateway,
   startProcess,
+  stopProcesses,
   quantile,
   sleep,
 } from './support.ts';
@@ -192,9 +194,13 @@ export async function fairRun(N: number, seconds: number, tps: number, fair: boo
     );
     return r;
   } finally {
-    for (const p of processes) p.child.kill('SIGKILL');
+    await stopProcesses(
+      processes.map((p) => p.child),
+      'SIGKILL',
+    );
     await sink.close();
     await kafka.close();
+    await dropRun(prefix);
   }
 }
 

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { topicName } from '../platform/topics.ts';
-import { benchClients, benchToken, startGateway, startProcess } from './support.ts';
+import { benchClients, benchToken, dropRun, startGateway, startProcess, stopProcesses } from './support.ts';
 
 interface Figures {
   perSecond: number;
@@ -87,8 +87,8 @@ export async function gatewayBench(seconds: number, connections: number): Promis
     console.log(`ratio gateway / baseline: ${(gw.perSecond / base.perSecond).toFixed(2)}`);
     console.log(`orders on the topic: ${onTopic} (201s incl. warm-up: acknowledged before answering)`);
   } finally {
-    trivial.child.kill('SIGTERM');
-    gateway.child.kill('SIGTERM');
+    await stopProcesses([trivial.child, gateway.child]);
     await kafka.close();
+    await dropRun(prefix);
   }
 }

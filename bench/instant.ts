@@ -25,6 +25,7 @@ import {
   benchClients,
   benchToken,
   cpuSeconds,
+  dropRun,
   kafkaRequestCounts,
   perOrderLine,
   senderEnv,
@@ -32,6 +33,7 @@ import {
   STAGES_RUNNING,
   startGateway,
   startProcess,
+  stopProcesses,
   quantile,
   sleep,
 } from './support.ts';
@@ -243,9 +245,13 @@ export async function instantBench(
         `${what.padEnd(14)} accept → hand-off: ${xs.length} of ${of} handed off, p50 ${quantile(xs, 0.5).toFixed(0)} ms, p99 ${quantile(xs, 0.99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms (target p99 < 1000 ms)`,
       );
   } finally {
-    for (const p of processes) p.child.kill('SIGKILL');
+    await stopProcesses(
+      processes.map((p) => p.child),
+      'SIGKILL',
+    );
     await sink.close();
     await kafka.close();
+    await dropRun(prefix);
   }
 }
 

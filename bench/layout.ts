@@ -25,12 +25,14 @@ import {
   arrivals,
   benchClients,
   cpuSeconds,
+  dropRun,
   kafkaRequestCounts,
   median,
   perOrderLine,
   redisCommandCounts,
   startProcess,
   STAGES_RUNNING,
+  stopProcesses,
   type RawHop,
 } from './support.ts';
 
@@ -136,17 +138,9 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
     const cpuPer1000 = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / (N / 1000);
     return { rate, processes: children.length, cpuPer1000, ...(requests ? { requests } : {}) };
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(
-      children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve())),
-    );
-    // the run's topics go: each run starts on the broker as the first did, not on the partitions
-    // of every run before it (15 runs left over 1,200; with them, one run's five fused chain /
-    // pass-through rounds spread from 0.58 to 1.04, falling round by round; without, 0.65–0.72)
-    await kafka
-      .deleteTopicsWithPrefix(prefix)
-      .catch((err: unknown) => console.log(`(the run's topics stay: ${(err as Error).message})`));
+    await stopProcesses(children);
     await kafka.close();
+    await dropRun(prefix);
   }
 }
 

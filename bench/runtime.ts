@@ -15,7 +15,7 @@ import { topicName } from '../platform/topics.ts';
 import { passthroughStage } from '../processors/passthrough/stage.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { arrivals as arrivalsOn, benchClients, median, rawCopier } from './support.ts';
+import { arrivals as arrivalsOn, benchClients, dropRun, median, rawCopier } from './support.ts';
 
 export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('runtime');
@@ -91,4 +91,5 @@ export async function runtimeBench(N: number, ROUNDS: number): Promise<void> {
   console.log(`ratio pipeline / raw:       ${(median(pipe) / median(raw)).toFixed(2)}  (target ≥ 0.5)`);
   await producer.close();
   await kafka.close();
+  await dropRun(prefix);
 }

@@ -12,7 +12,7 @@ import { StageRunner } from '../processors/runtime/runner.ts';
 import { redisPrefix, stageDeps } from '../processors/runtime/wiring.ts';
 import { scheduler } from '../processors/scheduler/index.ts';
 import { produceOrders } from '../test/support/stack.ts';
-import { benchClients } from './support.ts';
+import { benchClients, dropRun } from './support.ts';
 
 export async function schedulerBench(N: number, spreadMs: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('sched');
@@ -79,5 +79,6 @@ export async function schedulerBench(N: number, spreadMs: number): Promise<void>
   await runner.close();
   await consumer.stop();
   await kafka.close();
+  await dropRun(prefix);
   deps.closeRedis();
 }

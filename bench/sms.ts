@@ -15,7 +15,7 @@ import { StageRunner } from '../processors/runtime/runner.ts';
 import { ReceiptTracker } from '../processors/send-sms/receipts.ts';
 import { sendSmsStage } from '../processors/send-sms/stage.ts';
 import { sampleSms } from '../test/support/stack.ts';
-import { benchClients } from './support.ts';
+import { benchClients, dropRun } from './support.ts';
 
 export async function smsBench(N: number, tps: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('sms');
@@ -91,6 +91,7 @@ export async function smsBench(N: number, tps: number): Promise<void> {
   await producer.close();
   redis.disconnect();
   await kafka.close();
+  await dropRun(prefix);
   const rate = (submits - 1) / ((lastSubmit - firstSubmit) / 1000);
   console.log(`SMS:                   ${N} (window ${config.SMPP_WINDOW}, SMSC simulator on 127.0.0.1)`);
   console.log(`configured TPS:        ${tps}`);

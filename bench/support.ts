@@ -133,6 +133,17 @@ export function startProcess(
   });
 }
 
+/** Stops the processes with `signal` and waits until each has exited (at most `ms`). */
+export async function stopProcesses(children: ChildProcess[], signal: NodeJS.Signals = 'SIGTERM', ms = 30_000) {
+  const exited = children.map((c) =>
+    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)),
+  );
+  for (const c of children) c.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(exited), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /** What a bench's stage processes print once every stage runs (the group: their ops port). */
 export const STAGES_RUNNING = /"opsPort":(\d+),"msg":"stages running"/;
 
@@ -241,15 +252,6 @@ export function startGateway(env: Record<string, string>, publicKeyFile: string)
 }
 
 /**
- * What the environment under `prefix` holds in Redis: bytes (MEMORY USAGE, every key) in all and
- * by kind of key (ids and hash tags folded), for the bytes-per-order figure; and the same weighed
- * by how long each key stays against the order view's retention (`viewRetentionMs`), which is
- * what an order costs while it is retained, once the keys kept for shorter (send ledgers, delivery
- * references, schedule markers) come and go at the same rate as orders. A key's stay is its TTL
- * (PTTL, as Redis has it); the schedules' final markers, trimmed by the releaser rather than
- * expired, stay `finalRetentionMs`; any other key without a TTL counts in full.
- */
-/**
  * Waits until the status view has taken in every status event there is: the status topic's end
  * and status-view's committed offsets unchanged for `quietMs`, each partition's offset at its end
  * (or one short, the last transaction's marker). Redis is weighed after that, not while
@@ -329,6 +331,15 @@ export function perOrderLine(
   return `${what}: ${total.toFixed(1)} (${per.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`;
 }
 
+/**
+ * What the environment under `prefix` holds in Redis: bytes (MEMORY USAGE, every key) in all and
+ * by kind of key (ids and hash tags folded), for the bytes-per-order figure; and the same weighed
+ * by how long each key stays against the order view's retention (`viewRetentionMs`), which is
+ * what an order costs while it is retained, once the keys kept for shorter (send ledgers, delivery
+ * references, schedule markers) come and go at the same rate as orders. A key's stay is its TTL
+ * (PTTL, as Redis has it); the schedules' final markers, trimmed by the releaser rather than
+ * expired, stay `finalRetentionMs`; any other key without a TTL counts in full.
+ */
 export async function redisFootprint(
   prefix: string,
   /** the final markers' retention by the kind of key (a schedule's, as its stage keeps them) */
@@ -394,6 +405,40 @@ export async function redisFootprint(
     return { total, retained, keys, byKind };
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * Deletes what a bench run left under its prefix: its topics and its Redis keys. Every run, and
+ * every later suite of `./dev bench --suite all`, then starts on the broker and Redis as the
+ * first did: the layout bench's medians drifted with the partitions of earlier runs left behind
+ * (over 1,200 after 15 runs; one run's rounds spread 0.58–1.04 and fell round by round, against
+ * 0.65–0.72 on a clean broker). Call it after the run's processes have stopped. Only a bench
+ * prefix is accepted (`benchClients`' form), so a mistake cannot empty a shared broker or Redis.
+ * A failure is said, not thrown: it must not hide how the run itself ended.
+ */
+export async function dropRun(prefix: string): Promise<void> {
+  if (!/^b[a-z0-9]+\.$/.test(prefix)) throw new Error(`not a bench run's prefix: ${JSON.stringify(prefix)}`);
+  const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
+  const kafka = new KafkaAdapter({
+    ...kafkaConnection(config),
+    clientId: 'bench',
+    logger: createLogger({ level: 'warn' }),
+  });
+  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
+  try {
+    await kafka.deleteTopicsWithPrefix(prefix);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } catch (err) {
+    console.log(`(the run's topics or Redis keys stay: ${(err as Error).message})`);
+  } finally {
+    redis.disconnect();
+    await kafka.close();
   }
 }
 
