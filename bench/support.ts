@@ -168,8 +168,10 @@ export function senderEnv(prefix: string, smtpPort: number, systemId: string, tp
 
 /** A fresh key pair for a benchmark's gateway: the public half's file, and a token for `org`. */
 export async function benchToken(org: string): Promise<{ publicKeyFile: string; token: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-auth-'));
-  // the gateways read the key at start; the folder goes when the bench exits
+  // The gateways read the key at start; the folder goes when the bench exits, and, being in the
+  // private stack's folder (which `./dev bench` empties when it starts), after a bench that was
+  // killed too (in the system's temporary folder, 12 were left over a month of runs).
+  const dir = mkdtempSync(join(process.env.STACK_DIR ?? tmpdir(), 'bench-auth-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicKeyFile = join(dir, 'public.pem');
