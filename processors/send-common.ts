@@ -75,15 +75,6 @@ export async function beforeHandOver(
 /** How long a hand-over may take before the sender says so in its log (once per notification). */
 export const SLOW_HAND_OVER_MS = 30_000;
 
-/**
- * A sender's stage: `sendOne` per notification. With a `concurrency`, a partition may have that
- * many in its handler, and that many at most, across partitions, are in `sendOne` (between the
- * ledger claim and the server's answer); without one, one at a time per partition.
- *
- * A notification still under way after SLOW_HAND_OVER_MS is logged (warn) with the step it is in
- * (`sendOne` marks its steps: the rate limit, the ledger, the server) or that it still waits for
- * a hand-over slot, and how many are under way and waiting: a stuck hand-over shows where.
- */
 /** A sender's inputs: its queue, and its instant lane. */
 export type SenderInput = 'emailQueue' | 'emailInstant' | 'smsQueue' | 'smsInstant';
 
@@ -91,11 +82,29 @@ export type SenderInput = 'emailQueue' | 'emailInstant' | 'smsQueue' | 'smsInsta
 export const laneName = (sender: string, input: SenderInput) =>
   input.endsWith('Instant') ? `${sender}.instant` : sender;
 
+/**
+ * A sender's stage: `sendOne` per notification. With a `concurrency`, a partition may have that
+ * many in its handler, and that many at most, across partitions, hold a hand-over place: from
+ * before the ledger claim until `sendOne` says the server has answered (`handedOver`, called once
+ * the outcome's write is issued; a `sendOne` that never calls it holds its place to its end).
+ * Without one, one at a time per partition.
+ *
+ * Giving the place back at the answer does not widen what a crash can leave in doubt: the
+ * outcome's write is issued on the stores' one Redis connection before the next claim, so Redis
+ * has recorded it (fsync'd, with `appendfsync always`) before it answers that claim, and the
+ * next hand-over starts only after that answer (a write that failed holds every claim back until
+ * it is recorded: `SendLedger`). What it saves is the outcome's round trip in every place's
+ * cycle: the place's next claim goes out while the outcome is still on its way.
+ *
+ * A notification still under way after SLOW_HAND_OVER_MS is logged (warn) with the step it is in
+ * (`sendOne` marks its steps: the rate limit, the ledger, the server) or that it still waits for
+ * a hand-over slot, and how many are under way and waiting: a stuck hand-over shows where.
+ */
 export function senderStage<I extends SenderInput>(
   name: string,
   input: I,
   concurrency: number | undefined,
-  sendOne: (n: TopicValues[I], mark: (step: string) => void) => Promise<Outcome>,
+  sendOne: (n: TopicValues[I], mark: (step: string) => void, handedOver: () => void) => Promise<Outcome>,
 ): Stage<I> {
   const limit = concurrency ? pLimit(concurrency) : null;
   return defineStage({
@@ -121,11 +130,22 @@ export function senderStage<I extends SenderInput>(
         SLOW_HAND_OVER_MS,
       );
       slow.unref();
-      const run = () => {
+      const run = (handedOver: () => void) => {
         step = 'started';
-        return sendOne(n, (s) => void (step = s));
+        return sendOne(n, (s) => void (step = s), handedOver);
       };
-      return (limit ? limit(run) : run()).finally(() => clearTimeout(slow));
+      const outcome = limit
+        ? new Promise<Outcome>((resolve, reject) => {
+            // the place is held until the hand-over is answered, or sendOne ends
+            void limit(
+              () =>
+                new Promise<void>((release) => {
+                  run(release).then(resolve, reject).finally(release);
+                }),
+            );
+          })
+        : run(() => undefined);
+      return outcome.finally(() => clearTimeout(slow));
     },
   });
 }

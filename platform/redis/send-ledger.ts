@@ -37,6 +37,9 @@ export function recordPersistently<T>(
 export type LedgerEntry = { state: 'sending' } | { state: 'done'; status: string; reference: string };
 
 export class SendLedger {
+  /** outcomes being written (tried again while Redis is unavailable) */
+  private readonly recording = new Set<Promise<unknown>>();
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -57,7 +60,14 @@ export class SendLedger {
 
   /** Marks the notification as being handed over; returns the existing entry if there is one. */
   async begin(id: string): Promise<LedgerEntry | null> {
+    // A sender gives a hand-over's place back once its outcome's write is issued, not answered
+    // (senderStage). The outcomes issued before this claim are answered before it, on the same
+    // connection; one that failed is being tried again, and until it is recorded (or given up)
+    // this claim's hand-over does not start: what a crash can leave in doubt stays within the
+    // places, through a Redis outage too. (Normally they are settled already: no wait.)
+    const before = this.recording.size > 0 ? [...this.recording] : [];
     const set = await this.run('begin', () => this.redis.set(this.key(id), 'sending', 'EX', this.ttlSeconds, 'NX'));
+    if (before.length > 0) await Promise.allSettled(before);
     if (set === 'OK') return null;
     const v = await this.run('read', () => this.redis.get(this.key(id)));
     if (v === null) return this.begin(id);
@@ -72,10 +82,17 @@ export class SendLedger {
    * turned into a replay that must report it failed.
    */
   async done(id: string, status: string, reference = ''): Promise<void> {
-    await recordPersistently(
+    // (the first write is issued before this returns: see begin)
+    const write = recordPersistently(
       () => this.run('done', () => this.redis.set(this.key(id), `done:${status}|${reference}`, 'EX', this.ttlSeconds)),
       this.recordRetry,
     );
+    this.recording.add(write);
+    try {
+      await write;
+    } finally {
+      this.recording.delete(write);
+    }
   }
 
   /** The hand-over certainly did not happen (the server refused before taking the message). */

@@ -55,7 +55,12 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
 
   return senderStage(laneName('send-email', input), input, ports.concurrency, sendOne);
 
-  async function sendOne(n: EmailNotification, mark: (step: string) => void = () => undefined): Promise<Outcome> {
+  async function sendOne(
+    n: EmailNotification,
+    mark: (step: string) => void = () => undefined,
+    /** the server has answered and the outcome's write is issued: the place may take the next (see senderStage) */
+    handedOver: () => void = () => undefined,
+  ): Promise<Outcome> {
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.
     const refused = refusedAddress(n);
     if (refused) return report(n, refused.status, null, refused.description);
@@ -80,40 +85,48 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
       html: n.contentType === 'Html',
       headers: { 'X-Notification-Id': n.notificationId, 'X-Order-Id': n.orderId },
     });
+    mark('recording the hand-over');
+    // Each write below is issued at once (on the stores' one Redis connection, before any later
+    // claim), then the place is given back, and only then is the write awaited: the SMTP
+    // connection and the place wait for none of them (see senderStage).
+    const recorded = (write: Promise<unknown>) => {
+      handedOver();
+      return write;
+    };
     switch (verdict.kind) {
       case 'accepted':
-        mark('recording the hand-over');
-        // Both writes leave in one round trip (the client pipelines them on one connection, in
-        // this order), not one after the other: the SMTP connection waits for neither.
-        await Promise.all([
-          ports.refs?.put(verdict.reference, {
-            notificationId: n.notificationId,
-            orderId: n.orderId,
-            creator: n.creator,
-            destination: n.toAddress,
-            expiresAt: n.expiry,
-            requestedSendTime: n.requestedSendTime,
-          }),
-          ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference),
-        ]);
+        // both writes in one round trip (the client pipelines them, in this order)
+        await recorded(
+          Promise.all([
+            ports.refs?.put(verdict.reference, {
+              notificationId: n.notificationId,
+              orderId: n.orderId,
+              creator: n.creator,
+              destination: n.toAddress,
+              expiresAt: n.expiry,
+              requestedSendTime: n.requestedSendTime,
+            }),
+            ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference),
+          ]),
+        );
         ports.handedOff?.(n.requestedSendTime);
         return report(n, 'Email_Succeeded', verdict.reference, null);
       case 'rejected': {
         const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
-        await ports.ledger.done(n.notificationId, status);
+        await recorded(ports.ledger.done(n.notificationId, status));
         return report(n, status, null, `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500));
       }
       case 'invalid-address': {
         const status = verdict.which === 'to' ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
-        await ports.ledger.done(n.notificationId, status);
+        await recorded(ports.ledger.done(n.notificationId, status));
         return report(n, status, null, `the ${verdict.which} address is not exactly one mailbox; not sent`);
       }
       case 'transient':
         // certainly not handed over: clear the mark so the retry may send
-        await ports.ledger.abandon(n.notificationId);
+        await recorded(ports.ledger.abandon(n.notificationId));
         return retry(retriable('DEPENDENCY_UNAVAILABLE', `SMTP not now: ${verdict.text}`));
       default: {
-        await ports.ledger.done(n.notificationId, 'Email_Failed');
+        await recorded(ports.ledger.done(n.notificationId, 'Email_Failed'));
         return report(
           n,
           'Email_Failed',
