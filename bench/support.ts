@@ -411,7 +411,8 @@ export async function redisFootprint(
 }
 
 /**
- * Deletes what a bench run left under its prefix: its topics and its Redis keys. Every run, and
+ * Deletes what a bench run left under its prefix: its topics, its Redis keys and its subjects in
+ * the schema registry (deleted, then deleted for good). Every run, and
  * every later suite of `./dev bench --suite all`, then starts on the broker and Redis as the
  * first did: the layout bench's medians drifted with the partitions of earlier runs left behind
  * (over 1,200 after 15 runs; one run's rounds spread 0.58–1.04 and fell round by round, against
@@ -436,8 +437,17 @@ export async function dropRun(prefix: string): Promise<void> {
       cursor = next;
       if (keys.length > 0) await redis.unlink(...keys);
     } while (cursor !== '0');
+    const registry = config.SCHEMA_REGISTRY_URL.replace(/\/$/, '');
+    const subjects = (await (await fetch(`${registry}/subjects`)).json()) as string[];
+    for (const subject of subjects.filter((s) => s.startsWith(prefix)))
+      for (const permanent of ['', '?permanent=true']) {
+        const res = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}${permanent}`, {
+          method: 'DELETE',
+        });
+        if (!res.ok) throw new Error(`the registry answered ${res.status} to deleting ${subject}`);
+      }
   } catch (err) {
-    console.log(`(the run's topics or Redis keys stay: ${(err as Error).message})`);
+    console.log(`(the run's topics, Redis keys or schema subjects stay: ${(err as Error).message})`);
   } finally {
     redis.disconnect();
     await kafka.close();
