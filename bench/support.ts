@@ -359,10 +359,7 @@ export async function redisFootprint(
     let retained = 0;
     let keys = 0;
     const weighed: { key: string; bytes: number; ttl: number }[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
+    for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>) {
       const pipe = redis.pipeline();
       for (const k of batch) pipe.memory('USAGE', k, 'SAMPLES', '0').pttl(k);
       const replies = (await pipe.exec()) ?? [];
@@ -371,7 +368,7 @@ export async function redisFootprint(
         const ttl = Number(replies[2 * i + 1]?.[1] ?? -1);
         weighed.push({ key: k, bytes, ttl });
       });
-    } while (cursor !== '0');
+    }
     // A schedule's keys (…:due, …:items, …:dueAt, …:leased) hold what waits, each item until its
     // due time: weighed by the mean time left to its due items (none due later: gone soon).
     const scheduleStay = new Map<string, number>();
@@ -431,12 +428,8 @@ export async function dropRun(prefix: string): Promise<void> {
   const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
   try {
     await kafka.deleteTopicsWithPrefix(prefix);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>)
       if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
     const registry = config.SCHEMA_REGISTRY_URL.replace(/\/$/, '');
     const subjects = (await (await fetch(`${registry}/subjects`)).json()) as string[];
     for (const subject of subjects.filter((s) => s.startsWith(prefix)))

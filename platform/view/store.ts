@@ -368,13 +368,10 @@ export class ViewStore {
    */
   async clear(): Promise<number> {
     let removed = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.p}*`, 'COUNT', 1000);
-      cursor = next;
+    for await (const keys of this.redis.scanStream({ match: `${this.p}*`, count: 1000 }) as AsyncIterable<string[]>) {
       const doomed = keys.filter((k) => k !== `${this.p}feedseq`);
       if (doomed.length > 0) removed += await this.redis.unlink(...doomed);
-    } while (cursor !== '0');
+    }
     return removed;
   }
 }
