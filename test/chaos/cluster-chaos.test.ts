@@ -103,7 +103,7 @@ describe('the production layout under faults', () => {
     // nearly every record costs a transaction of its own in every stage, on three replicating
     // brokers, on two cores: the run was CPU-bound (the brokers two thirds of it, load average
     // 30), and its length followed the machine's noise (12.6 to 43 minutes). Waiting up to 1 s
-    // commits several records per transaction (see the README's Performance section); every
+    // commits several records per transaction (see docs/performance.md); every
     // fault, count and bound is as before.
     CONSUMER_FETCH_MAX_WAIT_MS: '1000',
   });
