@@ -10,6 +10,7 @@ import { orderOf } from '../platform/schemas/enriched.ts';
 import { releaseAt } from './schedule-window/stage.ts';
 import type { SendWindow } from '../platform/notifications/window.ts';
 import { heldValues } from './runtime/deferral.ts';
+import { decodedAsStaged } from './rebuild-read.ts';
 import { AWAITING_REPORT, expiryEvent, NOT_FINAL } from './status-view/stage.ts';
 
 export interface RebuildCounts {
@@ -63,14 +64,9 @@ export async function rebuildSchedules(deps: {
     const records: InboundRecord[] = [];
     await kafka.readSince(topicName(config.TOPIC_PREFIX, key), 0, (r) => records.push(r));
     for (const r of records) {
-      if (!r.value) continue;
-      let value: TopicValues[K];
-      try {
-        value = (await codec.decode(key, r.value)) as TopicValues[K];
-      } catch {
-        continue; // an undecodable record was dead-lettered by its stage; it never waited
-      }
-      onValue(value, r);
+      // (an undecodable record was dead-lettered by its stage: it never waited)
+      const value = await decodedAsStaged(codec, key, r.value);
+      if (value !== undefined) onValue(value, r);
     }
   };
 

@@ -221,14 +221,19 @@ export class ViewStore {
    * `apply` for many events in one round trip (a pipeline, in order: each event sees the ones
    * before it, as when applied one by one; one script run per event, so every run's keys stay
    * in one Redis Cluster slot). Each answer is the event's result, or the error its run met.
+   * An event's `at` stands for `now` for that event (a rebuild applies each at its record's time).
    */
-  async applyAll(events: { event: StatusEvent; source: string }[], now: number): Promise<(AppliedStatus | Error)[]> {
+  async applyAll(
+    events: { event: StatusEvent; source: string; at?: number }[],
+    now: number,
+  ): Promise<(AppliedStatus | Error)[]> {
     if (events.length === 0) return [];
     const answers = await this.run('apply statuses', () => {
       const pipe = this.redis.pipeline() as unknown as Record<'viewApplyStatus', ScriptCommand> & {
         exec(): Promise<[Error | null, unknown][] | null>;
       };
-      for (const { event, source } of events) void pipe.viewApplyStatus(...this.applyArgs(event, now, source));
+      for (const { event, source, at } of events)
+        void pipe.viewApplyStatus(...this.applyArgs(event, at ?? now, source));
       return pipe.exec();
     });
     return events.map((_, i) => {
