@@ -190,7 +190,12 @@ async function watchExpiry(
 ): Promise<void> {
   const id = event.notificationId!;
   if (AWAITING_REPORT.has(event.status)) {
-    if (applied.expiresAt === null) return;
+    // Succeeded/Accepted after the notification's final status (its report, or its Failed_TTL,
+    // committed before the sender's own transaction: the receipt tracker and the report webhook
+    // do not wait for it; a sender's batch under load or behind a down SMSC takes seconds)
+    // changed nothing in the view, and nothing is left to wait for: no check is scheduled, which
+    // would publish a Failed_TTL for a delivered notification at its expiry.
+    if (applied.expiresAt === null || (applied.previous !== null && !NOT_FINAL.has(applied.previous))) return;
     await expiry.store.schedule(
       id,
       applied.expiresAt + expiry.graceMs,

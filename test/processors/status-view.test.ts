@@ -117,6 +117,32 @@ describe('status-view', () => {
     expect(events.filter((e) => e.orderId === delivered && e.status === 'Order_Completed')).toHaveLength(1);
   });
 
+  it('schedules no expiry check for an Accepted that comes after the delivery report', async () => {
+    // send-sms's batch commits its SMS_Accepted after the receipt tracker committed the
+    // SMS_Delivered (a long batch: the SMSC down, or many SMS at its TPS): seen on 2026-12-04
+    // with the SMSC down for 30 s. The check would have published SMS_Failed_TTL at expiry.
+    const late = randomUUID();
+    const sms = randomUUID();
+    const sentinel = randomUUID();
+    const sentinelSms = randomUUID();
+    const expiry = Date.now() + 1_000;
+    await view.putOrder(sampleOrder(2, { orderId: late }));
+    await send(
+      notification(late, sms, 'SMS_New', expiry),
+      orderStatus({ orderId: late, creator: 'ttd' }, 'Order_Processed', Date.now()),
+      notification(late, sms, 'SMS_Delivered'),
+      notification(late, sms, 'SMS_Accepted'),
+      // checked a moment later: once its Failed_TTL is out, the late one's would have been too
+      notification(sentinel, sentinelSms, 'SMS_New', expiry + 100),
+      orderStatus({ orderId: sentinel, creator: 'ttd' }, 'Order_Processed', Date.now()),
+      notification(sentinel, sentinelSms, 'SMS_Accepted'),
+    );
+    await wait(() => has(late, 'Order_Completed'), 'the delivered order completed');
+    await wait(() => has(sentinel, 'SMS_Failed_TTL'), "the sentinel's Failed_TTL");
+    expect(has(late, 'SMS_Failed_TTL')).toBe(false);
+    expect((await view.get(late))?.notifications).toMatchObject([{ id: sms, status: 'SMS_Delivered' }]);
+  });
+
   it('emits Order_Completed again when the record that completed the order is handled again after an abort, and for no other record', async () => {
     const stage = statusViewStage({ view: new ViewStore(redis, `${prefix}replay.`), clock: Date.now });
     const at = (offset: number) => recordAt(0, offset);
