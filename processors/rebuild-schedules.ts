@@ -11,6 +11,7 @@ import { releaseAt } from './schedule-window/stage.ts';
 import type { SendWindow } from '../platform/notifications/window.ts';
 import { heldValues } from './runtime/deferral.ts';
 import { decodedAsStaged } from './rebuild-read.ts';
+import { stageGroupId } from './runtime/runner.ts';
 import { AWAITING_REPORT, expiryEvent, NOT_FINAL } from './status-view/stage.ts';
 
 export interface RebuildCounts {
@@ -165,7 +166,7 @@ export async function rebuildSchedules(deps: {
   const checkedBelow = new Map<number, bigint>();
   for (const p of (await kafka.topicEndOffsets(enrichedTopic)).keys()) {
     const offset = await kafka.committedOffset(
-      `${config.TOPIC_PREFIX}notifications.evaluate-condition`,
+      stageGroupId(config.TOPIC_PREFIX, 'evaluate-condition'),
       enrichedTopic,
       p,
     );

@@ -8,6 +8,7 @@ import { topicName, type TopicKey, type TopicValues } from '../platform/topics.t
 import { orderIdentityProblems } from '../platform/validation/order-record.ts';
 import { ViewStore } from '../platform/view/store.ts';
 import { decodedAsStaged } from './rebuild-read.ts';
+import { stageGroupId } from './runtime/runner.ts';
 
 export interface ViewRebuildCounts {
   /** view keys deleted before the topics were applied again */
@@ -47,7 +48,7 @@ export async function rebuildViews(deps: {
   /** the values of `key`'s records below the offsets `stage` committed, in partition order, and how many were skipped */
   async function committed<K extends 'orders' | 'status'>(key: K & TopicKey, stage: string) {
     const topic = topicName(config.TOPIC_PREFIX, key);
-    const groupId = `${config.TOPIC_PREFIX}notifications.${stage}`;
+    const groupId = stageGroupId(config.TOPIC_PREFIX, stage);
     const limits = new Map<number, bigint>();
     for (const p of (await kafka.topicEndOffsets(topic)).keys())
       limits.set(p, BigInt((await kafka.committedOffset(groupId, topic, p)) ?? '0'));
