@@ -101,6 +101,15 @@ for crd in $(deploy_crds | tr ':' ' '); do
     break
   fi
 done
+IMAGE_NODE=$(image_node_bin)
+if [ ! -x "$IMAGE_NODE" ] || ! "$IMAGE_NODE" -v >/dev/null 2>&1; then
+  log "installing Node $IMAGE_NODE_MAJOR, the container image's, from the npm registry ($(image_node_package))"
+  rm -rf "$IMAGE_NODE_DIR"
+  mkdir -p "$IMAGE_NODE_DIR"
+  (cd "$IMAGE_NODE_DIR" && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+    "$(image_node_package)@$IMAGE_NODE_MAJOR") >&2
+  "$IMAGE_NODE" -v >/dev/null || die "the image's Node did not install to $IMAGE_NODE"
+fi
 COMPOSE_CHECK=$(compose_check_bin)
 if [ ! -x "$COMPOSE_CHECK" ]; then
   log "building the Compose file checker (compose-go) from the Go module proxy"

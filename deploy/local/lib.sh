@@ -71,6 +71,18 @@ KEDA_VERSION="v2.16.1"
 PROMETHEUS_OPERATOR_VERSION="v0.85.0"
 GO_CACHE="$CACHE_DIR/go"
 HELM_BIN="$CACHE_DIR/helm-$HELM_VERSION/helm"
+# The container image's Node (the major of deploy/container/Dockerfile's FROM), this platform's
+# build from the npm registry (node-<os>-<arch>, the binaries the `node` package installs), so
+# test/deploy/container.test.ts installs and runs the image's folder on the Node the image has.
+IMAGE_NODE_MAJOR=$(sed -n 's/^FROM node:\([0-9][0-9]*\).*/\1/p' "$ROOT/deploy/container/Dockerfile" | head -1)
+image_node_package() {
+  local os arch
+  case "$(uname -s)" in Linux) os=linux ;; Darwin) os=darwin ;; *) os=$(uname -s | tr 'A-Z' 'a-z') ;; esac
+  case "$(uname -m)" in x86_64 | amd64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  echo "node-$os-$arch"
+}
+IMAGE_NODE_DIR="$CACHE_DIR/node-$IMAGE_NODE_MAJOR"
+image_node_bin() { echo "$IMAGE_NODE_DIR/node_modules/$(image_node_package)/bin/node"; }
 go_mod_dir() { echo "$GO_CACHE/pkg/mod/$1@$2"; }
 deploy_crds() {
   local keda prom
@@ -145,6 +157,7 @@ export ACCESS_TOKEN_ISSUERS_DIR=$STACK_DIR/auth/access-token-issuers
 export EMAIL_REPORT_ACCESS_KEY=$EMAIL_REPORT_ACCESS_KEY
 export PY_PRODUCER_PYTHON=$(py_producer_venv)/bin/python
 export HELM_BIN=$HELM_BIN
+export IMAGE_NODE_BIN=$(image_node_bin)
 export COMPOSE_CHECK_BIN=$(compose_check_bin)
 export K8S_VALIDATE_PYTHON=$(k8s_tools_venv)/bin/python
 export DEPLOY_CRDS=$(deploy_crds)

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
 import { DEFAULT_STAGES } from '../../processors/stages.ts';
@@ -12,6 +12,8 @@ import { eventually, stackEnv, stageEnv, testConfig, uniquePrefix } from '../sup
 
 const root = join(import.meta.dirname, '..', '..');
 const dockerfile = parseDockerfile(readFileSync(join(root, 'deploy/container/Dockerfile'), 'utf8'));
+/** the image's Node, as the stack's install fetched it */
+const imageNode = process.env.IMAGE_NODE_BIN ?? '';
 
 /**
  * No container engine runs here, so the image is exercised by its own steps: the build stage's
@@ -23,9 +25,16 @@ describe('the container image', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'image-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('is two stages on Node 20 slim; the final one runs as an unprivileged user and drains on SIGTERM', () => {
+  it('is two stages on one Node LTS line upstream supports, slim, which this test has; the final one runs as an unprivileged user and drains on SIGTERM', () => {
+    expect(imageNode, "IMAGE_NODE_BIN, the image's Node (deploy/local/install.sh)").not.toBe('');
     expect(dockerfile.map((s) => s.from)).toHaveLength(2);
-    for (const s of dockerfile) expect(s.from).toMatch(/^node:20[.\d]*-[a-z]+-slim$/);
+    const majors = dockerfile.map((s) => /^node:(\d+)[.\d]*-[a-z]+-slim$/.exec(s.from)?.[1]);
+    expect(new Set(majors).size).toBe(1);
+    // an even (LTS) line upstream still supports: 20 left it on 2026-04-30, 22 leaves it on 2027-04-30
+    expect(Number(majors[0]) % 2).toBe(0);
+    expect(Number(majors[0])).toBeGreaterThanOrEqual(22);
+    // the install and the processes below run on the image's Node (deploy/local/install.sh fetches it)
+    expect(execFileSync(imageNode, ['-v'], { encoding: 'utf8' })).toMatch(new RegExp(`^v${majors[0]}\\.`));
     const final = dockerfile.at(-1)!;
     const user = final.instructions.filter((i) => i.op === 'USER').at(-1)?.args;
     expect(user).toBeDefined();
@@ -59,7 +68,13 @@ describe('the container image', () => {
         const cmd = i.args
           .replace(/(^|\s)\/src(?=\/|\s|$)/g, `$1${src}`)
           .replace(/(^|\s)\/app(?=\/|\s|$)/g, `$1${app}`);
-        execFileSync('bash', ['-c', cmd], { cwd: path('.', workdir), stdio: 'pipe', timeout: 300_000 });
+        execFileSync('bash', ['-c', cmd], {
+          cwd: path('.', workdir),
+          stdio: 'pipe',
+          timeout: 300_000,
+          // npm and the install script on the image's Node, as in the image
+          env: { ...process.env, PATH: `${dirname(imageNode)}:${process.env.PATH}` },
+        });
       }
     }
     // production dependencies only (what the lock file marks dev-only is absent), and the kafkajs patch applied
@@ -111,7 +126,7 @@ describe('the container image', () => {
         SMPP_PASSWORD: 'secret',
       },
       /"msg":"stages running"/,
-      { cwd: app },
+      { cwd: app, node: imageNode },
     );
     const gateway = startNodeProcess(
       cmd[0]!,
@@ -121,7 +136,7 @@ describe('the container image', () => {
         EMAIL_REPORT_ACCESS_KEY: process.env.EMAIL_REPORT_ACCESS_KEY ?? 'image-test-report-key-0123',
       },
       /"port":(\d+),"msg":"gateway listening"/,
-      { cwd: app },
+      { cwd: app, node: imageNode },
     );
     try {
       // the stages' ops server listens where a container's probes reach it

@@ -35,14 +35,19 @@ export function startNodeProcess(
   script: string,
   env: Record<string, string>,
   pattern: RegExp,
-  options: { args?: string[]; keepAll?: boolean; cwd?: string; logFile?: string } = {},
+  /** `node`: another Node binary than this process's (the image's, for the container test) */
+  options: { args?: string[]; keepAll?: boolean; cwd?: string; logFile?: string; node?: string } = {},
 ) {
   const cwd = options.cwd ?? root;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(cwd, script), ...(options.args ?? [])], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    options.node ?? process.execPath,
+    ['--import', 'tsx', join(cwd, script), ...(options.args ?? [])],
+    {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let matched = false;
   const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : null;
