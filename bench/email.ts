@@ -8,7 +8,9 @@
  * the stage holds one of the pool's places from the rate limit to the server's answer (the
  * outcome's write, issued then, is answered before the place's next claim: what bounds the
  * emails a crash leaves in doubt to the pool; see senderStage), so the pool ÷ that time is the
- * stage's ceiling whatever its CPU. The outcome's write is timed too, outside the slot.
+ * stage's ceiling whatever its CPU. The outcome's write is timed too, outside the slot. And it
+ * prints what each email costs this process's CPU each way: the stage's thread is the limit
+ * when its CPU ratio is about its throughput ratio.
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { createRedis } from '../platform/redis/client.ts';
@@ -51,6 +53,7 @@ export async function emailBench(N: number): Promise<void> {
 
   // direct: nodemailer over the same pool, all messages offered at once
   const direct = new Mailer(mailerOptions);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     notifications.map((n) =>
@@ -65,6 +68,7 @@ export async function emailBench(N: number): Promise<void> {
     ),
   );
   const directRate = N / ((performance.now() - t0) / 1000);
+  const directCpu = cpuMs(process.cpuUsage(cpu0));
   direct.close();
 
   // the stage: records pre-produced, then consumed, sent, reported
@@ -124,8 +128,10 @@ export async function emailBench(N: number): Promise<void> {
     { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
   );
   const startedAt = Date.now();
+  const cpu1 = process.cpuUsage();
   await runner.start();
   const stageRate = N / (((await allAccepted) - startedAt) / 1000);
+  const stageCpu = cpuMs(process.cpuUsage(cpu1));
   await runner.close();
   mailer.close();
   redis.disconnect();
@@ -139,6 +145,11 @@ export async function emailBench(N: number): Promise<void> {
   console.log(`nodemailer direct:               ${directRate.toFixed(0)} emails/s`);
   console.log(`send-email stage (Kafka → SMTP): ${stageRate.toFixed(0)} emails/s (incl. joining the group)`);
   console.log(`ratio stage / direct:            ${(stageRate / directRate).toFixed(2)}`);
+  // this process's CPU (the sink is another): what an email costs the sender, each way
+  console.log(
+    `CPU per email (this process):    direct ${((directCpu * 1000) / N).toFixed(0)} µs, stage ` +
+      `${((stageCpu * 1000) / N).toFixed(0)} µs (direct ÷ stage ${(directCpu / stageCpu).toFixed(2)})`,
+  );
   console.log(`the stage's hand-over slot (one of the pool's ${config.SMTP_POOL_SIZE}), mean per email:`);
   let slot = 0;
   for (const [step, { n, ms }] of steps) {
@@ -157,3 +168,6 @@ export async function emailBench(N: number): Promise<void> {
       `${((config.SMTP_POOL_SIZE * 1000) / slot / directRate).toFixed(2)} of direct)`,
   );
 }
+
+/** a `process.cpuUsage` difference in ms */
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
