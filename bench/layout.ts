@@ -16,6 +16,9 @@
  * every configuration runs R times, the shapes in turn and reversed every other round, and the
  * figures printed are medians: the machine's noise moved one run's chain / pass-through (one
  * process, fused) from 0.51 to 0.86 on 2026-12-03 and -04. `--instances 0` runs the one-process layout only.
+ * Beside CPU per order it prints the bytes the processes wrote and read per order through system
+ * calls (their Kafka and Redis sockets, from /proc/<pid>/io): the shapes move the same Kafka
+ * records, so a difference there is the chain's Redis work.
  */
 import type { ChildProcess } from 'node:child_process';
 import { orderStatus } from '../platform/status.ts';
@@ -26,6 +29,7 @@ import {
   benchClients,
   cpuSeconds,
   dropRun,
+  ioBytes,
   kafkaRequestCounts,
   median,
   perOrderLine,
@@ -55,8 +59,18 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: numbe
 type Shape = 'raw' | 'pass' | 'chain';
 const SHAPES: Shape[] = ['raw', 'pass', 'chain'];
 type Layout = 'one process' | 'per stage';
-/** `requests`: the stage processes' Kafka requests and Redis' commands per 1,000 orders, by API and command (none for raw kafkajs: it counts none) */
-type Figures = { rate: number; processes: number; cpuPer1000: number; requests?: string };
+/**
+ * `requests`: the stage processes' Kafka requests and Redis' commands per 1,000 orders, by API and command (none for raw kafkajs: it counts none);
+ * `written`, `read`: the processes' bytes through system calls (Kafka's and Redis' sockets) per order
+ */
+type Figures = {
+  rate: number;
+  processes: number;
+  cpuPer1000: number;
+  written: number;
+  read: number;
+  requests?: string;
+};
 
 async function run(shape: Shape, topology: Topology, layout: Layout, N: number, instances: number): Promise<Figures> {
   const { sides } = SHAPE_OF[topology];
@@ -123,11 +137,14 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
     const requests0 = await kafkaRequestCounts(ports);
     const redis0 = await redisCommandCounts();
     const cpu0 = await Promise.all(children.map((c) => cpuSeconds(c.pid!)));
+    const io0 = await Promise.all(children.map((c) => ioBytes(c.pid!)));
     const t0 = performance.now();
     await produceOrders(kafka, codec, input, N, 2000, () => ({ requestedSendTime: Date.now() - 1_000 }));
     await out.finished;
     const rate = N / ((performance.now() - t0) / 1000);
     const cpu1 = await Promise.all(children.map((c) => cpuSeconds(c.pid!)));
+    const io1 = await Promise.all(children.map((c) => ioBytes(c.pid!)));
+    const bytes = (side: 'written' | 'read') => io1.reduce((sum, b, i) => sum + b[side] - io0[i]![side], 0) / N;
     const requests =
       shape === 'raw'
         ? undefined
@@ -136,7 +153,14 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
           perOrderLine('Redis commands per 1,000 orders', redis0, await redisCommandCounts(), N / 1000);
     await out.stop();
     const cpuPer1000 = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / (N / 1000);
-    return { rate, processes: children.length, cpuPer1000, ...(requests ? { requests } : {}) };
+    return {
+      rate,
+      processes: children.length,
+      cpuPer1000,
+      written: bytes('written'),
+      read: bytes('read'),
+      ...(requests ? { requests } : {}),
+    };
   } finally {
     await stopProcesses(children);
     await kafka.close();
@@ -168,7 +192,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
       (rounds > 1 ? `; ${rounds} rounds, medians (each ratio: the median of the rounds' own ratios)` : ''),
   );
   console.log(
-    `${'layout'.padEnd(12)} ${'topology'.padEnd(9)} ${'shape'.padEnd(34)} ${'processes'.padStart(9)} ${'orders/s'.padStart(9)} ${'CPU s/1000'.padStart(11)}`,
+    `${'layout'.padEnd(12)} ${'topology'.padEnd(9)} ${'shape'.padEnd(34)} ${'processes'.padStart(9)} ${'orders/s'.padStart(9)} ${'CPU s/1000'.padStart(11)} ${'B out/order'.padStart(12)} ${'B in/order'.padStart(11)}`,
   );
   const names: Record<Shape, string> = {
     raw: 'raw kafkajs, chain shape',
@@ -181,8 +205,10 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
         const rs = of(layout, topology, shape);
         const rate = median(rs.map((r) => r.rate)).toFixed(0);
         const cpu = median(rs.map((r) => r.cpuPer1000)).toFixed(3);
+        const out = median(rs.map((r) => r.written)).toFixed(0);
+        const inn = median(rs.map((r) => r.read)).toFixed(0);
         console.log(
-          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${rate.padStart(9)} ${cpu.padStart(11)}`,
+          `${layout.padEnd(12)} ${topology.padEnd(9)} ${names[shape].padEnd(34)} ${String(rs[0]!.processes).padStart(9)} ${rate.padStart(9)} ${cpu.padStart(11)} ${out.padStart(12)} ${inn.padStart(11)}`,
         );
       }
   // each round's figures, and what the stages asked of Kafka and Redis per order (a request's

@@ -459,6 +459,16 @@ export async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /**
+ * Bytes a process has written and read through system calls, sockets included (`wchar` and
+ * `rchar` of /proc/<pid>/io): what a stage process sends to and takes from Kafka and Redis.
+ */
+export async function ioBytes(pid: number): Promise<{ written: number; read: number }> {
+  const io = await readFile(`/proc/${pid}/io`, 'utf8').catch(() => '');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? 0);
+  return { written: field('wchar'), read: field('rchar') };
+}
+
+/**
  * CPU seconds of every process in each of the local stack's process groups (each service runs
  * in its own session: the group id is the pid recorded in $STACK_DIR/pids), by service name.
  */
