@@ -9,7 +9,9 @@
  * resolve-channel as its lanes, idle here). Beside each, in the same layout and topology: raw kafkajs in the
  * chain's own shape (apart four hops writing 3 + 1 + 1 + 3 records per order, fused two writing
  * 3 + 3; no Avro, no transactions: one process holding the hops, or I processes per hop) and the
- * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions).
+ * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions);
+ * and, as a diagnostic, the chain with its scheduler's Redis claims of due orders answered at
+ * once (`BENCH_STUB_PASS`, see worker.ts): the chain over it is what those claims cost.
  * Every worker is started and has joined its group before the N past-due orders are produced; a
  * run's time is from the first order produced to the last email notification (or raw copy) read
  * committed at the end. With R rounds (3 by default; an odd number, so the median is a round's)
@@ -56,8 +58,9 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: numbe
   },
 };
 
-type Shape = 'raw' | 'pass' | 'chain';
-const SHAPES: Shape[] = ['raw', 'pass', 'chain'];
+/** `unclaimed`: the chain with its scheduler's Redis claims answered at once (a diagnostic: see worker.ts) */
+type Shape = 'raw' | 'pass' | 'chain' | 'unclaimed';
+const SHAPES: Shape[] = ['raw', 'pass', 'chain', 'unclaimed'];
 type Layout = 'one process' | 'per stage';
 /**
  * `requests`: the stage processes' Kafka requests and Redis' commands per 1,000 orders, by API and command (none for raw kafkajs: it counts none);
@@ -113,11 +116,11 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
         for (let i = 0; i < instances; i++)
           workers.push({ env: { BENCH_WORKER: 'raw', RAW_HOPS: JSON.stringify([hop]) } });
   } else {
-    const stages = SHAPE_OF[topology][shape];
-    if (layout === 'one process') workers.push({ env: { BENCH_WORKER: 'stages', STAGES: stages.join(',') } });
+    const stages = SHAPE_OF[topology][shape === 'unclaimed' ? 'chain' : shape];
+    const env = { BENCH_WORKER: 'stages', ...(shape === 'unclaimed' ? { BENCH_STUB_PASS: '1' } : {}) };
+    if (layout === 'one process') workers.push({ env: { ...env, STAGES: stages.join(',') } });
     else
-      for (const stage of stages)
-        for (let i = 0; i < instances; i++) workers.push({ env: { BENCH_WORKER: 'stages', STAGES: stage } });
+      for (const stage of stages) for (let i = 0; i < instances; i++) workers.push({ env: { ...env, STAGES: stage } });
   }
 
   const children: ChildProcess[] = [];
@@ -198,6 +201,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
     raw: 'raw kafkajs, chain shape',
     pass: 'pass-through stages, chain shape',
     chain: 'the chain',
+    unclaimed: 'the chain, its claims stubbed',
   };
   for (const layout of layouts)
     for (const topology of TOPOLOGIES)
@@ -216,7 +220,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
   // different mix, and a median a trend over the rounds
   for (const layout of layouts)
     for (const topology of TOPOLOGIES)
-      for (const shape of ['pass', 'chain'] as const)
+      for (const shape of ['pass', 'chain', 'unclaimed'] as const)
         for (const [i, r] of of(layout, topology, shape).entries())
           console.log(
             `${layout}, ${topology}, ${names[shape]}${rounds > 1 ? `, round ${i + 1}` : ''}: ` +
@@ -232,7 +236,9 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
       console.log(
         `${layout}, ${topology}: chain / raw same shape ${ratio(layout, topology, 'chain', 'raw')} (target ≥ 0.5), ` +
           `chain / pass-through same shape ${ratio(layout, topology, 'chain', 'pass')} (target ≥ 0.8), ` +
-          `pass-through / raw ${ratio(layout, topology, 'pass', 'raw')} (the runtime's own cost)`,
+          `pass-through / raw ${ratio(layout, topology, 'pass', 'raw')} (the runtime's own cost); ` +
+          `the chain with its scheduler's claims stubbed / pass-through ${ratio(layout, topology, 'unclaimed', 'pass')}, ` +
+          `chain / stubbed ${ratio(layout, topology, 'chain', 'unclaimed')} (what the claims cost; a diagnostic)`,
       );
   for (const layout of layouts) {
     const fused = of(layout, 'fused', 'chain');

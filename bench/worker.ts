@@ -3,10 +3,17 @@
  * pass-through ones of `pass-stages.ts`) exactly as `processors/main.ts` does; `BENCH_WORKER=raw`
  * runs raw kafkajs copier hops (RAW_HOPS, a JSON list of `RawHop`) side by side in one producer.
  * Both log "stages running" once joined.
+ *
+ * `BENCH_STUB_PASS=1` (a diagnostic of the layout suite, never a way to run the pipeline): the
+ * schedule store's claims of items due already (`passMany`, `passed`) answer at once without
+ * Redis, so the chain runs without the claim that lets an order id count once and a cancel race
+ * a release safely; the rest of the chain's work is unchanged. What it gains is what the claim
+ * costs.
  */
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
+import { ScheduleStore, type PassResult } from '../platform/redis/schedule-store.ts';
 import { runStageProcess } from '../processors/runtime/process.ts';
 import { STAGES } from '../processors/stages.ts';
 import { PASS_STAGES } from './pass-stages.ts';
@@ -31,5 +38,9 @@ if (process.env.BENCH_WORKER === 'raw') {
     });
   });
 } else {
+  if (process.env.BENCH_STUB_PASS === '1') {
+    ScheduleStore.prototype.passMany = (list) => Promise.resolve(list.map((): PassResult => 'pass'));
+    ScheduleStore.prototype.passed = (ids) => Promise.resolve(ids.length);
+  }
   runStageProcess({ ...STAGES, ...PASS_STAGES });
 }
