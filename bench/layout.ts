@@ -10,8 +10,11 @@
  * chain's own shape (apart four hops writing 3 + 1 + 1 + 3 records per order, fused two writing
  * 3 + 3; no Avro, no transactions: one process holding the hops, or I processes per hop) and the
  * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions);
- * and, as a diagnostic, the chain with its scheduler's Redis claims of due orders answered at
- * once (`BENCH_STUB_PASS`, see worker.ts): the chain over it is what those claims cost.
+ * and, as diagnostics of the scheduler's once-only claim of each due order (Redis), the
+ * pass-through stages with their first hop making that claim (`pass-due-claimed`) and the chain
+ * with those claims answered at once (`BENCH_STUB_PASS`, see worker.ts): the chain over the
+ * first is what its decisions cost beyond the claim, the chain over the second what the claim
+ * costs it.
  * Every worker is started and has joined its group before the N past-due orders are produced; a
  * run's time is from the first order produced to the last email notification (or raw copy) read
  * committed at the end. With R rounds (3 by default; an odd number, so the median is a round's)
@@ -45,22 +48,28 @@ import {
 type Topology = 'apart' | 'fused';
 const TOPOLOGIES: Topology[] = ['fused', 'apart'];
 /** per topology: the chain's stages, the pass-through stages of its shape, and the status events per raw hop */
-const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; sides: number[] }> = {
+const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; claimed: string[]; sides: number[] }> = {
   apart: {
     chain: ['scheduler', 'enrich-recipients', 'evaluate-condition', 'resolve-channel', 'schedule-window'],
     pass: ['pass-due', 'pass-enrich', 'pass-approve', 'pass-resolve'],
+    claimed: ['pass-due-claimed', 'pass-enrich', 'pass-approve', 'pass-resolve'],
     sides: [2, 0, 0, 2],
   },
   fused: {
     chain: ['scheduler', 'prepare-notifications', 'schedule-window'],
     pass: ['pass-due', 'pass-prepare'],
+    claimed: ['pass-due-claimed', 'pass-prepare'],
     sides: [2, 2],
   },
 };
 
-/** `unclaimed`: the chain with its scheduler's Redis claims answered at once (a diagnostic: see worker.ts) */
-type Shape = 'raw' | 'pass' | 'chain' | 'unclaimed';
-const SHAPES: Shape[] = ['raw', 'pass', 'chain', 'unclaimed'];
+/**
+ * `claimed`: the pass-through stages whose first hop makes the scheduler's claim of each due
+ * order (`pass-due-claimed`); `unclaimed`: the chain with its scheduler's Redis claims answered
+ * at once (see worker.ts). Both diagnostics: what the claim costs, from either side.
+ */
+type Shape = 'raw' | 'pass' | 'claimed' | 'chain' | 'unclaimed';
+const SHAPES: Shape[] = ['raw', 'pass', 'claimed', 'chain', 'unclaimed'];
 type Layout = 'one process' | 'per stage';
 /**
  * `requests`: the stage processes' Kafka requests and Redis' commands per 1,000 orders, by API and command (none for raw kafkajs: it counts none);
@@ -201,6 +210,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
     raw: 'raw kafkajs, chain shape',
     pass: 'pass-through stages, chain shape',
     chain: 'the chain',
+    claimed: 'pass-through, with the claim',
     unclaimed: 'the chain, its claims stubbed',
   };
   for (const layout of layouts)
@@ -220,7 +230,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
   // different mix, and a median a trend over the rounds
   for (const layout of layouts)
     for (const topology of TOPOLOGIES)
-      for (const shape of ['pass', 'chain', 'unclaimed'] as const)
+      for (const shape of ['pass', 'claimed', 'chain', 'unclaimed'] as const)
         for (const [i, r] of of(layout, topology, shape).entries())
           console.log(
             `${layout}, ${topology}, ${names[shape]}${rounds > 1 ? `, round ${i + 1}` : ''}: ` +
@@ -238,7 +248,9 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
           `chain / pass-through same shape ${ratio(layout, topology, 'chain', 'pass')} (target ≥ 0.8), ` +
           `pass-through / raw ${ratio(layout, topology, 'pass', 'raw')} (the runtime's own cost); ` +
           `the chain with its scheduler's claims stubbed / pass-through ${ratio(layout, topology, 'unclaimed', 'pass')}, ` +
-          `chain / stubbed ${ratio(layout, topology, 'chain', 'unclaimed')} (what the claims cost; a diagnostic)`,
+          `chain / stubbed ${ratio(layout, topology, 'chain', 'unclaimed')}, ` +
+          `pass-through with the claim / pass-through ${ratio(layout, topology, 'claimed', 'pass')}, ` +
+          `chain / pass-through with the claim ${ratio(layout, topology, 'chain', 'claimed')} (diagnostics: what the claim costs)`,
       );
   for (const layout of layouts) {
     const fused = of(layout, 'fused', 'chain');

@@ -3,8 +3,8 @@ import type { EnrichedOrder } from '../platform/schemas/generated/enriched-order
 import { orderOf } from '../platform/schemas/enriched.ts';
 import { orderStatus } from '../platform/status.ts';
 import { fuse } from '../processors/runtime/fuse.ts';
-import { defineStage, emit } from '../processors/runtime/stage.ts';
-import type { StageModule } from '../processors/runtime/wiring.ts';
+import { defer, defineStage, emit } from '../processors/runtime/stage.ts';
+import { deferring, type StageModule } from '../processors/runtime/wiring.ts';
 import { enrichedOrder, sampleEmail } from '../test/support/stack.ts';
 
 /**
@@ -84,6 +84,44 @@ export const PASS_STAGES: Record<string, StageModule> = {
       services: [],
     }),
   },
+};
+
+/**
+ * pass-due with the scheduler's durable claim: the order goes to orders.due as a `defer` due
+ * already, so the runtime claims it in a schedule store of its own (Redis) for its record and
+ * writes it in that record's transaction, with a releaser beside it, exactly as the scheduler
+ * does; nothing else of the scheduler's (no validation, no fair share). The chain over this
+ * shape is what its decisions cost beyond the once-only claim.
+ */
+PASS_STAGES['pass-due-claimed'] = {
+  name: 'pass-due-claimed',
+  build: (deps) =>
+    deferring(
+      deps,
+      defineStage({
+        name: 'pass-due-claimed',
+        input: 'orders',
+        outputs: ['status', 'ordersDue'],
+        pure: true,
+        defer: {
+          name: 'pass-due-claimed',
+          keyPrefix: 'pass-orders:',
+          output: 'ordersDue',
+          alsoEmit: (value, now) => {
+            const order = value as NotificationOrder;
+            return [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) }];
+          },
+        },
+        handle: (order: NotificationOrder) =>
+          defer({
+            id: order.orderId,
+            until: order.requestedSendTime,
+            value: order,
+            reason: 'waits for its send time',
+            also: [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Registered', Date.now()) }],
+          }),
+      }),
+    ),
 };
 
 /** pass-enrich, pass-approve and pass-resolve in one hop (`fuse`): the pass-through twin of prepare-notifications */
