@@ -5,6 +5,7 @@ import { orderStatus } from '../platform/status.ts';
 import { fuse } from '../processors/runtime/fuse.ts';
 import { defer, defineStage, emit } from '../processors/runtime/stage.ts';
 import { deferring, type StageModule } from '../processors/runtime/wiring.ts';
+import { schedulerStage } from '../processors/scheduler/stage.ts';
 import { enrichedOrder, sampleEmail } from '../test/support/stack.ts';
 
 /**
@@ -103,15 +104,8 @@ PASS_STAGES['pass-due-claimed'] = {
         input: 'orders',
         outputs: ['status', 'ordersDue'],
         pure: true,
-        defer: {
-          name: 'pass-due-claimed',
-          keyPrefix: 'pass-orders:',
-          output: 'ordersDue',
-          alsoEmit: (value, now) => {
-            const order = value as NotificationOrder;
-            return [{ topic: 'status', key: order.orderId, value: orderStatus(order, 'Order_Processing', now) }];
-          },
-        },
+        // the scheduler's own deferral (its output and Order_Processing event), in a store of its own
+        defer: { ...schedulerStage({ clock: deps.clock }).defer!, name: 'pass-due-claimed', keyPrefix: 'pass-orders:' },
         handle: (order: NotificationOrder) =>
           defer({
             id: order.orderId,
