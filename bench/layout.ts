@@ -46,7 +46,8 @@ import {
 } from './support.ts';
 
 type Topology = 'apart' | 'fused';
-const TOPOLOGIES: Topology[] = ['fused', 'apart'];
+/** `BENCH_TOPOLOGIES=fused` (comma-separated) runs only those: for a diagnostic experiment */
+const TOPOLOGIES = only<Topology>('BENCH_TOPOLOGIES', ['fused', 'apart']);
 /** per topology: the chain's stages, the pass-through stages of its shape, and the status events per raw hop */
 const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; claimed: string[]; sides: number[] }> = {
   apart: {
@@ -69,7 +70,17 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; claimed: str
  * at once (see worker.ts). Both diagnostics: what the claim costs, from either side.
  */
 type Shape = 'raw' | 'pass' | 'claimed' | 'chain' | 'unclaimed';
-const SHAPES: Shape[] = ['raw', 'pass', 'claimed', 'chain', 'unclaimed'];
+/** `BENCH_SHAPES=pass,chain` (comma-separated) runs only those: for a diagnostic experiment (ratios to a shape not run print "not run") */
+const SHAPES = only<Shape>('BENCH_SHAPES', ['raw', 'pass', 'claimed', 'chain', 'unclaimed']);
+
+/** the `all` that an environment variable may narrow to some of them (an unknown name is refused) */
+function only<T extends string>(variable: string, all: T[]): T[] {
+  const asked = process.env[variable]?.split(',').filter(Boolean);
+  if (!asked) return all;
+  const unknown = asked.filter((a) => !all.includes(a as T));
+  if (unknown.length > 0) throw new Error(`${variable}: unknown ${unknown.join(', ')} (one of ${all.join(', ')})`);
+  return all.filter((a) => asked.includes(a));
+}
 type Layout = 'one process' | 'per stage';
 /**
  * `requests`: the stage processes' Kafka requests and Redis' commands per 1,000 orders, by API and command (none for raw kafkajs: it counts none);
@@ -198,7 +209,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
           const k = key(layout, topology, shape);
           results.set(k, [...(results.get(k) ?? []), await run(shape, topology, layout, N, instances)]);
         }
-  const of = (layout: Layout, topology: Topology, shape: Shape) => results.get(key(layout, topology, shape))!;
+  const of = (layout: Layout, topology: Topology, shape: Shape) => results.get(key(layout, topology, shape)) ?? [];
   console.log(
     `\norders: ${N} per run, ${layouts.length > 1 ? `${instances} process(es) per stage in the per-stage layout, ` : ''}same broker` +
       (rounds > 1 ? `; ${rounds} rounds, medians (each ratio: the median of the rounds' own ratios)` : ''),
@@ -217,6 +228,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
     for (const topology of TOPOLOGIES)
       for (const shape of SHAPES) {
         const rs = of(layout, topology, shape);
+        if (rs.length === 0) continue;
         const rate = median(rs.map((r) => r.rate)).toFixed(0);
         const cpu = median(rs.map((r) => r.cpuPer1000)).toFixed(3);
         const out = median(rs.map((r) => r.written)).toFixed(0);
@@ -238,7 +250,9 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
           );
   /** a ratio of two shapes' rates: the median over the rounds, and each round's when there are several */
   const ratio = (layout: Layout, topology: Topology, a: Shape, b: Shape) => {
-    const xs = of(layout, topology, a).map((r, i) => r.rate / of(layout, topology, b)[i]!.rate);
+    const [as, bs] = [of(layout, topology, a), of(layout, topology, b)];
+    if (as.length === 0 || bs.length === 0) return 'not run';
+    const xs = as.map((r, i) => r.rate / bs[i]!.rate);
     return median(xs).toFixed(2) + (xs.length > 1 ? ` [${xs.map((x) => x.toFixed(2)).join(', ')}]` : '');
   };
   for (const layout of layouts)
@@ -255,12 +269,13 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
   for (const layout of layouts) {
     const fused = of(layout, 'fused', 'chain');
     const apart = of(layout, 'apart', 'chain');
+    if (fused.length === 0 || apart.length === 0) continue;
     console.log(
       `${layout}: the chain fused / apart: ${median(fused.map((f, i) => f.rate / apart[i]!.rate)).toFixed(2)} in orders/s, ` +
         `${median(fused.map((f, i) => apart[i]!.cpuPer1000 / f.cpuPer1000)).toFixed(2)} in CPU per order (apart ÷ fused)`,
     );
   }
-  for (const topology of layouts.length > 1 ? TOPOLOGIES : []) {
+  for (const topology of layouts.length > 1 && SHAPES.includes('chain') ? TOPOLOGIES : []) {
     const one = median(of('one process', topology, 'chain').map((r) => r.rate));
     const per = median(of('per stage', topology, 'chain').map((r) => r.rate));
     console.log(
