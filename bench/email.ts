@@ -9,8 +9,9 @@
  * outcome's write, issued then, is answered before the place's next claim: what bounds the
  * emails a crash leaves in doubt to the pool; see senderStage), so the pool ÷ that time is the
  * stage's ceiling whatever its CPU. The outcome's write is timed too, outside the slot. And it
- * prints what each email costs this process's CPU each way: the stage's thread is the limit
- * when its CPU ratio is about its throughput ratio.
+ * prints what each email costs this process's CPU each way (the stage's thread is the limit
+ * when its CPU ratio is about its throughput ratio), and its system calls each way (every socket
+ * write is one: SMTP's, and through the stage Redis' and Kafka's too).
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { createRedis } from '../platform/redis/client.ts';
@@ -23,7 +24,7 @@ import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
 import { sampleEmail } from '../test/support/stack.ts';
-import { benchClients, dropRun, startProcess } from './support.ts';
+import { benchClients, dropRun, ioBytes, startProcess } from './support.ts';
 
 export async function emailBench(N: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('email');
@@ -53,6 +54,7 @@ export async function emailBench(N: number): Promise<void> {
 
   // direct: nodemailer over the same pool, all messages offered at once
   const direct = new Mailer(mailerOptions);
+  const io0 = await ioBytes('self');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
@@ -69,6 +71,7 @@ export async function emailBench(N: number): Promise<void> {
   );
   const directRate = N / ((performance.now() - t0) / 1000);
   const directCpu = cpuMs(process.cpuUsage(cpu0));
+  const directIo = ioDelta(io0, await ioBytes('self'));
   direct.close();
 
   // the stage: records pre-produced, then consumed, sent, reported
@@ -127,11 +130,13 @@ export async function emailBench(N: number): Promise<void> {
     }),
     { kafka, codec, config, logger, metrics: createStageMetrics(createRegistry(false)) },
   );
+  const io1 = await ioBytes('self');
   const startedAt = Date.now();
   const cpu1 = process.cpuUsage();
   await runner.start();
   const stageRate = N / (((await allAccepted) - startedAt) / 1000);
   const stageCpu = cpuMs(process.cpuUsage(cpu1));
+  const stageIo = ioDelta(io1, await ioBytes('self'));
   await runner.close();
   mailer.close();
   redis.disconnect();
@@ -149,6 +154,13 @@ export async function emailBench(N: number): Promise<void> {
   console.log(
     `CPU per email (this process):    direct ${((directCpu * 1000) / N).toFixed(0)} µs, stage ` +
       `${((stageCpu * 1000) / N).toFixed(0)} µs (direct ÷ stage ${(directCpu / stageCpu).toFixed(2)})`,
+  );
+  // each socket write and read is a system call (/proc/self/io): SMTP's both ways, Redis' and
+  // Kafka's through the stage only (joining the group included; reading /proc twice)
+  const perEmail = (n: number) => (n / N).toFixed(1);
+  console.log(
+    `system calls per email:          direct ${perEmail(directIo.writeCalls)} writes, ${perEmail(directIo.readCalls)} reads; ` +
+      `stage ${perEmail(stageIo.writeCalls)} writes, ${perEmail(stageIo.readCalls)} reads`,
   );
   console.log(`the stage's hand-over slot (one of the pool's ${config.SMTP_POOL_SIZE}), mean per email:`);
   let slot = 0;
@@ -168,6 +180,12 @@ export async function emailBench(N: number): Promise<void> {
       `${((config.SMTP_POOL_SIZE * 1000) / slot / directRate).toFixed(2)} of direct)`,
   );
 }
+
+/** what a process's system calls did between two readings of `ioBytes` */
+const ioDelta = (a: Awaited<ReturnType<typeof ioBytes>>, b: Awaited<ReturnType<typeof ioBytes>>) => ({
+  writeCalls: b.writeCalls - a.writeCalls,
+  readCalls: b.readCalls - a.readCalls,
+});
 
 /** a `process.cpuUsage` difference in ms */
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;

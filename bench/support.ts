@@ -460,12 +460,15 @@ export async function cpuSeconds(pid: number): Promise<number> {
 
 /**
  * Bytes a process has written and read through system calls, sockets included (`wchar` and
- * `rchar` of /proc/<pid>/io): what a stage process sends to and takes from Kafka and Redis.
+ * `rchar` of /proc/<pid>/io): what a stage process sends to and takes from Kafka and Redis; and
+ * how many such calls it made (`syscw`, `syscr`): each socket write is one.
  */
-export async function ioBytes(pid: number): Promise<{ written: number; read: number }> {
+export async function ioBytes(
+  pid: number | 'self',
+): Promise<{ written: number; read: number; writeCalls: number; readCalls: number }> {
   const io = await readFile(`/proc/${pid}/io`, 'utf8').catch(() => '');
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? 0);
-  return { written: field('wchar'), read: field('rchar') };
+  return { written: field('wchar'), read: field('rchar'), writeCalls: field('syscw'), readCalls: field('syscr') };
 }
 
 /**
