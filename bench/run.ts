@@ -1,5 +1,5 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|chain|layout|gateway|email|sms|e2e|instant|fair|all] [--records N]
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|claim|chain|layout|gateway|email|sms|e2e|instant|fair|all] [--records N]
  *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2,0p]
  *  [--queued N] [--window S] [--load C]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
@@ -10,6 +10,7 @@ import { chainBench } from './chain.ts';
 import { emailBench } from './email.ts';
 import { gatewayBench } from './gateway.ts';
 import { schedulerBench } from './scheduler.ts';
+import { claimBench } from './claim.ts';
 import { smsBench } from './sms.ts';
 import { endToEndBench, parseLayouts } from './end-to-end.ts';
 import { layoutBench } from './layout.ts';
@@ -49,12 +50,13 @@ const { values } = parseArgs({
 const load = loadOf(values.load);
 const suites =
   values.suite === 'all'
-    ? ['runtime', 'scheduler', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant', 'fair']
+    ? ['runtime', 'scheduler', 'claim', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant', 'fair']
     : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
+  else if (suite === 'claim') await claimBench(Math.min(Number(values.items), 200_000));
   else if (suite === 'chain') await chainBench(Number(values.records));
   else if (suite === 'layout')
     await layoutBench(Math.min(Number(values.records), 30_000), Number(values.instances), Number(values.rounds));
@@ -79,7 +81,7 @@ for (const suite of suites) {
     );
   else
     throw new Error(
-      `unknown suite ${suite}: runtime, scheduler, chain, layout, gateway, email, sms, e2e, instant, fair or all`,
+      `unknown suite ${suite}: runtime, scheduler, claim, chain, layout, gateway, email, sms, e2e, instant, fair or all`,
     );
 }
 process.exit(0);
