@@ -8,8 +8,12 @@
  * one hop (prepare-notifications, as `./dev up` runs it, with evaluate-condition and
  * resolve-channel as its lanes, idle here). Beside each, in the same layout and topology: raw kafkajs in the
  * chain's own shape (apart four hops writing 3 + 1 + 1 + 3 records per order, fused two writing
- * 3 + 3; no Avro, no transactions: one process holding the hops, or I processes per hop) and the
- * pass-through stages of `pass-stages.ts` (the same shape on the stage runtime, no decisions);
+ * 3 + 3; no Avro, no transactions: one process holding the hops, or I processes per hop), the
+ * same hops exactly-once as kafkajs itself does it (`rawtx`: each input partition's copies and
+ * its next offset in one transaction of its own producer, read committed; still no Avro: see
+ * `RawHop`), and the pass-through stages of `pass-stages.ts` (the same shape on the stage
+ * runtime, no decisions). Raw exactly-once over raw is what the guarantee costs kafkajs before
+ * any code of ours runs;
  * and, as diagnostics of the scheduler's once-only claim of each due order (Redis), the
  * pass-through stages with their first hop making that claim (`pass-due-claimed`) and the chain
  * with those claims answered at once (`BENCH_STUB_PASS`, see worker.ts): the chain over the
@@ -69,9 +73,9 @@ const SHAPE_OF: Record<Topology, { chain: string[]; pass: string[]; claimed: str
  * order (`pass-due-claimed`); `unclaimed`: the chain with its scheduler's Redis claims answered
  * at once (see worker.ts). Both diagnostics: what the claim costs, from either side.
  */
-type Shape = 'raw' | 'pass' | 'claimed' | 'chain' | 'unclaimed';
+type Shape = 'raw' | 'rawtx' | 'pass' | 'claimed' | 'chain' | 'unclaimed';
 /** `BENCH_SHAPES=pass,chain` (comma-separated) runs only those: for a diagnostic experiment (ratios to a shape not run print "not run") */
-const SHAPES = only<Shape>('BENCH_SHAPES', ['raw', 'pass', 'claimed', 'chain', 'unclaimed']);
+const SHAPES = only<Shape>('BENCH_SHAPES', ['raw', 'rawtx', 'pass', 'claimed', 'chain', 'unclaimed']);
 
 /** the `all` that an environment variable may narrow to some of them (an unknown name is refused) */
 function only<T extends string>(variable: string, all: T[]): T[] {
@@ -106,7 +110,8 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
   };
   const workers: { env: Record<string, string> }[] = [];
   let output = topicName(prefix, 'emailQueue');
-  if (shape === 'raw') {
+  const raw = shape === 'raw' || shape === 'rawtx';
+  if (raw) {
     const topics = [...sides.map((_, i) => i + 1), 'status'].map((i) => `${prefix}raw.shape.${i}`);
     await kafka.ensureTopics(
       topics.map((name) => ({
@@ -128,6 +133,7 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
       from: chain[h]!,
       to: chain[h + 1]!,
       side: { topic: topics[sides.length]!, count, bytes: statusBytes },
+      ...(shape === 'rawtx' ? { exactlyOnce: true } : {}),
     }));
     output = chain[sides.length]!;
     if (layout === 'one process') workers.push({ env: { BENCH_WORKER: 'raw', RAW_HOPS: JSON.stringify(hops) } });
@@ -147,15 +153,11 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
   try {
     const started = await Promise.all(
       workers.map((w) =>
-        startProcess(
-          'bench/worker.ts',
-          { ...base, ...w.env },
-          shape === 'raw' ? /"msg":"stages running"/ : STAGES_RUNNING,
-        ),
+        startProcess('bench/worker.ts', { ...base, ...w.env }, raw ? /"msg":"stages running"/ : STAGES_RUNNING),
       ),
     );
     children.push(...started.map((s) => s.child));
-    const ports = shape === 'raw' ? [] : started.map((s) => s.port);
+    const ports = raw ? [] : started.map((s) => s.port);
     const out = await arrivals(kafka, output, `${prefix}count`, N);
     const requests0 = await kafkaRequestCounts(ports);
     const redis0 = await redisCommandCounts();
@@ -168,12 +170,11 @@ async function run(shape: Shape, topology: Topology, layout: Layout, N: number, 
     const cpu1 = await Promise.all(children.map((c) => cpuSeconds(c.pid!)));
     const io1 = await Promise.all(children.map((c) => ioBytes(c.pid!)));
     const bytes = (side: 'written' | 'read') => io1.reduce((sum, b, i) => sum + b[side] - io0[i]![side], 0) / N;
-    const requests =
-      shape === 'raw'
-        ? undefined
-        : perOrderLine('Kafka requests per 1,000 orders', requests0, await kafkaRequestCounts(ports), N / 1000) +
-          '; ' +
-          perOrderLine('Redis commands per 1,000 orders', redis0, await redisCommandCounts(), N / 1000);
+    const requests = raw
+      ? undefined
+      : perOrderLine('Kafka requests per 1,000 orders', requests0, await kafkaRequestCounts(ports), N / 1000) +
+        '; ' +
+        perOrderLine('Redis commands per 1,000 orders', redis0, await redisCommandCounts(), N / 1000);
     await out.stop();
     const cpuPer1000 = (cpu1.reduce((a, b) => a + b, 0) - cpu0.reduce((a, b) => a + b, 0)) / (N / 1000);
     return {
@@ -219,6 +220,7 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
   );
   const names: Record<Shape, string> = {
     raw: 'raw kafkajs, chain shape',
+    rawtx: 'raw kafkajs exactly-once, chain shape',
     pass: 'pass-through stages, chain shape',
     chain: 'the chain',
     claimed: 'pass-through, with the claim',
@@ -261,6 +263,9 @@ export async function layoutBench(N: number, instances: number, rounds = 3): Pro
         `${layout}, ${topology}: chain / raw same shape ${ratio(layout, topology, 'chain', 'raw')} (target ≥ 0.5), ` +
           `chain / pass-through same shape ${ratio(layout, topology, 'chain', 'pass')} (target ≥ 0.8), ` +
           `pass-through / raw ${ratio(layout, topology, 'pass', 'raw')} (the runtime's own cost); ` +
+          `raw exactly-once / raw ${ratio(layout, topology, 'rawtx', 'raw')} (what exactly-once costs kafkajs itself), ` +
+          `pass-through / raw exactly-once ${ratio(layout, topology, 'pass', 'rawtx')}, ` +
+          `chain / raw exactly-once ${ratio(layout, topology, 'chain', 'rawtx')}; ` +
           `the chain with its scheduler's claims stubbed / pass-through ${ratio(layout, topology, 'unclaimed', 'pass')}, ` +
           `chain / stubbed ${ratio(layout, topology, 'chain', 'unclaimed')}, ` +
           `pass-through with the claim / pass-through ${ratio(layout, topology, 'claimed', 'pass')}, ` +

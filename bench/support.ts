@@ -6,7 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mintToken } from '../gateway/local-tokens.ts';
 import { loadConfig } from '../platform/config.ts';
-import { KafkaAdapter, kafkaConnection, type PlainProducer } from '../platform/kafka/adapter.ts';
+import {
+  KafkaAdapter,
+  kafkaConnection,
+  recordBytes,
+  type InboundRecord,
+  type OutboundRecord,
+  type PlainProducer,
+  type TransactionalProducer,
+} from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
 import { provision } from '../platform/provision.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
@@ -209,25 +217,80 @@ export interface RawHop {
   to: string;
   /** besides the copy, this many records of `bytes` bytes per record to `topic` (status events, say) */
   side?: { topic: string; count: number; bytes: number };
+  /**
+   * Exactly-once, as kafkajs itself does it: each input partition has a transactional producer of
+   * its own (id `<groupId>-<partition>`, the textbook fence), and its copies commit with the
+   * partition's next offset in one transaction, one per `TRANSACTION_MAX_BYTES`'s default of
+   * output (512 KiB), as the stage runtime flushes. Without it: one shared idempotent producer,
+   * offsets never committed.
+   */
+  exactlyOnce?: boolean;
 }
 
-export function rawCopier(
+/** the stage runtime's default TRANSACTION_MAX_BYTES: the output one transaction takes at most */
+const RAW_TRANSACTION_BYTES = 512 * 1024;
+
+export async function rawCopier(
   kafka: KafkaAdapter,
   o: RawHop & { producer: PlainProducer; partitionsConcurrently: number },
 ) {
-  return kafka.batchConsumer({
+  const copies = (r: InboundRecord): OutboundRecord[] => {
+    const out: OutboundRecord[] = [{ topic: o.to, key: r.key, value: r.value }];
+    for (let i = 0; i < (o.side?.count ?? 0); i++)
+      out.push({ topic: o.side!.topic, key: r.key, value: r.value?.subarray(0, o.side!.bytes) ?? null });
+    return out;
+  };
+  const producers = new Map<number, Promise<TransactionalProducer>>();
+  const producerOf = (partition: number) => {
+    let p = producers.get(partition);
+    if (!p) {
+      p = kafka.transactionalProducer(`${o.groupId}-${partition}`).then(async (t) => {
+        await t.init();
+        return t;
+      });
+      producers.set(partition, p);
+    }
+    return p;
+  };
+  const consumer = await kafka.batchConsumer({
     groupId: o.groupId,
     topics: [o.from],
     partitionsConcurrently: o.partitionsConcurrently,
     fromBeginning: true,
     eachBatch: async (batch) => {
-      const out = [];
-      for (const r of batch.records) {
-        out.push({ topic: o.to, key: r.key, value: r.value });
-        for (let i = 0; i < (o.side?.count ?? 0); i++) {
-          out.push({ topic: o.side!.topic, key: r.key, value: r.value?.subarray(0, o.side!.bytes) ?? null });
+      if (o.exactlyOnce) {
+        const tx = await producerOf(batch.partition);
+        let pending: OutboundRecord[] = [];
+        let bytes = 0;
+        for (const [i, r] of batch.records.entries()) {
+          for (const c of copies(r)) {
+            pending.push(c);
+            bytes += recordBytes(c);
+          }
+          if (bytes < RAW_TRANSACTION_BYTES && i < batch.records.length - 1) continue;
+          const next = (BigInt(r.offset) + 1n).toString();
+          try {
+            await tx.commit(pending, {
+              groupId: o.groupId,
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: next,
+            });
+          } catch (err) {
+            // the next batch makes the partition a fresh producer, fencing this one; kafkajs
+            // fetches the batch again from the committed offset
+            producers.delete(batch.partition);
+            await tx.close().catch(() => undefined);
+            throw err;
+          }
+          batch.resolveOffset(r.offset);
+          pending = [];
+          bytes = 0;
         }
+        await batch.heartbeat();
+        return;
       }
+      const out = batch.records.flatMap(copies);
       // (a record batch over the broker's message.max.bytes is refused: a fetch's worth of
       // copies plus side records can be, so they go in parts of a few hundred records)
       for (let i = 0; i < out.length; i += 1_000) await o.producer.send(out.slice(i, i + 1_000));
@@ -236,6 +299,13 @@ export function rawCopier(
       await batch.heartbeat();
     },
   });
+  return {
+    joined: consumer.joined,
+    stop: async () => {
+      await consumer.stop();
+      await Promise.all([...producers.values()].map(async (p) => (await p).close()));
+    },
+  };
 }
 
 /** The gateway as its own process on a free port, verifying tokens with `publicKeyFile`, no rate limit. */
