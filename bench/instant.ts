@@ -9,6 +9,9 @@
  * window and their ratios (target ≥ 0.9), and the instant ones' accept (the gateway's 201) →
  * hand-off (the SMSC's submit, the SMTP server's acceptance) p50 and p99 (target p99 < 1 s), and
  * the Kafka requests the senders and the gateway made per instant order beyond bulk alone's.
+ * Before the campaign is queued, the same instant orders run with nothing else to do, after a
+ * quiet window: what one costs in CPU by process (senders, gateway, Kafka, this process's
+ * clients and SMTP server, Redis) and in Kafka requests, and its accept → hand-off alone.
  *
  * The control is there because bulk email, unpaced, is bound by its pool's round trips: on a
  * machine with few cores any load beside it (the instant orders' gateway, Kafka and lanes, or
@@ -56,7 +59,93 @@ export async function instantBench(
   const { publicKeyFile, token } = await benchToken('bench');
   const processes: { child: ChildProcess; port: number }[] = [];
   try {
-    // the campaign, queued before the senders start
+    const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    processes.push(
+      await startProcess(
+        'processors/main.ts',
+        { ...senderEnv(prefix, sink.port, systemId, tps), STAGES: 'send-sms,send-email' },
+        STAGES_RUNNING,
+      ),
+    );
+    const gateway = await startGateway(common, publicKeyFile);
+    processes.push(gateway);
+
+    /** bulk hand-offs so far: the campaign's SMS the SMSC took, its emails the SMTP server took */
+    const handedOff = async () => ({
+      sms: (await smsc.texts()).filter((t) => t.startsWith('Kampanje')).length,
+      email: sink.messages.filter((m) => m.rcptTo[0]?.startsWith('bulk-')).length,
+    });
+    /** CPU seconds so far of the senders, the gateway, Kafka, this process (clients, SMTP server) and Redis */
+    const cpu = async () => {
+      const stack = [...(await stackCpuSeconds())];
+      const own = process.cpuUsage();
+      return [
+        await cpuSeconds(processes[0]!.child.pid!),
+        await cpuSeconds(gateway.child.pid!),
+        stack.filter(([n]) => n.startsWith('kafka')).reduce((a, [, v]) => a + v, 0),
+        (own.user + own.system) / 1e6,
+        stack.filter(([n]) => n.startsWith('redis')).reduce((a, [, v]) => a + v, 0),
+      ];
+    };
+    /** the Kafka requests the senders and the gateway have made so far, by API */
+    const requests = () => kafkaRequestCounts([processes[0]!.port, gateway.port]);
+    const window = async (during: () => Promise<void>) => {
+      const before = await handedOff();
+      const cpuBefore = await cpu();
+      const requestsBefore = await requests();
+      const started = performance.now();
+      await during();
+      const after = await handedOff();
+      const s = (performance.now() - started) / 1000;
+      const used = (await cpu()).map((c, i) => (c - cpuBefore[i]!) / s);
+      const asked = new Map([...(await requests())].map(([api, n]) => [api, n - (requestsBefore.get(api) ?? 0)]));
+      return { s, sms: (after.sms - before.sms) / s, email: (after.email - before.email) / s, used, asked };
+    };
+
+    // instant orders through the gateway, 5/s of each; `alone` ones before the campaign is queued
+    const base = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders/instant`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    const accepted = new Map<string, number>(); // instant SMS text or email address → 201 at
+    const posts: Promise<void>[] = [];
+    const post = async (kind: 'sms' | 'email', i: number, alone: boolean) => {
+      const key =
+        kind === 'sms' ? `${alone ? 'Alene' : 'Kode'} ${100000 + i}` : `${alone ? 'alene' : 'otp'}-${i}@example.com`;
+      const body =
+        kind === 'sms'
+          ? {
+              idempotencyId: randomUUID(),
+              recipientSms: { phoneNumber: '+4799999999', timeToLiveInSeconds: 60, smsSettings: { body: key } },
+            }
+          : {
+              idempotencyId: randomUUID(),
+              recipientEmail: {
+                emailAddress: key,
+                emailSettings: { subject: 'Kode', body: `Din kode ${i}`, contentType: 'Plain' },
+              },
+            };
+      const res = await fetch(`${base}/${kind}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      if (res.status !== 201) throw new Error(`instant ${kind}: ${res.status} ${await res.text()}`);
+      accepted.set(key, Date.now());
+    };
+    const instantOrders = (alone: boolean) => async () => {
+      const until = performance.now() + seconds * 1000;
+      for (let i = 0; performance.now() < until; i++) {
+        posts.push(post('sms', i, alone), post('email', i, alone));
+        await sleep(1000 / INSTANT_PER_SECOND);
+      }
+    };
+
+    // what the instant orders cost with nothing else to do: a quiet window, then one of them
+    // alone (the first few warm the path, outside both)
+    for (let i = 0; i < 10; i++) await Promise.all([post('sms', -1 - i, true), post('email', -1 - i, true)]);
+    await sleep(2_000);
+    const quiet = await window(() => sleep(Math.min(seconds, 15) * 1000));
+    const soloFrom = accepted.size;
+    const solo = await window(instantOrders(true));
+    await Promise.all(posts);
+    const soloOrders = accepted.size - soloFrom;
+
+    // the campaign, queued while the senders run (they start on it at once)
     const queued = Date.now();
     const producer = await kafka.plainProducer();
     for (let i = 0; i < N; i += 1000) {
@@ -82,86 +171,15 @@ export async function instantBench(
     }
     await producer.close();
     console.log(`campaign queued:        ${N} SMS and ${N} emails in ${((Date.now() - queued) / 1000).toFixed(0)} s`);
-
-    const common = { TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
-    processes.push(
-      await startProcess(
-        'processors/main.ts',
-        { ...senderEnv(prefix, sink.port, systemId, tps), STAGES: 'send-sms,send-email' },
-        STAGES_RUNNING,
-      ),
-    );
-    const gateway = await startGateway(common, publicKeyFile);
-    processes.push(gateway);
-
-    /** bulk hand-offs so far: the campaign's SMS the SMSC took, its emails the SMTP server took */
-    const handedOff = async () => ({
-      sms: (await smsc.texts()).filter((t) => t.startsWith('Kampanje')).length,
-      email: sink.messages.filter((m) => m.rcptTo[0]?.startsWith('bulk-')).length,
-    });
     // warm: both senders handing off
     for (let h = await handedOff(); h.sms < 50 || h.email < 50; h = await handedOff()) await sleep(200);
     await sleep(5_000);
 
-    /** CPU seconds so far of the senders, the gateway, Kafka and this process (clients, SMTP server) */
-    const cpu = async () => {
-      const own = process.cpuUsage();
-      return [
-        await cpuSeconds(processes[0]!.child.pid!),
-        await cpuSeconds(gateway.child.pid!),
-        [...(await stackCpuSeconds())].filter(([n]) => n.startsWith('kafka')).reduce((a, [, v]) => a + v, 0),
-        (own.user + own.system) / 1e6,
-      ];
-    };
-    /** the Kafka requests the senders and the gateway have made so far, by API */
-    const requests = () => kafkaRequestCounts([processes[0]!.port, gateway.port]);
-    const window = async (during: () => Promise<void>) => {
-      const before = await handedOff();
-      const cpuBefore = await cpu();
-      const requestsBefore = await requests();
-      const started = performance.now();
-      await during();
-      const after = await handedOff();
-      const s = (performance.now() - started) / 1000;
-      const used = (await cpu()).map((c, i) => (c - cpuBefore[i]!) / s);
-      const asked = new Map([...(await requests())].map(([api, n]) => [api, n - (requestsBefore.get(api) ?? 0)]));
-      return { sms: (after.sms - before.sms) / s, email: (after.email - before.email) / s, used, asked };
-    };
     // bulk alone before and after the window with instant traffic, so a drift of the machine
     // over the run is not taken for the lane's cost
     const alone1 = await window(() => sleep(seconds * 1000));
-
-    // bulk with instant orders through the gateway, 5/s of each
-    const base = `http://127.0.0.1:${gateway.port}/notifications/api/v1/future/orders/instant`;
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-    const accepted = new Map<string, number>(); // instant SMS text or email address → 201 at
-    const posts: Promise<void>[] = [];
-    const post = async (kind: 'sms' | 'email', i: number) => {
-      const key = kind === 'sms' ? `Kode ${100000 + i}` : `otp-${i}@example.com`;
-      const body =
-        kind === 'sms'
-          ? {
-              idempotencyId: randomUUID(),
-              recipientSms: { phoneNumber: '+4799999999', timeToLiveInSeconds: 60, smsSettings: { body: key } },
-            }
-          : {
-              idempotencyId: randomUUID(),
-              recipientEmail: {
-                emailAddress: key,
-                emailSettings: { subject: 'Kode', body: `Din kode ${i}`, contentType: 'Plain' },
-              },
-            };
-      const res = await fetch(`${base}/${kind}`, { method: 'POST', headers, body: JSON.stringify(body) });
-      if (res.status !== 201) throw new Error(`instant ${kind}: ${res.status} ${await res.text()}`);
-      accepted.set(key, Date.now());
-    };
-    const withInstant = await window(async () => {
-      const until = performance.now() + seconds * 1000;
-      for (let i = 0; performance.now() < until; i++) {
-        posts.push(post('sms', i), post('email', i));
-        await sleep(1000 / INSTANT_PER_SECOND);
-      }
-    });
+    // bulk with instant orders through the gateway
+    const withInstant = await window(instantOrders(false));
     await Promise.all(posts);
     // the control: the same length of time beside a busy loop, no instant order
     const lane = instantCores(alone1, withInstant);
@@ -179,10 +197,12 @@ export async function instantBench(
     };
 
     // every instant one handed off (or 30 s gone)
-    const smsKeys = [...accepted.keys()].filter((k) => k.startsWith('Kode'));
-    const emailKeys = [...accepted.keys()].filter((k) => !k.startsWith('Kode'));
+    const keys = (like: RegExp) => [...accepted.keys()].filter((k) => like.test(k));
+    const [smsKeys, emailKeys] = [keys(/^Kode /), keys(/^otp-/)];
+    // (the alone ones; not the first few, which warmed the path)
+    const [soloSmsKeys, soloEmailKeys] = [keys(/^Alene 1\d{5}$/), keys(/^alene-\d+@/)];
     await sink
-      .untilAll(emailKeys, sink.arrivals, 30_000, 'the instant emails')
+      .untilAll([...emailKeys, ...soloEmailKeys], sink.arrivals, 30_000, 'the instant emails')
       .catch((err: Error) => console.log(err.message));
     let submitted = new Map<string, number>();
     const deadline = Date.now() + 30_000;
@@ -191,13 +211,13 @@ export async function instantBench(
       submitted = new Map(
         messages.map((m) => [Buffer.from(m.shortMessageHex, 'hex').toString('latin1'), m.receivedAt] as const),
       );
-      if (smsKeys.every((k) => submitted.has(k)) || Date.now() > deadline) break;
+      if ([...smsKeys, ...soloSmsKeys].every((k) => submitted.has(k)) || Date.now() > deadline) break;
       await sleep(500);
     }
-    const smsLatency = smsKeys.filter((k) => submitted.has(k)).map((k) => submitted.get(k)! - accepted.get(k)!);
-    const emailLatency = emailKeys
-      .filter((k) => sink.arrivals.has(k))
-      .map((k) => sink.arrivals.get(k)! - accepted.get(k)!);
+    const smsLatency = (ks: string[]) =>
+      ks.filter((k) => submitted.has(k)).map((k) => submitted.get(k)! - accepted.get(k)!);
+    const emailLatency = (ks: string[]) =>
+      ks.filter((k) => sink.arrivals.has(k)).map((k) => sink.arrivals.get(k)! - accepted.get(k)!);
 
     const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
     // bulk alone drifts over a run (faster after than before, by 10-23 % in the runs of
@@ -208,7 +228,7 @@ export async function instantBench(
       email: alone1.email + ((alone2.email - alone1.email) * (k - 1)) / 3,
     });
     const cores = (u: number[]) =>
-      `senders ${u[0]!.toFixed(2)}, gateway ${u[1]!.toFixed(2)}, kafka ${u[2]!.toFixed(2)}, bench ${u[3]!.toFixed(2)} cores`;
+      `senders ${u[0]!.toFixed(2)}, gateway ${u[1]!.toFixed(2)}, kafka ${u[2]!.toFixed(2)}, bench ${u[3]!.toFixed(2)}, redis ${u[4]!.toFixed(2)} cores`;
     console.log(
       `bulk alone (${seconds} s, before and after): SMS ${alone1.sms.toFixed(1)} and ${alone2.sms.toFixed(1)}/s, email ${alone1.email.toFixed(1)} and ${alone2.email.toFixed(1)}/s (${cores(alone.used)})`,
     );
@@ -225,7 +245,7 @@ export async function instantBench(
       `bulk kept beside the loop:  SMS ${ratio(control.sms, alone.sms).toFixed(2)}, email ${ratio(control.email, alone.email).toFixed(2)} (what that much CPU taken costs bulk on this machine)`,
     );
     console.log(
-      `beside instant ÷ beside the loop: SMS ${ratio(withInstant.sms, control.sms).toFixed(2)}, email ${ratio(withInstant.email, control.email).toFixed(2)}; each against bulk alone where it ran: SMS ${ratio(withInstant.sms / at(2).sms, control.sms / at(3).sms).toFixed(2)}, email ${ratio(withInstant.email / at(2).email, control.email / at(3).email).toFixed(2)} (the lane's cost beyond its CPU; the instant orders took ${lane.total.toFixed(2)} cores: senders ${lane.by[0]!.toFixed(2)}, gateway ${lane.by[1]!.toFixed(2)}, kafka ${lane.by[2]!.toFixed(2)}, bench ${lane.by[3]!.toFixed(2)}; the loop ${loadCores.toFixed(2)})`,
+      `beside instant ÷ beside the loop: SMS ${ratio(withInstant.sms, control.sms).toFixed(2)}, email ${ratio(withInstant.email, control.email).toFixed(2)}; each against bulk alone where it ran: SMS ${ratio(withInstant.sms / at(2).sms, control.sms / at(3).sms).toFixed(2)}, email ${ratio(withInstant.email / at(2).email, control.email / at(3).email).toFixed(2)} (the lane's cost beyond its CPU; the instant orders took ${lane.total.toFixed(2)} cores: senders ${lane.by[0]!.toFixed(2)}, gateway ${lane.by[1]!.toFixed(2)}, kafka ${lane.by[2]!.toFixed(2)}, bench ${lane.by[3]!.toFixed(2)}, redis ${lane.by[4]!.toFixed(2)}; the loop ${loadCores.toFixed(2)})`,
     );
     // what an instant order asks of Kafka: the instant window's requests beyond bulk alone's
     // (the same length of time; bulk runs a little slower beside instant orders, so a little low)
@@ -234,15 +254,34 @@ export async function instantBench(
         "Kafka requests per instant order (senders and gateway, beyond bulk alone's)",
         alone.asked,
         withInstant.asked,
-        accepted.size,
+        smsKeys.length + emailKeys.length,
+      ),
+    );
+    // what an instant order costs with nothing else running: the window of them alone beyond
+    // the quiet one, per order, by process
+    const perSolo = solo.used.map((u, i) => ((u - quiet.used[i]!) * solo.s * 1000) / soloOrders);
+    console.log(
+      `instant orders alone, before the campaign (${soloOrders} in ${solo.s.toFixed(0)} s, beyond a quiet window of ${quiet.s.toFixed(0)} s): ` +
+        `${perSolo.reduce((a, b) => a + b, 0).toFixed(1)} CPU-ms per order (senders ${perSolo[0]!.toFixed(1)}, gateway ${perSolo[1]!.toFixed(1)}, ` +
+        `kafka ${perSolo[2]!.toFixed(1)}, bench ${perSolo[3]!.toFixed(1)}, redis ${perSolo[4]!.toFixed(1)}): ` +
+        `${(solo.used.reduce((a, b) => a + b, 0) - quiet.used.reduce((a, b) => a + b, 0)).toFixed(2)} cores at ${2 * INSTANT_PER_SECOND}/s`,
+    );
+    console.log(
+      perOrderLine(
+        'Kafka requests per instant order alone (senders and gateway, beyond the quiet window)',
+        new Map([...quiet.asked].map(([api, n]) => [api, (n * solo.s) / quiet.s])),
+        solo.asked,
+        soloOrders,
       ),
     );
     for (const [what, xs, of] of [
-      ['instant SMS', smsLatency, smsKeys.length],
-      ['instant email', emailLatency, emailKeys.length],
+      ['instant SMS', smsLatency(smsKeys), smsKeys.length],
+      ['instant email', emailLatency(emailKeys), emailKeys.length],
+      ['instant SMS alone', smsLatency(soloSmsKeys), soloSmsKeys.length],
+      ['instant email alone', emailLatency(soloEmailKeys), soloEmailKeys.length],
     ] as const)
       console.log(
-        `${what.padEnd(14)} accept → hand-off: ${xs.length} of ${of} handed off, p50 ${quantile(xs, 0.5).toFixed(0)} ms, p99 ${quantile(xs, 0.99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms (target p99 < 1000 ms)`,
+        `${what.padEnd(19)} accept → hand-off: ${xs.length} of ${of} handed off, p50 ${quantile(xs, 0.5).toFixed(0)} ms, p99 ${quantile(xs, 0.99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms (target p99 < 1000 ms)`,
       );
   } finally {
     await stopProcesses(
