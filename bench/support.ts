@@ -220,20 +220,24 @@ export interface RawHop {
   /**
    * Exactly-once, as kafkajs itself does it: each input partition has a transactional producer of
    * its own (id `<groupId>-<partition>`, the textbook fence), and its copies commit with the
-   * partition's next offset in one transaction, one per `TRANSACTION_MAX_BYTES`'s default of
-   * output (512 KiB), as the stage runtime flushes. Without it: one shared idempotent producer,
-   * offsets never committed.
+   * partition's next offset in one transaction, cut where the stage runtime cuts its own (its
+   * TRANSACTION_MAX_RECORDS inputs, TRANSACTION_MAX_BYTES of output). Without it: one shared
+   * idempotent producer, offsets never committed.
    */
   exactlyOnce?: boolean;
 }
 
-/** the stage runtime's default TRANSACTION_MAX_BYTES: the output one transaction takes at most */
-const RAW_TRANSACTION_BYTES = 512 * 1024;
-
 export async function rawCopier(
   kafka: KafkaAdapter,
-  o: RawHop & { producer: PlainProducer; partitionsConcurrently: number },
+  o: RawHop & {
+    producer: PlainProducer;
+    partitionsConcurrently: number;
+    /** with `exactlyOnce`: the runtime's TRANSACTION_MAX_RECORDS and TRANSACTION_MAX_BYTES */
+    transaction?: { maxRecords: number; maxBytes: number };
+  },
 ) {
+  const limits = o.transaction;
+  if (o.exactlyOnce && !limits) throw new Error("an exactly-once copier needs the runtime's transaction limits");
   const copies = (r: InboundRecord): OutboundRecord[] => {
     const out: OutboundRecord[] = [{ topic: o.to, key: r.key, value: r.value }];
     for (let i = 0; i < (o.side?.count ?? 0); i++)
@@ -262,12 +266,14 @@ export async function rawCopier(
         const tx = await producerOf(batch.partition);
         let pending: OutboundRecord[] = [];
         let bytes = 0;
+        let inputs = 0;
         for (const [i, r] of batch.records.entries()) {
           for (const c of copies(r)) {
             pending.push(c);
             bytes += recordBytes(c);
           }
-          if (bytes < RAW_TRANSACTION_BYTES && i < batch.records.length - 1) continue;
+          inputs++;
+          if (bytes < limits!.maxBytes && inputs < limits!.maxRecords && i < batch.records.length - 1) continue;
           const next = (BigInt(r.offset) + 1n).toString();
           try {
             await tx.commit(pending, {
@@ -286,6 +292,7 @@ export async function rawCopier(
           batch.resolveOffset(r.offset);
           pending = [];
           bytes = 0;
+          inputs = 0;
         }
         await batch.heartbeat();
         return;

@@ -27,7 +27,14 @@ if (process.env.BENCH_WORKER === 'raw') {
   const producer = await kafka.plainProducer();
   const copiers: Awaited<ReturnType<typeof rawCopier>>[] = [];
   for (const hop of hops)
-    copiers.push(await rawCopier(kafka, { ...hop, producer, partitionsConcurrently: config.PARTITIONS_CONCURRENTLY }));
+    copiers.push(
+      await rawCopier(kafka, {
+        ...hop,
+        producer,
+        partitionsConcurrently: config.PARTITIONS_CONCURRENTLY,
+        transaction: { maxRecords: config.TRANSACTION_MAX_RECORDS, maxBytes: config.TRANSACTION_MAX_BYTES },
+      }),
+    );
   await Promise.all(copiers.map((c) => c.joined));
   logger.info('stages running');
   process.on('SIGTERM', () => {
