@@ -171,3 +171,98 @@ describe('kafkajs send to several brokers, one failing, one slow', () => {
     ]);
   });
 });
+
+const createEosManager = require('kafkajs/src/producer/eosManager/index.js') as (o: object) => {
+  initProducerId(): Promise<void>;
+  beginTransaction(): void;
+  addPartitionsToTransaction(topicData: { topic: string; partitions: { partition: number }[] }[]): Promise<void>;
+};
+
+const protocolError = (type: string, message: string) =>
+  Object.assign(new Error(message), { name: 'KafkaJSProtocolError', retriable: true, type });
+const concurrentTransactions = () =>
+  protocolError('CONCURRENT_TRANSACTIONS', 'another concurrent operation on the same transaction');
+
+/**
+ * A transaction begun right after its producer's last commit: the coordinator answers its
+ * AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until it has written the last one's markers.
+ * That refusal comes from the coordinator itself and says nothing stale: unpatched, kafkajs
+ * answered it with a Metadata request and forgot the coordinator, so the retry cost a
+ * FindCoordinator too (a quarter of the gateway's instant orders at 10 a second did).
+ */
+describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
+  it('retries the send without refreshing the metadata', async () => {
+    let refreshes = 0;
+    let refusals = 1;
+    const broker = {
+      nodeId: 1,
+      async produce({ topicData }: { topicData: { partitions: { partition: number }[] }[] }) {
+        const parts = topicData.flatMap((t) => t.partitions);
+        return {
+          topics: [
+            {
+              topicName: 't',
+              partitions: parts.map((p) => ({ partition: p.partition, errorCode: 0, baseOffset: '0' })),
+            },
+          ],
+        };
+      },
+    };
+    const cluster = {
+      ...fakeCluster({ 0: 1, 1: 1 }, new Map([[1, broker]])),
+      refreshMetadata: async () => void refreshes++,
+    };
+    await sendTwo(
+      cluster,
+      fakeEos(new Map(), async () => {
+        if (refusals-- > 0) throw concurrentTransactions();
+      }),
+    );
+    expect(refusals).toBe(-1); // refused once, then sent
+    expect(refreshes).toBe(0);
+  });
+
+  /** the real transaction manager over a coordinator whose AddPartitionsToTxn answers with `errors`, in turn */
+  async function addPartitionsAfter(errors: Error[]): Promise<number> {
+    let lookups = 0;
+    const coordinator = {
+      nodeId: 1,
+      initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
+      addPartitionsToTxn: async () => {
+        const e = errors.shift();
+        if (e) throw e;
+      },
+    };
+    const eos = createEosManager({
+      logger: { ...logger, namespace: () => logger },
+      transactional: true,
+      transactionalId: 'tx',
+      cluster: {
+        retry: { retries: 0 },
+        refreshMetadataIfNecessary: async () => undefined,
+        findGroupCoordinator: async () => {
+          lookups++;
+          return coordinator;
+        },
+        findBroker: async () => coordinator,
+      },
+    });
+    await eos.initProducerId();
+    eos.beginTransaction();
+    for (let partition = 0; ; partition++) {
+      try {
+        await eos.addPartitionsToTransaction([{ topic: 't', partitions: [{ partition }] }]);
+        return lookups;
+      } catch {
+        // refused: the send would try again
+      }
+    }
+  }
+
+  it('keeps the transaction coordinator when it refuses for now, and looks it up again when it has moved', async () => {
+    // one lookup, for InitProducerId: the coordinator answered as the coordinator
+    expect(await addPartitionsAfter([concurrentTransactions(), concurrentTransactions()])).toBe(1);
+    // NOT_COORDINATOR: looked up again before the next request
+    expect(await addPartitionsAfter([protocolError('NOT_COORDINATOR', 'This is not the correct coordinator')])).toBe(2);
+  });
+});
