@@ -22,9 +22,9 @@ export interface BatchingOptions {
   /** the sink bounds its own time and always says what happened (see above) */
   settles?: boolean;
   /**
-   * With several sinks: a batch goes to another sink once every batch in flight has been in
-   * flight this long, ms (default 1,000). So under load one sink carries large batches, as one
-   * would alone, and one slow or stuck batch (a commit whose outcome its sink is still learning
+   * With several sinks: a second batch flies beside those in flight once every one of them has
+   * been in flight this long, ms (default 1,000). So under load one batch is in flight at a time
+   * and the batches stay large, as with one sink, and one slow or stuck batch (a commit whose outcome its sink is still learning
    * after a broker died) holds up the callers behind it for this long, not for its whole time.
    */
   spareAfterMs?: number;
@@ -49,15 +49,23 @@ export interface BatchingOptions {
  *   must be safe to retry (the records may be written yet).
  *
  * With several sinks (the gateway's instant orders: transactional sinks with ids of their own),
- * each has at most one batch in flight. The sink that last succeeded is used first, one that
- * failed last; a spare one takes the next batch only when the batches in flight are slow (see
- * `spareAfterMs`), so one commit whose outcome is being learnt after a broker died does not hold
- * up every caller behind it.
+ * each has at most one batch in flight, and a second batch flies only when the one in flight is
+ * slow (see `spareAfterMs`), so one commit whose outcome is being learnt after a broker died does
+ * not hold up every caller behind it. One after another, the batches take turns among the sinks
+ * whose last batch succeeded, the one idle longest first; those that failed last come after
+ * them. Turns, since a transactional producer's next transaction right after its commit is
+ * refused (CONCURRENT_TRANSACTIONS) until the coordinator has written the last one's markers:
+ * with one sink carrying every batch, a quarter of the instant orders at 10 a second waited for
+ * that refusal, a back-off and a second AddPartitionsToTxn.
  */
 export class BatchingPublisher {
   private queue: Pending[] = [];
-  /** the sinks in order of preference: the last to succeed first, the last to fail last */
+  /**
+   * the sinks in order of preference: those whose last batch succeeded (or that have had none),
+   * the one idle longest first, then those whose last batch failed, the last to fail last
+   */
   private readonly sinks: RecordSink[];
+  private readonly failed = new Set<RecordSink>();
   /** the sinks with a batch in flight, and when it left */
   private readonly flying = new Map<RecordSink, number>();
   private spareTimer: NodeJS.Timeout | undefined;
@@ -146,9 +154,13 @@ export class BatchingPublisher {
     return true;
   }
 
+  /** puts `sink` last among the sinks that succeeded last, or last of all when it failed */
   private prefer(sink: RecordSink, succeeded: boolean): void {
     this.sinks.splice(this.sinks.indexOf(sink), 1);
-    if (succeeded) this.sinks.unshift(sink);
+    if (succeeded) this.failed.delete(sink);
+    else this.failed.add(sink);
+    const firstFailed = this.sinks.findIndex((s) => this.failed.has(s));
+    if (succeeded && firstFailed >= 0) this.sinks.splice(firstFailed, 0, sink);
     else this.sinks.push(sink);
   }
 }

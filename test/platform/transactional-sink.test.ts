@@ -254,17 +254,25 @@ describe('BatchingPublisher with several sinks', () => {
     };
   };
 
-  it('sends through one sink while it answers in time, so batches stay large', async () => {
-    const [a, b] = [fast(), fast()];
-    const publisher = new BatchingPublisher([a, b], { timeoutMs: 1_000, settles: true, spareAfterMs: 500 });
+  it('has one batch in flight while it answers in time, so batches stay large, and the sinks take turns', async () => {
+    const [a, b, c] = [fast(), fast(), fast()];
+    const publisher = new BatchingPublisher([a, b, c], { timeoutMs: 1_000, settles: true, spareAfterMs: 500 });
     const sent = await Promise.all(Array.from({ length: 50 }, (_, n) => code(publisher.send([record(n)]))));
     expect(sent.every((c) => c === 'stored')).toBe(true);
-    expect(b.batches).toEqual([]);
-    // the first flew alone; the other 49 gathered behind it
-    expect(a.batches.map((x) => x.length)).toEqual([1, 49]);
+    // the first flew alone; the other 49 gathered behind it and went through the next sink, not
+    // the one that had just committed (a transactional producer's next transaction right after
+    // its commit waits for the coordinator's markers)
+    expect([a, b, c].map((s) => s.batches.map((x) => x.length))).toEqual([[1], [49], []]);
+    // one at a time, each batch through the sink idle longest
+    for (let n = 50; n < 54; n++) expect(await code(publisher.send([record(n)]))).toBe('stored');
+    expect([a, b, c].map((s) => s.batches.map((x) => x.length))).toEqual([
+      [1, 1],
+      [49, 1],
+      [1, 1],
+    ]);
   });
 
-  it('lets the next batch go through a spare sink once the one in flight is slow, and prefers the one that last succeeded', async () => {
+  it('lets the next batch go through a spare sink once the one in flight is slow, and prefers one that last succeeded to one that failed', async () => {
     const stuck = new HeldSink();
     const spare = fast();
     const publisher = new BatchingPublisher([stuck, spare], { timeoutMs: 5_000, settles: true, spareAfterMs: 100 });
