@@ -92,8 +92,14 @@ export function instantRouter(d: InstantDeps) {
     writtenByGoneHolder(d.producer.stored(records, since, fence), d.log, 'instant order');
   const remember = async (x: InstantDispatch, now: number) => {
     try {
-      await d.view.putOrder(x.order, { status: 'Order_Processed', at: now });
-      for (const e of x.statuses) await d.view.apply(e, now);
+      const { applied } = await d.view.putOrderAndApply(
+        x.order,
+        { status: 'Order_Processed', at: now },
+        x.statuses,
+        now,
+      );
+      const failed = applied.find((a) => a instanceof Error);
+      if (failed) throw failed;
     } catch (err) {
       d.log.warn({ err }, 'status view not updated for an instant order; status-view will catch up');
     }

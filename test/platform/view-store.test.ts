@@ -37,3 +37,39 @@ describe('status view: clear for a rebuild', () => {
     expect((await kept.get(orders[0]!.orderId))?.order.orderId).toBe(orders[0]!.orderId);
   });
 });
+
+/** The gateway records an instant order with putOrderAndApply: one round trip, the same view. */
+describe('status view: an order and its events in one round trip', () => {
+  const redis = testRedis();
+  afterAll(() => redis.disconnect());
+
+  it('leaves the view as putOrder and each apply awaited in turn do, and a second put changes nothing', async () => {
+    const [one, turn] = [
+      new ViewStore(redis, uniquePrefix('view-one')),
+      new ViewStore(redis, uniquePrefix('view-turn')),
+    ];
+    const order = sampleOrder(1, { sendersReference: 'ref-1' });
+    const at = Date.now();
+    const events = [
+      { ...orderStatus(order, 'Email_New', at), notificationId: randomUUID(), channel: 'Email' as const },
+      orderStatus(order, 'Order_Processed', at + 1),
+    ];
+    const first = await one.putOrderAndApply(order, { status: 'Order_Processed', at }, events, at);
+    await turn.putOrder(order, { status: 'Order_Processed', at });
+    const inTurn = [];
+    for (const e of events) inTurn.push(await turn.apply(e, at));
+
+    expect(first.fresh).toBe(true);
+    expect(first.applied).toEqual(inTurn);
+    const viewed = await one.get(order.orderId);
+    expect(viewed?.notifications.map((n) => n.status)).toEqual(['Email_New']);
+    expect(viewed).toEqual(await turn.get(order.orderId));
+    expect(await one.bySendersReference(order.creator, 'ref-1')).toEqual(
+      await turn.bySendersReference(order.creator, 'ref-1'),
+    );
+
+    const again = await one.putOrderAndApply(order, { status: 'Order_Registered', at: at + 5 }, [], at + 5);
+    expect(again).toEqual({ fresh: false, applied: [] });
+    expect((await one.get(order.orderId))?.status).toBe(viewed?.status);
+  });
+});
