@@ -112,17 +112,27 @@ export class ReceiptTracker {
     // kept at least as long as the SMSC may still report (the validity period), plus an hour
     const ttl = Math.max(this.ttlSeconds, Math.ceil((ref.expiresAt - Date.now()) / 1000) + 3600);
     // the parts first: a receipt that finds a part's ref finds the parts it belongs to (a part
-    // recorded before, and maybe marked by its receipt since, is left as it is)
+    // recorded before, and maybe marked by its receipt since, is left as it is). The parts and
+    // the refs go in one round trip, in that order on the one connection, so Redis runs the
+    // parts' transaction before it writes any ref, and a connection lost midway leaves the parts
+    // without the refs, never the refs without the parts. (Redis refusing the transaction alone,
+    // OOM aside, would take a broken command: under OOM it refuses the refs' script too.) A
+    // failure of either fails the recording, which the retry does again.
     const parts = this.redis.multi();
     for (const id of ids) parts.hsetnx(this.partsKey(ref.notificationId), id, 'pending');
-    await inRedis(WHAT, () => parts.expire(this.partsKey(ref.notificationId), ttl).exec());
     const json = JSON.stringify(ref);
-    for (const id of ids) {
-      const early = (await inRedis(WHAT, () =>
-        this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl),
-      )) as string | null;
-      if (early) await this.apply(id, ref, early);
-    }
+    let early: (string | null)[] = [];
+    await inRedis(WHAT, async () => {
+      const recorded = parts.expire(this.partsKey(ref.notificationId), ttl).exec();
+      // issued in the same tick as the transaction, not after its answer: one round trip
+      const refs = ids.map((id) => this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl));
+      const [done, ...answers] = await Promise.allSettled([recorded, ...refs]);
+      if (done!.status === 'rejected') throw done!.reason;
+      const failed = answers.find((a) => a.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      early = answers.map((a) => (a as PromiseFulfilledResult<unknown>).value as string | null);
+    });
+    for (const [i, id] of ids.entries()) if (early[i]) await this.apply(id, ref, early[i]!);
   }
 
   /** A deliver_sm receipt. Resolves once it is recorded (and published, when it completes one). */
@@ -216,7 +226,9 @@ export class ReceiptTracker {
     // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
     // hour from now (a receipt the SMSC sends again meanwhile finds them reported; later, it
     // finds no id, is parked an hour and acknowledged). Only memory is at stake if this fails.
-    // (one command per key: the keys lie in different hash slots)
+    // (one command per key: the keys lie in different hash slots). Not in the mark's round trip:
+    // a mark Redis refused (OOM refuses HSET, not DEL) must leave the ids for the receipt sent
+    // again, which marks it.
     await Promise.all([
       this.redis.expire(key, RELEASED_PARTS_SECONDS),
       ...ids.map((id) => this.redis.del(this.refKey(id))),
