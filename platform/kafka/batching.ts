@@ -24,8 +24,9 @@ export interface BatchingOptions {
   /**
    * With several sinks: a second batch flies beside those in flight once every one of them has
    * been in flight this long, ms (default 1,000). So under load one batch is in flight at a time
-   * and the batches stay large, as with one sink, and one slow or stuck batch (a commit whose outcome its sink is still learning
-   * after a broker died) holds up the callers behind it for this long, not for its whole time.
+   * and the batches stay large, as with one sink, and one slow or stuck batch (a commit whose
+   * outcome its sink is still learning after a broker died) holds up the callers behind it for
+   * this long, not for its whole time.
    */
   spareAfterMs?: number;
 }
