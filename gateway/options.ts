@@ -38,8 +38,9 @@ export const gatewayOptions = z.object({
    */
   IDEMPOTENCY_RETENTION_S: int(90 * 24 * 3600).pipe(z.number().min(3600)),
   /**
-   * transactional producers (ids of their own) that write instant orders: one carries the
-   * batches while all is well; another takes the next batch when the one in flight is slow, so a
+   * transactional producers (ids of their own) that write instant orders: one batch in flight
+   * at a time while all is well, the producers taking turns (one that has just committed waits
+   * for its coordinator's markers); a second batch flies when the one in flight is slow, so a
    * commit cut off by a broker's death does not hold up every instant order behind it
    */
   INSTANT_PRODUCERS: int(3).pipe(z.number().min(1).max(16)),
