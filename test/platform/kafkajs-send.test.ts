@@ -176,12 +176,14 @@ const createEosManager = require('kafkajs/src/producer/eosManager/index.js') as 
   initProducerId(): Promise<void>;
   beginTransaction(): void;
   addPartitionsToTransaction(topicData: { topic: string; partitions: { partition: number }[] }[]): Promise<void>;
+  sendOffsets(o: { consumerGroupId: string; topics: object[] }): Promise<void>;
 };
 
-const protocolError = (type: string, message: string) =>
-  Object.assign(new Error(message), { name: 'KafkaJSProtocolError', retriable: true, type });
-const concurrentTransactions = () =>
-  protocolError('CONCURRENT_TRANSACTIONS', 'another concurrent operation on the same transaction');
+/** kafkajs's own error for a protocol error code, as its response decoders throw it */
+const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
+  createErrorFromCode: (code: number) => Error & { type: string };
+};
+const concurrentTransactions = () => createErrorFromCode(51);
 
 /**
  * A transaction begun right after its producer's last commit: the coordinator answers its
@@ -223,36 +225,47 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
   });
 
   /** the real transaction manager over a coordinator whose AddPartitionsToTxn answers with `errors`, in turn */
-  async function addPartitionsAfter(errors: Error[]): Promise<number> {
-    let lookups = 0;
+  function eosOver(errors: Error[], retries = 0) {
+    const counts = { lookups: 0, addOffsets: 0 };
+    const refuse = async () => {
+      const e = errors.shift();
+      if (e) throw e;
+    };
     const coordinator = {
       nodeId: 1,
       initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
-      addPartitionsToTxn: async () => {
-        const e = errors.shift();
-        if (e) throw e;
+      addPartitionsToTxn: refuse,
+      addOffsetsToTxn: async () => {
+        counts.addOffsets++;
+        await refuse();
       },
+      txnOffsetCommit: async () => undefined,
     };
     const eos = createEosManager({
       logger: { ...logger, namespace: () => logger },
       transactional: true,
       transactionalId: 'tx',
       cluster: {
-        retry: { retries: 0 },
+        retry: { retries, initialRetryTime: 1, maxRetryTime: 2 },
         refreshMetadataIfNecessary: async () => undefined,
         findGroupCoordinator: async () => {
-          lookups++;
+          counts.lookups++;
           return coordinator;
         },
         findBroker: async () => coordinator,
       },
     });
+    return { eos, counts };
+  }
+
+  async function addPartitionsAfter(errors: Error[]): Promise<number> {
+    const { eos, counts } = eosOver(errors);
     await eos.initProducerId();
     eos.beginTransaction();
     for (let partition = 0; ; partition++) {
       try {
         await eos.addPartitionsToTransaction([{ topic: 't', partitions: [{ partition }] }]);
-        return lookups;
+        return counts.lookups;
       } catch {
         // refused: the send would try again
       }
@@ -260,9 +273,28 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
   }
 
   it('keeps the transaction coordinator when it refuses for now, and looks it up again when it has moved', async () => {
+    expect(concurrentTransactions().type).toBe('CONCURRENT_TRANSACTIONS');
     // one lookup, for InitProducerId: the coordinator answered as the coordinator
     expect(await addPartitionsAfter([concurrentTransactions(), concurrentTransactions()])).toBe(1);
-    // NOT_COORDINATOR: looked up again before the next request
-    expect(await addPartitionsAfter([protocolError('NOT_COORDINATOR', 'This is not the correct coordinator')])).toBe(2);
+    // moved (NOT_COORDINATOR, code 16; not available, 15; loading, 14) or gone: looked up again
+    // before the next request. (Kept on code 16, a producer asked the old coordinator for ever:
+    // the chaos test's stages stalled once Kafka moved leaderships back to a restarted broker.)
+    for (const code of [16, 15, 14]) expect(await addPartitionsAfter([createErrorFromCode(code)])).toBe(2);
+    const lost = Object.assign(new Error('Connection error: read ECONNRESET'), { name: 'KafkaJSConnectionError' });
+    expect(await addPartitionsAfter([lost])).toBe(2);
+  });
+
+  it('retries AddOffsetsToTxn when the coordinator has moved, looking it up again (kafkajs names code 16 NOT_COORDINATOR_FOR_GROUP)', async () => {
+    const { eos, counts } = eosOver([createErrorFromCode(16), createErrorFromCode(51)], 5);
+    await eos.initProducerId();
+    eos.beginTransaction();
+    await eos.sendOffsets({
+      consumerGroupId: 'g',
+      topics: [{ topic: 't', partitions: [{ partition: 0, offset: '1' }] }],
+    });
+    // refused as moved, then for now, then taken
+    expect(counts.addOffsets).toBe(3);
+    // InitProducerId's lookup, the one after the move, and the group coordinator's for the offsets
+    expect(counts.lookups).toBe(3);
   });
 });
