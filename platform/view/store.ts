@@ -205,9 +205,7 @@ export class ViewStore {
     now: number,
   ): Promise<{ fresh: boolean; applied: (AppliedStatus | Error)[] }> {
     const answers = await this.run('put order and apply statuses', () => {
-      const pipe = this.redis.pipeline() as unknown as Record<'viewPutOrder' | 'viewApplyStatus', ScriptCommand> & {
-        exec(): Promise<[Error | null, unknown][] | null>;
-      };
+      const pipe = this.scriptPipeline();
       void pipe.viewPutOrder(...this.putArgs(order, initialStatus));
       for (const event of events) void pipe.viewApplyStatus(...this.applyArgs(event, now, ''));
       return pipe.exec();
@@ -220,6 +218,13 @@ export class ViewStore {
         const [err, answer] = answers?.[i + 1] ?? [new Error('no answer from the pipeline'), null];
         return err ?? appliedOf(answer);
       }),
+    };
+  }
+
+  /** a pipeline that takes the view's scripts, answering each command's error or result in order */
+  private scriptPipeline() {
+    return this.redis.pipeline() as unknown as Record<'viewPutOrder' | 'viewApplyStatus', ScriptCommand> & {
+      exec(): Promise<[Error | null, unknown][] | null>;
     };
   }
 
@@ -265,9 +270,7 @@ export class ViewStore {
   ): Promise<(AppliedStatus | Error)[]> {
     if (events.length === 0) return [];
     const answers = await this.run('apply statuses', () => {
-      const pipe = this.redis.pipeline() as unknown as Record<'viewApplyStatus', ScriptCommand> & {
-        exec(): Promise<[Error | null, unknown][] | null>;
-      };
+      const pipe = this.scriptPipeline();
       for (const { event, source, at } of events)
         void pipe.viewApplyStatus(...this.applyArgs(event, at ?? now, source));
       return pipe.exec();
