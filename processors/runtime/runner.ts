@@ -457,11 +457,37 @@ export class StageRunner {
     const inflight: { record: InboundRecord; key: string | null; result: Processed | Promise<Processed> }[] = [];
     let next = 0;
     let halted = false;
+    // The member heartbeats while the batch is handled, not only at its commits: a handler that
+    // waits (a sender's outcome held through a Redis restart, a hand-over waiting out another
+    // instance's claim) must not cost the member its place in the group, or the partition's next
+    // owner handles the same records beside it. A heartbeat that fails (the group rebalancing,
+    // this member no longer in it, its coordinator gone) means the partition may be another's
+    // soon or already: no further record of the batch is started; those under way finish, what
+    // was handled commits (refused if the group moved on), and the rest is read again by whoever
+    // holds the partition then. (kafkajs sends one at most every heartbeat interval.)
+    let membership: unknown = null;
+    const beating = setInterval(
+      () =>
+        void batch.heartbeat().catch((err: unknown) => {
+          if (membership === null)
+            this.log.info(
+              { topic: batch.topic, partition: batch.partition, reason: (err as Error)?.message },
+              'heartbeat failed while handling a batch; starting no more of it',
+            );
+          membership ??= err;
+        }),
+      HEARTBEAT_EVERY_MS,
+    );
     try {
       for (;;) {
         while (!halted && next < records.length && inflight.length < width) {
           // (whether the batch went stale is asked every few records: kafkajs builds a string each time)
-          if (!batch.isRunning() || (next % STALE_CHECK_EVERY === 0 && batch.isStale()) || this.stop.signal.aborted) {
+          if (
+            !batch.isRunning() ||
+            membership !== null ||
+            (next % STALE_CHECK_EVERY === 0 && batch.isStale()) ||
+            this.stop.signal.aborted
+          ) {
             halted = true;
             break;
           }
@@ -496,6 +522,8 @@ export class StageRunner {
       // their work still under way (which a sender must report failed, not knowing it).
       await Promise.allSettled(inflight.map((f) => f.result));
       throw err;
+    } finally {
+      clearInterval(beating);
     }
     // (counted once per batch: a counter's increment per record was a few per cent of a stage's time)
     if (next > 0) this.deps.metrics.consumed.inc({ stage: this.stage.name, topic: batch.topic }, next);
