@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { PipelineError, retriable } from '../errors.ts';
 import { withRetry, type BackoffOptions } from '../retry.ts';
@@ -26,12 +28,35 @@ export function recordPersistently<T>(
   });
 }
 
+/** How long a sender waits for another one's claim on a notification to be settled (SEND_CLAIM_WAIT_MS). */
+export const CLAIM_WAIT_MS = 15_000;
+
+/** how many of this process's claims are remembered, held or unused (see `begin`) */
+const CLAIMS_KEPT = 10_000;
+
+/** `map` with `key` set to `value`, its oldest entries let go beyond CLAIMS_KEPT */
+function keep(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > CLAIMS_KEPT) map.delete(map.keys().next().value!);
+}
+
 /**
- * At most one hand-over per notification: a sender marks a notification in Redis (fsync'd)
+ * At most one hand-over per notification: a sender claims a notification in Redis (fsync'd)
  * before it hands it to SMTP or SMPP, and records the outcome (the status it reported) after. A
- * replay after a crash finds the mark and does not hand the notification over again: `done`
- * gives back the status and reference to report again; `sending` means a crash during the
- * hand-over, whose outcome is unknown.
+ * replay after a crash finds the claim and does not hand the notification over again: `done`
+ * gives back the status and reference to report again; `sending` means a hand-over whose outcome
+ * is unknown (its sender stopped inside it), reported failed.
+ *
+ * A claim says whose it is and when it was made (`sending|<process>|<ms>|<n>`), so a claim is
+ * never mistaken for a crash while its sender lives:
+ * - another instance's claim younger than `claimWaitMs` is waited out: that instance may still
+ *   be handing the notification over (it held the partition until a rebalance moved it here, and
+ *   finishes what it started), and its outcome, once recorded, is what this one reports. Only a
+ *   claim still unsettled after that is taken as its sender's crash.
+ * - this process's own claim under which nothing was handed over is known as its own and used:
+ *   one whose write went unanswered (the connection lost as Redis restarted; the client may send
+ *   it again on reconnecting), or one let go (`abandon`) while Redis could not be told.
  * Marks expire after `ttlSeconds` (longer than any notification's life).
  */
 export type LedgerEntry = { state: 'sending' } | { state: 'done'; status: string; reference: string };
@@ -39,6 +64,16 @@ export type LedgerEntry = { state: 'sending' } | { state: 'done'; status: string
 export class SendLedger {
   /** outcomes being written (tried again while Redis is unavailable) */
   private readonly recording = new Set<Promise<unknown>>();
+  /** this process's claims are told apart from every other's by it */
+  private readonly owner = randomUUID();
+  private claims = 0;
+  /** per notification, this process's claim made and not yet settled (`done`, `abandon`) */
+  private readonly held = new Map<string, string>();
+  /** per notification, this process's claim maybe made, under which nothing was handed over */
+  private readonly unused = new Map<string, string>();
+  private readonly claimWaitMs: number;
+  private readonly pollMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly redis: Redis,
@@ -46,7 +81,18 @@ export class SendLedger {
     private readonly ttlSeconds: number,
     /** how a known outcome is tried again while Redis is unavailable (`done`) */
     private readonly recordRetry = RECORD_RETRY,
-  ) {}
+    claims: {
+      /** how long another instance's claim is waited out before it is taken as a crash */
+      waitMs?: number;
+      /** how often it is looked at meanwhile */
+      pollMs?: number;
+      now?: () => number;
+    } = {},
+  ) {
+    this.claimWaitMs = claims.waitMs ?? CLAIM_WAIT_MS;
+    this.pollMs = claims.pollMs ?? 200;
+    this.now = claims.now ?? Date.now;
+  }
 
   private key = (id: string) => `${this.prefix}ledger:${id}`;
 
@@ -66,14 +112,48 @@ export class SendLedger {
     // this claim's hand-over does not start: what a crash can leave in doubt stays within the
     // places, through a Redis outage too. (Normally they are settled already: no wait.)
     const before = this.recording.size > 0 ? [...this.recording] : [];
-    const set = await this.run('begin', () => this.redis.set(this.key(id), 'sending', 'EX', this.ttlSeconds, 'NX'));
+    const claim = `sending|${this.owner}|${this.now()}|${++this.claims}`;
+    let set: string | null;
+    try {
+      set = await this.run('begin', () => this.redis.set(this.key(id), claim, 'EX', this.ttlSeconds, 'NX'));
+    } catch (err) {
+      // it may have been made: if so, the next claim of this notification here finds it as ours
+      keep(this.unused, id, claim);
+      throw err;
+    }
     if (before.length > 0) await Promise.allSettled(before);
-    if (set === 'OK') return null;
-    const v = await this.run('read', () => this.redis.get(this.key(id)));
-    if (v === null) return this.begin(id);
-    if (!v.startsWith('done:')) return { state: 'sending' };
-    const [status, ...rest] = v.slice(5).split('|');
-    return { state: 'done', status: status!, reference: rest.join('|') };
+    if (set === 'OK') return this.claimed(id, claim);
+    return this.existing(id, claim);
+  }
+
+  private claimed(id: string, claim: string): null {
+    this.unused.delete(id);
+    keep(this.held, id, claim);
+    return null;
+  }
+
+  /** The entry found where this process's claim `claim` was refused. */
+  private async existing(id: string, claim: string): Promise<LedgerEntry | null> {
+    const firstSeen = this.now();
+    for (;;) {
+      const v = await this.run('read', () => this.redis.get(this.key(id)));
+      if (v === null) return this.begin(id);
+      if (v.startsWith('done:')) {
+        const [status, ...rest] = v.slice(5).split('|');
+        return { state: 'done', status: status!, reference: rest.join('|') };
+      }
+      // ours, and nothing was handed over under it: its answer lost (the client sent it again
+      // after reconnecting, or the claim threw), or let go while Redis could not be told
+      if (v === claim || v === this.unused.get(id)) return this.claimed(id, v);
+      const [, owner, at] = v.split('|');
+      // an earlier attempt here that stopped inside its hand-over, or a claim of unknown age
+      if (owner === undefined || owner === this.owner || !Number.isFinite(Number(at))) return { state: 'sending' };
+      // another instance's: waited out, from when it was made or (its clock may differ) first seen
+      const until = Math.min(Number(at), firstSeen) + this.claimWaitMs;
+      const left = until - this.now();
+      if (left <= 0) return { state: 'sending' };
+      await sleep(Math.min(this.pollMs, left));
+    }
   }
 
   /**
@@ -83,6 +163,7 @@ export class SendLedger {
    */
   async done(id: string, status: string, reference = ''): Promise<void> {
     // (the first write is issued before this returns: see begin)
+    this.held.delete(id);
     const write = recordPersistently(
       () => this.run('done', () => this.redis.set(this.key(id), `done:${status}|${reference}`, 'EX', this.ttlSeconds)),
       this.recordRetry,
@@ -95,8 +176,17 @@ export class SendLedger {
     }
   }
 
-  /** The hand-over certainly did not happen (the server refused before taking the message). */
+  /**
+   * The hand-over certainly did not happen (the server refused before taking the message, or it
+   * was never asked): the claim is let go. Known here at once, so this process's next claim of
+   * the notification uses it even when Redis cannot be told now (the deletion then fails, and
+   * the handler with it, to be tried again); another instance still waits it out.
+   */
   async abandon(id: string): Promise<void> {
+    const claim = this.held.get(id);
+    this.held.delete(id);
+    if (claim !== undefined) keep(this.unused, id, claim);
     await this.run('abandon', () => this.redis.del(this.key(id)));
+    this.unused.delete(id);
   }
 }

@@ -45,7 +45,9 @@ export const sendEmail: StageModule = {
       );
     const ports = {
       mailer,
-      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
+        waitMs: config.SEND_CLAIM_WAIT_MS,
+      }),
       refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
       throttle: throttle(),
       clock: deps.clock,

@@ -98,7 +98,9 @@ export const sendSms: StageModule = {
     const ports = {
       providers: bound.map((b) => ({ name: b.account.name, smpp: b.client, receipts: b.receipts, health: b.health })),
       routes,
-      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
+        waitMs: config.SEND_CLAIM_WAIT_MS,
+      }),
       clock: deps.clock,
       handedOff: handOffMetric(deps, 'sms'),
       // enough notifications under way to fill the SMPP windows

@@ -129,7 +129,12 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
       };
       for (let attempt = 1; ; attempt++) {
         mark(`submit_sm to ${provider.name} (part ${ids.length + 1} of ${parts.length}, attempt ${attempt})`);
-        const r = await provider.smpp.submit(fields);
+        const r = await provider.smpp.submit(fields).catch(async (err: unknown) => {
+          // the submit was never written (the account's limit could not be asked: Redis away):
+          // with nothing handed over yet, the claim is let go, so the retry here sends it
+          if (ids.length === 0) await ports.ledger.abandon(n.notificationId).catch(() => undefined);
+          throw err;
+        });
         if (r.kind === 'accepted') {
           provider.health?.accepted();
           ids.push(r.messageId);

@@ -57,3 +57,102 @@ describe('send ledger: a claim waits for the outcomes issued before it', () => {
     expect(await real.get(`${prefix}ledger:c`)).toBe('done:Email_Succeeded|ref-c');
   });
 });
+
+/**
+ * A claim names its sender. Another instance's claim may be a hand-over still under way (the
+ * partition moved here at a rebalance while that instance finished what it had started): it is
+ * waited out, and its outcome reported, not taken for a crash. A claim of this process whose
+ * answer was lost (Redis restarting) is known as its own: nothing was handed over under it.
+ */
+describe('send ledger: whose claim it is', () => {
+  const real = testRedis();
+  const prefix = `${uniquePrefix('ledger-claims')}sms-`;
+  afterAll(() => real.disconnect());
+  /** per key, how the next claim's write goes: its answer lost, or sent twice (the client's resend) */
+  const next = new Map<string, 'lost' | 'resent'>();
+  /** deletions to fail, as while Redis restarts */
+  let failDeletes = 0;
+  const redis = overriding(real, (prop) =>
+    prop === 'del'
+      ? (...keys: string[]) => {
+          if (failDeletes > 0) {
+            failDeletes--;
+            return Promise.reject(new Error('Connection is closed.'));
+          }
+          return (real.del as (...a: string[]) => Promise<number>).call(real, ...keys);
+        }
+      : prop === 'set'
+        ? async (key: string, value: string, ...rest: unknown[]) => {
+            const set = () => (real.set as (...a: unknown[]) => Promise<unknown>).call(real, key, value, ...rest);
+            const how = value.startsWith('sending') ? next.get(key) : undefined;
+            next.delete(key);
+            if (how === 'lost') {
+              await set();
+              throw new Error('Connection is closed.');
+            }
+            if (how === 'resent') {
+              await set();
+              return set();
+            }
+            return set();
+          }
+        : undefined,
+  );
+  const key = (id: string) => `${prefix}ledger:${id}`;
+  const here = new SendLedger(redis, prefix, 3600, undefined, { waitMs: 60_000, pollMs: 20 });
+  const there = new SendLedger(redis, prefix, 3600, undefined, { waitMs: 60_000, pollMs: 20 });
+
+  it('waits out another instance’s claim and reports the outcome it records', async () => {
+    expect(await there.begin('a')).toBeNull();
+    let settled = false;
+    const replay = here.begin('a').then((entry) => ((settled = true), entry));
+    // still waiting while the other's hand-over is under way
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    await there.done('a', 'SMS_Accepted', 'smsc:1F');
+    expect(await replay).toEqual({ state: 'done', status: 'SMS_Accepted', reference: 'smsc:1F' });
+  });
+
+  it('takes another instance’s claim still unsettled after the wait for its crash', async () => {
+    const impatient = new SendLedger(redis, prefix, 3600, undefined, { waitMs: 400, pollMs: 20 });
+    expect(await there.begin('b')).toBeNull();
+    expect(await impatient.begin('b')).toEqual({ state: 'sending' });
+  });
+
+  it('reports its own earlier attempt’s claim at once: that attempt stopped inside its hand-over', async () => {
+    expect(await here.begin('c')).toBeNull();
+    // (waitMs is a minute: a wait would outlast the test)
+    expect(await here.begin('c')).toEqual({ state: 'sending' });
+  });
+
+  it('knows its own claim whose answer was lost, or which the client sent again, and uses it', async () => {
+    next.set(key('d'), 'lost');
+    await expect(here.begin('d')).rejects.toThrow(/send ledger \(begin\): Connection is closed/);
+    expect(await real.get(key('d'))).toMatch(/^sending\|/);
+    expect(await here.begin('d')).toBeNull();
+
+    next.set(key('e'), 'resent');
+    expect(await here.begin('e')).toBeNull();
+
+    // another instance still takes either for a hand-over under way
+    const impatient = new SendLedger(redis, prefix, 3600, undefined, { waitMs: 100, pollMs: 20 });
+    expect(await impatient.begin('d')).toEqual({ state: 'sending' });
+  });
+
+  it('uses its own claim let go while Redis could not be told: nothing was handed over under it', async () => {
+    expect(await here.begin('g')).toBeNull();
+    failDeletes = 1;
+    await expect(here.abandon('g')).rejects.toThrow(/send ledger \(abandon\)/);
+    expect(await real.get(key('g'))).toMatch(/^sending\|/);
+    expect(await here.begin('g')).toBeNull();
+    // let go for good: the next claim, here or anywhere, is a new one
+    await here.abandon('g');
+    expect(await real.get(key('g'))).toBeNull();
+    expect(await there.begin('g')).toBeNull();
+  });
+
+  it('takes a claim written before claims named their sender for a crash', async () => {
+    await real.set(key('f'), 'sending', 'EX', 60);
+    expect(await here.begin('f')).toEqual({ state: 'sending' });
+  });
+});
