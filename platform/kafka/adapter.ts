@@ -82,6 +82,25 @@ export interface TransactionalProducer {
   close(): Promise<void>;
 }
 
+/** what the group coordinator answers a member whose partitions are moving, or have moved */
+const REJOIN_ERRORS = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'FENCED_INSTANCE_ID',
+  // (kafkajs's name for NOT_COORDINATOR, code 16: the group is elsewhere now, and rejoined there)
+  'NOT_COORDINATOR_FOR_GROUP',
+]);
+
+/**
+ * Whether a heartbeat's error says the member must rejoin its group: its partitions are being
+ * given out again, or were already (not a broker or connection failure, after which it may
+ * still be a member).
+ */
+export function rejoinNeeded(err: unknown): boolean {
+  return REJOIN_ERRORS.has((err as { type?: string } | null)?.type ?? '');
+}
+
 /** A record's size on the wire, roughly: value, key, headers and a record's overhead. */
 export function recordBytes(r: OutboundRecord): number {
   let n = (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 64;

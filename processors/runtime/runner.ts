@@ -10,7 +10,7 @@ import type {
   PartitionBatch,
   TransactionalProducer,
 } from '../../platform/kafka/adapter.ts';
-import { recordBytes } from '../../platform/kafka/adapter.ts';
+import { recordBytes, rejoinNeeded } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { StageMetrics } from '../../platform/metrics.ts';
 import { ABORTED, backoffDelay, settledWithin, sleep, untilAborted } from '../../platform/retry.ts';
@@ -460,22 +460,29 @@ export class StageRunner {
     // The member heartbeats while the batch is handled, not only at its commits: a handler that
     // waits (a sender's outcome held through a Redis restart, a hand-over waiting out another
     // instance's claim) must not cost the member its place in the group, or the partition's next
-    // owner handles the same records beside it. A heartbeat that fails (the group rebalancing,
-    // this member no longer in it, its coordinator gone) means the partition may be another's
-    // soon or already: no further record of the batch is started; those under way finish, what
-    // was handled commits (refused if the group moved on), and the rest is read again by whoever
-    // holds the partition then. (kafkajs sends one at most every heartbeat interval.)
+    // owner handles the same records beside it. When a heartbeat says the partitions are being
+    // given out again (or were), or none has gone through for half the session (the coordinator
+    // unreachable: the group may drop the member meanwhile), the partition may be another's soon
+    // or already: no further record of the batch is started; those under way finish, what was
+    // handled commits (refused if the group moved on), and the rest is read again by whoever
+    // holds the partition then. A broker's failure alone goes on. (kafkajs sends a heartbeat at
+    // most every heartbeat interval; asked sooner, it answers at once.)
     let membership: unknown = null;
+    let lastBeat = Date.now();
     const beating = setInterval(
       () =>
-        void batch.heartbeat().catch((err: unknown) => {
-          if (membership === null)
+        void batch.heartbeat().then(
+          () => void (lastBeat = Date.now()),
+          (err: unknown) => {
+            if (membership !== null) return;
+            if (!rejoinNeeded(err) && Date.now() - lastBeat < this.deps.config.CONSUMER_SESSION_TIMEOUT_MS / 2) return;
+            membership = err;
             this.log.info(
               { topic: batch.topic, partition: batch.partition, reason: (err as Error)?.message },
-              'heartbeat failed while handling a batch; starting no more of it',
+              'membership in doubt while handling a batch; starting no more of it',
             );
-          membership ??= err;
-        }),
+          },
+        ),
       HEARTBEAT_EVERY_MS,
     );
     try {
