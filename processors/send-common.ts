@@ -54,20 +54,18 @@ export async function beforeHandOver(
     return {
       status: previous.status as StatusEvent['status'],
       reference: previous.reference || null,
-      description: null,
+      description: previous.description,
     };
   }
   if (previous?.state === 'sending') {
-    await ledger.done(n.notificationId, statuses.failed);
-    return {
-      status: statuses.failed,
-      reference: null,
-      description: `the sender stopped while handing this ${what} over; not sent again to avoid a duplicate`,
-    };
+    const description = `the sender stopped while handing this ${what} over; not sent again to avoid a duplicate`;
+    await ledger.done(n.notificationId, statuses.failed, '', description);
+    return { status: statuses.failed, reference: null, description };
   }
   if (now > n.expiry) {
-    await ledger.done(n.notificationId, statuses.expired);
-    return { status: statuses.expired, reference: null, description: 'expired before it could be sent' };
+    const description = 'expired before it could be sent';
+    await ledger.done(n.notificationId, statuses.expired, '', description);
+    return { status: statuses.expired, reference: null, description };
   }
   return null;
 }

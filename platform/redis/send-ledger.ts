@@ -59,7 +59,28 @@ function keep(map: Map<string, string>, key: string, value: string): void {
  *   it again on reconnecting), or one let go (`abandon`) while Redis could not be told.
  * Marks expire after `ttlSeconds` (longer than any notification's life).
  */
-export type LedgerEntry = { state: 'sending' } | { state: 'done'; status: string; reference: string };
+export type LedgerEntry =
+  { state: 'sending' } | { state: 'done'; status: string; reference: string; description: string | null };
+
+/**
+ * An outcome as the ledger keeps it: `done:<status>|<reference>`, or, with a description (why it
+ * failed), `done:` and the three as JSON, so a replay reports the description too.
+ */
+function outcomeValue(status: string, reference: string, description: string | null): string {
+  return description === null
+    ? `done:${status}|${reference}`
+    : `done:${JSON.stringify({ status, reference, description })}`;
+}
+
+function parseOutcome(v: string): Extract<LedgerEntry, { state: 'done' }> {
+  const body = v.slice(5);
+  if (body.startsWith('{')) {
+    const o = JSON.parse(body) as { status: string; reference: string; description: string | null };
+    return { state: 'done', status: o.status, reference: o.reference, description: o.description };
+  }
+  const [status, ...rest] = body.split('|');
+  return { state: 'done', status: status!, reference: rest.join('|'), description: null };
+}
 
 export class SendLedger {
   /** outcomes being written (tried again while Redis is unavailable) */
@@ -138,10 +159,7 @@ export class SendLedger {
     for (;;) {
       const v = await this.run('read', () => this.redis.get(this.key(id)));
       if (v === null) return this.begin(id);
-      if (v.startsWith('done:')) {
-        const [status, ...rest] = v.slice(5).split('|');
-        return { state: 'done', status: status!, reference: rest.join('|') };
-      }
+      if (v.startsWith('done:')) return parseOutcome(v);
       // ours, and nothing was handed over under it: its answer lost (the client sent it again
       // after reconnecting, or the claim threw), or let go while Redis could not be told
       if (v === claim || v === this.unused.get(id)) return this.claimed(id, v);
@@ -157,15 +175,19 @@ export class SendLedger {
   }
 
   /**
-   * Records the outcome of a hand-over (the status it is reported with). The outcome is known
+   * Records the outcome of a hand-over (the status it is reported with, and why when it failed,
+   * for a replay to report the same). The outcome is known
    * only in this process's memory, so a Redis outage is waited out (`recordRetry`) rather than
    * turned into a replay that must report it failed.
    */
-  async done(id: string, status: string, reference = ''): Promise<void> {
+  async done(id: string, status: string, reference = '', description: string | null = null): Promise<void> {
     // (the first write is issued before this returns: see begin)
     this.held.delete(id);
     const write = recordPersistently(
-      () => this.run('done', () => this.redis.set(this.key(id), `done:${status}|${reference}`, 'EX', this.ttlSeconds)),
+      () =>
+        this.run('done', () =>
+          this.redis.set(this.key(id), outcomeValue(status, reference, description), 'EX', this.ttlSeconds),
+        ),
       this.recordRetry,
     );
     this.recording.add(write);

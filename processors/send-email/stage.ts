@@ -113,26 +113,24 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
         return report(n, 'Email_Succeeded', verdict.reference, null);
       case 'rejected': {
         const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
-        await recorded(ports.ledger.done(n.notificationId, status));
-        return report(n, status, null, `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500));
+        const why = `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500);
+        await recorded(ports.ledger.done(n.notificationId, status, '', why));
+        return report(n, status, null, why);
       }
       case 'invalid-address': {
         const status = verdict.which === 'to' ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
-        await recorded(ports.ledger.done(n.notificationId, status));
-        return report(n, status, null, `the ${verdict.which} address is not exactly one mailbox; not sent`);
+        const why = `the ${verdict.which} address is not exactly one mailbox; not sent`;
+        await recorded(ports.ledger.done(n.notificationId, status, '', why));
+        return report(n, status, null, why);
       }
       case 'transient':
         // certainly not handed over: clear the mark so the retry may send
         await recorded(ports.ledger.abandon(n.notificationId));
         return retry(retriable('DEPENDENCY_UNAVAILABLE', `SMTP not now: ${verdict.text}`));
       default: {
-        await recorded(ports.ledger.done(n.notificationId, 'Email_Failed'));
-        return report(
-          n,
-          'Email_Failed',
-          null,
-          `SMTP connection lost during the hand-over: ${verdict.text}`.slice(0, 500),
-        );
+        const why = `SMTP connection lost during the hand-over: ${verdict.text}`.slice(0, 500);
+        await recorded(ports.ledger.done(n.notificationId, 'Email_Failed', '', why));
+        return report(n, 'Email_Failed', null, why);
       }
     }
   }

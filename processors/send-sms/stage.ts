@@ -169,12 +169,14 @@ export function sendSmsStage<I extends 'smsQueue' | 'smsInstant' = 'smsQueue'>(
         }
         const reference = ids.length > 0 ? referenceOf(provider.name, ids) : null;
         if (r.kind === 'uncertain') {
-          await ports.ledger.done(n.notificationId, 'SMS_Failed');
-          return report(n, 'SMS_Failed', reference, `SMSC ${provider.name} answer lost: ${r.reason}`);
+          const why = `SMSC ${provider.name} answer lost: ${r.reason}`;
+          await ports.ledger.done(n.notificationId, 'SMS_Failed', reference ?? '', why);
+          return report(n, 'SMS_Failed', reference, why);
         }
         const status = r.status === STATUS.ESME_RINVDSTADR ? 'SMS_Failed_InvalidRecipient' : 'SMS_Failed';
-        await ports.ledger.done(n.notificationId, status);
-        return report(n, status, reference, `submit_sm refused by ${provider.name}: status 0x${r.status.toString(16)}`);
+        const why = `submit_sm refused by ${provider.name}: status 0x${r.status.toString(16)}`;
+        await ports.ledger.done(n.notificationId, status, reference ?? '', why);
+        return report(n, status, reference, why);
       }
     }
     // The hand-over is recorded first: whatever fails after it, a replay reports Accepted (not a

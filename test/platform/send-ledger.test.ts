@@ -110,7 +110,7 @@ describe('send ledger: whose claim it is', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     await there.done('a', 'SMS_Accepted', 'smsc:1F');
-    expect(await replay).toEqual({ state: 'done', status: 'SMS_Accepted', reference: 'smsc:1F' });
+    expect(await replay).toEqual({ state: 'done', status: 'SMS_Accepted', reference: 'smsc:1F', description: null });
   });
 
   it('takes another instance’s claim still unsettled after the wait for its crash', async () => {
@@ -149,6 +149,24 @@ describe('send ledger: whose claim it is', () => {
     await here.abandon('g');
     expect(await real.get(key('g'))).toBeNull();
     expect(await there.begin('g')).toBeNull();
+  });
+
+  it('gives a replay the outcome with why it failed, and reads an outcome kept before descriptions were', async () => {
+    expect(await here.begin('h')).toBeNull();
+    await here.done('h', 'SMS_Failed', 'default:1F', 'submit_sm refused by default: status 0x58 | "throttled"');
+    expect(await there.begin('h')).toEqual({
+      state: 'done',
+      status: 'SMS_Failed',
+      reference: 'default:1F',
+      description: 'submit_sm refused by default: status 0x58 | "throttled"',
+    });
+    await real.set(key('i'), 'done:SMS_Accepted|default:2A|2B', 'EX', 60);
+    expect(await here.begin('i')).toEqual({
+      state: 'done',
+      status: 'SMS_Accepted',
+      reference: 'default:2A|2B',
+      description: null,
+    });
   });
 
   it('takes a claim written before claims named their sender for a crash', async () => {
