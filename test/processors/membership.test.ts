@@ -23,27 +23,34 @@ const settings = {
   TRANSACTION_MAX_RECORDS: '100000',
 };
 
+/**
+ * A stage passing orders on, counting how often it handles each, after `waitMs` for the order
+ * (told of each count first).
+ */
+function countingStage(name: string, handled: Map<string, number>, waitMs: (order: NotificationOrder) => number) {
+  return defineStage({
+    name,
+    input: 'orders',
+    outputs: ['ordersDue'],
+    async handle(order: NotificationOrder, ctx) {
+      handled.set(order.orderId, (handled.get(order.orderId) ?? 0) + 1);
+      const ms = waitMs(order);
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      return emit({ topic: 'ordersDue', key: ctx.key ?? '', value: order });
+    },
+  });
+}
+
 describe('a stage instance in its group', () => {
   it('keeps its place while a handler waits longer than its session: every record handled once', async () => {
     const prefix = uniquePrefix('member-wait');
     const config = testConfig(prefix, settings);
     const { kafka, codec, logger } = testClients(config);
     const handled = new Map<string, number>();
-    let slowOnce = true;
-    const stage = defineStage({
-      name: 'patient',
-      input: 'orders',
-      outputs: ['ordersDue'],
-      async handle(order: NotificationOrder, ctx) {
-        handled.set(order.orderId, (handled.get(order.orderId) ?? 0) + 1);
-        // the first record waits past the session once, as on a dependency that restarts
-        if (order.sendersReference === 'slow' && slowOnce) {
-          slowOnce = false;
-          await new Promise((r) => setTimeout(r, 9_000));
-        }
-        return emit({ topic: 'ordersDue', key: ctx.key ?? '', value: order });
-      },
-    });
+    // the first record waits past the session once, as on a dependency that restarts
+    const stage = countingStage('patient', handled, (order) =>
+      order.sendersReference === 'slow' && handled.get(order.orderId) === 1 ? 9_000 : 0,
+    );
     await provision(kafka, codec, config);
     const out = await collectKeys(kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
     const runner = testRunner(stage, { kafka, codec, logger, config });
@@ -78,16 +85,9 @@ describe('a stage instance in its group', () => {
     const handled = new Map<string, number>();
     let underWay!: () => void;
     const fiveHandled = new Promise<void>((r) => (underWay = r));
-    const stage = defineStage({
-      name: 'steady',
-      input: 'orders',
-      outputs: ['ordersDue'],
-      async handle(order: NotificationOrder, ctx) {
-        handled.set(order.orderId, (handled.get(order.orderId) ?? 0) + 1);
-        if (handled.size >= 5) underWay();
-        await new Promise((r) => setTimeout(r, 200));
-        return emit({ topic: 'ordersDue', key: ctx.key ?? '', value: order });
-      },
+    const stage = countingStage('steady', handled, () => {
+      if (handled.size >= 5) underWay();
+      return 200;
     });
     const runners: StageRunner[] = [];
     let out: Awaited<ReturnType<typeof collectKeys>>;
