@@ -139,6 +139,7 @@ export async function emailBench(N: number): Promise<void> {
   const stageIo = ioDelta(io1, await ioBytes('self'));
   await runner.close();
   mailer.close();
+  await ledger.close();
   redis.disconnect();
   sink.child.kill('SIGTERM');
   await kafka.close();

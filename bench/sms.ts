@@ -73,10 +73,11 @@ export async function smsBench(N: number, tps: number): Promise<void> {
     },
   };
   client.start();
+  const ledger = new SendLedger(redis, `${prefix}sms-`, 3600);
   const runner = new StageRunner(
     sendSmsStage({
       providers: [{ name: 'default', smpp: counted, receipts }],
-      ledger: new SendLedger(redis, `${prefix}sms-`, 3600),
+      ledger,
       clock: Date.now,
       concurrency: config.SMPP_WINDOW,
     }),
@@ -88,6 +89,7 @@ export async function smsBench(N: number, tps: number): Promise<void> {
   clearTimeout(timeout);
   await runner.close();
   await client.close();
+  await ledger.close();
   await producer.close();
   redis.disconnect();
   await kafka.close();

@@ -31,6 +31,16 @@ export function recordPersistently<T>(
 /** How long a sender waits for another one's claim on a notification to be settled (SEND_CLAIM_WAIT_MS). */
 export const CLAIM_WAIT_MS = 15_000;
 
+/**
+ * How a sender says it lives: its ledger sets a key of its own every `everyMs` (from its first
+ * claim until it closes), lasting `ttlMs`. A claim whose sender's key has been missing for
+ * `graceMs` is its sender's crash, taken at once rather than waited out for `claimWaitMs`. The
+ * grace covers a key lost with a Redis restart (the sender sets it again as it reconnects).
+ */
+export const LIVENESS = { everyMs: 2_000, ttlMs: 6_000, graceMs: 3_000 };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** how many of this process's claims are remembered, held or unused (see `begin`) */
 const CLAIMS_KEPT = 10_000;
 
@@ -50,10 +60,11 @@ function keep(map: Map<string, string>, key: string, value: string): void {
  *
  * A claim says whose it is and when it was made (`sending|<process>|<ms>|<n>`), so a claim is
  * never mistaken for a crash while its sender lives:
- * - another instance's claim younger than `claimWaitMs` is waited out: that instance may still
- *   be handing the notification over (it held the partition until a rebalance moved it here, and
- *   finishes what it started), and its outcome, once recorded, is what this one reports. Only a
- *   claim still unsettled after that is taken as its sender's crash.
+ * - another instance's claim younger than `claimWaitMs` is waited out while that instance lives
+ *   (`LIVENESS`): it may still be handing the notification over (it held the partition until a
+ *   rebalance moved it here, and finishes what it started), and its outcome, once recorded, is
+ *   what this one reports. A claim whose sender no longer says it lives, or still unsettled after
+ *   `claimWaitMs`, is taken as its sender's crash.
  * - this process's own claim under which nothing was handed over is known as its own and used:
  *   one whose write went unanswered (the connection lost as Redis restarted; the client may send
  *   it again on reconnecting), or one let go (`abandon`) while Redis could not be told.
@@ -95,6 +106,10 @@ export class SendLedger {
   private readonly claimWaitMs: number;
   private readonly pollMs: number;
   private readonly now: () => number;
+  private readonly liveness: typeof LIVENESS;
+  /** while this process says it lives: its renewal, and its renewal on reconnecting */
+  private beat: { timer: NodeJS.Timeout; onReady: () => void } | null = null;
+  private closed = false;
 
   constructor(
     private readonly redis: Redis,
@@ -108,14 +123,46 @@ export class SendLedger {
       /** how often it is looked at meanwhile */
       pollMs?: number;
       now?: () => number;
+      liveness?: Partial<typeof LIVENESS>;
     } = {},
   ) {
     this.claimWaitMs = claims.waitMs ?? CLAIM_WAIT_MS;
     this.pollMs = claims.pollMs ?? 200;
     this.now = claims.now ?? Date.now;
+    this.liveness = { ...LIVENESS, ...claims.liveness };
   }
 
   private key = (id: string) => `${this.prefix}ledger:${id}`;
+  private aliveKey = (owner: string) => `${this.prefix}ledger-alive:${owner}`;
+
+  /**
+   * Says this process lives, and keeps saying it until `close`: from its first claim, since
+   * only a process with claims needs to. (Issued before the claim, on the same connection.)
+   */
+  private live(): void {
+    if (this.beat !== null || this.closed) return;
+    const say = () => {
+      this.redis.set(this.aliveKey(this.owner), '1', 'PX', this.liveness.ttlMs).catch(() => undefined);
+    };
+    const timer = setInterval(say, this.liveness.everyMs);
+    timer.unref();
+    this.beat = { timer, onReady: say };
+    this.redis.on('ready', say);
+    say();
+  }
+
+  /**
+   * Stops saying this process lives (its sender closes, its hand-overs settled): a claim it
+   * still holds is then taken as a crash's without the wait.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.beat === null) return;
+    clearInterval(this.beat.timer);
+    this.redis.off('ready', this.beat.onReady);
+    this.beat = null;
+    await this.redis.del(this.aliveKey(this.owner)).catch(() => undefined);
+  }
 
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -133,6 +180,7 @@ export class SendLedger {
     // this claim's hand-over does not start: what a crash can leave in doubt stays within the
     // places, through a Redis outage too. (Normally they are settled already: no wait.)
     const before = this.recording.size > 0 ? [...this.recording] : [];
+    this.live();
     const claim = `sending|${this.owner}|${this.now()}|${++this.claims}`;
     let set: string | null;
     try {
@@ -156,6 +204,8 @@ export class SendLedger {
   /** The entry found where this process's claim `claim` was refused. */
   private async existing(id: string, claim: string): Promise<LedgerEntry | null> {
     const firstSeen = this.now();
+    /** since when the claim's sender has been seen not to say it lives */
+    let silentSince: number | null = null;
     for (;;) {
       const v = await this.run('read', () => this.redis.get(this.key(id)));
       if (v === null) return this.begin(id);
@@ -165,11 +215,19 @@ export class SendLedger {
       if (v === claim || v === this.unused.get(id)) return this.claimed(id, v);
       const [, owner, at] = v.split('|');
       // an earlier attempt here that stopped inside its hand-over, or a claim of unknown age
-      if (owner === undefined || owner === this.owner || !Number.isFinite(Number(at))) return { state: 'sending' };
-      // another instance's: waited out, from when it was made or (its clock may differ) first seen
+      if (owner === undefined || owner === this.owner || !UUID.test(owner) || !Number.isFinite(Number(at)))
+        return { state: 'sending' };
+      // another instance's: waited out, from when it was made or (its clock may differ) first
+      // seen, while that instance says it lives
       const until = Math.min(Number(at), firstSeen) + this.claimWaitMs;
       const left = until - this.now();
       if (left <= 0) return { state: 'sending' };
+      const alive = await this.run('read', () => this.redis.exists(this.aliveKey(owner)));
+      if (alive > 0) silentSince = null;
+      else {
+        silentSince ??= this.now();
+        if (this.now() - silentSince >= this.liveness.graceMs) return { state: 'sending' };
+      }
       await sleep(Math.min(this.pollMs, left));
     }
   }

@@ -43,11 +43,13 @@ export const sendEmail: StageModule = {
           ...(maxBlock ? { maxBlock } : {}),
         }),
       );
+    // one for both lanes: a replay's wait for a claim depends on whose it is, not which lane's
+    const ledger = new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
+      waitMs: config.SEND_CLAIM_WAIT_MS,
+    });
     const ports = {
       mailer,
-      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
-        waitMs: config.SEND_CLAIM_WAIT_MS,
-      }),
+      ledger,
       refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
       throttle: throttle(),
       clock: deps.clock,
@@ -75,6 +77,8 @@ export const sendEmail: StageModule = {
           close: async () => {
             mailer.close();
             instantMailer.close();
+            // the stages are drained: no claim is left to protect by saying this process lives
+            await ledger.close();
           },
           health: () => ({ ok: true, name: 'smtp-pool' }),
         },

@@ -95,12 +95,14 @@ export const sendSms: StageModule = {
       provider.smsProviders.set(account.name, () => health.state().up);
       return { account, client, receipts, health: state, instantLimit };
     });
+    // one for both lanes: a replay's wait for a claim depends on whose it is, not which lane's
+    const ledger = new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
+      waitMs: config.SEND_CLAIM_WAIT_MS,
+    });
     const ports = {
       providers: bound.map((b) => ({ name: b.account.name, smpp: b.client, receipts: b.receipts, health: b.health })),
       routes,
-      ledger: new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
-        waitMs: config.SEND_CLAIM_WAIT_MS,
-      }),
+      ledger,
       clock: deps.clock,
       handedOff: handOffMetric(deps, 'sms'),
       // enough notifications under way to fill the SMPP windows
@@ -133,9 +135,10 @@ export const sendSms: StageModule = {
           start: () => {
             for (const b of bound) b.client.start();
           },
-          // the sessions first (a receipt under way still publishes), then the receipts' producer
+          // the sessions first (a receipt under way still publishes), then the receipts' producer;
+          // the stages are drained: no claim is left to protect by saying this process lives
           close: async () => {
-            await Promise.all(bound.map((b) => b.client.close()));
+            await Promise.all([...bound.map((b) => b.client.close()), ledger.close()]);
             await (await producer.made())?.close();
           },
           // up while any provider is bound (the others' SMS go to it, or wait for theirs)

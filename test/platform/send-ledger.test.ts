@@ -119,6 +119,43 @@ describe('send ledger: whose claim it is', () => {
     expect(await impatient.begin('b')).toEqual({ state: 'sending' });
   });
 
+  it('takes the claim of a sender that no longer says it lives for a crash’s, without waiting it out', async () => {
+    // it says it lives once, and then no more, as a process killed
+    const killed = new SendLedger(redis, prefix, 3600, undefined, { liveness: { everyMs: 3_600_000, ttlMs: 300 } });
+    expect(await killed.begin('j')).toBeNull();
+    // (the claim is waited out for a minute: a wait would outlast the test)
+    const taking = new SendLedger(redis, prefix, 3600, undefined, {
+      waitMs: 60_000,
+      pollMs: 20,
+      liveness: { graceMs: 300 },
+    });
+    expect(await taking.begin('j')).toEqual({ state: 'sending' });
+    // and one that closed, its hand-overs settled, says so at once
+    const closing = new SendLedger(redis, prefix, 3600);
+    expect(await closing.begin('l')).toBeNull();
+    await closing.close();
+    expect(await taking.begin('l')).toEqual({ state: 'sending' });
+  });
+
+  it('waits for a live sender whose word was lost (a Redis restart) until it says it lives again', async () => {
+    const renewing = new SendLedger(redis, prefix, 3600, undefined, { liveness: { everyMs: 300 } });
+    const patient = new SendLedger(redis, prefix, 3600, undefined, {
+      waitMs: 60_000,
+      pollMs: 20,
+      liveness: { graceMs: 2_000 },
+    });
+    expect(await renewing.begin('k')).toBeNull();
+    const alive = `${prefix}ledger-alive:${(await real.get(key('k')))!.split('|')[1]}`;
+    await real.del(alive);
+    let settled = false;
+    const replay = patient.begin('k').then((entry) => ((settled = true), entry));
+    while ((await real.exists(alive)) === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    await renewing.done('k', 'SMS_Accepted', 'smsc:2F');
+    expect(await replay).toEqual({ state: 'done', status: 'SMS_Accepted', reference: 'smsc:2F', description: null });
+    await renewing.close();
+  });
+
   it('reports its own earlier attempt’s claim at once: that attempt stopped inside its hand-over', async () => {
     expect(await here.begin('c')).toBeNull();
     // (waitMs is a minute: a wait would outlast the test)
