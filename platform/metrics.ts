@@ -53,6 +53,12 @@ export function createStageMetrics(registry: Registry) {
       labelNames: ['stage', 'topic'] as const,
       registers: [registry],
     }),
+    stalled: new Gauge({
+      name: 'pipeline_stage_stalled_seconds',
+      help: 'How long this instance has had records waiting on its partitions and handled and committed none (0 while it makes progress or has nothing to do; sampled with the lag). Past STAGE_STALL_LIMIT_MS its /health fails',
+      labelNames: ['stage'] as const,
+      registers: [registry],
+    }),
     partitionsAssigned: new Gauge({
       name: 'pipeline_partitions_assigned',
       help: "Input partitions assigned to this instance (summed over a stage's instances, less than pipeline_input_partitions means a partition without a consumer)",

@@ -87,6 +87,12 @@ export const runtimeOptions = z.object({
    * read yet, transaction markers not counted), ms: the gauge rises while a stage is stalled
    */
   LAG_SAMPLE_INTERVAL_MS: int(15_000).pipe(z.number().min(100)),
+  /**
+   * how long a stage instance may have records waiting on its partitions while it handles and
+   * commits none before its /health fails (a client or commit stuck: a restart is the cure), ms.
+   * Judged at each lag sample, and only while Kafka answers: an outage is not the process's fault
+   */
+  STAGE_STALL_LIMIT_MS: int(120_000).pipe(z.number().min(1_000)),
   /** input partitions a stage processes at the same time */
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
   /** how long a claimed schedule item is held before it counts as abandoned, ms */

@@ -94,6 +94,12 @@ export class StageRunner {
   private readonly lagReported = new Set<number>();
   private lagTimer: NodeJS.Timeout | null = null;
   private crashed: Error | null = null;
+  /** records handled so far (progress, with the partitions' positions: see `sampleLag`) */
+  private handledCount = 0;
+  /** what progress looked like at the last lag sample, and since when it has looked so */
+  private progress: { mark: string; since: number } | null = null;
+  /** how long records have waited on this instance's partitions with no progress, at the last sample */
+  private stalled: { ms: number; waiting: bigint } = { ms: 0, waiting: 0n };
   /** TRANSACTION_SCOPE=instance: one producer for all of this runner's partitions, its commits merged */
   private readonly shared: SharedTransactions | null;
 
@@ -173,6 +179,8 @@ export class StageRunner {
           this.deps.metrics.lag.remove({ stage: this.stage.name, topic, partition: String(p) });
           this.lagReported.delete(p);
         }
+      let waiting = 0n;
+      const marks: string[] = [String(this.handledCount)];
       for (const p of mine) {
         const end = ends.get(p);
         if (end === undefined) continue;
@@ -182,11 +190,35 @@ export class StageRunner {
         const lag = BigInt(end) - (at < 0n ? 0n : at);
         this.deps.metrics.lag.set({ stage: this.stage.name, topic, partition: String(p) }, Number(lag < 0n ? 0n : lag));
         this.lagReported.add(p);
+        if (lag > 0n) waiting += lag;
+        marks.push(`${p}:${c}:${position}`);
       }
+      this.judgeProgress(marks.join(','), waiting);
     } catch (err) {
       // a cluster that does not answer now is asked again next time; the gauge keeps its value
       this.log.debug({ err }, 'consumer lag not sampled');
     }
+  }
+
+  /**
+   * A stall: records waiting on this instance's partitions and, since an earlier sample, none
+   * handled, passed or committed. Past STAGE_STALL_LIMIT_MS the instance is unhealthy (a client
+   * or a commit stuck for good leaves nothing else to notice it by); any progress, or nothing
+   * left waiting, ends it. Judged only on samples Kafka answered.
+   */
+  private judgeProgress(mark: string, waiting: bigint): void {
+    const now = Date.now();
+    if (waiting === 0n || this.progress?.mark !== mark) this.progress = { mark, since: now };
+    const limit = this.deps.config.STAGE_STALL_LIMIT_MS;
+    const was = this.stalled.ms;
+    this.stalled = { ms: waiting === 0n ? 0 : now - this.progress.since, waiting };
+    this.deps.metrics.stalled.set({ stage: this.stage.name }, this.stalled.ms / 1000);
+    if (this.stalled.ms > limit && was <= limit)
+      this.log.error(
+        { stalledMs: this.stalled.ms, waiting: Number(waiting) },
+        'records are waiting and none has been handled or committed: health fails until this stage makes progress',
+      );
+    else if (this.stalled.ms <= limit && was > limit) this.log.warn({ stalledMs: was }, 'progress again after a stall');
   }
 
   private newConsumer(): Promise<ConsumerHandle> {
@@ -261,12 +293,19 @@ export class StageRunner {
   }
 
   health(): { stage: string; ok: boolean; assigned: Record<string, number[]>; error?: string } {
-    const ok = this.consumer !== null && this.crashed === null && !this.stop.signal.aborted;
+    const stuck = this.stalled.ms > this.deps.config.STAGE_STALL_LIMIT_MS;
+    const ok = this.consumer !== null && this.crashed === null && !this.stop.signal.aborted && !stuck;
     return {
       stage: this.stage.name,
       ok,
       assigned: this.assigned,
-      ...(this.crashed ? { error: this.crashed.message } : {}),
+      ...(this.crashed
+        ? { error: this.crashed.message }
+        : stuck
+          ? {
+              error: `${this.stalled.waiting} records waiting and none handled or committed for ${Math.round(this.stalled.ms / 1000)} s`,
+            }
+          : {}),
     };
   }
 
@@ -775,6 +814,7 @@ export class StageRunner {
   }
 
   private handled(started: number): void {
+    this.handledCount++;
     this.handlerTimer.observe((performance.now() - started) / 1000);
   }
 
