@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import { startNodeProcess } from '../support/process.ts';
@@ -74,6 +74,7 @@ export class Instance {
   async start(tries = 3, readyTimeoutMs = Number(process.env.CHAOS_READY_TIMEOUT_MS ?? 180_000)): Promise<void> {
     // CHAOS_LOG_DIR keeps every instance's whole log, one file per name, for a look afterwards
     const dir = process.env.CHAOS_LOG_DIR;
+    if (dir) mkdirSync(dir, { recursive: true });
     // (the same INSTANCE_ID after a restart: with TRANSACTION_SCOPE=instance it settles at once
     // the transaction its predecessor left open)
     const c = startNodeProcess(this.script, { INSTANCE_ID: this.name, ...this.env() }, this.pattern, {

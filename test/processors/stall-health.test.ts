@@ -36,83 +36,89 @@ async function healthUntil(runner: StageRunner, pred: (h: ReturnType<StageRunner
   }
 }
 
+/**
+ * `stage` run over `orders` published on one key (one partition, in order): `during` is given
+ * the runner once they are published, and all must come out before it closes.
+ */
+async function running(
+  name: string,
+  make: (runner: () => StageRunner) => ReturnType<typeof stage>,
+  orders: NotificationOrder[],
+  during: (runner: StageRunner, registry: ReturnType<typeof createRegistry>) => Promise<void>,
+  cleanup: () => void = () => undefined,
+) {
+  const prefix = uniquePrefix(name);
+  const config = testConfig(prefix, settings);
+  const { kafka, codec, logger } = testClients(config);
+  await provision(kafka, codec, config);
+  const out = await collectKeys(kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
+  const registry = createRegistry(false);
+  let runner: StageRunner | null = null;
+  runner = testRunner(
+    make(() => runner!),
+    { kafka, codec, logger, config },
+    registry,
+  );
+  try {
+    await runner.start();
+    await runner.joined();
+    // idle: nothing waits, however long
+    expect(runner.health().ok).toBe(true);
+    await publish(
+      kafka,
+      codec,
+      prefix,
+      'orders',
+      orders.map((o) => ({ key: 'one-key', value: o })),
+    );
+    await during(runner, registry);
+    await out.waitFor(() => out.total >= orders.length, 60_000, `${orders.length} records out`);
+  } finally {
+    cleanup();
+    await runner.close();
+    await out.stop();
+    await kafka.close();
+  }
+}
+
 describe('a stage instance that makes no progress', () => {
   it('fails its health while records wait and it handles none, and is healthy again once it moves', async () => {
-    const prefix = uniquePrefix('stall-stuck');
-    const config = testConfig(prefix, settings);
-    const { kafka, codec, logger } = testClients(config);
     let release = () => undefined as void;
     const stuck = new Promise<void>((r) => (release = r));
-    await provision(kafka, codec, config);
-    const out = await collectKeys(kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
-    const registry = createRegistry(false);
-    const runner = testRunner(
-      stage('stuck', (order) => (order.sendersReference === 'stuck' ? stuck : Promise.resolve())),
-      { kafka, codec, logger, config },
-      registry,
+    const orders = Array.from({ length: 5 }, (_, i) => sampleOrder(i, i === 0 ? { sendersReference: 'stuck' } : {}));
+    await running(
+      'stall-stuck',
+      () => stage('stuck', (order) => (order.sendersReference === 'stuck' ? stuck : Promise.resolve())),
+      orders,
+      async (runner, registry) => {
+        await healthUntil(runner, (h) => !h.ok, 'failed');
+        expect(runner.health().error).toMatch(/^[1-5] records waiting and none handled or committed for \d+ s$/);
+        expect(await registry.getSingleMetricAsString('pipeline_stage_stalled_seconds')).toMatch(
+          /pipeline_stage_stalled_seconds\{stage="stuck"\} (1\.[5-9]|[2-9])/,
+        );
+        release();
+        await healthUntil(runner, (h) => h.ok, 'healthy again');
+        expect(runner.health().error).toBeUndefined();
+      },
+      () => release(),
     );
-    try {
-      await runner.start();
-      await runner.joined();
-      // idle: nothing waits, however long
-      expect(runner.health().ok).toBe(true);
-      const orders = Array.from({ length: 5 }, (_, i) => sampleOrder(i, i === 0 ? { sendersReference: 'stuck' } : {}));
-      await publish(
-        kafka,
-        codec,
-        prefix,
-        'orders',
-        orders.map((o) => ({ key: 'one-key', value: o })),
-      );
-      await healthUntil(runner, (h) => !h.ok, 'failed');
-      expect(runner.health().error).toMatch(/^[1-5] records waiting and none handled or committed for \d+ s$/);
-      expect(await registry.getSingleMetricAsString('pipeline_stage_stalled_seconds')).toMatch(
-        /pipeline_stage_stalled_seconds\{stage="stuck"\} (1\.[5-9]|[2-9])/,
-      );
-      release();
-      await out.waitFor(() => out.total >= orders.length, 60_000, `${orders.length} records out`);
-      await healthUntil(runner, (h) => h.ok, 'healthy again');
-      expect(runner.health().error).toBeUndefined();
-    } finally {
-      release();
-      await runner.close();
-      await out.stop();
-      await kafka.close();
-    }
   });
 
   it('stays healthy while it makes progress slower than the limit per batch', async () => {
-    const prefix = uniquePrefix('stall-slow');
-    const config = testConfig(prefix, settings);
-    const { kafka, codec, logger } = testClients(config);
     const seen: boolean[] = [];
-    let runner: StageRunner | null = null;
     // each record takes 400 ms: 20 of them, one batch, 8 s with nothing committed
-    const slow = stage('slow', async () => {
-      seen.push(runner!.health().ok);
-      await new Promise((r) => setTimeout(r, 400));
-    });
-    await provision(kafka, codec, config);
-    const out = await collectKeys(kafka, `${prefix}out`, topicName(prefix, 'ordersDue'));
-    runner = testRunner(slow, { kafka, codec, logger, config });
-    try {
-      await runner.start();
-      await runner.joined();
-      const orders = Array.from({ length: 20 }, (_, i) => sampleOrder(i));
-      await publish(
-        kafka,
-        codec,
-        prefix,
-        'orders',
-        orders.map((o) => ({ key: 'one-key', value: o })),
-      );
-      await out.waitFor(() => out.total >= orders.length, 60_000, `${orders.length} records out`);
-      expect(seen.length).toBeGreaterThanOrEqual(orders.length);
-      expect(seen.every((ok) => ok)).toBe(true);
-    } finally {
-      await runner.close();
-      await out.stop();
-      await kafka.close();
-    }
+    const orders = Array.from({ length: 20 }, (_, i) => sampleOrder(i));
+    await running(
+      'stall-slow',
+      (runner) =>
+        stage('slow', async () => {
+          seen.push(runner().health().ok);
+          await new Promise((r) => setTimeout(r, 400));
+        }),
+      orders,
+      async () => undefined,
+    );
+    expect(seen.length).toBeGreaterThanOrEqual(orders.length);
+    expect(seen.every((ok) => ok)).toBe(true);
   });
 });
