@@ -5,7 +5,15 @@ import { topicName } from '../../platform/topics.ts';
 import type { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit } from '../../processors/runtime/stage.ts';
 import { collectKeys } from '../support/collector.ts';
-import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix } from '../support/stack.ts';
+import {
+  publish,
+  publishInOrder,
+  sampleOrder,
+  testClients,
+  testConfig,
+  testRunner,
+  uniquePrefix,
+} from '../support/stack.ts';
 
 /**
  * A stage instance keeps its place in its group while it handles a batch, and gives it up
@@ -58,14 +66,8 @@ describe('a stage instance in its group', () => {
       await runner.start();
       await runner.joined();
       const orders = Array.from({ length: 10 }, (_, i) => sampleOrder(i, i === 0 ? { sendersReference: 'slow' } : {}));
-      // one key, one partition, in order: the slow one first
-      await publish(
-        kafka,
-        codec,
-        prefix,
-        'orders',
-        orders.map((o) => ({ key: 'one-key', value: o })),
-      );
+      // the slow one first
+      await publishInOrder(kafka, codec, prefix, orders);
       await out.waitFor(() => out.total >= orders.length, 60_000, `${orders.length} records out`);
       expect([...handled.values()]).toEqual(orders.map(() => 1));
       expect(out.total).toBe(orders.length);

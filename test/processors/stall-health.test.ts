@@ -6,7 +6,7 @@ import { topicName } from '../../platform/topics.ts';
 import type { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit } from '../../processors/runtime/stage.ts';
 import { collectKeys } from '../support/collector.ts';
-import { publish, sampleOrder, testClients, testConfig, testRunner, uniquePrefix } from '../support/stack.ts';
+import { publishInOrder, sampleOrder, testClients, testConfig, testRunner, uniquePrefix } from '../support/stack.ts';
 
 /**
  * A stage instance whose records wait while it handles and commits none (a client or a commit
@@ -64,13 +64,7 @@ async function running(
     await runner.joined();
     // idle: nothing waits, however long
     expect(runner.health().ok).toBe(true);
-    await publish(
-      kafka,
-      codec,
-      prefix,
-      'orders',
-      orders.map((o) => ({ key: 'one-key', value: o })),
-    );
+    await publishInOrder(kafka, codec, prefix, orders);
     await during(runner, registry);
     await out.waitFor(() => out.total >= orders.length, 60_000, `${orders.length} records out`);
   } finally {

@@ -219,6 +219,17 @@ export async function produceOrders(
   }
 }
 
+/** Orders onto this test's orders topic under one key: one partition, handled in the order given. */
+export function publishInOrder(kafka: KafkaAdapter, codec: AvroCodec, prefix: string, orders: NotificationOrder[]) {
+  return publish(
+    kafka,
+    codec,
+    prefix,
+    'orders',
+    orders.map((o) => ({ key: 'one-key', value: o })),
+  );
+}
+
 /** Publishes typed values to one of this test's topics (Avro, acks=all). */
 export async function publish<K extends TopicKey>(
   kafka: KafkaAdapter,
