@@ -67,6 +67,7 @@ const order: NotificationOrder = {
   resourceAction: null,
   timeToLiveSeconds: null,
   fallbackOnDeliveryFailure: null,
+  attachments: null,
   emailTemplate: {
     fromAddress: 'noreply@altinn.cloud',
     subject: 'Melding fra Altinn',

@@ -40,6 +40,7 @@ export function instantDispatch(req: InstantRequest, creator: string, now: numbe
     resourceAction: null,
     dialogportenAssociation: null,
     fallbackOnDeliveryFailure: null,
+    attachments: null,
   };
   const sms = req.kind === 'sms';
   const address = sms ? normaliseMobileNumber(req.phoneNumber) : req.emailAddress;

@@ -53,6 +53,7 @@ function recipientFields(
   | 'resourceId'
   | 'resourceAction'
   | 'fallbackOnDeliveryFailure'
+  | 'attachments'
 > {
   const none = {
     ignoreReservation: false,
@@ -60,6 +61,7 @@ function recipientFields(
     resourceId: null,
     resourceAction: null,
     fallbackOnDeliveryFailure: null,
+    attachments: null,
   };
   switch (spec.kind) {
     case 'email':
@@ -100,6 +102,7 @@ function recipientFields(
         resourceId: spec.resourceId,
         resourceAction: spec.resourceAction,
         fallbackOnDeliveryFailure: spec.fallbackOnDeliveryFailure,
+        attachments: null,
       };
     }
   }

@@ -44,6 +44,7 @@ function v1OrderRecord(v: V1Order, creator: string, now: number, d: Defaults): N
     timeToLiveSeconds: null,
     // (the fallback on the delivery outcome is asked for in v2; here FALLBACK_CREATORS decides)
     fallbackOnDeliveryFailure: null,
+    attachments: null,
     emailTemplate: v.emailTemplate
       ? {
           ...v.emailTemplate,

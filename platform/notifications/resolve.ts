@@ -143,6 +143,7 @@ export function resolveNotifications(
         contentType: t.contentType,
         requestedSendTime: order.requestedSendTime,
         expiry: expiry('Email', 'Anytime'),
+        attachments: order.attachments,
       };
       out.emails.push(n);
       out.statuses.push(

@@ -132,6 +132,7 @@ export function fallbackRecords(
               contentType: n.html ? 'Html' : 'Plain',
               requestedSendTime: now,
               expiry,
+              attachments: null,
             } satisfies EmailNotification,
           }
         : {

@@ -120,6 +120,7 @@ export function sampleOrder(i: number, overrides: Partial<NotificationOrder> = {
     resourceAction: null,
     timeToLiveSeconds: null,
     fallbackOnDeliveryFailure: null,
+    attachments: null,
     emailTemplate: {
       fromAddress: 'noreply@altinn.cloud',
       subject: `Subject ${i}`,
@@ -306,6 +307,7 @@ export function sampleEmail(to: string, overrides: Partial<EmailNotification> = 
     subject: 'Ny melding',
     body: 'Hei, du har en ny melding.',
     contentType: 'Plain',
+    attachments: null,
     ...overrides,
   };
 }
