@@ -2,7 +2,8 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
  * Personal data never reaches a log line: e-mail addresses, phone numbers and national
- * identity numbers are masked wherever they appear, in messages and in any field.
+ * identity numbers are masked wherever they appear, in messages and in any field; so are SAS
+ * signatures (`sig=` in a URL).
  */
 const EMAIL = /([A-Za-z0-9æøåÆØÅ._%+-])[A-Za-z0-9æøåÆØÅ._%+-]*@([A-Za-z0-9æøåÆØÅ.-]+\.[A-Za-z]{2,})/g;
 // 11-digit identity numbers (stand-alone digit runs, not parts of ids such as UUIDs), before
@@ -11,8 +12,12 @@ const NIN = /(?<![\w-])\d{11}(?![\w-])/g;
 // +CC… or 00CC… international numbers, possibly with inner spaces; and bare 8-digit Norwegian.
 const PHONE = /(?<![\w-])(\+|00)(\d[\d ]{6,16}\d)(?![\w-])|(?<![\w-])([49]\d{7})(?![\w-])/g;
 
+// A SAS URL's signature is a credential (a composed email's files): its value never reaches a log.
+const SAS_SIGNATURE = /([?&]sig=)[^&\s"'<>]+/gi;
+
 export function maskPersonalData(text: string): string {
   return text
+    .replace(SAS_SIGNATURE, '$1***')
     .replace(EMAIL, (_m, first: string, domain: string) => `${first}***@${domain}`)
     .replace(NIN, (m) => `${m.slice(0, 6)}*****`)
     .replace(PHONE, (m) => {

@@ -32,13 +32,18 @@ export interface Mail {
   body: string;
   html: boolean;
   headers: Record<string, string>;
+  /** files to attach, their bytes in hand (nodemailer is never given a path or URL to fetch) */
+  attachments?: { filename: string; contentType: string; content: Buffer }[];
 }
 
 export type SendVerdict =
   /** the server accepted the message (250 after DATA) */
   | { kind: 'accepted'; reference: string }
-  /** the server refused it for good (5xx); `address` when the recipient address was the reason */
-  | { kind: 'rejected'; code: number; address: boolean; text: string }
+  /**
+   * the server refused it for good (5xx); `address` when the recipient address was the reason,
+   * `tooLarge` when the message's size was (552 on the message, or 5.3.4)
+   */
+  | { kind: 'rejected'; code: number; address: boolean; tooLarge?: boolean; text: string }
   /** the sender or recipient address is not exactly one mailbox: nothing was sent */
   | { kind: 'invalid-address'; which: 'from' | 'to' }
   /** the server said not now (4xx), or a connection failed before the message was handed over */
@@ -130,6 +135,19 @@ export class Mailer {
       subject: m.subject,
       ...(m.html ? { html: m.body } : { text: m.body }),
       headers: m.headers,
+      ...(m.attachments
+        ? {
+            attachments: m.attachments.map((a) => ({
+              filename: a.filename,
+              contentType: a.contentType,
+              content: a.content,
+              contentDisposition: 'attachment' as const,
+            })),
+          }
+        : {}),
+      // nothing in a message may make nodemailer read a file or fetch a URL
+      disableFileAccess: true,
+      disableUrlAccess: true,
     };
     try {
       const info = (await this.transport.sendMail(options)) as {
@@ -148,7 +166,8 @@ export class Mailer {
         if (e.responseCode >= 500) {
           // 550/553 on RCPT, or 5.1.x enhanced codes: the address itself is the problem
           const address = e.command === 'RCPT TO' || /\b5\.1\.[0-9]\b/.test(text);
-          return { kind: 'rejected', code: e.responseCode, address, text };
+          const tooLarge = (e.responseCode === 552 && e.command !== 'RCPT TO') || /\b5\.3\.4\b/.test(text);
+          return { kind: 'rejected', code: e.responseCode, address, tooLarge, text };
         }
         if (e.responseCode >= 400) return { kind: 'transient', text };
       }

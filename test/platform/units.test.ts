@@ -35,6 +35,11 @@ describe('personal data masking', () => {
     ['looked up 01017012345', 'looked up 010170*****'],
     ['local number 98765432', 'local number ******32'],
     ['order 3f2b1c4e-0000-4000-8000-000000000001 done', 'order 3f2b1c4e-0000-4000-8000-000000000001 done'],
+    [
+      'fetch https://a.blob.core.windows.net/c/f.pdf?sv=2024&se=2026-12-06&sr=b&sp=r&sig=AbC%2Bd%3D failed',
+      'fetch https://a.blob.core.windows.net/c/f.pdf?sv=2024&se=2026-12-06&sr=b&sp=r&sig=*** failed',
+    ],
+    ['{"sasUrl":"https://x/f?sig=AbC&sp=r"}', '{"sasUrl":"https://x/f?sig=***&sp=r"}'],
   ])('masks %j', (input, expected) => {
     expect(maskPersonalData(input)).toBe(expected);
   });

@@ -6,6 +6,7 @@ import { SMTPServer } from 'smtp-server';
  * `X-Notification-Id`, and answers by the recipient's local part:
  *   reject-550@…   550 5.1.1 on RCPT (the address does not exist)
  *   policy-554@…   554 5.7.1 on DATA (refused for another reason)
+ *   too-large-552@…  552 5.3.4 on DATA (the message is too large)
  *   flaky-N@…      451 4.3.0 on RCPT for the first N attempts, then accepts
  *   busy-N@…       421 4.7.0 on MAIL FROM for the first N attempts (server busy), then accepts
  */
@@ -52,6 +53,8 @@ export async function startSmtpSink() {
         const text = Buffer.concat(chunks).toString('utf8');
         if (session.envelope.rcptTo.some((r) => r.address.startsWith('policy-554@')))
           return cb(Object.assign(new Error('5.7.1 Message refused'), { responseCode: 554 }));
+        if (session.envelope.rcptTo.some((r) => r.address.startsWith('too-large-552@')))
+          return cb(Object.assign(new Error('5.3.4 Message too big for system'), { responseCode: 552 }));
         const id = /^X-Notification-Id: *(\S+)/im.exec(text)?.[1] ?? 'none';
         const headerEnd = text.indexOf('\r\n\r\n');
         const folded = /^To:(.*(?:\r\n[ \t].*)*)$/im.exec(headerEnd >= 0 ? text.slice(0, headerEnd) : text)?.[1];
@@ -122,4 +125,26 @@ export async function startSmtpSink() {
     },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/** The attachments of a message as the sink received it (a multipart MIME text), decoded. */
+export function attachmentsOf(raw: string): { filename: string | null; contentType: string; content: Buffer }[] {
+  const boundaries = [...raw.matchAll(/boundary="?([^";\r\n]+)"?/gi)].map((m) => m[1]!);
+  const parts = boundaries.reduce<string[]>((acc, b) => acc.flatMap((p) => p.split(`\r\n--${b}`)), [raw]);
+  return parts.flatMap((part) => {
+    const end = part.indexOf('\r\n\r\n');
+    if (end < 0) return [];
+    const headers = part.slice(0, end).replace(/\r\n(?=[ \t])/g, '');
+    if (!/^Content-Disposition: *attachment/im.test(headers)) return [];
+    // RFC 2231 (filename*0*=utf-8''…, continued in filename*1*=…), else a plain or quoted filename
+    const pieces = [...headers.matchAll(/filename\*\d+\*?=([^;\r\n]+)/gi)].map((m) => m[1]!.trim());
+    const filename =
+      pieces.length > 0
+        ? decodeURIComponent(pieces.join('').replace(/^[^']*'[^']*'/, ''))
+        : (/filename="?([^";\r\n]+)"?/i.exec(headers)?.[1] ?? null);
+    const contentType = /^Content-Type: *([^;\r\n]+)/im.exec(headers)?.[1]?.trim() ?? '';
+    const body = part.slice(end + 4).replace(/--\s*$/, '');
+    const base64 = /^Content-Transfer-Encoding: *base64/im.test(headers);
+    return [{ filename, contentType, content: base64 ? Buffer.from(body, 'base64') : Buffer.from(body) }];
+  });
 }
