@@ -1,6 +1,7 @@
 import express, { type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { EgressGuard } from '../platform/http/egress.ts';
+import { DEFAULT_ATTACHMENT_HOSTS } from '../platform/validation/attachments.ts';
 import type { KafkaAdapter, PlainProducer } from '../platform/kafka/adapter.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Redis } from '../platform/redis/client.ts';
@@ -57,6 +58,8 @@ export interface GatewayDeps {
   health: () => { ok: boolean; [k: string]: unknown };
   /** the egress policy condition endpoints are checked against at order time */
   egress: EgressGuard;
+  /** the storage hosts a composed email's SAS URLs may name (ATTACHMENT_HOSTS; default Azure Blob Storage's) */
+  attachmentHosts?: readonly string[];
   /** the email delivery report webhook: off when no access key is configured */
   emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
@@ -111,6 +114,7 @@ export function createGateway(deps: GatewayDeps) {
       requests,
       registry: deps.registry,
       egress: deps.egress,
+      attachmentHosts: deps.attachmentHosts ?? DEFAULT_ATTACHMENT_HOSTS,
       defaults: deps.defaults,
       apiUrl,
     }),

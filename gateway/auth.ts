@@ -22,6 +22,20 @@ import { sendProblem } from './problems.ts';
  */
 export const CREATE_SCOPE = 'altinn:serviceowner/notifications.create';
 
+/**
+ * The composed email endpoint asks for a scope of its own instead (reference §2,
+ * `POLICY_COMPOSED_EMAIL_CREATE_SCOPE`), and only a bearer token can carry it: a Platform Access
+ * Token does not open it.
+ */
+export const COMPOSED_EMAIL_SCOPE = 'altinn:serviceowner/notifications.composedemail.create';
+
+/** The path (below the API's base, as express matches it: any case, an optional final slash) that asks for COMPOSED_EMAIL_SCOPE. */
+const COMPOSED_EMAIL_PATH = /^\/future\/orders\/composed-email\/?$/i;
+
+/** The scope a request needs. */
+export const scopeFor = (path: string): string =>
+  COMPOSED_EMAIL_PATH.test(path) ? COMPOSED_EMAIL_SCOPE : CREATE_SCOPE;
+
 export interface AuthOptions {
   jwksUrl?: string | undefined;
   publicKeyFile?: string | undefined;
@@ -132,8 +146,9 @@ export function authenticate(
     });
 
   return async (req: Request, res: Response, next: NextFunction) => {
+    const scope = scopeFor(req.path);
     const accessToken = req.headers.platformaccesstoken;
-    if (typeof accessToken === 'string' && accessToken !== '') {
+    if (typeof accessToken === 'string' && accessToken !== '' && scope === CREATE_SCOPE) {
       try {
         res.locals.creator = (await verifiedAccessToken(accessToken)).iss;
         return next();
@@ -159,11 +174,11 @@ export function authenticate(
       return sendProblem(res, { status: 401, title: 'Unauthorized', detail: 'The bearer token is not valid.' });
     }
     const org = typeof payload.org === 'string' && payload.org.trim() !== '' ? payload.org.trim() : null;
-    if (!scopesOf(payload).includes(CREATE_SCOPE) || !org) {
+    if (!scopesOf(payload).includes(scope) || !org) {
       return sendProblem(res, {
         status: 403,
         title: 'Forbidden',
-        detail: `The token must carry the scope ${CREATE_SCOPE} and an org claim.`,
+        detail: `The token must carry the scope ${scope} and an org claim.`,
       });
     }
     res.locals.creator = org;

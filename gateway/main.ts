@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     idempotencyWaitMs: config.IDEMPOTENCY_WAIT_MS,
     feedVisibilityDelayMs: config.FEED_VISIBILITY_DELAY_MS,
+    attachmentHosts: config.ATTACHMENT_HOSTS,
     egress: new EgressGuard({ allowLoopback: config.EGRESS_ALLOW_LOOPBACK, allowPrivate: config.EGRESS_ALLOW_PRIVATE }),
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
     ...(config.EMAIL_REPORT_ACCESS_KEY

@@ -24,6 +24,13 @@ const fallback = {
     'preferred channel finally fails (bounced, undelivered, expired, ...), send once on the other channel. ' +
     "Absent: the sender's configured default (FALLBACK_CREATORS), else off.",
 };
+const emailSending = {
+  senderEmailAddress: str,
+  subject: str,
+  body: str,
+  contentType: { type: 'string', enum: ['Plain', 'Html'] },
+  sendingTimePolicy: { type: 'string', enum: ['Anytime'] },
+};
 const lifecycle = { type: 'string', pattern: '^(Order|Email|SMS)_[A-Za-z_]+$' };
 
 export const SCHEMAS = {
@@ -42,16 +49,7 @@ export const SCHEMAS = {
     },
     required: ['title', 'status', 'errors'],
   },
-  EmailSendingOptions: obj(
-    {
-      senderEmailAddress: str,
-      subject: str,
-      body: str,
-      contentType: { type: 'string', enum: ['Plain', 'Html'] },
-      sendingTimePolicy: { type: 'string', enum: ['Anytime'] },
-    },
-    ['subject', 'body'],
-  ),
+  EmailSendingOptions: obj(emailSending, ['subject', 'body']),
   SmsSendingOptions: obj(
     { sender: str, body: str, sendingTimePolicy: { type: 'string', enum: ['Daytime', 'Anytime'] } },
     ['body'],
@@ -176,6 +174,36 @@ export const SCHEMAS = {
       ]),
     },
     ['idempotencyId', 'recipientEmail'],
+  ),
+  ComposedEmailRequest: obj(
+    {
+      idempotencyId: str,
+      sendersReference: str,
+      requestedSendTime: dateTime,
+      conditionEndpoint: str,
+      dialogportenAssociation: obj({ dialogId: str, transmissionId: str }),
+      recipient: obj(
+        {
+          emailAddress: str,
+          emailSettings: obj(
+            {
+              ...emailSending,
+              attachments: {
+                type: 'array',
+                minItems: 1,
+                description:
+                  'Files fetched at send time from their read SAS URLs (HTTPS, an allowed storage host, se/sp/sig/sr=b, ' +
+                  'valid 15 minutes past requestedSendTime) and attached; MIME types from the ACS allow-list.',
+                items: obj({ filename: str, mimeType: str, sasUrl: str }, ['filename', 'mimeType', 'sasUrl']),
+              },
+            },
+            ['subject', 'body', 'attachments'],
+          ),
+        },
+        ['emailAddress', 'emailSettings'],
+      ),
+    },
+    ['idempotencyId', 'recipient'],
   ),
   NotificationOrderChainResponse: obj(
     {
@@ -403,6 +431,26 @@ export function openApiDocument() {
             ),
             '409': problem('The same idempotencyId is still being registered'),
             '422': problem('Missing contact information for recipient(s) (NOT-00001)'),
+            '499': problem('The client hung up before the order was stored (NOT-00002)'),
+            ...common,
+            ...bodyErrors,
+          },
+        },
+      },
+      '/future/orders/composed-email': {
+        post: {
+          summary:
+            'Order one email with files (attachments fetched at send time). Needs the scope altinn:serviceowner/notifications.composedemail.create (a Platform Access Token does not open it)',
+          security: [{ bearer: [] }],
+          parameters: [idempotencyKey],
+          requestBody: jsonBody('ComposedEmailRequest'),
+          responses: {
+            '201': ok('Registered', ref('NotificationOrderChainResponse')),
+            '200': ok(
+              'Already registered with this idempotencyId: the original answer',
+              ref('NotificationOrderChainResponse'),
+            ),
+            '409': problem('The same idempotencyId is still being registered'),
             '499': problem('The client hung up before the order was stored (NOT-00002)'),
             ...common,
             ...bodyErrors,

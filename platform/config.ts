@@ -9,7 +9,7 @@ import { sendEmailOptions } from '../processors/send-email/options.ts';
 import { sendSmsOptions, smsRoutingProblems } from '../processors/send-sms/options.ts';
 import { statusViewOptions } from '../processors/status-view/options.ts';
 import { int } from './config-kit.ts';
-import { egressOptions } from './http/options.ts';
+import { attachmentOptions, egressOptions } from './http/options.ts';
 import { windowOptions } from './notifications/options.ts';
 import { ledgerOptions } from './redis/options.ts';
 import { registryOptions } from './registry/options.ts';
@@ -80,6 +80,7 @@ export const ConfigSchema = platformOptions
   .extend(runtimeOptions.shape)
   .extend(registryOptions.shape)
   .extend(egressOptions.shape)
+  .extend(attachmentOptions.shape)
   .extend(windowOptions.shape)
   .extend(ledgerOptions.shape)
   .extend(viewOptions.shape)

@@ -59,6 +59,14 @@ export const TOPICS = {
     key: 'notificationId',
     retentionMs: 7 * DAY,
   },
+  // Composed emails (with files) have a lane of their own in send-email: fetching files takes
+  // time that must not hold up the queue's plain emails.
+  emailComposed: {
+    name: 'altinn.notifications.email.composed',
+    schema: 'email-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
   status: { name: 'altinn.notifications.status', schema: 'status-event', key: 'orderId', retentionMs: 365 * DAY },
   deadLetter: {
     name: 'altinn.notifications.deadletter',
@@ -80,6 +88,7 @@ export interface TopicValues {
   smsPending: SmsNotification;
   smsQueue: SmsNotification;
   emailInstant: EmailNotification;
+  emailComposed: EmailNotification;
   smsInstant: SmsNotification;
   status: StatusEvent;
   deadLetter: DeadLetter;

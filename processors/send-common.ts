@@ -73,12 +73,12 @@ export async function beforeHandOver(
 /** How long a hand-over may take before the sender says so in its log (once per notification). */
 export const SLOW_HAND_OVER_MS = 30_000;
 
-/** A sender's inputs: its queue, and its instant lane. */
-export type SenderInput = 'emailQueue' | 'emailInstant' | 'smsQueue' | 'smsInstant';
+/** A sender's inputs: its queue, its instant lane, and send-email's composed lane. */
+export type SenderInput = 'emailQueue' | 'emailInstant' | 'emailComposed' | 'smsQueue' | 'smsInstant';
 
-/** The stage name of a sender's lane: `send-sms`, `send-sms.instant`, … */
+/** The stage name of a sender's lane: `send-sms`, `send-sms.instant`, `send-email.composed`, … */
 export const laneName = (sender: string, input: SenderInput) =>
-  input.endsWith('Instant') ? `${sender}.instant` : sender;
+  input.endsWith('Instant') ? `${sender}.instant` : input.endsWith('Composed') ? `${sender}.composed` : sender;
 
 /**
  * A sender's stage: `sendOne` per notification. With a `concurrency`, a partition may have that

@@ -6,6 +6,7 @@ export { nameUuid };
 
 type Recipient = NoAltinnNotifications.Recipient;
 import { normaliseMobileNumber, normaliseSubject } from '../../platform/validation/rules.ts';
+import type { ComposedEmailRequest } from '../validation/composed-email.ts';
 import type { EmailSettings, OrderChainRequest, RecipientSpec, SmsSettings } from '../validation/order-chain.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -186,3 +187,9 @@ export function chainResponse(orders: NotificationOrder[]) {
 }
 
 export { recipientOf };
+
+/** The order record of a composed email (`POST /future/orders/composed-email`): one order of type Composed, with its files. */
+export function composedOrder(req: ComposedEmailRequest, creator: string, now: number, d: Defaults): NotificationOrder {
+  const [order] = chainOrders({ ...req, reminders: [] }, creator, now, d);
+  return { ...order!, type: 'Composed', attachments: req.attachments };
+}

@@ -303,6 +303,30 @@ function readDialogporten(r: ObjectReader | undefined) {
   return { dialogId: r.string('dialogId') ?? null, transmissionId: r.string('transmissionId') ?? null };
 }
 
+/**
+ * The fields every v2 order request has (the reference's `NotificationOrderBaseExt` and its
+ * validator, and the idempotencyId): read from `r`, their problems added to `errs`. `sendTime`
+ * is undefined when absent, null when not a zoned time, else the time (also when in the past).
+ */
+export function readOrderBase(
+  r: ObjectReader,
+  now: number,
+  errs: ValidationErrors,
+  egress?: Pick<EgressGuard, 'allows'>,
+) {
+  const idempotencyId = r.string('idempotencyId');
+  if (!idempotencyId || idempotencyId.trim() === '')
+    errs.add('IdempotencyId', 'IdempotencyId cannot be null or empty.');
+  const sendTime = readSendTime(r, 'RequestedSendTime', now, errs, {
+    zone: 'The requested send time value must have specified a time zone.',
+    past: 'RequestedSendTime must be greater than or equal to now.',
+  });
+  const conditionEndpoint = r.string('conditionEndpoint') ?? null;
+  if (conditionEndpoint !== null) checkConditionEndpoint(conditionEndpoint, 'ConditionEndpoint', errs, egress);
+  const dialogportenAssociation = readDialogporten(r.object('dialogportenAssociation'));
+  return { idempotencyId, sendTime, conditionEndpoint, dialogportenAssociation };
+}
+
 /** Validates a `POST /future/orders` body against every rule of the reference, at `now`. */
 export function validateOrderChain(
   body: unknown,
@@ -315,16 +339,7 @@ export function validateOrderChain(
     return { ok: false, errors: errs.errors };
   }
   const r = new ObjectReader(body, '', errs);
-  const idempotencyId = r.string('idempotencyId');
-  if (!idempotencyId || idempotencyId.trim() === '')
-    errs.add('IdempotencyId', 'IdempotencyId cannot be null or empty.');
-  const sendTime = readSendTime(r, 'RequestedSendTime', now, errs, {
-    zone: 'The requested send time value must have specified a time zone.',
-    past: 'RequestedSendTime must be greater than or equal to now.',
-  });
-  const conditionEndpoint = r.string('conditionEndpoint') ?? null;
-  if (conditionEndpoint !== null) checkConditionEndpoint(conditionEndpoint, 'ConditionEndpoint', errs, egress);
-  const dialogportenAssociation = readDialogporten(r.object('dialogportenAssociation'));
+  const { idempotencyId, sendTime, conditionEndpoint, dialogportenAssociation } = readOrderBase(r, now, errs, egress);
   const recipient = readRecipient(r.raw('recipient'), 'Recipient', errs);
   const reminders: ReminderSpec[] = [];
   (r.array('reminders') ?? []).forEach((item, i) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { flag } from '../config-kit.ts';
+import { flag, int } from '../config-kit.ts';
+import { DEFAULT_ATTACHMENT_HOSTS } from '../validation/attachments.ts';
 
 /** Where the platform may call on a sender's behalf (condition endpoints): the gateway checks at order time, evaluate-condition at every call. */
 export const egressOptions = z.object({
@@ -7,4 +8,28 @@ export const egressOptions = z.object({
   EGRESS_ALLOW_LOOPBACK: flag(false),
   /** let condition endpoints resolve to private-range addresses */
   EGRESS_ALLOW_PRIVATE: flag(false),
+});
+
+/** Composed emails' files: where the gateway lets a SAS URL point, and how send-email fetches them. */
+export const attachmentOptions = z.object({
+  /**
+   * storage hosts (comma-separated domain names; each also covers its subdomains) a composed
+   * email's SAS URLs may name: checked by the gateway, and again by send-email before it fetches
+   */
+  ATTACHMENT_HOSTS: z
+    .string()
+    .default(DEFAULT_ATTACHMENT_HOSTS.join(','))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((h) => h.trim().toLowerCase().replace(/^\./, ''))
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string()).min(1)),
+  /** PEM file of further certificate authorities the storage's TLS may be signed by (a private emulator, tests) */
+  ATTACHMENT_CA_FILE: z.string().optional(),
+  /** longest fetch of one file, ms (reference: 30 s) */
+  ATTACHMENT_TIMEOUT_MS: int(30_000).pipe(z.number().min(100)),
+  /** largest total size of one email's files, bytes; more is Email_Failed_PayloadTooLarge (ACS: 10 MB) */
+  ATTACHMENT_MAX_BYTES: int(10 * 1024 * 1024).pipe(z.number().min(1024)),
 });

@@ -8,6 +8,7 @@ import {
   isValidNationalIdentityNumber,
   isValidOrganizationNumber,
 } from './rules.ts';
+import { allowedMimeType, filenameProblem, isAbsoluteHttpsUrl } from './attachments.ts';
 
 /**
  * A record's ids as the rest of the platform needs them: the canonical lowercase UUID text (as
@@ -65,5 +66,29 @@ export function orderRecordProblems(o: NotificationOrder): string[] {
   if (o.smsTemplate && !o.smsTemplate.body) p.push('smsTemplate needs a body');
   if (o.conditionEndpoint && !(isAbsoluteUri(o.conditionEndpoint) && isHttpUri(o.conditionEndpoint)))
     p.push('conditionEndpoint must be an absolute http or https URI');
+  p.push(...composedProblems(o));
+  return p;
+}
+
+/**
+ * A composed order is one email with files: channel Email, one recipient by email address, at
+ * least one file, each with a name and MIME type the gateway would accept and an HTTPS URL
+ * (whose host send-email checks against ATTACHMENT_HOSTS before it fetches); no other order
+ * carries files.
+ */
+function composedProblems(o: NotificationOrder): string[] {
+  if (o.type !== 'Composed')
+    return o.attachments !== null ? [`attachments are only for orders of type Composed, not ${o.type}`] : [];
+  const p: string[] = [];
+  if (o.notificationChannel !== 'Email') p.push('a Composed order must have notificationChannel Email');
+  if (o.recipients.length !== 1 || !o.recipients[0]!.emailAddress)
+    p.push('a Composed order must have exactly one recipient, by email address');
+  if (!o.attachments || o.attachments.length === 0) p.push('a Composed order must carry at least one attachment');
+  (o.attachments ?? []).forEach((a, i) => {
+    const at = `attachments[${i}]`;
+    if (!a.filename.trim() || filenameProblem(a.filename)) p.push(`${at}.filename is not a valid file name`);
+    if (!allowedMimeType(a.mimeType)) p.push(`${at}.mimeType is not an allowed MIME type`);
+    if (!isAbsoluteHttpsUrl(a.sasUrl)) p.push(`${at}.sasUrl is not an absolute HTTPS URL`);
+  });
   return p;
 }

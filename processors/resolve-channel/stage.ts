@@ -8,7 +8,8 @@ import { resolveNotifications } from '../../platform/notifications/resolve.ts';
 import { fallbackByDefault } from './options.ts';
 
 /**
- * resolve-channel: an approved order becomes its notifications. Emails go to email.queue, SMS to
+ * resolve-channel: an approved order becomes its notifications. Emails go to email.queue (a
+ * composed one, with files, to email.composed), SMS to
  * sms.pending (the send window holds Daytime ones), and every notification's status, then the
  * order's, to the status topic, all in the one transaction the runtime commits. With the
  * fallback on (the order's `fallbackOnDeliveryFailure`, else FALLBACK_CREATORS), a preferred-
@@ -23,7 +24,7 @@ export function resolveChannelStage(ports: {
   return defineStage({
     name: 'resolve-channel',
     input: 'ordersApproved',
-    outputs: ['emailQueue', 'smsPending', 'status'],
+    outputs: ['emailQueue', 'emailComposed', 'smsPending', 'status'],
     handle(enriched: EnrichedOrder) {
       const order = orderOf(enriched);
       let r;
@@ -39,7 +40,12 @@ export function resolveChannelStage(ports: {
         throw permanent('INVALID_RECORD', (err as Error).message, err);
       }
       const records: Emission[] = [
-        ...r.emails.map((value): Emission => ({ topic: 'emailQueue', key: value.notificationId, value })),
+        ...r.emails.map((value): Emission => ({
+          // a composed email (one with files) goes to its own lane
+          topic: value.attachments ? 'emailComposed' : 'emailQueue',
+          key: value.notificationId,
+          value,
+        })),
         ...r.sms.map((value): Emission => ({ topic: 'smsPending', key: value.notificationId, value })),
         ...r.statuses.map((value): Emission => ({ topic: 'status', key: value.orderId, value })),
       ];

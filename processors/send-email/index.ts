@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { AttachmentFetcher } from '../../platform/http/attachment-client.ts';
+import { EgressGuard } from '../../platform/http/egress.ts';
 import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
@@ -8,7 +11,8 @@ import { sendEmailStage } from './stage.ts';
 
 /**
  * send-email: hands each email to the SMTP provider at most once (SMTP_*, EMAIL_RATE_PER_SECOND);
- * instant emails in a lane of their own (`send-email.instant`, on `email.instant`).
+ * instant emails in a lane of their own (`send-email.instant`, on `email.instant`), composed
+ * ones (with files, ATTACHMENT_*) in another (`send-email.composed`, on `email.composed`).
  */
 export const sendEmail: StageModule = {
   name: 'send-email',
@@ -31,8 +35,20 @@ export const sendEmail: StageModule = {
     // lane one at a time).
     const mailer = pool(config.SMTP_POOL_SIZE);
     const instantMailer = pool(config.SMTP_INSTANT_POOL_SIZE);
-    providerMetrics(deps.registry).smtp.add(mailer);
-    providerMetrics(deps.registry).smtp.add(instantMailer);
+    // composed emails (with files) fetch them first: on connections of their own, so a slow
+    // storage never holds a plain email's connection
+    const composedMailer = pool(config.COMPOSED_EMAIL_CONCURRENCY);
+    for (const m of [mailer, instantMailer, composedMailer]) providerMetrics(deps.registry).smtp.add(m);
+    const files = new AttachmentFetcher({
+      guard: new EgressGuard({
+        allowLoopback: config.EGRESS_ALLOW_LOOPBACK,
+        allowPrivate: config.EGRESS_ALLOW_PRIVATE,
+      }),
+      hosts: config.ATTACHMENT_HOSTS,
+      timeoutMs: config.ATTACHMENT_TIMEOUT_MS,
+      maxBytes: config.ATTACHMENT_MAX_BYTES,
+      ca: config.ATTACHMENT_CA_FILE ? readFileSync(config.ATTACHMENT_CA_FILE, 'utf8') : undefined,
+    });
     const prefix = `${redisPrefix(config)}email-`;
     const throttle = (maxBlock?: number) =>
       limitThrottle(
@@ -70,6 +86,10 @@ export const sendEmail: StageModule = {
           },
           'emailInstant',
         ),
+        sendEmailStage(
+          { ...ports, mailer: composedMailer, concurrency: config.COMPOSED_EMAIL_CONCURRENCY, files },
+          'emailComposed',
+        ),
       ],
       services: [
         {
@@ -77,6 +97,7 @@ export const sendEmail: StageModule = {
           close: async () => {
             mailer.close();
             instantMailer.close();
+            composedMailer.close();
             // the stages are drained: no claim is left to protect by saying this process lives
             await ledger.close();
           },

@@ -19,6 +19,12 @@ export const sendEmailOptions = z.object({
    * an instant email never waits for a connection behind a campaign's
    */
   SMTP_INSTANT_POOL_SIZE: int(1).pipe(z.number().min(1)),
+  /**
+   * composed emails (with files) under way at once per send-email process, in a lane of their
+   * own (`send-email.composed`): each fetches its files, then sends on a pooled SMTP connection
+   * of that lane (this many, beside SMTP_POOL_SIZE), so slow files never hold a campaign back
+   */
+  COMPOSED_EMAIL_CONCURRENCY: int(5).pipe(z.number().min(1)),
   /** connection, greeting and socket timeout of SMTP, ms */
   SMTP_TIMEOUT_MS: int(30_000).pipe(z.number().min(100)),
   /** emails per second handed to the SMTP provider, shared by every send-email instance */

@@ -4,6 +4,7 @@ import type { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { isSingleMailbox } from '../../platform/smtp/address.ts';
+import type { AttachmentFetcher, FetchResult } from '../../platform/http/attachment-client.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
 import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
@@ -24,6 +25,8 @@ export interface SendEmailPorts {
    * server's answer (so a crash leaves no more in doubt than the SMTP pool had under way).
    */
   concurrency?: number;
+  /** fetches a composed email's files (the composed lane; an email with files and no fetcher is refused) */
+  files?: Pick<AttachmentFetcher, 'fetchAll'>;
 }
 
 /**
@@ -40,10 +43,16 @@ export interface SendEmailPorts {
  * Email_Failed_InvalidFormat; other 5xx → Email_Failed; 4xx or a connection that failed before
  * the message was handed over → retried with backoff, the notification stays as it is; past
  * its expiry before it could be sent → Email_Failed_TTL, not sent.
+ *
+ * A composed email (one with files, the lane `send-email.composed`) first fetches its files,
+ * before its claim, so a crash while fetching leaves nothing in doubt; then, if the ledger says
+ * it is the first to hand it over: a file the storage refused, or a URL it may not fetch →
+ * Email_Failed_InvalidSasUrl; files larger together than allowed, or a 552 from the server →
+ * Email_Failed_PayloadTooLarge; a storage that did not answer → the claim given back and retried.
  */
-export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQueue'>(
+export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' | 'emailComposed' = 'emailQueue'>(
   ports: SendEmailPorts,
-  /** its queue, or the instant lane (stage `send-email.instant`) */
+  /** its queue, the instant lane (stage `send-email.instant`) or the composed lane (`send-email.composed`) */
   input: I = 'emailQueue' as I,
 ): Stage<I> {
   const report = (
@@ -61,9 +70,25 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
     /** the server has answered and the outcome's write is issued: the place may take the next (see senderStage) */
     handedOver: () => void = () => undefined,
   ): Promise<Outcome> {
+    // Each outcome's write is issued at once (on the stores' one Redis connection, before any
+    // later claim), then the place is given back, and only then is the write awaited: the SMTP
+    // connection and the place wait for none of them (see senderStage).
+    const recorded = (write: Promise<unknown>) => {
+      handedOver();
+      return write;
+    };
     // Decided from the record alone, so a replay decides the same: no ledger mark needed.
     const refused = refusedAddress(n);
     if (refused) return report(n, refused.status, null, refused.description);
+    // A composed email's files, fetched before the claim (not when it is past its expiry: the
+    // claim then reports that, or an earlier outcome).
+    let fetched: FetchResult | null = null;
+    if (n.attachments && ports.clock() <= n.expiry) {
+      mark('fetching files');
+      fetched = ports.files
+        ? await ports.files.fetchAll(n.attachments)
+        : { kind: 'invalid', reason: 'this lane does not fetch files' };
+    }
     // the rate limit is waited out before the claim, so no claim waits on it
     mark('rate limit');
     await ports.throttle();
@@ -76,6 +101,17 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
       'email',
     );
     if (instead) return report(n, instead.status, instead.reference, instead.description);
+    // the ledger says this is the first hand-over: what the files' fetch found decides
+    if (fetched && fetched.kind !== 'ok') {
+      if (fetched.kind === 'transient') {
+        await recorded(ports.ledger.abandon(n.notificationId));
+        return retry(retriable('DEPENDENCY_UNAVAILABLE', `attachment storage not now: ${fetched.reason}`));
+      }
+      const status = fetched.kind === 'invalid' ? 'Email_Failed_InvalidSasUrl' : 'Email_Failed_PayloadTooLarge';
+      const why = fetched.reason.slice(0, 500);
+      await recorded(ports.ledger.done(n.notificationId, status, '', why));
+      return report(n, status, null, why);
+    }
     mark('SMTP hand-over');
     const verdict = await ports.mailer.send({
       from: n.fromAddress,
@@ -84,15 +120,9 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
       body: n.body,
       html: n.contentType === 'Html',
       headers: { 'X-Notification-Id': n.notificationId, 'X-Order-Id': n.orderId },
+      ...(fetched?.kind === 'ok' ? { attachments: fetched.files } : {}),
     });
     mark('recording the hand-over');
-    // Each write below is issued at once (on the stores' one Redis connection, before any later
-    // claim), then the place is given back, and only then is the write awaited: the SMTP
-    // connection and the place wait for none of them (see senderStage).
-    const recorded = (write: Promise<unknown>) => {
-      handedOver();
-      return write;
-    };
     switch (verdict.kind) {
       case 'accepted':
         // both writes in one round trip (the client pipelines them, in this order)
@@ -112,7 +142,11 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' = 'emailQ
         ports.handedOff?.(n.requestedSendTime);
         return report(n, 'Email_Succeeded', verdict.reference, null);
       case 'rejected': {
-        const status = verdict.address ? 'Email_Failed_InvalidFormat' : 'Email_Failed';
+        const status = verdict.address
+          ? 'Email_Failed_InvalidFormat'
+          : verdict.tooLarge
+            ? 'Email_Failed_PayloadTooLarge'
+            : 'Email_Failed';
         const why = `SMTP ${verdict.code}: ${verdict.text}`.slice(0, 500);
         await recorded(ports.ledger.done(n.notificationId, status, '', why));
         return report(n, status, null, why);

@@ -94,7 +94,7 @@ const CALLS: Record<string, string[]> = {
   'evaluate-condition': ['kafka', 'schemaRegistry', 'redis', 'conditionEndpoints'],
   'resolve-channel': ['kafka', 'schemaRegistry'],
   'schedule-window': ['kafka', 'schemaRegistry', 'redis'],
-  'send-email': ['kafka', 'schemaRegistry', 'redis', 'smtp'],
+  'send-email': ['kafka', 'schemaRegistry', 'redis', 'smtp', 'attachmentStorage'],
   'send-sms': ['kafka', 'schemaRegistry', 'redis', 'smsc'],
   'order-view': ['kafka', 'schemaRegistry', 'redis'],
   'status-view': ['kafka', 'schemaRegistry', 'redis'],

@@ -12,7 +12,7 @@ describe('topic provisioning', () => {
   it('creates every topic with its partitions, retention and cleanup policy, and is idempotent', async () => {
     await provision(kafka, codec, config);
     await provision(kafka, codec, config);
-    expect(topicSpecs(config)).toHaveLength(11);
+    expect(topicSpecs(config)).toHaveLength(12);
     const orders = await kafka.describeTopic(topicName(prefix, 'orders'));
     expect(orders.partitions).toBe(2);
     expect(orders.config['cleanup.policy']).toBe('delete');

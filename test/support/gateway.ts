@@ -41,6 +41,8 @@ export async function startTestGateway(
     instantProducer?: (p: InstantProducer) => InstantProducer;
     /** wraps the gateway's plain producer: order chains, v1 orders, cancels (to make it die mid-request, say) */
     ordersProducer?: (p: Pick<PlainProducer, 'send'>) => Pick<PlainProducer, 'send'>;
+    /** the storage hosts composed emails' SAS URLs may name (default Azure Blob Storage's) */
+    attachmentHosts?: string[];
   } = {},
 ) {
   const env = stackEnv();
@@ -96,6 +98,7 @@ export async function startTestGateway(
     feedVisibilityDelayMs: options.feedVisibilityDelayMs ?? 0,
     health: () => ({ ok: true }),
     egress: new EgressGuard({ allowLoopback: !options.strictEgress, allowPrivate: false }),
+    ...(options.attachmentHosts ? { attachmentHosts: options.attachmentHosts } : {}),
     emailReports: { accessKey: EMAIL_REPORT_KEY, refs: new DeliveryRefs(redis, `${prefix}email-`, 3600) },
   });
   const { server, port } = await listenOnFreePort(app);
@@ -112,12 +115,12 @@ export async function startTestGateway(
     method: string,
     path: string,
     body?: unknown,
-    as: { org?: string; headers?: Record<string, string> } = {},
+    as: { org?: string; scope?: string; headers?: Record<string, string> } = {},
   ) => {
     const res = await fetch(`${url}${path}`, {
       method,
       headers: {
-        authorization: `Bearer ${await token(as.org ?? 'ttd')}`,
+        authorization: `Bearer ${await token(as.org ?? 'ttd', as.scope)}`,
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...as.headers,
       },
