@@ -67,6 +67,15 @@ export const TOPICS = {
     key: 'notificationId',
     retentionMs: 7 * DAY,
   },
+  // A composed email whose files' storage could not answer waits here, each record
+  // ATTACHMENT_RETRY_DELAY_MS after it was written, for its next try (send-email.composed-retry):
+  // every record behind it was written later, so waiting for the first holds up none that is due.
+  emailComposedRetry: {
+    name: 'altinn.notifications.email.composed.retry',
+    schema: 'email-notification',
+    key: 'notificationId',
+    retentionMs: 7 * DAY,
+  },
   status: { name: 'altinn.notifications.status', schema: 'status-event', key: 'orderId', retentionMs: 365 * DAY },
   deadLetter: {
     name: 'altinn.notifications.deadletter',
@@ -89,6 +98,7 @@ export interface TopicValues {
   smsQueue: SmsNotification;
   emailInstant: EmailNotification;
   emailComposed: EmailNotification;
+  emailComposedRetry: EmailNotification;
   smsInstant: SmsNotification;
   status: StatusEvent;
   deadLetter: DeadLetter;

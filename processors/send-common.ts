@@ -2,7 +2,7 @@ import type { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../platform/status.ts';
 import pLimit from 'p-limit';
-import type { TopicValues } from '../platform/topics.ts';
+import type { TopicKey, TopicValues } from '../platform/topics.ts';
 import { defineStage, emit, type Outcome, type Stage } from './runtime/stage.ts';
 
 /** What the senders share: the notification's status event, and the at-most-once guard. */
@@ -73,12 +73,19 @@ export async function beforeHandOver(
 /** How long a hand-over may take before the sender says so in its log (once per notification). */
 export const SLOW_HAND_OVER_MS = 30_000;
 
-/** A sender's inputs: its queue, its instant lane, and send-email's composed lane. */
-export type SenderInput = 'emailQueue' | 'emailInstant' | 'emailComposed' | 'smsQueue' | 'smsInstant';
+/** A sender's inputs: its queue, its instant lane, and send-email's composed lane and its retries. */
+export type SenderInput =
+  'emailQueue' | 'emailInstant' | 'emailComposed' | 'emailComposedRetry' | 'smsQueue' | 'smsInstant';
 
 /** The stage name of a sender's lane: `send-sms`, `send-sms.instant`, `send-email.composed`, … */
 export const laneName = (sender: string, input: SenderInput) =>
-  input.endsWith('Instant') ? `${sender}.instant` : input.endsWith('Composed') ? `${sender}.composed` : sender;
+  input.endsWith('Instant')
+    ? `${sender}.instant`
+    : input.endsWith('ComposedRetry')
+      ? `${sender}.composed-retry`
+      : input.endsWith('Composed')
+        ? `${sender}.composed`
+        : sender;
 
 /**
  * A sender's stage: `sendOne` per notification. With a `concurrency`, a partition may have that
@@ -103,13 +110,15 @@ export function senderStage<I extends SenderInput>(
   input: I,
   concurrency: number | undefined,
   sendOne: (n: TopicValues[I], mark: (step: string) => void, handedOver: () => void) => Promise<Outcome>,
+  /** what it writes: its statuses, and any topic `sendOne` hands a notification on to */
+  outputs: readonly TopicKey[] = ['status'],
 ): Stage<I> {
   const limit = concurrency ? pLimit(concurrency) : null;
   return defineStage({
     name,
     concurrency: concurrency ?? 1,
     input,
-    outputs: ['status'],
+    outputs: [...outputs],
     handle: (n: TopicValues[I], ctx) => {
       const since = Date.now();
       let step = 'waiting for a hand-over slot';

@@ -32,4 +32,12 @@ export const attachmentOptions = z.object({
   ATTACHMENT_TIMEOUT_MS: int(30_000).pipe(z.number().min(100)),
   /** largest total size of one email's files, bytes; more is Email_Failed_PayloadTooLarge (ACS: 10 MB) */
   ATTACHMENT_MAX_BYTES: int(10 * 1024 * 1024).pipe(z.number().min(1024)),
+  /**
+   * when the storage cannot answer (5xx, 408, 429, no connection, a timeout), how long before
+   * the email's files are fetched again, ms (it waits on email.composed.retry, holding up no
+   * other email); under STAGE_STALL_LIMIT_MS, as the retries' lane waits that long for its next
+   */
+  ATTACHMENT_RETRY_DELAY_MS: int(60_000).pipe(z.number().min(100)),
+  /** how long past its requested send time an email is retried so, ms; then Email_Failed */
+  ATTACHMENT_RETRY_FOR_MS: int(3_600_000).pipe(z.number().min(0)),
 });

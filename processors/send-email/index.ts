@@ -12,7 +12,8 @@ import { sendEmailStage } from './stage.ts';
 /**
  * send-email: hands each email to the SMTP provider at most once (SMTP_*, EMAIL_RATE_PER_SECOND);
  * instant emails in a lane of their own (`send-email.instant`, on `email.instant`), composed
- * ones (with files, ATTACHMENT_*) in another (`send-email.composed`, on `email.composed`).
+ * ones (with files, ATTACHMENT_*) in another (`send-email.composed`, on `email.composed`), and
+ * their retries when the files' storage could not answer in a third (`send-email.composed-retry`).
  */
 export const sendEmail: StageModule = {
   name: 'send-email',
@@ -86,9 +87,17 @@ export const sendEmail: StageModule = {
           },
           'emailInstant',
         ),
-        sendEmailStage(
-          { ...ports, mailer: composedMailer, concurrency: config.COMPOSED_EMAIL_CONCURRENCY, files },
-          'emailComposed',
+        ...(['emailComposed', 'emailComposedRetry'] as const).map((input) =>
+          sendEmailStage(
+            {
+              ...ports,
+              mailer: composedMailer,
+              concurrency: config.COMPOSED_EMAIL_CONCURRENCY,
+              files,
+              composedRetry: { delayMs: config.ATTACHMENT_RETRY_DELAY_MS, forMs: config.ATTACHMENT_RETRY_FOR_MS },
+            },
+            input,
+          ),
         ),
       ],
       services: [

@@ -6,7 +6,7 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { isSingleMailbox } from '../../platform/smtp/address.ts';
 import type { AttachmentFetcher, FetchResult } from '../../platform/http/attachment-client.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
-import { retry, type Outcome, type Stage } from '../runtime/stage.ts';
+import { emit, retry, type Outcome, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
 
 export interface SendEmailPorts {
@@ -27,6 +27,12 @@ export interface SendEmailPorts {
   concurrency?: number;
   /** fetches a composed email's files (the composed lane; an email with files and no fetcher is refused) */
   files?: Pick<AttachmentFetcher, 'fetchAll'>;
+  /**
+   * the composed lanes: a storage that cannot answer now sends the email to
+   * email.composed.retry, tried again `delayMs` after it was written there, for `forMs` past its
+   * requested send time (then Email_Failed); without it, retried in place
+   */
+  composedRetry?: { delayMs: number; forMs: number };
 }
 
 /**
@@ -50,9 +56,11 @@ export interface SendEmailPorts {
  * Email_Failed_InvalidSasUrl; files larger together than allowed, or a 552 from the server →
  * Email_Failed_PayloadTooLarge; a storage that did not answer → the claim given back and retried.
  */
-export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' | 'emailComposed' = 'emailQueue'>(
+export function sendEmailStage<
+  I extends 'emailQueue' | 'emailInstant' | 'emailComposed' | 'emailComposedRetry' = 'emailQueue',
+>(
   ports: SendEmailPorts,
-  /** its queue, the instant lane (stage `send-email.instant`) or the composed lane (`send-email.composed`) */
+  /** its queue, the instant lane (`send-email.instant`), the composed lane (`send-email.composed`) or its retries (`send-email.composed-retry`) */
   input: I = 'emailQueue' as I,
 ): Stage<I> {
   const report = (
@@ -62,7 +70,27 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' | 'emailC
     description: string | null,
   ) => statusReport(n, 'Email', n.toAddress, status, ports.clock(), reference, description);
 
-  return senderStage(laneName('send-email', input), input, ports.concurrency, sendOne);
+  const composed = input === 'emailComposed' || input === 'emailComposedRetry';
+  const stage = senderStage(
+    laneName('send-email', input),
+    input,
+    ports.concurrency,
+    sendOne,
+    composed && ports.composedRetry ? ['status', 'emailComposedRetry'] : ['status'],
+  );
+  const again = ports.composedRetry;
+  if (input !== 'emailComposedRetry' || !again) return stage;
+  // The retries' lane: a record is due `delayMs` after it was written. Every record behind it
+  // was written later, so the partition waits for this one and holds up none that is due.
+  return {
+    ...stage,
+    handle: (n, ctx) => {
+      const wait = ctx.timestamp + again.delayMs - ports.clock();
+      if (wait > 0)
+        return retry(retriable('DEPENDENCY_UNAVAILABLE', `its files are fetched again in ${wait} ms`), wait);
+      return stage.handle(n, ctx);
+    },
+  };
 
   async function sendOne(
     n: EmailNotification,
@@ -105,7 +133,17 @@ export function sendEmailStage<I extends 'emailQueue' | 'emailInstant' | 'emailC
     if (fetched && fetched.kind !== 'ok') {
       if (fetched.kind === 'transient') {
         await recorded(ports.ledger.abandon(n.notificationId));
-        return retry(retriable('DEPENDENCY_UNAVAILABLE', `attachment storage not now: ${fetched.reason}`));
+        const again = ports.composedRetry;
+        if (!again) return retry(retriable('DEPENDENCY_UNAVAILABLE', `attachment storage not now: ${fetched.reason}`));
+        if (input === 'emailComposedRetry' && ports.clock() - n.requestedSendTime > again.forMs) {
+          const span =
+            again.forMs >= 120_000 ? `${Math.round(again.forMs / 60_000)} minutes` : `${again.forMs / 1000} s`;
+          const why = `the files' storage did not answer for ${span}: ${fetched.reason}`;
+          await ports.ledger.done(n.notificationId, 'Email_Failed', '', why.slice(0, 500));
+          return report(n, 'Email_Failed', null, why.slice(0, 500));
+        }
+        // tried again later, off this partition, so it holds up no other email
+        return emit({ topic: 'emailComposedRetry', key: n.notificationId, value: n });
       }
       const status = fetched.kind === 'invalid' ? 'Email_Failed_InvalidSasUrl' : 'Email_Failed_PayloadTooLarge';
       const why = fetched.reason.slice(0, 500);

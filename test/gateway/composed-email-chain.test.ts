@@ -74,6 +74,8 @@ describe('a composed email, through the chain', () => {
       ATTACHMENT_CA_FILE: store.caFile,
       ATTACHMENT_MAX_BYTES: '65536',
       ATTACHMENT_TIMEOUT_MS: '2000',
+      ATTACHMENT_RETRY_DELAY_MS: '300',
+      ATTACHMENT_RETRY_FOR_MS: '6000',
     });
     await proc.running;
   });
@@ -178,6 +180,37 @@ describe('a composed email, through the chain', () => {
     // nothing any status or log says carries a SAS signature
     expect(JSON.stringify(statuses)).not.toMatch(/sig=|c2lnbmF0dXJl/);
     expect(proc!.output()).not.toMatch(/sig=|c2lnbmF0dXJl/);
+  });
+
+  it('tries a storage that cannot answer again later, holding up no other email, and gives up after ATTACHMENT_RETRY_FOR_MS', async () => {
+    const down = await g.call(
+      'POST',
+      '/future/orders/composed-email',
+      order('d@example.com', [{ filename: 'down.pdf', sasUrl: store.put('down.pdf', pdf, { status: 503 }) }]),
+      composed(),
+    );
+    const downId = (down.body.notification as { shipmentId: string }).shipmentId;
+    await eventually(async () => store.requests.some((p) => p.startsWith('/files/down.pdf')), 'the first try');
+    // emails behind it, on its partition too (two partitions), are sent while it waits
+    const behind = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const r = await g.call(
+          'POST',
+          '/future/orders/composed-email',
+          order(`e${i}@example.com`, [{ filename: `ok${i}.pdf`, sasUrl: store.put(`ok${i}.pdf`, pdf) }]),
+          composed(),
+        );
+        return (r.body.notification as { shipmentId: string }).shipmentId;
+      }),
+    );
+    for (const id of behind) expect((await finalOf(id)).status).toBe('Email_Succeeded');
+    expect(statuses.some((s) => s.orderId === downId && FINAL.has(s.status))).toBe(false);
+    const failed = await finalOf(downId);
+    expect(failed.status).toBe('Email_Failed');
+    expect(failed.description).toBe(
+      "the files' storage did not answer for 6 s: the storage answered 503 for 'down.pdf' (127.0.0.1)",
+    );
+    expect(store.requests.filter((p) => p.startsWith('/files/down.pdf')).length).toBeGreaterThan(2);
   });
 
   it('waits out a storage that cannot answer now, then sends once', async () => {

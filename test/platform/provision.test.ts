@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { provision, recordLifetimeMs, topicSpecs } from '../../platform/provision.ts';
-import { topicName } from '../../platform/topics.ts';
+import { TOPICS, topicName } from '../../platform/topics.ts';
 import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 describe('topic provisioning', () => {
@@ -12,7 +12,10 @@ describe('topic provisioning', () => {
   it('creates every topic with its partitions, retention and cleanup policy, and is idempotent', async () => {
     await provision(kafka, codec, config);
     await provision(kafka, codec, config);
-    expect(topicSpecs(config)).toHaveLength(12);
+    // every topic of the pipeline exists on the broker, with its partitions
+    const specs = topicSpecs(config);
+    expect(specs).toHaveLength(Object.keys(TOPICS).length);
+    for (const spec of specs) expect((await kafka.describeTopic(spec.name)).partitions, spec.name).toBe(2);
     const orders = await kafka.describeTopic(topicName(prefix, 'orders'));
     expect(orders.partitions).toBe(2);
     expect(orders.config['cleanup.policy']).toBe('delete');
