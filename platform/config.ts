@@ -111,10 +111,6 @@ function checkCombinations(c: Config): string[] {
     problems.push(
       `  KAFKA_SSL_CA_FILE: set, but KAFKA_SECURITY_PROTOCOL ${c.KAFKA_SECURITY_PROTOCOL} does not use TLS`,
     );
-  if (c.ATTACHMENT_RETRY_DELAY_MS >= c.STAGE_STALL_LIMIT_MS)
-    problems.push(
-      `  ATTACHMENT_RETRY_DELAY_MS: ${c.ATTACHMENT_RETRY_DELAY_MS} must be under STAGE_STALL_LIMIT_MS ${c.STAGE_STALL_LIMIT_MS} (the retries' lane waits that long)`,
-    );
   if (c.REDIS_TLS_CA_FILE && c.REDIS_URL && !c.REDIS_URL.startsWith('rediss://'))
     problems.push('  REDIS_TLS_CA_FILE: set, but REDIS_URL is not a rediss:// (TLS) URL');
   return problems;

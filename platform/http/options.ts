@@ -35,7 +35,8 @@ export const attachmentOptions = z.object({
   /**
    * when the storage cannot answer (5xx, 408, 429, no connection, a timeout), how long before
    * the email's files are fetched again, ms (it waits on email.composed.retry, holding up no
-   * other email); under STAGE_STALL_LIMIT_MS, as the retries' lane waits that long for its next
+   * other email); at most half STAGE_STALL_LIMIT_MS (send-email takes that if it is set higher),
+   * as the retries' lane waits that long for its next record and a longer wait would be a stall
    */
   ATTACHMENT_RETRY_DELAY_MS: int(60_000).pipe(z.number().min(100)),
   /** how long past its requested send time an email is retried so, ms; then Email_Failed */

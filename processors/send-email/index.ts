@@ -40,6 +40,17 @@ export const sendEmail: StageModule = {
     // storage never holds a plain email's connection
     const composedMailer = pool(config.COMPOSED_EMAIL_CONCURRENCY);
     for (const m of [mailer, instantMailer, composedMailer]) providerMetrics(deps.registry).smtp.add(m);
+    // the retries' lane waits this long for a record: a wait the stall judgement would call a
+    // stall (STAGE_STALL_LIMIT_MS) is cut to half the limit
+    const retryDelayMs = Math.min(config.ATTACHMENT_RETRY_DELAY_MS, Math.floor(config.STAGE_STALL_LIMIT_MS / 2));
+    if (retryDelayMs < config.ATTACHMENT_RETRY_DELAY_MS)
+      deps.logger.warn(
+        {
+          ATTACHMENT_RETRY_DELAY_MS: config.ATTACHMENT_RETRY_DELAY_MS,
+          STAGE_STALL_LIMIT_MS: config.STAGE_STALL_LIMIT_MS,
+        },
+        `ATTACHMENT_RETRY_DELAY_MS cut to ${retryDelayMs} ms, half the stall limit`,
+      );
     const files = new AttachmentFetcher({
       guard: new EgressGuard({
         allowLoopback: config.EGRESS_ALLOW_LOOPBACK,
@@ -94,7 +105,7 @@ export const sendEmail: StageModule = {
               mailer: composedMailer,
               concurrency: config.COMPOSED_EMAIL_CONCURRENCY,
               files,
-              composedRetry: { delayMs: config.ATTACHMENT_RETRY_DELAY_MS, forMs: config.ATTACHMENT_RETRY_FOR_MS },
+              composedRetry: { delayMs: retryDelayMs, forMs: config.ATTACHMENT_RETRY_FOR_MS },
             },
             input,
           ),
