@@ -127,3 +127,94 @@ describe('upgrading over records written with the previous EnrichedOrder schema'
     expect(dead).toHaveLength(0);
   });
 });
+
+/**
+ * The upgrade that brought composed emails: `attachments` joined the order, the enriched order
+ * (which nests it) and the email. On a running system each subject holds the schema without it;
+ * the new ones must register over them as BACKWARD compatible, and records written before read
+ * with `attachments: null`.
+ */
+describe('upgrading over the schemas from before attachments', () => {
+  const prefix = uniquePrefix('upgrade-att');
+  const config = testConfig(prefix);
+  const { kafka, codec } = testClients(config);
+  const registry = config.SCHEMA_REGISTRY_URL;
+  const before = (name: string) =>
+    JSON.parse(
+      readFileSync(join(import.meta.dirname, '..', 'fixtures', `${name}.before-attachments.avsc`), 'utf8'),
+    ) as avro.Schema;
+  afterAll(() => kafka.close());
+
+  it('registers the new schemas over the old, and reads old records with no attachments', async () => {
+    const subjects = { orders: 'order', ordersEnriched: 'enriched-order', emailQueue: 'email-notification' } as const;
+    const ids: Record<string, number> = {};
+    for (const [key, file] of Object.entries(subjects)) {
+      const subject = `${topicName(prefix, key as keyof typeof subjects)}-value`;
+      const put = await fetch(`${registry}/config/${encodeURIComponent(subject)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility: 'BACKWARD' }),
+      });
+      expect(put.ok).toBe(true);
+      const old = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schema: JSON.stringify(before(file)) }),
+      });
+      expect(old.status, subject).toBe(200);
+      ids[key] = ((await old.json()) as { id: number }).id;
+    }
+    // the upgrade: provisioning registers today's schemas, which the registry must accept
+    await provision(kafka, codec, config);
+    for (const key of Object.keys(subjects)) {
+      const subject = `${topicName(prefix, key as keyof typeof subjects)}-value`;
+      const versions = (await (
+        await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)
+      ).json()) as number[];
+      expect(versions.length, subject).toBe(2);
+    }
+    // a record each schema wrote before reads now with attachments null
+    const framed = (id: number, body: Buffer) => {
+      const header = Buffer.alloc(5);
+      header.writeInt32BE(id, 1);
+      return Buffer.concat([header, body]);
+    };
+    const { attachments: _a, ...oldOrder } = sampleOrder(1);
+    const order = await codec.decode(
+      'orders',
+      framed(ids.orders!, avro.Type.forSchema(before('order')).toBuffer(oldOrder)),
+    );
+    expect(order).toEqual({ ...oldOrder, attachments: null });
+    const oldEmail = {
+      notificationId: order.orderId,
+      orderId: order.orderId,
+      creator: 'ttd',
+      fromAddress: 'noreply@altinn.cloud',
+      toAddress: 'someone@example.com',
+      subject: 'S',
+      body: 'B',
+      contentType: 'Plain',
+      requestedSendTime: 1,
+      expiry: 2,
+    };
+    const email = await codec.decode(
+      'emailQueue',
+      framed(ids.emailQueue!, avro.Type.forSchema(before('email-notification')).toBuffer(oldEmail)),
+    );
+    expect(email).toEqual({ ...oldEmail, attachments: null });
+    const oldEnriched = {
+      orderId: order.orderId,
+      creator: 'ttd',
+      enrichedAt: 1,
+      conditionChecks: 0,
+      recipients: [],
+      orderJson: null,
+      order: oldOrder,
+    };
+    const enriched = await codec.decode(
+      'ordersEnriched',
+      framed(ids.ordersEnriched!, avro.Type.forSchema(before('enriched-order')).toBuffer(oldEnriched)),
+    );
+    expect(orderOf(enriched)).toEqual({ ...oldOrder, attachments: null });
+  });
+});
