@@ -381,6 +381,15 @@ const instant = (summary: string, schema: string) => ({
     },
   },
 });
+/** What an order chain's POST answers (`/future/orders`, `/future/orders/composed-email`). */
+const chainAnswers = () => ({
+  '201': ok('Registered', ref('NotificationOrderChainResponse')),
+  '200': ok('Already registered with this idempotencyId: the original answer', ref('NotificationOrderChainResponse')),
+  '409': problem('The same idempotencyId is still being registered'),
+  '499': problem('The client hung up before the order was stored (NOT-00002)'),
+  ...common,
+  ...bodyErrors,
+});
 const v1Order = (summary: string, schema: unknown) => ({
   summary,
   parameters: [idempotencyKey],
@@ -424,16 +433,8 @@ export function openApiDocument() {
           parameters: [idempotencyKey],
           requestBody: jsonBody('NotificationOrderChainRequest'),
           responses: {
-            '201': ok('Registered', ref('NotificationOrderChainResponse')),
-            '200': ok(
-              'Already registered with this idempotencyId: the original answer',
-              ref('NotificationOrderChainResponse'),
-            ),
-            '409': problem('The same idempotencyId is still being registered'),
+            ...chainAnswers(),
             '422': problem('Missing contact information for recipient(s) (NOT-00001)'),
-            '499': problem('The client hung up before the order was stored (NOT-00002)'),
-            ...common,
-            ...bodyErrors,
           },
         },
       },
@@ -444,17 +445,7 @@ export function openApiDocument() {
           security: [{ bearer: [] }],
           parameters: [idempotencyKey],
           requestBody: jsonBody('ComposedEmailRequest'),
-          responses: {
-            '201': ok('Registered', ref('NotificationOrderChainResponse')),
-            '200': ok(
-              'Already registered with this idempotencyId: the original answer',
-              ref('NotificationOrderChainResponse'),
-            ),
-            '409': problem('The same idempotencyId is still being registered'),
-            '499': problem('The client hung up before the order was stored (NOT-00002)'),
-            ...common,
-            ...bodyErrors,
-          },
+          responses: chainAnswers(),
         },
       },
       '/future/orders/instant/sms': instant('Send one SMS at once (one-time codes)', 'InstantSmsRequest'),

@@ -2,6 +2,7 @@ import type { EgressGuard } from '../../platform/http/egress.ts';
 import { allowedMimeType, attachmentProblems, type AttachmentRef } from '../../platform/validation/attachments.ts';
 import { isValidEmail } from '../../platform/validation/rules.ts';
 import {
+  bodyReader,
   readEmailSettings,
   readOrderBase,
   type EmailSettings,
@@ -29,11 +30,8 @@ export function validateComposedEmail(
   egress?: Pick<EgressGuard, 'allows'>,
 ): Validated<ComposedEmailRequest> {
   const errs = new ValidationErrors();
-  if (!isObject(body)) {
-    errs.add('$', 'The JSON value could not be converted to ComposedEmailRequestExt.');
-    return { ok: false, errors: errs.errors };
-  }
-  const r = new ObjectReader(body, '', errs);
+  const r = bodyReader(body, 'ComposedEmailRequestExt', errs);
+  if (!r) return { ok: false, errors: errs.errors };
   const base = readOrderBase(r, now, errs, egress);
   const { idempotencyId, conditionEndpoint, dialogportenAssociation } = base;
   // the files' expiry is checked against the requested send time, also when that is in the past

@@ -303,6 +303,13 @@ function readDialogporten(r: ObjectReader | undefined) {
   return { dialogId: r.string('dialogId') ?? null, transmissionId: r.string('transmissionId') ?? null };
 }
 
+/** A reader of the request's body, or null (the error added) when it is not a JSON object of `model`. */
+export function bodyReader(body: unknown, model: string, errs: ValidationErrors): ObjectReader | null {
+  if (isObject(body)) return new ObjectReader(body, '', errs);
+  errs.add('$', `The JSON value could not be converted to ${model}.`);
+  return null;
+}
+
 /**
  * The fields every v2 order request has (the reference's `NotificationOrderBaseExt` and its
  * validator, and the idempotencyId): read from `r`, their problems added to `errs`. `sendTime`
@@ -334,11 +341,8 @@ export function validateOrderChain(
   egress?: Pick<EgressGuard, 'allows'>,
 ): Validated<OrderChainRequest> {
   const errs = new ValidationErrors();
-  if (!isObject(body)) {
-    errs.add('$', 'The JSON value could not be converted to NotificationOrderChainRequestExt.');
-    return { ok: false, errors: errs.errors };
-  }
-  const r = new ObjectReader(body, '', errs);
+  const r = bodyReader(body, 'NotificationOrderChainRequestExt', errs);
+  if (!r) return { ok: false, errors: errs.errors };
   const { idempotencyId, sendTime, conditionEndpoint, dialogportenAssociation } = readOrderBase(r, now, errs, egress);
   const recipient = readRecipient(r.raw('recipient'), 'Recipient', errs);
   const reminders: ReminderSpec[] = [];
