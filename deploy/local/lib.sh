@@ -47,6 +47,8 @@ SMSC_PORT="${SMSC_PORT:-$((PORT_BASE + 75))}"
 SMSC_CONTROL_PORT="${SMSC_CONTROL_PORT:-$((PORT_BASE + 76))}"
 REGISTRY_SIM_PORT="${REGISTRY_SIM_PORT:-$((PORT_BASE + 90))}"
 GATEWAY_PORT="${GATEWAY_PORT:-$((PORT_BASE + 88))}"
+BLOB_STORE_PORT="${BLOB_STORE_PORT:-$((PORT_BASE + 43))}"
+BLOB_STORE_CONTROL_PORT="${BLOB_STORE_CONTROL_PORT:-$((PORT_BASE + 44))}"
 # the key the gateway's email report webhook wants, and the local mail sink's reports carry
 EMAIL_REPORT_ACCESS_KEY="${EMAIL_REPORT_ACCESS_KEY:-local-email-reports-key}"
 
@@ -149,6 +151,9 @@ export SMSC_CONTROL_URL=http://127.0.0.1:$SMSC_CONTROL_PORT
 export SMSC_SIMULATOR_CLASSPATH='$(smsc_classes):$SMSC_HOME/lib/*'
 export KAFKA_CLASSPATH='$KAFKA_HOME/lib/*'
 export REGISTRY_URL=http://127.0.0.1:$REGISTRY_SIM_PORT
+export BLOB_STORE_URL=https://127.0.0.1:$BLOB_STORE_PORT/devstoreaccount1
+export BLOB_STORE_CONTROL_URL=http://127.0.0.1:$BLOB_STORE_CONTROL_PORT
+export BLOB_STORE_CA_FILE=$STACK_DIR/blob-store/tls/ca.pem
 export GATEWAY_PORT=$GATEWAY_PORT
 export GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 export AUTH_PUBLIC_KEY_FILE=$STACK_DIR/auth/public.pem

@@ -285,6 +285,9 @@ up() {
     --port "$SMSC_PORT" --control-port "$SMSC_CONTROL_PORT"
   start registry-sim "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/registry-sim/main.ts" \
     --port "$REGISTRY_SIM_PORT" --seed "${REGISTRY_SEED:-$ROOT/deploy/local/registry-sim/seed.json}"
+  # the storage composed emails' files are fetched from (HTTPS, a CA of its own in blob-store/tls)
+  start blob-store "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/blob-store/main.ts" \
+    --port "$BLOB_STORE_PORT" --control-port "$BLOB_STORE_CONTROL_PORT" --dir "$STACK_DIR/blob-store"
 
   if containers_mode; then
     await containers "${CONTAINERS_READY_TIMEOUT_S:-600}" log_says containers 'containers ready'
@@ -296,6 +299,7 @@ up() {
   await mail 30 tcp_open "$SMTP_PORT"
   await smsc 30 http_ok "http://127.0.0.1:$SMSC_CONTROL_PORT/health"
   await registry-sim 30 http_ok "http://127.0.0.1:$REGISTRY_SIM_PORT/health"
+  await blob-store 30 http_ok "http://127.0.0.1:$BLOB_STORE_CONTROL_PORT/health"
   local i
   if ! containers_mode; then
     for i in $(seq 1 "$BROKERS"); do await "$(kafka_name "$i")" "${KAFKA_READY_TIMEOUT_S:-300}" kafka_node_started "$i"; done
@@ -363,12 +367,12 @@ down() {
   # the gateways and stages first, side by side (each drains on SIGTERM), then the services
   for name in $(app_names); do stop_one "$name" & done
   wait
-  for name in registry-sim smsc mail redis schema-registry containers $(kafka_names); do stop_one "$name"; done
+  for name in blob-store registry-sim smsc mail redis schema-registry containers $(kafka_names); do stop_one "$name"; done
 }
 
 status() {
   local name
-  for name in $(kafka_names) schema-registry redis containers mail smsc registry-sim $(app_names); do
+  for name in $(kafka_names) schema-registry redis containers mail smsc registry-sim blob-store $(app_names); do
     if running "$name"; then printf '%-32s running (pid %s)\n' "$name" "$(pid_of "$name")"
     else printf '%-32s stopped\n' "$name"; fi
   done

@@ -71,7 +71,7 @@ describe('the attachment fetcher', () => {
   });
 
   it('fetches nothing from a host or address it may not, or a storage whose certificate it does not trust', async () => {
-    const before = store.requests.length;
+    const before = store.reads().length;
     const url = store.put('c.pdf', pdf);
     const strict = new AttachmentFetcher({
       guard: new EgressGuard({ allowLoopback: false, allowPrivate: false }),
@@ -93,7 +93,7 @@ describe('the attachment fetcher', () => {
     expect((await otherHost.fetchAll([file('c.pdf', url)])).kind).toBe('invalid');
     expect((await fetcher.fetchAll([file('c.pdf', url, 'application/x-msdownload')])).kind).toBe('invalid');
     expect((await fetcher.fetchAll([file('c.pdf', url.replace('https:', 'http:'))])).kind).toBe('invalid');
-    expect(store.requests.length).toBe(before);
+    expect(store.reads().length).toBe(before);
     // the system's authorities only: the test store's certificate does not verify
     const untrusting = new AttachmentFetcher({
       guard: LOOPBACK,

@@ -29,6 +29,9 @@ const STACK_VARS = [
   'SMSC_PORT',
   'SMSC_CONTROL_URL',
   'REGISTRY_URL',
+  'BLOB_STORE_URL',
+  'BLOB_STORE_CONTROL_URL',
+  'BLOB_STORE_CA_FILE',
 ] as const;
 
 export type StackEnv = Record<(typeof STACK_VARS)[number], string>;
