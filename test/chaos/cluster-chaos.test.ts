@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
@@ -51,12 +51,18 @@ const LANES: [string, TopicKey][] = [
   ['resolve-channel', 'ordersApproved'],
   ['send-email.instant', 'emailInstant'],
   ['send-sms.instant', 'smsInstant'],
+  ['send-email.composed', 'emailComposed'],
+  ['send-email.composed-retry', 'emailComposedRetry'],
 ];
 const SMTP_POOL = 4;
 const SMPP_WINDOW = 10;
 /** what each sender's instant lane may have under way: its own SMTP connections, its window places */
 const INSTANT_POOL = 1;
 const INSTANT_RESERVE = 2;
+/** composed emails under way at once in each send-email instance (their own SMTP connections) */
+const COMPOSED_POOL = 2;
+/** how long a composed email whose files' storage did not answer waits before its next try */
+const COMPOSED_RETRY_MS = 5_000;
 
 interface Placed {
   id: string;
@@ -80,6 +86,7 @@ describe('the production layout under faults', () => {
   const instances: Instance[] = [];
   const faults: string[] = [];
   let token = '';
+  let composedToken = '';
 
   const stageProcessEnv = () => ({
     ...stageEnv(config),
@@ -89,6 +96,12 @@ describe('the production layout under faults', () => {
     SMTP_TLS_REJECT_UNAUTHORIZED: 'false',
     SMTP_POOL_SIZE: String(SMTP_POOL),
     SMTP_INSTANT_POOL_SIZE: String(INSTANT_POOL),
+    // composed emails' files from the stack's blob store (loopback, its CA)
+    COMPOSED_EMAIL_CONCURRENCY: String(COMPOSED_POOL),
+    EGRESS_ALLOW_LOOPBACK: 'true',
+    ATTACHMENT_HOSTS: '127.0.0.1',
+    ATTACHMENT_CA_FILE: env.BLOB_STORE_CA_FILE!,
+    ATTACHMENT_RETRY_DELAY_MS: String(COMPOSED_RETRY_MS),
     EMAIL_RATE_PER_SECOND: '5000',
     SMSC_HOST: env.SMSC_HOST!,
     SMSC_PORT: env.SMSC_PORT!,
@@ -114,6 +127,7 @@ describe('the production layout under faults', () => {
     AUTH_PUBLIC_KEY_FILE: env.AUTH_PUBLIC_KEY_FILE!,
     EMAIL_REPORT_ACCESS_KEY: env.EMAIL_REPORT_ACCESS_KEY!,
     RATE_LIMIT_PER_SECOND: '1000000',
+    ATTACHMENT_HOSTS: '127.0.0.1',
   });
 
   beforeAll(async () => {
@@ -121,6 +135,10 @@ describe('the production layout under faults', () => {
     token = await mintToken(readFileSync(env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
       org: 'ttd',
       scope: 'altinn:serviceowner/notifications.create',
+    });
+    composedToken = await mintToken(readFileSync(env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
+      org: 'ttd',
+      scope: 'altinn:serviceowner/notifications.composedemail.create',
     });
     for (const [stage] of STAGES)
       for (const i of [1, 2])
@@ -156,6 +174,7 @@ describe('the production layout under faults', () => {
     const gateways = instances.filter((i) => i.name.startsWith('gateway'));
     const byName = (n: string) => instances.find((i) => i.name === n)!;
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const composedHeaders = { ...headers, authorization: `Bearer ${composedToken}` };
     const api = (g: Instance, path: string) => `http://127.0.0.1:${g.port}/notifications/api/v1${path}`;
     /** what a process logged at warn or above */
     const warnings = (g: Instance) =>
@@ -174,8 +193,25 @@ describe('the production layout under faults', () => {
     const answered4xx: string[] = [];
     const sms = (i: number) => ({ body: `chaos ${prefix} ${i}`, sendingTimePolicy: 'Anytime' });
     const mail = (i: number) => ({ subject: `chaos ${i}`, body: `chaos ${prefix} ${i}` });
-    function request(i: number): { path: string; body: unknown; kind: string } {
+    function request(i: number): { path: string; body: unknown; kind: string; scope?: 'composed' } {
       const idempotencyId = `${prefix}${i}`;
+      const file = composedFiles.get(i);
+      if (file)
+        return {
+          kind: 'composed email',
+          path: '/future/orders/composed-email',
+          scope: 'composed',
+          body: {
+            idempotencyId,
+            recipient: {
+              emailAddress: `f${i}@example.com`,
+              emailSettings: {
+                ...mail(i),
+                attachments: [{ filename: `vedtak ${i}.pdf`, mimeType: 'application/pdf', sasUrl: file.url }],
+              },
+            },
+          },
+        };
       switch (i % 10) {
         case 0:
         case 1:
@@ -283,13 +319,15 @@ describe('the production layout under faults', () => {
         try {
           const res = await fetch(api(g, r.path), {
             method: 'POST',
-            headers,
+            headers: r.scope === 'composed' ? composedHeaders : headers,
             body: JSON.stringify(r.body),
             signal: AbortSignal.timeout(60_000),
           });
           if (res.status === 201 || res.status === 200) {
             const body = (await res.json()) as { notification: { shipmentId: string } };
             placed.push({ id: body.notification.shipmentId, kind: r.kind });
+            const file = composedFiles.get(i);
+            if (file) composedPlaced.set(body.notification.shipmentId, file);
             return;
           }
           // 409: the same idempotencyId is still being registered (a try cut off by a kill): retry
@@ -317,6 +355,29 @@ describe('the production layout under faults', () => {
         }
         await sleep(Math.min(2_000, 100 * 2 ** attempt));
       }
+    }
+
+    // Composed emails (one order in 50, in place of a plain email): each with a file of its own in
+    // the stack's blob store; every third one's storage answers 503 at the first read, so the
+    // email waits on the retry topic (COMPOSED_RETRY_MS) and its retry lane sends it.
+    const composedFiles = new Map<number, { url: string; size: number; md5: string }>();
+    /** the composed orders acknowledged: shipment id → its file */
+    const composedPlaced = new Map<string, { url: string; size: number; md5: string }>();
+    {
+      const wanted = [...Array(Math.ceil(TOTAL / 50)).keys()].map((k) => k * 50);
+      for (let k = 0; k < wanted.length; k += 20)
+        await Promise.all(
+          wanted.slice(k, k + 20).map(async (i) => {
+            const content = randomBytes(2_000 + (i % 7) * 1_000);
+            const res = await fetch(
+              `${env.BLOB_STORE_CONTROL_URL}/admin/blobs/chaos/${encodeURIComponent(`${prefix}${i}.pdf`)}${i % 150 === 0 ? '?status=503,200' : ''}`,
+              { method: 'PUT', headers: { 'content-type': 'application/pdf' }, body: content },
+            );
+            expect(res.status).toBe(201);
+            const { url } = (await res.json()) as { url: string };
+            composedFiles.set(i, { url, size: content.length, md5: createHash('md5').update(content).digest('hex') });
+          }),
+        );
     }
 
     // a direct producer's orders: acknowledged by the broker (acks=all), retried until they are
@@ -637,13 +698,22 @@ describe('the production layout under faults', () => {
     // ---- counted at the sinks ---------------------------------------------------------------
     const emails = (await (
       await fetch(`${env.MAIL_WEB_URL}/email`, { signal: AbortSignal.timeout(120_000) })
-    ).json()) as { headers: Record<string, string> }[];
+    ).json()) as { headers: Record<string, string>; attachments?: { length: number; checksum: string }[] }[];
     const emailCounts = new Map<string, number>();
     // (the stack's mail sink may hold earlier runs' emails: only this run's orders count)
     const ours = new Set(placed.map((p) => p.id));
+    /** composed emails at the sink: with their file byte for byte, and not */
+    let composedWithFile = 0;
+    const composedWrong: string[] = [];
     for (const e of emails) {
       const id = e.headers['x-notification-id'];
-      if (id && ours.has(e.headers['x-order-id'] ?? '')) emailCounts.set(id, (emailCounts.get(id) ?? 0) + 1);
+      const orderId = e.headers['x-order-id'] ?? '';
+      if (id && ours.has(orderId)) emailCounts.set(id, (emailCounts.get(id) ?? 0) + 1);
+      const file = composedPlaced.get(orderId);
+      if (!file) continue;
+      const got = e.attachments ?? [];
+      if (got.length === 1 && got[0]!.length === file.size && got[0]!.checksum === file.md5) composedWithFile++;
+      else composedWrong.push(`${orderId}: ${JSON.stringify(got.map((a) => [a.length, a.checksum]))}`);
     }
     const submits = (await (
       await fetch(`${env.SMSC_CONTROL_URL}/messages?systemId=${systemId}`, {
@@ -670,7 +740,7 @@ describe('the production layout under faults', () => {
     // in the send ledger, so the replay reports it failed rather than send it again).
     const emailInstances = 2;
     const smsInstances = 2;
-    const perEmail = SMTP_POOL + INSTANT_POOL;
+    const perEmail = SMTP_POOL + INSTANT_POOL + COMPOSED_POOL;
     const perSms = SMPP_WINDOW + INSTANT_RESERVE;
     const inDoubtBound =
       perEmail * emailKills + perSms * smsKills + (perEmail * emailInstances + perSms * smsInstances) * redisKills;
@@ -763,7 +833,9 @@ describe('the production layout under faults', () => {
         whyFailed.set(kind, { n: w.n + 1, first: Math.min(w.first, at), last: Math.max(w.last, at) });
       }
     }
-    const chainQueued = await countQueued(['emailQueue', 'smsQueue']);
+    // (a composed email waiting for its files' storage is written to its retry topic again by
+    // design: the retry topic is not counted, its lane hands each one off once)
+    const chainQueued = await countQueued(['emailQueue', 'smsQueue', 'emailComposed']);
     const instantQueued = await countQueued(['emailInstant', 'smsInstant']);
     console.log(
       `chaos: final statuses read ${((Date.now() - loadStarted) / 1000 - loadSeconds).toFixed(0)} s after the load`,
@@ -804,7 +876,12 @@ describe('the production layout under faults', () => {
         `${placed.length} orders, placed over ${loadSeconds.toFixed(0)} s while the faults ran (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}); ${refused} not acknowledged`,
       ],
       ['final status', `${final.size} orders Order_Completed, ${notifications.length} notifications`],
-      ['handed off', `${handedOff} (${emailCounts.size} emails at the SMTP sink, ${smsCounts.size} SMS at the SMSC)`],
+      [
+        'handed off',
+        `${handedOff} (${emailCounts.size} emails at the SMTP sink, ${smsCounts.size} SMS at the SMSC); ` +
+          `composed: ${composedWithFile} of ${composedPlaced.size} with their file byte for byte` +
+          (composedWrong.length > 0 ? `, ${composedWrong.length} not` : ''),
+      ],
       ['twice', String(twice)],
       [
         'queued twice',
@@ -814,7 +891,7 @@ describe('the production layout under faults', () => {
       [
         'in doubt',
         `${inDoubt} reported failed, never resent (${inDoubtEmail} email, ${inDoubtSms} SMS; bound ${inDoubtBound}: ` +
-          `(pool ${SMTP_POOL} + instant ${INSTANT_POOL}) × ${emailKills} send-email kill + ` +
+          `(pool ${SMTP_POOL} + instant ${INSTANT_POOL} + composed ${COMPOSED_POOL}) × ${emailKills} send-email kill + ` +
           `(window ${SMPP_WINDOW} + instant ${INSTANT_RESERVE}) × ${smsKills} send-sms kill + ` +
           `((pool + instant) × ${emailInstances} + (window + instant) × ${smsInstances}) × ${redisKills} Redis kill)` +
           [...whyFailed]
@@ -883,6 +960,7 @@ describe('the production layout under faults', () => {
     expect(answered4xx).toEqual([]);
     expect(inDoubt).toBeLessThanOrEqual(inDoubtBound);
     expect(otherFailures).toEqual([]);
+    expect(composedWrong, 'a composed email at the sink without its file').toEqual([]);
     expect(longestStall).toBeLessThanOrEqual(60_000);
     expect(badDrains.map((d) => `${d.name} exited ${d.code}`)).toEqual([]);
   });
