@@ -893,7 +893,7 @@ describe('the production layout under faults', () => {
         `${inDoubt} reported failed, never resent (${inDoubtEmail} email, ${inDoubtSms} SMS; bound ${inDoubtBound}: ` +
           `(pool ${SMTP_POOL} + instant ${INSTANT_POOL} + composed ${COMPOSED_POOL}) × ${emailKills} send-email kill + ` +
           `(window ${SMPP_WINDOW} + instant ${INSTANT_RESERVE}) × ${smsKills} send-sms kill + ` +
-          `((pool + instant) × ${emailInstances} + (window + instant) × ${smsInstances}) × ${redisKills} Redis kill)` +
+          `((pool + instant + composed) × ${emailInstances} + (window + instant) × ${smsInstances}) × ${redisKills} Redis kill)` +
           [...whyFailed]
             .map(([kind, w]) => `\n${' '.repeat(16)}${w.n} ${kind} (+${w.first.toFixed(0)} to +${w.last.toFixed(0)} s)`)
             .join(''),
