@@ -21,5 +21,8 @@ export function orderStatus(
     occurredAt,
     expiresAt: null,
     fallback: null,
+    recipientNationalIdentityNumber: null,
+    recipientOrganizationNumber: null,
+    requestedSendTime: null,
   };
 }

@@ -105,11 +105,21 @@ export function resolveNotifications(
     occurredAt: env.now,
     expiresAt: null,
     fallback: null,
+    recipientNationalIdentityNumber: null,
+    recipientOrganizationNumber: null,
+    requestedSendTime: null,
     ...extra,
+  });
+  // who a notification is for, and when its order asked it sent, on the event that creates it
+  // (the support dashboard's index: views' ViewStore.dashboard)
+  const about = (r: Recipient): Partial<StatusEvent> => ({
+    recipientNationalIdentityNumber: r.nationalIdentityNumber,
+    recipientOrganizationNumber: r.organizationNumber,
+    requestedSendTime: order.requestedSendTime,
   });
   const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified', ri: number) => {
     const s = (channel === 'Email' ? `Email_Failed_${kind}` : `SMS_Failed_${kind}`) as Lifecycle;
-    out.statuses.push(status(s, { notificationId: env.newId(`${s} ${ri}`), channel }));
+    out.statuses.push(status(s, { notificationId: env.newId(`${s} ${ri}`), channel, ...about(recipients[ri]!) }));
   };
 
   for (const [ri, r] of recipients.entries()) {
@@ -153,6 +163,7 @@ export function resolveNotifications(
           destination: toAddress,
           expiresAt: n.expiry,
           fallback,
+          ...about(r),
         }),
       );
     }
@@ -178,6 +189,7 @@ export function resolveNotifications(
           destination: recipient,
           expiresAt: n.expiry,
           fallback,
+          ...about(r),
         }),
       );
     }

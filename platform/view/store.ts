@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import avro from 'avsc';
 import { loadSchema } from '../schemas/codec.ts';
@@ -28,6 +29,9 @@ import type { StatusEvent } from '../schemas/generated/status-event.ts';
  *                         as a direct producer may choose (the derived one is found without it)
  *   feed:<creator>  ZSET  order id scored by its feed sequence number
  *   feedseq         STRING the last feed sequence number handed out
+ *   dash:<n|o>:<bucket>  ZSET  the support dashboard's index (see `dashboard`): notifications
+ *                         by their recipient's national identity number (n) or organisation
+ *                         number (o), scored by the order's requested send time
  */
 
 export type OrderLifecycle = Extract<StatusEvent['status'], `Order_${string}`>;
@@ -73,6 +77,40 @@ const SCRIPTS = {
 } as const;
 
 type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+
+/** What the support dashboard looks notifications up by. */
+export type DashboardKind = 'nin' | 'org';
+
+/**
+ * Where a recipient's notifications are indexed: one of 65,536 buckets per kind (the first two
+ * bytes of a SHA-256 of the kind and the number), each entry's member starting with the next
+ * eight, so a bucket's other numbers are told apart (76 bits in all: no two numbers of either
+ * kind share them) and no number is written in a key or member. With up to 128 entries a bucket
+ * stays in Redis' compact listpack encoding (its default `zset-max-listpack-entries`): up to
+ * about 8 million notifications retained.
+ */
+function dashboardSlot(kind: DashboardKind, value: string): { bucket: string; tail: Buffer } {
+  const digest = createHash('sha256').update(`${kind}:${value}`).digest();
+  return {
+    bucket: `${kind === 'nin' ? 'n' : 'o'}:${digest.subarray(0, 2).toString('hex')}`,
+    tail: digest.subarray(2, 10),
+  };
+}
+/** (lower case: the form the view keys orders by, and the form an entry is read back in) */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const uuidBytes = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex');
+const uuidText = (b: Buffer) => {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+/** an index entry outlives its order's send time by the view's retention and this (an order is done within days of it) */
+const DASHBOARD_SLACK_MS = 7 * 24 * 3600 * 1000;
+
+/** One order as the support dashboard shows it: the order, and its notifications for the number looked up. */
+export interface DashboardEntry {
+  view: OrderView;
+  notifications: NotificationView[];
+}
 
 /** How long the view keeps an order after its last update, by default: the reference's 90 days. */
 export const DEFAULT_VIEW_RETENTION_MS = 90 * 24 * 3600 * 1000;
@@ -208,6 +246,8 @@ export class ViewStore {
       const pipe = this.scriptPipeline();
       void pipe.viewPutOrder(...this.putArgs(order, initialStatus));
       for (const event of events) void pipe.viewApplyStatus(...this.applyArgs(event, now, ''));
+      // the index last: the answers above keep their places
+      for (const event of events) this.index(pipe, event, now);
       return pipe.exec();
     });
     const [putErr, put] = answers?.[0] ?? [new Error('no answer from the pipeline'), null];
@@ -225,7 +265,36 @@ export class ViewStore {
   private scriptPipeline() {
     return this.redis.pipeline() as unknown as Record<'viewPutOrder' | 'viewApplyStatus', ScriptCommand> & {
       exec(): Promise<[Error | null, unknown][] | null>;
+      zadd(key: string, score: number, member: Buffer): unknown;
+      zremrangebyscore(key: string, min: string, max: number): unknown;
+      pexpire(key: string, ms: number): unknown;
     };
+  }
+
+  /**
+   * The support dashboard's index entry of an event that creates a notification for a person or
+   * an organisation the order named (`recipientNationalIdentityNumber` /
+   * `recipientOrganizationNumber`, with the order's `requestedSendTime`): idempotent (the same
+   * member and score again change nothing), so a replay or a rebuild writes it again harmlessly.
+   * Entries whose send time is older than the view's retention (and a week) are trimmed as their
+   * bucket is written, and a bucket unwritten that long expires.
+   */
+  private index(pipe: ReturnType<ViewStore['scriptPipeline']>, e: StatusEvent, now: number): void {
+    if (e.notificationId === null || e.requestedSendTime === null) return;
+    if (!UUID.test(e.orderId) || !UUID.test(e.notificationId)) return;
+    const keep = this.retentionMs + DASHBOARD_SLACK_MS;
+    const ids = Buffer.concat([uuidBytes(e.orderId), uuidBytes(e.notificationId)]);
+    for (const [kind, value] of [
+      ['nin', e.recipientNationalIdentityNumber],
+      ['org', e.recipientOrganizationNumber],
+    ] as const) {
+      if (!value) continue;
+      const { bucket, tail } = dashboardSlot(kind, value);
+      const key = `${this.p}dash:${bucket}`;
+      pipe.zadd(key, e.requestedSendTime, Buffer.concat([tail, ids]));
+      pipe.zremrangebyscore(key, '-inf', now - keep);
+      pipe.pexpire(key, keep);
+    }
   }
 
   private putArgs(
@@ -254,8 +323,9 @@ export class ViewStore {
    * applying record's `source`, only that record is told 'complete' (see apply-status.lua).
    */
   async apply(e: StatusEvent, now: number, source = ''): Promise<AppliedStatus> {
-    const answer = await this.run('apply status', () => this.redis.viewApplyStatus(...this.applyArgs(e, now, source)));
-    return appliedOf(answer);
+    const [applied] = await this.applyAll([{ event: e, source }], now);
+    if (applied instanceof Error) throw applied;
+    return applied!;
   }
 
   /**
@@ -273,6 +343,8 @@ export class ViewStore {
       const pipe = this.scriptPipeline();
       for (const { event, source, at } of events)
         void pipe.viewApplyStatus(...this.applyArgs(event, at ?? now, source));
+      // the index last: the answers above keep their places
+      for (const { event, at } of events) this.index(pipe, event, at ?? now);
       return pipe.exec();
     });
     return events.map((_, i) => {
@@ -402,6 +474,39 @@ export class ViewStore {
       }
       out.push(v);
       if (out.length >= opts.pageSize) break;
+    }
+    return out;
+  }
+
+  /**
+   * The support dashboard: the orders with notifications for a person (`nin`) or an
+   * organisation (`org`) whose requested send time is in [from, to), latest first, each with
+   * those notifications only (an order to several recipients shows the one looked up), across
+   * every creator. An order the view no longer keeps is left out.
+   */
+  async dashboard(kind: DashboardKind, value: string, from: number, to: number): Promise<DashboardEntry[]> {
+    const { bucket, tail } = dashboardSlot(kind, value);
+    const members = await this.run('read dashboard index', () =>
+      this.redis.zrevrangebyscoreBuffer(`${this.p}dash:${bucket}`, `(${to}`, from),
+    );
+    const wanted = new Map<string, Set<string>>();
+    for (const m of members) {
+      if (m.length !== 40 || !m.subarray(0, 8).equals(tail)) continue;
+      const orderId = uuidText(m.subarray(8, 24));
+      const ids = wanted.get(orderId) ?? new Set<string>();
+      ids.add(uuidText(m.subarray(24, 40)));
+      wanted.set(orderId, ids);
+    }
+    const out: DashboardEntry[] = [];
+    const orderIds = [...wanted.keys()];
+    for (let i = 0; i < orderIds.length; i += 100) {
+      const views = await Promise.all(orderIds.slice(i, i + 100).map((id) => this.get(id)));
+      for (const view of views) {
+        if (!view) continue;
+        const ids = wanted.get(view.order.orderId)!;
+        const notifications = view.notifications.filter((n) => ids.has(n.id));
+        if (notifications.length > 0) out.push({ view, notifications });
+      }
     }
     return out;
   }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { orderStatus } from '../../platform/status.ts';
 import { ViewStore } from '../../platform/view/store.ts';
@@ -71,5 +71,111 @@ describe('status view: an order and its events in one round trip', () => {
     const again = await one.putOrderAndApply(order, { status: 'Order_Registered', at: at + 5 }, [], at + 5);
     expect(again).toEqual({ fresh: false, applied: [] });
     expect((await one.get(order.orderId))?.status).toBe(viewed?.status);
+  });
+});
+
+/** The support dashboard's index (`ViewStore.dashboard`), written as events are applied. */
+describe('status view: the support dashboard index', () => {
+  const redis = testRedis();
+  afterAll(() => redis.disconnect());
+  const bucketOf = (kind: string, v: string) =>
+    createHash('sha256').update(`${kind}:${v}`).digest().subarray(0, 2).toString('hex');
+  /** another 11-digit number in the same bucket as `nin` (one in 65,536 is) */
+  const neighbour = (nin: string) => {
+    for (let n = 10_000_000_000; ; n++) {
+      const other = String(n);
+      if (other !== nin && bucketOf('nin', other) === bucketOf('nin', nin)) return other;
+    }
+  };
+  const created = (
+    order: ReturnType<typeof sampleOrder>,
+    o: {
+      nin?: string | null;
+      org?: string | null;
+      at: number;
+      status?: 'Email_New' | 'Email_Failed_RecipientReserved';
+    },
+  ) => ({
+    ...orderStatus(order, o.status ?? 'Email_New', o.at),
+    notificationId: randomUUID(),
+    channel: 'Email' as const,
+    destination: o.status ? null : `${order.orderId.slice(0, 8)}@example.com`,
+    recipientNationalIdentityNumber: o.nin ?? null,
+    recipientOrganizationNumber: o.org ?? null,
+    requestedSendTime: order.requestedSendTime,
+  });
+
+  it("finds a number's notifications in its window, tells a bucket's numbers apart, and writes no number in Redis", async () => {
+    const prefix = uniquePrefix('view-dash');
+    const view = new ViewStore(redis, prefix);
+    const now = Date.now();
+    const nin = '01017012345';
+    const other = neighbour(nin);
+    const orders = [0, 1, 2].map((i) =>
+      sampleOrder(i, { requestedSendTime: now - (3 - i) * 3600_000, creator: `c${i}` }),
+    );
+    const events = [
+      created(orders[0]!, { nin, at: now }),
+      created(orders[1]!, { nin: other, at: now }),
+      // an organisation's contact: under both numbers
+      created(orders[2]!, { nin, org: '910000001', at: now }),
+      created(orders[2]!, { org: '910000001', at: now }),
+    ];
+    for (const o of orders) await view.putOrder(o);
+    // applied twice (a replay): one entry each
+    for (const _round of [1, 2])
+      await view.applyAll(
+        events.map((event) => ({ event, source: '' })),
+        now,
+      );
+
+    const found = await view.dashboard('nin', nin, now - 24 * 3600_000, now);
+    expect(found.map((e) => [e.view.order.orderId, e.notifications.map((n) => n.id)])).toEqual([
+      [orders[2]!.orderId, [events[2]!.notificationId]],
+      [orders[0]!.orderId, [events[0]!.notificationId]],
+    ]);
+    expect((await view.dashboard('nin', other, now - 24 * 3600_000, now)).map((e) => e.view.order.orderId)).toEqual([
+      orders[1]!.orderId,
+    ]);
+    const org = await view.dashboard('org', '910000001', now - 24 * 3600_000, now);
+    expect(org.map((e) => e.notifications.map((n) => n.id).sort())).toEqual([
+      [events[2]!.notificationId, events[3]!.notificationId].sort(),
+    ]);
+    // [from, to): the first order's send time is in one window and not the next
+    const t0 = orders[0]!.requestedSendTime;
+    expect((await view.dashboard('nin', nin, t0, t0 + 1)).length).toBe(1);
+    expect((await view.dashboard('nin', nin, t0 - 1, t0)).length).toBe(0);
+    // one member per notification and number, whatever the replays; no number in a key or member
+    const keys = await redis.keys(`${prefix}view:dash:*`);
+    expect(keys.sort()).toEqual(
+      [`${prefix}view:dash:n:${bucketOf('nin', nin)}`, `${prefix}view:dash:o:${bucketOf('org', '910000001')}`].sort(),
+    );
+    const members = await redis.zrangeBuffer(`${prefix}view:dash:n:${bucketOf('nin', nin)}`, 0, -1);
+    expect(members.length).toBe(3);
+    for (const m of members) expect(m.includes(nin) || m.includes(other)).toBe(false);
+    // an order the view no longer keeps is left out
+    await redis.del(`${prefix}view:o:{${orders[0]!.orderId}}`);
+    expect((await view.dashboard('nin', nin, now - 24 * 3600_000, now)).map((e) => e.view.order.orderId)).toEqual([
+      orders[2]!.orderId,
+    ]);
+  });
+
+  it('trims entries older than the retention as a bucket is written, and lets an unwritten bucket expire', async () => {
+    const prefix = uniquePrefix('view-dash-trim');
+    const retention = 60_000;
+    const view = new ViewStore(redis, prefix, retention);
+    const now = Date.now();
+    const week = 7 * 24 * 3600_000;
+    const old = sampleOrder(1, { requestedSendTime: now - retention - week - 1000 });
+    const fresh = sampleOrder(2, { requestedSendTime: now });
+    await view.applyAll([{ event: created(old, { nin: '01017012345', at: now }), source: '' }], now);
+    const key = `${prefix}view:dash:n:${bucketOf('nin', '01017012345')}`;
+    // (written, then trimmed at once: older than retention and a week)
+    expect(await redis.zcard(key)).toBe(0);
+    await view.applyAll([{ event: created(fresh, { nin: '01017012345', at: now }), source: '' }], now);
+    expect(await redis.zcard(key)).toBe(1);
+    const ttl = await redis.pttl(key);
+    expect(ttl).toBeGreaterThan(retention + week - 5_000);
+    expect(ttl).toBeLessThanOrEqual(retention + week);
   });
 });
