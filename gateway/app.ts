@@ -27,6 +27,7 @@ import type { InstantProducer } from './orders/instant-publisher.ts';
 import { openRouter } from './routers/open.ts';
 import { orderChainsRouter } from './routers/order-chains.ts';
 import { readsRouter } from './routers/reads.ts';
+import { dashboardRouter } from './routers/dashboard.ts';
 import { v1OrdersRouter } from './routers/v1-orders.ts';
 
 export interface GatewayDeps {
@@ -132,6 +133,7 @@ export function createGateway(deps: GatewayDeps) {
       feedVisibilityDelayMs: deps.feedVisibilityDelayMs,
     }),
   );
+  api.use(dashboardRouter({ view: deps.view, clock: deps.clock }));
   api.use(
     instantRouter({
       ...common,

@@ -32,9 +32,18 @@ export const COMPOSED_EMAIL_SCOPE = 'altinn:serviceowner/notifications.composede
 /** The path (below the API's base, as express matches it: any case, an optional final slash) that asks for COMPOSED_EMAIL_SCOPE. */
 const COMPOSED_EMAIL_PATH = /^\/future\/orders\/composed-email\/?$/i;
 
+/**
+ * The support dashboard (reference §2, `AuthorizationConstants`)
+ * asks for the support scope, which opens nothing else; only a bearer token carries it, and it
+ * needs no `org` claim (support staff read every creator's notifications).
+ */
+export const SUPPORT_SCOPE = 'altinn:notifications.support.admin';
+
+const DASHBOARD_PATH = /^\/future\/dashboard(\/|$)/i;
+
 /** The scope a request needs. */
 export const scopeFor = (path: string): string =>
-  COMPOSED_EMAIL_PATH.test(path) ? COMPOSED_EMAIL_SCOPE : CREATE_SCOPE;
+  COMPOSED_EMAIL_PATH.test(path) ? COMPOSED_EMAIL_SCOPE : DASHBOARD_PATH.test(path) ? SUPPORT_SCOPE : CREATE_SCOPE;
 
 export interface AuthOptions {
   jwksUrl?: string | undefined;
@@ -174,6 +183,17 @@ export function authenticate(
       return sendProblem(res, { status: 401, title: 'Unauthorized', detail: 'The bearer token is not valid.' });
     }
     const org = typeof payload.org === 'string' && payload.org.trim() !== '' ? payload.org.trim() : null;
+    if (scope === SUPPORT_SCOPE) {
+      if (!scopesOf(payload).includes(scope))
+        return sendProblem(res, {
+          status: 403,
+          title: 'Forbidden',
+          detail: `The token must carry the scope ${scope}.`,
+        });
+      // (the rate limit counts per creator: support callers without an org share one count)
+      res.locals.creator = org ?? 'support';
+      return next();
+    }
     if (!scopesOf(payload).includes(scope) || !org) {
       return sendProblem(res, {
         status: 403,

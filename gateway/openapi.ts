@@ -335,6 +335,33 @@ export const SCHEMAS = {
     },
     ['shipmentId', 'type', 'status', 'lastUpdate', 'recipients'],
   ),
+  DashboardNotification: obj(
+    {
+      shipmentId: uuid,
+      creatorName: str,
+      resourceId: str,
+      sendersReference: str,
+      requestedSendTime: dateTime,
+      notificationChannel: channels,
+      notificationType: { type: 'string', enum: ['Notification', 'Reminder', 'Instant', 'Composed'] },
+      deliveryAttempts: {
+        type: 'array',
+        items: obj(
+          {
+            nationalIdentityNumber: str,
+            organizationNumber: str,
+            channel: { type: 'string', enum: ['email', 'sms'] },
+            emailAddress: str,
+            mobileNumber: str,
+            result: str,
+            resultTime: dateTime,
+          },
+          ['channel', 'result', 'resultTime'],
+        ),
+      },
+    },
+    ['shipmentId', 'creatorName', 'requestedSendTime', 'notificationType', 'deliveryAttempts'],
+  ),
 } as const;
 
 const problem = (description: string, schema = 'ProblemDetails') => ({
@@ -399,6 +426,36 @@ const v1Order = (summary: string, schema: unknown) => ({
     '409': problem('The same Idempotency-Key is still being registered'),
     ...common,
     ...bodyErrors,
+  },
+});
+
+/** A support dashboard lookup: the number in a header, the window in the query. */
+const dashboard = (header: string, what: string) => ({
+  get: {
+    summary: `Support: every creator's notifications to ${what}, by requested send time in [from, to), latest first. Needs the scope altinn:notifications.support.admin (no org claim needed)`,
+    security: [{ bearer: [] }],
+    parameters: [
+      { name: header, in: 'header', required: true, schema: str },
+      {
+        name: 'from',
+        in: 'query',
+        description: 'with a time zone; not in the future, nor over 10 years ago; default 7 days ago',
+        schema: dateTime,
+      },
+      { name: 'to', in: 'query', description: 'with a time zone; not in the future; default now', schema: dateTime },
+    ],
+    responses: {
+      '200': ok('The orders, each with its notifications to the recipient', {
+        type: 'array',
+        items: ref('DashboardNotification'),
+      }),
+      '400': common['400'],
+      '401': common['401'],
+      '403': problem('The token lacks the scope altinn:notifications.support.admin'),
+      '429': common['429'],
+      '499': problem('The client hung up while its lookup ran (NOT-00002)'),
+      '503': common['503'],
+    },
   },
 });
 
@@ -534,6 +591,11 @@ export function openApiDocument() {
           responses: { '200': ok('Entries', { type: 'array', items: ref('Shipment') }), ...common },
         },
       },
+      '/future/dashboard/recipients/notifications/nin': dashboard('NationalIdentityNumber', 'a person (11 digits)'),
+      '/future/dashboard/recipients/notifications/orgnumber': dashboard(
+        'OrganizationNumber',
+        'an organisation (9 digits)',
+      ),
       // Served beside the API, not under its base: each names its own server.
       '/health': {
         servers: root,

@@ -1,5 +1,5 @@
 import type { NotificationOrder } from '../platform/schemas/generated/order.ts';
-import type { NotificationView, OrderView } from '../platform/view/store.ts';
+import type { DashboardEntry, DashboardKind, NotificationView, OrderView } from '../platform/view/store.ts';
 
 /** Response bodies of the read endpoints (reference §3.2, §3.6), built from the status view. */
 
@@ -192,4 +192,33 @@ export function chainExt(chainId: string, views: OrderView[]) {
     ...(main ? { notification: shipmentExt(main) } : {}),
     reminders: views.filter((v) => v !== main).map(shipmentExt),
   };
+}
+
+/**
+ * DashboardNotificationExt (`GET /future/dashboard/recipients/notifications/…`): an order and
+ * its notifications for the person or organisation looked up, each a delivery attempt with the
+ * number it was looked up by, its address and its result as the notifications' tables name it.
+ */
+export function dashboardExt(e: DashboardEntry, by: { kind: DashboardKind; value: string }) {
+  const o = e.view.order;
+  return compact({
+    shipmentId: o.orderId,
+    creatorName: o.creator,
+    resourceId: o.resourceId,
+    sendersReference: o.sendersReference,
+    requestedSendTime: iso(o.requestedSendTime),
+    notificationChannel: o.notificationChannel,
+    notificationType: o.type,
+    deliveryAttempts: e.notifications.map((n) =>
+      compact({
+        nationalIdentityNumber: by.kind === 'nin' ? by.value : null,
+        organizationNumber: by.kind === 'org' ? by.value : null,
+        channel: n.channel === 'Email' ? 'email' : 'sms',
+        emailAddress: n.channel === 'Email' ? n.destination : null,
+        mobileNumber: n.channel === 'Sms' ? n.destination : null,
+        result: v1Result(n.status),
+        resultTime: iso(n.lastUpdate),
+      }),
+    ),
+  });
 }
