@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from '../../platform/provision.ts';
 import { loadSchema } from '../../platform/schemas/codec.ts';
 import { orderOf } from '../../platform/schemas/enriched.ts';
+import { orderStatus } from '../../platform/status.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import { topicName } from '../../platform/topics.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
@@ -216,5 +217,58 @@ describe('upgrading over the schemas from before attachments', () => {
       framed(ids.ordersEnriched!, avro.Type.forSchema(before('enriched-order')).toBuffer(oldEnriched)),
     );
     expect(orderOf(enriched)).toEqual({ ...oldOrder, attachments: null });
+  });
+});
+
+/**
+ * The status event before it carried the recipient's numbers for the support dashboard
+ * (`recipientNationalIdentityNumber`, `recipientOrganizationNumber`, `requestedSendTime`): a
+ * registry holding it takes today's over it, and an event written before reads with them null.
+ */
+describe('upgrading over the status event from before the dashboard index', () => {
+  const prefix = uniquePrefix('upgrade-dash');
+  const config = testConfig(prefix);
+  const { kafka, codec } = testClients(config);
+  const registry = config.SCHEMA_REGISTRY_URL;
+  afterAll(() => kafka.close());
+
+  it('registers the new schema over the old, and reads an old event with no numbers', async () => {
+    const before = JSON.parse(
+      readFileSync(join(import.meta.dirname, '..', 'fixtures', 'status-event.before-dashboard.avsc'), 'utf8'),
+    ) as avro.Schema;
+    const subject = `${topicName(prefix, 'status')}-value`;
+    const put = await fetch(`${registry}/config/${encodeURIComponent(subject)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ compatibility: 'BACKWARD' }),
+    });
+    expect(put.ok).toBe(true);
+    const old = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema: JSON.stringify(before) }),
+    });
+    expect(old.status).toBe(200);
+    const id = ((await old.json()) as { id: number }).id;
+    await provision(kafka, codec, config);
+    const versions = (await (
+      await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)
+    ).json()) as number[];
+    expect(versions.length).toBe(2);
+    const {
+      recipientNationalIdentityNumber: _n,
+      recipientOrganizationNumber: _o,
+      requestedSendTime: _t,
+      ...oldEvent
+    } = { ...orderStatus(sampleOrder(1), 'Email_New', 1), notificationId: 'n-1', channel: 'Email' as const };
+    const header = Buffer.alloc(5);
+    header.writeInt32BE(id, 1);
+    const event = await codec.decode('status', Buffer.concat([header, avro.Type.forSchema(before).toBuffer(oldEvent)]));
+    expect(event).toEqual({
+      ...oldEvent,
+      recipientNationalIdentityNumber: null,
+      recipientOrganizationNumber: null,
+      requestedSendTime: null,
+    });
   });
 });
