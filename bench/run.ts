@@ -1,5 +1,5 @@
 /**
- * The benchmarks: `./dev bench [--suite runtime|scheduler|claim|chain|layout|gateway|email|sms|e2e|instant|fair|all] [--records N]
+ * The benchmarks: `./dev bench [--suite runtime|scheduler|claim|chain|layout|gateway|email|sms|e2e|instant|fair|dashboard|all] [--records N]
  *  [--rounds R] [--instances I] [--items N] [--seconds S] [--connections C] [--tps T] [--orders N] [--rate R] [--layouts 0,2,0p]
  *  [--queued N] [--window S] [--load C]`.
  * Each prints its figures side by side with what the same stack allows, never as a pass/fail.
@@ -16,6 +16,7 @@ import { endToEndBench, parseLayouts } from './end-to-end.ts';
 import { layoutBench } from './layout.ts';
 import { instantBench } from './instant.ts';
 import { fairBench } from './fair.ts';
+import { dashboardBench } from './dashboard.ts';
 
 /** `--load`: 'auto', or cores (a number, 0 or more) */
 function loadOf(v: string): number | 'auto' {
@@ -50,13 +51,27 @@ const { values } = parseArgs({
 const load = loadOf(values.load);
 const suites =
   values.suite === 'all'
-    ? ['runtime', 'scheduler', 'claim', 'chain', 'layout', 'gateway', 'email', 'sms', 'e2e', 'instant', 'fair']
+    ? [
+        'runtime',
+        'scheduler',
+        'claim',
+        'chain',
+        'layout',
+        'gateway',
+        'email',
+        'sms',
+        'e2e',
+        'instant',
+        'fair',
+        'dashboard',
+      ]
     : [values.suite];
 for (const suite of suites) {
   console.log(`\n=== ${suite} ===`);
   if (suite === 'runtime') await runtimeBench(Number(values.records), Number(values.rounds));
   else if (suite === 'scheduler') await schedulerBench(Number(values.items), Number(values.spread));
   else if (suite === 'claim') await claimBench(Math.min(Number(values.items), 200_000));
+  else if (suite === 'dashboard') await dashboardBench(Number(values.items));
   else if (suite === 'chain') await chainBench(Number(values.records));
   else if (suite === 'layout')
     await layoutBench(Math.min(Number(values.records), 30_000), Number(values.instances), Number(values.rounds));
