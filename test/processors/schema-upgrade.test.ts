@@ -62,19 +62,10 @@ describe('upgrading over records written with the previous EnrichedOrder schema'
   });
 
   it('handles old records after the new schema is registered over them', async () => {
-    const registered = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ schema: JSON.stringify(V1) }),
-    });
-    expect(registered.status).toBe(200);
-    const { id: v1Id } = (await registered.json()) as { id: number };
+    const v1Id = await registerBefore(registry, subject, V1);
     // the upgrade: provisioning registers today's schema, which the registry must accept
     await provision(kafka, codec, config);
-    const versions = (await (
-      await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)
-    ).json()) as number[];
-    expect(versions.length).toBe(2);
+    expect(await versionsOf(registry, subject)).toBe(2);
 
     const v1 = avro.Type.forSchema(V1);
     const orders = [1, 2].map((i) => sampleOrder(i, { requestedSendTime: Date.now() }));
@@ -130,6 +121,32 @@ describe('upgrading over records written with the previous EnrichedOrder schema'
 });
 
 /**
+ * Registers `schema` as the subject's first version, as a running system holds it, under the
+ * compatibility a Confluent registry assumes (BACKWARD); its id, to frame records written with it.
+ */
+async function registerBefore(registry: string, subject: string, schema: avro.Schema): Promise<number> {
+  const put = await fetch(`${registry}/config/${encodeURIComponent(subject)}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ compatibility: 'BACKWARD' }),
+  });
+  expect(put.ok, subject).toBe(true);
+  const old = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ schema: JSON.stringify(schema) }),
+  });
+  expect(old.status, subject).toBe(200);
+  return ((await old.json()) as { id: number }).id;
+}
+
+/** How many versions the subject holds. */
+async function versionsOf(registry: string, subject: string): Promise<number> {
+  return ((await (await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)).json()) as number[])
+    .length;
+}
+
+/**
  * The upgrade that brought composed emails: `attachments` joined the order, the enriched order
  * (which nests it) and the email. On a running system each subject holds the schema without it;
  * the new ones must register over them as BACKWARD compatible, and records written before read
@@ -149,30 +166,17 @@ describe('upgrading over the schemas from before attachments', () => {
   it('registers the new schemas over the old, and reads old records with no attachments', async () => {
     const subjects = { orders: 'order', ordersEnriched: 'enriched-order', emailQueue: 'email-notification' } as const;
     const ids: Record<string, number> = {};
-    for (const [key, file] of Object.entries(subjects)) {
-      const subject = `${topicName(prefix, key as keyof typeof subjects)}-value`;
-      const put = await fetch(`${registry}/config/${encodeURIComponent(subject)}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        body: JSON.stringify({ compatibility: 'BACKWARD' }),
-      });
-      expect(put.ok).toBe(true);
-      const old = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        body: JSON.stringify({ schema: JSON.stringify(before(file)) }),
-      });
-      expect(old.status, subject).toBe(200);
-      ids[key] = ((await old.json()) as { id: number }).id;
-    }
+    for (const [key, file] of Object.entries(subjects))
+      ids[key] = await registerBefore(
+        registry,
+        `${topicName(prefix, key as keyof typeof subjects)}-value`,
+        before(file),
+      );
     // the upgrade: provisioning registers today's schemas, which the registry must accept
     await provision(kafka, codec, config);
     for (const key of Object.keys(subjects)) {
       const subject = `${topicName(prefix, key as keyof typeof subjects)}-value`;
-      const versions = (await (
-        await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)
-      ).json()) as number[];
-      expect(versions.length, subject).toBe(2);
+      expect(await versionsOf(registry, subject), subject).toBe(2);
     }
     // a record each schema wrote before reads now with attachments null
     const framed = (id: number, body: Buffer) => {
@@ -237,24 +241,9 @@ describe('upgrading over the status event from before the dashboard index', () =
       readFileSync(join(import.meta.dirname, '..', 'fixtures', 'status-event.before-dashboard.avsc'), 'utf8'),
     ) as avro.Schema;
     const subject = `${topicName(prefix, 'status')}-value`;
-    const put = await fetch(`${registry}/config/${encodeURIComponent(subject)}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ compatibility: 'BACKWARD' }),
-    });
-    expect(put.ok).toBe(true);
-    const old = await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ schema: JSON.stringify(before) }),
-    });
-    expect(old.status).toBe(200);
-    const id = ((await old.json()) as { id: number }).id;
+    const id = await registerBefore(registry, subject, before);
     await provision(kafka, codec, config);
-    const versions = (await (
-      await fetch(`${registry}/subjects/${encodeURIComponent(subject)}/versions`)
-    ).json()) as number[];
-    expect(versions.length).toBe(2);
+    expect(await versionsOf(registry, subject)).toBe(2);
     const {
       recipientNationalIdentityNumber: _n,
       recipientOrganizationNumber: _o,
