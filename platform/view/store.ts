@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import avro from 'avsc';
 import { loadSchema } from '../schemas/codec.ts';
 import { withOrderDefaults } from '../schemas/order-defaults.ts';
-import { inRedis } from '../redis/client.ts';
+import { inRedis, redisError } from '../redis/client.ts';
 import { defineScripts, type ScriptCommand } from '../redis/lua.ts';
 import { chainIdOf, mainOrderId } from '../ids.ts';
 import { permanent } from '../errors.ts';
@@ -324,7 +324,8 @@ export class ViewStore {
    */
   async apply(e: StatusEvent, now: number, source = ''): Promise<AppliedStatus> {
     const [applied] = await this.applyAll([{ event: e, source }], now);
-    if (applied instanceof Error) throw applied;
+    // a script's own error, told apart as every Redis call's is (a reply error is permanent)
+    if (applied instanceof Error) throw redisError('status view (apply status)', applied);
     return applied!;
   }
 
