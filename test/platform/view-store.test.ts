@@ -160,6 +160,58 @@ describe('status view: the support dashboard index', () => {
     ]);
   });
 
+  it("shows a recipient's fallback notification once it has fired, under the recipient's number", async () => {
+    const view = new ViewStore(redis, uniquePrefix('view-dash-fallback'));
+    const now = Date.now();
+    const nin = '01017012345';
+    const order = sampleOrder(1, { requestedSendTime: now - 60_000 });
+    const smsId = randomUUID();
+    const emailId = randomUUID();
+    await view.putOrder(order);
+    const sms = {
+      ...orderStatus(order, 'SMS_New', now),
+      notificationId: smsId,
+      channel: 'Sms' as const,
+      destination: '+4799999999',
+      recipientNationalIdentityNumber: nin,
+      requestedSendTime: order.requestedSendTime,
+      fallback: {
+        group: 'g1',
+        members: [smsId],
+        notifications: [
+          {
+            notificationId: emailId,
+            channel: 'Email' as const,
+            destination: 'p@example.com',
+            sender: 'noreply@example.com',
+            subject: 'S',
+            body: 'B',
+            html: false,
+            sendingTimePolicy: 'Anytime' as const,
+          },
+        ],
+      },
+    };
+    const window = [now - 24 * 3600_000, now] as const;
+    await view.applyAll([{ event: sms, source: '' }], now);
+    // not fired: the email is not the order's yet, so not shown
+    expect((await view.dashboard('nin', nin, ...window)).map((e) => e.notifications.map((n) => n.id))).toEqual([
+      [smsId],
+    ]);
+    const [fired] = await view.applyAll(
+      [{ event: { ...orderStatus(order, 'SMS_Failed_Undelivered', now + 1), notificationId: smsId }, source: 'p:1' }],
+      now + 1,
+    );
+    expect(fired).toMatchObject({ result: 'fallback' });
+    const shown = await view.dashboard('nin', nin, ...window);
+    expect(shown.map((e) => e.notifications.map((n) => [n.id, n.status]).sort())).toEqual([
+      [
+        [smsId, 'SMS_Failed_Undelivered'],
+        [emailId, 'Email_New'],
+      ].sort(),
+    ]);
+  });
+
   it('trims entries older than the retention as a bucket is written, and lets an unwritten bucket expire', async () => {
     const prefix = uniquePrefix('view-dash-trim');
     const retention = 60_000;

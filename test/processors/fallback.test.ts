@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STAGES } from '../../processors/stages.ts';
 import { normaliseMobile } from '../../platform/registry/contacts.ts';
+import { SUPPORT_SCOPE } from '../../gateway/auth.ts';
 import { EMAIL_REPORT_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { freePort, startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { smscOf } from '../support/smsc.ts';
@@ -143,6 +144,16 @@ describe('fallback on the delivery outcome', () => {
     const feed = await g.call('GET', '/future/shipment/feed?seq=0');
     const entry = (feed.body as unknown as ({ shipmentId: string } & Shipment)[]).find((e) => e.shipmentId === id);
     expect(entry?.recipients.map((r) => r.status).sort()).toEqual(['Email_Delivered', 'SMS_Failed_Undelivered']);
+    // and support finds both under the person's number (the fallback indexed with the SMS)
+    const dashboard = await g.call('GET', '/future/dashboard/recipients/notifications/nin', undefined, {
+      scope: SUPPORT_SCOPE,
+      headers: { NationalIdentityNumber: kari.nin },
+    });
+    expect(dashboard.status).toBe(200);
+    const found = (dashboard.body as unknown as { shipmentId: string; deliveryAttempts: { result: string }[] }[]).find(
+      (o) => o.shipmentId === id,
+    );
+    expect(found?.deliveryAttempts.map((a) => a.result).sort()).toEqual(['Delivered', 'Failed_Undelivered']);
     // and an operator sees it: the stage process's metrics count the fallback
     const opsPort = /"opsPort":(\d+)/.exec(proc!.output())![1];
     const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
