@@ -28,6 +28,7 @@ import { openRouter } from './routers/open.ts';
 import { orderChainsRouter } from './routers/order-chains.ts';
 import { readsRouter } from './routers/reads.ts';
 import { dashboardRouter } from './routers/dashboard.ts';
+import { testsRouter } from './routers/tests.ts';
 import { v1OrdersRouter } from './routers/v1-orders.ts';
 
 export interface GatewayDeps {
@@ -97,6 +98,8 @@ export function createGateway(deps: GatewayDeps) {
 
   app.use(requestMetrics(deps.metrics, () => listRoutes(app)));
   app.use(openRouter({ health: deps.health, metrics: deps.metrics }));
+  // the reference's stub condition endpoint: under the API's base, without its token
+  app.use(API_BASE, testsRouter());
 
   const api = express.Router();
   api.use(

@@ -596,6 +596,29 @@ export function openApiDocument() {
         'OrganizationNumber',
         'an organisation (9 digits)',
       ),
+      '/tests/sendcondition': {
+        get: {
+          summary:
+            "A stub condition endpoint for testing an order's conditionEndpoint (no token): answers conditionMet as sendNotification",
+          security: [],
+          parameters: [
+            {
+              name: 'conditionMet',
+              in: 'query',
+              description: "true or false (any case); missing or anything else reads false, as the reference's binding",
+              schema: { type: 'string' },
+            },
+          ],
+          responses: {
+            '200': ok('The condition', {
+              type: 'object',
+              required: ['sendNotification'],
+              properties: { sendNotification: { type: 'boolean' } },
+            }),
+            '415': { description: 'A Content-Type other than JSON (no body)' },
+          },
+        },
+      },
       // Served beside the API, not under its base: each names its own server.
       '/health': {
         servers: root,

@@ -180,13 +180,14 @@ describe('gateway to notification topics, and back through the API', () => {
         {
           sendersReference: 'wanted',
           requestedSendTime: at(2_000),
-          conditionEndpoint: `${server.base}/true`,
+          // the reminders ask the gateway's own stub condition endpoint (the reference's /tests/sendcondition)
+          conditionEndpoint: `${g.url}/tests/sendcondition?conditionMet=true`,
           recipient: emailRecipient('rem1@example.com'),
         },
         {
           sendersReference: 'not-wanted',
           requestedSendTime: at(2_000),
-          conditionEndpoint: `${server.base}/false`,
+          conditionEndpoint: `${g.url}/tests/sendcondition?conditionMet=false`,
           recipient: emailRecipient('rem2@example.com'),
         },
       ],
