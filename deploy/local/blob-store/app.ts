@@ -6,14 +6,15 @@
  * the account key over the string-to-sign of service SAS version 2020-12-06 and later, so a SAS
  * made by an Azure SDK for this account and key is accepted too. Answers are Azure's: 403
  * `AuthenticationFailed` (signature, expiry or start), 403 `AuthorizationPermissionMismatch`
- * (no `r`), 404 `BlobNotFound`, 200 with the bytes, `Content-Type` and `x-ms-blob-type`.
+ * (no `r`), 404 `BlobNotFound`, 200 with the bytes, `Content-Type` and `x-ms-blob-type`. A blob
+ * can be uploaded as to Azure, with Put Blob and a SAS that may write (see `putBlob`).
  *
  * Tests and local users put blobs through `put` (in process) or the control API (`control`),
  * which answers the blob's read SAS URL, and make faults: a blob may answer a list of statuses
  * first (each request the next; the last one stays, 200 being the blob), and an outage answers
  * every read with a status until cleared or used up. Blobs live in memory.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { z } from 'zod';
@@ -21,6 +22,8 @@ import { z } from 'zod';
 /** Azure's default (Azurite's) account name */
 export const DEFAULT_ACCOUNT = 'devstoreaccount1';
 const SAS_VERSION = '2024-11-04';
+/** the largest Put Blob taken (Azure takes up to 5,000 MiB in one request) */
+const MAX_PUT_BYTES = 64 * 1024 * 1024;
 /** the SAS parameters that set a response header */
 const RESPONSE_HEADERS = [
   ['rscc', 'cache-control'],
@@ -137,20 +140,31 @@ export function createBlobStore(o: BlobStoreOptions) {
     return `${o.origin}${blobPath(container, blob)}?${q.toString()}`;
   }
 
+  /** Stores a blob under its canonical resource name (replacing one of the same name). */
+  function store(resource: string, body: Buffer | string, contentType: string, answers: number[] = [200]): Blob {
+    const blob: Blob = {
+      body: Buffer.from(body),
+      contentType: contentType || 'application/octet-stream',
+      answers,
+      modified: new Date(),
+      etag: `"0x${createHash('sha256').update(body).update(String(Date.now())).digest('hex').slice(0, 16).toUpperCase()}"`,
+    };
+    blobs.set(resource, blob);
+    return blob;
+  }
+
   /** Stores a blob (replacing one of the same name) and answers a read SAS URL for it. */
   function put(container: string, blob: string, body: Buffer | string, p: PutOptions = {}): string {
-    blobs.set(canonical(container, blob), {
-      body: Buffer.from(body),
-      contentType: p.contentType ?? 'application/octet-stream',
-      answers: [p.status ?? 200].flat(),
-      modified: new Date(),
-      etag: `"0x${createHash('sha256').update(body).digest('hex').slice(0, 16).toUpperCase()}"`,
-    });
+    store(canonical(container, blob), body, p.contentType ?? '', [p.status ?? 200].flat());
     return sasUrl(container, blob, p);
   }
 
-  /** Why a SAS does not authorise a read of the blob, or null when it does. */
-  function refusal(q: URLSearchParams, resource: string): [string, string] | null {
+  /**
+   * Why a SAS does not authorise the request on the blob, or null when it does: its signature,
+   * times and protocol, and one of the permissions `anyOf` (`r` to read; `w`, or `c` for a blob
+   * that does not exist yet, to write).
+   */
+  function refusal(q: URLSearchParams, resource: string, anyOf: string): [string, string] | null {
     const sig = q.get('sig');
     if (!sig || !q.get('sv') || !q.get('se') || !q.get('sp') || q.get('sr') !== 'b')
       return ['AuthenticationFailed', 'The SAS lacks one of sv, se, sp, sr=b or sig.'];
@@ -165,7 +179,7 @@ export function createBlobStore(o: BlobStoreOptions) {
     if (st && !(Date.parse(st) <= now)) return ['AuthenticationFailed', `Signed start time [${st}] is in the future.`];
     if (q.get('spr') && !q.get('spr')!.split(',').includes('https'))
       return ['AuthenticationFailed', 'The SAS does not allow HTTPS.'];
-    if (!q.get('sp')!.includes('r'))
+    if (![...anyOf].some((p) => q.get('sp')!.includes(p)))
       return [
         'AuthorizationPermissionMismatch',
         'This request is not authorized to perform this operation using this permission.',
@@ -173,13 +187,16 @@ export function createBlobStore(o: BlobStoreOptions) {
     return null;
   }
 
-  /** The storage's own handler (for an HTTPS server): GET and HEAD of blobs. */
+  /**
+   * The storage's own handler (for an HTTPS server): GET and HEAD of blobs, and Put Blob (a
+   * block blob in one request, as the SDKs upload one up to 256 MiB; here up to 64 MiB).
+   */
   function storage(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://storage.invalid');
     const read: BlobRead = { path: url.pathname, query: url.search, status: 0, at: Date.now() };
     reads.push(read);
     res.on('finish', () => (read.status = res.statusCode));
-    if (req.method !== 'GET' && req.method !== 'HEAD')
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT')
       return azureError(res, 405, 'UnsupportedHttpVerb', 'The resource does not support the specified HTTP verb.');
     if (outage) {
       const status = outage.status;
@@ -190,9 +207,11 @@ export function createBlobStore(o: BlobStoreOptions) {
     if (!n)
       return azureError(res, 400, 'InvalidUri', 'The requested URI does not represent any resource on the server.');
     const resource = canonical(n.container, n.blob);
-    const refused = refusal(url.searchParams, resource);
-    if (refused) return azureError(res, 403, refused[0], refused[1]);
     const blob = blobs.get(resource);
+    const writing = req.method === 'PUT';
+    const refused = refusal(url.searchParams, resource, writing ? (blob ? 'w' : 'wc') : 'r');
+    if (refused) return azureError(res, 403, refused[0], refused[1]);
+    if (writing) return void putBlob(req, res, resource);
     if (!blob) return azureError(res, 404, 'BlobNotFound', 'The specified blob does not exist.');
     const status = blob.answers.length > 1 ? blob.answers.shift()! : blob.answers[0]!;
     if (status === 302) return void res.writeHead(302, { location: `${o.origin}/elsewhere` }).end();
@@ -232,9 +251,74 @@ export function createBlobStore(o: BlobStoreOptions) {
   }
 
   /**
+   * Put Blob, authorised: a block blob of the request's bytes (`x-ms-blob-type: BlockBlob`
+   * required), its content type `x-ms-blob-content-type` or the request's `Content-Type`, checked
+   * against a `Content-MD5` when one is sent; 201 with the blob's ETag and MD5, as Azure answers.
+   */
+  async function putBlob(req: IncomingMessage, res: ServerResponse, resource: string): Promise<void> {
+    const type = req.headers['x-ms-blob-type'];
+    if (type === undefined)
+      return azureError(
+        res,
+        400,
+        'MissingRequiredHeader',
+        'An HTTP header that is mandatory for this request is not specified.',
+      );
+    if (type !== 'BlockBlob')
+      return azureError(
+        res,
+        400,
+        'InvalidHeaderValue',
+        'Only block blobs are served here (x-ms-blob-type: BlockBlob).',
+      );
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_PUT_BYTES) {
+        azureError(
+          res,
+          413,
+          'RequestBodyTooLarge',
+          'The request body is too large and exceeds the maximum permissible limit.',
+        );
+        return void req.destroy();
+      }
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks);
+    const md5 = createHash('md5').update(body).digest('base64');
+    const sent = req.headers['content-md5'];
+    if (sent !== undefined && sent !== md5)
+      return azureError(
+        res,
+        400,
+        'Md5Mismatch',
+        'The MD5 value specified in the request did not match with the MD5 value calculated by the server.',
+      );
+    const stored = store(
+      resource,
+      body,
+      String(req.headers['x-ms-blob-content-type'] ?? req.headers['content-type'] ?? ''),
+    );
+    res
+      .writeHead(201, {
+        etag: stored.etag,
+        'last-modified': stored.modified.toUTCString(),
+        'content-md5': md5,
+        'x-ms-request-server-encrypted': 'true',
+        'x-ms-version': SAS_VERSION,
+        'x-ms-request-id': randomUUID(),
+        'content-length': 0,
+      })
+      .end();
+  }
+
+  /**
    * The control API (plain HTTP, beside the storage's port):
    *   PUT  /admin/blobs/<container>/<blob>[?status=503,200&expiresInS=N&permissions=r]  body: the bytes
    *        → 201 {"url": "<read SAS URL>"}
+   *   GET  /admin/sas/<container>/<blob>[?permissions=cw&expiresInS=N]  → {"url": "<SAS URL>"} (to upload with)
    *   POST /admin/outage {"status": 503, "count": N}   (count 0: until DELETE /admin/outage)
    *   GET  /admin/reads?container=C&blob=B             → the reads of one blob (or all), with their answers
    *   GET  /health
@@ -265,6 +349,25 @@ export function createBlobStore(o: BlobStoreOptions) {
       expiresAt: q.data.expiresInS === undefined ? undefined : new Date(Date.now() + q.data.expiresInS * 1000),
     });
     res.status(201).json({ url });
+  });
+  control.get(/^\/admin\/sas\/([^/]+)\/(.+)$/, (req, res) => {
+    const q = z
+      .object({
+        permissions: z
+          .string()
+          .regex(/^[racwd]+$/)
+          .default('r'),
+        expiresInS: z.coerce.number().int().min(1).optional(),
+      })
+      .safeParse(req.query);
+    if (!q.success) return void res.status(400).json({ error: q.error.issues });
+    const params = req.params as unknown as Record<string, string>;
+    res.json({
+      url: sasUrl(params[0]!, params[1]!, {
+        permissions: q.data.permissions,
+        ...(q.data.expiresInS === undefined ? {} : { expiresAt: new Date(Date.now() + q.data.expiresInS * 1000) }),
+      }),
+    });
   });
   control.post('/admin/outage', express.json(), (req, res) => {
     const body = z
