@@ -24,5 +24,6 @@ export function orderStatus(
     recipientNationalIdentityNumber: null,
     recipientOrganizationNumber: null,
     requestedSendTime: null,
+    smsCount: null,
   };
 }

@@ -43,7 +43,13 @@ export async function rebuildViews(deps: {
   config: Config;
 }): Promise<ViewRebuildCounts> {
   const { kafka, codec, config } = deps;
-  const view = new ViewStore(deps.redis, config.REDIS_PREFIX ?? config.TOPIC_PREFIX, config.VIEW_RETENTION_S * 1000);
+  // (the monthly metrics are kept as they are, not counted again: ViewStore.clear)
+  const view = new ViewStore(
+    deps.redis,
+    config.REDIS_PREFIX ?? config.TOPIC_PREFIX,
+    config.VIEW_RETENTION_S * 1000,
+    false,
+  );
 
   /** the values of `key`'s records below the offsets `stage` committed, in partition order, and how many were skipped */
   async function committed<K extends 'orders' | 'status'>(key: K & TopicKey, stage: string) {

@@ -3,6 +3,7 @@ import type { EmailNotification } from '../schemas/generated/email-notification.
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { SmsNotification } from '../schemas/generated/sms-notification.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
+import { smsCountOf } from './sms-count.ts';
 import { expiryFor, type SendWindow } from './window.ts';
 
 type Recipient = Enriched.ResolvedRecipient;
@@ -108,14 +109,18 @@ export function resolveNotifications(
     recipientNationalIdentityNumber: null,
     recipientOrganizationNumber: null,
     requestedSendTime: null,
+    smsCount: null,
     ...extra,
   });
   // who a notification is for, and when its order asked it sent, on the event that creates it
-  // (the support dashboard's index: views' ViewStore.dashboard)
+  // (the support dashboard's index: views' ViewStore.dashboard), and what one of the order's SMS
+  // counts for (the monthly metrics; on every creating event, for a fallback's SMS too)
+  const smsCount = order.smsTemplate ? smsCountOf(order.smsTemplate.body) : null;
   const about = (r: Recipient): Partial<StatusEvent> => ({
     recipientNationalIdentityNumber: r.nationalIdentityNumber,
     recipientOrganizationNumber: r.organizationNumber,
     requestedSendTime: order.requestedSendTime,
+    smsCount,
   });
   const placeholder = (channel: Channel, kind: 'RecipientReserved' | 'RecipientNotIdentified', ri: number) => {
     const s = (channel === 'Email' ? `Email_Failed_${kind}` : `SMS_Failed_${kind}`) as Lifecycle;

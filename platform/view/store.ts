@@ -6,6 +6,7 @@ import { withOrderDefaults } from '../schemas/order-defaults.ts';
 import { inRedis, redisError } from '../redis/client.ts';
 import { defineScripts, type ScriptCommand } from '../redis/lua.ts';
 import { chainIdOf, mainOrderId } from '../ids.ts';
+import { smsCountOf } from '../notifications/sms-count.ts';
 import { permanent } from '../errors.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
@@ -32,6 +33,9 @@ import type { StatusEvent } from '../schemas/generated/status-event.ts';
  *   dash:<n|o>:<bucket>  ZSET  the support dashboard's index (see `dashboard`): notifications
  *                         by their recipient's national identity number (n) or organisation
  *                         number (o), scored by the order's requested send time
+ *   metrics:<YYYY-MM> HASH  the monthly metrics (see `monthlyMetrics`): <kind>|<creator> → count,
+ *                         kinds o, e, es, s, ss; the order's hash keeps its month (mo) and what
+ *                         one of its SMS counts for (sc)
  */
 
 export type OrderLifecycle = Extract<StatusEvent['status'], `Order_${string}`>;
@@ -105,6 +109,28 @@ const uuidText = (b: Buffer) => {
 };
 /** an index entry outlives its order's send time by the view's retention and this (an order is done within days of it) */
 const DASHBOARD_SLACK_MS = 7 * 24 * 3600 * 1000;
+
+/** The monthly metrics kept (the page offers this year and the five before): six years and two months. */
+export const METRICS_RETENTION_MS = (6 * 366 + 62) * 24 * 3600 * 1000;
+/** YYYY-MM of a time, in UTC (as the reference's database extracts a month) */
+const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+
+/** One creator's row of the monthly metrics (the reference's `MetricsForOrg`). */
+export interface OrgMetrics {
+  org: string;
+  ordersCreated: number;
+  emailNotificationsCreated: number;
+  successfulEmailNotifications: number;
+  smsNotificationsCreated: number;
+  successfulSmsNotifications: number;
+}
+
+/** The reference's `MonthlyNotificationMetrics`. */
+export interface MonthlyMetrics {
+  month: number;
+  year: number;
+  metrics: OrgMetrics[];
+}
 
 /** One order as the support dashboard shows it: the order, and its notifications for the number looked up. */
 export interface DashboardEntry {
@@ -200,11 +226,16 @@ export class ViewStore {
   private readonly redis: ScriptedRedis;
   private readonly p: string;
 
-  /** `retentionMs`: how long an order stays readable after its last update (then reads answer 404) */
+  /**
+   * `retentionMs`: how long an order stays readable after its last update (then reads answer
+   * 404). `countMetrics`: whether orders and notifications are counted in the monthly metrics as
+   * they are written (a rebuild writes them again without counting: see `clear`).
+   */
   constructor(
     redis: Redis,
     prefix: string,
     private readonly retentionMs = DEFAULT_VIEW_RETENTION_MS,
+    private readonly countMetrics = true,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
     this.p = `${prefix}view:`;
@@ -323,6 +354,10 @@ export class ViewStore {
       initialStatus?.status ?? '',
       initialStatus?.at ?? 0,
       this.retentionMs,
+      monthOf(order.requestedSendTime),
+      order.smsTemplate ? smsCountOf(order.smsTemplate.body) : '',
+      this.countMetrics ? `${this.p}metrics:` : '',
+      METRICS_RETENTION_MS,
     ];
   }
 
@@ -383,7 +418,47 @@ export class ViewStore {
       `${this.p}o:{`,
       source,
       e.fallback ? JSON.stringify(e.fallback) : '',
+      e.requestedSendTime === null ? '' : monthOf(e.requestedSendTime),
+      e.smsCount ?? '',
+      this.countMetrics ? `${this.p}metrics:` : '',
+      METRICS_RETENTION_MS,
     ];
+  }
+
+  /**
+   * The monthly metrics (the reference's `/metrics` page, its `get_metrics_v2`): per creator, the
+   * orders whose requested send time falls in the month (UTC), their email notifications and how
+   * many of those are Succeeded or Delivered, the SMS messages their SMS notifications count for
+   * and how many of those notifications are Accepted or Delivered; creators in name order. Counted
+   * as the view is written, and kept `METRICS_RETENTION_MS` (the page offers this year and the
+   * five before), past the orders themselves.
+   */
+  async monthlyMetrics(month: number, year: number): Promise<MonthlyMetrics> {
+    const key = `${this.p}metrics:${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}`;
+    const fields = await this.run('read metrics', () => this.redis.hgetall(key));
+    const byOrg = new Map<string, OrgMetrics>();
+    for (const [field, value] of Object.entries(fields)) {
+      const bar = field.indexOf('|');
+      const kind = field.slice(0, bar);
+      const org = field.slice(bar + 1);
+      const row = byOrg.get(org) ?? {
+        org,
+        ordersCreated: 0,
+        emailNotificationsCreated: 0,
+        successfulEmailNotifications: 0,
+        smsNotificationsCreated: 0,
+        successfulSmsNotifications: 0,
+      };
+      const n = Number(value);
+      if (kind === 'o') row.ordersCreated = n;
+      else if (kind === 'e') row.emailNotificationsCreated = n;
+      else if (kind === 'es') row.successfulEmailNotifications = n;
+      else if (kind === 's') row.smsNotificationsCreated = n;
+      else if (kind === 'ss') row.successfulSmsNotifications = n;
+      else continue;
+      byOrg.set(org, row);
+    }
+    return { month, year, metrics: [...byOrg.values()].sort((a, b) => (a.org < b.org ? -1 : a.org > b.org ? 1 : 0)) };
   }
 
   /** The order with its status and notifications, or null when unknown or another creator's. */
@@ -522,13 +597,15 @@ export class ViewStore {
   }
 
   /**
-   * Deletes every view key (for a rebuild) except the feed's sequence counter: entries rebuilt
-   * get new, higher numbers, so a reader's cursor may see an order again but never misses one.
+   * Deletes every view key (for a rebuild) except the feed's sequence counter (entries rebuilt
+   * get new, higher numbers, so a reader's cursor may see an order again but never misses one)
+   * and the monthly metrics: they count years of orders, and the topics keep one, so a rebuild
+   * (a ViewStore with `countMetrics` off) leaves them as they are.
    */
   async clear(): Promise<number> {
     let removed = 0;
     for await (const keys of this.redis.scanStream({ match: `${this.p}*`, count: 1000 }) as AsyncIterable<string[]>) {
-      const doomed = keys.filter((k) => k !== `${this.p}feedseq`);
+      const doomed = keys.filter((k) => k !== `${this.p}feedseq` && !k.startsWith(`${this.p}metrics:`));
       if (doomed.length > 0) removed += await this.redis.unlink(...doomed);
     }
     return removed;

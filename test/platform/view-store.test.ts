@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { orderStatus } from '../../platform/status.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { ViewStore } from '../../platform/view/store.ts';
 import { sampleOrder, testRedis, uniquePrefix } from '../support/stack.ts';
 
@@ -30,8 +31,13 @@ describe('status view: clear for a rebuild', () => {
 
     const removed = await view.clear();
 
-    expect(removed).toBe(before.length - 1);
-    expect(await redis.keys(`${prefix}view:*`)).toEqual([`${prefix}view:feedseq`]);
+    // kept: the feed's sequence and the monthly metrics (the orders' month: 2026-11)
+    expect(removed).toBe(before.length - 2);
+    expect((await redis.keys(`${prefix}view:*`)).sort()).toEqual([
+      `${prefix}view:feedseq`,
+      `${prefix}view:metrics:2026-11`,
+    ]);
+    expect(await redis.hget(`${prefix}view:metrics:2026-11`, 'o|ttd')).toBe('700');
     expect(await redis.get(`${prefix}view:feedseq`)).toBe('700');
     expect(await view.get(orders[0]!.orderId)).toBeNull();
     expect((await kept.get(orders[0]!.orderId))?.order.orderId).toBe(orders[0]!.orderId);
@@ -229,5 +235,141 @@ describe('status view: the support dashboard index', () => {
     const ttl = await redis.pttl(key);
     expect(ttl).toBeGreaterThan(retention + week - 5_000);
     expect(ttl).toBeLessThanOrEqual(retention + week);
+  });
+});
+
+/** The monthly metrics (`ViewStore.monthlyMetrics`, the reference's get_metrics_v2), counted as the view is written. */
+describe('status view: the monthly metrics', () => {
+  const redis = testRedis();
+  afterAll(() => redis.disconnect());
+
+  it('counts orders, notifications, SMS messages and the succeeded by month and creator, once whatever the replays', async () => {
+    const prefix = uniquePrefix('view-metrics');
+    const view = new ViewStore(redis, prefix);
+    // the last hour of November in UTC (in Oslo already December): November's
+    const november = Date.UTC(2026, 10, 30, 23, 30);
+    const longSms = { senderNumber: 'Altinn', body: 'a'.repeat(200) }; // 2 messages
+    const a = sampleOrder(1, { creator: 'c1', requestedSendTime: november, smsTemplate: longSms });
+    const b = sampleOrder(2, { creator: 'c2', requestedSendTime: Date.UTC(2026, 11, 1) });
+    const [e1, e2, s1, s2] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const ev = (notificationId: string, status: StatusEvent['status'], creating = false): StatusEvent => ({
+      ...orderStatus(a, status, november),
+      notificationId,
+      channel: status.startsWith('SMS') ? 'Sms' : 'Email',
+      ...(creating ? { requestedSendTime: november, smsCount: 2 } : {}),
+    });
+    const events = [
+      ev(e1, 'Email_New', true),
+      ev(e2, 'Email_New', true),
+      ev(s1, 'SMS_New', true),
+      ev(s2, 'SMS_Failed_RecipientReserved', true),
+      ev(e1, 'Email_Succeeded'),
+      ev(e1, 'Email_Delivered'),
+      ev(e2, 'Email_Succeeded'),
+      ev(e2, 'Email_Failed_TTL'),
+      ev(s1, 'SMS_Accepted'),
+      ev(s1, 'SMS_Delivered'),
+    ];
+    for (const _round of [1, 2]) {
+      await view.putOrder(a);
+      await view.putOrder(b);
+      await view.applyAll(
+        events.map((event) => ({ event, source: '' })),
+        november,
+      );
+    }
+    expect(await view.monthlyMetrics(11, 2026)).toEqual({
+      month: 11,
+      year: 2026,
+      metrics: [
+        {
+          org: 'c1',
+          ordersCreated: 1,
+          emailNotificationsCreated: 2,
+          successfulEmailNotifications: 1,
+          smsNotificationsCreated: 4,
+          successfulSmsNotifications: 1,
+        },
+      ],
+    });
+    expect((await view.monthlyMetrics(12, 2026)).metrics).toEqual([
+      {
+        org: 'c2',
+        ordersCreated: 1,
+        emailNotificationsCreated: 0,
+        successfulEmailNotifications: 0,
+        smsNotificationsCreated: 0,
+        successfulSmsNotifications: 0,
+      },
+    ]);
+    expect((await view.monthlyMetrics(10, 2026)).metrics).toEqual([]);
+    // a rebuild writes without counting
+    const rebuilding = new ViewStore(redis, prefix, undefined, false);
+    await rebuilding.clear();
+    await rebuilding.putOrder(a);
+    await rebuilding.applyAll(
+      events.map((event) => ({ event, source: '' })),
+      november,
+    );
+    expect((await view.monthlyMetrics(11, 2026)).metrics[0]).toMatchObject({
+      ordersCreated: 1,
+      smsNotificationsCreated: 4,
+    });
+    // kept for years
+    expect(await redis.pttl(`${prefix}view:metrics:2026-11`)).toBeGreaterThan(6 * 365 * 24 * 3600_000);
+  });
+
+  it("counts a fallback once it fires, its SMS by what one of the order's SMS counts for", async () => {
+    const prefix = uniquePrefix('view-metrics-fallback');
+    const view = new ViewStore(redis, prefix);
+    const at = Date.UTC(2026, 11, 5, 12);
+    const order = sampleOrder(1, { creator: 'c3', requestedSendTime: at });
+    const [email, sms] = [randomUUID(), randomUUID()];
+    await view.putOrder(order);
+    const [fired] = await view
+      .applyAll(
+        [
+          {
+            event: {
+              ...orderStatus(order, 'Email_New', at),
+              notificationId: email,
+              channel: 'Email',
+              requestedSendTime: at,
+              smsCount: 3,
+              fallback: {
+                group: 'g',
+                members: [email],
+                notifications: [
+                  {
+                    notificationId: sms,
+                    channel: 'Sms',
+                    destination: '+4799999999',
+                    sender: 'Altinn',
+                    subject: null,
+                    body: 'B',
+                    html: false,
+                    sendingTimePolicy: 'Anytime',
+                  },
+                ],
+              },
+            },
+            source: '',
+          },
+          { event: { ...orderStatus(order, 'Email_Failed_Bounced', at), notificationId: email }, source: 'p:1' },
+        ],
+        at,
+      )
+      .then((r) => r.slice(1));
+    expect(fired).toMatchObject({ result: 'fallback' });
+    expect((await view.monthlyMetrics(12, 2026)).metrics).toEqual([
+      {
+        org: 'c3',
+        ordersCreated: 1,
+        emailNotificationsCreated: 1,
+        successfulEmailNotifications: 0,
+        smsNotificationsCreated: 3,
+        successfulSmsNotifications: 0,
+      },
+    ]);
   });
 });

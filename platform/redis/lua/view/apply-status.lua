@@ -1,6 +1,7 @@
 -- KEYS: o n feedseq feedPrefix
 -- ARGV: creator status occurredAt notificationId channel(not stored) destination description now orderId expiresAt
---       retentionMs orderKeyPrefix source fallback(JSON, or '')
+--       retentionMs orderKeyPrefix source fallback(JSON, or '') month(YYYY-MM, or '') smsCount(or '')
+--       metricsPrefix('' when not counting) metricsTtl
 -- Returns {result, the notification's previous status, its expiry[, fallback JSON]}; result is
 -- 'complete' when the order is Processed and none of its notifications is pending.
 -- Fallback (an extension): a New event may carry its recipient's fallback {group, members,
@@ -20,6 +21,11 @@
 -- prefix, and entries written before with a `c` keep it). Notifications written
 -- before, in the order's separate notification hash (KEYS[2]) and with the long names, are still
 -- read, and kept as long as the order.
+-- The monthly metrics (the reference's get_metrics_v2), in one hash per month of the orders'
+-- requested send times (metricsPrefix .. month, fields kind|creator): a notification counts once
+-- as it is created (e, or s by the SMS messages it counts for), and the succeeded ones (es, ss:
+-- Email Succeeded or Delivered, SMS Accepted or Delivered) as their status enters or leaves
+-- those, so a replay, which changes no status, counts nothing again.
 --@keys 4
 --@include lib/view-ranks.lua
 
@@ -57,6 +63,28 @@ if ARGV[4] == '' then
     current = status
   end
 else
+  -- the order's month, from the event that creates a notification or as kept before
+  local month = ARGV[15] ~= '' and ARGV[15] or nil
+  if month then redis.call('HSETNX', KEYS[1], 'mo', month) end
+  if ARGV[16] ~= '' then redis.call('HSETNX', KEYS[1], 'sc', ARGV[16]) end
+  local function count(kind, n)
+    if ARGV[17] == '' or n == 0 then return end
+    month = month or redis.call('HGET', KEYS[1], 'mo')
+    if not month then return end
+    local metrics = ARGV[17] .. month
+    redis.call('HINCRBY', metrics, kind .. '|' .. ARGV[1], n)
+    redis.call('PEXPIRE', metrics, ARGV[18])
+  end
+  local function created(s)
+    if string.sub(s, 1, 4) == 'SMS_' then
+      count('s', tonumber(ARGV[16]) or tonumber(redis.call('HGET', KEYS[1], 'sc') or '') or 1)
+    else
+      count('e', 1)
+    end
+  end
+  local function succeeded(s)
+    return s == 'Email_Succeeded' or s == 'Email_Delivered' or s == 'SMS_Accepted' or s == 'SMS_Delivered'
+  end
   local field = '#' .. ARGV[4]
   local prev = redis.call('HGET', KEYS[1], field) or redis.call('HGET', KEYS[2], ARGV[4])
   local prevStatus = ''
@@ -91,6 +119,9 @@ else
     }))
     -- (an entry written before in the separate hash is now the order's)
     redis.call('HDEL', KEYS[2], ARGV[4])
+    if not prev then created(next) end
+    local delta = (succeeded(next) and 1 or 0) - (succeeded(prevStatus) and 1 or 0)
+    if delta ~= 0 then count(string.sub(next, 1, 4) == 'SMS_' and 'ss' or 'es', delta) end
   end
   if group and failed(next) then
     local payload = redis.call('HGET', KEYS[1], '~' .. group)
@@ -108,9 +139,11 @@ else
         redis.call('HSET', KEYS[1], '!' .. group, ARGV[13] ~= '' and ARGV[13] or '-')
         for i = 1, #fb.notifications do
           local n = fb.notifications[i]
-          redis.call('HSETNX', KEYS[1], '#' .. n.notificationId, cjson.encode({
-            d = n.destination, s = n.channel == 'Sms' and 'SMS_New' or 'Email_New', u = tonumber(at)
+          local s = n.channel == 'Sms' and 'SMS_New' or 'Email_New'
+          local new = redis.call('HSETNX', KEYS[1], '#' .. n.notificationId, cjson.encode({
+            d = n.destination, s = s, u = tonumber(at)
           }))
+          if new == 1 then created(s) end
         end
         if ARGV[13] ~= '' then fired = payload end
       end
