@@ -29,6 +29,7 @@ import { orderChainsRouter } from './routers/order-chains.ts';
 import { readsRouter } from './routers/reads.ts';
 import { dashboardRouter } from './routers/dashboard.ts';
 import { testsRouter } from './routers/tests.ts';
+import { metricsRouter } from './routers/metrics.ts';
 import { v1OrdersRouter } from './routers/v1-orders.ts';
 
 export interface GatewayDeps {
@@ -62,6 +63,8 @@ export interface GatewayDeps {
   egress: EgressGuard;
   /** the storage hosts a composed email's SAS URLs may name (ATTACHMENT_HOSTS; default Azure Blob Storage's) */
   attachmentHosts?: readonly string[];
+  /** the `X-API-Key` the monthly metrics page asks for (none: it refuses every request) */
+  metricsApiKey?: string;
   /** the email delivery report webhook: off when no access key is configured */
   emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
@@ -100,6 +103,15 @@ export function createGateway(deps: GatewayDeps) {
   app.use(openRouter({ health: deps.health, metrics: deps.metrics }));
   // the reference's stub condition endpoint: under the API's base, without its token
   app.use(API_BASE, testsRouter());
+  // the monthly metrics page: its own key (X-API-Key), not the API's token
+  app.use(
+    API_BASE,
+    metricsRouter({
+      view: deps.view,
+      clock: deps.clock,
+      ...(deps.metricsApiKey ? { apiKey: deps.metricsApiKey } : {}),
+    }),
+  );
 
   const api = express.Router();
   api.use(

@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     attachmentHosts: config.ATTACHMENT_HOSTS,
     egress: new EgressGuard({ allowLoopback: config.EGRESS_ALLOW_LOOPBACK, allowPrivate: config.EGRESS_ALLOW_PRIVATE }),
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
+    ...(config.METRICS_API_KEY ? { metricsApiKey: config.METRICS_API_KEY } : {}),
     ...(config.EMAIL_REPORT_ACCESS_KEY
       ? {
           emailReports: {

@@ -362,6 +362,34 @@ export const SCHEMAS = {
     },
     ['shipmentId', 'creatorName', 'requestedSendTime', 'notificationType', 'deliveryAttempts'],
   ),
+  MonthlyMetrics: obj(
+    {
+      month: int,
+      year: int,
+      metrics: {
+        type: 'array',
+        items: obj(
+          {
+            org: str,
+            ordersCreated: int,
+            emailNotificationsCreated: int,
+            successfulEmailNotifications: int,
+            smsNotificationsCreated: int,
+            successfulSmsNotifications: int,
+          },
+          [
+            'org',
+            'ordersCreated',
+            'emailNotificationsCreated',
+            'successfulEmailNotifications',
+            'smsNotificationsCreated',
+            'successfulSmsNotifications',
+          ],
+        ),
+      },
+    },
+    ['month', 'year', 'metrics'],
+  ),
 } as const;
 
 const problem = (description: string, schema = 'ProblemDetails') => ({
@@ -480,6 +508,7 @@ export function openApiDocument() {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         platformAccessToken: { type: 'apiKey', in: 'header', name: 'PlatformAccessToken' },
+        metricsApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
       },
       schemas: SCHEMAS,
     },
@@ -596,6 +625,53 @@ export function openApiDocument() {
         'OrganizationNumber',
         'an organisation (9 digits)',
       ),
+      // (by its full path, with the root server: under the API base it would be Prometheus' /metrics below)
+      '/notifications/api/v1/metrics': (() => {
+        const refused = ok(
+          'No X-API-Key, an empty one, none configured, or a wrong one: {"error": "API key required for Metrics endpoints"}, …',
+          { type: 'object', properties: { error: str } },
+        );
+        const html = { description: 'The page', content: { 'text/html': { schema: str } } };
+        return {
+          servers: root,
+          get: {
+            summary: 'The monthly metrics page: a form to choose a month and year (the X-API-Key of METRICS_API_KEY)',
+            security: [{ metricsApiKey: [] }],
+            responses: { '200': html, '401': refused },
+          },
+          post: {
+            summary:
+              "One month's counts per creator (requested send times in the month, UTC): the page, or MonthlyMetrics as JSON when asked",
+            security: [{ metricsApiKey: [] }],
+            requestBody: {
+              required: true,
+              content: {
+                'application/x-www-form-urlencoded': {
+                  schema: {
+                    type: 'object',
+                    required: ['month', 'year'],
+                    properties: {
+                      month: { type: 'integer', minimum: 1, maximum: 12 },
+                      year: { type: 'integer', minimum: 1, maximum: 9999 },
+                    },
+                  },
+                },
+              },
+            },
+            responses: {
+              '200': {
+                description: 'The page with the month, or its counts',
+                content: { 'text/html': { schema: str }, 'application/json': { schema: ref('MonthlyMetrics') } },
+              },
+              '400': problem('month or year missing or out of range', 'ValidationProblemDetails'),
+              '401': refused,
+              '413': problem('The form is larger than 4 KB'),
+              '415': problem('Not a form (application/x-www-form-urlencoded)'),
+              '503': problem('Redis is unavailable (NOT-00004)'),
+            },
+          },
+        };
+      })(),
       '/tests/sendcondition': {
         get: {
           summary:

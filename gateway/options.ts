@@ -48,4 +48,6 @@ export const gatewayOptions = z.object({
   FEED_VISIBILITY_DELAY_MS: int(2_000).pipe(z.number().min(0)),
   /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */
   EMAIL_REPORT_ACCESS_KEY: z.string().min(16).optional(),
+  /** `X-API-Key` of the monthly metrics page (`/metrics` under the API base); refused to all without one */
+  METRICS_API_KEY: z.string().min(16).optional(),
 });

@@ -37,6 +37,24 @@ export function listRoutes(app: Express): RouteEntry[] {
 }
 
 /**
+ * A router's own 405 for the path it is mounted on (`router.use(path, …)`, after that path's
+ * routes), for a path under the API base that answers without its token: otherwise the API's
+ * authentication would answer 401 before `methodNotAllowed` could. Paths below it pass on.
+ */
+export function otherMethods(allow: string[]) {
+  const allowed = allow.join(', ');
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.path !== '/') return next();
+    res.setHeader('Allow', allowed);
+    sendProblem(res, {
+      status: 405,
+      title: 'Method Not Allowed',
+      detail: `${req.method} is not allowed here; allowed: ${allowed}.`,
+    });
+  };
+}
+
+/**
  * Middleware for after every route: a path that exists with other methods answers 405 with
  * `Allow` (GET implies HEAD), as HTTP asks, instead of 404. The table is read from the app on
  * the first request, when every route is in place.

@@ -51,6 +51,8 @@ BLOB_STORE_PORT="${BLOB_STORE_PORT:-$((PORT_BASE + 43))}"
 BLOB_STORE_CONTROL_PORT="${BLOB_STORE_CONTROL_PORT:-$((PORT_BASE + 44))}"
 # the key the gateway's email report webhook wants, and the local mail sink's reports carry
 EMAIL_REPORT_ACCESS_KEY="${EMAIL_REPORT_ACCESS_KEY:-local-email-reports-key}"
+# the X-API-Key of the gateway's monthly metrics page (README, "Monthly metrics")
+METRICS_API_KEY="${METRICS_API_KEY:-local-metrics-api-key}"
 
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
 APICURIO_HOME="$CACHE_DIR/apicurio-registry-$APICURIO_VERSION"
@@ -160,6 +162,7 @@ export AUTH_PUBLIC_KEY_FILE=$STACK_DIR/auth/public.pem
 export AUTH_PRIVATE_KEY_FILE=$STACK_DIR/auth/private.pem
 export ACCESS_TOKEN_ISSUERS_DIR=$STACK_DIR/auth/access-token-issuers
 export EMAIL_REPORT_ACCESS_KEY=$EMAIL_REPORT_ACCESS_KEY
+export METRICS_API_KEY=$METRICS_API_KEY
 export PY_PRODUCER_PYTHON=$(py_producer_venv)/bin/python
 export HELM_BIN=$HELM_BIN
 export IMAGE_NODE_BIN=$(image_node_bin)

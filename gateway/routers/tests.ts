@@ -1,5 +1,5 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { sendProblem } from '../problems.ts';
+import express, { type Request, type Response } from 'express';
+import { otherMethods } from '../routes.ts';
 
 /**
  * The reference's stub condition endpoint (`SendConditionController`, "Private API"): GET
@@ -22,16 +22,7 @@ export function testsRouter() {
     }
     res.json({ sendNotification: boolFromQuery(req.query['conditionMet']) });
   });
-  // another method: 405 here, before the API's authentication would answer 401 for a path that needs none
-  router.use(path, (req: Request, res: Response, next: NextFunction) => {
-    if (req.path !== '/') return next();
-    res.setHeader('Allow', 'GET, HEAD');
-    sendProblem(res, {
-      status: 405,
-      title: 'Method Not Allowed',
-      detail: `${req.method} is not allowed here; allowed: GET, HEAD.`,
-    });
-  });
+  router.use(path, otherMethods(['GET', 'HEAD']));
   return router;
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUPPORT_SCOPE } from '../../gateway/auth.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
 import { eventually, stackEnv, stageEnv } from '../support/stack.ts';
@@ -129,6 +129,41 @@ describe('the support dashboard', () => {
     await proc?.exited;
     await sink?.close();
     await g?.close();
+  });
+
+  it('counts the orders and their notifications in the monthly metrics, per creator', async () => {
+    const month = (ms: number) => [new Date(ms).getUTCMonth() + 1, new Date(ms).getUTCFullYear()] as const;
+    const [m, y] = month(started);
+    // ttd's order for an hour later counts in its own month (this one, but at the month's end)
+    const later = month(started + 3600_000)[0] === m ? 1 : 0;
+    const read = async () => {
+      const res = await fetch(`${g.url}/metrics`, {
+        method: 'POST',
+        headers: {
+          'x-api-key': METRICS_KEY,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: `month=${m}&year=${y}`,
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { metrics: unknown[] }).metrics;
+    };
+    const row = (org: string, orders: number, emails: number, succeeded: number) => ({
+      org,
+      ordersCreated: orders,
+      emailNotificationsCreated: emails,
+      successfulEmailNotifications: succeeded,
+      smsNotificationsCreated: 0,
+      successfulSmsNotifications: 0,
+    });
+    // ttd: Ola's, the reserved person's (a placeholder, not succeeded), the organisation's three
+    await eventually(
+      async () =>
+        JSON.stringify(await read()) === JSON.stringify([row('digdir', 1, 1, 1), row('ttd', 3 + later, 5, 4)]),
+      'the monthly metrics',
+      30_000,
+    );
   });
 
   it("finds a person's notifications across creators, latest first, with the reference's fields", async () => {

@@ -15,6 +15,8 @@ import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 
 export const EMAIL_REPORT_KEY = 'test-report-access-key-0123';
+/** the test gateway's monthly metrics key (X-API-Key) */
+export const METRICS_KEY = 'test-metrics-api-key-0123';
 import { listenOnFreePort } from './listen.ts';
 import { stackEnv, testClients, testConfig, uniquePrefix, testRedis } from './stack.ts';
 
@@ -37,6 +39,8 @@ export async function startTestGateway(
     /** the registry the gateway asks (default: the stack's registry simulator) */
     registryUrl?: string;
     bodyLimitBytes?: number;
+    /** the monthly metrics page's key (default METRICS_KEY; null: none configured) */
+    metricsApiKey?: string | null;
     /** wraps the gateway's instant producer (to make it die mid-request, say) */
     instantProducer?: (p: InstantProducer) => InstantProducer;
     /** wraps the gateway's plain producer: order chains, v1 orders, cancels (to make it die mid-request, say) */
@@ -100,6 +104,7 @@ export async function startTestGateway(
     egress: new EgressGuard({ allowLoopback: !options.strictEgress, allowPrivate: false }),
     ...(options.attachmentHosts ? { attachmentHosts: options.attachmentHosts } : {}),
     emailReports: { accessKey: EMAIL_REPORT_KEY, refs: new DeliveryRefs(redis, `${prefix}email-`, 3600) },
+    ...(options.metricsApiKey === null ? {} : { metricsApiKey: options.metricsApiKey ?? METRICS_KEY }),
   });
   const { server, port } = await listenOnFreePort(app);
   const url = `http://127.0.0.1:${port}/notifications/api/v1`;

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orderStatus } from '../../platform/status.ts';
+import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { sampleOrder } from '../support/stack.ts';
+
+/**
+ * The monthly metrics page (the reference's `MetricsController` and its Razor view), behind the
+ * reference's metrics key filter (`MetricsApiKeyFilter`). test/gateway/dashboard.test.ts reads
+ * it after orders went through the chain.
+ */
+describe('the monthly metrics page (/metrics under the API base)', () => {
+  let g: TestGateway;
+  let keyless: TestGateway;
+  beforeAll(async () => {
+    g = await startTestGateway('metrics-page', { clock: () => Date.UTC(2026, 11, 5, 12) });
+    keyless = await startTestGateway('metrics-keyless', { metricsApiKey: null });
+  });
+  afterAll(async () => {
+    await g?.close();
+    await keyless?.close();
+  });
+  const call = (gw: TestGateway, init: RequestInit & { headers?: Record<string, string> } = {}) =>
+    fetch(`${gw.url}/metrics`, init);
+  const post = (form: string, headers: Record<string, string> = {}) =>
+    call(g, {
+      method: 'POST',
+      headers: { 'x-api-key': METRICS_KEY, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: form,
+    });
+
+  it("asks for the metrics key with the reference's answers, whatever the bearer token", async () => {
+    const token = await g.token();
+    const refused = async (gw: TestGateway, headers: Record<string, string>) => {
+      const res = await call(gw, { headers });
+      return [res.status, await res.json()];
+    };
+    expect(await refused(g, { authorization: `Bearer ${token}` })).toEqual([
+      401,
+      { error: 'API key required for Metrics endpoints' },
+    ]);
+    expect(await refused(g, { 'x-api-key': ' ' })).toEqual([401, { error: 'API key cannot be empty' }]);
+    expect(await refused(g, { 'x-api-key': `${METRICS_KEY}x` })).toEqual([401, { error: 'Invalid API key' }]);
+    expect(await refused(keyless, { 'x-api-key': METRICS_KEY })).toEqual([
+      401,
+      { error: 'API key validation not configured' },
+    ]);
+    const page = await call(g, { headers: { 'x-api-key': METRICS_KEY } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<h2>Altinn Notification Metrics</h2>');
+    // this year and the five before, newest first (the gateway's clock: 2026)
+    expect([...html.matchAll(/<option value="(\d{4})">/g)].map((m) => Number(m[1]))).toEqual([
+      2026, 2025, 2024, 2023, 2022, 2021,
+    ]);
+    expect(html).not.toContain('<table');
+    const put = await call(g, { method: 'PUT', headers: { 'x-api-key': METRICS_KEY } });
+    expect([put.status, put.headers.get('allow')]).toEqual([405, 'GET, HEAD, POST']);
+  });
+
+  it("shows a month's counts per creator, as a page or as JSON, and nothing else's", async () => {
+    const at = Date.UTC(2026, 9, 15);
+    for (const [i, creator] of ['zeta<b>', 'alfa'].entries()) {
+      const order = sampleOrder(i, { creator, requestedSendTime: at });
+      await g.view.putOrder(order);
+      await g.view.apply(
+        {
+          ...orderStatus(order, 'Email_New', at),
+          notificationId: randomUUID(),
+          channel: 'Email',
+          requestedSendTime: at,
+        },
+        at,
+      );
+    }
+    const json = await post('month=10&year=2026', { accept: 'application/json' });
+    expect(json.status).toBe(200);
+    expect(await json.json()).toEqual({
+      month: 10,
+      year: 2026,
+      metrics: ['alfa', 'zeta<b>'].map((org) => ({
+        org,
+        ordersCreated: 1,
+        emailNotificationsCreated: 1,
+        successfulEmailNotifications: 0,
+        smsNotificationsCreated: 0,
+        successfulSmsNotifications: 0,
+      })),
+    });
+    const page = await post('month=10&year=2026');
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain('<h2>Metrics for October 2026</h2>');
+    // a creator's name is text, never markup
+    expect(html).toContain('>zeta&lt;b&gt;</td>');
+    expect(html).not.toContain('zeta<b>');
+    const september = (await (await post('month=9&year=2026', { accept: 'application/json' })).json()) as {
+      metrics: unknown[];
+    };
+    expect(september.metrics).toEqual([]);
+  });
+
+  it('answers a bad form 400 with what is wrong, and a body that is not a form 415', async () => {
+    const errors = async (form: string) => {
+      const res = await post(form);
+      expect(res.status).toBe(400);
+      return ((await res.json()) as { errors: Record<string, string[]> }).errors;
+    };
+    expect(await errors('')).toEqual({
+      month: ['The month field is required.'],
+      year: ['The year field is required.'],
+    });
+    expect(await errors('month=13&year=2026')).toEqual({ month: ['The field month must be between 1 and 12.'] });
+    expect(await errors('month=ten&year=2026')).toEqual({ month: ["The value 'ten' is not valid for month."] });
+    const json = await call(g, {
+      method: 'POST',
+      headers: { 'x-api-key': METRICS_KEY, 'content-type': 'application/json' },
+      body: '{"month":10,"year":2026}',
+    });
+    expect(json.status).toBe(415);
+  });
+});
