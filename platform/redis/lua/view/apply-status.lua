@@ -72,8 +72,8 @@ else
     month = month or redis.call('HGET', KEYS[1], 'mo')
     if not month then return end
     local metrics = ARGV[17] .. month
-    redis.call('HINCRBY', metrics, kind .. '|' .. ARGV[1], n)
-    redis.call('PEXPIRE', metrics, ARGV[18])
+    -- (the expiry is set as a field is first written: a month's fields are, within weeks of it)
+    if redis.call('HINCRBY', metrics, kind .. '|' .. ARGV[1], n) == n then redis.call('PEXPIRE', metrics, ARGV[18]) end
   end
   local function created(s)
     if string.sub(s, 1, 4) == 'SMS_' then

@@ -24,8 +24,7 @@ if ARGV[7] ~= '' then redis.call('HSETNX', KEYS[1], 'mo', ARGV[7]) end
 if ARGV[8] ~= '' then redis.call('HSETNX', KEYS[1], 'sc', ARGV[8]) end
 if fresh == 1 and ARGV[9] ~= '' and ARGV[7] ~= '' then
   local metrics = ARGV[9] .. ARGV[7]
-  redis.call('HINCRBY', metrics, 'o|' .. ARGV[2], 1)
-  redis.call('PEXPIRE', metrics, ARGV[10])
+  if redis.call('HINCRBY', metrics, 'o|' .. ARGV[2], 1) == 1 then redis.call('PEXPIRE', metrics, ARGV[10]) end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return fresh
