@@ -319,6 +319,22 @@ describe('status view: the monthly metrics', () => {
     expect(await redis.pttl(`${prefix}view:metrics:2026-11`)).toBeGreaterThan(6 * 365 * 24 * 3600_000);
   });
 
+  it('does not count an order the pipeline refused (Order_Rejected), whichever the view writes first', async () => {
+    const view = new ViewStore(redis, uniquePrefix('view-metrics-rejected'));
+    const at = Date.UTC(2026, 11, 5, 12);
+    const [first, after, kept] = [1, 2, 3].map((i) => sampleOrder(i, { creator: 'c4', requestedSendTime: at }));
+    const rejected = (o: typeof first) => orderStatus(o!, 'Order_Rejected', at, 'order breaks the rules');
+    // put, then refused; refused, then put (status-view ahead of order-view); and one kept
+    await view.putOrder(first!);
+    for (const _round of [1, 2]) await view.apply(rejected(first), at);
+    await view.apply(rejected(after), at);
+    await view.putOrder(after!);
+    await view.putOrder(kept!);
+    expect((await view.monthlyMetrics(12, 2026)).metrics).toEqual([
+      expect.objectContaining({ org: 'c4', ordersCreated: 1 }),
+    ]);
+  });
+
   it("counts a fallback once it fires, its SMS by what one of the order's SMS counts for", async () => {
     const prefix = uniquePrefix('view-metrics-fallback');
     const view = new ViewStore(redis, prefix);

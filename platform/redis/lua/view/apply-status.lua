@@ -47,6 +47,12 @@ if ARGV[4] == '' then
     if status == 'Order_Processed' or status == 'Order_Completed' then
       redis.call('HSETNX', KEYS[1], 'processedAt', at)
     end
+    -- a direct producer's order the pipeline refused is no placed order: uncounted, if order-view
+    -- counted it already (else put-order, finding this status, does not count it)
+    if status == 'Order_Rejected' and ARGV[17] ~= '' and redis.call('HEXISTS', KEYS[1], 'order') == 1 then
+      local month = redis.call('HGET', KEYS[1], 'mo')
+      if month then redis.call('HINCRBY', ARGV[17] .. month, 'o|' .. ARGV[1], -1) end
+    end
     if (status == 'Order_Completed' or status == 'Order_SendConditionNotMet')
         and not redis.call('HGET', KEYS[1], 'feedSeq') then
       local seq = redis.call('INCR', KEYS[3])
