@@ -8,7 +8,7 @@ import { orderStatus } from '../../platform/status.ts';
 import { chainIdOf, mainOrderId } from '../../platform/ids.ts';
 import { loadSchema } from '../../platform/schemas/codec.ts';
 import avro from 'avsc';
-import { encodeOrder, VIEW_ORDER_FIELDS, ViewStore } from '../../platform/view/store.ts';
+import { encodeOrder, METRICS_RETENTION_MS, VIEW_ORDER_FIELDS, ViewStore } from '../../platform/view/store.ts';
 import { Releaser } from '../../processors/runtime/releaser.ts';
 import { eventually, sampleOrder, testClients, testConfig, uniquePrefix, testRedis } from '../support/stack.ts';
 
@@ -36,12 +36,13 @@ describe('Redis retention', () => {
     await view.apply(orderStatus(o, 'Order_Completed', Date.now()), Date.now());
     const keys = await redis.keys(`${prefix}view:*`);
     // order (with its notifications), chain (its id is not derived from the chain's), reference,
-    // feed (and the feed's sequence counter, kept)
-    expect(keys.length).toBe(5);
+    // feed (and the feed's sequence counter, kept), and its month's metrics, kept for years
+    expect(keys.length).toBe(6);
     for (const k of keys.filter((k) => !k.endsWith('feedseq'))) {
       const ttl = await redis.pttl(k);
       expect(ttl, k).toBeGreaterThan(0);
-      expect(ttl, k).toBeLessThanOrEqual(1_500);
+      if (k.includes('view:metrics:')) expect(ttl, k).toBeGreaterThan(METRICS_RETENTION_MS - 60_000);
+      else expect(ttl, k).toBeLessThanOrEqual(1_500);
     }
     expect((await view.feed('ttd', { seq: 0, pageSize: 10, order: 'asc', visibleBefore: Date.now() + 1 })).length).toBe(
       1,
