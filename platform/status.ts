@@ -25,5 +25,6 @@ export function orderStatus(
     recipientOrganizationNumber: null,
     requestedSendTime: null,
     smsCount: null,
+    customBodyLength: null,
   };
 }

@@ -50,6 +50,9 @@ function placeholderChannels(channel: NotificationOrder['notificationChannel']):
   return channel === 'Email' || channel === 'EmailPreferred' ? ['Email'] : ['Sms'];
 }
 
+/** Whether a text has keywords filled in per recipient (the reference then keeps a customized body). */
+export const hasKeywords = (text: string) => text.includes('$recipientName$') || text.includes('$recipientNumber$');
+
 function keywords(text: string, r: Recipient): string {
   // $recipientNumber$ is the organisation number for organisations and empty for persons.
   return text.replaceAll('$recipientName$', r.name ?? '').replaceAll('$recipientNumber$', r.organizationNumber ?? '');
@@ -87,6 +90,7 @@ export function resolveNotifications(
   },
 ): Resolution {
   const text = (t: string, r: Recipient) => (env.keywords === false ? t : keywords(t, r));
+  const customized = (t: string) => env.keywords !== false && hasKeywords(t);
   // an order with its own time to live (instant orders) expires then, whatever the channel
   const expiry = (channel: Channel, policy: NotificationOrder['sendingTimePolicy']) =>
     order.timeToLiveSeconds !== null
@@ -110,6 +114,7 @@ export function resolveNotifications(
     recipientOrganizationNumber: null,
     requestedSendTime: null,
     smsCount: null,
+    customBodyLength: null,
     ...extra,
   });
   // who a notification is for, and when its order asked it sent, on the event that creates it
@@ -195,6 +200,7 @@ export function resolveNotifications(
           expiresAt: n.expiry,
           fallback,
           ...about(r),
+          customBodyLength: customized(t.body) ? [...n.body].length : null,
         }),
       );
     }

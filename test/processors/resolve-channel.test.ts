@@ -140,6 +140,25 @@ describe('resolve-channel', () => {
     expect(r.sms[0]).toMatchObject({ body: 'Hei Test AS (910000001)', sender: 'Altinn', sendingTimePolicy: 'Anytime' });
   });
 
+  it("carries an SMS's text length as sent on its New event when keywords were filled in, else none", () => {
+    const recipient = person({ name: 'Åse Ørn', mobileNumbers: ['+4799999999'] });
+    const filled = run({ notificationChannel: 'Sms' }, [recipient]);
+    expect(filled.sms[0]!.body).toBe('Hei Åse Ørn ()');
+    expect(filled.statuses[0]).toMatchObject({ status: 'SMS_New', customBodyLength: 14, smsCount: 1 });
+    const plain = run({ notificationChannel: 'Sms', smsTemplate: { senderNumber: 'Altinn', body: 'Hei' } }, [
+      recipient,
+    ]);
+    expect(plain.statuses[0]).toMatchObject({ status: 'SMS_New', customBodyLength: null });
+    // (an instant order's text is sent as given)
+    const asGiven = resolveNotifications(order({ notificationChannel: 'Sms' }), [recipient], {
+      now: SEND,
+      window: DEFAULT_WINDOW,
+      newId: () => `id-${++n}`,
+      keywords: false,
+    });
+    expect(asGiven.statuses[0]).toMatchObject({ status: 'SMS_New', customBodyLength: null });
+  });
+
   it('gives a Daytime SMS ordered after 17:00 Oslo time the window-aware expiry', () => {
     const evening = Date.parse('2026-11-27T21:10:00Z'); // 22:10 in Oslo
     const r = resolveNotifications(
