@@ -36,6 +36,11 @@ import type { StatusEvent } from '../schemas/generated/status-event.ts';
  *   metrics:<YYYY-MM> HASH  the monthly metrics (see `monthlyMetrics`): <kind>|<creator> → count,
  *                         kinds o, e, es, s, ss; the order's hash keeps its month (mo) and what
  *                         one of its SMS counts for (sc)
+ *   daily:<s|e>:<YYYY-MM-DD>  SET  the daily exports' notifications (see `daily`): the SMS (s)
+ *                         or emails (e) given a final result that day (past New, Sending and
+ *                         Accepted / Succeeded), each as its order's and its own id (16 bytes
+ *                         each) and the gateway's reference (the entry then drops it); kept
+ *                         `DAILY_RETENTION_MS` (or the view's retention, if shorter)
  */
 
 export type OrderLifecycle = Extract<StatusEvent['status'], `Order_${string}`>;
@@ -112,6 +117,43 @@ const DASHBOARD_SLACK_MS = 7 * 24 * 3600 * 1000;
 
 /** The monthly metrics kept (the page offers this year and the five before): six years and two months. */
 export const METRICS_RETENTION_MS = (6 * 366 + 62) * 24 * 3600 * 1000;
+/**
+ * How long a day's set of exported notifications is kept: the exports are asked for each day
+ * just past; a week more lets a missed day be fetched again.
+ */
+export const DAILY_RETENTION_MS = 8 * 24 * 3600 * 1000;
+/** YYYY-MM-DD of a time, in UTC (the reference's daily exports cut days in UTC) */
+export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The channel of a daily export. */
+export type DailyChannel = 'sms' | 'email';
+
+/** A notification as the daily exports list it, with its order. */
+export interface DailyNotification {
+  notificationId: string;
+  order: NotificationOrder;
+  status: StatusEvent['status'];
+  destination: string | null;
+  /** when its status was last set */
+  lastUpdate: number;
+  /** the SMSC's message id(s) or the mail server's reference, from the send's events */
+  gatewayReference: string | null;
+  /** (SMS) the length of its text as sent, when keywords were filled in */
+  customBodyLength: number | null;
+  /** (SMS) what one SMS of its order counts for (the reference's smscount) */
+  smsCount: number | null;
+}
+
+/** The statuses a daily export leaves out (not yet a result: the reference's NOT IN lists). */
+const NOT_EXPORTED = new Set([
+  'SMS_New',
+  'SMS_Sending',
+  'SMS_Accepted',
+  'Email_New',
+  'Email_Sending',
+  'Email_Succeeded',
+]);
+
 /** YYYY-MM of a time, in UTC (as the reference's database extracts a month) */
 const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
 
@@ -214,6 +256,8 @@ interface StoredNotification {
   m?: string;
   u?: number;
   e?: number | string;
+  g?: string;
+  l?: number;
   // as written before the short keys
   channel?: NotificationView['channel'];
   destination?: string;
@@ -398,7 +442,7 @@ export class ViewStore {
     });
   }
 
-  private applyArgs(e: StatusEvent, now: number, source: string): (string | number)[] {
+  private applyArgs(e: StatusEvent, now: number, source: string): (string | number | Buffer)[] {
     return [
       this.orderKey(e.orderId),
       this.notifKey(e.orderId),
@@ -422,7 +466,83 @@ export class ViewStore {
       e.smsCount ?? '',
       this.countMetrics ? `${this.p}metrics:` : '',
       METRICS_RETENTION_MS,
+      e.gatewayReference ?? '',
+      e.customBodyLength ?? '',
+      `${this.p}daily:${e.status.startsWith('SMS_') ? 's' : 'e'}:${dayOf(e.occurredAt)}`,
+      e.notificationId !== null && UUID.test(e.orderId) && UUID.test(e.notificationId)
+        ? Buffer.concat([uuidBytes(e.orderId), uuidBytes(e.notificationId)])
+        : '',
+      // (not past the orders it names)
+      Math.min(DAILY_RETENTION_MS, this.retentionMs),
     ];
+  }
+
+  /**
+   * A daily export's notifications (the reference's `get_sms_metrics` / `get_email_metrics`):
+   * the channel's notifications whose result was last set on `day` (YYYY-MM-DD, UTC) and is more
+   * than New, Sending and Accepted (SMS) or Succeeded (email), with their orders, in the order
+   * their results were set. (Such a result is final: the view sets it once, and lists it in that
+   * day's set then; the checks here keep the reference's rule whatever the set holds.) One whose
+   * order the view no longer keeps is left out.
+   */
+  async daily(channel: DailyChannel, day: string): Promise<DailyNotification[]> {
+    const members = await this.run('read daily export', () =>
+      this.redis.smembersBuffer(`${this.p}daily:${channel === 'sms' ? 's' : 'e'}:${day}`),
+    );
+    const wanted = new Map<string, string[]>();
+    const refs = new Map<string, string>();
+    for (const [i, m] of members.entries()) {
+      // (a day may list a hundred thousand: the process's other work takes turns)
+      if (i % 5000 === 4999) await new Promise((resolve) => setImmediate(resolve));
+      if (m.length < 32) continue;
+      const orderId = uuidText(m.subarray(0, 16));
+      const notificationId = uuidText(m.subarray(16, 32));
+      wanted.set(orderId, [...(wanted.get(orderId) ?? []), notificationId]);
+      if (m.length > 32) refs.set(notificationId, m.subarray(32).toString('utf8'));
+    }
+    const out: DailyNotification[] = [];
+    const orderIds = [...wanted.keys()];
+    for (let i = 0; i < orderIds.length; i += 500) {
+      const batch = orderIds.slice(i, i + 500);
+      const answers = await this.run('read daily export', async () => {
+        const pipe = this.redis.pipeline();
+        for (const id of batch)
+          pipe.hmgetBuffer(this.orderKey(id), 'order', 'sc', ...wanted.get(id)!.map((n) => `#${n}`));
+        return (await pipe.exec()) ?? [];
+      });
+      for (const [j, orderId] of batch.entries()) {
+        const [err, values] = answers[j] ?? [];
+        if (err) throw redisError('status view (read daily export)', err);
+        const [stored, sc, ...entries] = values as (Buffer | null)[];
+        if (!stored) continue;
+        const order = decodeOrder(stored, orderId);
+        for (const [k, json] of entries.entries()) {
+          if (!json) continue;
+          const v = JSON.parse(json.toString('utf8')) as StoredNotification;
+          const status = (v.s ?? v.status)!;
+          const lastUpdate = (v.u ?? v.lastUpdate)!;
+          if (NOT_EXPORTED.has(status) || dayOf(lastUpdate) !== day) continue;
+          if ((channel === 'sms') !== status.startsWith('SMS_')) continue;
+          const notificationId = wanted.get(orderId)![k]!;
+          out.push({
+            notificationId,
+            order,
+            status,
+            destination: v.d ?? v.destination ?? null,
+            lastUpdate,
+            gatewayReference: refs.get(notificationId) ?? v.g ?? null,
+            customBodyLength: v.l ?? null,
+            smsCount: sc ? Number(sc.toString('utf8')) : null,
+          });
+        }
+      }
+    }
+    // (ids compared as plain strings: localeCompare would take seconds over a day of ties)
+    return out.sort(
+      (a, b) =>
+        a.lastUpdate - b.lastUpdate ||
+        (a.notificationId < b.notificationId ? -1 : a.notificationId > b.notificationId ? 1 : 0),
+    );
   }
 
   /**

@@ -29,15 +29,33 @@ describe('Redis retention', () => {
     const view = new ViewStore(redis, prefix, 1_500);
     const o = sampleOrder(1, { sendersReference: 'ref-ret' });
     await view.putOrder(o, { status: 'Order_Registered', at: Date.now() });
-    await view.apply(
-      { ...orderStatus(o, 'Email_New', Date.now()), notificationId: randomUUID(), channel: 'Email' },
-      Date.now(),
-    );
+    const notificationId = randomUUID();
+    for (const [status, extra] of [
+      ['Email_New', { expiresAt: Date.now() + 60_000 }],
+      ['Email_Succeeded', { gatewayReference: '<m@mx>' }],
+      ['Email_Delivered', {}],
+    ] as const)
+      await view.apply(
+        {
+          ...orderStatus(o, status, Date.now()),
+          notificationId,
+          channel: 'Email',
+          destination: 'a@example.com',
+          ...extra,
+        },
+        Date.now(),
+      );
     await view.apply(orderStatus(o, 'Order_Completed', Date.now()), Date.now());
     const keys = await redis.keys(`${prefix}view:*`);
     // order (with its notifications), chain (its id is not derived from the chain's), reference,
-    // feed (and the feed's sequence counter, kept), and its month's metrics, kept for years
-    expect(keys.length).toBe(6);
+    // feed (and the feed's sequence counter, kept), the day's export set, and its month's
+    // metrics, kept for years
+    expect(keys.length).toBe(7);
+    expect(keys.filter((k) => k.includes('view:daily:e:'))).toHaveLength(1);
+    // a final notification's entry does not keep its expiry (nothing waits for it) nor, moved to
+    // the day's set, the gateway's reference: the order's hash is as small as it was
+    const entry = JSON.parse((await redis.hget(`${prefix}view:o:{${o.orderId}}`, `#${notificationId}`))!) as object;
+    expect(Object.keys(entry).sort()).toEqual(['d', 's', 'u']);
     for (const k of keys.filter((k) => !k.endsWith('feedseq'))) {
       const ttl = await redis.pttl(k);
       expect(ttl, k).toBeGreaterThan(0);

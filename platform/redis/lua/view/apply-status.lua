@@ -1,7 +1,8 @@
 -- KEYS: o n feedseq feedPrefix
 -- ARGV: creator status occurredAt notificationId channel(not stored) destination description now orderId expiresAt
 --       retentionMs orderKeyPrefix source fallback(JSON, or '') month(YYYY-MM, or '') smsCount(or '')
---       metricsPrefix('' when not counting) metricsTtl
+--       metricsPrefix('' when not counting) metricsTtl gatewayReference(or '') customBodyLength(or '')
+--       dailyKey dailyMember dailyTtl
 -- Returns {result, the notification's previous status, its expiry[, fallback JSON]}; result is
 -- 'complete' when the order is Processed and none of its notifications is pending.
 -- Fallback (an extension): a New event may carry its recipient's fallback {group, members,
@@ -26,6 +27,14 @@
 -- as it is created (e, or s by the SMS messages it counts for), and the succeeded ones (es, ss:
 -- Email Succeeded or Delivered, SMS Accepted or Delivered) as their status enters or leaves
 -- those, so a replay, which changes no status, counts nothing again.
+-- The daily exports (the reference's get_sms_metrics / get_email_metrics: a channel's
+-- notifications whose result was last set that UTC day, once it is more than New, Sending and
+-- Accepted / Succeeded, which is a final status): the write that makes a notification final adds
+-- it to the set of the event's day (dailyKey) as dailyMember (its order's and its own id) and the
+-- gateway's reference. Until then the entry keeps the reference (`g`, as the gateway accepted the
+-- notification: later events leave it out, or give a receipt's form of it); a final entry keeps
+-- neither it nor its expiry (`e`: nothing waits for it any more), so the order's hash does not
+-- carry them for its whole retention. An SMS's customized text's length (`l`) stays.
 --@keys 4
 --@include lib/view-ranks.lua
 
@@ -91,6 +100,10 @@ else
   local function succeeded(s)
     return s == 'Email_Succeeded' or s == 'Email_Delivered' or s == 'SMS_Accepted' or s == 'SMS_Delivered'
   end
+  local function exported(s)
+    return s ~= 'SMS_New' and s ~= 'SMS_Sending' and s ~= 'SMS_Accepted'
+      and s ~= 'Email_New' and s ~= 'Email_Sending' and s ~= 'Email_Succeeded'
+  end
   local field = '#' .. ARGV[4]
   local prev = redis.call('HGET', KEYS[1], field) or redis.call('HGET', KEYS[2], ARGV[4])
   local prevStatus = ''
@@ -117,14 +130,27 @@ else
     redis.call('HSETNX', KEYS[1], '~' .. group, ARGV[14])
   end
   if pr < 4 and (notifRank(next) >= pr or status == 'Email_Failed_TransientError') then
+    -- the gateway's reference as it accepted the notification (SMS_Accepted, Email_Succeeded:
+    -- the SMSC's message id as it answered the submit, where receipts give a canonical form),
+    -- else the first given
+    local ref = pv and pv.g or nil
+    if ARGV[19] ~= '' and (ref == nil or status == 'SMS_Accepted' or status == 'Email_Succeeded') then
+      ref = ARGV[19]
+    end
     -- (an empty description or destination, or an unknown expiry, is left out: nil drops the key)
     -- (the channel is not stored: the status names it, SMS_… or Email_…)
     redis.call('HSET', KEYS[1], field, cjson.encode({
       d = ARGV[6] ~= '' and ARGV[6] or nil, s = next, m = ARGV[7] ~= '' and ARGV[7] or nil,
-      u = tonumber(at), e = tonumber(expires), f = group
+      u = tonumber(at), e = not exported(next) and tonumber(expires) or nil, f = group,
+      g = not exported(next) and ref or nil,
+      l = tonumber(ARGV[20]) or (pv and pv.l or nil)
     }))
     -- (an entry written before in the separate hash is now the order's)
     redis.call('HDEL', KEYS[2], ARGV[4])
+    if exported(next) and ARGV[22] ~= '' then
+      redis.call('SADD', ARGV[21], ARGV[22] .. (ref or ''))
+      redis.call('PEXPIRE', ARGV[21], ARGV[23])
+    end
     if not prev then created(next) end
     local delta = (succeeded(next) and 1 or 0) - (succeeded(prevStatus) and 1 or 0)
     if delta ~= 0 then count(string.sub(next, 1, 4) == 'SMS_' and 'ss' or 'es', delta) end
@@ -146,8 +172,11 @@ else
         for i = 1, #fb.notifications do
           local n = fb.notifications[i]
           local s = n.channel == 'Sms' and 'SMS_New' or 'Email_New'
+          -- (an SMS keeps its text's length in characters, UTF-8 bytes that start one: the daily
+          -- export reports it when the order's text has keywords, as resolve-channel's New event)
           local new = redis.call('HSETNX', KEYS[1], '#' .. n.notificationId, cjson.encode({
-            d = n.destination, s = s, u = tonumber(at)
+            d = n.destination, s = s, u = tonumber(at),
+            l = n.channel == 'Sms' and select(2, string.gsub(n.body, '[^\128-\191]', '')) or nil
           }))
           if new == 1 then created(s) end
         end
