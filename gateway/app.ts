@@ -65,6 +65,8 @@ export interface GatewayDeps {
   attachmentHosts?: readonly string[];
   /** the `X-API-Key` the monthly metrics page asks for (none: it refuses every request) */
   metricsApiKey?: string;
+  /** the daily metrics exports' environment name (METRICS_ENVIRONMENT) */
+  metricsEnvironment?: string;
   /** the email delivery report webhook: off when no access key is configured */
   emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
@@ -103,13 +105,14 @@ export function createGateway(deps: GatewayDeps) {
   app.use(openRouter({ health: deps.health, metrics: deps.metrics }));
   // the reference's stub condition endpoint: under the API's base, without its token
   app.use(API_BASE, testsRouter());
-  // the monthly metrics page: its own key (X-API-Key), not the API's token
+  // the monthly metrics page and the daily exports: their own key (X-API-Key), not the API's token
   app.use(
     API_BASE,
     metricsRouter({
       view: deps.view,
       clock: deps.clock,
       ...(deps.metricsApiKey ? { apiKey: deps.metricsApiKey } : {}),
+      ...(deps.metricsEnvironment ? { environment: deps.metricsEnvironment } : {}),
     }),
   );
 

@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     egress: new EgressGuard({ allowLoopback: config.EGRESS_ALLOW_LOOPBACK, allowPrivate: config.EGRESS_ALLOW_PRIVATE }),
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
     ...(config.METRICS_API_KEY ? { metricsApiKey: config.METRICS_API_KEY } : {}),
+    ...(config.METRICS_ENVIRONMENT ? { metricsEnvironment: config.METRICS_ENVIRONMENT } : {}),
     ...(config.EMAIL_REPORT_ACCESS_KEY
       ? {
           emailReports: {

@@ -672,6 +672,51 @@ export function openApiDocument() {
           },
         };
       })(),
+      ...Object.fromEntries(
+        (['sms', 'email'] as const).map((channel) => [
+          `/notifications/api/v1/metrics/${channel}`,
+          {
+            servers: root,
+            post: {
+              summary: `The daily ${channel === 'sms' ? 'SMS' : 'email'} export: a Parquet file of the ${channel === 'sms' ? 'SMS' : 'emails'} whose result was last set on the day (UTC; yesterday unless ?date=), one row each (the reference's ${channel === 'sms' ? 'DailySmsMetricsRecord' : 'DailyEmailMetricsRecord'})`,
+              security: [{ metricsApiKey: [] }],
+              parameters: [
+                {
+                  name: 'date',
+                  in: 'query',
+                  required: false,
+                  description:
+                    'An extension: the day (YYYY-MM-DD, UTC) to export, today (so far) or one of the 7 days before; default yesterday',
+                  schema: { type: 'string', format: 'date' },
+                },
+              ],
+              responses: {
+                '200': {
+                  description:
+                    'The file ({yyyyMMdd}_' +
+                    channel +
+                    '_notifications_{environment}.parquet), with X-File-Hash (its MD5, base64), X-File-Size, X-Total-FileTransfer-Count (its rows), X-Generated-At and X-Environment',
+                  headers: Object.fromEntries(
+                    ['X-File-Hash', 'X-File-Size', 'X-Total-FileTransfer-Count', 'X-Generated-At', 'X-Environment'].map(
+                      (h) => [h, { schema: { type: 'string' } }],
+                    ),
+                  ),
+                  content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+                },
+                '400': problem(
+                  'date not a day, in the future, or older than the exports keep',
+                  'ValidationProblemDetails',
+                ),
+                '401': ok(
+                  'No X-API-Key, an empty one, none configured, or a wrong one: {"error": "API key required for Metrics endpoints"}, …',
+                  { type: 'object', properties: { error: str } },
+                ),
+                '503': problem('Redis is unavailable (NOT-00004)'),
+              },
+            },
+          },
+        ]),
+      ),
       '/tests/sendcondition': {
         get: {
           summary:

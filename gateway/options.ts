@@ -50,4 +50,9 @@ export const gatewayOptions = z.object({
   EMAIL_REPORT_ACCESS_KEY: z.string().min(16).optional(),
   /** `X-API-Key` of the monthly metrics page (`/metrics` under the API base); refused to all without one */
   METRICS_API_KEY: z.string().min(16).optional(),
+  /** the environment's name in the daily metrics exports' file names and `X-Environment` (reference: the host's environment name; unset, "Unknown") */
+  METRICS_ENVIRONMENT: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, _ and -, at most 40')
+    .optional(),
 });

@@ -117,7 +117,7 @@ if [ ! -x "$COMPOSE_CHECK" ]; then
 fi
 K8S_TOOLS=$(k8s_tools_venv)
 if [ ! -f "$K8S_TOOLS/.complete" ]; then
-  log "installing kubernetes-validate and promql-parser from PyPI"
+  log "installing kubernetes-validate, promql-parser and pyarrow from PyPI"
   rm -rf "$K8S_TOOLS"
   python3 -m venv "$K8S_TOOLS" >&2
   "$K8S_TOOLS/bin/pip" install -q --disable-pip-version-check -r "$ROOT/deploy/tools/requirements.txt" >&2

@@ -22,6 +22,33 @@ export function jsonBody(limitBytes: number, type: string[] | (() => boolean)) {
 
 export const JSON_TYPES = ['application/json', 'application/*+json'];
 
+/**
+ * An HTML form's body (application/x-www-form-urlencoded, flat fields), UTF-8 as JSON's, with a
+ * size limit; `requireForm` answers any other type 415.
+ */
+export function formBody(limitBytes: number) {
+  return express.urlencoded({
+    limit: limitBytes,
+    extended: false,
+    verify: (_req, _res, buf) => {
+      if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: INVALID_UTF8 });
+    },
+  });
+}
+
+/** 415 for a body that is not a form. */
+export function requireForm(req: Request, res: Response, next: NextFunction): void {
+  if (!req.is('application/x-www-form-urlencoded')) {
+    return sendProblem(res, {
+      type: 'https://tools.ietf.org/html/rfc9110#section-15.5.16',
+      status: 415,
+      title: 'Unsupported Media Type',
+      detail: 'Send the form as application/x-www-form-urlencoded.',
+    });
+  }
+  next();
+}
+
 /** 415 for a body that is not JSON. */
 export function requireJson(req: Request, res: Response, next: NextFunction): void {
   if (!req.is(JSON_TYPES)) {

@@ -15,12 +15,13 @@ import { INVALID_UTF8 } from './body.ts';
  */
 export function errorHandler(o: { bodyLimitBytes: number; log: Logger }) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const e = err as { type?: string; status?: number; expose?: boolean };
+    const e = err as { type?: string; status?: number; expose?: boolean; limit?: number };
     if (e.type === 'entity.too.large') {
       return sendProblem(res, {
         status: 413,
         title: 'Payload Too Large',
-        detail: `The request body exceeds ${o.bodyLimitBytes} bytes.`,
+        // (the limit of the reader that refused it: a form's is smaller than the API's)
+        detail: `The request body exceeds ${e.limit ?? o.bodyLimitBytes} bytes.`,
       });
     }
     if (e.type === 'entity.parse.failed') {

@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { sameSecret } from '../http/api-key.ts';
 import type { OutboundRecord, PlainProducer } from '../../platform/kafka/adapter.ts';
 import type { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
@@ -60,9 +60,7 @@ export function emailReportsRouter(d: EmailReportDeps) {
   const router = express.Router();
   const accessKey = (req: Request, res: Response, next: NextFunction) => {
     if (!d.config) return sendProblem(res, { status: 404, title: 'Not Found' });
-    const given = Buffer.from(String(req.query.accesskey ?? ''));
-    const wanted = Buffer.from(d.config.accessKey);
-    if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
+    if (!sameSecret(String(req.query.accesskey ?? ''), d.config.accessKey)) {
       return void res.status(401).json({ error: 'Unauthorized client' });
     }
     next();

@@ -1,15 +1,21 @@
-import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { MonthlyMetrics, ViewStore } from '../../platform/view/store.ts';
-import { sendProblem, sendValidationProblem } from '../problems.ts';
+import { DAILY_RETENTION_MS, dayOf, type MonthlyMetrics, type ViewStore } from '../../platform/view/store.ts';
+import { dailyExport } from '../daily-metrics.ts';
+import { metricsApiKey } from '../http/api-key.ts';
+import { sendValidationProblem } from '../problems.ts';
+import { formBody, requireForm } from '../http/body.ts';
 import { otherMethods } from '../routes.ts';
 
 export interface MetricsDeps {
-  view: Pick<ViewStore, 'monthlyMetrics'>;
+  view: Pick<ViewStore, 'monthlyMetrics' | 'daily'>;
   clock: () => number;
   /** METRICS_API_KEY: what `X-API-Key` must be; unset, every request is refused */
   apiKey?: string;
+  /** METRICS_ENVIRONMENT: the daily exports' environment name (unset: "Unknown", as the reference) */
+  environment?: string;
 }
+
+const DAY_MS = 24 * 3600 * 1000;
 
 const MONTHS = [
   'January',
@@ -34,27 +40,42 @@ const MONTHS = [
  * `MonthlyNotificationMetrics` as JSON. The reference leaves the page without authentication
  * (its deployment keeps it internal); here it asks for the `X-API-Key` the reference's metrics
  * exports ask for, with their answers (`MetricsApiKeyFilter`), compared in constant time.
+ *
+ * `POST /metrics/sms` and `/metrics/email`: the reference's daily exports, a Parquet file of the
+ * channel's notifications whose result was last set yesterday (UTC), with its headers
+ * (`gateway/daily-metrics.ts`); `?date=YYYY-MM-DD` (an extension) asks for another of the last
+ * days the view keeps, or today's so far.
  */
 export function metricsRouter(d: MetricsDeps) {
   const router = express.Router();
   const path = '/metrics';
-  router.use(path, (req: Request, res: Response, next: NextFunction) => {
-    if (req.path !== '/') return next();
-    const refused = refusal(req.headers['x-api-key'], d.apiKey);
-    if (refused) return void res.status(401).json({ error: refused });
-    next();
-  });
+  const key = metricsApiKey(d.apiKey);
+  router.use(path, (req: Request, res: Response, next: NextFunction) =>
+    req.path === '/' ? key(req, res, next) : next(),
+  );
+  for (const channel of ['sms', 'email'] as const) {
+    router.post(`${path}/${channel}`, key, async (req: Request, res: Response) => {
+      const now = d.clock();
+      const day = dayAsked(req.query.date, now);
+      if (typeof day !== 'string') return sendValidationProblem(res, day);
+      const file = await dailyExport(channel, day, await d.view.daily(channel, day), d.environment ?? 'Unknown', now);
+      res.set({
+        'X-File-Hash': file.hash,
+        'X-File-Size': String(file.file.length),
+        'X-Total-FileTransfer-Count': String(file.rows),
+        'X-Generated-At': file.generatedAt,
+        'X-Environment': file.environment,
+        // as ASP.NET's File(…, fileName) writes it (the name is letters, digits, _ - and .: no quoting)
+        'Content-Disposition': `attachment; filename=${file.fileName}; filename*=UTF-8''${file.fileName}`,
+      });
+      res.type('application/octet-stream').send(file.file);
+    });
+    router.use(`${path}/${channel}`, otherMethods(['POST']));
+  }
   router.get(path, (_req: Request, res: Response) => {
     res.type('html').send(page(yearsTo(d.clock()), null));
   });
-  router.post(path, express.urlencoded({ extended: false, limit: '4kb' }), async (req: Request, res: Response) => {
-    if (!req.is('application/x-www-form-urlencoded'))
-      return sendProblem(res, {
-        type: 'https://tools.ietf.org/html/rfc9110#section-15.5.16',
-        title: 'Unsupported Media Type',
-        status: 415,
-        detail: 'Send the form as application/x-www-form-urlencoded.',
-      });
+  router.post(path, requireForm, formBody(4096), async (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const errors: Record<string, string[]> = {};
     const month = formInt(body, 'month', 1, 12, errors);
@@ -68,17 +89,23 @@ export function metricsRouter(d: MetricsDeps) {
   return router;
 }
 
-/** The reference's answers, in its order: no header, an empty one, no key configured, a wrong one. */
-function refusal(header: string | string[] | undefined, configured: string | undefined): string | null {
-  if (header === undefined) return 'API key required for Metrics endpoints';
-  const given = Array.isArray(header) ? header[0] : header;
-  if (!given || given.trim() === '') return 'API key cannot be empty';
-  if (!configured || configured.trim() === '') return 'API key validation not configured';
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(configured, 'utf8');
-  // (lengths differ: compared against itself, so the time does not tell the key's length either)
-  const same = a.length === b.length ? timingSafeEqual(a, b) : !timingSafeEqual(a, a);
-  return same ? null : 'Invalid API key';
+/**
+ * The day a daily export is of: yesterday (UTC), or `?date=` (YYYY-MM-DD, today, the day so
+ * far, or one of the days before that the view keeps); else the problem's errors.
+ */
+function dayAsked(raw: unknown, now: number): string | Record<string, string[]> {
+  const yesterday = dayOf(now - DAY_MS);
+  if (raw === undefined) return yesterday;
+  const text = typeof raw === 'string' ? raw : '';
+  const at = /^\d{4}-\d{2}-\d{2}$/.test(text) ? Date.parse(`${text}T00:00:00Z`) : NaN;
+  if (Number.isNaN(at) || dayOf(at) !== text)
+    return { date: [`The value '${String(raw)}' is not a date (YYYY-MM-DD).`] };
+  if (text > dayOf(now)) return { date: ['The date must not be in the future (UTC).'] };
+  // (a day's set lives DAILY_RETENTION_MS past its last write, within the day)
+  const days = DAILY_RETENTION_MS / DAY_MS - 1;
+  if (at < Date.parse(`${dayOf(now)}T00:00:00Z`) - days * DAY_MS)
+    return { date: [`The date must be today or one of the ${days} days before (UTC).`] };
+  return text;
 }
 
 /** A form field as a whole number in [min, max], or null with its message in `errors`. */

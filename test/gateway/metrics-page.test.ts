@@ -118,5 +118,16 @@ describe('the monthly metrics page (/metrics under the API base)', () => {
       body: '{"month":10,"year":2026}',
     });
     expect(json.status).toBe(415);
+    const large = await post(`month=10&year=2026&pad=${'x'.repeat(5000)}`);
+    expect([large.status, ((await large.json()) as { detail: string }).detail]).toEqual([
+      413,
+      'The request body exceeds 4096 bytes.',
+    ]);
+    const latin1 = await call(g, {
+      method: 'POST',
+      headers: { 'x-api-key': METRICS_KEY, 'content-type': 'application/x-www-form-urlencoded' },
+      body: Buffer.from([0x6d, 0x6f, 0x6e, 0x74, 0x68, 0x3d, 0xe6]),
+    });
+    expect(latin1.status).toBe(400);
   });
 });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STAGES } from '../../processors/stages.ts';
 import { normaliseMobile } from '../../platform/registry/contacts.ts';
 import { SUPPORT_SCOPE } from '../../gateway/auth.ts';
-import { EMAIL_REPORT_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { EMAIL_REPORT_KEY, METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { readParquet } from '../support/parquet.ts';
 import { freePort, startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { smscOf } from '../support/smsc.ts';
 import { eventually, stackEnv, stageEnv } from '../support/stack.ts';
@@ -42,6 +43,8 @@ describe('fallback on the delivery outcome', () => {
   let proc: StageProcess | null = null;
   let sink: ReturnType<typeof startNodeProcess> | null = null;
   let mailWeb = '';
+  /** the orders of the tests below, for the daily exports' test at the end */
+  const placed: Record<'smsFirst' | 'smsOnly' | 'emailFirst', string> = { smsFirst: '', smsOnly: '', emailFirst: '' };
 
   const receipts = async (state: 'UNDELIV' | 'DELIVRD') => {
     const res = await fetch(`${env.SMSC_CONTROL_URL}/rules?${new URLSearchParams({ systemId, receiptState: state })}`, {
@@ -137,6 +140,7 @@ describe('fallback on the delivery outcome', () => {
 
   it('sends the email once the preferred SMS is reported undelivered, and both show, in the shipment and the feed', async () => {
     const id = await order(kari, 'SmsPreferred', { fallbackOnDeliveryFailure: true });
+    placed.smsFirst = id;
     expect(await completed(id)).toEqual([`Email_Delivered ${kari.email}`, `SMS_Failed_Undelivered +47${kari.mobile}`]);
     // once each: one SMS at the SMSC, one email at the sink
     expect((await smsTexts()).filter((t) => t === 'Hei Kari, SMS')).toHaveLength(1);
@@ -162,6 +166,7 @@ describe('fallback on the delivery outcome', () => {
 
   it('sends nothing more when the order does not ask (and its creator is not configured to)', async () => {
     const id = await order(kari, 'SmsPreferred', {});
+    placed.smsOnly = id;
     expect(await completed(id)).toEqual([`SMS_Failed_Undelivered +47${kari.mobile}`]);
     expect(await emailsOf(id)).toEqual([]);
   });
@@ -169,8 +174,79 @@ describe('fallback on the delivery outcome', () => {
   it('sends the SMS once the preferred email bounces', async () => {
     await receipts('DELIVRD');
     const id = await order(bounce, 'EmailPreferred', { fallbackOnDeliveryFailure: true });
+    placed.emailFirst = id;
     expect(await completed(id)).toEqual([`Email_Failed_Bounced ${bounce.email}`, `SMS_Delivered +47${bounce.mobile}`]);
     expect(await emailsOf(id)).toEqual([bounce.email]);
     expect((await smsTexts()).filter((t) => t === 'Hei Bo, SMS')).toHaveLength(1);
+  });
+
+  it("lists every final result in the day's exports, with the SMSC's message ids and the mail server's references", async () => {
+    expect(Object.values(placed).every(Boolean), 'the tests above ran').toBe(true);
+    /** today's export (UTC) and, should the day have turned during the tests, yesterday's */
+    const rows = async (channel: 'sms' | 'email') => {
+      const out: Record<string, unknown>[] = [];
+      for (const day of new Set(
+        [Date.now() - 86_400_000, Date.now()].map((t) => new Date(t).toISOString().slice(0, 10)),
+      )) {
+        const res = await fetch(`${g.url}/metrics/${channel}?date=${day}`, {
+          method: 'POST',
+          headers: { 'x-api-key': METRICS_KEY },
+        });
+        expect(res.status).toBe(200);
+        out.push(...readParquet(Buffer.from(await res.arrayBuffer())).rows);
+      }
+      return out
+        .filter((r) => Object.values(placed).includes(r.ShipmentId as string))
+        .map((r): Record<string, unknown> => ({ ...r, id: r.SmsId ?? r.EmailId }));
+    };
+    const messages = await smscOf(systemId).messages();
+    const messageIdOf = (text: string) => {
+      const m = messages.filter((x) => Buffer.from(x.shortMessageHex, 'hex').toString('latin1') === text);
+      return m.map((x) => x.messageId);
+    };
+    const sms = await rows('sms');
+    const row = (shipment: string, text: string, result: string, mobile: string) => ({
+      ShipmentId: shipment,
+      Result: result,
+      GatewayReference: messageIdOf(text).join(),
+      Rate: 'innland',
+      MobileNumberPrefix: `+47${mobile[0]}`,
+      AltinnSmsCount: 1,
+      AltinnSmsBodyLength: 'Hei $recipientName$, SMS'.length,
+      AltinnSmsCustomBodyLength: text.length,
+    });
+    const pick = (r: Record<string, unknown>) => ({
+      ShipmentId: r.ShipmentId,
+      Result: r.Result,
+      GatewayReference: r.GatewayReference,
+      Rate: r.Rate,
+      MobileNumberPrefix: r.MobileNumberPrefix,
+      AltinnSmsCount: r.AltinnSmsCount,
+      AltinnSmsBodyLength: r.AltinnSmsBodyLength,
+      AltinnSmsCustomBodyLength: r.AltinnSmsCustomBodyLength,
+    });
+    // Kari's two SMS were the same text: one message id each, in the order sent
+    const kariIds = messageIdOf('Hei Kari, SMS');
+    expect(kariIds).toHaveLength(2);
+    expect(sms.map(pick).sort((a, b) => String(a.GatewayReference).localeCompare(String(b.GatewayReference)))).toEqual(
+      [
+        { ...row(placed.smsFirst, 'Hei Kari, SMS', 'Failed_Undelivered', kari.mobile), GatewayReference: kariIds[0] },
+        { ...row(placed.smsOnly, 'Hei Kari, SMS', 'Failed_Undelivered', kari.mobile), GatewayReference: kariIds[1] },
+        // the fallback's SMS (its text's length kept as the fallback fired)
+        row(placed.emailFirst, 'Hei Bo, SMS', 'Delivered', bounce.mobile),
+      ].sort((a, b) => a.GatewayReference!.localeCompare(b.GatewayReference!)),
+    );
+    // the emails: Kari's fallback delivered, Bo's bounced; each by the Message-ID the sink took
+    const sent = (await (await fetch(`${mailWeb}/email`)).json()) as { headers: Record<string, string> }[];
+    const messageId = (orderId: string) => sent.find((m) => m.headers['x-order-id'] === orderId)?.headers['message-id'];
+    const emails = await rows('email');
+    expect(emails.map((r) => [r.ShipmentId, r.Result, r.OperationId]).sort()).toEqual(
+      [
+        [placed.smsFirst, 'Delivered', messageId(placed.smsFirst)],
+        [placed.emailFirst, 'Failed_Bounced', messageId(placed.emailFirst)],
+      ].sort(),
+    );
+    // one number per notification, the same in every export
+    expect(new Set([...sms, ...emails].map((r) => r.id)).size).toBe(5);
   });
 });

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { ByteWriter, parquetWrite } from 'hyparquet-writer';
+import type { DailyChannel, DailyNotification } from '../platform/view/store.ts';
+import { hasKeywords } from '../platform/notifications/resolve.ts';
+import { v1Result } from './views.ts';
+
+/**
+ * The reference's daily metrics exports (`POST /metrics/sms`, `/metrics/email`; its
+ * `MetricsService`, `get_sms_metrics`, `get_email_metrics`): one row per notification whose
+ * result was last set on the day, as a Parquet file with the columns its records serialize to
+ * (Parquet.Net's `ParquetSerializer`: a property's name, `long`/`int` required, `string` and
+ * `int?` optional), and the headers it answers with.
+ */
+
+/**
+ * A notification's number in the exports (the reference's row id, `sms_id` / `email_id`, which
+ * this system does not have): the first 63 bits of its id, so the same notification has the same
+ * number in every export, and two differ with certainty for any day's volume.
+ */
+export const numberOf = (notificationId: string): bigint =>
+  BigInt(`0x${notificationId.replace(/-/g, '').slice(0, 16)}`) & 0x7fff_ffff_ffff_ffffn;
+
+/** the reference's tariff group of a number: 'innland' for +47 / 0047, 'utland' otherwise, 'n/a' without one */
+export function rateOf(mobileNumber: string | null): string {
+  if (!mobileNumber) return 'n/a';
+  return /^(\+|00) *47/.test(mobileNumber) ? 'innland' : 'utland';
+}
+
+/** characters, as PostgreSQL's length() counts them (code points) */
+const length = (s: string) => [...s].length;
+
+/** The columns of one export, in the reference's record order. */
+interface Column {
+  name: string;
+  type: 'INT64' | 'INT32' | 'STRING';
+  required: boolean;
+  value: (n: DailyNotification) => bigint | number | string | null;
+}
+
+const common: Column[] = [
+  { name: 'ShipmentId', type: 'STRING', required: false, value: (n) => n.order.orderId },
+  { name: 'SendersReference', type: 'STRING', required: false, value: (n) => n.order.sendersReference },
+  {
+    name: 'RequestedSendTime',
+    type: 'STRING',
+    required: false,
+    value: (n) => new Date(n.order.requestedSendTime).toISOString(),
+  },
+  { name: 'CreatorName', type: 'STRING', required: false, value: (n) => n.order.creator },
+  { name: 'ResourceId', type: 'STRING', required: false, value: (n) => n.order.resourceId },
+  { name: 'Result', type: 'STRING', required: false, value: (n) => v1Result(n.status) },
+];
+
+export const COLUMNS: Record<DailyChannel, Column[]> = {
+  // DailySmsMetricsRecord
+  sms: [
+    { name: 'SmsId', type: 'INT64', required: true, value: (n) => numberOf(n.notificationId) },
+    ...common,
+    { name: 'GatewayReference', type: 'STRING', required: false, value: (n) => n.gatewayReference },
+    { name: 'Rate', type: 'STRING', required: false, value: (n) => rateOf(n.destination) },
+    { name: 'MobileNumberPrefix', type: 'STRING', required: false, value: (n) => n.destination?.slice(0, 4) ?? null },
+    { name: 'AltinnSmsCount', type: 'INT32', required: true, value: (n) => n.smsCount ?? 1 },
+    {
+      name: 'AltinnSmsBodyLength',
+      type: 'INT32',
+      required: false,
+      value: (n) => (n.order.smsTemplate ? length(n.order.smsTemplate.body) : null),
+    },
+    // (the reference reads a NULL length, a text without keywords, as 0)
+    {
+      name: 'AltinnSmsCustomBodyLength',
+      type: 'INT32',
+      required: true,
+      value: (n) => (n.order.smsTemplate && hasKeywords(n.order.smsTemplate.body) ? (n.customBodyLength ?? 0) : 0),
+    },
+  ],
+  // DailyEmailMetricsRecord
+  email: [
+    { name: 'EmailId', type: 'INT64', required: true, value: (n) => numberOf(n.notificationId) },
+    ...common,
+    { name: 'OperationId', type: 'STRING', required: false, value: (n) => n.gatewayReference },
+  ],
+};
+
+export interface DailyExport {
+  fileName: string;
+  file: Buffer;
+  /** X-File-Hash: the file's MD5, base64 */
+  hash: string;
+  rows: number;
+  /** X-Generated-At, as .NET's round-trip ("O") format writes a UTC DateTimeOffset */
+  generatedAt: string;
+  environment: string;
+}
+
+/** Rows per row group: each is encoded in one go (about 0.1 s of CPU for 10,000 rows), then the gateway's other requests take their turn. */
+const ROW_GROUP = 10_000;
+
+/** An in-memory file that lets the event loop run between row groups. */
+class YieldingWriter extends ByteWriter {
+  flush(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** A day's export of a channel (`day` YYYY-MM-DD) as the reference's Parquet file. */
+export async function dailyExport(
+  channel: DailyChannel,
+  day: string,
+  notifications: DailyNotification[],
+  environment: string,
+  now: number,
+): Promise<DailyExport> {
+  const columns = COLUMNS[channel];
+  const writer = new YieldingWriter();
+  await parquetWrite({
+    writer,
+    columnData: columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      nullable: !c.required,
+      data: notifications.map(c.value),
+    })),
+    rowGroupSize: ROW_GROUP,
+    createdBy: 'altinn-notifications-kafka',
+  });
+  const file = Buffer.from(writer.getBuffer());
+  return {
+    fileName: `${day.replace(/-/g, '')}_${channel}_notifications_${environment}.parquet`,
+    file,
+    hash: createHash('md5').update(file).digest('base64'),
+    rows: notifications.length,
+    generatedAt: new Date(now).toISOString().replace('Z', '0000+00:00'),
+    environment,
+  };
+}

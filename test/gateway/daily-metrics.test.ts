@@ -1,0 +1,222 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
+import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { orderStatus } from '../../platform/status.ts';
+import { numberOf } from '../../gateway/daily-metrics.ts';
+import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { readParquet } from '../support/parquet.ts';
+import { sampleOrder } from '../support/stack.ts';
+
+/**
+ * The reference's daily metrics exports (`POST /metrics/sms`, `/metrics/email`), read back with
+ * Apache Arrow's own Parquet reader (`readParquet`). test/processors/fallback.test.ts reads them
+ * after SMS and emails went through the chain, the SMSC simulator and a mail server.
+ */
+
+describe('the daily metrics exports (/metrics/sms and /metrics/email under the API base)', () => {
+  const now = Date.UTC(2026, 11, 5, 12);
+  const yesterday = Date.UTC(2026, 11, 4, 10);
+  const dayBefore = Date.UTC(2026, 11, 3, 10);
+  let g: TestGateway;
+  beforeAll(async () => {
+    g = await startTestGateway('daily-metrics', { clock: () => now });
+  });
+  afterAll(async () => {
+    await g?.close();
+  });
+  const post = (path: string, headers: Record<string, string> = { 'x-api-key': METRICS_KEY }) =>
+    fetch(`${g.url}/metrics/${path}`, { method: 'POST', headers });
+
+  /** a notification's events, applied to the view as the pipeline's status-view stage does */
+  const events = async (
+    order: NotificationOrder,
+    channel: 'Sms' | 'Email',
+    destination: string,
+    steps: [StatusEvent['status'], number, Partial<StatusEvent>?][],
+  ) => {
+    const notificationId = randomUUID();
+    for (const [status, at, extra] of steps)
+      await g.view.apply({ ...orderStatus(order, status, at), notificationId, channel, destination, ...extra }, at);
+    return notificationId;
+  };
+
+  it('exports the SMS whose result was last set on the day, with the columns and headers of the reference', async () => {
+    const order = sampleOrder(1, {
+      creator: 'ttd',
+      sendersReference: 'ref-sms',
+      resourceId: 'urn:altinn:resource:app_ttd_test',
+      requestedSendTime: dayBefore,
+      notificationChannel: 'Sms',
+      emailTemplate: null,
+      smsTemplate: { senderNumber: 'Altinn', body: 'Hei $recipientName$, æøå' },
+    });
+    await g.view.putOrder(order);
+    const delivered = await events(order, 'Sms', '+4799999999', [
+      ['SMS_New', dayBefore, { smsCount: 1, customBodyLength: 27 }],
+      ['SMS_Accepted', dayBefore + 1000, { gatewayReference: 'smsc-7' }],
+      // (a receipt names the message in its own, canonical form: the submit's is kept)
+      ['SMS_Delivered', yesterday, { gatewayReference: 'canonical-7' }],
+    ]);
+    const abroad = await events(order, 'Sms', '004670123456', [
+      ['SMS_New', yesterday, { smsCount: 1 }],
+      ['SMS_Accepted', yesterday + 1000, { gatewayReference: 'smsc-8' }],
+      ['SMS_Failed_Undelivered', yesterday + 2000],
+    ]);
+    const reserved = await events(order, 'Sms', '', [['SMS_Failed_RecipientReserved', yesterday + 3000]]);
+    // not yet a result, and a result of the day before
+    await events(order, 'Sms', '+4791111111', [
+      ['SMS_New', yesterday],
+      ['SMS_Accepted', yesterday + 1000, { gatewayReference: 'smsc-9' }],
+    ]);
+    const earlier = await events(order, 'Sms', '+4792222222', [['SMS_Failed_InvalidRecipient', dayBefore + 5000]]);
+    // an email of the same day is the other export's
+    await events(order, 'Email', 'a@example.com', [['Email_Failed_Bounced', yesterday]]);
+
+    const res = await post('sms');
+    expect(res.status).toBe(200);
+    const file = Buffer.from(await res.arrayBuffer());
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(res.headers.get('content-disposition')).toBe(
+      "attachment; filename=20261204_sms_notifications_Unknown.parquet; filename*=UTF-8''20261204_sms_notifications_Unknown.parquet",
+    );
+    expect(res.headers.get('x-file-hash')).toBe(createHash('md5').update(file).digest('base64'));
+    expect(res.headers.get('x-file-size')).toBe(String(file.length));
+    expect(res.headers.get('x-total-filetransfer-count')).toBe('3');
+    expect(res.headers.get('x-generated-at')).toBe('2026-12-05T12:00:00.0000000+00:00');
+    expect(res.headers.get('x-environment')).toBe('Unknown');
+
+    const read = readParquet(file);
+    const str = (name: string) => ({ name, type: 'string', nullable: true });
+    expect(read.schema).toEqual([
+      { name: 'SmsId', type: 'int64', nullable: false },
+      str('ShipmentId'),
+      str('SendersReference'),
+      str('RequestedSendTime'),
+      str('CreatorName'),
+      str('ResourceId'),
+      str('Result'),
+      str('GatewayReference'),
+      str('Rate'),
+      str('MobileNumberPrefix'),
+      { name: 'AltinnSmsCount', type: 'int32', nullable: false },
+      { name: 'AltinnSmsBodyLength', type: 'int32', nullable: true },
+      { name: 'AltinnSmsCustomBodyLength', type: 'int32', nullable: false },
+    ]);
+    const row = (id: string, extra: Record<string, unknown>) => ({
+      SmsId: Number(numberOf(id)),
+      ShipmentId: order.orderId,
+      SendersReference: 'ref-sms',
+      RequestedSendTime: '2026-12-03T10:00:00.000Z',
+      CreatorName: 'ttd',
+      ResourceId: 'urn:altinn:resource:app_ttd_test',
+      AltinnSmsCount: 1,
+      AltinnSmsBodyLength: 24,
+      AltinnSmsCustomBodyLength: 0,
+      ...extra,
+    });
+    // (JSON's numbers: the ids compared within 2^53 here, exactly by `ids`)
+    expect(read.rows.map((r) => ({ ...r, SmsId: Number(r.SmsId) }))).toEqual([
+      row(delivered, {
+        Result: 'Delivered',
+        GatewayReference: 'smsc-7',
+        Rate: 'innland',
+        MobileNumberPrefix: '+479',
+        AltinnSmsCustomBodyLength: 27,
+      }),
+      row(abroad, {
+        Result: 'Failed_Undelivered',
+        GatewayReference: 'smsc-8',
+        Rate: 'utland',
+        MobileNumberPrefix: '0046',
+      }),
+      row(reserved, {
+        Result: 'Failed_RecipientReserved',
+        GatewayReference: null,
+        Rate: 'n/a',
+        MobileNumberPrefix: null,
+      }),
+    ]);
+    expect(read.ids).toEqual([delivered, abroad, reserved].map((id) => String(numberOf(id))));
+
+    // another day the view keeps, by ?date=
+    const before = await post('sms?date=2026-12-03');
+    expect(before.headers.get('content-disposition')).toContain('20261203_sms_notifications_Unknown.parquet');
+    const older = readParquet(Buffer.from(await before.arrayBuffer()));
+    expect(older.rows.map((r) => [r.ShipmentId, r.Result, r.Rate])).toEqual([
+      [order.orderId, 'Failed_InvalidRecipient', 'innland'],
+    ]);
+    expect(earlier).toBeTruthy();
+  });
+
+  it('exports the emails past Succeeded, with the mail server’s reference as OperationId', async () => {
+    const order = sampleOrder(2, { creator: 'nav', sendersReference: null, requestedSendTime: yesterday });
+    await g.view.putOrder(order);
+    const bounced = await events(order, 'Email', 'x@example.com', [
+      ['Email_New', yesterday],
+      ['Email_Succeeded', yesterday + 1000, { gatewayReference: '<m1@mx>' }],
+      ['Email_Failed_Bounced', yesterday + 2000],
+    ]);
+    // Succeeded is not a result yet; a transient error is New again
+    await events(order, 'Email', 'y@example.com', [
+      ['Email_New', yesterday],
+      ['Email_Succeeded', yesterday + 1000, { gatewayReference: '<m2@mx>' }],
+    ]);
+    await events(order, 'Email', 'z@example.com', [
+      ['Email_New', yesterday],
+      ['Email_Failed_TransientError', yesterday + 1000],
+    ]);
+    const res = await post('email');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toMatch(
+      /^attachment; filename=20261204_email_notifications_Unknown\.parquet;/,
+    );
+    const read = readParquet(Buffer.from(await res.arrayBuffer()));
+    expect(read.schema.map((c) => [c.name, c.type, c.nullable])).toEqual([
+      ['EmailId', 'int64', false],
+      ['ShipmentId', 'string', true],
+      ['SendersReference', 'string', true],
+      ['RequestedSendTime', 'string', true],
+      ['CreatorName', 'string', true],
+      ['ResourceId', 'string', true],
+      ['Result', 'string', true],
+      ['OperationId', 'string', true],
+    ]);
+    // (the other test's bounced email, of another order, is the same day's too)
+    const mine = read.rows.filter((r) => r.ShipmentId === order.orderId);
+    expect(mine.map((r) => ({ ...r, EmailId: Number(r.EmailId) }))).toEqual([
+      {
+        EmailId: Number(numberOf(bounced)),
+        ShipmentId: order.orderId,
+        SendersReference: null,
+        RequestedSendTime: '2026-12-04T10:00:00.000Z',
+        CreatorName: 'nav',
+        ResourceId: null,
+        Result: 'Failed_Bounced',
+        OperationId: '<m1@mx>',
+      },
+    ]);
+    expect(read.rows).toHaveLength(2);
+  });
+
+  it('asks for the metrics key, and answers a bad date 400 and other methods 405', async () => {
+    const refused = await post('sms', {});
+    expect([refused.status, await refused.json()]).toEqual([401, { error: 'API key required for Metrics endpoints' }]);
+    const wrong = await post('email', { 'x-api-key': `${METRICS_KEY}x` });
+    expect([wrong.status, await wrong.json()]).toEqual([401, { error: 'Invalid API key' }]);
+    const errors = async (date: string) => {
+      const res = await post(`sms?date=${date}`);
+      expect(res.status).toBe(400);
+      return ((await res.json()) as { errors: Record<string, string[]> }).errors;
+    };
+    expect(await errors('2026-02-30')).toEqual({ date: ["The value '2026-02-30' is not a date (YYYY-MM-DD)."] });
+    expect(await errors('2026-12-06')).toEqual({ date: ['The date must not be in the future (UTC).'] });
+    expect(await errors('2026-11-27')).toEqual({ date: ['The date must be today or one of the 7 days before (UTC).'] });
+    const weekAgo = await post('sms?date=2026-11-28');
+    expect(weekAgo.status).toBe(200);
+    const today = await post('sms?date=2026-12-05');
+    expect([today.status, today.headers.get('x-total-filetransfer-count')]).toEqual([200, '0']);
+    const get = await fetch(`${g.url}/metrics/sms`, { headers: { 'x-api-key': METRICS_KEY } });
+    expect([get.status, get.headers.get('allow')]).toEqual([405, 'POST']);
+  });
+});
