@@ -509,6 +509,11 @@ export function openApiDocument() {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         platformAccessToken: { type: 'apiKey', in: 'header', name: 'PlatformAccessToken' },
         metricsApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        metricsBasic: {
+          type: 'http',
+          scheme: 'basic',
+          description: 'for a browser: the METRICS_API_KEY as the password, any user name (beyond the reference)',
+        },
       },
       schemas: SCHEMAS,
     },
@@ -636,13 +641,13 @@ export function openApiDocument() {
           servers: root,
           get: {
             summary: 'The monthly metrics page: a form to choose a month and year (the X-API-Key of METRICS_API_KEY)',
-            security: [{ metricsApiKey: [] }],
+            security: [{ metricsApiKey: [] }, { metricsBasic: [] }],
             responses: { '200': html, '401': refused },
           },
           post: {
             summary:
               "One month's counts per creator (requested send times in the month, UTC): the page, or MonthlyMetrics as JSON when asked",
-            security: [{ metricsApiKey: [] }],
+            security: [{ metricsApiKey: [] }, { metricsBasic: [] }],
             requestBody: {
               required: true,
               content: {
@@ -679,7 +684,7 @@ export function openApiDocument() {
             servers: root,
             post: {
               summary: `The daily ${channel === 'sms' ? 'SMS' : 'email'} export: a Parquet file of the ${channel === 'sms' ? 'SMS' : 'emails'} whose result was last set on the day (UTC; yesterday unless ?date=), one row each (the reference's ${channel === 'sms' ? 'DailySmsMetricsRecord' : 'DailyEmailMetricsRecord'})`,
-              security: [{ metricsApiKey: [] }],
+              security: [{ metricsApiKey: [] }, { metricsBasic: [] }],
               parameters: [
                 {
                   name: 'date',

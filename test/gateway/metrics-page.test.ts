@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderStatus } from '../../platform/status.ts';
 import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
@@ -44,6 +46,21 @@ describe('the monthly metrics page (/metrics under the API base)', () => {
     expect(await refused(keyless, { 'x-api-key': METRICS_KEY })).toEqual([
       401,
       { error: 'API key validation not configured' },
+    ]);
+    // a 401 asks a browser for the key (HTTP Basic, any user name); a Bearer token is no key
+    const asked = await call(g, { headers: { authorization: `Bearer ${token}` } });
+    expect(asked.headers.get('www-authenticate')).toBe('Basic realm="Altinn Notification Metrics", charset="UTF-8"');
+    const basic = (password: string) => ({
+      authorization: `Basic ${Buffer.from(`anyone:${password}`).toString('base64')}`,
+    });
+    expect((await call(g, { headers: basic(METRICS_KEY) })).status).toBe(200);
+    expect(await refused(g, basic(`${METRICS_KEY}x`))).toEqual([401, { error: 'Invalid API key' }]);
+    expect(await refused(g, basic(''))).toEqual([401, { error: 'API key cannot be empty' }]);
+    expect(await refused(g, { authorization: 'Basic !!!' })).toEqual([401, { error: 'API key cannot be empty' }]);
+    // X-API-Key, when sent, is the key, whatever else is
+    expect(await refused(g, { 'x-api-key': `${METRICS_KEY}x`, ...basic(METRICS_KEY) })).toEqual([
+      401,
+      { error: 'Invalid API key' },
     ]);
     const page = await call(g, { headers: { 'x-api-key': METRICS_KEY } });
     expect(page.status).toBe(200);
@@ -129,5 +146,61 @@ describe('the monthly metrics page (/metrics under the API base)', () => {
       body: Buffer.from([0x6d, 0x6f, 0x6e, 0x74, 0x68, 0x3d, 0xe6]),
     });
     expect(latin1.status).toBe(400);
+  });
+});
+
+/**
+ * The page as a person opens it, in a real browser (Debian's Chromium, driven by puppeteer-core,
+ * as test/gateway/api-page.test.ts): the 401 asks for the key, the browser gives it as HTTP
+ * Basic, and the form's POST, which cannot carry X-API-Key, shows the month's table.
+ */
+describe('the monthly metrics page in a browser', () => {
+  let g: TestGateway;
+  let browser: Browser;
+  beforeAll(async () => {
+    g = await startTestGateway('metrics-browser');
+    browser = await puppeteer.launch({
+      executablePath: execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'])
+        .toString()
+        .trim(),
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await g?.close();
+  });
+
+  it('asks for the key, and with it shows the month a person chooses', async () => {
+    const now = Date.now();
+    const order = sampleOrder(1, { creator: 'browser-org', requestedSendTime: now });
+    await g.view.putOrder(order);
+    await g.view.apply(
+      {
+        ...orderStatus(order, 'Email_New', now),
+        notificationId: randomUUID(),
+        channel: 'Email',
+        requestedSendTime: now,
+      },
+      now,
+    );
+    const page = await browser.newPage();
+    // the 401's challenge makes the browser ask for credentials (headless, it has none to give:
+    // a 401 without the challenge would just be shown)
+    await expect(page.goto(`${g.url}/metrics`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+    await page.authenticate({ username: 'support', password: METRICS_KEY });
+    const opened = await page.goto(`${g.url}/metrics`);
+    expect(opened?.status()).toBe(200);
+    await page.select('#month', String(new Date(now).getUTCMonth() + 1));
+    await page.select('#year', String(new Date(now).getUTCFullYear()));
+    const [shown] = await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    expect(shown?.status()).toBe(200);
+    const rows = await page.$$eval('table tbody tr', (trs) =>
+      trs.map((tr) =>
+        Array.from(tr.querySelectorAll('td'), (td) => (td as { textContent: string | null }).textContent),
+      ),
+    );
+    expect(rows).toContainEqual(['browser-org', '1', '1', '0', '0', '0']);
+    await page.close();
   });
 });
