@@ -6,6 +6,16 @@ import { orderStatus } from '../../platform/status.ts';
 import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { sampleOrder } from '../support/stack.ts';
 
+/** An order of `creator` to be sent `at`, with one email, written to the gateway's view as the pipeline would. */
+async function orderWithEmail(g: TestGateway, i: number, creator: string, at: number): Promise<void> {
+  const order = sampleOrder(i, { creator, requestedSendTime: at });
+  await g.view.putOrder(order);
+  await g.view.apply(
+    { ...orderStatus(order, 'Email_New', at), notificationId: randomUUID(), channel: 'Email', requestedSendTime: at },
+    at,
+  );
+}
+
 /**
  * The monthly metrics page (the reference's `MetricsController` and its Razor view), behind the
  * reference's metrics key filter (`MetricsApiKeyFilter`). test/gateway/dashboard.test.ts reads
@@ -77,19 +87,7 @@ describe('the monthly metrics page (/metrics under the API base)', () => {
 
   it("shows a month's counts per creator, as a page or as JSON, and nothing else's", async () => {
     const at = Date.UTC(2026, 9, 15);
-    for (const [i, creator] of ['zeta<b>', 'alfa'].entries()) {
-      const order = sampleOrder(i, { creator, requestedSendTime: at });
-      await g.view.putOrder(order);
-      await g.view.apply(
-        {
-          ...orderStatus(order, 'Email_New', at),
-          notificationId: randomUUID(),
-          channel: 'Email',
-          requestedSendTime: at,
-        },
-        at,
-      );
-    }
+    for (const [i, creator] of ['zeta<b>', 'alfa'].entries()) await orderWithEmail(g, i, creator, at);
     const json = await post('month=10&year=2026', { accept: 'application/json' });
     expect(json.status).toBe(200);
     expect(await json.json()).toEqual({
@@ -173,17 +171,7 @@ describe('the monthly metrics page in a browser', () => {
 
   it('asks for the key, and with it shows the month a person chooses', async () => {
     const now = Date.now();
-    const order = sampleOrder(1, { creator: 'browser-org', requestedSendTime: now });
-    await g.view.putOrder(order);
-    await g.view.apply(
-      {
-        ...orderStatus(order, 'Email_New', now),
-        notificationId: randomUUID(),
-        channel: 'Email',
-        requestedSendTime: now,
-      },
-      now,
-    );
+    await orderWithEmail(g, 1, 'browser-org', now);
     const page = await browser.newPage();
     // the 401's challenge makes the browser ask for credentials (headless, it has none to give:
     // a 401 without the challenge would just be shown)
