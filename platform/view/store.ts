@@ -280,6 +280,8 @@ export class ViewStore {
     prefix: string,
     private readonly retentionMs = DEFAULT_VIEW_RETENTION_MS,
     private readonly countMetrics = true,
+    /** the wall clock: a day's export set is written only for the days still kept (a rebuild re-applies a year) */
+    private readonly clock: () => number = Date.now,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
     this.p = `${prefix}view:`;
@@ -469,7 +471,12 @@ export class ViewStore {
       e.gatewayReference ?? '',
       e.customBodyLength ?? '',
       `${this.p}daily:${e.status.startsWith('SMS_') ? 's' : 'e'}:${dayOf(e.occurredAt)}`,
-      e.notificationId !== null && UUID.test(e.orderId) && UUID.test(e.notificationId)
+      // (not for a day older than the sets are kept: a rebuild would fill a set for every day of
+      // its topics, each then kept DAILY_RETENTION_MS)
+      e.notificationId !== null &&
+      UUID.test(e.orderId) &&
+      UUID.test(e.notificationId) &&
+      e.occurredAt >= this.clock() - DAILY_RETENTION_MS
         ? Buffer.concat([uuidBytes(e.orderId), uuidBytes(e.notificationId)])
         : '',
       // (not past the orders it names)

@@ -69,7 +69,7 @@ export async function startTestGateway(
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const view = new ViewStore(redis, prefix);
+  const view = new ViewStore(redis, prefix, undefined, true, options.clock ?? Date.now);
   const schedule = new ScheduleStore(redis, `${prefix}orders:`);
   const app = createGateway({
     producer: options.ordersProducer?.(batching) ?? batching,
