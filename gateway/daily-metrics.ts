@@ -15,7 +15,8 @@ import { v1Result } from './views.ts';
 /**
  * A notification's number in the exports (the reference's row id, `sms_id` / `email_id`, which
  * this system does not have): the first 63 bits of its id, so the same notification has the same
- * number in every export, and two differ with certainty for any day's volume.
+ * number in every export. Those hold 59 random bits (a UUID's version is in them): two of a
+ * million notifications share a number with a chance of about one in a million.
  */
 export const numberOf = (notificationId: string): bigint =>
   BigInt(`0x${notificationId.replace(/-/g, '').slice(0, 16)}`) & 0x7fff_ffff_ffff_ffffn;
