@@ -5,6 +5,11 @@ import { sendProblem, sendValidationProblem } from '../problems.ts';
 /** The type of a body-reading error for bytes that are not UTF-8 (answered 400 by `errorHandler`). */
 export const INVALID_UTF8 = 'entity.invalid.utf8';
 
+/** body-parser's `verify`: refuses bytes that are not UTF-8 (answered 400 by `errorHandler`). */
+function utf8Only(_req: unknown, _res: unknown, buf: Buffer): void {
+  if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: INVALID_UTF8 });
+}
+
 /**
  * A JSON body parser with a size limit. JSON is UTF-8 (RFC 8259): bytes that are not are
  * refused, as ASP.NET's reader does, rather than read as U+FFFD. `type`: which requests it reads.
@@ -14,9 +19,7 @@ export function jsonBody(limitBytes: number, type: string[] | (() => boolean)) {
     limit: limitBytes,
     type,
     strict: false,
-    verify: (_req, _res, buf) => {
-      if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: INVALID_UTF8 });
-    },
+    verify: utf8Only,
   });
 }
 
@@ -30,9 +33,7 @@ export function formBody(limitBytes: number) {
   return express.urlencoded({
     limit: limitBytes,
     extended: false,
-    verify: (_req, _res, buf) => {
-      if (!isUtf8(buf)) throw Object.assign(new Error('invalid UTF-8'), { type: INVALID_UTF8 });
-    },
+    verify: utf8Only,
   });
 }
 
