@@ -63,7 +63,7 @@ export interface GatewayDeps {
   egress: EgressGuard;
   /** the storage hosts a composed email's SAS URLs may name (ATTACHMENT_HOSTS; default Azure Blob Storage's) */
   attachmentHosts?: readonly string[];
-  /** the `X-API-Key` the monthly metrics page asks for (none: it refuses every request) */
+  /** the `X-API-Key` the monthly metrics page and the daily exports ask for (none: they refuse every request) */
   metricsApiKey?: string;
   /** the daily metrics exports' environment name (METRICS_ENVIRONMENT) */
   metricsEnvironment?: string;

@@ -48,7 +48,7 @@ export const gatewayOptions = z.object({
   FEED_VISIBILITY_DELAY_MS: int(2_000).pipe(z.number().min(0)),
   /** access key (`?accesskey=`) of the email delivery report webhook; the webhook is off without one */
   EMAIL_REPORT_ACCESS_KEY: z.string().min(16).optional(),
-  /** `X-API-Key` of the monthly metrics page (`/metrics` under the API base); refused to all without one */
+  /** `X-API-Key` of the monthly metrics page and the daily exports (`/metrics…` under the API base); refused to all without one */
   METRICS_API_KEY: z.string().min(16).optional(),
   /** the environment's name in the daily metrics exports' file names and `X-Environment` (reference: the host's environment name; unset, "Unknown") */
   METRICS_ENVIRONMENT: z
