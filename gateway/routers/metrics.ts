@@ -1,13 +1,14 @@
+import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DAILY_RETENTION_MS, dayOf, type MonthlyMetrics, type ViewStore } from '../../platform/view/store.ts';
-import { dailyExport } from '../daily-metrics.ts';
+import { type DailyExport, dailyExport } from '../daily-metrics.ts';
 import { metricsApiKey } from '../http/api-key.ts';
 import { sendValidationProblem } from '../problems.ts';
 import { formBody, requireForm } from '../http/body.ts';
 import { otherMethods } from '../routes.ts';
 
 export interface MetricsDeps {
-  view: Pick<ViewStore, 'monthlyMetrics' | 'daily'>;
+  view: Pick<ViewStore, 'monthlyMetrics' | 'dailyPages'>;
   clock: () => number;
   /** METRICS_API_KEY: what `X-API-Key` must be; unset, every request is refused */
   apiKey?: string;
@@ -58,17 +59,38 @@ export function metricsRouter(d: MetricsDeps) {
       const now = d.clock();
       const day = dayAsked(req.query.date, now);
       if (typeof day !== 'string') return sendValidationProblem(res, day);
-      const file = await dailyExport(channel, day, await d.view.daily(channel, day), d.environment ?? 'Unknown', now);
+      // (a client that goes away stops the export: res closes before anything was sent)
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      let file: DailyExport;
+      try {
+        file = await dailyExport(
+          channel,
+          day,
+          d.view.dailyPages(channel, day),
+          d.environment ?? 'Unknown',
+          now,
+          gone.signal,
+        );
+      } catch (e) {
+        if (gone.signal.aborted) return;
+        throw e;
+      }
       res.set({
         'X-File-Hash': file.hash,
-        'X-File-Size': String(file.file.length),
+        'X-File-Size': String(file.size),
         'X-Total-FileTransfer-Count': String(file.rows),
         'X-Generated-At': file.generatedAt,
         'X-Environment': file.environment,
         // as ASP.NET's File(…, fileName) writes it (the name is letters, digits, _ - and .: no quoting)
         'Content-Disposition': `attachment; filename=${file.fileName}; filename*=UTF-8''${file.fileName}`,
+        'Content-Length': String(file.size),
       });
-      res.type('application/octet-stream').send(file.file);
+      res.type('application/octet-stream');
+      // (the stream closes the file, when read or when the client goes away mid-way)
+      await pipeline(file.file.createReadStream({ start: 0 }), res).catch((e: unknown) => {
+        if (!res.destroyed) throw e;
+      });
     });
     router.use(`${path}/${channel}`, otherMethods(['POST']));
   }

@@ -128,6 +128,9 @@ export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** The channel of a daily export. */
 export type DailyChannel = 'sms' | 'email';
 
+/** members of a day's set asked for in one SSCAN call (and their orders in one pipeline) */
+const DAILY_PAGE = 1000;
+
 /** A notification as the daily exports list it, with its order. */
 export interface DailyNotification {
   notificationId: string;
@@ -487,69 +490,83 @@ export class ViewStore {
   /**
    * A daily export's notifications (the reference's `get_sms_metrics` / `get_email_metrics`):
    * the channel's notifications whose result was last set on `day` (YYYY-MM-DD, UTC) and is more
-   * than New, Sending and Accepted (SMS) or Succeeded (email), with their orders, in the order
-   * their results were set. (Such a result is final: the view sets it once, and lists it in that
-   * day's set then; the checks here keep the reference's rule whatever the set holds.) One whose
-   * order the view no longer keeps is left out.
+   * than New, Sending and Accepted (SMS) or Succeeded (email), with their orders, a page at a time
+   * (the day's set read with SSCAN, about `DAILY_PAGE` members a call), each once, in no
+   * particular order (the reference's query has none). A day may list millions: what is held at
+   * once is a page and the ids already given. (Such a result is final: the view sets it once, and
+   * lists it in that day's set then; the checks here keep the reference's rule whatever the set
+   * holds.) One whose order the view no longer keeps is left out.
    */
-  async daily(channel: DailyChannel, day: string): Promise<DailyNotification[]> {
-    const members = await this.run('read daily export', () =>
-      this.redis.smembersBuffer(`${this.p}daily:${channel === 'sms' ? 's' : 'e'}:${day}`),
-    );
-    const wanted = new Map<string, string[]>();
-    const refs = new Map<string, string>();
-    for (const [i, m] of members.entries()) {
-      // (a day may list a hundred thousand: the process's other work takes turns)
-      if (i % 5000 === 4999) await new Promise((resolve) => setImmediate(resolve));
-      if (m.length < 32) continue;
-      const orderId = uuidText(m.subarray(0, 16));
-      const notificationId = uuidText(m.subarray(16, 32));
-      wanted.set(orderId, [...(wanted.get(orderId) ?? []), notificationId]);
-      if (m.length > 32) refs.set(notificationId, m.subarray(32).toString('utf8'));
-    }
-    const out: DailyNotification[] = [];
+  async *dailyPages(channel: DailyChannel, day: string): AsyncGenerator<DailyNotification[]> {
+    const key = `${this.p}daily:${channel === 'sms' ? 's' : 'e'}:${day}`;
+    // (SSCAN may give a member twice, when the set is resized between calls: ids as 16-character
+    // strings, about 60 bytes a notification)
+    const given = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, members] = await this.run('read daily export', () =>
+        this.redis.sscanBuffer(key, cursor, 'COUNT', DAILY_PAGE),
+      );
+      cursor = next.toString('latin1');
+      const wanted = new Map<string, string[]>();
+      const refs = new Map<string, string>();
+      for (const m of members) {
+        if (m.length < 32) continue;
+        const seen = m.subarray(16, 32).toString('latin1');
+        if (given.has(seen)) continue;
+        given.add(seen);
+        const orderId = uuidText(m.subarray(0, 16));
+        const notificationId = uuidText(m.subarray(16, 32));
+        wanted.set(orderId, [...(wanted.get(orderId) ?? []), notificationId]);
+        if (m.length > 32) refs.set(notificationId, m.subarray(32).toString('utf8'));
+      }
+      const page = wanted.size ? await this.dailyRows(channel, day, wanted, refs) : [];
+      if (page.length) yield page;
+    } while (cursor !== '0');
+  }
+
+  /** the notifications `wanted` (order id → notification ids) of a daily export, as the view has them */
+  private async dailyRows(
+    channel: DailyChannel,
+    day: string,
+    wanted: Map<string, string[]>,
+    refs: Map<string, string>,
+  ): Promise<DailyNotification[]> {
     const orderIds = [...wanted.keys()];
-    for (let i = 0; i < orderIds.length; i += 500) {
-      const batch = orderIds.slice(i, i + 500);
-      const answers = await this.run('read daily export', async () => {
-        const pipe = this.redis.pipeline();
-        for (const id of batch)
-          pipe.hmgetBuffer(this.orderKey(id), 'order', 'sc', ...wanted.get(id)!.map((n) => `#${n}`));
-        return (await pipe.exec()) ?? [];
-      });
-      for (const [j, orderId] of batch.entries()) {
-        const [err, values] = answers[j] ?? [];
-        if (err) throw redisError('status view (read daily export)', err);
-        const [stored, sc, ...entries] = values as (Buffer | null)[];
-        if (!stored) continue;
-        const order = decodeOrder(stored, orderId);
-        for (const [k, json] of entries.entries()) {
-          if (!json) continue;
-          const v = JSON.parse(json.toString('utf8')) as StoredNotification;
-          const status = (v.s ?? v.status)!;
-          const lastUpdate = (v.u ?? v.lastUpdate)!;
-          if (NOT_EXPORTED.has(status) || dayOf(lastUpdate) !== day) continue;
-          if ((channel === 'sms') !== status.startsWith('SMS_')) continue;
-          const notificationId = wanted.get(orderId)![k]!;
-          out.push({
-            notificationId,
-            order,
-            status,
-            destination: v.d ?? v.destination ?? null,
-            lastUpdate,
-            gatewayReference: refs.get(notificationId) ?? v.g ?? null,
-            customBodyLength: v.l ?? null,
-            smsCount: sc ? Number(sc.toString('utf8')) : null,
-          });
-        }
+    const answers = await this.run('read daily export', async () => {
+      const pipe = this.redis.pipeline();
+      for (const id of orderIds)
+        pipe.hmgetBuffer(this.orderKey(id), 'order', 'sc', ...wanted.get(id)!.map((n) => `#${n}`));
+      return (await pipe.exec()) ?? [];
+    });
+    const out: DailyNotification[] = [];
+    for (const [j, orderId] of orderIds.entries()) {
+      const [err, values] = answers[j] ?? [];
+      if (err) throw redisError('status view (read daily export)', err);
+      const [stored, sc, ...entries] = values as (Buffer | null)[];
+      if (!stored) continue;
+      const order = decodeOrder(stored, orderId);
+      for (const [k, json] of entries.entries()) {
+        if (!json) continue;
+        const v = JSON.parse(json.toString('utf8')) as StoredNotification;
+        const status = (v.s ?? v.status)!;
+        const lastUpdate = (v.u ?? v.lastUpdate)!;
+        if (NOT_EXPORTED.has(status) || dayOf(lastUpdate) !== day) continue;
+        if ((channel === 'sms') !== status.startsWith('SMS_')) continue;
+        const notificationId = wanted.get(orderId)![k]!;
+        out.push({
+          notificationId,
+          order,
+          status,
+          destination: v.d ?? v.destination ?? null,
+          lastUpdate,
+          gatewayReference: refs.get(notificationId) ?? v.g ?? null,
+          customBodyLength: v.l ?? null,
+          smsCount: sc ? Number(sc.toString('utf8')) : null,
+        });
       }
     }
-    // (ids compared as plain strings: localeCompare would take seconds over a day of ties)
-    return out.sort(
-      (a, b) =>
-        a.lastUpdate - b.lastUpdate ||
-        (a.notificationId < b.notificationId ? -1 : a.notificationId > b.notificationId ? 1 : 0),
-    );
+    return out;
   }
 
   /**

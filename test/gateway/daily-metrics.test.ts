@@ -1,9 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
-import { numberOf } from '../../gateway/daily-metrics.ts';
+import { dailyExport, numberOf } from '../../gateway/daily-metrics.ts';
+import type { DailyNotification } from '../../platform/view/store.ts';
 import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { readParquet } from '../support/parquet.ts';
 import { sampleOrder } from '../support/stack.ts';
@@ -115,29 +118,34 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
       AltinnSmsCustomBodyLength: 0,
       ...extra,
     });
-    // (JSON's numbers: the ids compared within 2^53 here, exactly by `ids`)
-    expect(read.rows.map((r) => ({ ...r, SmsId: Number(r.SmsId) }))).toEqual([
-      row(delivered, {
-        Result: 'Delivered',
-        GatewayReference: 'smsc-7',
-        Rate: 'innland',
-        MobileNumberPrefix: '+479',
-        AltinnSmsCustomBodyLength: 27,
-      }),
-      row(abroad, {
-        Result: 'Failed_Undelivered',
-        GatewayReference: 'smsc-8',
-        Rate: 'utland',
-        MobileNumberPrefix: '0046',
-      }),
-      row(reserved, {
-        Result: 'Failed_RecipientReserved',
-        GatewayReference: null,
-        Rate: 'n/a',
-        MobileNumberPrefix: null,
-      }),
-    ]);
-    expect(read.ids).toEqual([delivered, abroad, reserved].map((id) => String(numberOf(id))));
+    // (JSON's numbers: the ids compared within 2^53 here, exactly by `ids`; in no particular
+    // order, as the reference's query)
+    const byResult = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+      String(a.Result).localeCompare(String(b.Result));
+    expect(read.rows.map((r) => ({ ...r, SmsId: Number(r.SmsId) })).sort(byResult)).toEqual(
+      [
+        row(delivered, {
+          Result: 'Delivered',
+          GatewayReference: 'smsc-7',
+          Rate: 'innland',
+          MobileNumberPrefix: '+479',
+          AltinnSmsCustomBodyLength: 27,
+        }),
+        row(abroad, {
+          Result: 'Failed_Undelivered',
+          GatewayReference: 'smsc-8',
+          Rate: 'utland',
+          MobileNumberPrefix: '0046',
+        }),
+        row(reserved, {
+          Result: 'Failed_RecipientReserved',
+          GatewayReference: null,
+          Rate: 'n/a',
+          MobileNumberPrefix: null,
+        }),
+      ].sort(byResult),
+    );
+    expect(read.ids.sort()).toEqual([delivered, abroad, reserved].map((id) => String(numberOf(id))).sort());
 
     // another day the view keeps, by ?date=
     const before = await post('sms?date=2026-12-03');
@@ -155,7 +163,9 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
     expect((await g.view.get(order.orderId))?.notifications.find((n) => n.id === stale)?.status).toBe(
       'SMS_Failed_InvalidRecipient',
     );
-    expect(await g.view.daily('sms', '2026-11-26')).toEqual([]);
+    const pages = [];
+    for await (const page of g.view.dailyPages('sms', '2026-11-26')) pages.push(page);
+    expect(pages).toEqual([]);
   });
 
   it('exports the emails past Succeeded, with the mail server’s reference as OperationId', async () => {
@@ -206,6 +216,83 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
       },
     ]);
     expect(read.rows).toHaveLength(2);
+  });
+
+  /** open files of this process that are daily exports (removed from the folder, still open) */
+  const openExports = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).includes('daily-export-');
+      } catch {
+        return false;
+      }
+    });
+
+  it('exports a day of more than a page and a row group, each notification once, from a file it leaves nowhere', async () => {
+    // (the set read in pages of DAILY_PAGE, the file written in row groups of ROW_GROUP)
+    const day = Date.UTC(2026, 11, 1, 9);
+    const expected = new Map<string, string>();
+    for (let o = 0; o < 24; o++) {
+      const order = sampleOrder(100 + o, {
+        requestedSendTime: day,
+        notificationChannel: 'Sms',
+        emailTemplate: null,
+        smsTemplate: { senderNumber: 'Altinn', body: 'Kode' },
+      });
+      await g.view.putOrder(order);
+      const batch = [];
+      for (let i = 0; i < 500; i++) {
+        const notificationId = randomUUID();
+        const ref = `smsc-${o}-${i}`;
+        expected.set(String(numberOf(notificationId)), ref);
+        const base = { notificationId, channel: 'Sms' as const, destination: '+4799999999' };
+        batch.push(
+          { event: { ...orderStatus(order, 'SMS_Accepted', day + i), ...base, gatewayReference: ref }, source: '' },
+          { event: { ...orderStatus(order, 'SMS_Delivered', day + i + 1), ...base }, source: '' },
+        );
+      }
+      for (const r of await g.view.applyAll(batch, now)) expect(r).not.toBeInstanceOf(Error);
+    }
+    const res = await post('sms?date=2026-12-01');
+    expect(res.status).toBe(200);
+    const file = Buffer.from(await res.arrayBuffer());
+    expect(res.headers.get('x-total-filetransfer-count')).toBe('12000');
+    expect(res.headers.get('x-file-size')).toBe(String(file.length));
+    expect(res.headers.get('content-length')).toBe(String(file.length));
+    expect(res.headers.get('x-file-hash')).toBe(createHash('md5').update(file).digest('base64'));
+    const read = readParquet(file);
+    expect(read.rowGroups).toBe(2);
+    expect(read.rows).toHaveLength(12000);
+    expect(new Set(read.ids).size).toBe(12000);
+    expect(new Map(read.ids.map((id, i) => [id, read.rows[i]!.GatewayReference]))).toEqual(expected);
+    expect(new Set(read.rows.map((r) => r.Result))).toEqual(new Set(['Delivered']));
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith('daily-export-'))).toEqual([]);
+    await vi.waitFor(() => expect(openExports()).toEqual([]));
+
+    // a client that stops reading mid-way: the file is closed all the same
+    const gone = await post('sms?date=2026-12-01');
+    expect(gone.status).toBe(200);
+    const reader = gone.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await vi.waitFor(() => expect(openExports()).toEqual([]));
+  });
+
+  it('stops an export whose client went away, and closes its file', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const stop = new AbortController();
+    async function* pages(): AsyncGenerator<DailyNotification[]> {
+      yield [];
+      await held;
+      yield [];
+    }
+    const running = dailyExport('email', '2026-12-04', pages(), 'Test', now, stop.signal);
+    await vi.waitFor(() => expect(openExports()).toHaveLength(1));
+    stop.abort(new Error('the client went away'));
+    release();
+    await expect(running).rejects.toThrow('the client went away');
+    expect(openExports()).toEqual([]);
   });
 
   it('asks for the metrics key, and answers a bad date 400 and other methods 405', async () => {

@@ -9,6 +9,8 @@ export interface ParquetRead {
   rows: Record<string, unknown>[];
   /** the first column's values (the ids) as text: JSON's numbers hold only 53 bits */
   ids: string[];
+  /** how many row groups the file has */
+  rowGroups: number;
 }
 
 /**
@@ -30,9 +32,10 @@ print(json.dumps({
   "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in t.schema],
   "rows": t.to_pylist(),
   "ids": [str(v) for v in t.column(0).to_pylist()] if t.num_columns else [],
+  "rowGroups": pq.ParquetFile(sys.argv[1]).metadata.num_row_groups,
 }))`;
-    const r = spawnSync(python, ['-c', script, path], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`pyarrow could not read the file: ${r.stderr}`);
+    const r = spawnSync(python, ['-c', script, path], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    if (r.status !== 0) throw new Error(`pyarrow could not read the file: ${r.error?.message ?? ''} ${r.stderr}`);
     return JSON.parse(r.stdout) as ParquetRead;
   } finally {
     rmSync(dir, { recursive: true, force: true });
