@@ -115,12 +115,12 @@ if [ ! -x "$COMPOSE_CHECK" ]; then
   log "building the Compose file checker (compose-go) from the Go module proxy"
   (cd "$ROOT/deploy/tools/compose-check" && go build -o "$COMPOSE_CHECK" .) >&2
 fi
-K8S_TOOLS=$(k8s_tools_venv)
-if [ ! -f "$K8S_TOOLS/.complete" ]; then
+PY_TOOLS=$(tools_venv)
+if [ ! -f "$PY_TOOLS/.complete" ]; then
   log "installing kubernetes-validate, promql-parser and pyarrow from PyPI"
-  rm -rf "$K8S_TOOLS"
-  python3 -m venv "$K8S_TOOLS" >&2
-  "$K8S_TOOLS/bin/pip" install -q --disable-pip-version-check -r "$ROOT/deploy/tools/requirements.txt" >&2
-  touch "$K8S_TOOLS/.complete"
+  rm -rf "$PY_TOOLS"
+  python3 -m venv "$PY_TOOLS" >&2
+  "$PY_TOOLS/bin/pip" install -q --disable-pip-version-check -r "$ROOT/deploy/tools/requirements.txt" >&2
+  touch "$PY_TOOLS/.complete"
 fi
 log "install complete"

@@ -69,7 +69,8 @@ py_producer_venv() {
 
 # Tools that check the deploy artifacts (test/deploy/helm.test.ts, compose.test.ts): helm and the
 # operators' CRDs from the Go module proxy, compose-go's loader built from deploy/tools/compose-check,
-# and a venv with kubernetes-validate.
+# and a venv of deploy/tools/requirements.txt (TOOLS_PYTHON: kubernetes-validate, promql-parser, and
+# pyarrow, which reads the daily exports' Parquet files back in test/support/parquet.ts).
 HELM_VERSION="v3.16.3"
 KEDA_VERSION="v2.16.1"
 PROMETHEUS_OPERATOR_VERSION="v0.85.0"
@@ -97,8 +98,8 @@ deploy_crds() {
 compose_check_bin() {
   echo "$CACHE_DIR/compose-check-$(cat "$ROOT"/deploy/tools/compose-check/{main.go,go.mod,go.sum} | sha256sum | cut -c1-16)/compose-check"
 }
-k8s_tools_venv() {
-  echo "$CACHE_DIR/k8s-tools-$(sha256sum "$ROOT/deploy/tools/requirements.txt" | cut -c1-16)"
+tools_venv() {
+  echo "$CACHE_DIR/py-tools-$(sha256sum "$ROOT/deploy/tools/requirements.txt" | cut -c1-16)"
 }
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -167,7 +168,7 @@ export PY_PRODUCER_PYTHON=$(py_producer_venv)/bin/python
 export HELM_BIN=$HELM_BIN
 export IMAGE_NODE_BIN=$(image_node_bin)
 export COMPOSE_CHECK_BIN=$(compose_check_bin)
-export K8S_VALIDATE_PYTHON=$(k8s_tools_venv)/bin/python
+export TOOLS_PYTHON=$(tools_venv)/bin/python
 export DEPLOY_CRDS=$(deploy_crds)
 ENV
 }

@@ -15,7 +15,7 @@ import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
  * The Helm chart (deploy/helm/notifications), rendered by a real `helm template` and every object
  * validated strictly against Kubernetes' schemas (kubernetes-validate) and, for PodMonitor and
  * ScaledObject, against the operators' own CRDs (deploy/tools/validate-k8s.py). Tools come from
- * `deploy/local/install.sh` (HELM_BIN, K8S_VALIDATE_PYTHON, DEPLOY_CRDS in the stack's env).
+ * `deploy/local/install.sh` (HELM_BIN, TOOLS_PYTHON, DEPLOY_CRDS in the stack's env).
  */
 const root = join(import.meta.dirname, '..', '..');
 const chart = join(root, 'deploy/helm/notifications');
@@ -39,7 +39,7 @@ interface K8sObject {
 /** YAML (one or many documents) as JSON, by the validator's own Python and PyYAML. */
 function yamlToJson(file: string): unknown[] {
   const out = execFileSync(
-    tool('K8S_VALIDATE_PYTHON'),
+    tool('TOOLS_PYTHON'),
     ['-c', 'import json,sys,yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))', file],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
@@ -62,7 +62,7 @@ function validate(file: string) {
   const crds = tool('DEPLOY_CRDS')
     .split(':')
     .flatMap((c) => ['--crd', c]);
-  const r = spawnSync(tool('K8S_VALIDATE_PYTHON'), [
+  const r = spawnSync(tool('TOOLS_PYTHON'), [
     join(root, 'deploy/tools/validate-k8s.py'),
     '--kube-version',
     KUBE_VERSION,

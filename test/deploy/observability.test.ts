@@ -22,8 +22,8 @@ import { stageEnv, testClients, testConfig, uniquePrefix } from '../support/stac
 const root = join(import.meta.dirname, '..', '..');
 const env = process.env as Record<string, string>;
 const python = () => {
-  const p = env.K8S_VALIDATE_PYTHON;
-  if (!p) throw new Error('K8S_VALIDATE_PYTHON is not set: run the tests with the stack env (./dev test)');
+  const p = env.TOOLS_PYTHON;
+  if (!p) throw new Error('TOOLS_PYTHON is not set: run the tests with the stack env (./dev test)');
   return p;
 };
 

@@ -19,8 +19,8 @@ export interface ParquetRead {
  * this system writes is checked by an implementation other than the one that wrote it.
  */
 export function readParquet(file: Buffer): ParquetRead {
-  const python = process.env.K8S_VALIDATE_PYTHON;
-  if (!python) throw new Error('K8S_VALIDATE_PYTHON is not set: start the test stack (deploy/local/stack.sh up)');
+  const python = process.env.TOOLS_PYTHON;
+  if (!python) throw new Error('TOOLS_PYTHON is not set: start the test stack (deploy/local/stack.sh up)');
   const dir = mkdtempSync(join(tmpdir(), 'parquet-'));
   try {
     const path = join(dir, `${randomUUID()}.parquet`);
