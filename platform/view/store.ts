@@ -156,6 +156,11 @@ const NOT_EXPORTED = new Set([
   'Email_Sending',
   'Email_Succeeded',
 ]);
+/**
+ * Whether a daily export lists a notification with this status (the reader's re-check;
+ * apply-status.lua's `exported` puts it in its day's set, by the same rule).
+ */
+export const exportedStatus = (status: string) => !NOT_EXPORTED.has(status);
 
 /** YYYY-MM of a time, in UTC (as the reference's database extracts a month) */
 const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
@@ -551,7 +556,7 @@ export class ViewStore {
         const v = JSON.parse(json.toString('utf8')) as StoredNotification;
         const status = (v.s ?? v.status)!;
         const lastUpdate = (v.u ?? v.lastUpdate)!;
-        if (NOT_EXPORTED.has(status) || dayOf(lastUpdate) !== day) continue;
+        if (!exportedStatus(status) || dayOf(lastUpdate) !== day) continue;
         if ((channel === 'sms') !== status.startsWith('SMS_')) continue;
         const notificationId = wanted.get(orderId)![k]!;
         out.push({

@@ -3,10 +3,10 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
-import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
+import { NoAltinnNotifications, type StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { dailyExport, numberOf } from '../../gateway/daily-metrics.ts';
-import type { DailyNotification } from '../../platform/view/store.ts';
+import { type DailyNotification, exportedStatus } from '../../platform/view/store.ts';
 import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { readParquet } from '../support/parquet.ts';
 import { sampleOrder } from '../support/stack.ts';
@@ -293,6 +293,40 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
     release();
     await expect(running).rejects.toThrow('the client went away');
     expect(openExports()).toEqual([]);
+  });
+
+  it('lists a notification in its day by the same rule in the view’s script as in the reader, for every status', async () => {
+    const statuses = (
+      JSON.parse(NoAltinnNotifications.ProcessingLifecycleSchema) as { symbols: StatusEvent['status'][] }
+    ).symbols.filter((s) => s.startsWith('SMS_') || s.startsWith('Email_'));
+    const at = Date.UTC(2026, 11, 2, 10);
+    const order = sampleOrder(3, { requestedSendTime: at });
+    await g.view.putOrder(order);
+    for (const status of statuses) {
+      const sms = status.startsWith('SMS_');
+      await events(order, sms ? 'Sms' : 'Email', sms ? '+4799999999' : 'a@example.com', [[status, at]]);
+    }
+    // what the view holds for each (a transient error is New again)
+    const held = new Map((await g.view.get(order.orderId))!.notifications.map((n) => [n.id, n.status]));
+    expect(held.size).toBe(statuses.length);
+    const inSets = [];
+    for (const channel of ['s', 'e'])
+      for (const m of await g.redis.smembersBuffer(`${g.prefix}view:daily:${channel}:2026-12-02`))
+        inSets.push(
+          m
+            .subarray(16, 32)
+            .toString('hex')
+            .replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
+        );
+    const exported = [...held].filter(([, status]) => exportedStatus(status)).map(([id]) => id);
+    expect(inSets.sort()).toEqual(exported.sort());
+    expect(exported).toHaveLength(statuses.length - 7);
+    // (and the reader's re-check keeps each)
+    const read = [];
+    for (const channel of ['sms', 'email'] as const)
+      for await (const page of g.view.dailyPages(channel, '2026-12-02'))
+        read.push(...page.map((n) => n.notificationId));
+    expect(read.sort()).toEqual(exported);
   });
 
   it('asks for the metrics key, and answers a bad date 400 and other methods 405', async () => {
