@@ -132,6 +132,25 @@ describe('the Helm chart', () => {
       expect(kinds).toContain(k);
   });
 
+  it('limits every pod’s /tmp (the daily exports’ files) to tmpSizeLimit, or not at all when it is empty', () => {
+    const tmpOf = (args: string[]) =>
+      render(args)
+        .objects.filter((o) => o.kind === 'Deployment' || o.kind === 'Job')
+        .map((d) =>
+          (d.spec.template.spec.volumes as { name: string; emptyDir?: unknown }[]).find((v) => v.name === 'tmp'),
+        );
+    const limited = tmpOf([]);
+    // (the gateway's Deployment, the stages', and the topics Job)
+    expect(limited.length).toBeGreaterThan(2);
+    for (const v of limited) expect(v).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '2Gi' } });
+    for (const v of tmpOf(['--set', 'tmpSizeLimit=512Mi']))
+      expect(v).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '512Mi' } });
+    const unlimited = ['--set', 'tmpSizeLimit=null'];
+    for (const v of tmpOf(unlimited)) expect(v).toEqual({ name: 'tmp', emptyDir: {} });
+    const v = validate(render(unlimited).file);
+    expect(v.ok, v.out).toBe(true);
+  });
+
   it('ships the alert rules of deploy/observability as its PrometheusRule, the same rules', () => {
     const plain = readFileSync(join(root, 'deploy/observability/alert-rules.yaml'), 'utf8');
     expect(readFileSync(join(chart, 'files/alert-rules.yaml'), 'utf8')).toBe(plain);

@@ -80,7 +80,7 @@ topologySpreadConstraints:
 {{- end }}
 volumes:
   - name: tmp
-    emptyDir: {}
+    emptyDir: {{ if .root.Values.tmpSizeLimit }}{ sizeLimit: {{ .root.Values.tmpSizeLimit | quote }} }{{ else }}{}{{ end }}
   {{- if or .root.Values.auth.publicKeyPem .root.Values.auth.accessTokenIssuers }}
   - name: auth
     configMap:
