@@ -522,7 +522,9 @@ export class ViewStore {
         given.add(seen);
         const orderId = uuidText(m.subarray(0, 16));
         const notificationId = uuidText(m.subarray(16, 32));
-        wanted.set(orderId, [...(wanted.get(orderId) ?? []), notificationId]);
+        const ofOrder = wanted.get(orderId);
+        if (ofOrder) ofOrder.push(notificationId);
+        else wanted.set(orderId, [notificationId]);
         if (m.length > 32) refs.set(notificationId, m.subarray(32).toString('utf8'));
       }
       const page = wanted.size ? await this.dailyRows(channel, day, wanted, refs) : [];
