@@ -3,7 +3,7 @@ import type { StatusEvent } from '../platform/schemas/generated/status-event.ts'
 import { orderStatus } from '../platform/status.ts';
 import pLimit from 'p-limit';
 import type { TopicKey, TopicValues } from '../platform/topics.ts';
-import { defineStage, emit, type Outcome, type Stage } from './runtime/stage.ts';
+import { defineStage, emit, type Outcome, type RecordContext, type Stage } from './runtime/stage.ts';
 
 /** What the senders share: the notification's status event, and the at-most-once guard. */
 export interface SentNotification {
@@ -109,7 +109,12 @@ export function senderStage<I extends SenderInput>(
   name: string,
   input: I,
   concurrency: number | undefined,
-  sendOne: (n: TopicValues[I], mark: (step: string) => void, handedOver: () => void) => Promise<Outcome>,
+  sendOne: (
+    n: TopicValues[I],
+    mark: (step: string) => void,
+    handedOver: () => void,
+    ctx: RecordContext,
+  ) => Promise<Outcome>,
   /** what it writes: its statuses, and any topic `sendOne` hands a notification on to */
   outputs: readonly TopicKey[] = ['status'],
 ): Stage<I> {
@@ -139,7 +144,7 @@ export function senderStage<I extends SenderInput>(
       slow.unref();
       const run = (handedOver: () => void) => {
         step = 'started';
-        return sendOne(n, (s) => void (step = s), handedOver);
+        return sendOne(n, (s) => void (step = s), handedOver, ctx);
       };
       const outcome = limit
         ? new Promise<Outcome>((resolve, reject) => {

@@ -39,6 +39,6 @@ export const attachmentOptions = z.object({
    * as the retries' lane waits that long for its next record and a longer wait would be a stall
    */
   ATTACHMENT_RETRY_DELAY_MS: int(60_000).pipe(z.number().min(100)),
-  /** how long past its requested send time an email is retried so, ms; then Email_Failed */
+  /** how long from the storage's first failure for an email it is retried so, ms; then Email_Failed */
   ATTACHMENT_RETRY_FOR_MS: int(3_600_000).pipe(z.number().min(0)),
 });

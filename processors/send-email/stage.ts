@@ -6,8 +6,19 @@ import type { StatusEvent } from '../../platform/schemas/generated/status-event.
 import { isSingleMailbox } from '../../platform/smtp/address.ts';
 import type { AttachmentFetcher, FetchResult } from '../../platform/http/attachment-client.ts';
 import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
-import { emit, retry, type Outcome, type Stage } from '../runtime/stage.ts';
+import { emit, retry, type Outcome, type RecordContext, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
+
+/**
+ * On a composed email's record on `email.composed.retry`: when the files' storage first failed
+ * to answer for it (ms since epoch), kept as it is written there again.
+ */
+const RETRYING_SINCE = 'x-notifications-retrying-since';
+/** when the storage first failed for this record's email: its header, else when the record was written (the first failure's, or one written before the header) */
+function retryingSince(ctx: RecordContext): number {
+  const v = Number(ctx.headers[RETRYING_SINCE]?.toString('latin1'));
+  return Number.isSafeInteger(v) && v > 0 ? v : ctx.timestamp;
+}
 
 export interface SendEmailPorts {
   mailer: { send(m: Mail): Promise<SendVerdict> };
@@ -29,8 +40,8 @@ export interface SendEmailPorts {
   files?: Pick<AttachmentFetcher, 'fetchAll'>;
   /**
    * the composed lanes: a storage that cannot answer now sends the email to
-   * email.composed.retry, tried again `delayMs` after it was written there, for `forMs` past its
-   * requested send time (then Email_Failed); without it, retried in place
+   * email.composed.retry, tried again `delayMs` after it was written there, for `forMs` past the
+   * storage's first failure for it (then Email_Failed); without it, retried in place
    */
   composedRetry?: { delayMs: number; forMs: number };
 }
@@ -97,6 +108,7 @@ export function sendEmailStage<
     mark: (step: string) => void = () => undefined,
     /** the server has answered and the outcome's write is issued: the place may take the next (see senderStage) */
     handedOver: () => void = () => undefined,
+    ctx?: RecordContext,
   ): Promise<Outcome> {
     // Each outcome's write is issued at once (on the stores' one Redis connection, before any
     // later claim), then the place is given back, and only then is the write awaited: the SMTP
@@ -135,7 +147,9 @@ export function sendEmailStage<
         await recorded(ports.ledger.abandon(n.notificationId));
         const again = ports.composedRetry;
         if (!again) return retry(retriable('DEPENDENCY_UNAVAILABLE', `attachment storage not now: ${fetched.reason}`));
-        if (input === 'emailComposedRetry' && ports.clock() - n.requestedSendTime > again.forMs) {
+        // (tried for `forMs` from the storage's first failure, whenever the email came to be sent)
+        const since = input === 'emailComposedRetry' && ctx ? retryingSince(ctx) : ports.clock();
+        if (ports.clock() - since > again.forMs) {
           const span =
             again.forMs >= 120_000 ? `${Math.round(again.forMs / 60_000)} minutes` : `${again.forMs / 1000} s`;
           const why = `the files' storage did not answer for ${span}: ${fetched.reason}`;
@@ -143,7 +157,12 @@ export function sendEmailStage<
           return report(n, 'Email_Failed', null, why.slice(0, 500));
         }
         // tried again later, off this partition, so it holds up no other email
-        return emit({ topic: 'emailComposedRetry', key: n.notificationId, value: n });
+        return emit({
+          topic: 'emailComposedRetry',
+          key: n.notificationId,
+          value: n,
+          headers: { [RETRYING_SINCE]: String(since) },
+        });
       }
       const status = fetched.kind === 'invalid' ? 'Email_Failed_InvalidSasUrl' : 'Email_Failed_PayloadTooLarge';
       const why = fetched.reason.slice(0, 500);

@@ -228,6 +228,23 @@ describe('a composed email, through the chain', () => {
     expect(store.readsOf('slow.pdf')).toBe(3);
   });
 
+  it('tries for ATTACHMENT_RETRY_FOR_MS from the storage’s first failure, also for an email sent long after its requested time', async () => {
+    // (a direct producer's order of a minute ago, as after a backlog or an outage: the window is 6 s)
+    const files = [
+      {
+        filename: 'late.pdf',
+        mimeType: 'application/pdf',
+        sasUrl: store.put('late.pdf', pdf, { status: [503, 503, 200] }),
+      },
+    ];
+    const o = sampleOrder(3, { type: 'Composed', attachments: files, requestedSendTime: Date.now() - 60_000 });
+    await publish(g.kafka, g.codec, g.prefix, 'orders', [{ key: o.orderId, value: o }]);
+    const final = await finalOf(o.orderId);
+    expect(final.status).toBe('Email_Succeeded');
+    expect(sink.accepted.get(final.notificationId!)).toBe(1);
+    expect(store.readsOf('late.pdf')).toBe(3);
+  });
+
   it('sends a Composed order a direct producer published, and dead-letters one that breaks the rules', async () => {
     const files = [{ filename: 'direkte.pdf', mimeType: 'application/pdf', sasUrl: store.put('direkte.pdf', pdf) }];
     const o = sampleOrder(1, { type: 'Composed', attachments: files, requestedSendTime: Date.now() });
