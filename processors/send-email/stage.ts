@@ -1,3 +1,4 @@
+import { REPLAY_OF_HEADER } from '../../platform/dead-letters.ts';
 import { retriable } from '../../platform/errors.ts';
 import type { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import type { SendLedger } from '../../platform/redis/send-ledger.ts';
@@ -13,9 +14,14 @@ import { beforeHandOver, laneName, senderStage, statusReport } from '../send-com
  * On a composed email's record on `email.composed.retry`: when the files' storage first failed
  * to answer for it (ms since epoch), kept as it is written there again.
  */
-const RETRYING_SINCE = 'x-notifications-retrying-since';
-/** when the storage first failed for this record's email: its header, else when the record was written (the first failure's, or one written before the header) */
-function retryingSince(ctx: RecordContext): number {
+export const RETRYING_SINCE = 'x-notifications-retrying-since';
+/**
+ * When the storage first failed for the email of a record on `email.composed.retry`: its header,
+ * else when the record was written (the first failure's record, or one written before the
+ * header). A dead letter's replay starts a window of its own: an operator's new try.
+ */
+export function retryingSince(ctx: Pick<RecordContext, 'headers' | 'timestamp'>): number {
+  if (ctx.headers[REPLAY_OF_HEADER]) return ctx.timestamp;
   const v = Number(ctx.headers[RETRYING_SINCE]?.toString('latin1'));
   return Number.isSafeInteger(v) && v > 0 ? v : ctx.timestamp;
 }
