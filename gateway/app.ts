@@ -30,6 +30,7 @@ import { readsRouter } from './routers/reads.ts';
 import { dashboardRouter } from './routers/dashboard.ts';
 import { testsRouter } from './routers/tests.ts';
 import { metricsRouter } from './routers/metrics.ts';
+import { Slots } from './http/slots.ts';
 import { v1OrdersRouter } from './routers/v1-orders.ts';
 
 export interface GatewayDeps {
@@ -67,6 +68,8 @@ export interface GatewayDeps {
   metricsApiKey?: string;
   /** the daily metrics exports' environment name (METRICS_ENVIRONMENT) */
   metricsEnvironment?: string;
+  /** daily exports built at once and waiting for a turn (DAILY_EXPORT_CONCURRENCY, DAILY_EXPORT_QUEUE; default 1, 4) */
+  dailyExports?: { concurrency: number; queue: number };
   /** the email delivery report webhook: off when no access key is configured */
   emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
@@ -113,6 +116,8 @@ export function createGateway(deps: GatewayDeps) {
       clock: deps.clock,
       ...(deps.metricsApiKey ? { apiKey: deps.metricsApiKey } : {}),
       ...(deps.metricsEnvironment ? { environment: deps.metricsEnvironment } : {}),
+      exports: new Slots(deps.dailyExports?.concurrency ?? 1, deps.dailyExports?.queue ?? 4),
+      metrics: deps.metrics,
     }),
   );
 

@@ -99,6 +99,7 @@ async function main(): Promise<void> {
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
     ...(config.METRICS_API_KEY ? { metricsApiKey: config.METRICS_API_KEY } : {}),
     ...(config.METRICS_ENVIRONMENT ? { metricsEnvironment: config.METRICS_ENVIRONMENT } : {}),
+    dailyExports: { concurrency: config.DAILY_EXPORT_CONCURRENCY, queue: config.DAILY_EXPORT_QUEUE },
     ...(config.EMAIL_REPORT_ACCESS_KEY
       ? {
           emailReports: {

@@ -55,4 +55,8 @@ export const gatewayOptions = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, _ and -, at most 40')
     .optional(),
+  /** daily metrics exports one gateway builds at once (each takes a core while it runs) */
+  DAILY_EXPORT_CONCURRENCY: int(1).pipe(z.number().min(1).max(16)),
+  /** daily metrics exports that may wait for a turn beyond those; more are answered 429 with Retry-After */
+  DAILY_EXPORT_QUEUE: int(4).pipe(z.number().min(0).max(1000)),
 });

@@ -1,9 +1,11 @@
 import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { DAILY_RETENTION_MS, dayOf, type MonthlyMetrics, type ViewStore } from '../../platform/view/store.ts';
 import { type DailyExport, dailyExport } from '../daily-metrics.ts';
 import { metricsApiKey } from '../http/api-key.ts';
-import { sendValidationProblem } from '../problems.ts';
+import { sendProblem, sendValidationProblem } from '../problems.ts';
+import { type Slots, SlotsFull } from '../http/slots.ts';
 import { formBody, requireForm } from '../http/body.ts';
 import { otherMethods } from '../routes.ts';
 
@@ -14,7 +16,16 @@ export interface MetricsDeps {
   apiKey?: string;
   /** METRICS_ENVIRONMENT: the daily exports' environment name (unset: "Unknown", as the reference) */
   environment?: string;
+  /**
+   * how many daily exports this gateway builds at once, and how many more may wait for a turn
+   * (DAILY_EXPORT_CONCURRENCY, DAILY_EXPORT_QUEUE); beyond, 429 with Retry-After
+   */
+  exports: Slots;
+  metrics: Registry;
 }
+
+/** what a refused export's Retry-After says, s (an export of half a million rows took 12 s here) */
+export const EXPORT_RETRY_AFTER_S = 30;
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -51,6 +62,22 @@ export function metricsRouter(d: MetricsDeps) {
   const router = express.Router();
   const path = '/metrics';
   const key = metricsApiKey(d.apiKey);
+  new Gauge({
+    name: 'gateway_daily_exports',
+    help: 'Daily metrics exports this gateway is building (running) or that wait for a turn (waiting)',
+    labelNames: ['state'],
+    registers: [d.metrics],
+    collect() {
+      this.set({ state: 'running' }, d.exports.running);
+      this.set({ state: 'waiting' }, d.exports.queued);
+    },
+  });
+  const refused = new Counter({
+    name: 'gateway_daily_exports_refused_total',
+    help: 'Daily metrics exports answered 429 because every slot was taken and the queue was full',
+    labelNames: ['channel'],
+    registers: [d.metrics],
+  });
   router.use(path, (req: Request, res: Response, next: NextFunction) =>
     req.path === '/' ? key(req, res, next) : next(),
   );
@@ -62,6 +89,21 @@ export function metricsRouter(d: MetricsDeps) {
       // (a client that goes away stops the export: res closes before anything was sent)
       const gone = new AbortController();
       res.once('close', () => gone.abort());
+      // (a turn covers building the file, the CPU and memory of an export; sending it does not)
+      let release: () => void;
+      try {
+        release = await d.exports.acquire(gone.signal);
+      } catch (e) {
+        if (gone.signal.aborted) return;
+        if (!(e instanceof SlotsFull)) throw e;
+        refused.inc({ channel });
+        res.set('Retry-After', String(EXPORT_RETRY_AFTER_S));
+        return sendProblem(res, {
+          status: 429,
+          title: 'Too Many Requests',
+          detail: `This gateway is building ${e.capacity} daily exports and ${e.queue} more wait for a turn; try again later.`,
+        });
+      }
       let file: DailyExport;
       try {
         file = await dailyExport(
@@ -69,12 +111,15 @@ export function metricsRouter(d: MetricsDeps) {
           day,
           d.view.dailyPages(channel, day),
           d.environment ?? 'Unknown',
-          now,
+          // (the time the file says it was made: when it began, not when the request came)
+          d.clock(),
           gone.signal,
         );
       } catch (e) {
         if (gone.signal.aborted) return;
         throw e;
+      } finally {
+        release();
       }
       res.set({
         'X-File-Hash': file.hash,
