@@ -10,10 +10,7 @@ import type { Mail, SendVerdict } from '../../platform/smtp/mailer.ts';
 import { emit, retry, type Outcome, type RecordContext, type Stage } from '../runtime/stage.ts';
 import { beforeHandOver, laneName, senderStage, statusReport } from '../send-common.ts';
 
-/**
- * On a composed email's record on `email.composed.retry`: when the files' storage first failed
- * to answer for it (ms since epoch), kept as it is written there again.
- */
+/** The header of a record on `email.composed.retry` that `retryingSince` reads (ms since epoch). */
 export const RETRYING_SINCE = 'x-notifications-retrying-since';
 /**
  * When the storage first failed for the email of a record on `email.composed.retry`: its header,
