@@ -31,6 +31,7 @@ import { dashboardRouter } from './routers/dashboard.ts';
 import { testsRouter } from './routers/tests.ts';
 import { metricsRouter } from './routers/metrics.ts';
 import { Slots } from './http/slots.ts';
+import { type ExportStore, exportInWorker } from './daily-metrics.ts';
 import { v1OrdersRouter } from './routers/v1-orders.ts';
 
 export interface GatewayDeps {
@@ -68,8 +69,11 @@ export interface GatewayDeps {
   metricsApiKey?: string;
   /** the daily metrics exports' environment name (METRICS_ENVIRONMENT) */
   metricsEnvironment?: string;
-  /** daily exports built at once and waiting for a turn (DAILY_EXPORT_CONCURRENCY, DAILY_EXPORT_QUEUE; default 1, 4) */
-  dailyExports?: { concurrency: number; queue: number };
+  /**
+   * the daily exports: how many are built at once and wait for a turn (DAILY_EXPORT_CONCURRENCY,
+   * DAILY_EXPORT_QUEUE), and where their workers read the view
+   */
+  dailyExports: { concurrency: number; queue: number; store: ExportStore };
   /** the email delivery report webhook: off when no access key is configured */
   emailReports?: { accessKey: string; refs: DeliveryRefs };
 }
@@ -116,7 +120,8 @@ export function createGateway(deps: GatewayDeps) {
       clock: deps.clock,
       ...(deps.metricsApiKey ? { apiKey: deps.metricsApiKey } : {}),
       ...(deps.metricsEnvironment ? { environment: deps.metricsEnvironment } : {}),
-      exports: new Slots(deps.dailyExports?.concurrency ?? 1, deps.dailyExports?.queue ?? 4),
+      exports: new Slots(deps.dailyExports.concurrency, deps.dailyExports.queue),
+      exportDay: exportInWorker(deps.dailyExports.store),
       metrics: deps.metrics,
     }),
   );

@@ -99,7 +99,16 @@ async function main(): Promise<void> {
     health: () => ({ ok: !closing && redis.status === 'ready', redis: redis.status, closing }),
     ...(config.METRICS_API_KEY ? { metricsApiKey: config.METRICS_API_KEY } : {}),
     ...(config.METRICS_ENVIRONMENT ? { metricsEnvironment: config.METRICS_ENVIRONMENT } : {}),
-    dailyExports: { concurrency: config.DAILY_EXPORT_CONCURRENCY, queue: config.DAILY_EXPORT_QUEUE },
+    dailyExports: {
+      concurrency: config.DAILY_EXPORT_CONCURRENCY,
+      queue: config.DAILY_EXPORT_QUEUE,
+      store: {
+        redisUrl: config.REDIS_URL,
+        ...(config.REDIS_TLS_CA_FILE ? { redisTlsCaFile: config.REDIS_TLS_CA_FILE } : {}),
+        prefix,
+        heapMb: config.DAILY_EXPORT_HEAP_MB,
+      },
+    },
     ...(config.EMAIL_REPORT_ACCESS_KEY
       ? {
           emailReports: {

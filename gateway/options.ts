@@ -59,4 +59,9 @@ export const gatewayOptions = z.object({
   DAILY_EXPORT_CONCURRENCY: int(1).pipe(z.number().min(1).max(16)),
   /** daily metrics exports that may wait for a turn beyond those; more are answered 429 with Retry-After */
   DAILY_EXPORT_QUEUE: int(4).pipe(z.number().min(0).max(1000)),
+  /**
+   * the heap (old generation, MB) of each daily export's worker thread: a day of about two
+   * million rows fits the default; an export that needs more fails with 500, the gateway lives on
+   */
+  DAILY_EXPORT_HEAP_MB: int(256).pipe(z.number().min(32).max(65536)),
 });

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DAILY_RETENTION_MS, dayOf, type MonthlyMetrics, type ViewStore } from '../../platform/view/store.ts';
-import { type DailyExport, dailyExport } from '../daily-metrics.ts';
+import type { DailyExport, ExportDay } from '../daily-metrics.ts';
 import { metricsApiKey } from '../http/api-key.ts';
 import { sendProblem, sendValidationProblem } from '../problems.ts';
 import { type Slots, SlotsFull } from '../http/slots.ts';
@@ -10,7 +10,9 @@ import { formBody, requireForm } from '../http/body.ts';
 import { otherMethods } from '../routes.ts';
 
 export interface MetricsDeps {
-  view: Pick<ViewStore, 'monthlyMetrics' | 'dailyPages'>;
+  view: Pick<ViewStore, 'monthlyMetrics'>;
+  /** makes a daily export (`exportInWorker`: in a worker thread of its own) */
+  exportDay: ExportDay;
   clock: () => number;
   /** METRICS_API_KEY: what `X-API-Key` must be; unset, every request is refused */
   apiKey?: string;
@@ -106,15 +108,9 @@ export function metricsRouter(d: MetricsDeps) {
       }
       let file: DailyExport;
       try {
-        file = await dailyExport(
-          channel,
-          day,
-          d.view.dailyPages(channel, day),
-          d.environment ?? 'Unknown',
-          // (the time the file says it was made: when it began, not when the request came)
-          d.clock(),
-          gone.signal,
-        );
+        // (the time the file says it was made: when it began, not when the request came)
+        const job = { channel, day, environment: d.environment ?? 'Unknown', now: d.clock() };
+        file = await d.exportDay(job, gone.signal);
       } catch (e) {
         if (gone.signal.aborted) return;
         throw e;

@@ -134,6 +134,7 @@ describe('the container image', () => {
         ...common,
         AUTH_PUBLIC_KEY_FILE: resolve(root, process.env.AUTH_PUBLIC_KEY_FILE!),
         EMAIL_REPORT_ACCESS_KEY: process.env.EMAIL_REPORT_ACCESS_KEY ?? 'image-test-report-key-0123',
+        METRICS_API_KEY: 'image-test-metrics-key-0123',
       },
       /"port":(\d+),"msg":"gateway listening"/,
       { cwd: app, node: imageNode },
@@ -164,15 +165,26 @@ describe('the container image', () => {
       });
       expect(res.status).toBe(201);
       const id = ((await res.json()) as { notification: { shipmentId: string } }).notification.shipmentId;
+      let completedAt = '';
       await eventually(
         async () => {
           const r = await fetch(`${api}/future/shipment/${id}`, { headers });
-          const body = r.status === 200 ? ((await r.json()) as { status: string }) : null;
+          const body = r.status === 200 ? ((await r.json()) as { status: string; lastUpdate: string }) : null;
+          completedAt = body?.lastUpdate ?? '';
           return body?.status === 'Order_Completed';
         },
         'the order completed by the stages run from the installed folder',
         60_000,
       );
+      // the day's SMS export, made by the gateway's export worker from the installed folder
+      // (of the day its result was set: the order completed with it)
+      const day = completedAt.slice(0, 10);
+      const exported = await fetch(`${api}/metrics/sms?date=${day}`, {
+        method: 'POST',
+        headers: { 'x-api-key': 'image-test-metrics-key-0123' },
+      });
+      expect([exported.status, exported.headers.get('x-total-filetransfer-count')]).toEqual([200, '1']);
+      expect((await exported.arrayBuffer()).byteLength).toBe(Number(exported.headers.get('x-file-size')));
     } finally {
       stages.child.kill('SIGTERM');
       gateway.child.kill('SIGTERM');

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { NoAltinnNotifications, type StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
-import { dailyExport, numberOf } from '../../gateway/daily-metrics.ts';
+import { dailyExport, exportInWorker, numberOf } from '../../gateway/daily-metrics.ts';
 import { type DailyNotification, exportedStatus } from '../../platform/view/store.ts';
 import { METRICS_KEY, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { readParquet } from '../support/parquet.ts';
-import { sampleOrder } from '../support/stack.ts';
+import { sampleOrder, stackEnv } from '../support/stack.ts';
 
 /**
  * The reference's daily metrics exports (`POST /metrics/sms`, `/metrics/email`), read back with
@@ -278,6 +278,23 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
     await vi.waitFor(() => expect(openExports()).toEqual([]));
   });
 
+  it('stops an export in its worker when its client goes away, and leaves no file open', async () => {
+    // (the 12,000 SMS of 2026-12-01 above; the signal aborts before the worker has begun)
+    const store = { redisUrl: stackEnv().REDIS_URL, prefix: g.prefix, heapMb: 256 };
+    const job = { channel: 'sms' as const, day: '2026-12-01', environment: 'Test', now };
+    const gone = new AbortController();
+    const stopped = exportInWorker(store)(job, gone.signal);
+    gone.abort();
+    await expect(stopped).rejects.toThrow('the client went away');
+    expect(openExports()).toEqual([]);
+    // and the same export, not stopped, comes whole
+    const whole = await exportInWorker(store)(job, new AbortController().signal);
+    expect(whole.rows).toBe(12000);
+    expect(openExports()).toHaveLength(1);
+    await whole.file.close();
+    expect(openExports()).toEqual([]);
+  });
+
   it('stops an export whose client went away, and closes its file', async () => {
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -327,6 +344,22 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
       for await (const page of g.view.dailyPages(channel, '2026-12-02'))
         read.push(...page.map((n) => n.notificationId));
     expect(read.sort()).toEqual(exported);
+  });
+
+  it('makes an export that outgrows its worker’s heap fail with 500, and the gateway serves on', async () => {
+    // (8 MB: less than a worker takes to start; DAILY_EXPORT_HEAP_MB is at least 32)
+    const small = await startTestGateway('daily-metrics-heap', { clock: () => now, exportHeapMb: 8 });
+    try {
+      const res = await fetch(`${small.url}/metrics/sms`, { method: 'POST', headers: { 'x-api-key': METRICS_KEY } });
+      expect([res.status, await res.json()]).toEqual([
+        500,
+        { status: 500, title: 'Internal Server Error', detail: 'An unexpected error occurred.' },
+      ]);
+      const page = await fetch(`${small.url}/metrics`, { headers: { 'x-api-key': METRICS_KEY } });
+      expect(page.status).toBe(200);
+    } finally {
+      await small.close();
+    }
   });
 
   it('asks for the metrics key, and answers a bad date 400 and other methods 405', async () => {

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { dailyExport, type ExportDay } from '../../gateway/daily-metrics.ts';
 import { Slots, SlotsFull } from '../../gateway/http/slots.ts';
 import { EXPORT_RETRY_AFTER_S, metricsRouter } from '../../gateway/routers/metrics.ts';
 import type { DailyNotification } from '../../platform/view/store.ts';
@@ -57,20 +58,21 @@ describe('the daily exports take turns: DAILY_EXPORT_CONCURRENCY at once, DAILY_
   const KEY = 'export-slots-test-key-0123456789';
   const metrics = new Registry();
   const started: { channel: string; go: () => void }[] = [];
-  const view = {
-    monthlyMetrics: () => Promise.reject(new Error('not asked')),
-    async *dailyPages(channel: 'sms' | 'email'): AsyncGenerator<DailyNotification[]> {
-      await new Promise<void>((go) => started.push({ channel, go }));
-      yield [];
-    },
-  };
+  async function* pages(channel: string): AsyncGenerator<DailyNotification[]> {
+    await new Promise<void>((go) => started.push({ channel, go }));
+    yield [];
+  }
+  // (in this thread, from pages that come when the test lets them)
+  const exportDay: ExportDay = (job, signal) =>
+    dailyExport(job.channel, job.day, pages(job.channel), job.environment, job.now, signal);
   let url = '';
   let close = () => {};
   beforeAll(async () => {
     const app = express();
     app.use(
       metricsRouter({
-        view,
+        view: { monthlyMetrics: () => Promise.reject(new Error('not asked')) },
+        exportDay,
         clock: () => Date.UTC(2026, 11, 5, 12),
         apiKey: KEY,
         exports: new Slots(1, 1),

@@ -47,6 +47,8 @@ export async function startTestGateway(
     ordersProducer?: (p: Pick<PlainProducer, 'send'>) => Pick<PlainProducer, 'send'>;
     /** the storage hosts composed emails' SAS URLs may name (default Azure Blob Storage's) */
     attachmentHosts?: string[];
+    /** the daily exports' worker heap, MB (default 256) */
+    exportHeapMb?: number;
   } = {},
 ) {
   const env = stackEnv();
@@ -105,6 +107,16 @@ export async function startTestGateway(
     ...(options.attachmentHosts ? { attachmentHosts: options.attachmentHosts } : {}),
     emailReports: { accessKey: EMAIL_REPORT_KEY, refs: new DeliveryRefs(redis, `${prefix}email-`, 3600) },
     ...(options.metricsApiKey === null ? {} : { metricsApiKey: options.metricsApiKey ?? METRICS_KEY }),
+    dailyExports: {
+      concurrency: 1,
+      queue: 4,
+      store: {
+        redisUrl: env.REDIS_URL,
+        ...(process.env.REDIS_TLS_CA_FILE ? { redisTlsCaFile: process.env.REDIS_TLS_CA_FILE } : {}),
+        prefix,
+        heapMb: options.exportHeapMb ?? 256,
+      },
+    },
   });
   const { server, port } = await listenOnFreePort(app);
   const url = `http://127.0.0.1:${port}/notifications/api/v1`;
