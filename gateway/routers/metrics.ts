@@ -103,7 +103,7 @@ export function metricsRouter(d: MetricsDeps) {
         return sendProblem(res, {
           status: 429,
           title: 'Too Many Requests',
-          detail: `This gateway is building ${e.capacity} daily exports and ${e.queue} more wait for a turn; try again later.`,
+          detail: `Too many daily exports at once: ${e.capacity} being made and ${e.queue} waiting, the most this gateway takes. Try again later.`,
         });
       }
       let file: DailyExport;

@@ -112,7 +112,8 @@ describe('the daily exports take turns: DAILY_EXPORT_CONCURRENCY at once, DAILY_
     expect(await over.json()).toEqual({
       status: 429,
       title: 'Too Many Requests',
-      detail: 'This gateway is building 1 daily exports and 1 more wait for a turn; try again later.',
+      detail:
+        'Too many daily exports at once: 1 being made and 1 waiting, the most this gateway takes. Try again later.',
     });
     expect(await refused()).toBe(1);
 
