@@ -60,8 +60,8 @@ export const gatewayOptions = z.object({
   /** daily metrics exports that may wait for a turn beyond those; more are answered 429 with Retry-After */
   DAILY_EXPORT_QUEUE: int(4).pipe(z.number().min(0).max(1000)),
   /**
-   * the heap (old generation, MB) of each daily export's worker thread: a day of about two
+   * the heap (old generation, MB) of each daily export's worker thread: a day of about six
    * million rows fits the default; an export that needs more fails with 500, the gateway lives on
    */
-  DAILY_EXPORT_HEAP_MB: int(256).pipe(z.number().min(32).max(65536)),
+  DAILY_EXPORT_HEAP_MB: int(384).pipe(z.number().min(32).max(65536)),
 });

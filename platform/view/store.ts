@@ -10,6 +10,7 @@ import { smsCountOf } from '../notifications/sms-count.ts';
 import { permanent } from '../errors.ts';
 import type { NotificationOrder } from '../schemas/generated/order.ts';
 import type { StatusEvent } from '../schemas/generated/status-event.ts';
+import { IdSet } from './id-set.ts';
 
 /**
  * The read model behind the order and status API, in Redis, built from the orders and status
@@ -498,15 +499,15 @@ export class ViewStore {
    * than New, Sending and Accepted (SMS) or Succeeded (email), with their orders, a page at a time
    * (the day's set read with SSCAN, about `DAILY_PAGE` members a call), each once, in no
    * particular order (the reference's query has none). A day may list millions: what is held at
-   * once is a page and the ids already given. (Such a result is final: the view sets it once, and
-   * lists it in that day's set then; the checks here keep the reference's rule whatever the set
-   * holds.) One whose order the view no longer keeps is left out.
+   * once is a page and the ids already given (`IdSet`). (Such a result is final: the view sets it
+   * once, and lists it in that day's set then; the checks here keep the reference's rule whatever
+   * the set holds.) One whose order the view no longer keeps is left out.
    */
   async *dailyPages(channel: DailyChannel, day: string): AsyncGenerator<DailyNotification[]> {
     const key = `${this.p}daily:${channel === 'sms' ? 's' : 'e'}:${day}`;
-    // (SSCAN may give a member twice, when the set is resized between calls: ids as 16-character
-    // strings, about 60 bytes a notification)
-    const given = new Set<string>();
+    // (SSCAN may give a member twice, when the set is resized between calls: the notification
+    // ids given, 21–43 bytes each)
+    const given = new IdSet();
     let cursor = '0';
     do {
       const [next, members] = await this.run('read daily export', () =>
@@ -517,9 +518,7 @@ export class ViewStore {
       const refs = new Map<string, string>();
       for (const m of members) {
         if (m.length < 32) continue;
-        const seen = m.subarray(16, 32).toString('latin1');
-        if (given.has(seen)) continue;
-        given.add(seen);
+        if (!given.add(m, 16)) continue;
         const orderId = uuidText(m.subarray(0, 16));
         const notificationId = uuidText(m.subarray(16, 32));
         const ofOrder = wanted.get(orderId);
