@@ -26,7 +26,7 @@ export interface MetricsDeps {
   metrics: Registry;
 }
 
-/** what a refused export's Retry-After says, s (an export of half a million rows took 12 s here) */
+/** what a refused export's Retry-After says, s (an export of half a million rows took 13-17 s here) */
 export const EXPORT_RETRY_AFTER_S = 30;
 
 const DAY_MS = 24 * 3600 * 1000;
