@@ -123,6 +123,7 @@ export function createGateway(deps: GatewayDeps) {
       exports: new Slots(deps.dailyExports.concurrency, deps.dailyExports.queue),
       exportDay: exportInWorker(deps.dailyExports.store),
       metrics: deps.metrics,
+      log,
     }),
   );
 

@@ -221,6 +221,13 @@ export type WorkerAnswer =
 
 export type ExportDay = (job: ExportJob, signal: AbortSignal) => Promise<DailyExport>;
 
+/** An export whose worker ran out of its heap (DAILY_EXPORT_HEAP_MB): the day is larger than this gateway may make. */
+export class ExportTooLarge extends Error {
+  constructor(readonly heapMb: number) {
+    super(`the daily export needed more than its ${heapMb} MB of heap (DAILY_EXPORT_HEAP_MB)`);
+  }
+}
+
 /**
  * Makes each export in a worker thread of its own (`export-worker.ts`), so the gateway's thread
  * stays free for its requests while a day of millions of rows is read and encoded (on its own
@@ -247,11 +254,7 @@ export function exportInWorker(store: ExportStore): ExportDay {
       });
       worker.once('error', (e) => {
         answered = true;
-        reject(
-          (e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
-            ? new Error(`the daily export needed more than its ${store.heapMb} MB of heap (DAILY_EXPORT_HEAP_MB)`)
-            : e,
-        );
+        reject((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' ? new ExportTooLarge(store.heapMb) : e);
       });
       worker.once('exit', (code) => {
         signal.removeEventListener('abort', abort);

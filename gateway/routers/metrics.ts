@@ -2,12 +2,13 @@ import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DAILY_RETENTION_MS, dayOf, type MonthlyMetrics, type ViewStore } from '../../platform/view/store.ts';
-import type { DailyExport, ExportDay } from '../daily-metrics.ts';
+import { type DailyExport, type ExportDay, ExportTooLarge } from '../daily-metrics.ts';
 import { metricsApiKey } from '../http/api-key.ts';
 import { sendProblem, sendValidationProblem } from '../problems.ts';
 import { type Slots, SlotsFull } from '../http/slots.ts';
 import { formBody, requireForm } from '../http/body.ts';
 import { otherMethods } from '../routes.ts';
+import type { Logger } from '../../platform/logger.ts';
 
 export interface MetricsDeps {
   view: Pick<ViewStore, 'monthlyMetrics'>;
@@ -24,6 +25,7 @@ export interface MetricsDeps {
    */
   exports: Slots;
   metrics: Registry;
+  log: Logger;
 }
 
 /** what a refused export's Retry-After says, s (an export of half a million rows took 13-17 s here) */
@@ -113,7 +115,14 @@ export function metricsRouter(d: MetricsDeps) {
         file = await d.exportDay(job, gone.signal);
       } catch (e) {
         if (gone.signal.aborted) return;
-        throw e;
+        if (!(e instanceof ExportTooLarge)) throw e;
+        d.log.error({ heapMb: e.heapMb, channel, day }, e.message);
+        return sendProblem(res, {
+          status: 500,
+          title: 'Internal Server Error',
+          detail:
+            "The day's export needs more memory than this gateway may give one; its operator can raise DAILY_EXPORT_HEAP_MB.",
+        });
       } finally {
         release();
       }

@@ -346,14 +346,19 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
     expect(read.sort()).toEqual(exported);
   });
 
-  it('makes an export that outgrows its worker’s heap fail with 500, and the gateway serves on', async () => {
+  it('makes an export that outgrows its worker’s heap fail with 500 that says so, and the gateway serves on', async () => {
     // (8 MB: less than a worker takes to start; DAILY_EXPORT_HEAP_MB is at least 32)
     const small = await startTestGateway('daily-metrics-heap', { clock: () => now, exportHeapMb: 8 });
     try {
       const res = await fetch(`${small.url}/metrics/sms`, { method: 'POST', headers: { 'x-api-key': METRICS_KEY } });
       expect([res.status, await res.json()]).toEqual([
         500,
-        { status: 500, title: 'Internal Server Error', detail: 'An unexpected error occurred.' },
+        {
+          status: 500,
+          title: 'Internal Server Error',
+          detail:
+            "The day's export needs more memory than this gateway may give one; its operator can raise DAILY_EXPORT_HEAP_MB.",
+        },
       ]);
       const page = await fetch(`${small.url}/metrics`, { headers: { 'x-api-key': METRICS_KEY } });
       expect(page.status).toBe(200);

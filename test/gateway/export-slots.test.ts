@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dailyExport, type ExportDay } from '../../gateway/daily-metrics.ts';
 import { Slots, SlotsFull } from '../../gateway/http/slots.ts';
 import { EXPORT_RETRY_AFTER_S, metricsRouter } from '../../gateway/routers/metrics.ts';
+import { createLogger } from '../../platform/logger.ts';
 import type { DailyNotification } from '../../platform/view/store.ts';
 
 describe('Slots: at most so many at once, so many more waiting in turn', () => {
@@ -77,6 +78,7 @@ describe('the daily exports take turns: DAILY_EXPORT_CONCURRENCY at once, DAILY_
         apiKey: KEY,
         exports: new Slots(1, 1),
         metrics,
+        log: createLogger({ level: 'silent' }),
       }),
     );
     const server = app.listen(0);
