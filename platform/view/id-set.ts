@@ -39,8 +39,10 @@ export class IdSet {
 
   private put(a: number, b: number, c: number, d: number): boolean {
     const t = this.table;
-    // (ids are hashes or random: their words mixed once spread them over the slots)
-    let i = Math.imul(a ^ c ^ Math.imul(b ^ d, 0x85ebca6b), 0x9e3779b1) & this.mask;
+    // (the words mixed, and the product's high bits folded into the low ones the mask keeps, so
+    // ids that differ only in their high bits spread too)
+    const h = Math.imul(a ^ c ^ Math.imul(b ^ d, 0x85ebca6b), 0x9e3779b1);
+    let i = (h ^ (h >>> 15)) & this.mask;
     for (;;) {
       const k = 4 * i;
       if ((t[k]! | t[k + 1]! | t[k + 2]! | t[k + 3]!) === 0) {

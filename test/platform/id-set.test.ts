@@ -21,6 +21,18 @@ describe('IdSet: 16-byte ids, each once', () => {
     expect(ids.size).toBe(given.length);
   });
 
+  it('holds ids that differ only in the high bytes of their words (the slots still spread them)', () => {
+    const ids = new IdSet();
+    const id = Buffer.alloc(16, 0x11);
+    for (let n = 0; n < 20_000; n++) {
+      id[3] = n & 0xff;
+      id[15] = (n >> 8) & 0xff;
+      expect(ids.add(id)).toBe(true);
+      expect(ids.add(id)).toBe(false);
+    }
+    expect(ids.size).toBe(20_000);
+  });
+
   it('holds ids that differ in one word only, and the all-zero id', () => {
     const ids = new IdSet();
     const base = Buffer.alloc(16, 0xab);
