@@ -168,6 +168,12 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
     expect(pages).toEqual([]);
   });
 
+  it('numbers a notification by the first 63 bits of its id', () => {
+    expect(numberOf('0b3c5e1a-1234-4abc-8def-0123456789ab')).toBe(0x0b3c5e1a12344abcn);
+    expect(numberOf('ffffffff-ffff-4fff-bfff-ffffffffffff')).toBe(0x7fffffffffff4fffn);
+    expect(numberOf('0b3c5e1a12344abc8def0123456789ab')).toBe(0x0b3c5e1a12344abcn);
+  });
+
   it('exports the emails past Succeeded, with the mail server’s reference as OperationId', async () => {
     const order = sampleOrder(2, { creator: 'nav', sendersReference: null, requestedSendTime: yesterday });
     await g.view.putOrder(order);
