@@ -224,9 +224,12 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
     expect(refreshes).toBe(0);
   });
 
-  /** the real transaction manager over a coordinator whose AddPartitionsToTxn answers with `errors`, in turn */
-  function eosOver(errors: Error[], retries = 0) {
-    const counts = { lookups: 0, addOffsets: 0 };
+  /**
+   * the real transaction manager over a coordinator whose AddPartitionsToTxn and AddOffsetsToTxn
+   * answer with `errors`, in turn, and whose TxnOffsetCommit answers with `commitErrors`
+   */
+  function eosOver(errors: Error[], retries = 0, commitErrors: Error[] = []) {
+    const counts = { lookups: 0, addOffsets: 0, commits: 0 };
     const refuse = async () => {
       const e = errors.shift();
       if (e) throw e;
@@ -239,7 +242,11 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
         counts.addOffsets++;
         await refuse();
       },
-      txnOffsetCommit: async () => undefined,
+      txnOffsetCommit: async () => {
+        counts.commits++;
+        const e = commitErrors.shift();
+        if (e) throw e;
+      },
     };
     const eos = createEosManager({
       logger: { ...logger, namespace: () => logger },
@@ -296,5 +303,46 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
     expect(counts.addOffsets).toBe(3);
     // InitProducerId's lookup, the one after the move, and the group coordinator's for the offsets
     expect(counts.lookups).toBe(3);
+  });
+
+  /** sendOffsets through a group coordinator whose TxnOffsetCommit answers with `errors` first */
+  async function commitAfter(errors: Error[]) {
+    const { eos, counts } = eosOver([], 8, errors);
+    await eos.initProducerId();
+    eos.beginTransaction();
+    const sent = eos.sendOffsets({
+      consumerGroupId: 'g',
+      topics: [{ topic: 't', partitions: [{ partition: 0, offset: '1' }] }],
+    });
+    return { sent, counts };
+  }
+
+  it('retries TxnOffsetCommit when the group coordinator is loading, has moved or was lost, and looks it up again unless it is loading', async () => {
+    const lost = Object.assign(new Error('Connection error: read ECONNRESET'), { name: 'KafkaJSConnectionError' });
+    const timedOut = Object.assign(new Error('Request TxnOffsetCommit timed out'), {
+      name: 'KafkaJSRequestTimeoutError',
+    });
+    // kafkajs names codes 14, 16 and 15 GROUP_LOAD_IN_PROGRESS, NOT_COORDINATOR_FOR_GROUP and
+    // GROUP_COORDINATOR_NOT_AVAILABLE; unpatched, its lists named them otherwise, and the first
+    // of them failed the transaction (the stage then handled its batch again)
+    const { sent, counts } = await commitAfter([
+      createErrorFromCode(14),
+      createErrorFromCode(16),
+      createErrorFromCode(15),
+      lost,
+      timedOut,
+    ]);
+    await sent;
+    expect(counts.commits).toBe(6);
+    // InitProducerId's lookup, the group coordinator's, and one after each but the loading one
+    expect(counts.lookups).toBe(6);
+  });
+
+  it('fails TxnOffsetCommit at once when the group has moved on from the member (KIP-447 fencing)', async () => {
+    for (const code of [22, 25]) {
+      const { sent, counts } = await commitAfter([createErrorFromCode(code)]);
+      await expect(sent, `code ${code}`).rejects.toThrow(createErrorFromCode(code).message);
+      expect(counts.commits).toBe(1);
+    }
   });
 });
