@@ -186,6 +186,47 @@ const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
 const concurrentTransactions = () => createErrorFromCode(51);
 
 /**
+ * the real transaction manager over a coordinator whose AddPartitionsToTxn and AddOffsetsToTxn
+ * answer with `errors`, in turn, and whose TxnOffsetCommit answers with `commitErrors`
+ */
+function eosOver(errors: Error[], retries = 0, commitErrors: Error[] = []) {
+  const counts = { lookups: 0, addOffsets: 0, commits: 0 };
+  const refuse = async () => {
+    const e = errors.shift();
+    if (e) throw e;
+  };
+  const coordinator = {
+    nodeId: 1,
+    initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
+    addPartitionsToTxn: refuse,
+    addOffsetsToTxn: async () => {
+      counts.addOffsets++;
+      await refuse();
+    },
+    txnOffsetCommit: async () => {
+      counts.commits++;
+      const e = commitErrors.shift();
+      if (e) throw e;
+    },
+  };
+  const eos = createEosManager({
+    logger: { ...logger, namespace: () => logger },
+    transactional: true,
+    transactionalId: 'tx',
+    cluster: {
+      retry: { retries, initialRetryTime: 1, maxRetryTime: 2 },
+      refreshMetadataIfNecessary: async () => undefined,
+      findGroupCoordinator: async () => {
+        counts.lookups++;
+        return coordinator;
+      },
+      findBroker: async () => coordinator,
+    },
+  });
+  return { eos, counts };
+}
+
+/**
  * A transaction begun right after its producer's last commit: the coordinator answers its
  * AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until it has written the last one's markers.
  * That refusal comes from the coordinator itself and says nothing stale: unpatched, kafkajs
@@ -223,47 +264,6 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
     expect(refusals).toBe(-1); // refused once, then sent
     expect(refreshes).toBe(0);
   });
-
-  /**
-   * the real transaction manager over a coordinator whose AddPartitionsToTxn and AddOffsetsToTxn
-   * answer with `errors`, in turn, and whose TxnOffsetCommit answers with `commitErrors`
-   */
-  function eosOver(errors: Error[], retries = 0, commitErrors: Error[] = []) {
-    const counts = { lookups: 0, addOffsets: 0, commits: 0 };
-    const refuse = async () => {
-      const e = errors.shift();
-      if (e) throw e;
-    };
-    const coordinator = {
-      nodeId: 1,
-      initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
-      addPartitionsToTxn: refuse,
-      addOffsetsToTxn: async () => {
-        counts.addOffsets++;
-        await refuse();
-      },
-      txnOffsetCommit: async () => {
-        counts.commits++;
-        const e = commitErrors.shift();
-        if (e) throw e;
-      },
-    };
-    const eos = createEosManager({
-      logger: { ...logger, namespace: () => logger },
-      transactional: true,
-      transactionalId: 'tx',
-      cluster: {
-        retry: { retries, initialRetryTime: 1, maxRetryTime: 2 },
-        refreshMetadataIfNecessary: async () => undefined,
-        findGroupCoordinator: async () => {
-          counts.lookups++;
-          return coordinator;
-        },
-        findBroker: async () => coordinator,
-      },
-    });
-    return { eos, counts };
-  }
 
   async function addPartitionsAfter(errors: Error[]): Promise<number> {
     const { eos, counts } = eosOver(errors);
@@ -304,7 +304,14 @@ describe('kafkajs and CONCURRENT_TRANSACTIONS', () => {
     // InitProducerId's lookup, the one after the move, and the group coordinator's for the offsets
     expect(counts.lookups).toBe(3);
   });
+});
 
+/**
+ * A stage's offsets go to its group's coordinator in the transaction (TxnOffsetCommit). When a
+ * broker dies or Kafka moves leaderships back to a restarted one, the group's coordinator moves
+ * and is loading for a moment: the commit must find it again rather than fail the transaction.
+ */
+describe('kafkajs and a group coordinator that is loading, has moved or was lost', () => {
   /** sendOffsets through a group coordinator whose TxnOffsetCommit answers with `errors` first */
   async function commitAfter(errors: Error[]) {
     const { eos, counts } = eosOver([], 8, errors);
