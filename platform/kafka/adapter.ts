@@ -88,14 +88,13 @@ const REJOIN_ERRORS = new Set([
   'ILLEGAL_GENERATION',
   'UNKNOWN_MEMBER_ID',
   'FENCED_INSTANCE_ID',
-  // (kafkajs's name for NOT_COORDINATOR, code 16: the group is elsewhere now, and rejoined there)
-  'NOT_COORDINATOR_FOR_GROUP',
 ]);
 
 /**
  * Whether a heartbeat's error says the member must rejoin its group: its partitions are being
  * given out again, or were already (not a broker or connection failure, after which it may
- * still be a member).
+ * still be a member, nor a coordinator that has moved: the kafkajs patch looks it up again and
+ * the member heartbeats there in its generation).
  */
 export function rejoinNeeded(err: unknown): boolean {
   return REJOIN_ERRORS.has((err as { type?: string } | null)?.type ?? '');

@@ -885,13 +885,19 @@ export class StageRunner {
     return { topic: this.topic('deadLetter'), key: record.key, value };
   }
 
-  /** waits `ms`, heartbeating; false if the stage is stopping or the batch went stale */
+  /**
+   * waits `ms`, heartbeating; false if the stage is stopping or the batch went stale. A heartbeat
+   * that fails for the coordinator or its broker (lost, moved: looked up again) does not end the
+   * wait; one that says the member must rejoin ends the batch, as it did before.
+   */
   private async wait(ms: number, batch: PartitionBatch): Promise<boolean> {
     const until = Date.now() + ms;
     while (Date.now() < until) {
       if (!(await sleep(Math.min(HEARTBEAT_EVERY_MS, until - Date.now()), this.stop.signal))) return false;
       if (!batch.isRunning() || batch.isStale()) return false;
-      await batch.heartbeat();
+      await batch.heartbeat().catch((err: unknown) => {
+        if (rejoinNeeded(err)) throw err;
+      });
     }
     return true;
   }
