@@ -62,6 +62,23 @@ describe('a consumer group while the broker coordinating it dies', () => {
     }
   }
 
+  /**
+   * `attempt`, again while a broker answers that it does not know the topic yet (up to 30 s): a
+   * new topic's metadata reaches the brokers one by one, and one restarted by the test before
+   * this one may still be catching up on it.
+   */
+  async function whileUnknown<T>(attempt: () => Promise<T>): Promise<T> {
+    const since = Date.now();
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!/does not host this topic-partition/.test(String(err)) || Date.now() - since > 30_000) throw err;
+        await sleep(500);
+      }
+    }
+  }
+
   const started = Date.now();
   /** the test's progress as it goes (a phase that hangs says which it is) */
   const phase = (what: string) =>
@@ -75,7 +92,7 @@ describe('a consumer group while the broker coordinating it dies', () => {
     const led = new Map<number, number[]>();
     for (const [p, b] of leaders) led.set(b, [...(led.get(b) ?? []), p]);
     // (a group's first question makes the cluster create __consumer_offsets, on a fresh stack)
-    await kafka.committedOffset(`${prefix}first`, topic, 0);
+    await whileUnknown(() => kafka.committedOffset(`${prefix}first`, topic, 0));
     const offsetsLeaders = await leadersOf('__consumer_offsets', 12);
     const coordinates = new Set(offsetsLeaders.values());
     // a broker leading some of the topic's partitions, not all of them, and some group's
@@ -109,7 +126,9 @@ describe('a consumer group while the broker coordinating it dies', () => {
       const producer = await kafka.plainProducer();
       producers.push(producer);
       for (let seq = 0; writing; seq++) {
-        await producer.send([{ topic, key, value: Buffer.from(JSON.stringify({ p, seq, at: Date.now() })) }]);
+        await whileUnknown(() =>
+          producer.send([{ topic, key, value: Buffer.from(JSON.stringify({ p, seq, at: Date.now() })) }]),
+        );
         sent.set(p, seq + 1);
         acked.set(p, [...(acked.get(p) ?? []), Date.now()]);
         await sleep(SEND_EVERY_MS);
@@ -124,23 +143,25 @@ describe('a consumer group while the broker coordinating it dies', () => {
     const crashes: { consumer: number; at: number; error: string }[] = [];
     for (let c = 0; c < 2; c++) {
       consumers.push(
-        await kafka.batchConsumer({
-          groupId,
-          topics: [topic],
-          partitionsConcurrently: PARTITIONS,
-          sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
-          onAssignment: (_, member) => joins.push({ consumer: c, at: Date.now(), member }),
-          onCrash: (err) => crashes.push({ consumer: c, at: Date.now(), error: err.message }),
-          eachBatch: async (batch) => {
-            for (const r of batch.records) {
-              const { seq, at } = JSON.parse(r.value!.toString()) as { seq: number; at: number };
-              const list = read.get(batch.partition) ?? [];
-              list.push({ seq, offset: r.offset, sentAt: at, at: Date.now() });
-              read.set(batch.partition, list);
-              batch.resolveOffset(r.offset);
-            }
-          },
-        }),
+        await whileUnknown(() =>
+          kafka.batchConsumer({
+            groupId,
+            topics: [topic],
+            partitionsConcurrently: PARTITIONS,
+            sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
+            onAssignment: (_, member) => joins.push({ consumer: c, at: Date.now(), member }),
+            onCrash: (err) => crashes.push({ consumer: c, at: Date.now(), error: err.message }),
+            eachBatch: async (batch) => {
+              for (const r of batch.records) {
+                const { seq, at } = JSON.parse(r.value!.toString()) as { seq: number; at: number };
+                const list = read.get(batch.partition) ?? [];
+                list.push({ seq, offset: r.offset, sentAt: at, at: Date.now() });
+                read.set(batch.partition, list);
+                batch.resolveOffset(r.offset);
+              }
+            },
+          }),
+        ),
       );
     }
     await Promise.all(consumers.map((c) => c.joined));
