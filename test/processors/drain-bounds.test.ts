@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { KafkaAdapter, PartitionBatch, TransactionalProducer } from '../../platform/kafka/adapter.ts';
+import type { KafkaAdapter, TransactionalProducer } from '../../platform/kafka/adapter.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { passthroughStage } from '../../processors/passthrough/stage.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import type { PartitionLink } from '../../processors/runtime/transactions.ts';
+import { oneRecordBatch } from '../support/fake-batch.ts';
 import { testConfig, uniquePrefix } from '../support/stack.ts';
 
 type Options = Parameters<KafkaAdapter['batchConsumer']>[0];
@@ -49,27 +50,7 @@ describe('a stage runner asked to close', () => {
       config: testConfig(prefix),
       metrics: createStageMetrics(createRegistry(false)),
     });
-    const batch: PartitionBatch = {
-      topic: `${prefix}altinn.notifications.orders`,
-      partition: 0,
-      highWatermark: '1',
-      records: [
-        {
-          topic: 'x',
-          partition: 0,
-          offset: '0',
-          key: Buffer.from('k'),
-          value: Buffer.from([0]),
-          headers: {},
-          timestamp: '0',
-        },
-      ],
-      resolveOffset: () => undefined,
-      heartbeat: async () => void beats++,
-      isRunning: () => true,
-      isStale: () => false,
-      seek: () => undefined,
-    };
+    const batch = oneRecordBatch(`${prefix}altinn.notifications.orders`, { heartbeat: async () => void beats++ });
     const deliver = () => {
       inBatch = options!.eachBatch(batch);
       return inBatch;

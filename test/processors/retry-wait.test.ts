@@ -4,7 +4,6 @@ import type {
   GroupOffsets,
   KafkaAdapter,
   OutboundRecord,
-  PartitionBatch,
   TransactionalProducer,
 } from '../../platform/kafka/adapter.ts';
 import { retriable } from '../../platform/errors.ts';
@@ -13,6 +12,7 @@ import { createRegistry, createStageMetrics } from '../../platform/metrics.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit } from '../../processors/runtime/stage.ts';
+import { oneRecordBatch } from '../support/fake-batch.ts';
 import { testConfig, uniquePrefix } from '../support/stack.ts';
 
 const require = createRequire(import.meta.url);
@@ -76,30 +76,12 @@ describe('a stage runner waiting to try a record again', () => {
       metrics: createStageMetrics(createRegistry(false)),
     });
     let beats = 0;
-    const batch: PartitionBatch = {
-      topic: `${prefix}altinn.notifications.orders`,
-      partition: 0,
-      highWatermark: '1',
-      records: [
-        {
-          topic: 'x',
-          partition: 0,
-          offset: '0',
-          key: Buffer.from('k'),
-          value: Buffer.from([0]),
-          headers: {},
-          timestamp: '0',
-        },
-      ],
-      resolveOffset: () => undefined,
+    const batch = oneRecordBatch(`${prefix}altinn.notifications.orders`, {
       heartbeat: async () => {
         beats++;
         throw heartbeatError;
       },
-      isRunning: () => true,
-      isStale: () => false,
-      seek: () => undefined,
-    };
+    });
     await runner.start();
     // the member's join (its transactions are fenced by its generation)
     options!.onAssignment?.({ [batch.topic]: [0] }, { generationId: 1, memberId: 'member-1' });
