@@ -10,9 +10,10 @@ const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
   createErrorFromCode: (code: number) => Error & { type: string };
 };
 type ErrorClass = new (e: unknown, o?: object) => Error;
-const { KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSRequestTimeoutError } =
+const { KafkaJSConnectionError, KafkaJSConnectionClosedError, KafkaJSNonRetriableError, KafkaJSRequestTimeoutError } =
   require('kafkajs/src/errors.js') as {
     KafkaJSConnectionError: ErrorClass;
+    KafkaJSConnectionClosedError: ErrorClass;
     KafkaJSNonRetriableError: ErrorClass;
     KafkaJSRequestTimeoutError: ErrorClass;
   };
@@ -99,6 +100,8 @@ describe('kafkajs patch: a consumer group through a broker’s death', () => {
       // as a retrier gives it up at once (connecting to a broker that refuses is not retried there)
       new KafkaJSNonRetriableError(refused, { cause: refused }),
       new KafkaJSRequestTimeoutError('Request Fetch(key: 1, version: 11) timed out'),
+      // the socket closed under a request, or under a SASL exchange (kafkajs-sasl-transport.test.ts)
+      new KafkaJSConnectionClosedError('Closed connection'),
     ]) {
       const { g, asked } = group();
       await g.recoverFromFetch(e);
