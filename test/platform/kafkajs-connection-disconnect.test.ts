@@ -1,0 +1,63 @@
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/**
+ * kafkajs's connection (patched) disconnected again and again after its broker died: kafkajs does
+ * so at every failed attempt to reach the broker (its pool's other connections too), and each
+ * `socket.unref()` of a destroyed socket added a 'connect' listener that never fires (Node's
+ * MaxListenersExceededWarning, "possible memory leak", after ten: seen in the broker-loss test).
+ */
+const require = createRequire(import.meta.url);
+const Connection = require('kafkajs/src/network/connection.js') as new (o: object) => {
+  socket: net.Socket;
+  connect(): Promise<boolean>;
+  disconnect(): Promise<boolean>;
+};
+const socketFactory = (require('kafkajs/src/network/socketFactory.js') as () => unknown)();
+const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const servers: net.Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+describe('a kafkajs connection whose broker died (patched kafkajs)', () => {
+  it('is disconnected any number of times without a listener left on its dead socket', async () => {
+    // a "broker" that accepts the connection and then dies with it
+    const accepted: net.Socket[] = [];
+    const broker = net.createServer((s) => accepted.push(s));
+    servers.push(broker);
+    broker.listen(0, '127.0.0.1');
+    await once(broker, 'listening');
+    const { port } = broker.address() as net.AddressInfo;
+
+    const connection = new Connection({
+      host: '127.0.0.1',
+      port,
+      logger: { ...logger, namespace: () => logger },
+      socketFactory,
+      requestTimeout: 1_000,
+      connectionTimeout: 1_000,
+    });
+    await connection.connect();
+    const socket = connection.socket;
+    const closed = once(socket, 'close');
+    for (const s of accepted) s.destroy();
+    await closed;
+    expect(socket.destroyed).toBe(true);
+
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 12; i++) await connection.disconnect();
+      await new Promise((r) => setImmediate(r)); // a warning is emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(socket.listenerCount('connect')).toBe(0);
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+});
