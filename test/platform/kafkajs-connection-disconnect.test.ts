@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
  * so at every failed attempt to reach the broker (its pool's other connections too), and each
  * `socket.unref()` of a destroyed socket added a 'connect' listener that never fires (Node's
  * MaxListenersExceededWarning, "possible memory leak", after ten: seen in the broker-loss test).
+ * And an attempt to connect that it gives up on (its connection timeout) had its socket only
+ * ended, not destroyed: one more left open at each attempt to a broker that hangs.
  */
 const require = createRequire(import.meta.url);
 const Connection = require('kafkajs/src/network/connection.js') as new (o: object) => {
@@ -23,7 +25,7 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-describe('a kafkajs connection whose broker died (patched kafkajs)', () => {
+describe('a kafkajs connection whose broker died or hangs (patched kafkajs)', () => {
   it('is disconnected any number of times without a listener left on its dead socket', async () => {
     // a "broker" that accepts the connection and then dies with it
     const accepted: net.Socket[] = [];
@@ -59,5 +61,28 @@ describe('a kafkajs connection whose broker died (patched kafkajs)', () => {
     }
     expect(socket.listenerCount('connect')).toBe(0);
     expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+  });
+
+  it('destroys the socket of an attempt it gives up on (a broker that takes the connection and never answers the TLS handshake)', async () => {
+    const accepted: net.Socket[] = [];
+    const hung = net.createServer((s) => accepted.push(s)); // accepts, says nothing
+    servers.push(hung);
+    hung.listen(0, '127.0.0.1');
+    await once(hung, 'listening');
+    const { port } = hung.address() as net.AddressInfo;
+
+    const connection = new Connection({
+      host: '127.0.0.1',
+      port,
+      logger: { ...logger, namespace: () => logger },
+      socketFactory,
+      ssl: { rejectUnauthorized: false },
+      requestTimeout: 1_000,
+      connectionTimeout: 200,
+    });
+    await expect(connection.connect()).rejects.toThrow('Connection timeout');
+    // unpatched it was only ended: open for reading, its handshake still able to finish later
+    expect(connection.socket.destroyed).toBe(true);
+    for (const s of accepted) s.destroy();
   });
 });
