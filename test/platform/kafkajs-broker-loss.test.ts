@@ -9,14 +9,23 @@ const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as 
 const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
   createErrorFromCode: (code: number) => Error & { type: string };
 };
+const { MemberAssignment } = require('kafkajs/src/consumer/assignerProtocol.js') as {
+  MemberAssignment: { encode(a: { version: number; assignment: Record<string, number[]> }): Buffer };
+};
 type ErrorClass = new (e: unknown, o?: object) => Error;
-const { KafkaJSConnectionError, KafkaJSConnectionClosedError, KafkaJSNonRetriableError, KafkaJSRequestTimeoutError } =
-  require('kafkajs/src/errors.js') as {
-    KafkaJSConnectionError: ErrorClass;
-    KafkaJSConnectionClosedError: ErrorClass;
-    KafkaJSNonRetriableError: ErrorClass;
-    KafkaJSRequestTimeoutError: ErrorClass;
-  };
+const {
+  KafkaJSConnectionError,
+  KafkaJSConnectionClosedError,
+  KafkaJSNonRetriableError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSRequestTimeoutError,
+} = require('kafkajs/src/errors.js') as {
+  KafkaJSConnectionError: ErrorClass;
+  KafkaJSConnectionClosedError: ErrorClass;
+  KafkaJSNumberOfRetriesExceeded: ErrorClass;
+  KafkaJSNonRetriableError: ErrorClass;
+  KafkaJSRequestTimeoutError: ErrorClass;
+};
 
 interface Group {
   memberId: string | null;
@@ -68,8 +77,17 @@ function group(found: FakeCoordinator[] = []) {
       return c;
     },
   };
-  const g = new ConsumerGroup({
-    retry: { retries: 0 },
+  const g = consumerGroup(cluster, { retries: 0 });
+  g.memberId = 'member-1';
+  g.generationId = 7;
+  g.joinAndSync = async () => void asked.joins++;
+  return { g, asked };
+}
+
+/** kafkajs's own consumer group (patched), not joined yet, over `cluster`; joins retried 3 times. */
+function consumerGroup(cluster: object, retry: object = { retries: 3, initialRetryTime: 1, maxRetryTime: 5 }): Group {
+  return new ConsumerGroup({
+    retry,
     cluster,
     groupId: 'g',
     topics: ['t'],
@@ -81,10 +99,6 @@ function group(found: FakeCoordinator[] = []) {
     rebalanceTimeout: 60_000,
     maxWaitTimeInMs: 100,
   });
-  g.memberId = 'member-1';
-  g.generationId = 7;
-  g.joinAndSync = async () => void asked.joins++;
-  return { g, asked };
 }
 
 /**
@@ -181,5 +195,68 @@ describe('kafkajs patch: a consumer group through a broker’s death', () => {
     });
     expect(await offsets.getCoordinator()).toBe(now);
     expect(g.coordinatorLost).toBe(false);
+  });
+
+  it('joins through a coordinator that cannot be reached or is not available yet by looking it up again (no crash)', async () => {
+    const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:26112');
+    // as the cluster's FindCoordinator retrier gives up on a dead coordinator it still names
+    const givenUp = new KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 8, retryTime: 2_000 });
+    const asked = { refreshes: 0, lookups: 0, joins: 0 };
+    const live = {
+      nodeId: 2,
+      async joinGroup() {
+        asked.joins++;
+        if (asked.joins === 1) throw createErrorFromCode(15); // COORDINATOR_NOT_AVAILABLE: still loading
+        return { generationId: 8, leaderId: 'member-0', memberId: 'member-1', members: [], groupProtocol: 'x' };
+      },
+      syncGroup: async () => ({ memberAssignment: MemberAssignment.encode({ version: 0, assignment: {} }) }),
+    };
+    const answers: (Error | typeof live)[] = [givenUp, live, live];
+    const g = consumerGroup({
+      refreshMetadata: async () => void asked.refreshes++,
+      findGroupCoordinator: async () => {
+        asked.lookups++;
+        const a = answers.shift();
+        if (!a || a instanceof Error) throw a ?? new Error('no coordinator to find');
+        return a;
+      },
+      findTopicPartitionMetadata: () => [],
+      committedOffsets: () => ({}),
+    });
+
+    await g.joinAndSync();
+
+    expect(asked).toEqual({ refreshes: 2, lookups: 3, joins: 2 });
+    expect([g.memberId, g.generationId, g.coordinator]).toEqual(['member-1', 8, live]);
+  });
+
+  it('still fails a join on what is not the coordinator’s absence', async () => {
+    const g = consumerGroup({
+      refreshMetadata: async () => undefined,
+      findGroupCoordinator: async () => ({
+        nodeId: 1,
+        joinGroup: async () => {
+          throw createErrorFromCode(24); // INVALID_GROUP_ID
+        },
+      }),
+    });
+    await expect(g.joinAndSync()).rejects.toThrow('The configured groupId is invalid');
+  });
+
+  it('gives a join up after its retries when the coordinator stays away (kafkajs restarts the consumer)', async () => {
+    let lookups = 0;
+    const g = consumerGroup({
+      refreshMetadata: async () => undefined,
+      findGroupCoordinator: async () => {
+        lookups++;
+        throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:26112');
+      },
+    });
+    const error = await g.joinAndSync().then(
+      () => null,
+      (e: Error & { retriable?: boolean }) => e,
+    );
+    expect(lookups).toBe(4);
+    expect(error?.name).toBe('KafkaJSNumberOfRetriesExceeded');
   });
 });
