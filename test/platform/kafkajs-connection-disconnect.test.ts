@@ -25,24 +25,29 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
+/** A "broker" that accepts connections and says nothing, and a kafkajs connection to it. */
+async function silentBroker(options: object) {
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((s) => accepted.push(s));
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const connection = new Connection({
+    host: '127.0.0.1',
+    port,
+    logger: { ...logger, namespace: () => logger },
+    socketFactory,
+    requestTimeout: 1_000,
+    ...options,
+  });
+  return { accepted, connection };
+}
+
 describe('a kafkajs connection whose broker died or hangs (patched kafkajs)', () => {
   it('is disconnected any number of times without a listener left on its dead socket', async () => {
-    // a "broker" that accepts the connection and then dies with it
-    const accepted: net.Socket[] = [];
-    const broker = net.createServer((s) => accepted.push(s));
-    servers.push(broker);
-    broker.listen(0, '127.0.0.1');
-    await once(broker, 'listening');
-    const { port } = broker.address() as net.AddressInfo;
-
-    const connection = new Connection({
-      host: '127.0.0.1',
-      port,
-      logger: { ...logger, namespace: () => logger },
-      socketFactory,
-      requestTimeout: 1_000,
-      connectionTimeout: 1_000,
-    });
+    // the broker dies with the connection it accepted
+    const { accepted, connection } = await silentBroker({ connectionTimeout: 1_000 });
     await connection.connect();
     const socket = connection.socket;
     const closed = once(socket, 'close');
@@ -64,20 +69,8 @@ describe('a kafkajs connection whose broker died or hangs (patched kafkajs)', ()
   });
 
   it('destroys the socket of an attempt it gives up on (a broker that takes the connection and never answers the TLS handshake)', async () => {
-    const accepted: net.Socket[] = [];
-    const hung = net.createServer((s) => accepted.push(s)); // accepts, says nothing
-    servers.push(hung);
-    hung.listen(0, '127.0.0.1');
-    await once(hung, 'listening');
-    const { port } = hung.address() as net.AddressInfo;
-
-    const connection = new Connection({
-      host: '127.0.0.1',
-      port,
-      logger: { ...logger, namespace: () => logger },
-      socketFactory,
+    const { accepted, connection } = await silentBroker({
       ssl: { rejectUnauthorized: false },
-      requestTimeout: 1_000,
       connectionTimeout: 200,
     });
     await expect(connection.connect()).rejects.toThrow('Connection timeout');
