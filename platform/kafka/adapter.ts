@@ -193,8 +193,42 @@ const ROUTINE_RETRIES = [
   'another concurrent operation on the same transaction',
   'There are unstable offsets that need to be cleared',
 ];
-/** Retried too, but worth seeing if they persist: NOT_COORDINATOR (16), COORDINATOR_LOAD_IN_PROGRESS (14). Logged at warn. */
-const TRANSIENT_RETRIES = ['This is not the correct coordinator', 'The coordinator is loading'];
+/**
+ * What a broker's death, a rebalance or a moved leader makes kafkajs log as errors, each tried
+ * again by kafkajs or by the stage (whose own log says so when it gives up: `transaction failed`,
+ * `consumer crashed`): worth seeing if they persist, logged at warn. NOT_COORDINATOR (16),
+ * COORDINATOR_LOAD_IN_PROGRESS (14), COORDINATOR_NOT_AVAILABLE (15), REBALANCE_IN_PROGRESS (27:
+ * every member's heartbeat at each scaling or rolling restart), ILLEGAL_GENERATION (22, a
+ * transaction's offsets of the generation before), NOT_LEADER_OR_FOLLOWER (6), NOT_ENOUGH_REPLICAS
+ * (19), and a broker refusing or dropping the connection. A connection error of another kind (a
+ * certificate not trusted, a name not resolved: a misconfiguration) stays an error.
+ */
+const TRANSIENT_RETRIES = [
+  'This is not the correct coordinator',
+  'The coordinator is loading',
+  'The group coordinator is not available',
+  'The group is rebalancing, so a rejoin is needed',
+  'Specified group generation id is not valid',
+  'This server is not the leader for that topic-partition',
+  'fewer in-sync replicas than required',
+  'connect ECONNREFUSED',
+  'read ECONNRESET',
+  'Closed connection',
+];
+
+/** The level our log gives a kafkajs log entry of `level` (kafkajs's) saying `entry`. */
+export function kafkaLogLevel(
+  level: logLevel,
+  entry: { message: string; error?: unknown },
+): 'debug' | 'info' | 'warn' | 'error' {
+  const says = (texts: string[]) =>
+    [entry.error, entry.message].some((t) => typeof t === 'string' && texts.some((x) => t.includes(x)));
+  if (says(ROUTINE_RETRIES)) return 'debug';
+  if (level <= logLevel.ERROR) return says(TRANSIENT_RETRIES) ? 'warn' : 'error';
+  if (level === logLevel.WARN) return 'warn';
+  if (level === logLevel.INFO) return 'info';
+  return 'debug';
+}
 
 function toKafkaLogLevel(level: string): logLevel {
   switch (level) {
@@ -330,14 +364,7 @@ export class KafkaAdapter {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, ...rest } = entry;
-          const says = (texts: string[]) =>
-            [rest.error, message].some((t) => typeof t === 'string' && texts.some((x) => t.includes(x)));
-          if (says(ROUTINE_RETRIES)) log.debug(rest, message);
-          else if (level <= logLevel.ERROR && says(TRANSIENT_RETRIES)) log.warn(rest, message);
-          else if (level <= logLevel.ERROR) log.error(rest, message);
-          else if (level === logLevel.WARN) log.warn(rest, message);
-          else if (level === logLevel.INFO) log.info(rest, message);
-          else log.debug(rest, message);
+          log[kafkaLogLevel(level, entry)](rest, message);
         },
     });
   }
