@@ -116,6 +116,10 @@ export class RegistryClient {
 
   private async call<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
     try {
+      // a signal of this call's own: without one, cockatiel hangs every call's timeout on one shared
+      // signal, and more than ten calls at once made Node warn of a possible memory leak
+      // (MaxListenersExceededWarning; the listeners are removed, it was the concurrency alone)
+      const own = new AbortController();
       return await this.policy.execute(async ({ signal }) => {
         let res: Response;
         try {
@@ -136,7 +140,7 @@ export class RegistryClient {
         const parsed = schema.safeParse(await res.json().catch(() => null));
         if (!parsed.success) throw new Transient(`${path} answered in an unexpected shape`);
         return parsed.data;
-      });
+      }, own.signal);
     } catch (err) {
       if (err instanceof PipelineError) throw err;
       if (err instanceof BrokenCircuitError) {
