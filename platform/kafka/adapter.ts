@@ -100,6 +100,35 @@ export function rejoinNeeded(err: unknown): boolean {
   return REJOIN_ERRORS.has((err as { type?: string } | null)?.type ?? '');
 }
 
+/** kafkajs's errors for a broker not reached: refused, dropped, timed out, or no coordinator found */
+const UNREACHABLE_ERRORS = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSGroupCoordinatorNotFound',
+]);
+/** a coordinator's answers while it moves to another broker or loads its state there */
+const COORDINATOR_AWAY_ERRORS = new Set([
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_LOAD_IN_PROGRESS',
+]);
+
+/**
+ * Whether `err` says a broker or a coordinator cannot be reached for now (it died, restarts, or
+ * moves), as it is or as the cause of an error a kafkajs retrier gave up on: kafkajs gives up at
+ * once on a refused connection ("the metadata is refreshed on a higher level") and marks that
+ * not retriable, though it passes once Kafka has moved the coordinator or the broker is back.
+ */
+export function kafkaUnreachable(err: unknown): boolean {
+  for (let e = err as { name?: string; type?: string; cause?: unknown } | null, depth = 0; e && depth < 5; depth++) {
+    if (UNREACHABLE_ERRORS.has(e.name ?? '') || COORDINATOR_AWAY_ERRORS.has(e.type ?? '')) return true;
+    if (e.cause === e) break;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** A record's size on the wire, roughly: value, key, headers and a record's overhead. */
 export function recordBytes(r: OutboundRecord): number {
   let n = (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 64;
@@ -511,8 +540,9 @@ export class KafkaAdapter {
       maxAttempts: 100,
       initialMs: 20,
       maxMs: 1_000,
-      // UNSTABLE_OFFSET_COMMIT, and a coordinator still loading or moving (a fresh or restarted broker)
-      shouldRetry: (err) => (err as { retriable?: boolean }).retriable === true,
+      // UNSTABLE_OFFSET_COMMIT, a coordinator still loading or moving (a fresh or restarted
+      // broker), and one on a broker not reached (dead until Kafka moves its coordinators)
+      shouldRetry: (err) => (err as { retriable?: boolean }).retriable === true || kafkaUnreachable(err),
     });
     const offset = res[0]?.partitions.find((p) => p.partition === partition)?.offset;
     return offset === undefined || offset === '-1' ? null : offset;

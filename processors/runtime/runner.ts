@@ -10,7 +10,7 @@ import type {
   PartitionBatch,
   TransactionalProducer,
 } from '../../platform/kafka/adapter.ts';
-import { recordBytes, rejoinNeeded } from '../../platform/kafka/adapter.ts';
+import { kafkaUnreachable, recordBytes, rejoinNeeded } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { StageMetrics } from '../../platform/metrics.ts';
 import { ABORTED, backoffDelay, settledWithin, sleep, untilAborted } from '../../platform/retry.ts';
@@ -46,6 +46,8 @@ interface Prepared {
 }
 
 const HEARTBEAT_EVERY_MS = 3_000;
+/** how long a partition whose verification could not reach Kafka waits before it is read again */
+const VERIFY_AGAIN_AFTER_MS = 1_000;
 /** how often, in records, the handling loop asks whether its batch went stale (a seek or a rebalance) */
 const STALE_CHECK_EVERY = 32;
 /** a record that produced nothing */
@@ -425,6 +427,18 @@ export class StageRunner {
       state.verified = true;
       state.floor = committed === null ? null : BigInt(committed);
       return state;
+    } catch (err) {
+      if (!kafkaUnreachable(err)) throw err;
+      // A coordinator (the group's, for the committed offset, or the transaction's, for the
+      // producer's epoch) on a broker not reached: the batch is left unhandled, read again and
+      // verified again after a pause, the member staying in its group. (Thrown, it crashed the
+      // consumer, which leaves its group: a rebalance of every member, seen in a chaos run.)
+      this.log.warn(
+        { topic: batch.topic, partition: batch.partition, reason: (err as Error).message },
+        'partition not verified: Kafka not reached; trying again',
+      );
+      await sleep(VERIFY_AGAIN_AFTER_MS, this.stop.signal);
+      return null;
     } finally {
       clearInterval(beating);
     }
