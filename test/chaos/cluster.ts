@@ -24,6 +24,20 @@ export class StackControl {
     process.kill(this.pidOf(name), 'SIGKILL');
   }
 
+  /** stops the process where it is (SIGSTOP): its sockets stay open and answer nothing, as a hung host's do */
+  pause(name: string): void {
+    process.kill(this.pidOf(name), 'SIGSTOP');
+  }
+
+  /** lets a paused process go on (SIGCONT); a process not running is left alone */
+  resume(name: string): void {
+    try {
+      process.kill(this.pidOf(name), 'SIGCONT');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+
   /** `stack.sh up`: starts what is not running and waits until every service is ready again. */
   async restartMissing(): Promise<void> {
     // (no install step: node_modules reinstalled under the running instances would break them)

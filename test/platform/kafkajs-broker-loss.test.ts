@@ -1,10 +1,31 @@
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const require = createRequire(import.meta.url);
 const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as new (o: object) => Group;
 const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as new (o: object) => {
   getCoordinator(): Promise<FakeCoordinator>;
+};
+const Runner = require('kafkajs/src/consumer/runner.js') as new (o: object) => {
+  heartbeatBetweenBatches(): Promise<void>;
+};
+const BrokerPool = require('kafkajs/src/cluster/brokerPool.js') as {
+  prototype: {
+    withBroker(cb: (b: { nodeId: string }) => Promise<unknown>, askLast?: number): Promise<unknown>;
+    findConnectedBroker(): Promise<{ nodeId: string }>;
+    refreshMetadata(topics: string[]): Promise<void>;
+  };
+};
+const createRetry = require('kafkajs/src/retry/index.js') as (o: object) => unknown;
+const createFetcher = require('kafkajs/src/consumer/fetcher.js') as (o: object) => {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+};
+const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as new (o: object) => {
+  push(r: object): void;
+  fulfillRequest(r: { correlationId: number; payload: Buffer | null; size: number }): void;
+  waitingFor(now?: number): number;
+  destroy(): void;
 };
 const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
   createErrorFromCode: (code: number) => Error & { type: string };
@@ -32,6 +53,7 @@ interface Group {
   generationId: number | null;
   coordinator: FakeCoordinator | null;
   coordinatorLost: boolean;
+  heartbeatInFlight: boolean;
   lastRequest: number;
   recoverFromFetch(e: unknown): Promise<void>;
   heartbeat(o: { interval: number }): Promise<void>;
@@ -68,10 +90,13 @@ function coordinator(nodeId: number, answers: (Error | null)[] = []): FakeCoordi
  */
 function group(found: FakeCoordinator[] = []) {
   const asked = { refreshes: 0, lookups: 0, joins: 0 };
+  /** each lookup's broker to ask last */
+  const askedLast: unknown[] = [];
   const cluster = {
     refreshMetadata: async () => void asked.refreshes++,
-    findGroupCoordinator: async () => {
+    findGroupCoordinator: async ({ askLast }: { askLast?: number }) => {
       asked.lookups++;
+      askedLast.push(askLast);
       const c = found.shift();
       if (!c) throw new Error('no coordinator to find');
       return c;
@@ -81,7 +106,7 @@ function group(found: FakeCoordinator[] = []) {
   g.memberId = 'member-1';
   g.generationId = 7;
   g.joinAndSync = async () => void asked.joins++;
-  return { g, asked };
+  return { g, asked, askedLast };
 }
 
 /** kafkajs's own consumer group (patched), not joined yet, over `cluster`; joins retried 3 times. */
@@ -230,6 +255,35 @@ describe('kafkajs patch: a consumer group through a broker’s death', () => {
     expect([g.memberId, g.generationId, g.coordinator]).toEqual(['member-1', 8, live]);
   });
 
+  it('joins a group whose new coordinator is still loading it by trying again (no crash)', async () => {
+    const asked = { lookups: 0, joins: 0, syncs: 0 };
+    const loading = {
+      nodeId: 2,
+      async joinGroup() {
+        asked.joins++;
+        // COORDINATOR_LOAD_IN_PROGRESS: the broker has just become the group's coordinator
+        if (asked.joins === 1) throw createErrorFromCode(14);
+        return { generationId: 8, leaderId: 'member-0', memberId: 'member-1', members: [], groupProtocol: 'x' };
+      },
+      async syncGroup() {
+        asked.syncs++;
+        if (asked.syncs === 1) throw createErrorFromCode(14);
+        return { memberAssignment: MemberAssignment.encode({ version: 0, assignment: {} }) };
+      },
+    };
+    const g = consumerGroup({
+      refreshMetadata: async () => undefined,
+      findGroupCoordinator: async () => (asked.lookups++, loading),
+      findTopicPartitionMetadata: () => [],
+      committedOffsets: () => ({}),
+    });
+
+    await g.joinAndSync();
+
+    expect(asked).toEqual({ lookups: 3, joins: 3, syncs: 2 });
+    expect([g.memberId, g.generationId]).toEqual(['member-1', 8]);
+  });
+
   it('still fails a join on what is not the coordinator’s absence', async () => {
     const g = consumerGroup({
       refreshMetadata: async () => undefined,
@@ -258,5 +312,338 @@ describe('kafkajs patch: a consumer group through a broker’s death', () => {
     );
     expect(lookups).toBe(4);
     expect(error?.name).toBe('KafkaJSNumberOfRetriesExceeded');
+  });
+});
+
+/** A coordinator that takes heartbeats and answers none (a hung broker's), then answers `later`. */
+function hung(nodeId: number): FakeCoordinator & { answer(): void } {
+  let answer = () => undefined as void;
+  return {
+    nodeId,
+    heartbeats: 0,
+    isConnected: () => true,
+    heartbeat() {
+      this.heartbeats++;
+      return new Promise<void>((resolve) => (answer = resolve));
+    },
+    answer: () => answer(),
+  };
+}
+
+/**
+ * A broker that hangs (a frozen process or host, a cut without a reset) takes requests and answers
+ * none: `test/chaos/broker-loss-membership.test.ts` SIGSTOPs one on a real cluster.
+ */
+describe('kafkajs patch: a consumer group through a broker that hangs', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('counts a coordinator that does not answer a heartbeat within a third of the session as lost, and asks the other brokers first', async () => {
+    vi.useFakeTimers();
+    const frozen = hung(3);
+    const next = coordinator(1);
+    const { g, askedLast } = group([next]);
+    g.coordinator = frozen;
+
+    const beat = g.heartbeat({ interval: 0 });
+    const failed = beat.then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(g.heartbeatInFlight).toBe(true);
+    await vi.advanceTimersByTimeAsync(3_332);
+    expect(g.coordinatorLost).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await failed;
+    expect([error?.name, error?.message]).toEqual([
+      'KafkaJSRequestTimeoutError',
+      'Heartbeat not answered within 3333 ms',
+    ]);
+    expect([g.coordinatorLost, g.heartbeatInFlight]).toEqual([true, false]);
+    // its answer, coming after all, changes nothing
+    frozen.answer();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(g.coordinatorLost).toBe(true);
+
+    await g.heartbeat({ interval: 0 });
+    expect(askedLast).toEqual([3]);
+    expect([g.coordinator, g.coordinatorLost, next.heartbeats, g.generationId]).toEqual([next, false, 1, 7]);
+  });
+
+  /** a broker pool (kafkajs's own methods) over brokers that are connected or not, and answer or not */
+  function pool(brokers: Record<string, { connected: boolean; answering: boolean }>) {
+    return Object.assign(Object.create(BrokerPool.prototype) as typeof BrokerPool.prototype, {
+      brokers: Object.fromEntries(
+        Object.entries(brokers).map(([id, b]) => [
+          id,
+          { isConnected: () => b.connected, isUnanswering: (ms: number) => !b.answering && ms === 2000 },
+        ]),
+      ),
+      findBroker: async ({ nodeId }: { nodeId: string }) => ({ nodeId }),
+    });
+  }
+
+  it('asks the brokers that answer before one that leaves its requests unanswered, and a coordinator just lost last', async () => {
+    for (let i = 0; i < 20; i++) {
+      const asked: string[] = [];
+      const brokers = pool({
+        1: { connected: true, answering: true },
+        2: { connected: true, answering: false },
+        3: { connected: true, answering: true },
+        4: { connected: false, answering: true },
+      });
+      const askAll = async ({ nodeId }: { nodeId: string }) => {
+        asked.push(nodeId);
+        throw new Error('no answer');
+      };
+      await brokers.withBroker(askAll, 3);
+      expect(asked.slice(2), `attempt ${i}: ${asked.join(', ')}`).toEqual(['2', '3']);
+      asked.length = 0;
+      await brokers.withBroker(askAll);
+      expect(asked.at(-1), `attempt ${i}: ${asked.join(', ')}`).toBe('2');
+      // the metadata is asked of a connected broker that answers
+      expect(['1', '3']).toContain((await brokers.findConnectedBroker()).nodeId);
+    }
+    // none connected answers: one that answers is connected to first
+    const brokers = pool({ 1: { connected: true, answering: false }, 2: { connected: false, answering: true } });
+    expect((await brokers.findConnectedBroker()).nodeId).toBe('2');
+  });
+
+  it('gives a metadata request up after 5 s when another broker can be asked, and asks that one next', async () => {
+    vi.useFakeTimers();
+    /** a broker whose metadata requests answer (its own cluster's two brokers) or not */
+    const broker = (nodeId: number, answers: boolean) => {
+      const b = {
+        nodeId,
+        connected: nodeId === 1,
+        unanswering: false,
+        asked: 0,
+        connectionPool: { host: '127.0.0.1', port: 26000 + nodeId, rack: null },
+        isConnected: () => b.connected,
+        isUnanswering: () => b.unanswering,
+        connect: async () => void (b.connected = true),
+        disconnect: async () => undefined,
+        metadata: () => {
+          b.asked++;
+          if (!answers) return new Promise(() => undefined);
+          return Promise.resolve({
+            brokers: [1, 2].map((id) => ({ nodeId: id, host: '127.0.0.1', port: 26000 + id, rack: null })),
+            topicMetadata: [],
+          });
+        },
+      };
+      return b;
+    };
+    const hung = broker(1, false);
+    const answering = broker(2, true);
+    const brokers = Object.assign(Object.create(BrokerPool.prototype) as typeof BrokerPool.prototype, {
+      brokers: { 1: hung, 2: answering },
+      seedBroker: hung,
+      metadataMaxAge: 300_000,
+      retrier: createRetry({ retries: 0 }),
+      logger,
+    });
+
+    // asked of the connected one, which takes the request and answers nothing
+    const first = brokers.refreshMetadata([]).then(
+      () => null,
+      (e: Error) => e,
+    );
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(hung.asked).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    const error = await first;
+    expect([error?.name, error?.message]).toEqual([
+      'KafkaJSRequestTimeoutError',
+      'Metadata not answered within 5000 ms by broker 1',
+    ]);
+    // its request still unanswered, the next refresh connects to the other broker and asks it
+    hung.unanswering = true;
+    await brokers.refreshMetadata([]);
+    expect([hung.asked, answering.asked]).toEqual([1, 1]);
+    expect((brokers as unknown as { metadata: { brokers: unknown[] } }).metadata.brokers).toHaveLength(2);
+
+    // with one broker only there is no one else to ask: its request timeout alone bounds it
+    const alone = Object.assign(Object.create(BrokerPool.prototype) as typeof BrokerPool.prototype, {
+      brokers: { 1: broker(1, false) },
+      seedBroker: hung,
+      metadataMaxAge: 300_000,
+      retrier: createRetry({ retries: 0 }),
+      logger,
+    });
+    let settled = false;
+    void alone.refreshMetadata([]).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(settled).toBe(false);
+  });
+
+  it('drops a broker gone from the metadata at once, not once its requests in flight are over', async () => {
+    let disconnected = 0;
+    /** a broker fenced while it hangs: its disconnect waits for requests that are never answered */
+    const hung = {
+      nodeId: 1,
+      connectionPool: { host: '127.0.0.1', port: 26001, rack: null },
+      isConnected: () => true,
+      isUnanswering: () => true,
+      disconnect: () => (disconnected++, new Promise(() => undefined)),
+    };
+    const live = {
+      nodeId: 2,
+      connectionPool: { host: '127.0.0.1', port: 26002, rack: null },
+      isConnected: () => true,
+      isUnanswering: () => false,
+      // the cluster's metadata no longer names the fenced broker
+      metadata: async () => ({
+        brokers: [{ nodeId: 2, host: '127.0.0.1', port: 26002, rack: null }],
+        topicMetadata: [],
+      }),
+    };
+    const brokers = Object.assign(Object.create(BrokerPool.prototype) as typeof BrokerPool.prototype, {
+      brokers: { 1: hung, 2: live } as Record<string, unknown>,
+      seedBroker: live,
+      metadataMaxAge: 300_000,
+      retrier: createRetry({ retries: 0 }),
+      logger,
+    });
+    await brokers.refreshMetadata([]);
+    expect(Object.keys((brokers as unknown as { brokers: object }).brokers)).toEqual(['2']);
+    expect(disconnected).toBe(1);
+  });
+
+  it('stops a fetcher waiting on a broker’s answer without waiting for it, and drops what it brings back', async () => {
+    let answer: (batches: object[]) => void = () => undefined;
+    const pushed: object[] = [];
+    const fetcher = createFetcher({
+      nodeId: 2,
+      workerQueue: { push: async (...batches: object[]) => void pushed.push(...batches) },
+      partitionAssignments: new Map(),
+      fetch: () => new Promise<object[]>((resolve) => (answer = resolve)),
+      logger: { ...logger, namespace: () => logger },
+    });
+    const running = fetcher.start();
+    await new Promise((r) => setImmediate(r));
+    // the fetchers' rebuild stops it while its fetch waits on a broker that hangs
+    let stopped = false;
+    await Promise.race([fetcher.stop().then(() => (stopped = true)), new Promise((r) => setTimeout(r, 1_000))]);
+    expect(stopped).toBe(true);
+    // the broker answers after all: nothing of it is handed on, and the fetcher's loop ends
+    answer([{ topic: 't', partition: 0 }]);
+    await running;
+    expect(pushed).toEqual([]);
+  });
+
+  it('still waits for a fetcher whose batches are being handled', async () => {
+    let handled: () => void = () => undefined;
+    let fetched = 0;
+    const fetcher = createFetcher({
+      nodeId: 1,
+      workerQueue: { push: () => new Promise<void>((resolve) => (handled = resolve)) },
+      partitionAssignments: new Map(),
+      fetch: async () => (fetched++ === 0 ? [{ topic: 't', partition: 0 }] : []),
+      logger: { ...logger, namespace: () => logger },
+    });
+    void fetcher.start();
+    await new Promise((r) => setImmediate(r));
+    let stopped = false;
+    const stopping = fetcher.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped).toBe(false);
+    handled();
+    await stopping;
+    expect(stopped).toBe(true);
+  });
+
+  it('knows how long a connection has waited with requests in flight and nothing answered', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const queue = new RequestQueue({
+      maxInFlightRequests: null,
+      requestTimeout: 30_000,
+      enforceRequestTimeout: false,
+      clientId: 'c',
+      broker: 'b',
+      logger,
+    });
+    const request = (correlationId: number) => ({
+      entry: { correlationId, resolve: () => undefined, reject: () => undefined },
+      expectResponse: true,
+      sendRequest: () => undefined,
+    });
+    expect(queue.waitingFor()).toBe(0);
+    queue.push(request(1));
+    vi.advanceTimersByTime(1_500);
+    queue.push(request(2));
+    vi.advanceTimersByTime(1_000);
+    expect(queue.waitingFor()).toBe(2_500);
+    // an answer to either says the broker answers: the wait counts from it
+    queue.fulfillRequest({ correlationId: 2, payload: null, size: 0 });
+    vi.advanceTimersByTime(700);
+    expect(queue.waitingFor()).toBe(700);
+    queue.fulfillRequest({ correlationId: 1, payload: null, size: 0 });
+    expect(queue.waitingFor()).toBe(0);
+    queue.destroy();
+  });
+
+  it('does not hold its fetchers for a heartbeat under way, and fails the next of them on what it answered about the member', async () => {
+    let answer: (e: Error | null) => void = () => undefined;
+    let sent = 0;
+    // (one heartbeat at a time, shared by its callers, as kafkajs's)
+    let underWay: Promise<void> | null = null;
+    const consumerGroup = {
+      coordinatorLost: false,
+      heartbeatInFlight: false,
+      generationId: 7,
+      heartbeat() {
+        if (underWay) return underWay;
+        sent++;
+        this.heartbeatInFlight = true;
+        underWay = new Promise<void>((resolve, reject) => {
+          answer = (e) => {
+            this.heartbeatInFlight = false;
+            underWay = null;
+            if (e) reject(e);
+            else resolve();
+          };
+        });
+        return underWay;
+      },
+      commitOffsets: async () => undefined,
+    };
+    const namespaced: object = { ...logger, namespace: () => namespaced };
+    const runner = new Runner({
+      logger: namespaced,
+      consumerGroup,
+      instrumentationEmitter: { emit: () => undefined },
+      concurrency: 1,
+      eachBatch: async () => undefined,
+      heartbeatInterval: 0,
+      onCrash: () => undefined,
+      autoCommit: false,
+    });
+
+    // the first waits for its heartbeat (the coordinator answers as it should)
+    const first = runner.heartbeatBetweenBatches();
+    answer(null);
+    await first;
+    // one under way: the fetchers go on without waiting for it
+    const waiting = runner.heartbeatBetweenBatches();
+    expect(consumerGroup.heartbeatInFlight).toBe(true);
+    await runner.heartbeatBetweenBatches();
+    await runner.heartbeatBetweenBatches();
+    // it answers that the group rebalances: the next fails on it (and the fetch loop rejoins)
+    answer(createErrorFromCode(27));
+    await expect(waiting).rejects.toThrow('rebalanc');
+    await expect(runner.heartbeatBetweenBatches()).rejects.toThrow('rebalanc');
+    expect(sent).toBe(2);
+
+    // an answer for a generation the member has since left fails nothing
+    const beat = runner.heartbeatBetweenBatches();
+    const old = runner.heartbeatBetweenBatches();
+    answer(createErrorFromCode(27));
+    await expect(beat).rejects.toThrow('rebalanc');
+    await old;
+    consumerGroup.generationId = 8;
+    const fresh = runner.heartbeatBetweenBatches();
+    answer(null);
+    await fresh;
+    expect(sent).toBe(4);
   });
 });
