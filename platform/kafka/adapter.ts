@@ -129,6 +129,24 @@ export function kafkaUnreachable(err: unknown): boolean {
   return false;
 }
 
+/** kafkajs's errors that make a member join its group again (its `isRebalancing`) */
+const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+
+/**
+ * A transaction's failure as its batch hands it back to kafkajs, once the stage has rewound the
+ * partition and dropped its producer: kafkajs may then start its fetch loop again, the member
+ * staying in its group. kafkajs crashes the consumer on an error marked not retriable (a fenced
+ * producer's INVALID_PRODUCER_EPOCH, as its retrier gives it up: seen when a transaction
+ * coordinator hung past the transaction's timeout), and a crashed consumer leaves its group, a
+ * rebalance of every member. The errors kafkajs rejoins on stay as they are.
+ */
+export function retriableAfterRewind(err: unknown): unknown {
+  const e = err as { retriable?: boolean; type?: string; cause?: { type?: string } } | null;
+  if (!e || e.retriable !== false) return err;
+  if (REBALANCING.has(e.type ?? '') || REBALANCING.has(e.cause?.type ?? '')) return err;
+  return new Error(`transaction failed, its records read again: ${(err as Error).message}`, { cause: err });
+}
+
 /** A record's size on the wire, roughly: value, key, headers and a record's overhead. */
 export function recordBytes(r: OutboundRecord): number {
   let n = (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key)) + 64;

@@ -593,12 +593,15 @@ export class StageRunner {
     }
     const last = tx.lastOffset;
     if (this.stop.signal.aborted || last === null) {
-      await tx.flush();
+      await heartbeating(batch, tx.flush());
       return;
     }
     // The position moves past this batch now, and its transaction commits behind the next one.
-    // Only one waits at a time: the previous batch's commit must have succeeded first.
-    await state.tail;
+    // Only one waits at a time: the previous batch's commit must have succeeded first. The member
+    // heartbeats meanwhile: a commit can wait out a transaction coordinator that hangs (its
+    // request timeout, 30 s), past the session, and kafkajs heartbeats only between batches (the
+    // group dropped the members so, in a chaos run that hung a broker).
+    await heartbeating(batch, state.tail);
     if (!tx.current()) return;
     batch.resolveOffset(last);
     void tx.flush(true).catch(() => undefined);
@@ -914,6 +917,16 @@ export class StageRunner {
       });
     }
     return true;
+  }
+}
+
+/** `waiting`, the member heartbeating every HEARTBEAT_EVERY_MS until it settles */
+async function heartbeating<T>(batch: PartitionBatch, waiting: Promise<T>): Promise<T> {
+  const beating = setInterval(() => void batch.heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
+  try {
+    return await waiting;
+  } finally {
+    clearInterval(beating);
   }
 }
 

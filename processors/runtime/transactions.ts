@@ -1,4 +1,4 @@
-import type { OutboundRecord, TransactionalProducer } from '../../platform/kafka/adapter.ts';
+import { retriableAfterRewind, type OutboundRecord, type TransactionalProducer } from '../../platform/kafka/adapter.ts';
 
 /**
  * What the runner keeps per input partition. Its transactions commit one after another on
@@ -178,7 +178,7 @@ export class TransactionBatcher {
       // there would be no next batch to notice); any that did commit are skipped then.
       if (from !== null) this.position.seek(from);
       await this.producer.close().catch(() => undefined);
-      throw err;
+      throw retriableAfterRewind(err);
     }
     this.hooks.committed({ records, values, offset, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
     if (!behind) this.position.resolveOffset(offset);

@@ -19,7 +19,8 @@ const require = createRequire(import.meta.url);
 const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
   createErrorFromCode: (code: number) => Error & { type: string };
 };
-const { KafkaJSConnectionError, KafkaJSNonRetriableError } = require('kafkajs/src/errors.js') as {
+const { KafkaJSConnectionError, KafkaJSNonRetriableError, isRebalancing } = require('kafkajs/src/errors.js') as {
+  isRebalancing: (e: unknown) => boolean;
   KafkaJSConnectionError: new (message: string) => Error;
   KafkaJSNonRetriableError: new (e: Error, o: { cause: Error }) => Error;
 };
@@ -33,7 +34,12 @@ const attemptsOf = () => attempts;
  * A stage runner over a fake adapter and codec, started and joined (generation 1): its stage fails
  * a record's first attempt; `committedOffset` answers as given (null: nothing committed yet).
  */
-async function started(committedOffset: () => Promise<string | null> = async () => null) {
+async function started(
+  committedOffset: () => Promise<string | null> = async () => null,
+  /** what each commit waits for before it is done (say, a transaction coordinator that hangs) */
+  committing: () => Promise<void> = async () => undefined,
+  settings: Record<string, string> = {},
+) {
   const prefix = uniquePrefix('retrywait');
   attempts = 0;
   const stage = defineStage({
@@ -57,7 +63,10 @@ async function started(committedOffset: () => Promise<string | null> = async () 
       ({
         transactionalId,
         init: async () => undefined,
-        commit: async (records: OutboundRecord[], offsets: GroupOffsets) => void committed.push({ records, offsets }),
+        commit: async (records: OutboundRecord[], offsets: GroupOffsets) => {
+          await committing();
+          committed.push({ records, offsets });
+        },
         close: async () => undefined,
       }) as unknown as TransactionalProducer,
     committedOffset,
@@ -72,7 +81,7 @@ async function started(committedOffset: () => Promise<string | null> = async () 
     kafka,
     codec,
     logger: createLogger({ level: 'silent' }),
-    config: testConfig(prefix),
+    config: testConfig(prefix, settings),
     metrics: createStageMetrics(createRegistry(false)),
   });
   const batch = oneRecordBatch(`${prefix}altinn.notifications.orders`);
@@ -84,7 +93,7 @@ async function started(committedOffset: () => Promise<string | null> = async () 
       () => 'returned',
       (err: Error) => `threw: ${err.message}`,
     );
-  return { runner, eachBatch, committed, batch };
+  return { runner, eachBatch, committed, batch, handBack: (b: typeof batch) => options!.eachBatch(b) };
 }
 
 /**
@@ -169,5 +178,81 @@ describe('a stage runner verifying a partition while its coordinator is not reac
     });
     expect(await eachBatch(batch)).toBe('threw: not a broker away');
     await runner.close(1_000);
+  });
+});
+
+/**
+ * A batch's transaction commits behind the next batch, which waits for it before it moves the
+ * position on. A commit to a transaction coordinator that hangs waits out the request timeout
+ * (30 s), past the session: the member heartbeats through that wait (kafkajs heartbeats only
+ * between batches), or its group drops it (a chaos run that hung a broker: 6 groups' members).
+ */
+describe('a stage runner waiting for the previous batch’s commit', () => {
+  it('heartbeats while the commit is held', async () => {
+    let release = () => undefined as void;
+    let commits = 0;
+    const { runner, eachBatch, committed, batch } = await started(
+      async () => null,
+      () => (++commits === 1 ? new Promise<void>((r) => (release = r)) : Promise.resolve()),
+    );
+    expect(await eachBatch(batch)).toBe('returned');
+    // the next batch of the partition waits for the first one's commit
+    let beats = 0;
+    const next = oneRecordBatch(batch.topic, {
+      highWatermark: '2',
+      records: [{ ...batch.records[0]!, offset: '1' }],
+      heartbeat: async () => void beats++,
+    });
+    const second = eachBatch(next);
+    await new Promise((r) => setTimeout(r, 3_500));
+    expect(committed).toEqual([]);
+    expect(beats).toBeGreaterThanOrEqual(1);
+    release();
+    expect(await second).toBe('returned');
+    for (let i = 0; i < 50 && committed.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await runner.close(1_000);
+    expect(committed.map((c) => c.offsets.positions[0]?.offset)).toEqual(['1', '2']);
+  });
+});
+
+/**
+ * A transaction that fails rewinds its partition and drops its producer; the batch then hands
+ * kafkajs an error it starts its fetch loop again on, not one it crashes the consumer on (a crash
+ * leaves the group: a rebalance of every member). A fenced producer's INVALID_PRODUCER_EPOCH, as
+ * kafkajs's retrier gives it up, is marked not retriable (a chaos run's send-email instance crashed
+ * so when the transaction coordinator hung past the transaction's timeout); a rebalance's error
+ * stays as it is, for kafkajs to join again.
+ */
+describe('a stage runner whose transaction fails', () => {
+  const failing = async (error: Error) => {
+    let seeks = 0;
+    const { runner, batch, handBack } = await started(
+      async () => null,
+      async () => {
+        throw error;
+      },
+      // a transaction per record: its commit is awaited in the batch
+      { TRANSACTION_MAX_RECORDS: '1' },
+    );
+    batch.seek = () => void seeks++;
+    const handed = await handBack(batch).then(
+      () => null,
+      (e: Error & { retriable?: boolean }) => e,
+    );
+    await runner.close(1_000);
+    return { handed, seeks };
+  };
+
+  it('hands kafkajs a retriable error for a fenced producer, the partition rewound', async () => {
+    const fenced = createErrorFromCode(47); // INVALID_PRODUCER_EPOCH
+    const { handed, seeks } = await failing(new KafkaJSNonRetriableError(fenced, { cause: fenced }));
+    expect(handed?.message).toMatch(/^transaction failed, its records read again: .*old epoch/);
+    expect(handed?.retriable).not.toBe(false);
+    expect(seeks).toBe(1);
+  });
+
+  it('hands kafkajs a rebalance as it is', async () => {
+    const { handed } = await failing(createErrorFromCode(22)); // ILLEGAL_GENERATION
+    expect(isRebalancing(handed)).toBe(true);
   });
 });
