@@ -15,7 +15,8 @@ import { Instance, StackControl, inSyncAgain, javaHash, sleep } from './cluster.
  * The chaos test of the production layout (issue 17): a three-broker cluster, two instances of
  * every stage, two gateways, and a stream of mixed orders while a schedule of faults runs:
  * the broker leading most partitions of the orders topic SIGKILLed and restarted 30 s later,
- * then the transaction coordinator of one stage; one instance of each stage SIGKILLed in turn
+ * then the transaction coordinator of one stage; then the broker coordinating the most transactions
+ * hung (SIGSTOP) for 30 s, as a frozen host or a cut without a reset is; one instance of each stage SIGKILLed in turn
  * and restarted 10 s later; Redis SIGKILLed and restarted (append-only file on); the schema
  * registry SIGKILLed and restarted (its schemas and ids must come back: Kafka storage); a gateway
  * SIGKILLed while clients post (they retry on the other with the same idempotencyId); and a
@@ -165,7 +166,10 @@ describe('the production layout under faults', () => {
     console.log(`chaos: ${instances.length} instances started in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   });
 
+  /** the brokers stopped (SIGSTOP) now: let go at the end whatever happened */
+  const paused = new Set<string>();
   afterAll(async () => {
+    for (const name of paused) stack.resume(name);
     await Promise.all(instances.map((i) => i.kill()));
     await kafka.close();
   });
@@ -567,6 +571,26 @@ describe('the production layout under faults', () => {
       const inSync = await step(`waiting for kafka-${coordinator} to be in sync`, () => inSyncAgain(kafka));
       fault(
         `SIGKILL kafka-${coordinator} (transaction coordinator of resolve-channel), restarted 30 s later, ${inSync}`,
+      );
+
+      // a broker that hangs rather than dies (a frozen host, a network cut without a reset): its
+      // connections stay open and answer nothing, so a client learns of it only from its own
+      // timeouts, and the controller fences it after its session (broker.session.timeout.ms).
+      // The one coordinating the most transactions now (of the stages' producers).
+      const txLeaders = await step('asking for the transaction coordinators', () =>
+        kafka.partitionLeaders('__transaction_state'),
+      );
+      const txCounts = new Map<number, number>();
+      for (const node of txLeaders.values()) txCounts.set(node, (txCounts.get(node) ?? 0) + 1);
+      const [hung, coordinates] = [...txCounts].sort((a, b) => b[1] - a[1])[0]!;
+      stack.pause(`kafka-${hung}`);
+      paused.add(`kafka-${hung}`);
+      await sleep(30_000);
+      stack.resume(`kafka-${hung}`);
+      paused.delete(`kafka-${hung}`);
+      const hungInSync = await step(`waiting for kafka-${hung} to be in sync`, () => inSyncAgain(kafka));
+      fault(
+        `SIGSTOP kafka-${hung} (coordinator of ${coordinates} of ${txLeaders.size} __transaction_state partitions), SIGCONT 30 s later, ${hungInSync}`,
       );
 
       // Redis
