@@ -476,15 +476,15 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
     expect(settled).toBe(false);
   });
 
-  it('drops a broker gone from the metadata at once, not once its requests in flight are over', async () => {
-    let disconnected = 0;
-    /** a broker fenced while it hangs: its disconnect waits for requests that are never answered */
+  it('drops a broker gone from the metadata at once, not once its connections are given up', async () => {
+    let abandoned = 0;
+    /** a broker fenced while it hangs (whose connections, given up, take their time to close) */
     const hung = {
       nodeId: 1,
       connectionPool: { host: '127.0.0.1', port: 26001, rack: null },
       isConnected: () => true,
       isUnanswering: () => true,
-      disconnect: () => (disconnected++, new Promise(() => undefined)),
+      abandon: () => (abandoned++, new Promise(() => undefined)),
     };
     const live = {
       nodeId: 2,
@@ -506,7 +506,7 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
     });
     await brokers.refreshMetadata([]);
     expect(Object.keys((brokers as unknown as { brokers: object }).brokers)).toEqual(['2']);
-    expect(disconnected).toBe(1);
+    expect(abandoned).toBe(1);
   });
 
   it('stops a fetcher waiting on a broker’s answer without waiting for it, and drops what it brings back', async () => {
@@ -552,9 +552,9 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
     expect(stopped).toBe(true);
   });
 
-  it('knows how long a connection has waited with requests in flight and nothing answered', () => {
-    vi.useFakeTimers({ now: 1_000_000 });
-    const queue = new RequestQueue({
+  /** kafkajs's request queue of a connection (patched), with the default request timeout */
+  const requestQueue = () =>
+    new RequestQueue({
       maxInFlightRequests: null,
       requestTimeout: 30_000,
       enforceRequestTimeout: false,
@@ -562,6 +562,10 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
       broker: 'b',
       logger,
     });
+
+  it('knows how long a connection has waited with requests in flight and nothing answered', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const queue = requestQueue();
     const request = (correlationId: number) => ({
       entry: { correlationId, resolve: () => undefined, reject: () => undefined },
       expectResponse: true,
@@ -579,6 +583,31 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
     expect(queue.waitingFor()).toBe(700);
     queue.fulfillRequest({ correlationId: 1, payload: null, size: 0 });
     expect(queue.waitingFor()).toBe(0);
+    queue.destroy();
+  });
+
+  it('does not count a long poll as unanswered while the broker may hold it (a fetch’s maxWaitTime)', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const queue = requestQueue();
+    // a fetch sets its own timeout: its maxWaitTime (5 s) and a little
+    queue.push({
+      entry: { correlationId: 1, resolve: () => undefined, reject: () => undefined },
+      expectResponse: true,
+      requestTimeout: 5_100,
+      sendRequest: () => undefined,
+    });
+    vi.advanceTimersByTime(5_000);
+    expect(queue.waitingFor()).toBe(0);
+    vi.advanceTimersByTime(1_100);
+    expect(queue.waitingFor()).toBe(1_000);
+    // any other request is owed its answer from the moment it is sent
+    queue.push({
+      entry: { correlationId: 2, resolve: () => undefined, reject: () => undefined },
+      expectResponse: true,
+      sendRequest: () => undefined,
+    });
+    vi.advanceTimersByTime(500);
+    expect(queue.waitingFor()).toBe(1_500);
     queue.destroy();
   });
 
