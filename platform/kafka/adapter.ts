@@ -204,12 +204,16 @@ export interface PlainProducer {
  * sequence numbers, and a stage has nothing better to do than wait for the broker. The short
  * first delay matters for transactions: right after a commit the coordinator answers the next
  * AddPartitionsToTxn with CONCURRENT_TRANSACTIONS until its markers are written, and the
- * default 100 ms first back-off would cap each partition at a few transactions a second.
+ * default 100 ms first back-off would cap each partition at a few transactions a second. The
+ * back-off grows to a second at most, as the Java client's (`retry.backoff.max.ms`): a write to a
+ * dead broker's partition goes through within a second of the cluster moving its leader (with
+ * 5 s, `broker-loss-membership.test.ts` saw such writes wait 6-10 s past the move, till the
+ * broker was back).
  */
 /** most bytes a plain producer gathers into one send from callers that waited for the one before */
 const PLAIN_SEND_MAX_BYTES = 512 * 1024;
 
-const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 5_000 };
+const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 1_000 };
 
 /**
  * A producer's retry options that end its retries once it is closed. Unpatched kafkajs goes on
@@ -247,8 +251,9 @@ const ROUTINE_RETRIES = [
  * COORDINATOR_LOAD_IN_PROGRESS (14), COORDINATOR_NOT_AVAILABLE (15), REBALANCE_IN_PROGRESS (27:
  * every member's heartbeat at each scaling or rolling restart), ILLEGAL_GENERATION (22, a
  * transaction's offsets of the generation before), NOT_LEADER_OR_FOLLOWER (6), NOT_ENOUGH_REPLICAS
- * (19), and a broker refusing or dropping the connection. A connection error of another kind (a
- * certificate not trusted, a name not resolved: a misconfiguration) stays an error.
+ * (19), and a broker refusing or dropping the connection (or given up: fenced while it hung). A
+ * connection error of another kind (a certificate not trusted, a name not resolved: a
+ * misconfiguration) stays an error.
  */
 const TRANSIENT_RETRIES = [
   'This is not the correct coordinator',
@@ -261,6 +266,8 @@ const TRANSIENT_RETRIES = [
   'connect ECONNREFUSED',
   'read ECONNRESET',
   'Closed connection',
+  // the kafkajs patch's: requests in flight to a broker the cluster fenced while it hung
+  'is no longer in the cluster (fenced or gone)',
 ];
 
 /** The level our log gives a kafkajs log entry of `level` (kafkajs's) saying `entry`. */

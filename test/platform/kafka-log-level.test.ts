@@ -31,6 +31,7 @@ describe('the level of a kafkajs log entry', () => {
       'Connection error: connect ECONNREFUSED 127.0.0.1:26112',
       'Connection error: read ECONNRESET',
       'Failed to send messages: Closed connection',
+      'Failed to send messages: Broker 2 is no longer in the cluster (fenced or gone)',
     ])
       expect(kafkaLogLevel(logLevel.ERROR, { message }), message).toBe('warn');
   });
