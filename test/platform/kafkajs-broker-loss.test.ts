@@ -109,8 +109,15 @@ function group(found: FakeCoordinator[] = []) {
   return { g, asked, askedLast };
 }
 
-/** kafkajs's own consumer group (patched), not joined yet, over `cluster`; joins retried 3 times. */
-function consumerGroup(cluster: object, retry: object = { retries: 3, initialRetryTime: 1, maxRetryTime: 5 }): Group {
+/**
+ * kafkajs's own consumer group (patched), not joined yet, over `cluster`; its requests retried 3
+ * times, a join for up to `rebalanceTimeout`.
+ */
+function consumerGroup(
+  cluster: object,
+  retry: object = { retries: 3, initialRetryTime: 1, maxRetryTime: 5 },
+  rebalanceTimeout = 60_000,
+): Group {
   return new ConsumerGroup({
     retry,
     cluster,
@@ -121,7 +128,7 @@ function consumerGroup(cluster: object, retry: object = { retries: 3, initialRet
     instrumentationEmitter: { emit: () => undefined },
     assigners: [],
     sessionTimeout: 10_000,
-    rebalanceTimeout: 60_000,
+    rebalanceTimeout,
     maxWaitTimeInMs: 100,
   });
 }
@@ -297,20 +304,62 @@ describe('kafkajs patch: a consumer group through a broker’s death', () => {
     await expect(g.joinAndSync()).rejects.toThrow('The configured groupId is invalid');
   });
 
-  it('gives a join up after its retries when the coordinator stays away (kafkajs restarts the consumer)', async () => {
-    let lookups = 0;
+  it('joins through more of the coordinator’s moves than the consumer’s count of retries', async () => {
+    const asked = { lookups: 0, joins: 0 };
+    const live = {
+      nodeId: 2,
+      async joinGroup() {
+        asked.joins++;
+        // a join during a broker's death: the old coordinator refused, then "not the coordinator"
+        // twice, then a member id the new one does not know, then it is loading the group
+        const answers = [
+          new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:26112'),
+          createErrorFromCode(16),
+          createErrorFromCode(16),
+          createErrorFromCode(25),
+          createErrorFromCode(14),
+        ];
+        const a = answers[asked.joins - 1];
+        if (a) throw a;
+        return { generationId: 8, leaderId: 'member-0', memberId: 'member-1', members: [], groupProtocol: 'x' };
+      },
+      syncGroup: async () => ({ memberAssignment: MemberAssignment.encode({ version: 0, assignment: {} }) }),
+    };
     const g = consumerGroup({
       refreshMetadata: async () => undefined,
-      findGroupCoordinator: async () => {
-        lookups++;
-        throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:26112');
-      },
+      findGroupCoordinator: async () => (asked.lookups++, live),
+      findTopicPartitionMetadata: () => [],
+      committedOffsets: () => ({}),
     });
+
+    await g.joinAndSync();
+
+    // 5 failures against 3 retries (unpatched, the consumer crashed on the fourth)
+    expect(asked.joins).toBe(6);
+    expect([g.memberId, g.generationId]).toEqual(['member-1', 8]);
+  });
+
+  it('gives a join up once its rebalance timeout has passed with the coordinator away (kafkajs restarts the consumer)', async () => {
+    let lookups = 0;
+    const g = consumerGroup(
+      {
+        refreshMetadata: async () => undefined,
+        findGroupCoordinator: async () => {
+          lookups++;
+          throw new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:26112');
+        },
+      },
+      undefined,
+      300,
+    );
+    const started = Date.now();
     const error = await g.joinAndSync().then(
       () => null,
       (e: Error & { retriable?: boolean }) => e,
     );
-    expect(lookups).toBe(4);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    // tried again past the consumer's 3 retries, every few milliseconds (its back-off)
+    expect(lookups).toBeGreaterThan(4);
     expect(error?.name).toBe('KafkaJSNumberOfRetriesExceeded');
   });
 });
