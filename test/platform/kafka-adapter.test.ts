@@ -131,6 +131,34 @@ describe('Kafka adapter', () => {
     }
   });
 
+  // A member's heartbeats do not wait on its fetch loop (kafkajs patch: the runner's heartbeat
+  // timer, as the Java client's heartbeat thread). Unpatched, kafkajs heartbeated only when a fetch
+  // returned or a batch ended, so a long poll longer than the session cost the member its place:
+  // here, every fetch of an idle topic waits 8 s and the session is 6 s.
+  it('keeps a member whose fetches wait longer than its session in its generation', async () => {
+    const quiet = topicName(prefix, 'emailQueue');
+    const FETCH_WAIT_MS = 8_000;
+    const joins: { generationId: number; memberId: string }[] = [];
+    const consumer = await kafka.batchConsumer({
+      groupId: `${prefix}long-poll`,
+      topics: [quiet],
+      partitionsConcurrently: 1,
+      sessionTimeoutMs: 6_000,
+      fetchMaxWaitMs: FETCH_WAIT_MS,
+      onAssignment: (_, member) => joins.push(member),
+      eachBatch: async () => undefined,
+    });
+    try {
+      await consumer.joined;
+      // two of its long polls (nothing outside the consumer marks one's end): unpatched, the
+      // group dropped the member 6 s into the first, and it joined again after it
+      await new Promise((resolve) => setTimeout(resolve, 2 * FETCH_WAIT_MS + 1_000));
+      expect(joins).toHaveLength(1);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   // KIP-447 (kafkajs patch: TxnOffsetCommit version 3): one producer commits for any partition of
   // a member, and the group coordinator refuses the transaction of a member the group moved on
   // from, so a zombie's outputs abort with its offsets.

@@ -7,7 +7,10 @@ const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as 
   getCoordinator(): Promise<FakeCoordinator>;
 };
 const Runner = require('kafkajs/src/consumer/runner.js') as new (o: object) => {
+  running: boolean;
   heartbeatBetweenBatches(): Promise<void>;
+  startHeartbeats(): void;
+  stopHeartbeats(): void;
 };
 const BrokerPool = require('kafkajs/src/cluster/brokerPool.js') as {
   prototype: {
@@ -723,5 +726,94 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
     answer(null);
     await fresh;
     expect(sent).toBe(4);
+  });
+  it('heartbeats on a timer of its own while the fetch loop is held, and not while it joins or once the loop has shown no life for the rebalance timeout', async () => {
+    vi.useFakeTimers();
+    let sent = 0;
+    let answer: Error | null = null;
+    // (kafkajs's consumer group sends a heartbeat only once the interval has passed since the last answered)
+    const consumerGroup = {
+      coordinatorLost: false,
+      heartbeatInFlight: false,
+      joining: false,
+      generationId: 7,
+      rebalanceTimeout: 60_000,
+      lastRequest: Date.now(),
+      async heartbeat({ interval }: { interval: number }) {
+        if (Date.now() < this.lastRequest + interval) return;
+        sent++;
+        if (answer) throw answer;
+        this.lastRequest = Date.now();
+      },
+      commitOffsets: async () => undefined,
+    };
+    const namespaced: object = { ...logger, namespace: () => namespaced };
+    const runner = new Runner({
+      logger: namespaced,
+      consumerGroup,
+      instrumentationEmitter: { emit: () => undefined },
+      concurrency: 1,
+      eachBatch: async () => undefined,
+      heartbeatInterval: 2_000,
+      onCrash: () => undefined,
+      autoCommit: false,
+    });
+    runner.running = true;
+    runner.startHeartbeats();
+    try {
+      // no fetch returns (a long poll, fetchers being rebuilt, a fetch to a broker that hangs):
+      // one heartbeat every interval all the same (a session of 10 s is kept)
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toBe(5);
+
+      // while the member joins, none
+      consumerGroup.joining = true;
+      await vi.advanceTimersByTimeAsync(6_000);
+      expect(sent).toBe(5);
+      consumerGroup.joining = false;
+      await vi.advanceTimersByTimeAsync(500);
+      expect(sent).toBe(6);
+
+      // what one answers about the member fails the fetch loop's next call, in its generation
+      answer = createErrorFromCode(27);
+      await vi.advanceTimersByTimeAsync(2_000);
+      answer = null;
+      await expect(runner.heartbeatBetweenBatches()).rejects.toThrow('rebalanc');
+
+      // while the coordinator is lost, the fetch loop leaves the lookups to the timer: a fetch
+      // that returns at once, again and again, sends no heartbeat
+      // (the new coordinator not yet the group's: NOT_COORDINATOR, looked up again at the timer's
+      // pace, every 500 ms)
+      consumerGroup.coordinatorLost = true;
+      consumerGroup.lastRequest = 0;
+      answer = createErrorFromCode(16);
+      const before = sent;
+      for (let i = 0; i < 50; i++) await runner.heartbeatBetweenBatches();
+      expect(sent).toBe(before);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(sent).toBe(before + 4);
+      consumerGroup.coordinatorLost = false;
+      answer = null;
+
+      // a fetch loop that shows no life for the rebalance timeout (stuck for good): the timer
+      // stops heartbeating, and the group gives its partitions to the others
+      await runner.heartbeatBetweenBatches();
+      await vi.advanceTimersByTimeAsync(60_000);
+      const stuck = sent;
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toBe(stuck);
+      // and it heartbeats again once the loop moves
+      await runner.heartbeatBetweenBatches();
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(sent).toBeGreaterThan(stuck);
+
+      // stopped, none
+      runner.stopHeartbeats();
+      const stopped = sent;
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toBe(stopped);
+    } finally {
+      runner.stopHeartbeats();
+    }
   });
 });
