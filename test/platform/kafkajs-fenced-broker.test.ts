@@ -221,6 +221,55 @@ describe('kafkajs patch: a broker the cluster fences while it hangs', () => {
     }
   });
 
+  it('is not connected to again by a caller that still holds it, until the metadata names it again', async () => {
+    const server = await hungBroker();
+    try {
+      const hung = broker(1, server.port) as KafkaBroker & { connect(): Promise<void> };
+      const connecting = hung.connect();
+      connecting.catch(() => undefined);
+      await server.accepted(1);
+      // the cluster fences it (the pool's seed broker, say), and names it again once it is back
+      let named = [{ nodeId: 2, host: '127.0.0.1', port: 1, rack: null }];
+      const live = {
+        nodeId: 2,
+        connectionPool: { host: '127.0.0.1', port: 1, rack: null },
+        isConnected: () => true,
+        isUnanswering: () => false,
+        metadata: async () => ({ brokers: named, topicMetadata: [] }),
+      };
+      const pool = Object.assign(Object.create(BrokerPool.prototype) as Pooled, {
+        brokers: { 1: hung, 2: live },
+        seedBroker: hung,
+        metadataMaxAge: 300_000,
+        retrier: createRetry({ retries: 0 }),
+        logger,
+      });
+      await pool.refreshMetadata([]);
+      expect((await within(connecting, 2_000)) as { error: Error }).toHaveProperty(
+        'error.name',
+        'KafkaJSConnectionClosedError',
+      );
+
+      // a heartbeat to the coordinator it had, a fetch that found it before the refresh: the
+      // connect fails at once, retriable, and no connection is made (one to a broker that hangs
+      // would wait its connection timeout, where nothing gives it up)
+      const again = await within(hung.connect(), 1_000);
+      expect(again).toHaveProperty('error.name', 'KafkaJSConnectionClosedError');
+      expect(again).toHaveProperty('error.message', 'Broker 1 is no longer in the cluster (fenced or gone)');
+      expect(again).toHaveProperty('error.retriable', true);
+      expect(server.sockets).toHaveLength(1);
+
+      // back in the cluster: the pool's again, and connected to
+      named = [...named, { nodeId: 1, host: '127.0.0.1', port: server.port, rack: null }];
+      await pool.refreshMetadata([]);
+      expect(pool.brokers[1]).toBe(hung);
+      void hung.connect().catch(() => undefined);
+      await server.accepted(2);
+    } finally {
+      server.close();
+    }
+  });
+
   it('counts a connection unmade for longer than the bound as unanswering, as a request owed its answer', () => {
     vi.useFakeTimers({ now: 1_000_000 });
     const b = Object.assign(Object.create((Broker as unknown as { prototype: object }).prototype) as KafkaBroker, {
