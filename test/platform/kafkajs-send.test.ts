@@ -325,10 +325,20 @@ describe('kafkajs and a group coordinator that is loading, has moved or was lost
   }
 
   it('retries TxnOffsetCommit when the group coordinator is loading, has moved or was lost, and looks it up again unless it is loading', async () => {
-    const lost = Object.assign(new Error('Connection error: read ECONNRESET'), { name: 'KafkaJSConnectionError' });
-    const timedOut = Object.assign(new Error('Request TxnOffsetCommit timed out'), {
-      name: 'KafkaJSRequestTimeoutError',
+    type KafkaError = new (message: string, o: object) => Error;
+    const { KafkaJSConnectionError, KafkaJSConnectionClosedError, KafkaJSRequestTimeoutError } =
+      require('kafkajs/src/errors.js') as Record<
+        'KafkaJSConnectionError' | 'KafkaJSConnectionClosedError' | 'KafkaJSRequestTimeoutError',
+        KafkaError
+      >;
+    const lost = new KafkaJSConnectionError('Connection error: read ECONNRESET', { broker: 'h:1' });
+    // (a dead coordinator's connection closed, or one given up when the cluster fenced its broker:
+    // matched by name before, this failed the transaction)
+    const closed = new KafkaJSConnectionClosedError('Broker 3 is no longer in the cluster (fenced or gone)', {
+      host: 'h',
+      port: 1,
     });
+    const timedOut = new KafkaJSRequestTimeoutError('Request TxnOffsetCommit timed out', { broker: 'h:1' });
     // kafkajs names codes 14, 16 and 15 GROUP_LOAD_IN_PROGRESS, NOT_COORDINATOR_FOR_GROUP and
     // GROUP_COORDINATOR_NOT_AVAILABLE; unpatched, its lists named them otherwise, and the first
     // of them failed the transaction (the stage then handled its batch again)
@@ -337,12 +347,13 @@ describe('kafkajs and a group coordinator that is loading, has moved or was lost
       createErrorFromCode(16),
       createErrorFromCode(15),
       lost,
+      closed,
       timedOut,
     ]);
     await sent;
-    expect(counts.commits).toBe(6);
+    expect(counts.commits).toBe(7);
     // InitProducerId's lookup, the group coordinator's, and one after each but the loading one
-    expect(counts.lookups).toBe(6);
+    expect(counts.lookups).toBe(7);
   });
 
   it('fails TxnOffsetCommit at once when the group has moved on from the member (KIP-447 fencing)', async () => {
