@@ -1,7 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { ConsumerHandle, GroupMember, PlainProducer } from '../../platform/kafka/adapter.ts';
 import { partitionForKey } from '../../platform/kafka/partitioner.ts';
-import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { recordedClients, testConfig, uniquePrefix } from '../support/stack.ts';
 import { StackControl, inSyncAgain, javaHash, sleep } from './cluster.ts';
 
 /**
@@ -75,7 +75,7 @@ describe.each(FAULTS)('a consumer group while the broker coordinating it $name',
   const env = process.env as Record<string, string>;
   const prefix = uniquePrefix(`memberloss-${fault.name}`);
   const config = testConfig(prefix);
-  const { kafka } = testClients(config);
+  const { kafka, logged } = recordedClients(config);
   const stack = new StackControl(env);
   const topic = `${prefix}flow`;
   const consumers: ConsumerHandle[] = [];
@@ -237,6 +237,14 @@ describe.each(FAULTS)('a consumer group while the broker coordinating it $name',
 
     phase(`group settled; kafka-${victim} ${fault.name}`);
     const killedAt = Date.now();
+    // a failure prints the clients' log from the fault on (warnings, and the groups' coordinator
+    // lookups and joins): a CI run keeps nothing else, and the failures here come seldom
+    onTestFailed(() => {
+      const lines = logged(killedAt, /coordinator|join/i);
+      console.log(
+        [`the clients' log from the fault on (${lines.length} lines; the last 400):`, ...lines.slice(-400)].join('\n'),
+      );
+    });
     fault.begin(stack, `kafka-${victim}`);
     // a member that starts now joins its group through the dead coordinator, which FindCoordinator
     // names until the controller fences the broker (unpatched, its join gave up after the

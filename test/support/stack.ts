@@ -103,6 +103,50 @@ export function testClients(config: Config) {
   return { logger, kafka, codec };
 }
 
+/**
+ * `testClients`, whose logs (kafkajs's too) are kept at info, whatever TEST_LOG_LEVEL says, the
+ * last `keep` lines in memory, for a test to print when it fails: a CI run keeps only the test
+ * output, and a failure under faults is seldom reproduced at will. With TEST_LOG_LEVEL set they
+ * go to stdout as well.
+ */
+export function recordedClients(config: Config, keep = 5_000) {
+  const lines: string[] = [];
+  const echo = process.env.TEST_LOG_LEVEL !== undefined;
+  const logger = createLogger({
+    level: 'info',
+    destination: {
+      write: (line: string) => {
+        lines.push(line);
+        if (lines.length > keep) lines.splice(0, lines.length - keep);
+        if (echo) process.stdout.write(line);
+      },
+    },
+  });
+  const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: 'test', logger });
+  /**
+   * the kept lines logged at `since` (epoch ms) or later, at warn or above or whose message says
+   * `also`: each as its time of day, level, message and own fields, cut to `width`
+   */
+  const logged = (since: number, also: RegExp, width = 400): string[] =>
+    lines.flatMap((line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return [];
+      }
+      const { level, time, msg, pid: _pid, name: _name, component: _c, timestamp: _t, logger: _l, ...fields } = entry;
+      const at = typeof time === 'string' ? time : '';
+      const message = typeof msg === 'string' ? msg : '';
+      const severity = typeof level === 'number' ? level : 0;
+      if (Date.parse(at) < since) return [];
+      if (severity < 40 && !also.test(message)) return [];
+      const label = severity >= 50 ? 'ERROR' : severity >= 40 ? 'WARN' : 'INFO';
+      return [`${at.slice(11, 23)} ${label} ${message} ${JSON.stringify(fields)}`.slice(0, width)];
+    });
+  return { logger, kafka, logged };
+}
+
 export function sampleOrder(i: number, overrides: Partial<NotificationOrder> = {}): NotificationOrder {
   const now = Date.UTC(2026, 10, 27, 10, 0, 0);
   return {
