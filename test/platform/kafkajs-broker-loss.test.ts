@@ -382,6 +382,21 @@ function hung(nodeId: number): FakeCoordinator & { answer(): void } {
   };
 }
 
+/** kafkajs's own runner (patched) over `consumerGroup`, heartbeating every `heartbeatInterval` */
+function runnerOver(consumerGroup: object, heartbeatInterval: number) {
+  const namespaced: object = { ...logger, namespace: () => namespaced };
+  return new Runner({
+    logger: namespaced,
+    consumerGroup,
+    instrumentationEmitter: { emit: () => undefined },
+    concurrency: 1,
+    eachBatch: async () => undefined,
+    heartbeatInterval,
+    onCrash: () => undefined,
+    autoCommit: false,
+  });
+}
+
 /**
  * A broker that hangs (a frozen process or host, a cut without a reset) takes requests and answers
  * none: `test/chaos/broker-loss-membership.test.ts` SIGSTOPs one on a real cluster.
@@ -688,17 +703,7 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
       },
       commitOffsets: async () => undefined,
     };
-    const namespaced: object = { ...logger, namespace: () => namespaced };
-    const runner = new Runner({
-      logger: namespaced,
-      consumerGroup,
-      instrumentationEmitter: { emit: () => undefined },
-      concurrency: 1,
-      eachBatch: async () => undefined,
-      heartbeatInterval: 0,
-      onCrash: () => undefined,
-      autoCommit: false,
-    });
+    const runner = runnerOver(consumerGroup, 0);
 
     // the first waits for its heartbeat (the coordinator answers as it should)
     const first = runner.heartbeatBetweenBatches();
@@ -747,17 +752,7 @@ describe('kafkajs patch: a consumer group through a broker that hangs', () => {
       },
       commitOffsets: async () => undefined,
     };
-    const namespaced: object = { ...logger, namespace: () => namespaced };
-    const runner = new Runner({
-      logger: namespaced,
-      consumerGroup,
-      instrumentationEmitter: { emit: () => undefined },
-      concurrency: 1,
-      eachBatch: async () => undefined,
-      heartbeatInterval: 2_000,
-      onCrash: () => undefined,
-      autoCommit: false,
-    });
+    const runner = runnerOver(consumerGroup, 2_000);
     runner.running = true;
     runner.startHeartbeats();
     try {
