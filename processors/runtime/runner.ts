@@ -391,9 +391,10 @@ export class StageRunner {
       { topic: batch.topic, partition: batch.partition, records: batch.records.length },
       'verifying partition',
     );
-    // The member keeps heartbeating while it waits: kafkajs heartbeats only between batches and
-    // when asked, and a verification can outlast the session timeout (the group then drops the
-    // member, and the rebalance that follows makes every member verify again).
+    // The member keeps heartbeating while it waits: kafkajs heartbeated only between batches and
+    // when asked (its patch now also on a timer, but only while its fetch loop has shown life
+    // within the rebalance timeout), and a verification can outlast the session timeout (the
+    // group then drops the member, and the rebalance that follows makes every member verify again).
     const beating = setInterval(() => void batch.heartbeat().catch(() => undefined), HEARTBEAT_EVERY_MS);
     try {
       // whatever is still committing settles first: the committed offset read below must be final
@@ -599,8 +600,9 @@ export class StageRunner {
     // The position moves past this batch now, and its transaction commits behind the next one.
     // Only one waits at a time: the previous batch's commit must have succeeded first. The member
     // heartbeats meanwhile: a commit can wait out a transaction coordinator that hangs (its
-    // request timeout, 30 s), past the session, and kafkajs heartbeats only between batches (the
-    // group dropped the members so, in a chaos run that hung a broker).
+    // request timeout, 30 s), past the session, and kafkajs heartbeated only between batches (the
+    // group dropped the members so, in a chaos run that hung a broker; its patch's timer now
+    // covers it too, up to the rebalance timeout).
     await heartbeating(batch, state.tail);
     if (!tx.current()) return;
     batch.resolveOffset(last);
