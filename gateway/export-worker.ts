@@ -16,9 +16,8 @@ const stop = new AbortController();
 port.on('message', (m) => {
   if (m === 'abort') stop.abort(new Error('the client went away'));
 });
+// (a lost connection fails the export's calls, which answer for it; it is logged at warn)
 const redis = createRedis(job.redisUrl, job.redisTlsCaFile);
-// (a lost connection fails the export's calls, which answer for it)
-redis.on('error', () => {});
 try {
   const view = new ViewStore(redis, job.prefix);
   const made = await dailyExport(

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     idBase: `${config.KAFKA_CLIENT_ID}-gateway-instant`,
     topicPrefix: config.TOPIC_PREFIX,
   });
-  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
+  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE, logger);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
   let closing = false;
   const app = createGateway({

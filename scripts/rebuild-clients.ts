@@ -16,7 +16,7 @@ export function rebuildClients() {
     logger,
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE);
+  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE, logger);
   return {
     config,
     kafka,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { permanent, retriable, type PipelineError } from '../errors.ts';
+import { createLogger, type Logger } from '../logger.ts';
 
 /**
  * TLS for a `rediss://` URL, trusting the CAs of `caFile` (PEM) instead of the system's. The
@@ -12,13 +13,54 @@ export function redisTlsOptions(caFile: string | undefined): RedisOptions {
   return caFile ? { tls: { ca: [readFileSync(caFile, 'utf8')] } } : {};
 }
 
-/** A Redis connection for the pipeline's stores (the only place the gateway, the stages, the scripts and the bench create one; tests use `testRedis`). */
-export function createRedis(url: string, tlsCaFile?: string): Redis {
-  return new Redis(url, {
+/**
+ * A Redis connection for the pipeline's stores (the only place the gateway, the stages, the
+ * scripts and the bench create one; tests use `testRedis`), its connection errors logged to
+ * `logger` (see `logConnectionErrors`; by default a logger of its own at warn).
+ */
+export function createRedis(
+  url: string,
+  tlsCaFile?: string,
+  logger: Logger = createLogger({ level: 'warn', name: 'redis' }),
+): Redis {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
     lazyConnect: false,
     ...redisTlsOptions(tlsCaFile),
+  });
+  logConnectionErrors(redis, logger);
+  return redis;
+}
+
+/**
+ * Logs a Redis connection's errors: the first of an outage at warn, then at most one every
+ * `everyMs` with how many came meanwhile, and the connection's return at info. ioredis emits an
+ * error at each failed reconnect (about one every 2 s while Redis is down) and, with no listener,
+ * prints each to stderr as plain text (`[ioredis] Unhandled error event`), outside the JSON logs:
+ * eight lines from every process at each Redis restart of the chaos test. The calls that fail
+ * meanwhile answer for themselves (`redisError`).
+ */
+export function logConnectionErrors(redis: Redis, logger: Logger, everyMs = 30_000): void {
+  let failing = false;
+  let lastLogged = 0;
+  let unlogged = 0;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (failing && now - lastLogged < everyMs) {
+      unlogged++;
+      return;
+    }
+    logger.warn({ err: err.message, ...(failing ? { since: unlogged } : {}) }, 'Redis connection error');
+    failing = true;
+    lastLogged = now;
+    unlogged = 0;
+  });
+  redis.on('ready', () => {
+    if (!failing) return;
+    logger.info({ unlogged }, 'Redis connection ready again');
+    failing = false;
+    unlogged = 0;
   });
 }
 

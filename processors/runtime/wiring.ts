@@ -73,7 +73,7 @@ export function stageDeps(
     clock: () => Date.now(),
     redis: () => {
       if (!base.config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
-      return (redis ??= createRedis(base.config.REDIS_URL, base.config.REDIS_TLS_CA_FILE));
+      return (redis ??= createRedis(base.config.REDIS_URL, base.config.REDIS_TLS_CA_FILE, base.logger));
     },
     closeRedis: () => redis?.disconnect(),
   };
