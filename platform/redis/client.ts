@@ -27,6 +27,7 @@ export function createRedis(
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
     lazyConnect: false,
+    reconnectOnError,
     ...redisTlsOptions(tlsCaFile),
   });
   logConnectionErrors(redis, logger);
@@ -65,16 +66,43 @@ export function logConnectionErrors(redis: Redis, logger: Logger, everyMs = 30_0
 }
 
 /**
+ * Reply errors that speak of the server's state, not of the command: a primary demoted to a
+ * replica by a failover (READONLY, and UNBLOCKED for a blocked call it let go), a dataset still
+ * loading after a restart (LOADING), a replica that lost its primary (MASTERDOWN), a script
+ * running too long (BUSY), a cluster resharding or down (TRYAGAIN, CLUSTERDOWN), too few
+ * replicas for `min-replicas-to-write` (NOREPLICAS), a disk that takes no writes (MISCONF), memory
+ * full (OOM). The same command succeeds once the server is well again.
+ */
+const NOT_NOW = /^(READONLY|UNBLOCKED|LOADING|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF|OOM) /;
+
+/**
+ * After a failover the old primary, now a replica, answers every write READONLY while the
+ * connection to it stays up; behind a name that now points at the new primary (a managed Redis's
+ * endpoint), only a new connection reaches it. So READONLY closes the connection and ioredis
+ * connects again; the command itself fails, retriable (`redisError`), and its caller tries again.
+ */
+function reconnectOnError(err: Error): boolean {
+  return err.message.startsWith('READONLY ');
+}
+
+/**
  * A failed Redis call in the error taxonomy, by the error's type: a reply error is Redis
- * refusing the command itself (a script's own error, a wrong type: a bug, so permanent);
- * anything else (a closed connection, a timeout, retries per request used up) means Redis is
- * unavailable for now.
+ * refusing the command itself (a script's own error, a wrong type: a bug, so permanent) unless
+ * it speaks of the server's state (`NOT_NOW`: a failover, a restart's loading); anything else (a
+ * closed connection, a timeout, retries per request used up) means Redis is unavailable for now.
  */
 export function redisError(what: string, err: unknown): PipelineError {
   const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
-  return err instanceof ReplyError
+  return err instanceof ReplyError && !notNow(err as Error)
     ? permanent('UNEXPECTED', message, err)
     : retriable('DEPENDENCY_UNAVAILABLE', message, err);
+}
+
+/** `NOT_NOW`, or a transaction (MULTI) Redis discarded for such an error of a command in it */
+function notNow(err: Error & { previousErrors?: Error[] }): boolean {
+  if (NOT_NOW.test(err.message)) return true;
+  const inside = err.previousErrors;
+  return err.message.startsWith('EXECABORT ') && (inside ?? []).some((e) => NOT_NOW.test(e.message));
 }
 
 /** Runs a Redis call, its failure as `redisError`. */

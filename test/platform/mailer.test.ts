@@ -1,7 +1,7 @@
-import { createServer, type AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Mailer } from '../../platform/smtp/mailer.ts';
+import { freePort } from '../support/process.ts';
 
 /** The SMTP adapter against a real SMTP server that is down, then up. */
 describe('mailer', () => {
@@ -9,14 +9,6 @@ describe('mailer', () => {
   afterAll(async () => {
     for (const c of closers) await c();
   });
-
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
 
   it('sends again once the server is back after refusing more connections than the pool holds', async () => {
     const port = await freePort();

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, logConnectionErrors, type Redis } from '../../platform/redis/client.ts';
+import { freePort } from '../support/process.ts';
 
 /** a logger whose lines are kept, parsed */
 function keptLogger() {
@@ -12,15 +12,6 @@ function keptLogger() {
     destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
   });
   return { logger, lines };
-}
-
-/** a port nothing listens on */
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**
@@ -34,7 +25,7 @@ describe('a Redis connection’s errors', () => {
   it('are logged as JSON, the first of an outage at once, not printed by ioredis', async () => {
     const printed = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const { logger, lines } = keptLogger();
-    const redis = createRedis(`redis://127.0.0.1:${await closedPort()}`, undefined, logger);
+    const redis = createRedis(`redis://127.0.0.1:${await freePort()}`, undefined, logger);
     try {
       let errors = 0;
       await new Promise<void>((resolve) => redis.on('error', () => void (++errors === 3 && resolve())));

@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { ownRedisServer } from '../support/redis-server.ts';
 import { testRedis } from '../support/stack.ts';
 
 const clients: Redis[] = [];
@@ -267,65 +264,20 @@ describe('schedule store failures', () => {
 });
 
 describe('schedule store durability', () => {
-  let server: ChildProcess | null = null;
-  const dir = mkdtempSync(join(tmpdir(), 'sched-redis-'));
-  const socket = join(dir, 'redis.sock');
-
-  const startRedis = async () => {
-    server = spawn(
-      'redis-server',
-      [
-        '--port',
-        '0',
-        '--unixsocket',
-        socket,
-        '--dir',
-        dir,
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--save',
-        '',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server not ready in 15 s: ${out}`)), 15_000);
-      server!.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        // "Ready to accept connections" (tcp) or "ready to accept connections at <socket>"
-        if (/ready to accept connections/i.test(out)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      server!.on('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited (${code}): ${out}`));
-      });
-    });
-  };
-
-  afterAll(() => {
-    server?.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const server = ownRedisServer({ appendOnly: true });
+  afterAll(() => server.remove());
 
   it('keeps scheduled items through a SIGKILL of Redis (append-only file)', async () => {
-    await startRedis();
-    const r1 = new Redis({ path: socket });
+    await server.start();
+    const r1 = new Redis({ path: server.socket });
     const s1 = new ScheduleStore(r1, 'durable:');
     for (let i = 0; i < 100; i++) await s1.schedule(`order-${i}`, 1_000 + i, Buffer.from(`payload-${i}`));
     await s1.claim(1_009, 10, 60_000); // ten in flight when the server dies
     r1.disconnect();
-    const dead = new Promise((r) => server!.once('exit', r));
-    server!.kill('SIGKILL');
-    await dead;
+    await server.kill();
 
-    await startRedis();
-    const r2 = new Redis({ path: socket });
+    await server.start();
+    const r2 = new Redis({ path: server.socket });
     try {
       const s2 = new ScheduleStore(r2, 'durable:');
       expect(await s2.counts()).toEqual({ waiting: 90, leased: 10, passing: 0, final: 0 });
