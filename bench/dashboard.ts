@@ -12,7 +12,7 @@ import type { StatusEvent } from '../platform/schemas/generated/status-event.ts'
 import { orderStatus } from '../platform/status.ts';
 import { ViewStore } from '../platform/view/store.ts';
 import { nameUuid } from '../platform/ids.ts';
-import { benchClients, dropRun } from './support.ts';
+import { benchClients, benchLogger, dropRun } from './support.ts';
 
 const BATCH = 500;
 
@@ -25,7 +25,7 @@ async function redisCpu(redis: Redis): Promise<number> {
 
 export async function dashboardBench(N: number): Promise<void> {
   const { prefix, config, kafka } = await benchClients('dashboard');
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE);
+  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
   try {
     const now = Date.now();
     const nin = (i: number) => String(10_000_000_000 + (i >> 1)).padStart(11, '0');

@@ -24,7 +24,7 @@ import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
 import { sampleEmail } from '../test/support/stack.ts';
-import { benchClients, dropRun, ioBytes, startProcess } from './support.ts';
+import { benchClients, benchLogger, dropRun, ioBytes, startProcess } from './support.ts';
 
 export async function emailBench(N: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('email');
@@ -88,7 +88,7 @@ export async function emailBench(N: number): Promise<void> {
     );
   }
   await producer.close();
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE);
+  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
   const mailer = new Mailer(mailerOptions);
   // each step of a hand-over timed from outside the stage (the stage's own code untouched)
   const steps = new Map<string, { n: number; ms: number }>();

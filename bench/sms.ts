@@ -15,7 +15,7 @@ import { StageRunner } from '../processors/runtime/runner.ts';
 import { ReceiptTracker } from '../processors/send-sms/receipts.ts';
 import { sendSmsStage } from '../processors/send-sms/stage.ts';
 import { sampleSms } from '../test/support/stack.ts';
-import { benchClients, dropRun } from './support.ts';
+import { benchClients, benchLogger, dropRun } from './support.ts';
 
 export async function smsBench(N: number, tps: number): Promise<void> {
   const { prefix, config, logger, kafka, codec } = await benchClients('sms');
@@ -33,7 +33,7 @@ export async function smsBench(N: number, tps: number): Promise<void> {
       ),
     );
   }
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE);
+  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
   const reported = new Set<string>();
   let allMatched!: () => void;
   const matched = new Promise<void>((r) => (allMatched = r));

@@ -26,12 +26,15 @@ const root = join(import.meta.dirname, '..');
  * A benchmark's own topics under a fresh prefix (`bench-<label>-<time>.`), provisioned, with the
  * config, quiet logger, Kafka adapter and codec for them.
  */
+/** the bench's one logger: its clients' warnings (Kafka, Redis), as JSON */
+export const benchLogger = createLogger({ level: 'warn', name: 'bench' });
+
 export async function benchClients(label: string) {
   // Short: the prefix begins every Redis key, and the Redis bytes per order are measured under it
   // (production's default prefix is empty); the time in base 36 keeps runs apart.
   const prefix = `b${label.replace(/[^a-z0-9]/g, '').slice(-3)}${(Date.now() % 36 ** 5).toString(36)}.`;
   const config = loadConfig({ ...process.env, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' });
-  const logger = createLogger({ level: 'warn' });
+  const logger = benchLogger;
   const kafka = new KafkaAdapter({ ...kafkaConnection(config), clientId: 'bench', logger });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, prefix);
   await provision(kafka, codec, config);
@@ -341,7 +344,7 @@ export async function statusViewSettled(prefix: string, quietMs = 3_000, timeout
   const kafka = new KafkaAdapter({
     ...kafkaConnection(config),
     clientId: 'bench',
-    logger: createLogger({ level: 'warn' }),
+    logger: benchLogger,
   });
   const topic = `${prefix}altinn.notifications.status`;
   const group = `${prefix}notifications.status-view`;
@@ -370,7 +373,7 @@ export async function statusViewSettled(prefix: string, quietMs = 3_000, timeout
  * the orders between, say what each order asks of Redis.
  */
 export async function redisCommandCounts(): Promise<Map<string, number>> {
-  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
+  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE, benchLogger);
   try {
     const info = await redis.info('commandstats');
     const counts = new Map<string, number>();
@@ -429,7 +432,7 @@ export async function redisFootprint(
   keys: number;
   byKind: Map<string, { bytes: number; retained: number }>;
 }> {
-  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
+  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE, benchLogger);
   try {
     const byKind = new Map<string, { bytes: number; retained: number }>();
     let total = 0;
@@ -500,9 +503,9 @@ export async function dropRun(prefix: string): Promise<void> {
   const kafka = new KafkaAdapter({
     ...kafkaConnection(config),
     clientId: 'bench',
-    logger: createLogger({ level: 'warn' }),
+    logger: benchLogger,
   });
-  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE);
+  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE, benchLogger);
   try {
     await kafka.deleteTopicsWithPrefix(prefix);
     for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>)

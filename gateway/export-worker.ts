@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PipelineError } from '../platform/errors.ts';
+import { createLogger } from '../platform/logger.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { ViewStore } from '../platform/view/store.ts';
 import { dailyExport, type ExportJob, type ExportStore, type WorkerAnswer } from './daily-metrics.ts';
@@ -16,8 +17,9 @@ const stop = new AbortController();
 port.on('message', (m) => {
   if (m === 'abort') stop.abort(new Error('the client went away'));
 });
-// (a lost connection fails the export's calls, which answer for it; it is logged at warn)
-const redis = createRedis(job.redisUrl, job.redisTlsCaFile);
+// (a lost connection fails the export's calls, which answer for it; it is logged at warn by a
+// logger of the thread's own: the gateway's cannot cross into a worker)
+const redis = createRedis(job.redisUrl, job.redisTlsCaFile, createLogger({ level: 'warn', name: 'daily-export' }));
 try {
   const view = new ViewStore(redis, job.prefix);
   const made = await dailyExport(

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { permanent, retriable, type PipelineError } from '../errors.ts';
-import { createLogger, type Logger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
 
 /**
  * TLS for a `rediss://` URL, trusting the CAs of `caFile` (PEM) instead of the system's. The
@@ -15,14 +15,10 @@ export function redisTlsOptions(caFile: string | undefined): RedisOptions {
 
 /**
  * A Redis connection for the pipeline's stores (the only place the gateway, the stages, the
- * scripts and the bench create one; tests use `testRedis`), its connection errors logged to
- * `logger` (see `logConnectionErrors`; by default a logger of its own at warn).
+ * scripts and the bench create one; tests use `testRedis`), its connection errors logged to the
+ * process's `logger` (see `logConnectionErrors`).
  */
-export function createRedis(
-  url: string,
-  tlsCaFile?: string,
-  logger: Logger = createLogger({ level: 'warn', name: 'redis' }),
-): Redis {
+export function createRedis(url: string, tlsCaFile: string | undefined, logger: Logger): Redis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
