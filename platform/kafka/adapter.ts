@@ -393,14 +393,14 @@ export class KafkaAdapter {
   /**
    * `retries`: how often a request the client sends is retried (default 8, about a minute);
    * `onRequest`: told of every request a producer, consumer or the admin client had answered (its
-   * API, as Kafka names it), for the process's metrics
+   * API, as Kafka names it, and how long it waited for the answer, ms), for the process's metrics
    */
   constructor(
     readonly options: KafkaConnection & {
       clientId: string;
       logger: Logger;
       retries?: number;
-      onRequest?: (client: KafkaClientKind, api: string) => void;
+      onRequest?: (client: KafkaClientKind, api: string, durationMs: number) => void;
     },
   ) {
     const log = options.logger.child({ component: 'kafka' });
@@ -427,7 +427,9 @@ export class KafkaAdapter {
   private counted<C extends Producer | Consumer | Admin>(kind: KafkaClientKind, client: C): C {
     const onRequest = this.options.onRequest;
     if (onRequest)
-      (client as Producer).on((client as Producer).events.REQUEST, (e) => onRequest(kind, e.payload.apiName));
+      (client as Producer).on((client as Producer).events.REQUEST, (e) =>
+        onRequest(kind, e.payload.apiName, e.payload.duration),
+      );
     return client;
   }
 

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
+import { createLogger } from '../../platform/logger.ts';
 import { provision } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
 import { testClients, testConfig, uniquePrefix } from '../support/stack.ts';
@@ -137,25 +139,48 @@ describe('Kafka adapter', () => {
   // here, every fetch of an idle topic waits 8 s and the session is 6 s.
   it('keeps a member whose fetches wait longer than its session in its generation', async () => {
     const quiet = topicName(prefix, 'emailQueue');
+    const SESSION_MS = 6_000;
     const FETCH_WAIT_MS = 8_000;
+    // the consumer's answered requests, by time: its long polls and the heartbeats between
+    const fetches: { at: number; durationMs: number }[] = [];
+    const heartbeats: number[] = [];
+    let twoLongPolls: () => void = () => undefined;
+    const polled = new Promise<void>((resolve) => (twoLongPolls = resolve));
+    const watched = new KafkaAdapter({
+      ...kafkaConnection(config),
+      clientId: 'test-long-poll',
+      logger: createLogger({ level: 'warn' }),
+      onRequest: (client, api, durationMs) => {
+        if (client !== 'consumer') return;
+        if (api === 'Heartbeat') heartbeats.push(Date.now());
+        if (api !== 'Fetch') return;
+        fetches.push({ at: Date.now(), durationMs });
+        if (fetches.filter((f) => f.durationMs > SESSION_MS).length >= 2) twoLongPolls();
+      },
+    });
     const joins: { generationId: number; memberId: string }[] = [];
-    const consumer = await kafka.batchConsumer({
+    const consumer = await watched.batchConsumer({
       groupId: `${prefix}long-poll`,
       topics: [quiet],
       partitionsConcurrently: 1,
-      sessionTimeoutMs: 6_000,
+      sessionTimeoutMs: SESSION_MS,
       fetchMaxWaitMs: FETCH_WAIT_MS,
       onAssignment: (_, member) => joins.push(member),
       eachBatch: async () => undefined,
     });
     try {
       await consumer.joined;
-      // two of its long polls (nothing outside the consumer marks one's end): unpatched, the
-      // group dropped the member 6 s into the first, and it joined again after it
-      await new Promise((resolve) => setTimeout(resolve, 2 * FETCH_WAIT_MS + 1_000));
+      // two of its long polls answered, each longer than the session: unpatched, the group
+      // dropped the member 6 s into the first, and it joined again after it
+      await polled;
       expect(joins).toHaveLength(1);
+      // kept by heartbeats sent while a poll waited (its timer's), not between polls
+      const [first] = fetches.filter((f) => f.durationMs > SESSION_MS);
+      const during = heartbeats.filter((t) => t > first!.at - first!.durationMs + 500 && t < first!.at - 500);
+      expect(during.length).toBeGreaterThan(0);
     } finally {
       await consumer.stop();
+      await watched.close();
     }
   });
 
