@@ -8,7 +8,7 @@ import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
-import { createRegistry, dependencyObserver, kafkaRequestCounter } from '../platform/metrics.ts';
+import { createRegistry, dependencyObserver, kafkaRequestMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     ...kafkaConnection(config),
     clientId: `${config.KAFKA_CLIENT_ID}-gateway`,
     logger,
-    onRequest: kafkaRequestCounter(metrics),
+    onRequest: kafkaRequestMetrics(metrics),
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   await provision(kafka, codec, config);

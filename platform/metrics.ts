@@ -78,25 +78,40 @@ export function createRegistry(withDefaults = true): Registry {
 
 /**
  * The process's Kafka requests that were answered, by client and API (Produce, Fetch,
- * AddPartitionsToTxn, EndTxn, Heartbeat, …): requests per record say how well records are
- * batched (every transaction is five requests besides the fetches; a burst carries many records
- * in each, a steady trickle few), the figure to watch when throughput or broker CPU changes. For
- * `KafkaAdapter`'s `onRequest`.
+ * AddPartitionsToTxn, EndTxn, Heartbeat, …), and how long each waited for its answer: requests
+ * per record say how well records are batched (every transaction is five requests besides the
+ * fetches; a burst carries many records in each, a steady trickle few), the figure to watch when
+ * throughput or broker CPU changes; the waits say which broker call a slow stage waits on (a
+ * Fetch waits up to the long poll by design: read the others). For `KafkaAdapter`'s `onRequest`.
  */
-export function kafkaRequestCounter(registry: Registry): (client: string, api: string) => void {
+export function kafkaRequestMetrics(registry: Registry): (client: string, api: string, durationMs: number) => void {
   const requests = new Counter({
     name: 'kafka_client_requests_total',
     help: 'Kafka requests answered, by client (producer, consumer, admin) and API',
     labelNames: ['client', 'api'] as const,
     registers: [registry],
   });
-  // one child per label pair, found without building the label object each time
-  const children = new Map<string, ReturnType<typeof requests.labels>>();
-  return (client, api) => {
+  const durations = new Histogram({
+    name: 'kafka_client_request_duration_seconds',
+    help: 'Time from a Kafka request sent to its answer, by client and API (a Fetch includes its long poll)',
+    labelNames: ['client', 'api'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // one child of each per label pair, found without building the label object each time
+  const children = new Map<
+    string,
+    { count: ReturnType<typeof requests.labels>; took: ReturnType<typeof durations.labels> }
+  >();
+  return (client, api, durationMs) => {
     const key = `${client} ${api}`;
     let child = children.get(key);
-    if (!child) children.set(key, (child = requests.labels({ client, api })));
-    child.inc();
+    if (!child) {
+      child = { count: requests.labels({ client, api }), took: durations.labels({ client, api }) };
+      children.set(key, child);
+    }
+    child.count.inc();
+    child.took.observe(durationMs / 1000);
   };
 }
 

@@ -8,7 +8,7 @@
 import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, exitOnUnhandled } from '../../platform/logger.ts';
-import { createRegistry, createStageMetrics, kafkaRequestCounter } from '../../platform/metrics.ts';
+import { createRegistry, createStageMetrics, kafkaRequestMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
@@ -63,7 +63,7 @@ async function main(
     ...kafkaConnection(config),
     clientId: config.KAFKA_CLIENT_ID,
     logger,
-    onRequest: kafkaRequestCounter(registry),
+    onRequest: kafkaRequestMetrics(registry),
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
   // Kafka or the schema registry may be coming back while the process starts (a broker restart,

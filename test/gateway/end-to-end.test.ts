@@ -161,7 +161,11 @@ describe('gateway to notification topics, and back through the API', () => {
         /dependency_request_seconds_count\{dependency="condition-endpoint",outcome="ok"\} [1-9]/.test(metrics) &&
         // its Kafka clients' requests, by API: a stage's transactions end with EndTxn
         /kafka_client_requests_total\{client="consumer",api="Fetch"\} [1-9]/.test(metrics) &&
-        /kafka_client_requests_total\{client="producer",api="EndTxn"\} [1-9]/.test(metrics)
+        /kafka_client_requests_total\{client="producer",api="EndTxn"\} [1-9]/.test(metrics) &&
+        // and how long they waited (a time was taken of each: not none, not NaN)
+        /kafka_client_request_duration_seconds_count\{client="producer",api="EndTxn"\} [1-9]/.test(metrics) &&
+        Number(/kafka_client_request_duration_seconds_sum\{client="producer",api="EndTxn"\} (\S+)/.exec(metrics)?.[1]) >
+          0
       );
     }, 'the results in /metrics');
   });
