@@ -10,7 +10,7 @@
  */
 import { heldValues } from '../processors/runtime/deferral.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
-import { createRedis, type Redis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection, type Redis } from '../platform/redis/client.ts';
 import { sampleOrder } from '../test/support/stack.ts';
 import { benchClients, benchLogger, dropRun } from './support.ts';
 
@@ -28,7 +28,7 @@ interface Phase {
 
 export async function claimBench(N: number): Promise<void> {
   const { prefix, config, kafka, codec } = await benchClients('claim');
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(config), benchLogger);
   try {
     const held = heldValues(codec, 'ordersDue');
     const orders = Array.from({ length: N }, (_, i) => sampleOrder(i, { requestedSendTime: Date.now() - 1000 }));

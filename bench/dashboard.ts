@@ -7,7 +7,7 @@
  * events with no recipient number (the index's share of status-view's Redis work), and how long
  * a lookup's index read takes. Printed, never asserted.
  */
-import { createRedis, type Redis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection, type Redis } from '../platform/redis/client.ts';
 import type { StatusEvent } from '../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../platform/status.ts';
 import { ViewStore } from '../platform/view/store.ts';
@@ -25,7 +25,7 @@ async function redisCpu(redis: Redis): Promise<number> {
 
 export async function dashboardBench(N: number): Promise<void> {
   const { prefix, config, kafka } = await benchClients('dashboard');
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(config), benchLogger);
   try {
     const now = Date.now();
     const nin = (i: number) => String(10_000_000_000 + (i >> 1)).padStart(11, '0');

@@ -14,7 +14,7 @@
  * write is one: SMTP's, and through the stage Redis' and Kafka's too).
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { createRedis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../platform/schemas/generated/email-notification.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
@@ -88,7 +88,7 @@ export async function emailBench(N: number): Promise<void> {
     );
   }
   await producer.close();
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(config), benchLogger);
   const mailer = new Mailer(mailerOptions);
   // each step of a hand-over timed from outside the stage (the stage's own code untouched)
   const steps = new Map<string, { n: number; ms: number }>();

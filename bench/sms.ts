@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
 import { SharedAccountLimit } from '../platform/redis/account-limits.ts';
-import { createRedis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection } from '../platform/redis/client.ts';
 import { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { SmsNotification } from '../platform/schemas/generated/sms-notification.ts';
 import { SmppClient } from '../platform/smpp/client.ts';
@@ -33,7 +33,7 @@ export async function smsBench(N: number, tps: number): Promise<void> {
       ),
     );
   }
-  const redis = createRedis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', config.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(config), benchLogger);
   const reported = new Set<string>();
   let allMatched!: () => void;
   const matched = new Promise<void>((r) => (allMatched = r));

@@ -18,7 +18,7 @@ import {
 import { createLogger } from '../platform/logger.ts';
 import { provision } from '../platform/provision.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
-import { createRedis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection } from '../platform/redis/client.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -373,7 +373,7 @@ export async function statusViewSettled(prefix: string, quietMs = 3_000, timeout
  * the orders between, say what each order asks of Redis.
  */
 export async function redisCommandCounts(): Promise<Map<string, number>> {
-  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(loadConfig(process.env)), benchLogger);
   try {
     const info = await redis.info('commandstats');
     const counts = new Map<string, number>();
@@ -432,7 +432,7 @@ export async function redisFootprint(
   keys: number;
   byKind: Map<string, { bytes: number; retained: number }>;
 }> {
-  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(loadConfig(process.env)), benchLogger);
   try {
     const byKind = new Map<string, { bytes: number; retained: number }>();
     let total = 0;
@@ -505,7 +505,7 @@ export async function dropRun(prefix: string): Promise<void> {
     clientId: 'bench',
     logger: benchLogger,
   });
-  const redis = createRedis(process.env.REDIS_URL!, process.env.REDIS_TLS_CA_FILE, benchLogger);
+  const redis = createRedis(redisConnection(loadConfig(process.env)), benchLogger);
   try {
     await kafka.deleteTopicsWithPrefix(prefix);
     for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>)

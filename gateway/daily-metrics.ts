@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ByteWriter, ParquetWriter, schemaFromColumnData } from 'hyparquet-writer';
 import { type ErrorCode, PipelineError } from '../platform/errors.ts';
+import type { RedisConnection } from '../platform/redis/client.ts';
 import type { DailyChannel, DailyNotification } from '../platform/view/store.ts';
 import { hasKeywords } from '../platform/notifications/resolve.ts';
 import { v1Result } from './views.ts';
@@ -206,8 +207,8 @@ export interface ExportJob {
 
 /** Where an export worker reads the view, and how much heap it may take. */
 export interface ExportStore {
-  redisUrl: string;
-  redisTlsCaFile?: string;
+  /** plain data: it crosses into the worker */
+  redis: RedisConnection;
   /** the view's key prefix (REDIS_PREFIX, else TOPIC_PREFIX) */
   prefix: string;
   /** DAILY_EXPORT_HEAP_MB: the worker's old generation; an export that needs more fails, the gateway does not */

@@ -19,7 +19,7 @@ port.on('message', (m) => {
 });
 // (a lost connection fails the export's calls, which answer for it; it is logged at warn by a
 // logger of the thread's own: the gateway's cannot cross into a worker)
-const redis = createRedis(job.redisUrl, job.redisTlsCaFile, createLogger({ level: 'warn', name: 'daily-export' }));
+const redis = createRedis(job.redis, createLogger({ level: 'warn', name: 'daily-export' }));
 try {
   const view = new ViewStore(redis, job.prefix);
   const made = await dailyExport(

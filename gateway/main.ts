@@ -10,7 +10,7 @@ import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
 import { createRegistry, dependencyObserver, kafkaRequestMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
-import { createRedis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     idBase: `${config.KAFKA_CLIENT_ID}-gateway-instant`,
     topicPrefix: config.TOPIC_PREFIX,
   });
-  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE, logger);
+  const redis = createRedis(redisConnection(config), logger);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
   let closing = false;
   const app = createGateway({
@@ -103,8 +103,7 @@ async function main(): Promise<void> {
       concurrency: config.DAILY_EXPORT_CONCURRENCY,
       queue: config.DAILY_EXPORT_QUEUE,
       store: {
-        redisUrl: config.REDIS_URL,
-        ...(config.REDIS_TLS_CA_FILE ? { redisTlsCaFile: config.REDIS_TLS_CA_FILE } : {}),
+        redis: redisConnection(config),
         prefix,
         heapMb: config.DAILY_EXPORT_HEAP_MB,
       },

@@ -74,6 +74,28 @@ export const platformOptions = z.object({
   REDIS_TLS_CA_FILE: z.string().optional(),
   /** key prefix in Redis (isolates environments and tests); defaults to TOPIC_PREFIX */
   REDIS_PREFIX: z.string().optional(),
+  /**
+   * Redis Sentinel: comma-separated host:port of the sentinels, which name the primary (and
+   * fail over to a replica); REDIS_URL's host is then the master group's name
+   * (`redis://:password@mymaster`), its password, TLS and database still used
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === '') return undefined;
+      return s.split(',').map((entry) => {
+        const m = /^\s*([^\s:]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})\s*$/.exec(entry);
+        const port = Number(m?.[2]);
+        if (!m || port < 1 || port > 65_535) {
+          ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry.trim())} is not host:port` });
+          return { host: '', port: 0 };
+        }
+        return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+      });
+    }),
+  /** the sentinels' own password, when they require one (a secret; default none) */
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
 });
 
 export const ConfigSchema = platformOptions
@@ -113,6 +135,10 @@ function checkCombinations(c: Config): string[] {
     );
   if (c.REDIS_TLS_CA_FILE && c.REDIS_URL && !c.REDIS_URL.startsWith('rediss://'))
     problems.push('  REDIS_TLS_CA_FILE: set, but REDIS_URL is not a rediss:// (TLS) URL');
+  if (c.REDIS_SENTINELS && !c.REDIS_URL)
+    problems.push('  REDIS_SENTINELS: set, but no REDIS_URL names the master group (redis://:password@mymaster)');
+  if (c.REDIS_SENTINEL_PASSWORD && !c.REDIS_SENTINELS)
+    problems.push('  REDIS_SENTINEL_PASSWORD: set, but REDIS_SENTINELS is not');
   return problems;
 }
 

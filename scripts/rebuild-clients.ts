@@ -1,7 +1,7 @@
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { createLogger } from '../platform/logger.ts';
-import { createRedis } from '../platform/redis/client.ts';
+import { createRedis, redisConnection } from '../platform/redis/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
 
 /** What the rebuild commands use, from the stack's environment; `close` lets the process end. */
@@ -16,7 +16,7 @@ export function rebuildClients() {
     logger,
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  const redis = createRedis(config.REDIS_URL, config.REDIS_TLS_CA_FILE, logger);
+  const redis = createRedis(redisConnection(config), logger);
   return {
     config,
     kafka,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { permanent, retriable, type PipelineError } from '../errors.ts';
+import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 
 /**
@@ -14,18 +15,71 @@ export function redisTlsOptions(caFile: string | undefined): RedisOptions {
 }
 
 /**
+ * Where and how the pipeline reaches Redis (`redisConnection` reads it from the config): the
+ * URL carries the password, TLS (`rediss://`) and the database; with `sentinels` its host is the
+ * master group's name, and the sentinels say which server is the primary.
+ */
+export interface RedisConnection {
+  url: string;
+  tlsCaFile?: string;
+  sentinels?: { host: string; port: number }[];
+  sentinelPassword?: string;
+}
+
+export function redisConnection(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_TLS_CA_FILE' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_PASSWORD'>,
+): RedisConnection {
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
+  return {
+    url: config.REDIS_URL,
+    ...(config.REDIS_TLS_CA_FILE ? { tlsCaFile: config.REDIS_TLS_CA_FILE } : {}),
+    ...(config.REDIS_SENTINELS ? { sentinels: config.REDIS_SENTINELS } : {}),
+    ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
+  };
+}
+
+/**
+ * ioredis's options for a connection through Sentinel. The failover detector listens for the
+ * sentinels' `+switch-master` and then drops the connection to the old primary at once, so a
+ * primary that froze (its connection open, answering nothing: a paused VM, a fork of a large
+ * dataset) holds the calls only until the sentinels have failed it over; the calls not answered
+ * are sent again to the new primary (as after any reconnect).
+ */
+function sentinelOptions(c: RedisConnection & { sentinels: { host: string; port: number }[] }): RedisOptions {
+  const url = new URL(c.url);
+  const tls = url.protocol === 'rediss:' ? (c.tlsCaFile ? { ca: [readFileSync(c.tlsCaFile, 'utf8')] } : {}) : null;
+  return {
+    sentinels: c.sentinels,
+    name: decodeURIComponent(url.hostname),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    db: Number(url.pathname.slice(1) || 0),
+    ...(c.sentinelPassword ? { sentinelPassword: c.sentinelPassword } : {}),
+    failoverDetector: true,
+    // the old primary's connection is closed (FIN) and, as a frozen server never answers it,
+    // destroyed after this long (ioredis's default 2 s)
+    disconnectTimeout: 500,
+    // TLS to the sentinels and the servers they name alike, trusting the same CAs
+    ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
+  };
+}
+
+/**
  * A Redis connection for the pipeline's stores (the only place the gateway, the stages, the
  * scripts and the bench create one; tests use `testRedis`), its connection errors logged to the
  * process's `logger` (see `logConnectionErrors`).
  */
-export function createRedis(url: string, tlsCaFile: string | undefined, logger: Logger): Redis {
-  const redis = new Redis(url, {
+export function createRedis(connection: RedisConnection, logger: Logger): Redis {
+  const options: RedisOptions = {
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
     lazyConnect: false,
     reconnectOnError,
-    ...redisTlsOptions(tlsCaFile),
-  });
+  };
+  const { sentinels } = connection;
+  const redis = sentinels
+    ? new Redis({ ...options, ...sentinelOptions({ ...connection, sentinels }) })
+    : new Redis(connection.url, { ...options, ...redisTlsOptions(connection.tlsCaFile) });
   logConnectionErrors(redis, logger);
   return redis;
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../../platform/logger.ts';
 import { recordLifetimeMs } from '../../platform/provision.ts';
 import type { TopicKey } from '../../platform/topics.ts';
 import { notificationMetrics } from '../../platform/metrics.ts';
-import { createRedis, type Redis } from '../../platform/redis/client.ts';
+import { createRedis, redisConnection, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { ViewStore } from '../../platform/view/store.ts';
@@ -73,7 +73,7 @@ export function stageDeps(
     clock: () => Date.now(),
     redis: () => {
       if (!base.config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
-      return (redis ??= createRedis(base.config.REDIS_URL, base.config.REDIS_TLS_CA_FILE, base.logger));
+      return (redis ??= createRedis(redisConnection(base.config), base.logger));
     },
     closeRedis: () => redis?.disconnect(),
   };

@@ -286,7 +286,7 @@ describe('the daily metrics exports (/metrics/sms and /metrics/email under the A
 
   it('stops an export in its worker when its client goes away, and leaves no file open', async () => {
     // (the 12,000 SMS of 2026-12-01 above; the signal aborts before the worker has begun)
-    const store = { redisUrl: stackEnv().REDIS_URL, prefix: g.prefix, heapMb: 256 };
+    const store = { redis: { url: stackEnv().REDIS_URL }, prefix: g.prefix, heapMb: 256 };
     const job = { channel: 'sms' as const, day: '2026-12-01', environment: 'Test', now };
     const gone = new AbortController();
     const stopped = exportInWorker(store)(job, gone.signal);

@@ -25,7 +25,7 @@ describe('a Redis connection’s errors', () => {
   it('are logged as JSON, the first of an outage at once, not printed by ioredis', async () => {
     const printed = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const { logger, lines } = keptLogger();
-    const redis = createRedis(`redis://127.0.0.1:${await freePort()}`, undefined, logger);
+    const redis = createRedis({ url: `redis://127.0.0.1:${await freePort()}` }, logger);
     try {
       let errors = 0;
       await new Promise<void>((resolve) => redis.on('error', () => void (++errors === 3 && resolve())));

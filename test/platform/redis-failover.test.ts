@@ -23,8 +23,8 @@ describe('a Redis failover', () => {
 
   it('makes writes to the demoted primary retriable, connects again, and the write goes through once a primary answers', async () => {
     await server.start();
-    const admin = createRedis(server.socket, undefined, quiet);
-    const redis = createRedis(server.socket, undefined, quiet);
+    const admin = createRedis({ url: server.socket }, quiet);
+    const redis = createRedis({ url: server.socket }, quiet);
     clients.push(admin, redis);
     const store = new ScheduleStore(redis, 'failover:');
     await store.schedule('before', 1_000, Buffer.from('a'));

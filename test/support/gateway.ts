@@ -111,8 +111,10 @@ export async function startTestGateway(
       concurrency: 1,
       queue: 4,
       store: {
-        redisUrl: env.REDIS_URL,
-        ...(process.env.REDIS_TLS_CA_FILE ? { redisTlsCaFile: process.env.REDIS_TLS_CA_FILE } : {}),
+        redis: {
+          url: env.REDIS_URL,
+          ...(process.env.REDIS_TLS_CA_FILE ? { tlsCaFile: process.env.REDIS_TLS_CA_FILE } : {}),
+        },
         prefix,
         heapMb: options.exportHeapMb ?? 256,
       },
