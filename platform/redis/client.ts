@@ -70,16 +70,18 @@ function sentinelOptions(c: RedisConnection & { sentinels: { host: string; port:
  * process's `logger` (see `logConnectionErrors`).
  */
 export function createRedis(connection: RedisConnection, logger: Logger): Redis {
+  const readonly = reconnectingOnReadonly();
   const options: RedisOptions = {
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
     lazyConnect: false,
-    reconnectOnError,
+    reconnectOnError: readonly.reconnectOnError,
   };
   const { sentinels } = connection;
   const redis = sentinels
     ? new Redis({ ...options, ...sentinelOptions({ ...connection, sentinels }) })
     : new Redis(connection.url, { ...options, ...redisTlsOptions(connection.tlsCaFile) });
+  redis.on('connect', readonly.connected);
   logConnectionErrors(redis, logger);
   return redis;
 }
@@ -130,9 +132,19 @@ const NOT_NOW = /^(READONLY|UNBLOCKED|LOADING|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDO
  * connection to it stays up; behind a name that now points at the new primary (a managed Redis's
  * endpoint), only a new connection reaches it. So READONLY closes the connection and ioredis
  * connects again; the command itself fails, retriable (`redisError`), and its caller tries again.
+ * Once per connection: ioredis closes it again at each READONLY of a burst, adding a listener to
+ * the socket each time (a MaxListenersExceededWarning on stderr after ten).
  */
-function reconnectOnError(err: Error): boolean {
-  return err.message.startsWith('READONLY ');
+function reconnectingOnReadonly(): { reconnectOnError: (err: Error) => boolean; connected: () => void } {
+  let closing = false;
+  return {
+    reconnectOnError: (err) => {
+      if (closing || !err.message.startsWith('READONLY ')) return false;
+      closing = true;
+      return true;
+    },
+    connected: () => void (closing = false),
+  };
 }
 
 /**

@@ -41,11 +41,17 @@ export const LIVENESS = { everyMs: 2_000, ttlMs: 6_000, graceMs: 3_000 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** how many of this process's claims are remembered, held or unused (see `begin`) */
+/** of how many notifications this process's claims are remembered, held or unused (see `begin`) */
 const CLAIMS_KEPT = 10_000;
+/**
+ * how many unused claims are remembered per notification (one per failed try: a minute's tries
+ * of a record at the runner's backoff are a few dozen); beyond, the oldest is forgotten, and
+ * found again it is reported failed (never sent twice)
+ */
+const UNUSED_PER_NOTIFICATION = 256;
 
 /** `map` with `key` set to `value`, its oldest entries let go beyond CLAIMS_KEPT */
-function keep(map: Map<string, string>, key: string, value: string): void {
+function keep<V>(map: Map<string, V>, key: string, value: V): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > CLAIMS_KEPT) map.delete(map.keys().next().value!);
@@ -101,8 +107,13 @@ export class SendLedger {
   private claims = 0;
   /** per notification, this process's claim made and not yet settled (`done`, `abandon`) */
   private readonly held = new Map<string, string>();
-  /** per notification, this process's claim maybe made, under which nothing was handed over */
-  private readonly unused = new Map<string, string>();
+  /**
+   * per notification, this process's claims maybe made, under which nothing was handed over:
+   * every one, not only the last (a claim let go while Redis could not be told stays there while
+   * the tries after it fail outright, as against a primary a failover demoted: found after them,
+   * it was reported failed, 12 SMS in a chaos run)
+   */
+  private readonly unused = new Map<string, string[]>();
   private readonly claimWaitMs: number;
   private readonly pollMs: number;
   private readonly now: () => number;
@@ -187,12 +198,18 @@ export class SendLedger {
       set = await this.run('begin', () => this.redis.set(this.key(id), claim, 'EX', this.ttlSeconds, 'NX'));
     } catch (err) {
       // it may have been made: if so, the next claim of this notification here finds it as ours
-      keep(this.unused, id, claim);
+      this.unusedClaim(id, claim);
       throw err;
     }
     if (before.length > 0) await Promise.allSettled(before);
     if (set === 'OK') return this.claimed(id, claim);
     return this.existing(id, claim);
+  }
+
+  /** remembers `claim` among the notification's claims under which nothing was handed over */
+  private unusedClaim(id: string, claim: string): void {
+    const claims = [...(this.unused.get(id) ?? []), claim].slice(-UNUSED_PER_NOTIFICATION);
+    keep(this.unused, id, claims);
   }
 
   private claimed(id: string, claim: string): null {
@@ -212,7 +229,7 @@ export class SendLedger {
       if (v.startsWith('done:')) return parseOutcome(v);
       // ours, and nothing was handed over under it: its answer lost (the client sent it again
       // after reconnecting, or the claim threw), or let go while Redis could not be told
-      if (v === claim || v === this.unused.get(id)) return this.claimed(id, v);
+      if (v === claim || this.unused.get(id)?.includes(v)) return this.claimed(id, v);
       const [, owner, at] = v.split('|');
       // an earlier attempt here that stopped inside its hand-over, or a claim of unknown age
       if (owner === undefined || owner === this.owner || !UUID.test(owner) || !Number.isFinite(Number(at)))
@@ -265,7 +282,7 @@ export class SendLedger {
   async abandon(id: string): Promise<void> {
     const claim = this.held.get(id);
     this.held.delete(id);
-    if (claim !== undefined) keep(this.unused, id, claim);
+    if (claim !== undefined) this.unusedClaim(id, claim);
     await this.run('abandon', () => this.redis.del(this.key(id)));
     this.unused.delete(id);
   }

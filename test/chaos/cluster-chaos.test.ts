@@ -8,7 +8,9 @@ import { DRAIN_CUT_EXIT_CODE } from '../../processors/runtime/process.ts';
 import { stageGroupId } from '../../processors/runtime/runner.ts';
 import { STAGES as STAGE_MODULES } from '../../processors/stages.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';
-import { sampleOrder, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import type { DeadLetter } from '../../platform/schemas/generated/dead-letter.ts';
+import { freePort } from '../support/process.ts';
+import { sampleOrder, stageEnv, testClients, testConfig, testRedis, uniquePrefix } from '../support/stack.ts';
 import { Instance, StackControl, inSyncAgain, javaHash, sleep } from './cluster.ts';
 
 /**
@@ -18,7 +20,8 @@ import { Instance, StackControl, inSyncAgain, javaHash, sleep } from './cluster.
  * then the transaction coordinator of one stage; then the broker coordinating the most transactions
  * hung (SIGSTOP) for 30 s, as a frozen host or a cut without a reset is; one instance of each stage SIGKILLed in turn
  * and restarted 10 s later; Redis SIGKILLed and restarted (append-only file on), then hung (SIGSTOP)
- * for 15 s; the schema
+ * for 15 s, then demoted to a replica (writes answered READONLY, as a failover leaves the old
+ * primary) for 10 s; the schema
  * registry SIGKILLed and restarted (its schemas and ids must come back: Kafka storage); a gateway
  * SIGKILLed while clients post (they retry on the other with the same idempotencyId); and a
  * rolling restart of every stage instance. The faults overlap: the stage kills run beside the
@@ -610,6 +613,20 @@ describe('the production layout under faults', () => {
       stack.resume('redis');
       paused.delete('redis');
       fault('SIGSTOP Redis, SIGCONT 15 s later');
+
+      // Redis demoted to a replica, as a failover leaves the old primary (and a managed Redis
+      // whose endpoint moved looks to a client until it connects again): every write answered
+      // READONLY over connections that stay open; promoted back 10 s later
+      const admin = testRedis();
+      try {
+        const nowhere = await freePort();
+        await step('demoting Redis', () => admin.call('REPLICAOF', '127.0.0.1', String(nowhere)));
+        await sleep(10_000);
+        await step('promoting Redis again', () => admin.call('REPLICAOF', 'NO', 'ONE'));
+      } finally {
+        admin.disconnect();
+      }
+      fault('Redis demoted to a replica (writes answered READONLY), promoted again 10 s later');
     };
 
     const stageKills = async () => {
@@ -783,6 +800,16 @@ describe('the production layout under faults', () => {
       (n) => /Failed/.test(n.status) && n.status !== 'Email_Failed' && n.status !== 'SMS_Failed',
     );
     const lost = pending.length;
+    // what a stage judged poison meanwhile: no record of this load is, so each is a fault taken
+    // for the record's (its order stays short of a final status, or a notification of it does)
+    const lettered: Buffer[] = [];
+    await kafka.readSince(topicName(prefix, 'deadLetter'), 0, (r) => void (r.value && lettered.push(r.value)));
+    const deadLetters = new Map<string, number>();
+    for (const value of lettered) {
+      const d = (await codec.decode('deadLetter', value)) as DeadLetter;
+      const k = `${d.stage} ${d.errorCode}: ${d.reason.slice(0, 120)}`;
+      deadLetters.set(k, (deadLetters.get(k) ?? 0) + 1);
+    }
     // Exactly once in the chain too, not only at the sinks (whose send ledger would keep a
     // notification queued twice from being sent twice): each notification on a send queue once.
     // An instant order's notification is written by the gateway itself, with the order; a
@@ -935,6 +962,10 @@ describe('the production layout under faults', () => {
       ],
       ['lost', `${lost}${lost > 0 ? ` (e.g. ${pending.slice(0, 3).join(', ')})` : ''}`],
       [
+        'dead letters',
+        `${lettered.length}` + [...deadLetters].map(([k, n]) => `\n${' '.repeat(16)}${n} ${k}`).join(''),
+      ],
+      [
         'crashed',
         `${crashes.length}${crashes.length > 0 ? ` (${crashes.map((c) => `${c.name} exited ${c.code} at ${c.second} s`).join(', ')}; each started again 2 s later)` : ''}`,
       ],
@@ -991,6 +1022,7 @@ describe('the production layout under faults', () => {
     expect(twice).toBe(0);
     expect(chainQueued.twice, 'a notification of the chain on its send queue twice').toBe(0);
     expect(lost).toBe(0);
+    expect([...deadLetters], 'records dead-lettered under the faults').toEqual([]);
     expect(refused, `never acknowledged:\n${refusals.slice(0, 5).join('\n')}\nfaults:\n${faults.join('\n')}`).toBe(0);
     expect(answered4xx).toEqual([]);
     expect(inDoubt).toBeLessThanOrEqual(inDoubtBound);

@@ -1,3 +1,4 @@
+import { ReplyError } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { overriding } from '../support/overriding.ts';
@@ -68,8 +69,11 @@ describe('send ledger: whose claim it is', () => {
   const real = testRedis();
   const prefix = `${uniquePrefix('ledger-claims')}sms-`;
   afterAll(() => real.disconnect());
-  /** per key, how the next claim's write goes: its answer lost, or sent twice (the client's resend) */
-  const next = new Map<string, 'lost' | 'resent'>();
+  /**
+   * per key, how the next claim's write goes: its answer lost, sent twice (the client's resend),
+   * or refused outright, not made (a primary a failover demoted answers READONLY)
+   */
+  const next = new Map<string, 'lost' | 'resent' | 'refused'>();
   /** deletions to fail, as while Redis restarts */
   let failDeletes = 0;
   const redis = overriding(real, (prop) =>
@@ -94,6 +98,7 @@ describe('send ledger: whose claim it is', () => {
               await set();
               return set();
             }
+            if (how === 'refused') throw new ReplyError("READONLY You can't write against a read only replica.");
             return set();
           }
         : undefined,
@@ -186,6 +191,20 @@ describe('send ledger: whose claim it is', () => {
     await here.abandon('g');
     expect(await real.get(key('g'))).toBeNull();
     expect(await there.begin('g')).toBeNull();
+  });
+
+  it('knows every claim of its own under which nothing was handed over, not only the last', async () => {
+    // (a chaos run: the SMS account's limit refused by a demoted primary after the claim, the
+    // claim let go here but not in Redis, the tries after it refused; then 12 SMS reported failed)
+    expect(await here.begin('m')).toBeNull();
+    failDeletes = 1;
+    await expect(here.abandon('m')).rejects.toThrow(/send ledger \(abandon\)/);
+    for (let i = 0; i < 3; i++) {
+      next.set(key('m'), 'refused');
+      await expect(here.begin('m')).rejects.toThrow(/send ledger \(begin\): READONLY/);
+    }
+    expect(await real.get(key('m'))).toMatch(/^sending\|/);
+    expect(await here.begin('m')).toBeNull();
   });
 
   it('gives a replay the outcome with why it failed, and reads an outcome kept before descriptions were', async () => {
