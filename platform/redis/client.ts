@@ -45,9 +45,9 @@ export function redisConnection(
  * dataset) holds the calls only until the sentinels have failed it over; the calls not answered
  * are sent again to the new primary (as after any reconnect).
  */
-function sentinelOptions(c: RedisConnection & { sentinels: { host: string; port: number }[] }): RedisOptions {
+export function sentinelOptions(c: RedisConnection & { sentinels: { host: string; port: number }[] }): RedisOptions {
   const url = new URL(c.url);
-  const tls = url.protocol === 'rediss:' ? (c.tlsCaFile ? { ca: [readFileSync(c.tlsCaFile, 'utf8')] } : {}) : null;
+  const tls = url.protocol === 'rediss:' ? (redisTlsOptions(c.tlsCaFile).tls ?? {}) : null;
   return {
     sentinels: c.sentinels,
     name: decodeURIComponent(url.hostname),

@@ -1,7 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
-import { createRedis, redisConnection, type Redis } from '../../platform/redis/client.ts';
+import { createRedis, redisConnection, sentinelOptions, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { freePort } from '../support/process.ts';
 import { ownRedisServer } from '../support/redis-server.ts';
@@ -49,6 +52,23 @@ describe('Redis behind Sentinel', async () => {
         { host: 'fd00::1', port: 26380 },
       ],
       sentinelPassword: 'sentinels',
+    });
+    // what ioredis is given: the master group, the user and password decoded, the database, and
+    // TLS to the sentinels and the servers alike, trusting the CA file
+    const ca = join(mkdtempSync(join(tmpdir(), 'sentinel-ca-')), 'ca.pem');
+    writeFileSync(ca, 'a CA certificate');
+    expect(sentinelOptions({ ...redisConnection(config), sentinels: config.REDIS_SENTINELS!, tlsCaFile: ca })).toEqual({
+      sentinels: config.REDIS_SENTINELS,
+      name: 'pipeline',
+      username: 'app',
+      password: 's@cret',
+      db: 2,
+      sentinelPassword: 'sentinels',
+      failoverDetector: true,
+      disconnectTimeout: 500,
+      tls: { ca: ['a CA certificate'] },
+      sentinelTLS: { ca: ['a CA certificate'] },
+      enableTLSForSentinelMode: true,
     });
     expect(() => loadConfig({ ...process.env, REDIS_SENTINELS: 'sentinel-0' })).toThrow(
       /REDIS_SENTINELS: "sentinel-0" is not host:port/,
