@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { PipelineError, retriable } from '../errors.ts';
+import { PipelineError } from '../errors.ts';
+import { redisError } from './client.ts';
 import { withRetry, type BackoffOptions } from '../retry.ts';
 
 /**
@@ -175,11 +176,17 @@ export class SendLedger {
     await this.redis.del(this.aliveKey(this.owner)).catch(() => undefined);
   }
 
+  /**
+   * A ledger call, its failure in the one taxonomy of Redis errors (`redisError`): Redis
+   * unavailable, or in a failover, is tried again; Redis refusing the command itself (a key of
+   * the wrong type) is permanent, so the record is dead-lettered with why rather than retried
+   * for ever, holding its partition.
+   */
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw retriable('DEPENDENCY_UNAVAILABLE', `send ledger (${what}): ${(err as Error).message}`, err);
+      throw redisError(`send ledger (${what})`, err);
     }
   }
 

@@ -1,5 +1,6 @@
 import { ReplyError } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PipelineError } from '../../platform/errors.ts';
 import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import { overriding } from '../support/overriding.ts';
 import { testRedis, uniquePrefix } from '../support/stack.ts';
@@ -205,6 +206,22 @@ describe('send ledger: whose claim it is', () => {
     }
     expect(await real.get(key('m'))).toMatch(/^sending\|/);
     expect(await here.begin('m')).toBeNull();
+  });
+
+  it('dead-letters on Redis refusing the command itself, and tries again on a failover or an outage', async () => {
+    // a key of another type where the claim goes: the same command fails however often it is tried
+    await real.hset(key('w'), 'f', 'v');
+    const wrongType = await here.begin('w').catch((err: unknown) => err);
+    expect(wrongType).toBeInstanceOf(PipelineError);
+    expect(wrongType).toMatchObject({
+      retriable: false,
+      message: expect.stringMatching(/^send ledger \(read\): WRONGTYPE/),
+    });
+    next.set(key('x'), 'refused');
+    await expect(here.begin('x')).rejects.toMatchObject({ retriable: true, code: 'DEPENDENCY_UNAVAILABLE' });
+    next.set(key('x'), 'lost');
+    await expect(here.begin('x')).rejects.toMatchObject({ retriable: true, code: 'DEPENDENCY_UNAVAILABLE' });
+    expect(await here.begin('x')).toBeNull();
   });
 
   it('gives a replay the outcome with why it failed, and reads an outcome kept before descriptions were', async () => {
