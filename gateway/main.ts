@@ -27,7 +27,7 @@ exitOnUnhandled(logger);
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is required by the gateway');
+  const redisAt = redisConnection(config, 'the gateway');
   if (!config.REGISTRY_URL) throw new Error('REGISTRY_URL is required by the gateway');
   const auth = {
     jwksUrl: config.AUTH_JWKS_URL,
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     idBase: `${config.KAFKA_CLIENT_ID}-gateway-instant`,
     topicPrefix: config.TOPIC_PREFIX,
   });
-  const redis = createRedis(redisConnection(config), logger);
+  const redis = createRedis(redisAt, logger);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
   let closing = false;
   const app = createGateway({
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       concurrency: config.DAILY_EXPORT_CONCURRENCY,
       queue: config.DAILY_EXPORT_QUEUE,
       store: {
-        redis: redisConnection(config),
+        redis: redisAt,
         prefix,
         heapMb: config.DAILY_EXPORT_HEAP_MB,
       },

@@ -7,7 +7,7 @@ import { AvroCodec } from '../platform/schemas/codec.ts';
 /** What the rebuild commands use, from the stack's environment; `close` lets the process end. */
 export function rebuildClients() {
   const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
+  const redisAt = redisConnection(config);
   // logs to stderr: what the commands print (dlq show's JSON) is theirs alone on stdout
   const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr });
   const kafka = new KafkaAdapter({
@@ -16,7 +16,7 @@ export function rebuildClients() {
     logger,
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  const redis = createRedis(redisConnection(config), logger);
+  const redis = createRedis(redisAt, logger);
   return {
     config,
     kafka,

@@ -28,8 +28,10 @@ export interface RedisConnection {
 
 export function redisConnection(
   config: Pick<Config, 'REDIS_URL' | 'REDIS_TLS_CA_FILE' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_PASSWORD'>,
+  /** who needs it, for the error without a REDIS_URL ("the gateway") */
+  who?: string,
 ): RedisConnection {
-  if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
+  if (!config.REDIS_URL) throw new Error(who ? `REDIS_URL is required by ${who}` : 'REDIS_URL is not set');
   return {
     url: config.REDIS_URL,
     ...(config.REDIS_TLS_CA_FILE ? { tlsCaFile: config.REDIS_TLS_CA_FILE } : {}),

@@ -72,8 +72,7 @@ export function stageDeps(
     ...base,
     clock: () => Date.now(),
     redis: () => {
-      if (!base.config.REDIS_URL) throw new Error('REDIS_URL is required by the stages named');
-      return (redis ??= createRedis(redisConnection(base.config), base.logger));
+      return (redis ??= createRedis(redisConnection(base.config, 'the stages named'), base.logger));
     },
     closeRedis: () => redis?.disconnect(),
   };

@@ -76,6 +76,10 @@ describe('Redis behind Sentinel', async () => {
     expect(() => loadConfig({ ...process.env, REDIS_URL: '', REDIS_SENTINELS: 'sentinel-0:26379' })).toThrow(
       /REDIS_SENTINELS: set, but no REDIS_URL names the master group/,
     );
+    // without a REDIS_URL, whoever needs Redis says so before connecting anywhere
+    const none = loadConfig({ ...process.env, REDIS_URL: '' });
+    expect(() => redisConnection(none, 'the gateway')).toThrow(/^REDIS_URL is required by the gateway$/);
+    expect(() => redisConnection(none)).toThrow(/^REDIS_URL is not set$/);
   });
 
   it('moves to the new primary when the old one freezes, and answers the call that waited on it', async () => {
