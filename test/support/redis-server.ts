@@ -7,8 +7,8 @@ import { join } from 'node:path';
  * A Redis server of a test's own (the `redis-server` the stack installed), on a Unix socket in a
  * folder of its own (and on `port`, when given), for what a test must not do to the shared
  * stack's Redis: kill it, freeze it, demote it. `args` are more of redis-server's options
- * (`--replicaof`, say). With `sentinel`, a Sentinel instead, on `port`, whose configuration is
- * those lines. `start` (again after a kill) keeps the folder, so an append-only file survives;
+ * (`--replicaof`, say). With `sentinel`, a Sentinel instead, on `port` alone (no socket; `appendOnly`
+ * and `args` are a server's), whose configuration is those lines. `start` (again after a kill) keeps the folder, so an append-only file survives;
  * `remove` kills it and deletes the folder.
  */
 export function ownRedisServer(
@@ -19,7 +19,6 @@ export function ownRedisServer(
   let server: ChildProcess | null = null;
 
   const start = async (): Promise<void> => {
-    const durability = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
     let args: string[];
     if (options.sentinel) {
       // (Sentinel writes what it learns into its configuration file)
@@ -27,6 +26,9 @@ export function ownRedisServer(
       writeFileSync(conf, [`port ${options.port}`, `dir ${dir}`, ...options.sentinel].join('\n') + '\n');
       args = [conf, '--sentinel'];
     } else {
+      const durability = options.appendOnly
+        ? ['--appendonly', 'yes', '--appendfsync', 'always']
+        : ['--appendonly', 'no'];
       args = ['--port', String(options.port ?? 0), '--bind', '127.0.0.1', '--unixsocket', socket, '--dir', dir];
       args.push(...durability, '--save', '', ...(options.args ?? []));
     }
