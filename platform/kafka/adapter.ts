@@ -247,7 +247,8 @@ const ROUTINE_RETRIES = [
 /**
  * What a broker's death, a rebalance or a moved leader makes kafkajs log as errors, each tried
  * again by kafkajs or by the stage (whose own log says so when it gives up: `transaction failed`,
- * `consumer crashed`): worth seeing if they persist, logged at warn. NOT_COORDINATOR (16),
+ * `consumer crashed`): worth seeing if they persist, logged at warn (a coordinator's waits at info
+ * until they have lasted a while: `kafkaLogLevels`). NOT_COORDINATOR (16),
  * COORDINATOR_LOAD_IN_PROGRESS (14), COORDINATOR_NOT_AVAILABLE (15), REBALANCE_IN_PROGRESS (27:
  * every member's heartbeat at each scaling or rolling restart), ILLEGAL_GENERATION (22, a
  * transaction's offsets of the generation before), NOT_LEADER_OR_FOLLOWER (6), NOT_ENOUGH_REPLICAS
@@ -270,18 +271,54 @@ const TRANSIENT_RETRIES = [
   'is no longer in the cluster (fenced or gone)',
 ];
 
+type KafkaLogEntry = { message: string; error?: unknown };
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/** whether the entry's error or message says one of `texts` */
+const says = (entry: KafkaLogEntry, texts: string[]) =>
+  [entry.error, entry.message].some((t) => typeof t === 'string' && texts.some((x) => t.includes(x)));
+
 /** The level our log gives a kafkajs log entry of `level` (kafkajs's) saying `entry`. */
-export function kafkaLogLevel(
-  level: logLevel,
-  entry: { message: string; error?: unknown },
-): 'debug' | 'info' | 'warn' | 'error' {
-  const says = (texts: string[]) =>
-    [entry.error, entry.message].some((t) => typeof t === 'string' && texts.some((x) => t.includes(x)));
-  if (says(ROUTINE_RETRIES)) return 'debug';
-  if (level <= logLevel.ERROR) return says(TRANSIENT_RETRIES) ? 'warn' : 'error';
+export function kafkaLogLevel(level: logLevel, entry: KafkaLogEntry): Level {
+  if (says(entry, ROUTINE_RETRIES)) return 'debug';
+  if (level <= logLevel.ERROR) return says(entry, TRANSIENT_RETRIES) ? 'warn' : 'error';
   if (level === logLevel.WARN) return 'warn';
   if (level === logLevel.INFO) return 'info';
   return 'debug';
+}
+
+/**
+ * A coordinator not ready to answer yet: NOT_COORDINATOR (16), COORDINATOR_LOAD_IN_PROGRESS (14),
+ * COORDINATOR_NOT_AVAILABLE (15). Every client's first requests to a broker just started get
+ * them (the gateway logged seven warnings within its first half second on every `./dev up`), and
+ * so does every client for a few seconds after a coordinator moves; kafkajs asks again.
+ */
+const COORDINATOR_WAITS = [
+  'This is not the correct coordinator',
+  'The coordinator is loading',
+  'The group coordinator is not available',
+];
+/**
+ * A run of coordinator waits is logged at info while it lasts under `warnAfterMs` and at warn
+ * from then on (a coordinator that stays away is worth an operator's eye); a run ends when none
+ * has come for `quietMs`.
+ */
+export const COORDINATOR_PATIENCE = { warnAfterMs: 10_000, quietMs: 30_000 };
+
+/**
+ * `kafkaLogLevel`, with coordinator waits at info unless they persist (`COORDINATOR_PATIENCE`):
+ * one per client, which keeps the time its run of them began.
+ */
+export function kafkaLogLevels(now: () => number = Date.now): (level: logLevel, entry: KafkaLogEntry) => Level {
+  let run: { since: number; last: number } | null = null;
+  return (level, entry) => {
+    const l = kafkaLogLevel(level, entry);
+    if (l !== 'warn' || !says(entry, COORDINATOR_WAITS)) return l;
+    const t = now();
+    if (run === null || t - run.last > COORDINATOR_PATIENCE.quietMs) run = { since: t, last: t };
+    run.last = t;
+    return t - run.since >= COORDINATOR_PATIENCE.warnAfterMs ? 'warn' : 'info';
+  };
 }
 
 function toKafkaLogLevel(level: string): logLevel {
@@ -404,6 +441,7 @@ export class KafkaAdapter {
     },
   ) {
     const log = options.logger.child({ component: 'kafka' });
+    const levelOf = kafkaLogLevels();
     const { sasl, tls } = options;
     this.kafka = new Kafka({
       clientId: options.clientId,
@@ -418,7 +456,7 @@ export class KafkaAdapter {
         () =>
         ({ level, log: entry }: LogEntry) => {
           const { message, ...rest } = entry;
-          log[kafkaLogLevel(level, entry)](rest, message);
+          log[levelOf(level, entry)](rest, message);
         },
     });
   }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { kafkaLogLevel } from '../../platform/kafka/adapter.ts';
+import { COORDINATOR_PATIENCE, kafkaLogLevel, kafkaLogLevels } from '../../platform/kafka/adapter.ts';
 
 const require = createRequire(import.meta.url);
 const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
@@ -54,5 +54,36 @@ describe('the level of a kafkajs log entry', () => {
     expect(kafkaLogLevel(logLevel.WARN, { message: 'Consumer group received unsubscribed topics' })).toBe('warn');
     expect(kafkaLogLevel(logLevel.INFO, { message: 'Consumer has joined the group' })).toBe('info');
     expect(kafkaLogLevel(logLevel.DEBUG, { message: 'Request Fetch(key: 1, version: 11)' })).toBe('debug');
+  });
+});
+
+/**
+ * A coordinator not ready yet answers every client's first requests to a broker just started,
+ * and every client's for a few seconds after a coordinator moves: info while that lasts briefly
+ * (seven warnings on every `./dev up` before), warn once it has lasted `warnAfterMs`.
+ */
+describe('a client’s coordinator waits', () => {
+  it('are info while brief, warn once they persist, info again after a quiet spell', () => {
+    let t = 0;
+    const levelOf = kafkaLogLevels(() => t);
+    const { warnAfterMs, quietMs } = COORDINATOR_PATIENCE;
+    // NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE
+    for (const code of [16, 14, 15]) expect(levelOf(logLevel.ERROR, response(code)), `code ${code}`).toBe('info');
+    // other transient errors meanwhile stay warn, and misconfigurations errors
+    expect(levelOf(logLevel.ERROR, response(27))).toBe('warn');
+    expect(levelOf(logLevel.ERROR, { message: 'Connection error: connect ECONNREFUSED 127.0.0.1:1' })).toBe('warn');
+    expect(levelOf(logLevel.ERROR, response(29))).toBe('error');
+    t = warnAfterMs - 1;
+    expect(levelOf(logLevel.ERROR, response(14))).toBe('info');
+    t = warnAfterMs;
+    expect(levelOf(logLevel.ERROR, response(14))).toBe('warn');
+    // still the same run: each came within quietMs of the one before
+    t += quietMs;
+    expect(levelOf(logLevel.ERROR, response(16))).toBe('warn');
+    // a new run after a quiet spell
+    t += quietMs + 1;
+    expect(levelOf(logLevel.ERROR, response(16))).toBe('info');
+    // each client keeps its own run
+    expect(kafkaLogLevels(() => t)(logLevel.ERROR, response(15))).toBe('info');
   });
 });
