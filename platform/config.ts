@@ -96,6 +96,14 @@ export const platformOptions = z.object({
     }),
   /** the sentinels' own password, when they require one (a secret; default none) */
   REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  /**
+   * ms a connection with calls under way may go without a byte from Redis before it is taken for
+   * dead and made again, its calls sent again there (a host gone without a word, a network cut,
+   * a managed Redis whose endpoint moved at a failover); 0: never (TCP's own timeout, minutes).
+   * Longer than a live server's pauses (a fork, a slow fsync): leaving a server that is only
+   * paused gains nothing (the new connection reaches it too) and runs twice what it had received
+   */
+  REDIS_SOCKET_TIMEOUT_MS: int(30_000).pipe(z.number().min(0)),
 });
 
 export const ConfigSchema = platformOptions

@@ -24,10 +24,15 @@ export interface RedisConnection {
   tlsCaFile?: string;
   sentinels?: { host: string; port: number }[];
   sentinelPassword?: string;
+  /** REDIS_SOCKET_TIMEOUT_MS (0 or none: never) */
+  socketTimeoutMs?: number;
 }
 
 export function redisConnection(
-  config: Pick<Config, 'REDIS_URL' | 'REDIS_TLS_CA_FILE' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_PASSWORD'>,
+  config: Pick<
+    Config,
+    'REDIS_URL' | 'REDIS_TLS_CA_FILE' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_SOCKET_TIMEOUT_MS'
+  >,
   /** who needs it, for the error without a REDIS_URL ("the gateway") */
   who?: string,
 ): RedisConnection {
@@ -37,6 +42,7 @@ export function redisConnection(
     ...(config.REDIS_TLS_CA_FILE ? { tlsCaFile: config.REDIS_TLS_CA_FILE } : {}),
     ...(config.REDIS_SENTINELS ? { sentinels: config.REDIS_SENTINELS } : {}),
     ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
+    ...(config.REDIS_SOCKET_TIMEOUT_MS ? { socketTimeoutMs: config.REDIS_SOCKET_TIMEOUT_MS } : {}),
   };
 }
 
@@ -78,6 +84,13 @@ export function createRedis(connection: RedisConnection, logger: Logger): Redis 
     enableAutoPipelining: true,
     lazyConnect: false,
     reconnectOnError: readonly.reconnectOnError,
+    // A connection that owes answers and hears nothing for this long is destroyed and made
+    // again, its calls sent again on the new one, as after any lost connection: a host gone
+    // without a reset (a node lost, a network cut) or a managed Redis's endpoint moved to the
+    // new primary at a failover is left in seconds, not at TCP's retransmission timeout
+    // (about 15 minutes on Linux). Redis answers every call the pipeline makes at once (no
+    // blocking commands), so a healthy connection never waits this long.
+    ...(connection.socketTimeoutMs ? { socketTimeout: connection.socketTimeoutMs } : {}),
   };
   const { sentinels } = connection;
   const redis = sentinels

@@ -52,6 +52,7 @@ describe('Redis behind Sentinel', async () => {
         { host: 'fd00::1', port: 26380 },
       ],
       sentinelPassword: 'sentinels',
+      socketTimeoutMs: 30_000,
     });
     // what ioredis is given: the master group, the user and password decoded, the database, and
     // TLS to the sentinels and the servers alike, trusting the CA file
