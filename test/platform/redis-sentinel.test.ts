@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, redisConnection, sentinelOptions, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { serverCertificate } from '../../deploy/local/blob-store/tls.ts';
 import { freePort } from '../support/process.ts';
 import { ownRedisServer } from '../support/redis-server.ts';
 import { eventually } from '../support/stack.ts';
@@ -84,46 +85,134 @@ describe('Redis behind Sentinel', async () => {
   });
 
   it('moves to the new primary when the old one freezes, and answers the call that waited on it', async () => {
-    await primary.start();
-    await replica.start();
-    // the replica in step before the sentinel starts: the sentinel's first look at the primary
-    // finds it (the next comes 10 s later)
-    const replicaClient = createRedis({ url: `redis://127.0.0.1:${replicaPort}` }, quiet);
-    clients.push(replicaClient);
-    await eventually(
-      async () => /master_link_status:up/.test(await replicaClient.info('replication')),
-      'the replica in step',
+    await followsFailover(
+      { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting: 'port' },
+      (port) => createRedis({ url: `redis://127.0.0.1:${port}` }, quiet),
+      { REDIS_URL: 'redis://pipeline', REDIS_SENTINELS: `127.0.0.1:${sentinelPort}` },
+      clients,
     );
-    await sentinel.start();
-    const redis = createRedis(
-      redisConnection(
-        loadConfig({ ...process.env, REDIS_URL: 'redis://pipeline', REDIS_SENTINELS: `127.0.0.1:${sentinelPort}` }),
-      ),
-      quiet,
-    );
-    clients.push(redis);
-    const port = async () => Number(((await redis.config('GET', 'port')) as string[])[1]);
-    expect(await port()).toBe(primaryPort);
-    const store = new ScheduleStore(redis, 'sentinel:');
-    await store.schedule('before', 1_000, Buffer.from('a'));
-    // the replica has it (the sentinel promotes only a replica it knows)
-    const watcher = createRedis({ url: `redis://127.0.0.1:${sentinelPort}` }, quiet);
-    clients.push(watcher);
-    await eventually(
-      async () => ((await watcher.call('SENTINEL', 'REPLICAS', 'pipeline')) as unknown[]).length === 1,
-      'the sentinel knows the replica',
-    );
-    await eventually(
-      async () => (await replicaClient.hexists('sentinel:{schedule}:items', 'before')) === 1,
-      'the replica has the item',
-    );
-
-    primary.signal('SIGSTOP');
-    // sent to the frozen primary: answered only once the client has moved
-    const during = store.schedule('during', 1_000, Buffer.from('b'));
-    await during;
-    expect(await port()).toBe(replicaPort);
-    await store.schedule('after', 1_000, Buffer.from('c'));
-    expect((await store.counts()).waiting).toBe(3);
   });
 });
+
+/**
+ * The same over TLS, as production runs it (`rediss://`): the servers and the sentinel take TLS
+ * only, with a CA of the test's own (REDIS_TLS_CA_FILE), the servers a password (in REDIS_URL)
+ * and the sentinel one of its own (REDIS_SENTINEL_PASSWORD); the replica syncs and the sentinel
+ * watches over TLS too.
+ */
+describe('Redis behind Sentinel, over TLS, with passwords', async () => {
+  const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-tls-'));
+  const tls = serverCertificate(dir, 2);
+  const tlsArgs = (port: number) => [
+    ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile],
+    ...['--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no', '--tls-replication', 'yes'],
+    ...['--requirepass', 'app-secret', '--masterauth', 'app-secret'],
+  ];
+  const primary = ownRedisServer({ args: [...tlsArgs(primaryPort), '--repl-diskless-sync-delay', '0'] });
+  const replica = ownRedisServer({ args: [...tlsArgs(replicaPort), '--replicaof', '127.0.0.1', String(primaryPort)] });
+  const sentinel = ownRedisServer({
+    port: 0,
+    sentinel: [
+      `tls-port ${sentinelPort}`,
+      `tls-cert-file ${tls.certFile}`,
+      `tls-key-file ${tls.keyFile}`,
+      `tls-ca-cert-file ${tls.caFile}`,
+      'tls-auth-clients no',
+      'tls-replication yes',
+      'requirepass sentinel-secret',
+      `sentinel monitor pipeline 127.0.0.1 ${primaryPort} 1`,
+      'sentinel auth-pass pipeline app-secret',
+      'sentinel down-after-milliseconds pipeline 1000',
+      'sentinel failover-timeout pipeline 10000',
+    ],
+  });
+  const clients: Redis[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    for (const s of [sentinel, replica, primary]) await s.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('moves to the new primary when the old one freezes, through sentinels and servers it reaches over TLS', async () => {
+    await followsFailover(
+      { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting: 'tls-port' },
+      (port) =>
+        createRedis(
+          {
+            url: `rediss://:${port === sentinelPort ? 'sentinel-secret' : 'app-secret'}@127.0.0.1:${port}`,
+            tlsCaFile: tls.caFile,
+          },
+          quiet,
+        ),
+      {
+        REDIS_URL: 'rediss://:app-secret@pipeline',
+        REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`,
+        REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+        REDIS_TLS_CA_FILE: tls.caFile,
+      },
+      clients,
+    );
+  });
+});
+
+type OwnServer = ReturnType<typeof ownRedisServer>;
+
+/**
+ * Starts the primary, its replica and the sentinel; through a client configured by `env`, writes
+ * to the primary, freezes it (SIGSTOP) with a write in flight, and expects that write answered
+ * by the replica the sentinel promotes, and the next one there too. `direct` makes a client of
+ * one server or the sentinel, by its port.
+ */
+async function followsFailover(
+  s: {
+    primary: OwnServer;
+    replica: OwnServer;
+    sentinel: OwnServer;
+    primaryPort: number;
+    replicaPort: number;
+    sentinelPort: number;
+    /** the setting that holds the port the servers take clients on */
+    portSetting: 'port' | 'tls-port';
+  },
+  direct: (port: number) => Redis,
+  env: Record<string, string>,
+  clients: Redis[],
+): Promise<void> {
+  await s.primary.start();
+  await s.replica.start();
+  // the replica in step before the sentinel starts: the sentinel's first look at the primary
+  // finds it (the next comes 10 s later)
+  const replicaClient = direct(s.replicaPort);
+  clients.push(replicaClient);
+  await eventually(
+    async () => /master_link_status:up/.test(await replicaClient.info('replication')),
+    'the replica in step',
+  );
+  await s.sentinel.start();
+  const redis = createRedis(redisConnection(loadConfig({ ...process.env, ...env })), quiet);
+  clients.push(redis);
+  const port = async () => Number(((await redis.config('GET', s.portSetting)) as string[])[1]);
+  expect(await port()).toBe(s.primaryPort);
+  const store = new ScheduleStore(redis, 'sentinel:');
+  await store.schedule('before', 1_000, Buffer.from('a'));
+  // the replica has it (the sentinel promotes only a replica it knows)
+  const watcher = direct(s.sentinelPort);
+  clients.push(watcher);
+  await eventually(
+    async () => ((await watcher.call('SENTINEL', 'REPLICAS', 'pipeline')) as unknown[]).length === 1,
+    'the sentinel knows the replica',
+  );
+  await eventually(
+    async () => (await replicaClient.hexists('sentinel:{schedule}:items', 'before')) === 1,
+    'the replica has the item',
+  );
+
+  s.primary.signal('SIGSTOP');
+  // sent to the frozen primary: answered only once the client has moved
+  const during = store.schedule('during', 1_000, Buffer.from('b'));
+  await during;
+  expect(await port()).toBe(s.replicaPort);
+  await store.schedule('after', 1_000, Buffer.from('c'));
+  expect((await store.counts()).waiting).toBe(3);
+}
