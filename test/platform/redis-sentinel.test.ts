@@ -21,23 +21,7 @@ const quiet = createLogger({ level: 'silent', name: 'redis' });
  * new primary, where the call it had waiting on the old one is answered.
  */
 describe('Redis behind Sentinel', async () => {
-  const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
-  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
-  const primary = ownRedisServer({ port: primaryPort, args: ['--repl-diskless-sync-delay', '0'] });
-  const replica = ownRedisServer({ port: replicaPort, args: ['--replicaof', '127.0.0.1', String(primaryPort)] });
-  const sentinel = ownRedisServer({
-    port: sentinelPort,
-    sentinel: [
-      `sentinel monitor pipeline 127.0.0.1 ${primaryPort} 1`,
-      'sentinel down-after-milliseconds pipeline 1000',
-      'sentinel failover-timeout pipeline 10000',
-    ],
-  });
-  const clients: Redis[] = [];
-  afterAll(async () => {
-    for (const c of clients) c.disconnect();
-    for (const s of [sentinel, replica, primary]) await s.remove();
-  });
+  const set = await failoverSet();
 
   it('reads the sentinels and the master group’s name from the configuration', () => {
     const config = loadConfig({
@@ -85,12 +69,10 @@ describe('Redis behind Sentinel', async () => {
   });
 
   it('moves to the new primary when the old one freezes, and answers the call that waited on it', async () => {
-    await followsFailover(
-      { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting: 'port' },
-      (port) => createRedis({ url: `redis://127.0.0.1:${port}` }, quiet),
-      { REDIS_URL: 'redis://pipeline', REDIS_SENTINELS: `127.0.0.1:${sentinelPort}` },
-      clients,
-    );
+    await followsFailover(set, (port) => createRedis({ url: `redis://127.0.0.1:${port}` }, quiet), {
+      REDIS_URL: 'redis://pipeline',
+      REDIS_SENTINELS: `127.0.0.1:${set.sentinelPort}`,
+    });
   });
 });
 
@@ -101,62 +83,80 @@ describe('Redis behind Sentinel', async () => {
  * watches over TLS too.
  */
 describe('Redis behind Sentinel, over TLS, with passwords', async () => {
-  const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-tls-'));
   const tls = serverCertificate(dir, 2);
-  const tlsArgs = (port: number) => [
-    ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile],
-    ...['--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no', '--tls-replication', 'yes'],
-    ...['--requirepass', 'app-secret', '--masterauth', 'app-secret'],
-  ];
-  const primary = ownRedisServer({ args: [...tlsArgs(primaryPort), '--repl-diskless-sync-delay', '0'] });
-  const replica = ownRedisServer({ args: [...tlsArgs(replicaPort), '--replicaof', '127.0.0.1', String(primaryPort)] });
-  const sentinel = ownRedisServer({
-    port: 0,
-    sentinel: [
-      `tls-port ${sentinelPort}`,
-      `tls-cert-file ${tls.certFile}`,
-      `tls-key-file ${tls.keyFile}`,
-      `tls-ca-cert-file ${tls.caFile}`,
-      'tls-auth-clients no',
-      'tls-replication yes',
-      'requirepass sentinel-secret',
-      `sentinel monitor pipeline 127.0.0.1 ${primaryPort} 1`,
-      'sentinel auth-pass pipeline app-secret',
-      'sentinel down-after-milliseconds pipeline 1000',
-      'sentinel failover-timeout pipeline 10000',
-    ],
-  });
-  const clients: Redis[] = [];
-  afterAll(async () => {
-    for (const c of clients) c.disconnect();
-    for (const s of [sentinel, replica, primary]) await s.remove();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const set = await failoverSet(tls);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('moves to the new primary when the old one freezes, through sentinels and servers it reaches over TLS', async () => {
     await followsFailover(
-      { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting: 'tls-port' },
+      set,
       (port) =>
         createRedis(
           {
-            url: `rediss://:${port === sentinelPort ? 'sentinel-secret' : 'app-secret'}@127.0.0.1:${port}`,
+            url: `rediss://:${port === set.sentinelPort ? 'sentinel-secret' : 'app-secret'}@127.0.0.1:${port}`,
             tlsCaFile: tls.caFile,
           },
           quiet,
         ),
       {
         REDIS_URL: 'rediss://:app-secret@pipeline',
-        REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`,
+        REDIS_SENTINELS: `127.0.0.1:${set.sentinelPort}`,
         REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
         REDIS_TLS_CA_FILE: tls.caFile,
       },
-      clients,
     );
   });
 });
 
-type OwnServer = ReturnType<typeof ownRedisServer>;
+/**
+ * A primary, its replica and one sentinel watching them (failing over after 1 s), on free ports,
+ * removed after the suite with the clients a test adds to `clients`. With `tls`, each takes TLS
+ * only, with that certificate: the servers with the password `app-secret` (the replica syncs and
+ * the sentinel watches over TLS with it), the sentinel with `sentinel-secret`.
+ */
+async function failoverSet(tls?: { certFile: string; keyFile: string; caFile: string }) {
+  const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
+  const server = (port: number, ...args: string[]) =>
+    ownRedisServer(
+      tls
+        ? {
+            args: [
+              ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file'],
+              ...[tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no', '--tls-replication'],
+              ...['yes', '--requirepass', 'app-secret', '--masterauth', 'app-secret', ...args],
+            ],
+          }
+        : { port, args },
+    );
+  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
+  const primary = server(primaryPort, '--repl-diskless-sync-delay', '0');
+  const replica = server(replicaPort, '--replicaof', '127.0.0.1', String(primaryPort));
+  const watching = [
+    `sentinel monitor pipeline 127.0.0.1 ${primaryPort} 1`,
+    'sentinel down-after-milliseconds pipeline 1000',
+    'sentinel failover-timeout pipeline 10000',
+  ];
+  const sentinel = tls
+    ? ownRedisServer({
+        port: 0,
+        sentinel: [
+          ...[`tls-port ${sentinelPort}`, `tls-cert-file ${tls.certFile}`, `tls-key-file ${tls.keyFile}`],
+          ...[`tls-ca-cert-file ${tls.caFile}`, 'tls-auth-clients no', 'tls-replication yes'],
+          'requirepass sentinel-secret',
+          ...watching,
+          'sentinel auth-pass pipeline app-secret',
+        ],
+      })
+    : ownRedisServer({ port: sentinelPort, sentinel: watching });
+  const clients: Redis[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    for (const s of [sentinel, replica, primary]) await s.remove();
+  });
+  const portSetting: 'port' | 'tls-port' = tls ? 'tls-port' : 'port';
+  return { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting, clients };
+}
 
 /**
  * Starts the primary, its replica and the sentinel; through a client configured by `env`, writes
@@ -165,20 +165,11 @@ type OwnServer = ReturnType<typeof ownRedisServer>;
  * one server or the sentinel, by its port.
  */
 async function followsFailover(
-  s: {
-    primary: OwnServer;
-    replica: OwnServer;
-    sentinel: OwnServer;
-    primaryPort: number;
-    replicaPort: number;
-    sentinelPort: number;
-    /** the setting that holds the port the servers take clients on */
-    portSetting: 'port' | 'tls-port';
-  },
+  s: Awaited<ReturnType<typeof failoverSet>>,
   direct: (port: number) => Redis,
   env: Record<string, string>,
-  clients: Redis[],
 ): Promise<void> {
+  const { clients } = s;
   await s.primary.start();
   await s.replica.start();
   // the replica in step before the sentinel starts: the sentinel's first look at the primary
