@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { PipelineError } from '../errors.ts';
+import { PipelineError, retriable } from '../errors.ts';
 import { redisError } from './client.ts';
 import { withRetry, type BackoffOptions } from '../retry.ts';
 
@@ -119,6 +119,7 @@ export class SendLedger {
   private readonly pollMs: number;
   private readonly now: () => number;
   private readonly liveness: typeof LIVENESS;
+  private readonly replicas: { count: number; waitMs: number } | null;
   /** while this process says it lives: its renewal, and its renewal on reconnecting */
   private beat: { timer: NodeJS.Timeout; onReady: () => void } | null = null;
   private closed = false;
@@ -136,8 +137,14 @@ export class SendLedger {
       pollMs?: number;
       now?: () => number;
       liveness?: Partial<typeof LIVENESS>;
+      /**
+       * how many replicas must hold a claim before it is used, and how long it waits for them
+       * (SEND_LEDGER_REPLICAS, SEND_LEDGER_REPLICA_WAIT_MS); none by default
+       */
+      replicas?: { count: number; waitMs: number };
     } = {},
   ) {
+    this.replicas = claims.replicas && claims.replicas.count > 0 ? claims.replicas : null;
     this.claimWaitMs = claims.waitMs ?? CLAIM_WAIT_MS;
     this.pollMs = claims.pollMs ?? 200;
     this.now = claims.now ?? Date.now;
@@ -209,8 +216,36 @@ export class SendLedger {
       throw err;
     }
     if (before.length > 0) await Promise.allSettled(before);
-    if (set === 'OK') return this.claimed(id, claim);
+    if (set === 'OK') return this.replicated(id, claim, false);
     return this.existing(id, claim);
+  }
+
+  /**
+   * `claim` (made by this process) is used for a hand-over: once the replicas asked for hold it
+   * (`WAIT`, which waits for this connection's writes so far), so a failover to one of them
+   * keeps it and a replay elsewhere does not hand the notification over again. A claim found in
+   * Redis (`again`: written on an earlier connection, which this one's WAIT does not cover) is
+   * written again first. Replicas that do not answer in time leave the claim unused (this
+   * process's next try uses it) and the hand-over is tried later.
+   */
+  private async replicated(id: string, claim: string, again: boolean): Promise<null> {
+    if (this.replicas !== null) {
+      const { count, waitMs } = this.replicas;
+      try {
+        if (again && (await this.run('claim', () => this.redis.set(this.key(id), claim, 'KEEPTTL', 'XX'))) !== 'OK')
+          throw retriable('DEPENDENCY_UNAVAILABLE', 'send ledger (claim): the claim ran out before it was used');
+        const held = await this.run('replicas', () => this.redis.wait(count, waitMs));
+        if (held < count)
+          throw retriable(
+            'DEPENDENCY_UNAVAILABLE',
+            `send ledger (replicas): the claim reached ${held} of ${count} replicas in ${waitMs} ms`,
+          );
+      } catch (err) {
+        this.unusedClaim(id, claim);
+        throw err;
+      }
+    }
+    return this.claimed(id, claim);
   }
 
   /** remembers `claim` among the notification's claims under which nothing was handed over */
@@ -236,7 +271,7 @@ export class SendLedger {
       if (v.startsWith('done:')) return parseOutcome(v);
       // ours, and nothing was handed over under it: its answer lost (the client sent it again
       // after reconnecting, or the claim threw), or let go while Redis could not be told
-      if (v === claim || this.unused.get(id)?.includes(v)) return this.claimed(id, v);
+      if (v === claim || this.unused.get(id)?.includes(v)) return this.replicated(id, v, true);
       const [, owner, at] = v.split('|');
       // an earlier attempt here that stopped inside its hand-over, or a claim of unknown age
       if (owner === undefined || owner === this.owner || !UUID.test(owner) || !Number.isFinite(Number(at)))

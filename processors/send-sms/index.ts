@@ -98,6 +98,7 @@ export const sendSms: StageModule = {
     // one for both lanes: a replay's wait for a claim depends on whose it is, not which lane's
     const ledger = new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
       waitMs: config.SEND_CLAIM_WAIT_MS,
+      replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
     });
     const ports = {
       providers: bound.map((b) => ({ name: b.account.name, smpp: b.client, receipts: b.receipts, health: b.health })),

@@ -7,8 +7,7 @@ import { createLogger } from '../../platform/logger.ts';
 import { createRedis, redisConnection, sentinelOptions, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { serverCertificate } from '../../deploy/local/blob-store/tls.ts';
-import { freePort } from '../support/process.ts';
-import { ownRedisServer } from '../support/redis-server.ts';
+import { failoverSet } from '../support/redis-server.ts';
 import { eventually } from '../support/stack.ts';
 
 const quiet = createLogger({ level: 'silent', name: 'redis' });
@@ -110,55 +109,6 @@ describe('Redis behind Sentinel, over TLS, with passwords', async () => {
 });
 
 /**
- * A primary, its replica and one sentinel watching them (failing over after 1 s), on free ports,
- * removed after the suite with the clients a test adds to `clients`. With `tls`, each takes TLS
- * only, with that certificate: the servers with the password `app-secret` (the replica syncs and
- * the sentinel watches over TLS with it), the sentinel with `sentinel-secret`.
- */
-async function failoverSet(tls?: { certFile: string; keyFile: string; caFile: string }) {
-  const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
-  const server = (port: number, ...args: string[]) =>
-    ownRedisServer(
-      tls
-        ? {
-            args: [
-              ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file'],
-              ...[tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no', '--tls-replication'],
-              ...['yes', '--requirepass', 'app-secret', '--masterauth', 'app-secret', ...args],
-            ],
-          }
-        : { port, args },
-    );
-  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
-  const primary = server(primaryPort, '--repl-diskless-sync-delay', '0');
-  const replica = server(replicaPort, '--replicaof', '127.0.0.1', String(primaryPort));
-  const watching = [
-    `sentinel monitor pipeline 127.0.0.1 ${primaryPort} 1`,
-    'sentinel down-after-milliseconds pipeline 1000',
-    'sentinel failover-timeout pipeline 10000',
-  ];
-  const sentinel = tls
-    ? ownRedisServer({
-        port: 0,
-        sentinel: [
-          ...[`tls-port ${sentinelPort}`, `tls-cert-file ${tls.certFile}`, `tls-key-file ${tls.keyFile}`],
-          ...[`tls-ca-cert-file ${tls.caFile}`, 'tls-auth-clients no', 'tls-replication yes'],
-          'requirepass sentinel-secret',
-          ...watching,
-          'sentinel auth-pass pipeline app-secret',
-        ],
-      })
-    : ownRedisServer({ port: sentinelPort, sentinel: watching });
-  const clients: Redis[] = [];
-  afterAll(async () => {
-    for (const c of clients) c.disconnect();
-    for (const s of [sentinel, replica, primary]) await s.remove();
-  });
-  const portSetting: 'port' | 'tls-port' = tls ? 'tls-port' : 'port';
-  return { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting, clients };
-}
-
-/**
  * Starts the primary, its replica and the sentinel; through a client configured by `env`, writes
  * to the primary, freezes it (SIGSTOP) with a write in flight, and expects that write answered
  * by the replica the sentinel promotes, and the next one there too. `direct` makes a client of
@@ -170,30 +120,13 @@ async function followsFailover(
   env: Record<string, string>,
 ): Promise<void> {
   const { clients } = s;
-  await s.primary.start();
-  await s.replica.start();
-  // the replica in step before the sentinel starts: the sentinel's first look at the primary
-  // finds it (the next comes 10 s later)
-  const replicaClient = direct(s.replicaPort);
-  clients.push(replicaClient);
-  await eventually(
-    async () => /master_link_status:up/.test(await replicaClient.info('replication')),
-    'the replica in step',
-  );
-  await s.sentinel.start();
+  const { replicaClient } = await s.start(direct);
   const redis = createRedis(redisConnection(loadConfig({ ...process.env, ...env })), quiet);
   clients.push(redis);
   const port = async () => Number(((await redis.config('GET', s.portSetting)) as string[])[1]);
   expect(await port()).toBe(s.primaryPort);
   const store = new ScheduleStore(redis, 'sentinel:');
   await store.schedule('before', 1_000, Buffer.from('a'));
-  // the replica has it (the sentinel promotes only a replica it knows)
-  const watcher = direct(s.sentinelPort);
-  clients.push(watcher);
-  await eventually(
-    async () => ((await watcher.call('SENTINEL', 'REPLICAS', 'pipeline')) as unknown[]).length === 1,
-    'the sentinel knows the replica',
-  );
   await eventually(
     async () => (await replicaClient.hexists('sentinel:{schedule}:items', 'before')) === 1,
     'the replica has the item',

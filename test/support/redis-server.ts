@@ -2,6 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import type { Redis } from '../../platform/redis/client.ts';
+import { freePort } from './process.ts';
+import { eventually } from './stack.ts';
 
 /**
  * A Redis server of a test's own (the `redis-server` the stack installed), on a Unix socket in a
@@ -72,4 +76,77 @@ export function ownRedisServer(
   };
 
   return { socket, start, kill, signal, remove };
+}
+
+/**
+ * A primary, its replica and one sentinel watching them (failing over after 1 s), on free ports,
+ * removed after the suite with the clients a test adds to `clients`. With `tls`, each takes TLS
+ * only, with that certificate: the servers with the password `app-secret` (the replica syncs and
+ * the sentinel watches over TLS with it), the sentinel with `sentinel-secret`.
+ */
+export async function failoverSet(tls?: { certFile: string; keyFile: string; caFile: string }) {
+  const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
+  const server = (port: number, ...args: string[]) =>
+    ownRedisServer(
+      tls
+        ? {
+            args: [
+              ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file'],
+              ...[tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no', '--tls-replication'],
+              ...['yes', '--requirepass', 'app-secret', '--masterauth', 'app-secret', ...args],
+            ],
+          }
+        : { port, args },
+    );
+  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
+  const primary = server(primaryPort, '--repl-diskless-sync-delay', '0');
+  const replica = server(replicaPort, '--replicaof', '127.0.0.1', String(primaryPort));
+  const watching = [
+    `sentinel monitor pipeline 127.0.0.1 ${primaryPort} 1`,
+    'sentinel down-after-milliseconds pipeline 1000',
+    'sentinel failover-timeout pipeline 10000',
+  ];
+  const sentinel = tls
+    ? ownRedisServer({
+        port: 0,
+        sentinel: [
+          ...[`tls-port ${sentinelPort}`, `tls-cert-file ${tls.certFile}`, `tls-key-file ${tls.keyFile}`],
+          ...[`tls-ca-cert-file ${tls.caFile}`, 'tls-auth-clients no', 'tls-replication yes'],
+          'requirepass sentinel-secret',
+          ...watching,
+          'sentinel auth-pass pipeline app-secret',
+        ],
+      })
+    : ownRedisServer({ port: sentinelPort, sentinel: watching });
+  const clients: Redis[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    for (const s of [sentinel, replica, primary]) await s.remove();
+  });
+  const portSetting: 'port' | 'tls-port' = tls ? 'tls-port' : 'port';
+  /**
+   * Starts the three, the replica in step and known to the sentinel (which promotes only a
+   * replica it knows) before it returns; `direct` makes a client of one server or the sentinel,
+   * by its port. Returns the replica's and the sentinel's.
+   */
+  const start = async (direct: (port: number) => Redis) => {
+    await primary.start();
+    await replica.start();
+    // the replica in step before the sentinel starts: the sentinel's first look at the primary
+    // finds it (the next comes 10 s later)
+    const replicaClient = direct(replicaPort);
+    const watcher = direct(sentinelPort);
+    clients.push(replicaClient, watcher);
+    await eventually(
+      async () => /master_link_status:up/.test(await replicaClient.info('replication')),
+      'the replica in step',
+    );
+    await sentinel.start();
+    await eventually(
+      async () => ((await watcher.call('SENTINEL', 'REPLICAS', 'pipeline')) as unknown[]).length === 1,
+      'the sentinel knows the replica',
+    );
+    return { replicaClient, watcher };
+  };
+  return { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting, clients, start };
 }

@@ -1,0 +1,93 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../platform/config.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { createRedis, type Redis } from '../../platform/redis/client.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { freePort } from '../support/process.ts';
+import { ownRedisServer } from '../support/redis-server.ts';
+import { eventually } from '../support/stack.ts';
+
+const quiet = createLogger({ level: 'silent', name: 'redis' });
+
+/**
+ * Redis replicates asynchronously: a failover to a replica loses the writes it had not received.
+ * A sender's claim lost that way lets the notification be handed over again, by whichever sender
+ * replays its record: sent twice. With SEND_LEDGER_REPLICAS a claim is used only once the
+ * replicas hold it (Redis WAIT). Here a primary and its replica (append-only, fsync always) of
+ * the test's own: the replica dies, claims are made meanwhile, the primary dies, and the replica
+ * comes back from its file and is promoted (REPLICAOF NO ONE, as a failover does).
+ */
+describe('the send ledger across a Redis failover', async () => {
+  const primaryPort = await freePort();
+  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
+  const primary = ownRedisServer({ port: primaryPort, args: ['--repl-diskless-sync-delay', '0'] });
+  const replica = ownRedisServer({ appendOnly: true, args: ['--replicaof', '127.0.0.1', String(primaryPort)] });
+  const clients: Redis[] = [];
+  const client = (url: string) => {
+    const redis = createRedis({ url }, quiet);
+    clients.push(redis);
+    return redis;
+  };
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await replica.remove();
+    await primary.remove();
+  });
+  const config = loadConfig({ ...process.env, SEND_LEDGER_REPLICAS: '1', SEND_LEDGER_REPLICA_WAIT_MS: '300' });
+  const replicas = { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS };
+  const claims = { waitMs: 100, pollMs: 20 };
+  const ledger = (redis: Redis, options = {}) => new SendLedger(redis, 'ledger-replicas:', 3600, undefined, options);
+
+  it('uses a claim only once a replica holds it, so the promoted replica still has it', async () => {
+    await primary.start();
+    await replica.start();
+    const onReplica = client(replica.socket);
+    // in step, and its append-only file rewritten after the sync (what it receives before that
+    // is not in the file it would come back from)
+    await eventually(
+      async () =>
+        /master_link_status:up/.test(await onReplica.info('replication')) &&
+        /aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n/.test(await onReplica.info('persistence')),
+      'the replica in step',
+    );
+    const careful = ledger(client(primary.socket), { ...claims, replicas });
+    const careless = ledger(client(primary.socket), claims);
+
+    expect(await careful.begin('kept')).toBeNull();
+    await replica.kill();
+    // no replica takes the primary's writes now: a claim only the primary holds
+    expect(await careless.begin('lost')).toBeNull();
+    const since = Date.now();
+    await expect(careful.begin('unsure')).rejects.toMatchObject({
+      retriable: true,
+      message: 'send ledger (replicas): the claim reached 0 of 1 replicas in 300 ms',
+    });
+    expect(Date.now() - since).toBeGreaterThanOrEqual(290);
+    // its next try finds its own claim, unused, written again and waited for again: still none
+    await expect(careful.begin('unsure')).rejects.toThrow(/reached 0 of 1 replicas/);
+
+    await primary.kill();
+    await replica.start();
+    const promoted = client(replica.socket);
+    await promoted.call('REPLICAOF', 'NO', 'ONE');
+    // another sender replays the records, against the promoted replica
+    const other = ledger(promoted, claims);
+    // the claim used for a hand-over is there: reported in doubt, never handed over again
+    expect(await other.begin('kept')).toEqual({ state: 'sending' });
+    // the claim made without the wait went with the old primary: it would be sent twice
+    expect(await other.begin('lost')).toBeNull();
+    // the claim never used: nothing was handed over under it, so a new one is right
+    expect(await other.begin('unsure')).toBeNull();
+  });
+
+  it('refuses a wait for replicas at least as long as the connection’s own timeout', () => {
+    expect(() =>
+      loadConfig({
+        ...process.env,
+        SEND_LEDGER_REPLICAS: '1',
+        SEND_LEDGER_REPLICA_WAIT_MS: '30000',
+        REDIS_SOCKET_TIMEOUT_MS: '30000',
+      }),
+    ).toThrow(/SEND_LEDGER_REPLICA_WAIT_MS: 30000 ms, not under REDIS_SOCKET_TIMEOUT_MS \(30000 ms\)/);
+  });
+});
