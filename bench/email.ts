@@ -105,7 +105,10 @@ export async function emailBench(N: number): Promise<void> {
       }
     };
   };
-  const ledger = new SendLedger(redis, `${prefix}email-`, 3600);
+  // (with SEND_LEDGER_REPLICAS, each claim waits for that many replicas, as the stage does)
+  const ledger = new SendLedger(redis, `${prefix}email-`, 3600, undefined, {
+    replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
+  });
   const refs = new DeliveryRefs(redis, `${prefix}email-`, 3600);
   const throttle = timed(
     'rate limit',
