@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { PipelineError, retriable } from '../errors.ts';
 import { redisError } from './client.ts';
 import { withRetry, type BackoffOptions } from '../retry.ts';
+import type { Logger } from '../logger.ts';
 
 /**
  * How long an outcome already known is tried to be recorded through a Redis outage (about 30 s:
@@ -328,4 +329,25 @@ export class SendLedger {
     await this.run('abandon', () => this.redis.del(this.key(id)));
     this.unused.delete(id);
   }
+}
+
+/**
+ * Warns once, at a sender's start, when Redis's primary has fewer replicas connected than
+ * SEND_LEDGER_REPLICAS asks for: every claim would wait out SEND_LEDGER_REPLICA_WAIT_MS and its
+ * hand-over be tried again, so nothing would be sent (the retries say why too). A Redis not
+ * reachable yet says nothing here: the claims will.
+ */
+export async function warnOnFewReplicas(redis: Redis, wanted: number, logger: Pick<Logger, 'warn'>): Promise<void> {
+  if (wanted <= 0) return;
+  let connected: number;
+  try {
+    connected = Number(/^connected_slaves:(\d+)/m.exec(await redis.info('replication'))?.[1] ?? 0);
+  } catch {
+    return;
+  }
+  if (connected < wanted)
+    logger.warn(
+      { connected, wanted },
+      'SEND_LEDGER_REPLICAS: Redis has fewer replicas connected than claims wait for; no hand-over is made until they are',
+    );
 }

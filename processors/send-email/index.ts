@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { AttachmentFetcher } from '../../platform/http/attachment-client.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
-import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { SendLedger, warnOnFewReplicas } from '../../platform/redis/send-ledger.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { SharedAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
 import { providerMetrics } from '../../platform/metrics.ts';
@@ -76,6 +76,7 @@ export const sendEmail: StageModule = {
       waitMs: config.SEND_CLAIM_WAIT_MS,
       replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
     });
+    void warnOnFewReplicas(deps.redis(), config.SEND_LEDGER_REPLICAS, deps.logger);
     const ports = {
       mailer,
       ledger,

@@ -1,6 +1,6 @@
 import { madeOnce } from '../../platform/retry.ts';
 import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
-import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { SendLedger, warnOnFewReplicas } from '../../platform/redis/send-ledger.ts';
 import { SmppClient, type SubmitFields } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
 import { deliveryMetric, providerMetrics } from '../../platform/metrics.ts';
@@ -100,6 +100,7 @@ export const sendSms: StageModule = {
       waitMs: config.SEND_CLAIM_WAIT_MS,
       replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
     });
+    void warnOnFewReplicas(deps.redis(), config.SEND_LEDGER_REPLICAS, deps.logger);
     const ports = {
       providers: bound.map((b) => ({ name: b.account.name, smpp: b.client, receipts: b.receipts, health: b.health })),
       routes,

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
-import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { SendLedger, warnOnFewReplicas } from '../../platform/redis/send-ledger.ts';
 import { freePort } from '../support/process.ts';
 import { ownRedisServer } from '../support/redis-server.ts';
 import { eventually } from '../support/stack.ts';
@@ -21,7 +21,12 @@ describe('the send ledger across a Redis failover', async () => {
   const primaryPort = await freePort();
   // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
   const primary = ownRedisServer({ port: primaryPort, args: ['--repl-diskless-sync-delay', '0'] });
-  const replica = ownRedisServer({ appendOnly: true, args: ['--replicaof', '127.0.0.1', String(primaryPort)] });
+  const replicaPort = await freePort();
+  const replica = ownRedisServer({
+    port: replicaPort,
+    appendOnly: true,
+    args: ['--replicaof', '127.0.0.1', String(primaryPort)],
+  });
   const clients: Redis[] = [];
   const client = (url: string) => {
     const redis = createRedis({ url }, quiet);
@@ -49,6 +54,14 @@ describe('the send ledger across a Redis failover', async () => {
         /master_link_status:up/.test(await onReplica.info('replication')) &&
         /aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n/.test(await onReplica.info('persistence')),
       'the replica in step',
+    );
+    // and acknowledging: a primary streams a replica nothing after its sync, WAIT's request for
+    // an acknowledgement included, until the replica's first acknowledgement (sent once a
+    // second), so a claim's WAIT in that second finds none (the claim then tried again)
+    const probe = client(primary.socket);
+    await eventually(
+      async () => (await probe.set('probe', '1'), (await probe.wait(1, 100)) === 1),
+      'the replica acknowledging',
     );
     const careful = ledger(client(primary.socket), { ...claims, replicas });
     const careless = ledger(client(primary.socket), claims);
@@ -78,6 +91,30 @@ describe('the send ledger across a Redis failover', async () => {
     expect(await other.begin('lost')).toBeNull();
     // the claim never used: nothing was handed over under it, so a new one is right
     expect(await other.begin('unsure')).toBeNull();
+  });
+
+  it('warns at a sender’s start when Redis has fewer replicas connected than claims wait for', async () => {
+    // (after the test above: the promoted replica has none)
+    const warned: unknown[][] = [];
+    const logger = { warn: (...args: unknown[]) => void warned.push(args) };
+    await warnOnFewReplicas(client(replica.socket), 1, logger);
+    expect(warned).toEqual([
+      [
+        { connected: 0, wanted: 1 },
+        'SEND_LEDGER_REPLICAS: Redis has fewer replicas connected than claims wait for; no hand-over is made until they are',
+      ],
+    ]);
+    // none asked for, or as many as asked for: nothing said
+    await warnOnFewReplicas(client(replica.socket), 0, logger);
+    await primary.start();
+    const demoted = client(primary.socket);
+    await demoted.call('REPLICAOF', '127.0.0.1', String(replicaPort));
+    await eventually(
+      async () => /master_link_status:up/.test(await demoted.info('replication')),
+      'the old primary following the new one',
+    );
+    await warnOnFewReplicas(client(replica.socket), 1, logger);
+    expect(warned).toHaveLength(1);
   });
 
   it('refuses a wait for replicas at least as long as the connection’s own timeout', () => {
