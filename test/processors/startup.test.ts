@@ -2,7 +2,7 @@ import { createServer, request, type Server } from 'node:http';
 import { listenOnFreePort } from '../support/listen.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
-import { stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
+import { eventually, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
  * A stage process that starts while the schema registry (or Kafka) is coming back keeps trying
@@ -78,4 +78,30 @@ describe('a stage process asked for two stages of one consumer group', () => {
       expect(proc.output()).toContain(`stages ${both} read in the same consumer group (${group}): run one of them`);
     },
   );
+});
+
+/**
+ * SEND_LEDGER_REPLICAS against a Redis with fewer replicas: no hand-over would ever be made (each
+ * claim waits out its time and is tried again), so a sender says so as it starts (the test
+ * stack's Redis has none).
+ */
+describe('a sender whose claims wait for replicas Redis does not have', () => {
+  it('warns as it starts', async () => {
+    const config = testConfig(uniquePrefix('replicas'), { TOPIC_PARTITIONS: '1' });
+    const proc = startStageProcess(['send-email'], { ...stageEnv(config), SEND_LEDGER_REPLICAS: '1' });
+    try {
+      await proc.running;
+      // (said from the sender's build, on the answer to one INFO: not ordered with the line above)
+      await eventually(
+        async () =>
+          /"level":40.*"connected":0,"wanted":1,"msg":"SEND_LEDGER_REPLICAS: Redis has fewer replicas connected than claims wait for/.test(
+            proc.output(),
+          ),
+        'the warning',
+      );
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
 });
