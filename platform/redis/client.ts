@@ -138,9 +138,12 @@ export function logConnectionErrors(redis: Redis, logger: Logger, everyMs = 30_0
  * loading after a restart (LOADING), a replica that lost its primary (MASTERDOWN), a script
  * running too long (BUSY), a cluster resharding or down (TRYAGAIN, CLUSTERDOWN), too few
  * replicas for `min-replicas-to-write` (NOREPLICAS), a disk that takes no writes (MISCONF), memory
- * full (OOM). The same command succeeds once the server is well again.
+ * full (OOM), and WAIT asked of a primary a failover demoted meanwhile (a plain ERR: the
+ * send ledger's claim written, then its wait for replicas refused; dead-lettered in a chaos run
+ * before). The same command succeeds once the server is well again.
  */
-const NOT_NOW = /^(READONLY|UNBLOCKED|LOADING|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF|OOM) /;
+const NOT_NOW =
+  /^(READONLY|UNBLOCKED|LOADING|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF|OOM) |^ERR WAIT cannot be used with replica instances/;
 
 /**
  * After a failover the old primary, now a replica, answers every write READONLY while the

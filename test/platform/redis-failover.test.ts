@@ -41,6 +41,10 @@ describe('a Redis failover', () => {
     ).catch((err: unknown) => err);
     expect(discarded).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', retriable: true });
     expect((discarded as Error).message).toMatch(/^receipts: EXECABORT /);
+    // a wait for replicas (the send ledger's, after its claim) asked of the demoted primary
+    const unwaited = await inRedis('send ledger', () => redis.wait(1, 10)).catch((err: unknown) => err);
+    expect(unwaited).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', retriable: true });
+    expect((unwaited as Error).message).toMatch(/^send ledger: ERR WAIT cannot be used with replica instances/);
     // a name that now points at the new primary is reached only by a new connection, closed
     // once for a burst of refusals (ioredis added a socket listener for each: a warning on stderr)
     const warnings: string[] = [];
