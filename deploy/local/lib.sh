@@ -41,6 +41,7 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((PORT_BASE + 93))}"
 SCHEMA_REGISTRY_PORT="${SCHEMA_REGISTRY_PORT:-$((PORT_BASE + 81))}"
 SCHEMA_REGISTRY_MANAGEMENT_PORT="${SCHEMA_REGISTRY_MANAGEMENT_PORT:-$((PORT_BASE + 82))}"
 REDIS_PORT="${REDIS_PORT:-$((PORT_BASE + 79))}"
+REDIS_REPLICA_PORT="${REDIS_REPLICA_PORT:-$((PORT_BASE + 78))}"
 SMTP_PORT="${SMTP_PORT:-$((PORT_BASE + 25))}"
 MAIL_WEB_PORT="${MAIL_WEB_PORT:-$((PORT_BASE + 80))}"
 SMSC_PORT="${SMSC_PORT:-$((PORT_BASE + 75))}"
@@ -127,7 +128,12 @@ kafka_bootstrap() {
   echo "$list"
 }
 
+# the cluster stack runs Redis with a replica, as production does, and the senders' claims wait
+# for it (SEND_LEDGER_REPLICAS), so a failover cannot lose one
+redis_replicated() { [ "$BROKERS" -gt 1 ]; }
+
 stack_env() {
+  redis_replicated && echo "export SEND_LEDGER_REPLICAS=1"
   if secure; then
     cat <<ENV
 export KAFKA_SECURITY_PROTOCOL=SASL_SSL

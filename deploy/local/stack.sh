@@ -44,11 +44,13 @@ await() {
 containers_mode() { [ "${STACK_SERVICES:-processes}" = containers ]; }
 log_says() { grep -F "$2" "$LOG_DIR/$1.log" >/dev/null; }
 
+# redis_ping [PORT]: the Redis on PORT (default the stack's) answers
 redis_ping() {
+  local port=${1:-$REDIS_PORT}
   if secure; then
-    REDISCLI_AUTH="$(secret redis.password)" redis-cli --tls --cacert "$TLS_DIR/ca.pem" -p "$REDIS_PORT" ping | grep PONG >/dev/null
+    REDISCLI_AUTH="$(secret redis.password)" redis-cli --tls --cacert "$TLS_DIR/ca.pem" -p "$port" ping | grep PONG >/dev/null
   else
-    redis-cli -p "$REDIS_PORT" ping
+    redis-cli -p "$port" ping | grep PONG >/dev/null
   fi
 }
 
@@ -277,6 +279,21 @@ up() {
     fi
     start redis redis-server "${redis_net[@]}" --bind 127.0.0.1 --dir "$STACK_DIR" \
       --appendonly yes --appendfsync always --save "" --daemonize no --hash-max-listpack-value 1024
+    if redis_replicated; then
+      # its replica (lib.sh: redis_replicated), with the primary's password and TLS
+      mkdir -p "$STACK_DIR/redis-replica"
+      local replica_net=(--port "$REDIS_REPLICA_PORT")
+      if secure; then
+        (umask 077; printf 'requirepass %s\nmasterauth %s\n' "$(secret redis.password)" "$(secret redis.password)" \
+          >"$SECRETS_DIR/redis-replica.conf")
+        replica_net=("$SECRETS_DIR/redis-replica.conf" --port 0 --tls-port "$REDIS_REPLICA_PORT"
+          --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key" --tls-ca-cert-file "$TLS_DIR/ca.pem"
+          --tls-auth-clients no --tls-replication yes)
+      fi
+      start redis-replica redis-server "${replica_net[@]}" --bind 127.0.0.1 --dir "$STACK_DIR/redis-replica" \
+        --replicaof 127.0.0.1 "$REDIS_PORT" --appendonly yes --appendfsync always --save "" --daemonize no \
+        --hash-max-listpack-value 1024
+    fi
   fi
   # maildev, plus delivery reports to the gateway's webhook as a provider would send them
   start mail "$ROOT/node_modules/.bin/tsx" "$ROOT/deploy/local/mail-sink/main.ts" --smtp "$SMTP_PORT" --web "$MAIL_WEB_PORT" \
@@ -295,6 +312,7 @@ up() {
   local r=redis
   containers_mode && r=containers
   await "$r" 20 redis_ping
+  if redis_replicated; then await redis-replica 20 redis_ping "$REDIS_REPLICA_PORT"; fi
   # (healthz: /email lists every message kept, 80 MB after a few chaos runs, too slow under load)
   await mail 30 http_ok "http://127.0.0.1:$MAIL_WEB_PORT/healthz"
   await mail 30 tcp_open "$SMTP_PORT"
@@ -368,12 +386,12 @@ down() {
   # the gateways and stages first, side by side (each drains on SIGTERM), then the services
   for name in $(app_names); do stop_one "$name" & done
   wait
-  for name in blob-store registry-sim smsc mail redis schema-registry containers $(kafka_names); do stop_one "$name"; done
+  for name in blob-store registry-sim smsc mail redis-replica redis schema-registry containers $(kafka_names); do stop_one "$name"; done
 }
 
 status() {
   local name
-  for name in $(kafka_names) schema-registry redis containers mail smsc registry-sim blob-store $(app_names); do
+  for name in $(kafka_names) schema-registry redis redis-replica containers mail smsc registry-sim blob-store $(app_names); do
     if running "$name"; then printf '%-32s running (pid %s)\n' "$name" "$(pid_of "$name")"
     else printf '%-32s stopped\n' "$name"; fi
   done
