@@ -14,14 +14,13 @@
  * write is one: SMTP's, and through the stage Redis' and Kafka's too).
  */
 import { createRegistry, createStageMetrics } from '../platform/metrics.ts';
-import { createRedis, redisConnection } from '../platform/redis/client.ts';
-import { SendLedger } from '../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../platform/schemas/generated/email-notification.ts';
 import { Mailer } from '../platform/smtp/mailer.ts';
 import { SharedAccountLimit, limitThrottle } from '../platform/redis/account-limits.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
+import { senderLedger, stageDeps } from '../processors/runtime/wiring.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
 import { sampleEmail } from '../test/support/stack.ts';
 import { benchClients, benchLogger, dropRun, ioBytes, startProcess } from './support.ts';
@@ -88,7 +87,9 @@ export async function emailBench(N: number): Promise<void> {
     );
   }
   await producer.close();
-  const redis = createRedis(redisConnection(config), benchLogger);
+  // the process's Redis connections, as the stage's process has them
+  const deps = stageDeps({ config, kafka, codec, logger: benchLogger, registry: createRegistry(false) });
+  const redis = deps.redis();
   const mailer = new Mailer(mailerOptions);
   // each step of a hand-over timed from outside the stage (the stage's own code untouched)
   const steps = new Map<string, { n: number; ms: number }>();
@@ -105,10 +106,8 @@ export async function emailBench(N: number): Promise<void> {
       }
     };
   };
-  // (with SEND_LEDGER_REPLICAS, each claim waits for that many replicas, as the stage does)
-  const ledger = new SendLedger(redis, `${prefix}email-`, 3600, undefined, {
-    replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
-  });
+  // (with SEND_LEDGER_REPLICAS, each claim waits for that many replicas, as the stage's do)
+  const ledger = senderLedger(deps, `${prefix}email-`, 'email');
   const refs = new DeliveryRefs(redis, `${prefix}email-`, 3600);
   const throttle = timed(
     'rate limit',
@@ -143,7 +142,7 @@ export async function emailBench(N: number): Promise<void> {
   await runner.close();
   mailer.close();
   await ledger.close();
-  redis.disconnect();
+  deps.closeRedis();
   sink.child.kill('SIGTERM');
   await kafka.close();
   await dropRun(prefix);

@@ -325,6 +325,21 @@ function makeFairShareMetrics(registry: Registry) {
   };
 }
 
+function makeSendLedgerMetrics(registry: Registry) {
+  return {
+    replicaWaits: new Counter({
+      name: 'send_ledger_replica_waits_total',
+      help: 'Send-ledger claims waited for on Redis replicas (SEND_LEDGER_REPLICAS), by outcome: held (used), short (too few replicas in time: the hand-over is tried later), failed (the wait failed or was refused); 0 while SEND_LEDGER_REPLICAS is 0',
+      labelNames: ['channel', 'outcome'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+/** The send ledger's metrics, one set per registry. */
+export const sendLedgerMetrics: (registry: Registry) => ReturnType<typeof makeSendLedgerMetrics> =
+  oncePerRegistry(makeSendLedgerMetrics);
+
 /** The fair share's metrics (the scheduler's pacing), one set per registry. */
 export const fairShareMetrics: (registry: Registry) => ReturnType<typeof makeFairShareMetrics> =
   oncePerRegistry(makeFairShareMetrics);

@@ -88,8 +88,9 @@ export function createRedis(connection: RedisConnection, logger: Logger): Redis 
     // again, its calls sent again on the new one, as after any lost connection: a host gone
     // without a reset (a node lost, a network cut) or a managed Redis's endpoint moved to the
     // new primary at a failover is left in seconds, not at TCP's retransmission timeout
-    // (about 15 minutes on Linux). Redis answers every call the pipeline makes at once (no
-    // blocking commands), so a healthy connection never waits this long.
+    // (about 15 minutes on Linux). Redis answers every call the pipeline makes at once (its
+    // one blocking command, the send ledger's WAIT, is held under this timeout by the config and
+    // sent on a connection of its own), so a healthy connection never waits this long.
     ...(connection.socketTimeoutMs ? { socketTimeout: connection.socketTimeoutMs } : {}),
   };
   const { sentinels } = connection;

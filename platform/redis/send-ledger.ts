@@ -101,6 +101,27 @@ function parseOutcome(v: string): Extract<LedgerEntry, { state: 'done' }> {
   return { state: 'done', status: status!, reference: rest.join('|'), description: null };
 }
 
+/** SEND_LEDGER_REPLICAS and SEND_LEDGER_REPLICA_WAIT_MS, as a ledger uses them */
+export interface ReplicaWait {
+  count: number;
+  waitMs: number;
+  /** the claims' own connection (see `SendLedger.claimsRedis`); the ledger's one if none */
+  connection?: Redis;
+  /** told each claim's wait: held (enough replicas hold it), short (too few in time), failed */
+  observe?: (outcome: 'held' | 'short' | 'failed') => void;
+}
+
+/**
+ * A WAIT that failed, as the hand-over's error: retriable whatever Redis answered. A WAIT refused
+ * for good (a proxy or a managed Redis that does not take it) is this configuration's fault, not
+ * the notification's: dead-lettered, every notification would be; tried again, the stage stops
+ * where it is, with why in its retries and `checkReplicas`'s error at the start.
+ */
+function waitError(err: unknown): PipelineError {
+  const e = redisError('send ledger (replicas)', err);
+  return e.retriable ? e : retriable('DEPENDENCY_UNAVAILABLE', `${e.message} (SEND_LEDGER_REPLICAS needs WAIT)`, err);
+}
+
 export class SendLedger {
   /** outcomes being written (tried again while Redis is unavailable) */
   private readonly recording = new Set<Promise<unknown>>();
@@ -120,7 +141,18 @@ export class SendLedger {
   private readonly pollMs: number;
   private readonly now: () => number;
   private readonly liveness: typeof LIVENESS;
-  private readonly replicas: { count: number; waitMs: number } | null;
+  private readonly replicas: ReplicaWait | null;
+  /**
+   * where claims are written and waited for: with `replicas`, a connection of their own, since a
+   * WAIT holds the connection it is sent on until the replicas answer (up to its wait), and every
+   * call behind it with it (this process's liveness among them: held long enough, another
+   * instance would take its claims for a crash's)
+   */
+  private readonly claimsRedis: Redis;
+  /** the WAIT asked for and not sent yet, which every claim written meanwhile shares */
+  private nextWait: Promise<number> | null = null;
+  /** the WAIT last sent (settled or not): the next is sent once it is answered */
+  private lastWait: Promise<unknown> = Promise.resolve();
   /** while this process says it lives: its renewal, and its renewal on reconnecting */
   private beat: { timer: NodeJS.Timeout; onReady: () => void } | null = null;
   private closed = false;
@@ -142,10 +174,11 @@ export class SendLedger {
        * how many replicas must hold a claim before it is used, and how long it waits for them
        * (SEND_LEDGER_REPLICAS, SEND_LEDGER_REPLICA_WAIT_MS); none by default
        */
-      replicas?: { count: number; waitMs: number };
+      replicas?: ReplicaWait;
     } = {},
   ) {
     this.replicas = claims.replicas && claims.replicas.count > 0 ? claims.replicas : null;
+    this.claimsRedis = this.replicas?.connection ?? redis;
     this.claimWaitMs = claims.waitMs ?? CLAIM_WAIT_MS;
     this.pollMs = claims.pollMs ?? 200;
     this.now = claims.now ?? Date.now;
@@ -210,7 +243,7 @@ export class SendLedger {
     const claim = `sending|${this.owner}|${this.now()}|${++this.claims}`;
     let set: string | null;
     try {
-      set = await this.run('begin', () => this.redis.set(this.key(id), claim, 'EX', this.ttlSeconds, 'NX'));
+      set = await this.run('begin', () => this.claimsRedis.set(this.key(id), claim, 'EX', this.ttlSeconds, 'NX'));
     } catch (err) {
       // it may have been made: if so, the next claim of this notification here finds it as ours
       this.unusedClaim(id, claim);
@@ -223,7 +256,7 @@ export class SendLedger {
 
   /**
    * `claim` (made by this process) is used for a hand-over: once the replicas asked for hold it
-   * (`WAIT`, which waits for this connection's writes so far), so a failover to one of them
+   * (`WAIT`, which waits for its connection's writes so far), so a failover to one of them
    * keeps it and a replay elsewhere does not hand the notification over again. A claim found in
    * Redis (`again`: written on an earlier connection, which this one's WAIT does not cover) is
    * written again first. Replicas that do not answer in time leave the claim unused (this
@@ -231,11 +264,21 @@ export class SendLedger {
    */
   private async replicated(id: string, claim: string, again: boolean): Promise<null> {
     if (this.replicas !== null) {
-      const { count, waitMs } = this.replicas;
+      const { count, waitMs, observe } = this.replicas;
       try {
-        if (again && (await this.run('claim', () => this.redis.set(this.key(id), claim, 'KEEPTTL', 'XX'))) !== 'OK')
+        if (
+          again &&
+          (await this.run('claim', () => this.claimsRedis.set(this.key(id), claim, 'KEEPTTL', 'XX'))) !== 'OK'
+        )
           throw retriable('DEPENDENCY_UNAVAILABLE', 'send ledger (claim): the claim ran out before it was used');
-        const held = await this.run('replicas', () => this.redis.wait(count, waitMs));
+        let held: number;
+        try {
+          held = await this.replicasHolding(count, waitMs);
+        } catch (err) {
+          observe?.('failed');
+          throw waitError(err);
+        }
+        observe?.(held < count ? 'short' : 'held');
         if (held < count)
           throw retriable(
             'DEPENDENCY_UNAVAILABLE',
@@ -247,6 +290,24 @@ export class SendLedger {
       }
     }
     return this.claimed(id, claim);
+  }
+
+  /**
+   * How many replicas hold every claim written so far on the claims' connection: one WAIT at a
+   * time, and the claims written while one is out share the next (it is sent after their
+   * writes were answered, so it covers them), so claims made together wait together: a burst of
+   * them costs two waits, not one each, and with a replica gone they are refused in about two
+   * SEND_LEDGER_REPLICA_WAIT_MS rather than one after another.
+   */
+  private replicasHolding(count: number, waitMs: number): Promise<number> {
+    if (this.nextWait !== null) return this.nextWait;
+    const next = this.lastWait.then(() => {
+      this.nextWait = null;
+      return this.claimsRedis.wait(count, waitMs);
+    });
+    this.nextWait = next;
+    this.lastWait = next.catch(() => undefined);
+    return next;
   }
 
   /** remembers `claim` among the notification's claims under which nothing was handed over */
@@ -332,22 +393,40 @@ export class SendLedger {
 }
 
 /**
- * Warns once, at a sender's start, when Redis's primary has fewer replicas connected than
- * SEND_LEDGER_REPLICAS asks for: every claim would wait out SEND_LEDGER_REPLICA_WAIT_MS and its
- * hand-over be tried again, so nothing would be sent (the retries say why too). A Redis not
- * reachable yet says nothing here: the claims will.
+ * At a sender's start, with SEND_LEDGER_REPLICAS: warns when Redis's primary has fewer replicas
+ * in step (online) than claims wait for, since every claim would then wait out
+ * SEND_LEDGER_REPLICA_WAIT_MS and its hand-over be tried again, so nothing would be sent; and
+ * logs an error when Redis refuses WAIT itself (a proxy or service that does not take it, or a
+ * replica named as the primary), which holds every hand-over likewise. The claims' retries say
+ * why too, and send_ledger_replica_waits_total counts them. A Redis not reachable yet says
+ * nothing here: the claims will.
  */
-export async function warnOnFewReplicas(redis: Redis, wanted: number, logger: Pick<Logger, 'warn'>): Promise<void> {
+export async function checkReplicas(
+  redis: Redis,
+  wanted: number,
+  logger: Pick<Logger, 'warn' | 'error'>,
+): Promise<void> {
   if (wanted <= 0) return;
-  let connected: number;
+  let replication: string;
   try {
-    connected = Number(/^connected_slaves:(\d+)/m.exec(await redis.info('replication'))?.[1] ?? 0);
+    replication = await redis.info('replication');
   } catch {
     return;
   }
-  if (connected < wanted)
+  try {
+    await redis.wait(0, 0);
+  } catch (err) {
+    logger.error(
+      { err: (err as Error).message },
+      'SEND_LEDGER_REPLICAS: Redis refuses WAIT; no hand-over is made until it takes it (or SEND_LEDGER_REPLICAS is 0)',
+    );
+    return;
+  }
+  const connected = Number(/^connected_slaves:(\d+)/m.exec(replication)?.[1] ?? 0);
+  const online = [...replication.matchAll(/^slave\d+:.*\bstate=online\b/gm)].length;
+  if (online < wanted)
     logger.warn(
-      { connected, wanted },
-      'SEND_LEDGER_REPLICAS: Redis has fewer replicas connected than claims wait for; no hand-over is made until they are',
+      { connected, online, wanted },
+      'SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than claims wait for; no hand-over is made until they are',
     );
 }

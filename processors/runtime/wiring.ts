@@ -4,9 +4,10 @@ import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { recordLifetimeMs } from '../../platform/provision.ts';
 import type { TopicKey } from '../../platform/topics.ts';
-import { notificationMetrics } from '../../platform/metrics.ts';
+import { notificationMetrics, sendLedgerMetrics } from '../../platform/metrics.ts';
 import { createRedis, redisConnection, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
+import { checkReplicas, SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { ViewStore } from '../../platform/view/store.ts';
 import { Deferrals, heldValues } from './deferral.ts';
@@ -28,8 +29,12 @@ export interface StageDeps {
   codec: AvroCodec;
   logger: Logger;
   registry: Registry;
-  /** the process's Redis connection (created on first use; fails without REDIS_URL) */
-  redis: () => Redis;
+  /**
+   * the process's Redis connection, or with `use`, a connection of that use's own, for calls
+   * that must not wait behind the others or hold them (each created on first use; fails
+   * without REDIS_URL)
+   */
+  redis: (use?: string) => Redis;
   clock: () => number;
 }
 
@@ -61,20 +66,27 @@ export interface StageModule {
 }
 
 /**
- * A process's stage deps: the real clock and one Redis connection made on first use (an error
- * without REDIS_URL), which `closeRedis` ends.
+ * A process's stage deps: the real clock and its Redis connections, each made on first use (an
+ * error without REDIS_URL), which `closeRedis` ends.
  */
 export function stageDeps(
   base: Pick<StageDeps, 'config' | 'kafka' | 'codec' | 'logger' | 'registry'>,
 ): StageDeps & { closeRedis: () => void } {
-  let redis: Redis | null = null;
+  const connections = new Map<string, Redis>();
   return {
     ...base,
     clock: () => Date.now(),
-    redis: () => {
-      return (redis ??= createRedis(redisConnection(base.config, 'the stages named'), base.logger));
+    redis: (use = '') => {
+      let redis = connections.get(use);
+      if (redis === undefined) {
+        redis = createRedis(redisConnection(base.config, 'the stages named'), base.logger);
+        connections.set(use, redis);
+      }
+      return redis;
     },
-    closeRedis: () => redis?.disconnect(),
+    closeRedis: () => {
+      for (const redis of connections.values()) redis.disconnect();
+    },
   };
 }
 
@@ -90,6 +102,29 @@ export function handOffMetric(deps: Pick<StageDeps, 'registry' | 'clock'>, chann
     handedOff.inc();
     latency.observe(Math.max(0, deps.clock() - requestedSendTime) / 1000);
   };
+}
+
+/**
+ * A sender's send ledger (one for all its lanes: a replay's wait for a claim depends on whose it
+ * is, not which lane's), under `prefix`. With SEND_LEDGER_REPLICAS its claims are written and
+ * waited for on a connection of their own, their waits counted, and Redis's replicas checked
+ * at the start (`checkReplicas`).
+ */
+export function senderLedger(deps: StageDeps, prefix: string, channel: 'email' | 'sms'): SendLedger {
+  const { config } = deps;
+  const count = config.SEND_LEDGER_REPLICAS;
+  const waits = sendLedgerMetrics(deps.registry).replicaWaits;
+  for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ channel, outcome }).inc(0);
+  if (count > 0) void checkReplicas(deps.redis(), count, deps.logger);
+  return new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
+    waitMs: config.SEND_CLAIM_WAIT_MS,
+    replicas: {
+      count,
+      waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS,
+      ...(count > 0 ? { connection: deps.redis('send ledger claims') } : {}),
+      observe: (outcome) => waits.labels({ channel, outcome }).inc(),
+    },
+  });
 }
 
 /** The read model behind the API, under the environment's Redis prefix. */

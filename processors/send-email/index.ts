@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs';
 import { AttachmentFetcher } from '../../platform/http/attachment-client.ts';
 import { EgressGuard } from '../../platform/http/egress.ts';
 import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
-import { SendLedger, warnOnFewReplicas } from '../../platform/redis/send-ledger.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { SharedAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
 import { providerMetrics } from '../../platform/metrics.ts';
-import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
+import { handOffMetric, redisPrefix, senderLedger, type StageModule } from '../runtime/wiring.ts';
 import { sendEmailStage } from './stage.ts';
 
 /**
@@ -71,12 +70,7 @@ export const sendEmail: StageModule = {
           ...(maxBlock ? { maxBlock } : {}),
         }),
       );
-    // one for both lanes: a replay's wait for a claim depends on whose it is, not which lane's
-    const ledger = new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
-      waitMs: config.SEND_CLAIM_WAIT_MS,
-      replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
-    });
-    void warnOnFewReplicas(deps.redis(), config.SEND_LEDGER_REPLICAS, deps.logger);
+    const ledger = senderLedger(deps, prefix, 'email');
     const ports = {
       mailer,
       ledger,

@@ -1,10 +1,9 @@
 import { madeOnce } from '../../platform/retry.ts';
 import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
-import { SendLedger, warnOnFewReplicas } from '../../platform/redis/send-ledger.ts';
 import { SmppClient, type SubmitFields } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
 import { deliveryMetric, providerMetrics } from '../../platform/metrics.ts';
-import { handOffMetric, redisPrefix, type StageModule } from '../runtime/wiring.ts';
+import { handOffMetric, redisPrefix, senderLedger, type StageModule } from '../runtime/wiring.ts';
 import { ReceiptTracker } from './receipts.ts';
 import { smsProviders } from './options.ts';
 import { DEFAULT_PROVIDER, parseRoutes, ProviderHealth } from './routes.ts';
@@ -95,12 +94,7 @@ export const sendSms: StageModule = {
       provider.smsProviders.set(account.name, () => health.state().up);
       return { account, client, receipts, health: state, instantLimit };
     });
-    // one for both lanes: a replay's wait for a claim depends on whose it is, not which lane's
-    const ledger = new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
-      waitMs: config.SEND_CLAIM_WAIT_MS,
-      replicas: { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS },
-    });
-    void warnOnFewReplicas(deps.redis(), config.SEND_LEDGER_REPLICAS, deps.logger);
+    const ledger = senderLedger(deps, prefix, 'sms');
     const ports = {
       providers: bound.map((b) => ({ name: b.account.name, smpp: b.client, receipts: b.receipts, health: b.health })),
       routes,

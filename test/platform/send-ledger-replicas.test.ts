@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
-import { SendLedger, warnOnFewReplicas } from '../../platform/redis/send-ledger.ts';
+import { checkReplicas, SendLedger } from '../../platform/redis/send-ledger.ts';
 import { freePort } from '../support/process.ts';
 import { ownRedisServer } from '../support/redis-server.ts';
 import { eventually } from '../support/stack.ts';
@@ -93,19 +93,87 @@ describe('the send ledger across a Redis failover', async () => {
     expect(await other.begin('unsure')).toBeNull();
   });
 
-  it('warns at a sender’s start when Redis has fewer replicas connected than claims wait for', async () => {
-    // (after the test above: the promoted replica has none)
+  it('waits for claims made together together, on a connection of their own', async () => {
+    // (after the test above: the promoted replica is a primary without replicas)
+    const main = client(replica.socket);
+    const own = client(replica.socket);
+    const outcomes: string[] = [];
+    const careful = ledger(main, {
+      ...claims,
+      replicas: { ...replicas, connection: own, observe: (o: string) => void outcomes.push(o) },
+    });
+    const waits = async () => Number(/^cmdstat_wait:calls=(\d+)/m.exec(await main.info('commandstats'))?.[1] ?? 0);
+    const before = await waits();
+    const settled: string[] = [];
+    const begun = Array.from({ length: 8 }, (_, i) =>
+      careful.begin(`together-${i}`).then(
+        () => void settled.push('claim used'),
+        (err: Error) => void settled.push(err.message),
+      ),
+    );
+    // the process's other calls (its liveness among them) are not held behind the waits
+    const admin = client(replica.socket);
+    await eventually(
+      async () => /^blocked_clients:1\r?$/m.test(await admin.info('clients')),
+      'the claims waiting for replicas',
+    );
+    await main.set('ledger-replicas:other', '1');
+    settled.push('other call answered');
+    await Promise.all(begun);
+    expect(settled[0]).toBe('other call answered');
+    expect(settled.slice(1)).toEqual(
+      Array(8).fill('send ledger (replicas): the claim reached 0 of 1 replicas in 300 ms'),
+    );
+    expect(outcomes).toEqual(Array(8).fill('short'));
+    // one wait for the first claim, one the others shared (one each before)
+    expect((await waits()) - before).toBeLessThanOrEqual(2);
+  });
+
+  it('holds, never dead-letters, a claim whose wait Redis refuses, and says why at the start', async () => {
+    const admin = client(replica.socket);
+    await admin.call('ACL', 'SETUSER', 'nowait', 'on', 'nopass', '~*', '&*', '+@all', '-wait');
+    const refusing = client(`redis://nowait:any@127.0.0.1:${replicaPort}`);
+    const outcomes: string[] = [];
+    const careful = ledger(refusing, {
+      ...claims,
+      replicas: { ...replicas, observe: (o: string) => void outcomes.push(o) },
+    });
+    await expect(careful.begin('refused')).rejects.toMatchObject({
+      retriable: true,
+      message: expect.stringMatching(/^send ledger \(replicas\): NOPERM .*wait.* \(SEND_LEDGER_REPLICAS needs WAIT\)$/),
+    });
+    expect(outcomes).toEqual(['failed']);
+    const logged: unknown[][] = [];
+    const logger = {
+      warn: (...args: unknown[]) => void logged.push(['warn', ...args]),
+      error: (...args: unknown[]) => void logged.push(['error', ...args]),
+    };
+    await checkReplicas(refusing, 1, logger);
+    expect(logged).toEqual([
+      [
+        'error',
+        { err: expect.stringMatching(/^NOPERM .*wait/) },
+        'SEND_LEDGER_REPLICAS: Redis refuses WAIT; no hand-over is made until it takes it (or SEND_LEDGER_REPLICAS is 0)',
+      ],
+    ]);
+  });
+
+  it('warns at a sender’s start when Redis has fewer replicas in step than claims wait for', async () => {
+    // (after the tests above: the promoted replica has none)
     const warned: unknown[][] = [];
-    const logger = { warn: (...args: unknown[]) => void warned.push(args) };
-    await warnOnFewReplicas(client(replica.socket), 1, logger);
+    const logger = {
+      warn: (...args: unknown[]) => void warned.push(args),
+      error: (...args: unknown[]) => void warned.push(args),
+    };
+    await checkReplicas(client(replica.socket), 1, logger);
     expect(warned).toEqual([
       [
-        { connected: 0, wanted: 1 },
-        'SEND_LEDGER_REPLICAS: Redis has fewer replicas connected than claims wait for; no hand-over is made until they are',
+        { connected: 0, online: 0, wanted: 1 },
+        'SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than claims wait for; no hand-over is made until they are',
       ],
     ]);
     // none asked for, or as many as asked for: nothing said
-    await warnOnFewReplicas(client(replica.socket), 0, logger);
+    await checkReplicas(client(replica.socket), 0, logger);
     await primary.start();
     const demoted = client(primary.socket);
     await demoted.call('REPLICAOF', '127.0.0.1', String(replicaPort));
@@ -113,7 +181,7 @@ describe('the send ledger across a Redis failover', async () => {
       async () => /master_link_status:up/.test(await demoted.info('replication')),
       'the old primary following the new one',
     );
-    await warnOnFewReplicas(client(replica.socket), 1, logger);
+    await checkReplicas(client(replica.socket), 1, logger);
     expect(warned).toHaveLength(1);
   });
 

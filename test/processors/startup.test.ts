@@ -94,7 +94,7 @@ describe('a sender whose claims wait for replicas Redis does not have', () => {
       // (said from the sender's build, on the answer to one INFO: not ordered with the line above)
       await eventually(
         async () =>
-          /"level":40.*"connected":0,"wanted":1,"msg":"SEND_LEDGER_REPLICAS: Redis has fewer replicas connected than claims wait for/.test(
+          /"level":40.*"connected":0,"online":0,"wanted":1,"msg":"SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than claims wait for/.test(
             proc.output(),
           ),
         'the warning',
