@@ -94,3 +94,19 @@ export const freePort = () =>
       s.close(() => resolve(port));
     });
   });
+
+/**
+ * `child` is killed (SIGKILL) within a second of this process's end, however it ends: a test
+ * run killed outright (a timeout, ^C twice) leaves no server of a test's own behind, holding
+ * its port and memory (a redis-server ignores the broken pipe of its log, so it outlives its
+ * parent). A detached shell watches both and ends with whichever ends first.
+ */
+export function killedWithParent(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const watch =
+    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -0 "$1" 2>/dev/null || kill -9 "$2" 2>/dev/null';
+  spawn('sh', ['-c', watch, 'watch', String(process.pid), String(child.pid)], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import type { Redis } from '../../platform/redis/client.ts';
-import { freePort } from './process.ts';
+import { freePort, killedWithParent } from './process.ts';
 import { eventually } from './stack.ts';
 
 /**
@@ -37,6 +37,7 @@ export function ownRedisServer(
       args.push(...durability, '--save', '', ...(options.args ?? []));
     }
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    killedWithParent(child);
     server = child;
     await new Promise<void>((resolve, reject) => {
       let out = '';
