@@ -147,15 +147,15 @@ function checkCombinations(c: Config): string[] {
     problems.push('  REDIS_SENTINELS: set, but no REDIS_URL names the master group (redis://:password@mymaster)');
   if (c.REDIS_SENTINEL_PASSWORD && !c.REDIS_SENTINELS)
     problems.push('  REDIS_SENTINEL_PASSWORD: set, but REDIS_SENTINELS is not');
-  // a claim's WAIT holds the connection silent: as long as the socket timeout, it would be cut
-  if (
-    c.SEND_LEDGER_REPLICAS > 0 &&
-    c.REDIS_SOCKET_TIMEOUT_MS > 0 &&
-    c.SEND_LEDGER_REPLICA_WAIT_MS >= c.REDIS_SOCKET_TIMEOUT_MS
-  )
-    problems.push(
-      `  SEND_LEDGER_REPLICA_WAIT_MS: ${c.SEND_LEDGER_REPLICA_WAIT_MS} ms, not under REDIS_SOCKET_TIMEOUT_MS (${c.REDIS_SOCKET_TIMEOUT_MS} ms), which would cut the connection a claim waits on`,
-    );
+  // a WAIT holds its connection silent: as long as the socket timeout, it would be cut
+  for (const [replicas, waitMs, what] of [
+    ['SEND_LEDGER_REPLICAS', 'SEND_LEDGER_REPLICA_WAIT_MS', 'a claim'],
+    ['SCHEDULE_REPLICAS', 'SCHEDULE_REPLICA_WAIT_MS', 'a scheduled item'],
+  ] as const)
+    if (c[replicas] > 0 && c.REDIS_SOCKET_TIMEOUT_MS > 0 && c[waitMs] >= c.REDIS_SOCKET_TIMEOUT_MS)
+      problems.push(
+        `  ${waitMs}: ${c[waitMs]} ms, not under REDIS_SOCKET_TIMEOUT_MS (${c.REDIS_SOCKET_TIMEOUT_MS} ms), which would cut the connection ${what} waits on`,
+      );
   return problems;
 }
 

@@ -325,20 +325,20 @@ function makeFairShareMetrics(registry: Registry) {
   };
 }
 
-function makeSendLedgerMetrics(registry: Registry) {
+function makeReplicaWaitMetrics(registry: Registry) {
   return {
-    replicaWaits: new Counter({
-      name: 'send_ledger_replica_waits_total',
-      help: 'Send-ledger claims waited for on Redis replicas (SEND_LEDGER_REPLICAS), by outcome: held (used), short (too few replicas in time: the hand-over is tried later), failed (the wait failed or was refused); 0 while SEND_LEDGER_REPLICAS is 0',
-      labelNames: ['channel', 'outcome'] as const,
+    waits: new Counter({
+      name: 'redis_replica_waits_total',
+      help: "Writes waited for on Redis replicas (SEND_LEDGER_REPLICAS: the send ledger's claims; SCHEDULE_REPLICAS: scheduled items), by use and outcome: held (enough replicas hold them), short (too few in time: the hand-over or the record is tried later), failed (the wait failed or was refused); 0 while the setting is 0",
+      labelNames: ['use', 'outcome'] as const,
       registers: [registry],
     }),
   };
 }
 
-/** The send ledger's metrics, one set per registry. */
-export const sendLedgerMetrics: (registry: Registry) => ReturnType<typeof makeSendLedgerMetrics> =
-  oncePerRegistry(makeSendLedgerMetrics);
+/** The waits for Redis replicas, one set per registry. */
+export const replicaWaitMetrics: (registry: Registry) => ReturnType<typeof makeReplicaWaitMetrics> =
+  oncePerRegistry(makeReplicaWaitMetrics);
 
 /** The fair share's metrics (the scheduler's pacing), one set per registry. */
 export const fairShareMetrics: (registry: Registry) => ReturnType<typeof makeFairShareMetrics> =

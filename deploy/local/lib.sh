@@ -133,7 +133,7 @@ kafka_bootstrap() {
 redis_replicated() { [ "$BROKERS" -gt 1 ]; }
 
 stack_env() {
-  redis_replicated && echo "export SEND_LEDGER_REPLICAS=1"
+  redis_replicated && printf '%s\n' "export SEND_LEDGER_REPLICAS=1" "export SCHEDULE_REPLICAS=1"
   if secure; then
     cat <<ENV
 export KAFKA_SECURITY_PROTOCOL=SASL_SSL

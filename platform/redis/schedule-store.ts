@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { inRedis } from './client.ts';
 import { defineScripts } from './lua.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 
 /**
  * A durable schedule in Redis: items (opaque payloads, e.g. an order's Avro bytes) wait until
@@ -79,6 +80,11 @@ type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>> & {
 
 export class ScheduleStore {
   private readonly redis: ScriptedRedis;
+  /**
+   * where items are scheduled: with `replicas`, its connection (a WAIT covers only its own
+   * connection's writes, and holds it while it waits)
+   */
+  private readonly writes: ScriptedRedis;
   private readonly k: {
     due: string;
     leased: string;
@@ -93,8 +99,17 @@ export class ScheduleStore {
     gated: Record<GatedLane, string>;
   };
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    /**
+     * with SCHEDULE_REPLICAS: `schedule` resolves once Redis's replicas hold the item, so a
+     * failover to one of them cannot lose an item whose record was committed since
+     */
+    private readonly replicas?: ReplicaWait,
+  ) {
     this.redis = defineScripts(redis, SCRIPTS) as ScriptedRedis;
+    this.writes = replicas ? (defineScripts(replicas.connection, SCRIPTS) as ScriptedRedis) : this.redis;
     // One hash tag keeps every key of a schedule in one Redis Cluster slot, as the scripts need.
     const p = `${prefix}{schedule}:`;
     this.k = {
@@ -131,9 +146,12 @@ export class ScheduleStore {
     const laneNo = lane ? GATED_LANES.indexOf(lane.name) + 1 : 0;
     const cost = lane ? Math.max(1, Math.round(lane.cost)) : 0;
     // Redis unreachable or failing: the caller's record waits and is retried, never dropped.
-    return (await inRedis('schedule store', () =>
-      this.redis.scheduleItem(due, leased, items, final, passing, ...this.laneKeys, id, dueAt, payload, laneNo, cost),
+    const result = (await inRedis('schedule store', () =>
+      this.writes.scheduleItem(due, leased, items, final, passing, ...this.laneKeys, id, dueAt, payload, laneNo, cost),
     )) as ScheduleResult;
+    // (too few replicas in time: the record is tried again, and schedules the item again)
+    if (this.replicas) await this.replicas.hold('the item');
+    return result;
   }
 
   /**

@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { PipelineError, retriable } from '../errors.ts';
 import { redisError } from './client.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import { withRetry, type BackoffOptions } from '../retry.ts';
-import type { Logger } from '../logger.ts';
 
 /**
  * How long an outcome already known is tried to be recorded through a Redis outage (about 30 s:
@@ -101,27 +101,6 @@ function parseOutcome(v: string): Extract<LedgerEntry, { state: 'done' }> {
   return { state: 'done', status: status!, reference: rest.join('|'), description: null };
 }
 
-/** SEND_LEDGER_REPLICAS and SEND_LEDGER_REPLICA_WAIT_MS, as a ledger uses them */
-export interface ReplicaWait {
-  count: number;
-  waitMs: number;
-  /** the claims' own connection (see `SendLedger.claimsRedis`); the ledger's one if none */
-  connection?: Redis;
-  /** told each claim's wait: held (enough replicas hold it), short (too few in time), failed */
-  observe?: (outcome: 'held' | 'short' | 'failed') => void;
-}
-
-/**
- * A WAIT that failed, as the hand-over's error: retriable whatever Redis answered. A WAIT refused
- * for good (a proxy or a managed Redis that does not take it) is this configuration's fault, not
- * the notification's: dead-lettered, every notification would be; tried again, the stage stops
- * where it is, with why in its retries and `checkReplicas`'s error at the start.
- */
-function waitError(err: unknown): PipelineError {
-  const e = redisError('send ledger (replicas)', err);
-  return e.retriable ? e : retriable('DEPENDENCY_UNAVAILABLE', `${e.message} (SEND_LEDGER_REPLICAS needs WAIT)`, err);
-}
-
 export class SendLedger {
   /** outcomes being written (tried again while Redis is unavailable) */
   private readonly recording = new Set<Promise<unknown>>();
@@ -143,16 +122,12 @@ export class SendLedger {
   private readonly liveness: typeof LIVENESS;
   private readonly replicas: ReplicaWait | null;
   /**
-   * where claims are written and waited for: with `replicas`, a connection of their own, since a
-   * WAIT holds the connection it is sent on until the replicas answer (up to its wait), and every
-   * call behind it with it (this process's liveness among them: held long enough, another
-   * instance would take its claims for a crash's)
+   * where claims are written: with `replicas`, its connection, the claims' own, since a WAIT
+   * holds the connection it is sent on until the replicas answer, and every call behind it (this
+   * process's liveness among them: held long enough, another instance would take its claims for
+   * a crash's)
    */
   private readonly claimsRedis: Redis;
-  /** the WAIT asked for and not sent yet, which every claim written meanwhile shares */
-  private nextWait: Promise<number> | null = null;
-  /** the WAIT last sent (settled or not): the next is sent once it is answered */
-  private lastWait: Promise<unknown> = Promise.resolve();
   /** while this process says it lives: its renewal, and its renewal on reconnecting */
   private beat: { timer: NodeJS.Timeout; onReady: () => void } | null = null;
   private closed = false;
@@ -171,8 +146,8 @@ export class SendLedger {
       now?: () => number;
       liveness?: Partial<typeof LIVENESS>;
       /**
-       * how many replicas must hold a claim before it is used, and how long it waits for them
-       * (SEND_LEDGER_REPLICAS, SEND_LEDGER_REPLICA_WAIT_MS); none by default
+       * how many replicas must hold a claim before it is used, how long it waits for them, and
+       * the claims' connection (SEND_LEDGER_REPLICAS, SEND_LEDGER_REPLICA_WAIT_MS); none by default
        */
       replicas?: ReplicaWait;
     } = {},
@@ -264,50 +239,19 @@ export class SendLedger {
    */
   private async replicated(id: string, claim: string, again: boolean): Promise<null> {
     if (this.replicas !== null) {
-      const { count, waitMs, observe } = this.replicas;
       try {
         if (
           again &&
           (await this.run('claim', () => this.claimsRedis.set(this.key(id), claim, 'KEEPTTL', 'XX'))) !== 'OK'
         )
           throw retriable('DEPENDENCY_UNAVAILABLE', 'send ledger (claim): the claim ran out before it was used');
-        let held: number;
-        try {
-          held = await this.replicasHolding(count, waitMs);
-        } catch (err) {
-          observe?.('failed');
-          throw waitError(err);
-        }
-        observe?.(held < count ? 'short' : 'held');
-        if (held < count)
-          throw retriable(
-            'DEPENDENCY_UNAVAILABLE',
-            `send ledger (replicas): the claim reached ${held} of ${count} replicas in ${waitMs} ms`,
-          );
+        await this.replicas.hold('the claim');
       } catch (err) {
         this.unusedClaim(id, claim);
         throw err;
       }
     }
     return this.claimed(id, claim);
-  }
-
-  /**
-   * How many replicas hold every claim written so far on the claims' connection: one WAIT at a
-   * time, and the claims written while one is out share the next (it is sent after their
-   * writes were answered, so it covers them), so claims made together wait together: a burst of
-   * them costs two waits, not one each, and with a replica gone they are refused in about two
-   * SEND_LEDGER_REPLICA_WAIT_MS rather than one after another.
-   */
-  private replicasHolding(count: number, waitMs: number): Promise<number> {
-    if (this.nextWait !== null) return this.nextWait;
-    const next = this.lastWait.then(() => {
-      this.nextWait = null;
-      return this.claimsRedis.wait(count, waitMs);
-    });
-    this.nextWait = next;
-    this.lastWait = next.catch(() => undefined);
-    return next;
   }
 
   /** remembers `claim` among the notification's claims under which nothing was handed over */
@@ -390,43 +334,4 @@ export class SendLedger {
     await this.run('abandon', () => this.redis.del(this.key(id)));
     this.unused.delete(id);
   }
-}
-
-/**
- * At a sender's start, with SEND_LEDGER_REPLICAS: warns when Redis's primary has fewer replicas
- * in step (online) than claims wait for, since every claim would then wait out
- * SEND_LEDGER_REPLICA_WAIT_MS and its hand-over be tried again, so nothing would be sent; and
- * logs an error when Redis refuses WAIT itself (a proxy or service that does not take it, or a
- * replica named as the primary), which holds every hand-over likewise. The claims' retries say
- * why too, and send_ledger_replica_waits_total counts them. A Redis not reachable yet says
- * nothing here: the claims will.
- */
-export async function checkReplicas(
-  redis: Redis,
-  wanted: number,
-  logger: Pick<Logger, 'warn' | 'error'>,
-): Promise<void> {
-  if (wanted <= 0) return;
-  let replication: string;
-  try {
-    replication = await redis.info('replication');
-  } catch {
-    return;
-  }
-  try {
-    await redis.wait(0, 0);
-  } catch (err) {
-    logger.error(
-      { err: (err as Error).message },
-      'SEND_LEDGER_REPLICAS: Redis refuses WAIT; no hand-over is made until it takes it (or SEND_LEDGER_REPLICAS is 0)',
-    );
-    return;
-  }
-  const connected = Number(/^connected_slaves:(\d+)/m.exec(replication)?.[1] ?? 0);
-  const online = [...replication.matchAll(/^slave\d+:.*\bstate=online\b/gm)].length;
-  if (online < wanted)
-    logger.warn(
-      { connected, online, wanted },
-      'SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than claims wait for; no hand-over is made until they are',
-    );
 }

@@ -4,10 +4,11 @@ import type { KafkaAdapter } from '../../platform/kafka/adapter.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { recordLifetimeMs } from '../../platform/provision.ts';
 import type { TopicKey } from '../../platform/topics.ts';
-import { notificationMetrics, sendLedgerMetrics } from '../../platform/metrics.ts';
+import { notificationMetrics, replicaWaitMetrics } from '../../platform/metrics.ts';
 import { createRedis, redisConnection, type Redis } from '../../platform/redis/client.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
-import { checkReplicas, SendLedger } from '../../platform/redis/send-ledger.ts';
+import { checkReplicas, ReplicaWait } from '../../platform/redis/replica-wait.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import { ViewStore } from '../../platform/view/store.ts';
 import { Deferrals, heldValues } from './deferral.ts';
@@ -104,26 +105,48 @@ export function handOffMetric(deps: Pick<StageDeps, 'registry' | 'clock'>, chann
   };
 }
 
+/** what waits for Redis replicas, with its settings and its connection's name */
+const REPLICA_USES = {
+  'send-ledger': { use: 'send ledger', count: 'SEND_LEDGER_REPLICAS', waitMs: 'SEND_LEDGER_REPLICA_WAIT_MS' },
+  schedule: { use: 'schedule store', count: 'SCHEDULE_REPLICAS', waitMs: 'SCHEDULE_REPLICA_WAIT_MS' },
+} as const;
+
+/** per connection, its waits for replicas: the writes of one use in a process wait together */
+const replicaWaits = new WeakMap<Redis, ReplicaWait>();
+
+/**
+ * The wait for Redis replicas of `use` in this process, on a connection of the use's own (a
+ * WAIT holds its connection), its outcomes counted and Redis's replicas checked once at the
+ * start (`checkReplicas`); null while its setting is 0.
+ */
+function replicaWait(deps: StageDeps, key: keyof typeof REPLICA_USES): ReplicaWait | null {
+  const { use, count, waitMs } = REPLICA_USES[key];
+  const waits = replicaWaitMetrics(deps.registry).waits;
+  for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ use: key, outcome }).inc(0);
+  const n = deps.config[count];
+  if (n <= 0) return null;
+  const connection = deps.redis(`${use} writes`);
+  let wait = replicaWaits.get(connection);
+  if (wait === undefined) {
+    void checkReplicas(deps.redis(), n, deps.logger, count);
+    wait = new ReplicaWait(connection, n, deps.config[waitMs], use, count, (outcome) =>
+      waits.labels({ use: key, outcome }).inc(),
+    );
+    replicaWaits.set(connection, wait);
+  }
+  return wait;
+}
+
 /**
  * A sender's send ledger (one for all its lanes: a replay's wait for a claim depends on whose it
  * is, not which lane's), under `prefix`. With SEND_LEDGER_REPLICAS its claims are written and
- * waited for on a connection of their own, their waits counted, and Redis's replicas checked
- * at the start (`checkReplicas`).
+ * waited for on a connection of their own (`replicaWait`).
  */
-export function senderLedger(deps: StageDeps, prefix: string, channel: 'email' | 'sms'): SendLedger {
-  const { config } = deps;
-  const count = config.SEND_LEDGER_REPLICAS;
-  const waits = sendLedgerMetrics(deps.registry).replicaWaits;
-  for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ channel, outcome }).inc(0);
-  if (count > 0) void checkReplicas(deps.redis(), count, deps.logger);
-  return new SendLedger(deps.redis(), prefix, config.SEND_LEDGER_TTL_S, undefined, {
-    waitMs: config.SEND_CLAIM_WAIT_MS,
-    replicas: {
-      count,
-      waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS,
-      ...(count > 0 ? { connection: deps.redis('send ledger claims') } : {}),
-      observe: (outcome) => waits.labels({ channel, outcome }).inc(),
-    },
+export function senderLedger(deps: StageDeps, prefix: string): SendLedger {
+  const replicas = replicaWait(deps, 'send-ledger');
+  return new SendLedger(deps.redis(), prefix, deps.config.SEND_LEDGER_TTL_S, undefined, {
+    waitMs: deps.config.SEND_CLAIM_WAIT_MS,
+    ...(replicas ? { replicas } : {}),
   });
 }
 
@@ -154,7 +177,9 @@ export function scheduled(
   },
 ): { store: ScheduleStore; releaser: Releaser } {
   const { config } = deps;
-  const store = new ScheduleStore(deps.redis(), `${redisPrefix(config)}${o.keyPrefix}`);
+  // with SCHEDULE_REPLICAS, what it schedules is in as many replicas before the record's commit
+  const replicas = replicaWait(deps, 'schedule');
+  const store = new ScheduleStore(deps.redis(), `${redisPrefix(config)}${o.keyPrefix}`, replicas ?? undefined);
   const releaser = new Releaser(
     {
       store,

@@ -70,7 +70,7 @@ export const sendEmail: StageModule = {
           ...(maxBlock ? { maxBlock } : {}),
         }),
       );
-    const ledger = senderLedger(deps, prefix, 'email');
+    const ledger = senderLedger(deps, prefix);
     const ports = {
       mailer,
       ledger,

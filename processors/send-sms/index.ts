@@ -94,7 +94,7 @@ export const sendSms: StageModule = {
       provider.smsProviders.set(account.name, () => health.state().up);
       return { account, client, receipts, health: state, instantLimit };
     });
-    const ledger = senderLedger(deps, prefix, 'sms');
+    const ledger = senderLedger(deps, prefix);
     const ports = {
       providers: bound.map((b) => ({ name: b.account.name, smpp: b.client, receipts: b.receipts, health: b.health })),
       routes,

@@ -1,10 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
-import { checkReplicas, SendLedger } from '../../platform/redis/send-ledger.ts';
-import { freePort } from '../support/process.ts';
-import { ownRedisServer } from '../support/redis-server.ts';
+import { checkReplicas, ReplicaWait, type ReplicaWaitOutcome } from '../../platform/redis/replica-wait.ts';
+import { SendLedger } from '../../platform/redis/send-ledger.ts';
+import { replicatedPair } from '../support/redis-server.ts';
 import { eventually } from '../support/stack.ts';
 
 const quiet = createLogger({ level: 'silent', name: 'redis' });
@@ -18,52 +18,27 @@ const quiet = createLogger({ level: 'silent', name: 'redis' });
  * comes back from its file and is promoted (REPLICAOF NO ONE, as a failover does).
  */
 describe('the send ledger across a Redis failover', async () => {
-  const primaryPort = await freePort();
-  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
-  const primary = ownRedisServer({ port: primaryPort, args: ['--repl-diskless-sync-delay', '0'] });
-  const replicaPort = await freePort();
-  const replica = ownRedisServer({
-    port: replicaPort,
-    appendOnly: true,
-    args: ['--replicaof', '127.0.0.1', String(primaryPort)],
-  });
-  const clients: Redis[] = [];
-  const client = (url: string) => {
-    const redis = createRedis({ url }, quiet);
-    clients.push(redis);
-    return redis;
-  };
-  afterAll(async () => {
-    for (const c of clients) c.disconnect();
-    await replica.remove();
-    await primary.remove();
-  });
+  const { primary, replica, replicaPort, client, start, failOver } = await replicatedPair((url) =>
+    createRedis({ url }, quiet),
+  );
   const config = loadConfig({ ...process.env, SEND_LEDGER_REPLICAS: '1', SEND_LEDGER_REPLICA_WAIT_MS: '300' });
-  const replicas = { count: config.SEND_LEDGER_REPLICAS, waitMs: config.SEND_LEDGER_REPLICA_WAIT_MS };
+  /** the wait a sender makes with that configuration, on `connection` */
+  const replicasOn = (connection: Redis, observe?: (o: ReplicaWaitOutcome) => void) =>
+    new ReplicaWait(
+      connection,
+      config.SEND_LEDGER_REPLICAS,
+      config.SEND_LEDGER_REPLICA_WAIT_MS,
+      'send ledger',
+      'SEND_LEDGER_REPLICAS',
+      observe,
+    );
   const claims = { waitMs: 100, pollMs: 20 };
   const ledger = (redis: Redis, options = {}) => new SendLedger(redis, 'ledger-replicas:', 3600, undefined, options);
 
   it('uses a claim only once a replica holds it, so the promoted replica still has it', async () => {
-    await primary.start();
-    await replica.start();
-    const onReplica = client(replica.socket);
-    // in step, and its append-only file rewritten after the sync (what it receives before that
-    // is not in the file it would come back from)
-    await eventually(
-      async () =>
-        /master_link_status:up/.test(await onReplica.info('replication')) &&
-        /aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n/.test(await onReplica.info('persistence')),
-      'the replica in step',
-    );
-    // and acknowledging: a primary streams a replica nothing after its sync, WAIT's request for
-    // an acknowledgement included, until the replica's first acknowledgement (sent once a
-    // second), so a claim's WAIT in that second finds none (the claim then tried again)
-    const probe = client(primary.socket);
-    await eventually(
-      async () => (await probe.set('probe', '1'), (await probe.wait(1, 100)) === 1),
-      'the replica acknowledging',
-    );
-    const careful = ledger(client(primary.socket), { ...claims, replicas });
+    await start();
+    const onPrimary = client(primary.socket);
+    const careful = ledger(onPrimary, { ...claims, replicas: replicasOn(onPrimary) });
     const careless = ledger(client(primary.socket), claims);
 
     expect(await careful.begin('kept')).toBeNull();
@@ -79,10 +54,7 @@ describe('the send ledger across a Redis failover', async () => {
     // its next try finds its own claim, unused, written again and waited for again: still none
     await expect(careful.begin('unsure')).rejects.toThrow(/reached 0 of 1 replicas/);
 
-    await primary.kill();
-    await replica.start();
-    const promoted = client(replica.socket);
-    await promoted.call('REPLICAOF', 'NO', 'ONE');
+    const promoted = await failOver();
     // another sender replays the records, against the promoted replica
     const other = ledger(promoted, claims);
     // the claim used for a hand-over is there: reported in doubt, never handed over again
@@ -100,7 +72,7 @@ describe('the send ledger across a Redis failover', async () => {
     const outcomes: string[] = [];
     const careful = ledger(main, {
       ...claims,
-      replicas: { ...replicas, connection: own, observe: (o: string) => void outcomes.push(o) },
+      replicas: replicasOn(own, (o) => void outcomes.push(o)),
     });
     const waits = async () => Number(/^cmdstat_wait:calls=(\d+)/m.exec(await main.info('commandstats'))?.[1] ?? 0);
     const before = await waits();
@@ -136,7 +108,7 @@ describe('the send ledger across a Redis failover', async () => {
     const outcomes: string[] = [];
     const careful = ledger(refusing, {
       ...claims,
-      replicas: { ...replicas, observe: (o: string) => void outcomes.push(o) },
+      replicas: replicasOn(refusing, (o) => void outcomes.push(o)),
     });
     await expect(careful.begin('refused')).rejects.toMatchObject({
       retriable: true,
@@ -148,12 +120,12 @@ describe('the send ledger across a Redis failover', async () => {
       warn: (...args: unknown[]) => void logged.push(['warn', ...args]),
       error: (...args: unknown[]) => void logged.push(['error', ...args]),
     };
-    await checkReplicas(refusing, 1, logger);
+    await checkReplicas(refusing, 1, logger, 'SEND_LEDGER_REPLICAS');
     expect(logged).toEqual([
       [
         'error',
         { err: expect.stringMatching(/^NOPERM .*wait/) },
-        'SEND_LEDGER_REPLICAS: Redis refuses WAIT; no hand-over is made until it takes it (or SEND_LEDGER_REPLICAS is 0)',
+        'SEND_LEDGER_REPLICAS: Redis refuses WAIT; what waits for its replicas is held until it takes it (or SEND_LEDGER_REPLICAS is 0)',
       ],
     ]);
   });
@@ -165,15 +137,15 @@ describe('the send ledger across a Redis failover', async () => {
       warn: (...args: unknown[]) => void warned.push(args),
       error: (...args: unknown[]) => void warned.push(args),
     };
-    await checkReplicas(client(replica.socket), 1, logger);
+    await checkReplicas(client(replica.socket), 1, logger, 'SEND_LEDGER_REPLICAS');
     expect(warned).toEqual([
       [
         { connected: 0, online: 0, wanted: 1 },
-        'SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than claims wait for; no hand-over is made until they are',
+        'SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than it asks for; what waits for them is held until they are',
       ],
     ]);
     // none asked for, or as many as asked for: nothing said
-    await checkReplicas(client(replica.socket), 0, logger);
+    await checkReplicas(client(replica.socket), 0, logger, 'SEND_LEDGER_REPLICAS');
     await primary.start();
     const demoted = client(primary.socket);
     await demoted.call('REPLICAOF', '127.0.0.1', String(replicaPort));
@@ -181,7 +153,7 @@ describe('the send ledger across a Redis failover', async () => {
       async () => /master_link_status:up/.test(await demoted.info('replication')),
       'the old primary following the new one',
     );
-    await checkReplicas(client(replica.socket), 1, logger);
+    await checkReplicas(client(replica.socket), 1, logger, 'SEND_LEDGER_REPLICAS');
     expect(warned).toHaveLength(1);
   });
 

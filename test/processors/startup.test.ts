@@ -81,24 +81,24 @@ describe('a stage process asked for two stages of one consumer group', () => {
 });
 
 /**
- * SEND_LEDGER_REPLICAS against a Redis with fewer replicas: no hand-over would ever be made (each
- * claim waits out its time and is tried again), so a sender says so as it starts (the test
- * stack's Redis has none).
+ * SEND_LEDGER_REPLICAS or SCHEDULE_REPLICAS against a Redis with fewer replicas: no hand-over
+ * would ever be made, no scheduled item committed (each write waits out its time and is tried
+ * again), so a process says so as it starts (the test stack's Redis has none).
  */
-describe('a sender whose claims wait for replicas Redis does not have', () => {
-  it('warns as it starts', async () => {
+describe('a process whose Redis writes wait for replicas Redis does not have', () => {
+  it.each([
+    ['send-email', 'SEND_LEDGER_REPLICAS'],
+    ['scheduler', 'SCHEDULE_REPLICAS'],
+  ])('warns as it starts (%s, %s)', async (stage, setting) => {
     const config = testConfig(uniquePrefix('replicas'), { TOPIC_PARTITIONS: '1' });
-    const proc = startStageProcess(['send-email'], { ...stageEnv(config), SEND_LEDGER_REPLICAS: '1' });
+    const proc = startStageProcess([stage], { ...stageEnv(config), [setting]: '1' });
     try {
       await proc.running;
-      // (said from the sender's build, on the answer to one INFO: not ordered with the line above)
-      await eventually(
-        async () =>
-          /"level":40.*"connected":0,"online":0,"wanted":1,"msg":"SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than claims wait for/.test(
-            proc.output(),
-          ),
-        'the warning',
+      // (said from the stage's build, on the answer to one INFO: not ordered with the line above)
+      const warning = new RegExp(
+        `"level":40.*"connected":0,"online":0,"wanted":1,"msg":"${setting}: Redis has fewer replicas in step than it asks for`,
       );
+      await eventually(async () => warning.test(proc.output()), 'the warning');
     } finally {
       proc.child.kill('SIGTERM');
       await proc.exited;

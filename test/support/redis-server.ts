@@ -151,3 +151,60 @@ export async function failoverSet(tls?: { certFile: string; keyFile: string; caF
   };
   return { primary, replica, sentinel, primaryPort, replicaPort, sentinelPort, portSetting, clients, start };
 }
+
+/**
+ * A primary and its replica (append-only, fsync always), servers of a test's own, for what a
+ * failover loses: `start` starts both and resolves once the replica is in step, its append-only
+ * file rewritten after the sync (what it receives before that is not in the file it would come
+ * back from), and acknowledging (a primary streams a replica nothing after its sync, WAIT's
+ * request for an acknowledgement included, until the replica's first acknowledgement, sent once
+ * a second, so a WAIT in that second finds none). `client` connects (disconnected after the
+ * suite, when the pair is removed).
+ */
+export async function replicatedPair(connect: (url: string) => Redis) {
+  const primaryPort = await freePort();
+  // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
+  const primary = ownRedisServer({ port: primaryPort, args: ['--repl-diskless-sync-delay', '0'] });
+  const replicaPort = await freePort();
+  const replica = ownRedisServer({
+    port: replicaPort,
+    appendOnly: true,
+    args: ['--replicaof', '127.0.0.1', String(primaryPort)],
+  });
+  const clients: Redis[] = [];
+  const client = (url: string) => {
+    const redis = connect(url);
+    clients.push(redis);
+    return redis;
+  };
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await replica.remove();
+    await primary.remove();
+  });
+  const start = async () => {
+    await primary.start();
+    await replica.start();
+    const onReplica = client(replica.socket);
+    await eventually(
+      async () =>
+        /master_link_status:up/.test(await onReplica.info('replication')) &&
+        /aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n/.test(await onReplica.info('persistence')),
+      'the replica in step',
+    );
+    const probe = client(primary.socket);
+    await eventually(
+      async () => (await probe.set('probe', '1'), (await probe.wait(1, 100)) === 1),
+      'the replica acknowledging',
+    );
+  };
+  /** the primary killed, the replica brought back from its file and promoted (a failover) */
+  const failOver = async (): Promise<Redis> => {
+    await primary.kill();
+    await replica.start();
+    const promoted = client(replica.socket);
+    await promoted.call('REPLICAOF', 'NO', 'ONE');
+    return promoted;
+  };
+  return { primary, replica, primaryPort, replicaPort, client, start, failOver };
+}
