@@ -209,9 +209,10 @@ export class SendLedger {
   /** Marks the notification as being handed over; returns the existing entry if there is one. */
   async begin(id: string): Promise<LedgerEntry | null> {
     // A sender gives a hand-over's place back once its outcome's write is issued, not answered
-    // (senderStage). The outcomes issued before this claim are answered before it, on the same
-    // connection; one that failed is being tried again, and until it is recorded (or given up)
-    // this claim's hand-over does not start: what a crash can leave in doubt stays within the
+    // (senderStage). The outcomes issued before this claim are waited for before its hand-over
+    // (on the same connection they are answered before it; with `replicas` the claim has its
+    // own); one that failed is being tried again, and until it is recorded (or given up) this
+    // claim's hand-over does not start: what a crash can leave in doubt stays within the
     // places, through a Redis outage too. (Normally they are settled already: no wait.)
     const before = this.recording.size > 0 ? [...this.recording] : [];
     this.live();
