@@ -40,9 +40,10 @@ export class ReplicaWait {
   /**
    * Resolves once `count` replicas hold every write answered on `connection` before the call;
    * otherwise rejects, retriable, as `<use> (replicas): <subject> reached <n> of <count> replicas
-   * in <ms> ms`. A WAIT that fails is retriable whatever Redis answered: one refused for good (a proxy or
-   * a managed Redis that does not take it) is the configuration's fault, not the record's, and
-   * dead-lettered every record would be; held, the stage stops with why in its retries.
+   * in <ms> ms`. A WAIT that fails is retriable whatever Redis answered: one refused for good (a
+   * proxy or a managed Redis that does not take it) is the configuration's fault, not the
+   * record's, and dead-lettered every record would be; held, the stage stops with why in its
+   * retries.
    */
   async hold(subject: string): Promise<void> {
     const what = `${this.use} (replicas)`;
