@@ -89,8 +89,9 @@ export function createRedis(connection: RedisConnection, logger: Logger): Redis 
     // without a reset (a node lost, a network cut) or a managed Redis's endpoint moved to the
     // new primary at a failover is left in seconds, not at TCP's retransmission timeout
     // (about 15 minutes on Linux). Redis answers every call the pipeline makes at once (its
-    // one blocking command, the send ledger's WAIT, is held under this timeout by the config and
-    // sent on a connection of its own), so a healthy connection never waits this long.
+    // one blocking command, WAIT, for the send ledger's claims and the scheduled items, is held
+    // under this timeout by the config and sent on a connection of its own: `ReplicaWait`), so
+    // a healthy connection never waits this long.
     ...(connection.socketTimeoutMs ? { socketTimeout: connection.socketTimeoutMs } : {}),
   };
   const { sentinels } = connection;
@@ -139,8 +140,8 @@ export function logConnectionErrors(redis: Redis, logger: Logger, everyMs = 30_0
  * loading after a restart (LOADING), a replica that lost its primary (MASTERDOWN), a script
  * running too long (BUSY), a cluster resharding or down (TRYAGAIN, CLUSTERDOWN), too few
  * replicas for `min-replicas-to-write` (NOREPLICAS), a disk that takes no writes (MISCONF), memory
- * full (OOM), and WAIT asked of a primary a failover demoted meanwhile (a plain ERR: the
- * send ledger's claim written, then its wait for replicas refused; dead-lettered in a chaos run
+ * full (OOM), and WAIT asked of a primary a failover demoted meanwhile (a plain ERR: a claim or
+ * a scheduled item written, then its wait for replicas refused; dead-lettered in a chaos run
  * before). The same command succeeds once the server is well again.
  */
 const NOT_NOW =
