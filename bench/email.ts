@@ -106,7 +106,7 @@ export async function emailBench(N: number): Promise<void> {
       }
     };
   };
-  // (with SEND_LEDGER_REPLICAS, each claim waits for that many replicas, as the stage's do)
+  // (with REDIS_WAIT_REPLICAS, each claim waits for that many replicas, as the stage's do)
   const ledger = senderLedger(deps, `${prefix}email-`);
   const refs = new DeliveryRefs(redis, `${prefix}email-`, 3600);
   const throttle = timed(

@@ -8,11 +8,12 @@ import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
-import { createRegistry, dependencyObserver, kafkaRequestMetrics } from '../platform/metrics.ts';
+import { createRegistry, dependencyObserver, kafkaRequestMetrics, replicaWaitMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis, redisConnection } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
+import { checkReplicas, ReplicaWait } from '../platform/redis/replica-wait.ts';
 import { ScheduleStore } from '../platform/redis/schedule-store.ts';
 import { RegistryClient } from '../platform/registry/client.ts';
 import { AvroCodec } from '../platform/schemas/codec.ts';
@@ -59,6 +60,23 @@ async function main(): Promise<void> {
   });
   const redis = createRedis(redisAt, logger);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
+  // With REDIS_WAIT_REPLICAS, a cancellation is answered only once the replicas hold it (on a
+  // connection of its own: a WAIT holds its connection); the gateway's other writes are written
+  // again by the stages from Kafka, or (idempotency keys) lost harmlessly: a retry publishes the
+  // same derived ids again, and those downstream take them once.
+  const waits = replicaWaitMetrics(metrics).waits;
+  for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ use: 'schedule', outcome }).inc(0);
+  const cancelWrites = config.REDIS_WAIT_REPLICAS > 0 ? createRedis(redisAt, logger) : null;
+  if (cancelWrites) void checkReplicas(redis, config.REDIS_WAIT_REPLICAS, logger);
+  const cancels =
+    cancelWrites &&
+    new ReplicaWait(
+      cancelWrites,
+      config.REDIS_WAIT_REPLICAS,
+      config.REDIS_REPLICA_WAIT_MS,
+      'schedule store',
+      (outcome) => waits.labels({ use: 'schedule', outcome }).inc(),
+    );
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
@@ -68,7 +86,7 @@ async function main(): Promise<void> {
     topicPrefix: config.TOPIC_PREFIX,
     redis,
     view: new ViewStore(redis, prefix, config.VIEW_RETENTION_S * 1000),
-    schedule: new ScheduleStore(redis, `${prefix}orders:`),
+    schedule: new ScheduleStore(redis, `${prefix}orders:`, cancels ?? undefined),
     idempotency: new IdempotencyStore(
       redis,
       prefix,
@@ -136,6 +154,7 @@ async function main(): Promise<void> {
         await instant.close();
         await kafka.close();
         redis.disconnect();
+        cancelWrites?.disconnect();
         logger.info('gateway stopped');
         process.exit(0);
       })();

@@ -104,6 +104,21 @@ export const platformOptions = z.object({
    * paused gains nothing (the new connection reaches it too) and runs twice what it had received
    */
   REDIS_SOCKET_TIMEOUT_MS: int(30_000).pipe(z.number().min(0)),
+  /**
+   * how many Redis replicas must hold each write the pipeline cannot redo from Kafka before it
+   * goes on (Redis `WAIT`): a sender's claim on a notification before the hand-over (lost, a
+   * replay would send it again), an item a stage schedules or a view write before its record's
+   * commit (lost, the order would never be released, or its status never shown), a cancellation
+   * before the gateway answers it (lost, the order would be sent). Redis replicates
+   * asynchronously, so a failover to a replica loses what it had not received. 0: none (a single
+   * Redis, or replicas whose loss of the last writes at a failover is accepted)
+   */
+  REDIS_WAIT_REPLICAS: int(0).pipe(z.number().min(0)),
+  /**
+   * how long such a write waits for those replicas, ms, before it is refused as not yet safe:
+   * the hand-over or the record is tried again later, the cancellation answered 503
+   */
+  REDIS_REPLICA_WAIT_MS: int(1_000).pipe(z.number().min(1)),
 });
 
 export const ConfigSchema = platformOptions
@@ -148,20 +163,35 @@ function checkCombinations(c: Config): string[] {
   if (c.REDIS_SENTINEL_PASSWORD && !c.REDIS_SENTINELS)
     problems.push('  REDIS_SENTINEL_PASSWORD: set, but REDIS_SENTINELS is not');
   // a WAIT holds its connection silent: as long as the socket timeout, it would be cut
-  for (const [replicas, waitMs, what] of [
-    ['SEND_LEDGER_REPLICAS', 'SEND_LEDGER_REPLICA_WAIT_MS', 'a claim'],
-    ['SCHEDULE_REPLICAS', 'SCHEDULE_REPLICA_WAIT_MS', 'a scheduled item'],
-  ] as const)
-    if (c[replicas] > 0 && c.REDIS_SOCKET_TIMEOUT_MS > 0 && c[waitMs] >= c.REDIS_SOCKET_TIMEOUT_MS)
-      problems.push(
-        `  ${waitMs}: ${c[waitMs]} ms, not under REDIS_SOCKET_TIMEOUT_MS (${c.REDIS_SOCKET_TIMEOUT_MS} ms), which would cut the connection ${what} waits on`,
-      );
+  if (
+    c.REDIS_WAIT_REPLICAS > 0 &&
+    c.REDIS_SOCKET_TIMEOUT_MS > 0 &&
+    c.REDIS_REPLICA_WAIT_MS >= c.REDIS_SOCKET_TIMEOUT_MS
+  )
+    problems.push(
+      `  REDIS_REPLICA_WAIT_MS: ${c.REDIS_REPLICA_WAIT_MS} ms, not under REDIS_SOCKET_TIMEOUT_MS (${c.REDIS_SOCKET_TIMEOUT_MS} ms), which would cut the connection the writes wait on`,
+    );
   return problems;
 }
 
 export class ConfigError extends Error {}
 
+/**
+ * Settings of earlier versions that another now does: set, they would be ignored without a word
+ * (the schema reads the environment, where any name may be), so the process refuses to start.
+ */
+const RENAMED: Record<string, string> = {
+  SEND_LEDGER_REPLICAS: 'REDIS_WAIT_REPLICAS',
+  SCHEDULE_REPLICAS: 'REDIS_WAIT_REPLICAS',
+  SEND_LEDGER_REPLICA_WAIT_MS: 'REDIS_REPLICA_WAIT_MS',
+  SCHEDULE_REPLICA_WAIT_MS: 'REDIS_REPLICA_WAIT_MS',
+};
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const renamed = Object.entries(RENAMED)
+    .filter(([old]) => env[old] !== undefined)
+    .map(([old, now]) => `  ${old}: no longer read; ${now} says it now, for every write that waits for replicas`);
+  if (renamed.length) throw new ConfigError(`invalid configuration:\n${renamed.join('\n')}`);
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);

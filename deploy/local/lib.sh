@@ -128,12 +128,12 @@ kafka_bootstrap() {
   echo "$list"
 }
 
-# the cluster stack runs Redis with a replica, as production does, and the senders' claims wait
-# for it (SEND_LEDGER_REPLICAS), so a failover cannot lose one
+# the cluster stack runs Redis with a replica, as production does, and the writes a failover must
+# not lose (claims, scheduled items, cancellations, view writes) wait for it (REDIS_WAIT_REPLICAS)
 redis_replicated() { [ "$BROKERS" -gt 1 ]; }
 
 stack_env() {
-  redis_replicated && printf '%s\n' "export SEND_LEDGER_REPLICAS=1" "export SCHEDULE_REPLICAS=1"
+  redis_replicated && printf '%s\n' "export REDIS_WAIT_REPLICAS=1"
   if secure; then
     cat <<ENV
 export KAFKA_SECURITY_PROTOCOL=SASL_SSL

@@ -31,8 +31,6 @@ export class ReplicaWait {
     readonly waitMs: number,
     /** what waits (`send ledger`), in its errors */
     readonly use: string,
-    /** the setting that asks for it (SEND_LEDGER_REPLICAS), named in a refusal's error */
-    private readonly setting: string,
     /** told each wait's outcome */
     private readonly observe?: (outcome: ReplicaWaitOutcome) => void,
   ) {}
@@ -52,7 +50,7 @@ export class ReplicaWait {
       held = await this.acknowledged();
     } catch (err) {
       this.observe?.('failed');
-      throw waitError(what, this.setting, err);
+      throw waitError(what, err);
     }
     this.observe?.(held < this.count ? 'short' : 'held');
     if (held < this.count)
@@ -74,14 +72,16 @@ export class ReplicaWait {
   }
 }
 
-function waitError(what: string, setting: string, err: unknown): PipelineError {
+/** the setting that asks for the waits, named in what they log and throw */
+const SETTING = 'REDIS_WAIT_REPLICAS';
+
+function waitError(what: string, err: unknown): PipelineError {
   const e = redisError(what, err);
-  return e.retriable ? e : retriable('DEPENDENCY_UNAVAILABLE', `${e.message} (${setting} needs WAIT)`, err);
+  return e.retriable ? e : retriable('DEPENDENCY_UNAVAILABLE', `${e.message} (${SETTING} needs WAIT)`, err);
 }
 
 /**
- * At a process's start, for `setting` (SEND_LEDGER_REPLICAS, SCHEDULE_REPLICAS) asking for
- * `wanted` replicas: warns when Redis's primary has fewer replicas in step (online), since every
+ * At a process's start, for REDIS_WAIT_REPLICAS asking for `wanted` replicas: warns when Redis's primary has fewer replicas in step (online), since every
  * write that waits for them would then wait out its time and be tried again, so nothing of it
  * would go on; and logs an error when Redis refuses WAIT itself (a proxy or service that does not
  * take it, or a replica named as the primary), which holds those writes likewise. The retries say
@@ -92,8 +92,8 @@ export async function checkReplicas(
   redis: Redis,
   wanted: number,
   logger: Pick<Logger, 'warn' | 'error'>,
-  setting: string,
 ): Promise<void> {
+  const setting = SETTING;
   if (wanted <= 0) return;
   let replication: string;
   try {

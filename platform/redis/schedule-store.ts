@@ -103,8 +103,9 @@ export class ScheduleStore {
     redis: Redis,
     prefix: string,
     /**
-     * with SCHEDULE_REPLICAS: `schedule` resolves once Redis's replicas hold the item, so a
-     * failover to one of them cannot lose an item whose record was committed since
+     * with REDIS_WAIT_REPLICAS: `schedule` and `cancel` resolve once Redis's replicas hold the
+     * item or its cancellation, so a failover to one of them cannot lose an item whose record was
+     * committed since, nor bring back one the gateway answered cancelled
      */
     private readonly replicas?: ReplicaWait,
   ) {
@@ -274,11 +275,23 @@ export class ScheduleStore {
     await this.redis.dropLeadership(this.k.leader, token);
   }
 
+  /**
+   * Cancels an item: it leaves the schedule and is never scheduled again, unless it is in flight
+   * or released already. With `replicas`, resolves once they hold the cancellation (else
+   * rejects, retriable): one lost at a failover would bring the item back, and the order it
+   * holds would be sent after the caller was told it was cancelled.
+   */
   async cancel(id: string, now: number): Promise<CancelResult> {
     const { due, leased, items, final, outcome, passing } = this.k;
-    return (await inRedis('schedule store', () =>
-      this.redis.cancelItem(due, leased, items, final, outcome, passing, ...this.laneKeys, now, id),
+    const result = (await inRedis('schedule store', () =>
+      this.writes.cancelItem(due, leased, items, final, outcome, passing, ...this.laneKeys, now, id),
     )) as CancelResult;
+    if (
+      this.replicas &&
+      (result === 'cancelled' || result === 'cancelled-before-scheduled' || result === 'already-cancelled')
+    )
+      await this.replicas.hold('the cancellation');
+    return result;
   }
 
   /**

@@ -147,7 +147,7 @@ export class SendLedger {
       liveness?: Partial<typeof LIVENESS>;
       /**
        * how many replicas must hold a claim before it is used, how long it waits for them, and
-       * the claims' connection (SEND_LEDGER_REPLICAS, SEND_LEDGER_REPLICA_WAIT_MS); none by default
+       * the claims' connection (REDIS_WAIT_REPLICAS, REDIS_REPLICA_WAIT_MS); none by default
        */
       replicas?: ReplicaWait;
     } = {},

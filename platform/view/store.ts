@@ -5,6 +5,7 @@ import { loadSchema } from '../schemas/codec.ts';
 import { withOrderDefaults } from '../schemas/order-defaults.ts';
 import { inRedis, redisError } from '../redis/client.ts';
 import { defineScripts, type ScriptCommand } from '../redis/lua.ts';
+import type { ReplicaWait } from '../redis/replica-wait.ts';
 import { chainIdOf, mainOrderId } from '../ids.ts';
 import { smsCountOf } from '../notifications/sms-count.ts';
 import { permanent } from '../errors.ts';
@@ -277,6 +278,11 @@ interface StoredNotification {
 
 export class ViewStore {
   private readonly redis: ScriptedRedis;
+  /**
+   * where orders and statuses are written: with `replicas`, its connection (a WAIT covers only
+   * its own connection's writes, and holds it while it waits)
+   */
+  private readonly writes: ScriptedRedis;
   private readonly p: string;
 
   /**
@@ -291,8 +297,15 @@ export class ViewStore {
     private readonly countMetrics = true,
     /** the wall clock: a day's export set is written only for the days still kept (a rebuild re-applies a year) */
     private readonly clock: () => number = Date.now,
+    /**
+     * with REDIS_WAIT_REPLICAS (the stages' view): a write resolves once Redis's replicas hold
+     * it, so a failover to one of them cannot lose an order or a status whose record was
+     * committed since (the view is told of each once: nothing would write it again)
+     */
+    private readonly replicas?: ReplicaWait,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
+    this.writes = replicas ? defineScripts(replicas.connection, SCRIPTS) : this.redis;
     this.p = `${prefix}view:`;
   }
 
@@ -312,8 +325,28 @@ export class ViewStore {
   async putOrder(order: NotificationOrder, initialStatus?: { status: OrderLifecycle; at: number }): Promise<boolean> {
     // The order key is written with its hash tag so the script may also touch the ref set only
     // when a sender's reference exists (Cluster users keep refs on a single node).
-    const fresh = await this.run('put order', () => this.redis.viewPutOrder(...this.putArgs(order, initialStatus)));
+    const fresh = await this.run('put order', () => this.writes.viewPutOrder(...this.putArgs(order, initialStatus)));
+    await this.held('the order');
     return fresh === 1;
+  }
+
+  /**
+   * `putOrder` for many orders in one round trip (a pipeline; with `replicas`, one wait for them
+   * all): order-view records a batch this way. Each answer tells whether its order was new, or
+   * is the error its run met.
+   */
+  async putOrders(orders: NotificationOrder[]): Promise<(boolean | Error)[]> {
+    if (orders.length === 0) return [];
+    const answers = await this.run('put orders', () => {
+      const pipe = this.scriptPipeline();
+      for (const order of orders) void pipe.viewPutOrder(...this.putArgs(order));
+      return pipe.exec();
+    });
+    await this.held(orders.length === 1 ? 'the order' : `${orders.length} orders`);
+    return orders.map((_, i) => {
+      const [err, answer] = answers?.[i] ?? [new Error('no answer from the pipeline'), null];
+      return err ?? answer === 1;
+    });
   }
 
   /**
@@ -338,6 +371,7 @@ export class ViewStore {
     });
     const [putErr, put] = answers?.[0] ?? [new Error('no answer from the pipeline'), null];
     if (putErr) throw putErr;
+    await this.held('the order and its statuses');
     return {
       fresh: put === 1,
       applied: events.map((_, i) => {
@@ -347,9 +381,17 @@ export class ViewStore {
     };
   }
 
-  /** a pipeline that takes the view's scripts, answering each command's error or result in order */
+  /**
+   * With `replicas`, resolves once they hold every write made so far (else rejects, retriable:
+   * the record that wrote is tried again, and writes the same again harmlessly).
+   */
+  private async held(subject: string): Promise<void> {
+    if (this.replicas) await this.replicas.hold(subject);
+  }
+
+  /** a pipeline (for writes) that takes the view's scripts, answering each command's error or result in order */
   private scriptPipeline() {
-    return this.redis.pipeline() as unknown as Record<keyof typeof SCRIPTS, ScriptCommand> & {
+    return this.writes.pipeline() as unknown as Record<keyof typeof SCRIPTS, ScriptCommand> & {
       exec(): Promise<[Error | null, unknown][] | null>;
       zadd(key: string, ...scoresAndMembers: (number | Buffer)[]): unknown;
       zremrangebyscore(key: string, min: string, max: number): unknown;
@@ -447,6 +489,7 @@ export class ViewStore {
       for (const { event, at } of events) this.index(pipe, event, at ?? now);
       return pipe.exec();
     });
+    await this.held(events.length === 1 ? 'the status' : `${events.length} statuses`);
     return events.map((_, i) => {
       const [err, answer] = answers?.[i] ?? [new Error('no answer from the pipeline'), null];
       return err ?? appliedOf(answer);

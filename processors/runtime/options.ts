@@ -97,16 +97,6 @@ export const runtimeOptions = z.object({
   PARTITIONS_CONCURRENTLY: int(6).pipe(z.number().min(1)),
   /** how long a claimed schedule item is held before it counts as abandoned, ms */
   SCHEDULER_LEASE_MS: int(30_000).pipe(z.number().min(1_000)),
-  /**
-   * how many Redis replicas must hold an item a stage schedules (an order waiting for its send
-   * time, a deferral) before its input record's offset is committed (Redis `WAIT`), so a failover
-   * to one of them cannot lose it (the item is in Redis alone once its record is committed); 0:
-   * none (a single Redis, or replicas whose loss of the last writes at a failover is accepted,
-   * `scripts/rebuild-schedules.ts` restoring what was lost)
-   */
-  SCHEDULE_REPLICAS: int(0).pipe(z.number().min(0)),
-  /** how long a scheduled item waits for those replicas before its record is tried again, ms */
-  SCHEDULE_REPLICA_WAIT_MS: int(1_000).pipe(z.number().min(1)),
   /** most due orders released in one transaction */
   SCHEDULER_BATCH_SIZE: int(500).pipe(z.number().min(1)),
   /** release transactions under way at once, each from its own transactional producer (1–8) */

@@ -105,31 +105,41 @@ export function handOffMetric(deps: Pick<StageDeps, 'registry' | 'clock'>, chann
   };
 }
 
-/** what waits for Redis replicas, with its settings and its connection's name */
+/** what waits for Redis replicas (REDIS_WAIT_REPLICAS), by its metric label: its connection's name */
 const REPLICA_USES = {
-  'send-ledger': { use: 'send ledger', count: 'SEND_LEDGER_REPLICAS', waitMs: 'SEND_LEDGER_REPLICA_WAIT_MS' },
-  schedule: { use: 'schedule store', count: 'SCHEDULE_REPLICAS', waitMs: 'SCHEDULE_REPLICA_WAIT_MS' },
+  'send-ledger': 'send ledger',
+  schedule: 'schedule store',
+  view: 'status view',
 } as const;
 
 /** per connection, its waits for replicas: the writes of one use in a process wait together */
 const replicaWaits = new WeakMap<Redis, ReplicaWait>();
+/** the processes' main connections whose Redis was checked for replicas (once a process) */
+const checked = new WeakSet<Redis>();
 
 /**
  * The wait for Redis replicas of `use` in this process, on a connection of the use's own (a
  * WAIT holds its connection), its outcomes counted and Redis's replicas checked once at the
- * start (`checkReplicas`); null while its setting is 0.
+ * start (`checkReplicas`); null while REDIS_WAIT_REPLICAS is 0.
  */
-function replicaWait(deps: StageDeps, key: keyof typeof REPLICA_USES): ReplicaWait | null {
-  const { use, count, waitMs } = REPLICA_USES[key];
+function replicaWait(
+  deps: Pick<StageDeps, 'config' | 'redis' | 'registry' | 'logger'>,
+  key: keyof typeof REPLICA_USES,
+): ReplicaWait | null {
+  const use = REPLICA_USES[key];
   const waits = replicaWaitMetrics(deps.registry).waits;
   for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ use: key, outcome }).inc(0);
-  const n = deps.config[count];
+  const n = deps.config.REDIS_WAIT_REPLICAS;
   if (n <= 0) return null;
   const connection = deps.redis(`${use} writes`);
   let wait = replicaWaits.get(connection);
   if (wait === undefined) {
-    void checkReplicas(deps.redis(), n, deps.logger, count);
-    wait = new ReplicaWait(connection, n, deps.config[waitMs], use, count, (outcome) =>
+    const main = deps.redis();
+    if (!checked.has(main)) {
+      checked.add(main);
+      void checkReplicas(main, n, deps.logger);
+    }
+    wait = new ReplicaWait(connection, n, deps.config.REDIS_REPLICA_WAIT_MS, use, (outcome) =>
       waits.labels({ use: key, outcome }).inc(),
     );
     replicaWaits.set(connection, wait);
@@ -139,7 +149,7 @@ function replicaWait(deps: StageDeps, key: keyof typeof REPLICA_USES): ReplicaWa
 
 /**
  * A sender's send ledger (one for all its lanes: a replay's wait for a claim depends on whose it
- * is, not which lane's), under `prefix`. With SEND_LEDGER_REPLICAS its claims are written and
+ * is, not which lane's), under `prefix`. With REDIS_WAIT_REPLICAS its claims are written and
  * waited for on a connection of their own (`replicaWait`).
  */
 export function senderLedger(deps: StageDeps, prefix: string): SendLedger {
@@ -150,9 +160,21 @@ export function senderLedger(deps: StageDeps, prefix: string): SendLedger {
   });
 }
 
-/** The read model behind the API, under the environment's Redis prefix. */
-export function viewStore(deps: Pick<StageDeps, 'config' | 'redis'>): ViewStore {
-  return new ViewStore(deps.redis(), redisPrefix(deps.config), deps.config.VIEW_RETENTION_S * 1000);
+/**
+ * The read model behind the API, under the environment's Redis prefix, as the stages write it:
+ * with REDIS_WAIT_REPLICAS a write resolves once the replicas hold it, so a record is committed
+ * only then (a failover cannot lose an order or a status the view was told of).
+ */
+export function viewStore(deps: Pick<StageDeps, 'config' | 'redis' | 'registry' | 'logger'>): ViewStore {
+  const replicas = replicaWait(deps, 'view');
+  return new ViewStore(
+    deps.redis(),
+    redisPrefix(deps.config),
+    deps.config.VIEW_RETENTION_S * 1000,
+    undefined,
+    undefined,
+    replicas ?? undefined,
+  );
 }
 
 /**
@@ -177,7 +199,7 @@ export function scheduled(
   },
 ): { store: ScheduleStore; releaser: Releaser } {
   const { config } = deps;
-  // with SCHEDULE_REPLICAS, what it schedules is in as many replicas before the record's commit
+  // with REDIS_WAIT_REPLICAS, what it schedules is in as many replicas before the record's commit
   const replicas = replicaWait(deps, 'schedule');
   const store = new ScheduleStore(deps.redis(), `${redisPrefix(config)}${o.keyPrefix}`, replicas ?? undefined);
   const releaser = new Releaser(

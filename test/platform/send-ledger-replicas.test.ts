@@ -12,7 +12,7 @@ const quiet = createLogger({ level: 'silent', name: 'redis' });
 /**
  * Redis replicates asynchronously: a failover to a replica loses the writes it had not received.
  * A sender's claim lost that way lets the notification be handed over again, by whichever sender
- * replays its record: sent twice. With SEND_LEDGER_REPLICAS a claim is used only once the
+ * replays its record: sent twice. With REDIS_WAIT_REPLICAS a claim is used only once the
  * replicas hold it (Redis WAIT). Here a primary and its replica (append-only, fsync always) of
  * the test's own: the replica dies, claims are made meanwhile, the primary dies, and the replica
  * comes back from its file and is promoted (REPLICAOF NO ONE, as a failover does).
@@ -21,17 +21,10 @@ describe('the send ledger across a Redis failover', async () => {
   const { primary, replica, replicaPort, client, start, failOver } = await replicatedPair((url) =>
     createRedis({ url }, quiet),
   );
-  const config = loadConfig({ ...process.env, SEND_LEDGER_REPLICAS: '1', SEND_LEDGER_REPLICA_WAIT_MS: '300' });
+  const config = loadConfig({ ...process.env, REDIS_WAIT_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '300' });
   /** the wait a sender makes with that configuration, on `connection` */
   const replicasOn = (connection: Redis, observe?: (o: ReplicaWaitOutcome) => void) =>
-    new ReplicaWait(
-      connection,
-      config.SEND_LEDGER_REPLICAS,
-      config.SEND_LEDGER_REPLICA_WAIT_MS,
-      'send ledger',
-      'SEND_LEDGER_REPLICAS',
-      observe,
-    );
+    new ReplicaWait(connection, config.REDIS_WAIT_REPLICAS, config.REDIS_REPLICA_WAIT_MS, 'send ledger', observe);
   const claims = { waitMs: 100, pollMs: 20 };
   const ledger = (redis: Redis, options = {}) => new SendLedger(redis, 'ledger-replicas:', 3600, undefined, options);
 
@@ -112,7 +105,7 @@ describe('the send ledger across a Redis failover', async () => {
     });
     await expect(careful.begin('refused')).rejects.toMatchObject({
       retriable: true,
-      message: expect.stringMatching(/^send ledger \(replicas\): NOPERM .*wait.* \(SEND_LEDGER_REPLICAS needs WAIT\)$/),
+      message: expect.stringMatching(/^send ledger \(replicas\): NOPERM .*wait.* \(REDIS_WAIT_REPLICAS needs WAIT\)$/),
     });
     expect(outcomes).toEqual(['failed']);
     const logged: unknown[][] = [];
@@ -120,12 +113,12 @@ describe('the send ledger across a Redis failover', async () => {
       warn: (...args: unknown[]) => void logged.push(['warn', ...args]),
       error: (...args: unknown[]) => void logged.push(['error', ...args]),
     };
-    await checkReplicas(refusing, 1, logger, 'SEND_LEDGER_REPLICAS');
+    await checkReplicas(refusing, 1, logger);
     expect(logged).toEqual([
       [
         'error',
         { err: expect.stringMatching(/^NOPERM .*wait/) },
-        'SEND_LEDGER_REPLICAS: Redis refuses WAIT; what waits for its replicas is held until it takes it (or SEND_LEDGER_REPLICAS is 0)',
+        'REDIS_WAIT_REPLICAS: Redis refuses WAIT; what waits for its replicas is held until it takes it (or REDIS_WAIT_REPLICAS is 0)',
       ],
     ]);
   });
@@ -137,15 +130,15 @@ describe('the send ledger across a Redis failover', async () => {
       warn: (...args: unknown[]) => void warned.push(args),
       error: (...args: unknown[]) => void warned.push(args),
     };
-    await checkReplicas(client(replica.socket), 1, logger, 'SEND_LEDGER_REPLICAS');
+    await checkReplicas(client(replica.socket), 1, logger);
     expect(warned).toEqual([
       [
         { connected: 0, online: 0, wanted: 1 },
-        'SEND_LEDGER_REPLICAS: Redis has fewer replicas in step than it asks for; what waits for them is held until they are',
+        'REDIS_WAIT_REPLICAS: Redis has fewer replicas in step than it asks for; what waits for them is held until they are',
       ],
     ]);
     // none asked for, or as many as asked for: nothing said
-    await checkReplicas(client(replica.socket), 0, logger, 'SEND_LEDGER_REPLICAS');
+    await checkReplicas(client(replica.socket), 0, logger);
     await primary.start();
     const demoted = client(primary.socket);
     await demoted.call('REPLICAOF', '127.0.0.1', String(replicaPort));
@@ -153,7 +146,7 @@ describe('the send ledger across a Redis failover', async () => {
       async () => /master_link_status:up/.test(await demoted.info('replication')),
       'the old primary following the new one',
     );
-    await checkReplicas(client(replica.socket), 1, logger, 'SEND_LEDGER_REPLICAS');
+    await checkReplicas(client(replica.socket), 1, logger);
     expect(warned).toHaveLength(1);
   });
 
@@ -161,10 +154,18 @@ describe('the send ledger across a Redis failover', async () => {
     expect(() =>
       loadConfig({
         ...process.env,
-        SEND_LEDGER_REPLICAS: '1',
-        SEND_LEDGER_REPLICA_WAIT_MS: '30000',
+        REDIS_WAIT_REPLICAS: '1',
+        REDIS_REPLICA_WAIT_MS: '30000',
         REDIS_SOCKET_TIMEOUT_MS: '30000',
       }),
-    ).toThrow(/SEND_LEDGER_REPLICA_WAIT_MS: 30000 ms, not under REDIS_SOCKET_TIMEOUT_MS \(30000 ms\)/);
+    ).toThrow(/REDIS_REPLICA_WAIT_MS: 30000 ms, not under REDIS_SOCKET_TIMEOUT_MS \(30000 ms\)/);
+  });
+
+  it('refuses to start with the settings REDIS_WAIT_REPLICAS replaced, naming it', () => {
+    expect(() => loadConfig({ ...process.env, SEND_LEDGER_REPLICAS: '1', SCHEDULE_REPLICA_WAIT_MS: '500' })).toThrow(
+      'invalid configuration:\n' +
+        '  SEND_LEDGER_REPLICAS: no longer read; REDIS_WAIT_REPLICAS says it now, for every write that waits for replicas\n' +
+        '  SCHEDULE_REPLICA_WAIT_MS: no longer read; REDIS_REPLICA_WAIT_MS says it now, for every write that waits for replicas',
+    );
   });
 });

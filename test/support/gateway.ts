@@ -8,6 +8,8 @@ import type { PlainProducer } from '../../platform/kafka/adapter.ts';
 import { instantPublisher, type InstantProducer } from '../../gateway/orders/instant-publisher.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
+import type { Redis } from '../../platform/redis/client.ts';
+import type { ReplicaWait } from '../../platform/redis/replica-wait.ts';
 import { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import { RegistryClient } from '../../platform/registry/client.ts';
 import { ViewStore } from '../../platform/view/store.ts';
@@ -49,6 +51,8 @@ export async function startTestGateway(
     attachmentHosts?: string[];
     /** the daily exports' worker heap, MB (default 256) */
     exportHeapMb?: number;
+    /** what cancellations wait for (REDIS_WAIT_REPLICAS), given the gateway's Redis (default: none) */
+    cancelReplicas?: (redis: Redis) => ReplicaWait;
   } = {},
 ) {
   const env = stackEnv();
@@ -72,7 +76,7 @@ export async function startTestGateway(
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const view = new ViewStore(redis, prefix, undefined, true, options.clock ?? Date.now);
-  const schedule = new ScheduleStore(redis, `${prefix}orders:`);
+  const schedule = new ScheduleStore(redis, `${prefix}orders:`, options.cancelReplicas?.(redis));
   const app = createGateway({
     producer: options.ordersProducer?.(batching) ?? batching,
     kafka,
