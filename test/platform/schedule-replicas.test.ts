@@ -74,9 +74,26 @@ describe('a cancellation across a Redis failover', async () => {
     await start();
     const careful = store(client(primary.socket), client(primary.socket));
     const careless = store(client(primary.socket));
-    for (const id of ['cancelled', 'back', 'unanswered'])
+    for (const id of ['cancelled', 'back', 'unanswered', 'elsewhere'])
       expect(await careful.schedule(id, later, payload)).toBe('scheduled');
     expect(await careful.cancel('cancelled', Date.now())).toBe('cancelled');
+
+    // A cancellation asked again (its first answer a 503) on another gateway: its wait must cover
+    // the first one's write, not only its own connection's older ones. (The Redis here, 7.0,
+    // moves a connection's WAIT offset at any command; cancel-item.lua writes again for the
+    // versions after it, which move it only at a write of the connection's own.)
+    const another = store(client(primary.socket), client(primary.socket));
+    // (its connection in use before: what it wrote, its scripts loaded, is older than the cancellation)
+    expect(await another.schedule('its-own', later, payload)).toBe('scheduled');
+    replica.signal('SIGSTOP');
+    try {
+      expect(await careless.cancel('elsewhere', Date.now())).toBe('cancelled');
+      await expect(another.cancel('elsewhere', Date.now())).rejects.toMatchObject({
+        message: 'schedule store (replicas): the cancellation reached 0 of 1 replicas in 300 ms',
+      });
+    } finally {
+      replica.signal('SIGCONT');
+    }
 
     await replica.kill();
     expect(await careless.cancel('back', Date.now())).toBe('cancelled');

@@ -3,7 +3,14 @@
 --@include lib/lanes.lua
 
 local state = redis.call('HGET', KEYS[5], ARGV[2])
-if state == 'cancelled' then return 'already-cancelled' end
+if state == 'cancelled' then
+  -- written again, the same: a write replicated, so the caller's WAIT after it covers the first
+  -- cancellation too, whichever connection (another gateway's) made it. (Redis 7.0 moves a
+  -- connection's WAIT offset to the newest write after any command it runs; later versions only
+  -- after a command of its own that replicates something.)
+  redis.call('HSET', KEYS[5], ARGV[2], 'cancelled')
+  return 'already-cancelled'
+end
 if state == 'released' then return 'released' end
 if redis.call('ZSCORE', KEYS[2], ARGV[2]) or redis.call('ZSCORE', KEYS[6], ARGV[2]) then return 'in-flight' end
 local waited = redis.call('ZREM', KEYS[1], ARGV[2]) == 1
