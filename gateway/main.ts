@@ -10,7 +10,7 @@ import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
 import { createRegistry, dependencyObserver, kafkaRequestMetrics, replicaWaitMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
-import { createRedis, redisConnection } from '../platform/redis/client.ts';
+import { createRedis, redisConnection, type Redis } from '../platform/redis/client.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { checkReplicas, ReplicaWait } from '../platform/redis/replica-wait.ts';
@@ -60,23 +60,23 @@ async function main(): Promise<void> {
   });
   const redis = createRedis(redisAt, logger);
   const prefix = config.REDIS_PREFIX ?? config.TOPIC_PREFIX;
-  // With REDIS_WAIT_REPLICAS, a cancellation is answered only once the replicas hold it (on a
-  // connection of its own: a WAIT holds its connection); the gateway's other writes are written
-  // again by the stages from Kafka, or (idempotency keys) lost harmlessly: a retry publishes the
-  // same derived ids again, and those downstream take them once.
-  const waits = replicaWaitMetrics(metrics).waits;
-  for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ use: 'schedule', outcome }).inc(0);
-  const cancelWrites = config.REDIS_WAIT_REPLICAS > 0 ? createRedis(redisAt, logger) : null;
-  if (cancelWrites) void checkReplicas(redis, config.REDIS_WAIT_REPLICAS, logger);
-  const cancels =
-    cancelWrites &&
-    new ReplicaWait(
-      cancelWrites,
-      config.REDIS_WAIT_REPLICAS,
-      config.REDIS_REPLICA_WAIT_MS,
-      'schedule store',
-      (outcome) => waits.labels({ use: 'schedule', outcome }).inc(),
+  // With REDIS_WAIT_REPLICAS, a cancellation is answered and an idempotency claim used only once
+  // the replicas hold it, each on a connection of its own (a WAIT holds its connection); the
+  // gateway's view writes are written again by the stages from Kafka.
+  if (config.REDIS_WAIT_REPLICAS > 0) void checkReplicas(redis, config.REDIS_WAIT_REPLICAS, logger);
+  const extraConnections: Redis[] = [];
+  const waitsFor = (use: 'schedule' | 'idempotency', what: string) => {
+    const waits = replicaWaitMetrics(metrics).waits;
+    for (const outcome of ['held', 'short', 'failed'] as const) waits.labels({ use, outcome }).inc(0);
+    if (config.REDIS_WAIT_REPLICAS <= 0) return undefined;
+    const connection = createRedis(redisAt, logger);
+    extraConnections.push(connection);
+    return new ReplicaWait(connection, config.REDIS_WAIT_REPLICAS, config.REDIS_REPLICA_WAIT_MS, what, (outcome) =>
+      waits.labels({ use, outcome }).inc(),
     );
+  };
+  const cancels = waitsFor('schedule', 'schedule store');
+  const claims = waitsFor('idempotency', 'idempotency');
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
@@ -86,12 +86,13 @@ async function main(): Promise<void> {
     topicPrefix: config.TOPIC_PREFIX,
     redis,
     view: new ViewStore(redis, prefix, config.VIEW_RETENTION_S * 1000),
-    schedule: new ScheduleStore(redis, `${prefix}orders:`, cancels ?? undefined),
+    schedule: new ScheduleStore(redis, `${prefix}orders:`, cancels),
     idempotency: new IdempotencyStore(
       redis,
       prefix,
       config.IDEMPOTENCY_LEASE_MS,
       config.IDEMPOTENCY_RETENTION_S * 1000,
+      claims,
     ),
     registry: new RegistryClient({
       baseUrl: config.REGISTRY_URL,
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
         await instant.close();
         await kafka.close();
         redis.disconnect();
-        cancelWrites?.disconnect();
+        for (const c of extraConnections) c.disconnect();
         logger.info('gateway stopped');
         process.exit(0);
       })();

@@ -109,14 +109,15 @@ export const platformOptions = z.object({
    * goes on (Redis `WAIT`): a sender's claim on a notification before the hand-over (lost, a
    * replay would send it again), an item a stage schedules or a view write before its record's
    * commit (lost, the order would never be released, or its status never shown), a cancellation
-   * before the gateway answers it (lost, the order would be sent). Redis replicates
+   * before the gateway answers it (lost, the order would be sent), an idempotency claim before
+   * the gateway publishes its order (lost, a retry's body could replace it). Redis replicates
    * asynchronously, so a failover to a replica loses what it had not received. 0: none (a single
    * Redis, or replicas whose loss of the last writes at a failover is accepted)
    */
   REDIS_WAIT_REPLICAS: int(0).pipe(z.number().min(0)),
   /**
    * how long such a write waits for those replicas, ms, before it is refused as not yet safe:
-   * the hand-over or the record is tried again later, the cancellation answered 503
+   * the hand-over or the record is tried again later, the cancellation or the order answered 503
    */
   REDIS_REPLICA_WAIT_MS: int(1_000).pipe(z.number().min(1)),
 });

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { inRedis } from '../../platform/redis/client.ts';
 import { defineScripts } from '../../platform/redis/lua.ts';
+import type { ReplicaWait } from '../../platform/redis/replica-wait.ts';
 import { chainIds, reminderOrderId } from './map.ts';
 
 /**
@@ -65,6 +66,8 @@ const SCRIPTS = {
 
 export class IdempotencyStore {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+  /** where claims are made: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
+  private readonly claims: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
 
   constructor(
     redis: Redis,
@@ -72,8 +75,16 @@ export class IdempotencyStore {
     private readonly leaseMs: number,
     /** how long a key is remembered (its claim, then its answer), ms */
     private readonly retentionMs = 90 * 24 * 3600 * 1000,
+    /**
+     * with REDIS_WAIT_REPLICAS: a claim (new, or taken over) is used once Redis's replicas hold
+     * it, so a failover cannot lose the claim of an order whose records are published (a retry
+     * would then claim the key afresh and publish its own records under the same derived ids:
+     * a body that differs would replace the order still waiting for its send time)
+     */
+    private readonly replicas?: ReplicaWait,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
+    this.claims = replicas ? defineScripts(replicas.connection, SCRIPTS) : this.redis;
   }
 
   private key(creator: string, idempotencyId: string): string {
@@ -83,7 +94,7 @@ export class IdempotencyStore {
   async claim(creator: string, idempotencyId: string, records: string, body: unknown, now: number): Promise<Claim> {
     const key = this.key(creator, idempotencyId);
     const r = (await inRedis('idempotency', () =>
-      this.redis.idemClaim(
+      this.claims.idemClaim(
         key,
         now + this.leaseMs,
         records,
@@ -92,6 +103,18 @@ export class IdempotencyStore {
         this.retentionMs,
       ),
     )) as string[];
+    if (this.replicas && (r[0] === 'claimed' || r[0] === 'takeover')) {
+      try {
+        await this.replicas.hold('the claim');
+      } catch (err) {
+        // not used: dropped (a new one), or its lease ended (one taken over), so a retry starts
+        // afresh or takes it over at once; what is refused is answered 503
+        await (r[0] === 'claimed' ? this.release(creator, idempotencyId) : this.lapse(creator, idempotencyId)).catch(
+          () => undefined,
+        );
+        throw err;
+      }
+    }
     const answer = (stored: string) => JSON.parse(unpackAnswer(stored, creator, idempotencyId)) as unknown;
     switch (r[0]) {
       case 'claimed':
