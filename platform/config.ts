@@ -110,7 +110,8 @@ export const platformOptions = z.object({
    * replay would send it again), an item a stage schedules or a view write before its record's
    * commit (lost, the order would never be released, or its status never shown), a cancellation
    * before the gateway answers it (lost, the order would be sent), an idempotency claim before
-   * the gateway publishes its order (lost, a retry's body could replace it). Redis replicates
+   * the gateway publishes its order (lost, a retry's body could replace it), a delivery reference
+   * before the sender's record's commit (lost, its delivery report would match nothing). Redis replicates
    * asynchronously, so a failover to a replica loses what it had not received. 0: none (a single
    * Redis, or replicas whose loss of the last writes at a failover is accepted)
    */

@@ -129,8 +129,8 @@ kafka_bootstrap() {
 }
 
 # the cluster stack runs Redis with a replica, as production does, and the writes a failover must
-# not lose (claims, scheduled items, cancellations, idempotency claims, view writes) wait for it
-# (REDIS_WAIT_REPLICAS)
+# not lose (claims, scheduled items, cancellations, idempotency claims, delivery references, view
+# writes) wait for it (REDIS_WAIT_REPLICAS)
 redis_replicated() { [ "$BROKERS" -gt 1 ]; }
 
 stack_env() {

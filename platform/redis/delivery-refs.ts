@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { inRedis } from './client.ts';
+import type { ReplicaWait } from './replica-wait.ts';
 import { RECORD_RETRY, recordPersistently } from './send-ledger.ts';
 
 /**
@@ -24,13 +25,24 @@ const REPORTED = '!';
 const REPORTED_SECONDS = 24 * 3600;
 
 export class DeliveryRefs {
+  /** where refs are put: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
+  private readonly writes: Redis;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
     /** how a reference just accepted is tried again while Redis is unavailable (`put`) */
     private readonly recordRetry = RECORD_RETRY,
-  ) {}
+    /**
+     * with REDIS_WAIT_REPLICAS: `put` resolves once Redis's replicas hold the ref, so a failover
+     * cannot lose the ref of a notification reported handed over (its delivery report would find
+     * nothing, and the notification end Failed_TTL though delivered)
+     */
+    private readonly replicas?: ReplicaWait,
+  ) {
+    this.writes = replicas?.connection ?? redis;
+  }
 
   private key = (ref: string) => `${this.prefix}ref:${ref}`;
 
@@ -45,10 +57,11 @@ export class DeliveryRefs {
       ref.expiresAt === null
         ? this.ttlSeconds
         : Math.max(3600, Math.min(this.ttlSeconds, Math.ceil((ref.expiresAt - now) / 1000) + REPORTED_SECONDS));
-    await recordPersistently(
-      () => inRedis('delivery refs', () => this.redis.set(this.key(reference), JSON.stringify(ref), 'EX', seconds)),
-      this.recordRetry,
-    );
+    await recordPersistently(async () => {
+      await inRedis('delivery refs', () => this.writes.set(this.key(reference), JSON.stringify(ref), 'EX', seconds));
+      // (too few replicas in time: put again, as after a failed write)
+      if (this.replicas) await this.replicas.hold('the delivery ref');
+    }, this.recordRetry);
   }
 
   /** The reference's notification; 'reported' once its final report is in (see `reported`); null if unknown. */

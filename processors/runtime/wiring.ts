@@ -110,6 +110,7 @@ const REPLICA_USES = {
   'send-ledger': 'send ledger',
   schedule: 'schedule store',
   view: 'status view',
+  'delivery-refs': 'delivery refs',
 } as const;
 
 /** per connection, its waits for replicas: the writes of one use in a process wait together */
@@ -122,7 +123,7 @@ const checked = new WeakSet<Redis>();
  * WAIT holds its connection), its outcomes counted and Redis's replicas checked once at the
  * start (`checkReplicas`); null while REDIS_WAIT_REPLICAS is 0.
  */
-function replicaWait(
+export function replicaWait(
   deps: Pick<StageDeps, 'config' | 'redis' | 'registry' | 'logger'>,
   key: keyof typeof REPLICA_USES,
 ): ReplicaWait | null {

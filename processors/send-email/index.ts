@@ -5,7 +5,7 @@ import { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import { Mailer } from '../../platform/smtp/mailer.ts';
 import { SharedAccountLimit, limitThrottle } from '../../platform/redis/account-limits.ts';
 import { providerMetrics } from '../../platform/metrics.ts';
-import { handOffMetric, redisPrefix, senderLedger, type StageModule } from '../runtime/wiring.ts';
+import { handOffMetric, redisPrefix, replicaWait, senderLedger, type StageModule } from '../runtime/wiring.ts';
 import { sendEmailStage } from './stage.ts';
 
 /**
@@ -74,7 +74,13 @@ export const sendEmail: StageModule = {
     const ports = {
       mailer,
       ledger,
-      refs: new DeliveryRefs(deps.redis(), prefix, config.SEND_LEDGER_TTL_S),
+      refs: new DeliveryRefs(
+        deps.redis(),
+        prefix,
+        config.SEND_LEDGER_TTL_S,
+        undefined,
+        replicaWait(deps, 'delivery-refs') ?? undefined,
+      ),
       throttle: throttle(),
       clock: deps.clock,
       handedOff: handOffMetric(deps, 'email'),

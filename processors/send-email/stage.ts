@@ -1,6 +1,6 @@
 import { REPLAY_OF_HEADER } from '../../platform/dead-letters.ts';
 import { retriable } from '../../platform/errors.ts';
-import type { DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
+import type { DeliveryRef, DeliveryRefs } from '../../platform/redis/delivery-refs.ts';
 import type { SendLedger } from '../../platform/redis/send-ledger.ts';
 import type { EmailNotification } from '../../platform/schemas/generated/email-notification.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
@@ -143,7 +143,14 @@ export function sendEmailStage<
       { failed: 'Email_Failed', expired: 'Email_Failed_TTL' },
       'email',
     );
-    if (instead) return report(n, instead.status, instead.reference, instead.description);
+    if (instead) {
+      // a replay of an accepted email: its delivery ref may not be there (the sender failed
+      // between the two writes, or the ref's wait for Redis's replicas ran out), and putting it
+      // again changes nothing put
+      if (instead.status === 'Email_Succeeded' && instead.reference && ports.refs)
+        await ports.refs.put(instead.reference, deliveryRefOf(n));
+      return report(n, instead.status, instead.reference, instead.description);
+    }
     // the ledger says this is the first hand-over: what the files' fetch found decides
     if (fetched && fetched.kind !== 'ok') {
       if (fetched.kind === 'transient') {
@@ -188,14 +195,7 @@ export function sendEmailStage<
         // both writes in one round trip (the client pipelines them, in this order)
         await recorded(
           Promise.all([
-            ports.refs?.put(verdict.reference, {
-              notificationId: n.notificationId,
-              orderId: n.orderId,
-              creator: n.creator,
-              destination: n.toAddress,
-              expiresAt: n.expiry,
-              requestedSendTime: n.requestedSendTime,
-            }),
+            ports.refs?.put(verdict.reference, deliveryRefOf(n)),
             ports.ledger.done(n.notificationId, 'Email_Succeeded', verdict.reference),
           ]),
         );
@@ -231,6 +231,18 @@ export function sendEmailStage<
 }
 
 /** Why this notification's addresses cannot go to SMTP as they are, if they cannot. */
+/** What an accepted email's delivery report needs to report it (its SMTP reference's ref). */
+function deliveryRefOf(n: EmailNotification): DeliveryRef {
+  return {
+    notificationId: n.notificationId,
+    orderId: n.orderId,
+    creator: n.creator,
+    destination: n.toAddress,
+    expiresAt: n.expiry,
+    requestedSendTime: n.requestedSendTime,
+  };
+}
+
 export function refusedAddress(
   n: Pick<EmailNotification, 'toAddress' | 'fromAddress'>,
 ): { status: StatusEvent['status']; description: string } | null {

@@ -3,7 +3,7 @@ import { SharedAccountLimit } from '../../platform/redis/account-limits.ts';
 import { SmppClient, type SubmitFields } from '../../platform/smpp/client.ts';
 import { topicName } from '../../platform/topics.ts';
 import { deliveryMetric, providerMetrics } from '../../platform/metrics.ts';
-import { handOffMetric, redisPrefix, senderLedger, type StageModule } from '../runtime/wiring.ts';
+import { handOffMetric, redisPrefix, replicaWait, senderLedger, type StageModule } from '../runtime/wiring.ts';
 import { ReceiptTracker } from './receipts.ts';
 import { smsProviders } from './options.ts';
 import { DEFAULT_PROVIDER, parseRoutes, ProviderHealth } from './routes.ts';
@@ -55,6 +55,7 @@ export const sendSms: StageModule = {
         delivered,
         config.SMPP_RECEIPT_TEXT_ID_RADIX,
         account.name,
+        replicaWait(deps, 'delivery-refs') ?? undefined,
       );
       // The account's TPS and window, shared by every instance. The queue's SMS take a place only
       // while more than the instant lane's reserve is free; the instant lane's take any free place

@@ -6,6 +6,7 @@ import { canonicalId, parseReceipt } from '../../platform/smpp/message.ts';
 import type { Receipt } from '../../platform/smpp/client.ts';
 import { inRedis } from '../../platform/redis/client.ts';
 import { defineScripts } from '../../platform/redis/lua.ts';
+import type { ReplicaWait } from '../../platform/redis/replica-wait.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { DEFAULT_PROVIDER, referenceOf } from './routes.ts';
 
@@ -72,6 +73,8 @@ const PARK_SECONDS = 3600;
 
 export class ReceiptTracker {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+  /** where the parts are recorded: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
+  private readonly writes: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** this tracker's claims on reports are its own (see complete-part.lua) */
   private readonly token = randomUUID();
   /**
@@ -97,8 +100,15 @@ export class ReceiptTracker {
     private readonly textIdRadix: 16 | 10 = 16,
     /** the provider whose receipts these are: its name is in the reports' gatewayReference */
     private readonly provider: string = DEFAULT_PROVIDER,
+    /**
+     * with REDIS_WAIT_REPLICAS: `record` resolves once Redis's replicas hold the parts, so a
+     * failover cannot lose those of an SMS reported Accepted (its receipts would find nothing,
+     * and it would end Failed_TTL though delivered)
+     */
+    private readonly replicas?: ReplicaWait,
   ) {
     this.redis = defineScripts(redis, SCRIPTS);
+    this.writes = replicas ? defineScripts(replicas.connection, SCRIPTS) : this.redis;
   }
 
   // a part's ref and its parked receipt share a hash slot (one script reads and writes both)
@@ -118,20 +128,22 @@ export class ReceiptTracker {
     // without the refs, never the refs without the parts. (Redis refusing the transaction alone,
     // OOM aside, would take a broken command: under OOM it refuses the refs' script too.) A
     // failure of either fails the recording, which the retry does again.
-    const parts = this.redis.multi();
+    const parts = this.writes.multi();
     for (const id of ids) parts.hsetnx(this.partsKey(ref.notificationId), id, 'pending');
     const json = JSON.stringify(ref);
     let early: (string | null)[] = [];
     await inRedis(WHAT, async () => {
       const recorded = parts.expire(this.partsKey(ref.notificationId), ttl).exec();
       // issued in the same tick as the transaction, not after its answer: one round trip
-      const refs = ids.map((id) => this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl));
+      const refs = ids.map((id) => this.writes.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl));
       const [done, ...answers] = await Promise.allSettled([recorded, ...refs]);
       if (done!.status === 'rejected') throw done!.reason;
       const failed = answers.find((a) => a.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       early = answers.map((a) => (a as PromiseFulfilledResult<unknown>).value as string | null);
     });
+    // (too few replicas in time: the record is tried again, and its replay records the parts again)
+    if (this.replicas) await this.replicas.hold('the parts');
     for (const [i, id] of ids.entries()) if (early[i]) await this.apply(id, ref, early[i]!);
   }
 
