@@ -230,7 +230,6 @@ export function sendEmailStage<
   }
 }
 
-/** Why this notification's addresses cannot go to SMTP as they are, if they cannot. */
 /** What an accepted email's delivery report needs to report it (its SMTP reference's ref). */
 function deliveryRefOf(n: EmailNotification): DeliveryRef {
   return {
@@ -243,6 +242,7 @@ function deliveryRefOf(n: EmailNotification): DeliveryRef {
   };
 }
 
+/** Why this notification's addresses cannot go to SMTP as they are, if they cannot. */
 export function refusedAddress(
   n: Pick<EmailNotification, 'toAddress' | 'fromAddress'>,
 ): { status: StatusEvent['status']; description: string } | null {
