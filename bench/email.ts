@@ -20,7 +20,7 @@ import { SharedAccountLimit, limitThrottle } from '../platform/redis/account-lim
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { topicName } from '../platform/topics.ts';
 import { StageRunner } from '../processors/runtime/runner.ts';
-import { senderLedger, stageDeps } from '../processors/runtime/wiring.ts';
+import { replicaWait, senderLedger, stageDeps } from '../processors/runtime/wiring.ts';
 import { sendEmailStage } from '../processors/send-email/stage.ts';
 import { sampleEmail } from '../test/support/stack.ts';
 import { benchClients, benchLogger, dropRun, ioBytes, startProcess } from './support.ts';
@@ -106,9 +106,15 @@ export async function emailBench(N: number): Promise<void> {
       }
     };
   };
-  // (with REDIS_WAIT_REPLICAS, each claim waits for that many replicas, as the stage's do)
+  // (with REDIS_WAIT_REPLICAS, each claim and delivery ref waits for that many replicas, as the stage's do)
   const ledger = senderLedger(deps, `${prefix}email-`);
-  const refs = new DeliveryRefs(redis, `${prefix}email-`, 3600);
+  const refs = new DeliveryRefs(
+    redis,
+    `${prefix}email-`,
+    3600,
+    undefined,
+    replicaWait(deps, 'delivery-refs') ?? undefined,
+  );
   const throttle = timed(
     'rate limit',
     limitThrottle(
