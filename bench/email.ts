@@ -113,7 +113,7 @@ export async function emailBench(N: number): Promise<void> {
     `${prefix}email-`,
     3600,
     undefined,
-    replicaWait(deps, 'delivery-refs') ?? undefined,
+    replicaWait(deps, 'send-ledger') ?? undefined,
   );
   const throttle = timed(
     'rate limit',

@@ -329,7 +329,7 @@ function makeReplicaWaitMetrics(registry: Registry) {
   return {
     waits: new Counter({
       name: 'redis_replica_waits_total',
-      help: "Writes waited for on Redis replicas (REDIS_WAIT_REPLICAS), by use (send-ledger: the senders' claims; schedule: scheduled items and the gateway's cancellations; view: the stages' writes to the status view; idempotency: the gateway's idempotency claims; delivery-refs: the senders' delivery references) and outcome: held (enough replicas hold them), short (too few in time: the hand-over or the record is tried later, the cancellation or the order answered 503), failed (the wait failed or was refused); 0 while the setting is 0",
+      help: "Writes waited for on Redis replicas (REDIS_WAIT_REPLICAS), by use (send-ledger: the senders' claims and delivery references; schedule: scheduled items and the gateway's cancellations; view: the stages' writes to the status view; idempotency: the gateway's idempotency claims) and outcome: held (enough replicas hold them), short (too few in time: the hand-over or the record is tried later, the cancellation or the order answered 503), failed (the wait failed or was refused); 0 while the setting is 0",
       labelNames: ['use', 'outcome'] as const,
       registers: [registry],
     }),

@@ -79,7 +79,8 @@ export const sendEmail: StageModule = {
         prefix,
         config.SEND_LEDGER_TTL_S,
         undefined,
-        replicaWait(deps, 'delivery-refs') ?? undefined,
+        // (written and waited for with the ledger's claims)
+        replicaWait(deps, 'send-ledger') ?? undefined,
       ),
       throttle: throttle(),
       clock: deps.clock,

@@ -55,7 +55,8 @@ export const sendSms: StageModule = {
         delivered,
         config.SMPP_RECEIPT_TEXT_ID_RADIX,
         account.name,
-        replicaWait(deps, 'delivery-refs') ?? undefined,
+        // (written and waited for with the ledger's claims)
+        replicaWait(deps, 'send-ledger') ?? undefined,
       );
       // The account's TPS and window, shared by every instance. The queue's SMS take a place only
       // while more than the instant lane's reserve is free; the instant lane's take any free place

@@ -29,7 +29,7 @@ describe('delivery references across a Redis failover', async () => {
   const { replica, primary, client, start, failOver } = await replicatedPair((url) => createRedis({ url }, quiet));
   const config = loadConfig({ ...process.env, REDIS_WAIT_REPLICAS: '1', REDIS_REPLICA_WAIT_MS: '300' });
   const waitOn = (writes: Redis) =>
-    new ReplicaWait(writes, config.REDIS_WAIT_REPLICAS, config.REDIS_REPLICA_WAIT_MS, 'delivery refs');
+    new ReplicaWait(writes, config.REDIS_WAIT_REPLICAS, config.REDIS_REPLICA_WAIT_MS, 'send ledger');
   const refs = (redis: Redis, writes?: Redis) =>
     new DeliveryRefs(redis, 'refs-replicas:', 3600, { maxAttempts: 1 }, writes && waitOn(writes));
   const published: StatusEvent[] = [];
@@ -69,11 +69,11 @@ describe('delivery references across a Redis failover', async () => {
     await smsCareless.record(ref(2), ['a2']);
     await expect(careful.put('<unsure@sink>', ref(3))).rejects.toMatchObject({
       retriable: true,
-      message: 'delivery refs (replicas): the delivery ref reached 0 of 1 replicas in 300 ms',
+      message: 'send ledger (replicas): the delivery ref reached 0 of 1 replicas in 300 ms',
     });
     await expect(sms.record(ref(3), ['a3'])).rejects.toMatchObject({
       retriable: true,
-      message: 'delivery refs (replicas): the parts reached 0 of 1 replicas in 300 ms',
+      message: 'send ledger (replicas): the parts reached 0 of 1 replicas in 300 ms',
     });
 
     const promoted = await failOver();
