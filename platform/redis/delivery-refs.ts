@@ -58,7 +58,10 @@ export class DeliveryRefs {
         ? this.ttlSeconds
         : Math.max(3600, Math.min(this.ttlSeconds, Math.ceil((ref.expiresAt - now) / 1000) + REPORTED_SECONDS));
     await recordPersistently(async () => {
-      await inRedis('delivery refs', () => this.writes.set(this.key(reference), JSON.stringify(ref), 'EX', seconds));
+      // (NX: a replay puts the ref again, and one there already, maybe marked reported since, stays)
+      await inRedis('delivery refs', () =>
+        this.writes.set(this.key(reference), JSON.stringify(ref), 'EX', seconds, 'NX'),
+      );
       // (too few replicas in time: put again, as after a failed write)
       if (this.replicas) await this.replicas.hold('the delivery ref');
     }, this.recordRetry);

@@ -119,6 +119,10 @@ describe('send-email replaying an accepted email', () => {
         notificationId: n.notificationId,
         destination: 'ola@example.com',
       });
+      // its report in, a later replay leaves the mark: the report is not matched twice
+      await deliveryRefs.reported('<first@sink>');
+      await stage.handle(n, ctx);
+      expect(await deliveryRefs.get('<first@sink>')).toBe('reported');
     } finally {
       redis.disconnect();
     }
