@@ -281,7 +281,7 @@ function makeReleaserMetrics(registry: Registry) {
   return {
     released: new Counter({
       name: 'scheduler_released_total',
-      help: 'Scheduled items published (published) or found published on reconciliation (reconciled)',
+      help: "Scheduled items published (published) or found published on reconciliation (reconciled); and cancellations' Order_Cancelled events the leader published because their gateway did not (announced)",
       labelNames: ['releaser', 'outcome'] as const,
       registers: [registry],
     }),

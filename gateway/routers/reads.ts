@@ -98,12 +98,15 @@ export function readsRouter(d: ReadDeps) {
           'The order cannot be cancelled: processing has started or its send time is less than five minutes away.',
       });
     if (v.status !== 'Order_Registered' || v.order.requestedSendTime <= now + CANCEL_MARGIN_MS) return prohibited();
-    const result = await d.schedule.cancel(v.order.orderId, now);
-    if (result === 'in-flight' || result === 'released') return prohibited();
     const event: StatusEvent = orderStatus(v.order, 'Order_Cancelled', now);
-    await d.producer.send([
-      { topic: topicName(d.topicPrefix, 'status'), key: v.order.orderId, value: await d.codec.encode('status', event) },
-    ]);
+    const announcement = { topic: 'status', key: v.order.orderId, value: await d.codec.encode('status', event) };
+    // The schedule keeps the event with the cancellation until it is published: if this request
+    // dies or fails after the cancellation (its replicas' wait refused, the publish failed), the
+    // scheduler's releaser publishes it, and the order does not stay Registered for ever.
+    const result = await d.schedule.cancel(v.order.orderId, now, announcement);
+    if (result === 'in-flight' || result === 'released') return prohibited();
+    await d.producer.send([{ ...announcement, topic: topicName(d.topicPrefix, 'status') }]);
+    await d.schedule.announced([v.order.orderId]);
     await d.view.apply(event, now);
     const after = await d.view.get(v.order.orderId, res.locals.creator as string);
     res.json(orderWithStatusExt(after ?? v, links));

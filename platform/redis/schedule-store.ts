@@ -19,6 +19,8 @@ import type { ReplicaWait } from './replica-wait.ts';
  *   passing   ZSET  id → when a stage claimed it to publish at once (ms)
  *   passedBy  HASH  id → the input record (topic:partition:offset) whose transaction publishes it
  *   lanes     HASH  id → "<lane>:<cost>" of an item in a gated lane (kept while it is leased)
+ *   announce  ZSET  id → when a cancellation's announcement was kept (or last claimed), ms
+ *   announcements HASH id → that announcement (what its canceller publishes of it), until published
  *   gated:<lane> ZSET id → due time, per gated lane (`GATED_LANES`)
  * An id that reached `final` is never scheduled again, so replaying the topic the schedule was
  * built from cannot release anything twice.
@@ -53,6 +55,23 @@ export type ScheduleResult = 'scheduled' | 'rescheduled' | 'in-flight' | 'final'
 /** `pass`: claimed for this record; `again`: this record had claimed it (its transaction did not commit) */
 export type PassResult = 'pass' | 'again' | 'in-flight' | 'final';
 
+/**
+ * What a canceller publishes of a cancellation (its order's Order_Cancelled status event, say):
+ * a record of one of the pipeline's topics (by its key in `topics.ts`), already encoded.
+ */
+export interface Announcement {
+  topic: string;
+  key: string;
+  value: Buffer;
+}
+
+const announcementText = (a: Announcement) => JSON.stringify({ t: a.topic, k: a.key, v: a.value.toString('base64') });
+
+function announcementOf(text: string): Announcement {
+  const { t, k, v } = JSON.parse(text) as { t: string; k: string; v: string };
+  return { topic: t, key: k, value: Buffer.from(v, 'base64') };
+}
+
 /** items per run of the pass script (`passMany`) */
 const PASS_PER_RUN = 256;
 
@@ -71,6 +90,7 @@ const SCRIPTS = {
   holdLeadership: 'schedule/hold-leadership.lua',
   dropLeadership: 'schedule/drop-leadership.lua',
   trimFinal: 'schedule/trim-final.lua',
+  claimAnnouncements: 'schedule/claim-announcements.lua',
 } as const;
 
 type ScriptedRedis = ReturnType<typeof defineScripts<keyof typeof SCRIPTS>> & {
@@ -97,6 +117,8 @@ export class ScheduleStore {
     passedBy: string;
     lanes: string;
     gated: Record<GatedLane, string>;
+    announce: string;
+    announcements: string;
   };
 
   constructor(
@@ -125,6 +147,8 @@ export class ScheduleStore {
       passedBy: `${p}passedBy`,
       lanes: `${p}lanes`,
       gated: { email: `${p}gated:email`, sms: `${p}gated:sms` },
+      announce: `${p}announce`,
+      announcements: `${p}announcements`,
     };
   }
 
@@ -280,11 +304,30 @@ export class ScheduleStore {
    * or released already. With `replicas`, resolves once they hold the cancellation (else
    * rejects, retriable): one lost at a failover would bring the item back, and the order it
    * holds would be sent after the caller was told it was cancelled.
+   *
+   * With an `announcement` (what the caller publishes of it once this resolves), a cancellation
+   * made (or found made) keeps it until the caller calls `announced`: a caller that dies, or is
+   * refused by the wait, before it has published leaves it for the releaser's leader to publish
+   * (`claimAnnouncements`), so the order is not shown waiting for ever.
    */
-  async cancel(id: string, now: number): Promise<CancelResult> {
-    const { due, leased, items, final, outcome, passing } = this.k;
+  async cancel(id: string, now: number, announcement?: Announcement): Promise<CancelResult> {
+    const { due, leased, items, final, outcome, passing, announce, announcements } = this.k;
+    const text = announcement ? announcementText(announcement) : '';
     const result = (await inRedis('schedule store', () =>
-      this.writes.cancelItem(due, leased, items, final, outcome, passing, ...this.laneKeys, now, id),
+      this.writes.cancelItem(
+        due,
+        leased,
+        items,
+        final,
+        outcome,
+        passing,
+        ...this.laneKeys,
+        announce,
+        announcements,
+        now,
+        id,
+        text,
+      ),
     )) as CancelResult;
     if (
       this.replicas &&
@@ -292,6 +335,48 @@ export class ScheduleStore {
     )
       await this.replicas.hold('the cancellation');
     return result;
+  }
+
+  /** Forgets the announcements of these cancellations: they are published. */
+  async announced(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await inRedis('schedule store', () =>
+      this.redis
+        .multi()
+        .zrem(this.k.announce, ...ids)
+        .hdel(this.k.announcements, ...ids)
+        .exec(),
+    );
+  }
+
+  /**
+   * The leader's claim (by its `leaderToken`) on the announcements kept at `olderThan` or before
+   * that their cancellers did not say they published: each is kept again from `now`, so one
+   * whose publishing fails is claimed again later. With `replicas`, resolves once they hold the
+   * claim, hence every write before it, the cancellations among them: an announcement is never
+   * published of a cancellation a failover could still lose.
+   */
+  async claimAnnouncements(
+    olderThan: number,
+    now: number,
+    leaderToken: string,
+    limit = 500,
+  ): Promise<{ id: string; announcement: Announcement }[]> {
+    const flat = (await inRedis('schedule store', () =>
+      this.writes.claimAnnouncements(
+        this.k.announce,
+        this.k.announcements,
+        this.k.leader,
+        leaderToken,
+        olderThan,
+        now,
+        limit,
+      ),
+    )) as string[];
+    if (flat.length > 0 && this.replicas) await this.replicas.hold('the cancellations to announce');
+    const out: { id: string; announcement: Announcement }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i]!, announcement: announcementOf(flat[i + 1]!) });
+    return out;
   }
 
   /**

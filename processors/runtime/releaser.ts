@@ -59,7 +59,23 @@ export interface ReleaserOptions {
   finalRetentionMs?: number;
   /** the gates of the store's gated lanes (`ScheduleStore.schedule` with a lane); a lane without one is released as it falls due */
   gates?: Partial<Record<GatedLane, ReleaseGate>>;
+  /**
+   * how long a cancellation's announcement is left to its canceller before the leader publishes
+   * it (`ScheduleStore.claimAnnouncements`), ms (default ANNOUNCE_AFTER_MS)
+   */
+  announceAfterMs?: number;
 }
+
+/**
+ * How long a canceller (the gateway) has to publish its cancellation's announcement before the
+ * leader does: longer than a cancel request can take (its replicas' wait and its publish), so the
+ * leader publishes only those whose canceller died or gave up, and rarely one a slow canceller
+ * then publishes too (a second Order_Cancelled changes nothing a reader sees).
+ */
+export const ANNOUNCE_AFTER_MS = 60_000;
+
+/** how often the leader looks for announcements left to it, ms (at most) */
+const ANNOUNCE_EVERY_MS = 10_000;
 
 /** how often the leader samples its schedule's backlog for the metrics */
 const BACKLOG_SAMPLE_MS = 15_000;
@@ -113,6 +129,7 @@ export class Releaser {
   private wakeUp: (() => void) | null = null;
   private lastReconcile = 0;
   private lastTrim = 0;
+  private lastAnnounce = 0;
   private readonly log: Logger;
   private readonly released: Counter<'releaser' | 'outcome'>;
   private readonly lateness: Histogram<'releaser'>;
@@ -201,6 +218,10 @@ export class Releaser {
         this.raiseLaneFailure();
         const now = this.deps.clock();
         if (now - this.lastReconcile >= this.opts.leaseMs) await this.reconcileAbandoned(now);
+        if (now - this.lastAnnounce >= Math.min(ANNOUNCE_EVERY_MS, this.opts.announceAfterMs ?? ANNOUNCE_AFTER_MS)) {
+          this.lastAnnounce = now;
+          await this.announceLeftCancellations(lane.producer, now);
+        }
         await this.sampleBacklog(now);
         if (this.opts.finalRetentionMs !== undefined && now - this.lastTrim >= TRIM_EVERY_MS) {
           this.lastTrim = now;
@@ -416,6 +437,35 @@ export class Releaser {
       this.token,
     );
     for (const item of batch) this.inflight.delete(item.id);
+  }
+
+  /**
+   * Publishes the announcements of cancellations whose canceller did not say it published them
+   * in time (it died, its publish failed, or its replicas' wait refused the cancellation), in one
+   * transaction, then forgets them. A failure here is logged and tried again at the next look: it
+   * does not hold up the releases.
+   */
+  private async announceLeftCancellations(producer: TransactionalProducer, now: number): Promise<void> {
+    try {
+      const left = await this.deps.store.claimAnnouncements(
+        now - (this.opts.announceAfterMs ?? ANNOUNCE_AFTER_MS),
+        now,
+        this.token,
+      );
+      if (left.length === 0) return;
+      await producer.commit(
+        left.map(({ announcement: a }) => ({
+          topic: topicName(this.deps.topicPrefix, a.topic as TopicKey),
+          key: a.key,
+          value: a.value,
+        })),
+      );
+      await this.deps.store.announced(left.map((l) => l.id));
+      this.released.inc({ releaser: this.opts.name, outcome: 'announced' }, left.length);
+      this.log.warn({ announced: left.length }, 'published cancellations their canceller left unannounced');
+    } catch (err) {
+      this.log.error({ err }, 'publishing cancellations left unannounced failed; will try again');
+    }
   }
 
   /**

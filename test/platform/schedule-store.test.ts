@@ -163,6 +163,40 @@ describe('schedule store', () => {
     expect(await s.schedule('waiting', 10_000, Buffer.from('w'))).toBe('final');
     expect(await s.claim(20_000, 10, 30_000)).toHaveLength(0);
   });
+
+  it('keeps a cancellation’s announcement until it is published, for the leader to publish if its canceller does not', async () => {
+    const s = store(prefix());
+    const event = (n: number) => ({ topic: 'status', key: `k${n}`, value: Buffer.from([0, n, 255, 10]) });
+    await s.schedule('a', 10_000, Buffer.from('a'));
+    await s.schedule('b', 10_000, Buffer.from('b'));
+    await s.schedule('c', 1_000, Buffer.from('c'));
+    await s.claim(1_000, 10, 30_000);
+    expect(await s.cancel('a', 1_000, event(1))).toBe('cancelled');
+    expect(await s.cancel('b', 1_100, event(2))).toBe('cancelled');
+    expect(await s.cancel('early', 1_200, event(3))).toBe('cancelled-before-scheduled');
+    // nothing is kept of a cancellation refused, nor of one made without an announcement
+    expect(await s.cancel('c', 1_300, event(4))).toBe('in-flight');
+    expect(await s.cancel('d', 1_300)).toBe('cancelled-before-scheduled');
+    // the canceller of b published its announcement
+    await s.announced(['b']);
+    // a retry of a's cancellation keeps the first announcement and its time
+    expect(await s.cancel('a', 1_500, event(9))).toBe('already-cancelled');
+
+    // only the leader claims, and only what was kept at `olderThan` or before
+    const leader = 'leader-token';
+    expect(await s.holdLeadership(leader, 60_000)).toBe(true);
+    await expect(s.claimAnnouncements(5_000, 5_000, 'someone-else')).rejects.toThrow(/NOT_LEADER/);
+    expect(await s.claimAnnouncements(999, 5_000, leader)).toEqual([]);
+    const first = await s.claimAnnouncements(1_000, 5_000, leader);
+    expect(first).toEqual([{ id: 'a', announcement: event(1) }]);
+    // claimed, it is kept again from then: not claimed again until as long after
+    expect((await s.claimAnnouncements(2_000, 5_000, leader)).map((a) => a.id)).toEqual(['early']);
+    expect(await s.claimAnnouncements(4_999, 6_000, leader)).toEqual([]);
+    // the leader died before publishing them: the next look claims them again
+    expect((await s.claimAnnouncements(5_000, 9_000, leader)).map((a) => a.id)).toEqual(['a', 'early']);
+    await s.announced(['a', 'early']);
+    expect(await s.claimAnnouncements(100_000, 100_000, leader)).toEqual([]);
+  });
 });
 
 describe('schedule store gated lanes', () => {
