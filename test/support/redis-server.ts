@@ -21,6 +21,8 @@ export function ownRedisServer(
   const dir = mkdtempSync(join(tmpdir(), 'own-redis-'));
   const socket = join(dir, 'redis.sock');
   let server: ChildProcess | null = null;
+  /** everything it wrote, across its starts (the last 1 MB) */
+  let log = '';
 
   const start = async (): Promise<void> => {
     let args: string[];
@@ -44,6 +46,7 @@ export function ownRedisServer(
       const timer = setTimeout(() => reject(new Error(`redis-server not ready in 15 s: ${out}`)), 15_000);
       child.stdout!.on('data', (c: Buffer) => {
         out += c.toString();
+        log = (log + c.toString()).slice(-1_000_000);
         // "Ready to accept connections" (tcp) or "ready to accept connections at <socket>"; a
         // Sentinel once it watches its primary
         if (options.sentinel ? /\+monitor master/.test(out) : /ready to accept connections/i.test(out)) {
@@ -76,7 +79,7 @@ export function ownRedisServer(
     rmSync(dir, { recursive: true, force: true });
   };
 
-  return { socket, start, kill, signal, remove };
+  return { socket, start, kill, signal, remove, output: () => log };
 }
 
 /**
@@ -85,11 +88,20 @@ export function ownRedisServer(
  * only, with that certificate: the servers with the password `app-secret` (the replica syncs and
  * the sentinel watches over TLS with it), the sentinel with `sentinel-secret`.
  */
-export async function failoverSet(tls?: { certFile: string; keyFile: string; caFile: string }) {
+export async function failoverSet(
+  tls?: { certFile: string; keyFile: string; caFile: string },
+  /**
+   * each server with an append-only file (fsync always), as production runs them: a primary
+   * started again after a kill comes back with what it had, not empty (an empty one the
+   * sentinels promote back, should the new primary miss their pings for a moment, would wipe
+   * its replica on the resync)
+   */
+  options: { appendOnly?: boolean } = {},
+) {
   const [primaryPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()];
   const server = (port: number, ...args: string[]) =>
-    ownRedisServer(
-      tls
+    ownRedisServer({
+      ...(tls
         ? {
             args: [
               ...['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file'],
@@ -97,8 +109,9 @@ export async function failoverSet(tls?: { certFile: string; keyFile: string; caF
               ...['yes', '--requirepass', 'app-secret', '--masterauth', 'app-secret', ...args],
             ],
           }
-        : { port, args },
-    );
+        : { port, args }),
+      ...(options.appendOnly ? { appendOnly: true } : {}),
+    });
   // (its replica synced at once, not after the 5 s Redis waits for others to sync with)
   const primary = server(primaryPort, '--repl-diskless-sync-delay', '0');
   const replica = server(replicaPort, '--replicaof', '127.0.0.1', String(primaryPort));
