@@ -278,9 +278,20 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
 const says = (entry: KafkaLogEntry, texts: string[]) =>
   [entry.error, entry.message].some((t) => typeof t === 'string' && texts.some((x) => t.includes(x)));
 
+/**
+ * A CreateTopics answered with errors, as kafkajs's connection logs every response that carries
+ * one: when processes provision at once (the gateway and the stages at `./dev up`, instances of a
+ * rollout), all but the first find topics made meanwhile (TOPIC_ALREADY_EXISTS). The log entry
+ * does not say which error it was; kafkajs's admin takes that one as done, and throws any other,
+ * which `provision` retries or fails on, and its caller logs. So it is info here.
+ */
+const answeredCreateTopics = (entry: KafkaLogEntry) =>
+  entry.message.startsWith('Response CreateTopics') && entry.error === 'Topic creation errors';
+
 /** The level our log gives a kafkajs log entry of `level` (kafkajs's) saying `entry`. */
 export function kafkaLogLevel(level: logLevel, entry: KafkaLogEntry): Level {
   if (says(entry, ROUTINE_RETRIES)) return 'debug';
+  if (answeredCreateTopics(entry)) return 'info';
   if (level <= logLevel.ERROR) return says(entry, TRANSIENT_RETRIES) ? 'warn' : 'error';
   if (level === logLevel.WARN) return 'warn';
   if (level === logLevel.INFO) return 'info';

@@ -55,6 +55,17 @@ describe('the level of a kafkajs log entry', () => {
     expect(kafkaLogLevel(logLevel.INFO, { message: 'Consumer has joined the group' })).toBe('info');
     expect(kafkaLogLevel(logLevel.DEBUG, { message: 'Request Fetch(key: 1, version: 11)' })).toBe('debug');
   });
+
+  it('is info for a CreateTopics answered with errors: processes provisioning at once find topics made meanwhile', () => {
+    const answered = { message: 'Response CreateTopics(key: 19, version: 3)', error: 'Topic creation errors' };
+    expect(kafkaLogLevel(logLevel.ERROR, answered)).toBe('info');
+    // (kafkajs's admin throws any error other than TOPIC_ALREADY_EXISTS, and provision's caller
+    // logs that; another request's error stays an error)
+    expect(
+      kafkaLogLevel(logLevel.ERROR, { ...answered, message: 'Response CreatePartitions(key: 37, version: 0)' }),
+    ).toBe('error');
+    expect(kafkaLogLevel(logLevel.ERROR, { ...answered, error: 'something else' })).toBe('error');
+  });
 });
 
 /**
