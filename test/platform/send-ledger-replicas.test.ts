@@ -142,9 +142,13 @@ describe('the send ledger across a Redis failover', async () => {
     await primary.start();
     const demoted = client(primary.socket);
     await demoted.call('REPLICAOF', '127.0.0.1', String(replicaPort));
+    // the primary counts it in step only once it has its first acknowledgement, a moment after
+    // the replica says its link is up
     await eventually(
-      async () => /master_link_status:up/.test(await demoted.info('replication')),
-      'the old primary following the new one',
+      async () =>
+        /master_link_status:up/.test(await demoted.info('replication')) &&
+        /^slave\d+:.*\bstate=online\b/m.test(await client(replica.socket).info('replication')),
+      'the old primary following the new one, in step',
     );
     await checkReplicas(client(replica.socket), 1, logger);
     expect(warned).toHaveLength(1);
