@@ -160,6 +160,7 @@ export function createGateway(deps: GatewayDeps) {
       clock: deps.clock,
       baseUrl: deps.baseUrl,
       feedVisibilityDelayMs: deps.feedVisibilityDelayMs,
+      log,
     }),
   );
   api.use(dashboardRouter({ view: deps.view, clock: deps.clock }));

@@ -1,11 +1,12 @@
 import express, { type Request, type Response } from 'express';
 import type { PlainProducer } from '../../platform/kafka/adapter.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type { ScheduleStore } from '../../platform/redis/schedule-store.ts';
 import type { AvroCodec } from '../../platform/schemas/codec.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { orderStatus } from '../../platform/status.ts';
 import { topicName } from '../../platform/topics.ts';
-import type { ViewStore } from '../../platform/view/store.ts';
+import type { OrderView, ViewStore } from '../../platform/view/store.ts';
 import { PROBLEMS, sendProblem, sendValidationProblem } from '../problems.ts';
 import {
   chainExt,
@@ -29,6 +30,7 @@ export interface ReadDeps {
   /** links in answers point at this (the gateway's public base URL) */
   baseUrl: string;
   feedVisibilityDelayMs: number;
+  log: Pick<Logger, 'warn'>;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -106,10 +108,29 @@ export function readsRouter(d: ReadDeps) {
     const result = await d.schedule.cancel(v.order.orderId, now, announcement);
     if (result === 'in-flight' || result === 'released') return prohibited();
     await d.producer.send([{ ...announcement, topic: topicName(d.topicPrefix, 'status') }]);
-    await d.schedule.announced([v.order.orderId]);
-    await d.view.apply(event, now);
-    const after = await d.view.get(v.order.orderId, res.locals.creator as string);
-    res.json(orderWithStatusExt(after ?? v, links));
+    // Published: the order is cancelled, and the caller is told so whatever fails from here. A
+    // kept announcement not forgotten is published again by the releaser (a second
+    // Order_Cancelled, which the view takes as it takes the one status-view applies after ours);
+    // a view not written here is written by status-view from the topic.
+    let after: OrderView | null = null;
+    try {
+      await d.schedule.announced([v.order.orderId]);
+    } catch (err) {
+      d.log.warn(
+        { orderId: v.order.orderId, err: (err as Error).message },
+        'a cancellation published but not forgotten in the schedule: the releaser publishes it again',
+      );
+    }
+    try {
+      await d.view.apply(event, now);
+      after = await d.view.get(v.order.orderId, res.locals.creator as string);
+    } catch (err) {
+      d.log.warn(
+        { orderId: v.order.orderId, err: (err as Error).message },
+        'a cancellation published but not written to the view: status-view writes it',
+      );
+    }
+    res.json(orderWithStatusExt(after ?? { ...v, status: 'Order_Cancelled', statusAt: now }, links));
   });
 
   router.get('/future/shipment/feed', async (req, res) => {

@@ -174,4 +174,32 @@ describe('a cancellation whose event the gateway could not publish', () => {
     expect(await cancelledEvents(g, lost)).toHaveLength(1);
     expect(await cancelledEvents(g, kept)).toHaveLength(1);
   });
+
+  it('is answered 200 once published, though Redis fails after (the releaser and status-view finish it)', async () => {
+    const r = await g.call(
+      'POST',
+      '/future/orders',
+      emailChain('cancel-unpublished-3', { requestedSendTime: later() }),
+    );
+    expect(r.status).toBe(201);
+    const id = (r.body.notification as { shipmentId: string }).shipmentId;
+    const { announced } = g.schedule;
+    const { apply } = g.view;
+    const gone = () => Promise.reject(new Error('Connection is closed.'));
+    Object.assign(g.schedule, { announced: gone });
+    Object.assign(g.view, { apply: gone });
+    let answer: Awaited<ReturnType<TestGateway['call']>>;
+    try {
+      answer = await g.call('PUT', `/orders/${id}/cancel`);
+    } finally {
+      Object.assign(g.schedule, { announced });
+      Object.assign(g.view, { apply });
+    }
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ id, processingStatus: { status: 'Cancelled' } });
+    expect(await cancelledEvents(g, id)).toHaveLength(1);
+    // not forgotten: the releaser says it again, which the view takes as it takes any repeat
+    expect(await g.redis.hexists(`${g.prefix}orders:{schedule}:announcements`, id)).toBe(1);
+    expect((await g.call('PUT', `/orders/${id}/cancel`)).status).toBe(200);
+  });
 });
