@@ -72,8 +72,10 @@ const RELEASED_PARTS_SECONDS = 3600;
 const PARK_SECONDS = 3600;
 
 export class ReceiptTracker {
-  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
-  /** where the parts are recorded: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
+  /**
+   * where the parts are recorded and receipts marked or parked: with `replicas`, its connection
+   * (a WAIT covers only its own connection's writes)
+   */
   private readonly writes: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** this tracker's claims on reports are its own (see complete-part.lua) */
   private readonly token = randomUUID();
@@ -107,8 +109,7 @@ export class ReceiptTracker {
      */
     private readonly replicas?: ReplicaWait,
   ) {
-    this.redis = defineScripts(redis, SCRIPTS);
-    this.writes = replicas ? defineScripts(replicas.connection, SCRIPTS) : this.redis;
+    this.writes = defineScripts(replicas ? replicas.connection : redis, SCRIPTS);
   }
 
   // a part's ref and its parked receipt share a hash slot (one script reads and writes both)
@@ -145,6 +146,8 @@ export class ReceiptTracker {
     // (too few replicas in time: the record is tried again, and its replay records the parts again)
     if (this.replicas) await this.replicas.hold('the parts');
     for (const [i, id] of ids.entries()) if (early[i]) await this.apply(id, ref, early[i]!);
+    // a parked receipt taken above is gone from Redis: its mark must last as long as its taking
+    if (this.replicas && early.some(Boolean)) await this.replicas.hold('the early receipts');
   }
 
   /** A deliver_sm receipt. Resolves once it is recorded (and published, when it completes one). */
@@ -155,9 +158,14 @@ export class ReceiptTracker {
     // Found, or parked in the same step, so the recording (record-part.lua) either sees the
     // parked receipt or is seen by it.
     const json = (await inRedis(WHAT, () =>
-      this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS),
+      this.writes.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS),
     )) as string | null;
     if (json) await this.apply(id, JSON.parse(json) as SmsRef, stat);
+    // Acknowledged (its deliver_sm_resp) only once the replicas hold what it wrote, its part's
+    // mark and report or itself parked: the SMSC does not send an acknowledged receipt again, so
+    // a failover that lost them would leave the SMS reported Accepted until it ends Failed_TTL
+    // though delivered. Too few in time: left unacknowledged, and the SMSC sends it again.
+    if (this.replicas) await this.replicas.hold('the receipt');
   }
 
   /** The one id a receipt names its part by (canonical), or null when it names none. */
@@ -188,7 +196,7 @@ export class ReceiptTracker {
   private async claimAndPublish(partId: string, ref: SmsRef, stat: string, holder: string): Promise<void> {
     const key = this.partsKey(ref.notificationId);
     const answer = (await inRedis(WHAT, () =>
-      this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS, holder),
+      this.writes.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS, holder),
     )) as string[];
     if (answer[0] === 'busy') {
       // another receipt of this notification is being reported right now (here or in another
@@ -218,7 +226,7 @@ export class ReceiptTracker {
       });
     } catch (err) {
       // not published: the next delivery of a receipt may take the report at once
-      await this.redis.hdel(key, '_claim').catch(() => undefined);
+      await this.writes.hdel(key, '_claim').catch(() => undefined);
       throw err;
     }
     await this.markReported(
@@ -232,7 +240,7 @@ export class ReceiptTracker {
   /** Marks a published report; until that is done, a receipt of it here only marks it. */
   private async markReported(key: string, ref: SmsRef, ids: string[], delivered: boolean): Promise<void> {
     this.unmarked.set(ref.notificationId, { ids, delivered });
-    await inRedis(WHAT, () => this.redis.hset(key, '_reported', '1'));
+    await inRedis(WHAT, () => this.writes.hset(key, '_reported', '1'));
     // (counted once, by the mark that found it unmarked)
     if (this.unmarked.delete(ref.notificationId) && delivered) this.delivered(ref.requestedSendTime);
     // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
@@ -242,8 +250,8 @@ export class ReceiptTracker {
     // a mark Redis refused (OOM refuses HSET, not DEL) must leave the ids for the receipt sent
     // again, which marks it.
     await Promise.all([
-      this.redis.expire(key, RELEASED_PARTS_SECONDS),
-      ...ids.map((id) => this.redis.del(this.refKey(id))),
+      this.writes.expire(key, RELEASED_PARTS_SECONDS),
+      ...ids.map((id) => this.writes.del(this.refKey(id))),
     ]).catch(() => undefined);
   }
 }

@@ -54,7 +54,7 @@ describe('delivery references across a Redis failover', async () => {
   });
   const receipt = (id: string) => ({ messageId: id, text: `id:${id} sub:001 dlvrd:001 stat:DELIVRD err:000` });
 
-  it('puts a ref, and records an SMS’s parts, only once a replica holds them, so the promoted replica still matches their reports', async () => {
+  it('puts a ref, records an SMS’s parts and acknowledges its receipts only once a replica holds them, so the promoted replica still matches their reports', async () => {
     await start();
     const [careful, careless] = [refs(client(primary.socket), client(primary.socket)), refs(client(primary.socket))];
     const [sms, smsCareless] = [
@@ -63,6 +63,10 @@ describe('delivery references across a Redis failover', async () => {
     ];
     await careful.put('<kept@sink>', ref(1));
     await sms.record(ref(1), ['a1']);
+    // a receipt that beat its submit's recording, parked; one of a two-part SMS's two receipts
+    await sms.onReceipt(receipt('b1'));
+    await sms.record(ref(4), ['c1', 'c2']);
+    await sms.onReceipt(receipt('c1'));
 
     await replica.kill();
     await careless.put('<lost@sink>', ref(2));
@@ -75,6 +79,13 @@ describe('delivery references across a Redis failover', async () => {
       retriable: true,
       message: 'send ledger (replicas): the parts reached 0 of 1 replicas in 300 ms',
     });
+    // a receipt is acknowledged once its promise resolves: parked without the wait, it is gone
+    // with the primary and the SMSC does not send it again; with it, it is left unacknowledged
+    await smsCareless.onReceipt(receipt('b2'));
+    await expect(sms.onReceipt(receipt('b3'))).rejects.toMatchObject({
+      retriable: true,
+      message: 'send ledger (replicas): the receipt reached 0 of 1 replicas in 300 ms',
+    });
 
     const promoted = await failOver();
     const after = refs(promoted);
@@ -84,7 +95,16 @@ describe('delivery references across a Redis failover', async () => {
     const smsAfter = tracker(promoted);
     await smsAfter.onReceipt(receipt('a1'));
     await smsAfter.onReceipt(receipt('a2'));
-    expect(published.map((e) => [e.notificationId, e.status])).toEqual([[ref(1).notificationId, 'SMS_Delivered']]);
+    // the parked receipt is still there for its submit's recording, and the first part's mark
+    // for the second part's receipt; the one parked without the wait is not
+    await smsAfter.record(ref(5), ['b1']);
+    await smsAfter.record(ref(6), ['b2']);
+    await smsAfter.onReceipt(receipt('c2'));
+    expect(published.map((e) => [e.notificationId, e.status])).toEqual([
+      [ref(1).notificationId, 'SMS_Delivered'],
+      [ref(5).notificationId, 'SMS_Delivered'],
+      [ref(4).notificationId, 'SMS_Delivered'],
+    ]);
   });
 });
 
