@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from '../../platform/provision.ts';
 import { loadConfig } from '../../platform/config.ts';
@@ -6,7 +7,8 @@ import { createRedis, redisConnection, type Redis } from '../../platform/redis/c
 import { ViewStore } from '../../platform/view/store.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { topicName } from '../../platform/topics.ts';
-import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { mintToken } from '../../gateway/local-tokens.ts';
+import { startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
 import { failoverSet } from '../support/redis-server.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
 import {
@@ -24,6 +26,12 @@ import { createLogger } from '../../platform/logger.ts';
 const ORDERS = 600;
 /** how long the replica is frozen before the primary dies, ms */
 const LAG_MS = 3_000;
+/** orders posted to the gateway a second from the replica's freeze until the failover is over */
+const POST_RATE = 20;
+/** orders a day ahead, posted before and cancelled through the gateway while Redis fails over */
+const CANCELS = 20;
+/** how long a client tries an order or a cancellation again (same idempotencyId), ms */
+const PATIENCE_MS = 90_000;
 
 const tally = (values: Iterable<string>) => {
   const t: Record<string, number> = {};
@@ -39,6 +47,9 @@ const tally = (values: Iterable<string>) => {
  * then no write has a replica to wait for, and the stages' writes wait and are tried again).
  * Every order must be emailed exactly once and be in the view with its notification's last
  * status: no claim, scheduled item or view write the stages went on with was lost with the primary.
+ * A gateway behind the same sentinel takes orders and cancellations meanwhile, its clients trying
+ * again on an error with the same idempotencyId: every order it acknowledged is emailed once, and
+ * every cancellation it answered 200 is still in the new primary's schedule (never released).
  * REDIS_FAILOVER_WAIT_REPLICAS=0 runs the same without the wait, to see what it prevents (a run
  * of 2026-12-07: 300 orders missing from the view, 250 notifications' statuses behind).
  * The servers run append-only, as production's must: with a primary started again empty, the
@@ -54,6 +65,9 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
   const direct = (port: number): Redis => createRedis({ url: `redis://127.0.0.1:${port}` }, quiet);
   let sink: Awaited<ReturnType<typeof startSmtpSink>>;
   let proc: StageProcess | null = null;
+  let gateway: ReturnType<typeof startNodeProcess> | null = null;
+  let gatewayUrl = '';
+  let token = '';
   let watcher: Redis;
   const notifications = new Map<string, string>();
   const pokes = new Set<() => void>();
@@ -82,10 +96,30 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
       REDIS_SENTINELS: `127.0.0.1:${set.sentinelPort}`,
       REDIS_WAIT_REPLICAS: process.env.REDIS_FAILOVER_WAIT_REPLICAS ?? '1',
     });
+    gateway = startNodeProcess(
+      'gateway/main.ts',
+      {
+        ...stageEnv(config),
+        REGISTRY_URL: stackEnv().REGISTRY_URL,
+        GATEWAY_PORT: '0',
+        AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
+        RATE_LIMIT_PER_SECOND: '1000000',
+        REDIS_URL: 'redis://pipeline',
+        REDIS_SENTINELS: `127.0.0.1:${set.sentinelPort}`,
+        REDIS_WAIT_REPLICAS: process.env.REDIS_FAILOVER_WAIT_REPLICAS ?? '1',
+      },
+      /"port":(\d+),"msg":"gateway listening"/,
+    );
+    gatewayUrl = `http://127.0.0.1:${await gateway.ready}/notifications/api/v1`;
+    token = await mintToken(readFileSync(process.env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
+      org: 'ttd',
+      scope: 'altinn:serviceowner/notifications.create',
+    });
     await proc.running;
   }, 120_000);
 
   afterAll(async () => {
+    gateway?.child.kill('SIGKILL');
     proc?.child.kill('SIGKILL');
     await statusConsumer?.stop();
     await kafka.close();
@@ -109,6 +143,58 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
       ],
     });
     const addresses = Array.from({ length: ORDERS }, (_, i) => `fo-${i}@example.com`);
+
+    // The gateway's clients: an order or a cancellation tried again on any error but a refusal
+    // (4xx), with the same idempotencyId, for PATIENCE_MS
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const refused: string[] = [];
+    const call = async (what: string, method: string, path: string, body?: unknown) => {
+      const first = Date.now();
+      const tries: string[] = [];
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = await fetch(`${gatewayUrl}${path}`, {
+            method,
+            headers,
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+            signal: AbortSignal.timeout(15_000),
+          });
+          const answer = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+          if (res.status < 300) return answer;
+          tries.push(`${res.status} ${JSON.stringify(answer).slice(0, 200)}`);
+          if (res.status < 500) break;
+        } catch (err) {
+          tries.push((err as Error).name);
+        }
+        if (Date.now() - first > PATIENCE_MS) break;
+        await sleep(Math.min(2_000, 50 * 2 ** attempt));
+      }
+      refused.push(`${what}: ${tries.join('; ')}`);
+      return null;
+    };
+    const postEmail = (idempotencyId: string, emailAddress: string, requestedSendTime?: string) =>
+      call(`order ${idempotencyId}`, 'POST', '/future/orders', {
+        idempotencyId,
+        ...(requestedSendTime ? { requestedSendTime } : {}),
+        recipient: {
+          recipientEmail: {
+            emailAddress,
+            emailSettings: {
+              subject: 'failover',
+              body: idempotencyId,
+              contentType: 'Plain',
+              sendingTimePolicy: 'Anytime',
+            },
+          },
+        },
+      });
+    const tomorrow = new Date(Date.now() + 24 * 3_600_000).toISOString();
+    const toCancel: string[] = [];
+    for (let i = 0; i < CANCELS; i++) {
+      const answer = await postEmail(`${prefix}later-${i}`, `later-${i}@example.com`, tomorrow);
+      if (answer) toCancel.push((answer.notification as { shipmentId: string }).shipmentId);
+    }
+    expect(refused).toEqual([]);
     // the first half, then the primary's SIGKILL once a third of the orders are emailed, the
     // second half streamed in while the sentinel fails over
     await produceOrders(kafka, codec, orders, ORDERS / 2, 50, email);
@@ -120,6 +206,24 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
     // to the view in that time are missing from it for good, and a claim lost with the primary
     // lets a record handled again hand its email over again.
     const second = produceOrders(kafka, codec, orders, ORDERS, 50, email, ORDERS / 2);
+    // the gateway's clients, from the replica's freeze until the failover is over: orders, and
+    // the cancellations one by one
+    let failingOver = true;
+    const posted: Promise<string | null>[] = [];
+    const posting = (async () => {
+      for (let i = 0; failingOver; i++) {
+        const address = `gw-${i}@example.com`;
+        posted.push(postEmail(`${prefix}gw-${i}`, address).then((answer) => (answer ? address : null)));
+        await sleep(1000 / POST_RATE);
+      }
+    })();
+    const cancelled: string[] = [];
+    const cancelling = (async () => {
+      for (const id of toCancel) {
+        if ((await call(`cancellation of ${id}`, 'PUT', `/orders/${id}/cancel`)) !== null) cancelled.push(id);
+        await sleep(300);
+      }
+    })();
     set.replica.signal('SIGSTOP');
     // (its link dropped too: what the primary sent before its death would otherwise wait in the
     // frozen replica's socket buffer, and be read as it resumes)
@@ -149,9 +253,15 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
       60_000,
     );
     await second;
+    failingOver = false;
+    await posting;
+    await cancelling;
+    const acknowledged = (await Promise.all(posted)).filter((a): a is string => a !== null);
+    expect(refused).toEqual([]);
+    addresses.push(...acknowledged);
 
     const reported = () => {
-      if (notifications.size < ORDERS) return false;
+      if (notifications.size < addresses.length) return false;
       for (const st of notifications.values()) if (st === 'Email_New' || st === 'Email_Sending') return false;
       return true;
     };
@@ -186,7 +296,14 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
     );
     let missing: string[] = [];
     let behind: string[] = [];
+    const unCancelled: string[] = [];
     try {
+      // every cancellation answered 200 holds on the new primary: out of the schedule, for good
+      for (const id of cancelled) {
+        const outcome = await onPrimary.hget(`${prefix}orders:{schedule}:outcome`, id);
+        const due = await onPrimary.zscore(`${prefix}orders:{schedule}:due`, id);
+        if (outcome !== 'cancelled' || due !== null) unCancelled.push(`${id}: ${outcome}, due ${due}`);
+      }
       const view = new ViewStore(onPrimary, prefix);
       const look = async () => {
         [missing, behind] = [[], []];
@@ -218,13 +335,17 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
     const twice = [...sink.perRecipient].filter(([, n]) => n > 1);
     console.log(
       `Redis failover under load: ${ids.size} orders, ${atLag} emailed before the replica froze, ${atKill} before the primary's SIGKILL, ` +
-        `${sink.perRecipient.size} emailed, ${twice.length} twice; notifications: ` +
+        `${sink.perRecipient.size} emailed, ${twice.length} twice; through the gateway: ${posted.length} posted, ` +
+        `${acknowledged.length} acknowledged, ${cancelled.length} of ${CANCELS} cancelled, ${unCancelled.length} not held; notifications: ` +
         `${JSON.stringify(tally(notifications.values()))}; views: ${missing.length} missing, ${behind.length} behind; ` +
         `failovers: ${failovers}`,
     );
-    expect(ids.size).toBe(ORDERS);
+    expect(acknowledged.length).toBe(posted.length);
+    expect(cancelled).toHaveLength(CANCELS);
+    expect(unCancelled).toEqual([]);
+    expect(ids.size).toBe(ORDERS + acknowledged.length + CANCELS);
     expect(twice).toEqual([]);
-    expect(sink.perRecipient.size).toBe(ORDERS);
+    expect(sink.perRecipient.size).toBe(addresses.length);
     expect(missing).toEqual([]);
     expect(behind).toEqual([]);
   });
