@@ -73,10 +73,10 @@ const PARK_SECONDS = 3600;
 
 export class ReceiptTracker {
   /**
-   * where the parts are recorded and receipts marked or parked: with `replicas`, its connection
-   * (a WAIT covers only its own connection's writes)
+   * every read and write of the receipts: with `replicas`, on its connection (a WAIT covers only
+   * its own connection's writes)
    */
-  private readonly writes: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** this tracker's claims on reports are its own (see complete-part.lua) */
   private readonly token = randomUUID();
   /**
@@ -109,7 +109,7 @@ export class ReceiptTracker {
      */
     private readonly replicas?: ReplicaWait,
   ) {
-    this.writes = defineScripts(replicas ? replicas.connection : redis, SCRIPTS);
+    this.redis = defineScripts(replicas ? replicas.connection : redis, SCRIPTS);
   }
 
   // a part's ref and its parked receipt share a hash slot (one script reads and writes both)
@@ -129,14 +129,14 @@ export class ReceiptTracker {
     // without the refs, never the refs without the parts. (Redis refusing the transaction alone,
     // OOM aside, would take a broken command: under OOM it refuses the refs' script too.) A
     // failure of either fails the recording, which the retry does again.
-    const parts = this.writes.multi();
+    const parts = this.redis.multi();
     for (const id of ids) parts.hsetnx(this.partsKey(ref.notificationId), id, 'pending');
     const json = JSON.stringify(ref);
     let early: (string | null)[] = [];
     await inRedis(WHAT, async () => {
       const recorded = parts.expire(this.partsKey(ref.notificationId), ttl).exec();
       // issued in the same tick as the transaction, not after its answer: one round trip
-      const refs = ids.map((id) => this.writes.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl));
+      const refs = ids.map((id) => this.redis.smsRecordPart(this.refKey(id), this.earlyKey(id), json, ttl));
       const [done, ...answers] = await Promise.allSettled([recorded, ...refs]);
       if (done!.status === 'rejected') throw done!.reason;
       const failed = answers.find((a) => a.status === 'rejected');
@@ -158,7 +158,7 @@ export class ReceiptTracker {
     // Found, or parked in the same step, so the recording (record-part.lua) either sees the
     // parked receipt or is seen by it.
     const json = (await inRedis(WHAT, () =>
-      this.writes.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS),
+      this.redis.smsTakeReceipt(this.refKey(id), this.earlyKey(id), stat, PARK_SECONDS),
     )) as string | null;
     if (json) await this.apply(id, JSON.parse(json) as SmsRef, stat);
     // Acknowledged (its deliver_sm_resp) only once the replicas hold what it wrote, its part's
@@ -196,7 +196,7 @@ export class ReceiptTracker {
   private async claimAndPublish(partId: string, ref: SmsRef, stat: string, holder: string): Promise<void> {
     const key = this.partsKey(ref.notificationId);
     const answer = (await inRedis(WHAT, () =>
-      this.writes.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS, holder),
+      this.redis.smsCompletePart(key, partId, stat, this.clock(), REPORT_LEASE_MS, holder),
     )) as string[];
     if (answer[0] === 'busy') {
       // another receipt of this notification is being reported right now (here or in another
@@ -226,7 +226,7 @@ export class ReceiptTracker {
       });
     } catch (err) {
       // not published: the next delivery of a receipt may take the report at once
-      await this.writes.hdel(key, '_claim').catch(() => undefined);
+      await this.redis.hdel(key, '_claim').catch(() => undefined);
       throw err;
     }
     await this.markReported(
@@ -240,7 +240,7 @@ export class ReceiptTracker {
   /** Marks a published report; until that is done, a receipt of it here only marks it. */
   private async markReported(key: string, ref: SmsRef, ids: string[], delivered: boolean): Promise<void> {
     this.unmarked.set(ref.notificationId, { ids, delivered });
-    await inRedis(WHAT, () => this.writes.hset(key, '_reported', '1'));
+    await inRedis(WHAT, () => this.redis.hset(key, '_reported', '1'));
     // (counted once, by the mark that found it unmarked)
     if (this.unmarked.delete(ref.notificationId) && delivered) this.delivered(ref.requestedSendTime);
     // Reported: nothing waits for these parts any more. The ids are let go now, and the parts an
@@ -250,8 +250,8 @@ export class ReceiptTracker {
     // a mark Redis refused (OOM refuses HSET, not DEL) must leave the ids for the receipt sent
     // again, which marks it.
     await Promise.all([
-      this.writes.expire(key, RELEASED_PARTS_SECONDS),
-      ...ids.map((id) => this.writes.del(this.refKey(id))),
+      this.redis.expire(key, RELEASED_PARTS_SECONDS),
+      ...ids.map((id) => this.redis.del(this.refKey(id))),
     ]).catch(() => undefined);
   }
 }
