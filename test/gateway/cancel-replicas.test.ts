@@ -64,6 +64,17 @@ function schedulerReleaser(g: TestGateway, announceAfterMs: number, replicas?: (
   };
 }
 
+/** a releaser that leaves the gateway no time, run until it has published `id`'s Order_Cancelled */
+async function releasedCancellation(g: TestGateway, id: string, what: string) {
+  const releaser = schedulerReleaser(g, 0);
+  try {
+    releaser.releaser.start();
+    await eventually(async () => (await cancelledEvents(g, id)).length > 0, what);
+  } finally {
+    await releaser.close();
+  }
+}
+
 const later = () => new Date(Date.now() + 3_600_000).toISOString();
 
 describe('a cancellation whose Redis replicas do not hold it in time', () => {
@@ -107,13 +118,7 @@ describe('a cancellation whose Redis replicas do not hold it in time', () => {
     expect(await cancelledEvents(g, id)).toEqual([]);
     expect(await g.redis.hexists(`${g.prefix}orders:{schedule}:announcements`, id)).toBe(1);
 
-    const releaser = schedulerReleaser(g, 0);
-    try {
-      releaser.releaser.start();
-      await eventually(async () => (await cancelledEvents(g, id)).length > 0, 'the Order_Cancelled event');
-    } finally {
-      await releaser.close();
-    }
+    await releasedCancellation(g, id, 'the Order_Cancelled event');
     const events = await cancelledEvents(g, id);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ orderId: id, creator: 'ttd' });
@@ -164,13 +169,7 @@ describe('a cancellation whose event the gateway could not publish', () => {
     }
     expect(await cancelledEvents(g, lost)).toEqual([]);
 
-    const releaser = schedulerReleaser(g, 0);
-    try {
-      releaser.releaser.start();
-      await eventually(async () => (await cancelledEvents(g, lost)).length > 0, 'the lost Order_Cancelled event');
-    } finally {
-      await releaser.close();
-    }
+    await releasedCancellation(g, lost, 'the lost Order_Cancelled event');
     expect(await cancelledEvents(g, lost)).toHaveLength(1);
     expect(await cancelledEvents(g, kept)).toHaveLength(1);
   });
