@@ -62,7 +62,11 @@ const SCRIPTS = {
   idemClaim: 'idempotency/claim.lua',
   idemFinish: 'idempotency/finish.lua',
   idemLapse: 'idempotency/lapse.lua',
+  idemGiveBack: 'idempotency/give-back.lua',
 } as const;
+
+/** how often a claim's give-back that failed is tried again, ms (until it answers, or the lease ends) */
+export const GIVE_BACK_RETRY_MS = 1_000;
 
 export class IdempotencyStore {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
@@ -93,10 +97,11 @@ export class IdempotencyStore {
 
   async claim(creator: string, idempotencyId: string, records: string, body: unknown, now: number): Promise<Claim> {
     const key = this.key(creator, idempotencyId);
+    const lease = now + this.leaseMs;
     const r = (await inRedis('idempotency', () =>
       this.claims.idemClaim(
         key,
-        now + this.leaseMs,
+        lease,
         records,
         packAnswer(JSON.stringify(body), creator, idempotencyId),
         now,
@@ -109,9 +114,7 @@ export class IdempotencyStore {
       } catch (err) {
         // not used: dropped (a new one), or its lease ended (one taken over), so a retry starts
         // afresh or takes it over at once; what is refused is answered 503
-        await (r[0] === 'claimed' ? this.release(creator, idempotencyId) : this.lapse(creator, idempotencyId)).catch(
-          () => undefined,
-        );
+        await this.giveBack(key, lease, r[0] === 'claimed' ? 'drop' : 'lapse');
         throw err;
       }
     }
@@ -126,6 +129,31 @@ export class IdempotencyStore {
       default:
         return { kind: 'takeover', records: r[1]!, body: answer(r[2]!) };
     }
+  }
+
+  /**
+   * Gives back a claim whose replicas' wait was refused, on the claim's own connection: in a
+   * failover, another connection may still be looking for the new primary while this one
+   * reached it (the Sentinel failover test once saw the claim made on the promoted primary, its
+   * release sent on the gateway's other connection fail, and the key answered 409 "still being
+   * registered" until the lease ran out). A give-back that fails is tried again every GIVE_BACK_RETRY_MS, in the
+   * background, until Redis answers or the lease ends (when it no longer matters); it touches
+   * the claim only while it is still the one this request left.
+   */
+  private async giveBack(key: string, lease: number, how: 'drop' | 'lapse'): Promise<void> {
+    const once = () =>
+      inRedis('idempotency', () => this.claims.idemGiveBack(key, lease, how)).then(
+        () => true,
+        () => false,
+      );
+    if (await once()) return;
+    const until = Date.now() + this.leaseMs;
+    void (async () => {
+      while (Date.now() < until) {
+        await new Promise((r) => setTimeout(r, GIVE_BACK_RETRY_MS).unref());
+        if (await once()) return;
+      }
+    })();
   }
 
   async finish(creator: string, idempotencyId: string): Promise<void> {

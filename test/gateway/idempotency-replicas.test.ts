@@ -1,10 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { connect, createServer, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
 import { ReplicaWait } from '../../platform/redis/replica-wait.ts';
-import { replicatedPair } from '../support/redis-server.ts';
+import { freePort } from '../support/process.ts';
+import { ownRedisServer, replicatedPair } from '../support/redis-server.ts';
+import { eventually } from '../support/stack.ts';
 
 const quiet = createLogger({ level: 'silent', name: 'redis' });
 
@@ -57,5 +60,138 @@ describe('idempotency claims across a Redis failover', async () => {
     });
     // the claim made without the wait went with the old primary: the retry's own records go out
     expect(await promoted.claim('ttd', 'lost', 'second records', body(2), later)).toEqual({ kind: 'claimed' });
+  });
+});
+
+/**
+ * A way to Redis that can be cut (every connection through it reset, new ones refused), as a
+ * failover cuts a gateway's connections from the old primary, and mended (they find the new one).
+ */
+async function cuttable(target: number) {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => open.delete(s));
+    }
+  });
+  const port = await freePort();
+  const listen = () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await listen();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    /** (new connections refused: nothing listens) */
+    cut() {
+      server.close();
+      for (const s of open) s.destroy();
+    },
+    mend: listen,
+    close: () => {
+      for (const s of open) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * A claim whose replicas' wait is refused is given back (a new one dropped, a taken-over one's
+ * lease ended), so the client's retry is not answered 409 "still being registered" until the
+ * lease runs out. In a failover the gateway's connections find the new primary one by one, and the
+ * give-back can fail where the claim succeeded. A lone server (no replica: every wait is refused)
+ * behind ways the test cuts.
+ */
+describe('a claim given back when its replicas wait is refused', async () => {
+  const port = await freePort();
+  const lone = ownRedisServer({ port });
+  const clients: Redis[] = [];
+  const closers: (() => void)[] = [];
+  const connectTo = (url: string) => {
+    const redis = createRedis({ url }, quiet);
+    clients.push(redis);
+    return redis;
+  };
+  beforeAll(() => lone.start());
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    for (const close of closers) close();
+    await lone.remove();
+  });
+  const prefix = 'idem-give-back:';
+  const careful = (redis: Redis, claims: Redis) =>
+    new IdempotencyStore(redis, prefix, 60_000, undefined, new ReplicaWait(claims, 1, 1_000, 'idempotency'));
+  const key = (id: string) => `${prefix}idem:ttd:${Buffer.from(id).toString('base64url')}`;
+  const body = (n: number) => ({ notificationOrderId: `order ${n}` });
+  /** the scripts the server has run (every claim and give-back is one) */
+  const scriptsRun = async (redis: Redis) =>
+    [...(await redis.info('commandstats')).matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+
+  it('is given back on the claim’s own connection, whatever the other one does', async () => {
+    const direct = connectTo(`redis://127.0.0.1:${port}`);
+    const plain = new IdempotencyStore(direct, prefix, 60_000);
+    // the gateway's other connection has lost Redis (still looking for the new primary)
+    const way = await cuttable(port);
+    closers.push(way.close);
+    way.cut();
+    const store = careful(connectTo(way.url), connectTo(`redis://127.0.0.1:${port}`));
+    await expect(store.claim('ttd', 'own', 'first records', body(1), Date.now())).rejects.toMatchObject({
+      retriable: true,
+      message: 'idempotency (replicas): the claim reached 0 of 1 replicas in 1000 ms',
+    });
+    // the retry at once starts afresh with its own records
+    expect(await plain.claim('ttd', 'own', 'second records', body(2), Date.now())).toEqual({ kind: 'claimed' });
+  });
+
+  it('is tried again until Redis answers, when it fails, not left for the lease to run out', async () => {
+    const direct = connectTo(`redis://127.0.0.1:${port}`);
+    const plain = new IdempotencyStore(direct, prefix, 60_000);
+    // both of the gateway's connections through a way the failover cuts
+    const way = await cuttable(port);
+    closers.push(way.close);
+    const store = careful(connectTo(way.url), connectTo(way.url));
+    const attempt = store.claim('ttd', 'cut', 'first records', body(1), Date.now());
+    await eventually(async () => (await direct.exists(key('cut'))) === 1, 'the claim made');
+    // cut while the claim waits for a replica: the wait fails, and so does the give-back
+    way.cut();
+    await expect(attempt).rejects.toMatchObject({ retriable: true });
+    expect(await plain.claim('ttd', 'cut', 'second records', body(2), Date.now())).toEqual({ kind: 'busy' });
+    await way.mend();
+    const since = Date.now();
+    let answer: unknown;
+    await eventually(
+      async () =>
+        ((answer = await plain.claim('ttd', 'cut', 'second records', body(2), Date.now())), answer !== null) &&
+        (answer as { kind: string }).kind !== 'busy',
+      'the retry answered',
+      20_000,
+    );
+    // given back (dropped): the retry claims the key afresh, well before the 60 s lease ends
+    expect(answer).toEqual({ kind: 'claimed' });
+    expect(Date.now() - since).toBeLessThan(20_000);
+  });
+
+  it('touches only the claim it gave back: a later claim of the key is left alone', async () => {
+    const direct = connectTo(`redis://127.0.0.1:${port}`);
+    const plain = new IdempotencyStore(direct, prefix, 60_000);
+    const way = await cuttable(port);
+    closers.push(way.close);
+    const store = careful(connectTo(way.url), connectTo(way.url));
+    const attempt = store.claim('ttd', 'later', 'first records', body(1), Date.now());
+    await eventually(async () => (await direct.exists(key('later'))) === 1, 'the claim made');
+    way.cut();
+    await expect(attempt).rejects.toMatchObject({ retriable: true });
+    // meanwhile the key is claimed anew (the first claim's lease ended, say: here, deleted)
+    await direct.del(key('later'));
+    expect(await plain.claim('ttd', 'later', 'third records', body(3), Date.now())).toEqual({ kind: 'claimed' });
+    const before = await scriptsRun(direct);
+    await way.mend();
+    // the give-back, tried again once the way is mended, finds a claim not its own and leaves it
+    await eventually(async () => (await scriptsRun(direct)) > before, 'the give-back tried again');
+    expect(await plain.claim('ttd', 'later', 'fourth records', body(4), Date.now())).toEqual({ kind: 'busy' });
   });
 });

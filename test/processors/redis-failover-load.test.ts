@@ -164,6 +164,8 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
       // (4xx but 409 "still being registered"), with the same idempotencyId, for PATIENCE_MS
       const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       const refused: string[] = [];
+      /** the answers other than 2xx the clients were given, by status */
+      const answered: Record<string, number> = {};
       const call = async (what: string, method: string, path: string, body?: unknown) => {
         const first = Date.now();
         const tries: string[] = [];
@@ -178,9 +180,10 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
             const answer = (await res.json().catch(() => null)) as Record<string, unknown> | null;
             if (res.status < 300) return answer;
             tries.push(`${res.status} ${JSON.stringify(answer).slice(0, 200)}`);
-            // (a 409 for an idempotencyId still being registered asks to be tried again: a claim
-            // whose replicas' wait was refused and whose release failed in the failover holds
-            // its key until its lease runs out, then the retry takes it over)
+            answered[res.status] = (answered[res.status] ?? 0) + 1;
+            // (a 409 for an idempotencyId still being registered asks to be tried again: a
+            // request on another gateway connection may hold the key for a moment, and a claim
+            // whose replicas' wait was refused is given back once Redis answers the give-back)
             const registering = res.status === 409 && /still being registered/.test(String(answer?.detail));
             if (res.status < 500 && !registering) break;
           } catch (err) {
@@ -382,7 +385,8 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
         `Redis failover under load: ${ids.size} orders, ${atLag} emailed before the replica froze, ${atKill} before the primary's SIGKILL, ` +
           `${sink.perRecipient.size} emailed, ${twice.length} twice; ${Object.keys(perNumber).length} SMS submitted, ` +
           `${smsTwice.length} twice, ${delivered.size} delivered; through the gateway: ${posted.length} posted, ` +
-          `${acknowledged.length} acknowledged (${numbers.length} SMS), ${cancelled.length} of ${CANCELS} cancelled, ${unCancelled.length} not held; notifications: ` +
+          `${acknowledged.length} acknowledged (${numbers.length} SMS), ${cancelled.length} of ${CANCELS} cancelled, ${unCancelled.length} not held, ` +
+          `answered on the way ${JSON.stringify(answered)}; notifications: ` +
           `${JSON.stringify(tally(notifications.values()))}; views: ${missing.length} missing, ${behind.length} behind; ` +
           `failovers: ${failovers}`,
       );
