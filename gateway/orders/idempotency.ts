@@ -132,13 +132,15 @@ export class IdempotencyStore {
   }
 
   /**
-   * Gives back a claim whose replicas' wait was refused, on the claim's own connection: in a
-   * failover, another connection may still be looking for the new primary while this one
-   * reached it (the Sentinel failover test once saw the claim made on the promoted primary, its
-   * release sent on the gateway's other connection fail, and the key answered 409 "still being
-   * registered" until the lease ran out). A give-back that fails is tried again every GIVE_BACK_RETRY_MS, in the
-   * background, until Redis answers or the lease ends (when it no longer matters); it touches
-   * the claim only while it is still the one this request left.
+   * Gives back a claim whose replicas' wait was refused, so a retry is not answered 409 "still
+   * being registered" until the lease runs out. Once on the claim's own connection before the
+   * 503 (in a failover the gateway's other connection may still be looking for the new
+   * primary); then, in the background, until a replica holds the give-back: a replica can hold
+   * the claim without having acknowledged it in time (frozen, or cut off, with the claim in its
+   * socket's buffer), miss the give-back, and be promoted with the claim (the Sentinel failover
+   * test saw it: 409 for 30 s). Tried again every GIVE_BACK_RETRY_MS, on whichever primary the
+   * connection reaches, until a wait holds it or the lease ends (when it no longer matters); it
+   * touches the claim only while it is still the one this request left.
    */
   private async giveBack(key: string, lease: number, how: 'drop' | 'lapse'): Promise<void> {
     const once = () =>
@@ -146,12 +148,22 @@ export class IdempotencyStore {
         () => true,
         () => false,
       );
-    if (await once()) return;
+    let given = await once();
     const until = Date.now() + this.leaseMs;
     void (async () => {
       while (Date.now() < until) {
+        // (a wait covers every write made on the connection before it: the give-back, or the
+        // claim not there any more, on this primary)
+        if (
+          given &&
+          (await this.replicas!.hold('the give-back').then(
+            () => true,
+            () => false,
+          ))
+        )
+          return;
         await new Promise((r) => setTimeout(r, GIVE_BACK_RETRY_MS).unref());
-        if (await once()) return;
+        given = await once();
       }
     })();
   }

@@ -89,6 +89,11 @@ async function cuttable(target: number) {
       for (const s of open) s.destroy();
     },
     mend: listen,
+    /** every connection through it reset, new ones sent to `next` (a failover's new primary) */
+    moveTo(next: number) {
+      target = next;
+      for (const s of open) s.destroy();
+    },
     close: () => {
       for (const s of open) s.destroy();
       server.close();
@@ -193,5 +198,63 @@ describe('a claim given back when its replicas wait is refused', async () => {
     // the give-back, tried again once the way is mended, finds a claim not its own and leaves it
     await eventually(async () => (await scriptsRun(direct)) > before, 'the give-back tried again');
     expect(await plain.claim('ttd', 'later', 'fourth records', body(4), Date.now())).toEqual({ kind: 'busy' });
+  });
+});
+
+/**
+ * A replica can hold a claim without having acknowledged it in time: frozen with the claim in its
+ * socket's buffer, say, and cut off before the give-back follows. Promoted, it would answer the
+ * key 409 "still being registered" until the lease ran out: the give-back is tried again until a
+ * replica holds it. A primary and its replica of the test's own, the gateway's connections through
+ * a way that moves to the promoted replica.
+ */
+describe('a claim given back on the replica that held it unacknowledged', async () => {
+  const { primary, replica, primaryPort, replicaPort, client, start } = await replicatedPair((url) =>
+    createRedis({ url }, quiet),
+  );
+  const closers: (() => void)[] = [];
+  afterAll(() => {
+    for (const close of closers) close();
+  });
+  const prefix = 'idem-unacknowledged:';
+  const key = Buffer.from('frozen').toString('base64url');
+
+  it('is given back there too once it is promoted, not left for the lease to run out', async () => {
+    await start();
+    const way = await cuttable(primaryPort);
+    closers.push(way.close);
+    const claims = client(way.url);
+    const store = new IdempotencyStore(
+      client(way.url),
+      prefix,
+      60_000,
+      undefined,
+      new ReplicaWait(claims, 1, 1_000, 'idempotency'),
+    );
+    const onPrimary = client(`redis://127.0.0.1:${primaryPort}`);
+    replica.signal('SIGSTOP');
+    const attempt = store.claim('ttd', 'frozen', 'first records', { n: 1 }, Date.now());
+    await eventually(async () => (await onPrimary.exists(`${prefix}idem:ttd:${key}`)) === 1, 'the claim made');
+    // the claim sits in the frozen replica's socket buffer; its link is cut before the give-back
+    await onPrimary.call('CLIENT', 'KILL', 'TYPE', 'replica');
+    await expect(attempt).rejects.toMatchObject({ retriable: true });
+    expect(await onPrimary.exists(`${prefix}idem:ttd:${key}`)).toBe(0);
+
+    // the failover: the primary gone, the replica resumes (reading the claim, not the give-back)
+    // and is promoted; then the gateway's connections find it
+    await primary.kill();
+    replica.signal('SIGCONT');
+    const promoted = client(`redis://127.0.0.1:${replicaPort}`);
+    await eventually(async () => (await promoted.exists(`${prefix}idem:ttd:${key}`)) === 1, 'the claim on the replica');
+    await promoted.call('REPLICAOF', 'NO', 'ONE');
+    way.moveTo(replicaPort);
+    const plain = new IdempotencyStore(promoted, prefix, 60_000);
+    let answer: { kind: string } = { kind: 'busy' };
+    await eventually(
+      async () => (answer = await plain.claim('ttd', 'frozen', 'second records', { n: 2 }, Date.now())).kind !== 'busy',
+      'the retry answered on the promoted replica',
+      15_000,
+    );
+    expect(answer).toEqual({ kind: 'claimed' });
   });
 });
