@@ -71,6 +71,42 @@ export function createLogger(options: { level?: string; name?: string; destinati
 export type { Logger };
 
 /**
+ * A warning that comes in runs (one per reconnect while Redis is away, one per receipt while it
+ * cannot be recorded): the first of a run is logged at warn at once, then at most one every
+ * `everyMs`, with how many came meanwhile (`since`); `over()` after a run logs one info line,
+ * `recovered`, with how many were not logged since the last (`unlogged`).
+ */
+export function warningRuns(
+  logger: Pick<Logger, 'warn' | 'info'>,
+  msg: string,
+  recovered: string,
+  everyMs = 30_000,
+): { warn(fields: Record<string, unknown>): void; over(): void } {
+  let failing = false;
+  let lastLogged = 0;
+  let unlogged = 0;
+  return {
+    warn(fields) {
+      const now = Date.now();
+      if (failing && now - lastLogged < everyMs) {
+        unlogged++;
+        return;
+      }
+      logger.warn({ ...fields, ...(failing ? { since: unlogged } : {}) }, msg);
+      failing = true;
+      lastLogged = now;
+      unlogged = 0;
+    },
+    over() {
+      if (!failing) return;
+      logger.info({ unlogged }, recovered);
+      failing = false;
+      unlogged = 0;
+    },
+  };
+}
+
+/**
  * A promise rejected with no one to handle it, or an exception no one caught, leaves the
  * process in a state no one knows: log it (masked, with its stack) and exit 1, so whatever
  * supervises the process (Kubernetes, `./dev up`) starts a clean one. Node would exit too, but

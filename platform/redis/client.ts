@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, ReplyError, type RedisOptions } from 'ioredis';
 import { permanent, retriable, type PipelineError } from '../errors.ts';
 import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
+import { warningRuns, type Logger } from '../logger.ts';
 
 /**
  * TLS for a `rediss://` URL, trusting the CAs of `caFile` (PEM) instead of the system's. The
@@ -112,26 +112,9 @@ export function createRedis(connection: RedisConnection, logger: Logger): Redis 
  * meanwhile answer for themselves (`redisError`).
  */
 export function logConnectionErrors(redis: Redis, logger: Logger, everyMs = 30_000): void {
-  let failing = false;
-  let lastLogged = 0;
-  let unlogged = 0;
-  redis.on('error', (err: Error) => {
-    const now = Date.now();
-    if (failing && now - lastLogged < everyMs) {
-      unlogged++;
-      return;
-    }
-    logger.warn({ err: err.message, ...(failing ? { since: unlogged } : {}) }, 'Redis connection error');
-    failing = true;
-    lastLogged = now;
-    unlogged = 0;
-  });
-  redis.on('ready', () => {
-    if (!failing) return;
-    logger.info({ unlogged }, 'Redis connection ready again');
-    failing = false;
-    unlogged = 0;
-  });
+  const runs = warningRuns(logger, 'Redis connection error', 'Redis connection ready again', everyMs);
+  redis.on('error', (err: Error) => runs.warn({ err: err.message }));
+  redis.on('ready', () => runs.over());
 }
 
 /**

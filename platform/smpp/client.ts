@@ -1,5 +1,5 @@
 import smpp, { type PDU, type Session } from 'smpp';
-import type { Logger } from '../logger.ts';
+import { warningRuns, type Logger } from '../logger.ts';
 import type { AccountLimit } from '../redis/account-limits.ts';
 import { backoffDelay } from '../retry.ts';
 
@@ -58,12 +58,20 @@ export class SmppClient {
   private readonly pending = new Set<(r: SubmitResult) => void>();
   private boundWaiters: (() => void)[] = [];
   private enquireTimer: NodeJS.Timeout | null = null;
+  /**
+   * receipts not recorded (Redis away, a replica short): each is left unacknowledged and the SMSC
+   * sends it again, so a run of them (127 in one chaos run, all during its broker and Redis
+   * faults) is logged as a run, not a line each
+   */
+  private readonly unrecorded: ReturnType<typeof warningRuns>;
 
   constructor(
     private readonly o: SmppOptions,
     private readonly onReceipt: (r: Receipt) => Promise<void>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.unrecorded = warningRuns(log, 'receipt not recorded; left unacknowledged', 'receipts recorded again');
+  }
 
   start(): void {
     this.connect();
@@ -114,11 +122,12 @@ export class SmppClient {
             ? pdu.short_message.toString('latin1')
             : String(pdu.short_message?.message ?? '');
       void this.onReceipt({ messageId: pdu.receipted_message_id ?? null, text }).then(
-        () => session.send(pdu.response()),
-        (err: unknown) => {
-          // not acknowledged: the SMSC will deliver it again
-          this.log.warn({ err }, 'receipt not recorded; left unacknowledged');
+        () => {
+          this.unrecorded.over();
+          session.send(pdu.response());
         },
+        // not acknowledged: the SMSC will deliver it again
+        (err: unknown) => this.unrecorded.warn({ err }),
       );
     });
     session.on('enquire_link', (pdu: PDU) => session.send(pdu.response()));
