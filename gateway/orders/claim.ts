@@ -84,7 +84,7 @@ export class IdempotentRequests {
           await this.lapse(creator, key);
           throw err;
         }
-        await this.d.idempotency.finish(creator, key);
+        await this.finish(creator, key);
         await after();
         replay(res, claim.body);
         return false;
@@ -102,8 +102,19 @@ export class IdempotentRequests {
     }
   }
 
-  finish(creator: string, key: string): Promise<void> {
-    return this.d.idempotency.finish(creator, key);
+  /**
+   * Marks the key done with its answer, once its records are published: the order is taken, so
+   * this never fails the request (a 503 would tell the client it was not, and its retry would
+   * wait the lease out, answered 409, before it took the claim over). A finish Redis refuses is
+   * logged and tried again in the background until the lease ends.
+   */
+  async finish(creator: string, key: string): Promise<void> {
+    try {
+      await this.d.idempotency.finish(creator, key);
+    } catch (err) {
+      this.d.log.warn({ err }, 'idempotency key not marked done after its order was published; trying again');
+      this.d.idempotency.finishLater(creator, key);
+    }
   }
 
   /**

@@ -68,6 +68,13 @@ const SCRIPTS = {
 /** how often a claim's give-back that failed is tried again, ms (until it answers, or the lease ends) */
 export const GIVE_BACK_RETRY_MS = 1_000;
 
+/** whether `p` resolves (its error, if any, is the caller's to have logged or not care about) */
+const succeeds = (p: Promise<unknown>): Promise<boolean> =>
+  p.then(
+    () => true,
+    () => false,
+  );
+
 export class IdempotencyStore {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** where claims are made: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
@@ -143,29 +150,40 @@ export class IdempotencyStore {
    * touches the claim only while it is still the one this request left.
    */
   private async giveBack(key: string, lease: number, how: 'drop' | 'lapse'): Promise<void> {
-    const once = () =>
-      inRedis('idempotency', () => this.claims.idemGiveBack(key, lease, how)).then(
-        () => true,
-        () => false,
-      );
+    const once = () => succeeds(inRedis('idempotency', () => this.claims.idemGiveBack(key, lease, how)));
     let given = await once();
+    // (a wait covers every write made on the connection before it: the give-back, or the claim
+    // not there any more, on this primary)
+    this.untilLeaseEnds(async () => {
+      if (given && (await succeeds(this.replicas!.hold('the give-back')))) return true;
+      given = await once();
+      return false;
+    });
+  }
+
+  /**
+   * Calls `attempt` every GIVE_BACK_RETRY_MS in the background until it says it is done or the
+   * lease's time has passed (when what it does no longer matters: the claim's holder is taken
+   * for gone and its claim taken over). Its timers hold no process up.
+   */
+  private untilLeaseEnds(attempt: () => Promise<boolean>): void {
     const until = Date.now() + this.leaseMs;
     void (async () => {
       while (Date.now() < until) {
-        // (a wait covers every write made on the connection before it: the give-back, or the
-        // claim not there any more, on this primary)
-        if (
-          given &&
-          (await this.replicas!.hold('the give-back').then(
-            () => true,
-            () => false,
-          ))
-        )
-          return;
+        if (await attempt()) return;
         await new Promise((r) => setTimeout(r, GIVE_BACK_RETRY_MS).unref());
-        given = await once();
       }
     })();
+  }
+
+  /**
+   * Marks the key done in the background, for a finish Redis refused once its records were
+   * published: tried every GIVE_BACK_RETRY_MS until Redis answers or the lease ends, so a retry
+   * of the request is answered from the key (200) rather than waiting the lease out and taking
+   * the claim over.
+   */
+  finishLater(creator: string, idempotencyId: string): void {
+    this.untilLeaseEnds(() => succeeds(this.finish(creator, idempotencyId)));
   }
 
   async finish(creator: string, idempotencyId: string): Promise<void> {

@@ -53,6 +53,8 @@ export async function startTestGateway(
     exportHeapMb?: number;
     /** what cancellations wait for (REDIS_WAIT_REPLICAS), given the gateway's Redis (default: none) */
     cancelReplicas?: (redis: Redis) => ReplicaWait;
+    /** wraps the gateway's idempotency store (to make its writes fail, say) */
+    idempotency?: (store: IdempotencyStore) => IdempotencyStore;
   } = {},
 ) {
   const env = stackEnv();
@@ -86,7 +88,7 @@ export async function startTestGateway(
     redis,
     view,
     schedule,
-    idempotency: new IdempotencyStore(redis, prefix, 2_000),
+    idempotency: (options.idempotency ?? ((s) => s))(new IdempotencyStore(redis, prefix, 2_000)),
     registry: new RegistryClient({
       baseUrl: options.registryUrl ?? env.REGISTRY_URL,
       timeoutMs: 2_000,
