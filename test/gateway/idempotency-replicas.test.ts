@@ -152,18 +152,25 @@ describe('a claim given back when its replicas wait is refused', async () => {
     expect(await plain.claim('ttd', 'own', 'second records', body(2), Date.now())).toEqual({ kind: 'claimed' });
   });
 
-  it('is tried again until Redis answers, when it fails, not left for the lease to run out', async () => {
+  /**
+   * `id` claimed through a way cut while the claim waits for a replica (both of the gateway's
+   * connections through it): the wait fails, and so does the give-back. Returns a store on a
+   * connection of its own, and the way, to mend.
+   */
+  const refusedAndCut = async (id: string) => {
     const direct = connectTo(`redis://127.0.0.1:${port}`);
-    const plain = new IdempotencyStore(direct, prefix, 60_000);
-    // both of the gateway's connections through a way the failover cuts
     const way = await cuttable(port);
     closers.push(way.close);
     const store = careful(connectTo(way.url), connectTo(way.url));
-    const attempt = store.claim('ttd', 'cut', 'first records', body(1), Date.now());
-    await eventually(async () => (await direct.exists(key('cut'))) === 1, 'the claim made');
-    // cut while the claim waits for a replica: the wait fails, and so does the give-back
+    const attempt = store.claim('ttd', id, 'first records', body(1), Date.now());
+    await eventually(async () => (await direct.exists(key(id))) === 1, 'the claim made');
     way.cut();
     await expect(attempt).rejects.toMatchObject({ retriable: true });
+    return { direct, plain: new IdempotencyStore(direct, prefix, 60_000), way };
+  };
+
+  it('is tried again until Redis answers, when it fails, not left for the lease to run out', async () => {
+    const { plain, way } = await refusedAndCut('cut');
     expect(await plain.claim('ttd', 'cut', 'second records', body(2), Date.now())).toEqual({ kind: 'busy' });
     await way.mend();
     const since = Date.now();
@@ -181,15 +188,7 @@ describe('a claim given back when its replicas wait is refused', async () => {
   });
 
   it('touches only the claim it gave back: a later claim of the key is left alone', async () => {
-    const direct = connectTo(`redis://127.0.0.1:${port}`);
-    const plain = new IdempotencyStore(direct, prefix, 60_000);
-    const way = await cuttable(port);
-    closers.push(way.close);
-    const store = careful(connectTo(way.url), connectTo(way.url));
-    const attempt = store.claim('ttd', 'later', 'first records', body(1), Date.now());
-    await eventually(async () => (await direct.exists(key('later'))) === 1, 'the claim made');
-    way.cut();
-    await expect(attempt).rejects.toMatchObject({ retriable: true });
+    const { direct, plain, way } = await refusedAndCut('later');
     // meanwhile the key is claimed anew (the first claim's lease ended, say: here, deleted)
     await direct.del(key('later'));
     expect(await plain.claim('ttd', 'later', 'third records', body(3), Date.now())).toEqual({ kind: 'claimed' });
