@@ -65,8 +65,8 @@ const SCRIPTS = {
   idemGiveBack: 'idempotency/give-back.lua',
 } as const;
 
-/** how often a claim's give-back that failed is tried again, ms (until it answers, or the lease ends) */
-export const GIVE_BACK_RETRY_MS = 1_000;
+/** how often a give-back or a finish is tried again in the background, ms (until it is done, or the lease ends) */
+export const BACKGROUND_RETRY_MS = 1_000;
 
 /** whether `p` resolves (its error, if any, is the caller's to have logged or not care about) */
 const succeeds = (p: Promise<unknown>): Promise<boolean> =>
@@ -145,7 +145,7 @@ export class IdempotencyStore {
    * primary); then, in the background, until a replica holds the give-back: a replica can hold
    * the claim without having acknowledged it in time (frozen, or cut off, with the claim in its
    * socket's buffer), miss the give-back, and be promoted with the claim (the Sentinel failover
-   * test saw it: 409 for 30 s). Tried again every GIVE_BACK_RETRY_MS, on whichever primary the
+   * test saw it: 409 for 30 s). Tried again every BACKGROUND_RETRY_MS, on whichever primary the
    * connection reaches, until a wait holds it or the lease ends (when it no longer matters); it
    * touches the claim only while it is still the one this request left.
    */
@@ -162,7 +162,7 @@ export class IdempotencyStore {
   }
 
   /**
-   * Calls `attempt` every GIVE_BACK_RETRY_MS in the background until it says it is done or the
+   * Calls `attempt` every BACKGROUND_RETRY_MS in the background until it says it is done or the
    * lease's time has passed (when what it does no longer matters: the claim's holder is taken
    * for gone and its claim taken over). Its timers hold no process up.
    */
@@ -171,14 +171,14 @@ export class IdempotencyStore {
     void (async () => {
       while (Date.now() < until) {
         if (await attempt()) return;
-        await new Promise((r) => setTimeout(r, GIVE_BACK_RETRY_MS).unref());
+        await new Promise((r) => setTimeout(r, BACKGROUND_RETRY_MS).unref());
       }
     })();
   }
 
   /**
    * Marks the key done in the background, for a finish Redis refused once its records were
-   * published: tried every GIVE_BACK_RETRY_MS until Redis answers or the lease ends, so a retry
+   * published: tried every BACKGROUND_RETRY_MS until Redis answers or the lease ends, so a retry
    * of the request is answered from the key (200) rather than waiting the lease out and taking
    * the claim over.
    */
