@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Logger } from '../../platform/logger.ts';
 import { PROBLEMS, sendProblem } from '../problems.ts';
-import type { IdempotencyStore } from './idempotency.ts';
+import type { GiveBack, IdempotencyStore } from './idempotency.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,6 +43,16 @@ export interface ClaimDeps {
 }
 
 /**
+ * A claim this request holds: its key, and the lease it set, by which what gives it back
+ * touches it only while it is still this request's.
+ */
+export interface Held {
+  creator: string;
+  key: string;
+  lease: number;
+}
+
+/**
  * The idempotent order flow around a key (an idempotencyId, or a v1 `Idempotency-Key`), per
  * creator: the first request claims the key with the records it will publish and the answer it
  * will give; a repeat is answered with that answer; a request that finds a claim whose holder
@@ -54,8 +64,9 @@ export class IdempotentRequests {
   /**
    * Claims `key` for this request, or answers for it: `replay` with the stored body when the key
    * is done; after taking over a claim whose request died, `republish` the stored records first;
-   * 409 when another request still holds it past the wait. True when this request holds the
-   * claim and must go on.
+   * 409 when another request still holds it past the wait. The claim, when this request holds
+   * it and must go on (then finish it, or give it back: `release`, `lapse`); null when it was
+   * answered.
    */
   async claimOrReplay(
     res: Response,
@@ -65,14 +76,14 @@ export class IdempotentRequests {
     body: unknown,
     republish: (stored: string) => Promise<() => Promise<void>>,
     replay: (res: Response, body: unknown) => void = (r, b) => void r.status(200).json(b),
-  ): Promise<boolean> {
+  ): Promise<Held | null> {
     const deadline = this.d.clock() + this.d.waitMs;
     for (;;) {
       const claim = await this.d.idempotency.claim(creator, key, stored, body, this.d.clock());
-      if (claim.kind === 'claimed') return true;
+      if (claim.kind === 'claimed') return { creator, key, lease: claim.lease };
       if (claim.kind === 'done') {
         replay(res, claim.body);
-        return false;
+        return null;
       }
       if (claim.kind === 'takeover') {
         let after: () => Promise<void>;
@@ -81,13 +92,13 @@ export class IdempotentRequests {
         } catch (err) {
           // taking over renewed the lease; end it, so a retry (on another gateway, perhaps)
           // takes over at once instead of waiting the lease out behind this one's failure
-          await this.lapse(creator, key);
+          await this.lapse({ creator, key, lease: claim.lease });
           throw err;
         }
-        await this.finish(creator, key);
+        await this.finish({ creator, key, lease: claim.lease });
         await after();
         replay(res, claim.body);
-        return false;
+        return null;
       }
       if (this.d.clock() > deadline) {
         res.setHeader('Retry-After', '1');
@@ -96,7 +107,7 @@ export class IdempotentRequests {
           title: 'Conflict',
           detail: 'An order with this idempotencyId is still being registered; retry shortly.',
         });
-        return false;
+        return null;
       }
       await sleep(25);
     }
@@ -108,12 +119,12 @@ export class IdempotentRequests {
    * wait the lease out, answered 409, before it took the claim over). A finish Redis refuses is
    * logged and tried again in the background until the lease ends.
    */
-  async finish(creator: string, key: string): Promise<void> {
+  async finish(held: Held): Promise<void> {
     try {
-      await this.d.idempotency.finish(creator, key);
+      await this.d.idempotency.finish(held.creator, held.key);
     } catch (err) {
       this.d.log.warn({ err }, 'idempotency key not marked done after its order was published; trying again');
-      this.d.idempotency.finishLater(creator, key);
+      this.d.idempotency.finishLater(held.creator, held.key);
     }
   }
 
@@ -121,13 +132,17 @@ export class IdempotentRequests {
    * Ends the claim's lease, keeping its records: for a write that may have been stored (its
    * outcome unknown), so that a retry writes the same records again (never fails).
    */
-  lapse(creator: string, key: string): Promise<void> {
-    return this.d.idempotency.lapse(creator, key).catch(() => undefined);
+  lapse(held: Held): Promise<void> {
+    return this.giveBack(held, 'lapse');
   }
 
   /** Drops a claim whose records were not published, so a retry starts afresh (never fails). */
-  release(creator: string, key: string): Promise<void> {
-    return this.d.idempotency.release(creator, key).catch(() => undefined);
+  release(held: Held): Promise<void> {
+    return this.giveBack(held, 'drop');
+  }
+
+  private giveBack(held: Held, how: GiveBack): Promise<void> {
+    return this.d.idempotency.giveBack(held.creator, held.key, held.lease, how);
   }
 
   /**
@@ -136,9 +151,9 @@ export class IdempotentRequests {
    * logs and metrics, as the reference does. Once stored, an order is finished and answered even
    * if no one is listening (a replay then gets 200).
    */
-  async hungUp(req: Request, res: Response, creator: string, key?: string): Promise<boolean> {
+  async hungUp(req: Request, res: Response, held: Held | null): Promise<boolean> {
     if (!req.socket.destroyed) return false;
-    if (key) await this.release(creator, key);
+    if (held) await this.release(held);
     this.d.log.info({ path: req.path }, 'client hung up before the order was stored');
     sendProblem(res, PROBLEMS.requestTerminated);
     return true;

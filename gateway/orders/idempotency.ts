@@ -15,10 +15,17 @@ import { chainIds, reminderOrderId } from './map.ts';
  * the chain is the first request's, whatever the replay carried.
  */
 export type Claim =
-  | { kind: 'claimed' }
+  | { kind: 'claimed'; lease: number }
   | { kind: 'done'; body: unknown }
   | { kind: 'busy' }
-  | { kind: 'takeover'; records: string; body: unknown };
+  | { kind: 'takeover'; records: string; body: unknown; lease: number };
+
+/**
+ * How a claim this request holds is given back when it will not be finished: `drop` deletes it
+ * (nothing was published: a retry starts afresh), `lapse` ends its lease and keeps its records
+ * (they may have been written: a retry takes the claim over at once and writes them again).
+ */
+export type GiveBack = 'drop' | 'lapse';
 
 /**
  * An answer as it is kept for the key's retention: the ids derived from (creator, idempotencyId)
@@ -61,12 +68,17 @@ export function unpackAnswer(stored: string, creator: string, idempotencyId: str
 const SCRIPTS = {
   idemClaim: 'idempotency/claim.lua',
   idemFinish: 'idempotency/finish.lua',
-  idemLapse: 'idempotency/lapse.lua',
   idemGiveBack: 'idempotency/give-back.lua',
 } as const;
 
 /** how often a give-back or a finish is tried again in the background, ms (until it is done, or the lease ends) */
 export const BACKGROUND_RETRY_MS = 1_000;
+
+/** something tried again in the background: `attempt` says whether it is done; given up at `until` */
+interface Later {
+  until: number;
+  attempt: () => Promise<boolean>;
+}
 
 /** whether `p` resolves (its error, if any, is the caller's to have logged or not care about) */
 const succeeds = (p: Promise<unknown>): Promise<boolean> =>
@@ -79,6 +91,9 @@ export class IdempotencyStore {
   private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** where claims are made: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
   private readonly claims: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
+  /** what is tried again in the background, all on one timer (`inBackground`) */
+  private readonly later = new Set<Later>();
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     redis: Redis,
@@ -121,59 +136,87 @@ export class IdempotencyStore {
       } catch (err) {
         // not used: dropped (a new one), or its lease ended (one taken over), so a retry starts
         // afresh or takes it over at once; what is refused is answered 503
-        await this.giveBack(key, lease, r[0] === 'claimed' ? 'drop' : 'lapse');
+        await this.giveBackKey(key, lease, r[0] === 'claimed' ? 'drop' : 'lapse');
         throw err;
       }
     }
     const answer = (stored: string) => JSON.parse(unpackAnswer(stored, creator, idempotencyId)) as unknown;
     switch (r[0]) {
       case 'claimed':
-        return { kind: 'claimed' };
+        return { kind: 'claimed', lease };
       case 'done':
         return { kind: 'done', body: answer(r[1]!) };
       case 'busy':
         return { kind: 'busy' };
       default:
-        return { kind: 'takeover', records: r[1]!, body: answer(r[2]!) };
+        return { kind: 'takeover', records: r[1]!, body: answer(r[2]!), lease };
     }
   }
 
   /**
-   * Gives back a claim whose replicas' wait was refused, so a retry is not answered 409 "still
-   * being registered" until the lease runs out. Once on the claim's own connection before the
-   * 503 (in a failover the gateway's other connection may still be looking for the new
-   * primary); then, in the background, until a replica holds the give-back: a replica can hold
-   * the claim without having acknowledged it in time (frozen, or cut off, with the claim in its
-   * socket's buffer), miss the give-back, and be promoted with the claim (the Sentinel failover
-   * test saw it: 409 for 30 s). Tried again every BACKGROUND_RETRY_MS, on whichever primary the
-   * connection reaches, until a wait holds it or the lease ends (when it no longer matters); it
-   * touches the claim only while it is still the one this request left.
+   * Gives back the claim this request made or took over (`lease`, what `claim` answered) and
+   * will not finish: its replicas' wait was refused, its recipients' lookup failed, its records
+   * could not be published or its client hung up. Never fails. Only while the claim is still the
+   * one this request left (`idempotency/give-back.lua`: pending, with its lease), so a give-back
+   * that comes late (its lease ran out and another request took the claim over, or finished it)
+   * touches nothing.
    */
-  private async giveBack(key: string, lease: number, how: 'drop' | 'lapse'): Promise<void> {
-    const once = () => succeeds(inRedis('idempotency', () => this.claims.idemGiveBack(key, lease, how)));
-    let given = await once();
-    // (a wait covers every write made on the connection before it: the give-back, or the claim
-    // not there any more, on this primary)
-    this.untilLeaseEnds(async () => {
-      if (given && (await succeeds(this.replicas!.hold('the give-back')))) return true;
-      given = await once();
-      return false;
-    });
+  giveBack(creator: string, idempotencyId: string, lease: number, how: GiveBack): Promise<void> {
+    return this.giveBackKey(this.key(creator, idempotencyId), lease, how);
   }
 
   /**
-   * Calls `attempt` every BACKGROUND_RETRY_MS in the background until it says it is done or the
-   * lease's time has passed (when what it does no longer matters: the claim's holder is taken
-   * for gone and its claim taken over). Its timers hold no process up.
+   * Tried once on the claims' connection before the caller answers (in a failover the gateway's
+   * other connection may still be looking for the new primary); then, if that failed, in the
+   * background until it is done. With REDIS_WAIT_REPLICAS, in the background until a replica
+   * holds it: a replica can hold the claim without having acknowledged it in time (frozen, or
+   * cut off, with the claim in its socket's buffer), miss the give-back, and be promoted with
+   * the claim (the Sentinel failover test saw it: 409 for 30 s). Given up when the lease ends,
+   * when it no longer matters.
    */
-  private untilLeaseEnds(attempt: () => Promise<boolean>): void {
-    const until = Date.now() + this.leaseMs;
-    void (async () => {
-      while (Date.now() < until) {
-        if (await attempt()) return;
-        await new Promise((r) => setTimeout(r, BACKGROUND_RETRY_MS).unref());
-      }
-    })();
+  private async giveBackKey(key: string, lease: number, how: GiveBack): Promise<void> {
+    const once = () => succeeds(inRedis('idempotency', () => this.claims.idemGiveBack(key, lease, how)));
+    let given = await once();
+    const replicas = this.replicas;
+    if (!replicas) {
+      if (!given) this.inBackground(once);
+      return;
+    }
+    // (a wait covers every write made on the connection before it: the give-back, or the claim
+    // not there any more, on this primary); the first wait at once, not awaited
+    const held = async () => {
+      if (given && (await succeeds(replicas.hold('the give-back')))) return true;
+      given = await once();
+      return false;
+    };
+    void held().then((done) => done || this.inBackground(held));
+  }
+
+  /**
+   * Calls `attempt` every BACKGROUND_RETRY_MS until it says it is done or the lease's time has
+   * passed (when what it does no longer matters: the claim's holder is taken for gone and its
+   * claim taken over). Everything waiting shares one timer, which holds no process up; how many
+   * wait is bounded by how many give-backs and finishes Redis refuses in one lease.
+   */
+  private inBackground(attempt: () => Promise<boolean>): void {
+    this.later.add({ until: Date.now() + this.leaseMs, attempt });
+    this.timer ??= setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref();
+  }
+
+  /** one round of what is tried again in the background, then the next in BACKGROUND_RETRY_MS */
+  private async tryAgain(): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.later].map(async (l) => {
+        if (l.until <= now || (await l.attempt())) this.later.delete(l);
+      }),
+    );
+    this.timer = this.later.size > 0 ? setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref() : null;
+  }
+
+  /** how many give-backs and finishes are waiting to be tried again (for the tests) */
+  get waiting(): number {
+    return this.later.size;
   }
 
   /**
@@ -183,23 +226,10 @@ export class IdempotencyStore {
    * the claim over.
    */
   finishLater(creator: string, idempotencyId: string): void {
-    this.untilLeaseEnds(() => succeeds(this.finish(creator, idempotencyId)));
+    this.inBackground(() => succeeds(this.finish(creator, idempotencyId)));
   }
 
   async finish(creator: string, idempotencyId: string): Promise<void> {
     await inRedis('idempotency', () => this.redis.idemFinish(this.key(creator, idempotencyId), this.retentionMs));
-  }
-
-  /**
-   * Ends the lease of a claim whose records may or may not be published (a takeover's write
-   * failed, or a commit's outcome is unknown): the next request takes it over at once.
-   */
-  async lapse(creator: string, idempotencyId: string): Promise<void> {
-    await inRedis('idempotency', () => this.redis.idemLapse(this.key(creator, idempotencyId)));
-  }
-
-  /** Drops a claim whose records could not be published, so a retry starts afresh. */
-  async release(creator: string, idempotencyId: string): Promise<void> {
-    await inRedis('idempotency', () => this.redis.del(this.key(creator, idempotencyId)));
   }
 }

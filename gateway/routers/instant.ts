@@ -114,7 +114,7 @@ export function instantRouter(d: InstantDeps) {
       const key = v.value.idempotencyId;
       const x = instantDispatch(v.value, creator, now, d.defaults);
       const claim: InstantClaim = { dispatch: x, writerIds: d.producer.ids };
-      const proceed = await d.requests.claimOrReplay(
+      const held = await d.requests.claimOrReplay(
         res,
         creator,
         key,
@@ -127,21 +127,21 @@ export function instantRouter(d: InstantDeps) {
           return () => remember(original, now);
         },
       );
-      if (!proceed) return;
-      if (await d.requests.hungUp(req, res, creator, key)) return;
+      if (!held) return;
+      if (await d.requests.hungUp(req, res, held)) return;
       try {
         await d.producer.send(await encode(x));
       } catch (err) {
         // nothing stored: a retry starts afresh; maybe stored: a retry writes the same records
-        if (classify(err).code === 'OUTCOME_UNKNOWN') await d.requests.lapse(creator, key);
-        else await d.requests.release(creator, key);
+        if (classify(err).code === 'OUTCOME_UNKNOWN') await d.requests.lapse(held);
+        else await d.requests.release(held);
         d.log.warn(
           { err: { name: (err as Error).name, message: (err as Error).message } },
           'instant order not dispatched',
         );
         return sendProblem(res, PROBLEMS.dependencyUnavailable);
       }
-      await Promise.all([d.requests.finish(creator, key), remember(x, now)]);
+      await Promise.all([d.requests.finish(held), remember(x, now)]);
       res.status(201).json(x.response);
     };
   const json = jsonBody(d.bodyLimitBytes, JSON_TYPES);

@@ -72,28 +72,28 @@ export function orderChainsRouter(d: OrderChainDeps) {
     now: number,
   ): Promise<void> {
     const body = chainResponse(records);
-    const proceed = await d.requests.claimOrReplay(res, creator, key, JSON.stringify(records), body, async (stored) => {
+    const held = await d.requests.claimOrReplay(res, creator, key, JSON.stringify(records), body, async (stored) => {
       const original = JSON.parse(stored) as NotificationOrder[];
       await d.orders.takeOver(original);
       return () => d.orders.remember(original, now);
     });
-    if (!proceed) return;
+    if (!held) return;
     try {
       const needsLookup = records.some((o) => o.recipients.some((r) => !r.emailAddress && !r.mobileNumber));
       if (needsLookup) {
         const lookup = await lookupRecipients(d.registry, records);
         if (lookup.missingContact.length > 0) {
-          await d.requests.release(creator, key);
+          await d.requests.release(held);
           return void sendProblem(res, PROBLEMS.missingContact);
         }
       }
-      if (await d.requests.hungUp(req, res, creator, key)) return;
+      if (await d.requests.hungUp(req, res, held)) return;
       await d.orders.publish(records);
     } catch (err) {
-      await d.requests.release(creator, key);
+      await d.requests.release(held);
       throw err;
     }
-    await Promise.all([d.requests.finish(creator, key), d.orders.remember(records, now)]);
+    await Promise.all([d.requests.finish(held), d.orders.remember(records, now)]);
     res.status(201).location(`${d.apiUrl}/orders/chain/${body.notificationOrderId}`).json(body);
   }
   return router;

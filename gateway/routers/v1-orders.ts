@@ -4,7 +4,7 @@ import type { RegistryClient } from '../../platform/registry/client.ts';
 import type { NotificationOrder } from '../../platform/schemas/generated/order.ts';
 import { normaliseMobileNumber } from '../../platform/validation/rules.ts';
 import { idempotencyKeyOf, jsonBody, JSON_TYPES, requireJson } from '../http/body.ts';
-import type { IdempotentRequests } from '../orders/claim.ts';
+import type { Held, IdempotentRequests } from '../orders/claim.ts';
 import { lookupRecipients, type LookupResult } from '../orders/lookup.ts';
 import { recipientOf, type Defaults } from '../orders/map.ts';
 import type { OrderPublisher } from '../orders/publish.ts';
@@ -99,12 +99,12 @@ export function v1OrdersRouter(d: V1OrderDeps) {
           .status(202)
           .location(`${d.apiUrl}/orders/${(b as typeof body).orderId}`)
           .json(b);
-      const claimKey = key === null ? null : `v1\n${key}`;
-      if (claimKey !== null) {
-        const proceed = await d.requests.claimOrReplay(
+      let held: Held | null = null;
+      if (key !== null) {
+        held = await d.requests.claimOrReplay(
           res,
           creator,
-          claimKey,
+          `v1\n${key}`,
           JSON.stringify([order]),
           body,
           async (stored) => {
@@ -114,19 +114,16 @@ export function v1OrdersRouter(d: V1OrderDeps) {
           },
           accepted,
         );
-        if (!proceed) return;
+        if (!held) return;
       }
       try {
-        if (await d.requests.hungUp(req, res, creator, claimKey ?? undefined)) return;
+        if (await d.requests.hungUp(req, res, held)) return;
         await d.orders.publish([order]);
       } catch (err) {
-        if (claimKey !== null) await d.requests.release(creator, claimKey);
+        if (held) await d.requests.release(held);
         throw err;
       }
-      await Promise.all([
-        claimKey !== null ? d.requests.finish(creator, claimKey) : null,
-        d.orders.remember([order], now),
-      ]);
+      await Promise.all([held ? d.requests.finish(held) : null, d.orders.remember([order], now)]);
       accepted(res, body);
     };
   const json = jsonBody(d.bodyLimitBytes, JSON_TYPES);

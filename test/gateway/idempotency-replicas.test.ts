@@ -39,16 +39,25 @@ describe('idempotency claims across a Redis failover', async () => {
     const careful = store(client(primary.socket), client(primary.socket));
     const careless = store(client(primary.socket));
     const now = Date.now();
-    expect(await careful.claim('ttd', 'kept', 'first records', body(1), now)).toEqual({ kind: 'claimed' });
+    expect(await careful.claim('ttd', 'kept', 'first records', body(1), now)).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
 
     await replica.kill();
-    expect(await careless.claim('ttd', 'lost', 'first records', body(1), now)).toEqual({ kind: 'claimed' });
+    expect(await careless.claim('ttd', 'lost', 'first records', body(1), now)).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
     await expect(careful.claim('ttd', 'refused', 'first records', body(1), now)).rejects.toMatchObject({
       retriable: true,
       message: 'idempotency (replicas): the claim reached 0 of 1 replicas in 300 ms',
     });
     // dropped at once: a retry (to this primary) starts afresh rather than wait out a lease
-    expect(await careless.claim('ttd', 'refused', 'second records', body(2), now)).toEqual({ kind: 'claimed' });
+    expect(await careless.claim('ttd', 'refused', 'second records', body(2), now)).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
 
     const promoted = store(await failOver());
     const later = now + 120_000;
@@ -57,9 +66,13 @@ describe('idempotency claims across a Redis failover', async () => {
       kind: 'takeover',
       records: 'first records',
       body: body(1),
+      lease: later + 60_000,
     });
     // the claim made without the wait went with the old primary: the retry's own records go out
-    expect(await promoted.claim('ttd', 'lost', 'second records', body(2), later)).toEqual({ kind: 'claimed' });
+    expect(await promoted.claim('ttd', 'lost', 'second records', body(2), later)).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
   });
 });
 
@@ -149,7 +162,10 @@ describe('a claim given back when its replicas wait is refused', async () => {
       message: 'idempotency (replicas): the claim reached 0 of 1 replicas in 1000 ms',
     });
     // the retry at once starts afresh with its own records
-    expect(await plain.claim('ttd', 'own', 'second records', body(2), Date.now())).toEqual({ kind: 'claimed' });
+    expect(await plain.claim('ttd', 'own', 'second records', body(2), Date.now())).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
   });
 
   /**
@@ -183,15 +199,40 @@ describe('a claim given back when its replicas wait is refused', async () => {
       20_000,
     );
     // given back (dropped): the retry claims the key afresh, well before the 60 s lease ends
-    expect(answer).toEqual({ kind: 'claimed' });
+    expect(answer).toEqual({ kind: 'claimed', lease: expect.any(Number) });
     expect(Date.now() - since).toBeLessThan(20_000);
+  });
+
+  it('is tried again when a request gives its claim back and Redis does not answer, without replicas too', async () => {
+    const direct = connectTo(`redis://127.0.0.1:${port}`);
+    const plain = new IdempotencyStore(direct, prefix, 60_000);
+    const way = await cuttable(port);
+    closers.push(way.close);
+    const store = new IdempotencyStore(connectTo(way.url), prefix, 60_000);
+    const claim = await store.claim('ttd', 'released', 'first records', body(1), Date.now());
+    expect(claim.kind).toBe('claimed');
+    // its records could not be published, and Redis is out of reach when it gives the claim back
+    way.cut();
+    await store.giveBack('ttd', 'released', (claim as { lease: number }).lease, 'drop');
+    expect(store.waiting).toBe(1);
+    expect(await plain.claim('ttd', 'released', 'second records', body(2), Date.now())).toEqual({ kind: 'busy' });
+    await way.mend();
+    await eventually(async () => store.waiting === 0, 'the give-back done', 20_000);
+    // dropped: the retry claims the key afresh, well before the 60 s lease ends
+    expect(await plain.claim('ttd', 'released', 'second records', body(2), Date.now())).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
   });
 
   it('touches only the claim it gave back: a later claim of the key is left alone', async () => {
     const { direct, plain, way } = await refusedAndCut('later');
     // meanwhile the key is claimed anew (the first claim's lease ended, say: here, deleted)
     await direct.del(key('later'));
-    expect(await plain.claim('ttd', 'later', 'third records', body(3), Date.now())).toEqual({ kind: 'claimed' });
+    expect(await plain.claim('ttd', 'later', 'third records', body(3), Date.now())).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
     const before = await scriptsRun(direct);
     await way.mend();
     // the give-back, tried again once the way is mended, finds a claim not its own and leaves it
@@ -254,6 +295,6 @@ describe('a claim given back on the replica that held it unacknowledged', async 
       'the retry answered on the promoted replica',
       15_000,
     );
-    expect(answer).toEqual({ kind: 'claimed' });
+    expect(answer).toEqual({ kind: 'claimed', lease: expect.any(Number) });
   });
 });

@@ -57,9 +57,9 @@ describe('idempotent requests after a dead or failing holder', () => {
     const key = 'order-1';
     // the first holder claims, then dies without finishing
     const first = response();
-    expect(await requests.claimOrReplay(first.res, 'ttd', key, 'records-1', { id: 1 }, () => Promise.reject())).toBe(
-      true,
-    );
+    expect(
+      await requests.claimOrReplay(first.res, 'ttd', key, 'records-1', { id: 1 }, () => Promise.reject()),
+    ).toMatchObject({ key });
     await new Promise((r) => setTimeout(r, LEASE_MS + 50));
 
     // a retry takes over, but its write fails
@@ -79,26 +79,25 @@ describe('idempotent requests after a dead or failing holder', () => {
         written.push(stored);
         return async () => undefined;
       }),
-    ).toBe(false);
+    ).toBeNull();
     expect(Date.now() - started).toBeLessThan(LEASE_MS);
     expect(written).toEqual(['records-1']);
     expect(next.r).toMatchObject({ status: 200, body: { id: 1 } });
 
     // and the key is done: a later request gets the first answer
     const later = response();
-    expect(await requests.claimOrReplay(later.res, 'ttd', key, 'records-4', { id: 4 }, () => Promise.reject())).toBe(
-      false,
-    );
+    expect(
+      await requests.claimOrReplay(later.res, 'ttd', key, 'records-4', { id: 4 }, () => Promise.reject()),
+    ).toBeNull();
     expect(later.r).toMatchObject({ status: 200, body: { id: 1 } });
   });
 
   it('lets a request whose write may have been stored end its lease, keeping its records', async () => {
     const key = 'order-2';
     const holder = response();
-    expect(await requests.claimOrReplay(holder.res, 'ttd', key, 'records-a', { id: 'a' }, () => Promise.reject())).toBe(
-      true,
-    );
-    await requests.lapse('ttd', key);
+    const held = await requests.claimOrReplay(holder.res, 'ttd', key, 'records-a', { id: 'a' }, () => Promise.reject());
+    expect(held).toMatchObject({ creator: 'ttd', key });
+    await requests.lapse(held!);
     const written: string[] = [];
     const retry = response();
     expect(
@@ -106,16 +105,86 @@ describe('idempotent requests after a dead or failing holder', () => {
         written.push(stored);
         return async () => undefined;
       }),
-    ).toBe(false);
+    ).toBeNull();
     expect(written).toEqual(['records-a']);
     expect(retry.r.body).toEqual({ id: 'a' });
     // a done key is not reopened by a late lapse
-    await requests.lapse('ttd', key);
+    await requests.lapse(held!);
     const again = response();
-    expect(await requests.claimOrReplay(again.res, 'ttd', key, 'records-c', { id: 'c' }, () => Promise.reject())).toBe(
-      false,
-    );
+    expect(
+      await requests.claimOrReplay(again.res, 'ttd', key, 'records-c', { id: 'c' }, () => Promise.reject()),
+    ).toBeNull();
     expect(again.r.body).toEqual({ id: 'a' });
+  });
+
+  /**
+   * A request gives its claim back (its lookup failed, its publish failed or its client hung up)
+   * after its lease ran out and another request took the claim over: what it gives back is no
+   * longer its own, and must be left alone. Dropped, a finished key would let a later request
+   * claim it afresh and publish its own records under the same derived ids (an order replaced);
+   * its lease ended, the taking-over request's claim would be taken over again while it writes.
+   * A clock the test moves past the lease (a minute), so the taking-over request's lease holds.
+   */
+  describe('given back late', () => {
+    let skew = 0;
+    const late = new IdempotentRequests({
+      idempotency: new IdempotencyStore(redis, prefix, 60_000, 600_000),
+      clock: () => Date.now() + skew,
+      waitMs: 100,
+      log: createLogger({ level: 'silent' }),
+    });
+    const outlived = async (key: string) => {
+      const held = await late.claimOrReplay(response().res, 'ttd', key, 'records-x', { id: 'x' }, () =>
+        Promise.reject(),
+      );
+      expect(held).toMatchObject({ key });
+      skew += 61_000;
+      return held!;
+    };
+
+    it('leaves a key finished since as it is', async () => {
+      const key = 'order-3';
+      const slow = await outlived(key);
+      // a retry takes the claim over and finishes it
+      const retry = response();
+      expect(
+        await late.claimOrReplay(retry.res, 'ttd', key, 'records-y', { id: 'y' }, async () => async () => undefined),
+      ).toBeNull();
+      expect(retry.r.body).toEqual({ id: 'x' });
+      // the slow request's publish fails at last: its give-back finds the key done, not its claim
+      await late.release(slow);
+      const after = response();
+      expect(
+        await late.claimOrReplay(after.res, 'ttd', key, 'records-z', { id: 'z' }, () => Promise.reject()),
+      ).toBeNull();
+      expect(after.r).toMatchObject({ status: 200, body: { id: 'x' } });
+    });
+
+    it('does not end the lease of a request that took the claim over since', async () => {
+      const key = 'order-4';
+      const slow = await outlived(key);
+      // a retry takes the claim over, and is still writing when the test ends
+      let tookOver!: () => void;
+      const took = new Promise<void>((r) => (tookOver = r));
+      void late.claimOrReplay(response().res, 'ttd', key, 'records-y', { id: 'y' }, () => {
+        tookOver();
+        return new Promise<never>(() => undefined);
+      });
+      await took;
+      // the slow request learns its write's outcome is unknown, and lapses what it left
+      await late.lapse(slow);
+      // another retry finds the claim held (409 after the wait), not lapsed for it to take over
+      const third = response();
+      let republished = false;
+      expect(
+        await late.claimOrReplay(third.res, 'ttd', key, 'records-z', { id: 'z' }, async () => {
+          republished = true;
+          return async () => undefined;
+        }),
+      ).toBeNull();
+      expect(republished).toBe(false);
+      expect(third.r.status).toBe(409);
+    });
   });
 });
 

@@ -224,7 +224,7 @@ describe('Redis retention', () => {
     expect(await redis.get(key!)).toBe('={"a":1}');
     await redis.set(key!, JSON.stringify({ state: 'done', body: JSON.stringify({ b: 2 }) }), 'PX', 5_000);
     expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { b: 2 } });
-    await store.lapse('ttd', 'k1');
+    await store.giveBack('ttd', 'k1', 0, 'lapse');
     await store.finish('ttd', 'k1');
     expect(await store.claim('ttd', 'k1', '[]', {}, Date.now())).toEqual({ kind: 'done', body: { b: 2 } });
   });

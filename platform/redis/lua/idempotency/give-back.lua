@@ -1,9 +1,11 @@
 -- KEYS: key ; ARGV: lease how ('drop' | 'lapse')
--- Gives back a claim this request made (or took over) and will not use, its replicas' wait
--- refused: only while it is still that claim (pending, with the lease it set), so a give-back
--- tried again late cannot touch a claim made since. 'drop' deletes a new claim (a retry starts
--- afresh); 'lapse' ends a taken-over claim's lease (a retry takes it over at once). 1 when given
--- back, 0 when the claim is not there as this request left it.
+-- Gives back a claim this request made (or took over) and will not finish (its replicas' wait
+-- refused, its lookup or publish failed, its client hung up): only while it is still that claim
+-- (pending, with the lease it set), so a give-back that comes late (the lease ran out and another
+-- request took the claim over, or finished it) touches nothing. 'drop' deletes it (nothing was
+-- published: a retry starts afresh); 'lapse' ends its lease and keeps its records (they may have
+-- been written: a retry takes it over at once). 1 when given back, 0 when the claim is not there
+-- as this request left it.
 --@keys 1
 
 local cur = redis.call('GET', KEYS[1])
