@@ -168,28 +168,33 @@ export class IdempotencyStore {
   /**
    * Tried once on the claims' connection before the caller answers (in a failover the gateway's
    * other connection may still be looking for the new primary); then, if that failed, in the
-   * background until it is done. With REDIS_WAIT_REPLICAS, in the background until a replica
-   * holds it: a replica can hold the claim without having acknowledged it in time (frozen, or
-   * cut off, with the claim in its socket's buffer), miss the give-back, and be promoted with
-   * the claim (the Sentinel failover test saw it: 409 for 30 s). Given up when the lease ends,
-   * when it no longer matters.
+   * background until it is done, and with REDIS_WAIT_REPLICAS until a replica holds it
+   * (`untilHeld`).
    */
   private async giveBackKey(key: string, lease: number, how: GiveBack): Promise<void> {
     const once = () => succeeds(inRedis('idempotency', () => this.claims.idemGiveBack(key, lease, how)));
-    let given = await once();
-    const replicas = this.replicas;
-    if (!replicas) {
-      if (!given) this.inBackground(once);
-      return;
-    }
-    // (a wait covers every write made on the connection before it: the give-back, or the claim
-    // not there any more, on this primary); the first wait at once, not awaited
+    const given = await once();
+    if (this.replicas) this.untilHeld(once, given, 'the give-back');
+    else if (!given) this.inBackground(once);
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS, a write made after the claim (its give-back, or its finish) is
+   * waited for in the background until a replica holds it, and made again meanwhile: a replica
+   * can hold the claim and miss what followed it (frozen, or cut off, with the write in its
+   * socket's buffer), and be promoted with the claim pending (the Sentinel failover test saw it
+   * for a give-back: 409 "still being registered" for the lease's 30 s). A wait covers every
+   * write made on its connection before it, the write, or one that found nothing to do, on this
+   * primary. `done`: whether `once` was just done; the first wait at once, not awaited.
+   */
+  private untilHeld(once: () => Promise<boolean>, done: boolean, subject: string): void {
+    const replicas = this.replicas!;
     const held = async () => {
-      if (given && (await succeeds(replicas.hold('the give-back')))) return true;
-      given = await once();
+      if (done && (await succeeds(replicas.hold(subject)))) return true;
+      done = await once();
       return false;
     };
-    void held().then((done) => done || this.inBackground(held));
+    void held().then((ok) => ok || this.inBackground(held));
   }
 
   /**
@@ -220,16 +225,31 @@ export class IdempotencyStore {
   }
 
   /**
-   * Marks the key done in the background, for a finish Redis refused once its records were
-   * published: tried every BACKGROUND_RETRY_MS until Redis answers or the lease ends, so a retry
-   * of the request is answered from the key (200) rather than waiting the lease out and taking
-   * the claim over.
+   * Marks the key done once its records are published, on the claims' connection; with
+   * REDIS_WAIT_REPLICAS, then waited for in the background until a replica holds it (not
+   * waited for by the caller: the order is taken). Lost with a failover, the claim would be
+   * pending again on the promoted replica: a retry answered 409 until the lease ran out, then
+   * taking the claim over.
    */
-  finishLater(creator: string, idempotencyId: string): void {
-    this.inBackground(() => succeeds(this.finish(creator, idempotencyId)));
+  async finish(creator: string, idempotencyId: string): Promise<void> {
+    const key = this.key(creator, idempotencyId);
+    await inRedis('idempotency', () => this.claims.idemFinish(key, this.retentionMs));
+    if (this.replicas) this.untilHeld(this.finishOnce(key), true, 'the finish');
   }
 
-  async finish(creator: string, idempotencyId: string): Promise<void> {
-    await inRedis('idempotency', () => this.redis.idemFinish(this.key(creator, idempotencyId), this.retentionMs));
+  /**
+   * Marks the key done in the background, for a finish Redis refused once its records were
+   * published: tried every BACKGROUND_RETRY_MS until Redis answers (with REDIS_WAIT_REPLICAS,
+   * until a replica holds it) or the lease ends, so a retry of the request is answered from the
+   * key (200) rather than waiting the lease out and taking the claim over.
+   */
+  finishLater(creator: string, idempotencyId: string): void {
+    const once = this.finishOnce(this.key(creator, idempotencyId));
+    if (this.replicas) this.untilHeld(once, false, 'the finish');
+    else this.inBackground(once);
+  }
+
+  private finishOnce(key: string): () => Promise<boolean> {
+    return () => succeeds(inRedis('idempotency', () => this.claims.idemFinish(key, this.retentionMs)));
   }
 }

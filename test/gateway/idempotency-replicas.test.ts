@@ -298,3 +298,60 @@ describe('a claim given back on the replica that held it unacknowledged', async 
     expect(answer).toEqual({ kind: 'claimed', lease: expect.any(Number) });
   });
 });
+
+/**
+ * The finish likewise: a replica can hold the claim and miss the finish that followed it (cut off
+ * while frozen). Promoted, it would hold the claim pending: the client's retry answered 409
+ * "still being registered" until the lease ran out, then taking the claim over. The finish is
+ * waited for in the background until a replica holds it, and made again meanwhile.
+ */
+describe('a finish the replica missed', async () => {
+  const { primary, replica, primaryPort, replicaPort, client, start } = await replicatedPair((url) =>
+    createRedis({ url }, quiet),
+  );
+  const closers: (() => void)[] = [];
+  afterAll(() => {
+    for (const close of closers) close();
+  });
+  const prefix = 'idem-finish-missed:';
+  const key = `${prefix}idem:ttd:${Buffer.from('finished').toString('base64url')}`;
+
+  it('is made again on the promoted replica, so a retry is answered from the key', async () => {
+    await start();
+    const way = await cuttable(primaryPort);
+    closers.push(way.close);
+    const store = new IdempotencyStore(
+      client(way.url),
+      prefix,
+      60_000,
+      undefined,
+      new ReplicaWait(client(way.url), 1, 1_000, 'idempotency'),
+    );
+    const onPrimary = client(`redis://127.0.0.1:${primaryPort}`);
+    expect(await store.claim('ttd', 'finished', 'first records', { n: 1 }, Date.now())).toMatchObject({
+      kind: 'claimed',
+    });
+    // the replica, holding the claim, freezes and is cut off; the order is published and finished
+    replica.signal('SIGSTOP');
+    await onPrimary.call('CLIENT', 'KILL', 'TYPE', 'replica');
+    await store.finish('ttd', 'finished');
+    expect(await onPrimary.get(key)).toBe('={"n":1}');
+
+    // the failover: the primary gone, the replica resumes with the claim pending and is promoted
+    await primary.kill();
+    replica.signal('SIGCONT');
+    const promoted = client(`redis://127.0.0.1:${replicaPort}`);
+    await eventually(async () => (await promoted.exists(key)) === 1, 'the claim on the replica');
+    await promoted.call('REPLICAOF', 'NO', 'ONE');
+    way.moveTo(replicaPort);
+    const plain = new IdempotencyStore(promoted, prefix, 60_000);
+    let answer: { kind: string } = { kind: 'busy' };
+    await eventually(
+      async () =>
+        (answer = await plain.claim('ttd', 'finished', 'second records', { n: 2 }, Date.now())).kind !== 'busy',
+      'the retry answered on the promoted replica',
+      15_000,
+    );
+    expect(answer).toEqual({ kind: 'done', body: { n: 1 } });
+  });
+});
