@@ -1,6 +1,6 @@
 import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdempotencyStore } from '../../gateway/orders/idempotency.ts';
+import { IdempotencyStore, type Claim } from '../../gateway/orders/idempotency.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createRedis, type Redis } from '../../platform/redis/client.ts';
@@ -242,60 +242,71 @@ describe('a claim given back when its replicas wait is refused', async () => {
 });
 
 /**
- * A replica can hold a claim without having acknowledged it in time: frozen with the claim in its
- * socket's buffer, say, and cut off before the give-back follows. Promoted, it would answer the
- * key 409 "still being registered" until the lease ran out: the give-back is tried again until a
- * replica holds it. A primary and its replica of the test's own, the gateway's connections through
- * a way that moves to the promoted replica.
+ * A primary and its replica of the test's own, and a store (waiting for one replica) whose
+ * connections go through a way that moves to the replica once it is promoted. `failOver`: the
+ * primary gone, the replica resumes (with what it read before it froze) and is promoted, the
+ * store's connections find it; then a retry of `id` there, until it is not answered `busy`.
  */
-describe('a claim given back on the replica that held it unacknowledged', async () => {
-  const { primary, replica, primaryPort, replicaPort, client, start } = await replicatedPair((url) =>
-    createRedis({ url }, quiet),
-  );
+async function replicaPromotedAfterFreeze(prefix: string) {
+  const pair = await replicatedPair((url) => createRedis({ url }, quiet));
   const closers: (() => void)[] = [];
   afterAll(() => {
     for (const close of closers) close();
   });
-  const prefix = 'idem-unacknowledged:';
-  const key = Buffer.from('frozen').toString('base64url');
-
-  it('is given back there too once it is promoted, not left for the lease to run out', async () => {
-    await start();
-    const way = await cuttable(primaryPort);
+  const key = (id: string) => `${prefix}idem:ttd:${Buffer.from(id).toString('base64url')}`;
+  const start = async () => {
+    await pair.start();
+    const way = await cuttable(pair.primaryPort);
     closers.push(way.close);
-    const claims = client(way.url);
     const store = new IdempotencyStore(
-      client(way.url),
+      pair.client(way.url),
       prefix,
       60_000,
       undefined,
-      new ReplicaWait(claims, 1, 1_000, 'idempotency'),
+      new ReplicaWait(pair.client(way.url), 1, 1_000, 'idempotency'),
     );
-    const onPrimary = client(`redis://127.0.0.1:${primaryPort}`);
+    const onPrimary = pair.client(`redis://127.0.0.1:${pair.primaryPort}`);
+    const failOver = async (id: string): Promise<Claim> => {
+      await pair.primary.kill();
+      pair.replica.signal('SIGCONT');
+      const promoted = pair.client(`redis://127.0.0.1:${pair.replicaPort}`);
+      await eventually(async () => (await promoted.exists(key(id))) === 1, 'the claim on the replica');
+      await promoted.call('REPLICAOF', 'NO', 'ONE');
+      way.moveTo(pair.replicaPort);
+      const plain = new IdempotencyStore(promoted, prefix, 60_000);
+      let answer: Claim = { kind: 'busy' };
+      await eventually(
+        async () => (answer = await plain.claim('ttd', id, 'second records', { n: 2 }, Date.now())).kind !== 'busy',
+        'the retry answered on the promoted replica',
+        15_000,
+      );
+      return answer;
+    };
+    return { store, onPrimary, failOver };
+  };
+  return { key, replica: pair.replica, start };
+}
+
+/**
+ * A replica can hold a claim without having acknowledged it in time: frozen with the claim in its
+ * socket's buffer, say, and cut off before the give-back follows. Promoted, it would answer the
+ * key 409 "still being registered" until the lease ran out: the give-back is tried again until a
+ * replica holds it.
+ */
+describe('a claim given back on the replica that held it unacknowledged', async () => {
+  const { key, replica, start } = await replicaPromotedAfterFreeze('idem-unacknowledged:');
+
+  it('is given back there too once it is promoted, not left for the lease to run out', async () => {
+    const { store, onPrimary, failOver } = await start();
     replica.signal('SIGSTOP');
     const attempt = store.claim('ttd', 'frozen', 'first records', { n: 1 }, Date.now());
-    await eventually(async () => (await onPrimary.exists(`${prefix}idem:ttd:${key}`)) === 1, 'the claim made');
+    await eventually(async () => (await onPrimary.exists(key('frozen'))) === 1, 'the claim made');
     // the claim sits in the frozen replica's socket buffer; its link is cut before the give-back
     await onPrimary.call('CLIENT', 'KILL', 'TYPE', 'replica');
     await expect(attempt).rejects.toMatchObject({ retriable: true });
-    expect(await onPrimary.exists(`${prefix}idem:ttd:${key}`)).toBe(0);
-
-    // the failover: the primary gone, the replica resumes (reading the claim, not the give-back)
-    // and is promoted; then the gateway's connections find it
-    await primary.kill();
-    replica.signal('SIGCONT');
-    const promoted = client(`redis://127.0.0.1:${replicaPort}`);
-    await eventually(async () => (await promoted.exists(`${prefix}idem:ttd:${key}`)) === 1, 'the claim on the replica');
-    await promoted.call('REPLICAOF', 'NO', 'ONE');
-    way.moveTo(replicaPort);
-    const plain = new IdempotencyStore(promoted, prefix, 60_000);
-    let answer: { kind: string } = { kind: 'busy' };
-    await eventually(
-      async () => (answer = await plain.claim('ttd', 'frozen', 'second records', { n: 2 }, Date.now())).kind !== 'busy',
-      'the retry answered on the promoted replica',
-      15_000,
-    );
-    expect(answer).toEqual({ kind: 'claimed', lease: expect.any(Number) });
+    expect(await onPrimary.exists(key('frozen'))).toBe(0);
+    // (the replica, promoted, reads the claim, not the give-back)
+    expect(await failOver('frozen')).toEqual({ kind: 'claimed', lease: expect.any(Number) });
   });
 });
 
@@ -306,28 +317,10 @@ describe('a claim given back on the replica that held it unacknowledged', async 
  * waited for in the background until a replica holds it, and made again meanwhile.
  */
 describe('a finish the replica missed', async () => {
-  const { primary, replica, primaryPort, replicaPort, client, start } = await replicatedPair((url) =>
-    createRedis({ url }, quiet),
-  );
-  const closers: (() => void)[] = [];
-  afterAll(() => {
-    for (const close of closers) close();
-  });
-  const prefix = 'idem-finish-missed:';
-  const key = `${prefix}idem:ttd:${Buffer.from('finished').toString('base64url')}`;
+  const { key, replica, start } = await replicaPromotedAfterFreeze('idem-finish-missed:');
 
   it('is made again on the promoted replica, so a retry is answered from the key', async () => {
-    await start();
-    const way = await cuttable(primaryPort);
-    closers.push(way.close);
-    const store = new IdempotencyStore(
-      client(way.url),
-      prefix,
-      60_000,
-      undefined,
-      new ReplicaWait(client(way.url), 1, 1_000, 'idempotency'),
-    );
-    const onPrimary = client(`redis://127.0.0.1:${primaryPort}`);
+    const { store, onPrimary, failOver } = await start();
     expect(await store.claim('ttd', 'finished', 'first records', { n: 1 }, Date.now())).toMatchObject({
       kind: 'claimed',
     });
@@ -335,23 +328,7 @@ describe('a finish the replica missed', async () => {
     replica.signal('SIGSTOP');
     await onPrimary.call('CLIENT', 'KILL', 'TYPE', 'replica');
     await store.finish('ttd', 'finished');
-    expect(await onPrimary.get(key)).toBe('={"n":1}');
-
-    // the failover: the primary gone, the replica resumes with the claim pending and is promoted
-    await primary.kill();
-    replica.signal('SIGCONT');
-    const promoted = client(`redis://127.0.0.1:${replicaPort}`);
-    await eventually(async () => (await promoted.exists(key)) === 1, 'the claim on the replica');
-    await promoted.call('REPLICAOF', 'NO', 'ONE');
-    way.moveTo(replicaPort);
-    const plain = new IdempotencyStore(promoted, prefix, 60_000);
-    let answer: { kind: string } = { kind: 'busy' };
-    await eventually(
-      async () =>
-        (answer = await plain.claim('ttd', 'finished', 'second records', { n: 2 }, Date.now())).kind !== 'busy',
-      'the retry answered on the promoted replica',
-      15_000,
-    );
-    expect(answer).toEqual({ kind: 'done', body: { n: 1 } });
+    expect(await onPrimary.get(key('finished'))).toBe('={"n":1}');
+    expect(await failOver('finished')).toEqual({ kind: 'done', body: { n: 1 } });
   });
 });
