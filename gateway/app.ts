@@ -1,5 +1,5 @@
 import express, { type Request, type Response } from 'express';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { EgressGuard } from '../platform/http/egress.ts';
 import { DEFAULT_ATTACHMENT_HOSTS } from '../platform/validation/attachments.ts';
 import type { KafkaAdapter, PlainProducer } from '../platform/kafka/adapter.ts';
@@ -105,6 +105,14 @@ export function createGateway(deps: GatewayDeps) {
     clock: deps.clock,
     waitMs: deps.idempotencyWaitMs,
     log,
+  });
+  new Gauge({
+    name: 'gateway_idempotency_retrying',
+    help: 'Idempotency keys whose finish or give-back Redis refused, or a replica does not hold yet (REDIS_WAIT_REPLICAS), tried again every second until done or their lease ends',
+    registers: [deps.metrics],
+    collect() {
+      this.set(deps.idempotency.waiting);
+    },
   });
   const common = { clock: deps.clock, bodyLimitBytes: deps.bodyLimitBytes };
 

@@ -219,7 +219,7 @@ export class IdempotencyStore {
     this.timer = this.later.size > 0 ? setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref() : null;
   }
 
-  /** how many give-backs and finishes are waiting to be tried again (for the tests) */
+  /** how many give-backs and finishes are waiting to be tried again (`gateway_idempotency_retrying`) */
   get waiting(): number {
     return this.later.size;
   }

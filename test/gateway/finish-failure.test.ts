@@ -14,13 +14,17 @@ describe('an order whose idempotency key cannot be marked done', () => {
   let g: TestGateway;
   /** finishes to refuse, as Redis away would */
   let refusals = 0;
+  /** what the store says is waiting to be tried again, when the test says so */
+  let waiting: number | null = null;
   beforeAll(async () => {
     g = await startTestGateway('finish-failure', {
       idempotency: (store) =>
         overriding(store, (prop) =>
           prop === 'finish' && refusals > 0
             ? () => (refusals--, Promise.reject(new Error('Redis is away')))
-            : undefined,
+            : prop === 'waiting' && waiting !== null
+              ? waiting
+              : undefined,
         ),
     });
   });
@@ -53,5 +57,14 @@ describe('an order whose idempotency key cannot be marked done', () => {
     const again = await g.call('POST', '/orders/email', order, { headers });
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.body);
+  });
+
+  it('shows what waits to be tried again in /metrics', async () => {
+    const gauge = async () =>
+      /^gateway_idempotency_retrying (\d+)$/m.exec(await (await fetch(`${g.root}/metrics`)).text())?.[1];
+    await eventually(async () => (await gauge()) === '0', 'nothing waiting');
+    waiting = 3;
+    expect(await gauge()).toBe('3');
+    waiting = null;
   });
 });
