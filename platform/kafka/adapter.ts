@@ -129,6 +129,36 @@ export function kafkaUnreachable(err: unknown): boolean {
   return false;
 }
 
+/** a partition's leader away from the broker the metadata named, for now */
+const LEADER_AWAY_ERRORS = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/**
+ * Whether `err` (or its cause) says a partition's leader cannot be asked for now: its broker dead
+ * or hung until the controller fences it (9–14 s on the cluster stack), or the leader moved since
+ * the metadata the request went by was read (a broker restarted, the preferred leaders elected
+ * again, every five minutes by default, a reassignment).
+ */
+function leaderAway(err: unknown): boolean {
+  if (kafkaUnreachable(err)) return true;
+  for (let e = err as { type?: string; cause?: unknown } | null, depth = 0; e && depth < 5; depth++) {
+    if (LEADER_AWAY_ERRORS.has(e.type ?? '')) return true;
+    if (e.cause === e) break;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
+/**
+ * An admin's read of partition offsets, asked again while a partition's leader is away (for up to
+ * about 30 s, past a broker's fencing). kafkajs's admin gives up at once on a leader gone, hung or
+ * moved (a chaos run failed on "This server is not the leader for that topic-partition" in its
+ * counts; the releaser's reconciliation and a gateway's takeover read the same way); its admin
+ * reads the metadata afresh for each call, so the next attempt goes to the new leader.
+ */
+function whileLeadersAway<T>(read: () => Promise<T>): Promise<T> {
+  return withRetry(read, { maxAttempts: 30, initialMs: 200, maxMs: 1_000, shouldRetry: leaderAway });
+}
+
 /** kafkajs's errors that make a member join its group again (its `isRebalancing`) */
 const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
 
@@ -630,7 +660,7 @@ export class KafkaAdapter {
    */
   async topicEndOffsets(topic: string): Promise<Map<number, string>> {
     const admin = await this.admin();
-    const res = await admin.fetchTopicOffsets(topic);
+    const res = await whileLeadersAway(() => admin.fetchTopicOffsets(topic));
     return new Map(res.map((p) => [p.partition, p.high]));
   }
 
@@ -863,9 +893,12 @@ export class KafkaAdapter {
    */
   async readSince(topic: string, fromMs: number, onRecord: (record: InboundRecord) => void): Promise<void> {
     const admin = await this.admin();
-    const starts = await admin.fetchTopicOffsetsByTimestamp(topic, fromMs);
+    const starts = await whileLeadersAway(() => admin.fetchTopicOffsetsByTimestamp(topic, fromMs));
     const ends = new Map(
-      (await admin.fetchTopicOffsets(topic, { readUncommitted: true })).map((p) => [p.partition, BigInt(p.high)]),
+      (await whileLeadersAway(() => admin.fetchTopicOffsets(topic, { readUncommitted: true }))).map((p) => [
+        p.partition,
+        BigInt(p.high),
+      ]),
     );
     // A partition is read once the consumer's position passes its last offset; transaction
     // markers are filtered out by the client, so progress is tracked from batch events.

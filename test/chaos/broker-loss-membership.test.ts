@@ -265,11 +265,23 @@ describe.each(FAULTS)('a consumer group while the broker coordinating it $name',
       })
       .then((c) => (consumers.push(c), c));
     late.catch(() => undefined);
+    // the partitions' offsets asked for meanwhile, as the releaser's reconciliation and a gateway's
+    // takeover ask (readSince), and the chaos test's counts: answered once their leaders have
+    // moved. kafkajs's admin fails at once on a leader that is gone, hung or no longer the leader
+    // (a chaos run failed on NOT_LEADER_FOR_PARTITION in its counts): the adapter asks again
+    // (`whileLeadersAway`), each time by fresh metadata.
+    /** when `asked` was answered (its rejection, as the test's failure) */
+    const timed = (asked: Promise<unknown>) => asked.then(() => Date.now());
+    const offsetsAsked = Promise.allSettled([
+      timed(kafka.topicEndOffsets(topic)),
+      timed(kafka.readSince(topic, killedAt - 1_000, () => undefined)),
+    ]);
     await sleep(DOWN_MS);
     const restartAt = Date.now();
     phase('bringing it back');
     await fault.end(stack, `kafka-${victim}`);
     phase('back; waiting for it to be in sync');
+    const [ends, since] = await offsetsAsked;
     const caughtUp = await inSyncAgain(kafka);
     await sleep(5_000);
     writing = false;
@@ -333,6 +345,7 @@ describe.each(FAULTS)('a consumer group while the broker coordinating it $name',
         `  consumer crashes ${crashes.length}, joins after the kill ${joins.length - joinsBefore}`,
         `  a member started at the kill in a group the dead broker coordinated: ${lateJoinedAt ? `joined ${s(lateJoinedAt - killedAt)} after the kill` : 'not joined'}, crashes ${lateCrashes.length}`,
         `  read again since the group settled: ${[...keys.keys()].map((p) => `${p}: ${readAgain(p).length}`).join(', ')}`,
+        `  offsets asked at the kill: ${[ends, since].map((o, i) => `${['topicEndOffsets', 'readSince'][i]} ${o.status === 'fulfilled' ? `answered ${s(o.value - killedAt)} after the kill` : `failed (${String(o.reason)})`}`).join(', ')}`,
       ].join('\n'),
     );
 
@@ -367,5 +380,11 @@ describe.each(FAULTS)('a consumer group while the broker coordinating it $name',
       ).toBe(true);
     }
     expect(lateJoinedAt, 'the late member joined before the broker was back').toBeLessThan(restartAt);
+    // the offsets asked at the kill, answered (once the leaders had moved), not failed
+    for (const [what, o] of [
+      ['topicEndOffsets', ends],
+      ['readSince', since],
+    ] as const)
+      expect(o.status === 'rejected' ? String(o.reason) : 'answered', what).toBe('answered');
   });
 });
