@@ -88,8 +88,10 @@ const succeeds = (p: Promise<unknown>): Promise<boolean> =>
   );
 
 export class IdempotencyStore {
-  private readonly redis: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
-  /** where claims are made: with `replicas`, its connection (a WAIT covers only its own connection's writes) */
+  /**
+   * where every write is made (claims, finishes, give-backs): with `replicas`, its connection (a
+   * WAIT covers only its own connection's writes); else the gateway's
+   */
   private readonly claims: ReturnType<typeof defineScripts<keyof typeof SCRIPTS>>;
   /** what is tried again in the background, all on one timer (`inBackground`) */
   private readonly later = new Set<Later>();
@@ -109,8 +111,7 @@ export class IdempotencyStore {
      */
     private readonly replicas?: ReplicaWait,
   ) {
-    this.redis = defineScripts(redis, SCRIPTS);
-    this.claims = replicas ? defineScripts(replicas.connection, SCRIPTS) : this.redis;
+    this.claims = defineScripts(replicas ? replicas.connection : redis, SCRIPTS);
   }
 
   private key(creator: string, idempotencyId: string): string {
