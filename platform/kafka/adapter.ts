@@ -243,7 +243,26 @@ export interface PlainProducer {
 /** most bytes a plain producer gathers into one send from callers that waited for the one before */
 const PLAIN_SEND_MAX_BYTES = 512 * 1024;
 
-const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 10, maxRetryTime: 1_000 };
+/**
+ * How kafkajs backs off, every option set by the adapter so that none comes from kafkajs's
+ * defaults: kafkajs has two sets of them, one when NODE_ENV is `test` (each delay 1.5 times the
+ * last, 2 % randomised) and one otherwise (twice the last, 20 %), and the stage processes the
+ * tests start inherit vitest's NODE_ENV, so with defaults the recovery the tests measured would
+ * not be production's. The shape is the Java client's: each delay twice the last, 20 % random
+ * either way, at most a second (`retry.backoff.ms` 100 growing to `retry.backoff.max.ms`).
+ * A client's 8 retries span about 5.5 s, a consumer's 5 about 4 s; past them the error reaches
+ * the loop above (the consumer's restart, the producer's unbounded retries, `withRetry`).
+ */
+const RETRY_SHAPE = { multiplier: 2, factor: 0.2, maxRetryTime: 1_000 };
+
+/** the retry options the adapter gives kafkajs, per client; exported for the test that checks them */
+export const KAFKA_RETRY = {
+  client: { ...RETRY_SHAPE, initialRetryTime: 100, retries: 8 },
+  consumer: { ...RETRY_SHAPE, initialRetryTime: 300, retries: 5 },
+  producer: { ...RETRY_SHAPE, initialRetryTime: 10, retries: Number.MAX_SAFE_INTEGER },
+} as const;
+
+const PRODUCER_RETRY = KAFKA_RETRY.producer;
 
 /**
  * A producer's retry options that end its retries once it is closed. Unpatched kafkajs goes on
@@ -469,7 +488,7 @@ export class KafkaAdapter {
   private adminClient: Admin | null = null;
 
   /**
-   * `retries`: how often a request the client sends is retried (default 8, about a minute);
+   * `retries`: how often a request the client sends is retried (default 8, about 5.5 s: see `KAFKA_RETRY`);
    * `onRequest`: told of every request a producer, consumer or the admin client had answered (its
    * API, as Kafka names it, and how long it waited for the answer, ms), for the process's metrics
    */
@@ -492,7 +511,7 @@ export class KafkaAdapter {
       ...(sasl ? { sasl: { ...sasl } as SASLOptions } : {}),
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
       logLevel: toKafkaLogLevel(log.level),
-      retry: { initialRetryTime: 100, retries: options.retries ?? 8, maxRetryTime: 10_000 },
+      retry: { ...KAFKA_RETRY.client, retries: options.retries ?? KAFKA_RETRY.client.retries },
       logCreator:
         () =>
         ({ level, log: entry }: LogEntry) => {
@@ -812,7 +831,7 @@ export class KafkaAdapter {
         minBytes: options.fetchMinBytes ?? 1,
         maxWaitTimeInMs: options.fetchMaxWaitMs ?? 5_000,
         ...(options.fetchIdleWaitMs !== undefined ? { idleMaxWaitTimeInMs: options.fetchIdleWaitMs } : {}),
-        retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 10_000 },
+        retry: { ...KAFKA_RETRY.consumer },
       }),
     );
     let markJoined: () => void = () => undefined;

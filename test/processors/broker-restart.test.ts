@@ -59,6 +59,9 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
     const other: string[] = [];
     let n = 0;
     let sending = true;
+    // when the restarted broker was ready, and the first order acknowledged after that
+    let backAt: number | null = null;
+    let firstAfterBack: number | null = null;
     const order = async () => {
       const address = `brk-${n++}@example.com`;
       const r = await g.call('POST', '/future/orders', {
@@ -67,6 +70,7 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
       });
       if (r.status === 201) {
         acked.push(address);
+        if (backAt !== null && firstAfterBack === null) firstAfterBack = Date.now();
         for (const w of waiters) w();
       } else if (r.status === 503) refused.push(address);
       else other.push(`${address}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -101,6 +105,7 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
     await ackedAtLeast(100);
     const kafkaPid = Number(readFileSync(join(stackDir, 'pids', 'kafka.pid'), 'utf8'));
     process.kill(kafkaPid, 'SIGKILL');
+    const killedAt = Date.now();
     const atKill = acked.length;
     // The broker is not this process's child, so its end cannot be awaited as an event: look
     // until the pid is gone (the stack script would take a dying broker for a running one).
@@ -113,6 +118,8 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
       env: { ...process.env, STACK_SKIP_INSTALL: '1' },
       timeout: 300_000,
     });
+    backAt = Date.now();
+    const killedFor = backAt - killedAt;
     await ackedAtLeast(atKill + 100);
     sending = false;
     await Promise.all(clients);
@@ -133,6 +140,7 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
       if (process.env.BROKER_RESTART_DUMP) writeFileSync(process.env.BROKER_RESTART_DUMP, proc!.output());
       throw err;
     }
+    const emailedAfter = Date.now() - backAt;
     // a clean stop: whatever was in hand is sent or committed, so nothing more can arrive later
     proc!.child.kill('SIGTERM');
     expect(await proc!.exited).toBe(0);
@@ -140,7 +148,9 @@ describe('a Kafka broker SIGKILLed and restarted under load', () => {
     console.log(
       `broker restart: ${acked.length} orders acknowledged (${atKill} before the kill), ${refused.length} refused, ` +
         `${acked.filter((a) => sink.perRecipient.has(a)).length} acknowledged emailed, ${twice.length} emailed twice, ` +
-        `${refused.filter((a) => sink.perRecipient.has(a)).length} refused but emailed`,
+        `${refused.filter((a) => sink.perRecipient.has(a)).length} refused but emailed; broker away ` +
+        `${(killedFor / 1000).toFixed(1)} s, first order acknowledged ${(((firstAfterBack ?? NaN) - backAt) / 1000).toFixed(1)} s ` +
+        `and every acknowledged order emailed ${(emailedAfter / 1000).toFixed(1)} s after it was back`,
     );
     // A notification on email.queue twice, read committed, would be a batch of resolve-channel
     // committed twice. It used to show about one run in ten: the first copy was a transaction the
