@@ -24,6 +24,11 @@ import { IdempotencyStore } from './orders/idempotency.ts';
 import { instantPublisher } from './orders/instant-publisher.ts';
 
 const logger = createLogger({ name: 'gateway' });
+/**
+ * How long a stopping gateway tries again the idempotency writes Redis refused (a finish or a
+ * give-back; each then costs a retry of its request 409 answers until its lease ends)
+ */
+const SHUTDOWN_IDEMPOTENCY_DRAIN_MS = 5_000;
 exitOnUnhandled(logger);
 
 async function main(): Promise<void> {
@@ -77,6 +82,13 @@ async function main(): Promise<void> {
   };
   const cancels = waitsFor('schedule', 'schedule store');
   const claims = waitsFor('idempotency', 'idempotency');
+  const idempotency = new IdempotencyStore(
+    redis,
+    prefix,
+    config.IDEMPOTENCY_LEASE_MS,
+    config.IDEMPOTENCY_RETENTION_S * 1000,
+    claims,
+  );
   let closing = false;
   const app = createGateway({
     producer: new BatchingPublisher(producer, { timeoutMs: 10_000 }),
@@ -87,13 +99,7 @@ async function main(): Promise<void> {
     redis,
     view: new ViewStore(redis, prefix, config.VIEW_RETENTION_S * 1000),
     schedule: new ScheduleStore(redis, `${prefix}orders:`, cancels),
-    idempotency: new IdempotencyStore(
-      redis,
-      prefix,
-      config.IDEMPOTENCY_LEASE_MS,
-      config.IDEMPOTENCY_RETENTION_S * 1000,
-      claims,
-    ),
+    idempotency,
     registry: new RegistryClient({
       baseUrl: config.REGISTRY_URL,
       timeoutMs: config.REGISTRY_TIMEOUT_MS,
@@ -151,6 +157,9 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'gateway draining');
     server.close(() => {
       void (async () => {
+        // idempotency writes Redis refused once are tried again before the clients close
+        const left = await idempotency.drain(SHUTDOWN_IDEMPOTENCY_DRAIN_MS);
+        if (left > 0) logger.warn({ left }, 'idempotency finishes and give-backs left undone at shutdown');
         await producer.close();
         await instant.close();
         await kafka.close();

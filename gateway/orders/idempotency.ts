@@ -96,6 +96,10 @@ export class IdempotencyStore {
   /** what is tried again in the background, all on one timer (`inBackground`) */
   private readonly later = new Set<Later>();
   private timer: NodeJS.Timeout | null = null;
+  /** first waits for a replica under way (`untilHeld`), not yet in `later` */
+  private readonly underWay = new Set<Promise<void>>();
+  /** set by `drain`: what is left waits for it, not for the timer */
+  private draining = false;
 
   constructor(
     redis: Redis,
@@ -195,7 +199,9 @@ export class IdempotencyStore {
       done = await once();
       return false;
     };
-    void held().then((ok) => ok || this.inBackground(held));
+    const first = held().then((ok) => void (ok || this.inBackground(held)));
+    this.underWay.add(first);
+    void first.finally(() => this.underWay.delete(first));
   }
 
   /**
@@ -206,18 +212,52 @@ export class IdempotencyStore {
    */
   private inBackground(attempt: () => Promise<boolean>): void {
     this.later.add({ until: Date.now() + this.leaseMs, attempt });
-    this.timer ??= setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref();
+    if (!this.draining) this.timer ??= setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref();
   }
 
   /** one round of what is tried again in the background, then the next in BACKGROUND_RETRY_MS */
   private async tryAgain(): Promise<void> {
+    await this.round();
+    this.timer =
+      this.later.size > 0 && !this.draining
+        ? setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref()
+        : null;
+  }
+
+  private async round(): Promise<void> {
     const now = Date.now();
     await Promise.all(
       [...this.later].map(async (l) => {
         if (l.until <= now || (await l.attempt())) this.later.delete(l);
       }),
     );
-    this.timer = this.later.size > 0 ? setTimeout(() => void this.tryAgain(), BACKGROUND_RETRY_MS).unref() : null;
+  }
+
+  /**
+   * At the gateway's shutdown, once its requests are answered: what waits to be tried again is
+   * tried every BACKGROUND_RETRY_MS until it is done or `withinMs` has passed, rather than dropped
+   * with the process (a finish dropped leaves a retry of its request answered 409 until the lease
+   * ends, then taking the claim over; a give-back dropped, 409 until then). Answers how many were
+   * left undone.
+   */
+  async drain(withinMs: number): Promise<number> {
+    this.draining = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const until = Date.now() + withinMs;
+    const pause = (ms: number) =>
+      new Promise<void>((r) => setTimeout(r, Math.max(0, Math.min(ms, until - Date.now()))));
+    while (Date.now() < until && this.underWay.size + this.later.size > 0) {
+      if (this.underWay.size > 0) {
+        await Promise.race([Promise.all(this.underWay), pause(until - Date.now())]);
+        continue;
+      }
+      const started = Date.now();
+      // (a round Redis does not answer is not waited for past the bound)
+      await Promise.race([this.round(), pause(until - Date.now())]);
+      if (this.later.size > 0) await pause(BACKGROUND_RETRY_MS - (Date.now() - started));
+    }
+    return this.underWay.size + this.later.size;
   }
 
   /** how many give-backs and finishes are waiting to be tried again (`gateway_idempotency_retrying`) */

@@ -225,6 +225,39 @@ describe('a claim given back when its replicas wait is refused', async () => {
     });
   });
 
+  /** a store through a way the test cuts, with one give-back Redis refused waiting to be tried again */
+  const refusedGiveBack = async (id: string) => {
+    const direct = connectTo(`redis://127.0.0.1:${port}`);
+    const way = await cuttable(port);
+    closers.push(way.close);
+    const store = new IdempotencyStore(connectTo(way.url), prefix, 60_000);
+    const claim = await store.claim('ttd', id, 'first records', body(1), Date.now());
+    expect(claim.kind).toBe('claimed');
+    way.cut();
+    await store.giveBack('ttd', id, (claim as { lease: number }).lease, 'drop');
+    expect(store.waiting).toBe(1);
+    return { store, way, plain: new IdempotencyStore(direct, prefix, 60_000) };
+  };
+
+  it('is tried again at the gateway’s shutdown until Redis answers, not dropped with the process', async () => {
+    const { store, way, plain } = await refusedGiveBack('at-shutdown');
+    const drained = store.drain(15_000);
+    await way.mend();
+    expect(await drained).toBe(0);
+    expect(await plain.claim('ttd', 'at-shutdown', 'second records', body(2), Date.now())).toEqual({
+      kind: 'claimed',
+      lease: expect.any(Number),
+    });
+  });
+
+  it('is left undone at shutdown, and counted, when Redis does not answer within the bound', async () => {
+    const { store, plain } = await refusedGiveBack('never');
+    const since = Date.now();
+    expect(await store.drain(1_500)).toBe(1);
+    expect(Date.now() - since).toBeGreaterThanOrEqual(1_400);
+    expect(await plain.claim('ttd', 'never', 'second records', body(2), Date.now())).toEqual({ kind: 'busy' });
+  });
+
   it('touches only the claim it gave back: a later claim of the key is left alone', async () => {
     const { direct, plain, way } = await refusedAndCut('later');
     // meanwhile the key is claimed anew (the first claim's lease ended, say: here, deleted)
