@@ -11,14 +11,24 @@ export const TAKEOVER_READ_MS = 20_000;
 /**
  * Whether a claim's gone holder wrote its records, as `read` tells within TAKEOVER_READ_MS. A
  * read that fails or takes longer answers no: the records are written again, and their ids
- * (derived from the idempotencyId) let those downstream take them once.
+ * (derived from the idempotencyId) let those downstream take them once. A read that takes longer
+ * is ended by the signal it was given, not left running.
  */
-export async function writtenByGoneHolder(read: Promise<boolean>, log: Logger, what: string): Promise<boolean> {
+export async function writtenByGoneHolder(
+  read: (signal: AbortSignal) => Promise<boolean>,
+  log: Logger,
+  what: string,
+): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
+  const reading = new AbortController();
   const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), TAKEOVER_READ_MS);
+    timer = setTimeout(() => {
+      reading.abort(new Error(`the read of a taken-over ${what} took over ${TAKEOVER_READ_MS} ms`));
+      resolve('late');
+    }, TAKEOVER_READ_MS);
   });
-  const known = read.catch((err: unknown) => {
+  const known = read(reading.signal).catch((err: unknown) => {
+    if (reading.signal.aborted) return false;
     log.warn({ err }, `could not learn whether a taken-over ${what} was written; writing it again`);
     return false;
   });

@@ -15,7 +15,7 @@ export interface InstantProducer extends Pick<PlainProducer, 'send'> {
    * (a gone gateway's `ids`), which fences that gateway's producers and ends the transactions it
    * left open: one left open holds the read until it ends, up to its timeout (30 s) otherwise.
    */
-  stored(records: OutboundRecord[], sinceMs: number, fence?: readonly string[]): Promise<boolean>;
+  stored(records: OutboundRecord[], sinceMs: number, fence?: readonly string[], signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface InstantPublisherOptions {
@@ -91,9 +91,9 @@ export function instantPublisher(
   const publisher: InstantProducer = {
     ids,
     send: (records) => batching.send(records),
-    stored: async (records, sinceMs, fence = []) => {
+    stored: async (records, sinceMs, fence = [], signal) => {
       await fenceAll(fence);
-      return (await missingOnTopics(kafka, records, sinceMs, lanes)) === 0;
+      return (await missingOnTopics(kafka, records, sinceMs, lanes, signal)) === 0;
     },
   };
   return {

@@ -37,7 +37,8 @@ export function orderPublisher(d: OrderPublisherDeps) {
     async takeOver(records: NotificationOrder[]): Promise<void> {
       const encoded = await encode(records);
       const since = Math.min(...records.map((o) => o.created));
-      const read = missingOnTopics(d.reader, encoded, since, new Set([topic])).then((missing) => missing === 0);
+      const read = (signal: AbortSignal) =>
+        missingOnTopics(d.reader, encoded, since, new Set([topic]), signal).then((missing) => missing === 0);
       if (!(await writtenByGoneHolder(read, d.log, 'order'))) await d.producer.send(encoded);
     },
     /** The orders readable at once; order-view writes the same (first wins). Never fails. */

@@ -89,7 +89,7 @@ export function instantRouter(d: InstantDeps) {
    * notification off once (`writtenByGoneHolder`).
    */
   const writtenBefore = (records: OutboundRecord[], since: number, fence: readonly string[]) =>
-    writtenByGoneHolder(d.producer.stored(records, since, fence), d.log, 'instant order');
+    writtenByGoneHolder((signal) => d.producer.stored(records, since, fence, signal), d.log, 'instant order');
   const remember = async (x: InstantDispatch, now: number) => {
     try {
       const { applied } = await d.view.putOrderAndApply(

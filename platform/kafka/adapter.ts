@@ -155,8 +155,17 @@ function leaderAway(err: unknown): boolean {
  * counts; the releaser's reconciliation and a gateway's takeover read the same way); its admin
  * reads the metadata afresh for each call, so the next attempt goes to the new leader.
  */
-function whileLeadersAway<T>(read: () => Promise<T>): Promise<T> {
-  return withRetry(read, { maxAttempts: 30, initialMs: 200, maxMs: 1_000, shouldRetry: leaderAway });
+function whileLeadersAway<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return withRetry(
+    () => {
+      signal?.throwIfAborted();
+      return read();
+    },
+    { maxAttempts: 30, initialMs: 200, maxMs: 1_000, shouldRetry: leaderAway, ...(signal ? { signal } : {}) },
+  ).catch((err: unknown) => {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  });
 }
 
 /** kafkajs's errors that make a member join its group again (its `isRebalancing`) */
@@ -909,12 +918,22 @@ export class KafkaAdapter {
    * and a read that stopped there missed it (the releaser then released 702 notifications again
    * in one chaos run). The price: the read waits for every transaction open in the range to end,
    * at worst until the coordinator times out one whose producer died with it open.
+   *
+   * `signal`: a caller that stops waiting for the answer (its own time bound) ends the read with
+   * it, rather than leave its offsets lookups and its consumer running in the background;
+   * the read then rejects with the signal's reason.
    */
-  async readSince(topic: string, fromMs: number, onRecord: (record: InboundRecord) => void): Promise<void> {
+  async readSince(
+    topic: string,
+    fromMs: number,
+    onRecord: (record: InboundRecord) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    signal?.throwIfAborted();
     const admin = await this.admin();
-    const starts = await whileLeadersAway(() => admin.fetchTopicOffsetsByTimestamp(topic, fromMs));
+    const starts = await whileLeadersAway(() => admin.fetchTopicOffsetsByTimestamp(topic, fromMs), signal);
     const ends = new Map(
-      (await whileLeadersAway(() => admin.fetchTopicOffsets(topic, { readUncommitted: true }))).map((p) => [
+      (await whileLeadersAway(() => admin.fetchTopicOffsets(topic, { readUncommitted: true }), signal)).map((p) => [
         p.partition,
         BigInt(p.high),
       ]),
@@ -940,12 +959,17 @@ export class KafkaAdapter {
       finish = resolve;
       fail = reject;
     });
+    // (failed before it is awaited, by a crash or the signal while connecting, it is not unhandled)
+    done.catch(() => undefined);
     const progress = (partition: number, lastOffset: string) => {
       if (BigInt(lastOffset) + 1n >= (ends.get(partition) ?? 0n)) pending.delete(partition);
       if (pending.size === 0) finish();
     };
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => progress(e.payload.partition, e.payload.lastOffset));
     consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+    const abort = () => fail(signal!.reason as Error);
+    signal?.throwIfAborted();
+    signal?.addEventListener('abort', abort, { once: true });
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -958,6 +982,7 @@ export class KafkaAdapter {
       for (const s of starts) consumer.seek({ topic, partition: s.partition, offset: s.offset });
       await done;
     } finally {
+      signal?.removeEventListener('abort', abort);
       await consumer.disconnect();
     }
   }

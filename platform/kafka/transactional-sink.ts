@@ -140,17 +140,20 @@ export class TransactionalSink implements RecordSink {
       }
       this.log.warn({ err, records: records.length }, 'transaction commit failed; finding out whether it took');
       let missing: number;
+      const reading = new AbortController();
       try {
         missing = await within(
           (async () => {
             // the new producer's initialisation settles the old transaction before anything is read
             await this.current();
-            return missingOnTopics(this.kafka, records, startedAt, this.outcomeTopics);
+            return missingOnTopics(this.kafka, records, startedAt, this.outcomeTopics, reading.signal);
           })(),
           this.outcomeTimeoutMs,
           'learning whether the commit took effect',
         );
       } catch (outcomeErr) {
+        // a read still under way is ended, not left running
+        reading.abort(outcomeErr);
         this.log.error({ err: outcomeErr, records: records.length }, 'outcome of the failed commit unknown');
         throw new PipelineError(
           'OUTCOME_UNKNOWN',
@@ -180,6 +183,8 @@ export async function missingOnTopics(
   all: OutboundRecord[],
   since: number,
   outcomeTopics: ReadonlySet<string>,
+  /** ends the reads when the caller stops waiting for them (`readSince`) */
+  signal?: AbortSignal,
 ): Promise<number> {
   const witnesses = all.filter((r) => outcomeTopics.has(r.topic));
   const records = witnesses.length > 0 ? witnesses : all;
@@ -192,11 +197,16 @@ export async function missingOnTopics(
   }
   let missing = 0;
   for (const [topic, byKey] of wanted) {
-    await kafka.readSince(topic, since - CLOCK_SKEW_MS, (r) => {
-      const values = byKey.get(r.key?.toString() ?? '');
-      const i = values?.findIndex((v) => r.value !== null && v.equals(r.value)) ?? -1;
-      if (i >= 0) values!.splice(i, 1);
-    });
+    await kafka.readSince(
+      topic,
+      since - CLOCK_SKEW_MS,
+      (r) => {
+        const values = byKey.get(r.key?.toString() ?? '');
+        const i = values?.findIndex((v) => r.value !== null && v.equals(r.value)) ?? -1;
+        if (i >= 0) values!.splice(i, 1);
+      },
+      signal,
+    );
     for (const values of byKey.values()) missing += values.length;
   }
   return missing;

@@ -92,6 +92,30 @@ describe('readSince', () => {
     90_000,
   );
 
+  it('ends with its caller’s signal, while a transaction still holds it', async () => {
+    const topic = await topicWith(2);
+    const [open, other] = await Promise.all([transactional(`${topic}-open`), transactional(`${topic}-other`)]);
+    try {
+      const held = await open.transaction();
+      await held.send({ topic, messages: [{ key: 'in-open', value: 'x', partition: 0 }] });
+      const t = await other.transaction();
+      await t.send({ topic, messages: [{ key: 'beside', value: 'x', partition: 1 }] });
+      await t.commit();
+      const stopped = new AbortController();
+      const seen: string[] = [];
+      const read = adapter.readSince(topic, 0, (r) => seen.push(r.key?.toString() ?? ''), stopped.signal);
+      // reading: partition 1 is read, partition 0 waits for the open transaction
+      await expect.poll(() => seen.includes('beside'), { timeout: 30_000 }).toBe(true);
+      const reason = new Error('the caller stopped waiting');
+      stopped.abort(reason);
+      await expect(read).rejects.toBe(reason);
+      expect(seen).toEqual(['beside']);
+      await held.abort();
+    } finally {
+      await Promise.all([open.disconnect(), other.disconnect()]);
+    }
+  }, 90_000);
+
   it('answers at once on an empty topic and reads only from the time asked', async () => {
     const topic = await topicWith(1);
     const seen: string[] = [];
