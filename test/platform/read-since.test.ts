@@ -51,25 +51,39 @@ describe('readSince', () => {
     return p;
   };
 
+  /**
+   * A topic of two partitions with a transaction left open on partition 0 (its record `in-open`)
+   * and, committed after that one began, `behind-open` on partition 0 (if `behind`) and `beside`
+   * on partition 1. `held`: the open transaction; `close` disconnects both producers.
+   */
+  const withOpenTransaction = async (behind: boolean) => {
+    const topic = await topicWith(2);
+    const [open, other] = await Promise.all([transactional(`${topic}-open`), transactional(`${topic}-other`)]);
+    const close = () => Promise.all([open.disconnect(), other.disconnect()]);
+    try {
+      const held = await open.transaction();
+      await held.send({ topic, messages: [{ key: 'in-open', value: 'x', partition: 0 }] });
+      const t = await other.transaction();
+      await t.send({
+        topic,
+        messages: [
+          ...(behind ? [{ key: 'behind-open', value: 'x', partition: 0 }] : []),
+          { key: 'beside', value: 'x', partition: 1 },
+        ],
+      });
+      await t.commit();
+      return { topic, held, close };
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  };
+
   it.each(['commits', 'aborts'] as const)(
     'reads a record committed behind another transaction that is still open, once that one %s',
     async (ending) => {
-      const topic = await topicWith(2);
-      const [open, other] = await Promise.all([transactional(`${topic}-open`), transactional(`${topic}-other`)]);
+      const { topic, held, close } = await withOpenTransaction(true);
       try {
-        // partition 0: the open transaction's record first, then one committed after it began
-        const held = await open.transaction();
-        await held.send({ topic, messages: [{ key: 'in-open', value: 'x', partition: 0 }] });
-        const t = await other.transaction();
-        await t.send({
-          topic,
-          messages: [
-            { key: 'behind-open', value: 'x', partition: 0 },
-            { key: 'beside', value: 'x', partition: 1 },
-          ],
-        });
-        await t.commit();
-
         const seen: string[] = [];
         let settled = false;
         const read = adapter
@@ -86,21 +100,15 @@ describe('readSince', () => {
           ending === 'commits' ? ['behind-open', 'beside', 'in-open'] : ['behind-open', 'beside'],
         );
       } finally {
-        await Promise.all([open.disconnect(), other.disconnect()]);
+        await close();
       }
     },
     90_000,
   );
 
   it('ends with its caller’s signal, while a transaction still holds it', async () => {
-    const topic = await topicWith(2);
-    const [open, other] = await Promise.all([transactional(`${topic}-open`), transactional(`${topic}-other`)]);
+    const { topic, held, close } = await withOpenTransaction(false);
     try {
-      const held = await open.transaction();
-      await held.send({ topic, messages: [{ key: 'in-open', value: 'x', partition: 0 }] });
-      const t = await other.transaction();
-      await t.send({ topic, messages: [{ key: 'beside', value: 'x', partition: 1 }] });
-      await t.commit();
       const stopped = new AbortController();
       const seen: string[] = [];
       const read = adapter.readSince(topic, 0, (r) => seen.push(r.key?.toString() ?? ''), stopped.signal);
@@ -112,7 +120,7 @@ describe('readSince', () => {
       expect(seen).toEqual(['beside']);
       await held.abort();
     } finally {
-      await Promise.all([open.disconnect(), other.disconnect()]);
+      await close();
     }
   }, 90_000);
 
