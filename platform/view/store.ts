@@ -661,7 +661,15 @@ export class ViewStore {
       pipe.hgetallBuffer(this.orderKey(orderId));
       pipe.hgetall(this.notifKey(orderId));
       const res = await pipe.exec();
-      return [res?.[0]?.[1] as Record<string, Buffer>, res?.[1]?.[1] as Record<string, string>];
+      // A command Redis did not answer (the connection lost, retries used up, a dataset still
+      // loading) fails in its place in the pipeline's answers, not in `exec`: unchecked, such a
+      // read came back as no order, and the API answered 404 "No order with this id" (a
+      // cancellation too, which a client does not try again) rather than 503 while Redis failed
+      // over (`test/processors/redis-failover-load.test.ts`, 2026-12-07).
+      const failed = res?.find(([err]) => err)?.[0];
+      if (failed) throw failed;
+      if (!res) throw new Error('no answer from the pipeline');
+      return [res[0]?.[1] as Record<string, Buffer>, res[1]?.[1] as Record<string, string>];
     });
     if (!o?.order) return null;
     const text = (k: string) => o[k]?.toString('utf8');

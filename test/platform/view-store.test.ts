@@ -3,7 +3,30 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { orderStatus } from '../../platform/status.ts';
 import type { StatusEvent } from '../../platform/schemas/generated/status-event.ts';
 import { ViewStore } from '../../platform/view/store.ts';
+import { createRedis } from '../../platform/redis/client.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { freePort } from '../support/process.ts';
 import { sampleOrder, testRedis, uniquePrefix } from '../support/stack.ts';
+
+/**
+ * A read Redis does not answer (here, nothing listens where the connection goes): ioredis's
+ * pipeline puts each command's failure in its answers rather than failing, and the order's read
+ * took it for no order, so the API answered 404 (a cancellation too, which a client does not try
+ * again) while Redis failed over. It must fail as Redis unavailable: 503, tried again.
+ */
+describe('status view: a read Redis does not answer', () => {
+  it('fails as Redis unavailable, never as no such order', async () => {
+    const redis = createRedis({ url: `redis://127.0.0.1:${await freePort()}` }, createLogger({ level: 'silent' }));
+    try {
+      await expect(new ViewStore(redis, uniquePrefix('view-down')).get(randomUUID(), 'ttd')).rejects.toMatchObject({
+        retriable: true,
+        message: expect.stringContaining('status view (read order)'),
+      });
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
 
 /** The view's rebuild (`scripts/rebuild-views.ts`) starts from `clear()` (on the stack's Redis). */
 describe('status view: clear for a rebuild', () => {
