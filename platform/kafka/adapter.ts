@@ -271,8 +271,6 @@ export const KAFKA_RETRY = {
   producer: { ...RETRY_SHAPE, initialRetryTime: 10, retries: Number.MAX_SAFE_INTEGER },
 } as const;
 
-const PRODUCER_RETRY = KAFKA_RETRY.producer;
-
 /**
  * A producer's retry options that end its retries once it is closed. Unpatched kafkajs goes on
  * retrying a closed producer's requests for good, reconnecting to do so: a transactional producer
@@ -284,7 +282,7 @@ const PRODUCER_RETRY = KAFKA_RETRY.producer;
 function stoppable() {
   let stopped = false;
   return {
-    ...PRODUCER_RETRY,
+    ...KAFKA_RETRY.producer,
     stopped: () => stopped,
     stop: () => {
       stopped = true;
@@ -970,8 +968,8 @@ export class KafkaAdapter {
     const abort = () => fail(signal!.reason as Error);
     signal?.throwIfAborted();
     signal?.addEventListener('abort', abort, { once: true });
-    await consumer.connect();
     try {
+      await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       await consumer.run({
         autoCommit: false,

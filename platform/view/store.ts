@@ -258,6 +258,15 @@ export function decodeOrder(stored: Buffer, orderId: string): NotificationOrder 
 const channelOf = (status: StatusEvent['status']): NotificationView['channel'] =>
   status.startsWith('SMS_') ? 'Sms' : 'Email';
 
+/**
+ * The answer of a pipeline's `i`th command: its error, or null and its result. ioredis's `exec`
+ * does not fail when a command does (the connection lost, its retries used up): the failure is
+ * in the command's place, and a missing answer is a failure too.
+ */
+function answerAt(answers: [Error | null, unknown][] | null, i: number): [Error | null, unknown] {
+  return answers?.[i] ?? [new Error('no answer from the pipeline'), null];
+}
+
 /** A notification as the view stores it (short keys: it is kept for every notification; no channel since its status names it). */
 interface StoredNotification {
   c?: NotificationView['channel'];
@@ -344,7 +353,7 @@ export class ViewStore {
     });
     await this.held(orders.length === 1 ? 'the order' : `${orders.length} orders`);
     return orders.map((_, i) => {
-      const [err, answer] = answers?.[i] ?? [new Error('no answer from the pipeline'), null];
+      const [err, answer] = answerAt(answers, i);
       return err ?? answer === 1;
     });
   }
@@ -369,13 +378,13 @@ export class ViewStore {
       for (const event of events) this.index(pipe, event, now);
       return pipe.exec();
     });
-    const [putErr, put] = answers?.[0] ?? [new Error('no answer from the pipeline'), null];
+    const [putErr, put] = answerAt(answers, 0);
     if (putErr) throw putErr;
     await this.held('the order and its statuses');
     return {
       fresh: put === 1,
       applied: events.map((_, i) => {
-        const [err, answer] = answers?.[i + 1] ?? [new Error('no answer from the pipeline'), null];
+        const [err, answer] = answerAt(answers, i + 1);
         return err ?? appliedOf(answer);
       }),
     };
@@ -491,7 +500,7 @@ export class ViewStore {
     });
     await this.held(events.length === 1 ? 'the status' : `${events.length} statuses`);
     return events.map((_, i) => {
-      const [err, answer] = answers?.[i] ?? [new Error('no answer from the pipeline'), null];
+      const [err, answer] = answerAt(answers, i);
       return err ?? appliedOf(answer);
     });
   }
@@ -586,11 +595,11 @@ export class ViewStore {
       const pipe = this.redis.pipeline();
       for (const id of orderIds)
         pipe.hmgetBuffer(this.orderKey(id), 'order', 'sc', ...wanted.get(id)!.map((n) => `#${n}`));
-      return (await pipe.exec()) ?? [];
+      return pipe.exec();
     });
     const out: DailyNotification[] = [];
     for (const [j, orderId] of orderIds.entries()) {
-      const [err, values] = answers[j] ?? [];
+      const [err, values] = answerAt(answers, j);
       if (err) throw redisError('status view (read daily export)', err);
       const [stored, sc, ...entries] = values as (Buffer | null)[];
       if (!stored) continue;
@@ -666,10 +675,9 @@ export class ViewStore {
       // read came back as no order, and the API answered 404 "No order with this id" (a
       // cancellation too, which a client does not try again) rather than 503 while Redis failed
       // over (`test/processors/redis-failover-load.test.ts`, 2026-12-07).
-      const failed = res?.find(([err]) => err)?.[0];
-      if (failed) throw failed;
-      if (!res) throw new Error('no answer from the pipeline');
-      return [res[0]?.[1] as Record<string, Buffer>, res[1]?.[1] as Record<string, string>];
+      const [[orderErr, o], [notifErr, n]] = [answerAt(res, 0), answerAt(res, 1)];
+      if (orderErr ?? notifErr) throw orderErr ?? notifErr;
+      return [o as Record<string, Buffer>, n as Record<string, string>];
     });
     if (!o?.order) return null;
     const text = (k: string) => o[k]?.toString('utf8');
