@@ -7,10 +7,11 @@
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
-import { createLogger, exitOnUnhandled } from '../platform/logger.ts';
+import { createLogger, DRAIN_CUT_EXIT_CODE, exitOnUnhandled } from '../platform/logger.ts';
 import { createRegistry, dependencyObserver, kafkaRequestMetrics, replicaWaitMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis, redisConnection, type Redis } from '../platform/redis/client.ts';
+import { settledWithin } from '../platform/retry.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { checkReplicas, ReplicaWait } from '../platform/redis/replica-wait.ts';
@@ -24,11 +25,6 @@ import { IdempotencyStore } from './orders/idempotency.ts';
 import { instantPublisher } from './orders/instant-publisher.ts';
 
 const logger = createLogger({ name: 'gateway' });
-/**
- * How long a stopping gateway tries again the idempotency writes Redis refused (a finish or a
- * give-back; each then costs a retry of its request 409 answers until its lease ends)
- */
-const SHUTDOWN_IDEMPOTENCY_DRAIN_MS = 5_000;
 exitOnUnhandled(logger);
 
 async function main(): Promise<void> {
@@ -155,14 +151,34 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'gateway draining');
+    // The drain has SHUTDOWN_TIMEOUT_MS, as a stage process's has (Kubernetes' grace period is
+    // set above it): requests under way the first half, the idempotency writes Redis refused
+    // once until three quarters, the clients' close until nine tenths; a drain still not done at
+    // the bound (a client that never answered) exits DRAIN_CUT_EXIT_CODE.
+    const bound = config.SHUTDOWN_TIMEOUT_MS;
+    const began = Date.now();
+    setTimeout(() => {
+      logger.error({ timeoutMs: bound }, 'drain did not finish in time; exiting');
+      process.exit(DRAIN_CUT_EXIT_CODE);
+    }, bound).unref();
+    // A request still open at half the bound (a client that stopped sending its body, or one
+    // waiting on a dependency that does not answer) has its connection cut: its client tries
+    // again, with the same idempotencyId, on another gateway. Without the cut, Node's own
+    // request timeout (5 minutes) would hold the drain.
+    const cut = setTimeout(() => {
+      logger.warn('requests still open at half the drain bound; their connections are cut');
+      server.closeAllConnections();
+    }, bound * 0.5);
+    cut.unref();
     server.close(() => {
+      clearTimeout(cut);
       void (async () => {
         // idempotency writes Redis refused once are tried again before the clients close
-        const left = await idempotency.drain(SHUTDOWN_IDEMPOTENCY_DRAIN_MS);
+        const left = await idempotency.drain(Math.max(0, began + bound * 0.75 - Date.now()));
         if (left > 0) logger.warn({ left }, 'idempotency finishes and give-backs left undone at shutdown');
-        await producer.close();
-        await instant.close();
-        await kafka.close();
+        const clients = Promise.all([producer.close(), instant.close()]).then(() => kafka.close());
+        if (!(await settledWithin(clients, began + bound * 0.9 - Date.now())))
+          logger.warn('the Kafka clients did not close in time; exiting');
         redis.disconnect();
         for (const c of extraConnections) c.disconnect();
         logger.info('gateway stopped');

@@ -107,6 +107,14 @@ export function warningRuns(
 }
 
 /**
+ * The exit code of a drain ended by its own bound (SHUTDOWN_TIMEOUT_MS), a stage process's or the
+ * gateway's: safe by design (what a stage still held is settled by the next owner; a request cut
+ * is tried again by its client), and told apart from a crash (1) by whoever restarts it
+ * (EX_TEMPFAIL of sysexits.h).
+ */
+export const DRAIN_CUT_EXIT_CODE = 75;
+
+/**
  * A promise rejected with no one to handle it, or an exception no one caught, leaves the
  * process in a state no one knows: log it (masked, with its stack) and exit 1, so whatever
  * supervises the process (Kubernetes, `./dev up`) starts a clean one. Node would exit too, but

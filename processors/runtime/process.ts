@@ -7,20 +7,13 @@
  */
 import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
-import { createLogger, exitOnUnhandled } from '../../platform/logger.ts';
+import { createLogger, DRAIN_CUT_EXIT_CODE, exitOnUnhandled } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics, kafkaRequestMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer } from './http.ts';
 import { laneStage, runnersFor, stageDeps, type StageModule } from './wiring.ts';
-
-/**
- * The exit code of a drain ended by its own bound (SHUTDOWN_TIMEOUT_MS): safe by design (what it
- * still held is settled by the next owner), and told apart from a crash (1) by whoever restarts
- * it (EX_TEMPFAIL of sysexits.h).
- */
-export const DRAIN_CUT_EXIT_CODE = 75;
 
 export function runStageProcess(catalog: Record<string, StageModule>): void {
   const logger = createLogger({ name: 'stages' });

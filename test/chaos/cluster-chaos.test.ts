@@ -6,7 +6,7 @@ import type { InboundRecord } from '../../platform/kafka/adapter.ts';
 import { provision } from '../../platform/provision.ts';
 import { RECORD_RETRY } from '../../platform/redis/send-ledger.ts';
 import { backoffDelay, defaultBackoff } from '../../platform/retry.ts';
-import { DRAIN_CUT_EXIT_CODE } from '../../processors/runtime/process.ts';
+import { DRAIN_CUT_EXIT_CODE } from '../../platform/logger.ts';
 import { stageGroupId } from '../../processors/runtime/runner.ts';
 import { STAGES as STAGE_MODULES } from '../../processors/stages.ts';
 import { topicName, type TopicKey } from '../../platform/topics.ts';

@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mintToken } from '../../gateway/local-tokens.ts';
+import { startNodeProcess } from '../support/process.ts';
+import { stackEnv, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
+
+/**
+ * The gateway process's drain (SIGTERM), as Kubernetes and `./dev up` stop it: requests under
+ * way are answered, and the drain ends within SHUTDOWN_TIMEOUT_MS however its clients behave.
+ */
+describe('a gateway process stopped with SIGTERM', () => {
+  const prefix = uniquePrefix('gwstop');
+  const config = testConfig(prefix);
+  let gateway: ReturnType<typeof startNodeProcess> | null = null;
+  const sockets: Socket[] = [];
+
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    gateway?.child.kill('SIGKILL');
+    await gateway?.exited;
+    gateway = null;
+  });
+
+  const start = async (shutdownMs: number) => {
+    gateway = startNodeProcess(
+      'gateway/main.ts',
+      {
+        ...stageEnv(config),
+        REGISTRY_URL: stackEnv().REGISTRY_URL,
+        GATEWAY_PORT: '0',
+        AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
+        SHUTDOWN_TIMEOUT_MS: String(shutdownMs),
+      },
+      /"port":(\d+),"msg":"gateway listening"/,
+      { keepAll: true },
+    );
+    return gateway.ready;
+  };
+
+  /**
+   * An order's request written by hand on its own connection, its body cut after `sent` bytes:
+   * `rest()` sends the remainder, `answer` resolves with what the gateway wrote back after its
+   * 100 Continue when the connection ends, `closed` once it has.
+   */
+  const orderOnTheWay = async (port: number, idempotencyId: string, sent: number) => {
+    const token = await mintToken(readFileSync(process.env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
+      org: 'ttd',
+      scope: 'altinn:serviceowner/notifications.create',
+    });
+    const body = Buffer.from(
+      JSON.stringify({
+        idempotencyId,
+        recipient: {
+          recipientEmail: {
+            emailAddress: 'stopping@example.com',
+            emailSettings: { subject: 's', body: 'b', contentType: 'Plain', sendingTimePolicy: 'Anytime' },
+          },
+        },
+      }),
+    );
+    const socket = connect(port, '127.0.0.1');
+    sockets.push(socket);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // (asking for a 100 Continue: its answer says the gateway has the request, so it is under
+    // way, not an idle connection, when the test goes on)
+    const heard = new Promise<void>((resolve) =>
+      socket.on('data', () => /^HTTP\/1\.1 100 Continue\r\n\r\n/.test(received) && resolve()),
+    );
+    socket.write(
+      `POST /notifications/api/v1/future/orders HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+        `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+    );
+    await heard;
+    socket.write(body.subarray(0, sent));
+    return {
+      // (not an end: Node's server takes a client's half close as the request given up)
+      rest: () => socket.write(body.subarray(sent)),
+      answer: closed.then(() => received.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '')),
+      closed,
+    };
+  };
+
+  it('answers an order whose body was still on its way when it was told to stop, then exits 0', async () => {
+    const port = await start(30_000);
+    const order = await orderOnTheWay(port, `${prefix}on-its-way`, 10);
+    gateway!.child.kill('SIGTERM');
+    await expect.poll(() => gateway!.output(), { timeout: 10_000 }).toMatch(/"msg":"gateway draining"/);
+    order.rest();
+    expect(await order.answer).toMatch(/^HTTP\/1\.1 201 /);
+    expect(await gateway!.exited).toBe(0);
+    expect(gateway!.output()).toMatch(/"msg":"gateway stopped"/);
+    expect(gateway!.output()).not.toMatch(/connections are cut/);
+  }, 60_000);
+
+  it('cuts a request whose body never comes at half its drain bound, and exits 0 within the bound', async () => {
+    // Node's own request timeout (5 minutes) would otherwise hold the drain, and Kubernetes
+    // would kill the gateway at its grace period with whatever it had not yet written
+    const port = await start(4_000);
+    const order = await orderOnTheWay(port, `${prefix}never-done`, 10);
+    gateway!.child.kill('SIGTERM');
+    await order.closed;
+    expect(await order.answer).toBe('');
+    expect(await gateway!.exited).toBe(0);
+    expect(gateway!.output()).toMatch(/"msg":"requests still open at half the drain bound; their connections are cut"/);
+    expect(gateway!.output()).toMatch(/"msg":"gateway stopped"/);
+    expect(gateway!.output()).not.toMatch(/drain did not finish in time/);
+  }, 60_000);
+});
