@@ -2,8 +2,10 @@
  * The gateway process: the order and status API on GATEWAY_PORT.
  *   node --import tsx gateway/main.ts
  * Publishes orders to Kafka (acks=all) and reads the status view in Redis. SIGTERM stops
- * accepting connections, finishes the requests in flight, then closes its clients.
+ * accepting connections (after GATEWAY_SHUTDOWN_DELAY_MS), finishes the requests in flight,
+ * then closes its clients, all within SHUTDOWN_TIMEOUT_MS.
  */
+import { createServer } from 'node:http';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
@@ -138,7 +140,13 @@ async function main(): Promise<void> {
         }
       : {}),
   });
-  const server = app.listen(config.GATEWAY_PORT, () => {
+  // (a gateway told to stop closes each connection after its answer, so a client's next request
+  // goes where the load balancer now sends it)
+  const server = createServer((req, res) => {
+    if (closing) res.setHeader('Connection', 'close');
+    app(req, res);
+  });
+  server.listen(config.GATEWAY_PORT, () => {
     const address = server.address();
     logger.info(
       { port: typeof address === 'object' && address ? address.port : config.GATEWAY_PORT },
@@ -150,42 +158,47 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    logger.info({ signal }, 'gateway draining');
+    logger.info({ signal, delayMs: config.GATEWAY_SHUTDOWN_DELAY_MS }, 'gateway draining');
     // The drain has SHUTDOWN_TIMEOUT_MS, as a stage process's has (Kubernetes' grace period is
-    // set above it): requests under way the first half, the idempotency writes Redis refused
-    // once until three quarters, the clients' close until nine tenths; a drain still not done at
-    // the bound (a client that never answered) exits DRAIN_CUT_EXIT_CODE.
-    const bound = config.SHUTDOWN_TIMEOUT_MS;
-    const began = Date.now();
+    // set above it). New requests are taken for GATEWAY_SHUTDOWN_DELAY_MS (/health answers 503
+    // meanwhile), while a load balancer stops sending them here; of the time left after it,
+    // requests under way have the first half, the idempotency writes Redis refused once until
+    // three quarters, the clients' close until nine tenths; a drain still not done at the bound
+    // (a client that never answered) exits DRAIN_CUT_EXIT_CODE.
     setTimeout(() => {
-      logger.error({ timeoutMs: bound }, 'drain did not finish in time; exiting');
+      logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain did not finish in time; exiting');
       process.exit(DRAIN_CUT_EXIT_CODE);
-    }, bound).unref();
-    // A request still open at half the bound (a client that stopped sending its body, or one
-    // waiting on a dependency that does not answer) has its connection cut: its client tries
-    // again, with the same idempotencyId, on another gateway. Without the cut, Node's own
-    // request timeout (5 minutes) would hold the drain.
-    const cut = setTimeout(() => {
-      logger.warn('requests still open at half the drain bound; their connections are cut');
-      server.closeAllConnections();
-    }, bound * 0.5);
-    cut.unref();
-    server.close(() => {
-      clearTimeout(cut);
-      void (async () => {
-        // idempotency writes Redis refused once are tried again before the clients close
-        const left = await idempotency.drain(Math.max(0, began + bound * 0.75 - Date.now()));
-        if (left > 0) logger.warn({ left }, 'idempotency finishes and give-backs left undone at shutdown');
-        const clients = Promise.all([producer.close(), instant.close()]).then(() => kafka.close());
-        if (!(await settledWithin(clients, began + bound * 0.9 - Date.now())))
-          logger.warn('the Kafka clients did not close in time; exiting');
-        redis.disconnect();
-        for (const c of extraConnections) c.disconnect();
-        logger.info('gateway stopped');
-        process.exit(0);
-      })();
-    });
-    server.closeIdleConnections();
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
+    const bound = config.SHUTDOWN_TIMEOUT_MS - config.GATEWAY_SHUTDOWN_DELAY_MS;
+    setTimeout(() => {
+      const began = Date.now();
+      // A request still open at half the bound (a client that stopped sending its body, or one
+      // waiting on a dependency that does not answer) has its connection cut: its client tries
+      // again, with the same idempotencyId, on another gateway. Without the cut, Node's own
+      // request timeout (5 minutes) would hold the drain.
+      const cut = setTimeout(() => {
+        logger.warn('requests still open at half the drain bound; their connections are cut');
+        server.closeAllConnections();
+      }, bound * 0.5);
+      cut.unref();
+      server.close(() => {
+        clearTimeout(cut);
+        void (async () => {
+          // idempotency writes Redis refused once are tried again before the clients close
+          const left = await idempotency.drain(Math.max(0, began + bound * 0.75 - Date.now()));
+          if (left > 0) logger.warn({ left }, 'idempotency finishes and give-backs left undone at shutdown');
+          const clients = Promise.all([producer.close(), instant.close()]).then(() => kafka.close());
+          if (!(await settledWithin(clients, began + bound * 0.9 - Date.now())))
+            logger.warn('the Kafka clients did not close in time; exiting');
+          redis.disconnect();
+          for (const c of extraConnections) c.disconnect();
+          logger.info('gateway stopped');
+          process.exit(0);
+        })();
+      });
+      server.closeIdleConnections();
+      logger.info('gateway no longer takes connections');
+    }, config.GATEWAY_SHUTDOWN_DELAY_MS);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

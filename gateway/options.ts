@@ -27,6 +27,14 @@ export const gatewayOptions = z.object({
   RATE_LIMIT_PER_SECOND: int(500).pipe(z.number().min(1)),
   /** largest request body the gateway reads, bytes */
   BODY_LIMIT_BYTES: int(256 * 1024).pipe(z.number().min(1024)),
+  /**
+   * how long a gateway told to stop (SIGTERM) goes on taking new requests, ms, its /health
+   * answering 503 and its answers closing their connections, before it stops listening: the time
+   * a load balancer takes to stop sending it requests (Kubernetes takes a pod out of its
+   * Service's endpoints while its SIGTERM is on its way; the chart sets 5000). Part of
+   * SHUTDOWN_TIMEOUT_MS, at most half of it
+   */
+  GATEWAY_SHUTDOWN_DELAY_MS: int(0).pipe(z.number().min(0)),
   /** how long a replay of an order in flight waits for the first request's answer, ms */
   IDEMPOTENCY_WAIT_MS: int(10_000).pipe(z.number().min(100)),
   /** how long a claimed idempotency key is held by a request that may have died, ms */

@@ -164,6 +164,10 @@ function checkCombinations(c: Config): string[] {
     problems.push('  REDIS_SENTINELS: set, but no REDIS_URL names the master group (redis://:password@mymaster)');
   if (c.REDIS_SENTINEL_PASSWORD && !c.REDIS_SENTINELS)
     problems.push('  REDIS_SENTINEL_PASSWORD: set, but REDIS_SENTINELS is not');
+  if (c.GATEWAY_SHUTDOWN_DELAY_MS > c.SHUTDOWN_TIMEOUT_MS / 2)
+    problems.push(
+      `  GATEWAY_SHUTDOWN_DELAY_MS: ${c.GATEWAY_SHUTDOWN_DELAY_MS} ms, above half of SHUTDOWN_TIMEOUT_MS (${c.SHUTDOWN_TIMEOUT_MS} ms), which would leave the drain after it too little`,
+    );
   // a WAIT holds its connection silent: as long as the socket timeout, it would be cut
   if (
     c.REDIS_WAIT_REPLICAS > 0 &&

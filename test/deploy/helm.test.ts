@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../../platform/config.ts';
+import { ConfigSchema, loadConfig } from '../../platform/config.ts';
 import { createRegistry } from '../../platform/metrics.ts';
 import { topicName } from '../../platform/topics.ts';
 import { stageGroupId } from '../../processors/runtime/runner.ts';
@@ -34,6 +34,7 @@ interface K8sObject {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   data?: Record<string, string>;
+  stringData?: Record<string, string>;
 }
 
 /** YAML (one or many documents) as JSON, by the validator's own Python and PyYAML. */
@@ -177,6 +178,28 @@ describe('the Helm chart', () => {
     const settings = Object.keys(ConfigSchema.shape).sort();
     const placed = [...Object.keys(values.config), ...Object.keys(values.secrets.values)].sort();
     expect(placed).toEqual(settings);
+  });
+
+  it('renders a configuration the code accepts, with its defaults and with every option on', () => {
+    // what a pod's environment holds: the ConfigMap and the Secret (whose values the user gives)
+    const environment = (args: string[]) => {
+      const objects = render([...args, '--set-string', 'secrets.values.KAFKA_SASL_PASSWORD=secret']).objects;
+      const of = (kind: string) =>
+        objects.find((o) => o.kind === kind && o.metadata.name.startsWith('rel-notifications'))!;
+      return {
+        ...(of('ConfigMap').data as Record<string, string>),
+        ...(of('Secret').stringData as Record<string, string>),
+      };
+    };
+    for (const args of [[], EVERYTHING]) {
+      const config = loadConfig(environment(args));
+      // a gateway being stopped takes requests while its pod leaves the Service's endpoints
+      expect(config.GATEWAY_SHUTDOWN_DELAY_MS).toBe(5_000);
+    }
+    // one the code refuses (a delay above half the drain) fails to load, naming the setting
+    expect(() => loadConfig(environment(['--set-string', 'config.SHUTDOWN_TIMEOUT_MS=8000']))).toThrow(
+      /GATEWAY_SHUTDOWN_DELAY_MS/,
+    );
   });
 
   it('deploys every stage of the code, on its input topic, consumer group and only what it calls', async () => {

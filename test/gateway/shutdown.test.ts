@@ -22,7 +22,7 @@ describe('a gateway process stopped with SIGTERM', () => {
     gateway = null;
   });
 
-  const start = async (shutdownMs: number) => {
+  const start = async (shutdownMs: number, delayMs = 0) => {
     gateway = startNodeProcess(
       'gateway/main.ts',
       {
@@ -31,6 +31,7 @@ describe('a gateway process stopped with SIGTERM', () => {
         GATEWAY_PORT: '0',
         AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
         SHUTDOWN_TIMEOUT_MS: String(shutdownMs),
+        GATEWAY_SHUTDOWN_DELAY_MS: String(delayMs),
       },
       /"port":(\d+),"msg":"gateway listening"/,
       { keepAll: true },
@@ -38,27 +39,29 @@ describe('a gateway process stopped with SIGTERM', () => {
     return gateway.ready;
   };
 
+  const orderToken = () =>
+    mintToken(readFileSync(process.env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
+      org: 'ttd',
+      scope: 'altinn:serviceowner/notifications.create',
+    });
+  const anOrder = (idempotencyId: string) => ({
+    idempotencyId,
+    recipient: {
+      recipientEmail: {
+        emailAddress: 'stopping@example.com',
+        emailSettings: { subject: 's', body: 'b', contentType: 'Plain', sendingTimePolicy: 'Anytime' },
+      },
+    },
+  });
+
   /**
    * An order's request written by hand on its own connection, its body cut after `sent` bytes:
    * `rest()` sends the remainder, `answer` resolves with what the gateway wrote back after its
    * 100 Continue when the connection ends, `closed` once it has.
    */
   const orderOnTheWay = async (port: number, idempotencyId: string, sent: number) => {
-    const token = await mintToken(readFileSync(process.env.AUTH_PRIVATE_KEY_FILE!, 'utf8'), {
-      org: 'ttd',
-      scope: 'altinn:serviceowner/notifications.create',
-    });
-    const body = Buffer.from(
-      JSON.stringify({
-        idempotencyId,
-        recipient: {
-          recipientEmail: {
-            emailAddress: 'stopping@example.com',
-            emailSettings: { subject: 's', body: 'b', contentType: 'Plain', sendingTimePolicy: 'Anytime' },
-          },
-        },
-      }),
-    );
+    const body = Buffer.from(JSON.stringify(anOrder(idempotencyId)));
+    const token = await orderToken();
     const socket = connect(port, '127.0.0.1');
     sockets.push(socket);
     let received = '';
@@ -110,5 +113,30 @@ describe('a gateway process stopped with SIGTERM', () => {
     expect(gateway!.output()).toMatch(/"msg":"requests still open at half the drain bound; their connections are cut"/);
     expect(gateway!.output()).toMatch(/"msg":"gateway stopped"/);
     expect(gateway!.output()).not.toMatch(/drain did not finish in time/);
+  }, 60_000);
+
+  it('takes new requests for GATEWAY_SHUTDOWN_DELAY_MS, its health 503 and each answer closing its connection, then stops listening', async () => {
+    // a load balancer (Kubernetes' endpoints) learns of the stop a few seconds after the
+    // gateway does, and sends it new connections meanwhile: refused, they would fail
+    const port = await start(20_000, 8_000);
+    const base = `http://127.0.0.1:${port}`;
+    gateway!.child.kill('SIGTERM');
+    await expect.poll(() => gateway!.output(), { timeout: 10_000 }).toMatch(/"msg":"gateway draining"/);
+    const health = await fetch(`${base}/health`);
+    expect(health.status).toBe(503);
+    expect(health.headers.get('connection')).toBe('close');
+    const token = await orderToken();
+    const order = await fetch(`${base}/notifications/api/v1/future/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(anOrder(`${prefix}during-delay`)),
+    });
+    expect(order.status).toBe(201);
+    expect(order.headers.get('connection')).toBe('close');
+    expect(gateway!.output()).not.toMatch(/gateway no longer takes connections/);
+    // then it stops listening, and exits once drained
+    expect(await gateway!.exited).toBe(0);
+    expect(gateway!.output()).toMatch(/"msg":"gateway no longer takes connections"/);
+    await expect(fetch(`${base}/health`)).rejects.toThrow();
   }, 60_000);
 });

@@ -261,6 +261,16 @@ describe('configuration', () => {
     expect(c.TRANSACTION_MAX_RECORDS).toBe(2000);
   });
 
+  it("keeps the gateway's shutdown delay within half of its drain bound", () => {
+    const base = { KAFKA_BROKERS: 'a:1', SCHEMA_REGISTRY_URL: 'http://r' };
+    expect(loadConfig(base).GATEWAY_SHUTDOWN_DELAY_MS).toBe(0);
+    expect(loadConfig({ ...base, GATEWAY_SHUTDOWN_DELAY_MS: '15000' }).GATEWAY_SHUTDOWN_DELAY_MS).toBe(15_000);
+    expect(() => loadConfig({ ...base, GATEWAY_SHUTDOWN_DELAY_MS: '15001' })).toThrow(
+      'GATEWAY_SHUTDOWN_DELAY_MS: 15001 ms, above half of SHUTDOWN_TIMEOUT_MS (30000 ms), which would leave the drain after it too little',
+    );
+    expect(() => loadConfig({ ...base, GATEWAY_SHUTDOWN_DELAY_MS: '-1' })).toThrow(/GATEWAY_SHUTDOWN_DELAY_MS/);
+  });
+
   it('reads the storage hosts of composed emails', () => {
     const base = { KAFKA_BROKERS: 'a:1', SCHEMA_REGISTRY_URL: 'http://r' };
     expect(loadConfig(base).ATTACHMENT_HOSTS).toEqual(['blob.core.windows.net']);
