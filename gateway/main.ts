@@ -142,10 +142,19 @@ async function main(): Promise<void> {
   });
   // (a gateway told to stop closes each connection after its answer, so a client's next request
   // goes where the load balancer now sends it)
-  const server = createServer((req, res) => {
-    if (closing) res.setHeader('Connection', 'close');
-    app(req, res);
-  });
+  const server = createServer(
+    {
+      // a request not received whole in time is answered 408; Node looks for such requests
+      // every connectionsCheckingInterval (30 s of its own, too coarse for the bound)
+      requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
+      headersTimeout: Math.min(60_000, config.GATEWAY_REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(1_000, config.GATEWAY_REQUEST_TIMEOUT_MS / 2),
+    },
+    (req, res) => {
+      if (closing) res.setHeader('Connection', 'close');
+      app(req, res);
+    },
+  );
   server.listen(config.GATEWAY_PORT, () => {
     const address = server.address();
     logger.info(

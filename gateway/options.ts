@@ -28,6 +28,12 @@ export const gatewayOptions = z.object({
   /** largest request body the gateway reads, bytes */
   BODY_LIMIT_BYTES: int(256 * 1024).pipe(z.number().min(1024)),
   /**
+   * longest a client may take to send a whole request, headers and body, ms: one slower is
+   * answered 408 and its connection closed (Node's own bound is 5 minutes, so a client trickling
+   * its bytes, or a crowd of them, held a connection and its memory that long)
+   */
+  GATEWAY_REQUEST_TIMEOUT_MS: int(30_000).pipe(z.number().min(1_000)),
+  /**
    * how long a gateway told to stop (SIGTERM) goes on taking new requests, ms, its /health
    * answering 503 and its answers closing their connections, before it stops listening: the time
    * a load balancer takes to stop sending it requests (Kubernetes takes a pod out of its

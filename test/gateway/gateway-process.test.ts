@@ -6,10 +6,12 @@ import { startNodeProcess } from '../support/process.ts';
 import { stackEnv, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
- * The gateway process's drain (SIGTERM), as Kubernetes and `./dev up` stop it: requests under
- * way are answered, and the drain ends within SHUTDOWN_TIMEOUT_MS however its clients behave.
+ * The gateway process as its clients and its supervisor meet it: its drain (SIGTERM, as
+ * Kubernetes and `./dev up` stop it) answers the requests under way and ends within
+ * SHUTDOWN_TIMEOUT_MS however its clients behave, and a client that does not send its request
+ * whole in time does not hold a connection.
  */
-describe('a gateway process stopped with SIGTERM', () => {
+describe('the gateway process', () => {
   const prefix = uniquePrefix('gwstop');
   const config = testConfig(prefix);
   let gateway: ReturnType<typeof startNodeProcess> | null = null;
@@ -22,7 +24,7 @@ describe('a gateway process stopped with SIGTERM', () => {
     gateway = null;
   });
 
-  const start = async (shutdownMs: number, delayMs = 0) => {
+  const start = async (shutdownMs: number, delayMs = 0, extra: Record<string, string> = {}) => {
     gateway = startNodeProcess(
       'gateway/main.ts',
       {
@@ -32,6 +34,7 @@ describe('a gateway process stopped with SIGTERM', () => {
         AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
         SHUTDOWN_TIMEOUT_MS: String(shutdownMs),
         GATEWAY_SHUTDOWN_DELAY_MS: String(delayMs),
+        ...extra,
       },
       /"port":(\d+),"msg":"gateway listening"/,
       { keepAll: true },
@@ -89,7 +92,7 @@ describe('a gateway process stopped with SIGTERM', () => {
     };
   };
 
-  it('answers an order whose body was still on its way when it was told to stop, then exits 0', async () => {
+  it('told to stop, answers an order whose body was still on its way, then exits 0', async () => {
     const port = await start(30_000);
     const order = await orderOnTheWay(port, `${prefix}on-its-way`, 10);
     gateway!.child.kill('SIGTERM');
@@ -101,7 +104,7 @@ describe('a gateway process stopped with SIGTERM', () => {
     expect(gateway!.output()).not.toMatch(/connections are cut/);
   }, 60_000);
 
-  it('cuts a request whose body never comes at half its drain bound, and exits 0 within the bound', async () => {
+  it('told to stop, cuts a request whose body never comes at half its drain bound, and exits 0 within the bound', async () => {
     // Node's own request timeout (5 minutes) would otherwise hold the drain, and Kubernetes
     // would kill the gateway at its grace period with whatever it had not yet written
     const port = await start(4_000);
@@ -115,7 +118,7 @@ describe('a gateway process stopped with SIGTERM', () => {
     expect(gateway!.output()).not.toMatch(/drain did not finish in time/);
   }, 60_000);
 
-  it('takes new requests for GATEWAY_SHUTDOWN_DELAY_MS, its health 503 and each answer closing its connection, then stops listening', async () => {
+  it('told to stop, takes new requests for GATEWAY_SHUTDOWN_DELAY_MS, its health 503 and each answer closing its connection, then stops listening', async () => {
     // a load balancer (Kubernetes' endpoints) learns of the stop a few seconds after the
     // gateway does, and sends it new connections meanwhile: refused, they would fail
     const port = await start(20_000, 8_000);
@@ -138,5 +141,14 @@ describe('a gateway process stopped with SIGTERM', () => {
     expect(await gateway!.exited).toBe(0);
     expect(gateway!.output()).toMatch(/"msg":"gateway no longer takes connections"/);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+  }, 60_000);
+
+  it('answers 408 to a request not received whole within GATEWAY_REQUEST_TIMEOUT_MS, and closes its connection', async () => {
+    // Node's own bound is 5 minutes: a client trickling its bytes held its connection that long
+    const port = await start(30_000, 0, { GATEWAY_REQUEST_TIMEOUT_MS: '2000' });
+    const order = await orderOnTheWay(port, `${prefix}trickled`, 10);
+    expect(await order.answer).toMatch(/^HTTP\/1\.1 408 /);
+    // the gateway goes on serving
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
   }, 60_000);
 });
