@@ -8,7 +8,7 @@ import { provision } from '../../platform/provision.ts';
 import { topicName } from '../../platform/topics.ts';
 import { DEFAULT_STAGES } from '../../processors/stages.ts';
 import { startNodeProcess, startStageProcess, type StageProcess } from '../support/process.ts';
-import { stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
+import { GATEWAY_LISTENING, gatewayEnv, stageEnv, testClients, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
  * The dashboard and alert rules of deploy/observability (issue 14): every PromQL expression in
@@ -109,14 +109,8 @@ describe('the dashboard and alert rules', () => {
       });
       gateway = startNodeProcess(
         'gateway/main.ts',
-        {
-          ...stageEnv(config),
-          REGISTRY_URL: env.REGISTRY_URL!,
-          GATEWAY_PORT: '0',
-          AUTH_PUBLIC_KEY_FILE: env.AUTH_PUBLIC_KEY_FILE!,
-          EMAIL_REPORT_ACCESS_KEY: env.EMAIL_REPORT_ACCESS_KEY!,
-        },
-        /"port":(\d+),"msg":"gateway listening"/,
+        { ...gatewayEnv(config), EMAIL_REPORT_ACCESS_KEY: env.EMAIL_REPORT_ACCESS_KEY! },
+        GATEWAY_LISTENING,
       );
       gatewayPort = await gateway.ready;
       await stages.running;

@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
 import { startNodeProcess } from '../support/process.ts';
-import { stackEnv, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
+import { GATEWAY_LISTENING, gatewayEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
  * The gateway process as its clients and its supervisor meet it: its drain (SIGTERM, as
@@ -28,15 +28,12 @@ describe('the gateway process', () => {
     gateway = startNodeProcess(
       'gateway/main.ts',
       {
-        ...stageEnv(config),
-        REGISTRY_URL: stackEnv().REGISTRY_URL,
-        GATEWAY_PORT: '0',
-        AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
+        ...gatewayEnv(config),
         SHUTDOWN_TIMEOUT_MS: String(shutdownMs),
         GATEWAY_SHUTDOWN_DELAY_MS: String(delayMs),
         ...extra,
       },
-      /"port":(\d+),"msg":"gateway listening"/,
+      GATEWAY_LISTENING,
       { keepAll: true },
     );
     return gateway.ready;

@@ -13,6 +13,8 @@ import { failoverSet } from '../support/redis-server.ts';
 import { startSmtpSink } from '../support/smtp-sink.ts';
 import {
   eventually,
+  GATEWAY_LISTENING,
+  gatewayEnv,
   produceOrders,
   stackEnv,
   stageEnv,
@@ -112,16 +114,13 @@ describe('a Redis failover (Sentinel) under load, with REDIS_WAIT_REPLICAS=1', a
     gateway = startNodeProcess(
       'gateway/main.ts',
       {
-        ...stageEnv(config),
-        REGISTRY_URL: stackEnv().REGISTRY_URL,
-        GATEWAY_PORT: '0',
-        AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
+        ...gatewayEnv(config),
         RATE_LIMIT_PER_SECOND: '1000000',
         REDIS_URL: 'redis://pipeline',
         REDIS_SENTINELS: `127.0.0.1:${set.sentinelPort}`,
         REDIS_WAIT_REPLICAS: process.env.REDIS_FAILOVER_WAIT_REPLICAS ?? '1',
       },
-      /"port":(\d+),"msg":"gateway listening"/,
+      GATEWAY_LISTENING,
       process.env.REDIS_FAILOVER_DEBUG ? { logFile: `${process.env.REDIS_FAILOVER_DEBUG}-gateway.log` } : {},
     );
     gatewayUrl = `http://127.0.0.1:${await gateway.ready}/notifications/api/v1`;

@@ -207,6 +207,19 @@ export function stageEnv(config: Config): Record<string, string> {
   };
 }
 
+/** The environment a gateway process needs on this test's stack and prefix (a port of its own, the stack's keys). */
+export function gatewayEnv(config: Config): Record<string, string> {
+  return {
+    ...stageEnv(config),
+    REGISTRY_URL: stackEnv().REGISTRY_URL,
+    GATEWAY_PORT: '0',
+    AUTH_PUBLIC_KEY_FILE: process.env.AUTH_PUBLIC_KEY_FILE!,
+  };
+}
+
+/** What a gateway process logs once it listens, with its port. */
+export const GATEWAY_LISTENING = /"port":(\d+),"msg":"gateway listening"/;
+
 /**
  * Resolves when `predicate` holds, checked after calls of the returned `poke`: once per turn of
  * the event loop however often it is poked (a consumer pokes once per record, and a predicate
