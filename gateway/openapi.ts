@@ -749,12 +749,20 @@ export function openApiDocument() {
       '/health': {
         servers: root,
         get: {
-          summary: 'Liveness (no token)',
+          summary: 'Readiness (no token): whether to send this gateway requests',
           security: [],
           responses: {
-            '200': ok('Healthy', { type: 'object' }),
+            '200': ok('Ready', { type: 'object' }),
             '503': ok('Draining or Redis not ready', { type: 'object' }),
           },
+        },
+      },
+      '/health/live': {
+        servers: root,
+        get: {
+          summary: 'Liveness (no token): the process answers (whatever its dependencies do)',
+          security: [],
+          responses: { '200': ok('Alive', { type: 'object' }) },
         },
       },
       '/metrics': {

@@ -8,12 +8,19 @@ export interface OpenDeps {
   metrics: Registry;
 }
 
-/** What needs no token: liveness, Prometheus metrics, the OpenAPI document and the API page. */
+/** What needs no token: readiness, liveness, Prometheus metrics, the OpenAPI document and the API page. */
 export function openRouter(d: OpenDeps) {
   const router = express.Router();
+  // readiness: whether to send this gateway requests (503 while draining or Redis is not ready)
   router.get('/health', (_req, res) => {
     const h = d.health();
     res.status(h.ok ? 200 : 503).json(h);
+  });
+  // liveness: whether the process answers at all. Not Redis: restarting gateways does not mend
+  // a Redis outage, and a liveness probe that failed with it restarted every gateway over and
+  // over, until Kubernetes' back-off held them down minutes after Redis was back.
+  router.get('/health/live', (_req, res) => {
+    res.json({ ok: true });
   });
   router.get('/metrics', async (_req, res) => {
     res.type(d.metrics.contentType).send(await d.metrics.metrics());

@@ -261,7 +261,8 @@ describe('the Helm chart', () => {
       // the stage it runs, graceful shutdown longer than the drain, probes, spread, non-root
       if (name !== 'gateway') expect(container.args).toEqual(['processors/main.ts', name]);
       expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(60);
-      expect(container.livenessProbe.httpGet.path).toBe('/health');
+      // a gateway's liveness is the process's own (a Redis outage must not restart every gateway)
+      expect(container.livenessProbe.httpGet.path).toBe(name === 'gateway' ? '/health/live' : '/health');
       expect(container.readinessProbe.httpGet.path).toBe('/health');
       expect(pod.topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toContain(
         'topology.kubernetes.io/zone',

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
-import { startNodeProcess } from '../support/process.ts';
+import { freePort, startNodeProcess } from '../support/process.ts';
 import { GATEWAY_LISTENING, gatewayEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
@@ -125,6 +125,8 @@ describe('the gateway process', () => {
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(503);
     expect(health.headers.get('connection')).toBe('close');
+    // (alive all the same: its liveness is not its readiness)
+    expect((await fetch(`${base}/health/live`)).status).toBe(200);
     const token = await orderToken();
     const order = await fetch(`${base}/notifications/api/v1/future/orders`, {
       method: 'POST',
@@ -147,5 +149,15 @@ describe('the gateway process', () => {
     expect(await order.answer).toMatch(/^HTTP\/1\.1 408 /);
     // the gateway goes on serving
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+  }, 60_000);
+
+  it('is alive but not ready while Redis does not answer', async () => {
+    // Kubernetes restarts a pod whose liveness fails: a gateway restarted over a Redis outage
+    // mends nothing, and its back-off held it down after Redis was back
+    const port = await start(30_000, 0, { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const ready = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ok: false, closing: false });
+    expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
   }, 60_000);
 });
