@@ -183,8 +183,9 @@ async function main(): Promise<void> {
       const began = Date.now();
       // A request still open at half the bound (a client that stopped sending its body, or one
       // waiting on a dependency that does not answer) has its connection cut: its client tries
-      // again, with the same idempotencyId, on another gateway. Without the cut, Node's own
-      // request timeout (5 minutes) would hold the drain.
+      // again, with the same idempotencyId, on another gateway. Without the cut, a request still
+      // being received would hold the drain up to GATEWAY_REQUEST_TIMEOUT_MS, and one waiting on
+      // a dependency as long as that takes.
       const cut = setTimeout(() => {
         logger.warn('requests still open at half the drain bound; their connections are cut');
         server.closeAllConnections();
