@@ -94,7 +94,9 @@ async function main(
   const runners = bundles.flatMap((b) => runnersFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, () => {
-    const stages = runners.map((r) => r.health());
+    // a stage stalled while the process's Redis is down is not failed for it (StageRunner.health)
+    const waitingOn = deps.redisDown() ? 'redis' : undefined;
+    const stages = runners.map((r) => r.health(waitingOn));
     const others = services.map((s) => s.health());
     return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
   });

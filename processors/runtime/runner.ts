@@ -294,13 +294,27 @@ export class StageRunner {
     return this.hasJoined;
   }
 
-  health(): { stage: string; ok: boolean; assigned: Record<string, number[]>; error?: string } {
+  /**
+   * `waitingOn`: a dependency the process knows is down (its Redis not connected). A stall then
+   * does not fail the health: a restart (the liveness probe's answer to a failed health) mends
+   * nothing, and over a long outage Kubernetes' back-off after each one held the stage down
+   * minutes after the dependency was back. The stall still shows (`error`, the gauge).
+   */
+  health(waitingOn?: string): {
+    stage: string;
+    ok: boolean;
+    assigned: Record<string, number[]>;
+    error?: string;
+    waitingOn?: string;
+  } {
     const stuck = this.stalled.ms > this.deps.config.STAGE_STALL_LIMIT_MS;
-    const ok = this.consumer !== null && this.crashed === null && !this.stop.signal.aborted && !stuck;
+    const excused = stuck && waitingOn !== undefined;
+    const ok = this.consumer !== null && this.crashed === null && !this.stop.signal.aborted && (!stuck || excused);
     return {
       stage: this.stage.name,
       ok,
       assigned: this.assigned,
+      ...(excused ? { waitingOn } : {}),
       ...(this.crashed
         ? { error: this.crashed.message }
         : stuck

@@ -68,14 +68,16 @@ export interface StageModule {
 
 /**
  * A process's stage deps: the real clock and its Redis connections, each made on first use (an
- * error without REDIS_URL), which `closeRedis` ends.
+ * error without REDIS_URL), which `closeRedis` ends and `redisDown` tells the state of.
  */
 export function stageDeps(
   base: Pick<StageDeps, 'config' | 'kafka' | 'codec' | 'logger' | 'registry'>,
-): StageDeps & { closeRedis: () => void } {
+): StageDeps & { closeRedis: () => void; redisDown: () => boolean } {
   const connections = new Map<string, Redis>();
   return {
     ...base,
+    /** whether a Redis connection the process made is not connected now (Redis down or away) */
+    redisDown: () => [...connections.values()].some((r) => r.status !== 'ready'),
     clock: () => Date.now(),
     redis: (use = '') => {
       let redis = connections.get(use);

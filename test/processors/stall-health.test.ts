@@ -6,12 +6,23 @@ import { topicName } from '../../platform/topics.ts';
 import type { StageRunner } from '../../processors/runtime/runner.ts';
 import { defineStage, emit } from '../../processors/runtime/stage.ts';
 import { collectKeys } from '../support/collector.ts';
-import { publishInOrder, sampleOrder, testClients, testConfig, testRunner, uniquePrefix } from '../support/stack.ts';
+import { stageDeps } from '../../processors/runtime/wiring.ts';
+import { freePort } from '../support/process.ts';
+import {
+  publishInOrder,
+  sampleOrder,
+  stackEnv,
+  testClients,
+  testConfig,
+  testRunner,
+  uniquePrefix,
+} from '../support/stack.ts';
 
 /**
  * A stage instance whose records wait while it handles and commits none (a client or a commit
  * stuck for good) fails its /health past STAGE_STALL_LIMIT_MS, so its orchestrator restarts it;
- * one that makes progress, however slowly, or has nothing to do, stays healthy.
+ * one that makes progress, however slowly, or has nothing to do, stays healthy; one stalled
+ * while its process's Redis is down is not failed for it.
  */
 const settings = { TOPIC_PARTITIONS: '1', STAGE_STALL_LIMIT_MS: '1500', LAG_SAMPLE_INTERVAL_MS: '200' };
 
@@ -75,6 +86,30 @@ async function running(
   }
 }
 
+describe("a stage process's Redis, as its health sees it", () => {
+  it('is down while a connection it made is not connected, and not before it made one', async () => {
+    const deps = (REDIS_URL: string) => {
+      const config = testConfig(uniquePrefix('redis-down'), { REDIS_URL });
+      return stageDeps({ ...testClients(config), config, registry: createRegistry(false) });
+    };
+    const away = deps(`redis://127.0.0.1:${await freePort()}`);
+    const up = deps(stackEnv().REDIS_URL);
+    try {
+      expect(away.redisDown()).toBe(false);
+      away.redis();
+      expect(away.redisDown()).toBe(true);
+      await up.redis().ping();
+      expect(up.redisDown()).toBe(false);
+      // one connection of its own use away is enough
+      up.redis('replica-wait').disconnect();
+      expect(up.redisDown()).toBe(true);
+    } finally {
+      away.closeRedis();
+      up.closeRedis();
+    }
+  });
+});
+
 describe('a stage instance that makes no progress', () => {
   it('fails its health while records wait and it handles none, and is healthy again once it moves', async () => {
     let release = () => undefined as void;
@@ -87,6 +122,9 @@ describe('a stage instance that makes no progress', () => {
       async (runner, registry) => {
         await healthUntil(runner, (h) => !h.ok, 'failed');
         expect(runner.health().error).toMatch(/^[1-5] records waiting and none handled or committed for \d+ s$/);
+        // the same stall while the process knows a dependency is down (its Redis away): shown,
+        // not failed, since a restart would mend nothing
+        expect(runner.health('redis')).toMatchObject({ ok: true, waitingOn: 'redis', error: runner.health().error });
         expect(await registry.getSingleMetricAsString('pipeline_stage_stalled_seconds')).toMatch(
           /pipeline_stage_stalled_seconds\{stage="stuck"\} (1\.[5-9]|[2-9])/,
         );
