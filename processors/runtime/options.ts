@@ -8,7 +8,7 @@ export const runtimeOptions = z.object({
   STAGE_HTTP_PORT: int(9464).pipe(z.number().min(0).max(65535)),
   /** address /health and /metrics of the stage process listen on (0.0.0.0 in a container, so probes and Prometheus reach them) */
   STAGE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  /** how long SIGTERM may take to drain a stage process or the gateway (stages give up waiting on Kafka after three quarters of it, the gateway cuts requests still open at half of it; a process still not done exits 75) */
+  /** how long SIGTERM may take to drain a stage process or the gateway (stages give up waiting on Kafka after three quarters of it, the gateway cuts requests still open at half of what its GATEWAY_SHUTDOWN_DELAY_MS leaves; a process still not done exits 75) */
   SHUTDOWN_TIMEOUT_MS: int(30_000).pipe(z.number().min(1_000)),
   /** first retry delay, ms */
   RETRY_INITIAL_MS: int(200).pipe(z.number().min(1)),
