@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
-import { createLogger, DRAIN_CUT_EXIT_CODE, exitOnUnhandled } from '../platform/logger.ts';
+import { createLogger, drainOnStop, exitOnUnhandled } from '../platform/logger.ts';
 import { createRegistry, dependencyObserver, kafkaRequestMetrics, replicaWaitMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis, redisConnection, type Redis } from '../platform/redis/client.ts';
@@ -164,20 +164,15 @@ async function main(): Promise<void> {
   });
   server.keepAliveTimeout = 65_000;
 
-  const shutdown = (signal: string) => {
-    if (closing) return;
+  // The drain has SHUTDOWN_TIMEOUT_MS, as a stage process's has (Kubernetes' grace period is set
+  // above it). New requests are taken for GATEWAY_SHUTDOWN_DELAY_MS (/health answers 503
+  // meanwhile), while a load balancer stops sending them here; of the time left after it,
+  // requests under way have the first half, the idempotency writes Redis refused once until
+  // three quarters, the clients' close until nine tenths; a drain still not done at the bound (a
+  // client that never answered), or stopped again, exits DRAIN_CUT_EXIT_CODE (drainOnStop).
+  drainOnStop(logger, config.SHUTDOWN_TIMEOUT_MS, (signal) => {
     closing = true;
     logger.info({ signal, delayMs: config.GATEWAY_SHUTDOWN_DELAY_MS }, 'gateway draining');
-    // The drain has SHUTDOWN_TIMEOUT_MS, as a stage process's has (Kubernetes' grace period is
-    // set above it). New requests are taken for GATEWAY_SHUTDOWN_DELAY_MS (/health answers 503
-    // meanwhile), while a load balancer stops sending them here; of the time left after it,
-    // requests under way have the first half, the idempotency writes Redis refused once until
-    // three quarters, the clients' close until nine tenths; a drain still not done at the bound
-    // (a client that never answered) exits DRAIN_CUT_EXIT_CODE.
-    setTimeout(() => {
-      logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain did not finish in time; exiting');
-      process.exit(DRAIN_CUT_EXIT_CODE);
-    }, config.SHUTDOWN_TIMEOUT_MS).unref();
     const bound = config.SHUTDOWN_TIMEOUT_MS - config.GATEWAY_SHUTDOWN_DELAY_MS;
     setTimeout(() => {
       const began = Date.now();
@@ -209,9 +204,7 @@ async function main(): Promise<void> {
       server.closeIdleConnections();
       logger.info('gateway no longer takes connections');
     }, config.GATEWAY_SHUTDOWN_DELAY_MS);
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  });
 }
 
 main().catch((err: unknown) => {

@@ -115,6 +115,30 @@ export function warningRuns(
 export const DRAIN_CUT_EXIT_CODE = 75;
 
 /**
+ * A process's stop: its first SIGTERM or SIGINT starts `drain`, which has `boundMs`
+ * (SHUTDOWN_TIMEOUT_MS); a drain still not done then exits DRAIN_CUT_EXIT_CODE. A second signal
+ * during the drain exits so at once: someone who pressed Ctrl-C twice wants the process gone, and
+ * what a cut drain leaves is safe (above).
+ */
+export function drainOnStop(logger: Logger, boundMs: number, drain: (signal: NodeJS.Signals) => void): void {
+  let draining = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (draining) {
+      logger.warn({ signal }, 'stopped again while draining; exiting without finishing the drain');
+      process.exit(DRAIN_CUT_EXIT_CODE);
+    }
+    draining = true;
+    setTimeout(() => {
+      logger.error({ timeoutMs: boundMs }, 'drain did not finish in time; exiting');
+      process.exit(DRAIN_CUT_EXIT_CODE);
+    }, boundMs).unref();
+    drain(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/**
  * A promise rejected with no one to handle it, or an exception no one caught, leaves the
  * process in a state no one knows: log it (masked, with its stack) and exit 1, so whatever
  * supervises the process (Kubernetes, `./dev up`) starts a clean one. Node would exit too, but

@@ -7,7 +7,7 @@
  */
 import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
-import { createLogger, DRAIN_CUT_EXIT_CODE, exitOnUnhandled } from '../../platform/logger.ts';
+import { createLogger, drainOnStop, exitOnUnhandled } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics, kafkaRequestMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
@@ -101,17 +101,11 @@ async function main(
     return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
   });
 
-  let closing = false;
   const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
     logger.info({ signal }, 'draining');
     // A handler that never returns (a server that stopped answering) must not keep the process
-    // alive for ever; the send ledger makes an exit mid-hand-over safe (reported, never repeated).
-    setTimeout(() => {
-      logger.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'drain did not finish in time; exiting');
-      process.exit(DRAIN_CUT_EXIT_CODE);
-    }, config.SHUTDOWN_TIMEOUT_MS).unref();
+    // alive for ever: drainOnStop ends it at SHUTDOWN_TIMEOUT_MS, or at a second signal; the send
+    // ledger makes an exit mid-hand-over safe (reported, never repeated).
     // Stages first (they may be handing records to a service's client, e.g. the SMTP pool),
     // then the services. Each part has its share of the time: the stages three quarters (they
     // give up what Kafka does not answer in it, safely, see StageRunner.close), the rest after.
@@ -134,8 +128,7 @@ async function main(
     process.exit(0);
   };
   started();
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  drainOnStop(logger, config.SHUTDOWN_TIMEOUT_MS, (signal) => void shutdown(signal));
 
   for (const r of runners) await starting('starting a stage', () => r.start());
   for (const s of services) s.start();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../gateway/local-tokens.ts';
+import { DRAIN_CUT_EXIT_CODE } from '../../platform/logger.ts';
 import { freePort, startNodeProcess } from '../support/process.ts';
 import { GATEWAY_LISTENING, gatewayEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
@@ -113,6 +114,25 @@ describe('the gateway process', () => {
     expect(gateway!.output()).toMatch(/"msg":"requests still open at half the drain bound; their connections are cut"/);
     expect(gateway!.output()).toMatch(/"msg":"gateway stopped"/);
     expect(gateway!.output()).not.toMatch(/drain did not finish in time/);
+  }, 60_000);
+
+  it('told to stop again while it drains, exits DRAIN_CUT_EXIT_CODE at once', async () => {
+    // (an operator's second Ctrl-C: the drain, held by a request whose body never comes, would
+    // otherwise go on until half of its bound of a minute)
+    const port = await start(60_000);
+    const order = await orderOnTheWay(port, `${prefix}stopped-twice`, 10);
+    gateway!.child.kill('SIGTERM');
+    await expect
+      .poll(() => gateway!.output(), { timeout: 10_000 })
+      .toMatch(/"msg":"gateway no longer takes connections"/);
+    const again = Date.now();
+    gateway!.child.kill('SIGINT');
+    expect(await gateway!.exited).toBe(DRAIN_CUT_EXIT_CODE);
+    expect(Date.now() - again).toBeLessThan(10_000);
+    expect(gateway!.output()).toMatch(
+      /"signal":"SIGINT".*"msg":"stopped again while draining; exiting without finishing the drain"/,
+    );
+    expect(await order.answer).toBe('');
   }, 60_000);
 
   it('told to stop, takes new requests for GATEWAY_SHUTDOWN_DELAY_MS, its health 503 and each answer closing its connection, then stops listening', async () => {

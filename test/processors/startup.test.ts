@@ -1,6 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import { listenOnFreePort } from '../support/listen.ts';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DRAIN_CUT_EXIT_CODE } from '../../platform/logger.ts';
 import { startStageProcess, type StageProcess } from '../support/process.ts';
 import { eventually, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
@@ -52,6 +53,29 @@ describe('a stage process starting while a dependency is coming back', () => {
     expect(proc.output()).toContain('failed while starting; trying again');
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
+  });
+});
+
+/**
+ * A second stop while the process drains (an operator's second Ctrl-C) ends it at once, with the
+ * code of a drain cut short: the signals sent one after the other, of two kinds, so the kernel
+ * cannot merge them into one, and the second comes while the first's drain (its consumers
+ * leaving their group, a round trip to the broker at least) is under way.
+ */
+describe('a stage process told to stop twice', () => {
+  it('exits DRAIN_CUT_EXIT_CODE without finishing its drain', async () => {
+    const config = testConfig(uniquePrefix('stoptwice'), { TOPIC_PARTITIONS: '1' });
+    const proc = startStageProcess(['passthrough'], stageEnv(config));
+    try {
+      await proc.running;
+      proc.child.kill('SIGTERM');
+      proc.child.kill('SIGINT');
+      expect(await proc.exited).toBe(DRAIN_CUT_EXIT_CODE);
+      expect(proc.output()).toMatch(/"msg":"stopped again while draining; exiting without finishing the drain"/);
+      expect(proc.output()).not.toMatch(/"msg":"drained; exiting"/);
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
   });
 });
 
