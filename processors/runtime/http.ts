@@ -2,17 +2,22 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
-/** /health (200 when every stage is healthy, else 503) and /metrics (Prometheus text). */
+type Health = () => { ok: boolean; [k: string]: unknown };
+
+/**
+ * /health, the readiness, and /health/live, the liveness (each 200 when ok, else 503, with what
+ * it looked at), and /metrics (Prometheus text).
+ */
 export async function startOpsServer(
   port: number,
   host: string,
   registry: Registry,
-  health: () => { ok: boolean; [k: string]: unknown },
+  health: { ready: Health; live: Health },
 ): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     void (async () => {
-      if (req.url === '/health') {
-        const h = health();
+      if (req.url === '/health' || req.url === '/health/live') {
+        const h = req.url === '/health' ? health.ready() : health.live();
         res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify(h));
       } else if (req.url === '/metrics') {

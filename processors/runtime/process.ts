@@ -93,12 +93,25 @@ async function main(
   }
   const runners = bundles.flatMap((b) => runnersFor(b, { kafka, codec, config, logger, metrics }));
   const services = bundles.flatMap((b) => b.services);
-  const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, () => {
-    // a stage stalled while the process's Redis is down is not failed for it (StageRunner.health)
-    const waitingOn = deps.redisDown() ? 'redis' : undefined;
-    const stages = runners.map((r) => r.health(waitingOn));
+  // /health, the readiness: every stage and every service (an SMPP session, a releaser) healthy.
+  // /health/live, the liveness: every stage, a stall waiting on a dependency excused
+  // (StageRunner.health): the process's Redis not connected, or a service of its own down (a
+  // sender's SMSC not bound), since a restart would mend neither.
+  const healthOf = () => {
     const others = services.map((s) => s.health());
-    return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
+    const down = others.find((h) => !h.ok);
+    const waitingOn = deps.redisDown() ? 'redis' : down ? String(down.name ?? down.component) : undefined;
+    return { stages: runners.map((r) => r.health(waitingOn)), services: others };
+  };
+  const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, {
+    ready: () => {
+      const { stages, services: others } = healthOf();
+      return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
+    },
+    live: () => {
+      const { stages } = healthOf();
+      return { ok: stages.every((s) => s.ok), stages };
+    },
   });
 
   const shutdown = async (signal: string) => {

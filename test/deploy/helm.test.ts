@@ -261,8 +261,9 @@ describe('the Helm chart', () => {
       // the stage it runs, graceful shutdown longer than the drain, probes, spread, non-root
       if (name !== 'gateway') expect(container.args).toEqual(['processors/main.ts', name]);
       expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(60);
-      // a gateway's liveness is the process's own (a Redis outage must not restart every gateway)
-      expect(container.livenessProbe.httpGet.path).toBe(name === 'gateway' ? '/health/live' : '/health');
+      // liveness apart from readiness (a Redis or SMSC outage must not restart every gateway or sender)
+      expect(container.livenessProbe.httpGet.path).toBe('/health/live');
+      if (name !== 'gateway') expect(container.startupProbe.httpGet.path).toBe('/health/live');
       expect(container.readinessProbe.httpGet.path).toBe('/health');
       expect(pod.topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toContain(
         'topology.kubernetes.io/zone',

@@ -164,13 +164,19 @@ describe('stage runtime', () => {
     expect(await registry.metrics()).toMatch(/pipeline_consumer_lag\{stage="scripted",topic="[^"]+",partition="0"\} 0/);
   });
 
-  it('serves /health and /metrics', async () => {
-    const ops = await startOpsServer(0, '127.0.0.1', registry, () => {
-      const h = runner.health();
-      return { ok: h.ok, stages: [h] };
+  it('serves /health, /health/live and /metrics', async () => {
+    const ops = await startOpsServer(0, '127.0.0.1', registry, {
+      ready: () => ({ ok: false, stages: [runner.health()], services: [{ name: 'smpp-session', ok: false }] }),
+      live: () => {
+        const h = runner.health();
+        return { ok: h.ok, stages: [h] };
+      },
     });
     try {
-      const health = await fetch(`http://127.0.0.1:${ops.port}/health`);
+      const ready = await fetch(`http://127.0.0.1:${ops.port}/health`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ ok: false, services: [{ name: 'smpp-session', ok: false }] });
+      const health = await fetch(`http://127.0.0.1:${ops.port}/health/live`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ ok: true, stages: [{ stage: 'scripted', ok: true }] });
       const m = await fetch(`http://127.0.0.1:${ops.port}/metrics`);
