@@ -96,20 +96,21 @@ async function main(
   // /health, the readiness: every stage and every service (an SMPP session, a releaser) healthy.
   // /health/live, the liveness: every stage, a stall waiting on a dependency excused
   // (StageRunner.health): the process's Redis not connected, or a service of its own down (a
-  // sender's SMSC not bound), since a restart would mend neither.
-  const healthOf = () => {
+  // sender's SMSC not bound), and a crashed consumer the runner is still replacing (Kafka), since
+  // a restart would mend none of them.
+  const healthOf = (live: boolean) => {
     const others = services.map((s) => s.health());
     const down = others.find((h) => !h.ok);
     const waitingOn = deps.redisDown() ? 'redis' : down ? String(down.name ?? down.component) : undefined;
-    return { stages: runners.map((r) => r.health(waitingOn)), services: others };
+    return { stages: runners.map((r) => r.health(waitingOn, live)), services: others };
   };
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, {
     ready: () => {
-      const { stages, services: others } = healthOf();
+      const { stages, services: others } = healthOf(false);
       return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
     },
     live: () => {
-      const { stages } = healthOf();
+      const { stages } = healthOf(true);
       return { ok: stages.every((s) => s.ok), stages };
     },
   });

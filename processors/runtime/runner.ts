@@ -96,6 +96,8 @@ export class StageRunner {
   private readonly lagReported = new Set<number>();
   private lagTimer: NodeJS.Timeout | null = null;
   private crashed: Error | null = null;
+  /** when the consumer crashed for good, and when the last try to replace it ended (health) */
+  private replacing = { since: 0, lastTry: 0 };
   /** records handled so far (progress, with the partitions' positions: see `sampleLag`) */
   private handledCount = 0;
   /** what progress looked like at the last lag sample, and since when it has looked so */
@@ -249,6 +251,7 @@ export class StageRunner {
           // kafkajs gives up on an error it takes for non-retriable, such as "Failed to find
           // group coordinator" while a broker restarts: the stage would stay down for good.
           this.crashed = err;
+          this.replacing = { since: Date.now(), lastTry: 0 };
           void this.replaceConsumer(1);
         }
       },
@@ -281,6 +284,7 @@ export class StageRunner {
       this.crashed = null;
       this.log.warn({ attempt }, 'consumer replaced after a crash kafkajs would not restart');
     } catch (err) {
+      this.replacing.lastTry = Date.now();
       this.log.error({ err, attempt }, 'replacing the crashed consumer failed; trying again');
       void this.replaceConsumer(attempt + 1);
     }
@@ -299,22 +303,35 @@ export class StageRunner {
    * does not fail the health: a restart (the liveness probe's answer to a failed health) mends
    * nothing, and over a long outage Kubernetes' back-off after each one held the stage down
    * minutes after the dependency was back. The stall still shows (`error`, the gauge).
+   *
+   * `live`: the liveness's view. A consumer that crashed for good, while the runner's tries to
+   * replace it keep ending (the last within STAGE_STALL_LIMIT_MS: Kafka refuses them), waits on
+   * Kafka: a restart would do what the runner does, and over a long outage the back-off after
+   * each restart held the stage down after Kafka was back. The readiness's view fails it.
    */
-  health(waitingOn?: string): {
+  health(
+    waitingOn?: string,
+    live = false,
+  ): {
     stage: string;
     ok: boolean;
     assigned: Record<string, number[]>;
     error?: string;
     waitingOn?: string;
   } {
-    const stuck = this.stalled.ms > this.deps.config.STAGE_STALL_LIMIT_MS;
+    const limit = this.deps.config.STAGE_STALL_LIMIT_MS;
+    const stuck = this.stalled.ms > limit;
     const excused = stuck && waitingOn !== undefined;
-    const ok = this.consumer !== null && this.crashed === null && !this.stop.signal.aborted && (!stuck || excused);
+    const { since, lastTry } = this.replacing;
+    const replacing = live && this.crashed !== null && Date.now() - Math.max(since, lastTry) < limit;
+    const ok =
+      !this.stop.signal.aborted &&
+      (replacing || (this.consumer !== null && this.crashed === null && (!stuck || excused)));
     return {
       stage: this.stage.name,
       ok,
       assigned: this.assigned,
-      ...(excused ? { waitingOn } : {}),
+      ...(replacing ? { waitingOn: 'kafka' } : excused ? { waitingOn } : {}),
       ...(this.crashed
         ? { error: this.crashed.message }
         : stuck

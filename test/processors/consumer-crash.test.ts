@@ -57,6 +57,39 @@ describe('a stage whose consumer crashed for good', () => {
     await runner.close();
   });
 
+  it('is alive, not ready, while its tries to replace the consumer keep ending, and not alive once one never ends', async () => {
+    vi.useFakeTimers();
+    // (the limit's default, 2 minutes)
+    const made: Options[] = [];
+    let refuse: 'fail' | 'hang' = 'fail';
+    const runner = runnerOn({
+      batchConsumer: async (o: Options) => {
+        made.push(o);
+        if (made.length === 1) return { stop: async () => undefined, joined: Promise.resolve() };
+        if (refuse === 'fail') throw new Error('Connection error: connect ECONNREFUSED');
+        return new Promise(() => undefined);
+      },
+    });
+    await runner.start();
+    made[0]!.onCrash!(new Error('Failed to find group coordinator'), false);
+    // Kafka refuses every try for ten minutes: tries at 1, 2, 4, … 30 s apart
+    for (let minute = 0; minute < 10; minute++) {
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(runner.health(undefined, true)).toMatchObject({ ok: true, waitingOn: 'kafka' });
+      expect(runner.health()).toMatchObject({ ok: false, error: 'Failed to find group coordinator' });
+    }
+    expect(made.length).toBeGreaterThan(20);
+    // the next try never ends: 2 minutes on, the liveness fails too
+    refuse = 'hang';
+    await vi.advanceTimersByTimeAsync(35_000);
+    const tries = made.length;
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(made.length).toBe(tries);
+    expect(runner.health(undefined, true)).toMatchObject({ ok: false, error: 'Failed to find group coordinator' });
+    expect(runner.health(undefined, true).waitingOn).toBeUndefined();
+    await runner.close();
+  });
+
   // The process says "stages running" once every stage's consumer has joined. It awaited the
   // first consumer's join: when that one crashed for good before joining (a rolling restart
   // under load), its replacement joined and ran, but the process never said so.
