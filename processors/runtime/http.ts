@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
-type Health = () => { ok: boolean; [k: string]: unknown };
+export type Health = () => { ok: boolean; [k: string]: unknown };
 
 /**
  * /health, the readiness, and /health/live, the liveness (each 200 when ok, else 503, with what

@@ -1,8 +1,8 @@
 /**
  * One stage process: the stages named on the command line (or STAGES=a,b) from `catalog`, run
  * side by side, with health and metrics on STAGE_HTTP_PORT. Provisions topics and registers
- * schemas first (idempotent, safe when several instances start at once; tried again for a while
- * when Kafka or the registry is not answering yet). SIGTERM/SIGINT drain
+ * schemas first (idempotent, safe when several instances start at once; tried again for as long
+ * as Kafka or the registry does not answer, the ops server up meanwhile). SIGTERM/SIGINT drain
  * and exit 0; a stop asked for while still starting exits 0 at once.
  */
 import { ConfigError, loadConfig } from '../../platform/config.ts';
@@ -12,7 +12,7 @@ import { createRegistry, createStageMetrics, kafkaRequestMetrics } from '../../p
 import { provision } from '../../platform/provision.ts';
 import { settledWithin, withRetry } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
-import { startOpsServer } from './http.ts';
+import { startOpsServer, type Health } from './http.ts';
 import { laneStage, runnersFor, stageDeps, type StageModule } from './wiring.ts';
 
 export function runStageProcess(catalog: Record<string, StageModule>): void {
@@ -59,18 +59,38 @@ async function main(
     onRequest: kafkaRequestMetrics(registry),
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  // Kafka or the schema registry may be coming back while the process starts (a broker restart,
-  // a rolling upgrade): a failed step is tried again for a while, not the end of the process
-  const starting = <T>(what: string, step: () => Promise<T>) =>
-    withRetry(
+
+  // The ops server first. Kafka or the schema registry may be away while the process starts (a
+  // broker restart, a rolling upgrade, an outage): a failed step is tried again for as long as it
+  // takes, its readiness answering 503 meanwhile and its liveness 200 while its tries keep ending
+  // (the last within STAGE_STALL_LIMIT_MS). Exiting after a minute, as it did, only started the
+  // process over, and through a long outage the back-off after each exit (Kubernetes', up to 5
+  // minutes) held the stage down after the dependency was back.
+  const startup = { step: 'provisioning topics and schemas', lastTry: Date.now() };
+  let health: { ready: Health; live: Health } | null = null;
+  const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, {
+    ready: () => health?.ready() ?? { ok: false, starting: startup.step },
+    live: () =>
+      health?.live() ?? { ok: Date.now() - startup.lastTry < config.STAGE_STALL_LIMIT_MS, starting: startup.step },
+  });
+  const starting = <T>(what: string, step: () => Promise<T>) => {
+    Object.assign(startup, { step: what, lastTry: Date.now() });
+    return withRetry(
       (attempt) =>
         step().catch((err: unknown) => {
+          startup.lastTry = Date.now();
           logger.warn({ err, attempt }, `${what} failed while starting; trying again`);
           throw err;
         }),
       // (a configuration the cluster cannot hold is not going to change by waiting)
-      { maxAttempts: 8, initialMs: 1_000, maxMs: 10_000, shouldRetry: (err) => !(err instanceof ConfigError) },
+      {
+        maxAttempts: Number.POSITIVE_INFINITY,
+        initialMs: 1_000,
+        maxMs: 10_000,
+        shouldRetry: (err) => !(err instanceof ConfigError),
+      },
     );
+  };
   await starting('provisioning topics and schemas', () => provision(kafka, codec, config));
 
   const metrics = createStageMetrics(registry);
@@ -104,7 +124,7 @@ async function main(
     const waitingOn = deps.redisDown() ? 'redis' : down ? String(down.name ?? down.component) : undefined;
     return { stages: runners.map((r) => r.health(waitingOn, live)), services: others };
   };
-  const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, {
+  const running: { ready: Health; live: Health } = {
     ready: () => {
       const { stages, services: others } = healthOf(false);
       return { ok: stages.every((s) => s.ok) && others.every((s) => s.ok), stages, services: others };
@@ -113,7 +133,7 @@ async function main(
       const { stages } = healthOf(true);
       return { ok: stages.every((s) => s.ok), stages };
     },
-  });
+  };
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'draining');
@@ -145,6 +165,7 @@ async function main(
   drainOnStop(logger, config.SHUTDOWN_TIMEOUT_MS, (signal) => void shutdown(signal));
 
   for (const r of runners) await starting('starting a stage', () => r.start());
+  health = running;
   for (const s of services) s.start();
   await Promise.all(runners.map((r) => r.joined()));
   logger.info({ stages: names, opsHost: config.STAGE_HTTP_HOST, opsPort: ops.port }, 'stages running');

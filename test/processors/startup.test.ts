@@ -1,8 +1,9 @@
 import { createServer, request, type Server } from 'node:http';
+import { connect, createServer as createNetServer } from 'node:net';
 import { listenOnFreePort } from '../support/listen.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DRAIN_CUT_EXIT_CODE } from '../../platform/logger.ts';
-import { startStageProcess, type StageProcess } from '../support/process.ts';
+import { freePort, startStageProcess, type StageProcess } from '../support/process.ts';
 import { eventually, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
@@ -53,6 +54,62 @@ describe('a stage process starting while a dependency is coming back', () => {
     expect(proc.output()).toContain('failed while starting; trying again');
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
+  });
+});
+
+/**
+ * A stage process started while Kafka does not answer at all (an outage, not a broker coming
+ * back) tries for as long as it takes: not ready, alive while its tries keep ending, and running
+ * once Kafka answers. It exited after about a minute before, and under Kubernetes each exit's
+ * back-off (up to 5 minutes) held the stage down after Kafka was back. Kafka is reached here
+ * through a TCP proxy that listens only from the moment the test says.
+ */
+describe('a stage process starting while Kafka does not answer', () => {
+  it('is alive and not ready while it tries, and runs once Kafka answers', async () => {
+    const config = testConfig(uniquePrefix('nokafka'), { TOPIC_PARTITIONS: '1' });
+    const [host, port] = config.KAFKA_BROKERS[0]!.split(':') as [string, string];
+    const proxyPort = await freePort();
+    const opsPort = await freePort();
+    const proxy = createNetServer((client) => {
+      const broker = connect(Number(port), host);
+      client.on('error', () => broker.destroy());
+      broker.on('error', () => client.destroy());
+      client.pipe(broker).pipe(client);
+    });
+    const proc = startStageProcess(['passthrough'], {
+      ...stageEnv(config),
+      KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
+      STAGE_HTTP_PORT: String(opsPort),
+    });
+    try {
+      const read = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${opsPort}${path}`).catch(() => null);
+        return res && { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      // a try failed, and another begun: the process is another process, polled
+      await eventually(
+        async () => proc.output().includes('failed while starting; trying again'),
+        'a failed try',
+        60_000,
+      );
+      expect(await read('/health')).toEqual({
+        status: 503,
+        body: { ok: false, starting: 'provisioning topics and schemas' },
+      });
+      expect(await read('/health/live')).toEqual({
+        status: 200,
+        body: { ok: true, starting: 'provisioning topics and schemas' },
+      });
+      await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+      await proc.running;
+      expect((await read('/health'))?.status).toBe(200);
+      expect((await read('/health/live'))?.status).toBe(200);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.child.kill('SIGKILL');
+      await new Promise((r) => proxy.close(r));
+    }
   });
 });
 
