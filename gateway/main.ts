@@ -1,11 +1,13 @@
 /**
  * The gateway process: the order and status API on GATEWAY_PORT.
  *   node --import tsx gateway/main.ts
- * Publishes orders to Kafka (acks=all) and reads the status view in Redis. SIGTERM stops
+ * Publishes orders to Kafka (acks=all) and reads the status view in Redis. It listens at once,
+ * and takes orders once Kafka and the schema registry have answered (tried for as long as it
+ * takes; meanwhile /health is 503 and other requests 503 NOT-00004). SIGTERM stops
  * accepting connections (after GATEWAY_SHUTDOWN_DELAY_MS), finishes the requests in flight,
  * then closes its clients, all within SHUTDOWN_TIMEOUT_MS.
  */
-import { createServer } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import { loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
@@ -13,7 +15,7 @@ import { createLogger, drainOnStop, exitOnUnhandled } from '../platform/logger.t
 import { createRegistry, dependencyObserver, kafkaRequestMetrics, replicaWaitMetrics } from '../platform/metrics.ts';
 import { provision } from '../platform/provision.ts';
 import { createRedis, redisConnection, type Redis } from '../platform/redis/client.ts';
-import { settledWithin } from '../platform/retry.ts';
+import { settledWithin, startupSteps } from '../platform/retry.ts';
 import { EgressGuard } from '../platform/http/egress.ts';
 import { DeliveryRefs } from '../platform/redis/delivery-refs.ts';
 import { checkReplicas, ReplicaWait } from '../platform/redis/replica-wait.ts';
@@ -24,6 +26,7 @@ import { ViewStore } from '../platform/view/store.ts';
 import { createGateway } from './app.ts';
 import { loadAccessTokenIssuers, loadVerificationKey } from './auth.ts';
 import { IdempotencyStore } from './orders/idempotency.ts';
+import { PROBLEMS } from './problems.ts';
 import { instantPublisher } from './orders/instant-publisher.ts';
 
 const logger = createLogger({ name: 'gateway' });
@@ -50,11 +53,38 @@ async function main(): Promise<void> {
     onRequest: kafkaRequestMetrics(metrics),
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
-  await provision(kafka, codec, config);
+
+  // The server first: while the gateway starts (Kafka or the schema registry may be away: a
+  // broker restart, a rolling upgrade, an outage), it answers /health 503 and /health/live 200
+  // while its tries keep ending (startupSteps, within STAGE_STALL_LIMIT_MS), and any other
+  // request 503 NOT-00004; it takes orders once it has what they need.
+  const startup = startupSteps(logger, () => false, 'provisioning topics and schemas');
+  let handler: RequestListener = startingAnswer(startup.health(config.STAGE_STALL_LIMIT_MS));
+  // (a gateway told to stop closes each connection after its answer, so a client's next request
+  // goes where the load balancer now sends it)
+  const server = createServer(
+    {
+      // a request not received whole in time is answered 408; Node looks for such requests
+      // every connectionsCheckingInterval (30 s of its own, too coarse for the bound)
+      requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
+      headersTimeout: Math.min(60_000, config.GATEWAY_REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(1_000, config.GATEWAY_REQUEST_TIMEOUT_MS / 2),
+    },
+    (req, res) => handler(req, res),
+  );
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.GATEWAY_PORT, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.GATEWAY_PORT;
+
+  await startup.step('provisioning topics and schemas', () => provision(kafka, codec, config));
   // Orders: an idempotent acks=all producer. A transaction per batch would make a 503 mean
   // "nothing stored" here too, but halved the gateway's throughput (1,200 instead of 2,300
   // orders/s in the gateway bench); order chains are safe to retry instead (derived ids).
-  const producer = await kafka.plainProducer();
+  const producer = await startup.step('connecting the order producer', () => kafka.plainProducer());
   // Instant orders: transactional producers of their own (see instant-publisher.ts)
   const instant = instantPublisher(kafka, logger, {
     producers: config.INSTANT_PRODUCERS,
@@ -140,29 +170,10 @@ async function main(): Promise<void> {
         }
       : {}),
   });
-  // (a gateway told to stop closes each connection after its answer, so a client's next request
-  // goes where the load balancer now sends it)
-  const server = createServer(
-    {
-      // a request not received whole in time is answered 408; Node looks for such requests
-      // every connectionsCheckingInterval (30 s of its own, too coarse for the bound)
-      requestTimeout: config.GATEWAY_REQUEST_TIMEOUT_MS,
-      headersTimeout: Math.min(60_000, config.GATEWAY_REQUEST_TIMEOUT_MS),
-      connectionsCheckingInterval: Math.min(1_000, config.GATEWAY_REQUEST_TIMEOUT_MS / 2),
-    },
-    (req, res) => {
-      if (closing) res.setHeader('Connection', 'close');
-      app(req, res);
-    },
-  );
-  server.listen(config.GATEWAY_PORT, () => {
-    const address = server.address();
-    logger.info(
-      { port: typeof address === 'object' && address ? address.port : config.GATEWAY_PORT },
-      'gateway listening',
-    );
-  });
-  server.keepAliveTimeout = 65_000;
+  handler = (req, res) => {
+    if (closing) res.setHeader('Connection', 'close');
+    app(req, res);
+  };
 
   // The drain has SHUTDOWN_TIMEOUT_MS, as a stage process's has (Kubernetes' grace period is set
   // above it). New requests are taken for GATEWAY_SHUTDOWN_DELAY_MS (/health answers 503
@@ -205,6 +216,24 @@ async function main(): Promise<void> {
       logger.info('gateway no longer takes connections');
     }, config.GATEWAY_SHUTDOWN_DELAY_MS);
   });
+  // (said once a stop would drain: before the handler exists, SIGTERM's default ends the process
+  // at once, and whoever read this line may already be stopping it)
+  logger.info({ port }, 'gateway listening');
+}
+
+/** What a gateway still starting answers: its health, and 503 NOT-00004 to any other request. */
+function startingAnswer(health: { ready: () => { ok: boolean }; live: () => { ok: boolean } }): RequestListener {
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/health' || path === '/health/live') {
+      const h = path === '/health' ? health.ready() : health.live();
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));
+      return;
+    }
+    res
+      .writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '5', connection: 'close' })
+      .end(JSON.stringify(PROBLEMS.dependencyUnavailable));
+  };
 }
 
 main().catch((err: unknown) => {

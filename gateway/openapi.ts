@@ -753,16 +753,22 @@ export function openApiDocument() {
           security: [],
           responses: {
             '200': ok('Ready', { type: 'object' }),
-            '503': ok('Draining or Redis not ready', { type: 'object' }),
+            '503': ok('Starting (Kafka or the schema registry not yet answering), draining, or Redis not ready', {
+              type: 'object',
+            }),
           },
         },
       },
       '/health/live': {
         servers: root,
         get: {
-          summary: 'Liveness (no token): the process answers (whatever its dependencies do)',
+          summary:
+            'Liveness (no token): the process answers (whatever its dependencies do); while it starts, its tries to reach Kafka and the schema registry keep ending',
           security: [],
-          responses: { '200': ok('Alive', { type: 'object' }) },
+          responses: {
+            '200': ok('Alive', { type: 'object' }),
+            '503': ok('Still starting, and its last try has not ended for STAGE_STALL_LIMIT_MS', { type: 'object' }),
+          },
         },
       },
       '/metrics': {

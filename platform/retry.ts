@@ -60,6 +60,41 @@ export async function withRetry<T>(
 }
 
 /**
+ * A process's start-up, step by step, each step tried again for as long as it fails (1 s doubling
+ * to 10 s apart), but on an error `fatal` says waiting will not mend (a configuration the cluster
+ * cannot hold). `progress` says the step under way and when its last try began or ended, for the
+ * process's health while it starts: alive while tries keep ending. Exiting after a while, as the
+ * processes did, only started them over, and through a long outage of Kafka or the schema
+ * registry the back-off after each exit (Kubernetes', up to 5 minutes) held them down after it
+ * was back.
+ */
+export function startupSteps(
+  log: { warn(obj: object, msg: string): void },
+  fatal: (err: unknown) => boolean,
+  first: string,
+) {
+  const progress = { step: first, lastTry: Date.now() };
+  const step = <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    Object.assign(progress, { step: what, lastTry: Date.now() });
+    return withRetry(
+      (attempt) =>
+        run().catch((err: unknown) => {
+          progress.lastTry = Date.now();
+          log.warn({ err, attempt }, `${what} failed while starting; trying again`);
+          throw err;
+        }),
+      { maxAttempts: Number.POSITIVE_INFINITY, initialMs: 1_000, maxMs: 10_000, shouldRetry: (err) => !fatal(err) },
+    );
+  };
+  /** the health of a process still starting: never ready, alive while its tries end within `limitMs` */
+  const health = (limitMs: number) => ({
+    ready: () => ({ ok: false, starting: progress.step }),
+    live: () => ({ ok: Date.now() - progress.lastTry < limitMs, starting: progress.step }),
+  });
+  return { step, health };
+}
+
+/**
  * `make()` made once and shared by every caller, as `x ??= make()` would, except that a failed
  * make is forgotten: the next caller makes it again. (`x ??= make()` keeps the rejected promise,
  * so one failure lasts as long as the process: a Kafka producer that could not connect while a

@@ -90,7 +90,9 @@ export const runtimeOptions = z.object({
   /**
    * how long a stage instance may have records waiting on its partitions while it handles and
    * commits none before its /health fails (a client or commit stuck: a restart is the cure), ms.
-   * Judged at each lag sample, and only while Kafka answers: an outage is not the process's fault
+   * Judged at each lag sample, and only while Kafka answers: an outage is not the process's fault.
+   * Also how long a try of a start-up step (a stage process's, the gateway's) may go on before
+   * /health/live fails (startupSteps)
    */
   STAGE_STALL_LIMIT_MS: int(120_000).pipe(z.number().min(1_000)),
   /** input partitions a stage processes at the same time */

@@ -10,7 +10,7 @@ import { KafkaAdapter, kafkaConnection } from '../../platform/kafka/adapter.ts';
 import { createLogger, drainOnStop, exitOnUnhandled } from '../../platform/logger.ts';
 import { createRegistry, createStageMetrics, kafkaRequestMetrics } from '../../platform/metrics.ts';
 import { provision } from '../../platform/provision.ts';
-import { settledWithin, withRetry } from '../../platform/retry.ts';
+import { settledWithin, startupSteps } from '../../platform/retry.ts';
 import { AvroCodec } from '../../platform/schemas/codec.ts';
 import { startOpsServer, type Health } from './http.ts';
 import { laneStage, runnersFor, stageDeps, type StageModule } from './wiring.ts';
@@ -60,37 +60,17 @@ async function main(
   });
   const codec = new AvroCodec(config.SCHEMA_REGISTRY_URL, config.TOPIC_PREFIX);
 
-  // The ops server first. Kafka or the schema registry may be away while the process starts (a
-  // broker restart, a rolling upgrade, an outage): a failed step is tried again for as long as it
-  // takes, its readiness answering 503 meanwhile and its liveness 200 while its tries keep ending
-  // (the last within STAGE_STALL_LIMIT_MS). Exiting after a minute, as it did, only started the
-  // process over, and through a long outage the back-off after each exit (Kubernetes', up to 5
-  // minutes) held the stage down after the dependency was back.
-  const startup = { step: 'provisioning topics and schemas', lastTry: Date.now() };
+  // The ops server first: while the process starts (Kafka or the schema registry may be away: a
+  // broker restart, a rolling upgrade, an outage), it says so, not ready, alive while its tries
+  // keep ending (startupSteps); a configuration the cluster cannot hold ends it.
+  const startup = startupSteps(logger, (err) => err instanceof ConfigError, 'provisioning topics and schemas');
+  const whileStarting = startup.health(config.STAGE_STALL_LIMIT_MS);
   let health: { ready: Health; live: Health } | null = null;
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, {
-    ready: () => health?.ready() ?? { ok: false, starting: startup.step },
-    live: () =>
-      health?.live() ?? { ok: Date.now() - startup.lastTry < config.STAGE_STALL_LIMIT_MS, starting: startup.step },
+    ready: () => (health ?? whileStarting).ready(),
+    live: () => (health ?? whileStarting).live(),
   });
-  const starting = <T>(what: string, step: () => Promise<T>) => {
-    Object.assign(startup, { step: what, lastTry: Date.now() });
-    return withRetry(
-      (attempt) =>
-        step().catch((err: unknown) => {
-          startup.lastTry = Date.now();
-          logger.warn({ err, attempt }, `${what} failed while starting; trying again`);
-          throw err;
-        }),
-      // (a configuration the cluster cannot hold is not going to change by waiting)
-      {
-        maxAttempts: Number.POSITIVE_INFINITY,
-        initialMs: 1_000,
-        maxMs: 10_000,
-        shouldRetry: (err) => !(err instanceof ConfigError),
-      },
-    );
-  };
+  const starting = startup.step;
   await starting('provisioning topics and schemas', () => provision(kafka, codec, config));
 
   const metrics = createStageMetrics(registry);

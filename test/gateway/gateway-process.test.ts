@@ -5,6 +5,7 @@ import { mintToken } from '../../gateway/local-tokens.ts';
 import { DRAIN_CUT_EXIT_CODE } from '../../platform/logger.ts';
 import { freePort, startNodeProcess } from '../support/process.ts';
 import { GATEWAY_LISTENING, gatewayEnv, testConfig, uniquePrefix } from '../support/stack.ts';
+import { laterProxy } from '../support/tcp-proxy.ts';
 
 /**
  * The gateway process as its clients and its supervisor meet it: its drain (SIGTERM, as
@@ -170,6 +171,49 @@ describe('the gateway process', () => {
     // the gateway goes on serving
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
   }, 60_000);
+
+  it('starting while Kafka does not answer, is alive, not ready, answers 503 NOT-00004, and takes orders once Kafka answers', async () => {
+    // (it exited within a minute before, into its restart's back-off)
+    const kafkaLater = await laterProxy(config.KAFKA_BROKERS[0]!);
+    const port = await freePort();
+    try {
+      gateway = startNodeProcess(
+        'gateway/main.ts',
+        { ...gatewayEnv(config), KAFKA_BROKERS: kafkaLater.address, GATEWAY_PORT: String(port) },
+        GATEWAY_LISTENING,
+        { keepAll: true },
+      );
+      // the gateway is another process: its output is polled
+      await expect
+        .poll(() => gateway!.output(), { timeout: 60_000 })
+        .toMatch(/"msg":"provisioning topics and schemas failed while starting; trying again"/);
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ ok: false, starting: 'provisioning topics and schemas' });
+      const live = await fetch(`http://127.0.0.1:${port}/health/live`);
+      expect(live.status).toBe(200);
+      expect(await live.json()).toEqual({ ok: true, starting: 'provisioning topics and schemas' });
+      const post = () =>
+        orderToken().then((token) =>
+          fetch(`http://127.0.0.1:${port}/notifications/api/v1/future/orders`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify(anOrder(`${prefix}while-starting`)),
+          }),
+        );
+      const refused = await post();
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(await refused.json()).toMatchObject({ status: 503, errorCode: 'NOT-00004' });
+      await kafkaLater.open();
+      expect(await gateway.ready).toBe(port);
+      // (ready once its Redis connection is too)
+      await expect.poll(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+      expect((await post()).status).toBe(201);
+    } finally {
+      await kafkaLater.close();
+    }
+  }, 120_000);
 
   it('is alive but not ready while Redis does not answer', async () => {
     // Kubernetes restarts a pod whose liveness fails: a gateway restarted over a Redis outage

@@ -1,9 +1,9 @@
 import { createServer, request, type Server } from 'node:http';
-import { connect, createServer as createNetServer } from 'node:net';
 import { listenOnFreePort } from '../support/listen.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DRAIN_CUT_EXIT_CODE } from '../../platform/logger.ts';
 import { freePort, startStageProcess, type StageProcess } from '../support/process.ts';
+import { laterProxy } from '../support/tcp-proxy.ts';
 import { eventually, stageEnv, testConfig, uniquePrefix } from '../support/stack.ts';
 
 /**
@@ -67,18 +67,11 @@ describe('a stage process starting while a dependency is coming back', () => {
 describe('a stage process starting while Kafka does not answer', () => {
   it('is alive and not ready while it tries, and runs once Kafka answers', async () => {
     const config = testConfig(uniquePrefix('nokafka'), { TOPIC_PARTITIONS: '1' });
-    const [host, port] = config.KAFKA_BROKERS[0]!.split(':') as [string, string];
-    const proxyPort = await freePort();
+    const kafkaLater = await laterProxy(config.KAFKA_BROKERS[0]!);
     const opsPort = await freePort();
-    const proxy = createNetServer((client) => {
-      const broker = connect(Number(port), host);
-      client.on('error', () => broker.destroy());
-      broker.on('error', () => client.destroy());
-      client.pipe(broker).pipe(client);
-    });
     const proc = startStageProcess(['passthrough'], {
       ...stageEnv(config),
-      KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
+      KAFKA_BROKERS: kafkaLater.address,
       STAGE_HTTP_PORT: String(opsPort),
     });
     try {
@@ -100,7 +93,7 @@ describe('a stage process starting while Kafka does not answer', () => {
         status: 200,
         body: { ok: true, starting: 'provisioning topics and schemas' },
       });
-      await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+      await kafkaLater.open();
       await proc.running;
       expect((await read('/health'))?.status).toBe(200);
       expect((await read('/health/live'))?.status).toBe(200);
@@ -108,7 +101,7 @@ describe('a stage process starting while Kafka does not answer', () => {
       expect(await proc.exited).toBe(0);
     } finally {
       proc.child.kill('SIGKILL');
-      await new Promise((r) => proxy.close(r));
+      await kafkaLater.close();
     }
   });
 });
