@@ -8,7 +8,7 @@
  * then closes its clients, all within SHUTDOWN_TIMEOUT_MS.
  */
 import { createServer, type RequestListener } from 'node:http';
-import { loadConfig } from '../platform/config.ts';
+import { ConfigError, loadConfig } from '../platform/config.ts';
 import { KafkaAdapter, kafkaConnection } from '../platform/kafka/adapter.ts';
 import { BatchingPublisher } from '../platform/kafka/batching.ts';
 import { createLogger, drainOnStop, exitOnUnhandled } from '../platform/logger.ts';
@@ -58,10 +58,9 @@ async function main(): Promise<void> {
   // broker restart, a rolling upgrade, an outage), it answers /health 503 and /health/live 200
   // while its tries keep ending (startupSteps, within STAGE_STALL_LIMIT_MS), and any other
   // request 503 NOT-00004; it takes orders once it has what they need.
-  const startup = startupSteps(logger, () => false, 'provisioning topics and schemas');
+  // (a configuration the cluster cannot hold is not going to change by waiting)
+  const startup = startupSteps(logger, (err) => err instanceof ConfigError, 'provisioning topics and schemas');
   let handler: RequestListener = startingAnswer(startup.health(config.STAGE_STALL_LIMIT_MS));
-  // (a gateway told to stop closes each connection after its answer, so a client's next request
-  // goes where the load balancer now sends it)
   const server = createServer(
     {
       // a request not received whole in time is answered 408; Node looks for such requests
@@ -171,6 +170,8 @@ async function main(): Promise<void> {
       : {}),
   });
   handler = (req, res) => {
+    // (a gateway told to stop closes each connection after its answer, so a client's next
+    // request goes where the load balancer now sends it)
     if (closing) res.setHeader('Connection', 'close');
     app(req, res);
   };
