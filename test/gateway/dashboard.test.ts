@@ -254,10 +254,13 @@ describe('the support dashboard', () => {
     const h = { NationalIdentityNumber: OLA };
     const day = 24 * 3600_000;
     const at = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
-    expect(await bad('nin?from=2026-12-01T10:00:00', h)).toEqual({
+    // (dates of the last few days: a fixed one falls out of the default window, and its check
+    // joins these, as 2026-12-01 did a week after the test was written)
+    const noZone = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+    expect(await bad(`nin?from=${noZone(Date.now() - 2 * day)}`, h)).toEqual({
       From: ["The 'from' value must have specified a time zone."],
     });
-    expect(await bad('nin?to=2026-12-01', h)).toMatchObject({
+    expect(await bad(`nin?to=${noZone(Date.now() - day).slice(0, 10)}`, h)).toEqual({
       To: ["The 'to' value must have specified a time zone."],
     });
     expect(await bad(`nin?from=${at(Date.now() - day)}&to=${at(Date.now() - 2 * day)}`, h)).toEqual({
