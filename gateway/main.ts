@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   // while its tries keep ending (startupSteps, within STAGE_STALL_LIMIT_MS), and any other
   // request 503 NOT-00004; it takes orders once it has what they need.
   // (a configuration the cluster cannot hold is not going to change by waiting)
-  const startup = startupSteps(logger, (err) => err instanceof ConfigError, 'provisioning topics and schemas');
+  const startup = startupSteps(logger, (err) => err instanceof ConfigError);
   let handler: RequestListener = startingAnswer(startup.health(config.STAGE_STALL_LIMIT_MS));
   const server = createServer(
     {

@@ -68,12 +68,8 @@ export async function withRetry<T>(
  * registry the back-off after each exit (Kubernetes', up to 5 minutes) held them down after it
  * was back.
  */
-export function startupSteps(
-  log: { warn(obj: object, msg: string): void },
-  fatal: (err: unknown) => boolean,
-  first: string,
-) {
-  const progress = { step: first, lastTry: Date.now() };
+export function startupSteps(log: { warn(obj: object, msg: string): void }, fatal: (err: unknown) => boolean) {
+  const progress = { step: 'starting', lastTry: Date.now() };
   const step = <T>(what: string, run: () => Promise<T>): Promise<T> => {
     Object.assign(progress, { step: what, lastTry: Date.now() });
     return withRetry(

@@ -63,7 +63,7 @@ async function main(
   // The ops server first: while the process starts (Kafka or the schema registry may be away: a
   // broker restart, a rolling upgrade, an outage), it says so, not ready, alive while its tries
   // keep ending (startupSteps); a configuration the cluster cannot hold ends it.
-  const startup = startupSteps(logger, (err) => err instanceof ConfigError, 'provisioning topics and schemas');
+  const startup = startupSteps(logger, (err) => err instanceof ConfigError);
   const whileStarting = startup.health(config.STAGE_STALL_LIMIT_MS);
   let health: { ready: Health; live: Health } | null = null;
   const ops = await startOpsServer(config.STAGE_HTTP_PORT, config.STAGE_HTTP_HOST, registry, {
